@@ -1,0 +1,53 @@
+/**
+ * The flags every command shares (--verbose, --json, --dry-run, --cache-dir, the endpoint flags) and the
+ * Context built from them. Commands add these to their commander Command with addCommonOptions.
+ */
+import { Option, type Command } from 'commander';
+import { createContext, type Context } from './context.ts';
+import { ENDPOINTS, type EndpointName, type Endpoints } from './endpoints.ts';
+
+export interface CommonOptions {
+  verbose?: boolean;
+  json?: boolean;
+  dryRun?: boolean;
+  cacheDir?: string;
+  [endpointOption: string]: unknown;
+}
+
+/** commander's camelCase attribute for an endpoint flag: --release-url → releaseUrl. */
+function attributeOf(flag: string): string {
+  return flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+export function addCommonOptions(command: Command, options: { dryRun?: boolean; endpoints?: EndpointName[] } = {}): Command {
+  command
+    .option('--json', 'machine-readable result and errors on stdout')
+    .option('-v, --verbose', 'show every command and request')
+    .addOption(new Option('--cache-dir <dir>', 'download cache').env('BAKE_CACHE_DIR'));
+  if (options.dryRun !== false) command.option('--dry-run', 'print the plan; touch nothing');
+  const names = options.endpoints ?? (Object.keys(ENDPOINTS) as EndpointName[]);
+  for (const name of names) {
+    const spec = ENDPOINTS[name];
+    command.addOption(new Option(`${spec.flag} <url>`, `${spec.description} (env ${spec.env})`));
+  }
+  return command;
+}
+
+/** Bridges SIGINT/SIGTERM into an AbortSignal, so every stage can stop and clean up. */
+export const interruption = new AbortController();
+
+export function contextFromOptions(options: CommonOptions): Context {
+  const endpoints: Partial<Endpoints> = {};
+  for (const [name, spec] of Object.entries(ENDPOINTS)) {
+    const value = options[attributeOf(spec.flag)];
+    if (typeof value === 'string') endpoints[name as EndpointName] = value;
+  }
+  return createContext({
+    verbose: options.verbose ?? false,
+    json: options.json ?? false,
+    dryRun: options.dryRun ?? false,
+    ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+    endpoints,
+    signal: interruption.signal,
+  });
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+/**
+ * argv only: picks the command, lazily imports it, runs it, and maps every error to one line (or a JSON
+ * object with --json) and an exit code. Nothing else happens here.
+ */
+import type { Command } from 'commander';
+import { BakeError, exitCodeFor, oneLine, toJson } from './errors.ts';
+import { interruption } from './cli-context.ts';
+
+type CommandModule = { command(): Command };
+
+/** Subcommands, loaded only when named; anything else is the default `bake` command. */
+const SUBCOMMANDS: Record<string, () => Promise<CommandModule>> = {};
+
+function installSignalHandlers(): void {
+  let count = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    count += 1;
+    if (count === 1) {
+      process.stderr.write(`\n${signal}: stopping and cleaning up (press again to force)\n`);
+      interruption.abort(new BakeError('interrupted', `interrupted by ${signal}`, 'nothing was left behind'));
+    } else {
+      process.stderr.write(`${signal} again: exiting now, cleanup may be incomplete\n`);
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+async function main(argv: string[]): Promise<void> {
+  installSignalHandlers();
+  const name = argv[2];
+  const load = name !== undefined ? SUBCOMMANDS[name] : undefined;
+  const module: CommandModule = load ? await load() : await import('./commands/bake.ts');
+  const program = module.command();
+  program.exitOverride();
+  await program.parseAsync(load ? argv.slice(1) : argv, { from: load ? 'node' : 'node' });
+}
+
+function wantsJson(argv: string[]): boolean {
+  return argv.includes('--json');
+}
+
+main(process.argv).then(
+  () => process.exit(process.exitCode ?? 0),
+  (error: unknown) => {
+    const commanderCode = (error as { code?: string }).code;
+    if (commanderCode === 'commander.helpDisplayed' || commanderCode === 'commander.version') process.exit(0);
+    if (commanderCode?.startsWith('commander.')) process.exit(2); // commander already printed the usage error
+    if (wantsJson(process.argv)) process.stdout.write(`${JSON.stringify({ ok: false, error: toJson(error) })}\n`);
+    else process.stderr.write(`bake: ${oneLine(error)}\n`);
+    if (process.env.BAKE_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    process.exit(exitCodeFor(error));
+  },
+);

@@ -1,0 +1,46 @@
+/**
+ * What every stage receives: how to log, run commands, talk HTTP, where the cache is, and the abort
+ * signal that Ctrl-C trips. Built once by the CLI (or by a test) and passed down; nothing is global.
+ */
+import { createRunner, type Runner } from './exec.ts';
+import { createHttp, type HttpClient } from './net/http.ts';
+import { createLogger, type Logger } from './log.ts';
+import { defaultCacheDir, resolveEndpoints, type Endpoints } from './endpoints.ts';
+
+export interface Context {
+  log: Logger;
+  run: Runner;
+  http: HttpClient;
+  signal: AbortSignal;
+  dryRun: boolean;
+  json: boolean;
+  cacheDir: string;
+  endpoints: Endpoints;
+}
+
+export interface ContextOptions {
+  verbose?: boolean;
+  quiet?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+  cacheDir?: string;
+  endpoints?: Partial<Endpoints>;
+  signal?: AbortSignal;
+  log?: Logger;
+}
+
+export function createContext(options: ContextOptions = {}): Context {
+  const log = options.log ?? createLogger({ verbose: options.verbose ?? false, quiet: options.quiet ?? false });
+  const signal = options.signal ?? new AbortController().signal;
+  const dryRun = options.dryRun ?? false;
+  return {
+    log,
+    signal,
+    dryRun,
+    json: options.json ?? false,
+    run: createRunner({ log, dryRun, signal }),
+    http: createHttp({ log, signal }),
+    cacheDir: options.cacheDir ?? defaultCacheDir(),
+    endpoints: resolveEndpoints(options.endpoints ?? {}),
+  };
+}

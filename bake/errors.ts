@@ -1,0 +1,65 @@
+/**
+ * The error taxonomy. Every failure the user can act on is a BakeError of one kind; the kind alone
+ * decides the exit code, so the CLI maps errors to exits in one place (see exitCodeFor).
+ */
+export type ErrorKind =
+  | 'usage' // bad flags or arguments
+  | 'input' // a file or value the user gave is wrong
+  | 'tool' // an external command is missing or failed
+  | 'network' // a download failed after its retries
+  | 'verify' // a signature or checksum did not match
+  | 'space' // an image partition is too small
+  | 'exists' // the output exists and --force was not given
+  | 'interrupted' // SIGINT or SIGTERM
+  | 'internal';
+
+const EXIT_CODES: Record<ErrorKind, number> = {
+  usage: 2,
+  input: 3,
+  tool: 4,
+  network: 5,
+  verify: 6,
+  space: 7,
+  exists: 8,
+  interrupted: 130,
+  internal: 70,
+};
+
+export class BakeError extends Error {
+  constructor(
+    readonly kind: ErrorKind,
+    message: string,
+    /** What the user can do about it; printed after the message on the same line. */
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = 'BakeError';
+  }
+}
+
+export const usageError = (message: string, hint?: string) => new BakeError('usage', message, hint);
+export const inputError = (message: string, hint?: string) => new BakeError('input', message, hint);
+export const toolError = (message: string, hint?: string) => new BakeError('tool', message, hint);
+export const networkError = (message: string, hint?: string) => new BakeError('network', message, hint);
+export const verifyError = (message: string, hint?: string) => new BakeError('verify', message, hint);
+export const spaceError = (message: string, hint?: string) => new BakeError('space', message, hint);
+
+export function isBakeError(error: unknown): error is BakeError {
+  return error instanceof BakeError;
+}
+
+export function exitCodeFor(error: unknown): number {
+  return isBakeError(error) ? EXIT_CODES[error.kind] : EXIT_CODES.internal;
+}
+
+/** One line for a human: the message and, when known, what to do. */
+export function oneLine(error: unknown): string {
+  if (isBakeError(error)) return error.hint ? `${error.message}: ${error.hint}` : error.message;
+  const message = error instanceof Error ? error.message : String(error);
+  return `internal error: ${message.split('\n')[0]}`;
+}
+
+export function toJson(error: unknown): { kind: ErrorKind; message: string; hint?: string } {
+  if (isBakeError(error)) return { kind: error.kind, message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
+  return { kind: 'internal', message: error instanceof Error ? error.message : String(error) };
+}

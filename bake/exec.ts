@@ -1,0 +1,140 @@
+/**
+ * The one way bake runs external commands. It logs every command (visible with --verbose), prefixes
+ * `sudo` for privileged ones when not root, skips mutating ones under --dry-run, forwards Ctrl-C
+ * (the context's abort signal) and turns every failure into a one-line BakeError that names the tool.
+ */
+import { access, constants } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+import { execa, type ExecaError } from 'execa';
+import { BakeError, toolError } from './errors.ts';
+import type { Logger } from './log.ts';
+
+/** Debian packages that provide the host tools bake uses, for "install it" hints. */
+const TOOL_PACKAGES: Record<string, string> = {
+  lbzip2: 'lbzip2', pbzip2: 'pbzip2', bzip2: 'bzip2', gpg: 'gnupg', sgdisk: 'gdisk', sfdisk: 'fdisk',
+  losetup: 'mount', mount: 'mount', umount: 'mount', partx: 'util-linux', resize2fs: 'e2fsprogs',
+  e2fsck: 'e2fsprogs', debugfs: 'e2fsprogs', 'mkfs.ext4': 'e2fsprogs', 'mkfs.btrfs': 'btrfs-progs',
+  btrfs: 'btrfs-progs', mksquashfs: 'squashfs-tools', unsquashfs: 'squashfs-tools', 'mkfs.erofs': 'erofs-utils',
+  'fsck.erofs': 'erofs-utils', 'qemu-img': 'qemu-utils', 'systemd-dissect': 'systemd-container', mcopy: 'mtools',
+  mmd: 'mtools', zstd: 'zstd', pigz: 'pigz', podman: 'podman', docker: 'docker.io', 'qemu-system-x86_64': 'qemu-system-x86',
+  'qemu-system-aarch64': 'qemu-system-arm', mkfifo: 'coreutils', cp: 'coreutils', sudo: 'sudo', tar: 'tar',
+};
+
+export interface RunOptions {
+  /** Why bake needs this tool; completes the "not found" message. */
+  why?: string;
+  /** Needs root: runs through sudo when bake itself is not root. */
+  privileged?: boolean;
+  /** Only reads: still runs under --dry-run. */
+  readOnly?: boolean;
+  /** Keeps running when the user presses Ctrl-C (cleanup must finish). Default: cancellable. */
+  uncancellable?: boolean;
+  input?: string | Uint8Array;
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** Send stdout to this file (or FIFO) instead of capturing it. */
+  stdoutFile?: string;
+  /** Let the user see the command's output and answer its prompts. */
+  inherit?: boolean;
+  /** Return a failed result instead of throwing. */
+  allowFailure?: boolean;
+  timeoutMs?: number;
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+export interface Runner {
+  run(file: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
+}
+
+export interface RunnerOptions {
+  log: Logger;
+  dryRun?: boolean;
+  signal?: AbortSignal;
+  /** Override for tests; defaults to process.getuid() === 0. */
+  isRoot?: boolean;
+}
+
+export function isRootUser(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+/** The argv that actually runs: `sudo --` is prepended for privileged commands when not root. */
+export function commandLine(file: string, args: readonly string[], privileged: boolean, isRoot: boolean): string[] {
+  return privileged && !isRoot ? ['sudo', '--', file, ...args] : [file, ...args];
+}
+
+export function quoteForLog(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)).join(' ');
+}
+
+export function createRunner(options: RunnerOptions): Runner {
+  const isRoot = options.isRoot ?? isRootUser();
+  return {
+    async run(file, args, runOptions = {}) {
+      const argv = commandLine(file, args, runOptions.privileged ?? false, isRoot);
+      const shown = quoteForLog(argv);
+      if (options.dryRun && !runOptions.readOnly) {
+        options.log.info(`would run: ${shown}`);
+        return { stdout: '', stderr: '', exitCode: 0 };
+      }
+      options.log.debug(shown);
+      try {
+        const result = await execa(argv[0]!, argv.slice(1), {
+          cancelSignal: runOptions.uncancellable ? undefined : options.signal,
+          input: runOptions.input,
+          env: runOptions.env,
+          cwd: runOptions.cwd,
+          timeout: runOptions.timeoutMs,
+          stdin: runOptions.inherit ? 'inherit' : runOptions.input === undefined ? 'ignore' : 'pipe',
+          stdout: runOptions.stdoutFile ? { file: runOptions.stdoutFile } : runOptions.inherit ? 'inherit' : 'pipe',
+          stderr: runOptions.inherit ? 'inherit' : 'pipe',
+          stripFinalNewline: true,
+          reject: !runOptions.allowFailure,
+        });
+        return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), exitCode: result.exitCode ?? 0 };
+      } catch (error) {
+        throw describeFailure(argv[0]!, file, runOptions.why, error as ExecaError, options.signal);
+      }
+    },
+  };
+}
+
+function describeFailure(spawned: string, tool: string, why: string | undefined, error: ExecaError, signal?: AbortSignal): BakeError {
+  if (error.isCanceled || signal?.aborted) {
+    const reason = signal?.reason;
+    return reason instanceof BakeError ? reason : new BakeError('interrupted', `interrupted while running ${tool}`);
+  }
+  if (error.code === 'ENOENT') {
+    const pkg = TOOL_PACKAGES[spawned];
+    const needed = why ? ` (needed to ${why})` : '';
+    return toolError(`${spawned} not found${needed}`, pkg ? `install it, e.g. apt-get install ${pkg}` : 'install it and retry');
+  }
+  if (error.timedOut) return toolError(`${tool} timed out`);
+  const detail = lastMeaningfulLine(String(error.stderr ?? '')) || lastMeaningfulLine(String(error.stdout ?? ''));
+  const status = error.exitCode !== undefined ? `exit ${error.exitCode}` : `signal ${error.signal ?? 'unknown'}`;
+  return toolError(`${tool} failed (${status})${detail ? `: ${detail}` : ''}`);
+}
+
+function lastMeaningfulLine(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  return lines.at(-1) ?? '';
+}
+
+/** Finds an executable on PATH without running it, to pick among alternatives (lbzip2, pbzip2, bzip2). */
+export async function findTool(name: string, path = process.env.PATH ?? ''): Promise<string | undefined> {
+  for (const dir of path.split(delimiter).filter(Boolean)) {
+    const candidate = join(dir, name);
+    try {
+      await access(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this directory
+    }
+  }
+  return undefined;
+}
