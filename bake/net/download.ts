@@ -1,0 +1,133 @@
+/**
+ * Downloads to a file: skip when the destination exists, stream into `<dest>.partial`, resume with Range
+ * after a dropped connection or an earlier run, verify SHA-256 while streaming, then rename atomically.
+ */
+import { createReadStream } from 'node:fs';
+import { mkdir, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { verifyError } from '../errors.ts';
+import { interruptedError } from './failure.ts';
+import type { DownloadOptions, DownloadResult } from './http.ts';
+import { localPath, localSize } from './local.ts';
+import { PartialFile } from './partial-file.ts';
+import { header, type Response, type Transport } from './transport.ts';
+
+/** Thrown when a body ends before its announced length; retryable like a dropped socket. */
+class ShortBodyError extends Error {
+  readonly code = 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH';
+}
+
+/** `start` and `total` from `Content-Range: bytes start-end/total` (total may be `*`). */
+function parseContentRange(value: string | undefined): { start: number; total?: number } | undefined {
+  const match = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(value?.trim() ?? '');
+  if (!match) return undefined;
+  return { start: Number(match[1]), ...(match[2] !== '*' ? { total: Number(match[2]) } : {}) };
+}
+
+function contentLength(response: Response): number | undefined {
+  const value = header(response, 'content-length');
+  return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
+}
+
+/** Whether a response to `Range: bytes=<from>-` continues exactly where our file ends. */
+function continuesAt(response: Response, from: number): boolean {
+  return response.status === 206 && parseContentRange(header(response, 'content-range'))?.start === from;
+}
+
+/** The complete size of the file being fetched, when the server says. */
+function totalSize(response: Response, from: number): number | undefined {
+  if (response.status !== 206) return contentLength(response);
+  const range = parseContentRange(header(response, 'content-range'));
+  if (range?.total !== undefined) return range.total;
+  const length = contentLength(response);
+  return length === undefined ? undefined : from + length;
+}
+
+export class Downloader {
+  constructor(private readonly transport: Transport) {}
+
+  async download(url: string, dest: string, options: DownloadOptions = {}): Promise<DownloadResult> {
+    const cached = await stat(dest).catch(() => undefined);
+    if (cached?.isFile()) {
+      this.transport.log.debug(`cached: ${dest}`);
+      return { path: dest, bytes: cached.size, downloaded: false };
+    }
+    await mkdir(dirname(dest), { recursive: true });
+    const file = await PartialFile.open(`${dest}.partial`, options.sha256 !== undefined);
+    try {
+      const source = localPath(url);
+      if (source === undefined) await this.fetchRemote(url, file, options);
+      else await this.copyLocal(url, source, file, options);
+      if (options.sha256 !== undefined) await this.verify(file, dest, options.sha256, url);
+      await file.commit(dest);
+      return { path: dest, bytes: file.received, downloaded: true };
+    } finally {
+      await file.close();
+    }
+  }
+
+  private async verify(file: PartialFile, dest: string, expected: string, url: string): Promise<void> {
+    const actual = file.digest();
+    if (actual === expected.toLowerCase()) return;
+    await file.discard();
+    throw verifyError(
+      `SHA-256 mismatch for ${dest}: expected ${expected.toLowerCase()}, got ${actual}`,
+      `the copy from ${url} is corrupt or the file changed upstream; run again to download it afresh`,
+    );
+  }
+
+  /** Each attempt resumes from what the file already holds; a drop mid-body costs one attempt. */
+  private async fetchRemote(url: string, file: PartialFile, options: DownloadOptions): Promise<void> {
+    await this.transport.retrying(`downloading ${url}`, url, async () => {
+      const response = await this.openBody(url, file);
+      const from = file.received;
+      const total = totalSize(response, from);
+      for await (const chunk of response.body) {
+        await file.append(chunk as Buffer);
+        options.onProgress?.({ url, received: file.received, ...(total !== undefined ? { total } : {}) });
+      }
+      if (total !== undefined && file.received !== total) {
+        throw new ShortBodyError(`body of ${url} ended at ${file.received} of ${total} bytes`);
+      }
+    });
+  }
+
+  /** Requests the rest of the file; falls back to the whole file (emptying the partial) when the server will not resume. */
+  private async openBody(url: string, file: PartialFile): Promise<Response> {
+    const from = file.received;
+    if (from > 0) {
+      const response = await this.transport.send('GET', url, { range: `bytes=${from}-` });
+      if (continuesAt(response, from)) return response;
+      if (response.status === 200) {
+        this.transport.log.debug(`${url}: server ignored the range; starting over`);
+        await file.restart();
+        return response;
+      }
+      if (response.status !== 416 && response.status !== 206) {
+        await this.transport.expect(response, () => false);
+      }
+      await response.body.dump();
+      this.transport.log.debug(`${url}: cannot resume at byte ${from} (${response.status}); starting over`);
+      await file.restart();
+    }
+    const response = await this.transport.send('GET', url);
+    await this.transport.expect(response, (status) => status === 200);
+    return response;
+  }
+
+  private async copyLocal(url: string, source: string, file: PartialFile, options: DownloadOptions): Promise<void> {
+    const total = await localSize(url, source);
+    await file.restart();
+    this.transport.log.debug(`copy ${source}`);
+    const { signal } = this.transport;
+    try {
+      for await (const chunk of createReadStream(source, signal ? { signal } : {})) {
+        await file.append(chunk as Buffer);
+        options.onProgress?.({ url, received: file.received, total });
+      }
+    } catch (error) {
+      if (signal?.aborted) throw interruptedError(signal, `copying ${source}`);
+      throw error;
+    }
+  }
+}

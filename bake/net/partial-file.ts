@@ -1,0 +1,87 @@
+/**
+ * A download in progress: `<dest>.partial` beside its destination, appended to chunk by chunk (the body
+ * is never held in memory), hashed as it grows, and renamed onto the destination only once complete.
+ * Complete files therefore only ever exist under their final name; a `.partial` means "resume me".
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+export class PartialFile {
+  private hash: Hash | undefined;
+  private closed = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly handle: FileHandle,
+    /** Bytes in the file so far; where a resumed request starts. */
+    public received: number,
+    private readonly hashing: boolean,
+  ) {
+    this.hash = hashing ? createHash('sha256') : undefined;
+  }
+
+  /** Opens (or creates) the partial file; an existing one is kept, and hashed first when hashing. */
+  static async open(path: string, hashing: boolean): Promise<PartialFile> {
+    const existing = (await stat(path).catch(() => undefined))?.size ?? 0;
+    const handle = await open(path, 'a');
+    const file = new PartialFile(path, handle, existing, hashing);
+    if (hashing && existing > 0) await file.hashExisting();
+    return file;
+  }
+
+  private async hashExisting(): Promise<void> {
+    for await (const chunk of createReadStream(this.path, { start: 0, end: this.received - 1 })) {
+      this.hash!.update(chunk as Buffer);
+    }
+  }
+
+  /** Throws the bytes away: the server would not resume, so we start from zero. */
+  async restart(): Promise<void> {
+    await this.handle.truncate(0);
+    this.received = 0;
+    this.hash = this.hashing ? createHash('sha256') : undefined;
+  }
+
+  /** Writes all of `chunk`, then counts and hashes it, so `received` and the hash always match the file. */
+  async append(chunk: Uint8Array): Promise<void> {
+    for (let offset = 0; offset < chunk.length; ) {
+      const { bytesWritten } = await this.handle.write(chunk, offset);
+      offset += bytesWritten;
+    }
+    this.hash?.update(chunk);
+    this.received += chunk.length;
+  }
+
+  /** The hex SHA-256 of everything written; only when opened with hashing. */
+  digest(): string {
+    if (!this.hash) throw new Error('PartialFile opened without hashing');
+    return this.hash.digest('hex');
+  }
+
+  /** Flushes to disk and renames onto `dest` atomically (then syncs the directory so the rename sticks). */
+  async commit(dest: string): Promise<void> {
+    await this.handle.sync();
+    await this.close();
+    await rename(this.path, dest);
+    const directory = await open(dirname(dest), 'r');
+    try {
+      await directory.sync();
+    } finally {
+      await directory.close();
+    }
+  }
+
+  /** Deletes the partial file: its content is known bad. */
+  async discard(): Promise<void> {
+    await this.close();
+    await rm(this.path, { force: true });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.handle.close();
+  }
+}
