@@ -61,6 +61,10 @@ export class Downloader {
       if (options.sha256 !== undefined) await this.verify(file, dest, options.sha256, url);
       await file.commit(dest);
       return { path: dest, bytes: file.received, downloaded: true };
+    } catch (error) {
+      // Keep a partial only when there is something to resume.
+      if (file.received === 0) await file.discard();
+      throw error;
     } finally {
       await file.close();
     }
