@@ -1,0 +1,148 @@
+/**
+ * The container runtime (podman or docker) behind one small interface: detect it, create/start/exec/run
+ * containers, and always remove them, on success, failure and Ctrl-C, through the caller's CleanupStack.
+ * The argv is built by pure functions so that tests can compare whole command lines with golden files.
+ */
+import { randomBytes } from 'node:crypto';
+import type { CleanupStack } from './cleanup.ts';
+import type { Context } from './context.ts';
+import { toolError, usageError } from './errors.ts';
+import { findTool, type RunOptions, type RunResult } from './exec.ts';
+
+export type RuntimeChoice = 'auto' | 'podman' | 'docker';
+export const RUNTIME_CHOICES: readonly RuntimeChoice[] = ['auto', 'podman', 'docker'];
+export type RuntimeName = Exclude<RuntimeChoice, 'auto'>;
+
+/** podman first: rootful podman with runc works where docker needs a daemon and extra capability flags. */
+const PREFERENCE: readonly RuntimeName[] = ['podman', 'docker'];
+
+export interface Mount {
+  source: string;
+  target: string;
+  readOnly?: boolean;
+}
+
+export interface ContainerSpec {
+  image: string;
+  /** Arguments after the image (the entrypoint's arguments). */
+  args?: readonly string[];
+  mounts?: readonly Mount[];
+  /** tmpfs mounts, e.g. `/tmp:exec`. */
+  tmpfs?: readonly string[];
+  env?: Readonly<Record<string, string>>;
+  privileged?: boolean;
+  network?: string;
+  workdir?: string;
+  /** Generated (`bake-<hex>`) when absent. */
+  name?: string;
+  hostname?: string;
+  entrypoint?: string;
+  user?: string;
+  /** Keep stdin open (`-i`), as run_sdk_container does. */
+  interactive?: boolean;
+}
+
+export interface Container {
+  name: string;
+  /** Removes the container now (it is removed at cleanup anyway). */
+  remove: () => Promise<void>;
+}
+
+export function parseRuntimeChoice(value: string): RuntimeChoice {
+  if ((RUNTIME_CHOICES as readonly string[]).includes(value)) return value as RuntimeChoice;
+  throw usageError(`unknown container runtime '${value}'`, `use one of: ${RUNTIME_CHOICES.join(', ')}`);
+}
+
+export function containerName(prefix = 'bake'): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+/** The options shared by `create` and `run`, in run_sdk_container's order. */
+export function containerOptions(spec: ContainerSpec & { name: string }): string[] {
+  const options: string[] = [];
+  if (spec.interactive) options.push('-i');
+  for (const tmpfs of spec.tmpfs ?? []) options.push('--tmpfs', tmpfs);
+  for (const mount of spec.mounts ?? []) options.push('-v', `${mount.source}:${mount.target}${mount.readOnly ? ':ro' : ''}`);
+  if (spec.privileged) options.push('--privileged');
+  if (spec.network) options.push('--network', spec.network);
+  for (const [key, value] of Object.entries(spec.env ?? {})) options.push('-e', `${key}=${value}`);
+  if (spec.workdir) options.push('--workdir', spec.workdir);
+  if (spec.user) options.push('--user', spec.user);
+  options.push(`--name=${spec.name}`);
+  if (spec.hostname) options.push(`--hostname=${spec.hostname}`);
+  if (spec.entrypoint !== undefined) options.push('--entrypoint', spec.entrypoint);
+  return options;
+}
+
+export function createArgs(spec: ContainerSpec & { name: string }): string[] {
+  return ['create', ...containerOptions(spec), spec.image, ...(spec.args ?? [])];
+}
+
+export class ContainerRuntime {
+  constructor(
+    private readonly ctx: Context,
+    readonly name: RuntimeName,
+  ) {}
+
+  private cli(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    return this.ctx.run.run(this.name, args, { why: 'run the Flatcar SDK container', privileged: true, ...options });
+  }
+
+  async imageExists(image: string): Promise<boolean> {
+    const args = this.name === 'podman' ? ['image', 'exists', image] : ['image', 'inspect', image];
+    const result = await this.cli(args, { readOnly: true, allowFailure: true });
+    return result.exitCode === 0;
+  }
+
+  /** Pulls the image unless it is already present. */
+  async ensureImage(image: string): Promise<void> {
+    if (await this.imageExists(image)) return;
+    this.ctx.log.info(`pulling ${image} (the Flatcar SDK is large; this takes a while once)`);
+    await this.cli(['pull', image], { why: `pull ${image}` });
+  }
+
+  /** Creates a container that the stack removes (forcefully) on success, failure and Ctrl-C. */
+  async create(stack: CleanupStack, spec: ContainerSpec): Promise<Container> {
+    const name = spec.name ?? containerName();
+    const remove = stack.defer(`remove container ${name}`, async () => {
+      await this.cli(['rm', '--force', name], { uncancellable: true, allowFailure: true });
+    });
+    await this.cli(createArgs({ ...spec, name }));
+    return { name, remove };
+  }
+
+  async start(container: Container): Promise<void> {
+    await this.cli(['start', container.name]);
+  }
+
+  async exec(container: Container, command: readonly string[], options: RunOptions & { interactive?: boolean } = {}): Promise<RunResult> {
+    const { interactive, ...runOptions } = options;
+    return this.cli(['exec', ...(interactive ? ['-i'] : []), container.name, ...command], runOptions);
+  }
+
+  /** A one-shot container (`run`, for source builds); removed like any other container, even on Ctrl-C. */
+  async run(stack: CleanupStack, spec: ContainerSpec, options: RunOptions = {}): Promise<RunResult> {
+    const name = spec.name ?? containerName();
+    const remove = stack.defer(`remove container ${name}`, async () => {
+      await this.cli(['rm', '--force', name], { uncancellable: true, allowFailure: true });
+    });
+    try {
+      return await this.cli(['run', ...containerOptions({ ...spec, name }), spec.image, ...(spec.args ?? [])], options);
+    } finally {
+      await remove();
+    }
+  }
+}
+
+/** Picks the runtime: the one named, or with `auto` the first of podman, docker on PATH. */
+export async function detectRuntime(ctx: Context, choice: RuntimeChoice = 'auto', path = process.env.PATH ?? ''): Promise<ContainerRuntime> {
+  const candidates = choice === 'auto' ? PREFERENCE : [choice];
+  for (const candidate of candidates) {
+    if (await findTool(candidate, path)) return new ContainerRuntime(ctx, candidate);
+  }
+  const wanted = choice === 'auto' ? 'podman or docker' : choice;
+  throw toolError(
+    `no container runtime found: ${wanted} is not on PATH (needed to run the Flatcar SDK)`,
+    'install podman (apt-get install podman) or docker, or use --vendor-route native',
+  );
+}

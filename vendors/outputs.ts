@@ -1,0 +1,55 @@
+/**
+ * Output file names, as image_to_vm.sh names them (flatcar.md §2 "Output naming", "Compression",
+ * "qemu_uefi extras"). Pure, so `bake --dry-run` and the tests can list them without doing anything.
+ */
+import type { Arch } from '../bake/arch.ts';
+import { releaseQuirks } from './eras.ts';
+import { diskExtension, type Compression, type VendorFormat } from './formats.ts';
+
+/** release_util.sh compresses only these (VM_GENERATED_FILES matching this pattern). */
+export const COMPRESSIBLE = /\.(img|bin|vdi|vhd|vhdx|vmdk|qcow2?)$/;
+
+export interface VendorFile {
+  name: string;
+  /** A symlink to this other output, as image_to_vm makes for the legacy qemu names. */
+  linkTo?: string;
+}
+
+export const baseName = (format: VendorFormat) => `flatcar_production_${format.name}`;
+export const diskFileName = (format: VendorFormat) => `${baseName(format)}_image.${diskExtension(format)}`;
+
+export function qemuFirmwareNames(format: VendorFormat, version: string): { code: string; vars: string } {
+  const ext = releaseQuirks(version).qemuFirmwareQcow2 ? 'qcow2' : 'fd';
+  return { code: `${baseName(format)}_efi_code.${ext}`, vars: `${baseName(format)}_efi_vars.${ext}` };
+}
+
+/** The uncompressed files a format generates (VM_GENERATED_FILES), in image_to_vm's order. */
+export function generatedFiles(format: VendorFormat, version: string, arch: Arch): VendorFile[] {
+  const base = baseName(format);
+  const disk = diskFileName(format);
+  if (format.extras.includes('gce')) return [{ name: `${base}.tar.gz` }];
+  if (format.extras.includes('ova')) return [{ name: `${base}.ovf` }, { name: `${base}.ova` }, { name: disk }];
+  if (format.extras.includes('qemu_uefi')) {
+    const firmware = qemuFirmwareNames(format, version);
+    const files: VendorFile[] = [{ name: disk }, { name: `${base}.sh` }, { name: `${base}.README` }, { name: firmware.code }, { name: firmware.vars }];
+    // The legacy `qemu` names point at the UEFI image on amd64 only.
+    if (arch === 'x86-64') files.push({ name: 'flatcar_production_qemu_image.img', linkTo: disk }, { name: 'flatcar_production_qemu.sh', linkTo: `${base}.sh` });
+    return files;
+  }
+  return [{ name: disk }];
+}
+
+/** Final names after compression: `<file>.<fmt>` for compressible files; the plain file only with `none`. */
+export function compressedFiles(files: readonly VendorFile[], compression: readonly Compression[]): VendorFile[] {
+  const keepPlain = compression.includes('none');
+  const formats = compression.filter((c) => c !== 'none');
+  return files.flatMap((file) => {
+    if (!COMPRESSIBLE.test(file.name) || formats.length === 0) return [file];
+    const compressed = formats.map((c) => ({ name: `${file.name}.${c}`, ...(file.linkTo ? { linkTo: `${file.linkTo}.${c}` } : {}) }));
+    return keepPlain ? [file, ...compressed] : compressed;
+  });
+}
+
+export function vendorOutputNames(format: VendorFormat, version: string, arch: Arch, compression: readonly Compression[]): string[] {
+  return compressedFiles(generatedFiles(format, version, arch), compression).map((file) => file.name);
+}
