@@ -35,6 +35,24 @@ export const ENDPOINTS = {
     default: 'https://extensions.flatcar.org/extensions',
     description: 'sysext bakery base URL for --fetch',
   },
+  scriptsTarballUrl: {
+    flag: '--scripts-tarball-url',
+    env: 'BAKE_SCRIPTS_TARBALL_URL',
+    default: 'https://github.com/flatcar/scripts/archive/refs/tags/{tag}.tar.gz',
+    description: 'flatcar/scripts source tarball for the SDK vendor route ({tag} = <channel>-<version>)',
+  },
+  scriptsFileUrl: {
+    flag: '--scripts-file-url',
+    env: 'BAKE_SCRIPTS_FILE_URL',
+    default: 'https://raw.githubusercontent.com/flatcar/scripts/{tag}/{path}',
+    description: 'one flatcar/scripts file at a tag, for native vendor templates ({tag}, {path})',
+  },
+  sdkImage: {
+    flag: '--sdk-image',
+    env: 'BAKE_SDK_IMAGE',
+    default: 'ghcr.io/flatcar/flatcar-sdk-all:{sdkVersion}',
+    description: 'Flatcar SDK container image ({sdkVersion} = FLATCAR_SDK_VERSION, + as -)',
+  },
 } satisfies Record<string, EndpointSpec>;
 
 export type EndpointName = keyof typeof ENDPOINTS;
