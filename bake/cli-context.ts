@@ -19,16 +19,20 @@ function attributeOf(flag: string): string {
   return flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
+/**
+ * Adds the shared flags. Every endpoint flag is accepted everywhere; `endpoints` picks the ones --help
+ * shows, so each command's help lists what matters to it.
+ */
 export function addCommonOptions(command: Command, options: { dryRun?: boolean; endpoints?: EndpointName[] } = {}): Command {
   command
     .option('--json', 'machine-readable result and errors on stdout')
     .option('-v, --verbose', 'show every command and request')
     .addOption(new Option('--cache-dir <dir>', 'download cache').env('BAKE_CACHE_DIR'));
   if (options.dryRun !== false) command.option('--dry-run', 'print the plan; touch nothing');
-  const names = options.endpoints ?? (Object.keys(ENDPOINTS) as EndpointName[]);
-  for (const name of names) {
-    const spec = ENDPOINTS[name];
-    command.addOption(new Option(`${spec.flag} <url>`, `${spec.description} (env ${spec.env})`));
+  const shown = options.endpoints ?? (Object.keys(ENDPOINTS) as EndpointName[]);
+  for (const [name, spec] of Object.entries(ENDPOINTS) as Array<[EndpointName, (typeof ENDPOINTS)[EndpointName]]>) {
+    const option = new Option(`${spec.flag} <url>`, `${spec.description} (env ${spec.env})`);
+    command.addOption(shown.includes(name) ? option : option.hideHelp());
   }
   return command;
 }

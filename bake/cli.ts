@@ -35,7 +35,8 @@ async function main(argv: string[]): Promise<void> {
   const module: CommandModule = load ? await load() : await import('./commands/bake.ts');
   const program = module.command();
   program.exitOverride();
-  await program.parseAsync(load ? argv.slice(1) : argv, { from: load ? 'node' : 'node' });
+  // For a subcommand, drop argv[1] so commander sees the subcommand's name where it expects the script.
+  await program.parseAsync(load ? argv.slice(1) : argv, { from: 'node' });
 }
 
 function wantsJson(argv: string[]): boolean {

@@ -1,0 +1,74 @@
+/** What `bake` prints: the plan for --dry-run and the summary table, as text or JSON. */
+import type { BakePlan } from '../plan.ts';
+import type { BakeResult } from '../pipeline.ts';
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
+}
+
+export function planJson(plan: BakePlan) {
+  const { release, request } = plan;
+  return {
+    ok: true,
+    dryRun: true,
+    release: { version: release.version, channel: release.channel, board: release.board, arch: release.arch, url: release.baseUrl },
+    releasesJson: plan.releasesJson,
+    signingKey: plan.signingKey,
+    vendor: request.vendor,
+    downloads: plan.downloads,
+    baseImage: plan.baseImage,
+    output: plan.output,
+    sysexts: plan.sysexts.map(({ spec, downloads, placement }) => ({ ...spec, downloads, ...placement })),
+  };
+}
+
+export function formatPlan(plan: BakePlan): string {
+  const { release } = plan;
+  const lines = [
+    `release:   ${release.version} (channel ${release.channel}, board ${release.board})`,
+    `releases:  ${plan.releasesJson}`,
+    `key:       ${plan.signingKey}`,
+    'downloads:',
+    ...plan.downloads.map(({ url, to }) => `  ${url}\n    → ${to}`),
+    ...plan.sysexts.flatMap(({ downloads }) => downloads.map((url) => `  ${url}`)),
+    `vendor:    ${plan.request.vendor}`,
+    `output:    ${plan.output}`,
+    'writes in the image:',
+    table([
+      ['partition', 'path', 'from'],
+      ...plan.sysexts.flatMap(({ spec, placement }) => [
+        [placement.partition.toUpperCase(), placement.pathInPartition, 'file' in spec ? spec.file : `${spec.name}@${spec.version}`],
+        ...placement.symlinks.map((link) => ['ROOT', link, `→ ${placement.osPath}`]),
+        ...(placement.confPath ? [['ROOT', placement.confPath, `${spec.name}.conf`]] : []),
+      ]),
+    ]).replace(/^/gm, '  '),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+export function resultJson(result: BakeResult) {
+  return {
+    ok: true,
+    outputs: result.outputs,
+    release: { version: result.plan.release.version, channel: result.plan.release.channel, board: result.plan.release.board },
+    ...(result.grownBy ? { rootGrownBytes: result.grownBy } : {}),
+    installed: result.sysexts.map(({ spec, placement, info }) => ({
+      name: spec.name,
+      source: spec.source,
+      format: info.format,
+      partition: placement.partition,
+      path: placement.osPath,
+      symlinks: placement.symlinks,
+      ...(placement.confPath ? { conf: placement.confPath } : {}),
+    })),
+  };
+}
+
+export function formatSummary(result: BakeResult): string {
+  const rows = [
+    ['sysext', 'partition', 'path in the booted OS', 'symlink', 'sysupdate conf'],
+    ...result.sysexts.map(({ spec, placement }) => [spec.name, placement.partition.toUpperCase(), placement.osPath, placement.symlinks.join(', '), placement.confPath ?? '-']),
+  ];
+  return `\n${result.outputs.join('\n')}\n\n${table(rows)}\n`;
+}

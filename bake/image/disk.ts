@@ -1,0 +1,68 @@
+/**
+ * Loop devices and mounts for Flatcar's OEM (p6) and ROOT (p9) partitions. Each partition gets its own
+ * loop device with offset and size limit, so nothing depends on the kernel's partition-table parser (this
+ * CI host has none) or on partition nodes appearing in /dev. Every device and mount is registered on the
+ * caller's CleanupStack and released in reverse order on success, error and Ctrl-C.
+ */
+import { mkdtemp, rmdir, statfs } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CleanupStack } from '../cleanup.ts';
+import type { Context } from '../context.ts';
+import type { GptPartition } from './gpt.ts';
+
+export interface Attached {
+  device: string;
+  detach: () => Promise<void>;
+}
+
+export interface Mounted {
+  path: string;
+  unmount: () => Promise<void>;
+}
+
+export async function attachPartition(ctx: Context, stack: CleanupStack, image: string, partition: GptPartition): Promise<Attached> {
+  const { stdout } = await ctx.run.run(
+    'losetup',
+    ['--find', '--show', '--offset', String(partition.offsetBytes), '--sizelimit', String(partition.sizeBytes), image],
+    { privileged: true, why: `attach partition ${partition.number} (${partition.label})` },
+  );
+  const device = stdout.trim();
+  const detach = stack.defer(`detach ${device}`, async () => {
+    await ctx.run.run('losetup', ['--detach', device], { privileged: true, uncancellable: true });
+  });
+  return { device, detach };
+}
+
+export async function mountDevice(ctx: Context, stack: CleanupStack, device: string, fstype: string, label: string): Promise<Mounted> {
+  // mkdtemp + rmdir (never rm -r): if an unmount ever failed, removing the mount point must not recurse into the image.
+  const path = await mkdtemp(join(tmpdir(), `bake-${label.toLowerCase()}-`));
+  const removeDir = stack.defer(`remove ${path}`, () => rmdir(path));
+  await ctx.run.run('mount', ['-t', fstype, device, path], { privileged: true, why: `mount ${label}` });
+  const unmountOnly = stack.defer(`unmount ${path}`, async () => {
+    await ctx.run.run('umount', [path], { privileged: true, uncancellable: true });
+  });
+  return {
+    path,
+    unmount: async () => {
+      await unmountOnly();
+      await removeDir();
+    },
+  };
+}
+
+export async function freeBytes(path: string): Promise<number> {
+  const stats = await statfs(path);
+  return stats.bavail * stats.bsize;
+}
+
+/** Read-only consistency checks after unmounting, with the filesystems' own tools. */
+export async function checkFilesystem(ctx: Context, device: string, fstype: string, label: string): Promise<void> {
+  const checks: Record<string, [string, string[]]> = {
+    ext4: ['e2fsck', ['-f', '-n', device]],
+    btrfs: ['btrfs', ['check', '--readonly', device]],
+  };
+  const check = checks[fstype];
+  if (!check) return;
+  await ctx.run.run(check[0], check[1], { privileged: true, why: `check the ${label} filesystem` });
+}

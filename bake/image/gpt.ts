@@ -1,0 +1,90 @@
+/**
+ * Reads a GPT straight from the image file: no loop device, no partition-table support in the kernel
+ * (this CI host has none), no root. Enough to find Flatcar's partitions by number and check their labels.
+ */
+import { open } from 'node:fs/promises';
+import { inputError } from '../errors.ts';
+
+export const SECTOR = 512;
+
+export interface GptPartition {
+  number: number;
+  label: string;
+  typeGuid: string;
+  partGuid: string;
+  firstLba: bigint;
+  lastLba: bigint;
+  attributes: bigint;
+  offsetBytes: number;
+  sizeBytes: number;
+}
+
+export interface GptTable {
+  diskGuid: string;
+  partitions: GptPartition[];
+  /** The last LBA a partition may use (the backup GPT sits after it). */
+  lastUsableLba: bigint;
+}
+
+/** GUIDs are stored mixed-endian: the first three fields little-endian, the rest as bytes. */
+export function formatGuid(bytes: Buffer): string {
+  const hex = (b: Buffer) => b.toString('hex');
+  const le = (start: number, length: number) => hex(Buffer.from(bytes.subarray(start, start + length)).reverse());
+  return `${le(0, 4)}-${le(4, 2)}-${le(6, 2)}-${hex(bytes.subarray(8, 10))}-${hex(bytes.subarray(10, 16))}`;
+}
+
+export async function readGpt(imagePath: string): Promise<GptTable> {
+  const file = await open(imagePath, 'r');
+  try {
+    const header = Buffer.alloc(SECTOR);
+    await file.read(header, 0, SECTOR, SECTOR);
+    if (header.toString('latin1', 0, 8) !== 'EFI PART') {
+      throw inputError(`${imagePath} has no GPT partition table`, 'is this a Flatcar disk image?');
+    }
+    const entriesLba = header.readBigUInt64LE(72);
+    const entryCount = header.readUInt32LE(80);
+    const entrySize = header.readUInt32LE(84);
+    const entries = Buffer.alloc(entryCount * entrySize);
+    await file.read(entries, 0, entries.length, Number(entriesLba) * SECTOR);
+    const partitions: GptPartition[] = [];
+    for (let index = 0; index < entryCount; index++) {
+      const entry = entries.subarray(index * entrySize, (index + 1) * entrySize);
+      const typeGuid = formatGuid(entry.subarray(0, 16));
+      if (typeGuid === '00000000-0000-0000-0000-000000000000') continue;
+      const firstLba = entry.readBigUInt64LE(32);
+      const lastLba = entry.readBigUInt64LE(40);
+      partitions.push({
+        number: index + 1,
+        typeGuid,
+        partGuid: formatGuid(entry.subarray(16, 32)),
+        firstLba,
+        lastLba,
+        attributes: entry.readBigUInt64LE(48),
+        label: entry.toString('utf16le', 56, 128).replace(/\0.*$/s, ''),
+        offsetBytes: Number(firstLba) * SECTOR,
+        sizeBytes: Number(lastLba - firstLba + 1n) * SECTOR,
+      });
+    }
+    return { diskGuid: formatGuid(header.subarray(56, 72)), partitions, lastUsableLba: header.readBigUInt64LE(48) };
+  } finally {
+    await file.close();
+  }
+}
+
+/** Flatcar's partitions bake writes to, with the label each must carry (flatcar.md §1). */
+export const FLATCAR_PARTITIONS = {
+  oem: { number: 6, label: 'OEM', fstype: 'btrfs' },
+  root: { number: 9, label: 'ROOT', fstype: 'ext4' },
+} as const;
+
+export type PartitionName = keyof typeof FLATCAR_PARTITIONS;
+
+export function findPartition(table: GptTable, name: PartitionName, imagePath: string): GptPartition {
+  const expected = FLATCAR_PARTITIONS[name];
+  const partition = table.partitions.find((p) => p.number === expected.number);
+  if (!partition) throw inputError(`${imagePath} has no partition ${expected.number} (${expected.label})`, 'is this a Flatcar disk image?');
+  if (partition.label !== expected.label) {
+    throw inputError(`partition ${expected.number} of ${imagePath} is labelled '${partition.label}', expected '${expected.label}'`, 'is this a Flatcar disk image?');
+  }
+  return partition;
+}

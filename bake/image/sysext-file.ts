@@ -1,0 +1,130 @@
+/**
+ * What a sysext image file is and says about itself, checked before anything is downloaded or mounted:
+ * its filesystem (by magic number) and its extension-release. systemd-sysext silently ignores an image
+ * whose extension-release name differs from the name it is linked under, or whose ARCHITECTURE or ID does
+ * not match the OS, so bake refuses those instead of baking an image that never merges.
+ */
+import { mkdtemp, open, readFile, readdir, rm, rmdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Arch } from '../arch.ts';
+import type { Context } from '../context.ts';
+import { inputError, usageError } from '../errors.ts';
+
+export type SysextFormat = 'squashfs' | 'erofs' | 'ext4' | 'btrfs';
+
+/** Magic numbers: offset in the file and the bytes found there. ext2/3/4 share one superblock magic. */
+const MAGICS: ReadonlyArray<{ format: SysextFormat; offset: number; bytes: Buffer }> = [
+  { format: 'squashfs', offset: 0, bytes: Buffer.from('hsqs', 'latin1') },
+  { format: 'erofs', offset: 1024, bytes: Buffer.from([0xe2, 0xe1, 0xf5, 0xe0]) },
+  { format: 'ext4', offset: 1080, bytes: Buffer.from([0x53, 0xef]) },
+  { format: 'btrfs', offset: 65600, bytes: Buffer.from('_BHRfS_M', 'latin1') },
+];
+
+export const RELEASE_DIR = 'usr/lib/extension-release.d';
+
+/** A plain extension name: what systemd accepts as an image name, and safe as a path component. */
+export function checkExtensionName(name: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.+-]*$/.test(name) || name.includes('..')) {
+    throw usageError(`invalid sysext name '${name}'`, 'use letters, digits and . _ + - (no /, .., or whitespace)');
+  }
+}
+
+export async function detectFormat(path: string): Promise<SysextFormat | undefined> {
+  const file = await open(path, 'r');
+  try {
+    for (const magic of MAGICS) {
+      const found = Buffer.alloc(magic.bytes.length);
+      const { bytesRead } = await file.read(found, 0, found.length, magic.offset);
+      if (bytesRead === found.length && found.equals(magic.bytes)) return magic.format;
+    }
+    return undefined;
+  } finally {
+    await file.close();
+  }
+}
+
+/** os-release syntax: KEY=value, values optionally quoted. */
+export function parseOsRelease(text: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const match = /^\s*([A-Z0-9_]+)=(.*)$/.exec(line);
+    if (match) fields[match[1]!] = match[2]!.trim().replace(/^(["'])(.*)\1$/, '$2');
+  }
+  return fields;
+}
+
+/**
+ * Copies the image's extension-release directory into a temp dir and passes it to `use`. squashfs and
+ * ext2/3/4 are read with their unprivileged userspace tools; erofs and btrfs are mounted read-only.
+ */
+async function withReleaseDir<T>(ctx: Context, image: string, format: SysextFormat, use: (dir: string) => Promise<T>): Promise<T> {
+  const work = await mkdtemp(join(tmpdir(), 'bake-inspect-'));
+  const mountpoint = join(work, 'mnt');
+  let mounted = false;
+  try {
+    let dir = join(work, 'tree', RELEASE_DIR);
+    if (format === 'squashfs') {
+      await ctx.run.run('unsquashfs', ['-no-xattrs', '-quiet', '-no-progress', '-d', join(work, 'tree'), image, RELEASE_DIR], { readOnly: true, allowFailure: true, why: 'read the sysext metadata' });
+    } else if (format === 'ext4') {
+      await ctx.run.run('mkdir', ['-p', join(work, 'tree', 'usr/lib')], { readOnly: true });
+      await ctx.run.run('debugfs', ['-R', `rdump /${RELEASE_DIR} ${join(work, 'tree', 'usr/lib')}`, image], { readOnly: true, allowFailure: true, why: 'read the sysext metadata' });
+    } else {
+      await ctx.run.run('mkdir', ['-p', mountpoint], { readOnly: true });
+      await ctx.run.run('mount', ['-t', format, '-o', 'ro,loop', image, mountpoint], { readOnly: true, privileged: true, why: 'read the sysext metadata' });
+      mounted = true;
+      dir = join(mountpoint, RELEASE_DIR);
+    }
+    return await use(dir);
+  } finally {
+    if (mounted) await ctx.run.run('umount', [mountpoint], { readOnly: true, privileged: true, uncancellable: true });
+    if (mounted) await rmdir(mountpoint);
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+export interface SysextInfo {
+  format: SysextFormat;
+  release: Record<string, string>;
+}
+
+export interface SysextExpectations {
+  name: string;
+  arch: Arch;
+  /** The Flatcar version being baked, for images pinned with ID=flatcar and VERSION_ID. */
+  osVersion?: string;
+}
+
+export async function inspectSysext(ctx: Context, image: string, expect: SysextExpectations): Promise<SysextInfo> {
+  const format = await detectFormat(image);
+  if (!format) throw inputError(`${image} is not a sysext image`, 'expected a squashfs, erofs, ext4 or btrfs filesystem image');
+  const release = await withReleaseDir(ctx, image, format, async (dir) => {
+    const names = await readdir(dir).catch(() => [] as string[]);
+    const wanted = `extension-release.${expect.name}`;
+    if (!names.includes(wanted)) {
+      const found = names.filter((n) => n.startsWith('extension-release.'));
+      const detail = found.length ? `it carries ${found.join(', ')}` : `it has no ${RELEASE_DIR}/extension-release.*`;
+      throw inputError(`${image} is not a sysext named '${expect.name}': ${detail}`, `systemd would ignore it; name it '${found[0]?.slice('extension-release.'.length) ?? 'as its metadata says'}' or rebuild it`);
+    }
+    return parseOsRelease(await readFile(join(dir, wanted), 'utf8'));
+  });
+  checkCompatibility(image, release, expect);
+  return { format, release };
+}
+
+/** systemd-sysext's matching rules (flatcar.md §5), as bake can check them before baking. */
+export function checkCompatibility(image: string, release: Record<string, string>, expect: SysextExpectations): void {
+  const architecture = release.ARCHITECTURE;
+  if (architecture && architecture !== expect.arch) {
+    throw inputError(`${image} is built for ${architecture}, not ${expect.arch}`, `use a ${expect.arch} build or pass --arch ${architecture}`);
+  }
+  const id = release.ID;
+  if (!id) throw inputError(`${image} has no ID= in its extension-release`, 'set ID=_any or ID=flatcar');
+  if (id !== '_any' && id !== 'flatcar') throw inputError(`${image} is for ID=${id}, not Flatcar`, 'rebuild it with ID=_any or ID=flatcar');
+  if (id === 'flatcar' && !release.SYSEXT_LEVEL && release.VERSION_ID && expect.osVersion && release.VERSION_ID !== expect.osVersion) {
+    throw inputError(`${image} is pinned to Flatcar ${release.VERSION_ID}, not ${expect.osVersion}`, 'rebuild it for this release or use SYSEXT_LEVEL=1.0');
+  }
+  if (id === 'flatcar' && release.SYSEXT_LEVEL && release.SYSEXT_LEVEL !== '1.0') {
+    throw inputError(`${image} needs SYSEXT_LEVEL=${release.SYSEXT_LEVEL}; Flatcar has 1.0`, 'rebuild it with SYSEXT_LEVEL=1.0');
+  }
+}

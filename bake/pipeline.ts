@@ -1,0 +1,193 @@
+/**
+ * The bake pipeline as a flat list of stages. Reading STAGES tells the whole story: resolve the release,
+ * get and check the sysexts, download and verify the release, decompress it (once), copy it, install the
+ * sysexts into ROOT/OEM, optionally make a vendor image, and publish the result atomically.
+ */
+import { access, link, rename, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CleanupStack, tempDir } from './cleanup.ts';
+import type { Context } from './context.ts';
+import { BakeError, spaceError } from './errors.ts';
+import { copyImage, checkVersionTxt, decompressedBaseImage } from './base-image.ts';
+import { attachPartition, checkFilesystem, freeBytes, mountDevice } from './image/disk.ts';
+import { findPartition, readGpt, FLATCAR_PARTITIONS } from './image/gpt.ts';
+import { attachAndResizeRoot, growRootPartition } from './image/grow.ts';
+import { bytesNeeded, installSysext } from './image/install.ts';
+import { planBake, type BakePlan, type BakeRequest } from './plan.ts';
+import { resolveRelease } from './release.ts';
+import { IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, downloadReleaseFile, verifyReleaseFile } from './release-files.ts';
+import { prepareSysext, type PreparedSysext } from './sources.ts';
+import { runStages, type Stage } from './stages.ts';
+import type { DownloadProgress } from './net/http.ts';
+
+export interface BakeState {
+  request: BakeRequest;
+  workDir: string;
+  plan?: BakePlan;
+  sysexts: PreparedSysext[];
+  downloads: Record<string, string>;
+  baseImage?: string;
+  workImage?: string;
+  grownBy?: number;
+  outputs: string[];
+}
+
+const MIB = 1024 * 1024;
+const mib = (bytes: number) => `${(bytes / MIB).toFixed(1)} MiB`;
+
+function progressLine(report: (line: string) => void): (p: DownloadProgress) => void {
+  const started = Date.now();
+  return ({ url, received, total }) => {
+    const rate = received / Math.max((Date.now() - started) / 1000, 0.001);
+    const name = url.split('/').at(-1);
+    report(`${name}: ${mib(received)}${total ? ` of ${mib(total)}` : ''} at ${mib(rate)}/s`);
+  };
+}
+
+async function ensureOutputFree(path: string, force: boolean): Promise<void> {
+  const exists = await access(path).then(() => true, () => false);
+  if (exists && !force) throw new BakeError('exists', `${path} already exists`, 'pass --force to replace it, or --output another directory');
+}
+
+/** Atomic publish: rename replaces (--force); link fails if the output appeared meanwhile, never clobbering it. */
+async function publishFile(from: string, to: string, force: boolean): Promise<void> {
+  if (force) return rename(from, to);
+  try {
+    await link(from, to);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') await ensureOutputFree(to, false);
+    throw error;
+  }
+  await unlink(from);
+}
+
+export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
+  return [
+    {
+      id: 'resolve',
+      title: 'Resolve release',
+      run: async (state, report) => {
+        const release = await resolveRelease(ctx, state.request.release, state.request.arch);
+        state.plan = planBake(state.request, release, ctx);
+        await ensureOutputFree(state.plan.output, state.request.force);
+        report(`${release.channel} ${release.version} (${release.board})`);
+      },
+    },
+    {
+      id: 'sysexts',
+      title: 'Get and check sysexts',
+      run: async (state, report) => {
+        const { request, release } = state.plan!;
+        for (const spec of request.sysexts) {
+          report(spec.name);
+          state.sysexts.push(await prepareSysext(ctx, spec, { arch: request.arch, installTo: request.installTo, workDir: state.workDir, osVersion: release.version }));
+        }
+      },
+    },
+    {
+      id: 'download',
+      title: 'Download release',
+      run: async (state, report) => {
+        for (const file of [VERSION_TXT, IMAGE_BZ2]) {
+          state.downloads[file] = await downloadReleaseFile(ctx, state.plan!.release, file, { onProgress: progressLine(report) });
+        }
+      },
+    },
+    {
+      id: 'verify',
+      title: 'Verify signatures',
+      run: async (state) => {
+        for (const path of Object.values(state.downloads)) await verifyReleaseFile(ctx, path);
+        await checkVersionTxt(state.downloads[VERSION_TXT]!, state.plan!.release);
+      },
+    },
+    {
+      id: 'decompress',
+      title: 'Decompress image',
+      run: async (state, report) => {
+        const base = await decompressedBaseImage(ctx, state.plan!.release, state.downloads[IMAGE_BZ2]!);
+        if (base.cached) report('cached');
+        state.baseImage = base.path;
+      },
+    },
+    {
+      id: 'copy',
+      title: 'Copy image',
+      run: async (state) => {
+        state.workImage = join(state.workDir, IMAGE_BIN);
+        await copyImage(ctx, state.baseImage!, state.workImage);
+      },
+    },
+    { id: 'install', title: 'Install sysexts', run: (state, report) => installIntoImage(ctx, state, report) },
+    {
+      id: 'vendor',
+      title: 'Make vendor image',
+      skip: (state) => state.request.vendor === 'generic',
+      run: async (state) => {
+        throw new BakeError('usage', `vendor '${state.request.vendor}' is not yet supported`, 'bake a generic image (no --vendor)');
+      },
+    },
+    {
+      id: 'publish',
+      title: 'Move result into place',
+      run: async (state) => {
+        const output = state.plan!.output;
+        await publishFile(state.workImage!, output, state.request.force);
+        state.outputs.push(output);
+      },
+    },
+  ];
+}
+
+/** Mounts OEM and ROOT, makes room, installs every sysext, then unmounts and checks both filesystems. */
+async function installIntoImage(ctx: Context, state: BakeState, report: (line: string) => void): Promise<void> {
+  await using stack = new CleanupStack(ctx.log);
+  const image = state.workImage!;
+  const table = await readGpt(image);
+  const oemDevice = await attachPartition(ctx, stack, image, findPartition(table, 'oem', image));
+  let rootDevice = await attachPartition(ctx, stack, image, findPartition(table, 'root', image));
+  const oem = await mountDevice(ctx, stack, oemDevice.device, FLATCAR_PARTITIONS.oem.fstype, 'OEM');
+  let root = await mountDevice(ctx, stack, rootDevice.device, FLATCAR_PARTITIONS.root.fstype, 'ROOT');
+  const needed = bytesNeeded(state.sysexts);
+  const oemFree = await freeBytes(oem.path);
+  if (needed.oem > oemFree) {
+    throw spaceError(`the sysexts for OEM need ${mib(needed.oem)} but OEM has ${mib(oemFree)} free`, 'install them to ROOT (--install_to root:/opt/extensions) or bake fewer');
+  }
+  const rootFree = await freeBytes(root.path);
+  if (needed.root > rootFree) {
+    const extra = needed.root - rootFree + 64 * MIB;
+    report(`growing ROOT by ${mib(extra)}`);
+    await root.unmount();
+    await rootDevice.detach();
+    rootDevice = await attachAndResizeRoot(ctx, stack, image, await growRootPartition(ctx, image, extra));
+    root = await mountDevice(ctx, stack, rootDevice.device, FLATCAR_PARTITIONS.root.fstype, 'ROOT');
+    state.grownBy = extra;
+  }
+  for (const sysext of state.sysexts) {
+    report(`${sysext.spec.name} → ${sysext.placement.osPath}`);
+    await installSysext(ctx, { root: root.path, oem: oem.path }, sysext);
+  }
+  await root.unmount();
+  await oem.unmount();
+  await checkFilesystem(ctx, rootDevice.device, FLATCAR_PARTITIONS.root.fstype, 'ROOT');
+  await checkFilesystem(ctx, oemDevice.device, FLATCAR_PARTITIONS.oem.fstype, 'OEM');
+}
+
+export interface BakeResult {
+  plan: BakePlan;
+  sysexts: PreparedSysext[];
+  outputs: string[];
+  grownBy?: number;
+}
+
+/** Runs the whole bake. The work directory sits beside the output so the final rename is atomic. */
+export async function bake(ctx: Context, request: BakeRequest, options: { verbose?: boolean } = {}): Promise<BakeResult> {
+  await stat(request.outputDir).catch(() => {
+    throw new BakeError('input', `output directory ${request.outputDir} does not exist`, 'create it or pass another --output');
+  });
+  await using work = await tempDir('.bake-work', request.outputDir);
+  const state: BakeState = { request, workDir: work.path, sysexts: [], downloads: {}, outputs: [] };
+  await runStages(ctx, bakeStages(ctx), state, options);
+  return { plan: state.plan!, sysexts: state.sysexts, outputs: state.outputs, ...(state.grownBy ? { grownBy: state.grownBy } : {}) };
+}
+

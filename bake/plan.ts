@@ -1,0 +1,134 @@
+/**
+ * The bake request and its plan, pure: flags are validated into a BakeRequest, and a BakeRequest plus a
+ * resolved release become the plan that --dry-run prints: release, channel, board, every URL, every path
+ * written inside the image. No disk or device work happens here.
+ */
+import { basename, join, resolve } from 'node:path';
+import { parseArch, type Arch } from './arch.ts';
+import type { Endpoints } from './endpoints.ts';
+import { usageError } from './errors.ts';
+import { checkExtensionName } from './image/sysext-file.ts';
+import { parseInstallTarget, placeSysext, type InstallTarget, type Placement } from './image/placement.ts';
+import { parseReleaseRequest, type ReleaseRequest, type ResolvedRelease } from './release.ts';
+import { IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, releaseCacheDir } from './release-files.ts';
+import { isKnownVendor } from '../vendors/formats.ts';
+
+/** Where a sysext comes from: a local file, the bakery (--fetch), or a recipe built on the spot. */
+export type SysextSpec =
+  | { name: string; source: 'local'; file: string }
+  | { name: string; source: 'bakery'; file: string }
+  | { name: string; source: 'recipe'; version: string };
+
+export interface BakeRequest {
+  sysexts: SysextSpec[];
+  release: ReleaseRequest;
+  arch: Arch;
+  installTo: InstallTarget;
+  vendor: string;
+  outputDir: string;
+  force: boolean;
+}
+
+export interface RawBakeOptions {
+  fetch?: boolean;
+  vendor?: string;
+  arch?: string;
+  release?: string;
+  installTo?: string;
+  output?: string;
+  force?: boolean;
+}
+
+export function parseSysextSpec(argument: string, fetch: boolean): SysextSpec {
+  const colon = argument.indexOf(':');
+  const at = argument.indexOf('@');
+  if (colon > 0 || (colon === 0 && at < 0)) {
+    const name = argument.slice(0, colon);
+    const file = argument.slice(colon + 1);
+    if (!name) throw usageError(`empty sysext name in '${argument}'`, 'write name:file, e.g. docker:docker-27.3.1-x86-64.raw');
+    checkExtensionName(name);
+    if (!file) throw usageError(`no file given for sysext '${name}'`, `write ${name}:<file>`);
+    if (fetch && file.includes('/')) throw usageError(`--fetch takes bakery file names, not paths: '${file}'`, `e.g. ${name}:${name}-<version>-x86-64.raw`);
+    return fetch ? { name, source: 'bakery', file } : { name, source: 'local', file };
+  }
+  if (at > 0) {
+    const name = argument.slice(0, at);
+    const version = argument.slice(at + 1);
+    checkExtensionName(name);
+    if (!version) throw usageError(`no version given for sysext '${name}'`, `write ${name}@<version> or ${name}@latest`);
+    return { name, source: 'recipe', version };
+  }
+  throw usageError(`'${argument}' is not name:file or name@version`, 'e.g. docker:docker.raw (a file) or docker@27.3.1 (built on the spot)');
+}
+
+export function parseBakeRequest(sysextArgs: string[], options: RawBakeOptions, cwd = process.cwd()): BakeRequest {
+  if (sysextArgs.length === 0) throw usageError('no sysexts given', 'name at least one name:file or name@version');
+  const sysexts = sysextArgs.map((argument) => parseSysextSpec(argument, options.fetch ?? false));
+  const seen = new Set<string>();
+  for (const { name } of sysexts) {
+    if (seen.has(name)) throw usageError(`sysext '${name}' is named twice`, 'each name links /etc/extensions/<name>.raw once');
+    seen.add(name);
+  }
+  const vendor = options.vendor ?? 'generic';
+  if (!isKnownVendor(vendor)) throw usageError(`unknown vendor '${vendor}'`, 'run `bake vendors` for the list');
+  return {
+    sysexts,
+    release: parseReleaseRequest(options.release ?? 'stable'),
+    arch: parseArch(options.arch ?? 'x86-64'),
+    installTo: parseInstallTarget(options.installTo ?? 'root:/opt/extensions'),
+    vendor,
+    outputDir: resolve(cwd, options.output ?? '.'),
+    force: options.force ?? false,
+  };
+}
+
+export interface PlannedSysext {
+  spec: SysextSpec;
+  /** URLs fetched for it (bakery sources). */
+  downloads: string[];
+  /** The default placement; a sysupdate conf read later may move it (see image/placement.ts). */
+  placement: Placement;
+}
+
+export interface BakePlan {
+  release: ResolvedRelease;
+  request: BakeRequest;
+  signingKey: string;
+  releasesJson: string;
+  downloads: Array<{ url: string; to: string }>;
+  baseImage: string;
+  sysexts: PlannedSysext[];
+  output: string;
+}
+
+/** The file name a spec puts inside the image. */
+export function imageFileName(spec: SysextSpec, arch: Arch): string {
+  return spec.source === 'recipe' ? `${spec.name}-${spec.version}-${arch}.raw` : basename(spec.file);
+}
+
+export function bakeryUrls(bakeryUrl: string, spec: { name: string; file: string }): { image: string; conf: string; sums: string[] } {
+  const base = bakeryUrl.replace(/\/+$/, '');
+  return { image: `${base}/${spec.file}`, conf: `${base}/${spec.name}.conf`, sums: [`${base}/${spec.name}/SHA256SUMS`, `${base}/SHA256SUMS`] };
+}
+
+export function planBake(request: BakeRequest, release: ResolvedRelease, context: { endpoints: Endpoints; cacheDir: string }): BakePlan {
+  const cache = releaseCacheDir(context.cacheDir, release);
+  const files = [IMAGE_BZ2, `${IMAGE_BZ2}.sig`, VERSION_TXT, `${VERSION_TXT}.sig`];
+  const sysexts = request.sysexts.map((spec): PlannedSysext => {
+    const file = imageFileName(spec, request.arch);
+    const downloads = spec.source === 'bakery' ? (({ image, conf, sums }) => [sums[0]!, image, conf])(bakeryUrls(context.endpoints.bakeryUrl, spec)) : [];
+    // Bakery and recipe sysexts come with a sysupdate conf; a local one only if <name>.conf lies beside it.
+    return { spec, downloads, placement: placeSysext(spec.name, file, request.installTo, undefined, spec.source !== 'local') };
+  });
+  return {
+    release,
+    request,
+    signingKey: context.endpoints.signingKey,
+    releasesJson: context.endpoints.releasesJson,
+    downloads: files.map((file) => ({ url: `${release.baseUrl}/${file}`, to: join(cache, file) })),
+    baseImage: join(cache, IMAGE_BIN),
+    sysexts,
+    output: join(request.outputDir, IMAGE_BIN),
+  };
+}
+

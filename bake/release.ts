@@ -1,0 +1,100 @@
+/**
+ * Which Flatcar release to bake: `stable`/`beta`/`alpha`/`lts` resolve to the channel's newest version in
+ * releases.json; an exact `MMMM.m.p` takes its channel from releases.json, and only when it is absent
+ * there from its minor digit. The choice is pure (pickRelease); resolveRelease adds the one download.
+ */
+import semver from 'semver';
+import { ARCHES, type Arch } from './arch.ts';
+import type { Context } from './context.ts';
+import { inputError, usageError } from './errors.ts';
+
+export const CHANNELS = ['alpha', 'beta', 'stable', 'lts'] as const;
+export type Channel = (typeof CHANNELS)[number];
+
+/** Modern Flatcar versions encode the channel in the minor number (flatcar.md §4 "Version numbers"). */
+const CHANNEL_BY_MINOR: Record<string, Channel> = { '0': 'alpha', '1': 'beta', '2': 'stable', '3': 'lts' };
+
+const VERSION_PATTERN = /^\d+\.\d+\.\d+$/;
+
+export type ReleaseRequest = { channel: Channel } | { version: string };
+
+export interface ReleaseEntry {
+  channel: string;
+  architectures?: string[];
+  release_date?: string;
+}
+export type ReleasesJson = Record<string, ReleaseEntry>;
+
+export interface ResolvedRelease {
+  version: string;
+  channel: Channel;
+  arch: Arch;
+  board: string;
+  /** The release directory, e.g. https://stable.release.flatcar-linux.net/amd64-usr/4593.2.5 */
+  baseUrl: string;
+}
+
+export function parseReleaseRequest(value: string): ReleaseRequest {
+  if ((CHANNELS as readonly string[]).includes(value)) return { channel: value as Channel };
+  if (VERSION_PATTERN.test(value)) return { version: value };
+  throw usageError(`'${value}' is neither a channel nor a version`, `use ${CHANNELS.join('|')} or MMMM.m.p, e.g. 4593.2.5`);
+}
+
+function isChannel(value: string): value is Channel {
+  return (CHANNELS as readonly string[]).includes(value);
+}
+
+function hasArch(entry: ReleaseEntry, arch: Arch): boolean {
+  return entry.architectures === undefined || entry.architectures.includes(ARCHES[arch].goarch);
+}
+
+/** Chooses version and channel from releases.json; pure, so every rule is unit-tested. */
+export function pickRelease(releases: ReleasesJson, request: ReleaseRequest, arch: Arch): { version: string; channel: Channel } {
+  if ('channel' in request) {
+    const versions = Object.entries(releases)
+      .filter(([key, entry]) => VERSION_PATTERN.test(key) && entry.channel === request.channel && hasArch(entry, arch))
+      .map(([key]) => key)
+      .sort(semver.rcompare);
+    const newest = versions[0];
+    if (!newest) throw inputError(`releases.json lists no ${request.channel} release for ${arch}`, 'check --releases-json or pick another channel');
+    return { version: newest, channel: request.channel };
+  }
+  const entry = releases[request.version];
+  if (entry) {
+    if (!isChannel(entry.channel)) throw inputError(`release ${request.version} is on channel '${entry.channel}', which bake cannot fetch`, `use one of ${CHANNELS.join(', ')}`);
+    if (!hasArch(entry, arch)) throw inputError(`release ${request.version} has no ${arch} build`, `available: ${entry.architectures?.join(', ')}`);
+    return { version: request.version, channel: entry.channel };
+  }
+  const minor = request.version.split('.')[1]!;
+  const channel = CHANNEL_BY_MINOR[minor];
+  if (!channel) throw inputError(`release ${request.version} is not in releases.json and its minor number names no channel`, 'check the version');
+  return { version: request.version, channel };
+}
+
+export function releaseBaseUrl(template: string, values: { channel: string; board: string; version: string }): string {
+  return template
+    .replaceAll('{channel}', values.channel)
+    .replaceAll('{board}', values.board)
+    .replaceAll('{version}', values.version)
+    .replace(/\/+$/, '');
+}
+
+export async function resolveRelease(ctx: Context, request: ReleaseRequest, arch: Arch): Promise<ResolvedRelease> {
+  const releases = await ctx.http.getJson<ReleasesJson>(ctx.endpoints.releasesJson);
+  if (typeof releases !== 'object' || releases === null || Array.isArray(releases)) {
+    throw inputError(`${ctx.endpoints.releasesJson} is not a releases.json object`, 'check --releases-json');
+  }
+  const { version, channel } = pickRelease(releases, request, arch);
+  const board = ARCHES[arch].board;
+  return { version, channel, arch, board, baseUrl: releaseBaseUrl(ctx.endpoints.releaseUrl, { channel, board, version }) };
+}
+
+/** version.txt is shell `KEY=value` lines (flatcar.md §3). */
+export function parseVersionTxt(text: string): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const match = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+    if (match) values[match[1]!] = match[2]!.replace(/^"(.*)"$/, '$1');
+  }
+  return values;
+}

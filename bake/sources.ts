@@ -1,0 +1,99 @@
+/**
+ * Gets every sysext onto this machine and checks it before any gigabyte of the release is downloaded:
+ * local files are read where they are, bakery files are downloaded into the cache and checked against
+ * the bakery's SHA256SUMS (the original checks nothing), recipes are built on the spot. Each image is then
+ * inspected (filesystem magic, extension-release name, architecture) and placed, honouring its
+ * sysupdate conf.
+ */
+import { access, constants, readFile, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { Context } from './context.ts';
+import { inputError, verifyError } from './errors.ts';
+import { inspectSysext, type SysextInfo } from './image/sysext-file.ts';
+import { parseSysupdateTarget, placeSysext, matchesPattern, type InstallTarget, type Placement } from './image/placement.ts';
+import { bakeryUrls, imageFileName, type SysextSpec } from './plan.ts';
+import type { Arch } from './arch.ts';
+import { markerMatches, writeMarker } from './release-files.ts';
+import { parseSha256Sums, sha256File } from './verify.ts';
+
+export interface PreparedSysext {
+  spec: SysextSpec;
+  image: string;
+  conf?: string;
+  bytes: number;
+  info: SysextInfo;
+  placement: Placement;
+}
+
+interface Fetched {
+  image: string;
+  conf?: string;
+}
+
+async function localSysext(spec: Extract<SysextSpec, { source: 'local' }>): Promise<Fetched> {
+  const image = resolve(spec.file);
+  try {
+    await access(image, constants.R_OK);
+  } catch {
+    throw inputError(`cannot read sysext file ${spec.file} for '${spec.name}'`, 'check the path, or use --fetch to take it from the bakery');
+  }
+  if (!(await stat(image)).isFile()) throw inputError(`${spec.file} is not a file`, 'name the sysext image file');
+  const conf = join(dirname(image), `${spec.name}.conf`);
+  const hasConf = await access(conf, constants.R_OK).then(() => true, () => false);
+  return hasConf ? { image, conf } : { image };
+}
+
+async function bakerySums(ctx: Context, urls: string[]): Promise<Map<string, string>> {
+  for (const url of urls) {
+    if (await ctx.http.exists(url)) return parseSha256Sums(await ctx.http.getText(url));
+  }
+  throw verifyError(`the bakery publishes no SHA256SUMS (tried ${urls.join(', ')})`, 'bake only installs bakery files it can verify; check --bakery-url');
+}
+
+async function bakerySysext(ctx: Context, spec: Extract<SysextSpec, { source: 'bakery' }>, workDir: string): Promise<Fetched> {
+  const urls = bakeryUrls(ctx.endpoints.bakeryUrl, spec);
+  const sums = await bakerySums(ctx, urls.sums);
+  const expected = sums.get(spec.file);
+  if (!expected) throw verifyError(`${spec.file} is not listed in the bakery's SHA256SUMS`, 'check the file name (bake sysext list, or the bakery\'s release page)');
+  const dir = join(ctx.cacheDir, 'bakery');
+  const image = join(dir, spec.file);
+  const marker = `${image}.sha256-${expected}`;
+  await ctx.http.download(urls.image, image, { sha256: expected });
+  if (!(await markerMatches(marker, [image]))) {
+    const actual = await sha256File(image);
+    if (actual !== expected) throw verifyError(`${spec.file} in the cache does not match the bakery's SHA256SUMS`, `delete ${image} and retry`);
+    await writeMarker(marker, [image]);
+  }
+  // The conf is unversioned and small: fetch it fresh every time so a changed bakery conf is picked up.
+  const conf = join(workDir, `${spec.name}.conf`);
+  if (!(await ctx.http.exists(urls.conf))) return { image };
+  await ctx.http.download(urls.conf, conf, sums.has(`${spec.name}.conf`) ? { sha256: sums.get(`${spec.name}.conf`)! } : {});
+  return { image, conf };
+}
+
+async function recipeSysext(ctx: Context, spec: Extract<SysextSpec, { source: 'recipe' }>, arch: Arch): Promise<Fetched> {
+  const { createSysext } = await import('./sysext/create.ts');
+  const outputDir = join(ctx.cacheDir, 'built', arch);
+  const result = await createSysext(ctx, { name: spec.name, version: spec.version, arch, outputDir, outputFile: imageFileName(spec, arch), sysupdate: true });
+  const conf = result.confs.find((path: string) => path.endsWith(`/${spec.name}.conf`));
+  return conf ? { image: result.image, conf } : { image: result.image };
+}
+
+export async function fetchSysext(ctx: Context, spec: SysextSpec, arch: Arch, workDir: string): Promise<Fetched> {
+  if (spec.source === 'local') return localSysext(spec);
+  if (spec.source === 'bakery') return bakerySysext(ctx, spec, workDir);
+  return recipeSysext(ctx, spec, arch);
+}
+
+export async function prepareSysext(ctx: Context, spec: SysextSpec, options: { arch: Arch; installTo: InstallTarget; workDir: string; osVersion?: string }): Promise<PreparedSysext> {
+  const fetched = await fetchSysext(ctx, spec, options.arch, options.workDir);
+  const info = await inspectSysext(ctx, fetched.image, { name: spec.name, arch: options.arch, ...(options.osVersion ? { osVersion: options.osVersion } : {}) });
+  const file = imageFileName(spec, options.arch);
+  const target = fetched.conf ? parseSysupdateTarget(await readFile(fetched.conf, 'utf8')) : undefined;
+  if (target?.matchPatterns.length && !target.matchPatterns.some((pattern) => matchesPattern(file, pattern, options.arch))) {
+    ctx.log.warn(`${file} does not match ${spec.name}.conf's MatchPattern (${target.matchPatterns.join(' ')}): systemd-sysupdate will not treat it as the current version`);
+  }
+  const placement = placeSysext(spec.name, file, options.installTo, target, fetched.conf !== undefined);
+  return { spec, ...fetched, bytes: (await stat(fetched.image)).size, info, placement };
+}
+

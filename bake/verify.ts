@@ -1,0 +1,104 @@
+/**
+ * Signature and checksum verification, failing closed. GPG runs in a private, temporary home that holds
+ * only the signing key: the user's keyring is never read or written. The default Flatcar key is pinned
+ * by its primary fingerprint; a key the user names is trusted as given.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { chmod } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { tempDir } from './cleanup.ts';
+import type { Context } from './context.ts';
+import { verifyError } from './errors.ts';
+
+export interface SigningKey {
+  /** An armored or binary OpenPGP public key file. */
+  path: string;
+  /** When set, the signature's primary key must have exactly this fingerprint. */
+  pinnedFingerprint?: string;
+}
+
+export interface SignatureCheck {
+  signingFingerprint: string;
+  primaryFingerprint: string;
+}
+
+/** The status lines that mean "cryptographically good"; an expired (rotated) subkey still signed validly. */
+const GOOD_STATUSES = new Set(['GOODSIG', 'EXPKEYSIG']);
+
+export function parseGpgStatus(status: string): { good: boolean; validsig?: SignatureCheck; problem?: string } {
+  let good = false;
+  let validsig: SignatureCheck | undefined;
+  let problem: string | undefined;
+  for (const line of status.split('\n')) {
+    const fields = line.replace(/^\[GNUPG:\] /, '').split(' ');
+    const keyword = fields[0] ?? '';
+    if (GOOD_STATUSES.has(keyword)) good = true;
+    if (keyword === 'VALIDSIG') validsig = { signingFingerprint: fields[1] ?? '', primaryFingerprint: fields[10] ?? fields[1] ?? '' };
+    if (['BADSIG', 'ERRSIG', 'NO_PUBKEY', 'REVKEYSIG', 'NODATA'].includes(keyword)) problem ??= keyword;
+  }
+  return { good: good && validsig !== undefined && problem === undefined, ...(validsig ? { validsig } : {}), ...(problem ? { problem } : {}) };
+}
+
+const PROBLEM_TEXT: Record<string, string> = {
+  BADSIG: 'the signature does not match the file (corrupt or tampered)',
+  ERRSIG: 'the signature was made by a key that is not the signing key',
+  NO_PUBKEY: 'the signature was made by a key that is not the signing key',
+  REVKEYSIG: 'the signing key was revoked',
+  NODATA: 'the signature file is not an OpenPGP signature',
+};
+
+/** Fingerprints of the primary keys in a key file. */
+async function primaryFingerprints(ctx: Context, home: string): Promise<string[]> {
+  const { stdout } = await ctx.run.run('gpg', ['--batch', '--homedir', home, '--with-colons', '--fingerprint', '--list-keys'], { readOnly: true, why: 'verify release signatures' });
+  const fingerprints: string[] = [];
+  let afterPrimary = false;
+  for (const line of stdout.split('\n')) {
+    const fields = line.split(':');
+    if (fields[0] === 'pub') afterPrimary = true;
+    else if (fields[0] === 'fpr' && afterPrimary) {
+      fingerprints.push(fields[9] ?? '');
+      afterPrimary = false;
+    } else if (fields[0] === 'sub') afterPrimary = false;
+  }
+  return fingerprints;
+}
+
+export async function verifySignature(ctx: Context, key: SigningKey, file: string, signature: string): Promise<SignatureCheck> {
+  await using home = await tempDir('bake-gpg');
+  await chmod(home.path, 0o700);
+  const gpg = (args: string[], allowFailure = false) =>
+    ctx.run.run('gpg', ['--batch', '--no-tty', '--homedir', home.path, ...args], { readOnly: true, allowFailure, why: 'verify release signatures' });
+  const imported = await gpg(['--import', key.path], true);
+  const trusted = imported.exitCode === 0 ? await primaryFingerprints(ctx, home.path) : [];
+  if (trusted.length === 0) throw verifyError(`${key.path} holds no usable OpenPGP public key`, 'check --signing-key');
+  if (key.pinnedFingerprint && !trusted.includes(key.pinnedFingerprint)) {
+    throw verifyError(`the signing key at ${key.path} is not the Flatcar image signing key (${key.pinnedFingerprint})`, 'check --signing-key or the mirror');
+  }
+  const { stdout } = await gpg(['--status-fd', '1', '--verify', signature, file], true);
+  const result = parseGpgStatus(stdout);
+  const name = basename(file);
+  if (!result.good || !result.validsig) {
+    throw verifyError(`bad signature on ${name}: ${PROBLEM_TEXT[result.problem ?? ''] ?? 'gpg did not report a good signature'}`, 'the download was deleted from the cache; retry, or check the mirror');
+  }
+  const primary = result.validsig.primaryFingerprint;
+  const allowed = key.pinnedFingerprint ? [key.pinnedFingerprint] : trusted;
+  if (!allowed.includes(primary)) throw verifyError(`${name} is signed by ${primary}, not by the signing key`, 'check --signing-key');
+  return result.validsig;
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Parses `sha256sum` output (`<hex>  <name>` or `<hex> *<name>`) into name → hex. */
+export function parseSha256Sums(text: string): Map<string, string> {
+  const sums = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const match = /^([0-9a-f]{64})\s+\*?(.+)$/i.exec(line.trim());
+    if (match) sums.set(basename(match[2]!.trim()), match[1]!.toLowerCase());
+  }
+  return sums;
+}
