@@ -2,7 +2,7 @@
  * The verified, decompressed base image, kept in the cache beside its bz2 so that a warm bake copies it
  * (sparse, or reflink where the filesystem can) instead of decompressing gigabytes again.
  */
-import { readFile, rename, rm } from 'node:fs/promises';
+import { chmod, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Context } from './context.ts';
 import { inputError } from './errors.ts';
@@ -39,4 +39,5 @@ export async function decompressedBaseImage(ctx: Context, release: ResolvedRelea
 /** A sparse (or reflinked) copy of the base image, which bake then modifies. */
 export async function copyImage(ctx: Context, from: string, to: string): Promise<void> {
   await ctx.run.run('cp', ['--sparse=always', '--reflink=auto', from, to], { why: 'copy the base image' });
+  await chmod(to, 0o644); // the cached copy came through a private FIFO; the output is an ordinary file
 }

@@ -3,7 +3,7 @@
  * `sudo` for privileged ones when not root, skips mutating ones under --dry-run, forwards Ctrl-C
  * (the context's abort signal) and turns every failure into a one-line BakeError that names the tool.
  */
-import { access, constants } from 'node:fs/promises';
+import { access, constants, open } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { execa, type ExecaError } from 'execa';
 import { BakeError, toolError } from './errors.ts';
@@ -82,7 +82,9 @@ export function createRunner(options: RunnerOptions): Runner {
         options.log.info(`would run: ${shown}`);
         return { stdout: '', stderr: '', exitCode: 0 };
       }
-      options.log.debug(shown);
+      options.log.debug(runOptions.stdoutFile ? `${shown} > ${runOptions.stdoutFile}` : shown);
+      // stdout goes to the file as a plain descriptor, so the bytes never pass through (or pile up in) Node.
+      const stdoutHandle = runOptions.stdoutFile ? await open(runOptions.stdoutFile, 'w') : undefined;
       try {
         const result = await execa(argv[0]!, argv.slice(1), {
           cancelSignal: runOptions.uncancellable ? undefined : options.signal,
@@ -91,7 +93,7 @@ export function createRunner(options: RunnerOptions): Runner {
           cwd: runOptions.cwd,
           timeout: runOptions.timeoutMs,
           stdin: runOptions.inherit ? 'inherit' : runOptions.input === undefined ? 'ignore' : 'pipe',
-          stdout: runOptions.stdoutFile ? { file: runOptions.stdoutFile } : runOptions.inherit ? 'inherit' : 'pipe',
+          stdout: stdoutHandle ? stdoutHandle.fd : runOptions.inherit ? 'inherit' : 'pipe',
           stderr: runOptions.inherit ? 'inherit' : 'pipe',
           stripFinalNewline: true,
           reject: !runOptions.allowFailure,
@@ -99,6 +101,8 @@ export function createRunner(options: RunnerOptions): Runner {
         return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), exitCode: result.exitCode ?? 0 };
       } catch (error) {
         throw describeFailure(argv[0]!, file, runOptions.why, error as ExecaError, options.signal);
+      } finally {
+        await stdoutHandle?.close();
       }
     },
   };

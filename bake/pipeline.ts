@@ -122,7 +122,7 @@ export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
     {
       id: 'vendor',
       title: 'Make vendor image',
-      skip: (state) => state.request.vendor === 'generic',
+      skip: (state) => state.request.vendor === 'generic' && 'generic image',
       run: async (state) => {
         throw new BakeError('usage', `vendor '${state.request.vendor}' is not yet supported`, 'bake a generic image (no --vendor)');
       },
