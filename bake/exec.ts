@@ -5,7 +5,7 @@
  */
 import { access, constants, open } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import { execa, type ExecaError } from 'execa';
+import { execa, type ExecaError, type Options } from 'execa';
 import { BakeError, toolError } from './errors.ts';
 import type { Logger } from './log.ts';
 
@@ -85,6 +85,7 @@ export function createRunner(options: RunnerOptions): Runner {
       options.log.debug(runOptions.stdoutFile ? `${shown} > ${runOptions.stdoutFile}` : shown);
       // stdout goes to the file as a plain descriptor, so the bytes never pass through (or pile up in) Node.
       const stdoutHandle = runOptions.stdoutFile ? await open(runOptions.stdoutFile, 'w') : undefined;
+      const stdout: Options['stdout'] = stdoutHandle ? stdoutHandle.fd : runOptions.inherit ? 'inherit' : 'pipe';
       try {
         const result = await execa(argv[0]!, argv.slice(1), {
           cancelSignal: runOptions.uncancellable ? undefined : options.signal,
@@ -93,7 +94,7 @@ export function createRunner(options: RunnerOptions): Runner {
           cwd: runOptions.cwd,
           timeout: runOptions.timeoutMs,
           stdin: runOptions.inherit ? 'inherit' : runOptions.input === undefined ? 'ignore' : 'pipe',
-          stdout: stdoutHandle ? stdoutHandle.fd : runOptions.inherit ? 'inherit' : 'pipe',
+          stdout,
           stderr: runOptions.inherit ? 'inherit' : 'pipe',
           stripFinalNewline: true,
           reject: !runOptions.allowFailure,
