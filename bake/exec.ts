@@ -85,7 +85,8 @@ export function createRunner(options: RunnerOptions): Runner {
       options.log.debug(runOptions.stdoutFile ? `${shown} > ${runOptions.stdoutFile}` : shown);
       // stdout goes to the file as a plain descriptor, so the bytes never pass through (or pile up in) Node.
       const stdoutHandle = runOptions.stdoutFile ? await open(runOptions.stdoutFile, 'w') : undefined;
-      const stdout: Options['stdout'] = stdoutHandle ? stdoutHandle.fd : runOptions.inherit ? 'inherit' : 'pipe';
+      // execa hands an integer descriptor straight to spawn (as documented) but types only 1 and 2.
+      const stdout = (stdoutHandle ? stdoutHandle.fd : runOptions.inherit ? 'inherit' : 'pipe') as Options['stdout'];
       try {
         const result = await execa(argv[0]!, argv.slice(1), {
           cancelSignal: runOptions.uncancellable ? undefined : options.signal,
