@@ -1,0 +1,63 @@
+/**
+ * Sending one file over node:http the way download clients expect: HEAD, a single byte range
+ * (systemd-pull and bake's own downloader resume with Range), Content-Length, content types.
+ */
+import { createReadStream } from 'node:fs';
+import type { Stats } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { extname } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.raw': 'application/octet-stream',
+  '.conf': 'text/plain; charset=utf-8',
+  '.transfer': 'text/plain; charset=utf-8',
+  '.gpg': 'application/pgp-signature',
+  '.asc': 'application/pgp-signature',
+  '.json': 'application/json',
+  '.txt': 'text/plain; charset=utf-8',
+};
+
+export function contentType(file: string): string {
+  if (file.endsWith('SHA256SUMS')) return 'text/plain; charset=utf-8';
+  return CONTENT_TYPES[extname(file)] ?? 'application/octet-stream';
+}
+
+export type ByteRange = { start: number; end: number } | 'unsatisfiable' | undefined;
+
+/** A single `bytes=` range (end inclusive); several ranges are answered with the whole file, as RFC 9110 allows. */
+export function parseRange(header: string | undefined, size: number): ByteRange {
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header?.trim() ?? '');
+  if (!match || (match[1] === '' && match[2] === '')) return undefined;
+  if (match[1] === '') {
+    const suffix = Number(match[2]);
+    return suffix === 0 || size === 0 ? 'unsatisfiable' : { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(match[1]);
+  const end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
+  return start >= size || end < start ? 'unsatisfiable' : { start, end };
+}
+
+/** Answers GET or HEAD for `file` (already resolved and stat'ed by the caller); returns the status sent. */
+export async function sendFile(req: IncomingMessage, res: ServerResponse, file: string, stats: Stats): Promise<number> {
+  const range = parseRange(req.headers.range, stats.size);
+  const headers: Record<string, string | number> = {
+    'Content-Type': contentType(file),
+    'Accept-Ranges': 'bytes',
+    'Last-Modified': stats.mtime.toUTCString(),
+  };
+  if (range === 'unsatisfiable') {
+    res.writeHead(416, { ...headers, 'Content-Range': `bytes */${stats.size}` }).end();
+    return 416;
+  }
+  const { start, end } = range ?? { start: 0, end: stats.size - 1 };
+  const status = range ? 206 : 200;
+  if (range) headers['Content-Range'] = `bytes ${start}-${end}/${stats.size}`;
+  res.writeHead(status, { ...headers, 'Content-Length': Math.max(0, end - start + 1) });
+  if (req.method === 'HEAD' || stats.size === 0) {
+    res.end();
+    return status;
+  }
+  await pipeline(createReadStream(file, { start, end }), res).catch(() => res.destroy()); // client went away
+  return status;
+}
