@@ -7,6 +7,14 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { spaceError } from '../errors.ts';
+
+const DISK_FULL_HINT = 'free some disk space there or point --cache-dir at a bigger disk; the download resumes where it stopped';
+
+function diskFull(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
 
 export class PartialFile {
   private hash: Hash | undefined;
@@ -46,9 +54,13 @@ export class PartialFile {
 
   /** Writes all of `chunk`, then counts and hashes it, so `received` and the hash always match the file. */
   async append(chunk: Uint8Array): Promise<void> {
-    for (let offset = 0; offset < chunk.length; ) {
-      const { bytesWritten } = await this.handle.write(chunk, offset);
-      offset += bytesWritten;
+    try {
+      for (let offset = 0; offset < chunk.length; ) {
+        const { bytesWritten } = await this.handle.write(chunk, offset);
+        offset += bytesWritten;
+      }
+    } catch (error) {
+      throw diskFull(error) ? spaceError(`no space left on the device holding ${this.path}`, DISK_FULL_HINT) : error;
     }
     this.hash?.update(chunk);
     this.received += chunk.length;

@@ -5,7 +5,9 @@
 import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
+import { promisify } from 'node:util';
 import { statSync } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,6 +17,7 @@ import { tempDir, type TempDir } from '../../bake/cleanup.ts';
 import { createHttp, type HttpOptions } from '../../bake/net/http.ts';
 import { startMirror, type Mirror } from '../helpers/mirror.ts';
 
+const execFileAsync = promisify(execFile);
 const SIZE = 1024 * 1024 + 123;
 let work: TempDir;
 let mirror: Mirror;
@@ -238,6 +241,28 @@ test('a slow server trips the headers timeout and is retried', async () => {
   mirror.fault(/info\.json$/, { delayMs: 1000 });
   assert.deepEqual(await http.getJson(`${mirror.url}/release/info.json`), { version: '4081.2.0', arch: 'amd64' });
   assert.ok(log.lines.some((line) => /timeout.*retry 1 of 3/i.test(line)), log.lines.join('\n'));
+});
+
+test('a body that stalls trips the idle timeout; the final error says so', async () => {
+  // undici checks body timeouts on a coarse (~1 s) clock, so this takes about a second per attempt.
+  const { http } = client({ bodyTimeoutMs: 200, retries: 0 });
+  mirror.fault(/version\.txt$/, { throttleBytesPerSecond: 1 });
+  await rejectsWith(http.getText(`${mirror.url}/release/version.txt`), 'network', /^timed out talking to 127\.0\.0\.1:\d+ \(.*version\.txt\) after 1 attempt$/);
+});
+
+test('a full disk is a space error, not a network error, and keeps the partial file', async () => {
+  const small = join(work.path, 'small-disk');
+  await mkdir(small);
+  await execFileAsync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', small]);
+  try {
+    const { http } = client();
+    const dest = join(small, 'image.bin');
+    await rejectsWith(http.download(imageUrl(), dest), 'space', /^no space left on the device holding .*image\.bin\.partial$/);
+    assert.equal(gets().length, 1, 'not retried');
+    assert.ok((await stat(`${dest}.partial`)).size > 0);
+  } finally {
+    await execFileAsync('umount', [small]);
+  }
 });
 
 test('connection refused names the host after the retries', async () => {
