@@ -1,0 +1,35 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseGpgStatus, parseSha256Sums } from '../../bake/verify.ts';
+
+const primary = 'F88CFEDEFF29A5B4D9523864E25D9AED0593B34A';
+const subkey = '4FA8DB4F8D1C3F5B4A1A0C7B32DA80F91EF52974';
+const validsig = `[GNUPG:] VALIDSIG ${subkey} 2025-03-08 1741400000 0 4 0 1 10 00 ${primary}`;
+
+test('a good signature needs GOODSIG and VALIDSIG, and reports the primary key', () => {
+  const result = parseGpgStatus(`[GNUPG:] NEWSIG\n[GNUPG:] GOODSIG 32DA80F91EF52974 Flatcar Buildbot\n${validsig}\n[GNUPG:] TRUST_UNDEFINED 0 pgp`);
+  assert.equal(result.good, true);
+  assert.deepEqual(result.validsig, { signingFingerprint: subkey, primaryFingerprint: primary });
+});
+
+test('a signature by a since-expired rotated subkey is still good', () => {
+  assert.equal(parseGpgStatus(`[GNUPG:] EXPKEYSIG 85F7C8868837E271 Flatcar Buildbot\n${validsig}`).good, true);
+});
+
+test('bad, unknown-key, revoked and non-signatures fail closed', () => {
+  assert.equal(parseGpgStatus('[GNUPG:] BADSIG 32DA80F91EF52974 Flatcar Buildbot').good, false);
+  assert.equal(parseGpgStatus('[GNUPG:] ERRSIG 1234 1 10 00 1741400000 9 -\n[GNUPG:] NO_PUBKEY 1234').problem, 'ERRSIG');
+  assert.equal(parseGpgStatus(`[GNUPG:] REVKEYSIG 32DA Flatcar\n${validsig}`).good, false);
+  assert.equal(parseGpgStatus('[GNUPG:] NODATA 1').good, false);
+  assert.equal(parseGpgStatus('[GNUPG:] GOODSIG 32DA Flatcar').good, false, 'GOODSIG without VALIDSIG');
+  assert.equal(parseGpgStatus('').good, false);
+});
+
+test('SHA256SUMS in sha256sum text and binary notation', () => {
+  const a = 'a'.repeat(64);
+  const b = 'B'.repeat(64);
+  const sums = parseSha256Sums(`${a}  docker-27.3.1-x86-64.raw\n${b} *docker.conf\nnot a line\n`);
+  assert.equal(sums.get('docker-27.3.1-x86-64.raw'), a);
+  assert.equal(sums.get('docker.conf'), b.toLowerCase());
+  assert.equal(sums.size, 2);
+});
