@@ -29,6 +29,22 @@ export interface ContextOptions {
   log?: Logger;
 }
 
+/**
+ * Retry and timeout knobs for slow or flaky mirrors (and for tests, which cannot wait for the defaults):
+ * BAKE_HTTP_RETRIES, BAKE_HTTP_RETRY_DELAY_MS, BAKE_HTTP_TIMEOUT_MS.
+ */
+export function httpTuning(env: NodeJS.ProcessEnv): { retries?: number; retryDelayMs?: number; headersTimeoutMs?: number; bodyTimeoutMs?: number } {
+  const number = (name: string) => (env[name] !== undefined && /^\d+$/.test(env[name]!) ? Number(env[name]) : undefined);
+  const retries = number('BAKE_HTTP_RETRIES');
+  const retryDelayMs = number('BAKE_HTTP_RETRY_DELAY_MS');
+  const timeout = number('BAKE_HTTP_TIMEOUT_MS');
+  return {
+    ...(retries !== undefined ? { retries } : {}),
+    ...(retryDelayMs !== undefined ? { retryDelayMs } : {}),
+    ...(timeout !== undefined ? { headersTimeoutMs: timeout, bodyTimeoutMs: timeout } : {}),
+  };
+}
+
 export function createContext(options: ContextOptions = {}): Context {
   const log = options.log ?? createLogger({ verbose: options.verbose ?? false, quiet: options.quiet ?? false });
   const signal = options.signal ?? new AbortController().signal;
@@ -39,7 +55,7 @@ export function createContext(options: ContextOptions = {}): Context {
     dryRun,
     json: options.json ?? false,
     run: createRunner({ log, dryRun, signal }),
-    http: createHttp({ log, signal }),
+    http: createHttp({ log, signal, ...httpTuning(process.env) }),
     cacheDir: options.cacheDir ?? defaultCacheDir(),
     endpoints: resolveEndpoints(options.endpoints ?? {}),
   };
