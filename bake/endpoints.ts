@@ -53,6 +53,22 @@ export const ENDPOINTS = {
     default: 'ghcr.io/flatcar/flatcar-sdk-all:{sdkVersion}',
     description: 'Flatcar SDK container image ({sdkVersion} = FLATCAR_SDK_VERSION, + as -)',
   },
+  // Upstreams of the sysext recipes (bake sysext); tests point them at a local mirror.
+  githubUrl: { flag: '--github-url', env: 'BAKE_GITHUB_URL', default: 'https://github.com', description: 'GitHub (release downloads, source archives)' },
+  githubApiUrl: { flag: '--github-api-url', env: 'BAKE_GITHUB_API_URL', default: 'https://api.github.com', description: 'GitHub API (release and tag lists; GH_TOKEN is sent when set)' },
+  gitlabUrl: { flag: '--gitlab-url', env: 'BAKE_GITLAB_URL', default: 'https://gitlab.com', description: 'GitLab (tag lists)' },
+  hashicorpApiUrl: { flag: '--hashicorp-api-url', env: 'BAKE_HASHICORP_API_URL', default: 'https://api.releases.hashicorp.com', description: 'HashiCorp releases API' },
+  k8sScheduleUrl: {
+    flag: '--k8s-schedule-url',
+    env: 'BAKE_K8S_SCHEDULE_URL',
+    default: 'https://raw.githubusercontent.com/kubernetes/website/main/data/releases/schedule.yaml',
+    description: 'Kubernetes release schedule (supported minors and their patches)',
+  },
+  k8sDownloadUrl: { flag: '--k8s-download-url', env: 'BAKE_K8S_DOWNLOAD_URL', default: 'https://dl.k8s.io', description: 'Kubernetes binaries' },
+  dockerDownloadUrl: { flag: '--docker-download-url', env: 'BAKE_DOCKER_DOWNLOAD_URL', default: 'https://download.docker.com', description: 'Docker static binaries' },
+  crioDownloadUrl: { flag: '--crio-download-url', env: 'BAKE_CRIO_DOWNLOAD_URL', default: 'https://storage.googleapis.com/cri-o', description: 'CRI-O release bundles' },
+  falcoDownloadUrl: { flag: '--falco-download-url', env: 'BAKE_FALCO_DOWNLOAD_URL', default: 'https://download.falco.org', description: 'Falco packages' },
+  tailscaleDownloadUrl: { flag: '--tailscale-download-url', env: 'BAKE_TAILSCALE_DOWNLOAD_URL', default: 'https://pkgs.tailscale.com', description: 'Tailscale packages' },
 } satisfies Record<string, EndpointSpec>;
 
 export type EndpointName = keyof typeof ENDPOINTS;

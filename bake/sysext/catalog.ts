@@ -1,0 +1,42 @@
+/**
+ * The extension catalogue: every folder in sysexts/ with a recipe.ts is a recipe, so adding an extension
+ * touches nothing here. Loaded once, at import, so lookups stay synchronous.
+ */
+import { readdirSync, existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { usageError } from '../errors.ts';
+import type { Recipe } from './recipe.ts';
+
+export const CATALOG_DIR = fileURLToPath(new URL('../../sysexts/', import.meta.url));
+
+async function loadRecipes(): Promise<Map<string, Recipe>> {
+  const names = readdirSync(CATALOG_DIR, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && existsSync(join(CATALOG_DIR, entry.name, 'recipe.ts')))
+    .map((entry) => entry.name)
+    .sort();
+  const recipes = new Map<string, Recipe>();
+  for (const name of names) {
+    const module = (await import(pathToFileURL(join(CATALOG_DIR, name, 'recipe.ts')).href)) as { default: Recipe };
+    if (module.default.name !== name) throw new Error(`sysexts/${name}/recipe.ts names itself '${module.default.name}'`);
+    recipes.set(name, module.default);
+  }
+  return recipes;
+}
+
+const RECIPES = await loadRecipes();
+
+export function recipeNames(): string[] {
+  return [...RECIPES.keys()];
+}
+
+export function getRecipe(name: string): Recipe {
+  const recipe = RECIPES.get(name);
+  if (!recipe) throw usageError(`unknown extension '${name}'`, `known extensions: ${recipeNames().join(', ')}`);
+  return recipe;
+}
+
+/** The recipe's folder (static `files/`, optional extra folders, build scripts). */
+export function recipeDir(name: string): string {
+  return join(CATALOG_DIR, name);
+}

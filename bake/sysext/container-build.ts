@@ -1,0 +1,42 @@
+/**
+ * Source builds (keepalived, nvidia-runtime) in a throw-away container through the shared runtime
+ * abstraction (podman preferred, docker otherwise). The recipe's script runs with the source at /src,
+ * the recipe folder read-only at /recipe, and writes its install tree to /out, which is returned.
+ */
+import { mkdtemp } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ARCHES, type Arch } from '../arch.ts';
+import { CleanupStack } from '../cleanup.ts';
+import { detectRuntime, parseRuntimeChoice } from '../container.ts';
+import type { Context } from '../context.ts';
+import type { ContainerBuild } from './recipe.ts';
+
+export interface ContainerBuildJob extends ContainerBuild {
+  recipeDir: string;
+  arch: Arch;
+  scratch: string;
+}
+
+export async function runContainerBuild(ctx: Context, job: ContainerBuildJob): Promise<string> {
+  const out = await mkdtemp(join(job.scratch, 'out-'));
+  const runtime = await detectRuntime(ctx, parseRuntimeChoice(process.env.BAKE_CONTAINER_RUNTIME ?? 'auto'));
+  await using stack = new CleanupStack(ctx.log);
+  ctx.log.info(`building in ${job.image} with ${runtime.name} (${job.script})`);
+  await runtime.run(
+    stack,
+    {
+      image: job.image,
+      args: ['sh', `/recipe/${job.script}`],
+      mounts: [
+        { source: job.source, target: '/src' },
+        { source: out, target: '/out' },
+        { source: job.recipeDir, target: '/recipe', readOnly: true },
+      ],
+      env: { GOARCH: ARCHES[job.arch].goarch, MACHINE: ARCHES[job.arch].machine, ...job.env },
+      network: job.network ?? 'host',
+      workdir: '/src',
+    },
+    { why: `build from source in a container (${job.image})` },
+  );
+  return out;
+}

@@ -1,0 +1,246 @@
+/**
+ * Building a sysext: a recipe (createSysext) or a user's own tree (packSysext) becomes `<name>.raw`,
+ * `SHA256SUMS.<name>` and, on request, sysupdate configs. Every output is written beside its final name
+ * and renamed at the end, so a failed or interrupted build leaves nothing in the output directory.
+ */
+import { cp, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ARCHES, type Arch } from '../arch.ts';
+import { tempDir } from '../cleanup.ts';
+import type { Context } from '../context.ts';
+import { inputError, isBakeError, toolError, usageError } from '../errors.ts';
+import { findTool } from '../exec.ts';
+import { getRecipe, recipeDir } from './catalog.ts';
+import { sha256File, sha256sumLine } from './checksums.ts';
+import { buildImage, IMAGE_FORMATS, type ImageFormat } from './image.ts';
+import { formatFindings, lintTree } from './lint.ts';
+import { createBuildApi } from './runner.ts';
+import type { Recipe } from './recipe.ts';
+import { EXTENSION_RELEASE_DIR, extensionReleasePath, extensionReleaseText } from './release.ts';
+import { sysupdateConfs } from './sysupdate.ts';
+import { normaliseTree } from './tree.ts';
+import { latestVersions } from './versions.ts';
+
+export type { ImageFormat } from './image.ts';
+
+export interface CreateRequest {
+  name: string;
+  /** An upstream version, or 'latest' (the newest of the recipe's latest set). */
+  version: string;
+  arch: Arch;
+  outputDir: string;
+  /** Image file name (`.raw` is appended when missing); default `<name>.raw`. */
+  outputFile?: string;
+  format?: ImageFormat;
+  /** os-release ID the image is tied to; `_any` (default) fits every OS. */
+  os?: string;
+  sysupdate?: boolean;
+  /** Verify=yes in the sysupdate configs (SHA256SUMS.gpg must be published). */
+  verify?: boolean;
+  /** SOURCE_DATE_EPOCH for every timestamp in the image; default 0. */
+  epoch?: number;
+  /** EXTENSION_RELOAD_MANAGER=1 even when the recipe does not ask for it. */
+  forceReload?: boolean;
+  options?: Record<string, string | boolean>;
+}
+
+export interface CreateResult {
+  name: string;
+  version: string;
+  image: string;
+  sha256sums: string;
+  confs: string[];
+}
+
+export interface PackRequest {
+  dir: string;
+  name: string;
+  arch: Arch;
+  outputDir: string;
+  outputFile?: string;
+  format?: ImageFormat;
+  os?: string;
+  epoch?: number;
+  forceReload?: boolean;
+}
+
+/** Everything assemble() needs once the tree is filled. */
+interface Assembly {
+  name: string;
+  version: string;
+  arch: Arch;
+  root: string;
+  scratch: string;
+  outputDir: string;
+  outputFile?: string;
+  format: ImageFormat;
+  os: string;
+  epoch: number;
+  reload: boolean;
+  sysupdate?: { verify: boolean; patchLevel: boolean };
+}
+
+export async function createSysext(ctx: Context, request: CreateRequest): Promise<CreateResult> {
+  const recipe = getRecipe(request.name);
+  if (!recipe.arches.includes(request.arch)) {
+    throw usageError(`${recipe.name} is not available for ${request.arch}`, `use --arch ${recipe.arches.join(' or --arch ')}`);
+  }
+  const options = checkOptions(recipe, request.options ?? {});
+  const format = await checkFormat(request.format ?? 'squashfs');
+  const version = request.version === 'latest' ? (await latestVersions(ctx, recipe.name))[0]! : request.version;
+  await using scratch = await tempDir('bake-sysext');
+  const root = join(scratch.path, 'root');
+  await copyStaticFiles(recipe.name, root);
+  const api = createBuildApi(ctx, { recipe, version, arch: request.arch, options, root, scratch: scratch.path });
+  ctx.log.info(`building ${recipe.name} ${version} for ${request.arch}`);
+  await recipe.build(api).catch((error: unknown) => {
+    throw explainMissingUpstream(error, recipe.name, version, request.arch);
+  });
+  return await assemble(ctx, {
+    name: recipe.name,
+    version,
+    arch: request.arch,
+    root,
+    scratch: scratch.path,
+    outputDir: request.outputDir,
+    ...(request.outputFile ? { outputFile: request.outputFile } : {}),
+    format,
+    os: request.os ?? '_any',
+    epoch: request.epoch ?? 0,
+    reload: recipe.reload || (request.forceReload ?? false),
+    ...(request.sysupdate ? { sysupdate: { verify: request.verify ?? false, patchLevel: recipe.patchLevelSysupdate ?? false } } : {}),
+  });
+}
+
+export async function packSysext(ctx: Context, request: PackRequest): Promise<CreateResult> {
+  const info = await stat(request.dir).catch(() => undefined);
+  if (!info?.isDirectory()) throw inputError(`${request.dir} is not a directory`, 'name a directory holding usr/ and/or opt/');
+  if (!/^[\w.+-]+$/.test(request.name)) throw usageError(`invalid extension name '${request.name}'`, 'use letters, digits, . _ + -');
+  const format = await checkFormat(request.format ?? 'squashfs');
+  await using scratch = await tempDir('bake-pack');
+  const root = join(scratch.path, 'root');
+  // A private copy: normalising ownership and times must not touch the user's tree.
+  await cp(request.dir, root, { recursive: true, verbatimSymlinks: true });
+  return await assemble(ctx, {
+    name: request.name,
+    version: '',
+    arch: request.arch,
+    root,
+    scratch: scratch.path,
+    outputDir: request.outputDir,
+    ...(request.outputFile ? { outputFile: request.outputFile } : {}),
+    format,
+    os: request.os ?? '_any',
+    epoch: request.epoch ?? 0,
+    reload: request.forceReload ?? false,
+  });
+}
+
+async function assemble(ctx: Context, job: Assembly): Promise<CreateResult> {
+  // Our metadata wins over anything the tree brought under the same name.
+  await mkdir(join(job.root, EXTENSION_RELEASE_DIR), { recursive: true });
+  await writeFile(join(job.root, extensionReleasePath(job.name)), extensionReleaseText(job));
+  const entries = await normaliseTree(job.root, job.epoch);
+  const findings = await lintTree(job.root, { name: job.name, arch: job.arch });
+  if (findings.length > 0) {
+    const lines = formatFindings(findings);
+    throw inputError(`${job.name} fails lint: ${lines[0]}${lines.length > 1 ? ` (and ${lines.length - 1} more)` : ''}`, 'run `bake sysext lint` on the tree for every finding');
+  }
+  await using outputs = new PendingOutputs(ctx, job.outputDir);
+  await outputs.prepare();
+  const imageName = outputFileName(job.name, job.outputFile);
+  const image = outputs.pending(imageName);
+  await buildImage(ctx, job.format, { tree: job.root, output: image, epoch: job.epoch, entries, scratch: job.scratch });
+  const sumsName = `SHA256SUMS.${job.name}`;
+  await writeFile(outputs.pending(sumsName), sha256sumLine(await sha256File(image), imageName));
+  const confs = job.sysupdate
+    ? sysupdateConfs({ name: job.name, version: job.version, bakeryUrl: ctx.endpoints.bakeryUrl, ...job.sysupdate })
+    : [];
+  for (const conf of confs) await writeFile(outputs.pending(conf.fileName), conf.text);
+  await outputs.commit();
+  return {
+    name: job.name,
+    version: job.version,
+    image: join(job.outputDir, imageName),
+    sha256sums: join(job.outputDir, sumsName),
+    confs: confs.map((conf) => join(job.outputDir, conf.fileName)),
+  };
+}
+
+export function outputFileName(name: string, outputFile?: string): string {
+  const file = outputFile ?? name;
+  if (file.includes('/')) throw usageError(`--output-file '${file}' must be a file name`, 'use --output-dir for the directory');
+  return file.endsWith('.raw') ? file : `${file}.raw`;
+}
+
+/** Outputs written as hidden temp files and renamed together; on failure they (and a new dir) go away. */
+class PendingOutputs implements AsyncDisposable {
+  private readonly files: string[] = [];
+  private committed = false;
+  private createdDir = false;
+
+  constructor(
+    private readonly ctx: Context,
+    private readonly dir: string,
+  ) {}
+
+  async prepare(): Promise<void> {
+    this.createdDir = !(await stat(this.dir).catch(() => undefined));
+    await mkdir(this.dir, { recursive: true });
+  }
+
+  pending(fileName: string): string {
+    this.files.push(fileName);
+    return join(this.dir, `.${fileName}.partial`);
+  }
+
+  async commit(): Promise<void> {
+    for (const file of this.files) await rename(join(this.dir, `.${file}.partial`), join(this.dir, file));
+    this.committed = true;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.committed) return;
+    for (const file of this.files) await rm(join(this.dir, `.${file}.partial`), { force: true });
+    if (this.createdDir && (await readdir(this.dir)).length === 0) await rm(this.dir, { recursive: true });
+    this.ctx.log.debug(`removed unfinished outputs in ${this.dir}`);
+  }
+}
+
+async function copyStaticFiles(name: string, root: string): Promise<void> {
+  await mkdir(root, { recursive: true });
+  for (const top of ['usr', 'opt']) {
+    const from = join(recipeDir(name), 'files', top);
+    if (await stat(from).catch(() => undefined)) await cp(from, join(root, top), { recursive: true, verbatimSymlinks: true });
+  }
+}
+
+function checkOptions(recipe: Recipe, given: Record<string, string | boolean>): Record<string, string | boolean> {
+  const known = new Map((recipe.options ?? []).map((option) => [option.name, option]));
+  for (const [name, value] of Object.entries(given)) {
+    const option = known.get(name);
+    const list = [...known.keys()].map((n) => `--${n}`).join(', ') || 'none';
+    if (!option) throw usageError(`${recipe.name} has no option --${name}`, `its options: ${list}`);
+    if (option.choices && !option.choices.includes(String(value))) {
+      throw usageError(`--${name} ${String(value)} is not valid for ${recipe.name}`, `use one of: ${option.choices.join(', ')}`);
+    }
+  }
+  return given;
+}
+
+/** Unknown formats and missing mkfs tools fail before anything is downloaded. */
+async function checkFormat(format: ImageFormat): Promise<ImageFormat> {
+  const spec = IMAGE_FORMATS[format];
+  if (!spec) throw usageError(`unknown image format '${String(format)}'`, `use one of: ${Object.keys(IMAGE_FORMATS).join(', ')}`);
+  for (const tool of spec.tools) {
+    if (!(await findTool(tool))) throw toolError(`${tool} not found (needed to build ${format} images)`, 'install it, or choose another --format');
+  }
+  return format;
+}
+
+/** A 404 while fetching upstream artefacts almost always means the version or arch does not exist there. */
+function explainMissingUpstream(error: unknown, name: string, version: string, arch: Arch): unknown {
+  if (!isBakeError(error) || error.kind !== 'network' || !error.message.startsWith('not found:')) return error;
+  const url = error.message.slice('not found:'.length).trim();
+  return inputError(`${name} ${version} is not published upstream for ${arch} (${ARCHES[arch].goarch}): ${url} not found`, `list versions with: bake sysext versions ${name}`);
+}

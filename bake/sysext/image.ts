@@ -1,0 +1,111 @@
+/**
+ * Turning a sysext tree into a filesystem image, one row per format. Each row names the host tools it
+ * needs and whether two builds of the same tree are byte-identical (squashfs, erofs, ext4/ext2 are;
+ * btrfs-progs 6.2 stamps the current time into its trees and has no way to pin it).
+ */
+import { truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Context } from '../context.ts';
+import { usageError } from '../errors.ts';
+import { treeBytes, type TreeEntry } from './tree.ts';
+
+export type ImageFormat = 'squashfs' | 'erofs' | 'btrfs' | 'ext4' | 'ext2';
+
+export interface ImageJob {
+  tree: string;
+  output: string;
+  epoch: number;
+  /** The normalised tree listing (see tree.ts), for formats that post-process every inode. */
+  entries: readonly TreeEntry[];
+  /** Scratch directory owned by the caller. */
+  scratch: string;
+}
+
+interface FormatSpec {
+  tools: string[];
+  reproducible: boolean;
+  build(ctx: Context, job: ImageJob): Promise<void>;
+}
+
+/** Fixed filesystem UUIDs: a random one per build would make every image unique. */
+const FIXED_UUID = '00000000-0000-0000-0000-000000000000';
+const FIXED_HASH_SEED = '00000000-0000-0000-0000-000000000001';
+
+export const IMAGE_FORMATS: Record<ImageFormat, FormatSpec> = {
+  squashfs: { tools: ['mksquashfs'], reproducible: true, build: buildSquashfs },
+  erofs: { tools: ['mkfs.erofs'], reproducible: true, build: buildErofs },
+  btrfs: { tools: ['mkfs.btrfs'], reproducible: false, build: buildBtrfs },
+  ext4: { tools: ['mkfs.ext4', 'resize2fs', 'debugfs'], reproducible: true, build: (ctx, job) => buildExt(ctx, job, 'ext4') },
+  ext2: { tools: ['mkfs.ext2', 'resize2fs', 'debugfs'], reproducible: true, build: (ctx, job) => buildExt(ctx, job, 'ext2') },
+};
+
+export function parseFormat(value: string): ImageFormat {
+  if (value in IMAGE_FORMATS) return value as ImageFormat;
+  throw usageError(`unknown image format '${value}'`, `use one of: ${Object.keys(IMAGE_FORMATS).join(', ')}`);
+}
+
+export async function buildImage(ctx: Context, format: ImageFormat, job: ImageJob): Promise<void> {
+  await IMAGE_FORMATS[format].build(ctx, job);
+}
+
+let squashfsXattrExclusion: Promise<boolean> | undefined;
+
+/** `-xattrs-exclude` arrived in mksquashfs 4.6.1; older ones (Debian 12 has 4.5.1) reject it. */
+function supportsXattrExclusion(ctx: Context): Promise<boolean> {
+  squashfsXattrExclusion ??= ctx.run
+    .run('mksquashfs', ['-version'], { readOnly: true, why: 'build squashfs sysext images', allowFailure: true })
+    .then(({ stdout }) => {
+      const [major = 0, minor = 0, patch = 0] = (/version (\d+)\.(\d+)(?:\.(\d+))?/.exec(stdout) ?? []).slice(1).map(Number);
+      return major * 10_000 + minor * 100 + patch >= 40_601;
+    });
+  return squashfsXattrExclusion;
+}
+
+async function buildSquashfs(ctx: Context, job: ImageJob): Promise<void> {
+  // btrfs.* xattrs (compression hints) from a btrfs build host mean nothing on Flatcar and break reproducibility.
+  const xattrs = (await supportsXattrExclusion(ctx)) ? ['-xattrs-exclude', '^btrfs.'] : [];
+  await ctx.run.run('mksquashfs', [job.tree, job.output, '-all-root', '-noappend', '-quiet', ...xattrs], {
+    why: 'build squashfs sysext images',
+    env: { SOURCE_DATE_EPOCH: String(job.epoch) },
+  });
+}
+
+async function buildErofs(ctx: Context, job: ImageJob): Promise<void> {
+  // erofs-utils 1.5 ignores SOURCE_DATE_EPOCH: -T pins every timestamp, -U the UUID.
+  const args = ['--quiet', '--all-root', `-T${job.epoch}`, '-U', FIXED_UUID, '-zlz4hc,12', '-C65536', '-Eztailpacking'];
+  await ctx.run.run('mkfs.erofs', [...args, job.output, job.tree], { why: 'build erofs sysext images' });
+}
+
+async function buildBtrfs(ctx: Context, job: ImageJob): Promise<void> {
+  // mkfs.btrfs needs a file at least as large as its minimum; --shrink trims it to what the tree needs.
+  await writeFile(job.output, '');
+  await truncate(job.output, Math.max(256 << 20, Math.ceil(treeBytes(job.entries) * 1.5)));
+  await ctx.run.run('mkfs.btrfs', ['-q', '-f', '-U', FIXED_UUID, '--rootdir', job.tree, '--shrink', job.output], {
+    why: 'build btrfs sysext images',
+  });
+}
+
+/**
+ * ext2/ext4: mkfs -d copies the tree, resize2fs -M shrinks it, then one debugfs batch pins the inode
+ * times mkfs copied from the source (ctime cannot be set on the host side). E2FSPROGS_FAKE_TIME pins
+ * the superblock times; it treats 0 as unset, so epoch 0 becomes 1 second there.
+ */
+async function buildExt(ctx: Context, job: ImageJob, type: 'ext2' | 'ext4'): Promise<void> {
+  const env = { E2FSPROGS_FAKE_TIME: String(Math.max(job.epoch, 1)) };
+  const sizeBytes = Math.ceil(treeBytes(job.entries) * 1.3) + job.entries.length * 8192 + (16 << 20);
+  await writeFile(job.output, '');
+  await truncate(job.output, sizeBytes);
+  const features = type === 'ext4' ? ['-O', '^has_journal'] : [];
+  const extended = `root_owner=0:0,hash_seed=${FIXED_HASH_SEED}`;
+  await ctx.run.run(`mkfs.${type}`, ['-q', '-F', ...features, '-U', FIXED_UUID, '-E', extended, '-d', job.tree, job.output], {
+    why: `build ${type} sysext images`,
+    env,
+  });
+  await ctx.run.run('resize2fs', ['-M', job.output], { why: `shrink ${type} sysext images`, env });
+  const fields = type === 'ext4' ? ['atime', 'mtime', 'ctime', 'crtime'] : ['atime', 'mtime', 'ctime'];
+  const paths = ['/', ...job.entries.map((entry) => `/${entry.path}`)];
+  const commands = paths.flatMap((path) => fields.map((field) => `sif "${path}" ${field} ${job.epoch}`));
+  const script = join(job.scratch, 'debugfs-times');
+  await writeFile(script, `${commands.join('\n')}\n`);
+  await ctx.run.run('debugfs', ['-w', '-f', script, job.output], { why: `pin ${type} inode times`, env });
+}

@@ -1,0 +1,162 @@
+/**
+ * Checks a sysext tree or image against what Flatcar's systemd-sysext and the bakery's conventions need
+ * (bakery issue #247): only usr/ and opt/, nothing in usr/sbin, a matching extension-release, drop-ins
+ * that end in .conf, ELF binaries of the right architecture, unit commands that exist, root ownership.
+ */
+import { lstat, mkdtemp, open, readFile, readlink, rmdir, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { ARCHES, type Arch } from '../arch.ts';
+import { CleanupStack } from '../cleanup.ts';
+import type { Context } from '../context.ts';
+import { inputError } from '../errors.ts';
+import { EXTENSION_RELEASE_DIR, extensionReleasePath, parseReleaseFile } from './release.ts';
+import { walkTree, type TreeEntry } from './tree.ts';
+import { FLATCAR_USR_COMMANDS } from './flatcar-usr.ts';
+
+export interface LintFinding {
+  rule: 'top-level' | 'usr-sbin' | 'extension-release' | 'drop-in-suffix' | 'elf-arch' | 'exec-path' | 'owner';
+  path: string;
+  message: string;
+}
+
+export interface LintExpectation {
+  name?: string;
+  arch?: Arch;
+}
+
+const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
+/** lost+found is mkfs.ext*'s own and never merged. */
+const ALLOWED_TOP_LEVEL = new Set(['usr', 'opt', 'lost+found']);
+const UNIT_DIRS = ['usr/lib/systemd/system', 'usr/local/lib/systemd/system'];
+const EXEC_KEYS = /^(ExecStart|ExecStartPre|ExecStartPost|ExecStop|ExecStopPost|ExecReload|ExecCondition)=(.*)$/;
+
+/** Lints a directory as is, or an image mounted read-only for the duration. */
+export async function lintSysext(ctx: Context, imageOrDir: string, expect: LintExpectation = {}): Promise<LintFinding[]> {
+  const info = await stat(imageOrDir).catch(() => undefined);
+  if (!info) throw inputError(`${imageOrDir} does not exist`, 'name a sysext image (.raw) or a directory tree');
+  if (info.isDirectory()) return lintTree(imageOrDir, expect);
+  const name = expect.name ?? basename(imageOrDir).replace(/\.raw$/, '');
+  await using stack = new CleanupStack(ctx.log);
+  const mountPoint = await mkdtemp(join(tmpdir(), 'bake-lint-'));
+  stack.defer(`remove ${mountPoint}`, () => rmdir(mountPoint));
+  await ctx.run.run('mount', ['-o', 'ro,loop', imageOrDir, mountPoint], { why: 'look inside sysext images', privileged: true, readOnly: true });
+  stack.defer(`unmount ${mountPoint}`, async () => {
+    await ctx.run.run('umount', [mountPoint], { privileged: true, readOnly: true, uncancellable: true });
+  });
+  return await lintTree(mountPoint, { ...expect, name });
+}
+
+export async function lintTree(root: string, expect: LintExpectation = {}): Promise<LintFinding[]> {
+  const entries = await walkTree(root);
+  const findings: LintFinding[] = [];
+  for (const entry of entries) findings.push(...layoutFindings(entry));
+  const release = await releaseFindings(root, entries, expect);
+  findings.push(...release.findings);
+  const arch = expect.arch ?? release.arch;
+  for (const entry of entries) {
+    if (entry.kind !== 'file') continue;
+    if (arch) findings.push(...(await elfFindings(root, entry, arch)));
+    if (isUnitFile(entry.path)) findings.push(...(await execFindings(root, entry.path)));
+  }
+  return findings;
+}
+
+function layoutFindings(entry: TreeEntry): LintFinding[] {
+  const findings: LintFinding[] = [];
+  const top = entry.path.split('/')[0]!;
+  if (!entry.path.includes('/') && !ALLOWED_TOP_LEVEL.has(top)) {
+    findings.push({ rule: 'top-level', path: entry.path, message: 'only usr/ and opt/ are merged by systemd-sysext' });
+  }
+  if (entry.path === 'usr/sbin' || entry.path.startsWith('usr/sbin/')) {
+    findings.push({ rule: 'usr-sbin', path: entry.path, message: 'Flatcar links /usr/sbin to /usr/bin; put it in usr/bin' });
+  }
+  const parent = dirname(entry.path);
+  if (entry.kind !== 'dir' && parent.endsWith('.d') && UNIT_DIRS.includes(dirname(parent)) && !entry.path.endsWith('.conf')) {
+    findings.push({ rule: 'drop-in-suffix', path: entry.path, message: 'systemd ignores drop-ins that do not end in .conf' });
+  }
+  if (entry.uid !== 0) findings.push({ rule: 'owner', path: entry.path, message: `owned by uid ${entry.uid}, not root` });
+  return findings;
+}
+
+async function releaseFindings(root: string, entries: readonly TreeEntry[], expect: LintExpectation): Promise<{ findings: LintFinding[]; arch?: Arch }> {
+  const releases = entries.filter((e) => dirname(e.path) === EXTENSION_RELEASE_DIR && basename(e.path).startsWith('extension-release.'));
+  const wanted = expect.name ? extensionReleasePath(expect.name) : releases[0]?.path;
+  const found = releases.find((e) => e.path === wanted);
+  const missing = (message: string) => ({ findings: [{ rule: 'extension-release' as const, path: wanted ?? EXTENSION_RELEASE_DIR, message }] });
+  if (!found) return missing(expect.name ? `no extension-release for '${expect.name}' (systemd-sysext matches it to the image name)` : 'no extension-release file');
+  const findings: LintFinding[] = [];
+  const add = (message: string) => findings.push({ rule: 'extension-release', path: found.path, message });
+  if (releases.length > 1) add(`more than one extension-release file: ${releases.map((e) => basename(e.path)).join(', ')}`);
+  const fields = parseReleaseFile(await readFile(join(root, found.path), 'utf8'));
+  if (!fields.ID) add('ID= is missing');
+  else if (fields.ID !== '_any' && !fields.SYSEXT_LEVEL && !fields.VERSION_ID) add(`ID=${fields.ID} needs SYSEXT_LEVEL= or VERSION_ID=`);
+  const arch = fields.ARCHITECTURE as Arch | undefined;
+  if (arch && !(arch in ARCHES)) add(`ARCHITECTURE=${arch} is not one Flatcar runs on`);
+  if (expect.arch && arch && arch !== expect.arch) add(`ARCHITECTURE=${arch}, expected ${expect.arch}`);
+  return { findings, arch: arch && arch in ARCHES ? arch : undefined };
+}
+
+async function elfFindings(root: string, entry: TreeEntry, arch: Arch): Promise<LintFinding[]> {
+  if (entry.size < 20) return [];
+  const header = Buffer.alloc(20);
+  const file = await open(join(root, entry.path), 'r');
+  try {
+    await file.read(header, 0, 20, 0);
+  } finally {
+    await file.close();
+  }
+  if (!header.subarray(0, 4).equals(ELF_MAGIC)) return [];
+  const machine = header[5] === 2 ? header.readUInt16BE(18) : header.readUInt16LE(18);
+  if (machine === ARCHES[arch].elfMachine) return [];
+  return [{ rule: 'elf-arch', path: entry.path, message: `ELF machine ${machine}, expected ${ARCHES[arch].elfMachine} (${arch})` }];
+}
+
+function isUnitFile(path: string): boolean {
+  return UNIT_DIRS.some((dir) => path.startsWith(`${dir}/`)) && /\.(service|socket|timer|path|mount)$|\.d\/[^/]+\.conf$/.test(path);
+}
+
+/** Every Exec*= command must exist in the image or in Flatcar's /usr (after /bin, /sbin → /usr/bin). */
+async function execFindings(root: string, unitPath: string): Promise<LintFinding[]> {
+  const findings: LintFinding[] = [];
+  for (const line of (await readFile(join(root, unitPath), 'utf8')).split('\n')) {
+    const match = EXEC_KEYS.exec(line.trim());
+    const command = match?.[2]!.trim().replace(/^[-@:+!]+/, '').split(/\s+/)[0];
+    if (!command || command.includes('$') || command.includes('%')) continue;
+    if (!command.startsWith('/')) {
+      findings.push({ rule: 'exec-path', path: unitPath, message: `${match![1]}=${command} is not an absolute path` });
+    } else if (!(await commandExists(root, command))) {
+      findings.push({ rule: 'exec-path', path: unitPath, message: `${match![1]}=${command} exists neither in the image nor in Flatcar's /usr` });
+    }
+  }
+  return findings;
+}
+
+async function commandExists(root: string, command: string): Promise<boolean> {
+  const onFlatcar = flatcarPath(command);
+  if (FLATCAR_USR_COMMANDS.has(onFlatcar)) return true;
+  const resolved = (await resolveInRoot(root, command)) ?? (await resolveInRoot(root, onFlatcar));
+  return resolved !== undefined && (resolved.inImage || FLATCAR_USR_COMMANDS.has(flatcarPath(resolved.path)));
+}
+
+function flatcarPath(path: string): string {
+  return path.replace(/^\/(s?bin)\//, '/usr/bin/').replace(/^\/usr\/sbin\//, '/usr/bin/');
+}
+
+/**
+ * Follows symlinks the way they resolve once merged: absolute targets are relative to the image root.
+ * Returns the final path and whether it is a file in the image; undefined for a dangling link.
+ */
+async function resolveInRoot(root: string, path: string, depth = 0): Promise<{ path: string; inImage: boolean } | undefined> {
+  const info = await lstat(join(root, path)).catch(() => undefined);
+  if (!info) return depth > 0 ? { path, inImage: false } : undefined;
+  if (!info.isSymbolicLink()) return { path, inImage: true };
+  if (depth >= 10) return undefined;
+  const target = await readlink(join(root, path));
+  return resolveInRoot(root, target.startsWith('/') ? target : join(dirname(path), target), depth + 1);
+}
+
+/** One line per finding, for errors and the CLI. */
+export function formatFindings(findings: readonly LintFinding[]): string[] {
+  return findings.map((f) => `${f.path}: ${f.message} [${f.rule}]`);
+}

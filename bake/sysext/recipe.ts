@@ -1,0 +1,99 @@
+/**
+ * What a recipe is: data (version source, arches, reload, options) plus one small `build` hook that gets
+ * a narrow helper API. Recipes in sysexts/ import only these types, so they stay readable as data and
+ * cannot reach into the engine; everything with side effects goes through the BuildApi.
+ */
+import type { Arch, ArchNames } from '../arch.ts';
+import type { EndpointName } from '../endpoints.ts';
+
+/** Where a recipe's upstream versions come from. `match` filters tag names; `stripV` drops a leading v. */
+export type VersionSource =
+  | { kind: 'github-releases'; repo: string; match?: RegExp; stripV?: boolean }
+  | { kind: 'github-tags'; repo: string; match?: RegExp; stripV?: boolean }
+  | { kind: 'gitlab-tags'; project: number; match?: RegExp; stripV?: boolean }
+  /** Versions scraped from an HTML directory listing: capture group 1 of `pattern` on every href. */
+  | { kind: 'html-listing'; endpoint: EndpointName; path: string; pattern: RegExp }
+  | { kind: 'hashicorp'; product: string }
+  /** kubernetes/website data/releases/schedule.yaml: released patches of the supported minors. */
+  | { kind: 'kubernetes-schedule' };
+
+/** What `--latest` means: the newest version, or the newest patch of each of the newest minors. */
+export type LatestPolicy = { kind: 'newest' } | { kind: 'newest-patch-per-minor'; minors?: number };
+
+export interface RecipeOption {
+  name: string;
+  description: string;
+  /** Placeholder for the value (`<version>`); absent for boolean switches. */
+  value?: string;
+  /** Allowed values, when the option is an enumeration. */
+  choices?: readonly string[];
+}
+
+/** How a download is checked. Recipes name the upstream checksum file wherever one is published. */
+export type Verification =
+  /** A checksum file; the entry for `fileName` (default: the download's base name), or its only hash. */
+  | { checksumUrl: string; fileName?: string }
+  | { sha256: string }
+  /** Upstream publishes nothing to check against; the reason is logged. */
+  | { unverified: string };
+
+export interface ContainerBuild {
+  /** Build image; recipes use the real upstream image, tests substitute a stand-in through options. */
+  image: string;
+  /** Script in the recipe folder, run with `sh` inside the container. */
+  script: string;
+  /** Host directory mounted at /src (read-write: builds write into their tree). */
+  source: string;
+  env?: Record<string, string>;
+  /** Builds fetch their toolchain: 'host' networking unless the image has everything. */
+  network?: 'none' | 'host';
+}
+
+export interface BuildApi {
+  readonly name: string;
+  readonly version: string;
+  readonly arch: Arch;
+  /** goarch / machine / elfMachine of the target arch. */
+  readonly names: ArchNames;
+  readonly options: Readonly<Record<string, string | boolean>>;
+  /** An upstream URL: the endpoint's configured base plus `path`. */
+  url(endpoint: EndpointName, path: string): string;
+  /** Downloads into the cache (once) and verifies; returns the local path. Fails closed on mismatch. */
+  fetch(url: string, verification: Verification): Promise<string>;
+  /** Extracts a tar (any compression) or zip into a fresh scratch directory and returns it. */
+  extract(archive: string, options?: { strip?: number }): Promise<string>;
+  /** Copies a file into the sysext root at `to` (relative, e.g. `usr/bin/kubectl`) with `mode`. */
+  install(from: string, to: string, mode?: number): Promise<void>;
+  /** Copies a directory's contents into the sysext root below `to`. */
+  installTree(from: string, to: string): Promise<void>;
+  symlink(target: string, at: string): Promise<void>;
+  writeFile(at: string, content: string, mode?: number): Promise<void>;
+  /** Copies the recipe's optional static files from `sysexts/<name>/<folder>/` into the root. */
+  copyStatic(folder: string): Promise<void>;
+  /** Removes a path from the sysext root; fails when it does not exist (a typo must not pass silently). */
+  remove(at: string): Promise<void>;
+  /** The newest version of another upstream (CNI plugins, NATS) for options that default to latest. */
+  newestVersion(source: VersionSource): Promise<string>;
+  /** Runs a recipe build script in a container; returns the host directory mounted at /out. */
+  buildInContainer(build: ContainerBuild): Promise<string>;
+  /** Semver-ish comparison (`sort -V`): negative when a < b. */
+  compareVersions(a: string, b: string): number;
+  log(message: string): void;
+}
+
+export interface Recipe {
+  name: string;
+  description: string;
+  versions: VersionSource;
+  latest?: LatestPolicy;
+  arches: readonly Arch[];
+  /** EXTENSION_RELOAD_MANAGER=1 in extension-release: the image ships units systemd must load on merge. */
+  reload: boolean;
+  /** Whether every upstream artefact is checked against an upstream checksum (shown by `sysext list`). */
+  verifiesChecksums: boolean;
+  /** Also write `<name>-vX.Y.conf` sysupdate configs that follow patch releases only. */
+  patchLevelSysupdate?: boolean;
+  options?: readonly RecipeOption[];
+  /** Lays the upstream artefacts out below the root; static `files/` are already there. */
+  build(api: BuildApi): Promise<void>;
+}

@@ -1,0 +1,135 @@
+/**
+ * The BuildApi a recipe's hook receives: download + verify into the cache, extract, install files,
+ * symlinks and static folders into the sysext root. Every path a recipe names is checked to stay inside
+ * the root, so a hook cannot write anywhere else on the build host.
+ */
+import { chmod, copyFile, cp, mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
+import { ARCHES, type Arch } from '../arch.ts';
+import type { Context } from '../context.ts';
+import { BakeError, networkError, verifyError } from '../errors.ts';
+import { recipeDir } from './catalog.ts';
+import { findChecksum, sha256File } from './checksums.ts';
+import { runContainerBuild } from './container-build.ts';
+import type { BuildApi, Recipe, Verification } from './recipe.ts';
+import { compareVersions, sourceVersions } from './versions.ts';
+
+export interface BuildSetup {
+  recipe: Recipe;
+  version: string;
+  arch: Arch;
+  options: Record<string, string | boolean>;
+  /** The sysext root being filled. */
+  root: string;
+  /** Scratch space for extraction and container outputs; removed by the caller. */
+  scratch: string;
+}
+
+export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
+  const { recipe, root, scratch } = setup;
+  const inRoot = (at: string) => rootPath(root, at, recipe.name);
+  return {
+    name: recipe.name,
+    version: setup.version,
+    arch: setup.arch,
+    names: ARCHES[setup.arch],
+    options: setup.options,
+    url: (endpoint, path) => `${ctx.endpoints[endpoint].replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`,
+    fetch: (url, verification) => fetchVerified(ctx, url, verification),
+    extract: (archive, options) => extractArchive(ctx, archive, scratch, options?.strip ?? 0),
+    async install(from, to, mode) {
+      const dest = inRoot(to);
+      await mkdir(dirname(dest), { recursive: true });
+      await copyFile(from, dest);
+      await chmod(dest, mode ?? ((await stat(from)).mode & 0o111 ? 0o755 : 0o644));
+    },
+    async installTree(from, to) {
+      const dest = inRoot(to);
+      await mkdir(dest, { recursive: true });
+      await cp(from, dest, { recursive: true, verbatimSymlinks: true });
+    },
+    async symlink(target, at) {
+      const dest = inRoot(at);
+      await mkdir(dirname(dest), { recursive: true });
+      await symlink(target, dest);
+    },
+    async writeFile(at, content, mode = 0o644) {
+      const dest = inRoot(at);
+      await mkdir(dirname(dest), { recursive: true });
+      await writeFile(dest, content, { mode });
+      await chmod(dest, mode);
+    },
+    async copyStatic(folder) {
+      await cp(join(recipeDir(recipe.name), folder), root, { recursive: true, verbatimSymlinks: true });
+    },
+    async remove(at) {
+      const dest = inRoot(at);
+      if (!(await stat(dest).catch(() => undefined))) throw new BakeError('internal', `recipe ${recipe.name} removes ${at}, which does not exist`);
+      await rm(dest, { recursive: true });
+    },
+    async newestVersion(source) {
+      const [newest] = await sourceVersions(ctx, source);
+      if (!newest) throw networkError(`no versions found upstream for a dependency of ${recipe.name}`, 'check the version source endpoint');
+      return newest;
+    },
+    buildInContainer: (build) => runContainerBuild(ctx, { ...build, recipeDir: recipeDir(recipe.name), arch: setup.arch, scratch }),
+    compareVersions,
+    log: (message) => ctx.log.info(`${recipe.name}: ${message}`),
+  };
+}
+
+/** A recipe-relative path inside the root; absolute paths and `..` are recipe bugs. */
+function rootPath(root: string, at: string, recipeName: string): string {
+  const clean = normalize(at);
+  if (isAbsolute(clean) || clean === '..' || clean.startsWith('../')) {
+    throw new BakeError('internal', `recipe ${recipeName} writes outside its sysext root: ${at}`);
+  }
+  return join(root, clean);
+}
+
+/** Where a URL's download lives in the cache: host and path, readable and stable across runs. */
+export function cachePathFor(cacheDir: string, url: string): string {
+  const parsed = new URL(url);
+  const path = decodeURIComponent(parsed.pathname).split('/').filter((part) => part && part !== '..').join('/');
+  return join(cacheDir, 'sysext', 'downloads', parsed.host.replace(/[^\w.-]/g, '_'), path);
+}
+
+async function expectedHash(ctx: Context, url: string, verification: Verification): Promise<string | undefined> {
+  if ('sha256' in verification) return verification.sha256.toLowerCase();
+  if ('unverified' in verification) {
+    ctx.log.debug(`not verifying ${url}: ${verification.unverified}`);
+    return undefined;
+  }
+  const fileName = verification.fileName ?? decodeURIComponent(basename(new URL(url).pathname));
+  const hash = findChecksum(await ctx.http.getText(verification.checksumUrl), fileName);
+  if (!hash) {
+    throw verifyError(`no checksum for ${fileName} in ${verification.checksumUrl}`, 'the upstream checksum file does not list it; refusing to use an unverified download');
+  }
+  return hash;
+}
+
+/** Cached download, checked against the upstream hash even when it came from the cache. */
+export async function fetchVerified(ctx: Context, url: string, verification: Verification): Promise<string> {
+  const sha256 = await expectedHash(ctx, url, verification);
+  const dest = cachePathFor(ctx.cacheDir, url);
+  const result = await ctx.http.download(url, dest, sha256 ? { sha256 } : {});
+  if (!result.downloaded && sha256 && (await sha256File(dest)) !== sha256) {
+    ctx.log.warn(`cached ${dest} does not match ${url}'s checksum; downloading it again`);
+    await rm(dest, { force: true });
+    await ctx.http.download(url, dest, { sha256 });
+  }
+  return dest;
+}
+
+async function extractArchive(ctx: Context, archive: string, scratch: string, strip: number): Promise<string> {
+  const dir = await mkdtemp(join(scratch, 'extract-'));
+  if (archive.endsWith('.zip')) {
+    if (strip > 0) throw new BakeError('internal', 'strip is not supported for zip archives');
+    await ctx.run.run('unzip', ['-q', '-o', archive, '-d', dir], { why: 'extract zip archives' });
+  } else {
+    // GNU tar recognises gzip, xz and zstd by their magic; ownership from the archive is never kept.
+    const args = ['-x', '-f', archive, '-C', dir, '--no-same-owner', ...(strip > 0 ? [`--strip-components=${strip}`] : [])];
+    await ctx.run.run('tar', args, { why: 'extract upstream archives' });
+  }
+  return dir;
+}
