@@ -10,7 +10,9 @@ import { interruption } from './cli-context.ts';
 type CommandModule = { command(): Command };
 
 /** Subcommands, loaded only when named; anything else is the default `bake` command. */
-const SUBCOMMANDS: Record<string, () => Promise<CommandModule>> = {};
+const SUBCOMMANDS: Record<string, () => Promise<CommandModule>> = {
+  repo: () => import('./commands/repo.ts'),
+};
 
 function installSignalHandlers(): void {
   let count = 0;
