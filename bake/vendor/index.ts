@@ -1,0 +1,45 @@
+/**
+ * The vendor stage: turns the baked generic image into a vendor image, by the SDK route (image_to_vm.sh
+ * in the Flatcar SDK container) or the native route (qemu-img, no SDK). The pipeline calls
+ * produceVendorImage; `--dry-run` calls vendorPlan.
+ */
+import type { RuntimeChoice } from '../container.ts';
+import type { Context } from '../context.ts';
+import type { LayoutName } from '../../vendors/layouts.ts';
+import { produceNative } from './native.ts';
+import { parseCompression, planVendor, requireFormat, type RouteChoice, type VendorPlan, type VendorRelease } from './plan.ts';
+import { produceSdk } from './sdk.ts';
+
+export interface VendorJob {
+  vendor: string;
+  route: RouteChoice;
+  release: VendorRelease;
+  /** The baked generic image, unmounted; consumed (moved or modified) by the job. */
+  image: string;
+  /** Private temp dir on the output filesystem. */
+  workDir: string;
+  outputDir: string;
+  /** bz2, gz, zip, zst, none (comma lists allowed); default: what Flatcar's CI publishes for the format. */
+  compression?: string[];
+  containerRuntime?: RuntimeChoice;
+  /** image_to_vm's --disk_layout: another layout than the format's. */
+  diskLayout?: LayoutName;
+}
+
+/** Final output paths, each written atomically (stage + rename). */
+export async function produceVendorImage(ctx: Context, job: VendorJob): Promise<string[]> {
+  const plan = planVendor(job, ctx.endpoints);
+  const format = requireFormat(job.vendor, job.release);
+  const compression = parseCompression(job.compression, format);
+  ctx.log.info(`vendor ${job.vendor}: ${plan.route} route (${plan.reason})`);
+  const common = { format, release: job.release, image: job.image, workDir: job.workDir, outputDir: job.outputDir, compression };
+  if (plan.route === 'native') return produceNative(ctx, { ...common, layout: job.diskLayout ?? format.layout });
+  return produceSdk(ctx, { ...common, containerRuntime: job.containerRuntime ?? 'auto', ...(job.diskLayout ? { layout: job.diskLayout } : {}) });
+}
+
+/** Pure: route, downloads, outputs and steps, for --dry-run and --json. */
+export function vendorPlan(job: Omit<VendorJob, 'image' | 'workDir'>): { route: 'sdk' | 'native'; outputs: string[]; downloads: string[]; steps: string[] } & Pick<VendorPlan, 'reason'> {
+  return planVendor(job);
+}
+
+export type { VendorPlan, RouteChoice, VendorRelease };

@@ -1,0 +1,39 @@
+/**
+ * Grows the generic image to a vendor layout, as `disk_util --disk_layout=<layout> update` does: ROOT (p9)
+ * gets the layout's size (never shrinks; bake may have grown it already), the disk ends at ROOT's end plus
+ * the backup GPT aligned up to disk_alignment, and ROOT's ext4 is resized to fill the partition.
+ */
+import { stat, truncate } from 'node:fs/promises';
+import type { CleanupStack } from '../cleanup.ts';
+import type { Context } from '../context.ts';
+import { readGpt, findPartition, SECTOR } from '../image/gpt.ts';
+import { attachAndResizeRoot, growRootPartition } from '../image/grow.ts';
+import { releaseQuirks } from '../../vendors/eras.ts';
+import { diskBlocksFor, rootBlocksFor, type LayoutName } from '../../vendors/layouts.ts';
+
+export interface LayoutTarget {
+  rootBlocks: number;
+  diskBytes: number;
+}
+
+/** Pure: the sizes a layout gives an image whose ROOT starts at `rootStart` and has `currentRootBlocks`. */
+export function layoutTarget(layout: LayoutName, version: string, rootStart: number, currentRootBlocks: number): LayoutTarget {
+  const rootBlocks = Math.max(currentRootBlocks, rootBlocksFor(layout, releaseQuirks(version)));
+  return { rootBlocks, diskBytes: diskBlocksFor(rootStart, rootBlocks) * SECTOR };
+}
+
+export async function applyLayout(ctx: Context, stack: CleanupStack, image: string, layout: LayoutName, version: string): Promise<LayoutTarget> {
+  const root = findPartition(await readGpt(image), 'root', image);
+  const currentBlocks = Number(root.lastLba - root.firstLba + 1n);
+  const target = layoutTarget(layout, version, Number(root.firstLba), currentBlocks);
+  const { size } = await stat(image);
+  if (target.rootBlocks === currentBlocks && target.diskBytes === size) return target;
+  ctx.log.info(`growing the image to the '${layout}' layout (${Math.round(target.diskBytes / 2 ** 20)} MiB)`);
+  const grown = await growRootPartition(ctx, image, (target.rootBlocks - currentBlocks) * SECTOR);
+  // growRootPartition leaves 2 MiB behind ROOT; the layout wants the disk_alignment boundary instead.
+  await truncate(image, target.diskBytes);
+  await ctx.run.run('sgdisk', ['--move-second-header', image], { why: 'move the backup GPT to the end of the vendor disk' });
+  const attached = await attachAndResizeRoot(ctx, stack, image, grown);
+  await attached.detach();
+  return target;
+}

@@ -1,0 +1,89 @@
+/**
+ * The native vendor route: no SDK, no container. The generic image is grown to the format's layout, its
+ * OEM partition written, then converted with qemu-img, packaged and compressed under image_to_vm.sh's
+ * output names (flatcar.md checklist item 5). Everything is staged in the job's private work directory.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ARCHES } from '../arch.ts';
+import { CleanupStack } from '../cleanup.ts';
+import type { Context } from '../context.ts';
+import { fetchReleaseFile } from '../release-files.ts';
+import { oemPayload, type Compression, type VendorFormat } from '../../vendors/formats.ts';
+import type { LayoutName } from '../../vendors/layouts.ts';
+import { compressedFiles, diskFileName, generatedFiles, qemuFirmwareNames } from '../../vendors/outputs.ts';
+import { compressFiles } from './compress.ts';
+import { convertDisk } from './convert.ts';
+import { writeExtras } from './extras.ts';
+import { applyLayout } from './layout.ts';
+import { writeOemPartition } from './oem.ts';
+import { OVF_TEMPLATE, QEMU_TEMPLATE, scriptsFileUrl, type VendorRelease } from './plan.ts';
+import { publish } from './publish.ts';
+
+export interface NativeJob {
+  format: VendorFormat;
+  release: VendorRelease;
+  image: string;
+  workDir: string;
+  outputDir: string;
+  compression: Compression[];
+  layout: LayoutName;
+}
+
+/** Host firmware when the release directory has none (flatcar.md §2 "Firmware sources"). */
+const HOST_FIRMWARE: Record<string, { code: string; vars: string }> = {
+  'x86-64': { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/usr/share/OVMF/OVMF_VARS_4M.fd' },
+  arm64: { code: '/usr/share/AAVMF/AAVMF_CODE.fd', vars: '/usr/share/AAVMF/AAVMF_VARS.fd' },
+};
+
+async function prepareFirmware(ctx: Context, job: NativeJob, scratch: string): Promise<{ code: string; vars: string }> {
+  const names = qemuFirmwareNames(job.format, job.release.version);
+  if (await ctx.http.exists(`${job.release.baseUrl}/${names.code}`)) {
+    return { code: await fetchReleaseFile(ctx, job.release, names.code), vars: await fetchReleaseFile(ctx, job.release, names.vars) };
+  }
+  const host = HOST_FIRMWARE[job.release.arch]!;
+  ctx.log.info(`the release directory has no ${names.code}; using the host's firmware (${host.code})`);
+  if (!names.code.endsWith('.qcow2')) return host;
+  const converted = { code: join(scratch, 'efi_code.qcow2'), vars: join(scratch, 'efi_vars.qcow2') };
+  for (const key of ['code', 'vars'] as const) {
+    await ctx.run.run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', host[key], converted[key]], { why: `convert the host's UEFI ${key} file` });
+  }
+  return converted;
+}
+
+async function fetchTemplates(ctx: Context, job: NativeJob): Promise<Record<string, string>> {
+  const templates: Record<string, string> = {};
+  const wanted: Array<[string, string, boolean]> = [
+    ['qemu', QEMU_TEMPLATE, job.format.extras.includes('qemu_uefi')],
+    ['ovf', OVF_TEMPLATE, job.format.extras.includes('ova')],
+  ];
+  for (const [key, path, needed] of wanted) {
+    if (needed) templates[key] = await ctx.http.getText(scriptsFileUrl(ctx.endpoints, job.release, path));
+  }
+  return templates;
+}
+
+export async function produceNative(ctx: Context, job: NativeJob): Promise<string[]> {
+  await using stack = new CleanupStack(ctx.log);
+  const { format, release } = job;
+  const stage = join(job.workDir, `vendor-${format.name}`);
+  await mkdir(stage, { recursive: true });
+  stack.defer(`remove ${stage}`, () => rm(stage, { recursive: true, force: true }));
+
+  // Everything that can fail on the network first, before the image is touched.
+  const payload = oemPayload(format, release.version);
+  const oemRaw = payload?.sysext ? await fetchReleaseFile(ctx, release, `oem-${payload.spec.id}.raw`) : undefined;
+  const templates = await fetchTemplates(ctx, job);
+  const firmware = format.extras.includes('qemu_uefi') ? await prepareFirmware(ctx, job, stage) : undefined;
+
+  await applyLayout(ctx, stack, job.image, job.layout, release.version);
+  if (payload) await writeOemPartition(ctx, stack, job.image, payload, release.version, oemRaw);
+  ctx.log.info(`writing ${diskFileName(format)} (${format.disk}, ${ARCHES[release.arch].board})`);
+  await convertDisk(ctx, format.disk, job.image, join(stage, diskFileName(format)));
+
+  const files = generatedFiles(format, release.version, release.arch);
+  await writeExtras(ctx, { format, release, stage, templates, ...(firmware ? { firmware } : {}) }, files);
+  await compressFiles(ctx, stage, files, job.compression);
+  const finals = compressedFiles(files, job.compression).map((file) => file.name);
+  return publish(stage, job.outputDir, finals);
+}

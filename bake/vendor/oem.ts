@@ -1,0 +1,70 @@
+/**
+ * Writes the OEM partition (p6, btrfs) as image_to_vm.sh's install_oem_sysext and the OEM's grub.cfg do
+ * (flatcar.md §2 "OEM partition content", §6): the OEM sysext under the name the initrd looks for, the
+ * flag that activates it, oem-release (from the sysext's SYSEXT_* fields, as Era C does) and grub.cfg.
+ */
+import { chmod, copyFile, mkdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CleanupStack } from '../cleanup.ts';
+import type { Context } from '../context.ts';
+import { attachPartition, mountDevice } from '../image/disk.ts';
+import { FLATCAR_PARTITIONS, findPartition, readGpt } from '../image/gpt.ts';
+import type { OemPayload } from '../../vendors/formats.ts';
+import { grubConfig, type OemSpec } from '../../vendors/oems.ts';
+
+/** `systemd-dissect --json=short` → sysextRelease (extensionRelease before systemd 254). */
+export async function extensionReleaseOf(ctx: Context, raw: string): Promise<string[]> {
+  const { stdout } = await ctx.run.run('systemd-dissect', ['--json=short', raw], { readOnly: true, privileged: true, why: 'read the OEM sysext release' });
+  const parsed = JSON.parse(stdout) as { sysextRelease?: string[]; extensionRelease?: string[] };
+  return parsed.sysextRelease ?? parsed.extensionRelease ?? [];
+}
+
+/**
+ * image_to_vm's `sed -n -E -e 's/^SYSEXT_ID=oem-/SYSEXT_ID=/' -e 's/^SYSEXT_//p'`; older sysexts carry no
+ * SYSEXT_* fields, so fall back to what common-oem-files writes (without the ebuild version).
+ */
+export function oemRelease(spec: OemSpec, extensionRelease: readonly string[]): string {
+  const fields = extensionRelease
+    .map((line) => line.replace(/^SYSEXT_ID=oem-/, 'SYSEXT_ID='))
+    .filter((line) => line.startsWith('SYSEXT_'))
+    .map((line) => line.slice('SYSEXT_'.length));
+  if (fields.length > 0) return `${fields.join('\n')}\n`;
+  return `ID=${spec.id}\nNAME="${spec.name}"\nBUG_REPORT_URL="https://issues.flatcar.org"\n`;
+}
+
+async function installPreserving(source: string, dest: string): Promise<void> {
+  await copyFile(source, dest);
+  await chmod(dest, 0o644);
+  const { atime, mtime } = await stat(source);
+  await utimes(dest, atime, mtime);
+}
+
+export interface OemFiles {
+  grubCfg: string;
+  oemRelease: string;
+  sysextName?: string;
+}
+
+/** Mounts OEM, writes the files, unmounts. Returns what it wrote, for logs and tests. */
+export async function writeOemPartition(
+  ctx: Context, stack: CleanupStack, image: string, payload: OemPayload, version: string, oemRaw: string | undefined,
+): Promise<OemFiles> {
+  const { spec } = payload;
+  const release = oemRelease(spec, oemRaw ? await extensionReleaseOf(ctx, oemRaw) : []);
+  const files: OemFiles = { grubCfg: grubConfig(spec), oemRelease: release };
+  const partition = findPartition(await readGpt(image), 'oem', image);
+  const attached = await attachPartition(ctx, stack, image, partition);
+  const mounted = await mountDevice(ctx, stack, attached.device, FLATCAR_PARTITIONS.oem.fstype, 'OEM');
+  if (payload.sysext && oemRaw) {
+    const sysextDir = join(mounted.path, 'sysext');
+    await mkdir(sysextDir, { recursive: true, mode: 0o755 });
+    files.sysextName = `oem-${spec.id}-${version}.raw`;
+    await installPreserving(oemRaw, join(sysextDir, files.sysextName));
+    await writeFile(join(sysextDir, `active-oem-${spec.id}`), '', { mode: 0o644 });
+  }
+  await writeFile(join(mounted.path, 'oem-release'), files.oemRelease, { mode: 0o644 });
+  await writeFile(join(mounted.path, 'grub.cfg'), files.grubCfg, { mode: 0o644 });
+  await mounted.unmount();
+  await attached.detach();
+  return files;
+}
