@@ -12,6 +12,7 @@ type CommandModule = { command(): Command };
 /** Subcommands, loaded only when named; anything else is the default `bake` command. */
 const SUBCOMMANDS: Record<string, () => Promise<CommandModule>> = {
   repo: () => import('./commands/repo.ts'),
+  vendors: () => import('./commands/vendors.ts'),
 };
 
 function installSignalHandlers(): void {

@@ -1,0 +1,97 @@
+/**
+ * `bake vendors [--release R] [--arch A] [--json]`: the vendor table, for one release when given — which
+ * formats exist, their disk format, layout, OEM, compressions, output names and the route `auto` picks.
+ */
+import { Command } from 'commander';
+import { parseArch, type Arch } from '../arch.ts';
+import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
+import { parseReleaseRequest, resolveRelease } from '../release.ts';
+import { chooseRoute } from '../vendor/plan.ts';
+import { eraName } from '../../vendors/eras.ts';
+import { formatArches, formatsFor, oemPayload, VENDOR_TABLE, type VendorFormat } from '../../vendors/formats.ts';
+import { vendorOutputNames } from '../../vendors/outputs.ts';
+
+interface VendorsFlags extends CommonOptions {
+  release?: string;
+  arch: string;
+}
+
+export interface VendorRow {
+  format: string;
+  disk: string;
+  layout: string;
+  oem?: string;
+  grubOemId?: string;
+  oemSysext?: boolean;
+  compression: string[];
+  arches: string[];
+  available: string;
+  outputs?: string[];
+  autoRoute?: string;
+  autoReason?: string;
+}
+
+export function vendorRow(format: VendorFormat, release?: { version: string; arch: Arch }): VendorRow {
+  const row: VendorRow = {
+    format: format.name,
+    disk: format.disk,
+    layout: format.layout,
+    ...(format.oem ? { oem: format.oem } : {}),
+    compression: [...format.compression],
+    arches: [...formatArches(format)],
+    available: format.available,
+  };
+  if (!release) return row;
+  const payload = oemPayload(format, release.version);
+  const auto = chooseRoute(format, release.version, 'auto');
+  return {
+    ...row,
+    ...(payload ? { grubOemId: payload.spec.grubOemId, oemSysext: payload.sysext } : {}),
+    outputs: vendorOutputNames(format, release.version, release.arch, format.compression),
+    autoRoute: auto.route,
+    autoReason: auto.reason,
+  };
+}
+
+function printTable(rows: VendorRow[], heading: string): void {
+  const lines = [heading, ''];
+  const columns: Array<[string, (row: VendorRow) => string]> = [
+    ['FORMAT', (r) => r.format],
+    ['DISK', (r) => r.disk],
+    ['LAYOUT', (r) => r.layout],
+    ['OEM', (r) => (r.oem ? `${r.oem}${r.grubOemId && r.grubOemId !== r.oem ? ` (oem_id ${r.grubOemId})` : ''}${r.oemSysext === false ? ' [package]' : ''}` : '-')],
+    ['COMPRESSION', (r) => r.compression.join(',')],
+    ['ARCHES', (r) => r.arches.join(',')],
+    [rows[0]?.autoRoute ? 'AUTO ROUTE' : 'AVAILABLE', (r) => r.autoRoute ?? r.available],
+  ];
+  const widths = columns.map(([title, cell]) => Math.max(title.length, ...rows.map((r) => cell(r).length)));
+  const render = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
+  lines.push(render(columns.map(([title]) => title)));
+  for (const row of rows) lines.push(render(columns.map(([, cell]) => cell(row))));
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+export function command(): Command {
+  const program = new Command('vendors')
+    .description('list the vendor formats (image_to_vm.sh) of a release')
+    .option('--release <release>', 'a version (MMMM.m.p) or channel; without it, every format ever known')
+    .option('--arch <arch>', 'x86-64 or arm64', 'x86-64');
+  addCommonOptions(program, { dryRun: false, endpoints: ['releasesJson', 'releaseUrl'] });
+  program.action(async (flags: VendorsFlags) => {
+    const arch = parseArch(flags.arch);
+    let release: { version: string; arch: Arch } | undefined;
+    if (flags.release) {
+      const request = parseReleaseRequest(flags.release);
+      release = 'version' in request ? { version: request.version, arch } : await resolveRelease(contextFromOptions(flags), request, arch);
+    }
+    const formats = release ? formatsFor(release.version, arch) : [...VENDOR_TABLE];
+    const rows = formats.map((format) => vendorRow(format, release));
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify({ ok: true, ...(release ? { release: { ...release, era: eraName(release.version) } } : {}), vendors: rows }, null, 2)}\n`);
+      return;
+    }
+    const heading = release ? `Vendor formats of Flatcar ${release.version} (${arch}, era ${eraName(release.version)})` : 'Vendor formats (all releases)';
+    printTable(rows, heading);
+  });
+  return program;
+}
