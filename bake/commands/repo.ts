@@ -2,6 +2,7 @@
  * `bake repo build|outdated|sign|serve|list`: run a sysext repository in the bakery's layout with one
  * tool (bakery-and-peers.md §1.5–1.8) instead of GitHub Actions, release scripts and Caddy.
  */
+import { basename } from 'node:path';
 import { Command } from 'commander';
 import { ARCHES, parseArch, type Arch } from '../arch.ts';
 import { addCommonOptions, contextFromOptions, interruption, type CommonOptions } from '../cli-context.ts';
@@ -37,13 +38,12 @@ async function catalogueBuilder(ctx: Context): Promise<{ builder: SysextBuilder;
     upstream: { latestVersions: (name) => latestVersions(ctx, name) },
     builder: async (request) => {
       const repoCtx: Context = { ...ctx, endpoints: { ...ctx.endpoints, bakeryUrl: request.sysupdate.bakeryUrl } };
-      const file = request.outputFile.slice(request.outputDir.length + 1);
       const result = await createSysext(repoCtx, {
         name: request.name,
         version: request.version,
         arch: request.arch,
         outputDir: request.outputDir,
-        outputFile: file,
+        outputFile: basename(request.outputFile),
         sysupdate: true,
         verify: request.sysupdate.verify,
       });

@@ -176,4 +176,11 @@ test('the CLI lists a repository as JSON and fails in one line on bad input', as
   const plan = await runBake(ws, ['repo', 'build', repoDir, '--config', 'versions.txt', '--dry-run', '--arch', 'x86-64']);
   assert.equal(plan.exitCode, 0, plan.stderr);
   assert.deepEqual(plan.stdout.trim().split('\n'), ['build  hello-4 (x86-64)', 'skip   hello-1: published']);
+  const outdated = await runBake(ws, ['repo', 'outdated', repoDir, '--config', 'versions.txt', '--json']);
+  assert.equal(outdated.exitCode, 0, outdated.stderr);
+  assert.deepEqual(JSON.parse(outdated.stdout).missing, [{ name: 'hello', version: '4', arches: ['x86-64', 'arm64'] }]);
+  const signed = await runBake(ws, ['repo', 'sign', repoDir, '--key', key.fingerprint, '--homedir', key.gnupgHome, '--json']);
+  assert.equal(signed.exitCode, 0, signed.stderr);
+  assert.ok(JSON.parse(signed.stdout).signed.includes('hello/SHA256SUMS.gpg'));
+  await gpgVerify(join(repoDir, 'hello', 'SHA256SUMS'));
 });
