@@ -132,3 +132,22 @@ test('a tampered SHA256SUMS is refused and nothing is installed from it', async 
   assert.equal(await current(), '../../opt/extensions/hello/hello-4-x86-64.raw');
   assert.notEqual(signed, await readFile(manifest, 'utf8'));
 });
+
+test('metadata rebuilt without the key loses its stale signature, and Verify=yes refuses it', async () => {
+  latest.hello = ['5'];
+  const summary = await buildRepository(ctx, {
+    repoDir,
+    entries: parseBuildList('hello latest\n'),
+    arches: ['x86-64'],
+    upstream: stubUpstream(latest),
+    builder: builder.build,
+    bakeryUrl: server.url,
+    verify: true,
+  });
+  assert.deepEqual(summary.built, ['hello-5']);
+  const result = await update();
+  assert.notEqual(result.exitCode, 0, result.output);
+  assert.match(result.output, /SHA256SUMS\.gpg/);
+  assert.equal((await installed()).includes('hello-5-x86-64.raw'), false);
+  assert.equal(await current(), '../../opt/extensions/hello/hello-4-x86-64.raw');
+});
