@@ -85,5 +85,5 @@ export async function produceNative(ctx: Context, job: NativeJob): Promise<strin
   await writeExtras(ctx, { format, release, stage, templates, ...(firmware ? { firmware } : {}) }, files);
   await compressFiles(ctx, stage, files, job.compression);
   const finals = compressedFiles(files, job.compression).map((file) => file.name);
-  return publish(stage, job.outputDir, finals);
+  return await publish(stage, job.outputDir, finals);
 }

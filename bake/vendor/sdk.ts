@@ -135,5 +135,5 @@ export async function produceSdk(ctx: Context, job: SdkJob): Promise<string[]> {
 
   const produced = (await readdir(scriptsDir)).filter((name) => name.startsWith('flatcar_production_') && !before.has(name) && !inputs.has(name)).sort();
   if (produced.length === 0) throw inputError(`image_to_vm.sh wrote no flatcar_production_${job.format.name}* files`, 'run with --verbose to see its output');
-  return publish(scriptsDir, job.outputDir, produced);
+  return await publish(scriptsDir, job.outputDir, produced);
 }
