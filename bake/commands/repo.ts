@@ -127,7 +127,7 @@ export function command(): Command {
   const arches = Object.keys(ARCHES).join(',');
   const sub = (name: string, description: string, options?: { dryRun?: boolean }) =>
     addCommonOptions(program.command(name).description(description), { endpoints: ['bakeryUrl'], ...options });
-  sub('build', 'build every listed version the repository lacks (never rebuilds or removes a published one)')
+  sub('build', 'build every listed version the repository lacks (never rebuilds or removes a published one); confs point at --bakery-url, the URL the repository is served under')
     .argument('<repo-dir>')
     .option('--config <file>', 'build list (release_build_versions.txt format)', DEFAULT_CONFIG)
     .option('--arch <arches>', 'comma-separated arches', arches)
