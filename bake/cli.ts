@@ -46,15 +46,20 @@ function wantsJson(argv: string[]): boolean {
   return argv.includes('--json');
 }
 
+/** Exits once stdout and stderr are flushed: a pipe reader must get the whole result (e.g. --json). */
+function exitAfterFlush(code: number): void {
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}
+
 main(process.argv).then(
-  () => process.exit(process.exitCode ?? 0),
+  () => exitAfterFlush(Number(process.exitCode ?? 0)),
   (error: unknown) => {
     const commanderCode = (error as { code?: string }).code;
-    if (commanderCode === 'commander.helpDisplayed' || commanderCode === 'commander.version') process.exit(0);
-    if (commanderCode?.startsWith('commander.')) process.exit(2); // commander already printed the usage error
+    if (commanderCode === 'commander.helpDisplayed' || commanderCode === 'commander.version') return exitAfterFlush(0);
+    if (commanderCode?.startsWith('commander.')) return exitAfterFlush(2); // commander already printed the usage error
     if (wantsJson(process.argv)) process.stdout.write(`${JSON.stringify({ ok: false, error: toJson(error) })}\n`);
     else process.stderr.write(`bake: ${oneLine(error)}\n`);
     if (process.env.BAKE_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
-    process.exit(exitCodeFor(error));
+    exitAfterFlush(exitCodeFor(error));
   },
 );

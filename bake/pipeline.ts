@@ -17,7 +17,7 @@ import { planBake, type BakePlan, type BakeRequest } from './plan.ts';
 import { resolveRelease } from './release.ts';
 import { IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, downloadReleaseFile, verifyReleaseFile } from './release-files.ts';
 import { prepareSysext, type PreparedSysext } from './sources.ts';
-import { runStages, type Stage } from './stages.ts';
+import { pausePoint, runStages, type Stage } from './stages.ts';
 import type { DownloadProgress } from './net/http.ts';
 
 export interface BakeState {
@@ -148,6 +148,7 @@ async function installIntoImage(ctx: Context, state: BakeState, report: (line: s
   let rootDevice = await attachPartition(ctx, stack, image, findPartition(table, 'root', image));
   const oem = await mountDevice(ctx, stack, oemDevice.device, FLATCAR_PARTITIONS.oem.fstype, 'OEM');
   let root = await mountDevice(ctx, stack, rootDevice.device, FLATCAR_PARTITIONS.root.fstype, 'ROOT');
+  await pausePoint(ctx, 'mounted');
   const needed = bytesNeeded(state.sysexts);
   const oemFree = await freeBytes(oem.path);
   if (needed.oem > oemFree) {

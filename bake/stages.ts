@@ -14,10 +14,11 @@ export interface Stage<State> {
 }
 
 /**
- * BAKE_PAUSE_BEFORE=<stage id> stops before that stage until the process is interrupted. It exists to
- * test and debug interruption at a precise point (see test/integration/bake-faults.test.ts).
+ * BAKE_PAUSE_BEFORE=<id> stops before that stage (or at a named point inside one, e.g. `mounted`) until
+ * the process is interrupted. It exists to test and debug interruption at a precise point (see
+ * test/integration/bake-interrupt.test.ts).
  */
-async function pauseIfAsked(ctx: Context, id: string): Promise<void> {
+export async function pausePoint(ctx: Context, id: string): Promise<void> {
   if (process.env.BAKE_PAUSE_BEFORE !== id) return;
   process.stderr.write(`paused before ${id}\n`);
   await new Promise<void>((resolve) => {
@@ -46,7 +47,7 @@ export async function runStages<State>(ctx: Context, stages: Array<Stage<State>>
       title: stage.title,
       skip: stage.skip ? () => stage.skip!(state) : false,
       task: async (_state, task) => {
-        await pauseIfAsked(ctx, stage.id);
+        await pausePoint(ctx, stage.id);
         ctx.signal.throwIfAborted();
         await stage.run(state, throttled((line) => { task.output = line; }, plain ? 5000 : 200));
       },

@@ -1,0 +1,155 @@
+/**
+ * bake end to end, as a user runs it: the real CLI against a local release mirror, real loop devices and
+ * mounts, results read back with tools we did not write.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execa } from 'execa';
+import { randomBytes } from 'node:crypto';
+import { lstat, readFile, readlink, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { withReleaseMirror } from '../helpers/fixtures.ts';
+import { assertNothingLeft, mountImage, runBake, workspace } from '../helpers/bake-cli.ts';
+import { makeSysextImage } from '../../scripts/fixtures/sysext.ts';
+import { readGpt } from '../../bake/image/gpt.ts';
+
+const IMAGE = 'flatcar_production_image.bin';
+
+test('bake', async (t) => {
+  const fx = await withReleaseMirror(t);
+  const requestsFor = (pattern: RegExp) => fx.mirror.requests.filter((r) => pattern.test(r.path));
+
+  await t.test('bakes a local sysext and its conf into ROOT', async (t) => {
+    const ws = await workspace(t, fx.env);
+    const sysext = await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64', files: { 'usr/bin/hello': '#!/bin/sh\necho hello\n' } });
+    await writeFile(join(ws.dir, 'hello.conf'), '[Target]\nPath=/opt/extensions/hello\nCurrentSymlink=/etc/extensions/hello.raw\n');
+    const run = await runBake(ws, ['--output', 'out', 'hello:hello.raw']);
+    assert.equal(run.exitCode, 0, run.stderr);
+    assert.match(run.stdout, /out\/flatcar_production_image\.bin/);
+    assert.match(run.stdout, /hello\s+ROOT\s+\/opt\/extensions\/hello\/hello\.raw\s+\/etc\/extensions\/hello\.raw\s+\/etc\/sysupdate\.hello\.d\/hello\.conf/);
+    await assertNothingLeft(ws, [IMAGE]);
+    const output = join(ws.out, IMAGE);
+    const info = await stat(output);
+    assert.ok(info.blocks * 512 < info.size / 4, `the output is sparse (${info.blocks * 512} of ${info.size} bytes allocated)`);
+    assert.equal(info.mode & 0o777, 0o644);
+    await execa('sgdisk', ['--verify', output]);
+    const { root } = await mountImage(t, output);
+    const installed = join(root, 'opt/extensions/hello/hello.raw');
+    assert.ok((await readFile(installed)).equals(await readFile(sysext.path)));
+    assert.equal((await stat(installed)).mode & 0o777, 0o644);
+    assert.equal((await stat(installed)).uid, 0);
+    assert.equal(await readlink(join(root, 'etc/extensions/hello.raw')), '/opt/extensions/hello/hello.raw');
+    assert.match(await readFile(join(root, 'etc/sysupdate.hello.d/hello.conf'), 'utf8'), /Path=\/opt\/extensions\/hello/);
+  });
+
+  await t.test('--install_to oem: the image on OEM, the link on ROOT by the path the booted OS sees', async (t) => {
+    const ws = await workspace(t, fx.env);
+    await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64', format: 'erofs' });
+    const run = await runBake(ws, ['--install_to', 'oem:/sysexts', '--output', 'out', 'hello:hello.raw']);
+    assert.equal(run.exitCode, 0, run.stderr);
+    await assertNothingLeft(ws, [IMAGE]);
+    const { root, oem } = await mountImage(t, join(ws.out, IMAGE));
+    assert.ok((await stat(join(oem, 'sysexts/hello/hello.raw'))).isFile());
+    assert.equal(await readlink(join(root, 'etc/extensions/hello.raw')), '/oem/sysexts/hello/hello.raw');
+    await assert.rejects(lstat(join(root, 'sysexts')), 'nothing written to ROOT at the OEM path');
+  });
+
+  await t.test('--fetch takes image and conf from the bakery, checked against SHA256SUMS', async (t) => {
+    const ws = await workspace(t, fx.env);
+    const run = await runBake(ws, ['--fetch', '--json', '--output', 'out', 'hello:hello-1.1.0-x86-64.raw']);
+    assert.equal(run.exitCode, 0, run.stderr);
+    const result = JSON.parse(run.stdout);
+    assert.equal(result.installed[0].path, '/opt/extensions/hello/hello-1.1.0-x86-64.raw');
+    assert.equal(result.installed[0].conf, '/etc/sysupdate.hello.d/hello.conf');
+    assert.ok(requestsFor(/^\/extensions\/(hello\/)?SHA256SUMS$/).length > 0, 'SHA256SUMS was read');
+    await assertNothingLeft(ws, [IMAGE]);
+    const { root } = await mountImage(t, join(ws.out, IMAGE));
+    const served = fx.manifest.bakery.sysexts.find((s) => s.file.endsWith('hello-1.1.0-x86-64.raw'))!;
+    assert.ok((await readFile(join(root, 'opt/extensions/hello/hello-1.1.0-x86-64.raw'))).equals(await readFile(join(fx.manifest.root, served.file))));
+    assert.equal(await readlink(join(root, 'etc/extensions/hello.raw')), '/opt/extensions/hello/hello-1.1.0-x86-64.raw');
+    assert.equal(await readFile(join(root, 'etc/sysupdate.hello.d/hello.conf'), 'utf8'), await readFile(join(fx.manifest.root, fx.manifest.bakery.confs.hello!), 'utf8'));
+  });
+
+  await t.test('a second bake of the same release downloads nothing and decompresses nothing', async (t) => {
+    const ws = await workspace(t, { ...fx.env, BAKE_CACHE_DIR: join((await workspace(t)).dir, 'cache') });
+    await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
+    const releaseFiles = /^\/stable\/amd64-usr\/4593\.2\.5\//;
+    const first = await runBake(ws, ['--output', 'out', 'hello:hello.raw']);
+    assert.equal(first.exitCode, 0, first.stderr);
+    const downloadsAfterFirst = requestsFor(releaseFiles).length;
+    assert.equal(downloadsAfterFirst >= 4, true, 'image, version.txt and their signatures');
+    const second = await runBake(ws, ['--force', '-v', '--output', 'out', 'hello:hello.raw']);
+    assert.equal(second.exitCode, 0, second.stderr);
+    assert.equal(requestsFor(releaseFiles).length, downloadsAfterFirst, 'no release file requested again');
+    assert.doesNotMatch(second.stderr, /lbzip2|gpg .*--verify/, 'neither decompressed nor re-verified');
+    await assertNothingLeft(ws, [IMAGE]);
+  });
+
+  await t.test('channels and exact versions resolve through releases.json', async (t) => {
+    const ws = await workspace(t, fx.env);
+    await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
+    for (const [release, version] of [['beta', '4757.1.0'], ['stable', '4593.2.5'], ['4459.2.4', '4459.2.4'], ['lts', '4081.3.10']]) {
+      const run = await runBake(ws, ['--dry-run', '--json', '--release', release!, 'hello:hello.raw']);
+      assert.equal(run.exitCode, 0, run.stderr);
+      assert.equal(JSON.parse(run.stdout).release.version, version, release);
+    }
+  });
+
+  await t.test('--arch arm64 bakes the arm64 release with an arm64 sysext', async (t) => {
+    const ws = await workspace(t, fx.env);
+    await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'arm64', format: 'ext4' });
+    const run = await runBake(ws, ['--arch', 'arm64', '--json', '--output', 'out', 'hello:hello.raw']);
+    assert.equal(run.exitCode, 0, run.stderr);
+    assert.equal(JSON.parse(run.stdout).release.board, 'arm64-usr');
+    assert.ok(requestsFor(/^\/stable\/arm64-usr\/4593\.2\.5\/flatcar_production_image\.bin\.bz2$/).length > 0);
+    await assertNothingLeft(ws, [IMAGE]);
+  });
+
+  await t.test('--dry-run prints release, URLs and every path written, and touches nothing', async (t) => {
+    const ws = await workspace(t, { ...fx.env, BAKE_CACHE_DIR: join((await workspace(t)).dir, 'empty-cache') });
+    await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
+    const run = await runBake(ws, ['--dry-run', '--install_to', 'oem:/x', '--output', 'out', 'hello:hello.raw']);
+    assert.equal(run.exitCode, 0, run.stderr);
+    assert.match(run.stdout, /release:\s+4593\.2\.5 \(channel stable, board amd64-usr\)/);
+    assert.match(run.stdout, /\/stable\/amd64-usr\/4593\.2\.5\/flatcar_production_image\.bin\.bz2\.sig/);
+    assert.match(run.stdout, /OEM\s+\/x\/hello\/hello\.raw/);
+    assert.match(run.stdout, /ROOT\s+\/etc\/extensions\/hello\.raw\s+→ \/oem\/x\/hello\/hello\.raw/);
+    await assertNothingLeft(ws);
+    await assert.rejects(stat(ws.env.BAKE_CACHE_DIR!), 'no cache was created');
+  });
+
+  await t.test('grows ROOT when the sysexts do not fit, instead of failing', async (t) => {
+    const ws = await workspace(t, fx.env);
+    // base64 of random bytes barely compresses: the image comes out well above the fixture's 64 MiB ROOT.
+    const payload = randomBytes(96 * 1024 * 1024).toString('base64');
+    await makeSysextImage(join(ws.dir, 'big.raw'), { name: 'big', arch: 'x86-64', files: { 'usr/share/big/payload': payload } });
+    assert.ok((await stat(join(ws.dir, 'big.raw'))).size > 80 * 1024 * 1024);
+    const run = await runBake(ws, ['--json', '--output', 'out', 'big:big.raw']);
+    assert.equal(run.exitCode, 0, run.stderr);
+    assert.ok(JSON.parse(run.stdout).rootGrownBytes > 0);
+    await assertNothingLeft(ws, [IMAGE]);
+    const output = join(ws.out, IMAGE);
+    await execa('sgdisk', ['--verify', output]);
+    const grown = (await readGpt(output)).partitions.find((p) => p.number === 9)!;
+    const original = fx.manifest.releases.find((r) => r.version === '4593.2.5' && r.arch === 'amd64')!.partitions.find((p) => p.number === 9)!;
+    assert.ok(grown.sizeBytes > original.sizeLba * 512 + 64 * 1024 * 1024, 'p9 grew');
+    assert.equal(grown.label, 'ROOT');
+    assert.equal(grown.typeGuid, '3884dd41-8582-4404-b9a8-e9b84f2df50e');
+    const { root } = await mountImage(t, output);
+    assert.equal((await stat(join(root, 'opt/extensions/big/big.raw'))).size, (await stat(join(ws.dir, 'big.raw'))).size);
+  });
+
+  await t.test('an existing output is kept without --force and replaced with it', async (t) => {
+    const ws = await workspace(t, fx.env);
+    await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
+    await writeFile(join(ws.out, IMAGE), 'precious');
+    const refused = await runBake(ws, ['--output', 'out', 'hello:hello.raw']);
+    assert.equal(refused.exitCode, 8);
+    assert.match(refused.stderr, /already exists: pass --force/);
+    assert.equal(await readFile(join(ws.out, IMAGE), 'utf8'), 'precious');
+    await assertNothingLeft(ws, [IMAGE]);
+    const forced = await runBake(ws, ['--force', '--output', 'out', 'hello:hello.raw']);
+    assert.equal(forced.exitCode, 0, forced.stderr);
+    assert.ok((await stat(join(ws.out, IMAGE))).size > 1024 * 1024);
+  });
+});
