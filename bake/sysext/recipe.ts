@@ -60,8 +60,13 @@ export interface BuildApi {
   url(endpoint: EndpointName, path: string): string;
   /** Downloads into the cache (once) and verifies; returns the local path. Fails closed on mismatch. */
   fetch(url: string, verification: Verification): Promise<string>;
-  /** Extracts a tar (any compression) or zip into a fresh scratch directory and returns it. */
-  extract(archive: string, options?: { strip?: number }): Promise<string>;
+  /**
+   * Extracts a tar (any compression) or zip into a fresh scratch directory (or `into`, a directory below
+   * one returned earlier, e.g. a second source tree inside the first) and returns it.
+   */
+  extract(archive: string, options?: { strip?: number; into?: string }): Promise<string>;
+  /** Whether a path in an extracted tree exists (upstream layouts differ between versions and arches). */
+  exists(path: string): Promise<boolean>;
   /** Copies a file into the sysext root at `to` (relative, e.g. `usr/bin/kubectl`) with `mode`. */
   install(from: string, to: string, mode?: number): Promise<void>;
   /** Copies a directory's contents into the sysext root below `to`. */

@@ -3,7 +3,7 @@
  * symlinks and static folders into the sysext root. Every path a recipe names is checked to stay inside
  * the root, so a hook cannot write anywhere else on the build host.
  */
-import { chmod, copyFile, cp, mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, lstat, mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
 import { ARCHES, type Arch } from '../arch.ts';
 import type { Context } from '../context.ts';
@@ -36,7 +36,8 @@ export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
     options: setup.options,
     url: (endpoint, path) => `${ctx.endpoints[endpoint].replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`,
     fetch: (url, verification) => fetchVerified(ctx, url, verification),
-    extract: (archive, options) => extractArchive(ctx, archive, scratch, options?.strip ?? 0),
+    extract: (archive, options) => extractArchive(ctx, archive, scratchDir(scratch, options?.into, recipe.name), options?.strip ?? 0),
+    exists: async (path) => (await lstat(path).catch(() => undefined)) !== undefined,
     async install(from, to, mode) {
       const dest = inRoot(to);
       await mkdir(dirname(dest), { recursive: true });
@@ -87,6 +88,15 @@ function rootPath(root: string, at: string, recipeName: string): string {
   return join(root, clean);
 }
 
+/** A fresh directory in scratch, or the caller's `into` after checking it is inside scratch. */
+async function scratchDir(scratch: string, into: string | undefined, recipeName: string): Promise<string> {
+  if (into === undefined) return mkdtemp(join(scratch, 'extract-'));
+  const clean = normalize(into);
+  if (!clean.startsWith(`${scratch}/`)) throw new BakeError('internal', `recipe ${recipeName} extracts outside its scratch space: ${into}`);
+  await mkdir(clean, { recursive: true });
+  return clean;
+}
+
 /** Where a URL's download lives in the cache: host and path, readable and stable across runs. */
 export function cachePathFor(cacheDir: string, url: string): string {
   const parsed = new URL(url);
@@ -121,8 +131,8 @@ export async function fetchVerified(ctx: Context, url: string, verification: Ver
   return dest;
 }
 
-async function extractArchive(ctx: Context, archive: string, scratch: string, strip: number): Promise<string> {
-  const dir = await mkdtemp(join(scratch, 'extract-'));
+async function extractArchive(ctx: Context, archive: string, target: Promise<string>, strip: number): Promise<string> {
+  const dir = await target;
   if (archive.endsWith('.zip')) {
     if (strip > 0) throw new BakeError('internal', 'strip is not supported for zip archives');
     await ctx.run.run('unzip', ['-q', '-o', archive, '-d', dir], { why: 'extract zip archives' });

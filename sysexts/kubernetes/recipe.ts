@@ -1,0 +1,33 @@
+/**
+ * kubeadm, kubelet and kubectl from dl.k8s.io, each checked against its .sha256, plus the CNI plugins
+ * (newest release unless --cni-version). The plugins live in usr/libexec/cni and are copied to a
+ * writable /opt/cni/bin on first boot, because CNI providers (Calico, Cilium) install theirs there too.
+ */
+import type { Recipe } from '../../bake/sysext/recipe.ts';
+
+const BINARIES = ['kubeadm', 'kubelet', 'kubectl'];
+
+const recipe: Recipe = {
+  name: 'kubernetes',
+  description: 'Kubernetes node: kubeadm, kubelet, kubectl and CNI plugins',
+  versions: { kind: 'kubernetes-schedule' },
+  latest: { kind: 'newest-patch-per-minor' },
+  arches: ['x86-64', 'arm64'],
+  reload: true,
+  verifiesChecksums: true,
+  patchLevelSysupdate: true,
+  options: [{ name: 'cni-version', value: '<version>', description: 'CNI plugins release (default: the newest)' }],
+  async build(api) {
+    const goarch = api.names.goarch;
+    for (const binary of BINARIES) {
+      const url = api.url('k8sDownloadUrl', `${api.version}/bin/linux/${goarch}/${binary}`);
+      await api.install(await api.fetch(url, { checksumUrl: `${url}.sha256` }), `usr/bin/${binary}`, 0o755);
+    }
+    const cni = String(api.options['cni-version'] ?? (await api.newestVersion({ kind: 'github-releases', repo: 'containernetworking/plugins', match: /^v\d+\.\d+\.\d+$/ })));
+    const url = api.url('githubUrl', `containernetworking/plugins/releases/download/${cni}/cni-plugins-linux-${goarch}-${cni}.tgz`);
+    const plugins = await api.extract(await api.fetch(url, { checksumUrl: `${url}.sha256` }));
+    await api.installTree(plugins, 'usr/libexec/cni');
+  },
+};
+
+export default recipe;

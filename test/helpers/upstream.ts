@@ -1,0 +1,49 @@
+/**
+ * One stand-in upstream per test file: the fixture tree written once, served by the real test mirror,
+ * and contexts whose recipe endpoints point at it (sharing one download cache unless asked otherwise).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Arch } from '../../bake/arch.ts';
+import { createContext, type Context } from '../../bake/context.ts';
+import type { EndpointName, Endpoints } from '../../bake/endpoints.ts';
+import { memoryLogger } from '../../bake/log.ts';
+import { MIRROR_PATHS, writeUpstream } from '../../scripts/fixtures/upstream.ts';
+import { startMirror, type Mirror } from './mirror.ts';
+
+export interface Upstream {
+  mirror: Mirror;
+  dir: string;
+  endpoints: Partial<Endpoints>;
+  /** A fresh context (memory logger) against the mirror; `cacheDir` defaults to the shared cache. */
+  context(options?: { cacheDir?: string; bakeryUrl?: string }): Context & { log: ReturnType<typeof memoryLogger> };
+  close(): Promise<void>;
+}
+
+export async function startUpstream(arches: readonly Arch[] = ['x86-64', 'arm64']): Promise<Upstream> {
+  const dir = await mkdtemp(join(tmpdir(), 'bake-upstream-'));
+  await writeUpstream(join(dir, 'www'), arches);
+  const mirror = await startMirror({ root: join(dir, 'www') });
+  const endpoints = Object.fromEntries(
+    Object.entries(MIRROR_PATHS).map(([name, path]) => [name as EndpointName, `${mirror.url}/${path}`]),
+  ) as Partial<Endpoints>;
+  return {
+    mirror,
+    dir,
+    endpoints,
+    context(options = {}) {
+      const log = memoryLogger();
+      const ctx = createContext({
+        log,
+        cacheDir: options.cacheDir ?? join(dir, 'cache'),
+        endpoints: { ...endpoints, bakeryUrl: options.bakeryUrl ?? 'https://bakery.example.test/extensions' },
+      });
+      return Object.assign(ctx, { log });
+    },
+    async close() {
+      await mirror.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
