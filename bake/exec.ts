@@ -98,8 +98,11 @@ export function createRunner(options: RunnerOptions): Runner {
           stdout,
           stderr: runOptions.inherit ? 'inherit' : 'pipe',
           stripFinalNewline: true,
-          reject: !runOptions.allowFailure,
+          reject: false,
         });
+        // allowFailure accepts a non-zero exit, never a missing tool, a timeout, a signal or Ctrl-C.
+        const exitedNonZero = result.exitCode !== undefined && result.exitCode !== 0;
+        if (result.failed && !(runOptions.allowFailure && exitedNonZero)) throw result;
         return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), exitCode: result.exitCode ?? 0 };
       } catch (error) {
         throw describeFailure(argv[0]!, file, runOptions.why, error as ExecaError, options.signal);

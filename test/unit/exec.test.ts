@@ -51,3 +51,10 @@ test('findTool looks on PATH only', async () => {
   assert.equal(await findTool('sh', '/bin'), '/bin/sh');
   assert.equal(await findTool('sh', '/nonexistent'), undefined);
 });
+
+test('allowFailure returns a non-zero exit but still reports timeouts and missing tools', async () => {
+  const run = createRunner({ log: memoryLogger() });
+  assert.equal((await run.run('sh', ['-c', 'exit 3'], { allowFailure: true })).exitCode, 3);
+  await assert.rejects(run.run('sleep', ['5'], { allowFailure: true, timeoutMs: 100 }), /sleep timed out/);
+  await assert.rejects(run.run('no-such-tool-x', [], { allowFailure: true }), /not found/);
+});
