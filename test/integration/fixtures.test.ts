@@ -15,7 +15,7 @@ import { isBakeError } from '../../bake/errors.ts';
 import { makeFlatcarDisk } from '../../scripts/fixtures/disk-image.ts';
 import { partitionBytes, partitionOffset, TYPE_GUIDS, type DiskLayout, type PartitionLayout } from '../../scripts/fixtures/disk-layout.ts';
 import { signDetached } from '../../scripts/fixtures/gpg.ts';
-import { releaseFor } from '../../scripts/fixtures/release-tree.ts';
+import { buildReleaseMirror, releaseFor } from '../../scripts/fixtures/release-tree.ts';
 import { fixtureRunner } from '../../scripts/fixtures/run.ts';
 import { makeSysextImage, type SysextFormat } from '../../scripts/fixtures/sysext.ts';
 import { withFlatcarDisk, withGnupgHome, withReleaseMirror, withSigningKey, withTempDir } from '../helpers/fixtures.ts';
@@ -253,4 +253,34 @@ test('the release mirror serves releases.json, signed images and version.txt, th
   const dissect = await tool('systemd-dissect', [join(home, 'hello.raw')]);
   assert.match(dissect.stdout, /ID=_any/);
   assert.match(dissect.stdout, /✓ extension for system/);
+});
+
+test('releases with equal disk options share one image build, and a version listed twice is refused', async (t) => {
+  const key = await withSigningKey(t);
+  const dir = await withTempDir(t, 'fixture-shared');
+  const pinned = { version: '4593.2.5', group: 'stable' };
+  const manifest = await buildReleaseMirror(join(dir, 'www'), {
+    key,
+    releases: [
+      { version: '4593.2.5', channel: 'stable', arches: ['amd64'] },
+      { version: '4593.2.4', channel: 'stable', arches: ['amd64'], disk: pinned },
+      { version: '4628.1.0', channel: 'beta', arches: ['amd64'], disk: pinned },
+      { version: '4459.2.4', channel: 'stable', arches: ['amd64'] },
+    ],
+    bakery: [],
+  });
+  const [current, older, beta, oldest] = manifest.releases;
+  assert.equal(older!.imageSha256, current!.imageSha256, 'the pinned disk equals 4593.2.5\'s own: one build, copied');
+  assert.equal(beta!.imageSha256, current!.imageSha256);
+  assert.notEqual(oldest!.imageSha256, current!.imageSha256, 'another version, another build');
+  const sums = await tool('sha256sum', [current!.image, older!.image, beta!.image], { cwd: manifest.root });
+  assert.equal(new Set(sums.stdout.split('\n').map((line) => line.split(' ')[0])).size, 1, sums.stdout);
+  assert.deepEqual(manifest.latest, { stable: '4593.2.5', beta: '4628.1.0' });
+  assert.equal(releaseFor(manifest, 'beta').dir, 'beta/amd64-usr/4628.1.0');
+  assert.throws(() => releaseFor(manifest, 'stable', 'arm64'), /no arm64 release stable/);
+
+  await assert.rejects(
+    buildReleaseMirror(join(dir, 'twice'), { key, releases: [{ version: '4593.2.5', channel: 'stable' }, { version: '4593.2.5', channel: 'beta' }] }),
+    /listed twice/,
+  );
 });
