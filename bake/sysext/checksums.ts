@@ -15,9 +15,9 @@ export function sha256sumLine(hash: string, path: string): string {
 }
 
 /**
- * Finds the hash for `fileName` in a checksum file. Accepts the shapes upstreams publish: a bare hash
- * (`kubectl.sha256`), `hash  name`, `hash *name` (binary mode) and `name: hash`-less lists with paths
- * (`hash  ./dist/name`). A single-line file with one hash and no name is taken as the file's hash.
+ * Finds the hash for `fileName` in a checksum file, in the shapes upstreams publish: `hash  name`,
+ * `hash *name` (binary mode), names with a path (`hash  ./name`), and a bare hash alone in the file
+ * (`kubectl.sha256`), which is taken as the hash of the file it sits beside.
  */
 export function findChecksum(text: string, fileName: string): string | undefined {
   const lines = text.split('\n').map((line) => line.trim()).filter(Boolean);

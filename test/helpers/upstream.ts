@@ -17,7 +17,7 @@ export interface Upstream {
   dir: string;
   endpoints: Partial<Endpoints>;
   /** A fresh context (memory logger) against the mirror; `cacheDir` defaults to the shared cache. */
-  context(options?: { cacheDir?: string; bakeryUrl?: string }): Context & { log: ReturnType<typeof memoryLogger> };
+  context(options?: { cacheDir?: string; bakeryUrl?: string; signal?: AbortSignal }): Context & { log: ReturnType<typeof memoryLogger> };
   close(): Promise<void>;
 }
 
@@ -37,6 +37,7 @@ export async function startUpstream(arches: readonly Arch[] = ['x86-64', 'arm64'
       const ctx = createContext({
         log,
         cacheDir: options.cacheDir ?? join(dir, 'cache'),
+        ...(options.signal ? { signal: options.signal } : {}),
         endpoints: { ...endpoints, bakeryUrl: options.bakeryUrl ?? 'https://bakery.example.test/extensions' },
       });
       return Object.assign(ctx, { log });

@@ -1,0 +1,40 @@
+/**
+ * The GitHub API pager against a real local server that pages like GitHub (`per_page`/`page`) and
+ * records headers: every page is read, and GH_TOKEN goes to the API host only.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createContext } from '../../bake/context.ts';
+import { memoryLogger } from '../../bake/log.ts';
+import { fetchSourceVersions } from '../../bake/sysext/version-sources.ts';
+
+test('GitHub releases are read page by page until a short page, with the token sent when GH_TOKEN is set', async () => {
+  const seen: Array<{ page: string | null; authorization?: string }> = [];
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const page = Number(url.searchParams.get('page'));
+    seen.push({ page: url.searchParams.get('page'), ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) });
+    const count = page === 1 ? 100 : page === 2 ? 3 : 0;
+    const body = Array.from({ length: count }, (_, i) => ({ tag_name: `v1.${page}.${i}`, prerelease: i === 0, draft: false }));
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const previous = process.env.GH_TOKEN;
+  process.env.GH_TOKEN = 'test-token';
+  try {
+    const { port } = server.address() as AddressInfo;
+    const ctx = createContext({ log: memoryLogger(), endpoints: { githubApiUrl: `http://127.0.0.1:${port}` } });
+    const versions = await fetchSourceVersions(ctx, { kind: 'github-releases', repo: 'o/r' });
+    assert.equal(versions.length, 99 + 2);
+    assert.ok(!versions.includes('v1.1.0') && !versions.includes('v1.2.0'));
+    assert.deepEqual(seen.map((s) => s.page), ['1', '2']);
+    assert.ok(seen.every((s) => s.authorization === 'Bearer test-token'));
+  } finally {
+    if (previous === undefined) delete process.env.GH_TOKEN;
+    else process.env.GH_TOKEN = previous;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+});
