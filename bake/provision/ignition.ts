@@ -75,3 +75,21 @@ export function toIgnition(config: Provisioning): IgnitionConfig {
   if (config.units.length > 0) result.systemd = { units: config.units.map(ignitionUnit) };
   return result;
 }
+
+/**
+ * Adds `extra`'s files, links, units and users to `base` (whose version wins: the arrays mean the same
+ * in every 3.x spec). Used to boot a user's config together with bake's own additions.
+ */
+export function mergeIgnition(base: IgnitionConfig, extra: IgnitionConfig): IgnitionConfig {
+  const concat = <T>(a: T[] | undefined, b: T[] | undefined): T[] => [...(a ?? []), ...(b ?? [])];
+  const files = concat(base.storage?.files, extra.storage?.files);
+  const links = concat(base.storage?.links, extra.storage?.links);
+  const units = concat(base.systemd?.units, extra.systemd?.units);
+  const users = concat(base.passwd?.users, extra.passwd?.users);
+  return {
+    ...base,
+    ...(users.length > 0 ? { passwd: { ...base.passwd, users } } : {}),
+    ...(files.length > 0 || links.length > 0 ? { storage: { ...base.storage, ...(files.length ? { files } : {}), ...(links.length ? { links } : {}) } } : {}),
+    ...(units.length > 0 ? { systemd: { ...base.systemd, units } } : {}),
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * The VM's disk: a qcow2 overlay on top of the image (raw generic images and qcow2 qemu_uefi images
+ * alike), so a boot never changes the baked artefact, or the image itself with --persist.
+ */
+import { stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Context } from '../context.ts';
+import { inputError } from '../errors.ts';
+
+export interface VmDisk {
+  path: string;
+  format: string;
+}
+
+const COMPRESSED = /\.(bz2|gz|xz|zst)$/;
+
+export async function imageFormat(ctx: Context, image: string): Promise<string> {
+  const { stdout } = await ctx.run.run('qemu-img', ['info', '--output=json', '-U', image], { why: 'inspect the image', readOnly: true });
+  const format = (JSON.parse(stdout) as { format?: string }).format;
+  if (!format) throw inputError(`qemu-img could not tell the format of ${image}`);
+  return format;
+}
+
+export async function prepareDisk(ctx: Context, image: string, workDir: string, persist: boolean): Promise<VmDisk> {
+  const info = await stat(image).catch(() => undefined);
+  if (!info?.isFile()) throw inputError(`image ${image} does not exist`, 'give the baked image (flatcar_production_qemu_uefi_image.img or flatcar_production_image.bin)');
+  if (COMPRESSED.test(image)) throw inputError(`image ${image} is compressed`, 'decompress it first, e.g. lbzip2 -dk');
+  const format = await imageFormat(ctx, image);
+  if (persist) return { path: image, format };
+  const overlay = join(workDir, 'disk.qcow2');
+  await ctx.run.run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', format, '-b', resolve(image), overlay], {
+    why: 'create a throwaway overlay on the image',
+  });
+  return { path: overlay, format: 'qcow2' };
+}
