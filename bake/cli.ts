@@ -13,6 +13,7 @@ type CommandModule = { command(): Command };
 const SUBCOMMANDS: Record<string, () => Promise<CommandModule>> = {
   repo: () => import('./commands/repo.ts'),
   vendors: () => import('./commands/vendors.ts'),
+  sysext: () => import('./commands/sysext.ts'),
   boot: () => import('./commands/boot.ts'),
   butane: () => import('./commands/butane.ts'),
   ignition: () => import('./commands/ignition.ts'),

@@ -1,0 +1,204 @@
+/**
+ * `bake sysext list|versions|create|pack|lint`: the extension builder (what `bakery.sh list|create` did),
+ * over the recipe catalogue in sysexts/. Recipe options (`--without docker`, `--cni-version v1.6.1`) are
+ * taken from the words after the known flags and checked against the recipe.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { parseArch } from '../arch.ts';
+import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
+import type { Context } from '../context.ts';
+import type { EndpointName } from '../endpoints.ts';
+import { inputError, usageError } from '../errors.ts';
+import { getRecipe, recipeDir, recipeNames } from '../sysext/catalog.ts';
+import { createSysext, packSysext, type CreateResult } from '../sysext/create.ts';
+import { IMAGE_FORMATS, parseFormat } from '../sysext/image.ts';
+import { formatFindings, lintSysext } from '../sysext/lint.ts';
+import type { Recipe, VersionSource } from '../sysext/recipe.ts';
+import { latestVersions, listVersions } from '../sysext/versions.ts';
+
+const ENDPOINTS: EndpointName[] = [
+  'githubUrl', 'githubApiUrl', 'gitlabUrl', 'hashicorpApiUrl', 'k8sScheduleUrl', 'k8sDownloadUrl', 'dockerDownloadUrl',
+  'crioDownloadUrl', 'falcoDownloadUrl', 'tailscaleDownloadUrl', 'bakeryUrl',
+];
+
+interface ImageFlags extends CommonOptions {
+  arch: string;
+  format: string;
+  os: string;
+  outputDir: string;
+  outputFile?: string;
+  epoch: string;
+  forceReload?: boolean;
+}
+
+interface CreateFlags extends ImageFlags {
+  sysupdate?: boolean;
+  verify?: boolean;
+}
+
+function print(ctx: Context, json: unknown, text: string): void {
+  process.stdout.write(ctx.json ? `${JSON.stringify(json)}\n` : text);
+}
+
+function describeSource(source: VersionSource): string {
+  switch (source.kind) {
+    case 'github-releases': return `GitHub releases ${source.repo}`;
+    case 'github-tags': return `GitHub tags ${source.repo}`;
+    case 'gitlab-tags': return `GitLab tags project ${source.project}`;
+    case 'html-listing': return `listing ${source.path}`;
+    case 'hashicorp': return `HashiCorp ${source.product}`;
+    case 'kubernetes-schedule': return 'Kubernetes release schedule';
+  }
+}
+
+function recipeSummary(recipe: Recipe) {
+  return {
+    name: recipe.name,
+    description: recipe.description,
+    versionSource: describeSource(recipe.versions),
+    verifiesChecksums: recipe.verifiesChecksums,
+    staticFiles: existsSync(join(recipeDir(recipe.name), 'files')),
+    arches: [...recipe.arches],
+    options: (recipe.options ?? []).map((o) => `--${o.name}${o.value ? ` ${o.value}` : ''}`),
+  };
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+function listCommand(): Command {
+  const command = new Command('list').description('every recipe: version source, checksums, static files, arches, options');
+  addCommonOptions(command, { dryRun: false, endpoints: [] });
+  command.action((flags: CommonOptions) => {
+    const ctx = contextFromOptions(flags);
+    const summaries = recipeNames().map((name) => recipeSummary(getRecipe(name)));
+    const rows = summaries.map((s) => [s.name, s.versionSource, s.verifiesChecksums ? 'yes' : 'no', s.staticFiles ? 'yes' : 'no', s.arches.join(','), s.options.join(' ')]);
+    print(ctx, { ok: true, recipes: summaries }, table([['EXTENSION', 'VERSIONS FROM', 'CHECKSUMS', 'STATIC FILES', 'ARCHES', 'OPTIONS'], ...rows]));
+  });
+  return command;
+}
+
+function versionsCommand(): Command {
+  const command = new Command('versions')
+    .description('upstream versions, newest first')
+    .argument('<name>', 'extension name (see `bake sysext list`)')
+    .option('--latest', "the recipe's latest set (k8s family: the newest patch of each supported minor)");
+  addCommonOptions(command, { dryRun: false, endpoints: ENDPOINTS });
+  command.action(async (name: string, flags: CommonOptions & { latest?: boolean }) => {
+    const ctx = contextFromOptions(flags);
+    const versions = flags.latest ? await latestVersions(ctx, name) : await listVersions(ctx, name);
+    print(ctx, { ok: true, name, versions }, versions.map((v) => `${v}\n`).join(''));
+  });
+  return command;
+}
+
+/** The image flags `create` and `pack` share (bakery.sh create's names). */
+function addImageOptions(command: Command): Command {
+  return command
+    .option('--arch <arch>', 'x86-64 or arm64', 'x86-64')
+    .addOption(new Option('--format <format>', 'image filesystem').choices(Object.keys(IMAGE_FORMATS)).default('squashfs'))
+    .option('--os <id>', "os-release ID the image is for ('_any' fits all)", '_any')
+    .option('--output-dir <dir>', 'where the image and its files go', '.')
+    .option('--output-file <file>', 'image file name (.raw is added); default <name>.raw')
+    .option('--epoch <seconds>', 'SOURCE_DATE_EPOCH for every timestamp', '0')
+    .option('--force-reload', 'EXTENSION_RELOAD_MANAGER=1 even if the recipe does not need it');
+}
+
+function imageRequest(flags: ImageFlags) {
+  const epoch = Number(flags.epoch);
+  if (!Number.isInteger(epoch) || epoch < 0) throw usageError(`--epoch ${flags.epoch} is not a number of seconds`, 'use e.g. --epoch 0');
+  return {
+    arch: parseArch(flags.arch),
+    format: parseFormat(flags.format),
+    os: flags.os,
+    outputDir: flags.outputDir,
+    ...(flags.outputFile ? { outputFile: flags.outputFile } : {}),
+    epoch,
+    forceReload: flags.forceReload ?? false,
+  };
+}
+
+/** `--name value`, `--name=value` and boolean `--name`, as the recipe declares them. */
+export function parseRecipeOptions(recipe: Recipe, words: readonly string[]): Record<string, string | boolean> {
+  const options: Record<string, string | boolean> = {};
+  const declared = new Map((recipe.options ?? []).map((o) => [o.name, o]));
+  for (let i = 0; i < words.length; i++) {
+    const match = /^--([\w-]+)(?:=(.*))?$/.exec(words[i]!);
+    const option = match && declared.get(match[1]!);
+    const known = [...declared.keys()].map((n) => `--${n}`).join(', ') || 'none';
+    if (!option) throw usageError(`unexpected '${words[i]}' for ${recipe.name}`, `its options: ${known}`);
+    if (!option.value) options[option.name] = true;
+    else if (match![2] !== undefined) options[option.name] = match![2];
+    else if (words[i + 1] !== undefined && !words[i + 1]!.startsWith('--')) options[option.name] = words[++i]!;
+    else throw usageError(`--${option.name} needs a value`, `e.g. --${option.name} ${option.value}`);
+  }
+  return options;
+}
+
+function resultText(result: CreateResult): string {
+  return [`${result.name} ${result.version}`.trim(), `  image:   ${result.image}`, `  sums:    ${result.sha256sums}`, ...result.confs.map((c) => `  conf:    ${c}`)].join('\n') + '\n';
+}
+
+function createCommand(): Command {
+  const command = addImageOptions(
+    new Command('create')
+      .description('build an extension from its recipe')
+      .argument('<name>', 'extension name (see `bake sysext list`)')
+      .argument('<version>', "upstream version or 'latest'")
+      .argument('[recipe-options...]', 'recipe options, e.g. --without containerd')
+      .option('--sysupdate', 'also write the sysupdate configs (<name>.conf, k8s family <name>-vX.Y.conf)')
+      .option('--verify', 'Verify=yes in the sysupdate configs (publish SHA256SUMS.gpg)')
+      .allowUnknownOption(),
+  );
+  addCommonOptions(command, { dryRun: false, endpoints: ENDPOINTS });
+  command.action(async (name: string, version: string, extra: string[], flags: CreateFlags) => {
+    const ctx = contextFromOptions(flags);
+    const options = parseRecipeOptions(getRecipe(name), extra);
+    const result = await createSysext(ctx, { name, version, ...imageRequest(flags), sysupdate: flags.sysupdate ?? false, verify: flags.verify ?? false, options });
+    print(ctx, { ok: true, ...result }, resultText(result));
+  });
+  return command;
+}
+
+function packCommand(): Command {
+  const command = addImageOptions(
+    new Command('pack').description('turn your own tree (usr/, opt/) into a sysext').argument('<dir>', 'the tree').argument('<name>', 'extension name'),
+  );
+  addCommonOptions(command, { dryRun: false, endpoints: [] });
+  command.action(async (dir: string, name: string, flags: ImageFlags) => {
+    const ctx = contextFromOptions(flags);
+    const result = await packSysext(ctx, { dir, name, ...imageRequest(flags) });
+    print(ctx, { ok: true, ...result }, resultText(result));
+  });
+  return command;
+}
+
+function lintCommand(): Command {
+  const command = new Command('lint')
+    .description('check a sysext image or tree (usr/opt only, no usr/sbin, extension-release, drop-ins, ELF arch, unit paths, ownership)')
+    .argument('<image-or-dir>', 'a .raw image or a directory')
+    .option('--name <name>', 'expected extension name (default: the image file name)')
+    .option('--arch <arch>', 'expected architecture (default: from extension-release)');
+  addCommonOptions(command, { dryRun: false, endpoints: [] });
+  command.action(async (target: string, flags: CommonOptions & { name?: string; arch?: string }) => {
+    const ctx = contextFromOptions(flags);
+    const findings = await lintSysext(ctx, target, { ...(flags.name ? { name: flags.name } : {}), ...(flags.arch ? { arch: parseArch(flags.arch) } : {}) });
+    if (ctx.json) process.stdout.write(`${JSON.stringify({ ok: findings.length === 0, findings })}\n`);
+    else process.stdout.write(formatFindings(findings).map((line) => `${line}\n`).join('') || `${target}: ok\n`);
+    if (findings.length > 0) throw inputError(`${target}: ${findings.length} lint finding${findings.length === 1 ? '' : 's'}`, 'fix them and lint again');
+  });
+  return command;
+}
+
+export function command(): Command {
+  const program = new Command('sysext').description('build, pack and lint system extensions from the recipe catalogue');
+  for (const sub of [listCommand(), versionsCommand(), createCommand(), packCommand(), lintCommand()]) {
+    // addCommand does not pass exitOverride down; the CLI maps commander's errors to exit codes itself.
+    program.addCommand(sub.exitOverride());
+  }
+  return program;
+}
