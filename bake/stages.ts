@@ -21,10 +21,12 @@ export interface Stage<State> {
 export async function pausePoint(ctx: Context, id: string): Promise<void> {
   if (process.env.BAKE_PAUSE_BEFORE !== id) return;
   process.stderr.write(`paused before ${id}\n`);
+  // A pending promise alone does not keep Node running; the timer does, until the signal comes.
+  const keepAlive = setInterval(() => undefined, 60_000);
   await new Promise<void>((resolve) => {
     if (ctx.signal.aborted) resolve();
     ctx.signal.addEventListener('abort', () => resolve(), { once: true });
-  });
+  }).finally(() => clearInterval(keepAlive));
   ctx.signal.throwIfAborted();
 }
 

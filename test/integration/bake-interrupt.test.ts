@@ -1,0 +1,49 @@
+/**
+ * Ctrl-C (SIGINT) and SIGTERM at every stage of a bake: exit 130 and nothing left behind, including
+ * while the image partitions are attached and mounted. BAKE_PAUSE_BEFORE holds bake at a precise point.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { withReleaseMirror } from '../helpers/fixtures.ts';
+import { assertNothingLeft, runBake, startBake, workspace, type Workspace } from '../helpers/bake-cli.ts';
+import { makeSysextImage } from '../../scripts/fixtures/sysext.ts';
+
+async function interruptAt(ws: Workspace, point: string, signal: NodeJS.Signals): Promise<{ exitCode: number; stderr: string }> {
+  const child = startBake(ws, ['--output', 'out', 'hello:hello.raw'], { BAKE_PAUSE_BEFORE: point });
+  let stderr = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (stderr.includes(`paused before ${point}`)) resolve();
+    });
+    child.once('exit', () => reject(new Error(`bake exited before reaching ${point}:\n${stderr}`)));
+  });
+  child.kill(signal);
+  const result = await child;
+  return { exitCode: result.exitCode ?? -1, stderr: stderr + String(result.stderr ?? '') };
+}
+
+test('interrupting bake', async (t) => {
+  const fx = await withReleaseMirror(t, { releases: [{ version: '4593.2.5', channel: 'stable', arches: ['amd64'] }] });
+  const warmCache = join((await workspace(t)).dir, 'warm-cache');
+  const setup = await workspace(t, { ...fx.env, BAKE_CACHE_DIR: warmCache });
+  await makeSysextImage(join(setup.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
+  assert.equal((await runBake(setup, ['--output', 'out', 'hello:hello.raw'])).exitCode, 0, 'warm-up bake');
+
+  const points: Array<{ point: string; cold?: boolean }> = [
+    { point: 'resolve' }, { point: 'sysexts' }, { point: 'download', cold: true }, { point: 'verify', cold: true },
+    { point: 'decompress', cold: true }, { point: 'copy' }, { point: 'install' }, { point: 'mounted' }, { point: 'publish' },
+  ];
+  for (const [index, { point, cold }] of points.entries()) {
+    const signal: NodeJS.Signals = index % 2 === 0 ? 'SIGINT' : 'SIGTERM';
+    await t.test(`${signal} before ${point}`, async (t) => {
+      const ws = await workspace(t, { ...fx.env, BAKE_CACHE_DIR: cold ? join(setup.dir, `cold-${point}`) : warmCache });
+      await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
+      const result = await interruptAt(ws, point, signal);
+      assert.equal(result.exitCode, 130, result.stderr);
+      assert.match(result.stderr, new RegExp(`bake: interrupted by ${signal}`));
+      await assertNothingLeft(ws);
+    });
+  }
+});
