@@ -23,6 +23,7 @@ export interface VendorReleaseSpec {
   oems: string[];
   firmware?: boolean;
   scriptsFailWith?: string;
+  scriptsSleepSeconds?: number;
 }
 
 export interface VendorFixture {
@@ -32,7 +33,7 @@ export interface VendorFixture {
   scratch: string;
   releases: Map<string, VendorRelease>;
   /** A fresh context (own memory log) on a private cache. */
-  context(): Context & { lines: string[] };
+  context(signal?: AbortSignal): Context & { lines: string[] };
   /** A fresh generic image in `dir`, with one baked sysext in ROOT. */
   disk(dir: string, version: string): Promise<string>;
 }
@@ -80,7 +81,7 @@ async function buildRelease(fx: { root: string; key: SigningKey; scratch: string
   }
   const tag = `${spec.channel}-${spec.version}`;
   await buildScriptsStandinTarball(join(fx.root, 'flatcar/scripts/archive', `${tag}.tar.gz`), {
-    tag, sdkVersion: spec.sdkVersion, ...(spec.scriptsFailWith ? { failWith: spec.scriptsFailWith } : {}),
+    tag, sdkVersion: spec.sdkVersion, failWith: spec.scriptsFailWith, sleepSeconds: spec.scriptsSleepSeconds,
   });
   const raw = join(fx.root, 'flatcar/scripts/raw', tag, 'build_library');
   await mkdir(raw, { recursive: true });
@@ -110,10 +111,11 @@ export async function vendorFixture(t: CleanupHost, specs: VendorReleaseSpec[]):
   let contexts = 0;
   return {
     root, mirror, key, scratch, releases,
-    context() {
+    context(signal) {
       const log = memoryLogger();
       const ctx = createContext({
         log,
+        ...(signal ? { signal } : {}),
         cacheDir: join(scratch, `cache-${contexts++}`),
         endpoints: {
           releaseUrl: `${url}/{channel}/{board}/{version}`,
