@@ -1,0 +1,101 @@
+/**
+ * Benchmark of the bake pipeline on a release of realistic size (default 2 GiB disk with ~300 MiB of
+ * incompressible data; `--size 8G` like the real base image), side by side in one run:
+ * cold bake (empty cache), warm bake (cached release), `lbzip2 -dc` and `bunzip2 -c` of the same file,
+ * bake's peak memory, and the output's allocated vs apparent size.
+ * Targets: cold ≤ 1.3× lbzip2 alone; warm ≤ 10% of cold; peak RSS ≤ 300 MiB; allocated ≤ 1.2× the data.
+ */
+import { mkdir, mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { execa } from 'execa';
+import { createSigningKey } from '../fixtures/gpg.ts';
+import { buildReleaseMirror, releaseFor } from '../fixtures/release-tree.ts';
+import { makeSysextImage } from '../fixtures/sysext.ts';
+import { startMirror } from '../../test/helpers/mirror.ts';
+import type { BenchOptions, BenchRow } from '../bench.ts';
+
+const CLI = resolve(import.meta.dirname, '../../bin/bake.js');
+const MIB = 1024 * 1024;
+
+async function timed(run: () => Promise<unknown>): Promise<number> {
+  const started = process.hrtime.bigint();
+  await run();
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+/** Runs bake under GNU time, which reports the peak RSS of bake and every process it waited for. */
+async function bakeOnce(args: string[], env: Record<string, string>): Promise<{ seconds: number; peakRssMiB: number }> {
+  let stderr = '';
+  const seconds = await timed(async () => {
+    const result = await execa('/usr/bin/time', ['-f', 'PEAK_RSS_KB=%M', process.execPath, CLI, ...args], { env, reject: false });
+    stderr = String(result.stderr);
+    if (result.exitCode !== 0) throw new Error(`bake failed:\n${stderr}`);
+  });
+  const peakKb = Number(/PEAK_RSS_KB=(\d+)/.exec(stderr)?.[1] ?? NaN);
+  return { seconds, peakRssMiB: peakKb / 1024 };
+}
+
+/** Bytes in 4 KiB blocks that are not all zero: the data a sparse copy has to keep. */
+async function nonZeroBytes(path: string): Promise<number> {
+  const file = await open(path, 'r');
+  const buffer = Buffer.alloc(8 * MIB);
+  let count = 0;
+  try {
+    for (let position = 0; ; position += buffer.length) {
+      const { bytesRead } = await file.read(buffer, 0, buffer.length, position);
+      if (bytesRead === 0) break;
+      for (let block = 0; block < bytesRead; block += 4096) {
+        if (buffer.subarray(block, Math.min(block + 4096, bytesRead)).some((byte) => byte !== 0)) count += 4096;
+      }
+    }
+  } finally {
+    await file.close();
+  }
+  return count;
+}
+
+export async function run(options: BenchOptions): Promise<BenchRow[]> {
+  const work = await mkdtemp(join(tmpdir(), 'bench-bake-'));
+  const key = await createSigningKey(join(work, 'key'));
+  const mirrorRoot = join(work, 'www');
+  const mirror = await startMirror({ root: mirrorRoot });
+  try {
+    const disk = { totalSizeMiB: options.sizeMiB, randomDataMiB: options.randomMiB };
+    const manifest = await buildReleaseMirror(mirrorRoot, { key, releases: [{ version: '4593.2.5', channel: 'stable', arches: ['amd64'], disk }], bakery: [], bakeryUrl: `${mirror.url}/extensions` });
+    const bz2 = join(mirrorRoot, releaseFor(manifest, '4593.2.5').image);
+    const out = join(work, 'out');
+    await mkdir(out);
+    await makeSysextImage(join(work, 'hello.raw'), { name: 'hello', arch: 'x86-64', files: { 'usr/bin/hello': '#!/bin/sh\necho hello\n' } });
+    const env = {
+      ...process.env,
+      BAKE_RELEASE_URL: `${mirror.url}/{channel}/{board}/{version}`,
+      BAKE_RELEASES_JSON: `${mirror.url}/releases.json`,
+      BAKE_SIGNING_KEY: `${mirror.url}/keys/Flatcar_Image_Signing_Key.asc`,
+      BAKE_CACHE_DIR: join(work, 'cache'),
+    } as Record<string, string>;
+    const args = ['--force', '--output', out, `hello:${join(work, 'hello.raw')}`];
+    const cold = await bakeOnce(args, env);
+    const warm = await bakeOnce(args, env);
+    const lbzip2 = await timed(() => execa('lbzip2', ['-d', '-c', '-n', '2', bz2], { stdout: 'ignore' }));
+    const bunzip2 = await timed(() => execa('bunzip2', ['-c', bz2], { stdout: 'ignore' }));
+    const output = join(out, 'flatcar_production_image.bin');
+    const info = await stat(output);
+    const allocated = info.blocks * 512;
+    const data = await nonZeroBytes(output);
+    return [
+      { name: `fixture: ${options.sizeMiB} MiB disk, ${options.randomMiB} MiB random, bz2 ${((await stat(bz2)).size / MIB).toFixed(0)} MiB`, value: options.sizeMiB, unit: 'MiB' },
+      { name: 'lbzip2 -dc > /dev/null', value: lbzip2, unit: 's' },
+      { name: 'bunzip2 -c > /dev/null', value: bunzip2, unit: 's' },
+      { name: 'cold bake (download, verify, decompress, install)', value: cold.seconds, unit: 's', target: `≤ 1.3× lbzip2 = ${(1.3 * lbzip2).toFixed(2)} s`, pass: cold.seconds <= 1.3 * lbzip2 },
+      { name: 'warm bake (cached release)', value: warm.seconds, unit: 's', target: `≤ 10% of cold = ${(0.1 * cold.seconds).toFixed(2)} s`, pass: warm.seconds <= 0.1 * cold.seconds },
+      { name: 'peak RSS, cold bake (bake and its children)', value: cold.peakRssMiB, unit: 'MiB', target: '≤ 300 MiB', pass: cold.peakRssMiB <= 300 },
+      { name: 'output apparent size', value: info.size / MIB, unit: 'MiB' },
+      { name: 'output allocated size', value: allocated / MIB, unit: 'MiB', target: `≤ 1.2× non-zero data (${(data / MIB).toFixed(0)} MiB)`, pass: allocated <= 1.2 * data },
+    ];
+  } finally {
+    await mirror.close();
+    await key.close();
+    await rm(work, { recursive: true, force: true });
+  }
+}
