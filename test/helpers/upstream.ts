@@ -9,7 +9,7 @@ import type { Arch } from '../../bake/arch.ts';
 import { createContext, type Context } from '../../bake/context.ts';
 import type { EndpointName, Endpoints } from '../../bake/endpoints.ts';
 import { memoryLogger } from '../../bake/log.ts';
-import { MIRROR_PATHS, writeUpstream } from '../../scripts/fixtures/upstream.ts';
+import { MIRROR_PATHS, writeUpstream, type UpstreamOptions } from '../../scripts/fixtures/upstream.ts';
 import { startMirror, type Mirror } from './mirror.ts';
 
 export interface Upstream {
@@ -21,9 +21,9 @@ export interface Upstream {
   close(): Promise<void>;
 }
 
-export async function startUpstream(arches: readonly Arch[] = ['x86-64', 'arm64']): Promise<Upstream> {
+export async function startUpstream(arches: readonly Arch[] = ['x86-64', 'arm64'], options: UpstreamOptions = {}): Promise<Upstream> {
   const dir = await mkdtemp(join(tmpdir(), 'bake-upstream-'));
-  await writeUpstream(join(dir, 'www'), arches);
+  await writeUpstream(join(dir, 'www'), arches, options);
   const mirror = await startMirror({ root: join(dir, 'www') });
   const endpoints = Object.fromEntries(
     Object.entries(MIRROR_PATHS).map(([name, path]) => [name as EndpointName, `${mirror.url}/${path}`]),
