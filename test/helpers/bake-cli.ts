@@ -3,7 +3,7 @@
  * behind: no mount and no loop device from its private TMPDIR or output directory, no temp files, no
  * partial output. Also reads baked images back with tools we did not write (losetup, mount, debugfs).
  */
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { mkdir, mkdtemp, readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -37,7 +37,7 @@ export async function workspace(t: TestContext, env: Record<string, string> = {}
   return { dir, out, tmp, env: { ...env, TMPDIR: tmp, BAKE_HTTP_RETRY_DELAY_MS: '10' } };
 }
 
-export function startBake(ws: Workspace, args: string[], env: Record<string, string> = {}): ResultPromise<{ reject: false; all: false }> {
+export function startBake(ws: Workspace, args: string[], env: Record<string, string> = {}) {
   return execa(process.execPath, [CLI, ...args], {
     cwd: ws.dir,
     env: { ...ws.env, ...env },

@@ -2,7 +2,7 @@
  * Bad input and faults: each ends with a one-line error that names the problem and the fix, a non-zero
  * exit, and nothing left behind (no mount, loop device, temp file or partial output).
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readdir, stat, truncate, writeFile } from 'node:fs/promises';
@@ -17,7 +17,7 @@ const IMAGE_PATH = /^\/stable\/amd64-usr\/4593\.2\.5\/flatcar_production_image\.
 
 test('bake faults', async (t) => {
   const fx = await withReleaseMirror(t, { releases: [{ version: '4593.2.5', channel: 'stable', arches: ['amd64'] }] });
-  const fresh = async (t: Parameters<Parameters<typeof test>[0]>[0] & object, env: Record<string, string> = {}) => {
+  const fresh = async (t: TestContext, env: Record<string, string> = {}) => {
     const ws = await workspace(t, { ...fx.env, BAKE_HTTP_RETRIES: '1', ...env });
     ws.env.BAKE_CACHE_DIR = join(ws.dir, 'cache'); // each case starts cold, so faults hit real downloads
     await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
