@@ -3,11 +3,12 @@
  * gets the layout's size (never shrinks; bake may have grown it already), the disk ends at ROOT's end plus
  * the backup GPT aligned up to disk_alignment, and ROOT's ext4 is resized to fill the partition.
  */
-import { stat, truncate } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { CleanupStack } from '../cleanup.ts';
 import type { Context } from '../context.ts';
-import { readGpt, findPartition, SECTOR } from '../image/gpt.ts';
-import { attachAndResizeRoot, growRootPartition } from '../image/grow.ts';
+import { FLATCAR_PARTITIONS, readGpt, findPartition, SECTOR } from '../image/gpt.ts';
+import { attachAndResizeRoot } from '../image/grow.ts';
+import { resizeLastPartition } from './gpt-resize.ts';
 import { releaseQuirks } from '../../vendors/eras.ts';
 import { diskBlocksFor, rootBlocksFor, type LayoutName } from '../../vendors/layouts.ts';
 
@@ -29,10 +30,8 @@ export async function applyLayout(ctx: Context, stack: CleanupStack, image: stri
   const { size } = await stat(image);
   if (target.rootBlocks === currentBlocks && target.diskBytes === size) return target;
   ctx.log.info(`growing the image to the '${layout}' layout (${Math.round(target.diskBytes / 2 ** 20)} MiB)`);
-  const grown = await growRootPartition(ctx, image, (target.rootBlocks - currentBlocks) * SECTOR);
-  // growRootPartition leaves 2 MiB behind ROOT; the layout wants the disk_alignment boundary instead.
-  await truncate(image, target.diskBytes);
-  await ctx.run.run('sgdisk', ['--move-second-header', image], { why: 'move the backup GPT to the end of the vendor disk' });
+  await resizeLastPartition(image, FLATCAR_PARTITIONS.root.number, target.rootBlocks, target.diskBytes);
+  const grown = findPartition(await readGpt(image), 'root', image);
   const attached = await attachAndResizeRoot(ctx, stack, image, grown);
   await attached.detach();
   return target;

@@ -63,6 +63,8 @@ async function losetup(image: string, offset: number, size: number): Promise<str
 
 /** Mounts OEM (btrfs) read-only and reads ROOT (ext4) with debugfs, from a raw disk image. */
 export async function readRawImage(image: string): Promise<RawContents> {
+  const verify = await execa('sgdisk', ['--verify', image]);
+  assert.match(verify.stdout, /No problems found/, `sgdisk --verify ${image}: ${verify.stdout}`);
   const table = await readGpt(image);
   const oem = table.partitions.find((p) => p.number === 6)!;
   const root = table.partitions.find((p) => p.number === 9)!;
