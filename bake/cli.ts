@@ -41,9 +41,15 @@ async function main(argv: string[]): Promise<void> {
   const load = name !== undefined ? SUBCOMMANDS[name] : undefined;
   const module: CommandModule = load ? await load() : await import('./commands/bake.ts');
   const program = module.command();
-  program.exitOverride();
+  overrideExits(program);
   // For a subcommand, drop argv[1] so commander sees the subcommand's name where it expects the script.
   await program.parseAsync(load ? argv.slice(1) : argv, { from: 'node' });
+}
+
+/** commander must throw instead of exiting, at every level, so errors reach the one handler below. */
+function overrideExits(command: Command): void {
+  command.exitOverride();
+  for (const sub of command.commands) overrideExits(sub);
 }
 
 function wantsJson(argv: string[]): boolean {

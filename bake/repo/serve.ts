@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { posix, resolve, sep } from 'node:path';
 import { usageError } from '../errors.ts';
 import { parseImageFileName, releaseTag } from './names.ts';
-import { sendFile } from './static.ts';
+import { sendFile } from '../net/serve-file.ts';
 
 export interface RepoServer {
   url: string;

@@ -8,8 +8,9 @@ import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { extname, resolve, sep } from 'node:path';
+import { resolve, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { contentType, parseRange } from '../../bake/net/serve-file.ts';
 
 export type Fault =
   | { status: number; times?: number }
@@ -46,14 +47,6 @@ export interface MirrorOptions {
   log?: (line: string) => void;
 }
 
-const CONTENT_TYPES: Record<string, string> = {
-  '.json': 'application/json',
-  '.txt': 'text/plain; charset=utf-8',
-  '.conf': 'text/plain; charset=utf-8',
-  '.asc': 'text/plain; charset=utf-8',
-  '.sig': 'application/pgp-signature',
-  '.html': 'text/html; charset=utf-8',
-};
 
 interface ActiveFault {
   path: RegExp;
@@ -70,20 +63,7 @@ interface BodyPlan {
   bytesPerSecond?: number;
 }
 
-type Range = { start: number; end: number } | 'unsatisfiable' | undefined;
 
-/** Parses a single `bytes=` range against a file size; multiple ranges are ignored (whole file), as RFC 9110 allows. */
-export function parseRange(header: string | undefined, size: number): Range {
-  const match = /^bytes=(\d*)-(\d*)$/.exec(header?.trim() ?? '');
-  if (!match || (match[1] === '' && match[2] === '')) return undefined;
-  if (match[1] === '') {
-    const suffix = Number(match[2]);
-    return suffix === 0 || size === 0 ? 'unsatisfiable' : { start: Math.max(0, size - suffix), end: size - 1 };
-  }
-  const start = Number(match[1]);
-  const end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
-  return start >= size || end < start ? 'unsatisfiable' : { start, end };
-}
 
 /** The file a URL path names under root, or undefined when the path tries to leave root. */
 function resolveUnder(root: string, urlPath: string): string | undefined {
@@ -195,7 +175,7 @@ export async function startMirror(options: MirrorOptions): Promise<Mirror> {
   async function serveFile(req: IncomingMessage, res: ServerResponse, path: string, file: string, size: number, fault?: Fault) {
     const headers: Record<string, string> = {
       'accept-ranges': 'bytes',
-      'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
+      'content-type': contentType(file),
     };
     const range = parseRange(typeof req.headers.range === 'string' ? req.headers.range : undefined, size);
     if (range === 'unsatisfiable') return reply(req, res, path, 416, { 'content-range': `bytes */${size}` });

@@ -8,7 +8,8 @@ import { request } from 'node:http';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempDir, type TempDir } from '../../bake/cleanup.ts';
-import { parseRange, startMirror, type Mirror } from '../helpers/mirror.ts';
+import { startMirror, type Mirror } from '../helpers/mirror.ts';
+import { parseRange } from '../../bake/net/serve-file.ts';
 
 let work: TempDir;
 let mirror: Mirror;

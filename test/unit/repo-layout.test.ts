@@ -9,7 +9,7 @@ import { catalogFromSums, resolveImage } from '../../bake/repo/catalog.ts';
 import { checkNameAndVersion, imageFileName, parseImageFileName, parseReleaseTag } from '../../bake/repo/names.ts';
 import { describePlan, planBuilds, resolveBuildList } from '../../bake/repo/plan.ts';
 import { candidateFiles, parseListen } from '../../bake/repo/serve.ts';
-import { contentType, parseRange } from '../../bake/repo/static.ts';
+import { contentType, parseRange } from '../../bake/net/serve-file.ts';
 import { formatSums, parseSums } from '../../bake/repo/sums.ts';
 import { parseBuildList } from '../../bake/repo/versions-file.ts';
 import type { PublishedRelease } from '../../bake/repo/layout.ts';

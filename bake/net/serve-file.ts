@@ -1,6 +1,7 @@
 /**
  * Sending one file over node:http the way download clients expect: HEAD, a single byte range
  * (systemd-pull and bake's own downloader resume with Range), Content-Length, content types.
+ * Used by `bake repo serve` and `bake boot`'s file server, and by the test mirror.
  */
 import { createReadStream } from 'node:fs';
 import type { Stats } from 'node:fs';
@@ -16,6 +17,8 @@ const CONTENT_TYPES: Record<string, string> = {
   '.asc': 'application/pgp-signature',
   '.json': 'application/json',
   '.txt': 'text/plain; charset=utf-8',
+  '.sig': 'application/pgp-signature',
+  '.html': 'text/html; charset=utf-8',
 };
 
 export function contentType(file: string): string {
