@@ -121,3 +121,18 @@ test('runtime detection: podman first, docker next, one-line error naming both',
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('bake vendors --release 4593.2.5 --json lists that release\'s formats with outputs and the auto route', async () => {
+  const { execa } = await import('execa');
+  const cli = resolve(import.meta.dirname, '../../bake/cli.ts');
+  const { stdout } = await execa(process.execPath, ['--import', 'tsx', cli, 'vendors', '--release', '4593.2.5', '--json']);
+  const result = JSON.parse(stdout) as { ok: boolean; release: { era: string }; vendors: Array<{ format: string; outputs: string[]; autoRoute: string }> };
+  assert.equal(result.release.era, 'A');
+  assert.ok(!result.vendors.some((v) => v.format === 'oraclecloud'));
+  const azure = result.vendors.find((v) => v.format === 'azure')!;
+  assert.deepEqual(azure.outputs, ['flatcar_production_azure_image.vhd.bz2']);
+  assert.equal(azure.autoRoute, 'sdk');
+  const bad = await execa(process.execPath, ['--import', 'tsx', cli, 'vendors', '--release', 'soon'], { reject: false });
+  assert.equal(bad.exitCode, 2);
+  assert.match(bad.stderr, /^bake: 'soon' is neither a channel nor a version/);
+});
