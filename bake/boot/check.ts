@@ -44,6 +44,8 @@ export interface BootReport {
   problem?: string;
   /** `systemd-sysext status` in the guest. */
   sysextStatus: string[];
+  /** systemd-sysext.service's journal in the guest (why a merge failed). */
+  sysextLog: string[];
   /** The end of the serial log, to diagnose a boot that never reported. */
   serialTail: string[];
 }
@@ -99,6 +101,7 @@ export async function bootCheck(ctx: Context, options: BootCheckOptions): Promis
     seconds: run.seconds,
     ...(problem ? { problem } : {}),
     sysextStatus: guest.sysextStatus,
+    sysextLog: guest.sysextLog,
     serialTail: problem ? tail(run.serial, 30) : [],
   };
 }

@@ -52,6 +52,8 @@ for name in "$@"; do
   rmdir "$mnt"
 done
 systemd-sysext status --no-pager 2>&1 | sed 's/^/${MARK} sysext /' > "$out"
+say "sysext-service $(systemctl show -p ActiveState -p Result systemd-sysext.service | tr '\\n' ' ')"
+journalctl -b -u systemd-sysext.service -o cat --no-pager 2>/dev/null | tail -n 8 | sed 's/^/${MARK} sysext-log /' > "$out"
 say end
 systemctl poweroff --no-block
 `;
@@ -110,6 +112,10 @@ export interface GuestReport {
   systemState?: string;
   extensions: ExtensionReport[];
   sysextStatus: string[];
+  /** systemd-sysext.service's state: one unsuitable image fails the whole merge. */
+  sysextService?: { activeState: string; result: string };
+  /** Its journal, which names the image it refused. */
+  sysextLog: string[];
 }
 
 // eslint-disable-next-line no-control-regex
@@ -131,13 +137,18 @@ function unitReport(unit: string, properties: Record<string, string>): UnitRepor
   return { unit, activeState, subState: properties.SubState ?? 'unknown', result, started, ok };
 }
 
-function judge(extension: ExtensionReport): ExtensionReport {
+function judge(extension: ExtensionReport, mergeFailure: string | undefined): ExtensionReport {
   const failed = extension.units.filter((unit) => !unit.ok).map((unit) => unit.unit);
   const problem = !extension.merged
-    ? 'not merged by systemd-sysext'
+    ? `not merged by systemd-sysext${mergeFailure ? ` (${mergeFailure})` : ''}`
     : extension.unreadable ? 'the guest could not mount the image to list its units'
     : failed.length > 0 ? `units did not run: ${failed.join(', ')}` : undefined;
   return { ...extension, pass: problem === undefined, ...(problem ? { problem } : {}) };
+}
+
+/** The tool's own complaint among systemd's start/stop lines for the unit. */
+function sysextError(log: readonly string[]): string | undefined {
+  return log.filter((line) => !/^(systemd-sysext\.service:|Starting |Failed to start |Finished |Stopping |Stopped )/.test(line)).at(-1);
 }
 
 /**
@@ -146,7 +157,7 @@ function judge(extension: ExtensionReport): ExtensionReport {
  */
 export function parseCheckReport(serialLog: string, expected: readonly string[]): GuestReport {
   const byName = new Map<string, ExtensionReport>();
-  const report: GuestReport = { complete: false, extensions: [], sysextStatus: [] };
+  const report: GuestReport = { complete: false, extensions: [], sysextStatus: [], sysextLog: [] };
   let begun = false;
   for (const raw of serialLog.replace(ANSI, '').split(/\r?\n|\r/)) {
     const at = raw.indexOf(`${MARK} `);
@@ -157,6 +168,11 @@ export function parseCheckReport(serialLog: string, expected: readonly string[])
     else if (kind === 'end') report.complete = begun;
     else if (kind === 'system') report.systemState = text.trim();
     else if (kind === 'sysext') report.sysextStatus.push(text);
+    else if (kind === 'sysext-log') report.sysextLog.push(text.trim());
+    else if (kind === 'sysext-service') {
+      const values = fields(text);
+      report.sysextService = { activeState: values.ActiveState ?? 'unknown', result: values.Result ?? 'unknown' };
+    }
     else if (kind === 'extension' && rest[0]) {
       const values = fields(rest.slice(1).join(' '));
       byName.set(rest[0], { name: rest[0], merged: values.merged === 'yes', ...(values.image ? { image: values.image } : {}), units: [], pass: false });
@@ -168,6 +184,9 @@ export function parseCheckReport(serialLog: string, expected: readonly string[])
     }
   }
   const names = expected.length > 0 ? expected : [...byName.keys()];
-  report.extensions = names.map((name) => judge(byName.get(name) ?? { name, merged: false, units: [], pass: false }));
+  const mergeFailure = report.sysextService?.activeState === 'failed'
+    ? `systemd-sysext.service failed: ${sysextError(report.sysextLog) ?? report.sysextService.result}`
+    : undefined;
+  report.extensions = names.map((name) => judge(byName.get(name) ?? { name, merged: false, units: [], pass: false }, mergeFailure));
   return report;
 }

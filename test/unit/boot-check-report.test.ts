@@ -57,6 +57,27 @@ test('a merged extension whose units all ran passes; a report without its end is
   assert.equal(parseCheckReport('', []).complete, false);
 });
 
+test('when systemd-sysext.service failed, every unmerged extension says why', () => {
+  const log = [
+    'BAKE-CHECK begin',
+    'BAKE-CHECK extension broken merged=no image=/opt/extensions/broken/broken.raw',
+    'BAKE-CHECK extension good merged=no image=/opt/extensions/good/good.raw',
+    'BAKE-CHECK sysext-service ActiveState=failed Result=exit-code ',
+    'BAKE-CHECK sysext-log Starting systemd-sysext.service - Merge System Extension Images into /usr/ and /opt/...',
+    "BAKE-CHECK sysext-log Extension image 'broken' has no extension-release file.",
+    'BAKE-CHECK sysext-log systemd-sysext.service: Main process exited, code=exited, status=1/FAILURE',
+    "BAKE-CHECK sysext-log systemd-sysext.service: Failed with result 'exit-code'.",
+    'BAKE-CHECK sysext-log Failed to start systemd-sysext.service - Merge System Extension Images into /usr/ and /opt/.',
+    'BAKE-CHECK end',
+  ].join('\n');
+  const report = parseCheckReport(log, []);
+  assert.deepEqual(report.sysextService, { activeState: 'failed', result: 'exit-code' });
+  assert.equal(report.sysextLog.length, 5);
+  for (const extension of report.extensions) {
+    assert.equal(extension.problem, "not merged by systemd-sysext (systemd-sysext.service failed: Extension image 'broken' has no extension-release file.)");
+  }
+});
+
 test('an image the guest could not mount fails instead of passing with no units', () => {
   const log = 'BAKE-CHECK begin\nBAKE-CHECK extension odd merged=yes image=/x.raw\nBAKE-CHECK unreadable odd\nBAKE-CHECK end\n';
   const odd = parseCheckReport(log, []).extensions[0]!;
@@ -78,7 +99,7 @@ test('the check is delivered as a valid Ignition config: script and enabled unit
 
 test('the human report names each failure and shows the console tail when the guest never reported', () => {
   const report: BootReport = {
-    pass: false, accel: 'tcg', seconds: 300, problem: 'the guest did not report within 300 s', sysextStatus: [],
+    pass: false, accel: 'tcg', seconds: 300, problem: 'the guest did not report within 300 s', sysextStatus: [], sysextLog: [],
     serialTail: ['Kernel panic - not syncing'], extensions: parseCheckReport(SERIAL, ['broken']).extensions,
   };
   const text = formatReport(report);

@@ -1,0 +1,96 @@
+/**
+ * `bake boot --check` for real: a bootable Flatcar-like image (Debian 13 systemd root, Debian kernel,
+ * Flatcar's partition layout) is served as a signed release, the real `bake` bakes a sysext that ships a
+ * unit into it, and QEMU (TCG) boots it. The check must pass only when the guest's systemd-sysext merged
+ * the extension and its unit ran; an image with wrong metadata and a missing extension must fail it.
+ * Each VM run is bounded by --timeout and by the execa timeout behind it.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execa } from 'execa';
+import { join, resolve } from 'node:path';
+import { makeFlatcarDisk } from '../../scripts/fixtures/disk-image.ts';
+import { bootableDiskOptions } from '../../scripts/fixtures/bootable.ts';
+import { makeSysextImage } from '../../scripts/fixtures/sysext.ts';
+import { withReleaseMirror, withTempDir } from '../helpers/fixtures.ts';
+import { assertNothingLeft, runBake, workspace, type Workspace } from '../helpers/bake-cli.ts';
+import type { BootReport } from '../../bake/boot/check.ts';
+
+const IMAGE = 'flatcar_production_image.bin';
+const CLI = resolve(import.meta.dirname, '../../bin/bake.js');
+const VM_SECONDS = 240;
+
+/** A oneshot that leaves a mark, started the bakery way: an Upholds= drop-in for multi-user.target. */
+function serviceFiles(name: string, exec: string): Record<string, string> {
+  return {
+    [`usr/lib/systemd/system/${name}.service`]: `[Unit]\nDescription=${name} from a sysext\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=${exec}\n`,
+    [`usr/lib/systemd/system/multi-user.target.d/10-${name}.conf`]: `[Unit]\nUpholds=${name}.service\n`,
+  };
+}
+
+async function bootCheck(ws: Workspace, image: string, extra: string[] = []): Promise<{ exitCode: number; report: BootReport; stderr: string }> {
+  const run = await execa(process.execPath, [CLI, 'boot', '--check', '--json', '--timeout', String(VM_SECONDS), '--memory', '1024', ...extra, image], {
+    cwd: ws.dir, env: ws.env, reject: false, stdin: 'ignore', timeout: (VM_SECONDS + 60) * 1000,
+  });
+  const output = JSON.parse(String(run.stdout)) as { ok: boolean; report: BootReport };
+  assert.equal(output.ok, output.report.pass);
+  return { exitCode: run.exitCode ?? -1, report: output.report, stderr: String(run.stderr) };
+}
+
+async function qemuLeft(): Promise<string> {
+  const { stdout } = await execa('ps', ['-eo', 'args'], { reject: false });
+  return stdout.split('\n').filter((line) => line.includes('qemu-system') && line.includes('bake-boot-check')).join('\n');
+}
+
+test('bake boot --check', { timeout: 15 * 60_000 }, async (t) => {
+  const staging = await withTempDir(t, 'bake-boot-fixture');
+  const disk = await bootableDiskOptions(staging);
+  const fx = await withReleaseMirror(t, { releases: [{ version: '4593.2.5', channel: 'stable', arches: ['amd64'], disk }], bakery: [] });
+
+  await t.test('passes when the baked extension is merged and its unit ran', async (t) => {
+    const ws = await workspace(t, fx.env);
+    await makeSysextImage(join(ws.dir, 'hello.raw'), {
+      name: 'hello', arch: 'x86-64', id: 'flatcar',
+      files: { 'usr/bin/hello-mark': '#!/bin/sh\necho hello > /run/hello-mark\n', ...serviceFiles('hello', '/usr/bin/hello-mark') },
+    });
+    const baked = await runBake(ws, ['--release', '4593.2.5', '--output', 'out', 'hello:hello.raw']);
+    assert.equal(baked.exitCode, 0, baked.stderr);
+    const { exitCode, report, stderr } = await bootCheck(ws, join(ws.out, IMAGE));
+    assert.equal(exitCode, 0, `${stderr}\n${JSON.stringify(report, null, 2)}`);
+    assert.equal(report.accel, 'tcg');
+    const hello = report.extensions.find((extension) => extension.name === 'hello');
+    assert.equal(hello?.merged, true);
+    assert.equal(hello?.image, '/opt/extensions/hello/hello.raw');
+    assert.deepEqual(hello?.units.map((unit) => [unit.unit, unit.ok, unit.activeState]), [['hello.service', true, 'active']]);
+    assert.ok(report.sysextStatus.some((line) => /\/usr\s+hello/.test(line)), report.sysextStatus.join('\n'));
+    await assertNothingLeft(ws, [IMAGE]);
+    assert.equal(await qemuLeft(), '');
+  });
+
+  await t.test('fails for an extension with wrong metadata and for a missing one', async (t) => {
+    const ws = await workspace(t, fx.env);
+    // bake refuses an image whose extension-release is named for another extension, so this one is placed by hand.
+    const broken = await makeSysextImage(join(ws.dir, 'broken.raw'), {
+      name: 'broken', arch: 'x86-64', id: 'flatcar', extensionReleaseName: 'other', files: serviceFiles('broken', '/bin/true'),
+    });
+    const image = join(ws.dir, IMAGE);
+    await makeFlatcarDisk(image, await bootableDiskOptions(await withTempDir(t, 'bake-boot-broken'), {
+      rootFiles: {
+        'opt/extensions/broken/broken.raw': { copyFrom: broken.path },
+        'etc/extensions/broken.raw': { symlink: '/opt/extensions/broken/broken.raw' },
+      },
+    }));
+    const { exitCode, report } = await bootCheck(ws, image, ['--extension', 'broken', '--extension', 'missing']);
+    assert.equal(exitCode, 6, JSON.stringify(report, null, 2));
+    assert.equal(report.pass, false);
+    assert.equal(report.problem, undefined, 'the guest reported; the extensions failed');
+    const byName = Object.fromEntries(report.extensions.map((extension) => [extension.name, extension]));
+    assert.equal(byName.broken?.merged, false);
+    // One unsuitable image fails systemd-sysext.service as a whole; the report passes on its reason.
+    assert.match(byName.broken?.problem ?? '', /^not merged by systemd-sysext \(systemd-sysext\.service failed: .*\bbroken\b/);
+    assert.deepEqual(byName.broken?.units.map((unit) => [unit.unit, unit.ok]), [['broken.service', false]]);
+    assert.equal(byName.missing?.merged, false);
+    assert.match(byName.missing?.problem ?? '', /^not merged/);
+    assert.equal(await qemuLeft(), '');
+  });
+});
