@@ -3,8 +3,8 @@
  * get and check the sysexts, download and verify the release, decompress it (once), copy it, install the
  * sysexts into ROOT/OEM, optionally make a vendor image, and publish the result atomically.
  */
-import { access, link, rename, stat, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, link, mkdir, rename, stat, unlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { CleanupStack, tempDir } from './cleanup.ts';
 import type { Context } from './context.ts';
 import { BakeError, spaceError } from './errors.ts';
@@ -19,6 +19,7 @@ import { IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, downloadReleaseFile, verifyReleaseFi
 import { prepareSysext, type PreparedSysext } from './sources.ts';
 import { pausePoint, runStages, type Stage } from './stages.ts';
 import type { DownloadProgress } from './net/http.ts';
+import { produceVendorImage } from './vendor/index.ts';
 
 export interface BakeState {
   request: BakeRequest;
@@ -69,7 +70,8 @@ export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
       run: async (state, report) => {
         const release = await resolveRelease(ctx, state.request.release, state.request.arch);
         state.plan = planBake(state.request, release, ctx);
-        await ensureOutputFree(state.plan.output, state.request.force);
+        const vendorOutputs = state.plan.vendor?.outputs.map((name) => resolve(state.request.outputDir, name)) ?? [];
+        for (const output of [state.plan.output, ...vendorOutputs]) await ensureOutputFree(output, state.request.force);
         report(`${release.channel} ${release.version} (${release.board})`);
       },
     },
@@ -124,7 +126,14 @@ export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
       title: 'Make vendor image',
       skip: (state) => state.request.vendor === 'generic' && 'generic image',
       run: async (state) => {
-        throw new BakeError('usage', `vendor '${state.request.vendor}' is not yet supported`, 'bake a generic image (no --vendor)');
+        // image_to_vm.sh works on a copy too: the generic image is published beside the vendor image.
+        const disk = join(state.workDir, 'vendor-disk.bin');
+        await copyImage(ctx, state.workImage!, disk);
+        const workDir = join(state.workDir, 'vendor');
+        await mkdir(workDir);
+        const { request } = state;
+        const job = { vendor: request.vendor, release: state.plan!.release, image: disk, workDir, outputDir: request.outputDir, ...request.vendorOptions };
+        state.outputs.push(...(await produceVendorImage(ctx, job)));
       },
     },
     {

@@ -12,6 +12,8 @@ import { parseInstallTarget, placeSysext, type InstallTarget, type Placement } f
 import { parseReleaseRequest, type ReleaseRequest, type ResolvedRelease } from './release.ts';
 import { IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, releaseCacheDir } from './release-files.ts';
 import { isKnownVendor } from '../vendors/formats.ts';
+import type { RuntimeChoice } from './container.ts';
+import { vendorPlan, type RouteChoice } from './vendor/index.ts';
 
 /** Where a sysext comes from: a local file, the bakery (--fetch), or a recipe built on the spot. */
 export type SysextSpec =
@@ -19,12 +21,20 @@ export type SysextSpec =
   | { name: string; source: 'bakery'; file: string }
   | { name: string; source: 'recipe'; version: string };
 
+export interface VendorRequest {
+  route: RouteChoice;
+  /** bz2, gz, zip, zst, none; default: what Flatcar's CI publishes for the format. */
+  compression?: string[];
+  containerRuntime: RuntimeChoice;
+}
+
 export interface BakeRequest {
   sysexts: SysextSpec[];
   release: ReleaseRequest;
   arch: Arch;
   installTo: InstallTarget;
   vendor: string;
+  vendorOptions: VendorRequest;
   outputDir: string;
   force: boolean;
 }
@@ -32,6 +42,9 @@ export interface BakeRequest {
 export interface RawBakeOptions {
   fetch?: boolean;
   vendor?: string;
+  vendorRoute?: string;
+  compression?: string;
+  containerRuntime?: string;
   arch?: string;
   release?: string;
   installTo?: string;
@@ -72,6 +85,7 @@ export function parseBakeRequest(sysextArgs: string[], options: RawBakeOptions, 
   const vendor = options.vendor ?? 'generic';
   if (!isKnownVendor(vendor)) throw usageError(`unknown vendor '${vendor}'`, 'run `bake vendors` for the list');
   return {
+    vendorOptions: parseVendorOptions(options),
     sysexts,
     release: parseReleaseRequest(options.release ?? 'stable'),
     arch: parseArch(options.arch ?? 'x86-64'),
@@ -79,6 +93,19 @@ export function parseBakeRequest(sysextArgs: string[], options: RawBakeOptions, 
     vendor,
     outputDir: resolve(cwd, options.output ?? '.'),
     force: options.force ?? false,
+  };
+}
+
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw usageError(`${flag} '${value}' is not one of ${allowed.join(', ')}`);
+}
+
+function parseVendorOptions(options: RawBakeOptions): VendorRequest {
+  return {
+    route: oneOf('--vendor-route', options.vendorRoute ?? 'auto', ['auto', 'sdk', 'native'] as const),
+    containerRuntime: oneOf('--container-runtime', options.containerRuntime ?? 'auto', ['auto', 'podman', 'docker'] as const),
+    ...(options.compression ? { compression: options.compression.split(',').map((c) => c.trim()).filter(Boolean) } : {}),
   };
 }
 
@@ -99,6 +126,8 @@ export interface BakePlan {
   baseImage: string;
   sysexts: PlannedSysext[];
   output: string;
+  /** The vendor route, its downloads and outputs, when --vendor is not generic. */
+  vendor?: ReturnType<typeof vendorPlan>;
 }
 
 /** The file name a spec puts inside the image. */
@@ -129,6 +158,7 @@ export function planBake(request: BakeRequest, release: ResolvedRelease, context
     baseImage: join(cache, IMAGE_BIN),
     sysexts,
     output: join(request.outputDir, IMAGE_BIN),
+    ...(request.vendor === 'generic' ? {} : { vendor: vendorPlan({ vendor: request.vendor, release, outputDir: request.outputDir, ...request.vendorOptions }) }),
   };
 }
 

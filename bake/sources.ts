@@ -28,6 +28,8 @@ export interface PreparedSysext {
 interface Fetched {
   image: string;
   conf?: string;
+  /** The file name inside the baked image, when it differs from the spec's (recipes resolve 'latest'). */
+  file?: string;
 }
 
 async function localSysext(spec: Extract<SysextSpec, { source: 'local' }>): Promise<Fetched> {
@@ -73,10 +75,12 @@ async function bakerySysext(ctx: Context, spec: Extract<SysextSpec, { source: 'b
 
 async function recipeSysext(ctx: Context, spec: Extract<SysextSpec, { source: 'recipe' }>, arch: Arch): Promise<Fetched> {
   const { createSysext } = await import('./sysext/create.ts');
-  const outputDir = join(ctx.cacheDir, 'built', arch);
-  const result = await createSysext(ctx, { name: spec.name, version: spec.version, arch, outputDir, outputFile: imageFileName(spec, arch), sysupdate: true });
+  const outputDir = join(ctx.cacheDir, 'built', arch, spec.name);
+  const result = await createSysext(ctx, { name: spec.name, version: spec.version, arch, outputDir, sysupdate: true });
+  // Bakery naming, with 'latest' resolved, so the baked file matches the conf's MatchPattern.
+  const file = imageFileName({ ...spec, version: result.version }, arch);
   const conf = result.confs.find((path: string) => path.endsWith(`/${spec.name}.conf`));
-  return conf ? { image: result.image, conf } : { image: result.image };
+  return conf ? { image: result.image, conf, file } : { image: result.image, file };
 }
 
 export async function fetchSysext(ctx: Context, spec: SysextSpec, arch: Arch, workDir: string): Promise<Fetched> {
@@ -88,7 +92,7 @@ export async function fetchSysext(ctx: Context, spec: SysextSpec, arch: Arch, wo
 export async function prepareSysext(ctx: Context, spec: SysextSpec, options: { arch: Arch; installTo: InstallTarget; workDir: string; osVersion?: string }): Promise<PreparedSysext> {
   const fetched = await fetchSysext(ctx, spec, options.arch, options.workDir);
   const info = await inspectSysext(ctx, fetched.image, { name: spec.name, arch: options.arch, ...(options.osVersion ? { osVersion: options.osVersion } : {}) });
-  const file = imageFileName(spec, options.arch);
+  const file = fetched.file ?? imageFileName(spec, options.arch);
   const target = fetched.conf ? parseSysupdateTarget(await readFile(fetched.conf, 'utf8')) : undefined;
   if (target?.matchPatterns.length && !target.matchPatterns.some((pattern) => matchesPattern(file, pattern, options.arch))) {
     ctx.log.warn(`${file} does not match ${spec.name}.conf's MatchPattern (${target.matchPatterns.join(' ')}): systemd-sysupdate will not treat it as the current version`);

@@ -16,6 +16,7 @@ export function planJson(plan: BakePlan) {
     releasesJson: plan.releasesJson,
     signingKey: plan.signingKey,
     vendor: request.vendor,
+    ...(plan.vendor ? { vendorRoute: plan.vendor } : {}),
     downloads: plan.downloads,
     baseImage: plan.baseImage,
     output: plan.output,
@@ -32,7 +33,8 @@ export function formatPlan(plan: BakePlan): string {
     'downloads:',
     ...plan.downloads.map(({ url, to }) => `  ${url}\n    → ${to}`),
     ...plan.sysexts.flatMap(({ downloads }) => downloads.map((url) => `  ${url}`)),
-    `vendor:    ${plan.request.vendor}`,
+    `vendor:    ${plan.request.vendor}${plan.vendor ? ` (${plan.vendor.route} route: ${plan.vendor.reason})` : ''}`,
+    ...(plan.vendor ? [...plan.vendor.downloads.map((url) => `  ${url}`), ...plan.vendor.outputs.map((name) => `  → ${name}`)] : []),
     `output:    ${plan.output}`,
     'writes in the image:',
     table([

@@ -28,6 +28,9 @@ export function command(): Command {
     .option('--release <release>', 'stable, beta, alpha, lts or an exact MMMM.m.p', 'stable')
     .option('--install-to <target>', 'root:<dir> or oem:<dir>', 'root:/opt/extensions')
     .addOption(new Option('--install_to <target>', 'same as --install-to (the original spelling)').hideHelp())
+    .option('--vendor-route <route>', 'auto (native where it gives the same image), sdk (image_to_vm.sh in the Flatcar SDK container) or native (qemu-img)', 'auto')
+    .option('--compression <list>', 'vendor image compressions: bz2,gz,zip,zst,none (default: what Flatcar publishes)')
+    .option('--container-runtime <runtime>', 'for the SDK route: auto, podman or docker', 'auto')
     .option('--output <dir>', 'where the image goes', '.')
     .option('--force', 'replace an existing output')
     .version(process.env.npm_package_version ?? '0.1.0', '--version');

@@ -11,7 +11,10 @@ import { join } from 'node:path';
 import { withReleaseMirror } from '../helpers/fixtures.ts';
 import { assertNothingLeft, mountImage, runBake, workspace } from '../helpers/bake-cli.ts';
 import { makeSysextImage } from '../../scripts/fixtures/sysext.ts';
+import { signDetached } from '../../scripts/fixtures/gpg.ts';
 import { readGpt } from '../../bake/image/gpt.ts';
+import { ENDPOINTS, type EndpointName } from '../../bake/endpoints.ts';
+import { startUpstream } from '../helpers/upstream.ts';
 
 const IMAGE = 'flatcar_production_image.bin';
 
@@ -137,6 +140,44 @@ test('bake', async (t) => {
     assert.equal(grown.typeGuid, '3884dd41-8582-4404-b9a8-e9b84f2df50e');
     const { root } = await mountImage(t, output);
     assert.equal((await stat(join(root, 'opt/extensions/big/big.raw'))).size, (await stat(join(ws.dir, 'big.raw'))).size);
+  });
+
+  await t.test('name@version builds recipes on the spot and bakes them with their sysupdate confs', async (t) => {
+    const upstream = await startUpstream(['x86-64'], { only: ['docker', 'kubernetes', 'cni'] });
+    t.after(() => upstream.close());
+    const upstreamEnv = Object.fromEntries(Object.entries(upstream.endpoints).map(([name, url]) => [ENDPOINTS[name as EndpointName].env, url!]));
+    const ws = await workspace(t, { ...fx.env, ...upstreamEnv });
+    const run = await runBake(ws, ['--json', '--output', 'out', 'docker@27.3.1', 'kubernetes@latest']);
+    assert.equal(run.exitCode, 0, run.stderr);
+    const installed = JSON.parse(run.stdout).installed as Array<{ name: string; path: string; conf?: string; source: string }>;
+    assert.deepEqual(installed.map((i) => [i.name, i.source, i.path, i.conf]), [
+      ['docker', 'recipe', '/opt/extensions/docker/docker-27.3.1-x86-64.raw', '/etc/sysupdate.docker.d/docker.conf'],
+      ['kubernetes', 'recipe', '/opt/extensions/kubernetes/kubernetes-v1.31.4-x86-64.raw', '/etc/sysupdate.kubernetes.d/kubernetes.conf'],
+    ]);
+    await assertNothingLeft(ws, [IMAGE]);
+    const { root } = await mountImage(t, join(ws.out, IMAGE));
+    assert.equal(await readlink(join(root, 'etc/extensions/kubernetes.raw')), '/opt/extensions/kubernetes/kubernetes-v1.31.4-x86-64.raw');
+    const conf = await readFile(join(root, 'etc/sysupdate.docker.d/docker.conf'), 'utf8');
+    assert.match(conf, /MatchPattern=docker-@v-%a\.raw/);
+    assert.match(conf, new RegExp(`Path=${fx.env.BAKE_BAKERY_URL}/docker/`.replace(/[.]/g, '\\.')));
+  });
+
+  await t.test('--vendor azure makes the vendor image beside the generic one (native route)', async (t) => {
+    const release = join(fx.manifest.root, 'alpha/amd64-usr/4790.0.0');
+    const oem = await makeSysextImage(join(release, 'oem-azure.raw'), { name: 'oem-azure', arch: 'x86-64', id: 'flatcar', files: { 'usr/share/oem/marker': 'azure\n' } });
+    await signDetached(fx.key, oem.path);
+    const ws = await workspace(t, fx.env);
+    await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
+    const run = await runBake(ws, ['--release', 'alpha', '--vendor', 'azure', '--vendor-route', 'native', '--compression', 'none', '--json', '--output', 'out', 'hello:hello.raw']);
+    assert.equal(run.exitCode, 0, run.stderr);
+    const vhd = join(ws.out, 'flatcar_production_azure_image.vhd');
+    assert.deepEqual(JSON.parse(run.stdout).outputs.sort(), [join(ws.out, IMAGE), vhd].sort());
+    await assertNothingLeft(ws, [IMAGE, 'flatcar_production_azure_image.vhd']);
+    const info = JSON.parse((await execa('qemu-img', ['info', '-f', 'vpc', '--output=json', vhd])).stdout);
+    assert.equal((await stat(vhd)).size, info['virtual-size'] + 512, 'a fixed VHD: the disk plus a 512-byte footer');
+    assert.equal(info['virtual-size'] % (1024 * 1024), 0, 'virtual size aligned to 1 MiB');
+    const { oem: genericOem } = await mountImage(t, join(ws.out, IMAGE));
+    await assert.rejects(stat(join(genericOem, 'oem-release')), 'the generic image stays generic');
   });
 
   await t.test('an existing output is kept without --force and replaced with it', async (t) => {
