@@ -169,7 +169,7 @@ async function installIntoImage(ctx: Context, state: BakeState, report: (line: s
     report(`growing ROOT by ${mib(extra)}`);
     await root.unmount();
     await rootDevice.detach();
-    rootDevice = await attachAndResizeRoot(ctx, stack, image, await growRootPartition(ctx, image, extra));
+    rootDevice = await attachAndResizeRoot(ctx, stack, image, await growRootPartition(image, extra));
     root = await mountDevice(ctx, stack, rootDevice.device, FLATCAR_PARTITIONS.root.fstype, 'ROOT');
     state.grownBy = extra;
   }

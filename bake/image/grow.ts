@@ -3,12 +3,12 @@
  * fit, instead of failing as the original does. Flatcar grows ROOT to the disk on first boot anyway, so a
  * larger ROOT is exactly what the booted system would have.
  */
-import { truncate } from 'node:fs/promises';
 import type { CleanupStack } from '../cleanup.ts';
 import type { Context } from '../context.ts';
-import { spaceError } from '../errors.ts';
+import { BakeError, spaceError } from '../errors.ts';
 import { attachPartition, type Attached } from './disk.ts';
-import { readGpt, findPartition, SECTOR, type GptPartition } from './gpt.ts';
+import { readGpt, findPartition, FLATCAR_PARTITIONS, SECTOR, type GptPartition } from './gpt.ts';
+import { resizeLastPartition } from './gpt-resize.ts';
 
 /** Flatcar aligns partitions to 2 MiB (disk_layout.json part_alignment). */
 const ALIGNMENT = 2 * 1024 * 1024;
@@ -17,22 +17,18 @@ export function alignUp(value: number, alignment = ALIGNMENT): number {
   return Math.ceil(value / alignment) * alignment;
 }
 
-export async function growRootPartition(ctx: Context, image: string, extraBytes: number): Promise<GptPartition> {
-  const table = await readGpt(image);
-  const before = findPartition(table, 'root', image);
+/** Makes ROOT at least `extraBytes` larger; the disk ends one alignment unit after it (room for the backup GPT). */
+export async function growRootPartition(image: string, extraBytes: number): Promise<GptPartition> {
+  const before = findPartition(await readGpt(image), 'root', image);
   const newEnd = alignUp(before.offsetBytes + before.sizeBytes + extraBytes);
-  const isLast = table.partitions.every((p) => p.number === before.number || p.offsetBytes < before.offsetBytes);
-  if (!isLast) throw spaceError('ROOT is not the last partition, so it cannot grow', 'make room in ROOT or bake fewer sysexts');
-  await truncate(image, newEnd + ALIGNMENT); // the backup GPT goes into the last, partly used, 2 MiB
-  const sgdisk = (args: string[]) => ctx.run.run('sgdisk', [...args, image], { why: 'grow the ROOT partition' });
-  await sgdisk(['--move-second-header']);
-  const typeAndIdentity = [
-    `--typecode=9:${before.typeGuid}`,
-    `--change-name=9:${before.label}`,
-    `--partition-guid=9:${before.partGuid}`,
-  ];
-  const attributeBits = [...Array(64).keys()].filter((bit) => (before.attributes >> BigInt(bit)) & 1n).map((bit) => `--attributes=9:set:${bit}`);
-  await sgdisk(['--set-alignment=1', '--delete=9', `--new=9:${before.firstLba}:${newEnd / SECTOR - 1}`, ...typeAndIdentity, ...attributeBits]);
+  try {
+    await resizeLastPartition(image, FLATCAR_PARTITIONS.root.number, (newEnd - before.offsetBytes) / SECTOR, newEnd + ALIGNMENT);
+  } catch (error) {
+    if (error instanceof BakeError && error.message.includes('not the last one')) {
+      throw spaceError('ROOT is too small and is not the last partition, so it cannot grow', 'install to OEM or bake fewer sysexts');
+    }
+    throw error;
+  }
   return findPartition(await readGpt(image), 'root', image);
 }
 

@@ -8,7 +8,7 @@ import type { CleanupStack } from '../cleanup.ts';
 import type { Context } from '../context.ts';
 import { FLATCAR_PARTITIONS, readGpt, findPartition, SECTOR } from '../image/gpt.ts';
 import { attachAndResizeRoot } from '../image/grow.ts';
-import { resizeLastPartition } from './gpt-resize.ts';
+import { resizeLastPartition } from '../image/gpt-resize.ts';
 import { releaseQuirks } from '../../vendors/eras.ts';
 import { diskBlocksFor, rootBlocksFor, type LayoutName } from '../../vendors/layouts.ts';
 
