@@ -54,5 +54,5 @@ export async function bootInteractive(ctx: Context, options: InteractiveBootOpti
   ctx.log.info(`booting ${options.image} (${vm.accel.accel}: ${vm.accel.why}; ${persisted})`);
   ctx.log.info(`ssh -p ${options.sshPort} core@127.0.0.1 once it is up; Ctrl-A X stops the VM`);
   if (server) ctx.log.info(`serving ${options.served.map((extension) => extension.name).join(', ')} to the guest at ${server.guestUrl}`);
-  return runInteractive(ctx, args);
+  return await runInteractive(ctx, args); // awaited: the work dir and server must outlive qemu
 }

@@ -40,6 +40,8 @@ export async function prepareVm(ctx: Context, options: VmBaseOptions): Promise<V
 /** qemu on the user's terminal; returns its exit code. Ctrl-A X quits, as with Flatcar's launcher. */
 export async function runInteractive(ctx: Context, args: readonly string[]): Promise<number> {
   const result = await ctx.run.run(QEMU, args, { why: 'boot the image', inherit: true, allowFailure: true });
+  // A stopped qemu is not a failed one to execa; Ctrl-C must still end bake as interrupted.
+  if (ctx.signal.aborted) throw ctx.signal.reason;
   return result.exitCode;
 }
 
