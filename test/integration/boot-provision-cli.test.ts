@@ -12,6 +12,7 @@ import { execa } from 'execa';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { findTool } from '../../bake/exec.ts';
+import type { IgnitionConfig } from '../../bake/provision/ignition.ts';
 import { startMirror } from '../helpers/mirror.ts';
 
 const CLI = resolve(import.meta.dirname, '../../bin/bake.js');
@@ -34,16 +35,16 @@ test('bake ignition and bake butane describe the bakery extensions with verified
   const ignition = await bake(['ignition', '--auto-update', 'restart:docker.service']);
   assert.equal(ignition.exitCode, 0, ignition.stderr);
   assert.match(ignition.stderr, /local: the file name is not local-<version>-<arch>\.raw/);
-  const config = JSON.parse(ignition.stdout);
-  const valid = validate(config); // kept out of assert.ok so that it does not narrow `config` to unknown
-  assert.ok(valid, JSON.stringify(validate.errors));
-  assert.deepEqual(config.storage.files[0].contents, { source: `${mirror.url}/docker-27.3.1-x86-64.raw`, verification: { hash: `sha256-${HASH}` } });
-  assert.equal(config.storage.links.length, 2);
+  const config = JSON.parse(ignition.stdout) as IgnitionConfig;
+  assert.ok(validate(config), JSON.stringify(validate.errors));
+  const files = config.storage?.files ?? [];
+  assert.deepEqual(files[0]?.contents, { source: `${mirror.url}/docker-27.3.1-x86-64.raw`, verification: { hash: `sha256-${HASH}` } });
+  assert.equal(config.storage?.links?.length, 2);
 
   const butane = await bake(['butane', '--auto-update', 'restart:docker.service']);
   assert.equal(butane.exitCode, 0, butane.stderr);
   const document = parseYaml(butane.stdout);
-  assert.deepEqual(document.storage.files.map((file: { path: string }) => file.path), config.storage.files.map((file: { path: string }) => file.path));
+  assert.deepEqual(document.storage.files.map((file: { path: string }) => file.path), files.map((file) => file.path));
 
   const missing = await bake(['ignition', '--auto-update', 'sometimes']);
   assert.equal(missing.exitCode, 2);
