@@ -113,6 +113,7 @@ export function formatReport(report: BootReport): string {
     const verdict = extension.pass ? 'ok  ' : 'FAIL';
     return `${verdict} ${extension.name}: ${extension.merged ? 'merged' : 'not merged'}${units ? `; ${units}` : ''}${extension.problem ? ` (${extension.problem})` : ''}`;
   });
+  if (report.extensions.length === 0 && !report.problem) lines.push('no extensions in /etc/extensions to check');
   if (report.problem) lines.push(`FAIL ${report.problem}`, ...report.serialTail.map((line) => `  | ${line}`));
   lines.push(`boot check ${report.pass ? 'passed' : 'failed'} in ${report.seconds} s (${report.accel}${report.systemState ? `, system ${report.systemState}` : ''})`);
   return `${lines.join('\n')}\n`;
