@@ -4,10 +4,10 @@
  * sysexts into ROOT/OEM, optionally make a vendor image, and publish the result atomically.
  */
 import { access, link, mkdir, rename, stat, unlink } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { CleanupStack, tempDir } from './cleanup.ts';
 import type { Context } from './context.ts';
-import { BakeError, spaceError } from './errors.ts';
+import { BakeError, spaceError, verifyError } from './errors.ts';
 import { copyImage, checkVersionTxt, decompressedBaseImage } from './base-image.ts';
 import { attachPartition, checkFilesystem, freeBytes, mountDevice } from './image/disk.ts';
 import { findPartition, readGpt, FLATCAR_PARTITIONS } from './image/gpt.ts';
@@ -20,6 +20,7 @@ import { prepareSysext, type PreparedSysext } from './sources.ts';
 import { pausePoint, runStages, type Stage } from './stages.ts';
 import type { DownloadProgress } from './net/http.ts';
 import { produceVendorImage } from './vendor/index.ts';
+import type { BootReport } from './boot/check.ts';
 
 export interface BakeState {
   request: BakeRequest;
@@ -30,6 +31,9 @@ export interface BakeState {
   baseImage?: string;
   workImage?: string;
   grownBy?: number;
+  /** Vendor files staged in the work dir, published together with the generic image. */
+  vendorFiles: string[];
+  smokeReport?: BootReport;
   outputs: string[];
 }
 
@@ -129,11 +133,27 @@ export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
         // image_to_vm.sh works on a copy too: the generic image is published beside the vendor image.
         const disk = join(state.workDir, 'vendor-disk.bin');
         await copyImage(ctx, state.workImage!, disk);
-        const workDir = join(state.workDir, 'vendor');
-        await mkdir(workDir);
+        const [workDir, staged] = [join(state.workDir, 'vendor'), join(state.workDir, 'vendor-out')];
+        await Promise.all([mkdir(workDir), mkdir(staged)]);
         const { request } = state;
-        const job = { vendor: request.vendor, release: state.plan!.release, image: disk, workDir, outputDir: request.outputDir, ...request.vendorOptions };
-        state.outputs.push(...(await produceVendorImage(ctx, job)));
+        const job = { vendor: request.vendor, release: state.plan!.release, image: disk, workDir, outputDir: staged, ...request.vendorOptions };
+        state.vendorFiles = await produceVendorImage(ctx, job);
+      },
+    },
+    {
+      id: 'smoke',
+      title: 'Boot and check the extensions (smoke test)',
+      skip: (state) => !state.request.smokeTest && 'no --smoke-test',
+      run: async (state, report) => {
+        // The qemu_uefi image (with its firmware beside it) when that is what was made, else the generic image.
+        const qemuImage = state.vendorFiles.find((file) => file.endsWith('_qemu_uefi_image.img'));
+        const image = qemuImage ?? state.workImage!;
+        report(`booting ${basename(image)}`);
+        const { bootCheck, formatReport } = await import('./boot/check.ts');
+        state.smokeReport = await bootCheck(ctx, { image, extensions: state.sysexts.map((s) => s.spec.name), ...(qemuImage ? { firmwareDir: dirname(qemuImage) } : {}) });
+        if (!state.smokeReport.pass) {
+          throw verifyError(`smoke test failed: ${formatReport(state.smokeReport).split('\n').find((line) => line.startsWith('FAIL')) ?? state.smokeReport.problem ?? 'see --json'}`, 'nothing was published; run `bake boot --check` on a baked image for the full report');
+        }
       },
     },
     {
@@ -143,6 +163,11 @@ export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
         const output = state.plan!.output;
         await publishFile(state.workImage!, output, state.request.force);
         state.outputs.push(output);
+        for (const file of state.vendorFiles) {
+          const target = join(state.request.outputDir, basename(file));
+          await publishFile(file, target, state.request.force);
+          state.outputs.push(target);
+        }
       },
     },
   ];
@@ -188,6 +213,7 @@ export interface BakeResult {
   sysexts: PreparedSysext[];
   outputs: string[];
   grownBy?: number;
+  smokeReport?: BootReport;
 }
 
 /** Runs the whole bake. The work directory sits beside the output so the final rename is atomic. */
@@ -196,8 +222,14 @@ export async function bake(ctx: Context, request: BakeRequest, options: { verbos
     throw new BakeError('input', `output directory ${request.outputDir} does not exist`, 'create it or pass another --output');
   });
   await using work = await tempDir('.bake-work', request.outputDir);
-  const state: BakeState = { request, workDir: work.path, sysexts: [], downloads: {}, outputs: [] };
+  const state: BakeState = { request, workDir: work.path, sysexts: [], downloads: {}, vendorFiles: [], outputs: [] };
   await runStages(ctx, bakeStages(ctx), state, options);
-  return { plan: state.plan!, sysexts: state.sysexts, outputs: state.outputs, ...(state.grownBy ? { grownBy: state.grownBy } : {}) };
+  return {
+    plan: state.plan!,
+    sysexts: state.sysexts,
+    outputs: state.outputs,
+    ...(state.grownBy ? { grownBy: state.grownBy } : {}),
+    ...(state.smokeReport ? { smokeReport: state.smokeReport } : {}),
+  };
 }
 

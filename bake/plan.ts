@@ -35,6 +35,8 @@ export interface BakeRequest {
   installTo: InstallTarget;
   vendor: string;
   vendorOptions: VendorRequest;
+  /** Boot the result in QEMU and check that every sysext merged (bake --smoke-test). */
+  smokeTest: boolean;
   outputDir: string;
   force: boolean;
 }
@@ -50,6 +52,7 @@ export interface RawBakeOptions {
   installTo?: string;
   output?: string;
   force?: boolean;
+  smokeTest?: boolean;
 }
 
 export function parseSysextSpec(argument: string, fetch: boolean): SysextSpec {
@@ -93,6 +96,7 @@ export function parseBakeRequest(sysextArgs: string[], options: RawBakeOptions, 
     vendor,
     outputDir: resolve(cwd, options.output ?? '.'),
     force: options.force ?? false,
+    smokeTest: options.smokeTest ?? false,
   };
 }
 

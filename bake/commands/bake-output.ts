@@ -55,6 +55,7 @@ export function resultJson(result: BakeResult) {
     outputs: result.outputs,
     release: { version: result.plan.release.version, channel: result.plan.release.channel, board: result.plan.release.board },
     ...(result.grownBy ? { rootGrownBytes: result.grownBy } : {}),
+    ...(result.smokeReport ? { smokeTest: result.smokeReport } : {}),
     installed: result.sysexts.map(({ spec, placement, info }) => ({
       name: spec.name,
       source: spec.source,

@@ -8,7 +8,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { signDetached } from '../../scripts/fixtures/gpg.ts';
+import { QEMU_TEMPLATE_STANDIN } from './vendor-fixture.ts';
 import { makeFlatcarDisk } from '../../scripts/fixtures/disk-image.ts';
 import { bootableDiskOptions } from '../../scripts/fixtures/bootable.ts';
 import { makeSysextImage } from '../../scripts/fixtures/sysext.ts';
@@ -91,6 +94,29 @@ test('bake boot --check', { timeout: 15 * 60_000 }, async (t) => {
     assert.deepEqual(byName.broken?.units.map((unit) => [unit.unit, unit.ok]), [['broken.service', false]]);
     assert.equal(byName.missing?.merged, false);
     assert.match(byName.missing?.problem ?? '', /^not merged/);
+    assert.equal(await qemuLeft(), '');
+  });
+
+  await t.test('bake --vendor qemu_uefi --smoke-test bakes, converts, boots the qcow2 and publishes only after it passed', async (t) => {
+    const release = join(fx.manifest.root, 'stable/amd64-usr/4593.2.5');
+    const oem = await makeSysextImage(join(release, 'oem-qemu.raw'), { name: 'oem-qemu', arch: 'x86-64', id: 'flatcar', files: { 'usr/share/oem/marker': 'qemu\n' } });
+    await signDetached(fx.key, oem.path);
+    const template = join(fx.manifest.root, 'flatcar/scripts/raw/stable-4593.2.5/build_library/qemu_template.sh');
+    await mkdir(dirname(template), { recursive: true });
+    await writeFile(template, QEMU_TEMPLATE_STANDIN);
+    const ws = await workspace(t, { ...fx.env, BAKE_SCRIPTS_FILE_URL: `${fx.mirror.url}/flatcar/scripts/raw/{tag}/{path}` });
+    await makeSysextImage(join(ws.dir, 'hello.raw'), {
+      name: 'hello', arch: 'x86-64', id: 'flatcar',
+      files: { 'usr/bin/hello-mark': '#!/bin/sh\necho hello > /run/hello-mark\n', ...serviceFiles('hello', '/usr/bin/hello-mark') },
+    });
+    const run = await runBake(ws, ['--release', '4593.2.5', '--vendor', 'qemu_uefi', '--vendor-route', 'native', '--compression', 'none', '--smoke-test', '--json', '--output', 'out', 'hello:hello.raw']);
+    assert.equal(run.exitCode, 0, run.stderr);
+    const result = JSON.parse(run.stdout) as { outputs: string[]; smokeTest: BootReport };
+    assert.equal(result.smokeTest.pass, true);
+    const hello = result.smokeTest.extensions.find((extension) => extension.name === 'hello');
+    assert.deepEqual([hello?.merged, hello?.units.map((unit) => unit.ok)], [true, [true]]);
+    assert.ok(result.outputs.some((output) => output.endsWith('/flatcar_production_qemu_uefi_image.img')), result.outputs.join('\n'));
+    assert.ok(result.outputs.some((output) => output.endsWith('/flatcar_production_image.bin')));
     assert.equal(await qemuLeft(), '');
   });
 });
