@@ -15,10 +15,14 @@ import { isKnownVendor } from '../vendors/formats.ts';
 import type { RuntimeChoice } from './container.ts';
 import { vendorPlan, type RouteChoice } from './vendor/index.ts';
 
-/** Where a sysext comes from: a local file, the bakery (--fetch), or a recipe built on the spot. */
+/**
+ * Where a sysext comes from: a local file, a bakery file (--fetch name:file), a bakery version resolved
+ * against the bakery's SHA256SUMS catalogue (--fetch name@version), or a recipe built on the spot.
+ */
 export type SysextSpec =
   | { name: string; source: 'local'; file: string }
   | { name: string; source: 'bakery'; file: string }
+  | { name: string; source: 'catalog'; version: string }
   | { name: string; source: 'recipe'; version: string };
 
 export interface VendorRequest {
@@ -72,7 +76,7 @@ export function parseSysextSpec(argument: string, fetch: boolean): SysextSpec {
     const version = argument.slice(at + 1);
     checkExtensionName(name);
     if (!version) throw usageError(`no version given for sysext '${name}'`, `write ${name}@<version> or ${name}@latest`);
-    return { name, source: 'recipe', version };
+    return { name, source: fetch ? 'catalog' : 'recipe', version };
   }
   throw usageError(`'${argument}' is not name:file or name@version`, 'e.g. docker:docker.raw (a file) or docker@27.3.1 (built on the spot)');
 }
@@ -136,7 +140,7 @@ export interface BakePlan {
 
 /** The file name a spec puts inside the image. */
 export function imageFileName(spec: SysextSpec, arch: Arch): string {
-  return spec.source === 'recipe' ? `${spec.name}-${spec.version}-${arch}.raw` : basename(spec.file);
+  return 'version' in spec ? `${spec.name}-${spec.version}-${arch}.raw` : basename(spec.file);
 }
 
 export function bakeryUrls(bakeryUrl: string, spec: { name: string; file: string }): { image: string; conf: string; sums: string[] } {
@@ -149,7 +153,9 @@ export function planBake(request: BakeRequest, release: ResolvedRelease, context
   const files = [IMAGE_BZ2, `${IMAGE_BZ2}.sig`, VERSION_TXT, `${VERSION_TXT}.sig`];
   const sysexts = request.sysexts.map((spec): PlannedSysext => {
     const file = imageFileName(spec, request.arch);
-    const downloads = spec.source === 'bakery' ? (({ image, conf, sums }) => [sums[0]!, image, conf])(bakeryUrls(context.endpoints.bakeryUrl, spec)) : [];
+    const downloads = spec.source === 'bakery' || spec.source === 'catalog'
+      ? (({ image, conf, sums }) => [spec.source === 'catalog' ? sums[1]! : sums[0]!, image, conf])(bakeryUrls(context.endpoints.bakeryUrl, { name: spec.name, file }))
+      : [];
     // Bakery and recipe sysexts come with a sysupdate conf; a local one only if <name>.conf lies beside it.
     return { spec, downloads, placement: placeSysext(spec.name, file, request.installTo, undefined, spec.source !== 'local') };
   });

@@ -52,9 +52,9 @@ async function bakerySums(ctx: Context, urls: string[]): Promise<Map<string, str
   throw verifyError(`the bakery publishes no SHA256SUMS (tried ${urls.join(', ')})`, 'bake only installs bakery files it can verify; check --bakery-url');
 }
 
-async function bakerySysext(ctx: Context, spec: Extract<SysextSpec, { source: 'bakery' }>, workDir: string): Promise<Fetched> {
+async function bakerySysext(ctx: Context, spec: { name: string; file: string }, workDir: string, knownSums?: Map<string, string>): Promise<Fetched> {
   const urls = bakeryUrls(ctx.endpoints.bakeryUrl, spec);
-  const sums = await bakerySums(ctx, urls.sums);
+  const sums = knownSums ?? (await bakerySums(ctx, urls.sums));
   const expected = sums.get(spec.file);
   if (!expected) throw verifyError(`${spec.file} is not listed in the bakery's SHA256SUMS`, 'check the file name (bake sysext list, or the bakery\'s release page)');
   const dir = join(ctx.cacheDir, 'bakery');
@@ -73,6 +73,16 @@ async function bakerySysext(ctx: Context, spec: Extract<SysextSpec, { source: 'b
   return { image, conf };
 }
 
+/** name@version (or @latest) against the bakery's global SHA256SUMS, the catalogue `bake repo list` shows. */
+async function catalogSysext(ctx: Context, spec: Extract<SysextSpec, { source: 'catalog' }>, arch: Arch, workDir: string): Promise<Fetched> {
+  const { catalogFromSums, resolveImage } = await import('./repo/catalog.ts');
+  const sumsUrl = bakeryUrls(ctx.endpoints.bakeryUrl, { name: spec.name, file: '' }).sums[1]!;
+  const text = await ctx.http.getText(sumsUrl);
+  const resolved = resolveImage(catalogFromSums(ctx.endpoints.bakeryUrl, text), spec.version === 'latest' ? spec.name : `${spec.name}@${spec.version}`, arch);
+  const file = imageFileName({ ...spec, version: resolved.version }, arch);
+  return { ...(await bakerySysext(ctx, { name: spec.name, file }, workDir, parseSha256Sums(text))), file };
+}
+
 async function recipeSysext(ctx: Context, spec: Extract<SysextSpec, { source: 'recipe' }>, arch: Arch): Promise<Fetched> {
   const { createSysext } = await import('./sysext/create.ts');
   const outputDir = join(ctx.cacheDir, 'built', arch, spec.name);
@@ -86,6 +96,7 @@ async function recipeSysext(ctx: Context, spec: Extract<SysextSpec, { source: 'r
 export async function fetchSysext(ctx: Context, spec: SysextSpec, arch: Arch, workDir: string): Promise<Fetched> {
   if (spec.source === 'local') return localSysext(spec);
   if (spec.source === 'bakery') return bakerySysext(ctx, spec, workDir);
+  if (spec.source === 'catalog') return catalogSysext(ctx, spec, arch, workDir);
   return recipeSysext(ctx, spec, arch);
 }
 

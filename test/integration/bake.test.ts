@@ -73,6 +73,19 @@ test('bake', async (t) => {
     assert.equal(await readFile(join(root, 'etc/sysupdate.hello.d/hello.conf'), 'utf8'), await readFile(join(fx.manifest.root, fx.manifest.bakery.confs.hello!), 'utf8'));
   });
 
+  await t.test('--fetch name@version resolves against the bakery catalogue, @latest to the newest', async (t) => {
+    const ws = await workspace(t, fx.env);
+    const latest = await runBake(ws, ['--fetch', '--json', '--output', 'out', 'hello@latest']);
+    assert.equal(latest.exitCode, 0, latest.stderr);
+    assert.equal(JSON.parse(latest.stdout).installed[0].path, '/opt/extensions/hello/hello-1.1.0-x86-64.raw');
+    const pinned = await runBake(ws, ['--fetch', '--force', '--json', '--output', 'out', 'hello@1.0.0']);
+    assert.equal(pinned.exitCode, 0, pinned.stderr);
+    assert.equal(JSON.parse(pinned.stdout).installed[0].path, '/opt/extensions/hello/hello-1.0.0-x86-64.raw');
+    const missing = await runBake(ws, ['--fetch', '--force', '--output', 'out', 'hello@9.9.9']);
+    assert.match(missing.stderr, /hello@9\.9\.9 for x86-64 is not in .*: versions for x86-64: 1\.1\.0, 1\.0\.0/);
+    await assertNothingLeft(ws, [IMAGE]);
+  });
+
   await t.test('a second bake of the same release downloads nothing and decompresses nothing', async (t) => {
     const ws = await workspace(t, { ...fx.env, BAKE_CACHE_DIR: join((await workspace(t)).dir, 'cache') });
     await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });

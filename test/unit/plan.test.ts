@@ -11,6 +11,7 @@ test('sysext arguments: name:file, name@version, and bakery files with --fetch',
   assert.deepEqual(parseSysextSpec('docker:docker-27.3.1-x86-64.raw', false), { name: 'docker', source: 'local', file: 'docker-27.3.1-x86-64.raw' });
   assert.deepEqual(parseSysextSpec('docker:docker-27.3.1-x86-64.raw', true), { name: 'docker', source: 'bakery', file: 'docker-27.3.1-x86-64.raw' });
   assert.deepEqual(parseSysextSpec('kubernetes@v1.31.4', false), { name: 'kubernetes', source: 'recipe', version: 'v1.31.4' });
+  assert.deepEqual(parseSysextSpec('kubernetes@latest', true), { name: 'kubernetes', source: 'catalog', version: 'latest' });
   assert.deepEqual(parseSysextSpec('k3s:dir/k3s@v1.raw', false), { name: 'k3s', source: 'local', file: 'dir/k3s@v1.raw' });
 });
 
