@@ -14,7 +14,7 @@ import { parseSysupdateTarget, placeSysext, matchesPattern, type InstallTarget, 
 import { bakeryUrls, imageFileName, type SysextSpec } from './plan.ts';
 import type { Arch } from './arch.ts';
 import { markerMatches, writeMarker } from './release-files.ts';
-import { parseSha256Sums, sha256File } from './verify.ts';
+import { findChecksum, sha256File } from './checksums.ts';
 
 export interface PreparedSysext {
   spec: SysextSpec;
@@ -45,17 +45,18 @@ async function localSysext(spec: Extract<SysextSpec, { source: 'local' }>): Prom
   return hasConf ? { image, conf } : { image };
 }
 
-async function bakerySums(ctx: Context, urls: string[]): Promise<Map<string, string>> {
+/** The bakery's per-extension SHA256SUMS, else its global one (the text, searched per file). */
+async function bakerySums(ctx: Context, urls: string[]): Promise<string> {
   for (const url of urls) {
-    if (await ctx.http.exists(url)) return parseSha256Sums(await ctx.http.getText(url));
+    if (await ctx.http.exists(url)) return ctx.http.getText(url);
   }
   throw verifyError(`the bakery publishes no SHA256SUMS (tried ${urls.join(', ')})`, 'bake only installs bakery files it can verify; check --bakery-url');
 }
 
-async function bakerySysext(ctx: Context, spec: { name: string; file: string }, workDir: string, knownSums?: Map<string, string>): Promise<Fetched> {
+async function bakerySysext(ctx: Context, spec: { name: string; file: string }, workDir: string, knownSums?: string): Promise<Fetched> {
   const urls = bakeryUrls(ctx.endpoints.bakeryUrl, spec);
   const sums = knownSums ?? (await bakerySums(ctx, urls.sums));
-  const expected = sums.get(spec.file);
+  const expected = findChecksum(sums, spec.file);
   if (!expected) throw verifyError(`${spec.file} is not listed in the bakery's SHA256SUMS`, 'check the file name (bake sysext list, or the bakery\'s release page)');
   const dir = join(ctx.cacheDir, 'bakery');
   const image = join(dir, spec.file);
@@ -69,7 +70,8 @@ async function bakerySysext(ctx: Context, spec: { name: string; file: string }, 
   // The conf is unversioned and small: fetch it fresh every time so a changed bakery conf is picked up.
   const conf = join(workDir, `${spec.name}.conf`);
   if (!(await ctx.http.exists(urls.conf))) return { image };
-  await ctx.http.download(urls.conf, conf, sums.has(`${spec.name}.conf`) ? { sha256: sums.get(`${spec.name}.conf`)! } : {});
+  const confSum = findChecksum(sums, `${spec.name}.conf`);
+  await ctx.http.download(urls.conf, conf, confSum ? { sha256: confSum } : {});
   return { image, conf };
 }
 
@@ -80,7 +82,7 @@ async function catalogSysext(ctx: Context, spec: Extract<SysextSpec, { source: '
   const text = await ctx.http.getText(sumsUrl);
   const resolved = resolveImage(catalogFromSums(ctx.endpoints.bakeryUrl, text), spec.version === 'latest' ? spec.name : `${spec.name}@${spec.version}`, arch);
   const file = imageFileName({ ...spec, version: resolved.version }, arch);
-  return { ...(await bakerySysext(ctx, { name: spec.name, file }, workDir, parseSha256Sums(text))), file };
+  return { ...(await bakerySysext(ctx, { name: spec.name, file }, workDir, text)), file };
 }
 
 async function recipeSysext(ctx: Context, spec: Extract<SysextSpec, { source: 'recipe' }>, arch: Arch): Promise<Fetched> {

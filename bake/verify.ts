@@ -3,8 +3,6 @@
  * only the signing key: the user's keyring is never read or written. The default Flatcar key is pinned
  * by its primary fingerprint; a key the user names is trusted as given.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { chmod } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { tempDir } from './cleanup.ts';
@@ -85,20 +83,4 @@ export async function verifySignature(ctx: Context, key: SigningKey, file: strin
   const allowed = key.pinnedFingerprint ? [key.pinnedFingerprint] : trusted;
   if (!allowed.includes(primary)) throw verifyError(`${name} is signed by ${primary}, not by the signing key`, 'check --signing-key');
   return result.validsig;
-}
-
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-/** Parses `sha256sum` output (`<hex>  <name>` or `<hex> *<name>`) into name → hex. */
-export function parseSha256Sums(text: string): Map<string, string> {
-  const sums = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const match = /^([0-9a-f]{64})\s+\*?(.+)$/i.exec(line.trim());
-    if (match) sums.set(basename(match[2]!.trim()), match[1]!.toLowerCase());
-  }
-  return sums;
 }

@@ -9,7 +9,7 @@ import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { Context } from '../context.ts';
 import { inputError } from '../errors.ts';
-import { sha256File } from '../sysext/checksums.ts';
+import { sha256File } from '../checksums.ts';
 import { mergeIgnition, toIgnition, type IgnitionConfig } from '../provision/ignition.ts';
 import { mergeProvisioning, type Provisioning } from '../provision/model.ts';
 import { sysextProvisioning } from '../provision/sysexts.ts';

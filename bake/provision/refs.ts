@@ -9,8 +9,7 @@ import type { Arch } from '../arch.ts';
 import type { Context } from '../context.ts';
 import { inputError, usageError } from '../errors.ts';
 import { checkNameAndVersion, imageFileName, parseImageFileName } from '../repo/names.ts';
-import { parseSums, type SumLine } from '../repo/sums.ts';
-import { sha256File } from '../sysext/checksums.ts';
+import { parseSums, sha256File, type SumLine } from '../checksums.ts';
 
 export type ExtensionRef =
   | { kind: 'latest'; name: string }

@@ -9,12 +9,11 @@ import { basename, join } from 'node:path';
 import type { Arch } from '../arch.ts';
 import type { Context } from '../context.ts';
 import { BakeError, oneLine } from '../errors.ts';
-import { sha256File } from '../sysext/checksums.ts';
+import { formatSums, sha256File, type SumLine } from '../checksums.ts';
 import { readRepository, SUMS, writeFileAtomic, writeMetadata, type MetadataResult } from './layout.ts';
 import { imageFileName } from './names.ts';
 import { planBuilds, resolveBuildList, type BuildPlan, type Failure, type PlannedBuild, type Upstream } from './plan.ts';
 import { signRepository, type SigningKey } from './sign.ts';
-import { formatSums, type SumLine } from './sums.ts';
 import type { BuildListEntry } from './versions-file.ts';
 
 export interface BuildRequest {

@@ -10,7 +10,7 @@ import { inputError } from '../errors.ts';
 import { SUMS } from './layout.ts';
 import { compareVersions } from '../sysext/versions.ts';
 import { imageFileName, parseImageFileName } from './names.ts';
-import { parseSums } from './sums.ts';
+import { parseSums } from '../checksums.ts';
 
 export interface CatalogImage {
   version: string;

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { Arch } from '../arch.ts';
 import { compareVersions } from '../sysext/versions.ts';
 import { parseImageFileName, parseReleaseTag, releaseTag } from './names.ts';
-import { formatSums, parseSums, type SumLine } from './sums.ts';
+import { formatSums, parseSums, type SumLine } from '../checksums.ts';
 
 export const SUMS = 'SHA256SUMS';
 export const SIGNATURE = 'SHA256SUMS.gpg';

@@ -11,7 +11,7 @@ import type { Context } from '../context.ts';
 import { inputError, isBakeError, toolError, usageError } from '../errors.ts';
 import { findTool } from '../exec.ts';
 import { getRecipe, recipeDir } from './catalog.ts';
-import { sha256File, sha256sumLine } from './checksums.ts';
+import { sha256File, sha256sumLine } from '../checksums.ts';
 import { buildImage, IMAGE_FORMATS, type ImageFormat } from './image.ts';
 import { formatFindings, lintTree } from './lint.ts';
 import { createBuildApi } from './runner.ts';

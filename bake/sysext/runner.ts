@@ -9,7 +9,7 @@ import { ARCHES, type Arch } from '../arch.ts';
 import type { Context } from '../context.ts';
 import { BakeError, networkError, verifyError } from '../errors.ts';
 import { recipeDir } from './catalog.ts';
-import { findChecksum, sha256File } from './checksums.ts';
+import { findChecksum, sha256File } from '../checksums.ts';
 import { runContainerBuild } from './container-build.ts';
 import type { BuildApi, Recipe, Verification } from './recipe.ts';
 import { compareVersions, sourceVersions } from './versions.ts';

@@ -15,9 +15,8 @@ import { buildRepository, type RepoBuildOptions } from '../../bake/repo/build.ts
 import { loadCatalog, resolveImage } from '../../bake/repo/catalog.ts';
 import { signRepository } from '../../bake/repo/sign.ts';
 import { startRepoServer, type RepoServer } from '../../bake/repo/serve.ts';
-import { parseSums } from '../../bake/repo/sums.ts';
+import { parseSums, sha256File } from '../../bake/checksums.ts';
 import { parseBuildList } from '../../bake/repo/versions-file.ts';
-import { sha256File } from '../../bake/sysext/checksums.ts';
 import { createSigningKey, type SigningKey } from '../../scripts/fixtures/gpg.ts';
 import { fixtureRunner } from '../../scripts/fixtures/run.ts';
 import { assertOneLineError, runBake, workspace } from '../helpers/bake-cli.ts';

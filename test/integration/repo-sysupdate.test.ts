@@ -18,7 +18,7 @@ import { createSigningKey, type SigningKey } from '../../scripts/fixtures/gpg.ts
 import { fixtureRunner } from '../../scripts/fixtures/run.ts';
 import { sysupdateClient, type SysupdateClient } from '../../scripts/fixtures/trixie-sysupdate.ts';
 import { localBuilder, stubUpstream } from './repo-fixture.ts';
-import { sha256File } from '../../bake/sysext/checksums.ts';
+import { sha256File } from '../../bake/checksums.ts';
 
 const CLIENT_TIMEOUT_MS = 60_000;
 let work: TempDir;

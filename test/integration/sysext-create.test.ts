@@ -13,7 +13,7 @@ import type { Arch } from '../../bake/arch.ts';
 import { oneLine } from '../../bake/errors.ts';
 import { createSysext } from '../../bake/sysext/create.ts';
 import { cachePathFor } from '../../bake/sysext/runner.ts';
-import { sha256File } from '../../bake/sysext/checksums.ts';
+import { sha256File } from '../../bake/checksums.ts';
 import { latestVersions, listVersions } from '../../bake/sysext/versions.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 

@@ -13,7 +13,7 @@ import { createContext } from '../../bake/context.ts';
 import { memoryLogger } from '../../bake/log.ts';
 import { packSysext } from '../../bake/sysext/create.ts';
 import { IMAGE_FORMATS, type ImageFormat } from '../../bake/sysext/image.ts';
-import { sha256File } from '../../bake/sysext/checksums.ts';
+import { sha256File } from '../../bake/checksums.ts';
 import { lintSysext } from '../../bake/sysext/lint.ts';
 import { standInElf } from '../../scripts/fixtures/upstream-elf.ts';
 

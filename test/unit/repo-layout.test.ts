@@ -10,7 +10,7 @@ import { checkNameAndVersion, imageFileName, parseImageFileName, parseReleaseTag
 import { describePlan, planBuilds, resolveBuildList } from '../../bake/repo/plan.ts';
 import { candidateFiles, parseListen } from '../../bake/repo/serve.ts';
 import { contentType, parseRange } from '../../bake/net/serve-file.ts';
-import { formatSums, parseSums } from '../../bake/repo/sums.ts';
+import { formatSums, parseSums } from '../../bake/checksums.ts';
 import { parseBuildList } from '../../bake/repo/versions-file.ts';
 import type { PublishedRelease } from '../../bake/repo/layout.ts';
 

@@ -1,7 +1,7 @@
 /** extension-release, sysupdate configs and checksum-file parsing: the bakery's exact names and contents. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { findChecksum } from '../../bake/sysext/checksums.ts';
+import { findChecksum } from '../../bake/checksums.ts';
 import { outputFileName } from '../../bake/sysext/create.ts';
 import { extensionReleaseText, parseReleaseFile } from '../../bake/sysext/release.ts';
 import { minorPrefix, sysupdateConfs } from '../../bake/sysext/sysupdate.ts';

@@ -1,7 +1,12 @@
-/** SHA-256 of files and `sha256sum`-format lists, as the bakery publishes them (`SHA256SUMS.<name>`). */
+/**
+ * SHA-256 of files and `sha256sum`-format lists: the bakery's `SHA256SUMS.<name>`, the repository
+ * manifests systemd-sysupdate reads (`<64 hex>  <file>`, `*` marking binary mode), and the checksum
+ * files upstreams publish.
+ */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
+import { inputError } from './errors.ts';
 
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
@@ -30,4 +35,29 @@ export function findChecksum(text: string, fileName: string): string | undefined
     if (bare) return bare[1]!.toLowerCase();
   }
   return undefined;
+}
+
+export interface SumLine {
+  sha256: string;
+  file: string;
+}
+
+const LINE = /^([0-9a-fA-F]{64}) [ *](.+)$/;
+
+export function parseSums(text: string, source = 'SHA256SUMS'): SumLine[] {
+  const lines: SumLine[] = [];
+  text.split('\n').forEach((raw, index) => {
+    const line = raw.trimEnd();
+    if (line === '') return;
+    const match = LINE.exec(line);
+    if (!match) throw inputError(`${source}:${index + 1}: not a sha256sum line: '${line.slice(0, 80)}'`);
+    lines.push({ sha256: match[1]!.toLowerCase(), file: match[2]! });
+  });
+  return lines;
+}
+
+/** Sorted by file name, so rewriting an unchanged repository gives byte-identical manifests. */
+export function formatSums(lines: readonly SumLine[]): string {
+  const sorted = [...lines].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+  return sorted.map((l) => `${l.sha256}  ${l.file}\n`).join('');
 }
