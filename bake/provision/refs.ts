@@ -10,6 +10,7 @@ import type { Context } from '../context.ts';
 import { inputError, usageError } from '../errors.ts';
 import { checkNameAndVersion, imageFileName, parseImageFileName } from '../repo/names.ts';
 import { parseSums, sha256File, type SumLine } from '../checksums.ts';
+import { compareVersions } from '../version-order.ts';
 
 export type ExtensionRef =
   | { kind: 'latest'; name: string }
@@ -83,8 +84,7 @@ function newestFile(sums: SumLine[], name: string, arch: Arch, base: string): st
     .map((line) => parseImageFileName(line.file))
     .filter((image) => image?.name === name && image.arch === arch)
     .map((image) => image!.version)
-    // Digit runs compare as numbers (27.10.0 > 27.3.1), like systemd-sysupdate's version order.
-    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+    .sort(compareVersions);
   const newest = versions.at(-1);
   if (!newest) throw inputError(`no ${arch} build of ${name} is published at ${base}`, 'check the name, the arch or --bakery-url');
   return imageFileName({ name, version: newest, arch });

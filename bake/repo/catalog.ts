@@ -8,7 +8,7 @@ import type { Arch } from '../arch.ts';
 import type { Context } from '../context.ts';
 import { inputError } from '../errors.ts';
 import { SUMS } from './layout.ts';
-import { compareVersions } from '../sysext/versions.ts';
+import { compareVersions } from '../version-order.ts';
 import { imageFileName, parseImageFileName } from './names.ts';
 import { parseSums } from '../checksums.ts';
 

@@ -13,7 +13,7 @@
 import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Arch } from '../arch.ts';
-import { compareVersions } from '../sysext/versions.ts';
+import { compareVersions } from '../version-order.ts';
 import { parseImageFileName, parseReleaseTag, releaseTag } from './names.ts';
 import { formatSums, parseSums, type SumLine } from '../checksums.ts';
 

@@ -12,7 +12,8 @@ import { recipeDir } from './catalog.ts';
 import { findChecksum, sha256File } from '../checksums.ts';
 import { runContainerBuild } from './container-build.ts';
 import type { BuildApi, Recipe, Verification } from './recipe.ts';
-import { compareVersions, sourceVersions } from './versions.ts';
+import { sourceVersions } from './versions.ts';
+import { compareVersions } from '../version-order.ts';
 
 export interface BuildSetup {
   recipe: Recipe;

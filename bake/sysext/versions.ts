@@ -8,22 +8,8 @@ import { networkError } from '../errors.ts';
 import { getRecipe } from './catalog.ts';
 import type { LatestPolicy, VersionSource } from './recipe.ts';
 import { fetchSourceVersions } from './version-sources.ts';
+import { compareVersions } from '../version-order.ts';
 
-/** `sort -V` order: digit runs compare as numbers, everything else as text; negative when a < b. */
-export function compareVersions(a: string, b: string): number {
-  const split = (value: string) => value.replace(/^v/, '').match(/\d+|\D+/g) ?? [];
-  const left = split(a);
-  const right = split(b);
-  for (let i = 0; i < Math.max(left.length, right.length); i++) {
-    const x = left[i];
-    const y = right[i];
-    if (x === undefined || y === undefined) return x === undefined ? -1 : 1;
-    const bothNumbers = /^\d/.test(x) && /^\d/.test(y);
-    const order = bothNumbers ? Number(x) - Number(y) : x < y ? -1 : x > y ? 1 : 0;
-    if (order !== 0) return Math.sign(order);
-  }
-  return 0;
-}
 
 /** Applies a source's filters and sorts newest first, without duplicates. */
 export function selectVersions(source: VersionSource, raw: readonly string[]): string[] {

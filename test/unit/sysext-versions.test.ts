@@ -10,7 +10,8 @@ import {
   parseKubernetesSchedule,
   parseTagNames,
 } from '../../bake/sysext/version-sources.ts';
-import { compareVersions, pickLatest, selectVersions } from '../../bake/sysext/versions.ts';
+import { pickLatest, selectVersions } from '../../bake/sysext/versions.ts';
+import { compareVersions } from '../../bake/version-order.ts';
 
 const recorded = (name: string) => readFileSync(new URL(`../fixtures/recorded/${name}`, import.meta.url), 'utf8');
 const json = (name: string): unknown => JSON.parse(recorded(name));
