@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { $, chalk } from 'zx';
 import { createSigningKey } from './fixtures/gpg.ts';
-import { buildReleaseMirror } from './fixtures/release-tree.ts';
+import { bakeEnv, buildReleaseMirror } from './fixtures/release-tree.ts';
 import { startMirror } from '../test/helpers/mirror.ts';
 import { readGpt } from '../bake/image/gpt.ts';
 
@@ -63,13 +63,7 @@ async function main(): Promise<void> {
 
     step('3. Bake it: bake --release stable hello:hello.raw');
     await mkdir(output, { recursive: true });
-    const env = {
-      ...process.env,
-      BAKE_RELEASE_URL: `${mirror.url}/{channel}/{board}/{version}`,
-      BAKE_RELEASES_JSON: `${mirror.url}/releases.json`,
-      BAKE_SIGNING_KEY: `${mirror.url}/keys/Flatcar_Image_Signing_Key.asc`,
-      BAKE_CACHE_DIR: join(work, 'cache'),
-    };
+    const env = { ...process.env, ...bakeEnv(mirror.url, join(work, 'cache')) };
     await $({ env, stdio: 'inherit', cwd: work })`${bake} --release stable --force --output ${output} hello:hello.raw`;
 
     step('4. What is inside the result (ROOT, partition 9)');

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { createSigningKey } from '../fixtures/gpg.ts';
-import { buildReleaseMirror, releaseFor } from '../fixtures/release-tree.ts';
+import { bakeEnv, buildReleaseMirror, releaseFor } from '../fixtures/release-tree.ts';
 import { makeSysextImage } from '../fixtures/sysext.ts';
 import { startMirror } from '../../test/helpers/mirror.ts';
 import type { BenchOptions, BenchRow } from '../bench.ts';
@@ -67,13 +67,7 @@ export async function run(options: BenchOptions): Promise<BenchRow[]> {
     const out = join(work, 'out');
     await mkdir(out);
     await makeSysextImage(join(work, 'hello.raw'), { name: 'hello', arch: 'x86-64', files: { 'usr/bin/hello': '#!/bin/sh\necho hello\n' } });
-    const env = {
-      ...process.env,
-      BAKE_RELEASE_URL: `${mirror.url}/{channel}/{board}/{version}`,
-      BAKE_RELEASES_JSON: `${mirror.url}/releases.json`,
-      BAKE_SIGNING_KEY: `${mirror.url}/keys/Flatcar_Image_Signing_Key.asc`,
-      BAKE_CACHE_DIR: join(work, 'cache'),
-    } as Record<string, string>;
+    const env = { ...process.env, ...bakeEnv(mirror.url, join(work, 'cache')) } as Record<string, string>;
     const args = ['--force', '--output', out, `hello:${join(work, 'hello.raw')}`];
     const cold = await bakeOnce(args, env);
     const warm = await bakeOnce(args, env);

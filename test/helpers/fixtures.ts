@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { makeFlatcarDisk, type DiskLayout, type DiskOptions } from '../../scripts/fixtures/disk-image.ts';
 import { createSigningKey, type SigningKey, type SigningKeyOptions } from '../../scripts/fixtures/gpg.ts';
-import { buildReleaseMirror, KEY_FILE, type ReleaseMirrorManifest, type ReleaseMirrorOptions } from '../../scripts/fixtures/release-tree.ts';
+import { bakeEnv, buildReleaseMirror, type ReleaseMirrorManifest, type ReleaseMirrorOptions } from '../../scripts/fixtures/release-tree.ts';
 import { startMirror, type Mirror } from './mirror.ts';
 
 /** Anything that runs a function when the test is over: a TestContext, or `{ after }` from node:test. */
@@ -98,12 +98,6 @@ export async function withReleaseMirror(t: CleanupHost, options: ReleaseMirrorFi
   mirror = await startMirror({ root });
   const bakeryUrl = `${mirror.url}/extensions`;
   const manifest = await buildReleaseMirror(root, { ...tree, key, bakeryUrl });
-  const env: FixtureEnv = {
-    BAKE_RELEASE_URL: `${mirror.url}/{channel}/{board}/{version}`,
-    BAKE_RELEASES_JSON: `${mirror.url}/${manifest.releasesJson}`,
-    BAKE_SIGNING_KEY: `${mirror.url}/${KEY_FILE}`,
-    BAKE_BAKERY_URL: bakeryUrl,
-    BAKE_CACHE_DIR: cacheDir,
-  };
+  const env: FixtureEnv = bakeEnv(mirror.url, cacheDir);
   return { mirror, manifest, env, key, scratch };
 }
