@@ -5,6 +5,7 @@
  */
 import { access, copyFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { Arch } from '../arch.ts';
 import { toolError } from '../errors.ts';
 
 export interface FirmwarePair {
@@ -25,15 +26,24 @@ const RELEASE_PAIRS: FirmwarePair[] = [
   { code: 'OVMF_CODE.fd', vars: 'OVMF_VARS.fd' },
 ];
 
-/** Where distributions install OVMF (Debian/Ubuntu, Fedora, Arch, openSUSE, Gentoo). */
-export const HOST_FIRMWARE: FirmwarePair[] = [
-  { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/usr/share/OVMF/OVMF_VARS_4M.fd' },
-  { code: '/usr/share/OVMF/OVMF_CODE.fd', vars: '/usr/share/OVMF/OVMF_VARS.fd' },
-  { code: '/usr/share/edk2/ovmf/OVMF_CODE.fd', vars: '/usr/share/edk2/ovmf/OVMF_VARS.fd' },
-  { code: '/usr/share/edk2/x64/OVMF_CODE.4m.fd', vars: '/usr/share/edk2/x64/OVMF_VARS.4m.fd' },
-  { code: '/usr/share/qemu/ovmf-x86_64-code.bin', vars: '/usr/share/qemu/ovmf-x86_64-vars.bin' },
-  { code: '/usr/share/edk2-ovmf/OVMF_CODE.fd', vars: '/usr/share/edk2-ovmf/OVMF_VARS.fd' },
-];
+/** Where distributions install OVMF (Debian/Ubuntu, Fedora, Arch, openSUSE, Gentoo); AAVMF for arm64. */
+export const HOST_FIRMWARE_BY_ARCH: Record<Arch, FirmwarePair[]> = {
+  'x86-64': [
+    { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/usr/share/OVMF/OVMF_VARS_4M.fd' },
+    { code: '/usr/share/OVMF/OVMF_CODE.fd', vars: '/usr/share/OVMF/OVMF_VARS.fd' },
+    { code: '/usr/share/edk2/ovmf/OVMF_CODE.fd', vars: '/usr/share/edk2/ovmf/OVMF_VARS.fd' },
+    { code: '/usr/share/edk2/x64/OVMF_CODE.4m.fd', vars: '/usr/share/edk2/x64/OVMF_VARS.4m.fd' },
+    { code: '/usr/share/qemu/ovmf-x86_64-code.bin', vars: '/usr/share/qemu/ovmf-x86_64-vars.bin' },
+    { code: '/usr/share/edk2-ovmf/OVMF_CODE.fd', vars: '/usr/share/edk2-ovmf/OVMF_VARS.fd' },
+  ],
+  arm64: [
+    { code: '/usr/share/AAVMF/AAVMF_CODE.fd', vars: '/usr/share/AAVMF/AAVMF_VARS.fd' },
+    { code: '/usr/share/edk2/aarch64/QEMU_EFI.fd', vars: '/usr/share/edk2/aarch64/QEMU_VARS.fd' },
+  ],
+};
+
+/** The host's x86-64 firmware: what `bake boot` runs (it boots x86-64 guests). */
+export const HOST_FIRMWARE = HOST_FIRMWARE_BY_ARCH['x86-64'];
 
 async function exists(path: string): Promise<boolean> {
   return access(path).then(() => true, () => false);

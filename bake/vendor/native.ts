@@ -19,6 +19,7 @@ import { applyLayout } from './layout.ts';
 import { writeOemPartition } from './oem.ts';
 import { OVF_TEMPLATE, QEMU_TEMPLATE, scriptsFileUrl, type VendorRelease } from './plan.ts';
 import { publish } from './publish.ts';
+import { findFirmware, HOST_FIRMWARE_BY_ARCH } from '../boot/firmware.ts';
 
 export interface NativeJob {
   format: VendorFormat;
@@ -30,18 +31,14 @@ export interface NativeJob {
   layout: LayoutName;
 }
 
-/** Host firmware when the release directory has none (flatcar.md §2 "Firmware sources"). */
-const HOST_FIRMWARE: Record<string, { code: string; vars: string }> = {
-  'x86-64': { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/usr/share/OVMF/OVMF_VARS_4M.fd' },
-  arm64: { code: '/usr/share/AAVMF/AAVMF_CODE.fd', vars: '/usr/share/AAVMF/AAVMF_VARS.fd' },
-};
 
 async function prepareFirmware(ctx: Context, job: NativeJob, scratch: string): Promise<{ code: string; vars: string }> {
   const names = qemuFirmwareNames(job.format, job.release.version);
   if (await ctx.http.exists(`${job.release.baseUrl}/${names.code}`)) {
     return { code: await fetchReleaseFile(ctx, job.release, names.code), vars: await fetchReleaseFile(ctx, job.release, names.vars) };
   }
-  const host = HOST_FIRMWARE[job.release.arch]!;
+  // Host firmware when the release directory has none (flatcar.md §2 "Firmware sources").
+  const host = await findFirmware(HOST_FIRMWARE_BY_ARCH[job.release.arch]);
   ctx.log.info(`the release directory has no ${names.code}; using the host's firmware (${host.code})`);
   if (!names.code.endsWith('.qcow2')) return host;
   const converted = { code: join(scratch, 'efi_code.qcow2'), vars: join(scratch, 'efi_vars.qcow2') };
