@@ -20,6 +20,7 @@ import { EXTENSION_RELEASE_DIR, extensionReleasePath, extensionReleaseText } fro
 import { sysupdateConfs } from './sysupdate.ts';
 import { normaliseTree } from './tree.ts';
 import { latestVersions } from './versions.ts';
+import { checkExtensionName } from '../image/sysext-file.ts';
 
 export type { ImageFormat } from './image.ts';
 
@@ -102,20 +103,27 @@ export async function createSysext(ctx: Context, request: CreateRequest): Promis
     arch: request.arch,
     root,
     scratch: scratch.path,
-    outputDir: request.outputDir,
-    ...(request.outputFile ? { outputFile: request.outputFile } : {}),
     format,
-    os: request.os ?? '_any',
-    epoch: request.epoch ?? 0,
+    ...outputOptions(request),
     reload: recipe.reload || (request.forceReload ?? false),
     ...(request.sysupdate ? { sysupdate: { verify: request.verify ?? false, patchLevel: recipe.patchLevelSysupdate ?? false } } : {}),
   });
 }
 
+/** Where and how the image is written, with the defaults create and pack share. */
+function outputOptions(request: { outputDir: string; outputFile?: string; os?: string; epoch?: number }) {
+  return {
+    outputDir: request.outputDir,
+    ...(request.outputFile ? { outputFile: request.outputFile } : {}),
+    os: request.os ?? '_any',
+    epoch: request.epoch ?? 0,
+  };
+}
+
 export async function packSysext(ctx: Context, request: PackRequest): Promise<CreateResult> {
   const info = await stat(request.dir).catch(() => undefined);
   if (!info?.isDirectory()) throw inputError(`${request.dir} is not a directory`, 'name a directory holding usr/ and/or opt/');
-  if (!/^[\w.+-]+$/.test(request.name)) throw usageError(`invalid extension name '${request.name}'`, 'use letters, digits, . _ + -');
+  checkExtensionName(request.name);
   const format = await checkFormat(request.format ?? 'squashfs');
   await using scratch = await tempDir('bake-pack');
   const root = join(scratch.path, 'root');
@@ -127,11 +135,8 @@ export async function packSysext(ctx: Context, request: PackRequest): Promise<Cr
     arch: request.arch,
     root,
     scratch: scratch.path,
-    outputDir: request.outputDir,
-    ...(request.outputFile ? { outputFile: request.outputFile } : {}),
     format,
-    os: request.os ?? '_any',
-    epoch: request.epoch ?? 0,
+    ...outputOptions(request),
     reload: request.forceReload ?? false,
   });
 }
