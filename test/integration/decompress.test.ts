@@ -1,0 +1,69 @@
+/**
+ * bz2 → sparse image with each decoder in the fallback chain (lbzip2, pbzip2, bzip2, then the pure-JS
+ * bzip2-maybe), chosen by what is on PATH: same bytes every time, holes where the image has zeros.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execa } from 'execa';
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, stat, symlink, truncate } from 'node:fs/promises';
+import { join } from 'node:path';
+import { withTempDir } from '../helpers/fixtures.ts';
+import { decompressBz2 } from '../../bake/image/decompress.ts';
+import { createContext } from '../../bake/context.ts';
+import { memoryLogger } from '../../bake/log.ts';
+import { sha256File } from '../../bake/checksums.ts';
+import { findTool } from '../../bake/exec.ts';
+
+const MIB = 1024 * 1024;
+
+/** A PATH holding only the named tools (plus what the FIFO route needs), to force a decoder choice. */
+async function pathWith(dir: string, tools: string[]): Promise<string> {
+  const bin = join(dir, `bin-${tools.join('-') || 'none'}`);
+  await mkdir(bin);
+  for (const tool of [...tools, 'cp', 'mkfifo']) await symlink((await findTool(tool))!, join(bin, tool));
+  return bin;
+}
+
+test('every decoder in the chain gives the same sparse image', async (t) => {
+  const dir = await withTempDir(t, 'bake-decompress');
+  const image = join(dir, 'disk.bin');
+  const file = await open(image, 'w');
+  await file.write(randomBytes(2 * MIB), 0, 2 * MIB, 0);
+  await file.write(randomBytes(1 * MIB), 0, 1 * MIB, 40 * MIB);
+  await file.truncate(64 * MIB);
+  await file.close();
+  const expected = await sha256File(image);
+  await execa('lbzip2', ['-k', '-n', '2', image]); // multi-stream, like Flatcar's published images
+  const savedPath = process.env.PATH;
+  t.after(() => { process.env.PATH = savedPath; });
+  for (const [decoder, tools] of [['lbzip2', ['lbzip2']], ['pbzip2', ['pbzip2']], ['bzip2', ['bzip2']], ['bzip2-maybe', []]] as const) {
+    process.env.PATH = await pathWith(dir, [...tools]);
+    const log = memoryLogger();
+    const out = join(dir, `out-${decoder}.bin`);
+    assert.equal(await decompressBz2(createContext({ log }), `${image}.bz2`, out), decoder);
+    process.env.PATH = savedPath;
+    assert.equal(await sha256File(out), expected, `${decoder} reproduces the image`);
+    const info = await stat(out);
+    assert.equal(info.size, 64 * MIB);
+    assert.ok(info.blocks * 512 < 8 * MIB, `${decoder} wrote holes (${info.blocks * 512} bytes allocated)`);
+    if (decoder === 'bzip2-maybe') assert.ok(log.lines.some((line) => /pure-JS fallback/.test(line)));
+  }
+});
+
+test('a truncated archive is an input error naming the file, with each decoder', async (t) => {
+  const dir = await withTempDir(t, 'bake-decompress');
+  const image = join(dir, 'disk.bin');
+  const file = await open(image, 'w');
+  await file.write(randomBytes(3 * MIB), 0, 3 * MIB, 0);
+  await file.close();
+  await execa('bzip2', ['-k', image]);
+  await truncate(`${image}.bz2`, Math.floor((await stat(`${image}.bz2`)).size / 2));
+  const savedPath = process.env.PATH;
+  t.after(() => { process.env.PATH = savedPath; });
+  for (const tools of [['lbzip2'], []]) {
+    process.env.PATH = await pathWith(dir, tools);
+    await assert.rejects(decompressBz2(createContext({ log: memoryLogger() }), `${image}.bz2`, join(dir, `out-${tools.length}`)), /disk\.bin\.bz2 is not a complete bz2 archive/);
+    process.env.PATH = savedPath;
+  }
+});
