@@ -44,15 +44,17 @@ test('repo build builds recipes from upstream, and bake --fetch bakes from the r
   await assertNothingLeft(bakeWs, ['flatcar_production_image.bin']);
 });
 
-/** `bake repo serve` on a free port; stopped when the test ends. */
+/** `bake repo serve` on a port the kernel picks; its URL is read from what it prints. Stopped when the test ends. */
 async function runServe(t: TestContext, ws: Workspace, repo: string): Promise<string> {
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const child = startBake(ws, ['repo', 'serve', repo, '--listen', `127.0.0.1:${port}`]);
+  const child = startBake(ws, ['repo', 'serve', repo, '--listen', '127.0.0.1:0']);
   t.after(() => { child.kill('SIGINT'); return child; });
-  const url = `http://127.0.0.1:${port}`;
-  for (let attempt = 0; attempt < 100; attempt++) {
-    if (await fetch(`${url}/SHA256SUMS`).then((r) => r.ok, () => false)) return url;
-    await new Promise((done) => setTimeout(done, 100));
-  }
-  throw new Error('bake repo serve did not come up');
+  let printed = '';
+  return await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      printed += chunk.toString();
+      const url = / at (http:\/\/127\.0\.0\.1:\d+)\//.exec(printed)?.[1];
+      if (url) resolve(url);
+    });
+    child.once('exit', () => reject(new Error(`bake repo serve exited: ${printed}`)));
+  });
 }
