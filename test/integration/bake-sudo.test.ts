@@ -1,0 +1,50 @@
+/**
+ * bake as an ordinary user: everything that needs root (losetup, mount, install into the image, fsck)
+ * goes through sudo, everything else runs as the user, and the result belongs to the user. The test
+ * creates a throw-away user with passwordless sudo (as a CI machine is set up for bake) and removes it.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execa } from 'execa';
+import { chmod, chown, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { withReleaseMirror } from '../helpers/fixtures.ts';
+import { assertNothingLeft, mountImage, workspace } from '../helpers/bake-cli.ts';
+import { makeSysextImage } from '../../scripts/fixtures/sysext.ts';
+import { isRootUser } from '../../bake/exec.ts';
+
+const USER = 'bake-sudo-test';
+const SUDOERS = `/etc/sudoers.d/${USER}`;
+const CLI = resolve(import.meta.dirname, '../../bin/bake.js');
+
+test('bake as a non-root user uses sudo for the privileged steps', { skip: !isRootUser() && 'needs root to create the test user' }, async (t) => {
+  await execa('userdel', ['--remove', USER], { reject: false });
+  await execa('useradd', ['--create-home', '--shell', '/bin/sh', USER]);
+  t.after(() => execa('userdel', ['--remove', USER], { reject: false }));
+  await writeFile(SUDOERS, `${USER} ALL=(root) NOPASSWD: ALL\n`, { mode: 0o440 });
+  t.after(() => rm(SUDOERS, { force: true }));
+  const { stdout: uid } = await execa('id', ['-u', USER]);
+
+  const fx = await withReleaseMirror(t, { releases: [{ version: '4593.2.5', channel: 'stable', arches: ['amd64'] }], bakery: [] });
+  const ws = await workspace(t);
+  await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
+  for (const path of [ws.dir, ws.out, ws.tmp, join(ws.dir, 'hello.raw')]) await chown(path, Number(uid), Number(uid));
+  await chmod(ws.dir, 0o755);
+
+  const env = { ...fx.env, BAKE_CACHE_DIR: join(ws.dir, 'cache'), TMPDIR: ws.tmp, HOME: `/home/${USER}`, PATH: process.env.PATH ?? '' };
+  const run = await execa('runuser', ['-u', USER, '--', process.execPath, CLI, '--verbose', '--output', 'out', 'hello:hello.raw'], {
+    cwd: ws.dir, env, extendEnv: false, reject: false, stdin: 'ignore', timeout: 180_000,
+  });
+  assert.equal(run.exitCode, 0, String(run.stderr));
+  assert.match(String(run.stderr), /\+ sudo -- losetup --find --show/, 'loop devices through sudo');
+  assert.match(String(run.stderr), /\+ sudo -- mount -t ext4/, 'mounts through sudo');
+  assert.match(String(run.stderr), /\+ sudo -- install -D -m 0644 -o 0 -g 0/, 'files into the image through sudo');
+  assert.match(String(run.stderr), /\+ lbzip2 -d/, 'decompression as the user');
+  assert.doesNotMatch(String(run.stderr), /\+ sudo -- (lbzip2|gpg|cp|unsquashfs)/, 'no sudo where none is needed');
+  const output = join(ws.out, 'flatcar_production_image.bin');
+  assert.equal((await stat(output)).uid, Number(uid), 'the result belongs to the user');
+  await assertNothingLeft(ws, ['flatcar_production_image.bin']);
+  const { root } = await mountImage(t, output);
+  assert.ok((await readFile(join(root, 'opt/extensions/hello/hello.raw'))).length > 0);
+  assert.equal((await stat(join(root, 'opt/extensions/hello/hello.raw'))).uid, 0, 'files in the image are root-owned');
+});
