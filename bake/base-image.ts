@@ -1,14 +1,17 @@
 /**
  * The verified, decompressed base image, kept in the cache beside its bz2 so that a warm bake copies it
- * (sparse, or reflink where the filesystem can) instead of decompressing gigabytes again.
+ * (sparse, or reflink where the filesystem can) instead of decompressing gigabytes again. On a cold cache
+ * the image is decompressed while the bz2 is still downloading; that result is kept only once the
+ * signature has been verified, so nothing unverified is ever used.
  */
-import { chmod, readFile, rename, rm } from 'node:fs/promises';
+import { access, chmod, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Context } from './context.ts';
-import { inputError } from './errors.ts';
-import { decompressBz2 } from './image/decompress.ts';
+import { BakeError, inputError } from './errors.ts';
+import { decompressBz2, type Bz2Source } from './image/decompress.ts';
+import { GrowingFileReader } from './image/growing-file.ts';
 import { parseVersionTxt, type ResolvedRelease } from './release.ts';
-import { IMAGE_BIN, markerMatches, releaseCacheDir, writeMarker } from './release-files.ts';
+import { IMAGE_BIN, IMAGE_BZ2, markerMatches, releaseCacheDir, writeMarker } from './release-files.ts';
 
 /** version.txt is signed: it must name the release we asked for, or the mirror served the wrong one. */
 export async function checkVersionTxt(path: string, release: ResolvedRelease): Promise<Record<string, string>> {
@@ -19,21 +22,65 @@ export async function checkVersionTxt(path: string, release: ResolvedRelease): P
   return values;
 }
 
-export async function decompressedBaseImage(ctx: Context, release: ResolvedRelease, bz2: string): Promise<{ path: string; cached: boolean }> {
-  const path = join(releaseCacheDir(ctx.cacheDir, release), IMAGE_BIN);
-  const marker = `${path}.complete`;
-  if (await markerMatches(marker, [path, bz2])) return { path, cached: true };
-  const partial = `${path}.partial`;
+function basePaths(ctx: Context, release: ResolvedRelease) {
+  const dir = releaseCacheDir(ctx.cacheDir, release);
+  const path = join(dir, IMAGE_BIN);
+  return { bz2: join(dir, IMAGE_BZ2), path, partial: `${path}.partial`, marker: `${path}.complete` };
+}
+
+/** Decompression running alongside the download; `outcome` never rejects. */
+export interface StreamingDecompression {
+  reader: GrowingFileReader;
+  /** Where the image is being decompressed to, renamed into place only after verification. */
+  partial: string;
+  outcome: Promise<{ ok: true } | { ok: false; error: unknown }>;
+}
+
+/** Starts decompressing the bz2 as it downloads, unless the base image or the bz2 is already cached. */
+export async function startStreamingDecompression(ctx: Context, release: ResolvedRelease): Promise<StreamingDecompression | undefined> {
+  const paths = basePaths(ctx, release);
+  if (await access(paths.bz2).then(() => true, () => false)) return undefined;
+  const reader = new GrowingFileReader(`${paths.bz2}.partial`, paths.bz2);
+  const outcome = decompressTo(ctx, reader.stream, paths.partial).then(
+    () => ({ ok: true as const }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+  return { reader, partial: paths.partial, outcome };
+}
+
+async function decompressTo(ctx: Context, source: Bz2Source, partial: string): Promise<void> {
   try {
     await rm(partial, { force: true });
-    await decompressBz2(ctx, bz2, partial);
-    await rename(partial, path);
+    await decompressBz2(ctx, source, partial);
   } catch (error) {
     await rm(partial, { force: true });
     throw error;
   }
-  await writeMarker(marker, [path, bz2]);
-  return { path, cached: false };
+}
+
+/**
+ * Ends a streaming decompression and removes what it left that was not taken into use: always safe to
+ * call, and called on every way out of a bake (a failed download or verification, Ctrl-C, success).
+ */
+export async function settle(streaming: StreamingDecompression): Promise<void> {
+  streaming.reader.fail(new BakeError('interrupted', 'the bake ended before the download did'));
+  await streaming.outcome;
+  await rm(streaming.partial, { force: true });
+}
+
+/** The decompressed base image of a verified bz2: cached, from the streaming run, or decompressed now. */
+export async function decompressedBaseImage(ctx: Context, release: ResolvedRelease, bz2: string, streaming?: StreamingDecompression): Promise<{ path: string; cached: boolean }> {
+  const paths = basePaths(ctx, release);
+  if (await markerMatches(paths.marker, [paths.path, bz2])) return { path: paths.path, cached: true };
+  const streamed = streaming ? await streaming.outcome : undefined;
+  if (streamed && !streamed.ok) {
+    if (streamed.error instanceof BakeError && streamed.error.kind === 'interrupted') throw streamed.error;
+    ctx.log.debug(`decompressing during the download did not work out (${(streamed.error as Error).message}); decompressing the verified file`);
+  }
+  if (!streamed?.ok) await decompressTo(ctx, bz2, paths.partial);
+  await rename(paths.partial, paths.path);
+  await writeMarker(paths.marker, [paths.path, bz2]);
+  return { path: paths.path, cached: false };
 }
 
 /** A sparse (or reflinked) copy of the base image, which bake then modifies. */

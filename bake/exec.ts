@@ -5,6 +5,7 @@
  */
 import { access, constants, open } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { execa, type ExecaError, type Options } from 'execa';
 import { BakeError, toolError } from './errors.ts';
 import type { Logger } from './log.ts';
@@ -29,7 +30,8 @@ export interface RunOptions {
   readOnly?: boolean;
   /** Keeps running when the user presses Ctrl-C (cleanup must finish). Default: cancellable. */
   uncancellable?: boolean;
-  input?: string | Uint8Array;
+  /** Data for stdin: a string, bytes, or a stream (piped as it arrives). */
+  input?: string | Uint8Array | Readable;
   env?: Record<string, string | undefined>;
   cwd?: string;
   /** Send stdout to this file (or FIFO) instead of capturing it. */

@@ -8,7 +8,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { CleanupStack, tempDir } from './cleanup.ts';
 import type { Context } from './context.ts';
 import { BakeError, spaceError, verifyError } from './errors.ts';
-import { copyImage, checkVersionTxt, decompressedBaseImage } from './base-image.ts';
+import { copyImage, checkVersionTxt, decompressedBaseImage, settle, startStreamingDecompression, type StreamingDecompression } from './base-image.ts';
 import { attachPartition, checkFilesystem, freeBytes, mountDevice } from './image/disk.ts';
 import { findPartition, readGpt, FLATCAR_PARTITIONS } from './image/gpt.ts';
 import { attachAndResizeRoot, growRootPartition } from './image/grow.ts';
@@ -25,6 +25,9 @@ import type { BootReport } from './boot/check.ts';
 export interface BakeState {
   request: BakeRequest;
   workDir: string;
+  /** Releases what outlives a stage (a decompression running alongside the download). */
+  cleanup: CleanupStack;
+  streaming?: StreamingDecompression;
   plan?: BakePlan;
   sysexts: PreparedSysext[];
   downloads: Record<string, string>;
@@ -94,9 +97,20 @@ export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
       id: 'download',
       title: 'Download release',
       run: async (state, report) => {
-        for (const file of [VERSION_TXT, IMAGE_BZ2]) {
-          state.downloads[file] = await downloadReleaseFile(ctx, state.plan!.release, file, { onProgress: progressLine(report) });
+        const { release } = state.plan!;
+        state.downloads[VERSION_TXT] = await downloadReleaseFile(ctx, release, VERSION_TXT);
+        const streaming = await startStreamingDecompression(ctx, release);
+        if (streaming) {
+          state.streaming = streaming;
+          state.cleanup.defer('stop decompressing', () => settle(streaming));
         }
+        const progress = progressLine(report);
+        const onProgress = (p: DownloadProgress) => {
+          progress(p);
+          streaming?.reader.notify();
+        };
+        state.downloads[IMAGE_BZ2] = await downloadReleaseFile(ctx, release, IMAGE_BZ2, { onProgress });
+        streaming?.reader.finish();
       },
     },
     {
@@ -111,7 +125,7 @@ export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
       id: 'decompress',
       title: 'Decompress image',
       run: async (state, report) => {
-        const base = await decompressedBaseImage(ctx, state.plan!.release, state.downloads[IMAGE_BZ2]!);
+        const base = await decompressedBaseImage(ctx, state.plan!.release, state.downloads[IMAGE_BZ2]!, state.streaming);
         if (base.cached) report('cached');
         state.baseImage = base.path;
       },
@@ -222,7 +236,8 @@ export async function bake(ctx: Context, request: BakeRequest, options: { verbos
     throw new BakeError('input', `output directory ${request.outputDir} does not exist`, 'create it or pass another --output');
   });
   await using work = await tempDir('.bake-work', request.outputDir);
-  const state: BakeState = { request, workDir: work.path, sysexts: [], downloads: {}, vendorFiles: [], outputs: [] };
+  await using cleanup = new CleanupStack(ctx.log);
+  const state: BakeState = { request, workDir: work.path, cleanup, sysexts: [], downloads: {}, vendorFiles: [], outputs: [] };
   await runStages(ctx, bakeStages(ctx), state, options);
   return {
     plan: state.plan!,

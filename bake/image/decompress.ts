@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createRequire } from 'node:module';
-import type { Transform } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import { tempDir } from '../cleanup.ts';
 import type { Context } from '../context.ts';
 import { BakeError, inputError } from '../errors.ts';
@@ -15,11 +15,16 @@ import { findTool } from '../exec.ts';
 import { SparseFileWriter } from './sparse.ts';
 
 /** Decoders in order of preference, with the arguments that decode to stdout on both cores. */
-const DECODERS: ReadonlyArray<{ tool: string; args: (source: string) => string[] }> = [
-  { tool: 'lbzip2', args: (source) => ['-d', '-c', '-n', '2', '--', source] },
-  { tool: 'pbzip2', args: (source) => ['-d', '-c', '-p2', '--', source] },
-  { tool: 'bzip2', args: (source) => ['-d', '-c', '--', source] },
+const DECODERS: ReadonlyArray<{ tool: string; args: string[] }> = [
+  { tool: 'lbzip2', args: ['-d', '-c', '-n', '2'] },
+  { tool: 'pbzip2', args: ['-d', '-c', '-p2'] },
+  { tool: 'bzip2', args: ['-d', '-c'] },
 ];
+
+/** A bz2 file, or a stream of one that is still arriving (see growing-file.ts). */
+export type Bz2Source = string | Readable;
+
+const describe = (source: Bz2Source) => (typeof source === 'string' ? source : 'the download');
 
 export type DecoderName = (typeof DECODERS)[number]['tool'] | 'bzip2-maybe';
 
@@ -28,7 +33,7 @@ export async function chooseDecoder(path?: string): Promise<DecoderName> {
   return 'bzip2-maybe';
 }
 
-export async function decompressBz2(ctx: Context, source: string, dest: string): Promise<DecoderName> {
+export async function decompressBz2(ctx: Context, source: Bz2Source, dest: string): Promise<DecoderName> {
   const decoderName = await chooseDecoder();
   const decoder = DECODERS.find((d) => d.tool === decoderName);
   if (!decoder) {
@@ -41,27 +46,28 @@ export async function decompressBz2(ctx: Context, source: string, dest: string):
   await ctx.run.run('mkfifo', ['-m', '600', fifo]);
   // The reader must exist before the writer opens the FIFO, or the writer's open would block.
   const writer = ctx.run.run('cp', ['--sparse=always', fifo, dest], { why: 'write the image sparsely' });
-  const reader = ctx.run.run(decoder.tool, decoder.args(source), { stdoutFile: fifo, why: 'decompress the image' });
+  const input = typeof source === 'string' ? { args: ['--', source] } : { args: [], input: source };
+  const reader = ctx.run.run(decoder.tool, [...decoder.args, ...input.args], { stdoutFile: fifo, why: 'decompress the image', ...(input.input ? { input: input.input } : {}) });
   const [decoded, written] = await Promise.allSettled([reader, writer]);
   if (decoded.status === 'rejected') throw corruptArchive(decoded.reason, source);
   if (written.status === 'rejected') throw written.reason;
   return decoder.tool;
 }
 
-function corruptArchive(reason: unknown, source: string): unknown {
+function corruptArchive(reason: unknown, source: Bz2Source): unknown {
   if (reason instanceof BakeError && reason.kind === 'tool' && !reason.message.includes('not found')) {
-    return inputError(`${source} is not a complete bz2 archive (${reason.message})`, 'delete it from the cache and retry');
+    return inputError(`${describe(source)} is not a complete bz2 archive (${reason.message})`, 'delete it from the cache and retry');
   }
   return reason;
 }
 
-async function decompressInProcess(source: string, dest: string): Promise<void> {
+async function decompressInProcess(source: Bz2Source, dest: string): Promise<void> {
   // bzip2-maybe is CommonJS without types; it returns a Transform that decodes bz2 (or passes data through).
   const require = createRequire(import.meta.url);
   const bzip2Maybe = require('bzip2-maybe') as () => Transform;
   try {
-    await pipeline(createReadStream(source), bzip2Maybe(), new SparseFileWriter(dest));
+    await pipeline(typeof source === 'string' ? createReadStream(source) : source, bzip2Maybe(), new SparseFileWriter(dest));
   } catch (error) {
-    throw inputError(`${source} is not a complete bz2 archive (${(error as Error).message})`, 'delete it from the cache and retry');
+    throw inputError(`${describe(source)} is not a complete bz2 archive (${(error as Error).message})`, 'delete it from the cache and retry');
   }
 }
