@@ -74,8 +74,11 @@ export class GrowingFileReader {
           continue;
         }
         if (handle && (await handle.stat()).size < position) throw new WriterRestartedError(`${this.path} was rewritten from the start`);
-        if (this.done && handle) return;
-        if (this.done) throw new Error(`${this.finalPath} never appeared`);
+        if (this.failure) throw this.failure;
+        if (this.done) {
+          if (handle) return;
+          throw new Error(`${this.finalPath} never appeared`);
+        }
         await this.waitForWriter();
       }
     } finally {

@@ -1,0 +1,64 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { appendFile, mkdtemp, rename, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GrowingFileReader, WriterRestartedError } from '../../bake/image/growing-file.ts';
+
+async function collect(reader: GrowingFileReader): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of reader.stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+test('reads a file while it grows, through the rename that completes it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'bake-growing-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const partial = join(dir, 'x.bz2.partial');
+  const final = join(dir, 'x.bz2');
+  const reader = new GrowingFileReader(partial, final);
+  const reading = collect(reader);
+  const parts = [randomBytes(300_000), randomBytes(2_000_000), randomBytes(5)];
+  await writeFile(partial, parts[0]!);
+  for (const part of parts.slice(1)) {
+    await new Promise((done) => setTimeout(done, 30));
+    await appendFile(partial, part);
+    reader.notify();
+  }
+  await rename(partial, final);
+  reader.finish();
+  assert.ok((await reading).equals(Buffer.concat(parts)));
+});
+
+test('a file that appears only complete (already renamed) is read whole', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'bake-growing-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const data = randomBytes(100_000);
+  await writeFile(join(dir, 'x.bz2'), data);
+  const reader = new GrowingFileReader(join(dir, 'x.bz2.partial'), join(dir, 'x.bz2'));
+  reader.finish();
+  assert.ok((await collect(reader)).equals(data));
+});
+
+test('a writer that starts over makes the stream fail, so the caller falls back', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'bake-growing-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const partial = join(dir, 'x.bz2.partial');
+  await writeFile(partial, randomBytes(200_000));
+  const reader = new GrowingFileReader(partial, join(dir, 'x.bz2'));
+  const reading = collect(reader);
+  await new Promise((done) => setTimeout(done, 50));
+  await truncate(partial, 0);
+  reader.notify();
+  await assert.rejects(reading, WriterRestartedError);
+});
+
+test('fail() ends the stream with the given error', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'bake-growing-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const reader = new GrowingFileReader(join(dir, 'never.partial'), join(dir, 'never'));
+  const reading = collect(reader);
+  reader.fail(new Error('download failed'));
+  await assert.rejects(reading, /download failed/);
+});
