@@ -10,12 +10,13 @@ import type { Context } from './context.ts';
 import { BakeError, inputError } from './errors.ts';
 import { decompressBz2, type Bz2Source } from './image/decompress.ts';
 import { GrowingFileReader } from './image/growing-file.ts';
-import { parseVersionTxt, type ResolvedRelease } from './release.ts';
+import type { ResolvedRelease } from './release.ts';
+import { parseKeyValueFile } from './key-value.ts';
 import { IMAGE_BIN, IMAGE_BZ2, markerMatches, releaseCacheDir, writeMarker } from './release-files.ts';
 
 /** version.txt is signed: it must name the release we asked for, or the mirror served the wrong one. */
 export async function checkVersionTxt(path: string, release: ResolvedRelease): Promise<Record<string, string>> {
-  const values = parseVersionTxt(await readFile(path, 'utf8'));
+  const values = parseKeyValueFile(await readFile(path, 'utf8'));
   if (values.FLATCAR_VERSION !== release.version && values.FLATCAR_VERSION_ID !== release.version) {
     throw inputError(`version.txt of ${release.version} says FLATCAR_VERSION=${values.FLATCAR_VERSION ?? '(none)'}`, 'the release directory does not hold the requested release; check --release-url');
   }

@@ -88,13 +88,3 @@ export async function resolveRelease(ctx: Context, request: ReleaseRequest, arch
   const board = ARCHES[arch].board;
   return { version, channel, arch, board, baseUrl: releaseBaseUrl(ctx.endpoints.releaseUrl, { channel, board, version }) };
 }
-
-/** version.txt is shell `KEY=value` lines (flatcar.md §3). */
-export function parseVersionTxt(text: string): Record<string, string> {
-  const values: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const match = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
-    if (match) values[match[1]!] = match[2]!.replace(/^"(.*)"$/, '$1');
-  }
-  return values;
-}

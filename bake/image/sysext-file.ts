@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Arch } from '../arch.ts';
 import type { Context } from '../context.ts';
 import { inputError, usageError } from '../errors.ts';
+import { parseKeyValueFile } from '../key-value.ts';
 
 export type SysextFormat = 'squashfs' | 'erofs' | 'ext4' | 'btrfs';
 
@@ -42,16 +43,6 @@ export async function detectFormat(path: string): Promise<SysextFormat | undefin
   } finally {
     await file.close();
   }
-}
-
-/** os-release syntax: KEY=value, values optionally quoted. */
-export function parseOsRelease(text: string): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const match = /^\s*([A-Z0-9_]+)=(.*)$/.exec(line);
-    if (match) fields[match[1]!] = match[2]!.trim().replace(/^(["'])(.*)\1$/, '$2');
-  }
-  return fields;
 }
 
 /**
@@ -106,7 +97,7 @@ export async function inspectSysext(ctx: Context, image: string, expect: SysextE
       const detail = found.length ? `it carries ${found.join(', ')}` : `it has no ${RELEASE_DIR}/extension-release.*`;
       throw inputError(`${image} is not a sysext named '${expect.name}': ${detail}`, `systemd would ignore it; name it '${found[0]?.slice('extension-release.'.length) ?? 'as its metadata says'}' or rebuild it`);
     }
-    return parseOsRelease(await readFile(join(dir, wanted), 'utf8'));
+    return parseKeyValueFile(await readFile(join(dir, wanted), 'utf8'));
   });
   checkCompatibility(image, release, expect);
   return { format, release };

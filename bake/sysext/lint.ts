@@ -10,7 +10,8 @@ import { ARCHES, type Arch } from '../arch.ts';
 import { CleanupStack } from '../cleanup.ts';
 import type { Context } from '../context.ts';
 import { inputError } from '../errors.ts';
-import { EXTENSION_RELEASE_DIR, extensionReleasePath, parseReleaseFile } from './release.ts';
+import { EXTENSION_RELEASE_DIR, extensionReleasePath } from './release.ts';
+import { parseKeyValueFile } from '../key-value.ts';
 import { walkTree, type TreeEntry } from './tree.ts';
 import { FLATCAR_USR_COMMANDS } from './flatcar-usr.ts';
 
@@ -88,7 +89,7 @@ async function releaseFindings(root: string, entries: readonly TreeEntry[], expe
   const findings: LintFinding[] = [];
   const add = (message: string) => findings.push({ rule: 'extension-release', path: found.path, message });
   if (releases.length > 1) add(`more than one extension-release file: ${releases.map((e) => basename(e.path)).join(', ')}`);
-  const fields = parseReleaseFile(await readFile(join(root, found.path), 'utf8'));
+  const fields = parseKeyValueFile(await readFile(join(root, found.path), 'utf8'));
   if (!fields.ID) add('ID= is missing');
   else if (fields.ID !== '_any' && !fields.SYSEXT_LEVEL && !fields.VERSION_ID) add(`ID=${fields.ID} needs SYSEXT_LEVEL= or VERSION_ID=`);
   const arch = fields.ARCHITECTURE as Arch | undefined;

@@ -30,16 +30,3 @@ export function extensionReleaseText(fields: ExtensionReleaseFields): string {
   if (fields.reload) lines.push('EXTENSION_RELOAD_MANAGER=1');
   return `${lines.join('\n')}\n`;
 }
-
-/** os-release syntax: KEY=value lines, optional quotes, comments. */
-export function parseReleaseFile(text: string): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (!line || line.startsWith('#')) continue;
-    const match = /^([A-Z0-9_]+)=(.*)$/.exec(line);
-    if (!match) continue;
-    fields[match[1]!] = match[2]!.replace(/^(["'])(.*)\1$/, '$2');
-  }
-  return fields;
-}

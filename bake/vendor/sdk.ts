@@ -11,7 +11,7 @@ import { containerName, detectRuntime, type ContainerSpec, type RuntimeChoice } 
 import type { Context } from '../context.ts';
 import { inputError, isBakeError, toolError } from '../errors.ts';
 import { fetchReleaseFile, IMAGE_BIN } from '../release-files.ts';
-import { parseVersionTxt } from '../release.ts';
+import { parseKeyValueFile } from '../key-value.ts';
 import { releaseQuirks } from '../../vendors/eras.ts';
 import type { Compression, VendorFormat } from '../../vendors/formats.ts';
 import type { LayoutName } from '../../vendors/layouts.ts';
@@ -99,7 +99,7 @@ async function placeInputs(ctx: Context, job: SdkJob, scriptsDir: string): Promi
   for (const name of names) {
     const cached = await fetchReleaseFile(ctx, job.release, name);
     await link(cached, join(scriptsDir, name)).catch(() => ctx.run.run('cp', ['--sparse=always', cached, join(scriptsDir, name)]));
-    if (name === 'version.txt') sdkVersion ??= parseVersionTxt(await readFile(cached, 'utf8')).FLATCAR_SDK_VERSION;
+    if (name === 'version.txt') sdkVersion ??= parseKeyValueFile(await readFile(cached, 'utf8')).FLATCAR_SDK_VERSION;
   }
   if (!sdkVersion) throw inputError(`version.txt of ${job.release.version} names no FLATCAR_SDK_VERSION`, 'use --vendor-route native');
   await moveOrCopySparse(ctx, job.image, join(scriptsDir, IMAGE_BIN));

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseReleaseRequest, parseVersionTxt, pickRelease, releaseBaseUrl, type ReleasesJson } from '../../bake/release.ts';
+import { parseReleaseRequest, pickRelease, releaseBaseUrl, type ReleasesJson } from '../../bake/release.ts';
+import { parseKeyValueFile } from '../../bake/key-value.ts';
 import { BakeError } from '../../bake/errors.ts';
 
 const releases: ReleasesJson = {
@@ -63,7 +64,7 @@ test('the release URL template fills channel, board and version', () => {
 });
 
 test('version.txt is parsed with quotes removed', () => {
-  const values = parseVersionTxt('FLATCAR_BUILD=4593\nFLATCAR_VERSION=4593.2.5\nFLATCAR_BUILD_ID=""\nFLATCAR_SDK_VERSION=4593.0.0\n');
+  const values = parseKeyValueFile('FLATCAR_BUILD=4593\nFLATCAR_VERSION=4593.2.5\nFLATCAR_BUILD_ID=""\nFLATCAR_SDK_VERSION=4593.0.0\n');
   assert.equal(values.FLATCAR_VERSION, '4593.2.5');
   assert.equal(values.FLATCAR_BUILD_ID, '');
   assert.equal(values.FLATCAR_SDK_VERSION, '4593.0.0');

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { findChecksum } from '../../bake/checksums.ts';
 import { outputFileName } from '../../bake/sysext/create.ts';
-import { extensionReleaseText, parseReleaseFile } from '../../bake/sysext/release.ts';
+import { extensionReleaseText } from '../../bake/sysext/release.ts';
+import { parseKeyValueFile } from '../../bake/key-value.ts';
 import { minorPrefix, sysupdateConfs } from '../../bake/sysext/sysupdate.ts';
 
 test('extension-release: _any has no SYSEXT_LEVEL, a named OS does, reload adds EXTENSION_RELOAD_MANAGER', () => {
@@ -12,7 +13,7 @@ test('extension-release: _any has no SYSEXT_LEVEL, a named OS does, reload adds 
     extensionReleaseText({ name: 'x', arch: 'x86-64', os: 'flatcar', reload: true }),
     'ID=flatcar\nSYSEXT_LEVEL=1.0\nARCHITECTURE=x86-64\nEXTENSION_RELOAD_MANAGER=1\n',
   );
-  assert.deepEqual(parseReleaseFile('ID="flatcar"\n# c\nSYSEXT_LEVEL=1.0\n'), { ID: 'flatcar', SYSEXT_LEVEL: '1.0' });
+  assert.deepEqual(parseKeyValueFile('ID="flatcar"\n# c\nSYSEXT_LEVEL=1.0\n'), { ID: 'flatcar', SYSEXT_LEVEL: '1.0' });
 });
 
 test('sysupdate: <name>.conf follows every release, in the bakery template', () => {
