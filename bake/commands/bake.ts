@@ -2,6 +2,7 @@
  * `bake [options] name:file|name@version ...`: the default command. Flags follow
  * tools/bake_flatcar_image.sh (including --install_to), plus output, safety and endpoint flags.
  */
+import { createRequire } from 'node:module';
 import { Command, Option } from 'commander';
 import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
 import type { Context } from '../context.ts';
@@ -12,6 +13,11 @@ import { planBake } from '../plan.ts';
 import { prepareSysext } from '../sources.ts';
 import { tempDir } from '../cleanup.ts';
 import { formatPlan, formatSummary, planJson, resultJson } from './bake-output.ts';
+
+/** bake's own version, from package.json (there is no build step to stamp it in). */
+function packageVersion(): string {
+  return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+}
 
 interface BakeFlags extends CommonOptions, RawBakeOptions {
   install_to?: string;
@@ -34,7 +40,7 @@ export function command(): Command {
     .option('--smoke-test', 'boot the result in QEMU (the qemu_uefi image with --vendor qemu_uefi) and check every sysext merged; publish only if it did')
     .option('--output <dir>', 'where the image goes', '.')
     .option('--force', 'replace an existing output')
-    .version(process.env.npm_package_version ?? '0.1.0', '--version');
+    .version(packageVersion(), '--version');
   addCommonOptions(program, { endpoints: ['releaseUrl', 'releasesJson', 'signingKey', 'bakeryUrl'] });
   program.action(async (sysexts: string[], flags: BakeFlags) => {
     const ctx = contextFromOptions(flags);
