@@ -3,12 +3,12 @@
  * listens on 127.0.0.1 only; QEMU's user-mode network maps the guest's gateway 10.0.2.2 to the host's
  * loopback, so the guest fetches http://10.0.2.2:<port>/<file>. Only the named files are served.
  */
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
 import { inputError } from '../errors.ts';
+import { sendFile } from '../net/serve-file.ts';
 
 /** The host as seen from a QEMU user-mode guest. */
 export const GUEST_GATEWAY = '10.0.2.2';
@@ -38,11 +38,7 @@ export async function serveFiles(paths: readonly string[]): Promise<FileServer> 
       response.writeHead(path ? 405 : 404).end();
       return;
     }
-    void stat(path).then((info) => {
-      response.writeHead(200, { 'content-length': info.size, 'content-type': 'application/octet-stream' });
-      if (request.method === 'HEAD') response.end();
-      else createReadStream(path).on('error', () => response.destroy()).pipe(response);
-    }, () => response.writeHead(404).end());
+    void stat(path).then((info) => sendFile(request, response, path, info), () => response.writeHead(404).end());
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
