@@ -12,7 +12,8 @@ import { decompressBz2, type Bz2Source } from './image/decompress.ts';
 import { GrowingFileReader } from './image/growing-file.ts';
 import type { ResolvedRelease } from './release.ts';
 import { parseKeyValueFile } from './key-value.ts';
-import { IMAGE_BIN, IMAGE_BZ2, markerMatches, releaseCacheDir, writeMarker } from './release-files.ts';
+import { IMAGE_BIN, IMAGE_BZ2, releaseCacheDir } from './release-files.ts';
+import { markerMatches, writeMarker } from './cache.ts';
 
 /** version.txt is signed: it must name the release we asked for, or the mirror served the wrong one. */
 export async function checkVersionTxt(path: string, release: ResolvedRelease): Promise<Record<string, string>> {

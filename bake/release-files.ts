@@ -4,7 +4,7 @@
  * file and its signature matches, so a warm bake neither downloads nor re-hashes gigabytes. A file that
  * fails verification is deleted, so the next run downloads it again.
  */
-import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { Context } from './context.ts';
 import { FLATCAR_SIGNING_KEY_FINGERPRINT, ENDPOINTS } from './endpoints.ts';
@@ -12,6 +12,7 @@ import { BakeError } from './errors.ts';
 import type { DownloadProgress } from './net/http.ts';
 import type { ResolvedRelease } from './release.ts';
 import { verifySignature, type SigningKey } from './verify.ts';
+import { markerMatches, writeMarker } from './cache.ts';
 
 export const IMAGE_BZ2 = 'flatcar_production_image.bin.bz2';
 export const IMAGE_BIN = 'flatcar_production_image.bin';
@@ -32,24 +33,6 @@ export async function signingKey(ctx: Context, refresh = false): Promise<Signing
   await ctx.http.download(location, path);
   return { path, ...pinned };
 }
-
-async function fingerprintOf(paths: string[]): Promise<string> {
-  const stats = await Promise.all(paths.map((p) => stat(p)));
-  return stats.map((s) => `${s.size}:${s.mtimeMs}`).join(' ');
-}
-
-export async function markerMatches(marker: string, paths: string[]): Promise<boolean> {
-  try {
-    return (await readFile(marker, 'utf8')) === (await fingerprintOf(paths));
-  } catch {
-    return false;
-  }
-}
-
-export async function writeMarker(marker: string, paths: string[]): Promise<void> {
-  await writeFile(marker, await fingerprintOf(paths));
-}
-
 
 export interface FetchOptions {
   onProgress?: (progress: DownloadProgress) => void;

@@ -13,8 +13,8 @@ import { inspectSysext, type SysextInfo } from './image/sysext-file.ts';
 import { parseSysupdateTarget, placeSysext, matchesPattern, type InstallTarget, type Placement } from './image/placement.ts';
 import { bakeryUrls, imageFileName, type SysextSpec } from './plan.ts';
 import type { Arch } from './arch.ts';
-import { markerMatches, writeMarker } from './release-files.ts';
-import { findChecksum, sha256File } from './checksums.ts';
+import { downloadVerified } from './cache.ts';
+import { findChecksum } from './checksums.ts';
 
 export interface PreparedSysext {
   spec: SysextSpec;
@@ -58,15 +58,7 @@ async function bakerySysext(ctx: Context, spec: { name: string; file: string }, 
   const sums = knownSums ?? (await bakerySums(ctx, urls.sums));
   const expected = findChecksum(sums, spec.file);
   if (!expected) throw verifyError(`${spec.file} is not listed in the bakery's SHA256SUMS`, 'check the file name (bake sysext list, or the bakery\'s release page)');
-  const dir = join(ctx.cacheDir, 'bakery');
-  const image = join(dir, spec.file);
-  const marker = `${image}.sha256-${expected}`;
-  await ctx.http.download(urls.image, image, { sha256: expected });
-  if (!(await markerMatches(marker, [image]))) {
-    const actual = await sha256File(image);
-    if (actual !== expected) throw verifyError(`${spec.file} in the cache does not match the bakery's SHA256SUMS`, `delete ${image} and retry`);
-    await writeMarker(marker, [image]);
-  }
+  const image = await downloadVerified(ctx, urls.image, join(ctx.cacheDir, 'bakery', spec.file), expected);
   // The conf is unversioned and small: fetch it fresh every time so a changed bakery conf is picked up.
   const conf = join(workDir, `${spec.name}.conf`);
   if (!(await ctx.http.exists(urls.conf))) return { image };

@@ -3,17 +3,18 @@
  * symlinks and static folders into the sysext root. Every path a recipe names is checked to stay inside
  * the root, so a hook cannot write anywhere else on the build host.
  */
-import { chmod, copyFile, cp, lstat, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, lstat, mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
 import { ARCHES, type Arch } from '../arch.ts';
 import type { Context } from '../context.ts';
 import { BakeError, networkError, verifyError } from '../errors.ts';
 import { recipeDir } from './catalog.ts';
-import { findChecksum, sha256File } from '../checksums.ts';
+import { findChecksum } from '../checksums.ts';
 import { runContainerBuild } from './container-build.ts';
 import type { BuildApi, Recipe, Verification } from './recipe.ts';
 import { sourceVersions } from './versions.ts';
 import { compareVersions } from '../version-order.ts';
+import { downloadVerified } from '../cache.ts';
 
 export interface BuildSetup {
   recipe: Recipe;
@@ -119,33 +120,13 @@ async function expectedHash(ctx: Context, url: string, verification: Verificatio
   return hash;
 }
 
-/**
- * Cached download, checked against the upstream hash even when it came from the cache. A sidecar
- * `<file>.verified` remembers hash, size and mtime of the last check, so an untouched cache entry is not
- * hashed again on every build; any change to the file sends it through the full check.
- */
+/** Cached download, checked against the upstream hash even when it came from the cache. */
 export async function fetchVerified(ctx: Context, url: string, verification: Verification): Promise<string> {
   const sha256 = await expectedHash(ctx, url, verification);
   const dest = cachePathFor(ctx.cacheDir, url);
-  const result = await ctx.http.download(url, dest, sha256 ? { sha256 } : {});
-  if (!sha256) return dest;
-  if (!result.downloaded && !(await stillVerified(dest, sha256)) && (await sha256File(dest)) !== sha256) {
-    ctx.log.warn(`cached ${dest} does not match ${url}'s checksum; downloading it again`);
-    await rm(dest, { force: true });
-    await ctx.http.download(url, dest, { sha256 });
-  }
-  await writeFile(`${dest}.verified`, await verifiedStamp(dest, sha256));
+  if (sha256) return downloadVerified(ctx, url, dest, sha256);
+  await ctx.http.download(url, dest);
   return dest;
-}
-
-async function verifiedStamp(path: string, sha256: string): Promise<string> {
-  const info = await stat(path);
-  return `${sha256} ${info.size} ${info.mtimeMs}\n`;
-}
-
-async function stillVerified(path: string, sha256: string): Promise<boolean> {
-  const recorded = await readFile(`${path}.verified`, 'utf8').catch(() => undefined);
-  return recorded !== undefined && recorded === (await verifiedStamp(path, sha256));
 }
 
 async function extractArchive(ctx: Context, archive: string, target: Promise<string>, strip: number): Promise<string> {
