@@ -51,6 +51,17 @@ export async function mountDevice(ctx: Context, stack: CleanupStack, device: str
   };
 }
 
+/** Mounts an image file read-only (a loop device set up by mount) to look inside; released by `stack`. */
+export async function mountImageReadOnly(ctx: Context, stack: CleanupStack, image: string, why: string): Promise<string> {
+  const path = await mkdtemp(join(tmpdir(), 'bake-look-'));
+  stack.defer(`remove ${path}`, () => rmdir(path));
+  await ctx.run.run('mount', ['-o', 'ro,loop', image, path], { privileged: true, readOnly: true, why });
+  stack.defer(`unmount ${path}`, async () => {
+    await ctx.run.run('umount', [path], { privileged: true, readOnly: true, uncancellable: true });
+  });
+  return path;
+}
+
 export async function freeBytes(path: string): Promise<number> {
   const stats = await statfs(path);
   return stats.bavail * stats.bsize;

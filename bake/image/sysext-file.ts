@@ -4,12 +4,13 @@
  * whose extension-release name differs from the name it is linked under, or whose ARCHITECTURE or ID does
  * not match the OS, so bake refuses those instead of baking an image that never merges.
  */
-import { mkdtemp, open, readFile, readdir, rm, rmdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, open, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Arch } from '../arch.ts';
 import type { Context } from '../context.ts';
 import { inputError, usageError } from '../errors.ts';
+import { CleanupStack, tempDir } from '../cleanup.ts';
+import { mountImageReadOnly } from './disk.ts';
 import { parseKeyValueFile } from '../key-value.ts';
 
 export type SysextFormat = 'squashfs' | 'erofs' | 'ext4' | 'btrfs';
@@ -50,28 +51,20 @@ export async function detectFormat(path: string): Promise<SysextFormat | undefin
  * ext2/3/4 are read with their unprivileged userspace tools; erofs and btrfs are mounted read-only.
  */
 async function withReleaseDir<T>(ctx: Context, image: string, format: SysextFormat, use: (dir: string) => Promise<T>): Promise<T> {
-  const work = await mkdtemp(join(tmpdir(), 'bake-inspect-'));
-  const mountpoint = join(work, 'mnt');
-  let mounted = false;
-  try {
-    let dir = join(work, 'tree', RELEASE_DIR);
-    if (format === 'squashfs') {
-      await ctx.run.run('unsquashfs', ['-no-xattrs', '-quiet', '-no-progress', '-d', join(work, 'tree'), image, RELEASE_DIR], { readOnly: true, allowFailure: true, why: 'read the sysext metadata' });
-    } else if (format === 'ext4') {
-      await ctx.run.run('mkdir', ['-p', join(work, 'tree', 'usr/lib')], { readOnly: true });
-      await ctx.run.run('debugfs', ['-R', `rdump /${RELEASE_DIR} ${join(work, 'tree', 'usr/lib')}`, image], { readOnly: true, allowFailure: true, why: 'read the sysext metadata' });
-    } else {
-      await ctx.run.run('mkdir', ['-p', mountpoint], { readOnly: true });
-      await ctx.run.run('mount', ['-t', format, '-o', 'ro,loop', image, mountpoint], { readOnly: true, privileged: true, why: 'read the sysext metadata' });
-      mounted = true;
-      dir = join(mountpoint, RELEASE_DIR);
-    }
-    return await use(dir);
-  } finally {
-    if (mounted) await ctx.run.run('umount', [mountpoint], { readOnly: true, privileged: true, uncancellable: true });
-    if (mounted) await rmdir(mountpoint);
-    await rm(work, { recursive: true, force: true });
+  await using stack = new CleanupStack(ctx.log);
+  if (format === 'erofs' || format === 'btrfs') {
+    return await use(join(await mountImageReadOnly(ctx, stack, image, 'read the sysext metadata'), RELEASE_DIR));
   }
+  await using work = await tempDir('bake-inspect');
+  const tree = join(work.path, 'tree'); // unsquashfs creates it; it refuses an existing directory
+  const extract: Record<'squashfs' | 'ext4', [string, string[]]> = {
+    squashfs: ['unsquashfs', ['-no-xattrs', '-quiet', '-no-progress', '-d', tree, image, RELEASE_DIR]],
+    ext4: ['debugfs', ['-R', `rdump /${RELEASE_DIR} ${join(tree, 'usr/lib')}`, image]],
+  };
+  if (format === 'ext4') await mkdir(join(tree, 'usr/lib'), { recursive: true });
+  const [tool, args] = extract[format];
+  await ctx.run.run(tool, args, { readOnly: true, allowFailure: true, why: 'read the sysext metadata' });
+  return await use(join(tree, RELEASE_DIR));
 }
 
 export interface SysextInfo {

@@ -3,9 +3,8 @@
  * (bakery issue #247): only usr/ and opt/, nothing in usr/sbin, a matching extension-release, drop-ins
  * that end in .conf, ELF binaries of the right architecture, unit commands that exist, root ownership.
  */
-import { lstat, mkdtemp, open, readFile, readlink, rmdir, stat } from 'node:fs/promises';
+import { lstat, open, readFile, readlink, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { tmpdir } from 'node:os';
 import { ARCHES, type Arch } from '../arch.ts';
 import { CleanupStack } from '../cleanup.ts';
 import type { Context } from '../context.ts';
@@ -14,6 +13,7 @@ import { EXTENSION_RELEASE_DIR, extensionReleasePath } from './release.ts';
 import { parseKeyValueFile } from '../key-value.ts';
 import { walkTree, type TreeEntry } from './tree.ts';
 import { FLATCAR_USR_COMMANDS } from './flatcar-usr.ts';
+import { mountImageReadOnly } from '../image/disk.ts';
 
 export interface LintFinding {
   rule: 'top-level' | 'usr-sbin' | 'extension-release' | 'drop-in-suffix' | 'elf-arch' | 'exec-path' | 'owner';
@@ -39,12 +39,7 @@ export async function lintSysext(ctx: Context, imageOrDir: string, expect: LintE
   if (info.isDirectory()) return lintTree(imageOrDir, expect);
   const name = expect.name ?? basename(imageOrDir).replace(/\.raw$/, '');
   await using stack = new CleanupStack(ctx.log);
-  const mountPoint = await mkdtemp(join(tmpdir(), 'bake-lint-'));
-  stack.defer(`remove ${mountPoint}`, () => rmdir(mountPoint));
-  await ctx.run.run('mount', ['-o', 'ro,loop', imageOrDir, mountPoint], { why: 'look inside sysext images', privileged: true, readOnly: true });
-  stack.defer(`unmount ${mountPoint}`, async () => {
-    await ctx.run.run('umount', [mountPoint], { privileged: true, readOnly: true, uncancellable: true });
-  });
+  const mountPoint = await mountImageReadOnly(ctx, stack, imageOrDir, 'look inside sysext images');
   return await lintTree(mountPoint, { ...expect, name });
 }
 
