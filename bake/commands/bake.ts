@@ -2,7 +2,8 @@
  * `bake [options] name:file|name@version ...`: the default command. Flags follow
  * tools/bake_flatcar_image.sh (including --install_to), plus output, safety and endpoint flags.
  */
-import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
 import type { Context } from '../context.ts';
@@ -12,11 +13,12 @@ import { resolveRelease } from '../release.ts';
 import { planBake } from '../plan.ts';
 import { prepareSysext } from '../sources.ts';
 import { tempDir } from '../cleanup.ts';
+import { PROJECT_ROOT } from '../project.ts';
 import { formatPlan, formatSummary, planJson, resultJson } from './bake-output.ts';
 
-/** bake's own version, from package.json (there is no build step to stamp it in). */
+/** bake's own version, from package.json (read at run time, so dist/ needs no stamping). */
 function packageVersion(): string {
-  return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+  return (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 interface BakeFlags extends CommonOptions, RawBakeOptions {

@@ -3,12 +3,15 @@
  * touches nothing here. Loaded once, at import, so lookups stay synchronous.
  */
 import { readdirSync, existsSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { usageError } from '../errors.ts';
+import { MODULE_EXTENSION, PROJECT_ROOT } from '../project.ts';
 import type { Recipe } from './recipe.ts';
 
-export const CATALOG_DIR = fileURLToPath(new URL('../../sysexts/', import.meta.url));
+/** The source catalogue: it decides which recipes exist and holds their static files. */
+export const CATALOG_DIR = join(PROJECT_ROOT, 'sysexts');
+/** The recipe modules of the running build (dist/ compiles them next to the rest). */
+const RECIPE_MODULES = new URL('../../sysexts/', import.meta.url);
 
 async function loadRecipes(): Promise<Map<string, Recipe>> {
   const names = readdirSync(CATALOG_DIR, { withFileTypes: true })
@@ -17,7 +20,7 @@ async function loadRecipes(): Promise<Map<string, Recipe>> {
     .sort();
   const recipes = new Map<string, Recipe>();
   for (const name of names) {
-    const module = (await import(pathToFileURL(join(CATALOG_DIR, name, 'recipe.ts')).href)) as { default: Recipe };
+    const module = (await import(new URL(`${name}/recipe${MODULE_EXTENSION}`, RECIPE_MODULES).href)) as { default: Recipe };
     if (module.default.name !== name) throw new Error(`sysexts/${name}/recipe.ts names itself '${module.default.name}'`);
     recipes.set(name, module.default);
   }
