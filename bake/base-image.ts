@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import type { Context } from './context.ts';
 import { BakeError, inputError } from './errors.ts';
 import { decompressBz2, type Bz2Source } from './image/decompress.ts';
-import { GrowingFileReader } from './image/growing-file.ts';
+import { GrowingFileReader, type FileFollower } from './image/growing-file.ts';
 import type { ResolvedRelease } from './release.ts';
 import { parseKeyValueFile } from './key-value.ts';
-import { IMAGE_BIN, IMAGE_BZ2, releaseCacheDir } from './release-files.ts';
+import { IMAGE_BIN, IMAGE_BZ2, downloadSignature, releaseCacheDir, verifyWhileDownloading } from './release-files.ts';
 import { markerMatches, writeMarker } from './cache.ts';
 
 /** version.txt is signed: it must name the release we asked for, or the mirror served the wrong one. */
@@ -30,24 +30,31 @@ function basePaths(ctx: Context, release: ResolvedRelease) {
   return { bz2: join(dir, IMAGE_BZ2), path, partial: `${path}.partial`, marker: `${path}.complete` };
 }
 
-/** Decompression running alongside the download; `outcome` never rejects. */
+/** Decompression and the signature check running alongside the download; their promises never reject. */
 export interface StreamingDecompression {
   reader: GrowingFileReader;
   /** Where the image is being decompressed to, renamed into place only after verification. */
   partial: string;
   outcome: Promise<{ ok: true } | { ok: false; error: unknown }>;
+  /** gpg reading the same download; see release-files.ts acceptStreamedVerification. */
+  signature: { follower: FileFollower; good: Promise<boolean> };
 }
 
-/** Starts decompressing the bz2 as it downloads, unless the base image or the bz2 is already cached. */
+/**
+ * Starts decompressing and checking the signature of the bz2 as it downloads, unless the bz2 is already
+ * cached. The signature is fetched first: gpg needs it before the first byte of the image.
+ */
 export async function startStreamingDecompression(ctx: Context, release: ResolvedRelease): Promise<StreamingDecompression | undefined> {
   const paths = basePaths(ctx, release);
   if (await access(paths.bz2).then(() => true, () => false)) return undefined;
+  await downloadSignature(ctx, release, IMAGE_BZ2);
   const reader = new GrowingFileReader(`${paths.bz2}.partial`, paths.bz2);
-  const outcome = decompressTo(ctx, reader.stream, paths.partial).then(
+  const outcome = decompressTo(ctx, reader.follow().readable, paths.partial).then(
     () => ({ ok: true as const }),
     (error: unknown) => ({ ok: false as const, error }),
   );
-  return { reader, partial: paths.partial, outcome };
+  const follower = reader.follow();
+  return { reader, partial: paths.partial, outcome, signature: { follower, good: verifyWhileDownloading(ctx, paths.bz2, follower) } };
 }
 
 async function decompressTo(ctx: Context, source: Bz2Source, partial: string): Promise<void> {
@@ -66,7 +73,7 @@ async function decompressTo(ctx: Context, source: Bz2Source, partial: string): P
  */
 export async function settle(streaming: StreamingDecompression): Promise<void> {
   streaming.reader.fail(new BakeError('interrupted', 'the bake ended before the download did'));
-  await streaming.outcome;
+  await Promise.all([streaming.outcome, streaming.signature.good]);
   await rm(streaming.partial, { force: true });
 }
 

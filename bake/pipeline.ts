@@ -15,7 +15,8 @@ import { attachAndResizeRoot, growRootPartition } from './image/grow.ts';
 import { bytesNeeded, installSysext } from './image/install.ts';
 import { planBake, type BakePlan, type BakeRequest } from './plan.ts';
 import { resolveRelease } from './release.ts';
-import { IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, downloadReleaseFile, verifyReleaseFile } from './release-files.ts';
+import { IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, acceptStreamedVerification, downloadReleaseFile, verifyReleaseFile } from './release-files.ts';
+import { WriterRestartedError } from './image/growing-file.ts';
 import { prepareSysext, type PreparedSysext } from './sources.ts';
 import { pausePoint, runStages, type Stage } from './stages.ts';
 import type { DownloadProgress } from './net/http.ts';
@@ -109,7 +110,8 @@ export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
           progress(p);
           streaming?.reader.notify();
         };
-        state.downloads[IMAGE_BZ2] = await downloadReleaseFile(ctx, release, IMAGE_BZ2, { onProgress });
+        const onRestart = () => streaming?.reader.fail(new WriterRestartedError('the download started over'));
+        state.downloads[IMAGE_BZ2] = await downloadReleaseFile(ctx, release, IMAGE_BZ2, { onProgress, onRestart });
         streaming?.reader.finish();
       },
     },
@@ -117,6 +119,8 @@ export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
       id: 'verify',
       title: 'Verify signatures',
       run: async (state) => {
+        const { streaming } = state;
+        if (streaming) await acceptStreamedVerification(state.downloads[IMAGE_BZ2]!, streaming.signature.follower, await streaming.signature.good);
         for (const path of Object.values(state.downloads)) await verifyReleaseFile(ctx, path);
         await checkVersionTxt(state.downloads[VERSION_TXT]!, state.plan!.release);
       },

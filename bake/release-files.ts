@@ -4,12 +4,13 @@
  * file and its signature matches, so a warm bake neither downloads nor re-hashes gigabytes. A file that
  * fails verification is deleted, so the next run downloads it again.
  */
-import { rm } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { Context } from './context.ts';
 import { FLATCAR_SIGNING_KEY_FINGERPRINT, ENDPOINTS } from './endpoints.ts';
 import { BakeError } from './errors.ts';
-import type { DownloadProgress } from './net/http.ts';
+import type { FileFollower } from './image/growing-file.ts';
+import type { DownloadOptions } from './net/http.ts';
 import type { ResolvedRelease } from './release.ts';
 import { verifySignature, type SigningKey } from './verify.ts';
 import { markerMatches, writeMarker } from './cache.ts';
@@ -34,22 +35,58 @@ export async function signingKey(ctx: Context, refresh = false): Promise<Signing
   return { path, ...pinned };
 }
 
-export interface FetchOptions {
-  onProgress?: (progress: DownloadProgress) => void;
+export type FetchOptions = Pick<DownloadOptions, 'onProgress' | 'onRestart'>;
+
+/** Where a release file lands in the cache. */
+export function releaseFilePath(ctx: Context, release: ResolvedRelease, file: string): string {
+  return join(releaseCacheDir(ctx.cacheDir, release), file);
+}
+
+/** Downloads `<baseUrl>/<file>.sig` into the cache, unless it is there already. */
+export async function downloadSignature(ctx: Context, release: ResolvedRelease, file: string): Promise<string> {
+  const sig = `${releaseFilePath(ctx, release, file)}.sig`;
+  await ctx.http.download(`${release.baseUrl}/${file}.sig`, sig);
+  return sig;
 }
 
 /** Downloads `<baseUrl>/<file>` and its `.sig` into the cache, unless they are there already. */
 export async function downloadReleaseFile(ctx: Context, release: ResolvedRelease, file: string, options: FetchOptions = {}): Promise<string> {
-  const path = join(releaseCacheDir(ctx.cacheDir, release), file);
-  await ctx.http.download(`${release.baseUrl}/${file}.sig`, `${path}.sig`);
-  await ctx.http.download(`${release.baseUrl}/${file}`, path, options.onProgress ? { onProgress: options.onProgress } : {});
+  const path = releaseFilePath(ctx, release, file);
+  await downloadSignature(ctx, release, file);
+  await ctx.http.download(`${release.baseUrl}/${file}`, path, options);
   return path;
+}
+
+const verifiedMarker = (path: string) => `${path}.verified`;
+
+/**
+ * Checks the signature over the file's bytes while it downloads (`follower` reads them as they arrive).
+ * True only for a good signature by the signing key; any doubt gives false, and verifyReleaseFile then
+ * checks the finished file as usual, with its error messages and key rotation. Never rejects.
+ */
+export async function verifyWhileDownloading(ctx: Context, path: string, follower: FileFollower): Promise<boolean> {
+  try {
+    await verifySignature(ctx, await signingKey(ctx), path, `${path}.sig`, follower.readable);
+    return true;
+  } catch (error) {
+    follower.readable.destroy();
+    ctx.log.debug(`checking the signature during the download did not work out (${(error as Error).message}); checking the finished file`);
+    return false;
+  }
+}
+
+/**
+ * Records a streamed check as the file's verification, if it covered exactly the finished file: the
+ * follower read the file from its first byte to the end the download left.
+ */
+export async function acceptStreamedVerification(path: string, follower: FileFollower, good: boolean): Promise<void> {
+  if (good && follower.bytesRead() === (await stat(path)).size) await writeMarker(verifiedMarker(path), [path, `${path}.sig`]);
 }
 
 /** Verifies a downloaded file against its `.sig` once; a file that fails is deleted with its signature. */
 export async function verifyReleaseFile(ctx: Context, path: string): Promise<void> {
   const sig = `${path}.sig`;
-  const marker = `${path}.verified`;
+  const marker = verifiedMarker(path);
   if (await markerMatches(marker, [path, sig])) return;
   try {
     await verifyWithRotation(ctx, path, sig);

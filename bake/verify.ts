@@ -5,6 +5,7 @@
  */
 import { chmod } from 'node:fs/promises';
 import { basename } from 'node:path';
+import type { Readable } from 'node:stream';
 import { tempDir } from './cleanup.ts';
 import type { Context } from './context.ts';
 import { verifyError } from './errors.ts';
@@ -62,18 +63,22 @@ async function primaryFingerprints(ctx: Context, home: string): Promise<string[]
   return fingerprints;
 }
 
-export async function verifySignature(ctx: Context, key: SigningKey, file: string, signature: string): Promise<SignatureCheck> {
+/**
+ * Checks `signature` over `file`, or over `data` when given: the bytes of `file` as they are being
+ * downloaded, so the check costs no time after the download.
+ */
+export async function verifySignature(ctx: Context, key: SigningKey, file: string, signature: string, data?: Readable): Promise<SignatureCheck> {
   await using home = await tempDir('bake-gpg');
   await chmod(home.path, 0o700);
-  const gpg = (args: string[], allowFailure = false) =>
-    ctx.run.run('gpg', ['--batch', '--no-tty', '--homedir', home.path, ...args], { readOnly: true, allowFailure, why: 'verify release signatures' });
+  const gpg = (args: string[], allowFailure = false, input?: Readable) =>
+    ctx.run.run('gpg', ['--batch', '--no-tty', '--homedir', home.path, ...args], { readOnly: true, allowFailure, why: 'verify release signatures', ...(input ? { input } : {}) });
   const imported = await gpg(['--import', key.path], true);
   const trusted = imported.exitCode === 0 ? await primaryFingerprints(ctx, home.path) : [];
   if (trusted.length === 0) throw verifyError(`${key.path} holds no usable OpenPGP public key`, 'check --signing-key');
   if (key.pinnedFingerprint && !trusted.includes(key.pinnedFingerprint)) {
     throw verifyError(`the signing key at ${key.path} is not the Flatcar image signing key (${key.pinnedFingerprint})`, 'check --signing-key or the mirror');
   }
-  const { stdout } = await gpg(['--status-fd', '1', '--verify', signature, file], true);
+  const { stdout } = await gpg(['--status-fd', '1', '--verify', signature, data ? '-' : file], true, data);
   const result = parseGpgStatus(stdout);
   const name = basename(file);
   if (!result.good || !result.validsig) {

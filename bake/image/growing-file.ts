@@ -1,6 +1,6 @@
 /**
- * Reads a file while a download is still appending to it, so decompression can run alongside the
- * download instead of after it. The writer calls notify() when it appended and finish() when it is done
+ * Reads a file while a download is still appending to it, so decompression and the signature check can
+ * run alongside the download instead of after it. The writer calls notify() when it appended and finish() when it is done
  * (the file may have been renamed by then: the open descriptor follows it). If the file shrinks, the
  * writer started over, and the stream fails: the caller then decompresses the finished file instead.
  */
@@ -13,27 +13,37 @@ const POLL_MS = 100;
 
 export class WriterRestartedError extends Error {}
 
+/** One reader of the growing file, from its first byte. */
+export interface FileFollower {
+  readable: Readable;
+  /** Bytes handed on so far: after a clean end, the size of the finished file. */
+  bytesRead(): number;
+}
+
 export class GrowingFileReader {
-  readonly stream: Readable;
   private done = false;
   private failure?: Error;
-  private wake?: () => void;
+  private readonly waiters = new Set<() => void>();
 
   /** `path` is where the writer appends; `finalPath` where it renames the file when complete. */
-  constructor(private readonly path: string, private readonly finalPath: string) {
-    this.stream = Readable.from(this.chunks());
+  constructor(private readonly path: string, private readonly finalPath: string) {}
+
+  /** A new follower; several can read the same download at their own pace (the decoder and gpg). */
+  follow(): FileFollower {
+    const counter = { bytes: 0 };
+    return { readable: Readable.from(this.chunks(counter)), bytesRead: () => counter.bytes };
   }
 
   notify(): void {
-    this.wake?.();
+    for (const wake of this.waiters) wake();
   }
 
   finish(): void {
     this.done = true;
-    this.wake?.();
+    this.notify();
   }
 
-  /** Ends the stream with an error (the download failed or the user interrupted). */
+  /** Ends every follower with an error (the download failed or the user interrupted). */
   fail(error: Error): void {
     this.failure = error;
     this.finish();
@@ -41,11 +51,13 @@ export class GrowingFileReader {
 
   private async waitForWriter(): Promise<void> {
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, POLL_MS);
-      this.wake = () => {
+      const wake = () => {
         clearTimeout(timer);
+        this.waiters.delete(wake);
         resolve();
       };
+      const timer = setTimeout(wake, POLL_MS);
+      this.waiters.add(wake);
     });
   }
 
@@ -57,9 +69,8 @@ export class GrowingFileReader {
     return undefined;
   }
 
-  private async *chunks(): AsyncGenerator<Buffer> {
+  private async *chunks(counter: { bytes: number }): AsyncGenerator<Buffer> {
     let handle: FileHandle | undefined;
-    let position = 0;
     // One buffer for every read: the writer wakes us per 64 KiB, and a fresh zeroed MiB each time cost a
     // core-second per 300 MiB. What is handed on is a copy of just the bytes read.
     const buffer = Buffer.allocUnsafe(CHUNK);
@@ -67,13 +78,13 @@ export class GrowingFileReader {
       for (;;) {
         if (this.failure) throw this.failure;
         handle ??= await this.openFile();
-        const { bytesRead } = handle ? await handle.read(buffer, 0, CHUNK, position) : { bytesRead: 0 };
+        const { bytesRead } = handle ? await handle.read(buffer, 0, CHUNK, counter.bytes) : { bytesRead: 0 };
         if (bytesRead > 0) {
-          position += bytesRead;
+          counter.bytes += bytesRead;
           yield Buffer.from(buffer.subarray(0, bytesRead));
           continue;
         }
-        if (handle && (await handle.stat()).size < position) throw new WriterRestartedError(`${this.path} was rewritten from the start`);
+        if (handle && (await handle.stat()).size < counter.bytes) throw new WriterRestartedError(`${this.path} was rewritten from the start`);
         if (this.failure) throw this.failure;
         if (this.done) {
           if (handle) return;

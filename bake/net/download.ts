@@ -43,6 +43,12 @@ function totalSize(response: Response, from: number): number | undefined {
   return length === undefined ? undefined : from + length;
 }
 
+/** Empties the partial file, telling whoever follows it when bytes they may have read are gone. */
+async function restart(file: PartialFile, options: DownloadOptions): Promise<void> {
+  if (file.received > 0) options.onRestart?.();
+  await file.restart();
+}
+
 export class Downloader {
   constructor(private readonly transport: Transport) {}
 
@@ -83,7 +89,7 @@ export class Downloader {
   /** Each attempt resumes from what the file already holds; a drop mid-body costs one attempt. */
   private async fetchRemote(url: string, file: PartialFile, options: DownloadOptions): Promise<void> {
     await this.transport.retrying(`downloading ${url}`, url, async () => {
-      const response = await this.openBody(url, file);
+      const response = await this.openBody(url, file, options);
       const from = file.received;
       const total = totalSize(response, from);
       for await (const chunk of response.body) {
@@ -97,14 +103,14 @@ export class Downloader {
   }
 
   /** Requests the rest of the file; falls back to the whole file (emptying the partial) when the server will not resume. */
-  private async openBody(url: string, file: PartialFile): Promise<Response> {
+  private async openBody(url: string, file: PartialFile, options: DownloadOptions): Promise<Response> {
     const from = file.received;
     if (from > 0) {
       const response = await this.transport.send('GET', url, { range: `bytes=${from}-` });
       if (continuesAt(response, from)) return response;
       if (response.status === 200) {
         this.transport.log.debug(`${url}: server ignored the range; starting over`);
-        await file.restart();
+        await restart(file, options);
         return response;
       }
       if (response.status !== 416 && response.status !== 206) {
@@ -112,7 +118,7 @@ export class Downloader {
       }
       await response.body.dump();
       this.transport.log.debug(`${url}: cannot resume at byte ${from} (${response.status}); starting over`);
-      await file.restart();
+      await restart(file, options);
     }
     const response = await this.transport.send('GET', url);
     await this.transport.expect(response, (status) => status === 200);
@@ -121,7 +127,7 @@ export class Downloader {
 
   private async copyLocal(url: string, source: string, file: PartialFile, options: DownloadOptions): Promise<void> {
     const total = await localSize(url, source);
-    await file.restart();
+    await restart(file, options);
     this.transport.log.debug(`copy ${source}`);
     const { signal } = this.transport;
     try {

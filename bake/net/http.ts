@@ -19,6 +19,8 @@ export interface DownloadOptions {
   /** Expected SHA-256 (hex); checked while streaming, a mismatch deletes the download. */
   sha256?: string;
   onProgress?: (progress: DownloadProgress) => void;
+  /** Called when bytes already in the partial file are thrown away, so readers following it can stop. */
+  onRestart?: () => void;
 }
 
 export interface DownloadResult {

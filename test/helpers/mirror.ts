@@ -16,6 +16,8 @@ export type Fault =
   | { status: number; times?: number }
   | { dropAfterBytes: number; times?: number }
   | { corrupt: true; times?: number }
+  /** Answers a Range request with the whole file (200), as servers without range support do. */
+  | { ignoreRange: true; corrupt?: true; delayMs?: number; times?: number }
   | { delayMs: number; times?: number }
   | { throttleBytesPerSecond: number };
 
@@ -177,7 +179,8 @@ export async function startMirror(options: MirrorOptions): Promise<Mirror> {
       'accept-ranges': 'bytes',
       'content-type': contentType(file),
     };
-    const range = parseRange(typeof req.headers.range === 'string' ? req.headers.range : undefined, size);
+    const asked = fault && 'ignoreRange' in fault ? undefined : req.headers.range;
+    const range = parseRange(typeof asked === 'string' ? asked : undefined, size);
     if (range === 'unsatisfiable') return reply(req, res, path, 416, { 'content-range': `bytes */${size}` });
     const { start, end } = range ?? { start: 0, end: size - 1 };
     const status = range ? 206 : 200;

@@ -101,6 +101,21 @@ test('bake faults', async (t) => {
     await assertNothingLeft(ws, ['flatcar_production_image.bin']);
   });
 
+  await t.test('a download that starts over discards what gpg and the decoder read of the first attempt', async (t) => {
+    // The first attempt sends good bytes and drops; the server then (after a pause in which gpg and the
+    // decoder read them) ignores the Range and sends a whole file whose first byte differs. The bytes read
+    // during the first attempt must not vouch for it.
+    const ws = await fresh(t);
+    fx.mirror.fault(IMAGE_PATH, { dropAfterBytes: 4096, times: 1 });
+    fx.mirror.fault(IMAGE_PATH, { ignoreRange: true, corrupt: true, delayMs: 500, times: 1 });
+    const run = await runBake(ws, ['--output', 'out', 'hello:hello.raw']);
+    fx.mirror.clearFaults();
+    assert.ok(fx.mirror.requests.some((r) => IMAGE_PATH.test(r.path) && r.range === 'bytes=4096-' && r.status === 200), 'the resume was answered with the whole file');
+    assertOneLineError(run, /bad signature on flatcar_production_image\.bin\.bz2/);
+    assert.equal(run.exitCode, 6);
+    await assertNothingLeft(ws);
+  });
+
   await t.test('a connection dropped on every attempt fails cleanly', async (t) => {
     const ws = await fresh(t);
     fx.mirror.fault(IMAGE_PATH, { dropAfterBytes: 1024, times: 10 });

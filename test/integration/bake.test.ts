@@ -90,8 +90,10 @@ test('bake', async (t) => {
     const ws = await workspace(t, { ...fx.env, BAKE_CACHE_DIR: join((await workspace(t)).dir, 'cache') });
     await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
     const releaseFiles = /^\/stable\/amd64-usr\/4593\.2\.5\//;
-    const first = await runBake(ws, ['--output', 'out', 'hello:hello.raw']);
+    const first = await runBake(ws, ['-v', '--output', 'out', 'hello:hello.raw']);
     assert.equal(first.exitCode, 0, first.stderr);
+    const bz2Checks = first.stderr.split('\n').filter((line) => /gpg .*--verify \S+flatcar_production_image\.bin\.bz2\.sig/.test(line));
+    assert.deepEqual(bz2Checks.map((line) => line.split(' ').at(-1)), ['-'], 'the bz2 was checked once, by gpg reading the download as it arrived');
     const downloadsAfterFirst = requestsFor(releaseFiles).length;
     assert.equal(downloadsAfterFirst >= 4, true, 'image, version.txt and their signatures');
     const second = await runBake(ws, ['--force', '-v', '--output', 'out', 'hello:hello.raw']);

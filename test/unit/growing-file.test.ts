@@ -4,11 +4,12 @@ import { randomBytes } from 'node:crypto';
 import { appendFile, mkdtemp, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GrowingFileReader, WriterRestartedError } from '../../bake/image/growing-file.ts';
+import { GrowingFileReader, WriterRestartedError, type FileFollower } from '../../bake/image/growing-file.ts';
 
-async function collect(reader: GrowingFileReader): Promise<Buffer> {
+async function collect(reader: GrowingFileReader | FileFollower): Promise<Buffer> {
+  const follower = reader instanceof GrowingFileReader ? reader.follow() : reader;
   const chunks: Buffer[] = [];
-  for await (const chunk of reader.stream) chunks.push(chunk as Buffer);
+  for await (const chunk of follower.readable) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }
 
@@ -61,4 +62,22 @@ test('fail() ends the stream with the given error', async (t) => {
   const reading = collect(reader);
   reader.fail(new Error('download failed'));
   await assert.rejects(reading, /download failed/);
+});
+
+test('every follower reads the whole file at its own pace and counts what it read', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'bake-growing-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const partial = join(dir, 'x.bz2.partial');
+  const reader = new GrowingFileReader(partial, join(dir, 'x.bz2'));
+  const [fast, slow] = [reader.follow(), reader.follow()];
+  const fastRead = collect(fast);
+  const data = randomBytes(3_000_000);
+  await writeFile(partial, data.subarray(0, 1_000_000));
+  reader.notify();
+  await appendFile(partial, data.subarray(1_000_000));
+  reader.finish();
+  assert.ok((await fastRead).equals(data));
+  assert.ok((await collect(slow)).equals(data), 'a follower that starts late still reads from the first byte');
+  assert.equal(fast.bytesRead(), data.length);
+  assert.equal(slow.bytesRead(), data.length);
 });
