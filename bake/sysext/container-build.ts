@@ -10,6 +10,7 @@ import { CleanupStack } from '../cleanup.ts';
 import { detectRuntime, parseRuntimeChoice } from '../container.ts';
 import type { Context } from '../context.ts';
 import type { ContainerBuild } from './recipe.ts';
+import { privatiseTree } from './unpack.ts';
 
 export interface ContainerBuildJob extends ContainerBuild {
   recipeDir: string;
@@ -18,6 +19,8 @@ export interface ContainerBuildJob extends ContainerBuild {
 }
 
 export async function runContainerBuild(ctx: Context, job: ContainerBuildJob): Promise<string> {
+  // The build writes into its source, which may share files with the unpack cache.
+  await privatiseTree(job.source);
   const out = await mkdtemp(join(job.scratch, 'out-'));
   const runtime = await detectRuntime(ctx, parseRuntimeChoice(process.env.BAKE_CONTAINER_RUNTIME ?? 'auto'));
   await using stack = new CleanupStack(ctx.log);

@@ -15,6 +15,7 @@ import type { BuildApi, Recipe, Verification } from './recipe.ts';
 import { sourceVersions } from './versions.ts';
 import { compareVersions } from '../version-order.ts';
 import { downloadVerified } from '../cache.ts';
+import { unpackArchive } from './unpack.ts';
 
 export interface BuildSetup {
   recipe: Recipe;
@@ -30,6 +31,8 @@ export interface BuildSetup {
 export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
   const { recipe, root, scratch } = setup;
   const inRoot = (at: string) => rootPath(root, at, recipe.name);
+  /** SHA-256 of every archive fetched with a checksum: the key under which its unpacked tree is cached. */
+  const verified = new Map<string, string>();
   return {
     name: recipe.name,
     version: setup.version,
@@ -37,8 +40,16 @@ export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
     names: ARCHES[setup.arch],
     options: setup.options,
     url: (endpoint, path) => `${ctx.endpoints[endpoint].replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`,
-    fetch: (url, verification) => fetchVerified(ctx, url, verification),
-    extract: (archive, options) => extractArchive(ctx, archive, scratchDir(scratch, options?.into, recipe.name), options?.strip ?? 0),
+    async fetch(url, verification) {
+      const { path, sha256 } = await fetchVerified(ctx, url, verification);
+      if (sha256) verified.set(path, sha256);
+      return path;
+    },
+    async extract(archive, options) {
+      const dir = await scratchDir(scratch, options?.into, recipe.name);
+      await unpackArchive(ctx, { archive, dir, strip: options?.strip ?? 0, sha256: verified.get(archive) });
+      return dir;
+    },
     exists: async (path) => (await lstat(path).catch(() => undefined)) !== undefined,
     async install(from, to, mode) {
       const dest = inRoot(to);
@@ -120,24 +131,11 @@ async function expectedHash(ctx: Context, url: string, verification: Verificatio
   return hash;
 }
 
-/** Cached download, checked against the upstream hash even when it came from the cache. */
-export async function fetchVerified(ctx: Context, url: string, verification: Verification): Promise<string> {
+/** Cached download, checked against the upstream hash (returned, when there is one) even when it came from the cache. */
+async function fetchVerified(ctx: Context, url: string, verification: Verification): Promise<{ path: string; sha256?: string }> {
   const sha256 = await expectedHash(ctx, url, verification);
   const dest = cachePathFor(ctx.cacheDir, url);
-  if (sha256) return downloadVerified(ctx, url, dest, sha256);
+  if (sha256) return { path: await downloadVerified(ctx, url, dest, sha256), sha256 };
   await ctx.http.download(url, dest);
-  return dest;
-}
-
-async function extractArchive(ctx: Context, archive: string, target: Promise<string>, strip: number): Promise<string> {
-  const dir = await target;
-  if (archive.endsWith('.zip')) {
-    if (strip > 0) throw new BakeError('internal', 'strip is not supported for zip archives');
-    await ctx.run.run('unzip', ['-q', '-o', archive, '-d', dir], { why: 'extract zip archives' });
-  } else {
-    // GNU tar recognises gzip, xz and zstd by their magic; ownership from the archive is never kept.
-    const args = ['-x', '-f', archive, '-C', dir, '--no-same-owner', ...(strip > 0 ? [`--strip-components=${strip}`] : [])];
-    await ctx.run.run('tar', args, { why: 'extract upstream archives' });
-  }
-  return dir;
+  return { path: dest };
 }

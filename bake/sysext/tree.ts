@@ -14,6 +14,8 @@ export interface TreeEntry {
   mode: number;
   uid: number;
   size: number;
+  /** Hard links to the inode: above 1, the file is shared with another tree (the unpack cache). */
+  links: number;
 }
 
 /** Every entry below `root`, depth first, sorted by name so the order never depends on the filesystem. */
@@ -25,7 +27,7 @@ export async function walkTree(root: string): Promise<TreeEntry[]> {
       const path = relative ? `${relative}/${name}` : name;
       const stats = await lstat(join(root, path));
       const kind = stats.isDirectory() ? 'dir' : stats.isSymbolicLink() ? 'symlink' : stats.isFile() ? 'file' : 'other';
-      entries.push({ path, kind, mode: stats.mode & 0o7777, uid: stats.uid, size: stats.size });
+      entries.push({ path, kind, mode: stats.mode & 0o7777, uid: stats.uid, size: stats.size, links: stats.nlink });
       if (kind === 'dir') await visit(path);
     }
   }

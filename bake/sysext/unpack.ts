@@ -1,0 +1,93 @@
+/**
+ * Unpacking upstream archives for recipes. A verified archive is unpacked once, into the cache under its
+ * SHA-256, and every later build gets a hard-linked clone of that tree: no decompression and no copy per
+ * build (the bytes are copied once, when a recipe installs them into the sysext root).
+ *
+ * A clone shares its files with the cache, so nothing may write into it in place. tar and unzip
+ * replace files rather than rewriting them (so unpacking `into` a clone is safe); a container build may
+ * not, so its source tree first gets private copies of its linked files (privatiseTree). A cached tree
+ * counts only when it was renamed into place whole and its marker still matches every file's size and
+ * mtime; anything else (a partial unpack, a file changed through a link) is unpacked afresh.
+ */
+import { copyFile, lstat, mkdir, mkdtemp, rename, rm, utimes } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { markerMatches, writeMarker } from '../cache.ts';
+import type { Context } from '../context.ts';
+import { BakeError } from '../errors.ts';
+import { walkTree } from './tree.ts';
+
+export interface UnpackJob {
+  archive: string;
+  /** An existing directory; what the archive holds is added to (and replaces) what is there. */
+  dir: string;
+  strip: number;
+  /** The archive's verified SHA-256; without one the archive is unpacked afresh every time. */
+  sha256?: string;
+}
+
+export async function unpackArchive(ctx: Context, job: UnpackJob): Promise<void> {
+  if (job.sha256 === undefined) return unpack(ctx, job.archive, job.dir, job.strip);
+  await cloneTree(ctx, await cachedTree(ctx, job.archive, job.sha256, job.strip), job.dir);
+}
+
+/** Gives every file below `dir` that shares its inode (with the cache) a copy of its own, mode and times kept. */
+export async function privatiseTree(dir: string): Promise<void> {
+  for (const entry of await walkTree(dir)) {
+    if (entry.kind !== 'file' || entry.links < 2) continue;
+    const path = join(dir, entry.path);
+    const copy = `${path}.bake-private`;
+    const { atime, mtime } = await lstat(path);
+    await copyFile(path, copy);
+    await utimes(copy, atime, mtime);
+    await rename(copy, path);
+  }
+}
+
+/** The archive unpacked in the cache: reused while its marker matches, else unpacked beside it and renamed in. */
+async function cachedTree(ctx: Context, archive: string, sha256: string, strip: number): Promise<string> {
+  const entry = join(ctx.cacheDir, 'sysext', 'unpacked', strip > 0 ? `${sha256}-strip${strip}` : sha256);
+  if (await treeMatches(entry, sha256)) return join(entry, 'tree');
+  await mkdir(dirname(entry), { recursive: true });
+  const fresh = await mkdtemp(`${entry}.partial-`);
+  try {
+    await mkdir(join(fresh, 'tree'));
+    await unpack(ctx, archive, join(fresh, 'tree'), strip);
+    await writeMarker(join(fresh, 'verified'), await filesOf(join(fresh, 'tree')), sha256);
+    await rm(entry, { recursive: true, force: true });
+    await rename(fresh, entry);
+  } catch (error) {
+    await rm(fresh, { recursive: true, force: true });
+    // Another build renamed the same archive's tree into place first: it is complete, use it.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  return join(entry, 'tree');
+}
+
+async function treeMatches(entry: string, sha256: string): Promise<boolean> {
+  const files = await filesOf(join(entry, 'tree')).catch(() => undefined);
+  return files !== undefined && (await markerMatches(join(entry, 'verified'), files, sha256));
+}
+
+async function filesOf(tree: string): Promise<string[]> {
+  return (await walkTree(tree)).filter((entry) => entry.kind === 'file').map((entry) => join(tree, entry.path));
+}
+
+/** Hard links where the filesystem allows them (the cache and scratch on one mount), copies elsewhere. */
+async function cloneTree(ctx: Context, from: string, to: string): Promise<void> {
+  const why = 'clone unpacked archives from the cache';
+  const linked = await ctx.run.run('cp', ['-a', '--link', '--remove-destination', `${from}/.`, to], { why, allowFailure: true });
+  if (linked.exitCode === 0) return;
+  ctx.log.debug(`cannot hard-link ${from} into ${to}; copying`);
+  await ctx.run.run('cp', ['-a', '--reflink=auto', '--remove-destination', `${from}/.`, to], { why });
+}
+
+async function unpack(ctx: Context, archive: string, dir: string, strip: number): Promise<void> {
+  if (archive.endsWith('.zip')) {
+    if (strip > 0) throw new BakeError('internal', 'strip is not supported for zip archives');
+    await ctx.run.run('unzip', ['-q', '-o', archive, '-d', dir], { why: 'extract zip archives' });
+  } else {
+    // GNU tar recognises gzip, xz and zstd by their magic; ownership from the archive is never kept.
+    const args = ['-x', '-f', archive, '-C', dir, '--no-same-owner', ...(strip > 0 ? [`--strip-components=${strip}`] : [])];
+    await ctx.run.run('tar', args, { why: 'extract upstream archives' });
+  }
+}
