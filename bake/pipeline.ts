@@ -29,6 +29,8 @@ export interface BakeState {
   /** Releases what outlives a stage (a decompression running alongside the download). */
   cleanup: CleanupStack;
   streaming?: StreamingDecompression;
+  /** version.txt's check, run while the image downloads: undefined when it passed, else the error. */
+  versionCheck?: Promise<unknown>;
   plan?: BakePlan;
   sysexts: PreparedSysext[];
   downloads: Record<string, string>;
@@ -70,6 +72,15 @@ async function publishFile(from: string, to: string, force: boolean): Promise<vo
   await unlink(from);
 }
 
+/** version.txt is checked while the image downloads; the verify stage collects the outcome. */
+function startVersionCheck(ctx: Context, state: BakeState, path: string): void {
+  const check = verifyReleaseFile(ctx, path)
+    .then(() => checkVersionTxt(path, state.plan!.release))
+    .then(() => undefined, (error: unknown) => error);
+  state.versionCheck = check;
+  state.cleanup.defer('finish checking version.txt', async () => void (await check));
+}
+
 export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
   return [
     {
@@ -100,6 +111,7 @@ export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
       run: async (state, report) => {
         const { release } = state.plan!;
         state.downloads[VERSION_TXT] = await downloadReleaseFile(ctx, release, VERSION_TXT);
+        startVersionCheck(ctx, state, state.downloads[VERSION_TXT]);
         const streaming = await startStreamingDecompression(ctx, release);
         if (streaming) {
           state.streaming = streaming;
@@ -120,9 +132,11 @@ export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
       title: 'Verify signatures',
       run: async (state) => {
         const { streaming } = state;
-        if (streaming) await acceptStreamedVerification(state.downloads[IMAGE_BZ2]!, streaming.signature.follower, await streaming.signature.good);
-        for (const path of Object.values(state.downloads)) await verifyReleaseFile(ctx, path);
-        await checkVersionTxt(state.downloads[VERSION_TXT]!, state.plan!.release);
+        const versionProblem = await state.versionCheck;
+        if (versionProblem) throw versionProblem;
+        const bz2 = state.downloads[IMAGE_BZ2]!;
+        if (streaming) await acceptStreamedVerification(bz2, streaming.signature.follower, await streaming.signature.good);
+        await verifyReleaseFile(ctx, bz2);
       },
     },
     {
