@@ -156,8 +156,10 @@ async function assemble(ctx: Context, job: Assembly): Promise<CreateResult> {
   const imageName = outputFileName(job.name, job.outputFile);
   const image = outputs.pending(imageName);
   await buildImage(ctx, job.format, { tree: job.root, output: image, epoch: job.epoch, entries, scratch: job.scratch });
+  // The tree is done with once the image exists: free it while the image is hashed, not after.
+  const [sha256] = await Promise.all([sha256File(image), rm(job.root, { recursive: true, force: true })]);
   const sumsName = `SHA256SUMS.${job.name}`;
-  await writeFile(outputs.pending(sumsName), sha256sumLine(await sha256File(image), imageName));
+  await writeFile(outputs.pending(sumsName), sha256sumLine(sha256, imageName));
   const confs = job.sysupdate
     ? sysupdateConfs({ name: job.name, version: job.version, bakeryUrl: ctx.endpoints.bakeryUrl, ...job.sysupdate })
     : [];
