@@ -3,6 +3,7 @@
  * `SHA256SUMS.<name>` and, on request, sysupdate configs. Every output is written beside its final name
  * and renamed at the end, so a failed or interrupted build leaves nothing in the output directory.
  */
+import { constants } from 'node:fs';
 import { cp, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ARCHES, type Arch } from '../arch.ts';
@@ -128,7 +129,7 @@ export async function packSysext(ctx: Context, request: PackRequest): Promise<Cr
   await using scratch = await tempDir('bake-pack');
   const root = join(scratch.path, 'root');
   // A private copy: normalising ownership and times must not touch the user's tree.
-  await cp(request.dir, root, { recursive: true, verbatimSymlinks: true });
+  await cp(request.dir, root, { recursive: true, verbatimSymlinks: true, mode: constants.COPYFILE_FICLONE });
   return await assemble(ctx, {
     name: request.name,
     version: '',

@@ -1,8 +1,10 @@
 /**
  * The BuildApi a recipe's hook receives: download + verify into the cache, extract, install files,
  * symlinks and static folders into the sysext root. Every path a recipe names is checked to stay inside
- * the root, so a hook cannot write anywhere else on the build host.
+ * the root, so a hook cannot write anywhere else on the build host. Installed files are reflinked where
+ * the filesystem can (btrfs, XFS), so big upstream trees cost no copy there.
  */
+import { constants } from 'node:fs';
 import { chmod, copyFile, cp, lstat, mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
 import { ARCHES, type Arch } from '../arch.ts';
@@ -54,13 +56,13 @@ export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
     async install(from, to, mode) {
       const dest = inRoot(to);
       await mkdir(dirname(dest), { recursive: true });
-      await copyFile(from, dest);
+      await copyFile(from, dest, constants.COPYFILE_FICLONE);
       await chmod(dest, mode ?? ((await stat(from)).mode & 0o111 ? 0o755 : 0o644));
     },
     async installTree(from, to) {
       const dest = inRoot(to);
       await mkdir(dest, { recursive: true });
-      await cp(from, dest, { recursive: true, verbatimSymlinks: true });
+      await cp(from, dest, { recursive: true, verbatimSymlinks: true, mode: constants.COPYFILE_FICLONE });
     },
     async symlink(target, at) {
       const dest = inRoot(at);
