@@ -18,34 +18,40 @@ export interface TreeEntry {
   links: number;
 }
 
-/** Every entry below `root`, depth first, sorted by name so the order never depends on the filesystem. */
+/**
+ * Every entry below `root`, depth first, sorted by name so the order never depends on the filesystem.
+ * The entries of a directory, and its subdirectories, are read concurrently.
+ */
 export async function walkTree(root: string): Promise<TreeEntry[]> {
-  const entries: TreeEntry[] = [];
-  async function visit(relative: string): Promise<void> {
+  async function visit(relative: string): Promise<TreeEntry[]> {
     const names = (await readdir(join(root, relative))).sort();
-    for (const name of names) {
-      const path = relative ? `${relative}/${name}` : name;
-      const stats = await lstat(join(root, path));
-      const kind = stats.isDirectory() ? 'dir' : stats.isSymbolicLink() ? 'symlink' : stats.isFile() ? 'file' : 'other';
-      entries.push({ path, kind, mode: stats.mode & 0o7777, uid: stats.uid, size: stats.size, links: stats.nlink });
-      if (kind === 'dir') await visit(path);
-    }
+    const here = await Promise.all(names.map((name) => entryAt(root, relative ? `${relative}/${name}` : name)));
+    const below = await Promise.all(here.map((entry) => (entry.kind === 'dir' ? visit(entry.path) : [])));
+    return here.flatMap((entry, index) => [entry, ...below[index]!]);
   }
-  await visit('');
-  return entries;
+  return visit('');
 }
 
-/** Stamps times (and, when we are root, ownership) on every entry, children before parents. */
+async function entryAt(root: string, path: string): Promise<TreeEntry> {
+  const stats = await lstat(join(root, path));
+  const kind = stats.isDirectory() ? 'dir' : stats.isSymbolicLink() ? 'symlink' : stats.isFile() ? 'file' : 'other';
+  return { path, kind, mode: stats.mode & 0o7777, uid: stats.uid, size: stats.size, links: stats.nlink };
+}
+
+/**
+ * Stamps times (and, when we are root, ownership) on every entry and the root. Stamping an entry does
+ * not touch its directory's times, so all of them are stamped at once.
+ */
 export async function normaliseTree(root: string, epoch: number): Promise<TreeEntry[]> {
-  const entries = await walkTree(root);
   const chownAll = isRootUser();
-  for (const entry of [...entries].reverse()) {
-    const path = join(root, entry.path);
-    if (chownAll) await lchown(path, 0, 0);
-    await lutimes(path, epoch, epoch);
-  }
-  if (chownAll) await lchown(root, 0, 0);
-  await lutimes(root, epoch, epoch);
+  const paths = [root, ...(await walkTree(root)).map((entry) => join(root, entry.path))];
+  await Promise.all(
+    paths.map(async (path) => {
+      if (chownAll) await lchown(path, 0, 0);
+      await lutimes(path, epoch, epoch);
+    }),
+  );
+  // Read again: the entries now carry the new owner, and chown clears set-user-ID and set-group-ID bits.
   return walkTree(root);
 }
 
