@@ -3,8 +3,7 @@
  * `SHA256SUMS.<name>` and, on request, sysupdate configs. Every output is written beside its final name
  * and renamed at the end, so a failed or interrupted build leaves nothing in the output directory.
  */
-import { constants } from 'node:fs';
-import { cp, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ARCHES, type Arch } from '../arch.ts';
 import { tempDir } from '../cleanup.ts';
@@ -19,7 +18,7 @@ import { createBuildApi } from './runner.ts';
 import type { Recipe } from './recipe.ts';
 import { EXTENSION_RELEASE_DIR, extensionReleasePath, extensionReleaseText } from './release.ts';
 import { sysupdateConfs } from './sysupdate.ts';
-import { normaliseTree } from './tree.ts';
+import { cloneTree, normaliseTree } from './tree.ts';
 import { latestVersions } from './versions.ts';
 import { checkExtensionName } from '../image/sysext-file.ts';
 
@@ -129,7 +128,7 @@ export async function packSysext(ctx: Context, request: PackRequest): Promise<Cr
   await using scratch = await tempDir('bake-pack');
   const root = join(scratch.path, 'root');
   // A private copy: normalising ownership and times must not touch the user's tree.
-  await cp(request.dir, root, { recursive: true, verbatimSymlinks: true, mode: constants.COPYFILE_FICLONE });
+  await cloneTree(request.dir, root, 'copy');
   return await assemble(ctx, {
     name: request.name,
     version: '',
@@ -219,7 +218,7 @@ async function copyStaticFiles(name: string, root: string): Promise<void> {
   await mkdir(root, { recursive: true });
   for (const top of ['usr', 'opt']) {
     const from = join(recipeDir(name), 'files', top);
-    if (await stat(from).catch(() => undefined)) await cp(from, join(root, top), { recursive: true, verbatimSymlinks: true });
+    if (await stat(from).catch(() => undefined)) await cloneTree(from, join(root, top), 'copy');
   }
 }
 

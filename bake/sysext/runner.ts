@@ -5,7 +5,7 @@
  * the filesystem can (btrfs, XFS), so big upstream trees cost no copy there.
  */
 import { constants } from 'node:fs';
-import { chmod, copyFile, cp, lstat, mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
 import { ARCHES, type Arch } from '../arch.ts';
 import type { Context } from '../context.ts';
@@ -17,6 +17,7 @@ import type { BuildApi, Recipe, Verification } from './recipe.ts';
 import { sourceVersions } from './versions.ts';
 import { compareVersions } from '../version-order.ts';
 import { downloadVerified } from '../cache.ts';
+import { cloneTree } from './tree.ts';
 import { unpackArchive } from './unpack.ts';
 
 export interface BuildSetup {
@@ -62,7 +63,7 @@ export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
     async installTree(from, to) {
       const dest = inRoot(to);
       await mkdir(dest, { recursive: true });
-      await cp(from, dest, { recursive: true, verbatimSymlinks: true, mode: constants.COPYFILE_FICLONE });
+      await cloneTree(from, dest, 'copy');
     },
     async symlink(target, at) {
       const dest = inRoot(at);
@@ -76,7 +77,7 @@ export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
       await chmod(dest, mode);
     },
     async copyStatic(folder) {
-      await cp(join(recipeDir(recipe.name), folder), root, { recursive: true, verbatimSymlinks: true });
+      await cloneTree(join(recipeDir(recipe.name), folder), root, 'copy');
     },
     async remove(at) {
       const dest = inRoot(at);

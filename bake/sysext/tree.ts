@@ -1,10 +1,12 @@
 /**
- * Walking and normalising a sysext tree before it becomes an image: every entry root-owned and stamped
- * with the build epoch, so formats that copy ownership and times from the source (btrfs, ext4) do not
- * leak the build machine's clock or uid into the image.
+ * Walking, cloning and normalising a sysext tree before it becomes an image: every entry root-owned and
+ * stamped with the build epoch, so formats that copy ownership and times from the source (btrfs, ext4)
+ * do not leak the build machine's clock or uid into the image.
  */
-import { lchown, lstat, lutimes, readdir } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, readdir, readlink, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { inputError } from '../errors.ts';
 import { isRootUser } from '../exec.ts';
 
 export interface TreeEntry {
@@ -53,6 +55,49 @@ export async function normaliseTree(root: string, epoch: number): Promise<TreeEn
   );
   // Read again: the entries now carry the new owner, and chown clears set-user-ID and set-group-ID bits.
   return walkTree(root);
+}
+
+/**
+ * Recreates the tree `from` below `to`, merging into what is there: directories (with their modes) and
+ * symlinks anew; files as hard links to the same inodes (`link`, falling back to a copy where the two
+ * trees are on different filesystems) or as files of their own (`copy`, reflinked where the filesystem
+ * can). An existing file is replaced, never written into, so a file shared with the cache stays intact.
+ * The entries of a directory are placed concurrently.
+ */
+export async function cloneTree(from: string, to: string, how: 'link' | 'copy'): Promise<void> {
+  const created = await mkdir(to, { recursive: true });
+  if (created !== undefined) await chmod(to, (await lstat(from)).mode & 0o7777);
+  const names = await readdir(from, { withFileTypes: true });
+  await Promise.all(
+    names.map(async (entry) => {
+      const source = join(from, entry.name);
+      const dest = join(to, entry.name);
+      if (entry.isDirectory()) return cloneTree(source, dest, how);
+      if (entry.isSymbolicLink()) return replacing(dest, async () => symlink(await readlink(source), dest));
+      if (!entry.isFile()) throw inputError(`${source} is not a file, directory or symlink`, 'only those can go into a sysext');
+      return replacing(dest, () => (how === 'link' ? linkOrCopy(source, dest) : copyFile(source, dest, COPY)));
+    }),
+  );
+}
+
+/** Reflink where the filesystem can, never onto an existing file (replacing() removes it first). */
+const COPY = constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL;
+
+/** EXDEV: another filesystem; EPERM: one without hard links, or a file the kernel will not let us link. */
+async function linkOrCopy(source: string, dest: string): Promise<void> {
+  await link(source, dest).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EXDEV' && error.code !== 'EPERM') throw error;
+    return copyFile(source, dest, COPY);
+  });
+}
+
+/** Places a file or symlink, first unlinking one already there (a directory there is an error). */
+async function replacing(dest: string, place: () => Promise<void>): Promise<void> {
+  await place().catch(async (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST') throw error;
+    await unlink(dest);
+    await place();
+  });
 }
 
 export function treeBytes(entries: readonly TreeEntry[]): number {

@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { markerMatches, writeMarker } from '../cache.ts';
 import type { Context } from '../context.ts';
 import { BakeError } from '../errors.ts';
-import { walkTree } from './tree.ts';
+import { cloneTree, walkTree } from './tree.ts';
 
 export interface UnpackJob {
   archive: string;
@@ -27,7 +27,7 @@ export interface UnpackJob {
 
 export async function unpackArchive(ctx: Context, job: UnpackJob): Promise<void> {
   if (job.sha256 === undefined) return unpack(ctx, job.archive, job.dir, job.strip);
-  await cloneTree(ctx, await cachedTree(ctx, job.archive, job.sha256, job.strip), job.dir);
+  await cloneTree(await cachedTree(ctx, job.archive, job.sha256, job.strip), job.dir, 'link');
 }
 
 /** Gives every file below `dir` that shares its inode (with the cache) a copy of its own, mode and times kept. */
@@ -70,15 +70,6 @@ async function treeMatches(entry: string, sha256: string): Promise<boolean> {
 
 async function filesOf(tree: string): Promise<string[]> {
   return (await walkTree(tree)).filter((entry) => entry.kind === 'file').map((entry) => join(tree, entry.path));
-}
-
-/** Hard links where the filesystem allows them (the cache and scratch on one mount), copies elsewhere. */
-async function cloneTree(ctx: Context, from: string, to: string): Promise<void> {
-  const why = 'clone unpacked archives from the cache';
-  const linked = await ctx.run.run('cp', ['-a', '--link', '--remove-destination', `${from}/.`, to], { why, allowFailure: true });
-  if (linked.exitCode === 0) return;
-  ctx.log.debug(`cannot hard-link ${from} into ${to}; copying`);
-  await ctx.run.run('cp', ['-a', '--reflink=auto', '--remove-destination', `${from}/.`, to], { why });
 }
 
 async function unpack(ctx: Context, archive: string, dir: string, strip: number): Promise<void> {
