@@ -81,6 +81,13 @@ export interface BuildApi {
   newestVersion(source: VersionSource): Promise<string>;
   /** Runs a recipe build script in a container; returns the host directory mounted at /out. */
   buildInContainer(build: ContainerBuild): Promise<string>;
+  /**
+   * Runs independent steps (downloads, installs into different places) concurrently, so a recipe with
+   * several upstream files waits for one round trip instead of one after another. Every step finishes
+   * before the first failure (in the order given) is reported, so nothing is still writing when the
+   * build cleans up.
+   */
+  concurrently(steps: ReadonlyArray<() => Promise<void>>): Promise<void>;
   /** Semver-ish comparison (`sort -V`): negative when a < b. */
   compareVersions(a: string, b: string): number;
   log(message: string): void;

@@ -90,6 +90,10 @@ export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
       return newest;
     },
     buildInContainer: (build) => runContainerBuild(ctx, { ...build, recipeDir: recipeDir(recipe.name), arch: setup.arch, scratch }),
+    async concurrently(steps) {
+      const failure = (await Promise.allSettled(steps.map((step) => step()))).find((result) => result.status === 'rejected');
+      if (failure) throw failure.reason;
+    },
     compareVersions,
     log: (message) => ctx.log.info(`${recipe.name}: ${message}`),
   };

@@ -3,7 +3,7 @@
  * (newest release unless --cni-version). The plugins live in usr/libexec/cni and are copied to a
  * writable /opt/cni/bin on first boot, because CNI providers (Calico, Cilium) install theirs there too.
  */
-import type { Recipe } from '../../bake/sysext/recipe.ts';
+import type { BuildApi, Recipe } from '../../bake/sysext/recipe.ts';
 
 const BINARIES = ['kubeadm', 'kubelet', 'kubectl'];
 
@@ -18,16 +18,20 @@ const recipe: Recipe = {
   patchLevelSysupdate: true,
   options: [{ name: 'cni-version', value: '<version>', description: 'CNI plugins release (default: the newest)' }],
   async build(api) {
-    const goarch = api.names.goarch;
-    for (const binary of BINARIES) {
-      const url = api.url('k8sDownloadUrl', `${api.version}/bin/linux/${goarch}/${binary}`);
-      await api.install(await api.fetch(url, { checksumUrl: `${url}.sha256` }), `usr/bin/${binary}`, 0o755);
-    }
-    const cni = String(api.options['cni-version'] ?? (await api.newestVersion({ kind: 'github-releases', repo: 'containernetworking/plugins', match: /^v\d+\.\d+\.\d+$/ })));
-    const url = api.url('githubUrl', `containernetworking/plugins/releases/download/${cni}/cni-plugins-linux-${goarch}-${cni}.tgz`);
-    const plugins = await api.extract(await api.fetch(url, { checksumUrl: `${url}.sha256` }));
-    await api.installTree(plugins, 'usr/libexec/cni');
+    await api.concurrently([...BINARIES.map((binary) => () => installBinary(api, binary)), () => installCniPlugins(api)]);
   },
 };
 
 export default recipe;
+
+async function installBinary(api: BuildApi, binary: string): Promise<void> {
+  const url = api.url('k8sDownloadUrl', `${api.version}/bin/linux/${api.names.goarch}/${binary}`);
+  await api.install(await api.fetch(url, { checksumUrl: `${url}.sha256` }), `usr/bin/${binary}`, 0o755);
+}
+
+async function installCniPlugins(api: BuildApi): Promise<void> {
+  const cni = String(api.options['cni-version'] ?? (await api.newestVersion({ kind: 'github-releases', repo: 'containernetworking/plugins', match: /^v\d+\.\d+\.\d+$/ })));
+  const url = api.url('githubUrl', `containernetworking/plugins/releases/download/${cni}/cni-plugins-linux-${api.names.goarch}-${cni}.tgz`);
+  const plugins = await api.extract(await api.fetch(url, { checksumUrl: `${url}.sha256` }));
+  await api.installTree(plugins, 'usr/libexec/cni');
+}
