@@ -21,28 +21,34 @@ export const COMPRESSIONS: readonly Compression[] = ['bz2', 'gz', 'zip', 'zst', 
 /** In which releases the format is in VALID_IMG_TYPES. */
 export type Availability = 'always' | 'after4081' | 'eraC' | 'beforeEraC';
 
+/**
+ * How the native route writes a disk: `move` keeps the raw file, `qemu-img` converts as image_to_vm does,
+ * `vhd-footer` appends the footer qemu-img's fixed VHD ends with (the raw disk is the rest of that file).
+ */
+export type NativeWriter = 'move' | 'qemu-img' | 'vhd-footer';
+
 export interface DiskFormatSpec {
   extension: string;
   /** `qemu-img convert` target and options, as image_to_vm's `_write_<disk>_disk`; absent: no conversion. */
   qemuImg?: { format: string; options: readonly string[]; compressed?: boolean };
-  /** The native route can write it (hdd, cpio and iso need tools only the SDK has). */
-  native: boolean;
+  /** How the native route writes it; false: only the SDK can (hdd, cpio and iso need its tools). */
+  native: NativeWriter | false;
   /** Why the native image differs from the SDK's, if it does. */
   nativeDiffers?: string;
 }
 
 export const DISK_FORMATS: Record<DiskFormat, DiskFormatSpec> = {
-  raw: { extension: 'bin', native: true },
-  qcow2: { extension: 'img', native: true, qemuImg: { format: 'qcow2', options: ['compat=0.10'], compressed: true } },
-  exoscale: { extension: 'qcow2', native: true, qemuImg: { format: 'qcow2', options: ['compat=0.10'], compressed: true } },
-  vhd: { extension: 'vhd', native: true, qemuImg: { format: 'vpc', options: ['force_size'] } },
-  vhd_fixed: { extension: 'vhd', native: true, qemuImg: { format: 'vpc', options: ['subformat=fixed', 'force_size'] } },
-  vhdx: { extension: 'vhdx', native: true, qemuImg: { format: 'vhdx', options: ['subformat=dynamic'] } },
-  vmdk_ide: { extension: 'vmdk', native: true, qemuImg: { format: 'vmdk', options: ['adapter_type=ide'] } },
-  vmdk_scsi: { extension: 'vmdk', native: true, qemuImg: { format: 'vmdk', options: ['adapter_type=lsilogic'] } },
+  raw: { extension: 'bin', native: 'move' },
+  qcow2: { extension: 'img', native: 'qemu-img', qemuImg: { format: 'qcow2', options: ['compat=0.10'], compressed: true } },
+  exoscale: { extension: 'qcow2', native: 'qemu-img', qemuImg: { format: 'qcow2', options: ['compat=0.10'], compressed: true } },
+  vhd: { extension: 'vhd', native: 'qemu-img', qemuImg: { format: 'vpc', options: ['force_size'] } },
+  vhd_fixed: { extension: 'vhd', native: 'vhd-footer', qemuImg: { format: 'vpc', options: ['subformat=fixed', 'force_size'] } },
+  vhdx: { extension: 'vhdx', native: 'qemu-img', qemuImg: { format: 'vhdx', options: ['subformat=dynamic'] } },
+  vmdk_ide: { extension: 'vmdk', native: 'qemu-img', qemuImg: { format: 'vmdk', options: ['adapter_type=ide'] } },
+  vmdk_scsi: { extension: 'vmdk', native: 'qemu-img', qemuImg: { format: 'vmdk', options: ['adapter_type=lsilogic'] } },
   vmdk_stream: {
     extension: 'vmdk',
-    native: true,
+    native: 'qemu-img',
     qemuImg: { format: 'vmdk', options: ['adapter_type=lsilogic', 'subformat=streamOptimized'] },
     nativeDiffers: 'qemu-img writes the streamOptimized VMDK where the SDK uses vmdk-convert (same disk content, other bytes)',
   },
@@ -50,6 +56,13 @@ export const DISK_FORMATS: Record<DiskFormat, DiskFormatSpec> = {
   cpio: { extension: 'cpio.gz', native: false },
   iso: { extension: 'iso', native: false },
 };
+
+/** The writer of a disk the native route can write; chooseRoute sends every other disk to the SDK. */
+export function nativeWriter(disk: DiskFormat): NativeWriter {
+  const writer = DISK_FORMATS[disk].native;
+  if (!writer) throw new Error(`the native route cannot write ${disk} disks`);
+  return writer;
+}
 
 /** Extras the native route can produce, and what it leaves out compared to the SDK. */
 export const NATIVE_EXTRAS: Partial<Record<Extra, { differs?: string }>> = {

@@ -1,13 +1,14 @@
 /**
- * Disk conversion with qemu-img, one table row per image_to_vm `_write_<disk>_disk` (vendors/formats.ts
- * DISK_FORMATS). image_to_vm's assert_image_size (the virtual size must be a whole number of MiB) is
- * checked on the raw input: qemu-img keeps that size exactly, so reading it back from the output adds
- * nothing but another qemu-img run.
+ * Writes the vendor disk from the raw image, one way per DISK_FORMATS `native` writer (vendors/formats.ts):
+ * moved as is, converted with qemu-img as image_to_vm's `_write_<disk>_disk`, or given a fixed-VHD footer
+ * in place. image_to_vm's assert_image_size (the virtual size must be a whole number of MiB) is checked on
+ * the raw input: every writer keeps that size exactly, so reading it back from the output adds nothing.
  */
 import { rename, stat } from 'node:fs/promises';
 import type { Context } from '../context.ts';
 import { toolError } from '../errors.ts';
-import { DISK_FORMATS, type DiskFormat } from '../../vendors/formats.ts';
+import { DISK_FORMATS, nativeWriter, type DiskFormat, type NativeWriter } from '../../vendors/formats.ts';
+import { appendFixedVhdFooter } from './vhd.ts';
 
 const MIB = 2 ** 20;
 /** exoscale's qcow2 is resized to 10 GiB on main (`qemu-img resize OUT 10G`). */
@@ -40,16 +41,25 @@ export async function moveOrCopySparse(ctx: Context, input: string, output: stri
   }
 }
 
-/** Writes `output` from the raw `input`; a raw output is the input itself, moved. */
-export async function convertDisk(ctx: Context, disk: DiskFormat, input: string, output: string): Promise<void> {
-  const bytes = await diskBytes(input);
-  const args = convertArgs(disk, input, output);
-  if (!args) {
-    await moveOrCopySparse(ctx, input, output);
-    return;
-  }
-  await ctx.run.run('qemu-img', args, { why: `convert the image to ${disk}` });
+async function qemuImgConvert(ctx: Context, disk: DiskFormat, input: string, output: string, bytes: number): Promise<void> {
+  await ctx.run.run('qemu-img', convertArgs(disk, input, output)!, { why: `convert the image to ${disk}` });
   if (disk === 'exoscale' && bytes < EXOSCALE_BYTES) {
     await ctx.run.run('qemu-img', ['resize', output, '10G'], { why: 'size the exoscale image' });
   }
+}
+
+type DiskWriter = (ctx: Context, disk: DiskFormat, input: string, output: string, bytes: number) => Promise<void>;
+
+const WRITERS: Record<NativeWriter, DiskWriter> = {
+  move: (ctx, _disk, input, output) => moveOrCopySparse(ctx, input, output),
+  'qemu-img': qemuImgConvert,
+  'vhd-footer': async (ctx, _disk, input, output, bytes) => {
+    await appendFixedVhdFooter(input, bytes);
+    await moveOrCopySparse(ctx, input, output);
+  },
+};
+
+/** Writes `output` from the raw `input`, which is consumed (moved, or footed and moved). */
+export async function convertDisk(ctx: Context, disk: DiskFormat, input: string, output: string): Promise<void> {
+  await WRITERS[nativeWriter(disk)](ctx, disk, input, output, await diskBytes(input));
 }

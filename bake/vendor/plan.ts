@@ -7,7 +7,8 @@ import { inputError, usageError } from '../errors.ts';
 import type { ResolvedRelease } from '../release.ts';
 import { releaseQuirks } from '../../vendors/eras.ts';
 import {
-  COMPRESSIONS, DISK_FORMATS, nativeSupport, oemPayload, vendorFormat, vendorProblem, type Compression, type VendorFormat,
+  COMPRESSIONS, DISK_FORMATS, nativeSupport, nativeWriter, oemPayload, vendorFormat, vendorProblem,
+  type Compression, type DiskFormatSpec, type NativeWriter, type VendorFormat,
 } from '../../vendors/formats.ts';
 import type { LayoutName } from '../../vendors/layouts.ts';
 import { qemuFirmwareNames, vendorOutputNames } from '../../vendors/outputs.ts';
@@ -99,13 +100,24 @@ export function templatesFor(format: VendorFormat): string[] {
   return [...(format.extras.includes('qemu_uefi') ? [QEMU_TEMPLATE] : []), ...(format.extras.includes('ova') ? [OVF_TEMPLATE] : [])];
 }
 
+function qemuImgStep(disk: DiskFormatSpec): string {
+  const { format, compressed, options } = disk.qemuImg!;
+  return `qemu-img convert -O ${format}${compressed ? ' -c' : ''} -o ${options.join(',')}`;
+}
+
+const WRITE_STEPS: Record<NativeWriter, (disk: DiskFormatSpec) => string> = {
+  move: () => 'keep the raw disk',
+  'qemu-img': qemuImgStep,
+  'vhd-footer': (disk) => `append the fixed-VHD footer that ${qemuImgStep(disk)} writes`,
+};
+
 function nativeSteps(format: VendorFormat, release: ResolvedRelease, layout: LayoutName): string[] {
   const payload = oemPayload(format, release.version);
   const disk = DISK_FORMATS[format.disk];
   return [
     `grow the image to the '${layout}' layout (GPT, ROOT ext4)`,
     ...(payload ? [`write /oem: ${payload.sysext ? `sysext/oem-${payload.spec.id}-${release.version}.raw, sysext/active-oem-${payload.spec.id}, ` : ''}oem-release, grub.cfg (oem_id=${payload.spec.grubOemId})`] : []),
-    disk.qemuImg ? `qemu-img convert -O ${disk.qemuImg.format}${disk.qemuImg.compressed ? ' -c' : ''} -o ${disk.qemuImg.options.join(',')}` : 'keep the raw disk',
+    WRITE_STEPS[nativeWriter(format.disk)](disk),
     ...format.extras.map((extra) => `write the ${extra} files`),
   ];
 }

@@ -31,6 +31,11 @@ export async function qemuCompare(raw: string, path: string, format: string): Pr
   assert.equal(result.exitCode, 0, `qemu-img compare ${raw} ${path}: ${result.stdout} ${result.stderr}`);
 }
 
+/** The first `bytes` of a file as a raw disk, for qemu-img (a fixed VHD keeps its disk there, footer after). */
+export function rawView(path: string, bytes: number): string {
+  return `json:${JSON.stringify({ driver: 'raw', size: bytes, file: { driver: 'file', filename: path } })}`;
+}
+
 export async function toRaw(path: string, format: string, dest: string): Promise<void> {
   await execa('qemu-img', ['convert', '-f', format, '-O', 'raw', path, dest]);
 }

@@ -6,14 +6,16 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
-import { lstat, mkdtemp, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { lstat, mkdtemp, open, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import type { TestContext } from 'node:test';
 import { basename, join } from 'node:path';
 import { produceVendorImage, type VendorJob } from '../../bake/vendor/index.ts';
 import { readGpt } from '../../bake/image/gpt.ts';
+import { convertArgs } from '../../bake/vendor/convert.ts';
 import { layoutTarget } from '../../bake/vendor/layout.ts';
+import { appendFixedVhdFooter } from '../../bake/vendor/vhd.ts';
 import { isBakeError } from '../../bake/errors.ts';
-import { qemuCheck, qemuCompare, qemuInfo, readRawImage, testCompressed, toRaw } from './vendor-judge.ts';
+import { qemuCheck, qemuCompare, qemuInfo, rawView, readRawImage, testCompressed, toRaw } from './vendor-judge.ts';
 import { vendorFixture, type VendorFixture } from './vendor-fixture.ts';
 
 const VERSION = '4790.0.0';
@@ -103,19 +105,41 @@ test('azure: fixed VHD with force_size on the 30 GB layout, uncompressed', async
   const run = await runNative(t, fx, 'azure', ['none']);
   assert.deepEqual(run.names, ['flatcar_production_azure_image.vhd']);
   const vhd = run.outputs[0]!;
+  await assert.rejects(lstat(run.image), 'the generic image became the VHD');
   const info = await qemuInfo(vhd, 'vpc');
   assert.equal(info.format, 'vpc');
-  assert.equal(info['virtual-size'], await expectedDiskBytes(run.image, 'azure'));
+  const raw = join(run.dir, 'back.raw');
+  await toRaw(vhd, 'vpc', raw);
+  assert.equal(info['virtual-size'], await expectedDiskBytes(raw, 'azure'));
   assert.equal((await stat(vhd)).size, info['virtual-size'] + 512, 'a fixed VHD is the disk plus a 512-byte footer');
   const footer = Buffer.alloc(8);
-  const handle = await (await import('node:fs/promises')).open(vhd);
+  const handle = await open(vhd);
   await handle.read(footer, 0, 8, info['virtual-size']);
   await handle.close();
   assert.equal(footer.toString('latin1'), 'conectix');
-  await qemuCompare(run.image, vhd, 'vpc');
-  const raw = join(run.dir, 'back.raw');
-  await toRaw(vhd, 'vpc', raw);
+  await qemuCompare(rawView(vhd, info['virtual-size']), vhd, 'vpc');
   await assertOemAndSysexts(raw, 'azure', 'azure');
+});
+
+test('the fixed-VHD footer is the one qemu-img convert -O vpc -o subformat=fixed,force_size writes, but for its timestamp, UUID and checksum', async (t) => {
+  const fx = await shared();
+  const dir = await mkdtemp(join(fx.scratch, 'footer-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const raw = join(dir, 'disk.raw');
+  const bytes = 26 * MIB;
+  await execa('truncate', ['-s', String(bytes), raw]);
+  await execa('qemu-img', convertArgs('vhd_fixed', raw, join(dir, 'qemu.vhd'))!);
+  await appendFixedVhdFooter(raw, bytes);
+  const ours = await readFile(raw);
+  const theirs = await readFile(join(dir, 'qemu.vhd'));
+  assert.equal(ours.length, theirs.length);
+  // Fields every qemu-img run writes afresh: timestamp (24–27), checksum (64–67), UUID (68–83).
+  const masked = (file: Buffer) => Buffer.concat([file.subarray(bytes, bytes + 24), file.subarray(bytes + 28, bytes + 64), file.subarray(bytes + 84)]);
+  assert.deepEqual(masked(ours), masked(theirs));
+  const info = await qemuInfo(raw, 'vpc');
+  assert.equal(info['virtual-size'], bytes);
+  const { stderr } = await execa('qemu-img', ['compare', '-f', 'vpc', '-F', 'vpc', raw, join(dir, 'qemu.vhd')]);
+  assert.doesNotMatch(stderr, /checksum/, 'qemu accepts our checksum');
 });
 
 test('hyperv: dynamic VHD, zip (with none kept to judge it)', async (t) => {

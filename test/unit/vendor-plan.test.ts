@@ -1,7 +1,7 @@
 /**
  * The pure parts of the vendor stage: planning (route, downloads, outputs), compression parsing, the
  * SDK container command line (against the same golden file the podman test uses), image_to_vm's
- * arguments, oem-release, layout sizes, template substitution and runtime detection.
+ * arguments, oem-release, the fixed-VHD footer, layout sizes, template substitution and runtime detection.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,7 +19,8 @@ import { layoutTarget } from '../../bake/vendor/layout.ts';
 import { oemRelease } from '../../bake/vendor/oem.ts';
 import { chooseRoute, parseCompression, type VendorRelease } from '../../bake/vendor/plan.ts';
 import { imageToVmArgs, sdkContainerSpec } from '../../bake/vendor/sdk.ts';
-import { formatsFor, vendorFormat } from '../../vendors/formats.ts';
+import { fixedVhdFooter } from '../../bake/vendor/vhd.ts';
+import { DISK_FORMATS, formatsFor, vendorFormat } from '../../vendors/formats.ts';
 import { OEMS } from '../../vendors/oems.ts';
 
 const release = (version: string, channel: VendorRelease['channel'] = 'alpha', arch: VendorRelease['arch'] = 'x86-64'): VendorRelease => ({
@@ -89,6 +90,33 @@ test('oem-release from the sysext (Era C sed) or the common-oem-files fallback',
   const release = ['ID=flatcar', 'VERSION_ID=4790.0.0', 'SYSEXT_ID=oem-azure', 'SYSEXT_NAME=Microsoft Azure', 'SYSEXT_VERSION_ID=2.10'];
   assert.equal(oemRelease(OEMS.azure!, release), 'ID=azure\nNAME=Microsoft Azure\nVERSION_ID=2.10\n');
   assert.equal(oemRelease(OEMS.ami!, ['ID=flatcar']), 'ID=ami\nNAME="Amazon EC2"\nBUG_REPORT_URL="https://issues.flatcar.org"\n');
+});
+
+test('fixed-VHD footer: seconds since 2000, sizes, "use the size" geometry, fixed type, one\'s-complement checksum', () => {
+  const uuid = Buffer.alloc(16, 0xab);
+  const footer = fixedVhdFooter(30 * 2 ** 30, { uuid, created: new Date('2000-01-01T00:01:40Z') });
+  assert.equal(footer.length, 512);
+  assert.equal(footer.toString('latin1', 0, 8), 'conectix');
+  assert.equal(footer.readUInt32BE(24), 100);
+  assert.equal(footer.readBigUInt64BE(40), 30n * 2n ** 30n);
+  assert.equal(footer.readBigUInt64BE(48), 30n * 2n ** 30n);
+  assert.deepEqual([footer.readUInt16BE(56), footer[58], footer[59]], [65535, 16, 255]);
+  assert.equal(footer.readUInt32BE(60), 2);
+  assert.deepEqual(footer.subarray(68, 84), uuid);
+  const withoutChecksum = Buffer.from(footer);
+  withoutChecksum.fill(0, 64, 68);
+  assert.equal(footer.readUInt32BE(64), ~withoutChecksum.reduce((sum, byte) => sum + byte, 0) >>> 0);
+  assert.notDeepEqual(fixedVhdFooter(2 ** 20).subarray(68, 84), fixedVhdFooter(2 ** 20).subarray(68, 84), 'a fresh UUID each time');
+});
+
+test('every native disk writer has what it needs; azure\'s plan appends the footer instead of converting', () => {
+  for (const [disk, spec] of Object.entries(DISK_FORMATS)) {
+    if (spec.native === 'qemu-img') assert.ok(spec.qemuImg, disk);
+    if (spec.native === 'move') assert.equal(spec.qemuImg, undefined, disk);
+  }
+  assert.deepEqual(DISK_FORMATS.vhd_fixed.qemuImg?.options, ['subformat=fixed', 'force_size'], 'the conversion the footer stands for');
+  const azure = vendorPlan({ vendor: 'azure', route: 'native', release: release('4790.0.0'), outputDir: '/o' });
+  assert.ok(azure.steps.includes('append the fixed-VHD footer that qemu-img convert -O vpc -o subformat=fixed,force_size writes'), azure.steps.join('\n'));
 });
 
 test('layout target never shrinks ROOT and lands on disk_alignment', () => {
