@@ -1,7 +1,8 @@
 /**
  * The native vendor route: no SDK, no container. The generic image is grown to the format's layout, its
- * OEM partition written, then converted with qemu-img, packaged and compressed under image_to_vm.sh's
- * output names (flatcar.md checklist item 5). Everything is staged in the job's private work directory.
+ * OEM partition written, then converted (or, for a fixed VHD, given its footer in place), packaged and
+ * compressed under image_to_vm.sh's output names (flatcar.md checklist item 5). Everything is staged in
+ * the job's private work directory.
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,14 +10,14 @@ import { ARCHES } from '../arch.ts';
 import { CleanupStack } from '../cleanup.ts';
 import type { Context } from '../context.ts';
 import { fetchReleaseFile } from '../release-files.ts';
-import { oemPayload, type Compression, type VendorFormat } from '../../vendors/formats.ts';
+import { oemPayload, type Compression, type OemPayload, type VendorFormat } from '../../vendors/formats.ts';
 import type { LayoutName } from '../../vendors/layouts.ts';
 import { compressedFiles, diskFileName, generatedFiles, qemuFirmwareNames } from '../../vendors/outputs.ts';
 import { compressFiles } from './compress.ts';
 import { convertDisk } from './convert.ts';
 import { writeExtras } from './extras.ts';
 import { applyLayout } from './layout.ts';
-import { writeOemPartition } from './oem.ts';
+import { readOemSysext, writeOemPartition } from './oem.ts';
 import { OVF_TEMPLATE, QEMU_TEMPLATE, scriptsFileUrl, type VendorRelease } from './plan.ts';
 import { publish } from './publish.ts';
 import { findFirmware, HOST_FIRMWARE_BY_ARCH } from '../boot/firmware.ts';
@@ -30,7 +31,6 @@ export interface NativeJob {
   compression: Compression[];
   layout: LayoutName;
 }
-
 
 async function prepareFirmware(ctx: Context, job: NativeJob, scratch: string): Promise<{ code: string; vars: string }> {
   const names = qemuFirmwareNames(job.format, job.release.version);
@@ -60,6 +60,29 @@ async function fetchTemplates(ctx: Context, job: NativeJob): Promise<Record<stri
   return templates;
 }
 
+type Settled<T extends readonly unknown[]> = { -readonly [K in keyof T]: Awaited<T[K]> };
+
+/** Promise.all that lets every step finish before the first failure is thrown, so none still runs while the cleanup stack unwinds. */
+async function allFinished<T extends readonly unknown[] | []>(steps: T): Promise<Settled<T>> {
+  const results = await Promise.allSettled<readonly unknown[]>(steps);
+  const failure = results.find((result) => result.status === 'rejected');
+  if (failure) throw failure.reason;
+  return results.map((result) => (result as PromiseFulfilledResult<unknown>).value) as Settled<T>;
+}
+
+/**
+ * Release files one at a time, as concurrent fetches would race to download the signing key into one
+ * file: the OEM sysext first, then the firmware while the sysext's extension-release is read.
+ */
+async function fetchReleaseInputs(ctx: Context, job: NativeJob, payload: OemPayload | undefined, stage: string) {
+  const oemRaw = payload?.sysext ? await fetchReleaseFile(ctx, job.release, `oem-${payload.spec.id}.raw`) : undefined;
+  const [oemSysext, firmware] = await allFinished([
+    oemRaw ? readOemSysext(ctx, oemRaw) : undefined,
+    job.format.extras.includes('qemu_uefi') ? prepareFirmware(ctx, job, stage) : undefined,
+  ]);
+  return { oemSysext, firmware };
+}
+
 export async function produceNative(ctx: Context, job: NativeJob): Promise<string[]> {
   await using stack = new CleanupStack(ctx.log);
   const { format, release } = job;
@@ -67,14 +90,14 @@ export async function produceNative(ctx: Context, job: NativeJob): Promise<strin
   await mkdir(stage, { recursive: true });
   stack.defer(`remove ${stage}`, () => rm(stage, { recursive: true, force: true }));
 
-  // Everything that can fail on the network first, before the image is touched.
+  // Downloads and the OEM sysext's extension-release do not need the disk: they run while the layout grows it.
   const payload = oemPayload(format, release.version);
-  const oemRaw = payload?.sysext ? await fetchReleaseFile(ctx, release, `oem-${payload.spec.id}.raw`) : undefined;
-  const templates = await fetchTemplates(ctx, job);
-  const firmware = format.extras.includes('qemu_uefi') ? await prepareFirmware(ctx, job, stage) : undefined;
-
-  await applyLayout(ctx, stack, job.image, job.layout, release.version);
-  if (payload) await writeOemPartition(ctx, stack, job.image, payload, release.version, oemRaw);
+  const [{ oemSysext, firmware }, templates] = await allFinished([
+    fetchReleaseInputs(ctx, job, payload, stage),
+    fetchTemplates(ctx, job),
+    applyLayout(ctx, stack, job.image, job.layout, release.version),
+  ]);
+  if (payload) await writeOemPartition(ctx, stack, job.image, payload, release.version, oemSysext);
   ctx.log.info(`writing ${diskFileName(format)} (${format.disk}, ${ARCHES[release.arch].board})`);
   await convertDisk(ctx, format.disk, job.image, join(stage, diskFileName(format)));
 

@@ -39,6 +39,17 @@ async function installPreserving(source: string, dest: string): Promise<void> {
   await utimes(dest, atime, mtime);
 }
 
+export interface OemSysext {
+  /** The verified `oem-<id>.raw` in the release cache. */
+  path: string;
+  extensionRelease: string[];
+}
+
+/** The verified OEM sysext with its extension-release, read before the disk is mounted (it does not need it). */
+export async function readOemSysext(ctx: Context, path: string): Promise<OemSysext> {
+  return { path, extensionRelease: await extensionReleaseOf(ctx, path) };
+}
+
 export interface OemFiles {
   grubCfg: string;
   oemRelease: string;
@@ -47,19 +58,18 @@ export interface OemFiles {
 
 /** Mounts OEM, writes the files, unmounts. Returns what it wrote, for logs and tests. */
 export async function writeOemPartition(
-  ctx: Context, stack: CleanupStack, image: string, payload: OemPayload, version: string, oemRaw: string | undefined,
+  ctx: Context, stack: CleanupStack, image: string, payload: OemPayload, version: string, sysext: OemSysext | undefined,
 ): Promise<OemFiles> {
   const { spec } = payload;
-  const release = oemRelease(spec, oemRaw ? await extensionReleaseOf(ctx, oemRaw) : []);
-  const files: OemFiles = { grubCfg: grubConfig(spec), oemRelease: release };
+  const files: OemFiles = { grubCfg: grubConfig(spec), oemRelease: oemRelease(spec, sysext?.extensionRelease ?? []) };
   const partition = findPartition(await readGpt(image), 'oem', image);
   const attached = await attachPartition(ctx, stack, image, partition);
   const mounted = await mountDevice(ctx, stack, attached.device, FLATCAR_PARTITIONS.oem.fstype, 'OEM');
-  if (payload.sysext && oemRaw) {
+  if (sysext) {
     const sysextDir = join(mounted.path, 'sysext');
     await mkdir(sysextDir, { recursive: true, mode: 0o755 });
     files.sysextName = `oem-${spec.id}-${version}.raw`;
-    await installPreserving(oemRaw, join(sysextDir, files.sysextName));
+    await installPreserving(sysext.path, join(sysextDir, files.sysextName));
     await writeFile(join(sysextDir, `active-oem-${spec.id}`), '', { mode: 0o644 });
   }
   await writeFile(join(mounted.path, 'oem-release'), files.oemRelease, { mode: 0o644 });
