@@ -9,6 +9,7 @@
  * counts only when it was renamed into place whole and its marker still matches every file's size and
  * mtime; anything else (a partial unpack, a file changed through a link) is unpacked afresh.
  */
+import { randomUUID } from 'node:crypto';
 import { copyFile, lstat, mkdir, mkdtemp, rename, rm, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { markerMatches, writeMarker } from '../cache.ts';
@@ -43,24 +44,43 @@ export async function privatiseTree(dir: string): Promise<void> {
   }
 }
 
-/** The archive unpacked in the cache: reused while its marker matches, else unpacked beside it and renamed in. */
+/** The archive unpacked in the cache: reused while its marker matches, else unpacked afresh. */
 async function cachedTree(ctx: Context, archive: string, sha256: string, strip: number): Promise<string> {
   const entry = join(ctx.cacheDir, 'sysext', 'unpacked', strip > 0 ? `${sha256}-strip${strip}` : sha256);
-  if (await treeMatches(entry, sha256)) return join(entry, 'tree');
-  await mkdir(dirname(entry), { recursive: true });
+  if (!(await treeMatches(entry, sha256))) {
+    await mkdir(dirname(entry), { recursive: true });
+    await discard(entry);
+    await unpackInto(ctx, archive, entry, sha256, strip);
+  }
+  return join(entry, 'tree');
+}
+
+/** Unpacks beside the entry, writes the marker, then renames the whole entry into place. */
+async function unpackInto(ctx: Context, archive: string, entry: string, sha256: string, strip: number): Promise<void> {
   const fresh = await mkdtemp(`${entry}.partial-`);
   try {
     await mkdir(join(fresh, 'tree'));
     await unpack(ctx, archive, join(fresh, 'tree'), strip);
     await writeMarker(join(fresh, 'verified'), await filesOf(join(fresh, 'tree')), sha256);
-    await rm(entry, { recursive: true, force: true });
-    await rename(fresh, entry);
-  } catch (error) {
+    // A concurrent build may have renamed the same tree into place meanwhile: it is complete, keep it.
+    await rename(fresh, entry).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error;
+    });
+  } finally {
     await rm(fresh, { recursive: true, force: true });
-    // Another build renamed the same archive's tree into place first: it is complete, use it.
-    if ((error as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }
-  return join(entry, 'tree');
+}
+
+/** A stale entry is renamed away before it is removed, so its name never holds a half-deleted tree. */
+async function discard(entry: string): Promise<void> {
+  const stale = `${entry}.stale-${randomUUID()}`;
+  try {
+    await rename(entry, stale);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  await rm(stale, { recursive: true, force: true });
 }
 
 async function treeMatches(entry: string, sha256: string): Promise<boolean> {

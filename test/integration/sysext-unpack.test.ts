@@ -109,3 +109,11 @@ test('unpacking into a tree that holds cached files replaces them without touchi
   assert.equal(await readFile(join(dir, 'README'), 'utf8'), 'from the zip\n');
   assert.equal(await readFile(join(cached, 'README'), 'utf8'), 'readme\n');
 });
+
+test('builds unpacking the same archive at once share one complete tree and leave nothing else behind', async () => {
+  const { ctx, into } = setup('together');
+  const dirs = await Promise.all(['a', 'b', 'c'].map(into));
+  await Promise.all(dirs.map((dir) => unpackArchive(ctx, { archive, dir, strip: 1, sha256 })));
+  for (const dir of dirs) assert.equal(await readFile(join(dir, 'bin/bridge'), 'utf8'), 'bridge\n');
+  assert.deepEqual(await readdir(join(ctx.cacheDir, 'sysext', 'unpacked')), [`${sha256}-strip1`]);
+});
