@@ -43,6 +43,32 @@ function totalSize(response: Response, from: number): number | undefined {
   return length === undefined ? undefined : from + length;
 }
 
+/**
+ * Bodies arrive in ~64 KiB chunks; writing (and waking the readers that follow the file) per 256 KiB
+ * instead costs a fraction of the CPU, which a 2-core machine decompressing at the same time feels.
+ */
+const WRITE_BATCH_BYTES = 256 << 10;
+
+/** Groups chunks into batches of about `size` bytes; what arrived before an error is still handed on. */
+export async function* inBatches(body: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array[]> {
+  let pending: Uint8Array[] = [];
+  let bytes = 0;
+  let failure: { error: unknown } | undefined;
+  try {
+    for await (const chunk of body) {
+      pending.push(chunk);
+      bytes += chunk.length;
+      if (bytes < size) continue;
+      yield pending;
+      [pending, bytes] = [[], 0];
+    }
+  } catch (error) {
+    failure = { error };
+  }
+  if (bytes > 0) yield pending;
+  if (failure) throw failure.error;
+}
+
 /** Empties the partial file, telling whoever follows it when bytes they may have read are gone. */
 async function restart(file: PartialFile, options: DownloadOptions): Promise<void> {
   if (file.received > 0) options.onRestart?.();
@@ -92,8 +118,8 @@ export class Downloader {
       const response = await this.openBody(url, file, options);
       const from = file.received;
       const total = totalSize(response, from);
-      for await (const chunk of response.body) {
-        await file.append(chunk as Buffer);
+      for await (const batch of inBatches(response.body, WRITE_BATCH_BYTES)) {
+        await file.append(batch);
         options.onProgress?.({ url, received: file.received, ...(total !== undefined ? { total } : {}) });
       }
       if (total !== undefined && file.received !== total) {
@@ -132,7 +158,7 @@ export class Downloader {
     const { signal } = this.transport;
     try {
       for await (const chunk of createReadStream(source, signal ? { signal } : {})) {
-        await file.append(chunk as Buffer);
+        await file.append([chunk as Buffer]);
         options.onProgress?.({ url, received: file.received, total });
       }
     } catch (error) {

@@ -52,18 +52,40 @@ export class PartialFile {
     this.hash = this.hashing ? createHash('sha256') : undefined;
   }
 
-  /** Writes all of `chunk`, then counts and hashes it, so `received` and the hash always match the file. */
-  async append(chunk: Uint8Array): Promise<void> {
+  /**
+   * Writes all of `chunks` (one writev), then counts and hashes what reached the file, also when the
+   * disk fills up halfway, so `received` and the hash always match the file.
+   */
+  async append(chunks: readonly Uint8Array[]): Promise<void> {
+    const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+    let written = 0;
     try {
-      for (let offset = 0; offset < chunk.length; ) {
-        const { bytesWritten } = await this.handle.write(chunk, offset);
-        offset += bytesWritten;
+      written = (await this.handle.writev(chunks as Uint8Array[])).bytesWritten;
+      if (written < total) {
+        // A regular file takes a whole writev unless the disk fills up; write the rest the plain way.
+        const rest = Buffer.concat(chunks).subarray(written);
+        for (let offset = 0; offset < rest.length; ) {
+          const { bytesWritten } = await this.handle.write(rest, offset);
+          offset += bytesWritten;
+          written += bytesWritten;
+        }
       }
     } catch (error) {
       throw diskFull(error) ? spaceError(`no space left on the device holding ${this.path}`, DISK_FULL_HINT) : error;
+    } finally {
+      this.count(chunks, written);
     }
-    this.hash?.update(chunk);
-    this.received += chunk.length;
+  }
+
+  private count(chunks: readonly Uint8Array[], bytes: number): void {
+    let left = bytes;
+    for (const chunk of chunks) {
+      if (left === 0) break;
+      const part = chunk.length <= left ? chunk : chunk.subarray(0, left);
+      this.hash?.update(part);
+      left -= part.length;
+    }
+    this.received += bytes;
   }
 
   /** The hex SHA-256 of everything written; only when opened with hashing. */
