@@ -115,7 +115,7 @@ async function sendBody(res: ServerResponse, file: string, plan: BodyPlan): Prom
     res.destroy();
     return;
   }
-  const chunkSize = plan.bytesPerSecond ? Math.max(1, Math.floor(plan.bytesPerSecond / 20)) : 64 * 1024;
+  const chunkSize = plan.bytesPerSecond ? Math.max(1, Math.floor(plan.bytesPerSecond / 20)) : 1 << 20;
   const started = Date.now();
   let sent = 0;
   let corrupted = false;
