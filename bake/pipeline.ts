@@ -5,6 +5,7 @@
  */
 import { access, link, mkdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { allFinished } from './all-finished.ts';
 import { CleanupStack, tempDir } from './cleanup.ts';
 import type { Context } from './context.ts';
 import { BakeError, spaceError, verifyError } from './errors.ts';
@@ -210,6 +211,8 @@ async function installIntoImage(ctx: Context, state: BakeState, report: (line: s
   await using stack = new CleanupStack(ctx.log);
   const image = state.workImage!;
   const table = await readGpt(image);
+  // One after the other: the first attach waits while the kernel writes the fresh copy back, and a
+  // second one started alongside waits for that too, then mounts later than it would have.
   const oemDevice = await attachPartition(ctx, stack, image, findPartition(table, 'oem', image));
   let rootDevice = await attachPartition(ctx, stack, image, findPartition(table, 'root', image));
   const oem = await mountDevice(ctx, stack, oemDevice.device, FLATCAR_PARTITIONS.oem.fstype, 'OEM');
@@ -234,10 +237,11 @@ async function installIntoImage(ctx: Context, state: BakeState, report: (line: s
     report(`${sysext.spec.name} → ${sysext.placement.osPath}`);
     await installSysext(ctx, { root: root.path, oem: oem.path }, sysext);
   }
-  await root.unmount();
-  await oem.unmount();
-  await checkFilesystem(ctx, rootDevice.device, FLATCAR_PARTITIONS.root.fstype, 'ROOT');
-  await checkFilesystem(ctx, oemDevice.device, FLATCAR_PARTITIONS.oem.fstype, 'OEM');
+  await allFinished([root.unmount(), oem.unmount()]);
+  await allFinished([
+    checkFilesystem(ctx, rootDevice.device, FLATCAR_PARTITIONS.root.fstype, 'ROOT'),
+    checkFilesystem(ctx, oemDevice.device, FLATCAR_PARTITIONS.oem.fstype, 'OEM'),
+  ]);
 }
 
 export interface BakeResult {

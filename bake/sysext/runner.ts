@@ -19,6 +19,7 @@ import { compareVersions } from '../version-order.ts';
 import { downloadVerified } from '../cache.ts';
 import { cloneTree } from './tree.ts';
 import { unpackArchive } from './unpack.ts';
+import { allFinished } from '../all-finished.ts';
 
 export interface BuildSetup {
   recipe: Recipe;
@@ -91,8 +92,7 @@ export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
     },
     buildInContainer: (build) => runContainerBuild(ctx, { ...build, recipeDir: recipeDir(recipe.name), arch: setup.arch, scratch }),
     async concurrently(steps) {
-      const failure = (await Promise.allSettled(steps.map((step) => step()))).find((result) => result.status === 'rejected');
-      if (failure) throw failure.reason;
+      await allFinished(steps.map((step) => step()));
     },
     compareVersions,
     log: (message) => ctx.log.info(`${recipe.name}: ${message}`),

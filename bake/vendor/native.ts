@@ -7,6 +7,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ARCHES } from '../arch.ts';
+import { allFinished } from '../all-finished.ts';
 import { CleanupStack } from '../cleanup.ts';
 import type { Context } from '../context.ts';
 import { fetchReleaseFile } from '../release-files.ts';
@@ -58,16 +59,6 @@ async function fetchTemplates(ctx: Context, job: NativeJob): Promise<Record<stri
     if (needed) templates[key] = await ctx.http.getText(scriptsFileUrl(ctx.endpoints, job.release, path));
   }
   return templates;
-}
-
-type Settled<T extends readonly unknown[]> = { -readonly [K in keyof T]: Awaited<T[K]> };
-
-/** Promise.all that lets every step finish before the first failure is thrown, so none still runs while the cleanup stack unwinds. */
-async function allFinished<T extends readonly unknown[] | []>(steps: T): Promise<Settled<T>> {
-  const results = await Promise.allSettled<readonly unknown[]>(steps);
-  const failure = results.find((result) => result.status === 'rejected');
-  if (failure) throw failure.reason;
-  return results.map((result) => (result as PromiseFulfilledResult<unknown>).value) as Settled<T>;
 }
 
 /**
