@@ -4,6 +4,7 @@
  * The argv is built by pure functions so that tests can compare whole command lines with golden files.
  */
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { CleanupStack } from './cleanup.ts';
 import type { Context } from './context.ts';
 import { toolError, usageError } from './errors.ts';
@@ -57,13 +58,48 @@ export function containerName(prefix = 'bake'): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
 }
 
+/** Linux capabilities by number (linux/capability.h), to name those missing from the bounding set. */
+const CAPABILITIES = [
+  'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP',
+  'LINUX_IMMUTABLE', 'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER',
+  'SYS_MODULE', 'SYS_RAWIO', 'SYS_CHROOT', 'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE',
+  'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'MKNOD', 'LEASE', 'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP',
+  'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG', 'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ', 'PERFMON', 'BPF',
+  'CHECKPOINT_RESTORE',
+] as const;
+
+/** The capabilities a `CapBnd:` mask (from /proc/self/status) lacks. */
+export function missingCapabilities(boundingSet: bigint): string[] {
+  return CAPABILITIES.filter((_, bit) => ((boundingSet >> BigInt(bit)) & 1n) === 0n);
+}
+
+async function hostMissingCapabilities(): Promise<string[]> {
+  const status = await readFile('/proc/self/status', 'utf8').catch(() => '');
+  const mask = /^CapBnd:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+  return mask ? missingCapabilities(BigInt(`0x${mask}`)) : [];
+}
+
+/**
+ * How a privileged container is asked for. `--privileged` everywhere it works; docker (unlike podman)
+ * fails with it where the host's bounding set lacks a capability ("unable to apply caps", e.g. VMs
+ * without SYS_RESOURCE), so there it gets everything else by name, with the same device and
+ * confinement freedom (build-host.md §2).
+ */
+export function privilegeOptions(runtime: RuntimeName, missing: readonly string[]): string[] {
+  if (runtime === 'podman' || missing.length === 0) return ['--privileged'];
+  return [
+    '--cap-add', 'ALL', ...missing.flatMap((capability) => ['--cap-drop', capability]),
+    '--security-opt', 'apparmor=unconfined', '--security-opt', 'seccomp=unconfined', '--device-cgroup-rule', 'a *:* rwm',
+  ];
+}
+
 /** The options shared by `create` and `run`, in run_sdk_container's order. */
-export function containerOptions(spec: ContainerSpec & { name: string }): string[] {
+export function containerOptions(spec: ContainerSpec & { name: string }, privilege: readonly string[] = ['--privileged']): string[] {
   const options: string[] = [];
   if (spec.interactive) options.push('-i');
   for (const tmpfs of spec.tmpfs ?? []) options.push('--tmpfs', tmpfs);
   for (const mount of spec.mounts ?? []) options.push('-v', `${mount.source}:${mount.target}${mount.readOnly ? ':ro' : ''}`);
-  if (spec.privileged) options.push('--privileged');
+  if (spec.privileged) options.push(...privilege);
   if (spec.network) options.push('--network', spec.network);
   for (const [key, value] of Object.entries(spec.env ?? {})) options.push('-e', `${key}=${value}`);
   if (spec.workdir) options.push('--workdir', spec.workdir);
@@ -74,8 +110,8 @@ export function containerOptions(spec: ContainerSpec & { name: string }): string
   return options;
 }
 
-export function createArgs(spec: ContainerSpec & { name: string }): string[] {
-  return ['create', ...containerOptions(spec), spec.image, ...(spec.args ?? [])];
+export function createArgs(spec: ContainerSpec & { name: string }, privilege?: readonly string[]): string[] {
+  return ['create', ...containerOptions(spec, privilege), spec.image, ...(spec.args ?? [])];
 }
 
 export class ContainerRuntime {
@@ -83,6 +119,13 @@ export class ContainerRuntime {
     private readonly ctx: Context,
     readonly name: RuntimeName,
   ) {}
+
+  private privilege?: Promise<string[]>;
+
+  private privilegeOptions(): Promise<string[]> {
+    this.privilege ??= hostMissingCapabilities().then((missing) => privilegeOptions(this.name, missing));
+    return this.privilege;
+  }
 
   private cli(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     return this.ctx.run.run(this.name, args, { why: 'run the Flatcar SDK container', privileged: true, ...options });
@@ -107,7 +150,7 @@ export class ContainerRuntime {
     const remove = stack.defer(`remove container ${name}`, async () => {
       await this.cli(['rm', '--force', name], { uncancellable: true, allowFailure: true });
     });
-    await this.cli(createArgs({ ...spec, name }));
+    await this.cli(createArgs({ ...spec, name }, await this.privilegeOptions()));
     return { name, remove };
   }
 
@@ -127,7 +170,7 @@ export class ContainerRuntime {
       await this.cli(['rm', '--force', name], { uncancellable: true, allowFailure: true });
     });
     try {
-      return await this.cli(['run', ...containerOptions({ ...spec, name }), spec.image, ...(spec.args ?? [])], options);
+      return await this.cli(['run', ...containerOptions({ ...spec, name }, await this.privilegeOptions()), spec.image, ...(spec.args ?? [])], options);
     } finally {
       await remove();
     }
