@@ -35,8 +35,22 @@ function installSignalHandlers(): void {
   process.on('SIGTERM', onSignal);
 }
 
+/**
+ * A reader that went away (`bake ... | head`) is a SIGPIPE, which Node ignores: the next write would throw
+ * and end bake with its mounts still up. Stop and clean up instead; what is written afterwards is lost.
+ */
+function installPipeHandlers(): void {
+  for (const [stream, name] of [[process.stdout, 'stdout'], [process.stderr, 'stderr']] as const) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+      interruption.abort(new BakeError('interrupted', `interrupted: the reader of ${name} went away`, 'nothing was left behind'));
+    });
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   installSignalHandlers();
+  installPipeHandlers();
   const name = argv[2];
   const load = name !== undefined ? SUBCOMMANDS[name] : undefined;
   const module: CommandModule = load ? await load() : await import('./commands/bake.ts');
@@ -58,7 +72,8 @@ function wantsJson(argv: string[]): boolean {
 
 /** Exits once stdout and stderr are flushed: a pipe reader must get the whole result (e.g. --json). */
 function exitAfterFlush(code: number): void {
-  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+  const flush = (stream: NodeJS.WriteStream, next: () => void) => (stream.writable ? stream.write('', () => next()) : next());
+  flush(process.stdout, () => flush(process.stderr, () => process.exit(code)));
 }
 
 main(process.argv).then(

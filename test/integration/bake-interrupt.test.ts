@@ -46,4 +46,24 @@ test('interrupting bake', async (t) => {
       await assertNothingLeft(ws);
     });
   }
+
+  await t.test('a reader that goes away while the partitions are mounted stops bake cleanly', async (t) => {
+    const ws = await workspace(t, { ...fx.env, BAKE_CACHE_DIR: warmCache });
+    await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
+    const child = startBake(ws, ['--output', 'out', 'hello:hello.raw'], { BAKE_PAUSE_BEFORE: 'mounted' });
+    await new Promise<void>((resolve, reject) => {
+      let stderr = '';
+      child.stderr!.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        if (stderr.includes('paused before mounted')) resolve();
+      });
+      child.once('exit', () => reject(new Error(`bake exited before mounting:\n${stderr}`)));
+    });
+    // As `bake ... 2>&1 | head` does: the reader closes, then bake writes (here: the Ctrl-C notice).
+    child.stderr!.destroy();
+    child.kill('SIGINT');
+    const result = await child;
+    assert.equal(result.exitCode, 130);
+    await assertNothingLeft(ws);
+  });
 });
