@@ -16,7 +16,8 @@ import { attachAndResizeRoot, growRootPartition } from './image/grow.ts';
 import { bytesNeeded, installSysext } from './image/install.ts';
 import { planBake, type BakePlan, type BakeRequest } from './plan.ts';
 import { resolveRelease } from './release.ts';
-import { IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, acceptStreamedVerification, downloadReleaseFile, verifyReleaseFile } from './release-files.ts';
+import { IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, acceptStreamedVerification, downloadReleaseFile, releaseCacheDir, verifyReleaseFile } from './release-files.ts';
+import { lockCacheDir } from './cache-lock.ts';
 import { WriterRestartedError } from './image/growing-file.ts';
 import { prepareSysext, type PreparedSysext } from './sources.ts';
 import { pausePoint, runStages, type Stage } from './stages.ts';
@@ -111,6 +112,8 @@ export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
       title: 'Download release',
       run: async (state, report) => {
         const { release } = state.plan!;
+        // Held to the end of the bake: the vendor stage fetches into the same cache directory.
+        state.cleanup.defer('unlock the release cache', await lockCacheDir(ctx, releaseCacheDir(ctx.cacheDir, release)));
         state.downloads[VERSION_TXT] = await downloadReleaseFile(ctx, release, VERSION_TXT);
         startVersionCheck(ctx, state, state.downloads[VERSION_TXT]);
         const streaming = await startStreamingDecompression(ctx, release);

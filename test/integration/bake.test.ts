@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { lstat, readFile, readlink, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { withReleaseMirror } from '../helpers/fixtures.ts';
 import { assertNothingLeft, mountImage, runBake, workspace } from '../helpers/bake-cli.ts';
@@ -100,6 +101,35 @@ test('bake', async (t) => {
     assert.equal(second.exitCode, 0, second.stderr);
     assert.equal(requestsFor(releaseFiles).length, downloadsAfterFirst, 'no release file requested again');
     assert.doesNotMatch(second.stderr, /lbzip2|gpg .*--verify/, 'neither decompressed nor re-verified');
+    await assertNothingLeft(ws, [IMAGE]);
+  });
+
+  await t.test('two bakes of one release at once: one waits for the other, the image is downloaded once', async (t) => {
+    const cache = join((await workspace(t)).dir, 'shared-cache');
+    const [a, b] = [await workspace(t, { ...fx.env, BAKE_CACHE_DIR: cache }), await workspace(t, { ...fx.env, BAKE_CACHE_DIR: cache })];
+    for (const ws of [a, b]) await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
+    const image = /^\/stable\/amd64-usr\/4593\.2\.5\/flatcar_production_image\.bin\.bz2$/;
+    const before = requestsFor(image).length;
+    fx.mirror.fault(image, { throttleBytesPerSecond: 64 * 1024 }); // long enough for the two to overlap
+    t.after(() => fx.mirror.clearFaults());
+    const runs = await Promise.all([runBake(a, ['--output', 'out', 'hello:hello.raw']), runBake(b, ['--output', 'out', 'hello:hello.raw'])]);
+    for (const run of runs) assert.equal(run.exitCode, 0, run.stderr);
+    assert.equal(requestsFor(image).length - before, 1, 'one download of the image');
+    assert.ok(runs.some((run) => /waiting for another bake of this release/.test(run.stderr)), 'one of them waited');
+    for (const ws of [a, b]) await assertNothingLeft(ws, [IMAGE]);
+  });
+
+  await t.test('a lock left by a bake that was killed is taken over', async (t) => {
+    const ws = await workspace(t, { ...fx.env, BAKE_CACHE_DIR: join((await workspace(t)).dir, 'cache') });
+    await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
+    const releaseDir = join(ws.env.BAKE_CACHE_DIR!, 'releases/stable/amd64-usr/4593.2.5');
+    await mkdir(releaseDir, { recursive: true });
+    const dead = execa('true');
+    await dead;
+    await writeFile(join(releaseDir, '.lock'), `${dead.pid}\n${hostname()}\n`);
+    const run = await runBake(ws, ['--output', 'out', 'hello:hello.raw']);
+    assert.equal(run.exitCode, 0, run.stderr);
+    assert.doesNotMatch(run.stderr, /waiting for another bake/);
     await assertNothingLeft(ws, [IMAGE]);
   });
 
