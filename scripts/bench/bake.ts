@@ -14,20 +14,11 @@ import { bakeEnv, buildReleaseMirror, releaseFor } from '../fixtures/release-tre
 import { makeSysextImage } from '../fixtures/sysext.ts';
 import { startMirror } from '../../test/helpers/mirror.ts';
 import type { BenchOptions, BenchRow } from '../bench.ts';
+import { median, timed } from '../measure.ts';
 
 const CLI = resolve(import.meta.dirname, '../../bin/bake.js');
 const MIB = 1024 * 1024;
 const RUNS = 3;
-
-function median(values: number[]): number {
-  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-}
-
-async function timed(run: () => Promise<unknown>): Promise<number> {
-  const started = process.hrtime.bigint();
-  await run();
-  return Number(process.hrtime.bigint() - started) / 1e9;
-}
 
 /** Runs bake under GNU time, which reports the peak RSS of bake and every process it waited for. */
 async function bakeOnce(args: string[], env: Record<string, string>): Promise<{ seconds: number; peakRssMiB: number }> {

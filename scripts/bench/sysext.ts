@@ -9,22 +9,12 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { createSysext } from '../../bake/sysext/create.ts';
 import { startUpstream } from '../../test/helpers/upstream.ts';
+import { median, timed } from '../measure.ts';
 
 const RUNS = 3;
 /** Each stand-in binary padded to ~12 MiB: 7 binaries ≈ 84 MiB, the size class of the real extension. */
 const PADDING = 12 << 20;
 const TARGET_RATIO = 1.2;
-
-async function seconds(run: () => Promise<unknown>): Promise<number> {
-  const started = process.hrtime.bigint();
-  await run();
-  return Number(process.hrtime.bigint() - started) / 1e9;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 export async function run(): Promise<Array<{ name: string; value: number; unit: string; target?: string; pass?: boolean }>> {
   const upstream = await startUpstream(['x86-64'], { padding: PADDING, only: ['kubernetes', 'cni'] });
@@ -33,13 +23,13 @@ export async function run(): Promise<Array<{ name: string; value: number; unit: 
     const request = { name: 'kubernetes', version: 'v1.31.4', arch: 'x86-64' as const, options: { 'cni-version': 'v1.6.1' } };
     const warm = await createSysext(upstream.context(), { ...request, outputDir: join(work, 'warm-up') });
     const builds: number[] = [];
-    for (let i = 0; i < RUNS; i++) builds.push(await seconds(() => createSysext(upstream.context(), { ...request, outputDir: join(work, `build-${i}`) })));
+    for (let i = 0; i < RUNS; i++) builds.push(await timed(() => createSysext(upstream.context(), { ...request, outputDir: join(work, `build-${i}`) })));
     const tree = join(work, 'tree');
     await execa('unsquashfs', ['-q', '-d', tree, warm.image]);
     const squashes: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       const output = join(work, `plain-${i}.raw`);
-      squashes.push(await seconds(() => execa('mksquashfs', [tree, output, '-all-root', '-noappend', '-quiet'], { env: { SOURCE_DATE_EPOCH: '0' } })));
+      squashes.push(await timed(() => execa('mksquashfs', [tree, output, '-all-root', '-noappend', '-quiet'], { env: { SOURCE_DATE_EPOCH: '0' } })));
     }
     const build = median(builds);
     const squash = median(squashes);

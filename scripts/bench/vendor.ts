@@ -19,14 +19,11 @@ import { vendorFormat } from '../../vendors/formats.ts';
 import { vendorFixture } from '../../test/integration/vendor-fixture.ts';
 import { makeFlatcarDisk } from '../fixtures/disk-image.ts';
 import type { BenchOptions, BenchRow } from '../bench.ts';
+import { median, timed } from '../measure.ts';
 
 const VERSION = '4790.0.0';
 const TARGET = 1.2;
 const RUNS = 5;
-
-function median(values: number[]): number {
-  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-}
 
 /** A fresh copy of the generic image, on disk (not just in the page cache) before the clock starts. */
 async function freshCopy(source: string, dest: string): Promise<string> {
@@ -34,12 +31,6 @@ async function freshCopy(source: string, dest: string): Promise<string> {
   await execa('cp', ['--sparse=always', source, dest]);
   await execa('sync', ['--data', dest]);
   return dest;
-}
-
-async function timed(run: () => Promise<unknown>): Promise<number> {
-  const started = process.hrtime.bigint();
-  await run();
-  return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
 export async function run(options: BenchOptions = { sizeMiB: 2048, randomMiB: 300 }): Promise<BenchRow[]> {
