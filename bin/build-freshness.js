@@ -1,12 +1,16 @@
 // Decides whether the compiled CLI in dist/ may run: only when no TypeScript source is newer than the
 // stamp `npm run build` leaves at its start, so an edit after the build never runs stale code.
 // Plain JavaScript: it runs before tsx is loaded.
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** The folders compiled into dist/ (tsconfig.build.json's "include"). */
-export const SOURCE_DIRS = ['bake', 'sysexts', 'vendors'];
+export const BUILD_CONFIG = 'tsconfig.build.json';
 export const BUILD_STAMP = join('dist', '.build-stamp');
+
+/** The folders compiled into dist/: the build config's "include", read so the two cannot drift apart. */
+function sourceDirs(root) {
+  return JSON.parse(readFileSync(join(root, BUILD_CONFIG), 'utf8')).include;
+}
 
 function newestSourceMtime(dir) {
   let newest = 0;
@@ -19,10 +23,12 @@ function newestSourceMtime(dir) {
 
 export function compiledBuildIsFresh(root) {
   let stamp;
+  let dirs;
   try {
     stamp = statSync(join(root, BUILD_STAMP)).mtimeMs;
+    dirs = sourceDirs(root);
   } catch {
     return false;
   }
-  return SOURCE_DIRS.every((dir) => newestSourceMtime(join(root, dir)) <= stamp);
+  return dirs.every((dir) => newestSourceMtime(join(root, dir)) <= stamp);
 }

@@ -3,10 +3,13 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BUILD_STAMP, SOURCE_DIRS, compiledBuildIsFresh } from '../../bin/build-freshness.js';
+import { BUILD_CONFIG, BUILD_STAMP, compiledBuildIsFresh } from '../../bin/build-freshness.js';
+
+const SOURCE_DIRS = ['bake', 'sysexts', 'vendors'];
 
 async function checkout(): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), 'bake-fresh-'));
+  await writeFile(join(root, BUILD_CONFIG), JSON.stringify({ include: SOURCE_DIRS }));
   for (const dir of SOURCE_DIRS) await mkdir(join(root, dir, 'nested'), { recursive: true });
   await writeFile(join(root, 'bake', 'cli.ts'), '');
   await writeFile(join(root, 'sysexts', 'nested', 'recipe.ts'), '');
