@@ -5,14 +5,13 @@
  * signature has been verified, so nothing unverified is ever used.
  */
 import { access, chmod, readFile, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Context } from './context.ts';
 import { BakeError, inputError } from './errors.ts';
 import { decompressBz2, type Bz2Source } from './image/decompress.ts';
 import { GrowingFileReader, type FileFollower } from './image/growing-file.ts';
 import type { ResolvedRelease } from './release.ts';
 import { parseKeyValueFile } from './key-value.ts';
-import { IMAGE_BIN, IMAGE_BZ2, downloadSignature, releaseCacheDir, verifyWhileDownloading } from './release-files.ts';
+import { IMAGE_BIN, IMAGE_BZ2, downloadSignature, releaseFilePath, verifyWhileDownloading } from './release-files.ts';
 import { markerMatches, writeMarker } from './cache.ts';
 
 /** version.txt is signed: it must name the release we asked for, or the mirror served the wrong one. */
@@ -25,9 +24,8 @@ export async function checkVersionTxt(path: string, release: ResolvedRelease): P
 }
 
 function basePaths(ctx: Context, release: ResolvedRelease) {
-  const dir = releaseCacheDir(ctx.cacheDir, release);
-  const path = join(dir, IMAGE_BIN);
-  return { bz2: join(dir, IMAGE_BZ2), path, partial: `${path}.partial`, marker: `${path}.complete` };
+  const path = releaseFilePath(ctx, release, IMAGE_BIN);
+  return { bz2: releaseFilePath(ctx, release, IMAGE_BZ2), path, partial: `${path}.partial`, marker: `${path}.complete` };
 }
 
 /** Decompression and the signature check running alongside the download; their promises never reject. */

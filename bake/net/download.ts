@@ -50,7 +50,7 @@ function totalSize(response: Response, from: number): number | undefined {
 const WRITE_BATCH_BYTES = 256 << 10;
 
 /** Groups chunks into batches of about `size` bytes; what arrived before an error is still handed on. */
-export async function* inBatches(body: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array[]> {
+async function* inBatches(body: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array[]> {
   let pending: Uint8Array[] = [];
   let bytes = 0;
   let failure: { error: unknown } | undefined;
