@@ -10,7 +10,7 @@ import { mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from './context.ts';
-import { BakeError } from './errors.ts';
+import { interruptedError } from './net/failure.ts';
 
 const POLL_MS = 250;
 
@@ -51,7 +51,7 @@ export async function lockCacheDir(ctx: Context, dir: string): Promise<() => Pro
     }
     if (!announced) ctx.log.info(`waiting for another bake of this release (pid ${owner.split('\n')[0] || '?'}) to finish with ${dir}`);
     announced = true;
-    if (ctx.signal.aborted) throw ctx.signal.reason instanceof BakeError ? ctx.signal.reason : new BakeError('interrupted', 'interrupted while waiting for the release cache');
+    if (ctx.signal.aborted) throw interruptedError(ctx.signal, 'waiting for the release cache');
     await sleep(POLL_MS);
   }
   return () => unlink(path).catch(() => undefined);

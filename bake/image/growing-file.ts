@@ -1,8 +1,9 @@
 /**
  * Reads a file while a download is still appending to it, so decompression and the signature check can
- * run alongside the download instead of after it. The writer calls notify() when it appended and finish() when it is done
- * (the file may have been renamed by then: the open descriptor follows it). If the file shrinks, the
- * writer started over, and the stream fails: the caller then decompresses the finished file instead.
+ * run alongside the download instead of after it. The writer calls notify() when it appended and
+ * finish() when it is done (the file may have been renamed by then: the open descriptor follows it), and
+ * fail() when it started over. A file seen shrinking means the same; either way the followers fail, and
+ * the caller then works on the finished file instead.
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
