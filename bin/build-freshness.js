@@ -30,5 +30,7 @@ export function compiledBuildIsFresh(root) {
   } catch {
     return false;
   }
-  return dirs.every((dir) => newestSourceMtime(join(root, dir)) <= stamp);
+  // Strictly older: a source stamped in the same clock tick as the build's start may have been edited
+  // after tsc read it.
+  return dirs.every((dir) => newestSourceMtime(join(root, dir)) < stamp);
 }
