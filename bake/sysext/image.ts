@@ -1,12 +1,15 @@
 /**
  * Turning a sysext tree into a filesystem image, one row per format. Each row names the host tools it
- * needs and whether two builds of the same tree are byte-identical (squashfs, erofs, ext4/ext2 are;
- * btrfs-progs 6.2 stamps the current time into its trees and has no way to pin it).
+ * needs and whether two builds of the same tree are byte-identical (all are: btrfs only after
+ * btrfs-pin.ts rewrites what mkfs.btrfs leaves random).
  */
 import { truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Context } from '../context.ts';
+import { CleanupStack } from '../cleanup.ts';
 import { usageError } from '../errors.ts';
+import { mountImageReadOnly } from '../image/disk.ts';
+import { pinBtrfsImage } from './btrfs-pin.ts';
 import { treeBytes, type TreeEntry } from './tree.ts';
 
 export type ImageFormat = 'squashfs' | 'erofs' | 'btrfs' | 'ext4' | 'ext2';
@@ -34,7 +37,7 @@ const FIXED_HASH_SEED = '00000000-0000-0000-0000-000000000001';
 export const IMAGE_FORMATS: Record<ImageFormat, FormatSpec> = {
   squashfs: { tools: ['mksquashfs'], reproducible: true, build: buildSquashfs },
   erofs: { tools: ['mkfs.erofs'], reproducible: true, build: buildErofs },
-  btrfs: { tools: ['mkfs.btrfs'], reproducible: false, build: buildBtrfs },
+  btrfs: { tools: ['mksquashfs', 'mkfs.btrfs'], reproducible: true, build: buildBtrfs },
   ext4: { tools: ['mkfs.ext4', 'resize2fs', 'debugfs'], reproducible: true, build: (ctx, job) => buildExt(ctx, job, 'ext4') },
   ext2: { tools: ['mkfs.ext2', 'resize2fs', 'debugfs'], reproducible: true, build: (ctx, job) => buildExt(ctx, job, 'ext2') },
 };
@@ -61,10 +64,11 @@ function supportsXattrExclusion(ctx: Context): Promise<boolean> {
   return squashfsXattrExclusion;
 }
 
-async function buildSquashfs(ctx: Context, job: ImageJob): Promise<void> {
+async function buildSquashfs(ctx: Context, job: ImageJob, { compress = true } = {}): Promise<void> {
   // btrfs.* xattrs (compression hints) from a btrfs build host mean nothing on Flatcar and break reproducibility.
   const xattrs = (await supportsXattrExclusion(ctx)) ? ['-xattrs-exclude', '^btrfs.'] : [];
-  await ctx.run.run('mksquashfs', [job.tree, job.output, '-all-root', '-noappend', '-quiet', ...xattrs], {
+  const compression = compress ? [] : ['-noI', '-noD', '-noF', '-noX'];
+  await ctx.run.run('mksquashfs', [job.tree, job.output, '-all-root', '-noappend', '-quiet', ...compression, ...xattrs], {
     why: 'build squashfs sysext images',
     env: { SOURCE_DATE_EPOCH: String(job.epoch) },
   });
@@ -76,13 +80,24 @@ async function buildErofs(ctx: Context, job: ImageJob): Promise<void> {
   await ctx.run.run('mkfs.erofs', [...args, job.output, job.tree], { why: 'build erofs sysext images' });
 }
 
+/**
+ * mkfs.btrfs --rootdir numbers inodes after the source's (6.2: its inode number + 256) and adds them in
+ * the source's directory order, both accidents of the build host. So it reads the tree from an
+ * uncompressed squashfs of it, mounted, whose inode numbers, order and times follow from the content
+ * alone; then btrfs-pin.ts pins what mkfs itself leaves random.
+ */
 async function buildBtrfs(ctx: Context, job: ImageJob): Promise<void> {
+  const staged = join(job.scratch, 'btrfs-source.squashfs');
+  await buildSquashfs(ctx, { ...job, output: staged }, { compress: false });
+  await using stack = new CleanupStack(ctx.log);
+  const source = await mountImageReadOnly(ctx, stack, staged, 'read the tree in a fixed order for mkfs.btrfs');
   // mkfs.btrfs needs a file at least as large as its minimum; --shrink trims it to what the tree needs.
   await writeFile(job.output, '');
   await truncate(job.output, Math.max(256 << 20, Math.ceil(treeBytes(job.entries) * 1.5)));
-  await ctx.run.run('mkfs.btrfs', ['-q', '-f', '-U', FIXED_UUID, '--rootdir', job.tree, '--shrink', job.output], {
+  await ctx.run.run('mkfs.btrfs', ['-q', '-f', '-U', FIXED_UUID, '--rootdir', source, '--shrink', job.output], {
     why: 'build btrfs sysext images',
   });
+  await pinBtrfsImage(job.output, job.epoch);
 }
 
 /**

@@ -1,0 +1,365 @@
+/**
+ * Makes a fresh mkfs.btrfs image reproducible. btrfs-progs (6.2 on Debian 12) has no option for what
+ * differs between two builds of one tree: random device, chunk-tree and subvolume UUIDs, the build time
+ * on the top directory and the subvolume's root item, and the ctimes it copies from the source tree.
+ * Worse, mkfs leaves earlier copies of its trees behind (in space it gave back, in DUP's second copy,
+ * in the unused end of leaves), each with the same random values.
+ *
+ * So: walk the live trees, zero every byte of the image that no live tree block, data extent or
+ * superblock uses, rewrite the random fields of the live blocks to fixed values and their set
+ * timestamps to the epoch, recompute checksums, and write every block to each of its copies. Last, no
+ * random UUID may be left in what was written: a field this does not know fails the build instead of
+ * passing unnoticed.
+ *
+ * Layout facts: https://btrfs.readthedocs.io/en/latest/dev/On-disk-format.html
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import CRC32C from 'crc-32/crc32c.js';
+import { toolError } from '../errors.ts';
+
+const SUPERBLOCK_OFFSETS = [0x1_0000, 0x400_0000, 0x40_0000_0000];
+const SUPERBLOCK_SIZE = 4096;
+const MAGIC = Buffer.from('_BHRfS_M');
+const CHECKSUMMED_FROM = 32;
+
+const SYS_CHUNK_ARRAY_CAPACITY = 2048;
+const SUPER = { fsid: 32, magic: 64, root: 80, chunkRoot: 88, nodesize: 148, sysChunkArraySize: 160, csumType: 196, devItem: 201, sysChunkArray: 811 };
+const HEADER = { fsid: 32, bytenr: 48, chunkTreeUuid: 64, generation: 80, nritems: 96, level: 100, size: 101 };
+const KEY = { objectid: 0, type: 8, offset: 9, size: 17 };
+const ITEM = { dataOffset: KEY.size, dataSize: KEY.size + 4, size: KEY.size + 8 };
+const KEY_POINTER = { blockptr: KEY.size, size: KEY.size + 16 };
+const DEV_ITEM_UUID = 66;
+const CHUNK = { type: 24, numStripes: 44, size: 48, stripeSize: 32, stripeOffset: 8, stripeDevUuid: 16 };
+
+const ITEM_TYPE = { inode: 1, xattr: 24, dirItem: 84, dirIndex: 96, root: 132, extent: 168, devExtent: 204, dev: 216, chunk: 228, uuidSubvolume: 251, uuidReceived: 252 };
+const INODE_TIMES = [112, 124, 136, 148];
+const ROOT_ITEM = { bytenr: 176, uuids: [247, 263, 279], times: [...INODE_TIMES, 327, 339, 351, 363] };
+const DEV_EXTENT_CHUNK_TREE_UUID = 32;
+const DIR_ENTRY = { transid: KEY.size, dataLength: KEY.size + 8, nameLength: KEY.size + 10, size: KEY.size + 13 };
+
+/** Block group type bits: data 1, system 2, metadata 4, DUP 32; any other bit is a multi-device profile. */
+const KNOWN_BLOCK_GROUP_BITS = 0x7n | 0x20n;
+const UUID_SIZE = 16;
+const PAGE_SIZE = 4096;
+
+interface Chunk {
+  logical: number;
+  length: number;
+  stripeOffsets: number[];
+}
+
+interface Range {
+  start: number;
+  length: number;
+}
+
+interface LiveTrees {
+  /** Every reachable tree block, by logical address. */
+  blocks: Map<number, Buffer>;
+  dataExtents: Range[];
+}
+
+/** Pins the image's random UUIDs to fixed ones and every set timestamp to `epoch`. */
+export async function pinBtrfsImage(path: string, epoch: number): Promise<void> {
+  const file = await open(path, 'r+');
+  try {
+    const superblock = await readSuperblock(file, SUPERBLOCK_OFFSETS[0]!, path);
+    if (!superblock) throw toolError(`${path}: mkfs.btrfs wrote no btrfs superblock`);
+    const nodesize = superblock.readUInt32LE(SUPER.nodesize);
+    const chunks = await readChunks(file, superblock, nodesize, path);
+    const trees = await readLiveTrees(file, superblock, chunks, nodesize, path);
+    const superblockOffsets = [];
+    for (const offset of SUPERBLOCK_OFFSETS) if (await readSuperblock(file, offset, path)) superblockOffsets.push(offset);
+
+    const kept = [
+      ...superblockOffsets.map((start) => ({ start, length: SUPERBLOCK_SIZE })),
+      ...[...trees.blocks.keys()].flatMap((logical) => physicalRanges(chunks, { start: logical, length: nodesize }, path)),
+      ...trees.dataExtents.flatMap((extent) => physicalRanges(chunks, extent, path)),
+    ];
+    await zeroAllBut(file, kept, (await file.stat()).size);
+
+    const uuids = new UuidPins(path);
+    uuids.collect(uuidAt(superblock, SUPER.devItem + DEV_ITEM_UUID));
+    for (const block of trees.blocks.values()) collectUuids(block, uuids);
+    for (const [logical, block] of trees.blocks) {
+      pinTreeBlock(block, uuids, epoch);
+      writeChecksum(block);
+      uuids.assertGone(block);
+      for (const range of physicalRanges(chunks, { start: logical, length: nodesize }, path)) await file.write(block, 0, nodesize, range.start);
+    }
+    for (const offset of superblockOffsets) {
+      const copy = (await readSuperblock(file, offset, path))!;
+      pinSuperblock(copy, uuids);
+      uuids.assertGone(copy);
+      await file.write(copy, 0, SUPERBLOCK_SIZE, offset);
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+/** Random UUIDs found in the image, each with the fixed one that replaces it, numbered in the order found. */
+class UuidPins {
+  private readonly pins = new Map<string, Buffer>();
+
+  constructor(private readonly path: string) {}
+
+  collect(uuid: Buffer): void {
+    const key = uuid.toString('hex');
+    if (uuid.every((byte) => byte === 0) || this.pins.has(key)) return;
+    const pinned = Buffer.alloc(UUID_SIZE);
+    pinned[0] = 0xba; // "ba(ke)": plainly not random, and never the all-zero "no UUID"
+    pinned.writeUInt32BE(this.pins.size + 1, UUID_SIZE - 4);
+    this.pins.set(key, pinned);
+  }
+
+  /** Replaces the 16 bytes at `offset` when they are one of the random UUIDs. */
+  pin(buffer: Buffer, offset: number): void {
+    buffer.set(this.replacement(uuidAt(buffer, offset)), offset);
+  }
+
+  /**
+   * The UUID tree keys an item by a UUID split into the key's objectid and offset (the type byte
+   * between). mkfs makes one subvolume, so its leaf holds one key and a new key cannot break the order.
+   */
+  pinSplitKey(buffer: Buffer, key: number): void {
+    const uuid = Buffer.concat([buffer.subarray(key, key + 8), buffer.subarray(key + KEY.offset, key + KEY.size)]);
+    const pinned = this.replacement(uuid);
+    buffer.set(pinned.subarray(0, 8), key);
+    buffer.set(pinned.subarray(8), key + KEY.offset);
+  }
+
+  assertGone(buffer: Buffer): void {
+    for (const key of this.pins.keys()) {
+      if (!buffer.includes(Buffer.from(key, 'hex'))) continue;
+      throw toolError(
+        `${this.path}: mkfs.btrfs wrote a random UUID where bake does not know to pin it`,
+        'build this extension as squashfs or erofs, or report the btrfs-progs version',
+      );
+    }
+  }
+
+  private replacement(uuid: Buffer): Buffer {
+    return this.pins.get(uuid.toString('hex')) ?? uuid;
+  }
+}
+
+const uuidAt = (buffer: Buffer, offset: number) => buffer.subarray(offset, offset + UUID_SIZE);
+
+/** The superblock copy at `offset`, or nothing where the image is too small to hold one. */
+async function readSuperblock(file: FileHandle, offset: number, path: string): Promise<Buffer | undefined> {
+  const buffer = Buffer.alloc(SUPERBLOCK_SIZE);
+  const { bytesRead } = await file.read(buffer, 0, SUPERBLOCK_SIZE, offset);
+  if (bytesRead < SUPERBLOCK_SIZE || !buffer.subarray(SUPER.magic, SUPER.magic + 8).equals(MAGIC)) return undefined;
+  if (buffer.readUInt16LE(SUPER.csumType) !== 0) throw toolError(`${path}: only crc32c btrfs checksums can be pinned`);
+  return buffer;
+}
+
+/** The chunks: the superblock's system chunks lead to the chunk tree, which lists them all. */
+async function readChunks(file: FileHandle, superblock: Buffer, nodesize: number, path: string): Promise<Chunk[]> {
+  const systemChunks = [...sysChunkArray(superblock)].map(({ chunk, logical }) => parseChunk(superblock, chunk, logical, path));
+  const chunks: Chunk[] = [];
+  await walkTree(file, systemChunks, nodesize, Number(superblock.readBigUInt64LE(SUPER.chunkRoot)), path, (block) => {
+    for (const { type, key, data } of leafItems(block)) {
+      if (type === ITEM_TYPE.chunk) chunks.push(parseChunk(block, data, Number(block.readBigUInt64LE(key + KEY.offset)), path));
+    }
+  });
+  return chunks;
+}
+
+/** The superblock's copy of the system chunk items: each a key (whose offset is the logical start) and a chunk. */
+function* sysChunkArray(superblock: Buffer): Generator<{ chunk: number; logical: number }> {
+  const end = SUPER.sysChunkArray + superblock.readUInt32LE(SUPER.sysChunkArraySize);
+  for (let key = SUPER.sysChunkArray; key < end; ) {
+    const chunk = key + KEY.size;
+    yield { chunk, logical: Number(superblock.readBigUInt64LE(key + KEY.offset)) };
+    key = chunk + CHUNK.size + superblock.readUInt16LE(chunk + CHUNK.numStripes) * CHUNK.stripeSize;
+  }
+}
+
+function parseChunk(buffer: Buffer, offset: number, logical: number, path: string): Chunk {
+  if ((buffer.readBigUInt64LE(offset + CHUNK.type) & ~KNOWN_BLOCK_GROUP_BITS) !== 0n) {
+    throw toolError(`${path}: only single and DUP btrfs profiles can be pinned`);
+  }
+  const stripeOffsets = Array.from({ length: buffer.readUInt16LE(offset + CHUNK.numStripes) }, (_, index) =>
+    Number(buffer.readBigUInt64LE(offset + CHUNK.size + index * CHUNK.stripeSize + CHUNK.stripeOffset)),
+  );
+  return { logical, length: Number(buffer.readBigUInt64LE(offset)), stripeOffsets };
+}
+
+/** Where a logical range lies on the device: once per stripe (twice for DUP). */
+function physicalRanges(chunks: Chunk[], range: Range, path: string): Range[] {
+  const chunk = chunks.find((candidate) => range.start >= candidate.logical && range.start + range.length <= candidate.logical + candidate.length);
+  if (!chunk) throw toolError(`${path}: btrfs extent at ${range.start} lies outside every chunk`);
+  return chunk.stripeOffsets.map((stripe) => ({ start: stripe + range.start - chunk.logical, length: range.length }));
+}
+
+/** The root tree, the trees its root items name, and the data extents the extent tree lists. */
+async function readLiveTrees(file: FileHandle, superblock: Buffer, chunks: Chunk[], nodesize: number, path: string): Promise<LiveTrees> {
+  const live: LiveTrees = { blocks: new Map(), dataExtents: [] };
+  const collect = (block: Buffer, logical: number) => {
+    live.blocks.set(logical, block);
+    for (const { type, key } of leafItems(block)) {
+      if (type === ITEM_TYPE.extent) {
+        live.dataExtents.push({ start: Number(block.readBigUInt64LE(key + KEY.objectid)), length: Number(block.readBigUInt64LE(key + KEY.offset)) });
+      }
+    }
+  };
+  const treeRoots: number[] = [];
+  await walkTree(file, chunks, nodesize, Number(superblock.readBigUInt64LE(SUPER.root)), path, (block, logical) => {
+    collect(block, logical);
+    for (const { type, data } of leafItems(block)) if (type === ITEM_TYPE.root) treeRoots.push(Number(block.readBigUInt64LE(data + ROOT_ITEM.bytenr)));
+  });
+  treeRoots.push(Number(superblock.readBigUInt64LE(SUPER.chunkRoot)));
+  for (const root of treeRoots) await walkTree(file, chunks, nodesize, root, path, collect);
+  // Non-skinny metadata extents are tree blocks, already kept; keeping them again is harmless.
+  return live;
+}
+
+async function walkTree(
+  file: FileHandle,
+  chunks: Chunk[],
+  nodesize: number,
+  logical: number,
+  path: string,
+  visit: (block: Buffer, logical: number) => void,
+): Promise<void> {
+  const block = Buffer.alloc(nodesize);
+  await file.read(block, 0, nodesize, physicalRanges(chunks, { start: logical, length: nodesize }, path)[0]!.start);
+  if (block.readBigUInt64LE(HEADER.bytenr) !== BigInt(logical) || block.readUInt32LE(0) !== checksum(block)) {
+    throw toolError(`${path}: btrfs tree block ${logical} is damaged`);
+  }
+  visit(block, logical);
+  if (block[HEADER.level] === 0) return;
+  for (let index = 0; index < block.readUInt32LE(HEADER.nritems); index++) {
+    const pointer = HEADER.size + index * KEY_POINTER.size;
+    await walkTree(file, chunks, nodesize, Number(block.readBigUInt64LE(pointer + KEY_POINTER.blockptr)), path, visit);
+  }
+}
+
+/** Writes zeros over every page of the file outside `kept` that is not zero already (holes stay holes). */
+async function zeroAllBut(file: FileHandle, kept: Range[], size: number): Promise<void> {
+  const window = Buffer.alloc(1 << 20);
+  const zeros = Buffer.alloc(PAGE_SIZE);
+  let cursor = 0;
+  const zeroUpTo = async (end: number) => {
+    for (; cursor < end; ) {
+      const { bytesRead } = await file.read(window, 0, Math.min(window.length, end - cursor), cursor);
+      for (let page = 0; page < bytesRead; page += PAGE_SIZE) {
+        const length = Math.min(PAGE_SIZE, bytesRead - page);
+        if (!window.subarray(page, page + length).equals(zeros.subarray(0, length))) await file.write(zeros, 0, length, cursor + page);
+      }
+      cursor += bytesRead;
+    }
+  };
+  for (const range of [...kept].sort((a, b) => a.start - b.start)) {
+    await zeroUpTo(range.start);
+    cursor = Math.max(cursor, range.start + range.length);
+  }
+  await zeroUpTo(size);
+}
+
+function checksum(buffer: Buffer): number {
+  return CRC32C.buf(buffer.subarray(CHECKSUMMED_FROM)) >>> 0;
+}
+
+function writeChecksum(buffer: Buffer): void {
+  buffer.fill(0, 0, CHECKSUMMED_FROM);
+  buffer.writeUInt32LE(checksum(buffer), 0);
+}
+
+/** A leaf's items: type, where the key is, where the data is. Internal nodes have none. */
+function* leafItems(block: Buffer): Generator<{ type: number; key: number; data: number }> {
+  if (block[HEADER.level] !== 0) return;
+  for (let index = 0; index < block.readUInt32LE(HEADER.nritems); index++) {
+    const key = HEADER.size + index * ITEM.size;
+    yield { type: block[key + KEY.type]!, key, data: HEADER.size + block.readUInt32LE(key + ITEM.dataOffset) };
+  }
+}
+
+function collectUuids(block: Buffer, uuids: UuidPins): void {
+  uuids.collect(uuidAt(block, HEADER.chunkTreeUuid));
+  for (const { type, data } of leafItems(block)) {
+    if (type === ITEM_TYPE.root) ROOT_ITEM.uuids.forEach((field) => uuids.collect(uuidAt(block, data + field)));
+  }
+}
+
+function pinTreeBlock(block: Buffer, uuids: UuidPins, epoch: number): void {
+  zeroUnusedTail(block);
+  uuids.pin(block, HEADER.chunkTreeUuid);
+  if (block[HEADER.level] !== 0) {
+    for (let index = 0; index < block.readUInt32LE(HEADER.nritems); index++) {
+      const key = HEADER.size + index * KEY_POINTER.size;
+      if (isUuidKey(block[key + KEY.type]!)) uuids.pinSplitKey(block, key);
+    }
+  }
+  for (const { type, key, data } of leafItems(block)) {
+    if (isUuidKey(type)) uuids.pinSplitKey(block, key);
+    if (type === ITEM_TYPE.inode) pinTimes(block, data, INODE_TIMES, epoch, 'all');
+    if (type === ITEM_TYPE.root) {
+      pinTimes(block, data, ROOT_ITEM.times, epoch, 'set');
+      ROOT_ITEM.uuids.forEach((field) => uuids.pin(block, data + field));
+    }
+    if (type === ITEM_TYPE.dirItem || type === ITEM_TYPE.dirIndex || type === ITEM_TYPE.xattr) pinDirEntries(block, data, key);
+    if (type === ITEM_TYPE.devExtent) uuids.pin(block, data + DEV_EXTENT_CHUNK_TREE_UUID);
+    if (type === ITEM_TYPE.dev) uuids.pin(block, data + DEV_ITEM_UUID);
+    if (type === ITEM_TYPE.chunk) pinChunkStripes(block, data, uuids);
+  }
+}
+
+const isUuidKey = (type: number) => type === ITEM_TYPE.uuidSubvolume || type === ITEM_TYPE.uuidReceived;
+
+/**
+ * A node's key pointers and a leaf's item headers grow from the front, a leaf's item data from the
+ * back; what lies between is left over from earlier versions of the block.
+ */
+function zeroUnusedTail(block: Buffer): void {
+  const count = block.readUInt32LE(HEADER.nritems);
+  if (block[HEADER.level] !== 0) {
+    block.fill(0, HEADER.size + count * KEY_POINTER.size);
+    return;
+  }
+  let dataStart = block.length;
+  for (const { data } of leafItems(block)) dataStart = Math.min(dataStart, data);
+  block.fill(0, HEADER.size + count * ITEM.size, dataStart);
+}
+
+/**
+ * mkfs.btrfs 6.2 --rootdir leaves a directory entry's transid uninitialised (it holds whatever was in
+ * memory, often a time). The kernel does not read it; it becomes the leaf's generation, a transaction
+ * the entry existed in. One item holds several entries when their names' hashes collide.
+ */
+function pinDirEntries(block: Buffer, data: number, key: number): void {
+  const generation = block.readBigUInt64LE(HEADER.generation);
+  const end = data + block.readUInt32LE(key + ITEM.dataSize);
+  for (let entry = data; entry < end; ) {
+    block.writeBigUInt64LE(generation, entry + DIR_ENTRY.transid);
+    entry += DIR_ENTRY.size + block.readUInt16LE(entry + DIR_ENTRY.nameLength) + block.readUInt16LE(entry + DIR_ENTRY.dataLength);
+  }
+}
+
+function pinChunkStripes(buffer: Buffer, chunk: number, uuids: UuidPins): void {
+  for (let index = 0; index < buffer.readUInt16LE(chunk + CHUNK.numStripes); index++) {
+    uuids.pin(buffer, chunk + CHUNK.size + index * CHUNK.stripeSize + CHUNK.stripeDevUuid);
+  }
+}
+
+/**
+ * Timestamps are seconds (u64) and nanoseconds (u32). An inode's all become the epoch, like every file
+ * of the tree (its atime and ctime cannot be pinned on the host); a root item's unset times stay zero.
+ */
+function pinTimes(block: Buffer, data: number, fields: number[], epoch: number, which: 'all' | 'set'): void {
+  for (const field of fields) {
+    if (which === 'set' && block.readBigUInt64LE(data + field) === 0n && block.readUInt32LE(data + field + 8) === 0) continue;
+    block.writeBigUInt64LE(BigInt(epoch), data + field);
+    block.writeUInt32LE(0, data + field + 8);
+  }
+}
+
+function pinSuperblock(superblock: Buffer, uuids: UuidPins): void {
+  // mkfs rewrites the array as chunks come and go; what lies past its current end is left over.
+  superblock.fill(0, SUPER.sysChunkArray + superblock.readUInt32LE(SUPER.sysChunkArraySize), SUPER.sysChunkArray + SYS_CHUNK_ARRAY_CAPACITY);
+  uuids.pin(superblock, SUPER.devItem + DEV_ITEM_UUID);
+  for (const { chunk } of sysChunkArray(superblock)) pinChunkStripes(superblock, chunk, uuids);
+  writeChecksum(superblock);
+}
