@@ -1,6 +1,7 @@
 /**
  * bz2 → sparse image with each decoder in the fallback chain (lbzip2, pbzip2, bzip2, then the pure-JS
- * bzip2-maybe), chosen by what is on PATH: same bytes every time, holes where the image has zeros.
+ * bzip2-maybe), chosen by what is on PATH, with and without perl widening the pipe: same bytes every
+ * time, holes where the image has zeros.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,10 +38,11 @@ test('every decoder in the chain gives the same sparse image', async (t) => {
   await execa('lbzip2', ['-k', '-n', '2', image]); // multi-stream, like Flatcar's published images
   const savedPath = process.env.PATH;
   t.after(() => { process.env.PATH = savedPath; });
-  for (const [decoder, tools] of [['lbzip2', ['lbzip2']], ['pbzip2', ['pbzip2']], ['bzip2', ['bzip2']], ['bzip2-maybe', []]] as const) {
+  const routes = [['lbzip2', ['lbzip2', 'perl']], ['lbzip2', ['lbzip2']], ['pbzip2', ['pbzip2']], ['bzip2', ['bzip2']], ['bzip2-maybe', []]] as const;
+  for (const [decoder, tools] of routes) {
     process.env.PATH = await pathWith(dir, [...tools]);
     const log = memoryLogger();
-    const out = join(dir, `out-${decoder}.bin`);
+    const out = join(dir, `out-${tools.join('-') || decoder}.bin`);
     assert.equal(await decompressBz2(createContext({ log }), `${image}.bz2`, out), decoder);
     process.env.PATH = savedPath;
     assert.equal(await sha256File(out), expected, `${decoder} reproduces the image`);
@@ -48,6 +50,8 @@ test('every decoder in the chain gives the same sparse image', async (t) => {
     assert.equal(info.size, 64 * MIB);
     assert.ok(info.blocks * 512 < 8 * MIB, `${decoder} wrote holes (${info.blocks * 512} bytes allocated)`);
     if (decoder === 'bzip2-maybe') assert.ok(log.lines.some((line) => /pure-JS fallback/.test(line)));
+    const widened = log.lines.some((line) => line.startsWith(`+ perl -e 'fcntl(STDOUT, 1031, 1 << 20)`));
+    assert.equal(widened, tools.some((tool) => tool === 'perl'), 'perl widens the pipe where it exists, and only there');
   }
 });
 

@@ -1,0 +1,12 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createSigningKey } from './fixtures/gpg.ts';
+import { bakeEnv, buildReleaseMirror } from './fixtures/release-tree.ts';
+import { makeSysextImage } from './fixtures/sysext.ts';
+const work = '/tmp/pb';
+await mkdir(work, { recursive: true });
+const key = await createSigningKey(join(work, 'key'));
+const url = process.argv[2]!;
+await buildReleaseMirror(join(work, 'www'), { key, releases: [{ version: '4593.2.5', channel: 'stable', arches: ['amd64'], disk: { totalSizeMiB: 2048, randomDataMiB: 300 } }], bakery: [], bakeryUrl: `${url}/extensions` });
+await makeSysextImage(join(work, 'hello.raw'), { name: 'hello', arch: 'x86-64', files: { 'usr/bin/hello': '#!/bin/sh\necho hello\n' } });
+console.log(JSON.stringify(bakeEnv(url, join(work, 'cache'))));
