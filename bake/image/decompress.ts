@@ -44,10 +44,11 @@ export async function decompressBz2(ctx: Context, source: Bz2Source, dest: strin
   await using work = await tempDir('bake-bz2');
   const fifo = join(work.path, 'stream');
   await ctx.run.run('mkfifo', ['-m', '600', fifo]);
-  // The reader must exist before the writer opens the FIFO, or the writer's open would block.
-  const writer = ctx.run.run('cp', ['--sparse=always', fifo, dest], { why: 'write the image sparsely' });
   const input = typeof source === 'string' ? { args: ['--', source] } : { args: [], input: source };
   const [tool, args] = await widenOutputPipe(decoder.tool, [...decoder.args, ...input.args]);
+  // The reader must exist before the writer opens the FIFO, or the writer's open would block. Nothing
+  // may be awaited between starting the two: a Ctrl-C meanwhile would reject one with no handler yet.
+  const writer = ctx.run.run('cp', ['--sparse=always', fifo, dest], { why: 'write the image sparsely' });
   const reader = ctx.run.run(tool, args, { stdoutFile: fifo, why: 'decompress the image', ...(input.input ? { input: input.input } : {}) });
   const [decoded, written] = await Promise.allSettled([reader, writer]);
   if (decoded.status === 'rejected') throw corruptArchive(decoded.reason, source);
