@@ -84,6 +84,8 @@ export function createRunner(options: RunnerOptions): Runner {
         options.log.info(`would run: ${shown}`);
         return { stdout: '', stderr: '', exitCode: 0 };
       }
+      // After Ctrl-C nothing new starts, except the cleanup steps (which are uncancellable).
+      if (!runOptions.uncancellable && options.signal?.aborted) throw interruption(file, options.signal);
       options.log.debug(runOptions.stdoutFile ? `${shown} > ${runOptions.stdoutFile}` : shown);
       // stdout goes to the file as a plain descriptor, so the bytes never pass through (or pile up in) Node.
       const stdoutHandle = runOptions.stdoutFile ? await open(runOptions.stdoutFile, 'w') : undefined;
@@ -116,10 +118,7 @@ export function createRunner(options: RunnerOptions): Runner {
 }
 
 function describeFailure(spawned: string, tool: string, why: string | undefined, error: ExecaError, signal?: AbortSignal): BakeError {
-  if (error.isCanceled || signal?.aborted) {
-    const reason = signal?.reason;
-    return reason instanceof BakeError ? reason : new BakeError('interrupted', `interrupted while running ${tool}`);
-  }
+  if (error.isCanceled || signal?.aborted) return interruption(tool, signal);
   if (error.code === 'ENOENT') {
     const pkg = TOOL_PACKAGES[spawned];
     const needed = why ? ` (needed to ${why})` : '';
@@ -129,6 +128,11 @@ function describeFailure(spawned: string, tool: string, why: string | undefined,
   const detail = lastMeaningfulLine(String(error.stderr ?? '')) || lastMeaningfulLine(String(error.stdout ?? ''));
   const status = error.exitCode !== undefined ? `exit ${error.exitCode}` : `signal ${error.signal ?? 'unknown'}`;
   return toolError(`${tool} failed (${status})${detail ? `: ${detail}` : ''}`);
+}
+
+function interruption(tool: string, signal?: AbortSignal): BakeError {
+  const reason = signal?.reason;
+  return reason instanceof BakeError ? reason : new BakeError('interrupted', `interrupted while running ${tool}`);
 }
 
 function lastMeaningfulLine(text: string): string {

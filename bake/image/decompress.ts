@@ -3,7 +3,8 @@
  * into a FIFO that `cp --sparse=always` reads, so the bytes never pass through Node (measured: lbzip2 is
  * ~16× the pure-JS decoders here). bzip2-maybe is the last resort when no decoder is installed.
  */
-import { createReadStream } from 'node:fs';
+import { constants, createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createRequire } from 'node:module';
@@ -49,10 +50,14 @@ export async function decompressBz2(ctx: Context, source: Bz2Source, dest: strin
   // The reader must exist before the writer opens the FIFO, or the writer's open would block. Nothing
   // may be awaited between starting the two: a Ctrl-C meanwhile would reject one with no handler yet.
   const writer = ctx.run.run('cp', ['--sparse=always', fifo, dest], { why: 'write the image sparsely' });
+  // The decoder's end of the FIFO is opened before the decoder starts, and that open waits for a reader:
+  // if cp ends first (a Ctrl-C right after it started), a reader that comes and goes at once releases it.
+  void writer.catch(() => releaseFifo(fifo));
   const reader = ctx.run.run(tool, args, { stdoutFile: fifo, why: 'decompress the image', ...(input.input ? { input: input.input } : {}) });
   const [decoded, written] = await Promise.allSettled([reader, writer]);
-  if (decoded.status === 'rejected') throw corruptArchive(decoded.reason, source);
+  // A writer that failed (disk full, Ctrl-C) takes the decoder down with it (a broken pipe): its error is the cause.
   if (written.status === 'rejected') throw written.reason;
+  if (decoded.status === 'rejected') throw corruptArchive(decoded.reason, source);
   return decoder.tool;
 }
 
@@ -68,6 +73,11 @@ const WIDEN_STDOUT = `fcntl(STDOUT, ${F_SETPIPE_SZ}, 1 << 20); exec { $ARGV[0] }
 async function widenOutputPipe(tool: string, args: string[]): Promise<[string, string[]]> {
   if (!(await findTool('perl'))) return [tool, args];
   return ['perl', ['-e', WIDEN_STDOUT, tool, ...args]];
+}
+
+async function releaseFifo(fifo: string): Promise<void> {
+  const handle = await open(fifo, constants.O_RDONLY | constants.O_NONBLOCK).catch(() => undefined);
+  await handle?.close();
 }
 
 function corruptArchive(reason: unknown, source: Bz2Source): unknown {

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, stat, symlink, truncate } from 'node:fs/promises';
+import { chmod, mkdir, open, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { withTempDir } from '../helpers/fixtures.ts';
 import { decompressBz2 } from '../../bake/image/decompress.ts';
@@ -70,4 +70,21 @@ test('a truncated archive is an input error naming the file, with each decoder',
     await assert.rejects(decompressBz2(createContext({ log: memoryLogger() }), `${image}.bz2`, join(dir, `out-${tools.length}`)), /disk\.bin\.bz2 is not a complete bz2 archive/);
     process.env.PATH = savedPath;
   }
+});
+
+test('a sparse writer that ends before opening the FIFO fails the decompression instead of hanging it', { timeout: 30_000 }, async (t) => {
+  const dir = await withTempDir(t, 'bake-decompress');
+  const image = join(dir, 'disk.bin');
+  await writeFile(image, randomBytes(MIB));
+  await execa('lbzip2', ['-k', image]);
+  const bin = join(dir, 'bin-failing-cp');
+  await mkdir(bin);
+  for (const tool of ['lbzip2', 'mkfifo']) await symlink((await findTool(tool))!, join(bin, tool));
+  // Fault injection: a cp that exits before it opens its input, as one killed by Ctrl-C right after it started.
+  await writeFile(join(bin, 'cp'), '#!/bin/sh\necho "cp: stand-in that fails before opening its input" >&2\nexit 1\n');
+  await chmod(join(bin, 'cp'), 0o755);
+  const savedPath = process.env.PATH;
+  t.after(() => { process.env.PATH = savedPath; });
+  process.env.PATH = bin;
+  await assert.rejects(decompressBz2(createContext({ log: memoryLogger() }), `${image}.bz2`, join(dir, 'out.bin')), /cp failed \(exit 1\): cp: stand-in/);
 });
