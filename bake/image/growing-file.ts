@@ -62,8 +62,9 @@ export class GrowingFileReader {
     });
   }
 
+  /** The file under whichever name it has now: the writer renames it once complete. */
   private async openFile(): Promise<FileHandle | undefined> {
-    for (const candidate of this.done ? [this.path, this.finalPath] : [this.path]) {
+    for (const candidate of [this.path, this.finalPath]) {
       const handle = await open(candidate, 'r').catch(() => undefined);
       if (handle) return handle;
     }
@@ -75,6 +76,8 @@ export class GrowingFileReader {
     try {
       for (;;) {
         if (this.failure) throw this.failure;
+        // Taken before looking: a writer that finishes while we look gets one more look, not an early end.
+        const finished = this.done;
         handle ??= await this.openFile();
         // Unzeroed and handed on as is: zeroing or copying every MiB cost more CPU than reading it.
         const buffer = Buffer.allocUnsafe(CHUNK);
@@ -86,11 +89,11 @@ export class GrowingFileReader {
         }
         if (handle && (await handle.stat()).size < counter.bytes) throw new WriterRestartedError(`${this.path} was rewritten from the start`);
         if (this.failure) throw this.failure;
-        if (this.done) {
+        if (finished) {
           if (handle) return;
           throw new Error(`${this.finalPath} never appeared`);
         }
-        await this.waitForWriter();
+        if (!this.done) await this.waitForWriter();
       }
     } finally {
       await handle?.close();

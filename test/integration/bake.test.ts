@@ -94,7 +94,7 @@ test('bake', async (t) => {
     const first = await runBake(ws, ['-v', '--output', 'out', 'hello:hello.raw']);
     assert.equal(first.exitCode, 0, first.stderr);
     const bz2Checks = first.stderr.split('\n').filter((line) => /gpg .*--verify \S+flatcar_production_image\.bin\.bz2\.sig/.test(line));
-    assert.deepEqual(bz2Checks.map((line) => line.split(' ').at(-1)), ['-'], 'the bz2 was checked once, by gpg reading the download as it arrived');
+    assert.deepEqual(bz2Checks.map((line) => line.split(' ').at(-1)), ['-'], `the bz2 was checked once, by gpg reading the download as it arrived\n${first.stderr}`);
     const downloadsAfterFirst = requestsFor(releaseFiles).length;
     assert.equal(downloadsAfterFirst >= 4, true, 'image, version.txt and their signatures');
     const second = await runBake(ws, ['--force', '-v', '--output', 'out', 'hello:hello.raw']);

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { appendFile, mkdtemp, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,4 +81,19 @@ test('every follower reads the whole file at its own pace and counts what it rea
   assert.ok((await collect(slow)).equals(data), 'a follower that starts late still reads from the first byte');
   assert.equal(fast.bytesRead(), data.length);
   assert.equal(slow.bytesRead(), data.length);
+});
+
+test('a download that completes while a follower first looks for the file is still read whole', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'bake-growing-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const partial = join(dir, 'x.bz2.partial');
+  const final = join(dir, 'x.bz2');
+  const content = randomBytes(12_000);
+  const reader = new GrowingFileReader(partial, final);
+  const reading = collect(reader);
+  // The follower is now looking for the partial file; the whole download (written, renamed, finished)
+  // happens before that look returns, as it can for a small file on a fast mirror.
+  writeFileSync(final, content);
+  reader.finish();
+  assert.deepEqual(await reading, content);
 });
