@@ -59,7 +59,10 @@ interface LiveTrees {
   dataExtents: Range[];
 }
 
-/** Pins the image's random UUIDs to fixed ones and every set timestamp to `epoch`. */
+/**
+ * Rewrites a fresh mkfs.btrfs image in place: unused bytes zeroed, random UUIDs fixed, inode times and
+ * set root-item times at `epoch`, directory-entry transids at their leaf's generation.
+ */
 export async function pinBtrfsImage(path: string, epoch: number): Promise<void> {
   const file = await open(path, 'r+');
   try {
