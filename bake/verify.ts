@@ -71,7 +71,7 @@ export async function verifySignature(ctx: Context, key: SigningKey, file: strin
   await using home = await tempDir('bake-gpg');
   await chmod(home.path, 0o700);
   const gpg = (args: string[], allowFailure = false, input?: Readable) =>
-    ctx.run.run('gpg', ['--batch', '--no-tty', '--homedir', home.path, ...args], { readOnly: true, allowFailure, why: 'verify release signatures', ...(input ? { input } : {}) });
+    ctx.run.run('gpg', ['--batch', '--no-tty', '--homedir', home.path, ...args], { readOnly: true, allowFailure, why: 'verify release signatures', input });
   const imported = await gpg(['--import', key.path], true);
   const trusted = imported.exitCode === 0 ? await primaryFingerprints(ctx, home.path) : [];
   if (trusted.length === 0) throw verifyError(`${key.path} holds no usable OpenPGP public key`, 'check --signing-key');

@@ -53,7 +53,7 @@ export async function decompressBz2(ctx: Context, source: Bz2Source, dest: strin
   // The decoder's end of the FIFO is opened before the decoder starts, and that open waits for a reader:
   // if cp ends first (a Ctrl-C right after it started), a reader that comes and goes at once releases it.
   void writer.catch(() => releaseFifo(fifo));
-  const reader = ctx.run.run(tool, args, { stdoutFile: fifo, why: 'decompress the image', ...(input.input ? { input: input.input } : {}) });
+  const reader = ctx.run.run(tool, args, { stdoutFile: fifo, why: 'decompress the image', input: input.input });
   const [decoded, written] = await Promise.allSettled([reader, writer]);
   // A writer that failed (disk full, Ctrl-C) takes the decoder down with it (a broken pipe): its error is the cause.
   if (written.status === 'rejected') throw written.reason;
