@@ -66,16 +66,19 @@ interface LiveTrees {
 export async function pinBtrfsImage(path: string, epoch: number): Promise<void> {
   const file = await open(path, 'r+');
   try {
-    const superblock = await readSuperblock(file, SUPERBLOCK_OFFSETS[0]!, path);
+    const superblocks: Array<{ offset: number; copy: Buffer }> = [];
+    for (const offset of SUPERBLOCK_OFFSETS) {
+      const copy = await readSuperblock(file, offset, path);
+      if (copy) superblocks.push({ offset, copy });
+    }
+    const superblock = superblocks[0]?.offset === SUPERBLOCK_OFFSETS[0] ? superblocks[0].copy : undefined;
     if (!superblock) throw toolError(`${path}: mkfs.btrfs wrote no btrfs superblock`);
     const nodesize = superblock.readUInt32LE(SUPER.nodesize);
     const chunks = await readChunks(file, superblock, nodesize, path);
     const trees = await readLiveTrees(file, superblock, chunks, nodesize, path);
-    const superblockOffsets = [];
-    for (const offset of SUPERBLOCK_OFFSETS) if (await readSuperblock(file, offset, path)) superblockOffsets.push(offset);
 
     const kept = [
-      ...superblockOffsets.map((start) => ({ start, length: SUPERBLOCK_SIZE })),
+      ...superblocks.map(({ offset }) => ({ start: offset, length: SUPERBLOCK_SIZE })),
       ...[...trees.blocks.keys()].flatMap((logical) => physicalRanges(chunks, { start: logical, length: nodesize }, path)),
       ...trees.dataExtents.flatMap((extent) => physicalRanges(chunks, extent, path)),
     ];
@@ -90,8 +93,8 @@ export async function pinBtrfsImage(path: string, epoch: number): Promise<void> 
       uuids.assertGone(block);
       for (const range of physicalRanges(chunks, { start: logical, length: nodesize }, path)) await file.write(block, 0, nodesize, range.start);
     }
-    for (const offset of superblockOffsets) {
-      const copy = (await readSuperblock(file, offset, path))!;
+    // Read before anything was zeroed, which never touches a superblock (they are kept).
+    for (const { offset, copy } of superblocks) {
       pinSuperblock(copy, uuids);
       uuids.assertGone(copy);
       await file.write(copy, 0, SUPERBLOCK_SIZE, offset);
