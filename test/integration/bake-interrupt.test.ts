@@ -9,7 +9,8 @@ import { withReleaseMirror } from '../helpers/fixtures.ts';
 import { assertNothingLeft, runBake, startBake, workspace, type Workspace } from '../helpers/bake-cli.ts';
 import { makeSysextImage } from '../../scripts/fixtures/sysext.ts';
 
-async function interruptAt(ws: Workspace, point: string, signal: NodeJS.Signals): Promise<{ exitCode: number; stderr: string }> {
+/** Starts a bake held before `point` and resolves once it waits there; its stderr keeps being collected. */
+async function pausedAt(ws: Workspace, point: string) {
   const child = startBake(ws, ['--output', 'out', 'hello:hello.raw'], { BAKE_PAUSE_BEFORE: point });
   let stderr = '';
   await new Promise<void>((resolve, reject) => {
@@ -19,9 +20,14 @@ async function interruptAt(ws: Workspace, point: string, signal: NodeJS.Signals)
     });
     child.once('exit', () => reject(new Error(`bake exited before reaching ${point}:\n${stderr}`)));
   });
+  return { child, stderrSoFar: () => stderr };
+}
+
+async function interruptAt(ws: Workspace, point: string, signal: NodeJS.Signals): Promise<{ exitCode: number; stderr: string }> {
+  const { child, stderrSoFar } = await pausedAt(ws, point);
   child.kill(signal);
   const result = await child;
-  return { exitCode: result.exitCode ?? -1, stderr: stderr + String(result.stderr ?? '') };
+  return { exitCode: result.exitCode ?? -1, stderr: stderrSoFar() + String(result.stderr ?? '') };
 }
 
 test('interrupting bake', async (t) => {
@@ -50,15 +56,7 @@ test('interrupting bake', async (t) => {
   await t.test('a reader that goes away while the partitions are mounted stops bake cleanly', async (t) => {
     const ws = await workspace(t, { ...fx.env, BAKE_CACHE_DIR: warmCache });
     await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
-    const child = startBake(ws, ['--output', 'out', 'hello:hello.raw'], { BAKE_PAUSE_BEFORE: 'mounted' });
-    await new Promise<void>((resolve, reject) => {
-      let stderr = '';
-      child.stderr!.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-        if (stderr.includes('paused before mounted')) resolve();
-      });
-      child.once('exit', () => reject(new Error(`bake exited before mounting:\n${stderr}`)));
-    });
+    const { child } = await pausedAt(ws, 'mounted');
     // As `bake ... 2>&1 | head` does: the reader closes, then bake writes (here: the Ctrl-C notice).
     child.stderr!.destroy();
     child.kill('SIGINT');
