@@ -8,6 +8,7 @@ import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
 import { tempDir } from './cleanup.ts';
 import type { Context } from './context.ts';
+import type { RunResult } from './exec.ts';
 import { verifyError } from './errors.ts';
 
 export interface SigningKey {
@@ -47,9 +48,20 @@ const PROBLEM_TEXT: Record<string, string> = {
   NODATA: 'the signature file is not an OpenPGP signature',
 };
 
-/** Fingerprints of the primary keys in a key file. */
-async function primaryFingerprints(ctx: Context, home: string): Promise<string[]> {
-  const { stdout } = await ctx.run.run('gpg', ['--batch', '--homedir', home, '--with-colons', '--fingerprint', '--list-keys'], { readOnly: true, why: 'verify release signatures' });
+type Gpg = (args: string[], allowFailure?: boolean, input?: Readable) => Promise<RunResult>;
+
+/**
+ * gpg confined to `home`. Checking signatures needs no secret keys, so no gpg-agent is started: none
+ * is left running per check, and none outlives the temporary home.
+ */
+function gpgIn(ctx: Context, home: string): Gpg {
+  return (args, allowFailure = false, input) =>
+    ctx.run.run('gpg', ['--batch', '--no-tty', '--no-autostart', '--homedir', home, ...args], { readOnly: true, allowFailure, why: 'verify release signatures', input });
+}
+
+/** Fingerprints of the primary keys in the keyring. */
+async function primaryFingerprints(gpg: Gpg): Promise<string[]> {
+  const { stdout } = await gpg(['--with-colons', '--fingerprint', '--list-keys']);
   const fingerprints: string[] = [];
   let afterPrimary = false;
   for (const line of stdout.split('\n')) {
@@ -70,10 +82,9 @@ async function primaryFingerprints(ctx: Context, home: string): Promise<string[]
 export async function verifySignature(ctx: Context, key: SigningKey, file: string, signature: string, data?: Readable): Promise<SignatureCheck> {
   await using home = await tempDir('bake-gpg');
   await chmod(home.path, 0o700);
-  const gpg = (args: string[], allowFailure = false, input?: Readable) =>
-    ctx.run.run('gpg', ['--batch', '--no-tty', '--homedir', home.path, ...args], { readOnly: true, allowFailure, why: 'verify release signatures', input });
+  const gpg = gpgIn(ctx, home.path);
   const imported = await gpg(['--import', key.path], true);
-  const trusted = imported.exitCode === 0 ? await primaryFingerprints(ctx, home.path) : [];
+  const trusted = imported.exitCode === 0 ? await primaryFingerprints(gpg) : [];
   if (trusted.length === 0) throw verifyError(`${key.path} holds no usable OpenPGP public key`, 'check --signing-key');
   if (key.pinnedFingerprint && !trusted.includes(key.pinnedFingerprint)) {
     throw verifyError(`the signing key at ${key.path} is not the Flatcar image signing key (${key.pinnedFingerprint})`, 'check --signing-key or the mirror');
