@@ -4,7 +4,8 @@
  * the image is decompressed while the bz2 is still downloading; that result is kept only once the
  * signature has been verified, so nothing unverified is ever used.
  */
-import { access, chmod, readFile, rename, rm } from 'node:fs/promises';
+import { access, chmod, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from './context.ts';
 import { BakeError, inputError } from './errors.ts';
 import { decompressBz2, type Bz2Source } from './image/decompress.ts';
@@ -90,8 +91,35 @@ export async function decompressedBaseImage(ctx: Context, release: ResolvedRelea
   return { path: paths.path, cached: false };
 }
 
-/** A sparse (or reflinked) copy of the base image, which bake then modifies. */
+/**
+ * A sparse (or reflinked) copy of the base image, which bake then modifies. Attaching a loop device to
+ * the copy makes the kernel write all of it back first (loop_configure fsyncs its backing file), ~0.15 s
+ * of waiting for 300 MiB of data; writing back while cp still copies overlaps that wait with the copy.
+ */
 export async function copyImage(ctx: Context, from: string, to: string): Promise<void> {
-  await ctx.run.run('cp', ['--sparse=always', '--reflink=auto', from, to], { why: 'copy the base image' });
+  const copy = ctx.run.run('cp', ['--sparse=always', '--reflink=auto', from, to], { why: 'copy the base image' });
+  await writeBackWhile(copy, to);
   await chmod(to, 0o644); // the cached copy came through a private FIFO; the output is an ordinary file
+}
+
+const WRITE_BACK_PAUSE_MS = 5;
+
+/** Flushes `path` to disk again and again while `writer` (which writes it) runs, and once after it. */
+async function writeBackWhile(writer: Promise<unknown>, path: string): Promise<void> {
+  let writing = true;
+  const ended = writer.then(() => undefined, () => undefined).finally(() => { writing = false; });
+  let file: FileHandle | undefined;
+  try {
+    while (writing) {
+      file ??= await open(path, 'r').catch(() => undefined);
+      // Failures here are the writer's to report (a full disk fails cp with a better message).
+      await file?.datasync().catch(() => undefined);
+      await Promise.race([ended, sleep(WRITE_BACK_PAUSE_MS)]);
+    }
+    await writer;
+    file ??= await open(path, 'r').catch(() => undefined); // absent on a dry run
+    await file?.datasync();
+  } finally {
+    await file?.close();
+  }
 }
