@@ -2,7 +2,7 @@
  * Runs a flat list of stages with listr2: a live task list on a terminal, plain lines otherwise (and
  * with --verbose), nothing with --json. All of it goes to stderr; stdout is for results.
  */
-import { Listr, ListrLogger, ProcessOutput, type ListrDefaultRendererLogLevels, type ListrLogLevels } from 'listr2';
+import { Listr, ListrLogger, ProcessOutput, color, type ListrDefaultRendererLogLevels, type ListrLogLevels, type PresetTimer } from 'listr2';
 import type { Context } from './context.ts';
 
 export interface Stage<State> {
@@ -41,6 +41,9 @@ function throttled(report: (line: string) => void, intervalMs: number): (line: s
   };
 }
 
+/** Each finished stage shows how long it took (listr2's own timer rounds to whole seconds). */
+const STAGE_TIMER: PresetTimer = { condition: true, field: (ms: number) => `${(ms / 1000).toFixed(2)} s`, format: () => (text) => color.dim(text ?? '') };
+
 export async function runStages<State>(ctx: Context, stages: Array<Stage<State>>, state: State, options: { verbose?: boolean } = {}): Promise<void> {
   const plain = !process.stderr.isTTY || options.verbose === true;
   const processOutput = new ProcessOutput(process.stderr, process.stderr);
@@ -60,8 +63,8 @@ export async function runStages<State>(ctx: Context, stages: Array<Stage<State>>
       renderer: ctx.json ? 'silent' : 'default',
       fallbackRenderer: 'simple',
       fallbackRendererCondition: plain,
-      rendererOptions: { logger: new ListrLogger<ListrDefaultRendererLogLevels>({ processOutput }), collapseSubtasks: false },
-      fallbackRendererOptions: { logger: new ListrLogger<ListrLogLevels>({ processOutput }) },
+      rendererOptions: { logger: new ListrLogger<ListrDefaultRendererLogLevels>({ processOutput }), collapseSubtasks: false, timer: STAGE_TIMER },
+      fallbackRendererOptions: { logger: new ListrLogger<ListrLogLevels>({ processOutput }), timer: STAGE_TIMER },
     },
   );
   await tasks.run(state);
