@@ -214,8 +214,8 @@ async function installIntoImage(ctx: Context, state: BakeState, report: (line: s
   await using stack = new CleanupStack(ctx.log);
   const image = state.workImage!;
   const table = await readGpt(image);
-  // One after the other: the first attach waits while the kernel writes the fresh copy back, and a
-  // second one started alongside waits for that too, then mounts later than it would have.
+  // One after the other: each attach writes the image file back first (copyImage left little to write),
+  // and two at once would only wait for each other.
   const oemDevice = await attachPartition(ctx, stack, image, findPartition(table, 'oem', image));
   let rootDevice = await attachPartition(ctx, stack, image, findPartition(table, 'root', image));
   const oem = await mountDevice(ctx, stack, oemDevice.device, FLATCAR_PARTITIONS.oem.fstype, 'OEM');
