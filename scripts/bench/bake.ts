@@ -20,10 +20,13 @@ import { median, timed } from '../measure.ts';
 const ROOT = resolve(import.meta.dirname, '../..');
 const CLI = join(ROOT, 'bin/bake.js');
 const MIB = 1024 * 1024;
-const RUNS = 5;
+const RUNS = 7;
 
 /** Runs bake under GNU time, which reports the peak RSS of bake and every process it waited for. */
-async function bakeOnce(args: string[], env: Record<string, string>): Promise<{ seconds: number; peakRssMiB: number }> {
+async function bakeOnce(args: string[], env: Record<string, string>, output: string): Promise<{ seconds: number; peakRssMiB: number }> {
+  // Not part of a bake: --force replacing the previous round's image frees its blocks inside the timed
+  // rename (~0.07 s), which a bake into a fresh directory never pays.
+  await rm(output, { force: true });
   let stderr = '';
   const seconds = await timed(async () => {
     const result = await execa('/usr/bin/time', ['-f', 'PEAK_RSS_KB=%M', process.execPath, CLI, ...args], { env, reject: false });
@@ -64,6 +67,7 @@ export async function run(options: BenchOptions): Promise<BenchRow[]> {
     const bz2 = join(mirrorRoot, releaseFor(manifest, '4593.2.5').image);
     const out = join(work, 'out');
     await mkdir(out);
+    const output = join(out, 'flatcar_production_image.bin');
     await makeSysextImage(join(work, 'hello.raw'), { name: 'hello', arch: 'x86-64', files: { 'usr/bin/hello': '#!/bin/sh\necho hello\n' } });
     const env = { ...process.env, ...bakeEnv(mirror.url, join(work, 'cache')) } as Record<string, string>;
     const args = ['--force', '--output', out, `hello:${join(work, 'hello.raw')}`];
@@ -72,16 +76,19 @@ export async function run(options: BenchOptions): Promise<BenchRow[]> {
     // the bench measures one too. A dry run then loads everything once, so "cold" means a cold release
     // cache, not a cold checkout.
     if (!compiledBuildIsFresh(ROOT)) await execa('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'inherit' });
-    await bakeOnce(['--dry-run', ...args], env);
+    await bakeOnce(['--dry-run', ...args], env, output);
     // Cold and warm bakes alternate with the baseline, and each target is judged on the median of the
-    // per-round ratios: on this kind of VM the same lbzip2 run takes 7.3 s or 10 s depending on its
-    // neighbours, so only runs made back to back can be compared.
+    // per-round ratios: on this kind of VM the same lbzip2 run takes 7.3 s or 13 s depending on its
+    // neighbours, so only runs made back to back can be compared. The baseline runs before the bakes in
+    // every other round, so a machine that slows down or speeds up during a round favours neither side.
     const [colds, warms, lbzip2s]: [Array<{ seconds: number; peakRssMiB: number }>, number[], number[]] = [[], [], []];
+    const baseline = async () => lbzip2s.push(await timed(() => execa('lbzip2', ['-d', '-c', '-n', '2', bz2], { stdout: 'ignore' })));
     for (let run = 0; run < RUNS; run++) {
       await rm(join(work, 'cache'), { recursive: true, force: true });
-      colds.push(await bakeOnce(args, env));
-      warms.push((await bakeOnce(args, env)).seconds);
-      lbzip2s.push(await timed(() => execa('lbzip2', ['-d', '-c', '-n', '2', bz2], { stdout: 'ignore' })));
+      if (run % 2 === 1) await baseline();
+      colds.push(await bakeOnce(args, env, output));
+      warms.push((await bakeOnce(args, env, output)).seconds);
+      if (run % 2 === 0) await baseline();
     }
     const cold = { seconds: median(colds.map((c) => c.seconds)), peakRssMiB: Math.max(...colds.map((c) => c.peakRssMiB)) };
     const warm = { seconds: median(warms) };
@@ -91,7 +98,6 @@ export async function run(options: BenchOptions): Promise<BenchRow[]> {
     const [coldRatio, warmRatio] = [median(coldRatios), median(warmRatios)];
     const rounds = (ratios: number[], scale = 1) => ratios.map((ratio) => (ratio * scale).toFixed(scale === 1 ? 2 : 1)).join(' ');
     const bunzip2 = await timed(() => execa('bunzip2', ['-c', bz2], { stdout: 'ignore' }));
-    const output = join(out, 'flatcar_production_image.bin');
     const info = await stat(output);
     const allocated = info.blocks * 512;
     const data = await nonZeroBytes(output);
