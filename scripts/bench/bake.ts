@@ -23,7 +23,18 @@ const MIB = 1024 * 1024;
 const RUNS = 7;
 
 /** Runs bake under GNU time, which reports the peak RSS of bake and every process it waited for. */
-async function bakeOnce(args: string[], env: Record<string, string>, output: string): Promise<{ seconds: number; peakRssMiB: number }> {
+interface BakeRun {
+  seconds: number;
+  peakRssMiB: number;
+  /** Seconds per finished stage, from bake's own "✔ <stage> [1.23 s]" lines. */
+  stages: Map<string, number>;
+}
+
+function stageTimes(log: string): Map<string, number> {
+  return new Map([...log.matchAll(/^✔ (.+) \[(\d+\.\d+) s\]$/gm)].map((match) => [match[1]!, Number(match[2])]));
+}
+
+async function bakeOnce(args: string[], env: Record<string, string>, output: string): Promise<BakeRun> {
   // Not part of a bake: --force replacing the previous round's image frees its blocks inside the timed
   // rename (~0.07 s), which a bake into a fresh directory never pays.
   await rm(output, { force: true });
@@ -34,7 +45,7 @@ async function bakeOnce(args: string[], env: Record<string, string>, output: str
     if (result.exitCode !== 0) throw new Error(`bake failed:\n${stderr}`);
   });
   const peakKb = Number(/PEAK_RSS_KB=(\d+)/.exec(stderr)?.[1] ?? NaN);
-  return { seconds, peakRssMiB: peakKb / 1024 };
+  return { seconds, peakRssMiB: peakKb / 1024, stages: stageTimes(stderr) };
 }
 
 /** Bytes in 4 KiB blocks that are not all zero: the data a sparse copy has to keep. */
@@ -77,11 +88,12 @@ export async function run(options: BenchOptions): Promise<BenchRow[]> {
     // cache, not a cold checkout.
     if (!compiledBuildIsFresh(ROOT)) await execa('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'inherit' });
     await bakeOnce(['--dry-run', ...args], env, output);
+    await execa('sync'); // the fixture's own writes must not be written back during the timed runs
     // Cold and warm bakes alternate with the baseline, and each target is judged on the median of the
     // per-round ratios: on this kind of VM the same lbzip2 run takes 7.3 s or 13 s depending on its
     // neighbours, so only runs made back to back can be compared. The baseline runs before the bakes in
     // every other round, so a machine that slows down or speeds up during a round favours neither side.
-    const [colds, warms, lbzip2s]: [Array<{ seconds: number; peakRssMiB: number }>, number[], number[]] = [[], [], []];
+    const [colds, warms, lbzip2s]: [BakeRun[], number[], number[]] = [[], [], []];
     const baseline = async () => lbzip2s.push(await timed(() => execa('lbzip2', ['-d', '-c', '-n', '2', bz2], { stdout: 'ignore' })));
     for (let run = 0; run < RUNS; run++) {
       await rm(join(work, 'cache'), { recursive: true, force: true });
@@ -96,6 +108,9 @@ export async function run(options: BenchOptions): Promise<BenchRow[]> {
     const coldRatios = colds.map((c, round) => c.seconds / lbzip2s[round]!);
     const warmRatios = warms.map((seconds, round) => seconds / colds[round]!.seconds);
     const [coldRatio, warmRatio] = [median(coldRatios), median(warmRatios)];
+    const stageNames = [...colds[0]!.stages.keys()];
+    const stages = stageNames.map((name) => `${name} ${median(colds.map((c) => c.stages.get(name) ?? 0)).toFixed(2)}`).join(', ');
+    const outsideStages = median(colds.map((c) => c.seconds - [...c.stages.values()].reduce((sum, seconds) => sum + seconds, 0)));
     const rounds = (ratios: number[], scale = 1) => ratios.map((ratio) => (ratio * scale).toFixed(scale === 1 ? 2 : 1)).join(' ');
     const bunzip2 = await timed(() => execa('bunzip2', ['-c', bz2], { stdout: 'ignore' }));
     const info = await stat(output);
@@ -106,6 +121,7 @@ export async function run(options: BenchOptions): Promise<BenchRow[]> {
       { name: `lbzip2 -dc > /dev/null (median of ${RUNS})`, value: lbzip2, unit: 's' },
       { name: 'bunzip2 -c > /dev/null', value: bunzip2, unit: 's' },
       { name: `cold bake: download, verify, decompress, install (median of ${RUNS})`, value: cold.seconds, unit: 's' },
+      { name: `  stages (median s): ${stages}; outside them (start-up, exit)`, value: outsideStages, unit: 's' },
       { name: `cold bake / lbzip2 per round: ${rounds(coldRatios)}; median`, value: coldRatio, unit: '×', target: '≤ 1.3×', pass: coldRatio <= 1.3 },
       { name: `warm bake: cached release (median of ${RUNS})`, value: warm.seconds, unit: 's' },
       { name: `warm bake / cold bake per round (%): ${rounds(warmRatios, 100)}; median`, value: 100 * warmRatio, unit: '%', target: '≤ 10%', pass: warmRatio <= 0.1 },
