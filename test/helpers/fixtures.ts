@@ -4,7 +4,8 @@
  * reverse order (node runs `after` hooks first-in first-out), so nothing outlives the test, even when it
  * fails. Outside a test body pass `{ after }` from node:test.
  */
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -100,4 +101,17 @@ export async function withReleaseMirror(t: CleanupHost, options: ReleaseMirrorFi
   const manifest = await buildReleaseMirror(root, { ...tree, key, bakeryUrl });
   const env: FixtureEnv = bakeEnv(mirror.url, cacheDir);
   return { mirror, manifest, env, key, scratch };
+}
+
+const MIB = 1024 * 1024;
+
+/** A sparse file of `sizeMiB` holding random bytes in the given `[offsetMiB, lengthMiB]` regions and holes elsewhere. */
+export async function writeSparseFile(path: string, sizeMiB: number, dataRegions: Array<[offsetMiB: number, lengthMiB: number]>): Promise<void> {
+  const file = await open(path, 'w');
+  try {
+    for (const [offset, length] of dataRegions) await file.write(randomBytes(length * MIB), 0, length * MIB, offset * MIB);
+    await file.truncate(sizeMiB * MIB);
+  } finally {
+    await file.close();
+  }
 }

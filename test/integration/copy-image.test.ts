@@ -6,10 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
-import { randomBytes } from 'node:crypto';
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { withTempDir } from '../helpers/fixtures.ts';
+import { withTempDir, writeSparseFile } from '../helpers/fixtures.ts';
 import { copyImage } from '../../bake/base-image.ts';
 import { createContext } from '../../bake/context.ts';
 import { memoryLogger } from '../../bake/log.ts';
@@ -30,11 +29,7 @@ async function dirtyPages(path: string): Promise<number | undefined> {
 test('the copy of the base image is identical, sparse and written back', async (t) => {
   const dir = await withTempDir(t, 'bake-copy');
   const base = join(dir, 'base.bin');
-  const file = await open(base, 'w');
-  await file.write(randomBytes(24 * MIB), 0, 24 * MIB, 0);
-  await file.write(randomBytes(8 * MIB), 0, 8 * MIB, 200 * MIB);
-  await file.truncate(256 * MIB);
-  await file.close();
+  await writeSparseFile(base, 256, [[0, 24], [200, 8]]);
   const copy = join(dir, 'copy.bin');
   if ((await dirtyPages(base)) === undefined) return t.skip('this kernel has no cachestat(2) to look at the page cache');
 

@@ -7,9 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { withTempDir } from '../helpers/fixtures.ts';
+import { withTempDir, writeSparseFile } from '../helpers/fixtures.ts';
 import { decompressBz2 } from '../../bake/image/decompress.ts';
 import { createContext } from '../../bake/context.ts';
 import { memoryLogger } from '../../bake/log.ts';
@@ -29,11 +29,7 @@ async function pathWith(dir: string, tools: string[]): Promise<string> {
 test('every decoder in the chain gives the same sparse image', async (t) => {
   const dir = await withTempDir(t, 'bake-decompress');
   const image = join(dir, 'disk.bin');
-  const file = await open(image, 'w');
-  await file.write(randomBytes(2 * MIB), 0, 2 * MIB, 0);
-  await file.write(randomBytes(1 * MIB), 0, 1 * MIB, 40 * MIB);
-  await file.truncate(64 * MIB);
-  await file.close();
+  await writeSparseFile(image, 64, [[0, 2], [40, 1]]);
   const expected = await sha256File(image);
   await execa('lbzip2', ['-k', '-n', '2', image]); // multi-stream, like Flatcar's published images
   const savedPath = process.env.PATH;
@@ -58,9 +54,7 @@ test('every decoder in the chain gives the same sparse image', async (t) => {
 test('a truncated archive is an input error naming the file, with each decoder', async (t) => {
   const dir = await withTempDir(t, 'bake-decompress');
   const image = join(dir, 'disk.bin');
-  const file = await open(image, 'w');
-  await file.write(randomBytes(3 * MIB), 0, 3 * MIB, 0);
-  await file.close();
+  await writeSparseFile(image, 3, [[0, 3]]);
   await execa('bzip2', ['-k', image]);
   await truncate(`${image}.bz2`, Math.floor((await stat(`${image}.bz2`)).size / 2));
   const savedPath = process.env.PATH;
