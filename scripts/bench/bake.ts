@@ -22,7 +22,6 @@ const CLI = join(ROOT, 'bin/bake.js');
 const MIB = 1024 * 1024;
 const RUNS = 7;
 
-/** Runs bake under GNU time, which reports the peak RSS of bake and every process it waited for. */
 interface BakeRun {
   seconds: number;
   peakRssMiB: number;
@@ -34,6 +33,7 @@ function stageTimes(log: string): Map<string, number> {
   return new Map([...log.matchAll(/^✔ (.+) \[(\d+\.\d+) s\]$/gm)].map((match) => [match[1]!, Number(match[2])]));
 }
 
+/** Runs bake under GNU time, which reports the peak RSS of bake and every process it waited for. */
 async function bakeOnce(args: string[], env: Record<string, string>, output: string): Promise<BakeRun> {
   // Not part of a bake: --force replacing the previous round's image frees its blocks inside the timed
   // rename (~0.07 s), which a bake into a fresh directory never pays.
