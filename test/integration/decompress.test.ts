@@ -54,7 +54,7 @@ test('every decoder in the chain gives the same sparse image', async (t) => {
 test('a truncated archive is an input error naming the file, with each decoder', async (t) => {
   const dir = await withTempDir(t, 'bake-decompress');
   const image = join(dir, 'disk.bin');
-  await writeSparseFile(image, 3, [[0, 3]]);
+  await writeFile(image, randomBytes(3 * MIB));
   await execa('bzip2', ['-k', image]);
   await truncate(`${image}.bz2`, Math.floor((await stat(`${image}.bz2`)).size / 2));
   const savedPath = process.env.PATH;
