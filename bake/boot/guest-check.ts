@@ -53,7 +53,16 @@ for name in "$@"; do
 done
 systemd-sysext status --no-pager 2>&1 | sed 's/^/${MARK} sysext /' > "$out"
 say "sysext-service $(systemctl show -p ActiveState -p Result systemd-sysext.service | tr '\\n' ' ')"
-journalctl -b -u systemd-sysext.service -o cat --no-pager 2>/dev/null | tail -n 8 | sed 's/^/${MARK} sysext-log /' > "$out"
+# systemd-sysext's own complaint reaches the journal over a stream that can trail the unit's failure on a
+# slow boot, and without it the report only says "exit-code": give it a few seconds to arrive.
+if [ "$(systemctl show -p ActiveState --value systemd-sysext.service)" = failed ]; then
+  for try in 1 2 3 4 5; do
+    journalctl --sync 2>/dev/null
+    [ -n "$(journalctl -b _SYSTEMD_UNIT=systemd-sysext.service _COMM=systemd-sysext -o cat --no-pager 2>/dev/null)" ] && break
+    sleep 1
+  done
+fi
+journalctl -b -u systemd-sysext.service -o cat --no-pager 2>/dev/null | tail -n 12 | sed 's/^/${MARK} sysext-log /' > "$out"
 say end
 systemctl poweroff --no-block
 `;
