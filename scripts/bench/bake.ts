@@ -103,7 +103,6 @@ export async function run(options: BenchOptions): Promise<BenchRow[]> {
     const decoded = join(work, 'decoded.bin');
     const baseline = async () => {
       lbzip2s.push(await timed(() => execa('lbzip2', ['-d', '-c', '-n', '2', bz2], { stdout: 'ignore' })));
-      await rm(decoded, { force: true });
       decodes.push(await timed(() => decompressBz2(createContext({ log: memoryLogger() }), bz2, decoded)));
       await rm(decoded);
     };
