@@ -1,8 +1,9 @@
 /**
  * The verified, decompressed base image, kept in the cache beside its bz2 so that a warm bake copies it
  * (sparse, or reflink where the filesystem can) instead of decompressing gigabytes again. On a cold cache
- * the image is decompressed while the bz2 is still downloading; that result is kept only once the
- * signature has been verified, so nothing unverified is ever used.
+ * the image is decompressed, while the bz2 is still downloading, straight into the bake's work directory;
+ * once the signature has been verified that becomes the image bake modifies, and a copy of it goes into
+ * the cache. Nothing unverified is ever used or kept.
  */
 import { access, chmod, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,34 +33,44 @@ function basePaths(ctx: Context, release: ResolvedRelease) {
 /** Decompression and the signature check running alongside the download; their promises never reject. */
 export interface StreamingDecompression {
   reader: GrowingFileReader;
-  /** Where the image is being decompressed to, renamed into place only after verification. */
+  /** Where the image is being decompressed to (beside the work image), renamed only after verification. */
   partial: string;
   outcome: Promise<{ ok: true } | { ok: false; error: unknown }>;
   /** gpg reading the same download; see release-files.ts acceptStreamedVerification. */
   signature: { follower: FileFollower; good: Promise<boolean> };
 }
 
+const decodingPath = (workImage: string) => `${workImage}.partial`;
+
 /**
- * Starts decompressing and checking the signature of the bz2 as it downloads, unless the bz2 is already
- * cached. The signature is fetched first: gpg needs it before the first byte of the image.
+ * Starts decompressing (beside `workImage`) and checking the signature of the bz2 as it downloads, unless
+ * the bz2 is already cached. The signature is fetched first: gpg needs it before the first byte of the image.
  */
-export async function startStreamingDecompression(ctx: Context, release: ResolvedRelease): Promise<StreamingDecompression | undefined> {
+export async function startStreamingDecompression(ctx: Context, release: ResolvedRelease, workImage: string): Promise<StreamingDecompression | undefined> {
   const paths = basePaths(ctx, release);
   if (await access(paths.bz2).then(() => true, () => false)) return undefined;
   await downloadSignature(ctx, release, IMAGE_BZ2);
   const reader = new GrowingFileReader(`${paths.bz2}.partial`, paths.bz2);
-  const outcome = decompressTo(ctx, reader.follow().readable, paths.partial).then(
+  const partial = decodingPath(workImage);
+  const outcome = decompressTo(ctx, reader.follow().readable, partial).then(
     () => ({ ok: true as const }),
     (error: unknown) => ({ ok: false as const, error }),
   );
   const follower = reader.follow();
-  return { reader, partial: paths.partial, outcome, signature: { follower, good: verifyWhileDownloading(ctx, paths.bz2, follower) } };
+  return { reader, partial, outcome, signature: { follower, good: verifyWhileDownloading(ctx, paths.bz2, follower) } };
 }
+
+/**
+ * Attaching a loop device to the image makes the kernel write all of it back first (loop_configure fsyncs
+ * its backing file). Decompression is bound by the CPU and leaves the disk idle, so the image is written
+ * back while it is decoded, and the attach later finds next to nothing left to write.
+ */
+const DECODE_WRITE_BACK_PAUSE_MS = 100;
 
 async function decompressTo(ctx: Context, source: Bz2Source, partial: string): Promise<void> {
   try {
     await rm(partial, { force: true });
-    await decompressBz2(ctx, source, partial);
+    await writeBackWhile(decompressBz2(ctx, source, partial), partial, DECODE_WRITE_BACK_PAUSE_MS);
   } catch (error) {
     await rm(partial, { force: true });
     throw error;
@@ -76,8 +87,12 @@ export async function settle(streaming: StreamingDecompression): Promise<void> {
   await rm(streaming.partial, { force: true });
 }
 
-/** The decompressed base image of a verified bz2: cached, from the streaming run, or decompressed now. */
-export async function decompressedBaseImage(ctx: Context, release: ResolvedRelease, bz2: string, streaming?: StreamingDecompression): Promise<{ path: string; cached: boolean }> {
+/**
+ * The decompressed base image of a verified bz2. From the cache, when it is there: then the caller copies
+ * it to the work image. Otherwise decompressed into `workImage` (by the streaming run, or now), and a
+ * copy of it is kept in the cache, made before bake modifies the work image.
+ */
+export async function decompressedBaseImage(ctx: Context, release: ResolvedRelease, bz2: string, workImage: string, streaming?: StreamingDecompression): Promise<{ path: string; cached: boolean }> {
   const paths = basePaths(ctx, release);
   if (await markerMatches(paths.marker, [paths.path, bz2])) return { path: paths.path, cached: true };
   const streamed = streaming ? await streaming.outcome : undefined;
@@ -85,27 +100,43 @@ export async function decompressedBaseImage(ctx: Context, release: ResolvedRelea
     if (streamed.error instanceof BakeError && streamed.error.kind === 'interrupted') throw streamed.error;
     ctx.log.debug(`decompressing during the download did not work out (${(streamed.error as Error).message}); decompressing the verified file`);
   }
-  if (!streamed?.ok) await decompressTo(ctx, bz2, paths.partial);
-  await rename(paths.partial, paths.path);
-  await writeMarker(paths.marker, [paths.path, bz2]);
+  const decoded = decodingPath(workImage);
+  if (!streamed?.ok) await decompressTo(ctx, bz2, decoded);
+  await rename(decoded, workImage);
+  await chmod(workImage, 0o644); // it came through a private FIFO; the output is an ordinary file
+  await keepInCache(ctx, workImage, paths);
   return { path: paths.path, cached: false };
 }
 
-/**
- * A sparse (or reflinked) copy of the base image, which bake then modifies. Attaching a loop device to
- * the copy makes the kernel write all of it back first (loop_configure fsyncs its backing file), ~0.15 s
- * of waiting for 300 MiB of data; writing back while cp still copies overlaps that wait with the copy.
- */
-export async function copyImage(ctx: Context, from: string, to: string): Promise<void> {
-  const copy = ctx.run.run('cp', ['--sparse=always', '--reflink=auto', from, to], { why: 'copy the base image' });
-  await writeBackWhile(copy, to);
-  await chmod(to, 0o644); // the cached copy came through a private FIFO; the output is an ordinary file
+/** Nobody waits for the cache's copy to reach the disk, so it is a plain sparse copy. */
+async function keepInCache(ctx: Context, image: string, paths: ReturnType<typeof basePaths>): Promise<void> {
+  try {
+    await sparseCopy(ctx, image, paths.partial, 'keep the base image in the cache');
+    await rename(paths.partial, paths.path);
+  } catch (error) {
+    await rm(paths.partial, { force: true });
+    throw error;
+  }
+  await writeMarker(paths.marker, [paths.path, paths.bz2]);
 }
 
-const WRITE_BACK_PAUSE_MS = 5;
+const sparseCopy = (ctx: Context, from: string, to: string, why: string) => ctx.run.run('cp', ['--sparse=always', '--reflink=auto', from, to], { why });
+
+/**
+ * A sparse (or reflinked) copy of the cached base image, which bake then modifies. Attaching a loop
+ * device to the copy makes the kernel write all of it back first (loop_configure fsyncs its backing
+ * file), ~0.15 s of waiting for 300 MiB of data; writing back while cp still copies overlaps that wait
+ * with the copy.
+ */
+export async function copyImage(ctx: Context, from: string, to: string): Promise<void> {
+  await writeBackWhile(sparseCopy(ctx, from, to, 'copy the base image'), to, COPY_WRITE_BACK_PAUSE_MS);
+  await chmod(to, 0o644); // an ordinary file, as it would be under any umask, like a decompressed one
+}
+
+const COPY_WRITE_BACK_PAUSE_MS = 5;
 
 /** Flushes `path` to disk again and again while `writer` (which writes it) runs, and once after it. */
-async function writeBackWhile(writer: Promise<unknown>, path: string): Promise<void> {
+async function writeBackWhile(writer: Promise<unknown>, path: string, pauseMs: number): Promise<void> {
   let writing = true;
   const ended = writer.then(() => undefined, () => undefined).finally(() => { writing = false; });
   let file: FileHandle | undefined;
@@ -114,7 +145,7 @@ async function writeBackWhile(writer: Promise<unknown>, path: string): Promise<v
       file ??= await open(path, 'r').catch(() => undefined);
       // Failures here are the writer's to report (a full disk fails cp with a better message).
       await file?.datasync().catch(() => undefined);
-      await Promise.race([ended, sleep(WRITE_BACK_PAUSE_MS)]);
+      await Promise.race([ended, sleep(pauseMs)]);
     }
     await writer;
     file ??= await open(path, 'r').catch(() => undefined); // absent on a dry run

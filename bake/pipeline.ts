@@ -74,6 +74,9 @@ async function publishFile(from: string, to: string, force: boolean): Promise<vo
   await unlink(from);
 }
 
+/** The image bake modifies and publishes: decompressed there on a cold cache, else copied there. */
+const workImagePath = (state: BakeState) => join(state.workDir, IMAGE_BIN);
+
 /** version.txt is checked while the image downloads; the verify stage collects the outcome. */
 function startVersionCheck(ctx: Context, state: BakeState, path: string): void {
   const check = verifyReleaseFile(ctx, path)
@@ -116,7 +119,7 @@ export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
         state.cleanup.defer('unlock the release cache', await lockCacheDir(ctx, releaseCacheDir(ctx.cacheDir, release)));
         state.downloads[VERSION_TXT] = await downloadReleaseFile(ctx, release, VERSION_TXT);
         startVersionCheck(ctx, state, state.downloads[VERSION_TXT]);
-        const streaming = await startStreamingDecompression(ctx, release);
+        const streaming = await startStreamingDecompression(ctx, release, workImagePath(state));
         if (streaming) {
           state.streaming = streaming;
           state.cleanup.defer('stop decompressing', () => settle(streaming));
@@ -147,16 +150,19 @@ export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
       id: 'decompress',
       title: 'Decompress image',
       run: async (state, report) => {
-        const base = await decompressedBaseImage(ctx, state.plan!.release, state.downloads[IMAGE_BZ2]!, state.streaming);
-        if (base.cached) report('cached');
+        const workImage = workImagePath(state);
+        const base = await decompressedBaseImage(ctx, state.plan!.release, state.downloads[IMAGE_BZ2]!, workImage, state.streaming);
         state.baseImage = base.path;
+        if (base.cached) report('cached');
+        else state.workImage = workImage;
       },
     },
     {
       id: 'copy',
       title: 'Copy image',
+      skip: (state) => state.workImage !== undefined && 'decompressed in place',
       run: async (state) => {
-        state.workImage = join(state.workDir, IMAGE_BIN);
+        state.workImage = workImagePath(state);
         await copyImage(ctx, state.baseImage!, state.workImage);
       },
     },

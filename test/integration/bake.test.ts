@@ -87,9 +87,10 @@ test('bake', async (t) => {
     await assertNothingLeft(ws, [IMAGE]);
   });
 
-  await t.test('a second bake of the same release downloads nothing and decompresses nothing', async (t) => {
+  await t.test('a second bake of the same release downloads nothing, decompresses nothing, and starts from the stock image', async (t) => {
     const ws = await workspace(t, { ...fx.env, BAKE_CACHE_DIR: join((await workspace(t)).dir, 'cache') });
     await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
+    await makeSysextImage(join(ws.dir, 'world.raw'), { name: 'world', arch: 'x86-64' });
     const releaseFiles = /^\/stable\/amd64-usr\/4593\.2\.5\//;
     const first = await runBake(ws, ['-v', '--output', 'out', 'hello:hello.raw']);
     assert.equal(first.exitCode, 0, first.stderr);
@@ -97,11 +98,16 @@ test('bake', async (t) => {
     assert.deepEqual(bz2Checks.map((line) => line.split(' ').at(-1)), ['-'], `the bz2 was checked once, by gpg reading the download as it arrived\n${first.stderr}`);
     const downloadsAfterFirst = requestsFor(releaseFiles).length;
     assert.equal(downloadsAfterFirst >= 4, true, 'image, version.txt and their signatures');
-    const second = await runBake(ws, ['--force', '-v', '--output', 'out', 'hello:hello.raw']);
+    const second = await runBake(ws, ['--force', '-v', '--output', 'out', 'world:world.raw']);
     assert.equal(second.exitCode, 0, second.stderr);
     assert.equal(requestsFor(releaseFiles).length, downloadsAfterFirst, 'no release file requested again');
     assert.doesNotMatch(second.stderr, /lbzip2|gpg .*--verify/, 'neither decompressed nor re-verified');
     await assertNothingLeft(ws, [IMAGE]);
+    // The first bake decompressed into its own image and cached a copy: one made before it installed hello.
+    const { root } = await mountImage(t, join(ws.out, IMAGE));
+    assert.equal(await readlink(join(root, 'etc/extensions/world.raw')), '/opt/extensions/world/world.raw');
+    await assert.rejects(lstat(join(root, 'etc/extensions/hello.raw')), 'the first bake\'s sysext is not in the cached base image');
+    await assert.rejects(lstat(join(root, 'opt/extensions/hello')));
   });
 
   await t.test('two bakes of one release at once: one waits for the other, the image is downloaded once', async (t) => {
