@@ -17,3 +17,6 @@ export const PROJECT_ROOT = findProjectRoot(dirname(fileURLToPath(import.meta.ur
 
 /** '.ts' from the sources, '.js' from dist/: modules loaded by computed path must match the running build. */
 export const MODULE_EXTENSION = extname(fileURLToPath(import.meta.url));
+
+/** Where modules loaded by computed path live: the sources, or their compiled copies in dist/. */
+export const MODULE_ROOT = MODULE_EXTENSION === '.ts' ? PROJECT_ROOT : join(PROJECT_ROOT, 'dist');

@@ -4,14 +4,15 @@
  */
 import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { usageError } from '../errors.ts';
-import { MODULE_EXTENSION, PROJECT_ROOT } from '../project.ts';
+import { MODULE_EXTENSION, MODULE_ROOT, PROJECT_ROOT } from '../project.ts';
 import type { Recipe } from './recipe.ts';
 
 /** The source catalogue: it decides which recipes exist and holds their static files. */
 export const CATALOG_DIR = join(PROJECT_ROOT, 'sysexts');
-/** The recipe modules of the running build (dist/ compiles them next to the rest). */
-const RECIPE_MODULES = new URL('../../sysexts/', import.meta.url);
+/** The recipe modules of the running build. */
+const RECIPE_MODULES = pathToFileURL(join(MODULE_ROOT, 'sysexts/'));
 
 async function loadRecipes(): Promise<Map<string, Recipe>> {
   const names = readdirSync(CATALOG_DIR, { withFileTypes: true })

@@ -87,7 +87,7 @@ export async function run(options: BenchOptions): Promise<BenchRow[]> {
     const env = { ...process.env, ...bakeEnv(mirror.url, join(work, 'cache')) } as Record<string, string>;
     const args = ['--force', '--output', out, `hello:${join(work, 'hello.raw')}`];
     // bin/bake.js falls back to compiling the sources on the fly when dist/ is older than them, which
-    // costs every bake ~0.25 s (more with a cold tsx cache): users run a build (npm ci does one), so
+    // costs every bake ~0.3 s (more with a cold tsx cache): users run a build (npm ci does one), so
     // the bench measures one too. A dry run then loads everything once, so "cold" means a cold release
     // cache, not a cold checkout.
     if (!compiledBuildIsFresh(ROOT)) await execa('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'inherit' });
