@@ -4,7 +4,7 @@
  * a test signing key), bakes the sysext into it with `bake`, and shows what is inside the result.
  * The baked image stays in ./demo-output/ (override with DEMO_OUTPUT).
  */
-import { mkdir, mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, rmdir, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { $, chalk } from 'zx';
@@ -28,8 +28,8 @@ async function makeExtensionTree(dir: string): Promise<void> {
   await writeFile(join(dir, 'usr/lib/systemd/system/multi-user.target.d/10-hello.conf'), '[Unit]\nUpholds=hello.service\n');
 }
 
-/** Mounts the baked image's ROOT read-only and prints what bake wrote there. */
-async function showResult(image: string): Promise<void> {
+/** Mounts the baked image's ROOT read-only and prints what bake wrote there; `scratch` is the demo's work dir. */
+async function showResult(image: string, scratch: string): Promise<void> {
   const root = (await readGpt(image)).partitions.find((p) => p.number === 9)!;
   const device = (await $`losetup --find --show --read-only --offset ${root.offsetBytes} --sizelimit ${root.sizeBytes} ${image}`).stdout.trim();
   const mountpoint = await mkdtemp(join(tmpdir(), 'bake-demo-root-'));
@@ -37,14 +37,15 @@ async function showResult(image: string): Promise<void> {
     await $`mount -o ro ${device} ${mountpoint}`;
     process.stdout.write((await $`cd ${mountpoint} && find opt/extensions etc/extensions -printf '%M %u %10s %p %l\n'`).stdout);
     step('systemd-dissect: is the baked file an extension systemd would merge?');
-    const copy = join(await mkdtemp(join(tmpdir(), 'bake-demo-')), 'hello.raw');
+    // Named as in the image: systemd-dissect matches the file name against the extension-release name.
+    const copy = join(await mkdtemp(join(scratch, 'from-image-')), 'hello.raw');
     await $`cp ${join(mountpoint, 'opt/extensions/hello/hello.raw')} ${copy}`;
     process.stdout.write((await $`systemd-dissect ${copy}`.nothrow()).stdout.split('\n').filter((l) => /Ext|extension|Name/.test(l)).join('\n') + '\n');
-    await rm(copy, { force: true });
   } finally {
     await $`umount ${mountpoint}`.nothrow();
     await $`losetup --detach ${device}`.nothrow();
-    await rm(mountpoint, { recursive: false, force: true }).catch(() => undefined);
+    // rmdir, never rm -r: if the unmount failed, removing the mount point must not reach into the image.
+    await rmdir(mountpoint).catch(() => undefined);
   }
 }
 
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
     await $({ env, stdio: 'inherit', cwd: work })`${bake} --release stable --force --output ${output} hello:hello.raw`;
 
     step('4. What is inside the result (ROOT, partition 9)');
-    await showResult(join(output, 'flatcar_production_image.bin'));
+    await showResult(join(output, 'flatcar_production_image.bin'), work);
     step(`Done: ${join(output, 'flatcar_production_image.bin')}`);
   } finally {
     await mirror.close();
