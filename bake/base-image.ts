@@ -61,11 +61,10 @@ export async function startStreamingDecompression(ctx: Context, release: Resolve
 }
 
 /**
- * Attaching a loop device to the image makes the kernel write all of it back first (loop_configure fsyncs
- * its backing file), ~0.15 s for 300 MiB. Decompression is bound by the CPU and leaves the disk idle, so
- * the image is written back while it is decoded, and the attach later finds next to nothing left to write.
- * Every flush briefly holds up the sparse writer, and so the decoder: once a second cost less than ten
- * times (measured: decode and final flush 7.73 s against 7.79 s, and 7.80 s with no flushes at all).
+ * Decompression is bound by the CPU and leaves the disk idle, so the image is written back while it is
+ * decoded (see writeBackWhile). Every flush briefly holds up the sparse writer, and so the decoder: once
+ * a second cost less than ten times (measured: decode and final flush 7.73 s against 7.79 s, and 7.80 s
+ * with no flushes at all).
  */
 const DECODE_WRITE_BACK_PAUSE_MS = 1000;
 
@@ -125,10 +124,8 @@ async function keepInCache(ctx: Context, image: string, paths: ReturnType<typeof
 const sparseCopy = (ctx: Context, from: string, to: string, why: string) => ctx.run.run('cp', ['--sparse=always', '--reflink=auto', from, to], { why });
 
 /**
- * A sparse (or reflinked) copy of the cached base image, which bake then modifies. Attaching a loop
- * device to the copy makes the kernel write all of it back first (loop_configure fsyncs its backing
- * file), ~0.15 s of waiting for 300 MiB of data; writing back while cp still copies overlaps that wait
- * with the copy.
+ * A sparse (or reflinked) copy of the cached base image, which bake then modifies, written back while cp
+ * still copies (see writeBackWhile).
  */
 export async function copyImage(ctx: Context, from: string, to: string): Promise<void> {
   await writeBackWhile(sparseCopy(ctx, from, to, 'copy the base image'), to, COPY_WRITE_BACK_PAUSE_MS);
@@ -137,7 +134,12 @@ export async function copyImage(ctx: Context, from: string, to: string): Promise
 
 const COPY_WRITE_BACK_PAUSE_MS = 5;
 
-/** Flushes `path` to disk again and again while `writer` (which writes it) runs, and once after it. */
+/**
+ * Flushes `path` to disk again and again while `writer` (which writes it) runs, and once after it.
+ * Attaching a loop device to an image makes the kernel write all of it back first (loop_configure fsyncs
+ * its backing file), ~0.15 s of waiting for 300 MiB of data; flushing while the image is written
+ * overlaps that wait with the writing, and the attach finds next to nothing left.
+ */
 async function writeBackWhile(writer: Promise<unknown>, path: string, pauseMs: number): Promise<void> {
   let writing = true;
   const ended = writer.then(() => undefined, () => undefined).finally(() => { writing = false; });
