@@ -48,6 +48,16 @@ export function isBakeError(error: unknown): error is BakeError {
   return error instanceof BakeError;
 }
 
+const NOT_FOUND = 'not found: ';
+
+/** A URL that does not exist (a 404, or a missing local file); notFoundUrl tells it apart. */
+export const notFoundError = (url: string, hint: string) => networkError(`${NOT_FOUND}${url}`, hint);
+
+/** The URL of a notFoundError; undefined for any other error. */
+export function notFoundUrl(error: unknown): string | undefined {
+  return isBakeError(error) && error.kind === 'network' && error.message.startsWith(NOT_FOUND) ? error.message.slice(NOT_FOUND.length) : undefined;
+}
+
 export function exitCodeFor(error: unknown): number {
   return isBakeError(error) ? EXIT_CODES[error.kind] : EXIT_CODES.internal;
 }

@@ -2,7 +2,7 @@
  * Turns whatever a request ended with (a status we did not want, a socket error, an abort) into the one
  * BakeError the user sees: one line naming the URL and what went wrong, plus a hint.
  */
-import { BakeError, isBakeError, networkError } from '../errors.ts';
+import { BakeError, isBakeError, networkError, notFoundError } from '../errors.ts';
 import { errorCode, HttpStatusError } from './retry.ts';
 
 const NOT_FOUND_HINT = 'check the release version, the architecture (board) and the base URL';
@@ -42,7 +42,7 @@ function hostOf(url: string): string {
 const attemptsText = (attempts: number) => (attempts === 1 ? '1 attempt' : `${attempts} attempts`);
 
 function statusFailure(error: HttpStatusError, attempts: number): BakeError {
-  if (error.status === 404 || error.status === 410) return networkError(`not found: ${error.url}`, NOT_FOUND_HINT);
+  if (error.status === 404 || error.status === 410) return notFoundError(error.url, NOT_FOUND_HINT);
   const hint =
     error.status === 401 || error.status === 403
       ? 'the server refused access; check the URL and any token you configured'

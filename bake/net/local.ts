@@ -5,7 +5,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { inputError, networkError } from '../errors.ts';
+import { inputError, notFoundError } from '../errors.ts';
 
 /** The local path a URL names, or undefined when it is a remote (http/https) URL. */
 export function localPath(url: string): string | undefined {
@@ -22,7 +22,7 @@ export function localPath(url: string): string | undefined {
 /** The same "not found" a 404 would give, so callers treat a missing local file like a missing remote one. */
 function localFailure(url: string, error: unknown): Error {
   const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT' || code === 'ENOTDIR') return networkError(`not found: ${url}`, 'check the path the endpoint points at');
+  if (code === 'ENOENT' || code === 'ENOTDIR') return notFoundError(url, 'check the path the endpoint points at');
   if (code === 'EACCES' || code === 'EPERM') return inputError(`cannot read ${url}: permission denied`, 'check its permissions');
   if (code === 'EISDIR') return inputError(`${url} is a directory, not a file`, 'name a file');
   return error as Error;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { ARCHES, type Arch } from '../arch.ts';
 import { tempDir } from '../cleanup.ts';
 import type { Context } from '../context.ts';
-import { inputError, isBakeError, toolError, usageError } from '../errors.ts';
+import { inputError, notFoundUrl, toolError, usageError } from '../errors.ts';
 import { findTool } from '../exec.ts';
 import { getRecipe, recipeDir } from './catalog.ts';
 import { sha256File, sha256sumLine } from '../checksums.ts';
@@ -247,7 +247,7 @@ async function checkFormat(format: ImageFormat): Promise<ImageFormat> {
 
 /** A 404 while fetching upstream artefacts almost always means the version or arch does not exist there. */
 function explainMissingUpstream(error: unknown, name: string, version: string, arch: Arch): unknown {
-  if (!isBakeError(error) || error.kind !== 'network' || !error.message.startsWith('not found:')) return error;
-  const url = error.message.slice('not found:'.length).trim();
+  const url = notFoundUrl(error);
+  if (url === undefined) return error;
   return inputError(`${name} ${version} is not published upstream for ${arch} (${ARCHES[arch].goarch}): ${url} not found`, `list versions with: bake sysext versions ${name}`);
 }
