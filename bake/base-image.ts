@@ -10,10 +10,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from './context.ts';
 import { BakeError, inputError } from './errors.ts';
 import { decompressBz2, type Bz2Source } from './image/decompress.ts';
-import { GrowingFileReader, type FileFollower } from './image/growing-file.ts';
+import { GrowingFileReader } from './image/growing-file.ts';
 import type { ResolvedRelease } from './release.ts';
 import { parseKeyValueFile } from './key-value.ts';
-import { IMAGE_BIN, IMAGE_BZ2, downloadSignature, releaseFilePath, verifyWhileDownloading } from './release-files.ts';
+import { IMAGE_BIN, IMAGE_BZ2, releaseFilePath, verifyWhileDownloading, type ImageEvidence, type StreamedSignature } from './release-files.ts';
 import { markerMatches, writeMarker } from './cache.ts';
 
 /** version.txt is signed: it must name the release we asked for, or the mirror served the wrong one. */
@@ -30,32 +30,32 @@ function basePaths(ctx: Context, release: ResolvedRelease) {
   return { bz2: releaseFilePath(ctx, release, IMAGE_BZ2), path, partial: `${path}.partial`, marker: `${path}.complete` };
 }
 
-/** Decompression and the signature check running alongside the download; their promises never reject. */
+/** Decompression (and any signature check) running alongside the download; their promises never reject. */
 export interface StreamingDecompression {
   reader: GrowingFileReader;
   /** Where the image is being decompressed to (beside the work image), renamed only after verification. */
   partial: string;
   outcome: Promise<{ ok: true } | { ok: false; error: unknown }>;
-  /** gpg reading the same download; see release-files.ts acceptStreamedVerification. */
-  signature: { follower: FileFollower; good: Promise<boolean> };
+  /** gpg reading the same download, when the image's own signature is its evidence. */
+  signature?: StreamedSignature;
 }
 
 const decodingPath = (workImage: string) => `${workImage}.partial`;
 
 /**
- * Starts decompressing (beside `workImage`) and checking the signature of the bz2 as it downloads, unless
- * the bz2 is already cached. The signature is fetched first: gpg needs it before the first byte of the image.
+ * Starts decompressing the bz2 (beside `workImage`) as it downloads, unless it is already cached, and
+ * checking its signature on the way when that is its evidence (then the signature is already fetched).
  */
-export async function startStreamingDecompression(ctx: Context, release: ResolvedRelease, workImage: string): Promise<StreamingDecompression | undefined> {
+export async function startStreamingDecompression(ctx: Context, release: ResolvedRelease, workImage: string, evidence: ImageEvidence): Promise<StreamingDecompression | undefined> {
   const paths = basePaths(ctx, release);
   if (await access(paths.bz2).then(() => true, () => false)) return undefined;
-  await downloadSignature(ctx, release, IMAGE_BZ2);
   const reader = new GrowingFileReader(`${paths.bz2}.partial`, paths.bz2);
   const partial = decodingPath(workImage);
   const outcome = decompressTo(ctx, reader.follow().readable, partial).then(
     () => ({ ok: true as const }),
     (error: unknown) => ({ ok: false as const, error }),
   );
+  if (evidence.kind !== 'signature') return { reader, partial, outcome };
   const follower = reader.follow();
   return { reader, partial, outcome, signature: { follower, good: verifyWhileDownloading(ctx, paths.bz2, follower) } };
 }
@@ -84,7 +84,7 @@ async function decompressTo(ctx: Context, source: Bz2Source, partial: string): P
  */
 export async function settle(streaming: StreamingDecompression): Promise<void> {
   streaming.reader.fail(new BakeError('interrupted', 'the bake ended before the download did'));
-  await Promise.all([streaming.outcome, streaming.signature.good]);
+  await Promise.all([streaming.outcome, streaming.signature?.good]);
   await rm(streaming.partial, { force: true });
 }
 

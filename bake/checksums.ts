@@ -1,16 +1,18 @@
 /**
- * SHA-256 of files and `sha256sum`-format lists: the bakery's `SHA256SUMS.<name>`, the repository
- * manifests systemd-sysupdate reads (`<64 hex>  <file>`, `*` marking binary mode), and the checksum
- * files upstreams publish.
+ * Hashes of files and `sha256sum`-format lists: the bakery's `SHA256SUMS.<name>`, the repository
+ * manifests systemd-sysupdate reads (`<64 hex>  <file>`, `*` marking binary mode), the checksum files
+ * upstreams publish, and the `.DIGESTS` Flatcar publishes beside every release file.
  */
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { inputError } from './errors.ts';
 
+export type HashAlgorithm = 'sha256' | 'sha512';
+
 /** Reads through one reused 1 MiB buffer: a stream's 64 KiB chunks cost more in garbage than in hashing. */
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
+export async function hashFile(path: string, algorithm: HashAlgorithm): Promise<string> {
+  const hash = createHash(algorithm);
   const buffer = Buffer.allocUnsafe(1 << 20);
   const file = await open(path, 'r');
   try {
@@ -20,6 +22,8 @@ export async function sha256File(path: string): Promise<string> {
   }
   return hash.digest('hex');
 }
+
+export const sha256File = (path: string) => hashFile(path, 'sha256');
 
 /** One `sha256sum` line: hash, two spaces, file name (text mode, as coreutils writes it). */
 export function sha256sumLine(hash: string, path: string): string {
@@ -67,4 +71,20 @@ export function parseSums(text: string, source = 'SHA256SUMS'): SumLine[] {
 export function formatSums(lines: readonly SumLine[]): string {
   const sorted = [...lines].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
   return sorted.map((l) => `${l.sha256}  ${l.file}\n`).join('');
+}
+
+/**
+ * The SHA-512 that a Flatcar `.DIGESTS` file lists for `fileName`. Such a file has sections headed
+ * `# MD5 HASH`, `# SHA1 HASH` and `# SHA512 HASH`, each followed by `<hex>  <file>` lines; only the
+ * SHA-512 section counts.
+ */
+export function findFlatcarSha512(text: string, fileName: string): string | undefined {
+  let section = '';
+  for (const line of text.split('\n').map((raw) => raw.trim())) {
+    const heading = /^# (\w+) HASH$/.exec(line);
+    if (heading) section = heading[1]!.toUpperCase();
+    const entry = section === 'SHA512' ? /^([0-9a-fA-F]{128})\s+\*?(.+)$/.exec(line) : null;
+    if (entry && basename(entry[2]!) === fileName) return entry[1]!.toLowerCase();
+  }
+  return undefined;
 }

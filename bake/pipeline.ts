@@ -16,7 +16,7 @@ import { attachAndResizeRoot, growRootPartition } from './image/grow.ts';
 import { bytesNeeded, installSysext } from './image/install.ts';
 import { planBake, type BakePlan, type BakeRequest } from './plan.ts';
 import { resolveRelease } from './release.ts';
-import { IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, acceptStreamedVerification, downloadReleaseFile, releaseCacheDir, verifyReleaseFile } from './release-files.ts';
+import { IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, downloadImage, downloadReleaseFile, fetchImageEvidence, releaseCacheDir, verifyImage, verifyReleaseFile, type ImageEvidence } from './release-files.ts';
 import { lockCacheDir } from './cache-lock.ts';
 import { WriterRestartedError } from './image/growing-file.ts';
 import { prepareSysext, type PreparedSysext } from './sources.ts';
@@ -36,6 +36,8 @@ export interface BakeState {
   plan?: BakePlan;
   sysexts: PreparedSysext[];
   downloads: Record<string, string>;
+  /** What vouches for the image, and its SHA-512 when that was taken during the download. */
+  image?: { evidence: ImageEvidence; sha512?: string | undefined };
   baseImage?: string;
   workImage?: string;
   grownBy?: number;
@@ -119,7 +121,8 @@ export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
         state.cleanup.defer('unlock the release cache', await lockCacheDir(ctx, releaseCacheDir(ctx.cacheDir, release)));
         state.downloads[VERSION_TXT] = await downloadReleaseFile(ctx, release, VERSION_TXT);
         startVersionCheck(ctx, state, state.downloads[VERSION_TXT]);
-        const streaming = await startStreamingDecompression(ctx, release, workImagePath(state));
+        const evidence = await fetchImageEvidence(ctx, release);
+        const streaming = await startStreamingDecompression(ctx, release, workImagePath(state), evidence);
         if (streaming) {
           state.streaming = streaming;
           state.cleanup.defer('stop decompressing', () => settle(streaming));
@@ -130,8 +133,10 @@ export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
           streaming?.reader.notify();
         };
         const onRestart = () => streaming?.reader.fail(new WriterRestartedError('the download started over'));
-        state.downloads[IMAGE_BZ2] = await downloadReleaseFile(ctx, release, IMAGE_BZ2, { onProgress, onRestart });
+        const image = await downloadImage(ctx, release, evidence, { onProgress, onRestart });
         streaming?.reader.finish();
+        state.downloads[IMAGE_BZ2] = image.path;
+        state.image = { evidence, sha512: image.sha512 };
       },
     },
     {
@@ -141,9 +146,8 @@ export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
         const { streaming } = state;
         const versionProblem = await state.versionCheck;
         if (versionProblem) throw versionProblem;
-        const bz2 = state.downloads[IMAGE_BZ2]!;
-        if (streaming) await acceptStreamedVerification(bz2, streaming.signature.follower, await streaming.signature.good);
-        await verifyReleaseFile(ctx, bz2);
+        const { evidence, sha512 } = state.image!;
+        await verifyImage(ctx, state.downloads[IMAGE_BZ2]!, evidence, { sha512, signature: streaming?.signature });
       },
     },
     {

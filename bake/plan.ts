@@ -10,7 +10,7 @@ import { usageError } from './errors.ts';
 import { checkExtensionName } from './image/sysext-file.ts';
 import { parseInstallTarget, placeSysext, type InstallTarget, type Placement } from './image/placement.ts';
 import { parseReleaseRequest, type ReleaseRequest, type ResolvedRelease } from './release.ts';
-import { IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, releaseCacheDir } from './release-files.ts';
+import { DIGESTS, IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, releaseCacheDir } from './release-files.ts';
 import { isKnownVendor } from '../vendors/formats.ts';
 import type { RuntimeChoice } from './container.ts';
 import { vendorPlan, type RouteChoice } from './vendor/index.ts';
@@ -150,7 +150,8 @@ export function bakeryUrls(bakeryUrl: string, spec: { name: string; file: string
 
 export function planBake(request: BakeRequest, release: ResolvedRelease, context: { endpoints: Endpoints; cacheDir: string }): BakePlan {
   const cache = releaseCacheDir(context.cacheDir, release);
-  const files = [IMAGE_BZ2, `${IMAGE_BZ2}.sig`, VERSION_TXT, `${VERSION_TXT}.sig`];
+  // The image's signed checksum list vouches for it (its own .sig only where a mirror has no list).
+  const files = [IMAGE_BZ2, `${IMAGE_BZ2}${DIGESTS}`, `${IMAGE_BZ2}${DIGESTS}.sig`, VERSION_TXT, `${VERSION_TXT}.sig`];
   const sysexts = request.sysexts.map((spec): PlannedSysext => {
     const file = imageFileName(spec, request.arch);
     const downloads = spec.source === 'bakery' || spec.source === 'catalog'

@@ -1,16 +1,18 @@
 /**
  * Release files in the cache, downloaded once and verified once. The cache is keyed by
  * channel/board/version; a file counts as verified while a marker recording the size and mtime of the
- * file and its signature matches, so a warm bake neither downloads nor re-hashes gigabytes. A file that
- * fails verification is deleted, so the next run downloads it again.
+ * file and of what vouches for it (its signature, or for the image its signed checksum list) matches, so
+ * a warm bake neither downloads nor re-hashes gigabytes. A file that fails verification is deleted, so
+ * the next run downloads it again.
  */
-import { rm, stat } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { readFile, rm, stat } from 'node:fs/promises';
+import { basename, isAbsolute, join } from 'node:path';
+import { findFlatcarSha512, hashFile } from './checksums.ts';
 import type { Context } from './context.ts';
 import { FLATCAR_SIGNING_KEY_FINGERPRINT, ENDPOINTS } from './endpoints.ts';
-import { BakeError } from './errors.ts';
+import { BakeError, notFoundUrl, verifyError } from './errors.ts';
 import type { FileFollower } from './image/growing-file.ts';
-import type { DownloadOptions } from './net/http.ts';
+import type { DownloadOptions, DownloadResult } from './net/http.ts';
 import type { ResolvedRelease } from './release.ts';
 import { verifySignature, type SigningKey } from './verify.ts';
 import { markerMatches, writeMarker } from './cache.ts';
@@ -18,6 +20,8 @@ import { markerMatches, writeMarker } from './cache.ts';
 export const IMAGE_BZ2 = 'flatcar_production_image.bin.bz2';
 export const IMAGE_BIN = 'flatcar_production_image.bin';
 export const VERSION_TXT = 'version.txt';
+/** The suffix of the signed checksum list Flatcar publishes beside every release file. */
+export const DIGESTS = '.DIGESTS';
 
 export function releaseCacheDir(cacheDir: string, release: ResolvedRelease): string {
   return join(cacheDir, 'releases', release.channel, release.board, release.version);
@@ -60,6 +64,67 @@ export async function downloadReleaseFile(ctx: Context, release: ResolvedRelease
 const verifiedMarker = (path: string) => `${path}.verified`;
 
 /**
+ * What vouches for the image. Flatcar signs every release file (`X.sig`) and also the list of its
+ * checksums (`X.DIGESTS`, signed as `X.DIGESTS.sig`). bake prefers the list: gpg then reads a few hundred
+ * bytes instead of the whole image, whose SHA-512 is taken as it downloads. While the image decodes on
+ * every core that saves ~0.6 CPU-s per 300 MiB (measured: gpg hashes byte by byte, 0.45 s, and feeding
+ * it costs 0.15 s more; SHA-512 costs 0.26 s). A mirror without the list gets the image's signature checked.
+ */
+export type ImageEvidence = { kind: 'digests'; list: string } | { kind: 'signature' };
+
+/** The image's signed checksum list from the cache or the mirror, else (when the mirror has none) its signature. */
+export async function fetchImageEvidence(ctx: Context, release: ResolvedRelease): Promise<ImageEvidence> {
+  try {
+    const list = await downloadReleaseFile(ctx, release, `${IMAGE_BZ2}${DIGESTS}`);
+    return { kind: 'digests', list };
+  } catch (error) {
+    if (notFoundUrl(error) === undefined) throw error;
+    ctx.log.debug(`no signed ${IMAGE_BZ2}${DIGESTS} on the mirror (${notFoundUrl(error)}); checking the image's own signature`);
+  }
+  await downloadSignature(ctx, release, IMAGE_BZ2);
+  return { kind: 'signature' };
+}
+
+/** Downloads the image, taking its SHA-512 on the way when its checksum list is to vouch for it. */
+export async function downloadImage(ctx: Context, release: ResolvedRelease, evidence: ImageEvidence, options: FetchOptions): Promise<DownloadResult> {
+  const hashing = evidence.kind === 'digests' ? { sha512: true as const } : {};
+  return ctx.http.download(`${release.baseUrl}/${IMAGE_BZ2}`, releaseFilePath(ctx, release, IMAGE_BZ2), { ...options, ...hashing });
+}
+
+/** gpg checking the image's signature over its bytes as they download (see verifyWhileDownloading). */
+export interface StreamedSignature {
+  follower: FileFollower;
+  good: Promise<boolean>;
+}
+
+/** Verifies the image once, by its evidence, using what was worked out while it downloaded. */
+export async function verifyImage(ctx: Context, path: string, evidence: ImageEvidence, streamed: { sha512?: string | undefined; signature?: StreamedSignature | undefined }): Promise<void> {
+  if (evidence.kind === 'digests') return verifyByDigests(ctx, path, evidence.list, streamed.sha512);
+  if (streamed.signature) await acceptStreamedVerification(path, streamed.signature.follower, await streamed.signature.good);
+  await verifyReleaseFile(ctx, path);
+}
+
+/**
+ * Checks a file against its signed checksum list: the list's signature (once, like any release file),
+ * then the file's SHA-512, as taken during the download or else read from the file. A mismatch deletes
+ * the file from the cache, so the next run downloads it again.
+ */
+async function verifyByDigests(ctx: Context, path: string, list: string, sha512: string | undefined): Promise<void> {
+  const evidence = [path, list, `${list}.sig`];
+  const marker = verifiedMarker(path);
+  if (await markerMatches(marker, evidence)) return;
+  await verifyReleaseFile(ctx, list);
+  const [name, listName] = [basename(path), basename(list)];
+  const expected = findFlatcarSha512(await readFile(list, 'utf8'), name);
+  if (expected === undefined) throw verifyError(`${listName} lists no SHA-512 for ${name}`, 'check the mirror');
+  if ((sha512 ?? (await hashFile(path, 'sha512'))) !== expected) {
+    await Promise.all([rm(path, { force: true }), rm(marker, { force: true })]);
+    throw verifyError(`${name} does not match the SHA-512 in its signed ${listName} (corrupt or tampered)`, 'the download was deleted from the cache; retry, or check the mirror');
+  }
+  await writeMarker(marker, evidence);
+}
+
+/**
  * Checks the signature over the file's bytes while it downloads (`follower` reads them as they arrive).
  * True only for a good signature by the signing key; any doubt gives false, and verifyReleaseFile then
  * checks the finished file as usual, with its error messages and key rotation. Never rejects.
@@ -79,7 +144,7 @@ export async function verifyWhileDownloading(ctx: Context, path: string, followe
  * Records a streamed check as the file's verification, if it covered exactly the finished file: the
  * follower read the file from its first byte to the end the download left.
  */
-export async function acceptStreamedVerification(path: string, follower: FileFollower, good: boolean): Promise<void> {
+async function acceptStreamedVerification(path: string, follower: FileFollower, good: boolean): Promise<void> {
   if (good && follower.bytesRead() === (await stat(path)).size) await writeMarker(verifiedMarker(path), [path, `${path}.sig`]);
 }
 

@@ -60,7 +60,7 @@ async function main(): Promise<void> {
 
     step('2. Publish a signed Flatcar release on a local mirror');
     await buildReleaseMirror(join(work, 'www'), { key, releases: [{ version: '4593.2.5', channel: 'stable', arches: ['amd64'] }], bakery: [], bakeryUrl: `${mirror.url}/extensions` });
-    process.stdout.write(`serving ${mirror.url}: releases.json, stable/amd64-usr/4593.2.5/{flatcar_production_image.bin.bz2,version.txt}{,.sig}\n`);
+    process.stdout.write(`serving ${mirror.url}: releases.json, stable/amd64-usr/4593.2.5/{flatcar_production_image.bin.bz2,version.txt}{,.sig,.DIGESTS,.DIGESTS.sig}\n`);
 
     step('3. Bake it: bake --release stable hello:hello.raw');
     await mkdir(output, { recursive: true });

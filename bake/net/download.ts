@@ -9,6 +9,7 @@ import { verifyError } from '../errors.ts';
 import { interruptedError } from './failure.ts';
 import type { DownloadOptions, DownloadResult } from './http.ts';
 import { localPath, localSize } from './local.ts';
+import type { HashAlgorithm } from '../checksums.ts';
 import { PartialFile } from './partial-file.ts';
 import { header, type Response, type Transport } from './transport.ts';
 
@@ -69,6 +70,12 @@ async function* inBatches(body: AsyncIterable<Uint8Array>, size: number): AsyncG
   if (failure) throw failure.error;
 }
 
+/** What the partial file hashes while it grows: for the expected SHA-256, or the SHA-512 the caller asked for. */
+function hashAlgorithm(options: DownloadOptions): HashAlgorithm | undefined {
+  if (options.sha256 !== undefined) return 'sha256';
+  return options.sha512 ? 'sha512' : undefined;
+}
+
 /** Empties the partial file, telling whoever follows it when bytes they may have read are gone. */
 async function restart(file: PartialFile, options: DownloadOptions): Promise<void> {
   if (file.received > 0) options.onRestart?.();
@@ -85,14 +92,16 @@ export class Downloader {
       return { path: dest, bytes: cached.size, downloaded: false };
     }
     await mkdir(dirname(dest), { recursive: true });
-    const file = await PartialFile.open(`${dest}.partial`, options.sha256 !== undefined);
+    const algorithm = hashAlgorithm(options);
+    const file = await PartialFile.open(`${dest}.partial`, algorithm);
     try {
       const source = localPath(url);
       if (source === undefined) await this.fetchRemote(url, file, options);
       else await this.copyLocal(url, source, file, options);
       if (options.sha256 !== undefined) await this.verify(file, dest, options.sha256, url);
+      const sha512 = algorithm === 'sha512' ? { sha512: file.digest() } : {};
       await file.commit(dest);
-      return { path: dest, bytes: file.received, downloaded: true };
+      return { path: dest, bytes: file.received, downloaded: true, ...sha512 };
     } catch (error) {
       // Keep a partial only when there is something to resume.
       if (file.received === 0) await file.discard();

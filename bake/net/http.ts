@@ -18,6 +18,8 @@ export interface DownloadProgress {
 export interface DownloadOptions {
   /** Expected SHA-256 (hex); checked while streaming, a mismatch deletes the download. */
   sha256?: string;
+  /** Computes the SHA-512 of the file while it downloads, for the caller to check (not with `sha256`). */
+  sha512?: true;
   onProgress?: (progress: DownloadProgress) => void;
   /** Called when bytes already in the partial file are thrown away, so readers following it can stop. */
   onRestart?: () => void;
@@ -28,6 +30,8 @@ export interface DownloadResult {
   bytes: number;
   /** False when `dest` already existed and nothing was fetched. */
   downloaded: boolean;
+  /** The hex SHA-512 of the whole file, when asked for and downloaded now. */
+  sha512?: string;
 }
 
 export interface HttpClient {

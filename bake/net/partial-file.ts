@@ -7,6 +7,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { HashAlgorithm } from '../checksums.ts';
 import { spaceError } from '../errors.ts';
 
 const DISK_FULL_HINT = 'free some disk space there or point --cache-dir at a bigger disk; the download resumes where it stopped';
@@ -25,17 +26,17 @@ export class PartialFile {
     private readonly handle: FileHandle,
     /** Bytes in the file so far; where a resumed request starts. */
     public received: number,
-    private readonly hashing: boolean,
+    private readonly algorithm: HashAlgorithm | undefined,
   ) {
-    this.hash = hashing ? createHash('sha256') : undefined;
+    this.hash = algorithm ? createHash(algorithm) : undefined;
   }
 
   /** Opens (or creates) the partial file; an existing one is kept, and hashed first when hashing. */
-  static async open(path: string, hashing: boolean): Promise<PartialFile> {
+  static async open(path: string, algorithm?: HashAlgorithm): Promise<PartialFile> {
     const existing = (await stat(path).catch(() => undefined))?.size ?? 0;
     const handle = await open(path, 'a');
-    const file = new PartialFile(path, handle, existing, hashing);
-    if (hashing && existing > 0) await file.hashExisting();
+    const file = new PartialFile(path, handle, existing, algorithm);
+    if (algorithm && existing > 0) await file.hashExisting();
     return file;
   }
 
@@ -49,7 +50,7 @@ export class PartialFile {
   async restart(): Promise<void> {
     await this.handle.truncate(0);
     this.received = 0;
-    this.hash = this.hashing ? createHash('sha256') : undefined;
+    this.hash = this.algorithm ? createHash(this.algorithm) : undefined;
   }
 
   /**
@@ -88,7 +89,7 @@ export class PartialFile {
     this.received += bytes;
   }
 
-  /** The hex SHA-256 of everything written; only when opened with hashing. */
+  /** The hex digest of everything written; only when opened with a hash algorithm. */
   digest(): string {
     if (!this.hash) throw new Error('PartialFile opened without hashing');
     return this.hash.digest('hex');

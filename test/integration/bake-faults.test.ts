@@ -14,6 +14,11 @@ import { signDetached } from '../../scripts/fixtures/gpg.ts';
 import { versionTxt } from '../../scripts/fixtures/release-tree.ts';
 
 const IMAGE_PATH = /^\/stable\/amd64-usr\/4593\.2\.5\/flatcar_production_image\.bin\.bz2$/;
+const IMAGE_SIG = /^\/stable\/amd64-usr\/4593\.2\.5\/flatcar_production_image\.bin\.bz2\.sig$/;
+const IMAGE_DIGESTS = /^\/stable\/amd64-usr\/4593\.2\.5\/flatcar_production_image\.bin\.bz2\.DIGESTS$/;
+const IMAGE_DIGESTS_SIG = /^\/stable\/amd64-usr\/4593\.2\.5\/flatcar_production_image\.bin\.bz2\.DIGESTS\.sig$/;
+const DIGESTS_MISMATCH = /flatcar_production_image\.bin\.bz2 does not match the SHA-512 in its signed flatcar_production_image\.bin\.bz2\.DIGESTS \(corrupt or tampered\)/;
+const SIGNATURE_MISMATCH = /bad signature on flatcar_production_image\.bin\.bz2: the signature does not match the file/;
 
 test('bake faults', async (t) => {
   const fx = await withReleaseMirror(t, { releases: [{ version: '4593.2.5', channel: 'stable', arches: ['amd64'] }] });
@@ -101,17 +106,62 @@ test('bake faults', async (t) => {
     await assertNothingLeft(ws, ['flatcar_production_image.bin']);
   });
 
-  await t.test('a download that starts over discards what gpg and the decoder read of the first attempt', async (t) => {
-    // The first attempt sends good bytes and drops; the server then (after a pause in which gpg and the
-    // decoder read them) ignores the Range and sends a whole file whose first byte differs. The bytes read
-    // during the first attempt must not vouch for it.
+  // Each image check: by the signed checksum list, and by the image's own signature where a mirror has no list.
+  const checks = [
+    { by: 'its signed DIGESTS', faults: [], mismatch: DIGESTS_MISMATCH },
+    { by: 'its own signature', faults: [IMAGE_DIGESTS], mismatch: SIGNATURE_MISMATCH },
+  ];
+  for (const check of checks) {
+    await t.test(`checked by ${check.by}, a download that starts over discards what gpg, the hash and the decoder read of the first attempt`, async (t) => {
+      // The first attempt sends good bytes and drops; the server then (after a pause in which the
+      // followers read them) ignores the Range and sends a whole file whose first byte differs. The bytes
+      // read during the first attempt must not vouch for it.
+      const ws = await fresh(t);
+      for (const path of check.faults) fx.mirror.fault(path, { status: 404, times: 1 });
+      fx.mirror.fault(IMAGE_PATH, { dropAfterBytes: 4096, times: 1 });
+      fx.mirror.fault(IMAGE_PATH, { ignoreRange: true, corrupt: true, delayMs: 500, times: 1 });
+      const run = await runBake(ws, ['--output', 'out', 'hello:hello.raw']);
+      fx.mirror.clearFaults();
+      assert.ok(fx.mirror.requests.some((r) => IMAGE_PATH.test(r.path) && r.range === 'bytes=4096-' && r.status === 200), 'the resume was answered with the whole file');
+      assertOneLineError(run, check.mismatch);
+      assert.equal(run.exitCode, 6);
+      await assertNothingLeft(ws);
+    });
+
+    await t.test(`checked by ${check.by}, wrong bytes are refused, dropped from the cache, and the next run recovers`, async (t) => {
+      const ws = await fresh(t);
+      for (const path of check.faults) fx.mirror.fault(path, { status: 404, times: 1 });
+      fx.mirror.fault(IMAGE_PATH, { corrupt: true, times: 1 });
+      const run = await runBake(ws, ['--output', 'out', 'hello:hello.raw']);
+      fx.mirror.clearFaults();
+      assertOneLineError(run, check.mismatch);
+      assert.equal(run.exitCode, 6);
+      await assertNothingLeft(ws);
+      const cached = await readdir(join(ws.env.BAKE_CACHE_DIR!, 'releases/stable/amd64-usr/4593.2.5'));
+      assert.ok(!cached.includes('flatcar_production_image.bin.bz2'), 'the bad download was deleted');
+      const retry = await runBake(ws, ['--output', 'out', 'hello:hello.raw']);
+      assert.equal(retry.exitCode, 0, retry.stderr);
+    });
+  }
+
+  await t.test('without a signed DIGESTS on the mirror, the image is checked by its own signature', async (t) => {
     const ws = await fresh(t);
-    fx.mirror.fault(IMAGE_PATH, { dropAfterBytes: 4096, times: 1 });
-    fx.mirror.fault(IMAGE_PATH, { ignoreRange: true, corrupt: true, delayMs: 500, times: 1 });
+    fx.mirror.fault(IMAGE_DIGESTS_SIG, { status: 404, times: 1 });
+    const before = fx.mirror.requests.length;
+    const run = await runBake(ws, ['--verbose', '--output', 'out', 'hello:hello.raw']);
+    assert.equal(run.exitCode, 0, run.stderr);
+    const requested = fx.mirror.requests.slice(before).filter((r) => r.status === 200).map((r) => r.path);
+    assert.ok(requested.some((path) => IMAGE_SIG.test(path)), 'the signature was fetched');
+    assert.match(run.stderr, /gpg .*--verify \S+flatcar_production_image\.bin\.bz2\.sig -/, 'gpg checked the image as it downloaded');
+    await assertNothingLeft(ws, ['flatcar_production_image.bin']);
+  });
+
+  await t.test('a DIGESTS whose signature does not match is refused, not worked around', async (t) => {
+    const ws = await fresh(t);
+    fx.mirror.fault(IMAGE_DIGESTS, { corrupt: true, times: 1 });
     const run = await runBake(ws, ['--output', 'out', 'hello:hello.raw']);
     fx.mirror.clearFaults();
-    assert.ok(fx.mirror.requests.some((r) => IMAGE_PATH.test(r.path) && r.range === 'bytes=4096-' && r.status === 200), 'the resume was answered with the whole file');
-    assertOneLineError(run, /bad signature on flatcar_production_image\.bin\.bz2/);
+    assertOneLineError(run, /bad signature on flatcar_production_image\.bin\.bz2\.DIGESTS: the signature does not match the file/);
     assert.equal(run.exitCode, 6);
     await assertNothingLeft(ws);
   });
@@ -126,25 +176,14 @@ test('bake faults', async (t) => {
     await assertNothingLeft(ws);
   });
 
-  await t.test('a missing signature fails closed', async (t) => {
+  await t.test('an image with neither a signed DIGESTS nor a signature fails closed', async (t) => {
     const ws = await fresh(t);
-    fx.mirror.fault(/flatcar_production_image\.bin\.bz2\.sig$/, { status: 404, times: 1 });
+    fx.mirror.fault(IMAGE_DIGESTS, { status: 404, times: 1 });
+    fx.mirror.fault(IMAGE_SIG, { status: 404, times: 1 });
     const run = await runBake(ws, ['--output', 'out', 'hello:hello.raw']);
+    fx.mirror.clearFaults();
     assertOneLineError(run, /not found: .*flatcar_production_image\.bin\.bz2\.sig/);
     await assertNothingLeft(ws);
-  });
-
-  await t.test('wrong bytes fail the signature check, are dropped from the cache, and the next run recovers', async (t) => {
-    const ws = await fresh(t);
-    fx.mirror.fault(IMAGE_PATH, { corrupt: true, times: 1 });
-    const run = await runBake(ws, ['--output', 'out', 'hello:hello.raw']);
-    assertOneLineError(run, /bad signature on flatcar_production_image\.bin\.bz2: the signature does not match the file/);
-    assert.equal(run.exitCode, 6);
-    await assertNothingLeft(ws);
-    const cached = await readdir(join(ws.env.BAKE_CACHE_DIR!, 'releases/stable/amd64-usr/4593.2.5'));
-    assert.ok(!cached.includes('flatcar_production_image.bin.bz2'), 'the bad download was deleted');
-    const retry = await runBake(ws, ['--output', 'out', 'hello:hello.raw']);
-    assert.equal(retry.exitCode, 0, retry.stderr);
   });
 
   await t.test('a signature made by another key is refused', async (t) => {

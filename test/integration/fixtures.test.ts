@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
 import { isBakeError } from '../../bake/errors.ts';
+import { findFlatcarSha512, hashFile } from '../../bake/checksums.ts';
 import { makeFlatcarDisk } from '../../scripts/fixtures/disk-image.ts';
 import { partitionBytes, partitionOffset, TYPE_GUIDS, type DiskLayout, type PartitionLayout } from '../../scripts/fixtures/disk-layout.ts';
 import { signDetached } from '../../scripts/fixtures/gpg.ts';
@@ -219,9 +220,14 @@ test('the release mirror serves releases.json, signed images and version.txt, th
   const release = releaseFor(manifest, 'stable', 'arm64');
   const releaseUrl = env.BAKE_RELEASE_URL.replace('{channel}', 'stable').replace('{board}', 'arm64-usr').replace('{version}', '4593.2.5');
   for (const name of ['flatcar_production_image.bin.bz2', 'version.txt']) {
-    for (const suffix of ['', '.sig']) await writeFile(join(home, name + suffix), Buffer.from(await (await get(`${releaseUrl}/${name}${suffix}`)).arrayBuffer()));
-    const verify = await tool('gpg', ['--batch', '--status-fd', '1', '--verify', join(home, `${name}.sig`), join(home, name)], { env: gpgEnv });
-    assert.match(verify.stdout, new RegExp(`VALIDSIG ${key.subkeyFingerprint} .* ${manifest.signingKey.fingerprint}$`, 'm'), name);
+    for (const suffix of ['', '.sig', '.DIGESTS', '.DIGESTS.sig']) await writeFile(join(home, name + suffix), Buffer.from(await (await get(`${releaseUrl}/${name}${suffix}`)).arrayBuffer()));
+    for (const signed of [name, `${name}.DIGESTS`]) {
+      const verify = await tool('gpg', ['--batch', '--status-fd', '1', '--verify', join(home, `${signed}.sig`), join(home, signed)], { env: gpgEnv });
+      assert.match(verify.stdout, new RegExp(`VALIDSIG ${key.subkeyFingerprint} .* ${manifest.signingKey.fingerprint}$`, 'm'), signed);
+    }
+    const digests = await readFile(join(home, `${name}.DIGESTS`), 'utf8');
+    assert.match(digests, /^# MD5 HASH\n[0-9a-f]{32} {2}\S+\n# SHA1 HASH\n[0-9a-f]{40} {2}\S+\n# SHA512 HASH\n[0-9a-f]{128} {2}\S+\n$/);
+    assert.equal(findFlatcarSha512(digests, name), await hashFile(join(home, name), 'sha512'), `${name}.DIGESTS lists its SHA-512`);
   }
   assert.equal(await readFile(join(home, 'version.txt'), 'utf8'), await readFile(join(manifest.root, release.versionTxt), 'utf8'));
   assert.match(await readFile(join(home, 'version.txt'), 'utf8'), /^FLATCAR_BUILD=4593\nFLATCAR_BRANCH=2\nFLATCAR_PATCH=5\nFLATCAR_VERSION=4593\.2\.5\nFLATCAR_VERSION_ID=4593\.2\.5\nFLATCAR_BUILD_ID=""\nFLATCAR_SDK_VERSION=4593\.0\.0\n$/);

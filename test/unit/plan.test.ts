@@ -50,7 +50,8 @@ test('the plan lists every download, the cache paths and every path written in t
   const plan = planBake(request, release, { endpoints: resolveEndpoints({}, {}), cacheDir: '/cache' });
   assert.deepEqual(plan.downloads.map((d) => d.url), [
     `${release.baseUrl}/flatcar_production_image.bin.bz2`,
-    `${release.baseUrl}/flatcar_production_image.bin.bz2.sig`,
+    `${release.baseUrl}/flatcar_production_image.bin.bz2.DIGESTS`,
+    `${release.baseUrl}/flatcar_production_image.bin.bz2.DIGESTS.sig`,
     `${release.baseUrl}/version.txt`,
     `${release.baseUrl}/version.txt.sig`,
   ]);

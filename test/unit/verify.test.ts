@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseGpgStatus } from '../../bake/verify.ts';
+import { findFlatcarSha512 } from '../../bake/checksums.ts';
 
 const primary = 'F88CFEDEFF29A5B4D9523864E25D9AED0593B34A';
 const subkey = '4FA8DB4F8D1C3F5B4A1A0C7B32DA80F91EF52974';
@@ -23,4 +24,13 @@ test('bad, unknown-key, revoked and non-signatures fail closed', () => {
   assert.equal(parseGpgStatus('[GNUPG:] NODATA 1').good, false);
   assert.equal(parseGpgStatus('[GNUPG:] GOODSIG 32DA Flatcar').good, false, 'GOODSIG without VALIDSIG');
   assert.equal(parseGpgStatus('').good, false);
+});
+
+test('the SHA-512 of a Flatcar DIGESTS is taken from its SHA512 section, for the file named', () => {
+  const [md5, sha1, sha512, other] = ['a'.repeat(32), 'b'.repeat(40), 'C'.repeat(128), 'd'.repeat(128)];
+  const digests = `# MD5 HASH\n${md5}  image.bz2\n# SHA1 HASH\n${sha1}  image.bz2\n# SHA512 HASH\n${other}  other.bz2\n${sha512}  image.bz2\n`;
+  assert.equal(findFlatcarSha512(digests, 'image.bz2'), 'c'.repeat(128));
+  assert.equal(findFlatcarSha512(digests, 'missing.bz2'), undefined);
+  // A 128-digit hash outside the SHA512 section (here a BLAKE2B one) does not count.
+  assert.equal(findFlatcarSha512(`# BLAKE2B HASH\n${other}  image.bz2\n`, 'image.bz2'), undefined);
 });
