@@ -119,9 +119,9 @@ export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
         const { release } = state.plan!;
         // Held to the end of the bake: the vendor stage fetches into the same cache directory.
         state.cleanup.defer('unlock the release cache', await lockCacheDir(ctx, releaseCacheDir(ctx.cacheDir, release)));
-        state.downloads[VERSION_TXT] = await downloadReleaseFile(ctx, release, VERSION_TXT);
-        startVersionCheck(ctx, state, state.downloads[VERSION_TXT]);
-        const evidence = await fetchImageEvidence(ctx, release);
+        const [versionTxt, evidence] = await allFinished([downloadReleaseFile(ctx, release, VERSION_TXT), fetchImageEvidence(ctx, release)]);
+        state.downloads[VERSION_TXT] = versionTxt;
+        startVersionCheck(ctx, state, versionTxt);
         const streaming = await startStreamingDecompression(ctx, release, workImagePath(state), evidence);
         if (streaming) {
           state.streaming = streaming;

@@ -7,6 +7,7 @@
  */
 import { readFile, rm, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join } from 'node:path';
+import { allFinished } from './all-finished.ts';
 import { findFlatcarSha512, hashFile } from './checksums.ts';
 import type { Context } from './context.ts';
 import { FLATCAR_SIGNING_KEY_FINGERPRINT, ENDPOINTS } from './endpoints.ts';
@@ -53,11 +54,13 @@ export async function downloadSignature(ctx: Context, release: ResolvedRelease, 
   return sig;
 }
 
-/** Downloads `<baseUrl>/<file>` and its `.sig` into the cache, unless they are there already. */
+/**
+ * Downloads `<baseUrl>/<file>` and its `.sig` into the cache, unless they are there already. Both at once:
+ * on a real network each request costs a round trip before the image download can start.
+ */
 export async function downloadReleaseFile(ctx: Context, release: ResolvedRelease, file: string, options: FetchOptions = {}): Promise<string> {
   const path = releaseFilePath(ctx, release, file);
-  await downloadSignature(ctx, release, file);
-  await ctx.http.download(`${release.baseUrl}/${file}`, path, options);
+  await allFinished([downloadSignature(ctx, release, file), ctx.http.download(`${release.baseUrl}/${file}`, path, options)]);
   return path;
 }
 
