@@ -5,7 +5,7 @@
  * once the signature has been verified that becomes the image bake modifies, and a copy of it goes into
  * the cache. Nothing unverified is ever used or kept.
  */
-import { access, chmod, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
+import { access, chmod, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from './context.ts';
 import { BakeError, inputError } from './errors.ts';
@@ -14,7 +14,7 @@ import { GrowingFileReader } from './image/growing-file.ts';
 import type { ResolvedRelease } from './release.ts';
 import { parseKeyValueFile } from './key-value.ts';
 import { IMAGE_BIN, IMAGE_BZ2, releaseFilePath, verifyWhileDownloading, type ImageEvidence, type StreamedSignature } from './release-files.ts';
-import { markerMatches, writeMarker } from './cache.ts';
+import { markerMatches, thisBoot, writeMarker } from './cache.ts';
 
 /** version.txt is signed: it must name the release we asked for, or the mirror served the wrong one. */
 export async function checkVersionTxt(path: string, release: ResolvedRelease): Promise<Record<string, string>> {
@@ -95,7 +95,7 @@ export async function settle(streaming: StreamingDecompression): Promise<void> {
  */
 export async function decompressedBaseImage(ctx: Context, release: ResolvedRelease, bz2: string, workImage: string, streaming?: StreamingDecompression): Promise<{ path: string; cached: boolean }> {
   const paths = basePaths(ctx, release);
-  if (await markerMatches(paths.marker, [paths.path, bz2])) return { path: paths.path, cached: true };
+  if (await cachedImageReady(paths)) return { path: paths.path, cached: true };
   const streamed = streaming ? await streaming.outcome : undefined;
   if (streamed && !streamed.ok) {
     if (streamed.error instanceof BakeError && streamed.error.kind === 'interrupted') throw streamed.error;
@@ -109,8 +109,13 @@ export async function decompressedBaseImage(ctx: Context, release: ResolvedRelea
   return { path: paths.path, cached: false };
 }
 
-/** Nobody waits for the cache's copy to reach the disk, so it is a plain sparse copy. */
-async function keepInCache(ctx: Context, image: string, paths: ReturnType<typeof basePaths>): Promise<void> {
+type BasePaths = ReturnType<typeof basePaths>;
+
+/**
+ * Nobody waits for the cache's copy to reach the disk, so it is a plain sparse copy, and its marker is
+ * good for this boot only (see thisBoot and cachedImageReady).
+ */
+async function keepInCache(ctx: Context, image: string, paths: BasePaths): Promise<void> {
   try {
     await sparseCopy(ctx, image, paths.partial, 'keep the base image in the cache');
     await rename(paths.partial, paths.path);
@@ -118,7 +123,32 @@ async function keepInCache(ctx: Context, image: string, paths: ReturnType<typeof
     await rm(paths.partial, { force: true });
     throw error;
   }
-  await writeMarker(paths.marker, [paths.path, paths.bz2]);
+  await writeMarker(paths.marker, [paths.path, paths.bz2], await thisBoot());
+}
+
+/** The kernel writes dirty pages back within ~35 s; a copy this old has surely reached the disk. */
+const WRITTEN_BACK_AFTER_MS = 120_000;
+
+/**
+ * Whether the cached image can be used: once confirmed on disk, or when copied in this boot (the page
+ * cache holds it then, whatever reached the disk). A copy from this boot that is old enough is confirmed
+ * on the way, by a flush that finds nothing left to write; one from an earlier boot that never was is
+ * not trusted, and the image is decompressed again.
+ */
+async function cachedImageReady(paths: BasePaths): Promise<boolean> {
+  const files = [paths.path, paths.bz2];
+  if (await markerMatches(paths.marker, files)) return true;
+  if (!(await markerMatches(paths.marker, files, await thisBoot()))) return false;
+  if (Date.now() - (await stat(paths.marker)).mtimeMs >= WRITTEN_BACK_AFTER_MS) {
+    const image = await open(paths.path, 'r');
+    try {
+      await image.datasync();
+    } finally {
+      await image.close();
+    }
+    await writeMarker(paths.marker, files);
+  }
+  return true;
 }
 
 const sparseCopy = (ctx: Context, from: string, to: string, why: string) => ctx.run.run('cp', ['--sparse=always', '--reflink=auto', from, to], { why });

@@ -25,6 +25,14 @@ export async function writeMarker(marker: string, paths: string[], label = ''): 
 }
 
 /**
+ * A marker label for files that may exist only in the page cache: valid in this boot only, since a crash
+ * before the kernel writes them back can leave holes where their data was, under the same size and mtime.
+ */
+export async function thisBoot(): Promise<string> {
+  return `boot ${(await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim()}`;
+}
+
+/**
  * `url` in the cache at `dest`, checked against `sha256` when downloaded and, once, when found there;
  * a cached copy that no longer matches is downloaded again.
  */

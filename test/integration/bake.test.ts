@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readlink, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { withReleaseMirror } from '../helpers/fixtures.ts';
@@ -157,6 +157,31 @@ test('bake', async (t) => {
     assert.equal(run.exitCode, 0, run.stderr);
     assert.equal(JSON.parse(run.stdout).release.board, 'arm64-usr');
     assert.ok(requestsFor(/^\/stable\/arm64-usr\/4593\.2\.5\/flatcar_production_image\.bin\.bz2$/).length > 0);
+    await assertNothingLeft(ws, [IMAGE]);
+  });
+
+  await t.test('the cached base image is trusted in the boot that copied it, confirmed on disk later, and not trusted after a crash', async (t) => {
+    const ws = await workspace(t, { ...fx.env, BAKE_CACHE_DIR: join((await workspace(t)).dir, 'cache') });
+    await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
+    const bakeAgain = async () => {
+      const run = await runBake(ws, ['--force', '-v', '--output', 'out', 'hello:hello.raw']);
+      assert.equal(run.exitCode, 0, run.stderr);
+      return { decompressed: /lbzip2 -d/.test(run.stderr), marker: await readFile(marker, 'utf8') };
+    };
+    const marker = join(ws.env.BAKE_CACHE_DIR!, 'releases/stable/amd64-usr/4593.2.5/flatcar_production_image.bin.complete');
+    const boot = `boot ${(await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim()} `;
+    const first = await bakeAgain();
+    assert.ok(first.decompressed && first.marker.startsWith(boot), `the copy is vouched for in this boot only: ${first.marker}`);
+    const soon = await bakeAgain();
+    assert.ok(!soon.decompressed && soon.marker === first.marker, 'used as it is in the same boot, nothing flushed');
+    const longAgo = new Date(Date.now() - 10 * 60_000);
+    await utimes(marker, longAgo, longAgo);
+    const later = await bakeAgain();
+    assert.ok(!later.decompressed && later.marker === first.marker.slice(boot.length), `confirmed on disk: the marker drops the boot (${later.marker})`);
+    // Copied in another boot and never confirmed: a crash may have cost it data that its size hides.
+    await writeFile(marker, `boot 00000000-0000-0000-0000-000000000000 ${first.marker.slice(boot.length)}`);
+    const afterCrash = await bakeAgain();
+    assert.ok(afterCrash.decompressed && afterCrash.marker.startsWith(boot), 'decompressed again and kept anew');
     await assertNothingLeft(ws, [IMAGE]);
   });
 
