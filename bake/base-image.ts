@@ -93,7 +93,7 @@ export async function settle(streaming: StreamingDecompression): Promise<void> {
  * it to the work image. Otherwise decompressed into `workImage` (by the streaming run, or now), and a
  * copy of it is kept in the cache, made before bake modifies the work image.
  */
-export async function decompressedBaseImage(ctx: Context, release: ResolvedRelease, bz2: string, workImage: string, streaming?: StreamingDecompression): Promise<{ path: string; cached: boolean }> {
+export async function decompressedBaseImage(ctx: Context, release: ResolvedRelease, workImage: string, streaming?: StreamingDecompression): Promise<{ path: string; cached: boolean }> {
   const paths = basePaths(ctx, release);
   if (await cachedImageReady(paths)) return { path: paths.path, cached: true };
   const streamed = streaming ? await streaming.outcome : undefined;
@@ -102,7 +102,7 @@ export async function decompressedBaseImage(ctx: Context, release: ResolvedRelea
     ctx.log.debug(`decompressing during the download did not work out (${(streamed.error as Error).message}); decompressing the verified file`);
   }
   const decoded = decodingPath(workImage);
-  if (!streamed?.ok) await decompressTo(ctx, bz2, decoded);
+  if (!streamed?.ok) await decompressTo(ctx, paths.bz2, decoded);
   await rename(decoded, workImage);
   await chmod(workImage, 0o644); // it came through a private FIFO; the output is an ordinary file
   await keepInCache(ctx, workImage, paths);

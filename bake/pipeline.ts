@@ -155,7 +155,7 @@ export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
       title: 'Decompress image',
       run: async (state, report) => {
         const workImage = workImagePath(state);
-        const base = await decompressedBaseImage(ctx, state.plan!.release, state.downloads[IMAGE_BZ2]!, workImage, state.streaming);
+        const base = await decompressedBaseImage(ctx, state.plan!.release, workImage, state.streaming);
         state.baseImage = base.path;
         if (base.cached) report('cached');
         else state.workImage = workImage;

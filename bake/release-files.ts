@@ -81,8 +81,9 @@ export async function fetchImageEvidence(ctx: Context, release: ResolvedRelease)
     const list = await downloadReleaseFile(ctx, release, `${IMAGE_BZ2}${DIGESTS}`);
     return { kind: 'digests', list };
   } catch (error) {
-    if (notFoundUrl(error) === undefined) throw error;
-    ctx.log.debug(`no signed ${IMAGE_BZ2}${DIGESTS} on the mirror (${notFoundUrl(error)}); checking the image's own signature`);
+    const missing = notFoundUrl(error);
+    if (missing === undefined) throw error;
+    ctx.log.debug(`no signed ${IMAGE_BZ2}${DIGESTS} on the mirror (${missing}); checking the image's own signature`);
   }
   await downloadSignature(ctx, release, IMAGE_BZ2);
   return { kind: 'signature' };
