@@ -44,7 +44,7 @@ export interface BootReport {
   problem?: string;
   /** `systemd-sysext status` in the guest. */
   sysextStatus: string[];
-  /** systemd-sysext.service's journal in the guest (why a merge failed). */
+  /** systemd-sysext's own journal messages in the guest (why a merge failed). */
   sysextLog: string[];
   /** The end of the serial log, to diagnose a boot that never reported. */
   serialTail: string[];

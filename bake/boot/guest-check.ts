@@ -53,16 +53,17 @@ for name in "$@"; do
 done
 systemd-sysext status --no-pager 2>&1 | sed 's/^/${MARK} sysext /' > "$out"
 say "sysext-service $(systemctl show -p ActiveState -p Result systemd-sysext.service | tr '\\n' ' ')"
-# systemd-sysext's own complaint reaches the journal over a stream that can trail the unit's failure on a
-# slow boot, and without it the report only says "exit-code": give it a few seconds to arrive.
+# systemd-sysext's own complaint is picked by the identifier it sends, not by unit: journald learns the unit
+# from /proc, and on a slow boot it reads the message after the process is gone, so \`-u\` can miss it. It
+# can also trail the unit's failure, and without it the report only says "exit-code": give it time to arrive.
 if [ "$(systemctl show -p ActiveState --value systemd-sysext.service)" = failed ]; then
-  for try in 1 2 3 4 5; do
+  for try in 1 2 3 4 5 6 7 8 9 10; do
     journalctl --sync 2>/dev/null
-    [ -n "$(journalctl -b _SYSTEMD_UNIT=systemd-sysext.service _COMM=systemd-sysext -o cat --no-pager 2>/dev/null)" ] && break
+    [ -n "$(journalctl -b -t systemd-sysext -o cat --no-pager 2>/dev/null)" ] && break
     sleep 1
   done
 fi
-journalctl -b -u systemd-sysext.service -o cat --no-pager 2>/dev/null | tail -n 12 | sed 's/^/${MARK} sysext-log /' > "$out"
+journalctl -b -t systemd-sysext -o cat --no-pager 2>/dev/null | tail -n 12 | sed 's/^/${MARK} sysext-log /' > "$out"
 say end
 systemctl poweroff --no-block
 `;
@@ -123,7 +124,7 @@ export interface GuestReport {
   sysextStatus: string[];
   /** systemd-sysext.service's state: one unsuitable image fails the whole merge. */
   sysextService?: { activeState: string; result: string };
-  /** Its journal, which names the image it refused. */
+  /** systemd-sysext's own messages, the last of which names the image it refused. */
   sysextLog: string[];
 }
 
@@ -153,11 +154,6 @@ function judge(extension: ExtensionReport, mergeFailure: string | undefined): Ex
     : extension.unreadable ? 'the guest could not mount the image to list its units'
     : failed.length > 0 ? `units did not run: ${failed.join(', ')}` : undefined;
   return { ...extension, pass: problem === undefined, ...(problem ? { problem } : {}) };
-}
-
-/** The tool's own complaint among systemd's start/stop lines for the unit. */
-function sysextError(log: readonly string[]): string | undefined {
-  return log.filter((line) => !/^(systemd-sysext\.service:|Starting |Failed to start |Finished |Stopping |Stopped )/.test(line)).at(-1);
 }
 
 /**
@@ -194,7 +190,7 @@ export function parseCheckReport(serialLog: string, expected: readonly string[])
   }
   const names = expected.length > 0 ? expected : [...byName.keys()];
   const mergeFailure = report.sysextService?.activeState === 'failed'
-    ? `systemd-sysext.service failed: ${sysextError(report.sysextLog) ?? report.sysextService.result}`
+    ? `systemd-sysext.service failed: ${report.sysextLog.at(-1) ?? report.sysextService.result}`
     : undefined;
   report.extensions = names.map((name) => judge(byName.get(name) ?? { name, merged: false, units: [], pass: false }, mergeFailure));
   return report;

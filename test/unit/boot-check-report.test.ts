@@ -63,16 +63,13 @@ test('when systemd-sysext.service failed, every unmerged extension says why', ()
     'BAKE-CHECK extension broken merged=no image=/opt/extensions/broken/broken.raw',
     'BAKE-CHECK extension good merged=no image=/opt/extensions/good/good.raw',
     'BAKE-CHECK sysext-service ActiveState=failed Result=exit-code ',
-    'BAKE-CHECK sysext-log Starting systemd-sysext.service - Merge System Extension Images into /usr/ and /opt/...',
+    'BAKE-CHECK sysext-log Using extensions \'good\', \'broken\'.',
     "BAKE-CHECK sysext-log Extension image 'broken' has no extension-release file.",
-    'BAKE-CHECK sysext-log systemd-sysext.service: Main process exited, code=exited, status=1/FAILURE',
-    "BAKE-CHECK sysext-log systemd-sysext.service: Failed with result 'exit-code'.",
-    'BAKE-CHECK sysext-log Failed to start systemd-sysext.service - Merge System Extension Images into /usr/ and /opt/.',
     'BAKE-CHECK end',
   ].join('\n');
   const report = parseCheckReport(log, []);
   assert.deepEqual(report.sysextService, { activeState: 'failed', result: 'exit-code' });
-  assert.equal(report.sysextLog.length, 5);
+  assert.equal(report.sysextLog.length, 2);
   for (const extension of report.extensions) {
     assert.equal(extension.problem, "not merged by systemd-sysext (systemd-sysext.service failed: Extension image 'broken' has no extension-release file.)");
   }
