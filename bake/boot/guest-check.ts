@@ -56,14 +56,16 @@ say "sysext-service $(systemctl show -p ActiveState -p Result systemd-sysext.ser
 # systemd-sysext's own complaint is picked by the identifier it sends, not by unit: journald learns the unit
 # from /proc, and on a slow boot it reads the message after the process is gone, so \`-u\` can miss it. It
 # can also trail the unit's failure, and without it the report only says "exit-code": give it time to arrive.
+# One query for both the wait and the report, so that the wait looks for exactly what is reported.
+sysext_log() { journalctl -b -t systemd-sysext -o cat --no-pager 2>/dev/null; }
 if [ "$(systemctl show -p ActiveState --value systemd-sysext.service)" = failed ]; then
   for try in 1 2 3 4 5 6 7 8 9 10; do
     journalctl --sync 2>/dev/null
-    [ -n "$(journalctl -b -t systemd-sysext -o cat --no-pager 2>/dev/null)" ] && break
+    [ -n "$(sysext_log)" ] && break
     sleep 1
   done
 fi
-journalctl -b -t systemd-sysext -o cat --no-pager 2>/dev/null | tail -n 12 | sed 's/^/${MARK} sysext-log /' > "$out"
+sysext_log | tail -n 12 | sed 's/^/${MARK} sysext-log /' > "$out"
 say end
 systemctl poweroff --no-block
 `;
