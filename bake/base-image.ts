@@ -68,7 +68,8 @@ export async function startStreamingDecompression(ctx: Context, release: Resolve
  */
 const DECODE_WRITE_BACK_PAUSE_MS = 1000;
 
-async function decompressTo(ctx: Context, source: Bz2Source, partial: string): Promise<void> {
+/** Decompresses `source` into `partial` as a cold bake does (also the bench's floor); removes it on failure. */
+export async function decompressTo(ctx: Context, source: Bz2Source, partial: string): Promise<void> {
   try {
     await rm(partial, { force: true });
     await writeBackWhile(decompressBz2(ctx, source, partial), partial, DECODE_WRITE_BACK_PAUSE_MS);
