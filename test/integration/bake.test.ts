@@ -98,8 +98,9 @@ test('bake', async (t) => {
     const imageChecks = first.stderr.split('\n').filter((line) => /gpg .*--verify \S+flatcar_production_image\.bin\.bz2/.test(line));
     const checked = imageChecks.map((line) => line.split('/').at(-1));
     assert.deepEqual(checked, ['flatcar_production_image.bin.bz2.DIGESTS'], `gpg checked the image's signed DIGESTS once and never read the image\n${first.stderr}`);
-    const downloadsAfterFirst = requestsFor(releaseFiles).length;
-    const fetched = new Set(requestsFor(releaseFiles).slice(before).map((r) => r.path.split('/').at(-1)));
+    const afterFirst = requestsFor(releaseFiles);
+    const downloadsAfterFirst = afterFirst.length;
+    const fetched = new Set(afterFirst.slice(before).map((r) => r.path.split('/').at(-1)));
     const expected = ['flatcar_production_image.bin.bz2', 'flatcar_production_image.bin.bz2.DIGESTS', 'flatcar_production_image.bin.bz2.DIGESTS.sig', 'version.txt', 'version.txt.sig'];
     assert.deepEqual([...fetched].sort(), expected, 'the image, its signed DIGESTS, and version.txt with its signature');
     const second = await runBake(ws, ['--force', '-v', '--output', 'out', 'world:world.raw']);
