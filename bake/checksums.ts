@@ -10,8 +10,11 @@ import { inputError } from './errors.ts';
 
 export type HashAlgorithm = 'sha256' | 'sha512';
 
-/** Reads through one reused 1 MiB buffer: a stream's 64 KiB chunks cost more in garbage than in hashing. */
-export async function hashFile(path: string, algorithm: HashAlgorithm): Promise<string> {
+/**
+ * Reads through one reused 1 MiB buffer: a stream's 64 KiB chunks cost more in garbage than in hashing.
+ * SHA-1 only where a format demands it (an OVA's manifest), never to verify anything.
+ */
+export async function hashFile(path: string, algorithm: HashAlgorithm | 'sha1'): Promise<string> {
   const hash = createHash(algorithm);
   const buffer = Buffer.allocUnsafe(1 << 20);
   const file = await open(path, 'r');

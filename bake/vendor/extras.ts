@@ -4,10 +4,9 @@
  * and qemu_uefi's launcher, README and UEFI firmware (`_write_qemu_uefi_conf`). Templates come from
  * flatcar/scripts at the release's tag, so the output matches the release's own scripts.
  */
-import { createHash } from 'node:crypto';
 import { chmod, copyFile, link, mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
 import { basename, join } from 'node:path';
+import { hashFile } from '../checksums.ts';
 import type { Context } from '../context.ts';
 import { releaseQuirks } from '../../vendors/eras.ts';
 import type { VendorFormat } from '../../vendors/formats.ts';
@@ -25,12 +24,6 @@ export interface ExtrasInput {
   stage: string;
   templates: Record<string, string>;
   firmware?: { code: string; vars: string };
-}
-
-async function sha1(path: string): Promise<string> {
-  const hash = createHash('sha1');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 /** `sed -e "s%^KEY=.*%KEY='value'%"` for each key. */
@@ -70,7 +63,7 @@ async function writeOva(ctx: Context, input: ExtrasInput): Promise<void> {
   await mkdir(dir);
   await link(vmdkPath, join(dir, vmdk));
   await copyFile(join(input.stage, `${base}.ovf`), join(dir, `${base}.ovf`));
-  const manifest = `SHA1(${vmdk})= ${await sha1(vmdkPath)}\nSHA1(${base}.ovf)= ${await sha1(join(dir, `${base}.ovf`))}\n`;
+  const manifest = `SHA1(${vmdk})= ${await hashFile(vmdkPath, 'sha1')}\nSHA1(${base}.ovf)= ${await hashFile(join(dir, `${base}.ovf`), 'sha1')}\n`;
   await writeFile(join(dir, `${base}.mf`), manifest);
   await ctx.run.run('tar', ['-cf', join(input.stage, `${base}.ova`), '-C', dir, `${base}.ovf`, `${base}.mf`, vmdk], { why: 'pack the OVA' });
   await rm(dir, { recursive: true });
