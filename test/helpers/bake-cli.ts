@@ -37,18 +37,21 @@ export async function workspace(t: TestContext, env: Record<string, string> = {}
   return { dir, out, tmp, env: { ...env, TMPDIR: tmp, BAKE_HTTP_RETRY_DELAY_MS: '10' } };
 }
 
-export function startBake(ws: Workspace, args: string[], env: Record<string, string> = {}) {
+/** Long enough for any bake that boots no VM, also on a host three times slower than usual. */
+const BAKE_TIMEOUT_MS = 180_000;
+
+export function startBake(ws: Workspace, args: string[], env: Record<string, string> = {}, timeoutMs = BAKE_TIMEOUT_MS) {
   return execa(process.execPath, [CLI, ...args], {
     cwd: ws.dir,
     env: { ...ws.env, ...env },
     reject: false,
     stdin: 'ignore',
-    timeout: 180_000,
+    timeout: timeoutMs,
   });
 }
 
-export async function runBake(ws: Workspace, args: string[], env: Record<string, string> = {}): Promise<BakeRun> {
-  const result = await startBake(ws, args, env);
+export async function runBake(ws: Workspace, args: string[], env: Record<string, string> = {}, timeoutMs = BAKE_TIMEOUT_MS): Promise<BakeRun> {
+  const result = await startBake(ws, args, env, timeoutMs);
   return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
 
