@@ -4,7 +4,7 @@
  */
 import { Option, type Command } from 'commander';
 import { createContext, type Context } from './context.ts';
-import { ENDPOINTS, type EndpointName, type Endpoints } from './endpoints.ts';
+import { ENDPOINTS, type EndpointName, type Endpoints } from './core/endpoints.ts';
 
 export interface CommonOptions {
   verbose?: boolean;

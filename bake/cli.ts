@@ -4,7 +4,7 @@
  * object with --json) and an exit code. Nothing else happens here.
  */
 import type { Command } from 'commander';
-import { BakeError, exitCodeFor, oneLine, toJson } from './errors.ts';
+import { BakeError, exitCodeFor, oneLine, toJson } from './core/errors.ts';
 import { interruption } from './cli-context.ts';
 
 type CommandModule = { command(): Command };

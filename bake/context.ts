@@ -2,10 +2,10 @@
  * What every stage receives: how to log, run commands, talk HTTP, where the cache is, and the abort
  * signal that Ctrl-C trips. Built once by the CLI (or by a test) and passed down; nothing is global.
  */
-import { createRunner, type Runner } from './exec.ts';
+import { createRunner, type Runner } from './core/exec.ts';
 import { createHttp, type HttpClient } from './net/http.ts';
-import { createLogger, type Logger } from './log.ts';
-import { defaultCacheDir, resolveEndpoints, type Endpoints } from './endpoints.ts';
+import { createLogger, type Logger } from './core/log.ts';
+import { defaultCacheDir, resolveEndpoints, type Endpoints } from './core/endpoints.ts';
 
 export interface Context {
   log: Logger;

@@ -8,9 +8,9 @@ import { mkdir, mkdtemp, rm, rmdir, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { $, chalk } from 'zx';
-import { createSigningKey } from './fixtures/gpg.ts';
-import { bakeEnv, buildReleaseMirror } from './fixtures/release-tree.ts';
-import { startMirror } from '../test/helpers/mirror.ts';
+import { createSigningKey } from '../test/support/fixtures/gpg.ts';
+import { bakeEnv, buildReleaseMirror } from '../test/support/fixtures/release-tree.ts';
+import { startMirror } from '../test/support/mirror.ts';
 import { readGpt } from '../bake/image/gpt.ts';
 
 const bake = resolve(import.meta.dirname, '../bin/bake.js');

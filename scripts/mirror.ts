@@ -8,7 +8,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { startMirror } from '../test/helpers/mirror.ts';
+import { startMirror } from '../test/support/mirror.ts';
 
 function usage(message: string): never {
   process.stderr.write(`${message}\nusage: node --import tsx scripts/mirror.ts <dir> [--port N]\n`);

@@ -4,7 +4,7 @@
  * exists (flatcar.md §2). `generic` is bake's own name for "no vendor conversion". Data and pure lookups
  * only; the engine (bake/vendor/) does the work.
  */
-import type { Arch } from '../bake/arch.ts';
+import type { Arch } from '../bake/core/arch.ts';
 import { parseVersion, releaseQuirks, type ReleaseQuirks } from './eras.ts';
 import type { LayoutName } from './layouts.ts';
 import { OEMS, oemIsSysext, type OemSpec } from './oems.ts';

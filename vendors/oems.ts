@@ -4,7 +4,7 @@
  * common-oem-files output in older releases: `# Flatcar GRUB settings`, a blank line, `set oem_id=...`,
  * then the vendor's settings.
  */
-import type { Arch } from '../bake/arch.ts';
+import type { Arch } from '../bake/core/arch.ts';
 import type { ReleaseQuirks } from './eras.ts';
 
 /** From which release the OEM ships as a sysext (`oem-<id>.raw`) rather than plain files from a package. */

@@ -2,7 +2,7 @@
  * Output file names, as image_to_vm.sh names them (flatcar.md §2 "Output naming", "Compression",
  * "qemu_uefi extras"). Pure, so `bake --dry-run` and the tests can list them without doing anything.
  */
-import type { Arch } from '../bake/arch.ts';
+import type { Arch } from '../bake/core/arch.ts';
 import { releaseQuirks } from './eras.ts';
 import { diskExtension, type Compression, type VendorFormat } from './formats.ts';
 

@@ -4,7 +4,7 @@
  * (build-host.md §0), so a PVM host falls back to TCG too.
  */
 import { access, constants } from 'node:fs/promises';
-import { usageError } from '../errors.ts';
+import { usageError } from '../core/errors.ts';
 
 export type Accel = 'kvm' | 'tcg';
 

@@ -6,7 +6,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cpus } from 'node:os';
-import { tempDir } from '../cleanup.ts';
+import { tempDir } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
 import { mergeIgnition, toIgnition, type IgnitionConfig } from '../provision/ignition.ts';
 import { emptyProvisioning } from '../provision/model.ts';

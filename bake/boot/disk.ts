@@ -5,7 +5,7 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Context } from '../context.ts';
-import { inputError } from '../errors.ts';
+import { inputError } from '../core/errors.ts';
 
 export interface VmDisk {
   path: string;

@@ -5,8 +5,8 @@
  */
 import { access, copyFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Arch } from '../arch.ts';
-import { toolError } from '../errors.ts';
+import type { Arch } from '../core/arch.ts';
+import { toolError } from '../core/errors.ts';
 
 export interface FirmwarePair {
   code: string;

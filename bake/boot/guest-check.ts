@@ -4,7 +4,7 @@
  * fared, writes that to the serial port as `BAKE-CHECK ...` lines and powers off. The host half parses
  * those lines (parseCheckReport). Everything here is text: it runs on Flatcar, not on the host.
  */
-import { usageError } from '../errors.ts';
+import { usageError } from '../core/errors.ts';
 import type { Provisioning } from '../provision/model.ts';
 
 export const CHECK_SCRIPT_PATH = '/opt/bake-check/check.sh';

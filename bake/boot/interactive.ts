@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { tempDir } from '../cleanup.ts';
+import { tempDir } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
 import type { IgnitionConfig } from '../provision/ignition.ts';
 import { emptyProvisioning } from '../provision/model.ts';

@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
-import { inputError } from '../errors.ts';
+import { inputError } from '../core/errors.ts';
 import { sendFile } from '../net/serve-file.ts';
 
 /** The host as seen from a QEMU user-mode guest. */

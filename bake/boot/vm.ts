@@ -5,10 +5,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ARCHES } from '../arch.ts';
+import { ARCHES } from '../core/arch.ts';
 import type { Context } from '../context.ts';
-import { BakeError } from '../errors.ts';
-import { createRunner } from '../exec.ts';
+import { BakeError } from '../core/errors.ts';
+import { createRunner } from '../core/exec.ts';
 import { chooseAccel, type Accel, type AccelChoice } from './accel.ts';
 import { prepareDisk, type VmDisk } from './disk.ts';
 import { findFirmware, firmwareCandidates, prepareFirmware, type Firmware } from './firmware.ts';

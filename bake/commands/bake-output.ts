@@ -1,6 +1,6 @@
 /** What `bake` prints: the plan for --dry-run and the summary table, as text or JSON. */
-import type { BakePlan } from '../plan.ts';
-import type { BakeResult } from '../pipeline.ts';
+import type { BakePlan } from '../pipeline/plan.ts';
+import type { BakeResult } from '../pipeline/bake.ts';
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));

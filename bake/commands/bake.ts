@@ -7,13 +7,13 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
 import type { Context } from '../context.ts';
-import { parseBakeRequest, type BakePlan, type RawBakeOptions } from '../plan.ts';
-import { bake, type BakeResult } from '../pipeline.ts';
-import { resolveRelease } from '../release.ts';
-import { planBake } from '../plan.ts';
-import { prepareSysext } from '../sources.ts';
-import { tempDir } from '../cleanup.ts';
-import { PROJECT_ROOT } from '../project.ts';
+import { parseBakeRequest, type BakePlan, type RawBakeOptions } from '../pipeline/plan.ts';
+import { bake, type BakeResult } from '../pipeline/bake.ts';
+import { resolveRelease } from '../flatcar/release.ts';
+import { planBake } from '../pipeline/plan.ts';
+import { prepareSysext } from '../pipeline/sources.ts';
+import { tempDir } from '../core/cleanup.ts';
+import { PROJECT_ROOT } from '../core/project.ts';
 import { formatPlan, formatSummary, planJson, resultJson } from './bake-output.ts';
 
 /** bake's own version, from package.json (read at run time, so dist/ needs no stamping). */

@@ -5,7 +5,7 @@
 import { access } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
-import { usageError, verifyError, exitCodeFor } from '../errors.ts';
+import { usageError, verifyError, exitCodeFor } from '../core/errors.ts';
 import { parseAccel, type Accel } from '../boot/accel.ts';
 import { bootCheck, DEFAULT_CHECK_TIMEOUT_SECONDS, formatReport } from '../boot/check.ts';
 import { parseServe, readUserIgnition } from '../boot/ignition-input.ts';

@@ -3,9 +3,9 @@
  * rendering differs. This builds either command.
  */
 import { Command, Option } from 'commander';
-import { parseArch, type Arch } from '../arch.ts';
+import { parseArch, type Arch } from '../core/arch.ts';
 import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
-import { usageError } from '../errors.ts';
+import { usageError } from '../core/errors.ts';
 import type { Provisioning } from '../provision/model.ts';
 import { parseExtensionRef, resolveExtension } from '../provision/refs.ts';
 import { notUpdatable, parseAutoUpdate, sysextProvisioning, type AutoUpdate } from '../provision/sysexts.ts';

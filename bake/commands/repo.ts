@@ -4,7 +4,7 @@
  */
 import { basename } from 'node:path';
 import { Command } from 'commander';
-import { ARCHES, parseArch, type Arch } from '../arch.ts';
+import { ARCHES, parseArch, type Arch } from '../core/arch.ts';
 import { addCommonOptions, contextFromOptions, interruption, type CommonOptions } from '../cli-context.ts';
 import type { Context } from '../context.ts';
 import { buildRepository, type RepoBuildSummary, type SysextBuilder } from '../repo/build.ts';

@@ -6,11 +6,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { parseArch } from '../arch.ts';
+import { parseArch } from '../core/arch.ts';
 import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
 import type { Context } from '../context.ts';
-import type { EndpointName } from '../endpoints.ts';
-import { inputError, usageError } from '../errors.ts';
+import type { EndpointName } from '../core/endpoints.ts';
+import { inputError, usageError } from '../core/errors.ts';
 import { getRecipe, recipeDir, recipeNames } from '../sysext/catalog.ts';
 import { createSysext, packSysext, type CreateResult } from '../sysext/create.ts';
 import { IMAGE_FORMATS, parseFormat } from '../sysext/image.ts';

@@ -3,9 +3,9 @@
  * formats exist, their disk format, layout, OEM, compressions, output names and the route `auto` picks.
  */
 import { Command } from 'commander';
-import { parseArch, type Arch } from '../arch.ts';
+import { parseArch, type Arch } from '../core/arch.ts';
 import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
-import { parseReleaseRequest, resolveRelease } from '../release.ts';
+import { parseReleaseRequest, resolveRelease } from '../flatcar/release.ts';
 import { chooseRoute } from '../vendor/plan.ts';
 import { eraName } from '../../vendors/eras.ts';
 import { formatArches, formatsFor, oemPayload, VENDOR_TABLE, type VendorFormat } from '../../vendors/formats.ts';

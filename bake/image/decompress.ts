@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createRequire } from 'node:module';
 import type { Readable, Transform } from 'node:stream';
-import { tempDir } from '../cleanup.ts';
+import { tempDir } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
-import { BakeError, inputError } from '../errors.ts';
-import { findTool } from '../exec.ts';
+import { BakeError, inputError } from '../core/errors.ts';
+import { findTool } from '../core/exec.ts';
 import { SparseFileWriter } from './sparse.ts';
 
 /** Decoders in order of preference, with the arguments that decode to stdout on both cores. */

@@ -8,7 +8,7 @@ import { access, mkdtemp, readFile, rmdir, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { CleanupStack } from '../cleanup.ts';
+import type { CleanupStack } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
 import type { GptPartition } from './gpt.ts';
 

@@ -5,7 +5,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
-import { inputError } from '../errors.ts';
+import { inputError } from '../core/errors.ts';
 
 const SECTOR = 512;
 const HEADER_LBA = 1;

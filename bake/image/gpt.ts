@@ -3,7 +3,7 @@
  * (this CI host has none), no root. Enough to find Flatcar's partitions by number and check their labels.
  */
 import { open } from 'node:fs/promises';
-import { inputError } from '../errors.ts';
+import { inputError } from '../core/errors.ts';
 
 export const SECTOR = 512;
 

@@ -3,9 +3,9 @@
  * fit, instead of failing as the original does. Flatcar grows ROOT to the disk on first boot anyway, so a
  * larger ROOT is exactly what the booted system would have.
  */
-import type { CleanupStack } from '../cleanup.ts';
+import type { CleanupStack } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
-import { BakeError, spaceError } from '../errors.ts';
+import { BakeError, spaceError } from '../core/errors.ts';
 import { attachPartition, type Attached } from './disk.ts';
 import { readGpt, findPartition, FLATCAR_PARTITIONS, SECTOR, type GptPartition } from './gpt.ts';
 import { resizeLastPartition } from './gpt-resize.ts';

@@ -7,8 +7,8 @@
  * never sees it).
  */
 import { posix } from 'node:path';
-import type { Arch } from '../arch.ts';
-import { usageError, inputError } from '../errors.ts';
+import type { Arch } from '../core/arch.ts';
+import { usageError, inputError } from '../core/errors.ts';
 
 export type PartitionName = 'root' | 'oem';
 

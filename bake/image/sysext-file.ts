@@ -6,12 +6,12 @@
  */
 import { mkdir, open, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Arch } from '../arch.ts';
+import type { Arch } from '../core/arch.ts';
 import type { Context } from '../context.ts';
-import { inputError, usageError } from '../errors.ts';
-import { CleanupStack, tempDir } from '../cleanup.ts';
+import { inputError, usageError } from '../core/errors.ts';
+import { CleanupStack, tempDir } from '../core/cleanup.ts';
 import { mountImageReadOnly } from './disk.ts';
-import { parseKeyValueFile } from '../key-value.ts';
+import { parseKeyValueFile } from '../core/key-value.ts';
 
 export type SysextFormat = 'squashfs' | 'erofs' | 'ext4' | 'btrfs';
 

@@ -5,11 +5,11 @@
 import { createReadStream } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { verifyError } from '../errors.ts';
+import { verifyError } from '../core/errors.ts';
 import { interruptedError } from './failure.ts';
 import type { DownloadOptions, DownloadResult } from './http.ts';
 import { localPath, localSize } from './local.ts';
-import type { HashAlgorithm } from '../checksums.ts';
+import type { HashAlgorithm } from '../core/checksums.ts';
 import { PartialFile } from './partial-file.ts';
 import { header, type Response, type Transport } from './transport.ts';
 

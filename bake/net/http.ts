@@ -3,8 +3,8 @@
  * timeouts, redirects, errors that name the URL and status); downloads stream to disk, resume and verify.
  * `file://` URLs and absolute paths work everywhere a URL does, for air-gapped mirrors.
  */
-import { networkError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { networkError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
 import { Downloader } from './download.ts';
 import { localExists, localPath, readLocalText } from './local.ts';
 import { Transport } from './transport.ts';

@@ -5,7 +5,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { inputError, notFoundError } from '../errors.ts';
+import { inputError, notFoundError } from '../core/errors.ts';
 
 /** The local path a URL names, or undefined when it is a remote (http/https) URL. */
 export function localPath(url: string): string | undefined {

@@ -7,8 +7,8 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { HashAlgorithm } from '../checksums.ts';
-import { spaceError } from '../errors.ts';
+import type { HashAlgorithm } from '../core/checksums.ts';
+import { spaceError } from '../core/errors.ts';
 
 const DISK_FULL_HINT = 'free some disk space there or point --cache-dir at a bigger disk; the download resumes where it stopped';
 

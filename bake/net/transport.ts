@@ -5,8 +5,8 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { Agent, request, type Dispatcher } from 'undici';
-import { networkError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { networkError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
 import { interruptedError, requestFailure } from './failure.ts';
 import { errorCode, HttpStatusError, isRetryable, retryDelay, waitBeforeRetry, type RetryPolicy } from './retry.ts';
 

@@ -5,12 +5,12 @@
  */
 import { basename } from 'node:path';
 import { stat } from 'node:fs/promises';
-import type { Arch } from '../arch.ts';
+import type { Arch } from '../core/arch.ts';
 import type { Context } from '../context.ts';
-import { inputError, usageError } from '../errors.ts';
+import { inputError, usageError } from '../core/errors.ts';
 import { checkNameAndVersion, imageFileName, parseImageFileName } from '../repo/names.ts';
-import { parseSums, sha256File, type SumLine } from '../checksums.ts';
-import { compareVersions } from '../version-order.ts';
+import { parseSums, sha256File, type SumLine } from '../core/checksums.ts';
+import { compareVersions } from '../core/version-order.ts';
 
 export type ExtensionRef =
   | { kind: 'latest'; name: string }

@@ -5,7 +5,7 @@
  * default transfer exists (flatcar/sysext-bakery#88), the timer, and one drop-in per extension that
  * acts when an update changed the linked image.
  */
-import { usageError } from '../errors.ts';
+import { usageError } from '../core/errors.ts';
 import { sysupdateConfs } from '../sysext/sysupdate.ts';
 import type { Provisioning, ProvisionFile, ProvisionUnit } from './model.ts';
 import type { ResolvedExtension } from './refs.ts';

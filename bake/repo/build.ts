@@ -6,10 +6,10 @@
  */
 import { copyFile, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { Arch } from '../arch.ts';
+import type { Arch } from '../core/arch.ts';
 import type { Context } from '../context.ts';
-import { BakeError, oneLine } from '../errors.ts';
-import { formatSums, sha256File, type SumLine } from '../checksums.ts';
+import { BakeError, oneLine } from '../core/errors.ts';
+import { formatSums, sha256File, type SumLine } from '../core/checksums.ts';
 import { readRepository, SUMS, writeFileAtomic, writeMetadata, type MetadataResult } from './layout.ts';
 import { imageFileName } from './names.ts';
 import { planBuilds, resolveBuildList, type BuildPlan, type Failure, type PlannedBuild, type Upstream } from './plan.ts';

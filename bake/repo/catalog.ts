@@ -4,13 +4,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Arch } from '../arch.ts';
+import type { Arch } from '../core/arch.ts';
 import type { Context } from '../context.ts';
-import { inputError } from '../errors.ts';
+import { inputError } from '../core/errors.ts';
 import { SUMS } from './layout.ts';
-import { compareVersions } from '../version-order.ts';
+import { compareVersions } from '../core/version-order.ts';
 import { imageFileName, parseImageFileName } from './names.ts';
-import { parseSums } from '../checksums.ts';
+import { parseSums } from '../core/checksums.ts';
 
 export interface CatalogImage {
   version: string;

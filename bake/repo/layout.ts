@@ -12,10 +12,10 @@
  */
 import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Arch } from '../arch.ts';
-import { compareVersions } from '../version-order.ts';
+import type { Arch } from '../core/arch.ts';
+import { compareVersions } from '../core/version-order.ts';
 import { parseImageFileName, parseReleaseTag, releaseTag } from './names.ts';
-import { formatSums, parseSums, type SumLine } from '../checksums.ts';
+import { formatSums, parseSums, type SumLine } from '../core/checksums.ts';
 
 export const SUMS = 'SHA256SUMS';
 export const SIGNATURE = 'SHA256SUMS.gpg';

@@ -4,8 +4,8 @@
  * Clients and the extensions.flatcar.org redirect split a file name at its last `-` before the arch, so a
  * version must not contain `-` and neither part may contain `/` or whitespace.
  */
-import { ARCHES, type Arch } from '../arch.ts';
-import { inputError } from '../errors.ts';
+import { ARCHES, type Arch } from '../core/arch.ts';
+import { inputError } from '../core/errors.ts';
 
 export interface ImageName {
   name: string;

@@ -3,8 +3,8 @@
  * upstream (network), then compare with what is published (pure). `bake repo build --dry-run` and
  * `bake repo outdated` print this plan; one upstream that cannot be asked does not stop the others.
  */
-import type { Arch } from '../arch.ts';
-import { oneLine } from '../errors.ts';
+import type { Arch } from '../core/arch.ts';
+import { oneLine } from '../core/errors.ts';
 import type { PublishedRelease } from './layout.ts';
 import { checkNameAndVersion, releaseTag } from './names.ts';
 import type { BuildListEntry } from './versions-file.ts';

@@ -15,7 +15,7 @@ import type { Stats } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { posix, resolve, sep } from 'node:path';
-import { usageError } from '../errors.ts';
+import { usageError } from '../core/errors.ts';
 import { parseImageFileName, releaseTag } from './names.ts';
 import { sendFile } from '../net/serve-file.ts';
 

@@ -6,9 +6,9 @@
  */
 import { access, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CleanupStack, tempDir } from '../cleanup.ts';
+import { CleanupStack, tempDir } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
-import { inputError } from '../errors.ts';
+import { inputError } from '../core/errors.ts';
 import { readRepository, SIGNATURE, SUMS } from './layout.ts';
 
 export interface SigningKey {

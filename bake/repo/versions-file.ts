@@ -3,7 +3,7 @@
  * `<name> latest` per line, `#` comments and blank lines allowed (bakery-and-peers.md §1.6).
  */
 import { readFile } from 'node:fs/promises';
-import { inputError } from '../errors.ts';
+import { inputError } from '../core/errors.ts';
 import { checkNameAndVersion } from './names.ts';
 
 export interface BuildListEntry {

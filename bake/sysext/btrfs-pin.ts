@@ -15,7 +15,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import CRC32C from 'crc-32/crc32c.js';
-import { toolError } from '../errors.ts';
+import { toolError } from '../core/errors.ts';
 
 const SUPERBLOCK_OFFSETS = [0x1_0000, 0x400_0000, 0x40_0000_0000];
 const SUPERBLOCK_SIZE = 4096;

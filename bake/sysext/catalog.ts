@@ -5,8 +5,8 @@
 import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { usageError } from '../errors.ts';
-import { MODULE_EXTENSION, MODULE_ROOT, PROJECT_ROOT } from '../project.ts';
+import { usageError } from '../core/errors.ts';
+import { MODULE_EXTENSION, MODULE_ROOT, PROJECT_ROOT } from '../core/project.ts';
 import type { Recipe } from './recipe.ts';
 
 /** The source catalogue: it decides which recipes exist and holds their static files. */

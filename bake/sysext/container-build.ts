@@ -5,9 +5,9 @@
  */
 import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ARCHES, type Arch } from '../arch.ts';
-import { CleanupStack } from '../cleanup.ts';
-import { detectRuntime, parseRuntimeChoice } from '../container.ts';
+import { ARCHES, type Arch } from '../core/arch.ts';
+import { CleanupStack } from '../core/cleanup.ts';
+import { detectRuntime, parseRuntimeChoice } from '../core/container.ts';
 import type { Context } from '../context.ts';
 import type { ContainerBuild } from './recipe.ts';
 import { privatiseTree } from './unpack.ts';

@@ -5,13 +5,13 @@
  */
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ARCHES, type Arch } from '../arch.ts';
-import { tempDir } from '../cleanup.ts';
+import { ARCHES, type Arch } from '../core/arch.ts';
+import { tempDir } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
-import { inputError, notFoundUrl, toolError, usageError } from '../errors.ts';
-import { findTool } from '../exec.ts';
+import { inputError, notFoundUrl, toolError, usageError } from '../core/errors.ts';
+import { findTool } from '../core/exec.ts';
 import { getRecipe, recipeDir } from './catalog.ts';
-import { sha256File, sha256sumLine } from '../checksums.ts';
+import { sha256File, sha256sumLine } from '../core/checksums.ts';
 import { buildImage, IMAGE_FORMATS, type ImageFormat } from './image.ts';
 import { formatFindings, lintTree } from './lint.ts';
 import { createBuildApi } from './runner.ts';

@@ -6,8 +6,8 @@
 import { truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Context } from '../context.ts';
-import { CleanupStack } from '../cleanup.ts';
-import { usageError } from '../errors.ts';
+import { CleanupStack } from '../core/cleanup.ts';
+import { usageError } from '../core/errors.ts';
 import { mountImageReadOnly } from '../image/disk.ts';
 import { pinBtrfsImage } from './btrfs-pin.ts';
 import { treeBytes, type TreeEntry } from './tree.ts';

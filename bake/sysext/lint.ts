@@ -5,12 +5,12 @@
  */
 import { lstat, open, readFile, readlink, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { ARCHES, type Arch } from '../arch.ts';
-import { CleanupStack } from '../cleanup.ts';
+import { ARCHES, type Arch } from '../core/arch.ts';
+import { CleanupStack } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
-import { inputError } from '../errors.ts';
+import { inputError } from '../core/errors.ts';
 import { EXTENSION_RELEASE_DIR, extensionReleasePath } from './release.ts';
-import { parseKeyValueFile } from '../key-value.ts';
+import { parseKeyValueFile } from '../core/key-value.ts';
 import { walkTree, type TreeEntry } from './tree.ts';
 import { FLATCAR_USR_COMMANDS } from './flatcar-usr.ts';
 import { mountImageReadOnly } from '../image/disk.ts';

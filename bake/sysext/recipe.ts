@@ -3,8 +3,8 @@
  * a narrow helper API. Recipes in sysexts/ import only these types, so they stay readable as data and
  * cannot reach into the engine; everything with side effects goes through the BuildApi.
  */
-import type { Arch, ArchNames } from '../arch.ts';
-import type { EndpointName } from '../endpoints.ts';
+import type { Arch, ArchNames } from '../core/arch.ts';
+import type { EndpointName } from '../core/endpoints.ts';
 
 /** Where a recipe's upstream versions come from. `match` filters tag names; `stripV` drops a leading v. */
 export type VersionSource =

@@ -3,7 +3,7 @@
  * (flatcar.md §5). The file name must be `extension-release.<name>` where name is the image's name in
  * /etc/extensions, so the name is part of the contract, not decoration.
  */
-import type { Arch } from '../arch.ts';
+import type { Arch } from '../core/arch.ts';
 
 export const EXTENSION_RELEASE_DIR = 'usr/lib/extension-release.d';
 

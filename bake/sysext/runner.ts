@@ -7,19 +7,19 @@
 import { constants } from 'node:fs';
 import { chmod, copyFile, lstat, mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
-import { ARCHES, type Arch } from '../arch.ts';
+import { ARCHES, type Arch } from '../core/arch.ts';
 import type { Context } from '../context.ts';
-import { BakeError, networkError, verifyError } from '../errors.ts';
+import { BakeError, networkError, verifyError } from '../core/errors.ts';
 import { recipeDir } from './catalog.ts';
-import { findChecksum } from '../checksums.ts';
+import { findChecksum } from '../core/checksums.ts';
 import { runContainerBuild } from './container-build.ts';
 import type { BuildApi, Recipe, Verification } from './recipe.ts';
 import { sourceVersions } from './versions.ts';
-import { compareVersions } from '../version-order.ts';
-import { downloadVerified } from '../cache.ts';
+import { compareVersions } from '../core/version-order.ts';
+import { downloadVerified } from '../core/cache.ts';
 import { cloneTree } from './tree.ts';
 import { unpackArchive } from './unpack.ts';
-import { allFinished } from '../all-finished.ts';
+import { allFinished } from '../core/all-finished.ts';
 
 export interface BuildSetup {
   recipe: Recipe;

@@ -6,8 +6,8 @@
 import { constants } from 'node:fs';
 import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, readdir, readlink, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { inputError } from '../errors.ts';
-import { isRootUser } from '../exec.ts';
+import { inputError } from '../core/errors.ts';
+import { isRootUser } from '../core/exec.ts';
 
 export interface TreeEntry {
   /** Path relative to the tree root, with `/` separators, no leading slash. */

@@ -12,9 +12,9 @@
 import { randomUUID } from 'node:crypto';
 import { copyFile, lstat, mkdir, mkdtemp, rename, rm, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { markerMatches, writeMarker } from '../cache.ts';
+import { markerMatches, writeMarker } from '../core/cache.ts';
 import type { Context } from '../context.ts';
-import { BakeError } from '../errors.ts';
+import { BakeError } from '../core/errors.ts';
 import { cloneTree, walkTree } from './tree.ts';
 
 export interface UnpackJob {

@@ -5,7 +5,7 @@
  */
 import { parse as parseYaml } from 'yaml';
 import type { Context } from '../context.ts';
-import { inputError } from '../errors.ts';
+import { inputError } from '../core/errors.ts';
 import { createHttp, type HttpClient } from '../net/http.ts';
 import type { VersionSource } from './recipe.ts';
 

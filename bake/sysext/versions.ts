@@ -4,11 +4,11 @@
  * release run builds.
  */
 import type { Context } from '../context.ts';
-import { networkError } from '../errors.ts';
+import { networkError } from '../core/errors.ts';
 import { getRecipe } from './catalog.ts';
 import type { LatestPolicy, VersionSource } from './recipe.ts';
 import { fetchSourceVersions } from './version-sources.ts';
-import { compareVersions } from '../version-order.ts';
+import { compareVersions } from '../core/version-order.ts';
 
 
 /** Applies a source's filters and sorts newest first, without duplicates. */

@@ -6,7 +6,7 @@
  */
 import { rename, stat } from 'node:fs/promises';
 import type { Context } from '../context.ts';
-import { toolError } from '../errors.ts';
+import { toolError } from '../core/errors.ts';
 import { DISK_FORMATS, nativeWriter, type DiskFormat, type NativeWriter } from '../../vendors/formats.ts';
 import { appendFixedVhdFooter } from './vhd.ts';
 

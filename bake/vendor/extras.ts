@@ -6,7 +6,7 @@
  */
 import { chmod, copyFile, link, mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { hashFile } from '../checksums.ts';
+import { hashFile } from '../core/checksums.ts';
 import type { Context } from '../context.ts';
 import { releaseQuirks } from '../../vendors/eras.ts';
 import type { VendorFormat } from '../../vendors/formats.ts';

@@ -3,7 +3,7 @@
  * in the Flatcar SDK container) or the native route (qemu-img, no SDK). The pipeline calls
  * produceVendorImage; `--dry-run` calls vendorPlan.
  */
-import type { RuntimeChoice } from '../container.ts';
+import type { RuntimeChoice } from '../core/container.ts';
 import type { Context } from '../context.ts';
 import type { LayoutName } from '../../vendors/layouts.ts';
 import { produceNative } from './native.ts';

@@ -4,7 +4,7 @@
  * the backup GPT aligned up to disk_alignment, and ROOT's ext4 is resized to fill the partition.
  */
 import { stat } from 'node:fs/promises';
-import type { CleanupStack } from '../cleanup.ts';
+import type { CleanupStack } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
 import { FLATCAR_PARTITIONS, readGpt, findPartition, SECTOR } from '../image/gpt.ts';
 import { attachAndResizeRoot } from '../image/grow.ts';

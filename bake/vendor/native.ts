@@ -6,11 +6,11 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ARCHES } from '../arch.ts';
-import { allFinished } from '../all-finished.ts';
-import { CleanupStack } from '../cleanup.ts';
+import { ARCHES } from '../core/arch.ts';
+import { allFinished } from '../core/all-finished.ts';
+import { CleanupStack } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
-import { fetchReleaseFile } from '../release-files.ts';
+import { fetchReleaseFile } from '../flatcar/release-files.ts';
 import { oemPayload, type Compression, type OemPayload, type VendorFormat } from '../../vendors/formats.ts';
 import type { LayoutName } from '../../vendors/layouts.ts';
 import { compressedFiles, diskFileName, generatedFiles, qemuFirmwareNames } from '../../vendors/outputs.ts';

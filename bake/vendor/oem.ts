@@ -5,7 +5,7 @@
  */
 import { chmod, copyFile, mkdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CleanupStack } from '../cleanup.ts';
+import type { CleanupStack } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
 import { attachPartition, mountDevice } from '../image/disk.ts';
 import { FLATCAR_PARTITIONS, findPartition, readGpt } from '../image/gpt.ts';

@@ -2,9 +2,9 @@
  * The vendor step, planned without side effects: which route, which files to download, which outputs
  * appear and the steps in between. `bake --dry-run` prints this; produceVendorImage follows it.
  */
-import { resolveEndpoints, type Endpoints } from '../endpoints.ts';
-import { inputError, usageError } from '../errors.ts';
-import type { ResolvedRelease } from '../release.ts';
+import { resolveEndpoints, type Endpoints } from '../core/endpoints.ts';
+import { inputError, usageError } from '../core/errors.ts';
+import type { ResolvedRelease } from '../flatcar/release.ts';
 import { releaseQuirks } from '../../vendors/eras.ts';
 import {
   COMPRESSIONS, DISK_FORMATS, nativeSupport, nativeWriter, oemPayload, vendorFormat, vendorProblem,

@@ -6,12 +6,12 @@
  */
 import { link, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CleanupStack } from '../cleanup.ts';
-import { containerName, detectRuntime, type ContainerSpec, type RuntimeChoice } from '../container.ts';
+import { CleanupStack } from '../core/cleanup.ts';
+import { containerName, detectRuntime, type ContainerSpec, type RuntimeChoice } from '../core/container.ts';
 import type { Context } from '../context.ts';
-import { inputError, isBakeError, toolError } from '../errors.ts';
-import { fetchReleaseFile, IMAGE_BIN } from '../release-files.ts';
-import { parseKeyValueFile } from '../key-value.ts';
+import { inputError, isBakeError, toolError } from '../core/errors.ts';
+import { fetchReleaseFile, IMAGE_BIN } from '../flatcar/release-files.ts';
+import { parseKeyValueFile } from '../core/key-value.ts';
 import { releaseQuirks } from '../../vendors/eras.ts';
 import type { Compression, VendorFormat } from '../../vendors/formats.ts';
 import type { LayoutName } from '../../vendors/layouts.ts';

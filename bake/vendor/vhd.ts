@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { appendFile } from 'node:fs/promises';
-import { toolError } from '../errors.ts';
+import { toolError } from '../core/errors.ts';
 
 export const VHD_FOOTER_BYTES = 512;
 /** qemu's VHD_MAX_SECTORS: it refuses larger fixed disks ("max size is 2040 GiB"). */

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { createSysext } from '../../bake/sysext/create.ts';
-import { startUpstream } from '../../test/helpers/upstream.ts';
+import { startUpstream } from '../../test/support/upstream.ts';
 import { median, timed } from '../measure.ts';
 
 const RUNS = 3;

@@ -16,8 +16,8 @@ import { join } from 'node:path';
 import { convertArgs } from '../../bake/vendor/convert.ts';
 import { produceVendorImage } from '../../bake/vendor/index.ts';
 import { vendorFormat } from '../../vendors/formats.ts';
-import { vendorFixture } from '../../test/integration/vendor-fixture.ts';
-import { makeFlatcarDisk } from '../fixtures/disk-image.ts';
+import { vendorFixture } from '../../test/support/vendor-fixture.ts';
+import { makeFlatcarDisk } from '../../test/support/fixtures/disk-image.ts';
 import type { BenchOptions, BenchRow } from '../bench.ts';
 import { median, timed } from '../measure.ts';
 

@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { withReleaseMirror, withSigningKey } from '../helpers/fixtures.ts';
-import { assertNothingLeft, assertOneLineError, runBake, workspace } from '../helpers/bake-cli.ts';
-import { makeSysextImage } from '../../scripts/fixtures/sysext.ts';
-import { signDetached } from '../../scripts/fixtures/gpg.ts';
-import { versionTxt } from '../../scripts/fixtures/release-tree.ts';
+import { withReleaseMirror, withSigningKey } from '../support/fixtures.ts';
+import { assertNothingLeft, assertOneLineError, runBake, workspace } from '../support/bake-cli.ts';
+import { makeSysextImage } from '../support/fixtures/sysext.ts';
+import { signDetached } from '../support/fixtures/gpg.ts';
+import { versionTxt } from '../support/fixtures/release-tree.ts';
 
 const IMAGE_PATH = /^\/stable\/amd64-usr\/4593\.2\.5\/flatcar_production_image\.bin\.bz2$/;
 const IMAGE_SIG = /^\/stable\/amd64-usr\/4593\.2\.5\/flatcar_production_image\.bin\.bz2\.sig$/;

@@ -5,9 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { withReleaseMirror } from '../helpers/fixtures.ts';
-import { assertNothingLeft, runBake, startBake, workspace, type Workspace } from '../helpers/bake-cli.ts';
-import { makeSysextImage } from '../../scripts/fixtures/sysext.ts';
+import { withReleaseMirror } from '../support/fixtures.ts';
+import { assertNothingLeft, runBake, startBake, workspace, type Workspace } from '../support/bake-cli.ts';
+import { makeSysextImage } from '../support/fixtures/sysext.ts';
 
 /** Starts a bake held before `point` and resolves once it waits there; its stderr keeps being collected. */
 async function pausedAt(ws: Workspace, point: string) {

@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { chmod, chown, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { withReleaseMirror } from '../helpers/fixtures.ts';
-import { assertNothingLeft, mountImage, workspace } from '../helpers/bake-cli.ts';
-import { makeSysextImage } from '../../scripts/fixtures/sysext.ts';
-import { isRootUser } from '../../bake/exec.ts';
+import { withReleaseMirror } from '../support/fixtures.ts';
+import { assertNothingLeft, mountImage, workspace } from '../support/bake-cli.ts';
+import { makeSysextImage } from '../support/fixtures/sysext.ts';
+import { isRootUser } from '../../bake/core/exec.ts';
 
 const USER = 'bake-sudo-test';
 const SUDOERS = `/etc/sudoers.d/${USER}`;

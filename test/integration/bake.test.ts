@@ -9,13 +9,13 @@ import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readFile, readlink, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { withReleaseMirror } from '../helpers/fixtures.ts';
-import { assertNothingLeft, mountImage, runBake, workspace } from '../helpers/bake-cli.ts';
-import { makeSysextImage } from '../../scripts/fixtures/sysext.ts';
-import { signDetached } from '../../scripts/fixtures/gpg.ts';
+import { withReleaseMirror } from '../support/fixtures.ts';
+import { assertNothingLeft, mountImage, runBake, workspace } from '../support/bake-cli.ts';
+import { makeSysextImage } from '../support/fixtures/sysext.ts';
+import { signDetached } from '../support/fixtures/gpg.ts';
 import { readGpt } from '../../bake/image/gpt.ts';
-import { ENDPOINTS, type EndpointName } from '../../bake/endpoints.ts';
-import { startUpstream } from '../helpers/upstream.ts';
+import { ENDPOINTS, type EndpointName } from '../../bake/core/endpoints.ts';
+import { startUpstream } from '../support/upstream.ts';
 
 const IMAGE = 'flatcar_production_image.bin';
 

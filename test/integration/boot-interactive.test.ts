@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { makeBootableDisk } from '../../scripts/fixtures/bootable.ts';
-import { makeSysextImage } from '../../scripts/fixtures/sysext.ts';
-import { assertNothingLeft, workspace } from '../helpers/bake-cli.ts';
+import { makeBootableDisk } from '../support/fixtures/bootable.ts';
+import { makeSysextImage } from '../support/fixtures/sysext.ts';
+import { assertNothingLeft, workspace } from '../support/bake-cli.ts';
 
 const CLI = resolve(import.meta.dirname, '../../bin/bake.js');
 

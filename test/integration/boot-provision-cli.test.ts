@@ -11,9 +11,9 @@ import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
-import { findTool } from '../../bake/exec.ts';
+import { findTool } from '../../bake/core/exec.ts';
 import type { IgnitionConfig } from '../../bake/provision/ignition.ts';
-import { startMirror } from '../helpers/mirror.ts';
+import { startMirror } from '../support/mirror.ts';
 
 const CLI = resolve(import.meta.dirname, '../../bin/bake.js');
 const schema = JSON.parse(await readFile(new URL('../fixtures/ignition/config-3.3.schema.json', import.meta.url), 'utf8')) as object;

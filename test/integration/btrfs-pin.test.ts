@@ -10,9 +10,9 @@ import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { sha256File } from '../../bake/checksums.ts';
+import { sha256File } from '../../bake/core/checksums.ts';
 import { createContext } from '../../bake/context.ts';
-import { memoryLogger } from '../../bake/log.ts';
+import { memoryLogger } from '../../bake/core/log.ts';
 import { pinBtrfsImage } from '../../bake/sysext/btrfs-pin.ts';
 import { buildImage } from '../../bake/sysext/image.ts';
 import { normaliseTree } from '../../bake/sysext/tree.ts';

@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { withTempDir, writeSparseFile } from '../helpers/fixtures.ts';
-import { copyImage } from '../../bake/base-image.ts';
+import { withTempDir, writeSparseFile } from '../support/fixtures.ts';
+import { copyImage } from '../../bake/flatcar/base-image.ts';
 import { createContext } from '../../bake/context.ts';
-import { memoryLogger } from '../../bake/log.ts';
-import { sha256File } from '../../bake/checksums.ts';
+import { memoryLogger } from '../../bake/core/log.ts';
+import { sha256File } from '../../bake/core/checksums.ts';
 
 const MIB = 1024 * 1024;
 

@@ -9,12 +9,12 @@ import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { withTempDir, writeSparseFile } from '../helpers/fixtures.ts';
+import { withTempDir, writeSparseFile } from '../support/fixtures.ts';
 import { decompressBz2 } from '../../bake/image/decompress.ts';
 import { createContext } from '../../bake/context.ts';
-import { memoryLogger } from '../../bake/log.ts';
-import { sha256File } from '../../bake/checksums.ts';
-import { findTool } from '../../bake/exec.ts';
+import { memoryLogger } from '../../bake/core/log.ts';
+import { sha256File } from '../../bake/core/checksums.ts';
+import { findTool } from '../../bake/core/exec.ts';
 
 const MIB = 1024 * 1024;
 

@@ -11,15 +11,15 @@ import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
-import { isBakeError } from '../../bake/errors.ts';
-import { findFlatcarSha512, hashFile } from '../../bake/checksums.ts';
-import { makeFlatcarDisk } from '../../scripts/fixtures/disk-image.ts';
-import { partitionBytes, partitionOffset, TYPE_GUIDS, type DiskLayout, type PartitionLayout } from '../../scripts/fixtures/disk-layout.ts';
-import { signDetached } from '../../scripts/fixtures/gpg.ts';
-import { buildReleaseMirror, releaseFor } from '../../scripts/fixtures/release-tree.ts';
-import { fixtureRunner } from '../../scripts/fixtures/run.ts';
-import { makeSysextImage, type SysextFormat } from '../../scripts/fixtures/sysext.ts';
-import { withFlatcarDisk, withGnupgHome, withReleaseMirror, withSigningKey, withTempDir } from '../helpers/fixtures.ts';
+import { isBakeError } from '../../bake/core/errors.ts';
+import { findFlatcarSha512, hashFile } from '../../bake/core/checksums.ts';
+import { makeFlatcarDisk } from '../support/fixtures/disk-image.ts';
+import { partitionBytes, partitionOffset, TYPE_GUIDS, type DiskLayout, type PartitionLayout } from '../support/fixtures/disk-layout.ts';
+import { signDetached } from '../support/fixtures/gpg.ts';
+import { buildReleaseMirror, releaseFor } from '../support/fixtures/release-tree.ts';
+import { fixtureRunner } from '../support/fixtures/run.ts';
+import { makeSysextImage, type SysextFormat } from '../support/fixtures/sysext.ts';
+import { withFlatcarDisk, withGnupgHome, withReleaseMirror, withSigningKey, withTempDir } from '../support/fixtures.ts';
 
 const tool = async (file: string, args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) =>
   execa(file, args, { ...options, reject: false });

@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { stat } from 'node:fs/promises';
-import { withFlatcarDisk } from '../helpers/fixtures.ts';
+import { withFlatcarDisk } from '../support/fixtures.ts';
 import { growRootPartition } from '../../bake/image/grow.ts';
 import { readGpt } from '../../bake/image/gpt.ts';
-import { BakeError } from '../../bake/errors.ts';
+import { BakeError } from '../../bake/core/errors.ts';
 
 test('ROOT grows in place: same start, type, GUID and label; a valid GPT by sgdisk', async (t) => {
   const disk = await withFlatcarDisk(t);

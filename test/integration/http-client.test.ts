@@ -11,11 +11,11 @@ import { promisify } from 'node:util';
 import { statSync } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BakeError } from '../../bake/errors.ts';
-import { memoryLogger } from '../../bake/log.ts';
-import { tempDir, type TempDir } from '../../bake/cleanup.ts';
+import { BakeError } from '../../bake/core/errors.ts';
+import { memoryLogger } from '../../bake/core/log.ts';
+import { tempDir, type TempDir } from '../../bake/core/cleanup.ts';
 import { createHttp, type HttpOptions } from '../../bake/net/http.ts';
-import { startMirror, type Mirror } from '../helpers/mirror.ts';
+import { startMirror, type Mirror } from '../support/mirror.ts';
 
 const execFileAsync = promisify(execFile);
 const SIZE = 1024 * 1024 + 123;

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tempDir, type TempDir } from '../../bake/cleanup.ts';
-import { startMirror, type Mirror } from '../helpers/mirror.ts';
+import { tempDir, type TempDir } from '../../bake/core/cleanup.ts';
+import { startMirror, type Mirror } from '../support/mirror.ts';
 import { parseRange } from '../../bake/net/serve-file.ts';
 
 let work: TempDir;

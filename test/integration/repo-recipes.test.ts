@@ -7,11 +7,11 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ENDPOINTS, type EndpointName } from '../../bake/endpoints.ts';
-import { parseSums } from '../../bake/checksums.ts';
-import { startUpstream } from '../helpers/upstream.ts';
-import { assertNothingLeft, runBake, startBake, workspace, type Workspace } from '../helpers/bake-cli.ts';
-import { withReleaseMirror } from '../helpers/fixtures.ts';
+import { ENDPOINTS, type EndpointName } from '../../bake/core/endpoints.ts';
+import { parseSums } from '../../bake/core/checksums.ts';
+import { startUpstream } from '../support/upstream.ts';
+import { assertNothingLeft, runBake, startBake, workspace, type Workspace } from '../support/bake-cli.ts';
+import { withReleaseMirror } from '../support/fixtures.ts';
 
 test('repo build builds recipes from upstream, and bake --fetch bakes from the repository', async (t) => {
   const upstream = await startUpstream(['x86-64', 'arm64'], { only: ['docker', 'wasmtime'] });

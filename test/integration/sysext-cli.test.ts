@@ -5,8 +5,8 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { ENDPOINTS } from '../../bake/endpoints.ts';
-import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+import { ENDPOINTS } from '../../bake/core/endpoints.ts';
+import { startUpstream, type Upstream } from '../support/upstream.ts';
 
 let upstream: Upstream;
 let work: string;

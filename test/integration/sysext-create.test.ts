@@ -9,13 +9,13 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import type { Arch } from '../../bake/arch.ts';
-import { oneLine } from '../../bake/errors.ts';
+import type { Arch } from '../../bake/core/arch.ts';
+import { oneLine } from '../../bake/core/errors.ts';
 import { createSysext } from '../../bake/sysext/create.ts';
 import { cachePathFor } from '../../bake/sysext/runner.ts';
-import { sha256File } from '../../bake/checksums.ts';
+import { sha256File } from '../../bake/core/checksums.ts';
 import { latestVersions, listVersions } from '../../bake/sysext/versions.ts';
-import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+import { startUpstream, type Upstream } from '../support/upstream.ts';
 
 let upstream: Upstream;
 let work: string;

@@ -10,12 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { createContext } from '../../bake/context.ts';
-import { memoryLogger } from '../../bake/log.ts';
+import { memoryLogger } from '../../bake/core/log.ts';
 import { packSysext } from '../../bake/sysext/create.ts';
 import { IMAGE_FORMATS, type ImageFormat } from '../../bake/sysext/image.ts';
-import { sha256File } from '../../bake/checksums.ts';
+import { sha256File } from '../../bake/core/checksums.ts';
 import { lintSysext } from '../../bake/sysext/lint.ts';
-import { standInElf } from '../../scripts/fixtures/upstream-elf.ts';
+import { standInElf } from '../support/fixtures/upstream-elf.ts';
 
 async function withDir(run: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'sysext-image-test-'));

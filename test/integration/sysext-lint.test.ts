@@ -5,7 +5,7 @@ import { chown, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { lintTree } from '../../bake/sysext/lint.ts';
-import { standInElf } from '../../scripts/fixtures/upstream-elf.ts';
+import { standInElf } from '../support/fixtures/upstream-elf.ts';
 
 async function tree(files: Record<string, string | Buffer | { link: string }>): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), 'sysext-lint-'));

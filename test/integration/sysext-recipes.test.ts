@@ -9,12 +9,12 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import type { Arch } from '../../bake/arch.ts';
+import type { Arch } from '../../bake/core/arch.ts';
 import { recipeNames } from '../../bake/sysext/catalog.ts';
 import { createSysext } from '../../bake/sysext/create.ts';
-import { ensureStandInBuildImage, removeStandInBuildImage } from '../../scripts/fixtures/upstream-build-image.ts';
-import { STANDIN_VERSIONS } from '../../scripts/fixtures/upstream.ts';
-import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+import { ensureStandInBuildImage, removeStandInBuildImage } from '../support/fixtures/upstream-build-image.ts';
+import { STANDIN_VERSIONS } from '../support/fixtures/upstream.ts';
+import { startUpstream, type Upstream } from '../support/upstream.ts';
 
 const BAKERY_RELEASED = [
   'crio', 'docker', 'docker-compose', 'falco', 'k3s', 'keepalived', 'kubernetes', 'nerdctl', 'nvidia-runtime', 'ollama',

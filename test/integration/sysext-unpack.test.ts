@@ -9,9 +9,9 @@ import { appendFile, chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, utimes
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { sha256File } from '../../bake/checksums.ts';
+import { sha256File } from '../../bake/core/checksums.ts';
 import { createContext } from '../../bake/context.ts';
-import { memoryLogger } from '../../bake/log.ts';
+import { memoryLogger } from '../../bake/core/log.ts';
 import { privatiseTree, unpackArchive } from '../../bake/sysext/unpack.ts';
 
 let work: string;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createContext } from '../../bake/context.ts';
-import { memoryLogger } from '../../bake/log.ts';
+import { memoryLogger } from '../../bake/core/log.ts';
 import { fetchSourceVersions } from '../../bake/sysext/version-sources.ts';
 
 test('GitHub releases are read page by page until a short page, with the token sent when GH_TOKEN is set', async () => {

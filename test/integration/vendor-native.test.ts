@@ -14,9 +14,9 @@ import { readGpt } from '../../bake/image/gpt.ts';
 import { convertArgs } from '../../bake/vendor/convert.ts';
 import { layoutTarget } from '../../bake/vendor/layout.ts';
 import { appendFixedVhdFooter } from '../../bake/vendor/vhd.ts';
-import { isBakeError } from '../../bake/errors.ts';
-import { qemuCheck, qemuCompare, qemuInfo, rawView, readRawImage, testCompressed, toRaw } from './vendor-judge.ts';
-import { vendorFixture, type VendorFixture } from './vendor-fixture.ts';
+import { isBakeError } from '../../bake/core/errors.ts';
+import { qemuCheck, qemuCompare, qemuInfo, rawView, readRawImage, testCompressed, toRaw } from '../support/vendor-judge.ts';
+import { vendorFixture, type VendorFixture } from '../support/vendor-fixture.ts';
 
 const VERSION = '4790.0.0';
 const MIB = 2 ** 20;

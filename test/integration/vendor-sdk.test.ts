@@ -1,6 +1,6 @@
 /**
  * The SDK vendor route on real podman (runc), with a locally built STAND-IN for the Flatcar SDK image
- * and a stand-in flatcar/scripts tarball (scripts/fixtures/sdk-standin.ts). The full container command
+ * and a stand-in flatcar/scripts tarball (test/support/fixtures/sdk-standin.ts). The full container command
  * lines are compared with golden files; failures must leave no container and no files behind.
  */
 import { after, before, test, type TestContext } from 'node:test';
@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { isBakeError } from '../../bake/errors.ts';
+import { isBakeError } from '../../bake/core/errors.ts';
 import { produceVendorImage, type VendorJob } from '../../bake/vendor/index.ts';
-import { buildSdkStandinImage, removeSdkStandinImage } from '../../scripts/fixtures/sdk-standin.ts';
-import { vendorFixture, type VendorFixture } from './vendor-fixture.ts';
+import { buildSdkStandinImage, removeSdkStandinImage } from '../support/fixtures/sdk-standin.ts';
+import { vendorFixture, type VendorFixture } from '../support/vendor-fixture.ts';
 
 const GOLDEN = resolve(import.meta.dirname, '../fixtures/golden');
 const ERA_C = { version: '4790.0.0', channel: 'alpha' as const, sdkVersion: '4790.0.0', oems: ['azure', 'qemu'] };

@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { withTempDir } from '../helpers/fixtures.ts';
-import { createSigningKey, signDetached } from '../../scripts/fixtures/gpg.ts';
+import { withTempDir } from '../support/fixtures.ts';
+import { createSigningKey, signDetached } from '../support/fixtures/gpg.ts';
 import { createContext } from '../../bake/context.ts';
-import { memoryLogger } from '../../bake/log.ts';
-import { verifySignature } from '../../bake/verify.ts';
+import { memoryLogger } from '../../bake/core/log.ts';
+import { verifySignature } from '../../bake/flatcar/verify.ts';
 
 /** Command lines of running gpg-agents whose home is one of bake's temporary keyrings. */
 async function bakeKeyringAgents(): Promise<string[]> {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createArgs, missingCapabilities, privilegeOptions } from '../../bake/container.ts';
+import { createArgs, missingCapabilities, privilegeOptions } from '../../bake/core/container.ts';
 
 test('capabilities missing from the bounding set are named', () => {
   assert.deepEqual(missingCapabilities(0x1ffffffffffn), [], 'a full set (CAP_LAST_CAP 40)');

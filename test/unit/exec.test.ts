@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { commandLine, createRunner, findTool, quoteForLog } from '../../bake/exec.ts';
-import { BakeError } from '../../bake/errors.ts';
-import { memoryLogger } from '../../bake/log.ts';
+import { commandLine, createRunner, findTool, quoteForLog } from '../../bake/core/exec.ts';
+import { BakeError } from '../../bake/core/errors.ts';
+import { memoryLogger } from '../../bake/core/log.ts';
 
 test('privileged commands get sudo only when bake is not root', () => {
   assert.deepEqual(commandLine('losetup', ['-f'], true, false), ['sudo', '--', 'losetup', '-f']);

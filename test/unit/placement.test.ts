@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { matchesPattern, parseInstallTarget, parseSysupdateTarget, placeSysext } from '../../bake/image/placement.ts';
-import { BakeError } from '../../bake/errors.ts';
+import { BakeError } from '../../bake/core/errors.ts';
 
 const bakeryConf = `[Transfer]
 Verify=false

@@ -7,13 +7,13 @@ import { createHash } from 'node:crypto';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { createContext } from '../../bake/context.ts';
-import { memoryLogger } from '../../bake/log.ts';
+import { memoryLogger } from '../../bake/core/log.ts';
 import { dataUrl, toIgnition } from '../../bake/provision/ignition.ts';
 import { toButane } from '../../bake/provision/butane.ts';
 import { mergeProvisioning } from '../../bake/provision/model.ts';
 import { parseExtensionRef, resolveExtension, type ResolvedExtension } from '../../bake/provision/refs.ts';
 import { NOOP_CONF, parseAutoUpdate, sysextProvisioning } from '../../bake/provision/sysexts.ts';
-import { startMirror } from '../helpers/mirror.ts';
+import { startMirror } from '../support/mirror.ts';
 
 const schemaPath = new URL('../fixtures/ignition/config-3.3.schema.json', import.meta.url);
 const ajv = new Ajv({ allErrors: true });

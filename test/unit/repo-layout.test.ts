@@ -4,13 +4,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BakeError } from '../../bake/errors.ts';
+import { BakeError } from '../../bake/core/errors.ts';
 import { catalogFromSums, resolveImage } from '../../bake/repo/catalog.ts';
 import { checkNameAndVersion, imageFileName, parseImageFileName, parseReleaseTag } from '../../bake/repo/names.ts';
 import { describePlan, planBuilds, resolveBuildList } from '../../bake/repo/plan.ts';
 import { candidateFiles, parseListen } from '../../bake/repo/serve.ts';
 import { contentType, parseRange } from '../../bake/net/serve-file.ts';
-import { formatSums, parseSums } from '../../bake/checksums.ts';
+import { formatSums, parseSums } from '../../bake/core/checksums.ts';
 import { parseBuildList } from '../../bake/repo/versions-file.ts';
 import type { PublishedRelease } from '../../bake/repo/layout.ts';
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createContext } from '../../bake/context.ts';
-import { memoryLogger } from '../../bake/log.ts';
+import { memoryLogger } from '../../bake/core/log.ts';
 import { getRecipe } from '../../bake/sysext/catalog.ts';
 import { createBuildApi } from '../../bake/sysext/runner.ts';
 

@@ -11,7 +11,7 @@ import {
   parseTagNames,
 } from '../../bake/sysext/version-sources.ts';
 import { pickLatest, selectVersions } from '../../bake/sysext/versions.ts';
-import { compareVersions } from '../../bake/version-order.ts';
+import { compareVersions } from '../../bake/core/version-order.ts';
 
 const recorded = (name: string) => readFileSync(new URL(`../fixtures/recorded/${name}`, import.meta.url), 'utf8');
 const json = (name: string): unknown => JSON.parse(recorded(name));

@@ -9,9 +9,9 @@ import { chmod, mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { makeFlatcarDisk, type DiskLayout, type DiskOptions } from '../../scripts/fixtures/disk-image.ts';
-import { createSigningKey, type SigningKey, type SigningKeyOptions } from '../../scripts/fixtures/gpg.ts';
-import { bakeEnv, buildReleaseMirror, type ReleaseMirrorManifest, type ReleaseMirrorOptions } from '../../scripts/fixtures/release-tree.ts';
+import { makeFlatcarDisk, type DiskLayout, type DiskOptions } from './fixtures/disk-image.ts';
+import { createSigningKey, type SigningKey, type SigningKeyOptions } from './fixtures/gpg.ts';
+import { bakeEnv, buildReleaseMirror, type ReleaseMirrorManifest, type ReleaseMirrorOptions } from './fixtures/release-tree.ts';
 import { startMirror, type Mirror } from './mirror.ts';
 
 /** Anything that runs a function when the test is over: a TestContext, or `{ after }` from node:test. */

@@ -3,7 +3,7 @@
  * with --verbose), nothing with --json. All of it goes to stderr; stdout is for results.
  */
 import { Listr, ListrLogger, ProcessOutput, color, type ListrDefaultRendererLogLevels, type ListrLogLevels, type PresetTimer } from 'listr2';
-import type { Context } from './context.ts';
+import type { Context } from '../context.ts';
 
 export interface Stage<State> {
   /** Short id, also accepted by BAKE_PAUSE_BEFORE. */

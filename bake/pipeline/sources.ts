@@ -7,14 +7,14 @@
  */
 import { access, constants, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { Context } from './context.ts';
-import { inputError, verifyError } from './errors.ts';
-import { inspectSysext, type SysextInfo } from './image/sysext-file.ts';
-import { parseSysupdateTarget, placeSysext, matchesPattern, type InstallTarget, type Placement } from './image/placement.ts';
+import type { Context } from '../context.ts';
+import { inputError, verifyError } from '../core/errors.ts';
+import { inspectSysext, type SysextInfo } from '../image/sysext-file.ts';
+import { parseSysupdateTarget, placeSysext, matchesPattern, type InstallTarget, type Placement } from '../image/placement.ts';
 import { bakeryUrls, imageFileName, type SysextSpec } from './plan.ts';
-import type { Arch } from './arch.ts';
-import { downloadVerified } from './cache.ts';
-import { findChecksum } from './checksums.ts';
+import type { Arch } from '../core/arch.ts';
+import { downloadVerified } from '../core/cache.ts';
+import { findChecksum } from '../core/checksums.ts';
 
 export interface PreparedSysext {
   spec: SysextSpec;
@@ -69,7 +69,7 @@ async function bakerySysext(ctx: Context, spec: { name: string; file: string }, 
 
 /** name@version (or @latest) against the bakery's global SHA256SUMS, the catalogue `bake repo list` shows. */
 async function catalogSysext(ctx: Context, spec: Extract<SysextSpec, { source: 'catalog' }>, arch: Arch, workDir: string): Promise<Fetched> {
-  const { catalogFromSums, resolveImage } = await import('./repo/catalog.ts');
+  const { catalogFromSums, resolveImage } = await import('../repo/catalog.ts');
   const sumsUrl = bakeryUrls(ctx.endpoints.bakeryUrl, { name: spec.name, file: '' }).sums[1]!;
   const text = await ctx.http.getText(sumsUrl);
   const resolved = resolveImage(catalogFromSums(ctx.endpoints.bakeryUrl, text), spec.version === 'latest' ? spec.name : `${spec.name}@${spec.version}`, arch);
@@ -78,7 +78,7 @@ async function catalogSysext(ctx: Context, spec: Extract<SysextSpec, { source: '
 }
 
 async function recipeSysext(ctx: Context, spec: Extract<SysextSpec, { source: 'recipe' }>, arch: Arch): Promise<Fetched> {
-  const { createSysext } = await import('./sysext/create.ts');
+  const { createSysext } = await import('../sysext/create.ts');
   const outputDir = join(ctx.cacheDir, 'built', arch, spec.name);
   const result = await createSysext(ctx, { name: spec.name, version: spec.version, arch, outputDir, sysupdate: true });
   // Bakery naming, with 'latest' resolved, so the baked file matches the conf's MatchPattern.

@@ -1,6 +1,6 @@
 /**
  * What the repository tests build with instead of the real recipes (which fetch from the internet):
- * a tiny sysext per version (scripts/fixtures/sysext.ts) whose /usr/bin/<name> prints its version, and
+ * a tiny sysext per version (test/support/fixtures/sysext.ts) whose /usr/bin/<name> prints its version, and
  * bake's own sysupdate confs (bake/sysext/sysupdate.ts). An upstream whose "latest" the test moves.
  */
 import { writeFile } from 'node:fs/promises';
@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { BuildRequest, BuiltImage, SysextBuilder } from '../../bake/repo/build.ts';
 import type { Upstream } from '../../bake/repo/plan.ts';
 import { sysupdateConfs } from '../../bake/sysext/sysupdate.ts';
-import { makeSysextImage } from '../../scripts/fixtures/sysext.ts';
+import { makeSysextImage } from './fixtures/sysext.ts';
 
 export interface LocalBuilder {
   build: SysextBuilder;

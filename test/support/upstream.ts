@@ -5,11 +5,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Arch } from '../../bake/arch.ts';
+import type { Arch } from '../../bake/core/arch.ts';
 import { createContext, type Context } from '../../bake/context.ts';
-import type { EndpointName, Endpoints } from '../../bake/endpoints.ts';
-import { memoryLogger } from '../../bake/log.ts';
-import { MIRROR_PATHS, writeUpstream, type UpstreamOptions } from '../../scripts/fixtures/upstream.ts';
+import type { EndpointName, Endpoints } from '../../bake/core/endpoints.ts';
+import { memoryLogger } from '../../bake/core/log.ts';
+import { MIRROR_PATHS, writeUpstream, type UpstreamOptions } from './fixtures/upstream.ts';
 import { startMirror, type Mirror } from './mirror.ts';
 
 export interface Upstream {

@@ -7,14 +7,14 @@
  */
 import { access, chmod, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Context } from './context.ts';
-import { BakeError, inputError } from './errors.ts';
-import { decompressBz2, type Bz2Source } from './image/decompress.ts';
-import { GrowingFileReader } from './image/growing-file.ts';
+import type { Context } from '../context.ts';
+import { BakeError, inputError } from '../core/errors.ts';
+import { decompressBz2, type Bz2Source } from '../image/decompress.ts';
+import { GrowingFileReader } from '../image/growing-file.ts';
 import type { ResolvedRelease } from './release.ts';
-import { parseKeyValueFile } from './key-value.ts';
+import { parseKeyValueFile } from '../core/key-value.ts';
 import { IMAGE_BIN, IMAGE_BZ2, releaseFilePath, verifyWhileDownloading, type ImageEvidence, type StreamedSignature } from './release-files.ts';
-import { markerMatches, thisBoot, writeMarker } from './cache.ts';
+import { markerMatches, thisBoot, writeMarker } from '../core/cache.ts';
 
 /** version.txt is signed: it must name the release we asked for, or the mirror served the wrong one. */
 export async function checkVersionTxt(path: string, release: ResolvedRelease): Promise<Record<string, string>> {

@@ -5,25 +5,25 @@
  */
 import { access, link, mkdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { allFinished } from './all-finished.ts';
-import { CleanupStack, tempDir } from './cleanup.ts';
-import type { Context } from './context.ts';
-import { BakeError, spaceError, verifyError } from './errors.ts';
-import { copyImage, checkVersionTxt, decompressedBaseImage, settle, startStreamingDecompression, type StreamingDecompression } from './base-image.ts';
-import { attachPartition, checkFilesystem, freeBytes, mountDevice } from './image/disk.ts';
-import { findPartition, readGpt, FLATCAR_PARTITIONS } from './image/gpt.ts';
-import { attachAndResizeRoot, growRootPartition } from './image/grow.ts';
-import { bytesNeeded, installSysext } from './image/install.ts';
+import { allFinished } from '../core/all-finished.ts';
+import { CleanupStack, tempDir } from '../core/cleanup.ts';
+import type { Context } from '../context.ts';
+import { BakeError, spaceError, verifyError } from '../core/errors.ts';
+import { copyImage, checkVersionTxt, decompressedBaseImage, settle, startStreamingDecompression, type StreamingDecompression } from '../flatcar/base-image.ts';
+import { attachPartition, checkFilesystem, freeBytes, mountDevice } from '../image/disk.ts';
+import { findPartition, readGpt, FLATCAR_PARTITIONS } from '../image/gpt.ts';
+import { attachAndResizeRoot, growRootPartition } from '../image/grow.ts';
+import { bytesNeeded, installSysext } from '../image/install.ts';
 import { planBake, type BakePlan, type BakeRequest } from './plan.ts';
-import { resolveRelease } from './release.ts';
-import { IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, downloadImage, downloadReleaseFile, fetchImageEvidence, releaseCacheDir, verifyImage, verifyReleaseFile, type ImageEvidence } from './release-files.ts';
-import { lockCacheDir } from './cache-lock.ts';
-import { WriterRestartedError } from './image/growing-file.ts';
+import { resolveRelease } from '../flatcar/release.ts';
+import { IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, downloadImage, downloadReleaseFile, fetchImageEvidence, releaseCacheDir, verifyImage, verifyReleaseFile, type ImageEvidence } from '../flatcar/release-files.ts';
+import { lockCacheDir } from '../flatcar/cache-lock.ts';
+import { WriterRestartedError } from '../image/growing-file.ts';
 import { prepareSysext, type PreparedSysext } from './sources.ts';
 import { pausePoint, runStages, type Stage } from './stages.ts';
-import type { DownloadProgress } from './net/http.ts';
-import { produceVendorImage } from './vendor/index.ts';
-import type { BootReport } from './boot/check.ts';
+import type { DownloadProgress } from '../net/http.ts';
+import { produceVendorImage } from '../vendor/index.ts';
+import type { BootReport } from '../boot/check.ts';
 
 export interface BakeState {
   request: BakeRequest;
@@ -195,7 +195,7 @@ export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
         const qemuImage = state.vendorFiles.find((file) => file.endsWith('_qemu_uefi_image.img'));
         const image = qemuImage ?? state.workImage!;
         report(`booting ${basename(image)}`);
-        const { bootCheck, formatReport } = await import('./boot/check.ts');
+        const { bootCheck, formatReport } = await import('../boot/check.ts');
         state.smokeReport = await bootCheck(ctx, { image, extensions: state.sysexts.map((s) => s.spec.name), ...(qemuImage ? { firmwareDir: dirname(qemuImage) } : {}) });
         if (!state.smokeReport.pass) {
           throw verifyError(`smoke test failed: ${formatReport(state.smokeReport).split('\n').find((line) => line.startsWith('FAIL')) ?? state.smokeReport.problem ?? 'see --json'}`, 'nothing was published; run `bake boot --check` on a baked image for the full report');

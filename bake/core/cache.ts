@@ -5,7 +5,7 @@
  */
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { sha256File } from './checksums.ts';
-import type { Context } from './context.ts';
+import type { Context } from '../context.ts';
 
 async function fingerprintOf(paths: string[], label: string): Promise<string> {
   const stats = await Promise.all(paths.map((p) => stat(p)));

@@ -6,10 +6,10 @@
 import { chmod } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
-import { tempDir } from './cleanup.ts';
-import type { Context } from './context.ts';
-import type { RunResult } from './exec.ts';
-import { verifyError } from './errors.ts';
+import { tempDir } from '../core/cleanup.ts';
+import type { Context } from '../context.ts';
+import type { RunResult } from '../core/exec.ts';
+import { verifyError } from '../core/errors.ts';
 
 export interface SigningKey {
   /** An armored or binary OpenPGP public key file. */

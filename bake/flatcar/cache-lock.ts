@@ -9,8 +9,8 @@ import { hostname } from 'node:os';
 import { mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Context } from './context.ts';
-import { interruptedError } from './net/failure.ts';
+import type { Context } from '../context.ts';
+import { interruptedError } from '../net/failure.ts';
 
 const POLL_MS = 250;
 

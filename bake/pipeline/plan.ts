@@ -4,16 +4,16 @@
  * written inside the image. No disk or device work happens here.
  */
 import { basename, join, resolve } from 'node:path';
-import { parseArch, type Arch } from './arch.ts';
-import type { Endpoints } from './endpoints.ts';
-import { usageError } from './errors.ts';
-import { checkExtensionName } from './image/sysext-file.ts';
-import { parseInstallTarget, placeSysext, type InstallTarget, type Placement } from './image/placement.ts';
-import { parseReleaseRequest, type ReleaseRequest, type ResolvedRelease } from './release.ts';
-import { DIGESTS, IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, releaseCacheDir } from './release-files.ts';
-import { isKnownVendor } from '../vendors/formats.ts';
-import type { RuntimeChoice } from './container.ts';
-import { vendorPlan, type RouteChoice } from './vendor/index.ts';
+import { parseArch, type Arch } from '../core/arch.ts';
+import type { Endpoints } from '../core/endpoints.ts';
+import { usageError } from '../core/errors.ts';
+import { checkExtensionName } from '../image/sysext-file.ts';
+import { parseInstallTarget, placeSysext, type InstallTarget, type Placement } from '../image/placement.ts';
+import { parseReleaseRequest, type ReleaseRequest, type ResolvedRelease } from '../flatcar/release.ts';
+import { DIGESTS, IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, releaseCacheDir } from '../flatcar/release-files.ts';
+import { isKnownVendor } from '../../vendors/formats.ts';
+import type { RuntimeChoice } from '../core/container.ts';
+import { vendorPlan, type RouteChoice } from '../vendor/index.ts';
 
 /**
  * Where a sysext comes from: a local file, a bakery file (--fetch name:file), a bakery version resolved

@@ -4,9 +4,9 @@
  * there from its minor digit. The choice is pure (pickRelease); resolveRelease adds the one download.
  */
 import semver from 'semver';
-import { ARCHES, type Arch } from './arch.ts';
-import type { Context } from './context.ts';
-import { inputError, usageError } from './errors.ts';
+import { ARCHES, type Arch } from '../core/arch.ts';
+import type { Context } from '../context.ts';
+import { inputError, usageError } from '../core/errors.ts';
 
 export const CHANNELS = ['alpha', 'beta', 'stable', 'lts'] as const;
 export type Channel = (typeof CHANNELS)[number];

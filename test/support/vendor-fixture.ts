@@ -7,14 +7,14 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createContext, type Context } from '../../bake/context.ts';
-import { memoryLogger } from '../../bake/log.ts';
+import { memoryLogger } from '../../bake/core/log.ts';
 import type { VendorRelease } from '../../bake/vendor/plan.ts';
-import { makeFlatcarDisk } from '../../scripts/fixtures/disk-image.ts';
-import { createSigningKey, signDetached, type SigningKey } from '../../scripts/fixtures/gpg.ts';
-import { fixtureRunner } from '../../scripts/fixtures/run.ts';
-import { buildScriptsStandinTarball, STANDIN_IMAGE_TEMPLATE } from '../../scripts/fixtures/sdk-standin.ts';
-import { startMirror, type Mirror } from '../helpers/mirror.ts';
-import type { CleanupHost } from '../helpers/fixtures.ts';
+import { makeFlatcarDisk } from './fixtures/disk-image.ts';
+import { createSigningKey, signDetached, type SigningKey } from './fixtures/gpg.ts';
+import { fixtureRunner } from './fixtures/run.ts';
+import { buildScriptsStandinTarball, STANDIN_IMAGE_TEMPLATE } from './fixtures/sdk-standin.ts';
+import { startMirror, type Mirror } from './mirror.ts';
+import type { CleanupHost } from './fixtures.ts';
 
 export interface VendorReleaseSpec {
   version: string;
