@@ -25,12 +25,22 @@ const EXIT_CODES: Record<ErrorKind, number> = {
   internal: 70,
 };
 
+/**
+ * What code may need to tell apart within a kind, so that no caller reads an error's message text:
+ * a URL that does not exist, a signature by a key other than the trusted one, a partition that cannot
+ * grow because another follows it, a host tool that is not installed.
+ */
+export type ErrorReason = 'not-found' | 'unknown-signer' | 'not-last-partition' | 'tool-missing';
+
 export class BakeError extends Error {
   constructor(
     readonly kind: ErrorKind,
     message: string,
     /** What the user can do about it; printed after the message on the same line. */
     readonly hint?: string,
+    readonly reason?: ErrorReason,
+    /** The URL a `not-found` error is about. */
+    readonly url?: string,
   ) {
     super(message);
     this.name = 'BakeError';
@@ -48,14 +58,22 @@ export function isBakeError(error: unknown): error is BakeError {
   return error instanceof BakeError;
 }
 
-const NOT_FOUND = 'not found: ';
+/** Is this a BakeError of that reason? */
+export function hasReason(error: unknown, reason: ErrorReason): error is BakeError {
+  return isBakeError(error) && error.reason === reason;
+}
 
 /** A URL that does not exist (a 404, or a missing local file); notFoundUrl tells it apart. */
-export const notFoundError = (url: string, hint: string) => networkError(`${NOT_FOUND}${url}`, hint);
+export const notFoundError = (url: string, hint: string) => new BakeError('network', `not found: ${url}`, hint, 'not-found', url);
 
 /** The URL of a notFoundError; undefined for any other error. */
 export function notFoundUrl(error: unknown): string | undefined {
-  return isBakeError(error) && error.kind === 'network' && error.message.startsWith(NOT_FOUND) ? error.message.slice(NOT_FOUND.length) : undefined;
+  return hasReason(error, 'not-found') ? error.url : undefined;
+}
+
+/** The error to throw when the caller's signal aborted: its reason if that is already ours. */
+export function interruptedError(signal: AbortSignal | undefined, what: string): BakeError {
+  return isBakeError(signal?.reason) ? signal.reason : new BakeError('interrupted', `interrupted while ${what}`);
 }
 
 export function exitCodeFor(error: unknown): number {

@@ -7,7 +7,7 @@ import { access, constants, open } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { execa, type ExecaError, type Options } from 'execa';
-import { BakeError, toolError } from './errors.ts';
+import { BakeError, interruptedError, toolError } from './errors.ts';
 import type { Logger } from './log.ts';
 
 /** Debian packages that provide the host tools bake uses, for "install it" hints. */
@@ -85,7 +85,7 @@ export function createRunner(options: RunnerOptions): Runner {
         return { stdout: '', stderr: '', exitCode: 0 };
       }
       // After Ctrl-C nothing new starts, except the cleanup steps (which are uncancellable).
-      if (!runOptions.uncancellable && options.signal?.aborted) throw interruption(file, options.signal);
+      if (!runOptions.uncancellable && options.signal?.aborted) throw interruptedError(options.signal, `running ${file}`);
       options.log.debug(runOptions.stdoutFile ? `${shown} > ${runOptions.stdoutFile}` : shown);
       // stdout goes to the file as a plain descriptor, so the bytes never pass through (or pile up in) Node.
       const stdoutHandle = runOptions.stdoutFile ? await open(runOptions.stdoutFile, 'w') : undefined;
@@ -118,21 +118,16 @@ export function createRunner(options: RunnerOptions): Runner {
 }
 
 function describeFailure(spawned: string, tool: string, why: string | undefined, error: ExecaError, signal?: AbortSignal): BakeError {
-  if (error.isCanceled || signal?.aborted) return interruption(tool, signal);
+  if (error.isCanceled || signal?.aborted) return interruptedError(signal, `running ${tool}`);
   if (error.code === 'ENOENT') {
     const pkg = TOOL_PACKAGES[spawned];
     const needed = why ? ` (needed to ${why})` : '';
-    return toolError(`${spawned} not found${needed}`, pkg ? `install it, e.g. apt-get install ${pkg}` : 'install it and retry');
+    return new BakeError('tool', `${spawned} not found${needed}`, pkg ? `install it, e.g. apt-get install ${pkg}` : 'install it and retry', 'tool-missing');
   }
   if (error.timedOut) return toolError(`${tool} timed out`);
   const detail = lastMeaningfulLine(String(error.stderr ?? '')) || lastMeaningfulLine(String(error.stdout ?? ''));
   const status = error.exitCode !== undefined ? `exit ${error.exitCode}` : `signal ${error.signal ?? 'unknown'}`;
   return toolError(`${tool} failed (${status})${detail ? `: ${detail}` : ''}`);
-}
-
-function interruption(tool: string, signal?: AbortSignal): BakeError {
-  const reason = signal?.reason;
-  return reason instanceof BakeError ? reason : new BakeError('interrupted', `interrupted while running ${tool}`);
 }
 
 function lastMeaningfulLine(text: string): string {

@@ -10,7 +10,7 @@ import { mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from '../context.ts';
-import { interruptedError } from '../net/failure.ts';
+import { interruptedError } from '../core/errors.ts';
 
 const POLL_MS = 250;
 

@@ -11,7 +11,7 @@ import { allFinished } from '../core/all-finished.ts';
 import { findFlatcarSha512, hashFile } from '../core/checksums.ts';
 import type { Context } from '../context.ts';
 import { FLATCAR_SIGNING_KEY_FINGERPRINT, ENDPOINTS } from '../core/endpoints.ts';
-import { BakeError, notFoundUrl, verifyError } from '../core/errors.ts';
+import { hasReason, notFoundUrl, verifyError } from '../core/errors.ts';
 import type { FileFollower } from '../image/growing-file.ts';
 import type { DownloadOptions, DownloadResult } from '../net/http.ts';
 import type { ResolvedRelease } from './release.ts';
@@ -178,8 +178,7 @@ async function verifyWithRotation(ctx: Context, file: string, sig: string): Prom
   try {
     await verifySignature(ctx, await signingKey(ctx), file, sig);
   } catch (error) {
-    const unknownSigner = error instanceof BakeError && error.kind === 'verify' && error.message.includes('not the signing key');
-    if (!unknownSigner || isAbsolute(ctx.endpoints.signingKey)) throw error;
+    if (!hasReason(error, 'unknown-signer') || isAbsolute(ctx.endpoints.signingKey)) throw error;
     await verifySignature(ctx, await signingKey(ctx, true), file, sig);
   }
 }

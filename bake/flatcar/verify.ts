@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import { tempDir } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
 import type { RunResult } from '../core/exec.ts';
-import { verifyError } from '../core/errors.ts';
+import { BakeError, verifyError } from '../core/errors.ts';
 
 export interface SigningKey {
   /** An armored or binary OpenPGP public key file. */
@@ -47,6 +47,9 @@ const PROBLEM_TEXT: Record<string, string> = {
   REVKEYSIG: 'the signing key was revoked',
   NODATA: 'the signature file is not an OpenPGP signature',
 };
+
+/** Problems that mean the key bake holds does not know the signer (a rotated subkey, or a stranger's key). */
+const UNKNOWN_SIGNER = new Set(['ERRSIG', 'NO_PUBKEY']);
 
 type Gpg = (args: string[], allowFailure?: boolean, input?: Readable) => Promise<RunResult>;
 
@@ -93,7 +96,9 @@ export async function verifySignature(ctx: Context, key: SigningKey, file: strin
   const result = parseGpgStatus(stdout);
   const name = basename(file);
   if (!result.good || !result.validsig) {
-    throw verifyError(`bad signature on ${name}: ${PROBLEM_TEXT[result.problem ?? ''] ?? 'gpg did not report a good signature'}`, 'the download was deleted from the cache; retry, or check the mirror');
+    const message = `bad signature on ${name}: ${PROBLEM_TEXT[result.problem ?? ''] ?? 'gpg did not report a good signature'}`;
+    const reason = UNKNOWN_SIGNER.has(result.problem ?? '') ? 'unknown-signer' : undefined;
+    throw new BakeError('verify', message, 'the download was deleted from the cache; retry, or check the mirror', reason);
   }
   const primary = result.validsig.primaryFingerprint;
   const allowed = key.pinnedFingerprint ? [key.pinnedFingerprint] : trusted;

@@ -81,7 +81,7 @@ async function releaseFifo(fifo: string): Promise<void> {
 }
 
 function corruptArchive(reason: unknown, source: Bz2Source): unknown {
-  if (reason instanceof BakeError && reason.kind === 'tool' && !reason.message.includes('not found')) {
+  if (reason instanceof BakeError && reason.kind === 'tool' && reason.reason !== 'tool-missing') {
     return inputError(`${describe(source)} is not a complete bz2 archive (${reason.message})`, 'delete it from the cache and retry');
   }
   return reason;

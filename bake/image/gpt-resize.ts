@@ -5,7 +5,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
-import { inputError } from '../core/errors.ts';
+import { BakeError, inputError } from '../core/errors.ts';
 
 const SECTOR = 512;
 const HEADER_LBA = 1;
@@ -41,7 +41,7 @@ export async function resizeLastPartition(image: string, number: number, blocks:
     const lastLba = firstLba + BigInt(blocks) - 1n;
     for (let index = 0; index < count; index++) {
       const other = entries.subarray(index * entrySize, (index + 1) * entrySize);
-      if (index !== number - 1 && other.readBigUInt64LE(40) > firstLba) throw inputError(`partition ${number} of ${image} is not the last one`);
+      if (index !== number - 1 && other.readBigUInt64LE(40) > firstLba) throw new BakeError('input', `partition ${number} of ${image} is not the last one`, undefined, 'not-last-partition');
     }
     const totalLbas = BigInt(diskBytes / SECTOR);
     const entrySectors = BigInt(Math.ceil((count * entrySize) / SECTOR));

@@ -5,7 +5,7 @@
  */
 import type { CleanupStack } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
-import { BakeError, spaceError } from '../core/errors.ts';
+import { hasReason, spaceError } from '../core/errors.ts';
 import { attachPartition, type Attached } from './disk.ts';
 import { readGpt, findPartition, FLATCAR_PARTITIONS, SECTOR, type GptPartition } from './gpt.ts';
 import { resizeLastPartition } from './gpt-resize.ts';
@@ -24,7 +24,7 @@ export async function growRootPartition(image: string, extraBytes: number): Prom
   try {
     await resizeLastPartition(image, FLATCAR_PARTITIONS.root.number, (newEnd - before.offsetBytes) / SECTOR, newEnd + ALIGNMENT);
   } catch (error) {
-    if (error instanceof BakeError && error.message.includes('not the last one')) {
+    if (hasReason(error, 'not-last-partition')) {
       throw spaceError('ROOT is too small and is not the last partition, so it cannot grow', 'install to OEM or bake fewer sysexts');
     }
     throw error;

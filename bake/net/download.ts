@@ -5,8 +5,7 @@
 import { createReadStream } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { verifyError } from '../core/errors.ts';
-import { interruptedError } from './failure.ts';
+import { interruptedError, verifyError } from '../core/errors.ts';
 import type { DownloadOptions, DownloadResult } from './http.ts';
 import { localPath, localSize } from './local.ts';
 import type { HashAlgorithm } from '../core/checksums.ts';

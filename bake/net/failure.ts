@@ -52,11 +52,6 @@ function statusFailure(error: HttpStatusError, attempts: number): BakeError {
   return networkError(`${error.status} ${error.statusText} from ${error.url} after ${attemptsText(attempts)}`, hint);
 }
 
-/** The error to throw when the caller's signal aborted: its reason if that is already ours. */
-export function interruptedError(signal: AbortSignal, what: string): BakeError {
-  return isBakeError(signal.reason) ? signal.reason : new BakeError('interrupted', `interrupted while ${what}`);
-}
-
 /** The final, user-facing error for a request that failed `attempts` times with `error` last. */
 export function requestFailure(url: string, error: unknown, attempts: number): BakeError {
   if (isBakeError(error)) return error;

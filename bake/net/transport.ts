@@ -5,9 +5,9 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { Agent, request, type Dispatcher } from 'undici';
-import { networkError } from '../core/errors.ts';
+import { interruptedError, networkError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import { interruptedError, requestFailure } from './failure.ts';
+import { requestFailure } from './failure.ts';
 import { errorCode, HttpStatusError, isRetryable, retryDelay, waitBeforeRetry, type RetryPolicy } from './retry.ts';
 
 const MAX_REDIRECTS = 5;

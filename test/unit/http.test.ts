@@ -8,11 +8,11 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { BakeError } from '../../bake/core/errors.ts';
+import { BakeError, interruptedError } from '../../bake/core/errors.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { tempDir } from '../../bake/core/cleanup.ts';
 import { createHttp } from '../../bake/net/http.ts';
-import { interruptedError, requestFailure } from '../../bake/net/failure.ts';
+import { requestFailure } from '../../bake/net/failure.ts';
 import { HttpStatusError, isRetryable, parseRetryAfter, retryDelay } from '../../bake/net/retry.ts';
 
 const policy = { retries: 5, retryDelayMs: 500, maxRetryDelayMs: 8000 };
