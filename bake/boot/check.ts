@@ -107,12 +107,18 @@ export async function bootCheck(ctx: Context, options: BootCheckOptions): Promis
 }
 
 /** A few lines for humans: one per extension, then the verdict. */
+function extensionLine(extension: ExtensionReport): string {
+  const units = extension.units.map((unit) => `${unit.unit} ${unit.ok ? 'ran' : `${unit.activeState}/${unit.result}`}`).join(', ');
+  return `${extension.name}: ${extension.merged ? 'merged' : 'not merged'}${units ? `; ${units}` : ''}${extension.problem ? ` (${extension.problem})` : ''}`;
+}
+
+/** What failed, one line each: every extension that did not pass, and the check's own problem. */
+export function failures(report: BootReport): string[] {
+  return [...report.extensions.filter((extension) => !extension.pass).map(extensionLine), ...(report.problem ? [report.problem] : [])];
+}
+
 export function formatReport(report: BootReport): string {
-  const lines = report.extensions.map((extension) => {
-    const units = extension.units.map((unit) => `${unit.unit} ${unit.ok ? 'ran' : `${unit.activeState}/${unit.result}`}`).join(', ');
-    const verdict = extension.pass ? 'ok  ' : 'FAIL';
-    return `${verdict} ${extension.name}: ${extension.merged ? 'merged' : 'not merged'}${units ? `; ${units}` : ''}${extension.problem ? ` (${extension.problem})` : ''}`;
-  });
+  const lines = report.extensions.map((extension) => `${extension.pass ? 'ok  ' : 'FAIL'} ${extensionLine(extension)}`);
   if (report.extensions.length === 0 && !report.problem) lines.push('no extensions in /etc/extensions to check');
   if (report.problem) lines.push(`FAIL ${report.problem}`, ...report.serialTail.map((line) => `  | ${line}`));
   lines.push(`boot check ${report.pass ? 'passed' : 'failed'} in ${report.seconds} s (${report.accel}${report.systemState ? `, system ${report.systemState}` : ''})`);

@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
 import type { Context } from '../context.ts';
-import { parseBakeRequest, type BakePlan, type RawBakeOptions } from '../pipeline/plan.ts';
+import { parseBakeRequest, planBake, type BakePlan, type BakeRequest, type RawBakeOptions } from '../pipeline/plan.ts';
 import { bake, type BakeResult } from '../pipeline/bake.ts';
 import { resolveRelease } from '../flatcar/release.ts';
-import { planBake } from '../pipeline/plan.ts';
+import { StageRunner, type Report } from '../pipeline/stages.ts';
 import { prepareSysext } from '../pipeline/sources.ts';
 import { tempDir } from '../core/cleanup.ts';
 import { PROJECT_ROOT } from '../core/project.ts';
@@ -47,17 +47,24 @@ export function command(): Command {
   program.action(async (sysexts: string[], flags: BakeFlags) => {
     const ctx = contextFromOptions(flags);
     const request = parseBakeRequest(sysexts, { ...flags, installTo: flags.install_to ?? flags.installTo });
-    if (ctx.dryRun) return printDryRun(ctx, request, flags);
-    const result = await bake(ctx, request, { verbose: flags.verbose ?? false });
-    printResult(ctx, result);
+    if (ctx.dryRun) return printDryRun(ctx, await resolvePlan(ctx, request));
+    const stages = new StageRunner(ctx, { verbose: flags.verbose ?? false });
+    const plan = await stages.run('resolve', 'Resolve release', (report) => resolvePlan(ctx, request, report));
+    printResult(ctx, await bake(ctx, plan, stages));
   });
   return program;
 }
 
-/** The plan, with local sysexts inspected and placed (read-only); bakery and recipe ones at their default place. */
-async function printDryRun(ctx: Context, request: ReturnType<typeof parseBakeRequest>, _flags: BakeFlags): Promise<void> {
+/** The release the request names, and the plan the run follows and --dry-run prints. */
+async function resolvePlan(ctx: Context, request: BakeRequest, report?: Report): Promise<BakePlan> {
   const release = await resolveRelease(ctx, request.release, request.arch);
-  const plan: BakePlan = planBake(request, release, ctx);
+  report?.(`${release.channel} ${release.version} (${release.board})`);
+  return planBake(request, release, ctx);
+}
+
+/** The plan, with local sysexts inspected and placed (read-only); bakery and recipe ones at their default place. */
+async function printDryRun(ctx: Context, plan: BakePlan): Promise<void> {
+  const { request, release } = plan;
   await using work = await tempDir('bake-plan');
   for (const planned of plan.sysexts) {
     if (planned.spec.source !== 'local') continue;

@@ -1,261 +1,29 @@
 /**
- * The bake pipeline as a flat list of stages. Reading STAGES tells the whole story: resolve the release,
- * get and check the sysexts, download and verify the release, decompress it (once), copy it, install the
- * sysexts into ROOT/OEM, optionally make a vendor image, and publish the result atomically.
+ * The bake run, read top-down as the story it tells: with the plan made (pipeline/plan.ts), check the
+ * outputs are free, get and check the sysexts, download the release while decoding it, verify it, keep
+ * the decoded image (or copy the cached one), install the sysexts into ROOT/OEM, optionally make vendor
+ * images and boot the result, and publish atomically. Each stage is a function that takes what it needs
+ * and returns what the next one needs; work that overlaps (decoding while downloading) travels as one
+ * value, the ReleaseDownload.
  */
-import { access, link, mkdir, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { mkdir, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Context } from '../context.ts';
 import { allFinished } from '../core/all-finished.ts';
 import { CleanupStack, tempDir } from '../core/cleanup.ts';
-import type { Context } from '../context.ts';
-import { BakeError, spaceError, verifyError } from '../core/errors.ts';
+import { BakeError, verifyError } from '../core/errors.ts';
 import { copyImage, checkVersionTxt, decompressedBaseImage, settle, startStreamingDecompression, type StreamingDecompression } from '../flatcar/base-image.ts';
-import { attachPartition, checkFilesystem, freeBytes, mountDevice } from '../image/disk.ts';
-import { findPartition, readGpt, FLATCAR_PARTITIONS } from '../image/gpt.ts';
-import { attachAndResizeRoot, growRootPartition } from '../image/grow.ts';
-import { bytesNeeded, installSysext } from '../image/install.ts';
-import { planBake, type BakePlan, type BakeRequest } from './plan.ts';
-import { resolveRelease } from '../flatcar/release.ts';
-import { IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, downloadImage, downloadReleaseFile, fetchImageEvidence, releaseCacheDir, verifyImage, verifyReleaseFile, type ImageEvidence } from '../flatcar/release-files.ts';
 import { lockCacheDir } from '../flatcar/cache-lock.ts';
+import { IMAGE_BIN, VERSION_TXT, downloadImage, downloadReleaseFile, fetchImageEvidence, releaseCacheDir, verifyImage, verifyReleaseFile, type ImageEvidence } from '../flatcar/release-files.ts';
 import { WriterRestartedError } from '../image/growing-file.ts';
-import { prepareSysext, type PreparedSysext } from './sources.ts';
-import { pausePoint, runStages, type Stage } from './stages.ts';
 import type { DownloadProgress } from '../net/http.ts';
 import { produceVendorImage } from '../vendor/index.ts';
 import type { BootReport } from '../boot/check.ts';
-
-export interface BakeState {
-  request: BakeRequest;
-  workDir: string;
-  /** Releases what outlives a stage (a decompression running alongside the download). */
-  cleanup: CleanupStack;
-  streaming?: StreamingDecompression;
-  /** version.txt's check, run while the image downloads: undefined when it passed, else the error. */
-  versionCheck?: Promise<unknown>;
-  plan?: BakePlan;
-  sysexts: PreparedSysext[];
-  downloads: Record<string, string>;
-  /** What vouches for the image, and its SHA-512 when that was taken during the download. */
-  image?: { evidence: ImageEvidence; sha512?: string | undefined };
-  baseImage?: string;
-  workImage?: string;
-  grownBy?: number;
-  /** Vendor files staged in the work dir, published together with the generic image. */
-  vendorFiles: string[];
-  smokeReport?: BootReport;
-  outputs: string[];
-}
-
-const MIB = 1024 * 1024;
-const mib = (bytes: number) => `${(bytes / MIB).toFixed(1)} MiB`;
-
-function progressLine(report: (line: string) => void): (p: DownloadProgress) => void {
-  const started = Date.now();
-  return ({ url, received, total }) => {
-    const rate = received / Math.max((Date.now() - started) / 1000, 0.001);
-    const name = url.split('/').at(-1);
-    report(`${name}: ${mib(received)}${total ? ` of ${mib(total)}` : ''} at ${mib(rate)}/s`);
-  };
-}
-
-async function ensureOutputFree(path: string, force: boolean): Promise<void> {
-  const exists = await access(path).then(() => true, () => false);
-  if (exists && !force) throw new BakeError('exists', `${path} already exists`, 'pass --force to replace it, or --output another directory');
-}
-
-/** Atomic publish: rename replaces (--force); link fails if the output appeared meanwhile, never clobbering it. */
-async function publishFile(from: string, to: string, force: boolean): Promise<void> {
-  if (force) return rename(from, to);
-  try {
-    await link(from, to);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') await ensureOutputFree(to, false);
-    throw error;
-  }
-  await unlink(from);
-}
-
-/** The image bake modifies and publishes: decompressed there on a cold cache, else copied there. */
-const workImagePath = (state: BakeState) => join(state.workDir, IMAGE_BIN);
-
-/** version.txt is checked while the image downloads; the verify stage collects the outcome. */
-function startVersionCheck(ctx: Context, state: BakeState, path: string): void {
-  const check = verifyReleaseFile(ctx, path)
-    .then(() => checkVersionTxt(path, state.plan!.release))
-    .then(() => undefined, (error: unknown) => error);
-  state.versionCheck = check;
-  state.cleanup.defer('finish checking version.txt', async () => void (await check));
-}
-
-export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
-  return [
-    {
-      id: 'resolve',
-      title: 'Resolve release',
-      run: async (state, report) => {
-        const release = await resolveRelease(ctx, state.request.release, state.request.arch);
-        state.plan = planBake(state.request, release, ctx);
-        const vendorOutputs = state.plan.vendor?.outputs.map((name) => resolve(state.request.outputDir, name)) ?? [];
-        for (const output of [state.plan.output, ...vendorOutputs]) await ensureOutputFree(output, state.request.force);
-        report(`${release.channel} ${release.version} (${release.board})`);
-      },
-    },
-    {
-      id: 'sysexts',
-      title: 'Get and check sysexts',
-      run: async (state, report) => {
-        const { request, release } = state.plan!;
-        for (const spec of request.sysexts) {
-          report(spec.name);
-          state.sysexts.push(await prepareSysext(ctx, spec, { arch: request.arch, installTo: request.installTo, workDir: state.workDir, osVersion: release.version }));
-        }
-      },
-    },
-    {
-      id: 'download',
-      title: 'Download release',
-      run: async (state, report) => {
-        const { release } = state.plan!;
-        // Held to the end of the bake: the vendor stage fetches into the same cache directory.
-        state.cleanup.defer('unlock the release cache', await lockCacheDir(ctx, releaseCacheDir(ctx.cacheDir, release)));
-        const [versionTxt, evidence] = await allFinished([downloadReleaseFile(ctx, release, VERSION_TXT), fetchImageEvidence(ctx, release)]);
-        state.downloads[VERSION_TXT] = versionTxt;
-        startVersionCheck(ctx, state, versionTxt);
-        const streaming = await startStreamingDecompression(ctx, release, workImagePath(state), evidence);
-        if (streaming) {
-          state.streaming = streaming;
-          state.cleanup.defer('stop decompressing', () => settle(streaming));
-        }
-        const progress = progressLine(report);
-        const onProgress = (p: DownloadProgress) => {
-          progress(p);
-          streaming?.reader.notify();
-        };
-        const onRestart = () => streaming?.reader.fail(new WriterRestartedError('the download started over'));
-        const image = await downloadImage(ctx, release, evidence, { onProgress, onRestart });
-        streaming?.reader.finish();
-        state.downloads[IMAGE_BZ2] = image.path;
-        state.image = { evidence, sha512: image.sha512 };
-      },
-    },
-    {
-      id: 'verify',
-      title: 'Verify signatures',
-      run: async (state) => {
-        const { streaming } = state;
-        const versionProblem = await state.versionCheck;
-        if (versionProblem) throw versionProblem;
-        const { evidence, sha512 } = state.image!;
-        await verifyImage(ctx, state.downloads[IMAGE_BZ2]!, evidence, { sha512, signature: streaming?.signature });
-      },
-    },
-    {
-      id: 'decompress',
-      title: 'Decompress image',
-      run: async (state, report) => {
-        const workImage = workImagePath(state);
-        const base = await decompressedBaseImage(ctx, state.plan!.release, workImage, state.streaming);
-        state.baseImage = base.path;
-        if (base.cached) report('cached');
-        else state.workImage = workImage;
-      },
-    },
-    {
-      id: 'copy',
-      title: 'Copy image',
-      skip: (state) => state.workImage !== undefined && 'decompressed in place',
-      run: async (state) => {
-        state.workImage = workImagePath(state);
-        await copyImage(ctx, state.baseImage!, state.workImage);
-      },
-    },
-    { id: 'install', title: 'Install sysexts', run: (state, report) => installIntoImage(ctx, state, report) },
-    {
-      id: 'vendor',
-      title: 'Make vendor image',
-      skip: (state) => state.request.vendor === 'generic' && 'generic image',
-      run: async (state) => {
-        // image_to_vm.sh works on a copy too: the generic image is published beside the vendor image.
-        const disk = join(state.workDir, 'vendor-disk.bin');
-        await copyImage(ctx, state.workImage!, disk);
-        const [workDir, staged] = [join(state.workDir, 'vendor'), join(state.workDir, 'vendor-out')];
-        await Promise.all([mkdir(workDir), mkdir(staged)]);
-        const { request } = state;
-        const job = { vendor: request.vendor, release: state.plan!.release, image: disk, workDir, outputDir: staged, ...request.vendorOptions };
-        state.vendorFiles = await produceVendorImage(ctx, job);
-      },
-    },
-    {
-      id: 'smoke',
-      title: 'Boot and check the extensions (smoke test)',
-      skip: (state) => !state.request.smokeTest && 'no --smoke-test',
-      run: async (state, report) => {
-        // The qemu_uefi image (with its firmware beside it) when that is what was made, else the generic image.
-        const qemuImage = state.vendorFiles.find((file) => file.endsWith('_qemu_uefi_image.img'));
-        const image = qemuImage ?? state.workImage!;
-        report(`booting ${basename(image)}`);
-        const { bootCheck, formatReport } = await import('../boot/check.ts');
-        state.smokeReport = await bootCheck(ctx, { image, extensions: state.sysexts.map((s) => s.spec.name), ...(qemuImage ? { firmwareDir: dirname(qemuImage) } : {}) });
-        if (!state.smokeReport.pass) {
-          throw verifyError(`smoke test failed: ${formatReport(state.smokeReport).split('\n').find((line) => line.startsWith('FAIL')) ?? state.smokeReport.problem ?? 'see --json'}`, 'nothing was published; run `bake boot --check` on a baked image for the full report');
-        }
-      },
-    },
-    {
-      id: 'publish',
-      title: 'Move result into place',
-      run: async (state) => {
-        const output = state.plan!.output;
-        await publishFile(state.workImage!, output, state.request.force);
-        state.outputs.push(output);
-        for (const file of state.vendorFiles) {
-          const target = join(state.request.outputDir, basename(file));
-          await publishFile(file, target, state.request.force);
-          state.outputs.push(target);
-        }
-      },
-    },
-  ];
-}
-
-/** Mounts OEM and ROOT, makes room, installs every sysext, then unmounts and checks both filesystems. */
-async function installIntoImage(ctx: Context, state: BakeState, report: (line: string) => void): Promise<void> {
-  await using stack = new CleanupStack(ctx.log);
-  const image = state.workImage!;
-  const table = await readGpt(image);
-  // One after the other: each attach writes the image file back first (copyImage left little to write),
-  // and two at once would only wait for each other.
-  const oemDevice = await attachPartition(ctx, stack, image, findPartition(table, 'oem', image));
-  let rootDevice = await attachPartition(ctx, stack, image, findPartition(table, 'root', image));
-  const oem = await mountDevice(ctx, stack, oemDevice.device, FLATCAR_PARTITIONS.oem.fstype, 'OEM');
-  let root = await mountDevice(ctx, stack, rootDevice.device, FLATCAR_PARTITIONS.root.fstype, 'ROOT');
-  await pausePoint(ctx, 'mounted');
-  const needed = bytesNeeded(state.sysexts);
-  const oemFree = await freeBytes(oem.path);
-  if (needed.oem > oemFree) {
-    throw spaceError(`the sysexts for OEM need ${mib(needed.oem)} but OEM has ${mib(oemFree)} free`, 'install them to ROOT (--install_to root:/opt/extensions) or bake fewer');
-  }
-  const rootFree = await freeBytes(root.path);
-  if (needed.root > rootFree) {
-    const extra = needed.root - rootFree + 64 * MIB;
-    report(`growing ROOT by ${mib(extra)}`);
-    await root.unmount();
-    await rootDevice.detach();
-    rootDevice = await attachAndResizeRoot(ctx, stack, image, await growRootPartition(image, extra));
-    root = await mountDevice(ctx, stack, rootDevice.device, FLATCAR_PARTITIONS.root.fstype, 'ROOT');
-    state.grownBy = extra;
-  }
-  for (const sysext of state.sysexts) {
-    report(`${sysext.spec.name} → ${sysext.placement.osPath}`);
-    await installSysext(ctx, { root: root.path, oem: oem.path }, sysext);
-  }
-  await allFinished([root.unmount(), oem.unmount()]);
-  await allFinished([
-    checkFilesystem(ctx, rootDevice.device, FLATCAR_PARTITIONS.root.fstype, 'ROOT'),
-    checkFilesystem(ctx, oemDevice.device, FLATCAR_PARTITIONS.oem.fstype, 'OEM'),
-  ]);
-}
+import { installIntoImage, mib } from './install.ts';
+import type { BakePlan } from './plan.ts';
+import { ensureOutputsFree, publish } from './publish.ts';
+import { prepareSysext, type PreparedSysext } from './sources.ts';
+import type { Report, StageRunner } from './stages.ts';
 
 export interface BakeResult {
   plan: BakePlan;
@@ -265,21 +33,125 @@ export interface BakeResult {
   smokeReport?: BootReport;
 }
 
-/** Runs the whole bake. The work directory sits beside the output so the final rename is atomic. */
-export async function bake(ctx: Context, request: BakeRequest, options: { verbose?: boolean } = {}): Promise<BakeResult> {
-  await stat(request.outputDir).catch(() => {
-    throw new BakeError('input', `output directory ${request.outputDir} does not exist`, 'create it or pass another --output');
-  });
-  await using work = await tempDir('.bake-work', request.outputDir);
+/** Runs the plan. The work directory sits beside the output so the final renames are atomic. */
+export async function bake(ctx: Context, plan: BakePlan, stages: StageRunner): Promise<BakeResult> {
+  await ensureOutputDir(plan.request.outputDir);
+  await ensureOutputsFree(plan);
+  await using work = await tempDir('.bake-work', plan.request.outputDir);
   await using cleanup = new CleanupStack(ctx.log);
-  const state: BakeState = { request, workDir: work.path, cleanup, sysexts: [], downloads: {}, vendorFiles: [], outputs: [] };
-  await runStages(ctx, bakeStages(ctx), state, options);
-  return {
-    plan: state.plan!,
-    sysexts: state.sysexts,
-    outputs: state.outputs,
-    ...(state.grownBy ? { grownBy: state.grownBy } : {}),
-    ...(state.smokeReport ? { smokeReport: state.smokeReport } : {}),
-  };
+  const workImage = join(work.path, IMAGE_BIN);
+
+  const sysexts = await stages.run('sysexts', 'Get and check sysexts', (report) => prepareSysexts(ctx, plan, work.path, report));
+  const download = await stages.run('download', 'Download release', (report) => downloadRelease(ctx, plan, workImage, cleanup, report));
+  await stages.run('verify', 'Verify signatures', () => verifyRelease(ctx, download));
+  const base = await stages.run('decompress', 'Decompress image', (report) => decompressRelease(ctx, plan, workImage, download, report));
+  if (base.cached) await stages.run('copy', 'Copy image', () => copyImage(ctx, base.path, workImage));
+  else await stages.skip('Copy image', 'decompressed in place');
+  const { grownBy } = await stages.run('install', 'Install sysexts', (report) => installIntoImage(ctx, workImage, sysexts, report));
+  const vendorFiles = plan.vendor
+    ? await stages.run('vendor', 'Make vendor image', () => makeVendorImage(ctx, plan, workImage, work.path))
+    : ((await stages.skip('Make vendor image', 'generic image')) ?? []);
+  const smokeReport = plan.request.smokeTest
+    ? await stages.run('smoke', 'Boot and check the extensions (smoke test)', (report) => smokeTest(ctx, sysexts, workImage, vendorFiles, report))
+    : await stages.skip('Boot and check the extensions (smoke test)', 'no --smoke-test');
+  const outputs = await stages.run('publish', 'Move result into place', () => publish(plan, workImage, vendorFiles));
+  return { plan, sysexts, outputs, ...(grownBy ? { grownBy } : {}), ...(smokeReport ? { smokeReport } : {}) };
 }
 
+async function ensureOutputDir(outputDir: string): Promise<void> {
+  await stat(outputDir).catch(() => {
+    throw new BakeError('input', `output directory ${outputDir} does not exist`, 'create it or pass another --output');
+  });
+}
+
+async function prepareSysexts(ctx: Context, plan: BakePlan, workDir: string, report: Report): Promise<PreparedSysext[]> {
+  const { request, release } = plan;
+  const prepared: PreparedSysext[] = [];
+  for (const { spec } of plan.sysexts) {
+    report(spec.name);
+    prepared.push(await prepareSysext(ctx, spec, { arch: request.arch, installTo: request.installTo, workDir, osVersion: release.version }));
+  }
+  return prepared;
+}
+
+/** The release as the download stage leaves it: the files, and the checks and decoding still running. */
+interface ReleaseDownload {
+  image: { path: string; evidence: ImageEvidence; sha512?: string | undefined };
+  /** version.txt's signature and content, checked while the image downloads: undefined when good, else the error. */
+  versionProblem: Promise<unknown>;
+  /** Decoding the image as it arrives, on a cold cache. */
+  streaming?: StreamingDecompression;
+}
+
+/**
+ * Downloads version.txt, the image's evidence and the image, and starts decoding the image as it
+ * arrives. The release cache stays locked to the end of the bake: the vendor stage fetches into it too.
+ */
+async function downloadRelease(ctx: Context, plan: BakePlan, workImage: string, cleanup: CleanupStack, report: Report): Promise<ReleaseDownload> {
+  const { release } = plan;
+  cleanup.defer('unlock the release cache', await lockCacheDir(ctx, releaseCacheDir(ctx.cacheDir, release)));
+  const [versionTxt, evidence] = await allFinished([downloadReleaseFile(ctx, release, VERSION_TXT), fetchImageEvidence(ctx, release)]);
+  const versionProblem = verifyReleaseFile(ctx, versionTxt)
+    .then(() => checkVersionTxt(versionTxt, release))
+    .then(() => undefined, (error: unknown) => error);
+  cleanup.defer('finish checking version.txt', async () => void (await versionProblem));
+  const streaming = await startStreamingDecompression(ctx, release, workImage, evidence);
+  if (streaming) cleanup.defer('stop decompressing', () => settle(streaming));
+  const progress = progressLine(report);
+  const image = await downloadImage(ctx, release, evidence, {
+    onProgress: (p: DownloadProgress) => {
+      progress(p);
+      streaming?.reader.notify();
+    },
+    onRestart: () => streaming?.reader.fail(new WriterRestartedError('the download started over')),
+  });
+  streaming?.reader.finish();
+  return { image: { path: image.path, evidence, sha512: image.sha512 }, versionProblem, ...(streaming ? { streaming } : {}) };
+}
+
+async function verifyRelease(ctx: Context, download: ReleaseDownload): Promise<void> {
+  const versionProblem = await download.versionProblem;
+  if (versionProblem) throw versionProblem;
+  const { path, evidence, sha512 } = download.image;
+  await verifyImage(ctx, path, evidence, { sha512, signature: download.streaming?.signature });
+}
+
+/** The verified base image: decoded into the work image on a cold cache, else the cached copy to copy. */
+async function decompressRelease(ctx: Context, plan: BakePlan, workImage: string, download: ReleaseDownload, report: Report): Promise<{ path: string; cached: boolean }> {
+  const base = await decompressedBaseImage(ctx, plan.release, workImage, download.streaming);
+  if (base.cached) report('cached');
+  return base;
+}
+
+/** image_to_vm.sh works on a copy too: the generic image is published beside the vendor image. */
+async function makeVendorImage(ctx: Context, plan: BakePlan, workImage: string, workDir: string): Promise<string[]> {
+  const disk = join(workDir, 'vendor-disk.bin');
+  await copyImage(ctx, workImage, disk);
+  const [vendorWorkDir, staged] = [join(workDir, 'vendor'), join(workDir, 'vendor-out')];
+  await Promise.all([mkdir(vendorWorkDir), mkdir(staged)]);
+  const { request, release } = plan;
+  const job = { vendor: request.vendor, release, image: disk, workDir: vendorWorkDir, outputDir: staged, ...request.vendorOptions };
+  return produceVendorImage(ctx, job, plan.vendor);
+}
+
+/** Boots the qemu_uefi image (with its firmware beside it) when that was made, else the generic image. */
+async function smokeTest(ctx: Context, sysexts: readonly PreparedSysext[], workImage: string, vendorFiles: readonly string[], report: Report): Promise<BootReport> {
+  const qemuImage = vendorFiles.find((file) => file.endsWith('_qemu_uefi_image.img'));
+  const image = qemuImage ?? workImage;
+  report(`booting ${basename(image)}`);
+  const { bootCheck, failures } = await import('../boot/check.ts');
+  const bootReport = await bootCheck(ctx, { image, extensions: sysexts.map((s) => s.spec.name), ...(qemuImage ? { firmwareDir: dirname(qemuImage) } : {}) });
+  if (!bootReport.pass) {
+    throw verifyError(`smoke test failed: ${failures(bootReport)[0] ?? 'see --json'}`, 'nothing was published; run `bake boot --check` on a baked image for the full report');
+  }
+  return bootReport;
+}
+
+function progressLine(report: Report): (p: DownloadProgress) => void {
+  const started = Date.now();
+  return ({ url, received, total }) => {
+    const rate = received / Math.max((Date.now() - started) / 1000, 0.001);
+    const name = url.split('/').at(-1);
+    report(`${name}: ${mib(received)}${total ? ` of ${mib(total)}` : ''} at ${mib(rate)}/s`);
+  };
+}

@@ -169,7 +169,7 @@ export function planBake(request: BakeRequest, release: ResolvedRelease, context
     baseImage: join(cache, IMAGE_BIN),
     sysexts,
     output: join(request.outputDir, IMAGE_BIN),
-    ...(request.vendor === 'generic' ? {} : { vendor: vendorPlan({ vendor: request.vendor, release, outputDir: request.outputDir, ...request.vendorOptions }) }),
+    ...(request.vendor === 'generic' ? {} : { vendor: vendorPlan({ vendor: request.vendor, release, outputDir: request.outputDir, ...request.vendorOptions }, context.endpoints) }),
   };
 }
 

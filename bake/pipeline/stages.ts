@@ -1,17 +1,14 @@
 /**
- * Runs a flat list of stages with listr2: a live task list on a terminal, plain lines otherwise (and
- * with --verbose), nothing with --json. All of it goes to stderr; stdout is for results.
+ * Runs the stages of a run one after another with listr2: a live task list on a terminal, plain lines
+ * otherwise (and with --verbose), nothing with --json. All of it goes to stderr; stdout is for results.
+ * Each stage is an ordinary async function whose result the caller keeps, so the run reads as a story
+ * (see pipeline/bake.ts) instead of closures sharing a bag of state.
  */
 import { Listr, ListrLogger, ProcessOutput, color, type ListrDefaultRendererLogLevels, type ListrLogLevels, type PresetTimer } from 'listr2';
 import type { Context } from '../context.ts';
 
-export interface Stage<State> {
-  /** Short id, also accepted by BAKE_PAUSE_BEFORE. */
-  id: string;
-  title: string;
-  skip?: (state: State) => boolean | string;
-  run: (state: State, report: (line: string) => void) => Promise<void>;
-}
+/** Where a stage shows a line of progress (the current file, bytes so far). */
+export type Report = (line: string) => void;
 
 /**
  * BAKE_PAUSE_BEFORE=<id> stops before that stage (or at a named point inside one, e.g. `mounted`) until
@@ -31,7 +28,7 @@ export async function pausePoint(ctx: Context, id: string): Promise<void> {
 }
 
 /** Limits how often a progress line is shown: live on a terminal, every few seconds in logs. */
-function throttled(report: (line: string) => void, intervalMs: number): (line: string) => void {
+function throttled(report: Report, intervalMs: number): Report {
   let last = 0;
   return (line) => {
     const now = Date.now();
@@ -44,28 +41,44 @@ function throttled(report: (line: string) => void, intervalMs: number): (line: s
 /** Each finished stage shows how long it took (listr2's own timer rounds to whole seconds). */
 const STAGE_TIMER: PresetTimer = { condition: true, field: (ms: number) => `${(ms / 1000).toFixed(2)} s`, format: () => (text) => color.dim(text ?? '') };
 
-export async function runStages<State>(ctx: Context, stages: Array<Stage<State>>, state: State, options: { verbose?: boolean } = {}): Promise<void> {
-  const plain = !process.stderr.isTTY || options.verbose === true;
-  const processOutput = new ProcessOutput(process.stderr, process.stderr);
-  const tasks = new Listr<State, 'default' | 'silent', 'simple'>(
-    stages.map((stage) => ({
-      title: stage.title,
-      skip: stage.skip ? () => stage.skip!(state) : false,
-      task: async (_state, task) => {
-        await pausePoint(ctx, stage.id);
-        ctx.signal.throwIfAborted();
-        await stage.run(state, throttled((line) => { task.output = line; }, plain ? 5000 : 200));
+export class StageRunner {
+  private readonly plain: boolean;
+
+  constructor(private readonly ctx: Context, options: { verbose?: boolean } = {}) {
+    this.plain = !process.stderr.isTTY || options.verbose === true;
+  }
+
+  /** Runs one stage (after its pause point) and returns what it produced. */
+  async run<T>(id: string, title: string, work: (report: Report) => Promise<T>): Promise<T> {
+    let result: { value: T } | undefined;
+    await this.render(title, undefined, async (output) => {
+      await pausePoint(this.ctx, id);
+      this.ctx.signal.throwIfAborted();
+      result = { value: await work(throttled(output, this.plain ? 5000 : 200)) };
+    });
+    return result!.value;
+  }
+
+  /** Shows a stage that this run does not need, with the reason, so every run lists the same stages. */
+  async skip(title: string, reason: string): Promise<undefined> {
+    await this.render(title, reason, async () => undefined);
+    return undefined;
+  }
+
+  private async render(title: string, skipReason: string | undefined, work: (output: Report) => Promise<void>): Promise<void> {
+    const processOutput = new ProcessOutput(process.stderr, process.stderr);
+    const tasks = new Listr<void, 'default' | 'silent', 'simple'>(
+      [{ title, skip: () => skipReason ?? false, task: (_context, task) => work((line) => { task.output = line; }) }],
+      {
+        exitOnError: true,
+        registerSignalListeners: false,
+        renderer: this.ctx.json ? 'silent' : 'default',
+        fallbackRenderer: 'simple',
+        fallbackRendererCondition: this.plain,
+        rendererOptions: { logger: new ListrLogger<ListrDefaultRendererLogLevels>({ processOutput }), collapseSubtasks: false, timer: STAGE_TIMER },
+        fallbackRendererOptions: { logger: new ListrLogger<ListrLogLevels>({ processOutput }), timer: STAGE_TIMER },
       },
-    })),
-    {
-      exitOnError: true,
-      registerSignalListeners: false,
-      renderer: ctx.json ? 'silent' : 'default',
-      fallbackRenderer: 'simple',
-      fallbackRendererCondition: plain,
-      rendererOptions: { logger: new ListrLogger<ListrDefaultRendererLogLevels>({ processOutput }), collapseSubtasks: false, timer: STAGE_TIMER },
-      fallbackRendererOptions: { logger: new ListrLogger<ListrLogLevels>({ processOutput }), timer: STAGE_TIMER },
-    },
-  );
-  await tasks.run(state);
+    );
+    await tasks.run();
+  }
 }

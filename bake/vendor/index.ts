@@ -7,7 +7,7 @@ import type { RuntimeChoice } from '../core/container.ts';
 import type { Context } from '../context.ts';
 import type { LayoutName } from '../../vendors/layouts.ts';
 import { produceNative } from './native.ts';
-import { parseCompression, planVendor, requireFormat, type RouteChoice, type VendorPlan, type VendorRelease } from './plan.ts';
+import { planVendor, requireFormat, type RouteChoice, type VendorPlan, type VendorRelease } from './plan.ts';
 import { produceSdk } from './sdk.ts';
 
 export interface VendorJob {
@@ -26,20 +26,18 @@ export interface VendorJob {
   diskLayout?: LayoutName;
 }
 
-/** Final output paths, each written atomically (stage + rename). */
-export async function produceVendorImage(ctx: Context, job: VendorJob): Promise<string[]> {
-  const plan = planVendor(job, ctx.endpoints);
+/**
+ * Final output paths, each written atomically (stage + rename). A bake passes the plan its --dry-run
+ * prints, so the run follows exactly that plan; other callers let it be planned here.
+ */
+export async function produceVendorImage(ctx: Context, job: VendorJob, plan: VendorPlan = planVendor(job, ctx.endpoints)): Promise<string[]> {
   const format = requireFormat(job.vendor, job.release);
-  const compression = parseCompression(job.compression, format);
+  const { compression } = plan;
   ctx.log.info(`vendor ${job.vendor}: ${plan.route} route (${plan.reason})`);
   const common = { format, release: job.release, image: job.image, workDir: job.workDir, outputDir: job.outputDir, compression };
   if (plan.route === 'native') return produceNative(ctx, { ...common, layout: job.diskLayout ?? format.layout });
   return produceSdk(ctx, { ...common, containerRuntime: job.containerRuntime ?? 'auto', ...(job.diskLayout ? { layout: job.diskLayout } : {}) });
 }
 
-/** Pure: route, downloads, outputs and steps, for --dry-run and --json. */
-export function vendorPlan(job: Omit<VendorJob, 'image' | 'workDir'>): { route: 'sdk' | 'native'; outputs: string[]; downloads: string[]; steps: string[] } & Pick<VendorPlan, 'reason'> {
-  return planVendor(job);
-}
-
+export { planVendor as vendorPlan };
 export type { VendorPlan, RouteChoice, VendorRelease };

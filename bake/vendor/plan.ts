@@ -2,7 +2,7 @@
  * The vendor step, planned without side effects: which route, which files to download, which outputs
  * appear and the steps in between. `bake --dry-run` prints this; produceVendorImage follows it.
  */
-import { resolveEndpoints, type Endpoints } from '../core/endpoints.ts';
+import type { Endpoints } from '../core/endpoints.ts';
 import { inputError, usageError } from '../core/errors.ts';
 import type { ResolvedRelease } from '../flatcar/release.ts';
 import { releaseQuirks } from '../../vendors/eras.ts';
@@ -36,6 +36,8 @@ export interface VendorPlan {
   route: VendorRoute;
   /** Why this route (auto's reasoning, or that it was asked for). */
   reason: string;
+  /** The compressions the outputs get, in order. */
+  compression: Compression[];
   outputs: string[];
   downloads: string[];
   steps: string[];
@@ -131,7 +133,7 @@ function sdkSteps(format: VendorFormat, release: VendorRelease, endpoints: Endpo
   ];
 }
 
-export function planVendor(input: PlanInput, endpoints: Endpoints = resolveEndpoints({})): VendorPlan {
+export function planVendor(input: PlanInput, endpoints: Endpoints): VendorPlan {
   const format = requireFormat(input.vendor, input.release);
   const compression = parseCompression(input.compression, format);
   const { route, reason } = chooseRoute(format, input.release.version, input.route);
@@ -141,5 +143,5 @@ export function planVendor(input: PlanInput, endpoints: Endpoints = resolveEndpo
     : [...releaseFiles, ...templatesFor(format).map((path) => scriptsFileUrl(endpoints, input.release, path))];
   const steps = route === 'sdk' ? sdkSteps(format, input.release, endpoints, compression) : nativeSteps(format, input.release, input.diskLayout ?? format.layout);
   const outputs = vendorOutputNames(format, input.release.version, input.release.arch, compression).map((name) => `${input.outputDir}/${name}`);
-  return { route, reason, outputs, downloads, steps: [...steps, `compress: ${compression.join(',')}`, `publish into ${input.outputDir}`] };
+  return { route, reason, compression, outputs, downloads, steps: [...steps, `compress: ${compression.join(',')}`, `publish into ${input.outputDir}`] };
 }

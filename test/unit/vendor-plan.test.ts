@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { createArgs, detectRuntime } from '../../bake/core/container.ts';
 import { createContext } from '../../bake/context.ts';
 import { isBakeError } from '../../bake/core/errors.ts';
+import { resolveEndpoints } from '../../bake/core/endpoints.ts';
 import { quoteForLog } from '../../bake/core/exec.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { setShellVariables, vmName } from '../../bake/vendor/extras.ts';
@@ -26,13 +27,15 @@ import { OEMS } from '../../vendors/oems.ts';
 const release = (version: string, channel: VendorRelease['channel'] = 'alpha', arch: VendorRelease['arch'] = 'x86-64'): VendorRelease => ({
   version, channel, arch, board: arch === 'x86-64' ? 'amd64-usr' : 'arm64-usr', baseUrl: `https://${channel}.release.flatcar-linux.net/amd64-usr/${version}`,
 });
+/** The real defaults, as a bake without endpoint flags or variables has them. */
+const ENDPOINTS = resolveEndpoints({}, {});
 const GOLDEN = resolve(import.meta.dirname, '../fixtures/golden');
 
 test('every format of every release plans without error, outputs under the output dir', () => {
   for (const [version, channel] of [['4081.3.10', 'lts'], ['4593.2.5', 'stable'], ['4628.1.0', 'beta'], ['4790.0.0', 'alpha']] as const) {
     for (const arch of ['x86-64', 'arm64'] as const) {
       for (const format of formatsFor(version, arch)) {
-        const plan = vendorPlan({ vendor: format.name, route: 'auto', release: release(version, channel, arch), outputDir: '/out' });
+        const plan = vendorPlan({ vendor: format.name, route: 'auto', release: release(version, channel, arch), outputDir: '/out' }, ENDPOINTS);
         assert.ok(plan.outputs.length > 0 && plan.outputs.every((o) => o.startsWith('/out/flatcar_production_')), `${format.name} ${version}`);
         assert.ok(plan.steps.length >= 3);
       }
@@ -41,7 +44,7 @@ test('every format of every release plans without error, outputs under the outpu
 });
 
 test('auto picks native only where the image is the same; SDK downloads follow the era', () => {
-  const era = (version: string, channel: VendorRelease['channel'], vendor: string) => vendorPlan({ vendor, route: 'auto', release: release(version, channel), outputDir: '/o' });
+  const era = (version: string, channel: VendorRelease['channel'], vendor: string) => vendorPlan({ vendor, route: 'auto', release: release(version, channel), outputDir: '/o' }, ENDPOINTS);
   const azureC = era('4790.0.0', 'alpha', 'azure');
   assert.equal(azureC.route, 'native');
   assert.deepEqual(azureC.downloads, ['https://alpha.release.flatcar-linux.net/amd64-usr/4790.0.0/oem-azure.raw']);
@@ -52,7 +55,7 @@ test('auto picks native only where the image is the same; SDK downloads follow t
   assert.deepEqual(azureB.downloads.map((d) => d.split('/').pop()), ['beta-4628.1.0.tar.gz', 'version.txt', 'flatcar_production_image_sysext.squashfs', 'oem-azure.raw']);
   assert.equal(era('4790.0.0', 'alpha', 'qemu_uefi').route, 'sdk', 'no Secure Boot variant natively');
   assert.equal(era('4790.0.0', 'alpha', 'pxe').route, 'sdk');
-  const native = vendorPlan({ vendor: 'qemu_uefi', route: 'native', release: release('4790.0.0'), outputDir: '/o' });
+  const native = vendorPlan({ vendor: 'qemu_uefi', route: 'native', release: release('4790.0.0'), outputDir: '/o' }, ENDPOINTS);
   assert.ok(native.downloads.some((d) => d.endsWith('/flatcar_production_qemu_uefi_efi_code.qcow2')));
   assert.ok(native.downloads.some((d) => d.includes('build_library/qemu_template.sh')));
 });
@@ -60,7 +63,7 @@ test('auto picks native only where the image is the same; SDK downloads follow t
 test('native on a format it cannot make is an input error with a hint; unknown format a usage error', () => {
   assert.throws(() => chooseRoute(vendorFormat('vagrant')!, '4790.0.0', 'native'), (e: unknown) => isBakeError(e) && e.kind === 'input' && e.hint === 'use --vendor-route sdk');
   assert.throws(() => chooseRoute(vendorFormat('cloudsigma')!, '4593.2.5', 'native'), /SDK-built package/);
-  assert.throws(() => vendorPlan({ vendor: 'am', route: 'auto', release: release('4790.0.0'), outputDir: '/o' }), (e: unknown) => isBakeError(e) && e.kind === 'usage');
+  assert.throws(() => vendorPlan({ vendor: 'am', route: 'auto', release: release('4790.0.0'), outputDir: '/o' }, ENDPOINTS), (e: unknown) => isBakeError(e) && e.kind === 'usage');
 });
 
 test('compression: default from the table, comma lists, duplicates folded, unknown rejected', () => {
@@ -115,7 +118,7 @@ test('every native disk writer has what it needs; azure\'s plan appends the foot
     if (spec.native === 'move') assert.equal(spec.qemuImg, undefined, disk);
   }
   assert.deepEqual(DISK_FORMATS.vhd_fixed.qemuImg?.options, ['subformat=fixed', 'force_size'], 'the conversion the footer stands for');
-  const azure = vendorPlan({ vendor: 'azure', route: 'native', release: release('4790.0.0'), outputDir: '/o' });
+  const azure = vendorPlan({ vendor: 'azure', route: 'native', release: release('4790.0.0'), outputDir: '/o' }, ENDPOINTS);
   assert.ok(azure.steps.includes('append the fixed-VHD footer that qemu-img convert -O vpc -o subformat=fixed,force_size writes'), azure.steps.join('\n'));
 });
 
