@@ -1,11 +1,8 @@
 /** What `bake` prints: the plan for --dry-run and the summary table, as text or JSON. */
 import type { BakePlan } from '../pipeline/plan.ts';
 import type { BakeResult } from '../pipeline/bake.ts';
+import { formatTable } from './table.ts';
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
-}
 
 export function planJson(plan: BakePlan) {
   const { release, request } = plan;
@@ -37,7 +34,7 @@ export function formatPlan(plan: BakePlan): string {
     ...(plan.vendor ? [...plan.vendor.downloads.map((url) => `  ${url}`), ...plan.vendor.outputs.map((name) => `  → ${name}`)] : []),
     `output:    ${plan.output}`,
     'writes in the image:',
-    table([
+    formatTable([
       ['partition', 'path', 'from'],
       ...plan.sysexts.flatMap(({ spec, placement }) => [
         [placement.partition.toUpperCase(), placement.pathInPartition, 'file' in spec ? spec.file : `${spec.name}@${spec.version}`],
@@ -73,5 +70,5 @@ export function formatSummary(result: BakeResult): string {
     ['sysext', 'partition', 'path in the booted OS', 'symlink', 'sysupdate conf'],
     ...result.sysexts.map(({ spec, placement }) => [spec.name, placement.partition.toUpperCase(), placement.osPath, placement.symlinks.join(', '), placement.confPath ?? '-']),
   ];
-  return `\n${result.outputs.join('\n')}\n\n${table(rows)}\n`;
+  return `\n${result.outputs.join('\n')}\n\n${formatTable(rows)}\n`;
 }

@@ -6,6 +6,7 @@ import { basename } from 'node:path';
 import { Command } from 'commander';
 import { ARCHES, parseArch, type Arch } from '../core/arch.ts';
 import { addCommonOptions, contextFromOptions, interruption, type CommonOptions } from '../cli-context.ts';
+import { formatTable } from './table.ts';
 import type { Context } from '../context.ts';
 import { buildRepository, type RepoBuildSummary, type SysextBuilder } from '../repo/build.ts';
 import { loadCatalog } from '../repo/catalog.ts';
@@ -119,7 +120,7 @@ async function list(source: string, flags: RepoFlags): Promise<void> {
   const ctx = contextFromOptions(flags);
   const catalog = await loadCatalog(ctx, source);
   const json = catalog.extensions.map(({ name, versions, arches }) => ({ name, versions, arches }));
-  write(ctx, { source, extensions: json }, json.map((e) => `${e.name.padEnd(20)} ${e.arches.join(',').padEnd(13)} ${e.versions.join(' ')}`));
+  write(ctx, { source, extensions: json }, json.length ? [formatTable(json.map((e) => [e.name, e.arches.join(','), e.versions.join(' ')]))] : []);
 }
 
 export function command(): Command {

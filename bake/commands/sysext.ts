@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { parseArch } from '../core/arch.ts';
 import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
+import { formatTable } from './table.ts';
 import type { Context } from '../context.ts';
 import type { EndpointName } from '../core/endpoints.ts';
 import { inputError, usageError } from '../core/errors.ts';
@@ -65,10 +66,6 @@ function recipeSummary(recipe: Recipe) {
   };
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n') + '\n';
-}
 
 function listCommand(): Command {
   const command = new Command('list').description('every recipe: version source, checksums, static files, arches, options');
@@ -77,7 +74,7 @@ function listCommand(): Command {
     const ctx = contextFromOptions(flags);
     const summaries = recipeNames().map((name) => recipeSummary(getRecipe(name)));
     const rows = summaries.map((s) => [s.name, s.versionSource, s.verifiesChecksums ? 'yes' : 'no', s.staticFiles ? 'yes' : 'no', s.arches.join(','), s.options.join(' ')]);
-    print(ctx, { ok: true, recipes: summaries }, table([['EXTENSION', 'VERSIONS FROM', 'CHECKSUMS', 'STATIC FILES', 'ARCHES', 'OPTIONS'], ...rows]));
+    print(ctx, { ok: true, recipes: summaries }, `${formatTable([['EXTENSION', 'VERSIONS FROM', 'CHECKSUMS', 'STATIC FILES', 'ARCHES', 'OPTIONS'], ...rows])}\n`);
   });
   return command;
 }

@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { parseArch, type Arch } from '../core/arch.ts';
 import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
+import { formatTable } from './table.ts';
 import { parseReleaseRequest, resolveRelease } from '../flatcar/release.ts';
 import { chooseRoute } from '../vendor/plan.ts';
 import { eraName } from '../../vendors/eras.ts';
@@ -64,10 +65,7 @@ function printTable(rows: VendorRow[], heading: string): void {
     ['ARCHES', (r) => r.arches.join(',')],
     [rows[0]?.autoRoute ? 'AUTO ROUTE' : 'AVAILABLE', (r) => r.autoRoute ?? r.available],
   ];
-  const widths = columns.map(([title, cell]) => Math.max(title.length, ...rows.map((r) => cell(r).length)));
-  const render = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
-  lines.push(render(columns.map(([title]) => title)));
-  for (const row of rows) lines.push(render(columns.map(([, cell]) => cell(row))));
+  lines.push(formatTable([columns.map(([title]) => title), ...rows.map((row) => columns.map(([, cell]) => cell(row)))]));
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
