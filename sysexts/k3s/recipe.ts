@@ -4,6 +4,7 @@
  * enables one of them.
  */
 import type { Recipe } from '../../bake/sysext/recipe.ts';
+import { fetchWithArchSums } from '../_shared/github-release.ts';
 
 const recipe: Recipe = {
   name: 'k3s',
@@ -16,9 +17,7 @@ const recipe: Recipe = {
   patchLevelSysupdate: true,
   async build(api) {
     const goarch = api.names.goarch;
-    const base = `k3s-io/k3s/releases/download/${encodeURIComponent(api.version)}`;
-    const asset = goarch === 'amd64' ? 'k3s' : `k3s-${goarch}`;
-    const binary = await api.fetch(api.url('githubUrl', `${base}/${asset}`), { checksumUrl: api.url('githubUrl', `${base}/sha256sum-${goarch}.txt`) });
+    const binary = await fetchWithArchSums(api, 'k3s-io/k3s', goarch === 'amd64' ? 'k3s' : `k3s-${goarch}`);
     await api.install(binary, 'usr/local/bin/k3s', 0o755);
     for (const link of ['kubectl', 'crictl', 'ctr']) await api.symlink('k3s', `usr/local/bin/${link}`);
   },

@@ -4,6 +4,7 @@
  * writable /opt/cni/bin on first boot, because CNI providers (Calico, Cilium) install theirs there too.
  */
 import type { BuildApi, Recipe } from '../../bake/sysext/recipe.ts';
+import { installCniPlugins, newestCniVersion } from '../_shared/cni.ts';
 
 const BINARIES = ['kubeadm', 'kubelet', 'kubectl'];
 
@@ -18,7 +19,7 @@ const recipe: Recipe = {
   patchLevelSysupdate: true,
   options: [{ name: 'cni-version', value: '<version>', description: 'CNI plugins release (default: the newest)' }],
   async build(api) {
-    await api.concurrently([...BINARIES.map((binary) => () => installBinary(api, binary)), () => installCniPlugins(api)]);
+    await api.concurrently([...BINARIES.map((binary) => () => installBinary(api, binary)), () => installPlugins(api)]);
   },
 };
 
@@ -29,9 +30,7 @@ async function installBinary(api: BuildApi, binary: string): Promise<void> {
   await api.install(await api.fetch(url, { checksumUrl: `${url}.sha256` }), `usr/bin/${binary}`, 0o755);
 }
 
-async function installCniPlugins(api: BuildApi): Promise<void> {
-  const cni = String(api.options['cni-version'] ?? (await api.newestVersion({ kind: 'github-releases', repo: 'containernetworking/plugins', match: /^v\d+\.\d+\.\d+$/ })));
-  const url = api.url('githubUrl', `containernetworking/plugins/releases/download/${cni}/cni-plugins-linux-${api.names.goarch}-${cni}.tgz`);
-  const plugins = await api.extract(await api.fetch(url, { checksumUrl: `${url}.sha256` }));
-  await api.installTree(plugins, 'usr/libexec/cni');
+async function installPlugins(api: BuildApi): Promise<void> {
+  const version = String(api.options['cni-version'] ?? (await newestCniVersion(api)));
+  await installCniPlugins(api, version, 'usr/libexec/cni');
 }

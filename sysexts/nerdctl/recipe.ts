@@ -4,6 +4,7 @@
  * bakery deleted a misspelt tmpfiles path here; this recipe never writes what it would have to delete.)
  */
 import type { Recipe } from '../../bake/sysext/recipe.ts';
+import { installCniPlugins } from '../_shared/cni.ts';
 
 const recipe: Recipe = {
   name: 'nerdctl',
@@ -24,8 +25,7 @@ const recipe: Recipe = {
     const cni = api.options['with-cni'];
     let cniPath = '/opt/cni/bin';
     if (typeof cni === 'string') {
-      const cniUrl = api.url('githubUrl', `containernetworking/plugins/releases/download/${cni}/cni-plugins-linux-${goarch}-${cni}.tgz`);
-      await api.installTree(await api.extract(await api.fetch(cniUrl, { checksumUrl: `${cniUrl}.sha256` })), 'usr/libexec/cni');
+      await installCniPlugins(api, cni, 'usr/libexec/cni');
       cniPath = '/usr/libexec/cni';
     }
     await api.writeFile('usr/share/nerdctl/nerdctl.toml', `# Copied to /etc/nerdctl/nerdctl.toml once (tmpfiles); edit that copy.\ncni_path = "${cniPath}"\ncni_netconfpath = "/etc/cni/net.d"\n`);

@@ -3,6 +3,7 @@
  * usr/local/lib/systemd/system start /usr/local/bin/rke2. Like k3s, the user enables server or agent.
  */
 import type { Recipe } from '../../bake/sysext/recipe.ts';
+import { fetchWithArchSums } from '../_shared/github-release.ts';
 
 const recipe: Recipe = {
   name: 'rke2',
@@ -14,10 +15,7 @@ const recipe: Recipe = {
   verifiesChecksums: true,
   patchLevelSysupdate: true,
   async build(api) {
-    const goarch = api.names.goarch;
-    const base = `rancher/rke2/releases/download/${encodeURIComponent(api.version)}`;
-    const url = api.url('githubUrl', `${base}/rke2.linux-${goarch}.tar.gz`);
-    const tree = await api.extract(await api.fetch(url, { checksumUrl: api.url('githubUrl', `${base}/sha256sum-${goarch}.txt`) }));
+    const tree = await api.extract(await fetchWithArchSums(api, 'rancher/rke2', `rke2.linux-${api.names.goarch}.tar.gz`));
     await api.installTree(tree, 'usr/local');
   },
 };
