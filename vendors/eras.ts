@@ -1,6 +1,6 @@
 /**
  * Version-dependent behaviour of Flatcar's image_to_vm.sh and disk layouts, as named predicates on the
- * release version (flatcar.md §1–§3). Everything else asks these questions; nobody compares versions.
+ * release version (docs/flatcar-facts.md §1–§3). Everything else asks these questions; nobody compares versions.
  * Thresholds marked "derived" are inferred from the releases that were read, not from a commit.
  */
 export interface ReleaseQuirks {

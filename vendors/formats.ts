@@ -1,7 +1,7 @@
 /**
  * The vendor formats that Flatcar's image_to_vm.sh knows (flatcar/scripts build_library/vm_image_util.sh),
  * as one table: disk format, layout, OEM, extra files, CI compressions, and the releases in which each
- * exists (flatcar.md §2). `generic` is bake's own name for "no vendor conversion". Data and pure lookups
+ * exists (docs/flatcar-facts.md §2). `generic` is bake's own name for "no vendor conversion". Data and pure lookups
  * only; the engine (bake/vendor/) does the work.
  */
 import type { Arch } from '../bake/core/arch.ts';

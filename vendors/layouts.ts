@@ -1,5 +1,5 @@
 /**
- * Disk layouts from flatcar/scripts build_library/disk_layout.json (flatcar.md §1). A vendor layout only
+ * Disk layouts from flatcar/scripts build_library/disk_layout.json (docs/flatcar-facts.md §1). A vendor layout only
  * changes the size of ROOT (p9); the disk then ends at ROOT's end plus the backup GPT, aligned up to
  * `disk_alignment`, exactly as disk_util computes it.
  */

@@ -1,5 +1,5 @@
 /**
- * OEM ids: what goes into /oem for each cloud (flatcar.md §2 "OEM partition content", §6). The grub
+ * OEM ids: what goes into /oem for each cloud (docs/flatcar-facts.md §2.3). The grub
  * fragments are build_library/oem/<id>/grub.cfg on flatcar/scripts main and the equivalent
  * common-oem-files output in older releases: `# Flatcar GRUB settings`, a blank line, `set oem_id=...`,
  * then the vendor's settings.

@@ -1,5 +1,5 @@
 /**
- * Output file names, as image_to_vm.sh names them (flatcar.md §2 "Output naming", "Compression",
+ * Output file names, as image_to_vm.sh names them (docs/flatcar-facts.md §2.1, §2.2,
  * "qemu_uefi extras"). Pure, so `bake --dry-run` and the tests can list them without doing anything.
  */
 import type { Arch } from '../bake/core/arch.ts';

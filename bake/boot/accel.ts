@@ -1,7 +1,7 @@
 /**
  * KVM when it works, TCG otherwise. /dev/kvm existing is not enough: on PVM hosts (nested KVM for
  * cloud VMs, `kvm_pvm` module) the device opens fine but guests hang after the firmware
- * (build-host.md §0), so a PVM host falls back to TCG too.
+ * (docs/flatcar-facts.md §7), so a PVM host falls back to TCG too.
  */
 import { access, constants } from 'node:fs/promises';
 import { usageError } from '../core/errors.ts';

@@ -1,6 +1,6 @@
 /**
- * UEFI firmware for the VM: the pair a qemu_uefi release ships next to its image (flatcar.md §2
- * "qemu_uefi extras"), else the host's OVMF from the distribution paths below. The vars file is always
+ * UEFI firmware for the VM: the pair a qemu_uefi release ships next to its image (docs/flatcar-facts.md
+ * §2.4), else the host's OVMF from the distribution paths below. The vars file is always
  * copied, because the firmware writes boot entries into it.
  */
 import { access, copyFile } from 'node:fs/promises';

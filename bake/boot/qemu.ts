@@ -1,6 +1,6 @@
 /**
  * The qemu command line, built as data from a VmSpec: the options of Flatcar's qemu launcher
- * (flatcar.md §5 "qemu launcher": q35, pflash firmware, virtio disk and net, rng, fw_cfg Ignition) minus
+ * (docs/flatcar-facts.md §2.4: q35, pflash firmware, virtio disk and net, rng, fw_cfg Ignition) minus
  * what the host cannot do, plus headless serial capture for --check. Pure, so it is unit-tested.
  */
 import type { Accel } from './accel.ts';

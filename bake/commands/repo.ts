@@ -1,6 +1,6 @@
 /**
  * `bake repo build|outdated|sign|serve|list`: run a sysext repository in the bakery's layout with one
- * tool (bakery-and-peers.md §1.5–1.8) instead of GitHub Actions, release scripts and Caddy.
+ * tool (docs/flatcar-facts.md §6) instead of GitHub Actions, release scripts and Caddy.
  */
 import { basename } from 'node:path';
 import { Command } from 'commander';

@@ -83,7 +83,7 @@ async function hostMissingCapabilities(): Promise<string[]> {
  * How a privileged container is asked for. `--privileged` everywhere it works; docker (unlike podman)
  * fails with it where the host's bounding set lacks a capability ("unable to apply caps", e.g. VMs
  * without SYS_RESOURCE), so there it gets everything else by name, with the same device and
- * confinement freedom (build-host.md §2).
+ * confinement freedom (docs/flatcar-facts.md §7).
  */
 export function privilegeOptions(runtime: RuntimeName, missing: readonly string[]): string[] {
   if (runtime === 'podman' || missing.length === 0) return ['--privileged'];

@@ -11,7 +11,7 @@ import { inputError, usageError } from '../core/errors.ts';
 export const CHANNELS = ['alpha', 'beta', 'stable', 'lts'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
-/** Modern Flatcar versions encode the channel in the minor number (flatcar.md §4 "Version numbers"). */
+/** Modern Flatcar versions encode the channel in the minor number (docs/flatcar-facts.md §4). */
 const CHANNEL_BY_MINOR: Record<string, Channel> = { '0': 'alpha', '1': 'beta', '2': 'stable', '3': 'lts' };
 
 const VERSION_PATTERN = /^\d+\.\d+\.\d+$/;

@@ -71,7 +71,7 @@ export async function readGpt(imagePath: string): Promise<GptTable> {
   }
 }
 
-/** Flatcar's partitions bake writes to, with the label each must carry (flatcar.md §1). */
+/** Flatcar's partitions bake writes to, with the label each must carry (docs/flatcar-facts.md §1). */
 export const FLATCAR_PARTITIONS = {
   oem: { number: 6, label: 'OEM', fstype: 'btrfs' },
   root: { number: 9, label: 'ROOT', fstype: 'ext4' },

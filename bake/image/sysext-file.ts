@@ -96,7 +96,7 @@ export async function inspectSysext(ctx: Context, image: string, expect: SysextE
   return { format, release };
 }
 
-/** systemd-sysext's matching rules (flatcar.md §5), as bake can check them before baking. */
+/** systemd-sysext's matching rules (docs/flatcar-facts.md §5), as bake can check them before baking. */
 export function checkCompatibility(image: string, release: Record<string, string>, expect: SysextExpectations): void {
   const architecture = release.ARCHITECTURE;
   if (architecture && architecture !== expect.arch) {

@@ -73,7 +73,7 @@ async function resolveLocalFile(name: string, path: string, base: string): Promi
   };
 }
 
-/** The per-extension SHA256SUMS lists every published build of one extension (bakery-and-peers.md §1.5). */
+/** The per-extension SHA256SUMS lists every published build of one extension (docs/flatcar-facts.md §6). */
 async function publishedSums(ctx: Context, base: string, name: string): Promise<SumLine[]> {
   const url = `${base}/${name}/SHA256SUMS`;
   return parseSums(await ctx.http.getText(url), url);

@@ -1,5 +1,5 @@
 /**
- * A repository on disk, in the bakery's release model (bakery-and-peers.md §1.5): one directory per
+ * A repository on disk, in the bakery's release model (docs/flatcar-facts.md §6): one directory per
  * GitHub-style release, so a directory can be uploaded as a release of the same tag.
  *
  *   <repo>/<name>-<version>/<name>-<version>-<arch>.raw   the images of one version (one per arch)

@@ -1,5 +1,5 @@
 /**
- * The bakery's public naming contract (bakery-and-peers.md §1.5, §1.8), in one place: release tags
+ * The bakery's public naming contract (docs/flatcar-facts.md §6), in one place: release tags
  * `<name>-<version>` and images `<name>-<version>-<arch>.raw`.
  * Clients and the extensions.flatcar.org redirect split a file name at its last `-` before the arch, so a
  * version must not contain `-` and neither part may contain `/` or whitespace.

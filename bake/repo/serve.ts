@@ -1,6 +1,6 @@
 /**
  * `bake repo serve`: the repository over HTTP with the URL layout extensions.flatcar.org gives
- * (bakery-and-peers.md §1.8), so systemd-sysupdate's `url-file` source sees one directory per extension:
+ * (docs/flatcar-facts.md §6), so systemd-sysupdate's `url-file` source sees one directory per extension:
  *
  *   /SHA256SUMS, /SHA256SUMS.gpg                → the global metadata
  *   /<name>/SHA256SUMS, /<name>/SHA256SUMS.gpg  → the extension's metadata

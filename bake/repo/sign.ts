@@ -1,7 +1,7 @@
 /**
  * `bake repo sign`: detached GPG signatures (`SHA256SUMS.gpg`) next to every manifest, which is what
  * systemd-sysupdate checks with Verify=yes against /etc/systemd/import-pubring.gpg
- * (bakery-and-peers.md §3). Metadata manifests are re-signed every time (their content changes);
+ * (docs/flatcar-facts.md §6). Metadata manifests are re-signed every time (their content changes);
  * a release's own manifest never changes, so it is signed once.
  */
 import { access, readdir } from 'node:fs/promises';

@@ -1,6 +1,6 @@
 /**
  * The build list: the bakery's `release_build_versions.txt` format, one `<name> <version>` or
- * `<name> latest` per line, `#` comments and blank lines allowed (bakery-and-peers.md §1.6).
+ * `<name> latest` per line, `#` comments and blank lines allowed (docs/flatcar-facts.md §6).
  */
 import { readFile } from 'node:fs/promises';
 import { inputError } from '../core/errors.ts';

@@ -1,6 +1,6 @@
 /**
  * The extension-release file: what systemd-sysext reads to decide whether an image fits the host
- * (flatcar.md §5). The file name must be `extension-release.<name>` where name is the image's name in
+ * (docs/flatcar-facts.md §5). The file name must be `extension-release.<name>` where name is the image's name in
  * /etc/extensions, so the name is part of the contract, not decoration.
  */
 import type { Arch } from '../core/arch.ts';

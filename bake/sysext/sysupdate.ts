@@ -1,5 +1,5 @@
 /**
- * systemd-sysupdate transfer configs in the bakery's names and contents (bakery-and-peers.md §1.3): one
+ * systemd-sysupdate transfer configs in the bakery's names and contents (docs/flatcar-facts.md §6): one
  * `<name>.conf` that follows every new release, and for recipes whose users pin a minor (kubernetes, k3s,
  * rke2) one `<name>-vX.Y.conf` per minor that only follows patch releases. All of them keep the
  * `/etc/extensions/<name>.raw` symlink name, because the image's extension-release is named after it

@@ -1,7 +1,7 @@
 /**
  * The native vendor route: no SDK, no container. The generic image is grown to the format's layout, its
  * OEM partition written, then converted (or, for a fixed VHD, given its footer in place), packaged and
- * compressed under image_to_vm.sh's output names (flatcar.md checklist item 5). Everything is staged in
+ * compressed under image_to_vm.sh's output names (docs/flatcar-facts.md §2). Everything is staged in
  * the job's private work directory.
  */
 import { mkdir, rm } from 'node:fs/promises';
@@ -38,7 +38,7 @@ async function prepareFirmware(ctx: Context, job: NativeJob, scratch: string): P
   if (await ctx.http.exists(`${job.release.baseUrl}/${names.code}`)) {
     return { code: await fetchReleaseFile(ctx, job.release, names.code), vars: await fetchReleaseFile(ctx, job.release, names.vars) };
   }
-  // Host firmware when the release directory has none (flatcar.md §2 "Firmware sources").
+  // Host firmware when the release directory has none (docs/flatcar-facts.md §2.4).
   const host = await findFirmware(HOST_FIRMWARE_BY_ARCH[job.release.arch]);
   ctx.log.info(`the release directory has no ${names.code}; using the host's firmware (${host.code})`);
   if (!names.code.endsWith('.qcow2')) return host;

@@ -1,6 +1,6 @@
 /**
  * Writes the OEM partition (p6, btrfs) as image_to_vm.sh's install_oem_sysext and the OEM's grub.cfg do
- * (flatcar.md §2 "OEM partition content", §6): the OEM sysext under the name the initrd looks for, the
+ * (docs/flatcar-facts.md §2.3): the OEM sysext under the name the initrd looks for, the
  * flag that activates it, oem-release (from the sysext's SYSEXT_* fields, as Era C does) and grub.cfg.
  */
 import { chmod, copyFile, mkdir, stat, utimes, writeFile } from 'node:fs/promises';

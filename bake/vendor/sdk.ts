@@ -2,7 +2,7 @@
  * The SDK vendor route, faithful to `bake_flatcar_image.sh --vendor`: flatcar/scripts at the release tag,
  * the verified release inputs beside the image (plus `oem-<id>.raw` from 4628 on, which the original
  * forgets), then image_to_vm.sh in the Flatcar SDK container, created and entered exactly as
- * run_sdk_container does (flatcar.md §3). The container is removed on success, failure and Ctrl-C.
+ * run_sdk_container does (docs/flatcar-facts.md §3). The container is removed on success, failure and Ctrl-C.
  */
 import { link, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

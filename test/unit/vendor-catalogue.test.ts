@@ -1,5 +1,5 @@
 /**
- * The vendor table, checked row by row against flatcar.md §1–§2: which formats exist in which release
+ * The vendor table, checked row by row against docs/flatcar-facts.md §1–§2: which formats exist in which release
  * and arch, their OEM ids and grub settings, output names, layouts, and the era predicates.
  */
 import { test } from 'node:test';
@@ -66,7 +66,7 @@ test('every row: disk, layout and OEM as vm_image_util.sh sets them', () => {
   assert.equal(new Set(VENDOR_FORMATS).size, VENDOR_FORMATS.length);
 });
 
-test('output names with the CI compressions (flatcar.md §4 "Vendor")', () => {
+test('output names with the CI compressions (docs/flatcar-facts.md §2.2)', () => {
   const names = (vendor: string, arch: 'x86-64' | 'arm64' = 'x86-64') => vendorOutputNames(vendorFormat(vendor)!, '4790.0.0', arch, vendorFormat(vendor)!.compression);
   assert.deepEqual(names('azure'), ['flatcar_production_azure_image.vhd.bz2']);
   assert.deepEqual(names('hyperv_vhdx'), ['flatcar_production_hyperv_vhdx_image.vhdx.zip']);
@@ -101,7 +101,7 @@ test('OEM payload per era: ami_vmdk lacks its sysext before 4722, package OEMs a
   assert.equal(oemPayload(vendorFormat('xen')!, '4790.0.0'), undefined);
 });
 
-test('era predicates and eras (flatcar.md: A ≤ 4593/LTS, B 4628–4694, C ≥ 4722)', () => {
+test('era predicates and eras (docs/flatcar-facts.md: A ≤ 4593/LTS, B 4628–4694, C ≥ 4722)', () => {
   const cases: Array<[string, 'A' | 'B' | 'C', boolean]> = [
     ['4081.3.10', 'A', false], ['4459.2.3', 'A', false], ['4487.0.0', 'A', true], ['4487.1.0', 'A', false], ['4515.1.0', 'A', true],
     ['4593.2.5', 'A', true], ['4628.0.0', 'B', true], ['4628.1.0', 'B', true], ['4694.1.2', 'B', true], ['4722.0.0', 'C', true], ['4790.0.0', 'C', true],
@@ -112,7 +112,7 @@ test('era predicates and eras (flatcar.md: A ≤ 4593/LTS, B 4628–4694, C ≥ 
   }
 });
 
-test('layouts give disk_layout.json totals (flatcar.md §1)', () => {
+test('layouts give disk_layout.json totals (docs/flatcar-facts.md §1)', () => {
   const current = releaseQuirks('4790.0.0');
   const old = releaseQuirks('4081.3.10');
   const total = (layout: 'base' | 'vm' | 'azure' | 'vagrant', quirks: typeof current, rootStart: number) => diskBlocksFor(rootStart, rootBlocksFor(layout, quirks));
