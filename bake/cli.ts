@@ -3,21 +3,11 @@
  * argv only: picks the command, lazily imports it, runs it, and maps every error to one line (or a JSON
  * object with --json) and an exit code. Nothing else happens here.
  */
-import type { Command } from 'commander';
-import { BakeError, exitCodeFor, oneLine, toJson } from './core/errors.ts';
+import { Command } from 'commander';
+import { BakeError, exitCodeFor, oneLine, toJson, usageError } from './core/errors.ts';
+import { closest } from './core/suggest.ts';
 import { interruption } from './cli-context.ts';
-
-type CommandModule = { command(): Command };
-
-/** Subcommands, loaded only when named; anything else is the default `bake` command. */
-const SUBCOMMANDS: Record<string, () => Promise<CommandModule>> = {
-  repo: () => import('./commands/repo.ts'),
-  vendors: () => import('./commands/vendors.ts'),
-  sysext: () => import('./commands/sysext.ts'),
-  boot: () => import('./commands/boot.ts'),
-  butane: () => import('./commands/butane.ts'),
-  ignition: () => import('./commands/ignition.ts'),
-};
+import { COMMANDS, COMMAND_NAMES, type CommandModule } from './commands/index.ts';
 
 function installSignalHandlers(): void {
   let count = 0;
@@ -51,13 +41,29 @@ function installPipeHandlers(): void {
 async function main(argv: string[]): Promise<void> {
   installSignalHandlers();
   installPipeHandlers();
-  const name = argv[2];
-  const load = name !== undefined ? SUBCOMMANDS[name] : undefined;
-  const module: CommandModule = load ? await load() : await import('./commands/bake.ts');
-  const program = module.command();
+  // `bake help [command]` is `bake [command] --help`.
+  const args = argv[2] === 'help' ? [...argv.slice(3), '--help'] : argv.slice(2);
+  const name = args[0];
+  const entry = name !== undefined ? COMMANDS[name] : undefined;
+  if (!entry && name !== undefined) rejectNearMissCommand(name);
+  const program = entry ? subcommandProgram(await entry.load()) : (await import('./commands/bake.ts')).command();
   overrideExits(program);
-  // For a subcommand, drop argv[1] so commander sees the subcommand's name where it expects the script.
-  await program.parseAsync(load ? argv.slice(1) : argv, { from: 'node' });
+  await program.parseAsync(args, { from: 'user' });
+}
+
+/** A subcommand under a `bake` parent, so its usage and errors read `bake sysext …`. */
+function subcommandProgram(module: CommandModule): Command {
+  return new Command('bake').addCommand(module.command()).helpCommand(false);
+}
+
+/**
+ * A bare word close to a command name (`bake vendor`, `bake ignitoin`) is a typo for the command, not a
+ * sysext argument: those always hold `:` or `@`.
+ */
+function rejectNearMissCommand(word: string): void {
+  if (!/^[a-z][a-z-]*$/.test(word)) return;
+  const near = closest(word, COMMAND_NAMES);
+  if (near) throw usageError(`'${word}' is not a bake command`, `did you mean 'bake ${near}'? (bake --help lists them)`);
 }
 
 /** commander must throw instead of exiting, at every level, so errors reach the one handler below. */

@@ -14,6 +14,7 @@ import { StageRunner, type Report } from '../pipeline/stages.ts';
 import { prepareSysext } from '../pipeline/sources.ts';
 import { tempDir } from '../core/cleanup.ts';
 import { PROJECT_ROOT } from '../core/project.ts';
+import { commandsHelp } from './index.ts';
 import { formatPlan, formatSummary, planJson, resultJson } from './bake-output.ts';
 
 /** bake's own version, from package.json (read at run time, so dist/ needs no stamping). */
@@ -42,7 +43,8 @@ export function command(): Command {
     .option('--smoke-test', 'boot the result in QEMU (the qemu_uefi image with --vendor qemu_uefi) and check every sysext merged; publish only if it did')
     .option('--output <dir>', 'where the image goes', '.')
     .option('--force', 'replace an existing output')
-    .version(packageVersion(), '--version');
+    .version(packageVersion(), '-V, --version')
+    .addHelpText('after', commandsHelp());
   addCommonOptions(program, { endpoints: ['releaseUrl', 'releasesJson', 'signingKey', 'bakeryUrl'] });
   program.action(async (sysexts: string[], flags: BakeFlags) => {
     const ctx = contextFromOptions(flags);

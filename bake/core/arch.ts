@@ -23,7 +23,15 @@ export const ARCHES: Record<Arch, ArchNames> = {
   arm64: { board: 'arm64-usr', goarch: 'arm64', machine: 'aarch64', elfMachine: 183, qemuSystem: 'qemu-system-aarch64' },
 };
 
+/** The names Flatcar's boards, Go, Debian and the kernel use for each arch, accepted as aliases. */
+const ARCH_ALIASES: Readonly<Record<string, Arch>> = {
+  amd64: 'x86-64', x86_64: 'x86-64', 'amd64-usr': 'x86-64', x64: 'x86-64',
+  aarch64: 'arm64', 'arm64-usr': 'arm64',
+};
+
 export function parseArch(value: string): Arch {
   if (value in ARCHES) return value as Arch;
-  throw usageError(`unknown arch '${value}'`, `use one of: ${Object.keys(ARCHES).join(', ')}`);
+  const alias = ARCH_ALIASES[value.toLowerCase()];
+  if (alias) return alias;
+  throw usageError(`unknown arch '${value}'`, `use one of: ${Object.keys(ARCHES).join(', ')} (or amd64, x86_64, aarch64)`);
 }

@@ -11,7 +11,9 @@ import { checkExtensionName } from '../image/sysext-file.ts';
 import { parseInstallTarget, placeSysext, type InstallTarget, type Placement } from '../image/placement.ts';
 import { parseReleaseRequest, type ReleaseRequest, type ResolvedRelease } from '../flatcar/release.ts';
 import { DIGESTS, IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, releaseCacheDir } from '../flatcar/release-files.ts';
-import { isKnownVendor } from '../../vendors/formats.ts';
+import { isKnownVendor, VENDOR_FORMATS } from '../../vendors/formats.ts';
+import { VENDOR_ALIASES } from '../../vendors/aliases.ts';
+import { suggestion } from '../core/suggest.ts';
 import type { RuntimeChoice } from '../core/container.ts';
 import { vendorPlan, type RouteChoice } from '../vendor/index.ts';
 
@@ -78,7 +80,7 @@ export function parseSysextSpec(argument: string, fetch: boolean): SysextSpec {
     if (!version) throw usageError(`no version given for sysext '${name}'`, `write ${name}@<version> or ${name}@latest`);
     return { name, source: fetch ? 'catalog' : 'recipe', version };
   }
-  throw usageError(`'${argument}' is not name:file or name@version`, 'e.g. docker:docker.raw (a file) or docker@27.3.1 (built on the spot)');
+  throw usageError(`'${argument}' is not name:file or name@version`, 'e.g. docker:docker.raw (a file) or docker@27.3.1 (built on the spot); bake --help lists the commands');
 }
 
 export function parseBakeRequest(sysextArgs: string[], options: RawBakeOptions, cwd = process.cwd()): BakeRequest {
@@ -89,8 +91,7 @@ export function parseBakeRequest(sysextArgs: string[], options: RawBakeOptions, 
     if (seen.has(name)) throw usageError(`sysext '${name}' is named twice`, 'each name links /etc/extensions/<name>.raw once');
     seen.add(name);
   }
-  const vendor = options.vendor ?? 'generic';
-  if (!isKnownVendor(vendor)) throw usageError(`unknown vendor '${vendor}'`, 'run `bake vendors` for the list');
+  const vendor = parseVendor(options.vendor ?? 'generic');
   return {
     vendorOptions: parseVendorOptions(options),
     sysexts,
@@ -102,6 +103,14 @@ export function parseBakeRequest(sysextArgs: string[], options: RawBakeOptions, 
     force: options.force ?? false,
     smokeTest: options.smokeTest ?? false,
   };
+}
+
+/** A vendor format by its exact name; a near miss or another name for one gets the right name suggested. */
+export function parseVendor(value: string): string {
+  if (isKnownVendor(value)) return value;
+  const alias = VENDOR_ALIASES[value.toLowerCase()];
+  const hint = alias ? `did you mean '${alias}'?` : suggestion(value, ['generic', ...VENDOR_FORMATS], 'run `bake vendors` for the list');
+  throw usageError(`unknown vendor '${value}'`, hint);
 }
 
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {

@@ -39,9 +39,27 @@ test('vendors are checked by exact name (the original accepted "am" for "ami")',
 test('no sysexts, duplicate names, bad arch or channel are usage errors', () => {
   assert.throws(() => parseBakeRequest([], {}), isUsage);
   assert.throws(() => parseBakeRequest(['a:a.raw', 'a:b.raw'], {}), isUsage);
-  assert.throws(() => parseBakeRequest(['a:a.raw'], { arch: 'amd64' }), isUsage);
+  assert.throws(() => parseBakeRequest(['a:a.raw'], { arch: 'sparc' }), isUsage);
   assert.throws(() => parseBakeRequest(['a:a.raw'], { release: 'edge' }), isUsage);
   assert.throws(() => parseBakeRequest(['a:a.raw'], { installTo: 'usr:/x' }), isUsage);
+});
+
+test('arch aliases from boards, Go and the kernel are accepted; vendor near misses get the right name', () => {
+  for (const alias of ['amd64', 'x86_64', 'amd64-usr']) assert.equal(parseBakeRequest(['a:a.raw'], { arch: alias }).arch, 'x86-64');
+  for (const alias of ['aarch64', 'arm64-usr']) assert.equal(parseBakeRequest(['a:a.raw'], { arch: alias }).arch, 'arm64');
+  const hintFor = (vendor: string) => {
+    try {
+      parseBakeRequest(['a:a.raw'], { vendor });
+    } catch (error) {
+      assert.ok(isUsage(error));
+      return (error as BakeError).hint;
+    }
+    assert.fail(`--vendor ${vendor} was accepted`);
+  };
+  assert.equal(hintFor('azrue'), "did you mean 'azure'?");
+  assert.equal(hintFor('qemu-uefi'), "did you mean 'qemu_uefi'?");
+  assert.equal(hintFor('aws'), "did you mean 'ami'?");
+  assert.equal(hintFor('kubernetes'), 'run `bake vendors` for the list');
 });
 
 test('the plan lists every download, the cache paths and every path written in the image', () => {
