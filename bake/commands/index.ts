@@ -43,6 +43,11 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     examples: ['bake repo build ./repo --config release_build_versions.txt', 'bake repo serve ./repo'],
     load: () => import('./repo.ts'),
   },
+  completion: {
+    summary: 'print shell completion for bash, zsh or fish',
+    examples: ['eval "$(bake completion bash)"'],
+    load: () => import('./completion.ts'),
+  },
 };
 
 export const COMMAND_NAMES = Object.keys(COMMANDS);

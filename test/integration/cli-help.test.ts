@@ -4,6 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execa } from 'execa';
 import { COMMAND_NAMES } from '../../bake/commands/index.ts';
 import { assertOneLineError, runBake, workspace } from '../support/bake-cli.ts';
 
@@ -11,7 +12,7 @@ test('bake --help lists every command with an example', async (t) => {
   const ws = await workspace(t);
   const run = await runBake(ws, ['--help']);
   assert.equal(run.exitCode, 0, run.stderr);
-  for (const name of COMMAND_NAMES) assert.match(run.stdout, new RegExp(`^  ${name} .+\\n\\s+\\$ bake ${name}`, 'm'), name);
+  for (const name of COMMAND_NAMES) assert.match(run.stdout, new RegExp(`^  ${name} .+\\n\\s+\\$ .*bake ${name}`, 'm'), name);
   assert.deepEqual((await runBake(ws, ['help'])).stdout, run.stdout, 'bake help is bake --help');
 });
 
@@ -37,4 +38,29 @@ test('-V prints the version', async (t) => {
   const run = await runBake(await workspace(t), ['-V']);
   assert.equal(run.exitCode, 0);
   assert.match(run.stdout, /^\d+\.\d+\.\d+$/); // execa strips the final newline
+});
+
+test('bash completion completes commands, subcommands, flags, vendors, channels and recipes', async (t) => {
+  const ws = await workspace(t);
+  const script = await runBake(ws, ['completion', 'bash']);
+  assert.equal(script.exitCode, 0, script.stderr);
+  const complete = async (...words: string[]) => {
+    const line = ['bake', ...words];
+    const program = `${script.stdout}\nCOMP_WORDS=(${line.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${line.length - 1}; _bake; printf '%s\\n' "\${COMPREPLY[@]}"`;
+    const { stdout } = await execa('bash', ['-c', program], { cwd: ws.dir });
+    return stdout.split('\n').filter(Boolean);
+  };
+  assert.deepEqual(await complete('sys'), ['sysext']);
+  assert.deepEqual(await complete('sysext', 'cr'), ['create']);
+  assert.ok((await complete('sysext', 'create', 'dock')).includes('docker'));
+  assert.deepEqual(await complete('--vendor', 'azu'), ['azure']);
+  assert.deepEqual(await complete('--release', 'st'), ['stable']);
+  assert.ok((await complete('--fe')).includes('--fetch'));
+  assert.ok((await complete('boot', '--ch')).includes('--check'));
+});
+
+test('completion for an unknown shell is a usage error', async (t) => {
+  const run = await runBake(await workspace(t), ['completion', 'tcsh']);
+  assert.equal(run.exitCode, 2);
+  assertOneLineError(run, /no completion for shell 'tcsh'/);
 });
