@@ -1,0 +1,42 @@
+/**
+ * Upstream evidence beyond a plain checksum file: a checksum file with a detached OpenPGP signature
+ * (HashiCorp signs every release's SHA256SUMS), and the digest GitHub's release API lists per asset
+ * (kata-containers publishes no checksum file). Both fail closed, except a release from before GitHub
+ * listed digests, which is logged as unverified.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Context } from '../context.ts';
+import { tempDir } from '../core/cleanup.ts';
+import type { KeyEndpoint } from '../core/endpoints.ts';
+import { inputError, verifyError } from '../core/errors.ts';
+import { endpointKey, verifySignature } from '../flatcar/verify.ts';
+import { githubHttp } from './version-sources.ts';
+
+/** The text of `url`, once its detached signature at `signatureUrl` checks out against the key endpoint. */
+export async function signedText(ctx: Context, url: string, signature: { url: string; key: KeyEndpoint }): Promise<string> {
+  await using scratch = await tempDir('bake-signed');
+  const file = join(scratch.path, 'sums');
+  const sig = join(scratch.path, 'sums.sig');
+  await Promise.all([ctx.http.download(url, file), ctx.http.download(signature.url, sig)]);
+  await verifySignature(ctx, await endpointKey(ctx, signature.key), file, sig);
+  return readFile(file, 'utf8');
+}
+
+interface GithubAsset { name?: unknown; digest?: unknown }
+
+/** The asset's SHA-256 from its release's API entry; undefined (logged) when GitHub lists none for it. */
+export async function githubAssetDigest(ctx: Context, fileName: string, release: { repo: string; tag: string }): Promise<string | undefined> {
+  const url = `${ctx.endpoints.githubApiUrl}/repos/${release.repo}/releases/tags/${encodeURIComponent(release.tag)}`;
+  const body = await githubHttp(ctx).getJson<{ assets?: unknown }>(url);
+  if (!body || !Array.isArray(body.assets)) throw inputError(`unexpected GitHub release response from ${url}: no asset list`, 'check --github-api-url');
+  const asset = (body.assets as GithubAsset[]).find((entry) => entry.name === fileName);
+  if (!asset) throw verifyError(`GitHub release ${release.tag} of ${release.repo} lists no asset ${fileName}`, 'refusing a download its release does not vouch for');
+  if (asset.digest === null || asset.digest === undefined) {
+    ctx.log.warn(`${fileName}: GitHub lists no digest for this (older) release asset; using it unverified`);
+    return undefined;
+  }
+  const hash = typeof asset.digest === 'string' ? /^sha256:([0-9a-f]{64})$/i.exec(asset.digest)?.[1] : undefined;
+  if (!hash) throw verifyError(`GitHub lists an unusable digest for ${fileName}: ${String(asset.digest).slice(0, 80)}`, 'expected sha256:<64 hex digits>');
+  return hash.toLowerCase();
+}
