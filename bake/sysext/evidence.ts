@@ -25,18 +25,25 @@ export async function signedText(ctx: Context, url: string, signature: { url: st
 
 interface GithubAsset { name?: unknown; digest?: unknown }
 
-/** The asset's SHA-256 from its release's API entry; undefined (logged) when GitHub lists none for it. */
+/**
+ * The asset's SHA-256 from a GitHub release API entry (`digest: "sha256:<hex>"`); `{}` when GitHub lists
+ * the asset without a digest, as for assets uploaded before it computed them. Fails closed otherwise.
+ */
+export function parseAssetDigest(body: unknown, fileName: string): { sha256?: string } {
+  const assets = (body as { assets?: unknown } | null)?.assets;
+  if (!Array.isArray(assets)) throw inputError('unexpected GitHub release response: no asset list', 'check --github-api-url');
+  const asset = (assets as GithubAsset[]).find((entry) => entry.name === fileName);
+  if (!asset) throw verifyError(`the GitHub release lists no asset ${fileName}`, 'refusing a download its release does not vouch for');
+  if (asset.digest === null || asset.digest === undefined) return {};
+  const hash = typeof asset.digest === 'string' ? /^sha256:([0-9a-f]{64})$/i.exec(asset.digest)?.[1] : undefined;
+  if (!hash) throw verifyError(`GitHub lists an unusable digest for ${fileName}: ${JSON.stringify(asset.digest).slice(0, 80)}`, 'expected sha256:<64 hex digits>');
+  return { sha256: hash.toLowerCase() };
+}
+
+/** The asset's SHA-256 as its release lists it; undefined (with a warning) for an asset GitHub has no digest of. */
 export async function githubAssetDigest(ctx: Context, fileName: string, release: { repo: string; tag: string }): Promise<string | undefined> {
   const url = `${ctx.endpoints.githubApiUrl}/repos/${release.repo}/releases/tags/${encodeURIComponent(release.tag)}`;
-  const body = await githubHttp(ctx).getJson<{ assets?: unknown }>(url);
-  if (!body || !Array.isArray(body.assets)) throw inputError(`unexpected GitHub release response from ${url}: no asset list`, 'check --github-api-url');
-  const asset = (body.assets as GithubAsset[]).find((entry) => entry.name === fileName);
-  if (!asset) throw verifyError(`GitHub release ${release.tag} of ${release.repo} lists no asset ${fileName}`, 'refusing a download its release does not vouch for');
-  if (asset.digest === null || asset.digest === undefined) {
-    ctx.log.warn(`${fileName}: GitHub lists no digest for this (older) release asset; using it unverified`);
-    return undefined;
-  }
-  const hash = typeof asset.digest === 'string' ? /^sha256:([0-9a-f]{64})$/i.exec(asset.digest)?.[1] : undefined;
-  if (!hash) throw verifyError(`GitHub lists an unusable digest for ${fileName}: ${String(asset.digest).slice(0, 80)}`, 'expected sha256:<64 hex digits>');
-  return hash.toLowerCase();
+  const { sha256 } = parseAssetDigest(await githubHttp(ctx).getJson<unknown>(url), fileName);
+  if (!sha256) ctx.log.warn(`${fileName}: GitHub lists no digest for this (older) release asset; using it unverified`);
+  return sha256;
 }
