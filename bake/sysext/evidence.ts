@@ -43,7 +43,26 @@ export function parseAssetDigest(body: unknown, fileName: string): { sha256?: st
 /** The asset's SHA-256 as its release lists it; undefined (with a warning) for an asset GitHub has no digest of. */
 export async function githubAssetDigest(ctx: Context, fileName: string, release: { repo: string; tag: string }): Promise<string | undefined> {
   const url = `${ctx.endpoints.githubApiUrl}/repos/${release.repo}/releases/tags/${encodeURIComponent(release.tag)}`;
-  const { sha256 } = parseAssetDigest(await githubHttp(ctx).getJson<unknown>(url), fileName);
+  const { sha256 } = parseAssetDigest(await releaseEntry(ctx, url), fileName);
   if (!sha256) ctx.log.warn(`${fileName}: GitHub lists no digest for this (older) release asset; using it unverified`);
   return sha256;
+}
+
+/**
+ * One API request per release and context, however many of its assets are checked (ig and
+ * cloud-hypervisor fetch two per arch): unauthenticated, the GitHub API allows 60 requests an hour.
+ */
+const releaseEntries = new WeakMap<Context, Map<string, Promise<unknown>>>();
+
+function releaseEntry(ctx: Context, url: string): Promise<unknown> {
+  let entries = releaseEntries.get(ctx);
+  if (!entries) releaseEntries.set(ctx, (entries = new Map()));
+  let entry = entries.get(url);
+  if (!entry) {
+    entry = githubHttp(ctx).getJson<unknown>(url);
+    entries.set(url, entry);
+    // A failed request is not remembered: a later build in the same run asks again.
+    entry.catch(() => entries.delete(url));
+  }
+  return entry;
 }

@@ -153,3 +153,13 @@ test("containerd: a runc pin that is not a version is refused before it reaches 
   assert.ok(asked.some((path) => path.endsWith('/runc-version')), asked.join('\n'));
   assert.ok(!asked.some((path) => path.includes('/opencontainers/runc/')), asked.join('\n'));
 });
+
+test('GitHub asset digests: one API request per release, however many assets and arches a run checks', async () => {
+  const ctx = upstream.context({ cacheDir: join(work, 'cache', 'one-request') });
+  const before = upstream.mirror.requests.length;
+  for (const arch of ['x86-64', 'arm64'] as Arch[]) {
+    await createSysext(ctx, { name: 'ig', version: STANDIN_VERSIONS.ig!, arch, outputDir: join(work, `ig-one-request-${arch}`) });
+  }
+  const asked = upstream.mirror.requests.slice(before).filter((request) => request.path.includes('/releases/tags/'));
+  assert.equal(asked.length, 1, asked.map((request) => request.path).join('\n'));
+});
