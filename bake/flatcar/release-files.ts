@@ -6,15 +6,15 @@
  * the next run downloads it again.
  */
 import { readFile, rm, stat } from 'node:fs/promises';
-import { basename, isAbsolute, join } from 'node:path';
+import { basename, join } from 'node:path';
 import { allFinished } from '../core/all-finished.ts';
 import { findFlatcarSha512, hashFile } from '../core/checksums.ts';
 import type { Context } from '../context.ts';
-import { BakeError, notFoundUrl, verifyError } from '../core/errors.ts';
+import { notFoundUrl, verifyError } from '../core/errors.ts';
 import type { FileFollower } from '../image/growing-file.ts';
 import type { DownloadOptions, DownloadResult } from '../net/http.ts';
 import type { ResolvedRelease } from './release.ts';
-import { endpointKey, verifySignature } from './verify.ts';
+import { endpointKey, verifySignature, verifyWithEndpointKey } from './verify.ts';
 import { markerMatches, writeMarker } from '../core/cache.ts';
 
 export const IMAGE_BZ2 = 'flatcar_production_image.bin.bz2';
@@ -145,7 +145,7 @@ export async function verifyReleaseFile(ctx: Context, path: string): Promise<voi
   const marker = verifiedMarker(path);
   if (await markerMatches(marker, [path, sig])) return;
   try {
-    await verifyWithRotation(ctx, path, sig);
+    await verifyWithEndpointKey(ctx, 'signingKey', path, sig);
   } catch (error) {
     await Promise.all([rm(path, { force: true }), rm(sig, { force: true }), rm(marker, { force: true })]);
     throw error;
@@ -158,15 +158,4 @@ export async function fetchReleaseFile(ctx: Context, release: ResolvedRelease, f
   const path = await downloadReleaseFile(ctx, release, file, options);
   await verifyReleaseFile(ctx, path);
   return path;
-}
-
-/** Signing subkeys rotate yearly: when a cached key does not know the signer, fetch the key once more. */
-async function verifyWithRotation(ctx: Context, file: string, sig: string): Promise<void> {
-  try {
-    await verifySignature(ctx, await endpointKey(ctx, 'signingKey'), file, sig);
-  } catch (error) {
-    const unknownSigner = error instanceof BakeError && error.kind === 'verify' && error.message.includes('not the signing key');
-    if (!unknownSigner || isAbsolute(ctx.endpoints.signingKey)) throw error;
-    await verifySignature(ctx, await endpointKey(ctx, 'signingKey', true), file, sig);
-  }
 }

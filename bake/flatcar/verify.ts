@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import { tempDir } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
 import type { RunResult } from '../core/exec.ts';
-import { verifyError } from '../core/errors.ts';
+import { BakeError, verifyError } from '../core/errors.ts';
 import { ENDPOINTS, PINNED_KEYS, type KeyEndpoint } from '../core/endpoints.ts';
 
 export interface SigningKey {
@@ -69,6 +69,16 @@ const PROBLEM_TEXT: Record<string, string> = {
   NODATA: 'the signature file is not an OpenPGP signature',
 };
 
+/** gpg's word for "made by a key that is not in the keyring". */
+const UNKNOWN_SIGNER_PROBLEMS = new Set(['ERRSIG', 'NO_PUBKEY']);
+
+/** A signature by a key the keyring does not hold: after a subkey rotation, a fresh copy of the key may. */
+export class UnknownSignerError extends BakeError {
+  constructor(message: string, hint: string) {
+    super('verify', message, hint);
+  }
+}
+
 type Gpg = (args: string[], allowFailure?: boolean, input?: Readable) => Promise<RunResult>;
 
 /**
@@ -116,10 +126,25 @@ export async function verifySignature(ctx: Context, key: SigningKey, file: strin
   const result = parseGpgStatus(stdout);
   const name = basename(file);
   if (!result.good || !result.validsig) {
-    throw verifyError(`bad signature on ${name}: ${PROBLEM_TEXT[result.problem ?? ''] ?? 'gpg did not report a good signature'}`, 'the download was deleted from the cache; retry, or check the mirror');
+    const message = `bad signature on ${name}: ${PROBLEM_TEXT[result.problem ?? ''] ?? 'gpg did not report a good signature'}`;
+    const hint = 'the download was deleted from the cache; retry, or check the mirror';
+    throw UNKNOWN_SIGNER_PROBLEMS.has(result.problem ?? '') ? new UnknownSignerError(message, hint) : verifyError(message, hint);
   }
   const primary = result.validsig.primaryFingerprint;
   const allowed = key.pinnedFingerprint ? [key.pinnedFingerprint] : trusted;
-  if (!allowed.includes(primary)) throw verifyError(`${name} is signed by ${primary}, not by the signing key`, `check ${flag}`);
+  if (!allowed.includes(primary)) throw new UnknownSignerError(`${name} is signed by ${primary}, not by the signing key`, `check ${flag}`);
   return result.validsig;
+}
+
+/**
+ * Checks a signature with the key an endpoint names. Signing subkeys rotate (Flatcar's yearly): when the
+ * cached download of the key does not know the signer, the key is fetched once more.
+ */
+export async function verifyWithEndpointKey(ctx: Context, endpoint: KeyEndpoint, file: string, sig: string): Promise<void> {
+  try {
+    await verifySignature(ctx, await endpointKey(ctx, endpoint), file, sig);
+  } catch (error) {
+    if (!(error instanceof UnknownSignerError) || isAbsolute(ctx.endpoints[endpoint])) throw error;
+    await verifySignature(ctx, await endpointKey(ctx, endpoint, true), file, sig);
+  }
 }

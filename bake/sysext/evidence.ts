@@ -10,7 +10,7 @@ import type { Context } from '../context.ts';
 import { tempDir } from '../core/cleanup.ts';
 import type { KeyEndpoint } from '../core/endpoints.ts';
 import { inputError, verifyError } from '../core/errors.ts';
-import { endpointKey, verifySignature } from '../flatcar/verify.ts';
+import { verifyWithEndpointKey } from '../flatcar/verify.ts';
 import { githubHttp } from './version-sources.ts';
 
 /** The text of `url`, once its detached signature at `signatureUrl` checks out against the key endpoint. */
@@ -19,7 +19,7 @@ export async function signedText(ctx: Context, url: string, signature: { url: st
   const file = join(scratch.path, 'sums');
   const sig = join(scratch.path, 'sums.sig');
   await Promise.all([ctx.http.download(url, file), ctx.http.download(signature.url, sig)]);
-  await verifySignature(ctx, await endpointKey(ctx, signature.key), file, sig);
+  await verifyWithEndpointKey(ctx, signature.key, file, sig);
   return readFile(file, 'utf8');
 }
 

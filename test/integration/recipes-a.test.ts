@@ -121,14 +121,28 @@ test("HashiCorp: at the default key URL, a key that is not HashiCorp's pinned ke
   const ctx = upstream.context({ cacheDir });
   ctx.endpoints.hashicorpKey = ENDPOINTS.hashicorpKey.default;
   // The stand-in key where the download of the default URL is cached: nothing goes to the real host.
-  const cachedKey = join(cacheDir, 'keys', ENDPOINTS.hashicorpKey.default.replace(/^[a-z]+:\/\//, '').replace(/[^\w.-]+/g, '_'));
-  await mkdir(join(cacheDir, 'keys'), { recursive: true });
-  await copyFile(join(upstream.dir, 'www', 'www.hashicorp.com/.well-known/pgp-key.txt'), cachedKey);
+  await cacheKey(cacheDir, ENDPOINTS.hashicorpKey.default, join(upstream.dir, 'www', 'www.hashicorp.com/.well-known/pgp-key.txt'));
   await assert.rejects(
     createSysext(ctx, { name: 'consul', version: STANDIN_VERSIONS.consul!, arch: 'x86-64', outputDir: join(work, 'consul-pinned') }),
     (error: unknown) => failsWith('verify')(error) && /C874011F0AB405110D02105534365D9472D7468F/.test((error as Error).message),
   );
 });
+
+test('HashiCorp: a cached key that does not know the signer (a rotated subkey) is fetched once more', async (t) => {
+  const cacheDir = join(work, 'cache', 'rotated');
+  const stale = await createSigningKey(join(work, 'stale-key'), { name: 'HashiCorp before the rotation' });
+  t.after(() => stale.close());
+  const ctx = upstream.context({ cacheDir });
+  await cacheKey(cacheDir, ctx.endpoints.hashicorpKey, stale.publicKeyPath);
+  const result = await createSysext(ctx, { name: 'nomad', version: STANDIN_VERSIONS.nomad!, arch: 'x86-64', outputDir: join(work, 'nomad-rotated') });
+  assert.match(result.image, /nomad\.raw$/);
+});
+
+/** Puts `key` where bake caches the download of the key URL `url`. */
+async function cacheKey(cacheDir: string, url: string, key: string): Promise<void> {
+  await mkdir(join(cacheDir, 'keys'), { recursive: true });
+  await copyFile(key, join(cacheDir, 'keys', url.replace(/^[a-z]+:\/\//, '').replace(/[^\w.-]+/g, '_')));
+}
 
 test('GitHub asset digest: a kata tarball changed on the way is refused, and nothing is left behind', async () => {
   upstream.mirror.fault(/kata-static-[\d.]+-amd64\.tar\.zst$/, { corrupt: true, times: 10 });
