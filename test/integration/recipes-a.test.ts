@@ -17,7 +17,7 @@ import { ENDPOINTS } from '../../bake/core/endpoints.ts';
 import { BakeError } from '../../bake/core/errors.ts';
 import { createSysext } from '../../bake/sysext/create.ts';
 import { createSigningKey } from '../support/fixtures/gpg.ts';
-import { KATA_WITHOUT_DIGEST, UPSTREAM_ARTEFACTS_A } from '../support/fixtures/upstream-recipes-a.ts';
+import { CONTAINERD_1X, KATA_WITHOUT_DIGEST, UPSTREAM_ARTEFACTS_A } from '../support/fixtures/upstream-recipes-a.ts';
 import { STANDIN_VERSIONS } from '../support/fixtures/upstream.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
 
@@ -156,6 +156,15 @@ test('GitHub asset digest: a release from before GitHub listed digests builds wi
   const { ctx, result } = await build('kata-containers', 'x86-64', { version: KATA_WITHOUT_DIGEST });
   assert.match(result.image, /kata-containers-3\.12\.0-x86-64\.raw$/);
   assert.ok(ctx.log.lines.some((line) => /no digest .* unverified/.test(line)), ctx.log.lines.join('\n'));
+});
+
+test('containerd 1.x ships config version 2, the one it reads, with the runc its tag pins', async () => {
+  const { result } = await build('containerd', 'x86-64', { version: CONTAINERD_1X });
+  const { stdout: config } = await execa('unsquashfs', ['-cat', result.image, 'usr/share/containerd/config.toml']);
+  assert.match(config, /^version = 2$/m);
+  assert.match(config, /io\.containerd\.grpc\.v1\.cri/);
+  const { stdout: listing } = await execa('unsquashfs', ['-lc', result.image]);
+  for (const tool of ['containerd-shim-runc-v1', 'runc']) assert.match(listing, new RegExp(`/usr/bin/${tool}$`, 'm'));
 });
 
 test("containerd: a runc pin that is not a version is refused before it reaches a URL", async () => {
