@@ -1,7 +1,8 @@
 /**
  * The catalogue's group A built against its stand-in upstreams (test/support/fixtures/upstream-recipes-a.ts):
- * every recipe for both arches passes lint (createSysext refuses otherwise) and systemd-dissect with its
- * sysupdate conf; the images merge with systemd-sysext and their binaries run. The evidence each recipe
+ * every recipe's `latest` comes from its upstream's API; every recipe for both arches passes lint
+ * (createSysext refuses otherwise) and systemd-dissect with its sysupdate conf; the images merge with
+ * systemd-sysext and their binaries run. The evidence each recipe
  * relies on fails closed: HashiCorp's signed SHA256SUMS (tampered, wrong key, not the pinned key), GitHub
  * asset digests (tampered download; an older release without digests warns), containerd's runc pin.
  */
@@ -16,6 +17,7 @@ import type { Arch } from '../../bake/core/arch.ts';
 import { ENDPOINTS } from '../../bake/core/endpoints.ts';
 import { BakeError } from '../../bake/core/errors.ts';
 import { createSysext } from '../../bake/sysext/create.ts';
+import { latestVersions } from '../../bake/sysext/versions.ts';
 import { createSigningKey } from '../support/fixtures/gpg.ts';
 import { CONTAINERD_1X, KATA_WITHOUT_DIGEST, UPSTREAM_ARTEFACTS_A } from '../support/fixtures/upstream-recipes-a.ts';
 import { STANDIN_VERSIONS } from '../support/fixtures/upstream.ts';
@@ -185,4 +187,12 @@ test('GitHub asset digests: one API request per release, however many assets and
   }
   const asked = upstream.mirror.requests.slice(before).filter((request) => request.path.includes('/releases/tags/'));
   assert.equal(asked.length, 1, asked.map((request) => request.path).join('\n'));
+});
+
+test("every group A recipe's `latest` comes from its upstream's API and names the stand-in release", async () => {
+  const ctx = upstream.context();
+  for (const name of GROUP_A) {
+    const expected = name === 'containerd' ? [STANDIN_VERSIONS.containerd, CONTAINERD_1X, '1.6.36'] : [STANDIN_VERSIONS[name]];
+    assert.deepEqual(await latestVersions(ctx, name), expected, name);
+  }
 });
