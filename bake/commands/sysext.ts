@@ -21,7 +21,7 @@ import { latestVersions, listVersions } from '../sysext/versions.ts';
 
 const ENDPOINTS: EndpointName[] = [
   'githubUrl', 'githubApiUrl', 'gitlabUrl', 'hashicorpApiUrl', 'k8sScheduleUrl', 'k8sDownloadUrl', 'dockerDownloadUrl',
-  'crioDownloadUrl', 'falcoDownloadUrl', 'tailscaleDownloadUrl', 'bakeryUrl',
+  'crioDownloadUrl', 'falcoDownloadUrl', 'tailscaleDownloadUrl', 'githubRawUrl', 'hashicorpDownloadUrl', 'hashicorpKey', 'bakeryUrl',
 ];
 
 interface ImageFlags extends CommonOptions {

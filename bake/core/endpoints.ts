@@ -69,13 +69,31 @@ export const ENDPOINTS = {
   crioDownloadUrl: { flag: '--crio-download-url', env: 'BAKE_CRIO_DOWNLOAD_URL', default: 'https://storage.googleapis.com/cri-o', description: 'CRI-O release bundles' },
   falcoDownloadUrl: { flag: '--falco-download-url', env: 'BAKE_FALCO_DOWNLOAD_URL', default: 'https://download.falco.org', description: 'Falco packages' },
   tailscaleDownloadUrl: { flag: '--tailscale-download-url', env: 'BAKE_TAILSCALE_DOWNLOAD_URL', default: 'https://pkgs.tailscale.com', description: 'Tailscale packages' },
+  githubRawUrl: { flag: '--github-raw-url', env: 'BAKE_GITHUB_RAW_URL', default: 'https://raw.githubusercontent.com', description: 'files in GitHub repositories at a tag (containerd\'s runc pin)' },
+  // HashiCorp zips (consul, nomad, vault): SHA256SUMS per release, signed with HashiCorp's key.
+  hashicorpDownloadUrl: { flag: '--hashicorp-download-url', env: 'BAKE_HASHICORP_DOWNLOAD_URL', default: 'https://releases.hashicorp.com', description: 'HashiCorp release zips and their signed SHA256SUMS' },
+  hashicorpKey: {
+    flag: '--hashicorp-key',
+    env: 'BAKE_HASHICORP_KEY',
+    default: 'https://www.hashicorp.com/.well-known/pgp-key.txt',
+    description: "HashiCorp's release signing key (URL or file); a key you name is trusted as given",
+  },
 } satisfies Record<string, EndpointSpec>;
 
 export type EndpointName = keyof typeof ENDPOINTS;
 export type Endpoints = Record<EndpointName, string>;
 
-/** The primary fingerprint of the Flatcar image signing key, pinned for the default key URL. */
-export const FLATCAR_SIGNING_KEY_FINGERPRINT = 'F88CFEDEFF29A5B4D9523864E25D9AED0593B34A';
+/** The endpoints that name an OpenPGP key. */
+export type KeyEndpoint = 'signingKey' | 'hashicorpKey';
+
+/**
+ * Whose key each key endpoint names, and its primary fingerprint, pinned while the endpoint has its real
+ * default: a key at the default URL that is not this one is refused.
+ */
+export const PINNED_KEYS: Record<KeyEndpoint, { owner: string; fingerprint: string }> = {
+  signingKey: { owner: 'the Flatcar image signing key', fingerprint: 'F88CFEDEFF29A5B4D9523864E25D9AED0593B34A' },
+  hashicorpKey: { owner: "HashiCorp's release signing key", fingerprint: 'C874011F0AB405110D02105534365D9472D7468F' },
+};
 
 /** Flag value, else environment variable, else the real default. */
 export function resolveEndpoints(flags: Partial<Record<EndpointName, string | undefined>>, env = process.env): Endpoints {

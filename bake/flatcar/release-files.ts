@@ -6,16 +6,15 @@
  * the next run downloads it again.
  */
 import { readFile, rm, stat } from 'node:fs/promises';
-import { basename, isAbsolute, join } from 'node:path';
+import { basename, join } from 'node:path';
 import { allFinished } from '../core/all-finished.ts';
 import { findFlatcarSha512, hashFile } from '../core/checksums.ts';
 import type { Context } from '../context.ts';
-import { FLATCAR_SIGNING_KEY_FINGERPRINT, ENDPOINTS } from '../core/endpoints.ts';
-import { hasReason, notFoundUrl, verifyError } from '../core/errors.ts';
+import { notFoundUrl, verifyError } from '../core/errors.ts';
 import type { FileFollower } from '../image/growing-file.ts';
 import type { DownloadOptions, DownloadResult } from '../net/http.ts';
 import type { ResolvedRelease } from './release.ts';
-import { verifySignature, type SigningKey } from './verify.ts';
+import { endpointKey, verifySignature, verifyWithEndpointKey } from './verify.ts';
 import { markerMatches, writeMarker } from '../core/cache.ts';
 
 export const IMAGE_BZ2 = 'flatcar_production_image.bin.bz2';
@@ -26,18 +25,6 @@ export const DIGESTS = '.DIGESTS';
 
 export function releaseCacheDir(cacheDir: string, release: ResolvedRelease): string {
   return join(cacheDir, 'releases', release.channel, release.board, release.version);
-}
-
-/** The signing key: the user's file as given, or the download of a URL (pinned when it is the default). */
-export async function signingKey(ctx: Context, refresh = false): Promise<SigningKey> {
-  const location = ctx.endpoints.signingKey;
-  const pinned = location === ENDPOINTS.signingKey.default ? { pinnedFingerprint: FLATCAR_SIGNING_KEY_FINGERPRINT } : {};
-  if (isAbsolute(location)) return { path: location, ...pinned };
-  const name = location.replace(/^[a-z]+:\/\//, '').replace(/[^\w.-]+/g, '_');
-  const path = join(ctx.cacheDir, 'keys', name);
-  if (refresh) await rm(path, { force: true });
-  await ctx.http.download(location, path);
-  return { path, ...pinned };
 }
 
 export type FetchOptions = Pick<DownloadOptions, 'onProgress' | 'onRestart'>;
@@ -135,7 +122,7 @@ async function verifyByDigests(ctx: Context, path: string, list: string, sha512:
  */
 export async function verifyWhileDownloading(ctx: Context, path: string, follower: FileFollower): Promise<boolean> {
   try {
-    await verifySignature(ctx, await signingKey(ctx), path, `${path}.sig`, follower.readable);
+    await verifySignature(ctx, await endpointKey(ctx, 'signingKey'), path, `${path}.sig`, follower.readable);
     return true;
   } catch (error) {
     follower.readable.destroy();
@@ -158,7 +145,7 @@ export async function verifyReleaseFile(ctx: Context, path: string): Promise<voi
   const marker = verifiedMarker(path);
   if (await markerMatches(marker, [path, sig])) return;
   try {
-    await verifyWithRotation(ctx, path, sig);
+    await verifyWithEndpointKey(ctx, 'signingKey', path, sig);
   } catch (error) {
     await Promise.all([rm(path, { force: true }), rm(sig, { force: true }), rm(marker, { force: true })]);
     throw error;
@@ -171,14 +158,4 @@ export async function fetchReleaseFile(ctx: Context, release: ResolvedRelease, f
   const path = await downloadReleaseFile(ctx, release, file, options);
   await verifyReleaseFile(ctx, path);
   return path;
-}
-
-/** Signing subkeys rotate yearly: when a cached key does not know the signer, fetch the key once more. */
-async function verifyWithRotation(ctx: Context, file: string, sig: string): Promise<void> {
-  try {
-    await verifySignature(ctx, await signingKey(ctx), file, sig);
-  } catch (error) {
-    if (!hasReason(error, 'unknown-signer') || isAbsolute(ctx.endpoints.signingKey)) throw error;
-    await verifySignature(ctx, await signingKey(ctx, true), file, sig);
-  }
 }

@@ -3,19 +3,40 @@
  * only the signing key: the user's keyring is never read or written. The default Flatcar key is pinned
  * by its primary fingerprint; a key the user names is trusted as given.
  */
-import { chmod } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { chmod, rm } from 'node:fs/promises';
+import { basename, isAbsolute, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { tempDir } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
 import type { RunResult } from '../core/exec.ts';
-import { BakeError, verifyError } from '../core/errors.ts';
+import { BakeError, hasReason, verifyError } from '../core/errors.ts';
+import { ENDPOINTS, PINNED_KEYS, type KeyEndpoint } from '../core/endpoints.ts';
 
 export interface SigningKey {
   /** An armored or binary OpenPGP public key file. */
   path: string;
   /** When set, the signature's primary key must have exactly this fingerprint. */
   pinnedFingerprint?: string;
+  /** Whose key it is and the flag that names it, for error messages (default: Flatcar's, --signing-key). */
+  owner?: string;
+  flag?: string;
+}
+
+/**
+ * The key an endpoint names: the user's file as given, or the download of a URL into the cache (pinned
+ * to its owner's fingerprint when it is the real default). `refresh` fetches it again (a rotated subkey).
+ */
+export async function endpointKey(ctx: Context, endpoint: KeyEndpoint, refresh = false): Promise<SigningKey> {
+  const location = ctx.endpoints[endpoint];
+  const { owner, fingerprint } = PINNED_KEYS[endpoint];
+  const named = { owner, flag: ENDPOINTS[endpoint].flag };
+  const pinned = location === ENDPOINTS[endpoint].default ? { pinnedFingerprint: fingerprint } : {};
+  if (isAbsolute(location)) return { path: location, ...named, ...pinned };
+  const name = location.replace(/^[a-z]+:\/\//, '').replace(/[^\w.-]+/g, '_');
+  const path = join(ctx.cacheDir, 'keys', name);
+  if (refresh) await rm(path, { force: true });
+  await ctx.http.download(location, path);
+  return { path, ...named, ...pinned };
 }
 
 export interface SignatureCheck {
@@ -88,9 +109,11 @@ export async function verifySignature(ctx: Context, key: SigningKey, file: strin
   const gpg = gpgIn(ctx, home.path);
   const imported = await gpg(['--import', key.path], true);
   const trusted = imported.exitCode === 0 ? await primaryFingerprints(gpg) : [];
-  if (trusted.length === 0) throw verifyError(`${key.path} holds no usable OpenPGP public key`, 'check --signing-key');
+  const flag = key.flag ?? ENDPOINTS.signingKey.flag;
+  if (trusted.length === 0) throw verifyError(`${key.path} holds no usable OpenPGP public key`, `check ${flag}`);
   if (key.pinnedFingerprint && !trusted.includes(key.pinnedFingerprint)) {
-    throw verifyError(`the signing key at ${key.path} is not the Flatcar image signing key (${key.pinnedFingerprint})`, 'check --signing-key or the mirror');
+    const owner = key.owner ?? PINNED_KEYS.signingKey.owner;
+    throw verifyError(`the key at ${key.path} is not ${owner} (${key.pinnedFingerprint})`, `check ${flag} or the mirror`);
   }
   const { stdout } = await gpg(['--status-fd', '1', '--verify', signature, data ? '-' : file], true, data);
   const result = parseGpgStatus(stdout);
@@ -102,6 +125,19 @@ export async function verifySignature(ctx: Context, key: SigningKey, file: strin
   }
   const primary = result.validsig.primaryFingerprint;
   const allowed = key.pinnedFingerprint ? [key.pinnedFingerprint] : trusted;
-  if (!allowed.includes(primary)) throw verifyError(`${name} is signed by ${primary}, not by the signing key`, 'check --signing-key');
+  if (!allowed.includes(primary)) throw verifyError(`${name} is signed by ${primary}, not by the signing key`, `check ${flag}`);
   return result.validsig;
+}
+
+/**
+ * Checks a signature with the key an endpoint names. Signing subkeys rotate (Flatcar's yearly): when the
+ * cached download of the key does not know the signer, the key is fetched once more.
+ */
+export async function verifyWithEndpointKey(ctx: Context, endpoint: KeyEndpoint, file: string, sig: string): Promise<void> {
+  try {
+    await verifySignature(ctx, await endpointKey(ctx, endpoint), file, sig);
+  } catch (error) {
+    if (!hasReason(error, 'unknown-signer') || isAbsolute(ctx.endpoints[endpoint])) throw error;
+    await verifySignature(ctx, await endpointKey(ctx, endpoint, true), file, sig);
+  }
 }

@@ -4,7 +4,7 @@
  * cannot reach into the engine; everything with side effects goes through the BuildApi.
  */
 import type { Arch, ArchNames } from '../core/arch.ts';
-import type { EndpointName } from '../core/endpoints.ts';
+import type { EndpointName, KeyEndpoint } from '../core/endpoints.ts';
 
 /** Where a recipe's upstream versions come from. `match` filters tag names; `stripV` drops a leading v. */
 export type VersionSource =
@@ -31,8 +31,13 @@ export interface RecipeOption {
 
 /** How a download is checked. Recipes name the upstream checksum file wherever one is published. */
 export type Verification =
-  /** A checksum file; the entry for `fileName` (default: the download's base name), or its only hash. */
-  | { checksumUrl: string; fileName?: string }
+  /**
+   * A checksum file; the entry for `fileName` (default: the download's base name), or its only hash.
+   * With `signature`, the checksum file must carry a good detached OpenPGP signature by the key endpoint.
+   */
+  | { checksumUrl: string; fileName?: string; signature?: { url: string; key: KeyEndpoint } }
+  /** The `sha256:` digest GitHub's release API lists for the asset; releases older than the digests warn. */
+  | { githubAssetDigest: { repo: string; tag: string } }
   | { sha256: string }
   /** Upstream publishes nothing to check against; the reason is logged. */
   | { unverified: string };
@@ -65,6 +70,11 @@ export interface BuildApi {
    * one returned earlier, e.g. a second source tree inside the first) and returns it.
    */
   extract(archive: string, options?: { strip?: number; into?: string }): Promise<string>;
+  /**
+   * A version pin upstream keeps in a file (containerd's script/setup/runc-version), trimmed; refused
+   * unless it matches `pattern`, because it goes into the next download URL.
+   */
+  readVersionPin(url: string, pattern: RegExp): Promise<string>;
   /** Whether a path in an extracted tree exists (upstream layouts differ between versions and arches). */
   exists(path: string): Promise<boolean>;
   /** Copies a file into the sysext root at `to` (relative, e.g. `usr/bin/kubectl`) with `mode`. */

@@ -9,7 +9,7 @@ import { chmod, copyFile, lstat, mkdir, mkdtemp, rm, stat, symlink, writeFile } 
 import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
 import { ARCHES, type Arch } from '../core/arch.ts';
 import type { Context } from '../context.ts';
-import { BakeError, networkError, verifyError } from '../core/errors.ts';
+import { BakeError, inputError, networkError, verifyError } from '../core/errors.ts';
 import { recipeDir } from './catalog.ts';
 import { findChecksum } from '../core/checksums.ts';
 import { runContainerBuild } from './container-build.ts';
@@ -20,6 +20,7 @@ import { downloadVerified } from '../core/cache.ts';
 import { cloneTree } from './tree.ts';
 import { unpackArchive } from './unpack.ts';
 import { allFinished } from '../core/all-finished.ts';
+import { githubAssetDigest, signedText } from './evidence.ts';
 
 export interface BuildSetup {
   recipe: Recipe;
@@ -53,6 +54,11 @@ export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
       const dir = await scratchDir(scratch, options?.into, recipe.name);
       await unpackArchive(ctx, { archive, dir, strip: options?.strip ?? 0, sha256: verified.get(archive) });
       return dir;
+    },
+    async readVersionPin(url, pattern) {
+      const pin = (await ctx.http.getText(url)).trim();
+      if (!pattern.test(pin)) throw inputError(`${url} pins ${JSON.stringify(pin.slice(0, 40))}, not a version`, 'check the upstream endpoint');
+      return pin;
     },
     exists: async (path) => (await lstat(path).catch(() => undefined)) !== undefined,
     async install(from, to, mode) {
@@ -130,8 +136,11 @@ async function expectedHash(ctx: Context, url: string, verification: Verificatio
     ctx.log.debug(`not verifying ${url}: ${verification.unverified}`);
     return undefined;
   }
-  const fileName = verification.fileName ?? decodeURIComponent(basename(new URL(url).pathname));
-  const hash = findChecksum(await ctx.http.getText(verification.checksumUrl), fileName);
+  const urlName = decodeURIComponent(basename(new URL(url).pathname));
+  if ('githubAssetDigest' in verification) return githubAssetDigest(ctx, urlName, verification.githubAssetDigest);
+  const fileName = verification.fileName ?? urlName;
+  const sums = verification.signature ? await signedText(ctx, verification.checksumUrl, verification.signature) : await ctx.http.getText(verification.checksumUrl);
+  const hash = findChecksum(sums, fileName);
   if (!hash) {
     throw verifyError(`no checksum for ${fileName} in ${verification.checksumUrl}`, 'the upstream checksum file does not list it; refusing to use an unverified download');
   }

@@ -104,7 +104,7 @@ async function hashicorpVersions(http: HttpClient, base: string): Promise<string
 const githubClients = new WeakMap<Context, HttpClient>();
 
 /** The context's client, or with GH_TOKEN set one that adds the token for the GitHub API host only. */
-function githubHttp(ctx: Context): HttpClient {
+export function githubHttp(ctx: Context): HttpClient {
   const token = process.env.GH_TOKEN || process.env.GITHUB_TOKEN;
   if (!token) return ctx.http;
   const apiOrigin = new URL(ctx.endpoints.githubApiUrl).origin;

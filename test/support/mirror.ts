@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolve, sep } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { contentType, parseRange } from '../../bake/net/serve-file.ts';
 
@@ -210,6 +210,9 @@ export async function startMirror(options: MirrorOptions): Promise<Mirror> {
     if (file === undefined) return reply(req, res, path, 403);
     const info = await stat(file).catch(() => undefined);
     if (!info) return reply(req, res, path, 404);
+    // An API path with sub-paths (GitHub's releases and releases/tags/<tag>) is a directory whose index.json answers for it.
+    const index = info.isDirectory() ? await stat(join(file, 'index.json')).catch(() => undefined) : undefined;
+    if (index?.isFile()) return serveFile(req, res, path, join(file, 'index.json'), index.size, fault);
     if (info.isDirectory()) {
       if (!path.endsWith('/')) return reply(req, res, path, 301, { location: `${path}/` });
       const html = await listing(file, path);
