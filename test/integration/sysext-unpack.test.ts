@@ -12,7 +12,8 @@ import { execa } from 'execa';
 import { sha256File } from '../../bake/core/checksums.ts';
 import { createContext } from '../../bake/context.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
-import { privatiseTree, unpackArchive } from '../../bake/sysext/unpack.ts';
+import { privatiseTree } from '../../bake/sysext/tree.ts';
+import { unpackArchive } from '../../bake/sysext/unpack.ts';
 
 let work: string;
 let archive: string;
