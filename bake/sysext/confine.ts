@@ -67,7 +67,7 @@ async function inspectTree(tree: string): Promise<TreeFindings> {
   return findings;
 }
 
-export const CONFINED_HINT = 'bake uses archives and build outputs only inside their own folder; use another release or report it upstream';
+export const CONFINED_HINT = 'bake takes only files, folders and links that stay inside from archives and builds; use another release or report it upstream';
 
 /**
  * Makes a tree from outside (`label`: the archive, the build) safe to read: refuses device nodes, FIFOs,

@@ -163,10 +163,11 @@ class SourceTrees {
 
   /** A TreeConflict named after the tree entry and the place in the sysext it would have replaced. */
   explainConflict(conflict: TreeConflict, root: string): BakeError {
-    const tree = this.treeOf(conflict.source);
-    const entry = tree === undefined ? conflict.source : relative(tree, conflict.source);
+    const { source, dest } = conflict;
+    const tree = this.treeOf(source.path);
+    const entry = tree === undefined ? source.path : relative(tree, source.path);
     const label = tree === undefined ? `recipe ${this.recipeName}` : this.trees.get(tree)!;
-    return inputError(`${label}: ${entry} cannot go to ${relative(root, conflict.dest)} in the sysext, which is ${conflict.found}`, conflict.hint);
+    return inputError(`${label}: ${entry} is ${source.kind} where the sysext has ${dest.kind} (${relative(root, dest.path)})`, conflict.hint);
   }
 
   /** The outermost tree holding `path` (an archive extracted into another one belongs to both). */

@@ -57,17 +57,17 @@ export async function normaliseTree(root: string, epoch: number): Promise<TreeEn
   return walkTree(root);
 }
 
+type EntryKind = 'a link' | 'a file' | 'a folder';
+
 /** A tree being cloned has a link or file where the target has a folder, or the other way round. */
 export class TreeConflict extends BakeError {
   constructor(
-    /** The source entry that could not be placed. */
-    readonly source: string,
-    /** The path in the target tree that is in the way. */
-    readonly dest: string,
-    /** What is at `dest`: a link, a file, a folder. */
-    readonly found: string,
+    /** The source entry that could not be placed, and what it is. */
+    readonly source: { path: string; kind: EntryKind },
+    /** The path in the target tree that is in the way, and what is there. */
+    readonly dest: { path: string; kind: EntryKind },
   ) {
-    super('input', `${source} cannot replace ${dest}, which is ${found}`, 'bake never writes through links or replaces folders');
+    super('input', `${source.path} is ${source.kind} where ${dest.path} is ${dest.kind}`, 'bake never writes through links or replaces folders');
   }
 }
 
@@ -87,9 +87,9 @@ export async function cloneTree(from: string, to: string, how: 'link' | 'copy'):
       const source = join(from, entry.name);
       const dest = join(to, entry.name);
       if (entry.isDirectory()) return cloneTree(source, dest, how);
-      if (entry.isSymbolicLink()) return replacing(dest, async () => symlink(await readlink(source), dest), source);
+      if (entry.isSymbolicLink()) return replacing(dest, async () => symlink(await readlink(source), dest), { path: source, kind: 'a link' });
       if (!entry.isFile()) throw inputError(`${source} is not a file, directory or symlink`, 'only those can go into a sysext');
-      return replacing(dest, () => (how === 'link' ? linkOrCopy(source, dest) : copyFile(source, dest, COPY)), source);
+      return replacing(dest, () => (how === 'link' ? linkOrCopy(source, dest) : copyFile(source, dest, COPY)), { path: source, kind: 'a file' });
     }),
   );
 }
@@ -105,7 +105,7 @@ async function folderFor(from: string, to: string): Promise<void> {
   );
   if (created) return chmod(to, (await lstat(from)).mode & 0o7777);
   const existing = await lstat(to);
-  if (!existing.isDirectory()) throw new TreeConflict(from, to, existing.isSymbolicLink() ? 'a link' : 'a file');
+  if (!existing.isDirectory()) throw new TreeConflict({ path: from, kind: 'a folder' }, { path: to, kind: existing.isSymbolicLink() ? 'a link' : 'a file' });
 }
 
 /** Reflink where the filesystem can, never onto an existing file (replacing() removes it first). */
@@ -123,10 +123,10 @@ async function linkOrCopy(source: string, dest: string): Promise<void> {
  * Places a file or symlink with `place` (which must fail with EEXIST rather than follow a link at
  * `dest`), first unlinking a file or link already there; a folder there is a TreeConflict.
  */
-export async function replacing(dest: string, place: () => Promise<void>, source = dest): Promise<void> {
+export async function replacing(dest: string, place: () => Promise<void>, source: TreeConflict['source'] = { path: dest, kind: 'a file' }): Promise<void> {
   await place().catch(async (error: NodeJS.ErrnoException) => {
     if (error.code !== 'EEXIST') throw error;
-    if ((await lstat(dest)).isDirectory()) throw new TreeConflict(source, dest, 'a folder');
+    if ((await lstat(dest)).isDirectory()) throw new TreeConflict(source, { path: dest, kind: 'a folder' });
     await unlink(dest);
     await place();
   });
