@@ -98,26 +98,50 @@ async function unpackChecked(ctx: Context, archive: string, dir: string, strip: 
   await confineTree(ctx.log, dir, basename(archive), (path) => memberName(ctx, { archive, strip }, path));
 }
 
-async function unpack(ctx: Context, archive: string, dir: string, strip: number): Promise<void> {
-  if (archive.endsWith('.zip')) {
-    if (strip > 0) throw new BakeError('internal', 'strip is not supported for zip archives');
-    await ctx.run.run('unzip', ['-q', '-o', archive, '-d', dir], { why: 'extract zip archives' });
-    return;
-  }
-  // GNU tar recognises gzip, xz and zstd by their magic; ownership from the archive is never kept. It
-  // skips members that would land outside `dir` (`..`, hard links out, paths through a link) and fails.
-  const args = ['-x', '-f', archive, '-C', dir, '--no-same-owner', ...(strip > 0 ? [`--strip-components=${strip}`] : [])];
-  const result = await ctx.run.run('tar', args, { why: 'extract upstream archives', allowFailure: true });
-  if (result.exitCode === 0) return;
-  const readable = (await ctx.run.run('tar', ['-t', '-f', archive], { readOnly: true, allowFailure: true })).exitCode === 0;
-  if (!readable) throw toolError(`tar cannot read ${basename(archive)} (${lastComplaint(result.stderr)})`, 'the download may be damaged; remove it from the cache and retry');
-  throw inputError(`${basename(archive)} holds an entry tar refuses to unpack (${lastComplaint(result.stderr)})`, CONFINED_HINT);
+/** How each archive format is unpacked and listed, and which line of a failure names the culprit. */
+interface Extractor {
+  tool: string;
+  why: string;
+  extract(archive: string, dir: string, strip: number): string[];
+  list(archive: string): string[];
+  complaint(stderr: string[]): string | undefined;
 }
 
-/** tar's last line is its exit summary; the one before it names the entry that failed. */
-function lastComplaint(stderr: string): string {
-  const lines = stderr.trim().split('\n');
-  return (lines.length > 1 ? lines[lines.length - 2] : lines[0])?.trim() ?? 'no message';
+const EXTRACTORS: Record<'tar' | 'zip', Extractor> = {
+  // GNU tar recognises gzip, xz and zstd by their magic; ownership from the archive is never kept. It
+  // skips members that would land outside `dir` (`..`, hard links out, paths through a link) and fails;
+  // its last line is an exit summary, the one before names the member.
+  tar: {
+    tool: 'tar',
+    why: 'extract upstream archives',
+    extract: (archive, dir, strip) => ['-x', '-f', archive, '-C', dir, '--no-same-owner', ...(strip > 0 ? [`--strip-components=${strip}`] : [])],
+    list: (archive) => ['-t', '-f', archive],
+    complaint: (lines) => lines.at(-2) ?? lines.at(-1),
+  },
+  // unzip strips `..` and leading slashes, never restores set-ID bits, refuses paths through a link,
+  // and says first which member it could not process.
+  zip: {
+    tool: 'unzip',
+    why: 'extract zip archives',
+    extract: (archive, dir) => ['-q', '-o', archive, '-d', dir],
+    list: (archive) => ['-Z1', archive],
+    complaint: (lines) => lines.filter((line) => !line.startsWith('warning:')).slice(0, 2).join(' ') || undefined,
+  },
+};
+
+const extractorFor = (archive: string) => (archive.endsWith('.zip') ? EXTRACTORS.zip : EXTRACTORS.tar);
+
+async function unpack(ctx: Context, archive: string, dir: string, strip: number): Promise<void> {
+  const extractor = extractorFor(archive);
+  if (strip > 0 && extractor === EXTRACTORS.zip) throw new BakeError('internal', 'strip is not supported for zip archives');
+  const result = await ctx.run.run(extractor.tool, extractor.extract(archive, dir, strip), { why: extractor.why, allowFailure: true });
+  if (result.exitCode === 0) return;
+  const lines = result.stderr.split('\n').map((line) => line.trim()).filter(Boolean);
+  const complaint = `${extractor.tool}: ${extractor.complaint(lines)?.replace(/^\w+: /, '') ?? `exit ${result.exitCode}`}`;
+  const listing = await ctx.run.run(extractor.tool, extractor.list(archive), { readOnly: true, allowFailure: true });
+  // A readable archive that does not unpack holds members that would land outside `dir`.
+  if (listing.exitCode !== 0) throw toolError(`${extractor.tool} cannot read ${basename(archive)} (${complaint})`, 'the download may be damaged; remove it from the cache and retry');
+  throw inputError(`${basename(archive)} holds an entry ${extractor.tool} refuses to unpack (${complaint})`, CONFINED_HINT);
 }
 
 interface ArchiveSource {

@@ -145,3 +145,24 @@ test('a cached tree is inspected before it is stored: an archive with a device n
   await assert.rejects(unpackArchive(ctx, { archive: bad, dir: await into('a'), strip: 1, sha256: await sha256File(bad) }), { kind: 'input' });
   assert.deepEqual(await readdir(join(ctx.cacheDir, 'sysext', 'unpacked')), []);
 });
+
+test('a zip that writes through a link it holds is an input error, and nothing lands outside', async () => {
+  const { ctx, into } = setup('zip-through');
+  const outside = join(work, 'zip-outside');
+  const [first, second] = [join(work, 'zip-through-1'), join(work, 'zip-through-2')];
+  await mkdir(outside);
+  await mkdir(first);
+  await mkdir(join(second, 'a'), { recursive: true });
+  await symlink(outside, join(first, 'a'));
+  await writeFile(join(second, 'a/planted'), 'planted\n');
+  // The link comes first in the zip, the member below it after; -D keeps `a/` from being an entry.
+  const zip = join(work, 'through.zip');
+  await execa('zip', ['-qy', zip, 'a'], { cwd: first });
+  await execa('zip', ['-qD', zip, 'a/planted'], { cwd: second });
+  await assert.rejects(unpackArchive(ctx, { archive: zip, dir: await into('a'), strip: 0 }), (error: BakeError) => {
+    assert.equal(error.kind, 'input');
+    assert.match(error.message, /^through\.zip holds an entry unzip refuses to unpack \(unzip: .*a\/planted/);
+    return true;
+  });
+  assert.deepEqual(await readdir(outside), []);
+});
