@@ -15,6 +15,7 @@ import { createSysext } from '../../bake/sysext/create.ts';
 import { createBuildApi } from '../../bake/sysext/runner.ts';
 import type { Recipe } from '../../bake/sysext/recipe.ts';
 import { HOSTILE_ARCHIVE_PATHS, writeRawTar, type RawMember } from '../support/fixtures/upstream-hostile.ts';
+import { ensureStandInBuildImage, HOSTILE_BUILD_IMAGE, removeStandInBuildImage } from '../support/fixtures/upstream-build-image.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
 
 let upstream: Upstream;
@@ -24,7 +25,7 @@ let temp: string;
 const savedTmpdir = process.env.TMPDIR;
 
 before(async () => {
-  upstream = await startUpstream(['x86-64'], { only: ['docker', 'falco'] });
+  upstream = await startUpstream(['x86-64'], { only: ['docker', 'falco', 'keepalived'] });
   work = await mkdtemp(join(tmpdir(), 'confinement-archives-'));
   host = await mkdtemp(join(tmpdir(), 'bake-host-'));
   await writeFile(join(host, 'canary'), 'canary\n');
@@ -39,6 +40,7 @@ after(async () => {
   if (savedTmpdir === undefined) delete process.env.TMPDIR;
   else process.env.TMPDIR = savedTmpdir;
   await upstream?.close();
+  await removeStandInBuildImage(HOSTILE_BUILD_IMAGE);
   await rm(work, { recursive: true, force: true });
   await rm(host, { recursive: true, force: true });
 });
@@ -134,6 +136,16 @@ test('hard links inside an archive and set-ID bits are stripped with a warning n
   }
   const listing = (await execa('unsquashfs', ['-lln', image])).stdout;
   assert.doesNotMatch(listing, /^\S*[sS]/m, 'a set-ID bit reached the image');
+});
+
+test("a build container's /out linking to a host file is refused before the recipe reads it", async () => {
+  const image = await ensureStandInBuildImage(true);
+  const ctx = upstream.context({ cacheDir: join(work, 'cache') });
+  const outputDir = join(work, 'out-container');
+  await refused(
+    { ctx, outputDir, result: createSysext(ctx, { name: 'keepalived', version: 'v2.3.2', arch: 'x86-64', outputDir, options: { 'build-image': image } }) },
+    [`the ${image} build's /out`, 'usr/bin/keepalived', '/etc/hostname'],
+  );
 });
 
 /** A recipe that only calls `steps`, to drive the BuildApi the way a hook would. */
