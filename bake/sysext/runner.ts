@@ -2,8 +2,9 @@
  * The BuildApi a recipe's hook receives: download + verify into the cache, extract, install files,
  * symlinks and static folders into the sysext root. Every path a recipe names is checked to stay inside
  * the root and is written without going through a link; every file it reads is resolved inside the tree
- * it came from (see SourceTrees), so neither a hook nor an archive reaches anywhere else on the host. Installed files are reflinked where
- * the filesystem can (btrfs, XFS), so big upstream trees cost no copy there.
+ * it came from (see SourceTrees), so neither a hook nor an archive reaches anywhere else on the host.
+ * Installed files are reflinked where the filesystem can (btrfs, XFS), so big upstream trees cost no
+ * copy there.
  */
 import { constants } from 'node:fs';
 import { chmod, copyFile, lstat, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
@@ -86,9 +87,9 @@ export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
       await cloneTree(join(recipeDir(recipe.name), folder), root, 'copy');
     },
     async remove(at) {
-      const relative = relativeInRoot(at, recipe.name);
-      const parent = await existingFolderInside(root, dirname(relative), SYSEXT_TREE);
-      const dest = parent && join(parent, basename(relative));
+      const entry = relativeInRoot(at, recipe.name);
+      const parent = await existingFolderInside(root, dirname(entry), SYSEXT_TREE);
+      const dest = parent && join(parent, basename(entry));
       if (!dest || !(await lstat(dest).catch(() => undefined))) throw new BakeError('internal', `recipe ${recipe.name} removes ${at}, which does not exist`);
       await rm(dest, { recursive: true });
     },
@@ -123,8 +124,8 @@ function relativeInRoot(at: string, recipeName: string): string {
 
 /** Where a recipe writes `at`: its folder made inside the root without going through a link. */
 async function rootPath(root: string, at: string, recipeName: string): Promise<string> {
-  const relative = relativeInRoot(at, recipeName);
-  return join(await folderInside(root, dirname(relative), SYSEXT_TREE), basename(relative));
+  const entry = relativeInRoot(at, recipeName);
+  return join(await folderInside(root, dirname(entry), SYSEXT_TREE), basename(entry));
 }
 
 /**
