@@ -3,6 +3,7 @@
  * stamped with the build epoch, so formats that copy ownership and times from the source (btrfs, ext4)
  * do not leak the build machine's clock or uid into the image.
  */
+import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, readdir, readlink, rename, symlink, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -140,7 +141,8 @@ export async function privatiseTree(dir: string): Promise<void> {
   for (const entry of await walkTree(dir)) {
     if (entry.kind !== 'file' || entry.links < 2) continue;
     const path = join(dir, entry.path);
-    const copy = `${path}.bake-private`;
+    // A name of its own: the tree may hold anything, `<name>.bake-private` included.
+    const copy = `${path}.bake-private-${randomUUID()}`;
     const { atime, mtime } = await lstat(path);
     await copyFile(path, copy, constants.COPYFILE_EXCL);
     await utimes(copy, atime, mtime);

@@ -111,6 +111,12 @@ test('a link where the recipe has a folder is an input error naming the member, 
   await refused(attempt, ['falco-66.6.4-x86_64.tar.gz', 'usr/lib/systemd']);
 });
 
+test('a member the recipe needs that is missing or a folder is an input error, not an internal one', async () => {
+  const missing = dockerMembers([]).filter((member) => member.path !== 'docker/runc');
+  await refused(await build('docker', '66.6.12', missing), ['docker-66.6.12.tgz', 'runc']);
+  await refused(await build('docker', '66.6.13', dockerMembers([{ path: 'docker/ctr', dir: true }])), ['docker-66.6.13.tgz', 'ctr']);
+});
+
 test('device nodes and FIFOs are refused', async () => {
   await refused(await build('docker', '66.6.5', dockerMembers([{ path: 'docker/docker', device: 'char' }])), ['docker-66.6.5.tgz', 'docker/docker']);
   await refused(await build('docker', '66.6.6', dockerMembers([{ path: 'docker/ctr', device: 'fifo' }])), ['docker-66.6.6.tgz', 'docker/ctr']);
