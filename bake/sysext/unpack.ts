@@ -3,9 +3,10 @@
  * SHA-256, and every later build gets a hard-linked clone of that tree: no decompression and no copy per
  * build (the bytes are copied once, when a recipe installs them into the sysext root).
  *
- * A clone shares its files with the cache, so nothing may write into it in place. tar and unzip
- * replace files rather than rewriting them (so unpacking `into` a clone is safe); a container build may
- * not, so its source tree first gets private copies of its linked files (privatiseTree). A cached tree
+ * A clone shares its files with the cache, so nothing may write into it in place. Unpacking `into` a
+ * clone merges a fresh tree in with cloneTree, which replaces files rather than rewriting them; a
+ * container build may not, so its source tree first gets private copies of its linked files
+ * (privatiseTree, in tree.ts). A cached tree
  * counts only when it was renamed into place whole and its marker still matches every file's size and
  * mtime; anything else (a partial unpack, a file changed through a link) is unpacked afresh.
  *
@@ -152,7 +153,7 @@ interface ArchiveSource {
 /** The archive's own name for an unpacked path: `--strip-components` removed its leading folders. */
 async function memberName(ctx: Context, source: ArchiveSource, path: string): Promise<string> {
   if (source.strip === 0) return path;
-  const listing = await ctx.run.run('tar', ['-t', '-f', source.archive], { readOnly: true, allowFailure: true });
+  const listing = await ctx.run.run('tar', EXTRACTORS.tar.list(source.archive), { readOnly: true, allowFailure: true });
   const stripped = (member: string) => member.replace(/\/+$/, '').split('/').slice(source.strip).join('/');
   return listing.stdout.split('\n').find((member) => stripped(member) === path) ?? path;
 }
