@@ -10,6 +10,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { ENDPOINTS } from '../../bake/core/endpoints.ts';
 import type { BakeError } from '../../bake/core/errors.ts';
 import { createSysext } from '../../bake/sysext/create.ts';
 import { createBuildApi } from '../../bake/sysext/runner.ts';
@@ -92,6 +93,21 @@ async function refused(attempt: Awaited<ReturnType<typeof build>>, names: string
 test('a member linking to a host file is refused, not copied into the sysext', async () => {
   const attempt = await build('docker', '66.6.1', dockerMembers([{ path: 'docker/docker', symlink: join(host, 'canary') }]));
   await refused(attempt, ['docker-66.6.1.tgz', 'docker/docker']);
+});
+
+test('the CLI exits with the input code (3) and one line naming the archive and the member', async () => {
+  const cliTemp = join(work, 'cli-tmp');
+  await mkdir(cliTemp);
+  const env: Record<string, string> = { BAKE_CACHE_DIR: join(work, 'cache'), TMPDIR: cliTemp };
+  for (const [name, url] of Object.entries(upstream.endpoints)) env[ENDPOINTS[name as keyof typeof ENDPOINTS].env] = url!;
+  const outputDir = join(work, 'out-cli');
+  await writeRawTar(join(upstream.dir, 'www'), HOSTILE_ARCHIVE_PATHS.docker('66.6.14', 'x86-64'), dockerMembers([{ path: 'docker/docker', symlink: join(host, 'canary') }]));
+  const run = await execa('node', ['--import', 'tsx', 'bake/cli.ts', 'sysext', 'create', 'docker', '66.6.14', '--output-dir', outputDir], { env, reject: false });
+  assert.equal(run.exitCode, 3, run.stderr);
+  assert.match(run.stderr.split('\n').at(-1)!, /^bake: docker-66\.6\.14\.tgz: docker\/docker links outside its tree \(to \/.*canary\): .+$/);
+  // tsx keeps its compile cache in TMPDIR (tsx-<uid>); that is the TypeScript loader's, not bake's.
+  assert.deepEqual((await readdir(cliTemp)).filter((name) => !/^tsx-\d+$/.test(name)), []);
+  await assert.rejects(readdir(outputDir), { code: 'ENOENT' });
 });
 
 test('a member climbing out with a relative link is refused', async () => {
