@@ -10,7 +10,8 @@ import { CleanupStack } from '../core/cleanup.ts';
 import { detectRuntime, parseRuntimeChoice } from '../core/container.ts';
 import type { Context } from '../context.ts';
 import type { ContainerBuild } from './recipe.ts';
-import { privatiseTree } from './unpack.ts';
+import { confineTree } from './confine.ts';
+import { privatiseTree } from './tree.ts';
 
 export interface ContainerBuildJob extends ContainerBuild {
   recipeDir: string;
@@ -41,5 +42,8 @@ export async function runContainerBuild(ctx: Context, job: ContainerBuildJob): P
     },
     { why: `build from source in a container (${job.image})` },
   );
+  // /out is a bind mount (nothing is copied out with `cp`), but what the build put there is as hostile as
+  // an archive: links out of it, device nodes and set-ID bits are dealt with before a recipe reads it.
+  await confineTree(ctx.log, out, `the ${job.image} build's /out`, async (path) => path);
   return out;
 }

@@ -18,7 +18,8 @@ import { createBuildApi } from './runner.ts';
 import type { Recipe } from './recipe.ts';
 import { EXTENSION_RELEASE_DIR, extensionReleasePath, extensionReleaseText } from './release.ts';
 import { sysupdateConfs } from './sysupdate.ts';
-import { cloneTree, normaliseTree } from './tree.ts';
+import { cloneTree, normaliseTree, replacing } from './tree.ts';
+import { folderInside } from './confine.ts';
 import { latestVersions } from './versions.ts';
 import { checkExtensionName } from '../image/sysext-file.ts';
 
@@ -143,8 +144,10 @@ export async function packSysext(ctx: Context, request: PackRequest): Promise<Cr
 
 async function assemble(ctx: Context, job: Assembly): Promise<CreateResult> {
   // Our metadata wins over anything the tree brought under the same name.
-  await mkdir(join(job.root, EXTENSION_RELEASE_DIR), { recursive: true });
-  await writeFile(join(job.root, extensionReleasePath(job.name)), extensionReleaseText(job));
+  // The tree came from archives and builds: its folders are made or checked without following a link.
+  await folderInside(job.root, EXTENSION_RELEASE_DIR, 'the sysext tree');
+  const release = join(job.root, extensionReleasePath(job.name));
+  await replacing(release, () => writeFile(release, extensionReleaseText(job), { flag: 'wx' }));
   const entries = await normaliseTree(job.root, job.epoch);
   const findings = await lintTree(job.root, { name: job.name, arch: job.arch });
   if (findings.length > 0) {

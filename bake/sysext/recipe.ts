@@ -67,7 +67,8 @@ export interface BuildApi {
   fetch(url: string, verification: Verification): Promise<string>;
   /**
    * Extracts a tar (any compression) or zip into a fresh scratch directory (or `into`, a directory below
-   * one returned earlier, e.g. a second source tree inside the first) and returns it.
+   * one returned earlier, e.g. a second source tree inside the first) and returns it. An archive holding
+   * device nodes or links leading out of it is refused; hard links become files, set-ID bits are cleared.
    */
   extract(archive: string, options?: { strip?: number; into?: string }): Promise<string>;
   /**
@@ -77,9 +78,13 @@ export interface BuildApi {
   readVersionPin(url: string, pattern: RegExp): Promise<string>;
   /** Whether a path in an extracted tree exists (upstream layouts differ between versions and arches). */
   exists(path: string): Promise<boolean>;
-  /** Copies a file into the sysext root at `to` (relative, e.g. `usr/bin/kubectl`) with `mode`. */
+  /**
+   * Copies a file into the sysext root at `to` (relative, e.g. `usr/bin/kubectl`) with `mode`. `from` is
+   * a file `fetch` returned or a path inside a tree from `extract` or `buildInContainer`, resolved inside
+   * that tree. No write into the root goes through a link, here or in the other writing helpers.
+   */
   install(from: string, to: string, mode?: number): Promise<void>;
-  /** Copies a directory's contents into the sysext root below `to`. */
+  /** Copies a directory's contents (from an extracted or built tree, as for install) into the root below `to`. */
   installTree(from: string, to: string): Promise<void>;
   symlink(target: string, at: string): Promise<void>;
   writeFile(at: string, content: string, mode?: number): Promise<void>;

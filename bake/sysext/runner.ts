@@ -1,12 +1,14 @@
 /**
  * The BuildApi a recipe's hook receives: download + verify into the cache, extract, install files,
  * symlinks and static folders into the sysext root. Every path a recipe names is checked to stay inside
- * the root, so a hook cannot write anywhere else on the build host. Installed files are reflinked where
- * the filesystem can (btrfs, XFS), so big upstream trees cost no copy there.
+ * the root and is written without going through a link; every file it reads is resolved inside the tree
+ * it came from (see SourceTrees), so neither a hook nor an archive reaches anywhere else on the host.
+ * Installed files are reflinked where the filesystem can (btrfs, XFS), so big upstream trees cost no
+ * copy there.
  */
 import { constants } from 'node:fs';
-import { chmod, copyFile, lstat, mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
+import { chmod, copyFile, lstat, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, normalize, relative } from 'node:path';
 import { ARCHES, type Arch } from '../core/arch.ts';
 import type { Context } from '../context.ts';
 import { BakeError, inputError, networkError, verifyError } from '../core/errors.ts';
@@ -17,7 +19,8 @@ import type { BuildApi, Recipe, Verification } from './recipe.ts';
 import { sourceVersions } from './versions.ts';
 import { compareVersions } from '../core/version-order.ts';
 import { downloadVerified } from '../core/cache.ts';
-import { cloneTree } from './tree.ts';
+import { cloneTree, replacing, TreeConflict } from './tree.ts';
+import { CONFINED_HINT, existingFolderInside, folderInside, resolveInside } from './confine.ts';
 import { unpackArchive } from './unpack.ts';
 import { allFinished } from '../core/all-finished.ts';
 import { githubAssetDigest, signedText } from './evidence.ts';
@@ -35,9 +38,10 @@ export interface BuildSetup {
 
 export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
   const { recipe, root, scratch } = setup;
-  const inRoot = (at: string) => rootPath(root, at, recipe.name);
+  const destination = (at: string) => rootPath(root, at, recipe.name);
   /** SHA-256 of every archive fetched with a checksum: the key under which its unpacked tree is cached. */
   const verified = new Map<string, string>();
+  const sources = new SourceTrees(recipe.name);
   return {
     name: recipe.name,
     version: setup.version,
@@ -48,11 +52,13 @@ export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
     async fetch(url, verification) {
       const { path, sha256 } = await fetchVerified(ctx, url, verification);
       if (sha256) verified.set(path, sha256);
+      sources.addFile(path);
       return path;
     },
     async extract(archive, options) {
       const dir = await scratchDir(scratch, options?.into, recipe.name);
       await unpackArchive(ctx, { archive, dir, strip: options?.strip ?? 0, sha256: verified.get(archive) });
+      sources.addTree(dir, basename(archive));
       return dir;
     },
     async readVersionPin(url, pattern) {
@@ -62,33 +68,35 @@ export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
     },
     exists: async (path) => (await lstat(path).catch(() => undefined)) !== undefined,
     async install(from, to, mode) {
-      const dest = inRoot(to);
-      await mkdir(dirname(dest), { recursive: true });
-      await copyFile(from, dest, constants.COPYFILE_FICLONE);
-      await chmod(dest, mode ?? ((await stat(from)).mode & 0o111 ? 0o755 : 0o644));
+      const source = await sources.resolve(from, 'file');
+      const dest = await destination(to);
+      await replacing(dest, () => copyFile(source, dest, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL));
+      await chmod(dest, mode ?? ((await lstat(source)).mode & 0o111 ? 0o755 : 0o644));
     },
     async installTree(from, to) {
-      const dest = inRoot(to);
-      await mkdir(dest, { recursive: true });
-      await cloneTree(from, dest, 'copy');
+      const source = await sources.resolve(from, 'folder');
+      const dest = await folderInside(root, relativeInRoot(to, recipe.name), SYSEXT_TREE);
+      await cloneTree(source, dest, 'copy').catch((error: unknown) => {
+        throw error instanceof TreeConflict ? sources.explainConflict(error, root) : error;
+      });
     },
     async symlink(target, at) {
-      const dest = inRoot(at);
-      await mkdir(dirname(dest), { recursive: true });
+      const dest = await destination(at);
       await symlink(target, dest);
     },
     async writeFile(at, content, mode = 0o644) {
-      const dest = inRoot(at);
-      await mkdir(dirname(dest), { recursive: true });
-      await writeFile(dest, content, { mode });
+      const dest = await destination(at);
+      await replacing(dest, () => writeFile(dest, content, { mode, flag: 'wx' }));
       await chmod(dest, mode);
     },
     async copyStatic(folder) {
       await cloneTree(join(recipeDir(recipe.name), folder), root, 'copy');
     },
     async remove(at) {
-      const dest = inRoot(at);
-      if (!(await stat(dest).catch(() => undefined))) throw new BakeError('internal', `recipe ${recipe.name} removes ${at}, which does not exist`);
+      const entry = relativeInRoot(at, recipe.name);
+      const parent = await existingFolderInside(root, dirname(entry), SYSEXT_TREE);
+      const dest = parent && join(parent, basename(entry));
+      if (!dest || !(await lstat(dest).catch(() => undefined))) throw new BakeError('internal', `recipe ${recipe.name} removes ${at}, which does not exist`);
       await rm(dest, { recursive: true });
     },
     async newestVersion(source) {
@@ -96,7 +104,11 @@ export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
       if (!newest) throw networkError(`no versions found upstream for a dependency of ${recipe.name}`, 'check the version source endpoint');
       return newest;
     },
-    buildInContainer: (build) => runContainerBuild(ctx, { ...build, recipeDir: recipeDir(recipe.name), arch: setup.arch, scratch }),
+    async buildInContainer(build) {
+      const out = await runContainerBuild(ctx, { ...build, recipeDir: recipeDir(recipe.name), arch: setup.arch, scratch });
+      sources.addTree(out, `the ${build.image} build's /out`);
+      return out;
+    },
     async concurrently(steps) {
       await allFinished(steps.map((step) => step()));
     },
@@ -105,13 +117,70 @@ export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
   };
 }
 
+const SYSEXT_TREE = 'the sysext tree';
+
 /** A recipe-relative path inside the root; absolute paths and `..` are recipe bugs. */
-function rootPath(root: string, at: string, recipeName: string): string {
+function relativeInRoot(at: string, recipeName: string): string {
   const clean = normalize(at);
   if (isAbsolute(clean) || clean === '..' || clean.startsWith('../')) {
     throw new BakeError('internal', `recipe ${recipeName} writes outside its sysext root: ${at}`);
   }
-  return join(root, clean);
+  return clean;
+}
+
+/** Where a recipe writes `at`: its folder made inside the root without going through a link. */
+async function rootPath(root: string, at: string, recipeName: string): Promise<string> {
+  const entry = relativeInRoot(at, recipeName);
+  return join(await folderInside(root, dirname(entry), SYSEXT_TREE), basename(entry));
+}
+
+/**
+ * What a recipe may read: the files it fetched, and the trees it extracted or built, each under the
+ * name of where it came from. A path into a tree is resolved inside that tree, so a link in an archive
+ * (or one a build left behind) never leads a read onto the build host.
+ */
+class SourceTrees {
+  private readonly files = new Set<string>();
+  private readonly trees = new Map<string, string>();
+
+  constructor(private readonly recipeName: string) {}
+
+  addFile(path: string): void {
+    this.files.add(path);
+  }
+
+  addTree(dir: string, label: string): void {
+    if (this.treeOf(dir) === undefined) this.trees.set(dir, label);
+  }
+
+  /** The real path of `from`, which must be a `kind` inside what the recipe fetched, extracted or built. */
+  async resolve(from: string, kind: 'file' | 'folder'): Promise<string> {
+    const clean = normalize(from);
+    if (this.files.has(clean)) return clean;
+    const tree = this.treeOf(clean);
+    if (tree === undefined) throw new BakeError('internal', `recipe ${this.recipeName} reads ${from}, which it did not fetch, extract or build`);
+    const entry = relative(tree, clean);
+    const resolved = await resolveInside(tree, entry);
+    const label = this.trees.get(tree)!;
+    if (resolved === undefined) throw inputError(`${label}: ${entry} leads out of its tree`, CONFINED_HINT);
+    const stats = await lstat(resolved).catch(() => undefined);
+    if (kind === 'file' ? !stats?.isFile() : !stats?.isDirectory()) throw inputError(`${label}: ${entry} is not a ${kind}`, `recipe ${this.recipeName} expects one there`);
+    return resolved;
+  }
+
+  /** A TreeConflict named after the tree entry and the place in the sysext it would have replaced. */
+  explainConflict(conflict: TreeConflict, root: string): BakeError {
+    const { source, dest } = conflict;
+    const tree = this.treeOf(source.path);
+    const entry = tree === undefined ? source.path : relative(tree, source.path);
+    const label = tree === undefined ? `recipe ${this.recipeName}` : this.trees.get(tree)!;
+    return inputError(`${label}: ${entry} is ${source.kind} where the sysext has ${dest.kind} (${relative(root, dest.path)})`, conflict.hint);
+  }
+
+  /** The outermost tree holding `path` (an archive extracted into another one belongs to both). */
+  private treeOf(path: string): string | undefined {
+    return [...this.trees.keys()].find((tree) => path === tree || path.startsWith(`${tree}/`));
+  }
 }
 
 /** A fresh directory in scratch, or the caller's `into` after checking it is inside scratch. */
@@ -119,8 +188,7 @@ async function scratchDir(scratch: string, into: string | undefined, recipeName:
   if (into === undefined) return mkdtemp(join(scratch, 'extract-'));
   const clean = normalize(into);
   if (!clean.startsWith(`${scratch}/`)) throw new BakeError('internal', `recipe ${recipeName} extracts outside its scratch space: ${into}`);
-  await mkdir(clean, { recursive: true });
-  return clean;
+  return folderInside(scratch, relative(scratch, clean), 'the scratch space');
 }
 
 /** Where a URL's download lives in the cache: host and path, readable and stable across runs. */

@@ -5,14 +5,17 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { sha256File } from '../../bake/core/checksums.ts';
 import { createContext } from '../../bake/context.ts';
+import type { BakeError } from '../../bake/core/errors.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
-import { privatiseTree, unpackArchive } from '../../bake/sysext/unpack.ts';
+import { privatiseTree } from '../../bake/sysext/tree.ts';
+import { unpackArchive } from '../../bake/sysext/unpack.ts';
+import { rawTar } from '../support/fixtures/upstream-hostile.ts';
 
 let work: string;
 let archive: string;
@@ -116,4 +119,50 @@ test('builds unpacking the same archive at once share one complete tree and leav
   await Promise.all(dirs.map((dir) => unpackArchive(ctx, { archive, dir, strip: 1, sha256 })));
   for (const dir of dirs) assert.equal(await readFile(join(dir, 'bin/bridge'), 'utf8'), 'bridge\n');
   assert.deepEqual(await readdir(join(ctx.cacheDir, 'sysext', 'unpacked')), [`${sha256}-strip1`]);
+});
+
+test('a zip whose member links out of it is refused as an input error naming the zip and the member', async () => {
+  const { ctx, into } = setup('zip-link');
+  const zipSource = join(work, 'zip-link-source');
+  await mkdir(zipSource, { recursive: true });
+  await symlink(join(work, 'plugins.tgz'), join(zipSource, 'tool'));
+  const zip = join(work, 'link-out.zip');
+  await execa('zip', ['-qy', zip, 'tool'], { cwd: zipSource });
+  const dir = await into('a');
+  await assert.rejects(unpackArchive(ctx, { archive: zip, dir, strip: 0 }), (error: BakeError) => {
+    assert.equal(error.kind, 'input');
+    assert.match(error.message, /^link-out\.zip: tool links outside its tree/);
+    return true;
+  });
+  assert.deepEqual(await readdir(dir), []);
+  assert.deepEqual(await readdir(join(work, 'zip-link')), ['a']);
+});
+
+test('a cached tree is inspected before it is stored: an archive with a device node leaves no cache entry', async () => {
+  const { ctx, into } = setup('cache-device');
+  const bad = join(work, 'device.tgz');
+  await writeFile(bad, rawTar([{ path: 'dev/null', device: 'char' }]));
+  await assert.rejects(unpackArchive(ctx, { archive: bad, dir: await into('a'), strip: 1, sha256: await sha256File(bad) }), { kind: 'input' });
+  assert.deepEqual(await readdir(join(ctx.cacheDir, 'sysext', 'unpacked')), []);
+});
+
+test('a zip that writes through a link it holds is an input error, and nothing lands outside', async () => {
+  const { ctx, into } = setup('zip-through');
+  const outside = join(work, 'zip-outside');
+  const [first, second] = [join(work, 'zip-through-1'), join(work, 'zip-through-2')];
+  await mkdir(outside);
+  await mkdir(first);
+  await mkdir(join(second, 'a'), { recursive: true });
+  await symlink(outside, join(first, 'a'));
+  await writeFile(join(second, 'a/planted'), 'planted\n');
+  // The link comes first in the zip, the member below it after; -D keeps `a/` from being an entry.
+  const zip = join(work, 'through.zip');
+  await execa('zip', ['-qy', zip, 'a'], { cwd: first });
+  await execa('zip', ['-qD', zip, 'a/planted'], { cwd: second });
+  await assert.rejects(unpackArchive(ctx, { archive: zip, dir: await into('a'), strip: 0 }), (error: BakeError) => {
+    assert.equal(error.kind, 'input');
+    assert.match(error.message, /^through\.zip holds an entry unzip refuses to unpack \(unzip: .*a\/planted/);
+    return true;
+  });
+  assert.deepEqual(await readdir(outside), []);
 });

@@ -4,11 +4,11 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, link, lstat, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { cloneTree, normaliseTree, walkTree } from '../../bake/sysext/tree.ts';
+import { cloneTree, normaliseTree, TreeConflict, walkTree } from '../../bake/sysext/tree.ts';
 
 let work: string;
 let source: string;
@@ -74,5 +74,18 @@ test('cloneTree refuses what is neither a file, a directory nor a symlink', asyn
   const odd = join(work, 'odd');
   await mkdir(odd);
   await execa('mkfifo', [join(odd, 'pipe')]);
-  await assert.rejects(cloneTree(odd, join(work, 'odd-copy'), 'copy'), /is not a file, directory or symlink/);
+  await assert.rejects(cloneTree(odd, join(work, 'odd-copy'), 'copy'), { kind: 'input' });
+});
+
+test('cloneTree never writes through a link already in the target, and a link never replaces a folder', async () => {
+  const outside = join(work, 'outside');
+  await mkdir(outside);
+  const target = join(work, 'link-target');
+  await mkdir(target);
+  await symlink(outside, join(target, 'b'));
+  await assert.rejects(cloneTree(source, target, 'copy'), (error: Error) => error instanceof TreeConflict && error.kind === 'input');
+  assert.deepEqual(await readdir(outside), []);
+  const folder = join(work, 'folder-target');
+  await mkdir(join(folder, 'a/tool'), { recursive: true });
+  await assert.rejects(cloneTree(source, folder, 'copy'), TreeConflict);
 });
