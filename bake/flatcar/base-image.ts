@@ -8,19 +8,20 @@
 import { access, chmod, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from '../context.ts';
-import { BakeError, inputError } from '../core/errors.ts';
+import { BakeError, verifyError } from '../core/errors.ts';
 import { decompressBz2, type Bz2Source } from '../image/decompress.ts';
 import { GrowingFileReader } from '../image/growing-file.ts';
 import type { ResolvedRelease } from './release.ts';
 import { parseKeyValueFile } from '../core/key-value.ts';
-import { IMAGE_BIN, IMAGE_BZ2, releaseFilePath, verifyWhileDownloading, type ImageEvidence, type StreamedSignature } from './release-files.ts';
+import { IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, releaseFilePath, verifyWhileDownloading, type ImageEvidence, type StreamedSignature } from './release-files.ts';
+import { checkImageIsRelease } from './usr-release.ts';
 import { markerMatches, thisBoot, writeMarker } from '../core/cache.ts';
 
 /** version.txt is signed: it must name the release we asked for, or the mirror served the wrong one. */
 export async function checkVersionTxt(path: string, release: ResolvedRelease): Promise<Record<string, string>> {
   const values = parseKeyValueFile(await readFile(path, 'utf8'));
   if (values.FLATCAR_VERSION !== release.version && values.FLATCAR_VERSION_ID !== release.version) {
-    throw inputError(`version.txt of ${release.version} says FLATCAR_VERSION=${values.FLATCAR_VERSION ?? '(none)'}`, 'the release directory does not hold the requested release; check --release-url');
+    throw verifyError(`version.txt of ${release.version} says FLATCAR_VERSION=${values.FLATCAR_VERSION ?? '(none)'}`, 'the release directory does not hold the requested release; check --release-url');
   }
   return values;
 }
@@ -106,11 +107,26 @@ export async function decompressedBaseImage(ctx: Context, release: ResolvedRelea
   if (!streamed?.ok) await decompressTo(ctx, paths.bz2, decoded);
   await rename(decoded, workImage);
   await chmod(workImage, 0o644); // it came through a private FIFO; the output is an ordinary file
+  await checkIsRelease(ctx, release, workImage, paths);
   await keepInCache(ctx, workImage, paths);
   return { path: paths.path, cached: false };
 }
 
 type BasePaths = ReturnType<typeof basePaths>;
+
+/**
+ * Before the image is kept or published: is it the release asked for? If not, its bz2 leaves the cache
+ * too (its signature was good, but for another release), so the next bake downloads it again.
+ */
+async function checkIsRelease(ctx: Context, release: ResolvedRelease, image: string, paths: BasePaths): Promise<void> {
+  const versionTxt = parseKeyValueFile(await readFile(releaseFilePath(ctx, release, VERSION_TXT), 'utf8'));
+  try {
+    await checkImageIsRelease(ctx, image, release, versionTxt);
+  } catch (error) {
+    if (error instanceof BakeError && error.kind === 'verify') await rm(paths.bz2, { force: true });
+    throw error;
+  }
+}
 
 /**
  * Nobody waits for the cache's copy to reach the disk, so it is a plain sparse copy, and its marker is
