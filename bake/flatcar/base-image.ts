@@ -15,7 +15,7 @@ import type { ResolvedRelease } from './release.ts';
 import { parseKeyValueFile } from '../core/key-value.ts';
 import { IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, releaseFilePath, verifyWhileDownloading, type ImageEvidence, type StreamedSignature } from './release-files.ts';
 import { checkImageIsRelease } from './usr-release.ts';
-import { markerMatches, thisBoot, writeMarker } from '../core/cache.ts';
+import { markerMatches, privateCacheDir, thisBoot, writeMarker } from '../core/cache.ts';
 
 /** version.txt is signed: it must name the release we asked for, or the mirror served the wrong one. */
 export async function checkVersionTxt(path: string, release: ResolvedRelease): Promise<Record<string, string>> {
@@ -97,7 +97,8 @@ export async function settle(streaming: StreamingDecompression): Promise<void> {
  */
 export async function decompressedBaseImage(ctx: Context, release: ResolvedRelease, workImage: string, streaming?: StreamingDecompression): Promise<{ path: string; cached: boolean }> {
   const paths = basePaths(ctx, release);
-  if (await cachedImageReady(paths)) return { path: paths.path, cached: true };
+  const trusted = await privateCacheDir(ctx.cacheDir);
+  if (trusted && (await cachedImageReady(paths))) return { path: paths.path, cached: true };
   const streamed = streaming ? await streaming.outcome : undefined;
   if (streamed && !streamed.ok) {
     if (streamed.error instanceof BakeError && streamed.error.kind === 'interrupted') throw streamed.error;
@@ -108,7 +109,8 @@ export async function decompressedBaseImage(ctx: Context, release: ResolvedRelea
   await rename(decoded, workImage);
   await chmod(workImage, 0o644); // it came through a private FIFO; the output is an ordinary file
   await checkIsRelease(ctx, release, workImage, paths);
-  await keepInCache(ctx, workImage, paths);
+  if (trusted) await keepInCache(ctx, workImage, paths);
+  else ctx.log.warn(`not keeping the base image in ${ctx.cacheDir}: it belongs to another user, who could change it unseen`);
   return { path: paths.path, cached: false };
 }
 
@@ -130,7 +132,8 @@ async function checkIsRelease(ctx: Context, release: ResolvedRelease, image: str
 
 /**
  * Nobody waits for the cache's copy to reach the disk, so it is a plain sparse copy, and its marker is
- * good for this boot only (see thisBoot and cachedImageReady).
+ * good for this boot only (see thisBoot and cachedImageReady). The marker is an identity marker: a warm
+ * bake trusts the copy without reading its gigabytes, so only the very file bake wrote will do.
  */
 async function keepInCache(ctx: Context, image: string, paths: BasePaths): Promise<void> {
   try {
@@ -140,7 +143,7 @@ async function keepInCache(ctx: Context, image: string, paths: BasePaths): Promi
     await rm(paths.partial, { force: true });
     throw error;
   }
-  await writeMarker(paths.marker, [paths.path, paths.bz2], await thisBoot());
+  await writeMarker(paths.marker, [paths.path, paths.bz2], await thisBoot(), 'identity');
 }
 
 /** The kernel writes dirty pages back within ~35 s; a copy this old has surely reached the disk. */
@@ -154,8 +157,8 @@ const WRITTEN_BACK_AFTER_MS = 120_000;
  */
 async function cachedImageReady(paths: BasePaths): Promise<boolean> {
   const files = [paths.path, paths.bz2];
-  if (await markerMatches(paths.marker, files)) return true;
-  if (!(await markerMatches(paths.marker, files, await thisBoot()))) return false;
+  if (await markerMatches(paths.marker, files, '', 'identity')) return true;
+  if (!(await markerMatches(paths.marker, files, await thisBoot(), 'identity'))) return false;
   if (Date.now() - (await stat(paths.marker)).mtimeMs >= WRITTEN_BACK_AFTER_MS) {
     const image = await open(paths.path, 'r');
     try {
@@ -163,7 +166,7 @@ async function cachedImageReady(paths: BasePaths): Promise<boolean> {
     } finally {
       await image.close();
     }
-    await writeMarker(paths.marker, files);
+    await writeMarker(paths.marker, files, '', 'identity');
   }
   return true;
 }
