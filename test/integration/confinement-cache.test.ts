@@ -41,6 +41,9 @@ test('a cached base image changed behind bake\'s back is not used', { skip: !isR
   const first = await runBake(ws, ['--output', 'out', 'hello:hello.raw']);
   assert.equal(first.exitCode, 0, first.stderr);
   assert.equal((await stat(cache)).mode & 0o777, 0o700, 'the cache directory is owner-only');
+  const warm = await runBake(ws, ['--force', '-v', '--output', 'out', 'hello:hello.raw']);
+  assert.equal(warm.exitCode, 0, warm.stderr);
+  assert.doesNotMatch(warm.stderr, /lbzip2 -d|gpg .*--verify/, 'the untouched cache is used as it is: neither decompressed nor re-verified');
 
   // USR-B: a partition bake never writes, so whatever the cached image holds there reaches the output.
   const usrB = fx.manifest.releases[0]!.partitions.find((p) => p.label === 'USR-B')!;
@@ -55,8 +58,9 @@ test('a cached base image changed behind bake\'s back is not used', { skip: !isR
   await rm(times);
   await rm(join(ws.out, OUTPUT));
 
-  const second = await runBake(ws, ['--output', 'out', 'hello:hello.raw']);
+  const second = await runBake(ws, ['-v', '--output', 'out', 'hello:hello.raw']);
   assert.equal(second.exitCode, 0, second.stderr);
+  assert.match(second.stderr, /lbzip2 -d/, 'decompressed again');
   assert.notDeepEqual(await readAt(join(ws.out, OUTPUT), offset, TAMPERED.length), TAMPERED, 'the tampered cache copy was shipped');
   assert.notDeepEqual(await readAt(cached, offset, TAMPERED.length), TAMPERED, 'the cache holds a fresh copy again');
   await assertNothingLeft(ws, [OUTPUT]);
