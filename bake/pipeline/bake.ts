@@ -3,7 +3,7 @@
  * get and check the sysexts, download and verify the release, decompress it (once), copy it, install the
  * sysexts into ROOT/OEM, optionally make a vendor image, and publish the result atomically.
  */
-import { access, link, mkdir, rename, stat, unlink } from 'node:fs/promises';
+import { link, lstat, mkdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { allFinished } from '../core/all-finished.ts';
 import { CleanupStack, tempDir } from '../core/cleanup.ts';
@@ -59,9 +59,11 @@ function progressLine(report: (line: string) => void): (p: DownloadProgress) => 
   };
 }
 
+/** lstat: a symlink at the output (dangling or not) is an existing output, never followed. */
 async function ensureOutputFree(path: string, force: boolean): Promise<void> {
-  const exists = await access(path).then(() => true, () => false);
-  if (exists && !force) throw new BakeError('exists', `${path} already exists`, 'pass --force to replace it, or --output another directory');
+  const found = await lstat(path).catch(() => undefined);
+  if (found?.isDirectory()) throw new BakeError('exists', `${path} is a directory`, 'remove it, or --output another directory');
+  if (found && !force) throw new BakeError('exists', `${path} already exists`, 'pass --force to replace it, or --output another directory');
 }
 
 /** Atomic publish: rename replaces (--force); link fails if the output appeared meanwhile, never clobbering it. */
@@ -270,6 +272,7 @@ export async function bake(ctx: Context, request: BakeRequest, options: { verbos
   await stat(request.outputDir).catch(() => {
     throw new BakeError('input', `output directory ${request.outputDir} does not exist`, 'create it or pass another --output');
   });
+  await ensureOutputFree(join(request.outputDir, IMAGE_BIN), request.force); // before any work; vendor outputs once the release is known
   await using work = await tempDir('.bake-work', request.outputDir);
   await using cleanup = new CleanupStack(ctx.log);
   const state: BakeState = { request, workDir: work.path, cleanup, sysexts: [], downloads: {}, vendorFiles: [], outputs: [] };
