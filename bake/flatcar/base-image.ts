@@ -8,7 +8,7 @@
 import { access, chmod, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from '../context.ts';
-import { BakeError, verifyError } from '../core/errors.ts';
+import { BakeError, oneLine, verifyError } from '../core/errors.ts';
 import { decompressBz2, type Bz2Source } from '../image/decompress.ts';
 import { GrowingFileReader } from '../image/growing-file.ts';
 import type { ResolvedRelease } from './release.ts';
@@ -139,11 +139,13 @@ async function keepInCache(ctx: Context, image: string, paths: BasePaths): Promi
   try {
     await sparseCopy(ctx, image, paths.partial, 'keep the base image in the cache');
     await rename(paths.partial, paths.path);
+    await writeMarker(paths.marker, [paths.path, paths.bz2], await thisBoot(), 'identity');
   } catch (error) {
-    await rm(paths.partial, { force: true });
-    throw error;
+    await Promise.all([paths.partial, paths.path, paths.marker].map((path) => rm(path, { force: true })));
+    if (error instanceof BakeError && error.kind === 'interrupted') throw error;
+    // The bake itself has what it needs; a full (or read-only) cache only costs the next bake a decompression.
+    ctx.log.warn(`could not keep a copy of the base image in the cache (${oneLine(error)}); the next bake decompresses it again`);
   }
-  await writeMarker(paths.marker, [paths.path, paths.bz2], await thisBoot(), 'identity');
 }
 
 /** The kernel writes dirty pages back within ~35 s; a copy this old has surely reached the disk. */
