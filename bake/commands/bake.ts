@@ -13,6 +13,7 @@ import { resolveRelease } from '../flatcar/release.ts';
 import { planBake } from '../pipeline/plan.ts';
 import { prepareSysext } from '../pipeline/sources.ts';
 import { tempDir } from '../core/cleanup.ts';
+import { requirePrivileges } from '../core/exec.ts';
 import { PROJECT_ROOT } from '../core/project.ts';
 import { formatPlan, formatSummary, planJson, resultJson } from './bake-output.ts';
 
@@ -48,6 +49,7 @@ export function command(): Command {
     const ctx = contextFromOptions(flags);
     const request = parseBakeRequest(sysexts, { ...flags, installTo: flags.install_to ?? flags.installTo });
     if (ctx.dryRun) return printDryRun(ctx, request, flags);
+    await requirePrivileges(ctx.run);
     const result = await bake(ctx, request, { verbose: flags.verbose ?? false });
     printResult(ctx, result);
   });
