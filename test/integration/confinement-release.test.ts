@@ -24,8 +24,11 @@ test('release mix-and-match is refused', { skip: !isRootUser() && 'needs root (l
   const fx = await withReleaseMirror(t, {
     releases: [
       { version: '4593.2.5', channel: 'stable', arches: ['amd64', 'arm64'] },
-      { version: '4593.2.10', channel: 'stable', arches: ['amd64'], disk: { osReleaseLink: { target: '../share/flatcar/os-release', at: 'share/flatcar/os-release' } } },
+      // An absolute link: followed on the host it would find the host's own /usr/share/…, or nothing.
+      { version: '4593.2.10', channel: 'stable', arches: ['amd64'], disk: { osReleaseLink: { target: '/usr/share/flatcar/os-release', at: 'share/flatcar/os-release' } } },
       { version: '4593.2.11', channel: 'stable', arches: ['amd64'], disk: { osReleaseLink: { target: '../../../etc/os-release' } } },
+      { version: '3510.2.8', channel: 'stable', arches: ['amd64'], disk: { usrFilesystem: 'ext2', osReleaseLink: { target: '../share/flatcar/os-release', at: 'share/flatcar/os-release' } } },
+      { version: '3510.2.9', channel: 'stable', arches: ['amd64'], disk: { usrFilesystem: 'ext2', version: '3510.2.8' } },
     ],
     bakery: [],
   });
@@ -47,6 +50,19 @@ test('release mix-and-match is refused', { skip: !isRootUser() && 'needs root (l
     assert.equal(run.exitCode, 0, run.stderr);
     await assertNothingLeft(ws, ['flatcar_production_image.bin']);
     assert.ok(await exists(CACHED_IMAGE(cache, 'amd64-usr', '4593.2.10')), 'the checked image is kept in the cache');
+  });
+
+  await t.test('an ext2 USR (releases before 3794) is read with debugfs, its os-release link followed inside USR', async (t) => {
+    const { run, ws } = await bakeIn(t, ['--release', '3510.2.8']);
+    assert.equal(run.exitCode, 0, run.stderr);
+    await assertNothingLeft(ws, ['flatcar_production_image.bin']);
+  });
+
+  await t.test('an ext2 USR of another release is refused', async (t) => {
+    const { run, ws } = await bakeIn(t, ['--release', '3510.2.9']);
+    assertOneLineError(run, /the image served as amd64-usr 3510\.2\.9 says VERSION_ID=3510\.2\.8/);
+    assert.equal(run.exitCode, 6);
+    await assertNothingLeft(ws);
   });
 
   await t.test('an older release served under a newer release\'s name is refused', async (t) => {
