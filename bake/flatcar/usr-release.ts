@@ -26,7 +26,7 @@ const MAX_OS_RELEASE_BYTES = 64 * 1024;
 const HINT = 'the mirror serves another release (or board) under this release\'s name; check --release-url';
 
 /** What a path inside USR is, as lstat would say. */
-export type UsrEntry = { kind: 'file' | 'dir' | 'missing' | 'other' } | { kind: 'link'; target: string };
+type UsrEntry = { kind: 'file' | 'dir' | 'missing' | 'other' } | { kind: 'link'; target: string };
 
 interface UsrReader {
   /** `fsPath` is relative to USR's own root (`/lib/os-release` for the system's `/usr/lib/os-release`). */
@@ -44,7 +44,7 @@ const PLAIN_NAME = /^[\w.+@-]+$/;
  * that leads out of /usr (to ROOT, or above /) is refused, never looked up on the host. Returns the path
  * of the regular file it names, relative to USR's root.
  */
-export async function resolveInUsr(systemPath: string, lookup: UsrReader['lookup']): Promise<string> {
+async function resolveInUsr(systemPath: string, lookup: UsrReader['lookup']): Promise<string> {
   let todo = systemPathInUsr(systemPath).split('/');
   let resolved: string[] = [];
   let links = 0;
@@ -84,8 +84,8 @@ function systemPathInUsr(path: string): string {
 
 /** btrfs (since alpha 3794) and ext2 (before) USR, told apart by their superblock magic. */
 const USR_FILESYSTEMS = [
-  { name: 'btrfs', offset: 65600, magic: Buffer.from('_BHRfS_M', 'latin1'), reader: btrfsReader },
-  { name: 'ext2', offset: 1080, magic: Buffer.from([0x53, 0xef]), reader: debugfsReader },
+  { offset: 65600, magic: Buffer.from('_BHRfS_M', 'latin1'), reader: btrfsReader },
+  { offset: 1080, magic: Buffer.from([0x53, 0xef]), reader: debugfsReader },
 ] as const;
 
 async function usrFilesystem(image: string, usr: GptPartition) {
@@ -103,7 +103,7 @@ async function usrFilesystem(image: string, usr: GptPartition) {
 }
 
 /** The fields of USR's os-release, read offline. */
-export async function readUsrOsRelease(ctx: Context, image: string): Promise<Record<string, string>> {
+async function readUsrOsRelease(ctx: Context, image: string): Promise<Record<string, string>> {
   const usr = (await readGpt(image)).partitions.find((p) => p.number === USR_A.number && p.label === USR_A.label);
   if (!usr) throw verifyError(`the image has no partition ${USR_A.number} labelled ${USR_A.label}`, HINT);
   const fs = await usrFilesystem(image, usr);
@@ -160,7 +160,7 @@ async function btrfsReader(ctx: Context, stack: CleanupStack, image: string, usr
 }
 
 /** `^/(|a(|/b(|/c)))$`: what btrfs restore needs to reach /a/b/c (every parent must match too). */
-export function nestedRegex(escapedNames: readonly string[]): string {
+function nestedRegex(escapedNames: readonly string[]): string {
   const inner = escapedNames.reduceRight((rest, name) => `(|/${name}${rest})`, '');
   return `^${inner.replace(/^\(\|\//, '/(|')}$`;
 }
@@ -192,9 +192,10 @@ async function debugfsReader(ctx: Context, _stack: CleanupStack, image: string, 
       return { kind: type === 'regular' ? 'file' : type === 'directory' ? 'dir' : 'other' };
     },
     async read(fsPath) {
-      const text = await debugfs(`cat ${fsPath}`);
-      if (Buffer.byteLength(text) > MAX_OS_RELEASE_BYTES) throw refuse(`is larger than ${MAX_OS_RELEASE_BYTES} bytes`);
-      return text;
+      // debugfs prints the whole file: its size first, so a huge one is never read into memory.
+      const size = Number(/Size: (\d+)/.exec(await debugfs(`stat ${fsPath}`))?.[1] ?? Infinity);
+      if (size > MAX_OS_RELEASE_BYTES) throw refuse(`is larger than ${MAX_OS_RELEASE_BYTES} bytes`);
+      return debugfs(`cat ${fsPath}`);
     },
   };
 }
