@@ -13,8 +13,11 @@ import { resolveRelease } from '../flatcar/release.ts';
 import { StageRunner, type Report } from '../pipeline/stages.ts';
 import { prepareSysext } from '../pipeline/sources.ts';
 import { tempDir } from '../core/cleanup.ts';
+import { requirePrivileges } from '../core/exec.ts';
 import { PROJECT_ROOT } from '../core/project.ts';
 import { commandsHelp } from './index.ts';
+import { ensureOutputFree } from '../pipeline/publish.ts';
+import { IMAGE_BIN } from '../flatcar/release-files.ts';
 import { formatPlan, formatSummary, planJson, resultJson } from './bake-output.ts';
 
 /** bake's own version, from package.json (read at run time, so dist/ needs no stamping). */
@@ -50,6 +53,9 @@ export function command(): Command {
     const ctx = contextFromOptions(flags);
     const request = parseBakeRequest(sysexts, { ...flags, installTo: flags.install_to ?? flags.installTo });
     if (ctx.dryRun) return printDryRun(ctx, await resolvePlan(ctx, request));
+    // What needs no network first: an output in the way, and the privileges a bake needs.
+    await ensureOutputFree(join(request.outputDir, IMAGE_BIN), request.force);
+    await requirePrivileges(ctx.run);
     const stages = new StageRunner(ctx, { verbose: flags.verbose ?? false });
     const plan = await stages.run('resolve', 'Resolve release', (report) => resolvePlan(ctx, request, report));
     printResult(ctx, await bake(ctx, plan, stages));

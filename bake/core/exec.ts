@@ -135,6 +135,20 @@ function lastMeaningfulLine(text: string): string {
   return lines.at(-1) ?? '';
 }
 
+/**
+ * Checked before a bake downloads anything: bake attaches loop devices and mounts, so it needs root, or
+ * sudo that asks no password (a prompt would stall a bake in the middle, or in CI, forever).
+ */
+export async function requirePrivileges(runner: Runner, isRoot = isRootUser()): Promise<void> {
+  if (isRoot) return;
+  const hint = 'run bake as root, or allow this user passwordless sudo';
+  const sudo = await runner.run('sudo', ['--non-interactive', 'true'], { readOnly: true, allowFailure: true, why: 'run losetup and mount as root' }).catch((error: unknown) => {
+    if (error instanceof BakeError && error.kind === 'tool') throw toolError('bake needs root or passwordless sudo, and sudo is not installed', hint);
+    throw error;
+  });
+  if (sudo.exitCode !== 0) throw toolError(`bake needs root or passwordless sudo (sudo said: ${lastMeaningfulLine(sudo.stderr) || `exit ${sudo.exitCode}`})`, hint);
+}
+
 /** Finds an executable on PATH without running it, to pick among alternatives (lbzip2, pbzip2, bzip2). */
 export async function findTool(name: string, path = process.env.PATH ?? ''): Promise<string | undefined> {
   for (const dir of path.split(delimiter).filter(Boolean)) {

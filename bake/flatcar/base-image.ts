@@ -8,19 +8,20 @@
 import { access, chmod, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from '../context.ts';
-import { BakeError, inputError } from '../core/errors.ts';
+import { BakeError, oneLine, verifyError } from '../core/errors.ts';
 import { decompressBz2, type Bz2Source } from '../image/decompress.ts';
 import { GrowingFileReader } from '../image/growing-file.ts';
 import type { ResolvedRelease } from './release.ts';
 import { parseKeyValueFile } from '../core/key-value.ts';
-import { IMAGE_BIN, IMAGE_BZ2, releaseFilePath, verifyWhileDownloading, type ImageEvidence, type StreamedSignature } from './release-files.ts';
-import { markerMatches, thisBoot, writeMarker } from '../core/cache.ts';
+import { IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, releaseFilePath, verifyWhileDownloading, type ImageEvidence, type StreamedSignature } from './release-files.ts';
+import { checkImageIsRelease } from './usr-release.ts';
+import { markerMatches, privateCacheDir, thisBoot, writeMarker } from '../core/cache.ts';
 
 /** version.txt is signed: it must name the release we asked for, or the mirror served the wrong one. */
 export async function checkVersionTxt(path: string, release: ResolvedRelease): Promise<Record<string, string>> {
   const values = parseKeyValueFile(await readFile(path, 'utf8'));
   if (values.FLATCAR_VERSION !== release.version && values.FLATCAR_VERSION_ID !== release.version) {
-    throw inputError(`version.txt of ${release.version} says FLATCAR_VERSION=${values.FLATCAR_VERSION ?? '(none)'}`, 'the release directory does not hold the requested release; check --release-url');
+    throw verifyError(`version.txt of ${release.version} says FLATCAR_VERSION=${values.FLATCAR_VERSION ?? '(none)'}`, 'the release directory does not hold the requested release; check --release-url');
   }
   return values;
 }
@@ -96,7 +97,8 @@ export async function settle(streaming: StreamingDecompression): Promise<void> {
  */
 export async function decompressedBaseImage(ctx: Context, release: ResolvedRelease, workImage: string, streaming?: StreamingDecompression): Promise<{ path: string; cached: boolean }> {
   const paths = basePaths(ctx, release);
-  if (await cachedImageReady(paths)) return { path: paths.path, cached: true };
+  const trusted = await privateCacheDir(ctx.cacheDir);
+  if (trusted && (await cachedImageReady(paths))) return { path: paths.path, cached: true };
   const streamed = streaming ? await streaming.outcome : undefined;
   if (streamed && !streamed.ok) {
     if (streamed.error instanceof BakeError && streamed.error.kind === 'interrupted') throw streamed.error;
@@ -106,25 +108,44 @@ export async function decompressedBaseImage(ctx: Context, release: ResolvedRelea
   if (!streamed?.ok) await decompressTo(ctx, paths.bz2, decoded);
   await rename(decoded, workImage);
   await chmod(workImage, 0o644); // it came through a private FIFO; the output is an ordinary file
-  await keepInCache(ctx, workImage, paths);
+  await checkIsRelease(ctx, release, workImage, paths);
+  if (trusted) await keepInCache(ctx, workImage, paths);
+  else ctx.log.warn(`not keeping the base image in ${ctx.cacheDir}: it belongs to another user, who could change it unseen`);
   return { path: paths.path, cached: false };
 }
 
 type BasePaths = ReturnType<typeof basePaths>;
 
 /**
+ * Before the image is kept or published: is it the release asked for? If not, its bz2 leaves the cache
+ * too (its signature was good, but for another release), so the next bake downloads it again.
+ */
+async function checkIsRelease(ctx: Context, release: ResolvedRelease, image: string, paths: BasePaths): Promise<void> {
+  const versionTxt = parseKeyValueFile(await readFile(releaseFilePath(ctx, release, VERSION_TXT), 'utf8'));
+  try {
+    await checkImageIsRelease(ctx, image, release, versionTxt);
+  } catch (error) {
+    if (error instanceof BakeError && error.kind === 'verify') await rm(paths.bz2, { force: true });
+    throw error;
+  }
+}
+
+/**
  * Nobody waits for the cache's copy to reach the disk, so it is a plain sparse copy, and its marker is
- * good for this boot only (see thisBoot and cachedImageReady).
+ * good for this boot only (see thisBoot and cachedImageReady). The marker is an identity marker: a warm
+ * bake trusts the copy without reading its gigabytes, so only the very file bake wrote will do.
  */
 async function keepInCache(ctx: Context, image: string, paths: BasePaths): Promise<void> {
   try {
     await sparseCopy(ctx, image, paths.partial, 'keep the base image in the cache');
     await rename(paths.partial, paths.path);
+    await writeMarker(paths.marker, [paths.path, paths.bz2], await thisBoot(), 'identity');
   } catch (error) {
-    await rm(paths.partial, { force: true });
-    throw error;
+    await Promise.all([paths.partial, paths.path, paths.marker].map((path) => rm(path, { force: true })));
+    if (error instanceof BakeError && error.kind === 'interrupted') throw error;
+    // The bake itself has what it needs; a full (or read-only) cache only costs the next bake a decompression.
+    ctx.log.warn(`could not keep a copy of the base image in the cache (${oneLine(error)}); the next bake decompresses it again`);
   }
-  await writeMarker(paths.marker, [paths.path, paths.bz2], await thisBoot());
 }
 
 /** The kernel writes dirty pages back within ~35 s; a copy this old has surely reached the disk. */
@@ -138,8 +159,8 @@ const WRITTEN_BACK_AFTER_MS = 120_000;
  */
 async function cachedImageReady(paths: BasePaths): Promise<boolean> {
   const files = [paths.path, paths.bz2];
-  if (await markerMatches(paths.marker, files)) return true;
-  if (!(await markerMatches(paths.marker, files, await thisBoot()))) return false;
+  if (await markerMatches(paths.marker, files, '', 'identity')) return true;
+  if (!(await markerMatches(paths.marker, files, await thisBoot(), 'identity'))) return false;
   if (Date.now() - (await stat(paths.marker)).mtimeMs >= WRITTEN_BACK_AFTER_MS) {
     const image = await open(paths.path, 'r');
     try {
@@ -147,7 +168,7 @@ async function cachedImageReady(paths: BasePaths): Promise<boolean> {
     } finally {
       await image.close();
     }
-    await writeMarker(paths.marker, files);
+    await writeMarker(paths.marker, files, '', 'identity');
   }
   return true;
 }

@@ -39,7 +39,7 @@ async function tryLock(path: string): Promise<boolean> {
 
 /** Waits for the lock on `dir` (Ctrl-C still works while waiting); the returned function releases it. */
 export async function lockCacheDir(ctx: Context, dir: string): Promise<() => Promise<void>> {
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 }); // a new cache is owner-only from the start (see privateCacheDir)
   const path = join(dir, '.lock');
   let announced = false;
   while (!(await tryLock(path))) {

@@ -1,7 +1,7 @@
 /**
  * Release files in the cache, downloaded once and verified once. The cache is keyed by
- * channel/board/version; a file counts as verified while a marker recording the size and mtime of the
- * file and of what vouches for it (its signature, or for the image its signed checksum list) matches, so
+ * channel/board/version; a file counts as verified while a marker recording the identity (inode, size,
+ * mtime, ctime: see core/cache.ts) of the file and of what vouches for it (its signature, or for the image its signed checksum list) matches, so
  * a warm bake neither downloads nor re-hashes gigabytes. A file that fails verification is deleted, so
  * the next run downloads it again.
  */
@@ -103,7 +103,7 @@ export async function verifyImage(ctx: Context, path: string, evidence: ImageEvi
 async function verifyByDigests(ctx: Context, path: string, list: string, sha512: string | undefined): Promise<void> {
   const evidence = [path, list, `${list}.sig`];
   const marker = verifiedMarker(path);
-  if (await markerMatches(marker, evidence)) return;
+  if (await markerMatches(marker, evidence, '', 'identity')) return;
   await verifyReleaseFile(ctx, list);
   const [name, listName] = [basename(path), basename(list)];
   const expected = findFlatcarSha512(await readFile(list, 'utf8'), name);
@@ -112,7 +112,7 @@ async function verifyByDigests(ctx: Context, path: string, list: string, sha512:
     await Promise.all([rm(path, { force: true }), rm(marker, { force: true })]);
     throw verifyError(`${name} does not match the SHA-512 in its signed ${listName} (corrupt or tampered)`, 'the download was deleted from the cache; retry, or check the mirror');
   }
-  await writeMarker(marker, evidence);
+  await writeMarker(marker, evidence, '', 'identity');
 }
 
 /**
@@ -136,21 +136,21 @@ export async function verifyWhileDownloading(ctx: Context, path: string, followe
  * follower read the file from its first byte to the end the download left.
  */
 async function acceptStreamedVerification(path: string, follower: FileFollower, good: boolean): Promise<void> {
-  if (good && follower.bytesRead() === (await stat(path)).size) await writeMarker(verifiedMarker(path), [path, `${path}.sig`]);
+  if (good && follower.bytesRead() === (await stat(path)).size) await writeMarker(verifiedMarker(path), [path, `${path}.sig`], '', 'identity');
 }
 
 /** Verifies a downloaded file against its `.sig` once; a file that fails is deleted with its signature. */
 export async function verifyReleaseFile(ctx: Context, path: string): Promise<void> {
   const sig = `${path}.sig`;
   const marker = verifiedMarker(path);
-  if (await markerMatches(marker, [path, sig])) return;
+  if (await markerMatches(marker, [path, sig], '', 'identity')) return;
   try {
     await verifyWithEndpointKey(ctx, 'signingKey', path, sig);
   } catch (error) {
     await Promise.all([rm(path, { force: true }), rm(sig, { force: true }), rm(marker, { force: true })]);
     throw error;
   }
-  await writeMarker(marker, [path, sig]);
+  await writeMarker(marker, [path, sig], '', 'identity');
 }
 
 /** Both of the above: a release file that is in the cache and verified. */

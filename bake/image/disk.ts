@@ -24,10 +24,10 @@ export interface Mounted {
   unmount: () => Promise<void>;
 }
 
-export async function attachPartition(ctx: Context, stack: CleanupStack, image: string, partition: GptPartition): Promise<Attached> {
+export async function attachPartition(ctx: Context, stack: CleanupStack, image: string, partition: GptPartition, options: { readOnly?: boolean } = {}): Promise<Attached> {
   const { stdout } = await ctx.run.run(
     'losetup',
-    ['--find', '--show', '--offset', String(partition.offsetBytes), '--sizelimit', String(partition.sizeBytes), image],
+    ['--find', '--show', ...(options.readOnly ? ['--read-only'] : []), '--offset', String(partition.offsetBytes), '--sizelimit', String(partition.sizeBytes), image],
     { privileged: true, why: `attach partition ${partition.number} (${partition.label})` },
   );
   const device = stdout.trim();

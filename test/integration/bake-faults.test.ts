@@ -42,7 +42,7 @@ test('bake faults', async (t) => {
       [['--install_to', 'root:opt/ext', 'hello:hello.raw'], /must be an absolute path/],
       [['--install_to', 'root:/opt/../../etc', 'hello:hello.raw'], /without '\.\.'/],
       [['--vendor', 'am', 'hello:hello.raw'], /unknown vendor 'am'/],
-      [['--arch', 'amd64', 'hello:hello.raw'], /unknown arch 'amd64'/],
+      [['--arch', 'sparc', 'hello:hello.raw'], /unknown arch 'sparc'/],
       [['--release', 'edge', 'hello:hello.raw'], /'edge' is neither a channel nor a version/],
       [['--release', '4593.2', 'hello:hello.raw'], /neither a channel nor a version/],
       [['hello:hello.raw', 'hello:hello.raw'], /named twice/],

@@ -1,0 +1,201 @@
+/**
+ * Which release a decompressed image really is. A signature and a DIGESTS list vouch for bytes under a
+ * file name, not for the directory they are served from: an older release's image (or another board's),
+ * with its own valid signature and DIGESTS, passes every check when served under a newer release's
+ * directory. So, before the image is kept or published, bake reads USR's os-release (offline: USR is
+ * never mounted) and refuses an image that is not the release and board it asked for.
+ */
+import { constants, mkdtemp, lstat, open, readlink } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { CleanupStack, tempDir } from '../core/cleanup.ts';
+import type { Context } from '../context.ts';
+import { verifyError } from '../core/errors.ts';
+import { parseKeyValueFile } from '../core/key-value.ts';
+import { attachPartition } from '../image/disk.ts';
+import { readGpt, type GptPartition } from '../image/gpt.ts';
+import type { ResolvedRelease } from './release.ts';
+
+/** Where the running system finds os-release (flatcar.md §5); USR is mounted at /usr. */
+const OS_RELEASE = '/usr/lib/os-release';
+const USR_MOUNT = '/usr';
+const USR_A = { number: 3, label: 'USR-A' };
+/** As many symlinks as Linux follows in one lookup before ELOOP. */
+const MAX_LINKS = 40;
+/** os-release is a few hundred bytes; anything this big is not one. */
+const MAX_OS_RELEASE_BYTES = 64 * 1024;
+const HINT = 'the mirror serves another release (or board) under this release\'s name; check --release-url';
+
+/** What a path inside USR is, as lstat would say. */
+type UsrEntry = { kind: 'file' | 'dir' | 'missing' | 'other' } | { kind: 'link'; target: string };
+
+interface UsrReader {
+  /** `fsPath` is relative to USR's own root (`/lib/os-release` for the system's `/usr/lib/os-release`). */
+  lookup(fsPath: string): Promise<UsrEntry>;
+  read(fsPath: string): Promise<string>;
+}
+
+const refuse = (problem: string) => verifyError(`the image's ${OS_RELEASE} ${problem}`, HINT);
+
+/** A plain name: what the offline readers can be handed safely (no separators, quotes or spaces). */
+const PLAIN_NAME = /^[\w.+@-]+$/;
+
+/**
+ * Follows `systemPath` (as the booted system sees it) through USR's symlinks, inside USR only: a link
+ * that leads out of /usr (to ROOT, or above /) is refused, never looked up on the host. Returns the path
+ * of the regular file it names, relative to USR's root.
+ */
+async function resolveInUsr(systemPath: string, lookup: UsrReader['lookup']): Promise<string> {
+  let todo = systemPathInUsr(systemPath).split('/');
+  let resolved: string[] = [];
+  let links = 0;
+  let last: UsrEntry['kind'] = 'dir';
+  while (todo.length > 0) {
+    const name = todo.shift()!;
+    if (name === '' || name === '.') continue;
+    if (last !== 'dir') throw refuse(`has a path through a non-directory (/${resolved.join('/')})`);
+    if (name === '..') {
+      if (resolved.length === 0) throw refuse('leads out of /usr');
+      resolved.pop();
+      continue;
+    }
+    if (!PLAIN_NAME.test(name)) throw refuse(`leads to an unusual name (${JSON.stringify(name)})`);
+    const entry = await lookup(`/${[...resolved, name].join('/')}`);
+    if (entry.kind === 'link') {
+      if ((links += 1) > MAX_LINKS) throw refuse('is a symlink loop');
+      if (entry.target.startsWith('/')) resolved = [];
+      todo = [...(entry.target.startsWith('/') ? systemPathInUsr(entry.target) : entry.target).split('/'), ...todo];
+      last = 'dir';
+      continue;
+    }
+    if (entry.kind === 'missing' || entry.kind === 'other') throw refuse(entry.kind === 'missing' ? 'is missing' : 'is not a regular file');
+    resolved.push(name);
+    last = entry.kind;
+  }
+  if (last !== 'file') throw refuse('is not a regular file');
+  return `/${resolved.join('/')}`;
+}
+
+/** `/usr/x` → `x`; anything outside /usr is on ROOT or nowhere, not in USR. */
+function systemPathInUsr(path: string): string {
+  const normal = posix.normalize(path);
+  if (normal !== USR_MOUNT && !normal.startsWith(`${USR_MOUNT}/`)) throw refuse(`leads out of /usr (to ${JSON.stringify(path)})`);
+  return normal.slice(USR_MOUNT.length);
+}
+
+/** btrfs (since alpha 3794) and ext2 (before) USR, told apart by their superblock magic. */
+const USR_FILESYSTEMS = [
+  { offset: 65600, magic: Buffer.from('_BHRfS_M', 'latin1'), reader: btrfsReader },
+  { offset: 1080, magic: Buffer.from([0x53, 0xef]), reader: debugfsReader },
+] as const;
+
+async function usrFilesystem(image: string, usr: GptPartition) {
+  const file = await open(image, 'r');
+  try {
+    for (const fs of USR_FILESYSTEMS) {
+      const found = Buffer.alloc(fs.magic.length);
+      await file.read(found, 0, found.length, usr.offsetBytes + fs.offset);
+      if (found.equals(fs.magic)) return fs;
+    }
+  } finally {
+    await file.close();
+  }
+  throw verifyError('the image\'s USR partition holds neither btrfs nor ext2', HINT);
+}
+
+/** The fields of USR's os-release, read offline. */
+async function readUsrOsRelease(ctx: Context, image: string): Promise<Record<string, string>> {
+  const usr = (await readGpt(image)).partitions.find((p) => p.number === USR_A.number && p.label === USR_A.label);
+  if (!usr) throw verifyError(`the image has no partition ${USR_A.number} labelled ${USR_A.label}`, HINT);
+  const fs = await usrFilesystem(image, usr);
+  await using stack = new CleanupStack(ctx.log);
+  const reader = await fs.reader(ctx, stack, image, usr);
+  return parseKeyValueFile(await reader.read(await resolveInUsr(OS_RELEASE, (path) => reader.lookup(path))));
+}
+
+/**
+ * Refuses an image that is not `release`: USR's os-release must name its version (VERSION_ID, and
+ * VERSION as version.txt has it) and its board.
+ */
+export async function checkImageIsRelease(ctx: Context, image: string, release: ResolvedRelease, versionTxt: Record<string, string>): Promise<void> {
+  const os = await readUsrOsRelease(ctx, image);
+  const expected: Array<[string, string | undefined]> = [
+    ['VERSION_ID', release.version],
+    ['VERSION', versionTxt.FLATCAR_VERSION ?? release.version],
+    ['FLATCAR_BOARD', release.board],
+  ];
+  for (const [field, value] of expected) {
+    if (os[field] !== value) {
+      throw verifyError(`the image served as ${release.board} ${release.version} says ${field}=${os[field] ?? '(none)'} in ${OS_RELEASE}`, HINT);
+    }
+  }
+}
+
+/** btrfs-progs reads no image at an offset, so USR gets a read-only loop device; `btrfs restore` copies single paths out. */
+async function btrfsReader(ctx: Context, stack: CleanupStack, image: string, usr: GptPartition): Promise<UsrReader> {
+  const { device } = await attachPartition(ctx, stack, image, usr, { readOnly: true });
+  const work = await tempDir('bake-usr');
+  // btrfs restore writes as root when bake runs through sudo, so its output is removed the same way.
+  stack.defer(`remove ${work.path}`, async () => {
+    await ctx.run.run('rm', ['-rf', '--one-file-system', work.path], { privileged: true, readOnly: true, uncancellable: true });
+    await work[Symbol.asyncDispose]();
+  });
+  const restore = async (fsPath: string): Promise<string> => {
+    const out = await mkdtemp(join(work.path, 'r-'));
+    const names = fsPath.split('/').filter(Boolean).map((name) => name.replace(/[.+]/g, '\\$&'));
+    await ctx.run.run('btrfs', ['restore', '-S', '-i', '--path-regex', nestedRegex(names), device, out], { privileged: true, readOnly: true, why: 'read the image\'s os-release' });
+    return join(out, fsPath);
+  };
+  return {
+    async lookup(fsPath) {
+      const restored = await restore(fsPath);
+      const stats = await lstat(restored).catch(() => undefined);
+      if (!stats) return { kind: 'missing' };
+      if (stats.isSymbolicLink()) return { kind: 'link', target: await readlink(restored) };
+      return { kind: stats.isFile() ? 'file' : stats.isDirectory() ? 'dir' : 'other' };
+    },
+    async read(fsPath) {
+      return readSmallFile(await restore(fsPath));
+    },
+  };
+}
+
+/** `^/(|a(|/b(|/c)))$`: what btrfs restore needs to reach /a/b/c (every parent must match too). */
+function nestedRegex(escapedNames: readonly string[]): string {
+  const inner = escapedNames.reduceRight((rest, name) => `(|/${name}${rest})`, '');
+  return `^${inner.replace(/^\(\|\//, '/(|')}$`;
+}
+
+/** Never follows a symlink on the host, and reads no more than an os-release can be. */
+async function readSmallFile(path: string): Promise<string> {
+  const file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const buffer = Buffer.alloc(MAX_OS_RELEASE_BYTES + 1);
+    const { bytesRead } = await file.read(buffer, 0, buffer.length, 0);
+    if (bytesRead > MAX_OS_RELEASE_BYTES) throw refuse(`is larger than ${MAX_OS_RELEASE_BYTES} bytes`);
+    return buffer.toString('utf8', 0, bytesRead);
+  } finally {
+    await file.close();
+  }
+}
+
+/** debugfs reads ext2 in the image file itself (`image?offset=N`), unprivileged and without a loop device. */
+async function debugfsReader(ctx: Context, _stack: CleanupStack, image: string, usr: GptPartition): Promise<UsrReader> {
+  const source = `${image}?offset=${usr.offsetBytes}`;
+  const debugfs = async (request: string) =>
+    (await ctx.run.run('debugfs', ['-c', '-R', request, source], { readOnly: true, allowFailure: true, why: 'read the image\'s os-release' })).stdout;
+  return {
+    async lookup(fsPath) {
+      const stat = await debugfs(`stat ${fsPath}`);
+      const type = /Type: (\w+)/.exec(stat)?.[1];
+      if (type === undefined) return { kind: 'missing' };
+      if (type === 'symlink') return { kind: 'link', target: /Fast link dest: "(.*)"$/m.exec(stat)?.[1] ?? (await debugfs(`cat ${fsPath}`)) };
+      return { kind: type === 'regular' ? 'file' : type === 'directory' ? 'dir' : 'other' };
+    },
+    async read(fsPath) {
+      // debugfs prints the whole file: its size first, so a huge one is never read into memory.
+      const size = Number(/Size: (\d+)/.exec(await debugfs(`stat ${fsPath}`))?.[1] ?? Infinity);
+      if (size > MAX_OS_RELEASE_BYTES) throw refuse(`is larger than ${MAX_OS_RELEASE_BYTES} bytes`);
+      return debugfs(`cat ${fsPath}`);
+    },
+  };
+}
