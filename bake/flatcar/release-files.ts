@@ -14,6 +14,7 @@ import { FLATCAR_SIGNING_KEY_FINGERPRINT, ENDPOINTS } from '../core/endpoints.ts
 import { BakeError, notFoundUrl, verifyError } from '../core/errors.ts';
 import type { FileFollower } from '../image/growing-file.ts';
 import type { DownloadOptions, DownloadResult } from '../net/http.ts';
+import { LIMITS } from '../net/limits.ts';
 import type { ResolvedRelease } from './release.ts';
 import { verifySignature, type SigningKey } from './verify.ts';
 import { markerMatches, writeMarker } from '../core/cache.ts';
@@ -36,8 +37,16 @@ export async function signingKey(ctx: Context, refresh = false): Promise<Signing
   const name = location.replace(/^[a-z]+:\/\//, '').replace(/[^\w.-]+/g, '_');
   const path = join(ctx.cacheDir, 'keys', name);
   if (refresh) await rm(path, { force: true });
-  await ctx.http.download(location, path);
+  await ctx.http.download(location, path, { maxBytes: LIMITS.signingKey });
   return { path, ...pinned };
+}
+
+/** Release files whose size is known to be tiny; any other file may be as large as the download cap. */
+const SMALL_RELEASE_FILE = [VERSION_TXT, DIGESTS, '.sig'];
+
+/** The byte limit of a release file: kilobytes for signatures, version.txt and checksum lists. */
+function releaseFileLimit(file: string): number | undefined {
+  return SMALL_RELEASE_FILE.some((suffix) => file.endsWith(suffix)) ? LIMITS.smallFile : undefined;
 }
 
 export type FetchOptions = Pick<DownloadOptions, 'onProgress' | 'onRestart'>;
@@ -50,7 +59,7 @@ export function releaseFilePath(ctx: Context, release: ResolvedRelease, file: st
 /** Downloads `<baseUrl>/<file>.sig` into the cache, unless it is there already. */
 export async function downloadSignature(ctx: Context, release: ResolvedRelease, file: string): Promise<string> {
   const sig = `${releaseFilePath(ctx, release, file)}.sig`;
-  await ctx.http.download(`${release.baseUrl}/${file}.sig`, sig);
+  await ctx.http.download(`${release.baseUrl}/${file}.sig`, sig, { maxBytes: LIMITS.smallFile });
   return sig;
 }
 
@@ -60,7 +69,9 @@ export async function downloadSignature(ctx: Context, release: ResolvedRelease, 
  */
 export async function downloadReleaseFile(ctx: Context, release: ResolvedRelease, file: string, options: FetchOptions = {}): Promise<string> {
   const path = releaseFilePath(ctx, release, file);
-  await allFinished([downloadSignature(ctx, release, file), ctx.http.download(`${release.baseUrl}/${file}`, path, options)]);
+  const limit = releaseFileLimit(file);
+  const download = ctx.http.download(`${release.baseUrl}/${file}`, path, { ...options, ...(limit !== undefined ? { maxBytes: limit } : {}) });
+  await allFinished([downloadSignature(ctx, release, file), download]);
   return path;
 }
 

@@ -1,16 +1,17 @@
 /**
  * A real HTTP server (node:http on 127.0.0.1) serving a directory the way release and bakery servers do:
- * HEAD, single byte ranges, content types, directory listings, redirects. Tests inject faults (error
- * statuses, dropped connections, corrupted bodies, delays, throttling) per path and read the request log.
+ * HEAD, single byte ranges (If-Range honoured), ETag and Last-Modified, content types, directory
+ * listings, redirects. Tests inject faults (error statuses, dropped connections, corrupted bodies,
+ * delays, throttling) and hostile bodies (endless, trickling) per path and read the request log.
  * scripts/mirror.ts serves a directory with this same server for the demo.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Stats } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { contentType, parseRange } from '../../bake/net/serve-file.ts';
+import { contentType, parseRange, rangeToHonour, validatorHeaders } from '../../bake/net/serve-file.ts';
 
 export type Fault =
   | { status: number; times?: number }
@@ -19,7 +20,11 @@ export type Fault =
   /** Answers a Range request with the whole file (200), as servers without range support do. */
   | { ignoreRange: true; corrupt?: true; delayMs?: number; times?: number }
   | { delayMs: number; times?: number }
-  | { throttleBytesPerSecond: number };
+  | { throttleBytesPerSecond: number }
+  /** Hostile: a 200 whose body never ends (no Content-Length), sent as fast as the client reads. */
+  | { endless: true; times?: number }
+  /** Hostile: a 200 whose body never ends, one byte every `trickleMs`, so no idle timeout ever fires. */
+  | { trickleMs: number; times?: number };
 
 export interface MirrorRequest {
   method: string;
@@ -146,6 +151,16 @@ async function sendBody(res: ServerResponse, file: string, plan: BodyPlan): Prom
   res.end();
 }
 
+/** Sends a body that never ends, until the client goes away; `intervalMs` trickles it a byte at a time. */
+async function sendEndless(res: ServerResponse, intervalMs?: number): Promise<void> {
+  res.writeHead(200, { 'content-type': 'application/octet-stream' });
+  const chunk = Buffer.alloc(intervalMs === undefined ? 64 << 10 : 1, 'A');
+  while (!res.destroyed) {
+    if (!res.write(chunk)) await drained(res);
+    if (intervalMs !== undefined) await sleep(intervalMs);
+  }
+}
+
 export async function startMirror(options: MirrorOptions): Promise<Mirror> {
   const root = resolve(options.root);
   const requests: MirrorRequest[] = [];
@@ -174,12 +189,14 @@ export async function startMirror(options: MirrorOptions): Promise<Mirror> {
     res.end(body);
   }
 
-  async function serveFile(req: IncomingMessage, res: ServerResponse, path: string, file: string, size: number, fault?: Fault) {
+  async function serveFile(req: IncomingMessage, res: ServerResponse, path: string, file: string, info: Stats, fault?: Fault) {
+    const size = info.size;
     const headers: Record<string, string> = {
       'accept-ranges': 'bytes',
       'content-type': contentType(file),
+      ...validatorHeaders(info),
     };
-    const asked = fault && 'ignoreRange' in fault ? undefined : req.headers.range;
+    const asked = fault && 'ignoreRange' in fault ? undefined : rangeToHonour(req, info);
     const range = parseRange(typeof asked === 'string' ? asked : undefined, size);
     if (range === 'unsatisfiable') return reply(req, res, path, 416, { 'content-range': `bytes */${size}` });
     const { start, end } = range ?? { start: 0, end: size - 1 };
@@ -204,6 +221,10 @@ export async function startMirror(options: MirrorOptions): Promise<Mirror> {
     const fault = takeFault(path);
     if (fault && 'delayMs' in fault) await sleep(fault.delayMs);
     if (fault && 'status' in fault) return reply(req, res, path, fault.status);
+    if (fault && ('endless' in fault || 'trickleMs' in fault)) {
+      record(req, path, 200);
+      return sendEndless(res, 'trickleMs' in fault ? fault.trickleMs : undefined);
+    }
     const redirect = redirects.find((candidate) => candidate.from.test(path));
     if (redirect) return reply(req, res, path, 302, { location: redirect.to(path) });
     const file = resolveUnder(root, path);
@@ -217,7 +238,7 @@ export async function startMirror(options: MirrorOptions): Promise<Mirror> {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': String(Buffer.byteLength(html)) });
       return void res.end(req.method === 'HEAD' ? undefined : html);
     }
-    await serveFile(req, res, path, file, info.size, fault);
+    await serveFile(req, res, path, file, info, fault);
   }
 
   const server = createServer((req, res) => {
