@@ -122,7 +122,8 @@ export async function verifyImage(ctx: Context, path: string, evidence: ImageEvi
 /**
  * Checks a file against its signed checksum list: the list's signature (once, like any release file),
  * then the file's SHA-512, as taken during the download or else read from the file. A mismatch deletes
- * the file from the cache, so the next run downloads it again.
+ * the file and the list with its signature from the cache: the list may be the stale one (upstream
+ * republished both), so the next run downloads both again instead of failing for ever.
  */
 async function verifyByDigests(ctx: Context, path: string, list: string, sha512: string | undefined): Promise<void> {
   const evidence = [path, list, `${list}.sig`];
@@ -131,12 +132,20 @@ async function verifyByDigests(ctx: Context, path: string, list: string, sha512:
   await verifyReleaseFile(ctx, list);
   const [name, listName] = [basename(path), basename(list)];
   const expected = findFlatcarSha512(await readFile(list, 'utf8'), name);
-  if (expected === undefined) throw verifyError(`${listName} lists no SHA-512 for ${name}`, 'check the mirror');
+  if (expected === undefined) {
+    await forget([list, `${list}.sig`, verifiedMarker(list)]);
+    throw verifyError(`${listName} does not list exactly one SHA-512 for ${name}`, 'the list was deleted from the cache; retry, or check the mirror');
+  }
   if ((sha512 ?? (await hashFile(path, 'sha512'))) !== expected) {
-    await Promise.all([rm(path, { force: true }), rm(marker, { force: true })]);
-    throw verifyError(`${name} does not match the SHA-512 in its signed ${listName} (corrupt or tampered)`, 'the download was deleted from the cache; retry, or check the mirror');
+    await forget([path, marker, list, `${list}.sig`, verifiedMarker(list)]);
+    throw verifyError(`${name} does not match the SHA-512 in its signed ${listName} (corrupt or tampered)`, 'the download and its list were deleted from the cache; retry, or check the mirror');
   }
   await writeMarker(marker, evidence);
+}
+
+/** Deletes cache files that failed (or vouched for what failed) verification, so the next run fetches them again. */
+async function forget(paths: string[]): Promise<void> {
+  await Promise.all(paths.map((path) => rm(path, { force: true })));
 }
 
 /**
@@ -171,7 +180,7 @@ export async function verifyReleaseFile(ctx: Context, path: string): Promise<voi
   try {
     await verifyWithRotation(ctx, path, sig);
   } catch (error) {
-    await Promise.all([rm(path, { force: true }), rm(sig, { force: true }), rm(marker, { force: true })]);
+    await forget([path, sig, marker]);
     throw error;
   }
   await writeMarker(marker, [path, sig]);
