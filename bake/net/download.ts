@@ -175,7 +175,7 @@ export class Downloader {
       if (response.status === 200) {
         this.transport.log.debug(`${url}: server sent the whole file (it changed, or ignores ranges); starting over`);
         await restart(file, options);
-        await file.remember(validatorOf(response));
+        file.remember(validatorOf(response));
         return response;
       }
       if (response.status !== 416 && response.status !== 206) {
@@ -187,7 +187,7 @@ export class Downloader {
     await restart(file, options);
     const response = await this.transport.send(attempt, 'GET', url);
     await this.transport.expect(response, (status) => status === 200);
-    await file.remember(validatorOf(response));
+    file.remember(validatorOf(response));
     return response;
   }
 

@@ -63,6 +63,8 @@ async function createFresh(path: string): Promise<FileHandle> {
 export class PartialFile {
   private hash: Hash | undefined;
   private closed = false;
+  /** Whether the validator file says what `validator` says; false from remember() until the next append. */
+  private validatorStored = true;
 
   private constructor(
     readonly path: string,
@@ -109,14 +111,19 @@ export class PartialFile {
   }
 
   /**
-   * Records which version of the file the bytes come from, replacing the stored validator; the old
-   * one is unlinked first and the new one created exclusively, never written through what is there.
+   * Records which version of the file the bytes to come belong to. Stored with the first of them, not
+   * now: the caller reads the body at once, as a socket error would discard what undici has buffered.
    */
-  async remember(validator: string | undefined): Promise<void> {
-    const usable = validator !== undefined && VALIDATOR.test(validator) ? validator : undefined;
+  remember(validator: string | undefined): void {
+    this.validator = validator !== undefined && VALIDATOR.test(validator) ? validator : undefined;
+    this.validatorStored = false;
+  }
+
+  /** Replaces the stored validator: the old one is unlinked, the new one created exclusively, never written through a link. */
+  private async storeValidator(): Promise<void> {
     await rm(validatorPath(this.path), { force: true });
-    if (usable !== undefined) await writeFile(validatorPath(this.path), usable, { flag: O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW });
-    this.validator = usable;
+    if (this.validator !== undefined) await writeFile(validatorPath(this.path), this.validator, { flag: O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW });
+    this.validatorStored = true;
   }
 
   /** Throws the bytes away: the server would not resume, so we start from zero. */
@@ -134,6 +141,7 @@ export class PartialFile {
     const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
     let written = 0;
     try {
+      if (!this.validatorStored) await this.storeValidator();
       written = (await this.handle.writev(chunks as Uint8Array[])).bytesWritten;
       if (written < total) {
         // A regular file takes a whole writev unless the disk fills up; write the rest the plain way.

@@ -103,10 +103,11 @@ test('a connection dropped mid-body resumes with Range and yields identical byte
   const result = await http.download(imageUrl(), dest, { sha256: payloadSha });
   assert.equal(result.bytes, SIZE);
   assert.ok((await readFile(dest)).equals(payload));
-  assert.deepEqual(
-    gets().map((r) => [r.status, r.range]),
-    [[200, undefined], [206, 'bytes=300000-']],
-  );
+  // Where it resumes depends on how much undici had handed on when the socket broke: at most 300000.
+  const [first, resumed, ...rest] = gets();
+  assert.deepEqual([first?.status, first?.range, resumed?.status, rest.length], [200, undefined, 206, 0]);
+  const from = Number(/^bytes=(\d+)-$/.exec(resumed?.range ?? '')?.[1]);
+  assert.ok(from > 0 && from <= 300_000, `resumed from ${resumed?.range}`);
 });
 
 /** Leaves `bytes` as an earlier run's partial download of the image, with the validator it would have stored. */
