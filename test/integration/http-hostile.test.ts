@@ -13,6 +13,7 @@ import { memoryLogger } from '../../bake/core/log.ts';
 import { tempDir, type TempDir } from '../../bake/core/cleanup.ts';
 import { createHttp, type HttpOptions } from '../../bake/net/http.ts';
 import { LIMITS } from '../../bake/net/limits.ts';
+import { entityTag } from '../../bake/net/serve-file.ts';
 import { startMirror, type Mirror } from '../support/mirror.ts';
 
 /** Guards against the old behaviour (reading for ever) hanging the suite; no test waits near it. */
@@ -117,6 +118,20 @@ test('a download resumed after the file was republished upstream starts over ins
   const last = mirror.requests.at(-1)!;
   assert.match(last.range ?? '', /^bytes=\d+-$/, 'it asked to resume');
   assert.equal(last.status, 200, 'the server, seeing another version, sent the whole new file');
+});
+
+test('a server that ignores If-Range and sends a range of another version is caught by its ETag', async () => {
+  const path = join(mirror.root, 'changing.bin');
+  const [first, second] = [randomBytes(SIZE), randomBytes(SIZE)];
+  await writeFile(path, first);
+  const dest = await freshDest('changing.bin');
+  await writeFile(`${dest}.partial`, first.subarray(0, 500_000));
+  await writeFile(`${dest}.partial.validator`, entityTag(await stat(path)));
+  await writeFile(path, second);
+  mirror.fault(/changing\.bin$/, { ignoreIfRange: true });
+  await client().download(`${mirror.url}/changing.bin`, dest, { sha256: sha256(second) });
+  assert.ok((await readFile(dest)).equals(second));
+  assert.deepEqual(mirror.requests.map((r) => [r.status, r.range]), [[206, 'bytes=500000-'], [200, undefined]]);
 });
 
 test('a symlink or hard link planted at the partial file is replaced, never written through', async () => {

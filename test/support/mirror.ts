@@ -19,6 +19,8 @@ export type Fault =
   | { corrupt: true; times?: number }
   /** Answers a Range request with the whole file (200), as servers without range support do. */
   | { ignoreRange: true; corrupt?: true; delayMs?: number; times?: number }
+  /** Answers a Range request with that range even when If-Range names another version, as broken servers do. */
+  | { ignoreIfRange: true; times?: number }
   | { delayMs: number; times?: number }
   | { throttleBytesPerSecond: number }
   /** Hostile: a 200 whose body never ends (no Content-Length), sent as fast as the client reads. */
@@ -196,7 +198,7 @@ export async function startMirror(options: MirrorOptions): Promise<Mirror> {
       'content-type': contentType(file),
       ...validatorHeaders(info),
     };
-    const asked = fault && 'ignoreRange' in fault ? undefined : rangeToHonour(req, info);
+    const asked = fault && 'ignoreRange' in fault ? undefined : fault && 'ignoreIfRange' in fault ? req.headers.range : rangeToHonour(req, info);
     const range = parseRange(typeof asked === 'string' ? asked : undefined, size);
     if (range === 'unsatisfiable') return reply(req, res, path, 416, { 'content-range': `bytes */${size}` });
     const { start, end } = range ?? { start: 0, end: size - 1 };
