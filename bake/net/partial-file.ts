@@ -23,7 +23,7 @@ function diskFull(error: unknown): boolean {
   return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
-const { O_RDWR, O_RDONLY, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+const { O_RDWR, O_RDONLY, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = constants;
 
 /** A validator fit to send back in If-Range: printable ASCII, of a sane length. */
 const VALIDATOR = /^[\x21-\x7e][\x20-\x7e]{0,1023}$/;
@@ -32,7 +32,7 @@ const validatorPath = (path: string) => `${path}.validator`;
 
 /** The existing partial file, opened without following a symlink, if it is a plain file only we link to. */
 async function openExisting(path: string): Promise<FileHandle | undefined> {
-  const handle = await open(path, O_RDWR | O_APPEND | O_NOFOLLOW).catch(() => undefined);
+  const handle = await open(path, O_RDWR | O_APPEND | O_NOFOLLOW | O_NONBLOCK).catch(() => undefined);
   if (!handle) return undefined;
   const info = await handle.stat();
   if (info.isFile() && info.nlink === 1) return handle;
@@ -40,11 +40,15 @@ async function openExisting(path: string): Promise<FileHandle | undefined> {
   return undefined;
 }
 
-/** The stored validator, read without following a symlink; undefined when absent or not a plausible one. */
+/**
+ * The stored validator, read without following a symlink (nor waiting on a planted FIFO); undefined
+ * when absent or not a plausible one.
+ */
 async function readValidator(path: string): Promise<string | undefined> {
-  const handle = await open(validatorPath(path), O_RDONLY | O_NOFOLLOW).catch(() => undefined);
+  const handle = await open(validatorPath(path), O_RDONLY | O_NOFOLLOW | O_NONBLOCK).catch(() => undefined);
   if (!handle) return undefined;
   try {
+    if (!(await handle.stat()).isFile()) return undefined;
     const buffer = Buffer.alloc(1025);
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
     const text = buffer.subarray(0, bytesRead).toString('latin1');

@@ -39,7 +39,6 @@ export type Method = 'GET' | 'HEAD';
 
 /** One try of a request: the signal its requests must use (the caller's and the deadline's). */
 export interface Attempt {
-  number: number;
   signal: AbortSignal;
   /** Counts body bytes received, each of which extends the deadline. */
   received(bytes: number): void;
@@ -135,7 +134,7 @@ export class Transport {
     for (let number = 1; ; number++) {
       try {
         if (combined.aborted) throw combined.reason;
-        return await attempt({ number, signal: combined, received });
+        return await attempt({ signal: combined, received });
       } catch (error) {
         if (signal?.aborted) throw interruptedError(signal, what);
         if (deadline.expired) throw deadline.error(url);

@@ -5,9 +5,11 @@
  */
 import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { link, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { BakeError } from '../../bake/core/errors.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { tempDir, type TempDir } from '../../bake/core/cleanup.ts';
@@ -16,6 +18,7 @@ import { LIMITS } from '../../bake/net/limits.ts';
 import { entityTag } from '../../bake/net/serve-file.ts';
 import { startMirror, type Mirror } from '../support/mirror.ts';
 
+const execFileAsync = promisify(execFile);
 /** Guards against the old behaviour (reading for ever) hanging the suite; no test waits near it. */
 const NEVER = { timeout: 60_000 };
 const SIZE = 1024 * 1024 + 77;
@@ -147,6 +150,16 @@ test('a symlink or hard link planted at the partial file is replaced, never writ
     assert.equal(await readFile(precious, 'utf8'), 'do not touch', plant.name);
     assert.ok((await readFile(dest)).equals(data), plant.name);
   }
+});
+
+test('a FIFO planted at the validator does not hold the download up', NEVER, async () => {
+  const data = randomBytes(SIZE);
+  await writeFile(join(mirror.root, 'fifo.bin'), data);
+  const dest = await freshDest('fifo.bin');
+  await writeFile(`${dest}.partial`, data.subarray(0, 1000));
+  await execFileAsync('mkfifo', [`${dest}.partial.validator`]);
+  await client().download(`${mirror.url}/fifo.bin`, dest, { sha256: sha256(data) });
+  assert.ok((await readFile(dest)).equals(data));
 });
 
 test('a symlink planted at the destination is not taken for a cached file', async () => {
