@@ -10,7 +10,7 @@ const MiB = 1 << 20;
 
 /** Byte limits by what a file is; callers pick the one that fits, the large-file cap is configurable. */
 export const LIMITS = {
-  /** Detached OpenPGP signatures and version.txt: a few hundred bytes in practice. */
+  /** Detached OpenPGP signatures, version.txt and a release file's DIGESTS: a few hundred bytes in practice. */
   smallFile: 64 * KiB,
   /** An OpenPGP public key with its subkeys and certifications. */
   signingKey: 1 * MiB,
