@@ -4,10 +4,16 @@
  * object with --json) and an exit code. Nothing else happens here.
  */
 import { Command } from 'commander';
-import { BakeError, exitCodeFor, oneLine, toJson, usageError } from './core/errors.ts';
+import { BakeError, escapeControl, exitCodeFor, oneLine, toJson, usageError } from './core/errors.ts';
 import { closest } from './core/suggest.ts';
 import { interruption } from './cli-context.ts';
 import { COMMANDS, COMMAND_NAMES, type CommandModule } from './commands/index.ts';
+
+/**
+ * What an interrupted bake leaves: cleanup removes everything else, but keeps partial downloads of large
+ * files (with the validator that lets them resume safely), which is what makes Ctrl-C cheap to recover.
+ */
+const AFTER_INTERRUPT = 'partial downloads in the cache resume on the next run; nothing else was left behind';
 
 function installSignalHandlers(): void {
   let count = 0;
@@ -15,7 +21,7 @@ function installSignalHandlers(): void {
     count += 1;
     if (count === 1) {
       process.stderr.write(`\n${signal}: stopping and cleaning up (press again to force)\n`);
-      interruption.abort(new BakeError('interrupted', `interrupted by ${signal}`, 'nothing was left behind'));
+      interruption.abort(new BakeError('interrupted', `interrupted by ${signal}`, AFTER_INTERRUPT));
     } else {
       process.stderr.write(`${signal} again: exiting now, cleanup may be incomplete\n`);
       process.exit(130);
@@ -33,7 +39,7 @@ function installPipeHandlers(): void {
   for (const [stream, name] of [[process.stdout, 'stdout'], [process.stderr, 'stderr']] as const) {
     stream.on('error', (error: NodeJS.ErrnoException) => {
       if (error.code !== 'EPIPE') throw error;
-      interruption.abort(new BakeError('interrupted', `interrupted: the reader of ${name} went away`, 'nothing was left behind'));
+      interruption.abort(new BakeError('interrupted', `interrupted: the reader of ${name} went away`, AFTER_INTERRUPT));
     });
   }
 }
@@ -90,7 +96,7 @@ main(process.argv).then(
     if (commanderCode?.startsWith('commander.')) return exitAfterFlush(2); // commander already printed the usage error
     if (wantsJson(process.argv)) process.stdout.write(`${JSON.stringify({ ok: false, error: toJson(error) })}\n`);
     else process.stderr.write(`bake: ${oneLine(error)}\n`);
-    if (process.env.BAKE_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    if (process.env.BAKE_DEBUG && error instanceof Error) process.stderr.write(`${(error.stack ?? '').split('\n').map(escapeControl).join('\n')}\n`);
     exitAfterFlush(exitCodeFor(error));
   },
 );

@@ -3,7 +3,7 @@
  * signal that Ctrl-C trips. Built once by the CLI (or by a test) and passed down; nothing is global.
  */
 import { createRunner, type Runner } from './core/exec.ts';
-import { createHttp, type HttpClient } from './net/http.ts';
+import { createHttp, type HttpClient, type HttpOptions } from './net/http.ts';
 import { createLogger, type Logger } from './core/log.ts';
 import { defaultCacheDir, resolveEndpoints, type Endpoints } from './core/endpoints.ts';
 
@@ -30,18 +30,23 @@ export interface ContextOptions {
 }
 
 /**
- * Retry and timeout knobs for slow or flaky mirrors (and for tests, which cannot wait for the defaults):
- * BAKE_HTTP_RETRIES, BAKE_HTTP_RETRY_DELAY_MS, BAKE_HTTP_TIMEOUT_MS.
+ * Retry, timeout and size knobs for slow or flaky mirrors (and for tests, which cannot wait for the
+ * defaults): BAKE_HTTP_RETRIES, BAKE_HTTP_RETRY_DELAY_MS, BAKE_HTTP_TIMEOUT_MS, BAKE_HTTP_DEADLINE_MS,
+ * BAKE_HTTP_MAX_BYTES.
  */
-export function httpTuning(env: NodeJS.ProcessEnv): { retries?: number; retryDelayMs?: number; headersTimeoutMs?: number; bodyTimeoutMs?: number } {
+export function httpTuning(env: NodeJS.ProcessEnv): Partial<Pick<HttpOptions, 'retries' | 'retryDelayMs' | 'headersTimeoutMs' | 'bodyTimeoutMs' | 'deadlineMs' | 'maxDownloadBytes'>> {
   const number = (name: string) => (env[name] !== undefined && /^\d+$/.test(env[name]!) ? Number(env[name]) : undefined);
   const retries = number('BAKE_HTTP_RETRIES');
   const retryDelayMs = number('BAKE_HTTP_RETRY_DELAY_MS');
   const timeout = number('BAKE_HTTP_TIMEOUT_MS');
+  const deadlineMs = number('BAKE_HTTP_DEADLINE_MS');
+  const maxDownloadBytes = number('BAKE_HTTP_MAX_BYTES');
   return {
     ...(retries !== undefined ? { retries } : {}),
     ...(retryDelayMs !== undefined ? { retryDelayMs } : {}),
     ...(timeout !== undefined ? { headersTimeoutMs: timeout, bodyTimeoutMs: timeout } : {}),
+    ...(deadlineMs !== undefined ? { deadlineMs } : {}),
+    ...(maxDownloadBytes !== undefined ? { maxDownloadBytes } : {}),
   };
 }
 

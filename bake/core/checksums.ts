@@ -79,15 +79,19 @@ export function formatSums(lines: readonly SumLine[]): string {
 /**
  * The SHA-512 that a Flatcar `.DIGESTS` file lists for `fileName`. Such a file has sections headed
  * `# MD5 HASH`, `# SHA1 HASH` and `# SHA512 HASH`, each followed by `<hex>  <file>` lines; only the
- * SHA-512 section counts.
+ * SHA-512 section counts. The list is signed but its names are not ours: undefined unless exactly one
+ * entry names the file, and by exactly its name (not `../name` or `dir/name`), so no entry is chosen
+ * among rivals.
  */
 export function findFlatcarSha512(text: string, fileName: string): string | undefined {
   let section = '';
+  const entries: Array<{ hash: string; name: string }> = [];
   for (const line of text.split('\n').map((raw) => raw.trim())) {
     const heading = /^# (\w+) HASH$/.exec(line);
     if (heading) section = heading[1]!.toUpperCase();
     const entry = section === 'SHA512' ? /^([0-9a-fA-F]{128})\s+\*?(.+)$/.exec(line) : null;
-    if (entry && basename(entry[2]!) === fileName) return entry[1]!.toLowerCase();
+    if (entry && basename(entry[2]!) === fileName) entries.push({ hash: entry[1]!.toLowerCase(), name: entry[2]! });
   }
-  return undefined;
+  const [only] = entries;
+  return entries.length === 1 && only!.name === fileName ? only!.hash : undefined;
 }

@@ -13,6 +13,20 @@ export type ErrorKind =
   | 'interrupted' // SIGINT or SIGTERM
   | 'internal';
 
+/**
+ * Control characters (C0, DEL, C1) and bidirectional overrides shown as escapes: error text carries
+ * bytes from servers and files (a JSON parser's excerpt, a name from a list), which must not move the
+ * cursor, recolour or retitle the terminal, or reorder what the user reads.
+ */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+export function escapeControl(text: string): string {
+  return text.replace(UNPRINTABLE, (char) => {
+    const code = char.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
 const EXIT_CODES: Record<ErrorKind, number> = {
   usage: 2,
   input: 3,
@@ -32,18 +46,25 @@ const EXIT_CODES: Record<ErrorKind, number> = {
  */
 export type ErrorReason = 'not-found' | 'unknown-signer' | 'not-last-partition' | 'tool-missing';
 
+/**
+ * Its message and hint are shown as given, on a terminal too (the stage list, the last line, --json), so
+ * control characters in them are escaped here, once: they often quote bytes from servers and files.
+ */
 export class BakeError extends Error {
+  /** What the user can do about it; printed after the message on the same line. */
+  readonly hint?: string;
+
   constructor(
     readonly kind: ErrorKind,
     message: string,
-    /** What the user can do about it; printed after the message on the same line. */
-    readonly hint?: string,
+    hint?: string,
     readonly reason?: ErrorReason,
     /** The URL a `not-found` error is about. */
     readonly url?: string,
   ) {
-    super(message);
+    super(escapeControl(message));
     this.name = 'BakeError';
+    if (hint !== undefined) this.hint = escapeControl(hint);
   }
 }
 
@@ -80,14 +101,14 @@ export function exitCodeFor(error: unknown): number {
   return isBakeError(error) ? EXIT_CODES[error.kind] : EXIT_CODES.internal;
 }
 
-/** One line for a human: the message and, when known, what to do. */
+/** One line for a human: the message and, when known, what to do; nothing in it drives the terminal. */
 export function oneLine(error: unknown): string {
   if (isBakeError(error)) return error.hint ? `${error.message}: ${error.hint}` : error.message;
   const message = error instanceof Error ? error.message : String(error);
-  return `internal error: ${message.split('\n')[0]}`;
+  return `internal error: ${escapeControl(message.split('\n')[0]!)}`;
 }
 
 export function toJson(error: unknown): { kind: ErrorKind; message: string; hint?: string } {
   if (isBakeError(error)) return { kind: error.kind, message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
-  return { kind: 'internal', message: error instanceof Error ? error.message : String(error) };
+  return { kind: 'internal', message: escapeControl(error instanceof Error ? error.message : String(error)) };
 }

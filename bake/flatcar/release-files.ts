@@ -13,6 +13,7 @@ import type { Context } from '../context.ts';
 import { notFoundUrl, verifyError } from '../core/errors.ts';
 import type { FileFollower } from '../image/growing-file.ts';
 import type { DownloadOptions, DownloadResult } from '../net/http.ts';
+import { LIMITS } from '../net/limits.ts';
 import type { ResolvedRelease } from './release.ts';
 import { endpointKey, verifySignature, verifyWithEndpointKey } from './verify.ts';
 import { markerMatches, writeMarker } from '../core/cache.ts';
@@ -27,6 +28,14 @@ export function releaseCacheDir(cacheDir: string, release: ResolvedRelease): str
   return join(cacheDir, 'releases', release.channel, release.board, release.version);
 }
 
+/** Release files whose size is known to be tiny; any other file may be as large as the download cap. */
+const SMALL_RELEASE_FILE = [VERSION_TXT, DIGESTS, '.sig'];
+
+/** The byte limit of a release file: kilobytes for signatures, version.txt and checksum lists. */
+function releaseFileLimit(file: string): number | undefined {
+  return SMALL_RELEASE_FILE.some((suffix) => file.endsWith(suffix)) ? LIMITS.smallFile : undefined;
+}
+
 export type FetchOptions = Pick<DownloadOptions, 'onProgress' | 'onRestart'>;
 
 /** Where a release file lands in the cache. */
@@ -37,7 +46,7 @@ export function releaseFilePath(ctx: Context, release: ResolvedRelease, file: st
 /** Downloads `<baseUrl>/<file>.sig` into the cache, unless it is there already. */
 export async function downloadSignature(ctx: Context, release: ResolvedRelease, file: string): Promise<string> {
   const sig = `${releaseFilePath(ctx, release, file)}.sig`;
-  await ctx.http.download(`${release.baseUrl}/${file}.sig`, sig);
+  await ctx.http.download(`${release.baseUrl}/${file}.sig`, sig, { maxBytes: LIMITS.smallFile });
   return sig;
 }
 
@@ -47,7 +56,9 @@ export async function downloadSignature(ctx: Context, release: ResolvedRelease, 
  */
 export async function downloadReleaseFile(ctx: Context, release: ResolvedRelease, file: string, options: FetchOptions = {}): Promise<string> {
   const path = releaseFilePath(ctx, release, file);
-  await allFinished([downloadSignature(ctx, release, file), ctx.http.download(`${release.baseUrl}/${file}`, path, options)]);
+  const limit = releaseFileLimit(file);
+  const download = ctx.http.download(`${release.baseUrl}/${file}`, path, { ...options, ...(limit !== undefined ? { maxBytes: limit } : {}) });
+  await allFinished([downloadSignature(ctx, release, file), download]);
   return path;
 }
 
@@ -98,7 +109,8 @@ export async function verifyImage(ctx: Context, path: string, evidence: ImageEvi
 /**
  * Checks a file against its signed checksum list: the list's signature (once, like any release file),
  * then the file's SHA-512, as taken during the download or else read from the file. A mismatch deletes
- * the file from the cache, so the next run downloads it again.
+ * the file and the list with its signature from the cache: the list may be the stale one (upstream
+ * republished both), so the next run downloads both again instead of failing for ever.
  */
 async function verifyByDigests(ctx: Context, path: string, list: string, sha512: string | undefined): Promise<void> {
   const evidence = [path, list, `${list}.sig`];
@@ -107,12 +119,20 @@ async function verifyByDigests(ctx: Context, path: string, list: string, sha512:
   await verifyReleaseFile(ctx, list);
   const [name, listName] = [basename(path), basename(list)];
   const expected = findFlatcarSha512(await readFile(list, 'utf8'), name);
-  if (expected === undefined) throw verifyError(`${listName} lists no SHA-512 for ${name}`, 'check the mirror');
+  if (expected === undefined) {
+    await forget([list, `${list}.sig`, verifiedMarker(list)]);
+    throw verifyError(`${listName} does not list exactly one SHA-512 for ${name}`, 'the list was deleted from the cache; retry, or check the mirror');
+  }
   if ((sha512 ?? (await hashFile(path, 'sha512'))) !== expected) {
-    await Promise.all([rm(path, { force: true }), rm(marker, { force: true })]);
-    throw verifyError(`${name} does not match the SHA-512 in its signed ${listName} (corrupt or tampered)`, 'the download was deleted from the cache; retry, or check the mirror');
+    await forget([path, marker, list, `${list}.sig`, verifiedMarker(list)]);
+    throw verifyError(`${name} does not match the SHA-512 in its signed ${listName} (corrupt or tampered)`, 'the download and its list were deleted from the cache; retry, or check the mirror');
   }
   await writeMarker(marker, evidence, '', 'identity');
+}
+
+/** Deletes cache files that failed (or vouched for what failed) verification, so the next run fetches them again. */
+async function forget(paths: string[]): Promise<void> {
+  await Promise.all(paths.map((path) => rm(path, { force: true })));
 }
 
 /**
@@ -147,7 +167,7 @@ export async function verifyReleaseFile(ctx: Context, path: string): Promise<voi
   try {
     await verifyWithEndpointKey(ctx, 'signingKey', path, sig);
   } catch (error) {
-    await Promise.all([rm(path, { force: true }), rm(sig, { force: true }), rm(marker, { force: true })]);
+    await forget([path, sig, marker]);
     throw error;
   }
   await writeMarker(marker, [path, sig], '', 'identity');

@@ -10,6 +10,7 @@ import { tempDir } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
 import type { RunResult } from '../core/exec.ts';
 import { BakeError, hasReason, verifyError } from '../core/errors.ts';
+import { LIMITS } from '../net/limits.ts';
 import { ENDPOINTS, PINNED_KEYS, type KeyEndpoint } from '../core/endpoints.ts';
 
 export interface SigningKey {
@@ -35,7 +36,7 @@ export async function endpointKey(ctx: Context, endpoint: KeyEndpoint, refresh =
   const name = location.replace(/^[a-z]+:\/\//, '').replace(/[^\w.-]+/g, '_');
   const path = join(ctx.cacheDir, 'keys', name);
   if (refresh) await rm(path, { force: true });
-  await ctx.http.download(location, path);
+  await ctx.http.download(location, path, { maxBytes: LIMITS.signingKey });
   return { path, ...named, ...pinned };
 }
 

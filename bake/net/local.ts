@@ -2,10 +2,12 @@
  * Local sources: air-gapped users point an endpoint at a directory (`file:///srv/flatcar/...` or a
  * plain absolute path) and every getter and download reads from disk instead.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inputError, notFoundError } from '../core/errors.ts';
+import { readBounded } from './limits.ts';
 
 /** The local path a URL names, or undefined when it is a remote (http/https) URL. */
 export function localPath(url: string): string | undefined {
@@ -28,9 +30,9 @@ function localFailure(url: string, error: unknown): Error {
   return error as Error;
 }
 
-export async function readLocalText(url: string, path: string): Promise<string> {
+export async function readLocalText(url: string, path: string, maxBytes: number): Promise<string> {
   try {
-    return await readFile(path, 'utf8');
+    return (await readBounded(createReadStream(path), maxBytes, url)).toString('utf8');
   } catch (error) {
     throw localFailure(url, error);
   }

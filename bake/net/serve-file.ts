@@ -43,13 +43,33 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   return start >= size || end < start ? 'unsatisfiable' : { start, end };
 }
 
+/** A strong ETag for this version of a file: its size and modification time (to the microsecond). */
+export function entityTag(stats: Stats): string {
+  return `"${stats.size.toString(16)}-${Math.floor(stats.mtimeMs * 1000).toString(16)}"`;
+}
+
+/** The headers that let a client resume only the version it has: ETag and Last-Modified. */
+export function validatorHeaders(stats: Stats): { ETag: string; 'Last-Modified': string } {
+  return { ETag: entityTag(stats), 'Last-Modified': stats.mtime.toUTCString() };
+}
+
+/**
+ * The Range header to honour: none when If-Range names another version than the file's, so a client
+ * resuming a file that changed gets the whole new one instead of the new one's tail (RFC 9110 §13.1.5).
+ */
+export function rangeToHonour(req: IncomingMessage, stats: Stats): string | undefined {
+  const { range, 'if-range': ifRange } = req.headers;
+  if (ifRange === undefined) return range;
+  return typeof ifRange === 'string' && Object.values(validatorHeaders(stats)).includes(ifRange) ? range : undefined;
+}
+
 /** Answers GET or HEAD for `file` (already resolved and stat'ed by the caller); returns the status sent. */
 export async function sendFile(req: IncomingMessage, res: ServerResponse, file: string, stats: Stats): Promise<number> {
-  const range = parseRange(req.headers.range, stats.size);
+  const range = parseRange(rangeToHonour(req, stats), stats.size);
   const headers: Record<string, string | number> = {
     'Content-Type': contentType(file),
     'Accept-Ranges': 'bytes',
-    'Last-Modified': stats.mtime.toUTCString(),
+    ...validatorHeaders(stats),
   };
   if (range === 'unsatisfiable') {
     res.writeHead(416, { ...headers, 'Content-Range': `bytes */${stats.size}` }).end();

@@ -1,13 +1,14 @@
 /**
  * The choke point every HTTP request goes through: one undici Agent, per-host extra headers, redirects
  * followed by hand (so each hop is logged and gets its own host's headers), a debug line per request,
- * and the retry loop that turns the last failure into a BakeError.
+ * and the retry loop that turns the last failure into a BakeError, under one total deadline.
  */
 import { STATUS_CODES } from 'node:http';
 import { Agent, request, type Dispatcher } from 'undici';
 import { interruptedError, networkError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { requestFailure } from './failure.ts';
+import { Deadline } from './limits.ts';
 import { errorCode, HttpStatusError, isRetryable, retryDelay, waitBeforeRetry, type RetryPolicy } from './retry.ts';
 
 const MAX_REDIRECTS = 5;
@@ -18,6 +19,10 @@ export interface TransportOptions extends RetryPolicy {
   signal?: AbortSignal;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
+  /** The size-independent part of every request's total deadline (see Deadline). */
+  deadlineMs: number;
+  /** The average rate a request must keep beyond deadlineMs. */
+  minBytesPerSecond: number;
   userAgent: string;
   headers?: (url: string) => Record<string, string>;
 }
@@ -32,10 +37,23 @@ export interface Response {
 
 export type Method = 'GET' | 'HEAD';
 
+/** One try of a request: the signal its requests must use (the caller's and the deadline's). */
+export interface Attempt {
+  signal: AbortSignal;
+  /** Counts body bytes received, each of which extends the deadline. */
+  received(bytes: number): void;
+}
+
 /** A header's single value (undici gives arrays for repeated headers). */
 export function header(response: Response, name: string): string | undefined {
   const value = response.headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** Content-Length as a number, when the server sent a well-formed one (it is only ever a claim). */
+export function contentLength(response: Response): number | undefined {
+  const value = header(response, 'content-length');
+  return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
 }
 
 function describe(error: unknown): string {
@@ -64,14 +82,14 @@ export class Transport {
   }
 
   /** One attempt: sends the request, following redirects. The caller must consume or dump the body. */
-  async send(method: Method, url: string, extraHeaders: Record<string, string> = {}): Promise<Response> {
+  async send(attempt: Attempt, method: Method, url: string, extraHeaders: Record<string, string> = {}): Promise<Response> {
     let current = url;
     for (let hop = 0; ; hop++) {
       const headers = { 'user-agent': this.options.userAgent, ...this.options.headers?.(current), ...extraHeaders };
       const shown = `${method} ${current}${extraHeaders.range ? ` (${extraHeaders.range})` : ''}`;
       let response: Dispatcher.ResponseData;
       try {
-        response = await request(current, { dispatcher: this.agent, method, headers, signal: this.options.signal });
+        response = await request(current, { dispatcher: this.agent, method, headers, signal: attempt.signal });
       } catch (error) {
         this.log.debug(`${shown} → ${describe(error)}`);
         throw error;
@@ -105,22 +123,25 @@ export class Transport {
 
   /**
    * Runs `attempt` until it succeeds, a failure is not worth retrying, or the retries run out; waits with
-   * backoff between attempts. Abort wins over everything and keeps its reason.
+   * backoff between attempts. All attempts and waits share one deadline. Abort wins over everything and
+   * keeps its reason; a passed deadline comes next and is not retried.
    */
-  async retrying<T>(what: string, url: string, attempt: (attemptNumber: number) => Promise<T>): Promise<T> {
+  async retrying<T>(what: string, url: string, attempt: (attempt: Attempt) => Promise<T>): Promise<T> {
     const { retries, signal } = this.options;
-    for (let attemptNumber = 1; ; attemptNumber++) {
-      if (signal?.aborted) throw interruptedError(signal, what);
+    using deadline = new Deadline(this.options.deadlineMs, this.options.minBytesPerSecond);
+    const combined = signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal;
+    const received = (bytes: number) => deadline.count(bytes);
+    for (let number = 1; ; number++) {
       try {
-        return await attempt(attemptNumber);
+        if (combined.aborted) throw combined.reason;
+        return await attempt({ signal: combined, received });
       } catch (error) {
         if (signal?.aborted) throw interruptedError(signal, what);
-        if (!isRetryable(error) || attemptNumber > retries) throw requestFailure(url, error, attemptNumber);
-        const delay = retryDelay(attemptNumber, this.options, error);
-        this.log.debug(`${what}: ${describe(error)}; retry ${attemptNumber} of ${retries} in ${delay} ms`);
-        await waitBeforeRetry(delay, signal).catch(() => {
-          throw interruptedError(signal!, what);
-        });
+        if (deadline.expired) throw deadline.error(url);
+        if (!isRetryable(error) || number > retries) throw requestFailure(url, error, number);
+        const delay = retryDelay(number, this.options, error);
+        this.log.debug(`${what}: ${describe(error)}; retry ${number} of ${retries} in ${delay} ms`);
+        await waitBeforeRetry(delay, combined).catch(() => undefined);
       }
     }
   }

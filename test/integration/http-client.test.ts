@@ -9,12 +9,13 @@ import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { statSync } from 'node:fs';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BakeError } from '../../bake/core/errors.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { tempDir, type TempDir } from '../../bake/core/cleanup.ts';
 import { createHttp, type HttpOptions } from '../../bake/net/http.ts';
+import { entityTag } from '../../bake/net/serve-file.ts';
 import { startMirror, type Mirror } from '../support/mirror.ts';
 
 const execFileAsync = promisify(execFile);
@@ -102,27 +103,45 @@ test('a connection dropped mid-body resumes with Range and yields identical byte
   const result = await http.download(imageUrl(), dest, { sha256: payloadSha });
   assert.equal(result.bytes, SIZE);
   assert.ok((await readFile(dest)).equals(payload));
-  assert.deepEqual(
-    gets().map((r) => [r.status, r.range]),
-    [[200, undefined], [206, 'bytes=300000-']],
-  );
+  // Where it resumes depends on how much undici had handed on when the socket broke: at most 300000.
+  const [first, resumed, ...rest] = gets();
+  assert.deepEqual([first?.status, first?.range, resumed?.status, rest.length], [200, undefined, 206, 0]);
+  const from = Number(/^bytes=(\d+)-$/.exec(resumed?.range ?? '')?.[1]);
+  assert.ok(from > 0 && from <= 300_000, `resumed from ${resumed?.range}`);
 });
 
-test('a partial file left by an earlier run is hashed and resumed', async () => {
+/** Leaves `bytes` as an earlier run's partial download of the image, with the validator it would have stored. */
+async function leavePartial(dest: string, bytes: Buffer, validator?: string): Promise<void> {
+  await mkdir(join(dest, '..'), { recursive: true });
+  await writeFile(`${dest}.partial`, bytes);
+  const current = entityTag(await stat(join(mirror.root, 'release', 'image.bin')));
+  await writeFile(`${dest}.partial.validator`, validator ?? current);
+}
+
+test('a partial file left by an earlier run is hashed and resumed, for the version it holds only', async () => {
   const { http } = client();
   const dest = freshDest();
-  await mkdir(join(dest, '..'), { recursive: true });
-  await writeFile(`${dest}.partial`, payload.subarray(0, 500_000));
+  await leavePartial(dest, payload.subarray(0, 500_000));
   await http.download(imageUrl(), dest, { sha256: payloadSha });
   assert.ok((await readFile(dest)).equals(payload));
   assert.deepEqual(gets().map((r) => r.range), ['bytes=500000-']);
+  assert.equal(await exists(`${dest}.partial.validator`), false, 'the validator goes with the partial file');
+});
+
+test('a partial file without a validator is not resumed: it might be of another version', async () => {
+  const { http } = client();
+  const dest = freshDest();
+  await leavePartial(dest, payload.subarray(0, 500_000));
+  await rm(`${dest}.partial.validator`);
+  await http.download(imageUrl(), dest, { sha256: payloadSha });
+  assert.ok((await readFile(dest)).equals(payload));
+  assert.deepEqual(gets().map((r) => [r.status, r.range]), [[200, undefined]]);
 });
 
 test('a partial file longer than the remote one (416) starts over', async () => {
   const { http } = client();
   const dest = freshDest();
-  await mkdir(join(dest, '..'), { recursive: true });
-  await writeFile(`${dest}.partial`, Buffer.concat([payload, Buffer.from('stale tail')]));
+  await leavePartial(dest, Buffer.concat([payload, Buffer.from('stale tail')]));
   await http.download(imageUrl(), dest, { sha256: payloadSha });
   assert.ok((await readFile(dest)).equals(payload));
   assert.deepEqual(gets().map((r) => r.status), [416, 200]);

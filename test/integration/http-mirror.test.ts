@@ -45,10 +45,11 @@ interface Reply {
 }
 
 /** A raw request; `path` is sent byte for byte (no URL normalisation), which path-escape tests need. */
-function fetchRaw(path: string, options: { method?: string; range?: string } = {}): Promise<Reply> {
+function fetchRaw(path: string, options: { method?: string; range?: string; ifRange?: string } = {}): Promise<Reply> {
+  const headers = { ...(options.range ? { range: options.range } : {}), ...(options.ifRange ? { 'if-range': options.ifRange } : {}) };
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port: mirror.port, path, method: options.method ?? 'GET', agent: false, headers: options.range ? { range: options.range } : {} },
+      { host: '127.0.0.1', port: mirror.port, path, method: options.method ?? 'GET', agent: false, headers },
       (res) => {
         const chunks: Buffer[] = [];
         let aborted = false;
@@ -98,6 +99,17 @@ test('single ranges give 206 with Content-Range; out-of-range gives 416', async 
   assert.equal(beyond.status, 416);
   assert.equal(beyond.headers['content-range'], `bytes */${DATA.length}`);
   assert.deepEqual(mirror.requests.map((r) => r.range), ['bytes=5-', 'bytes=20-']);
+});
+
+test('a range is honoured only for the version If-Range names, by ETag or Last-Modified', async () => {
+  const { headers } = await fetchRaw('/dir/data.bin', { method: 'HEAD' });
+  const [etag, lastModified] = [String(headers.etag), String(headers['last-modified'])];
+  assert.match(etag, /^"[0-9a-f]+-[0-9a-f]+"$/, 'a strong ETag');
+  assert.equal((await fetchRaw('/dir/data.bin', { range: 'bytes=5-', ifRange: etag })).status, 206);
+  assert.equal((await fetchRaw('/dir/data.bin', { range: 'bytes=5-', ifRange: lastModified })).status, 206);
+  const stale = await fetchRaw('/dir/data.bin', { range: 'bytes=5-', ifRange: '"another-version"' });
+  assert.equal(stale.status, 200);
+  assert.ok(stale.body.equals(DATA), 'the whole current file');
 });
 
 test('404 for missing files; paths that climb out of the root are refused', async () => {

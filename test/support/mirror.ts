@@ -1,16 +1,17 @@
 /**
  * A real HTTP server (node:http on 127.0.0.1) serving a directory the way release and bakery servers do:
- * HEAD, single byte ranges, content types, directory listings, redirects. Tests inject faults (error
- * statuses, dropped connections, corrupted bodies, delays, throttling) per path and read the request log.
+ * HEAD, single byte ranges (If-Range honoured), ETag and Last-Modified, content types, directory
+ * listings, redirects. Tests inject faults (error statuses, dropped connections, corrupted bodies,
+ * delays, throttling) and hostile bodies (endless, trickling) per path and read the request log.
  * scripts/mirror.ts serves a directory with this same server for the demo.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Stats } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { contentType, parseRange } from '../../bake/net/serve-file.ts';
+import { contentType, parseRange, rangeToHonour, validatorHeaders } from '../../bake/net/serve-file.ts';
 
 export type Fault =
   | { status: number; times?: number }
@@ -18,8 +19,14 @@ export type Fault =
   | { corrupt: true; times?: number }
   /** Answers a Range request with the whole file (200), as servers without range support do. */
   | { ignoreRange: true; corrupt?: true; delayMs?: number; times?: number }
+  /** Answers a Range request with that range even when If-Range names another version, as broken servers do. */
+  | { ignoreIfRange: true; times?: number }
   | { delayMs: number; times?: number }
-  | { throttleBytesPerSecond: number };
+  | { throttleBytesPerSecond: number }
+  /** Hostile: a 200 whose body never ends (no Content-Length), sent as fast as the client reads. */
+  | { endless: true; times?: number }
+  /** Hostile: a 200 whose body never ends, one byte every `trickleMs`, so no idle timeout ever fires. */
+  | { trickleMs: number; times?: number };
 
 export interface MirrorRequest {
   method: string;
@@ -146,6 +153,16 @@ async function sendBody(res: ServerResponse, file: string, plan: BodyPlan): Prom
   res.end();
 }
 
+/** Sends a body that never ends, until the client goes away; `intervalMs` trickles it a byte at a time. */
+async function sendEndless(res: ServerResponse, intervalMs?: number): Promise<void> {
+  res.writeHead(200, { 'content-type': 'application/octet-stream' });
+  const chunk = Buffer.alloc(intervalMs === undefined ? 64 << 10 : 1, 'A');
+  while (!res.destroyed) {
+    if (!res.write(chunk)) await drained(res);
+    if (intervalMs !== undefined) await sleep(intervalMs);
+  }
+}
+
 export async function startMirror(options: MirrorOptions): Promise<Mirror> {
   const root = resolve(options.root);
   const requests: MirrorRequest[] = [];
@@ -174,12 +191,14 @@ export async function startMirror(options: MirrorOptions): Promise<Mirror> {
     res.end(body);
   }
 
-  async function serveFile(req: IncomingMessage, res: ServerResponse, path: string, file: string, size: number, fault?: Fault) {
+  async function serveFile(req: IncomingMessage, res: ServerResponse, path: string, file: string, info: Stats, fault?: Fault) {
+    const size = info.size;
     const headers: Record<string, string> = {
       'accept-ranges': 'bytes',
       'content-type': contentType(file),
+      ...validatorHeaders(info),
     };
-    const asked = fault && 'ignoreRange' in fault ? undefined : req.headers.range;
+    const asked = fault && 'ignoreRange' in fault ? undefined : fault && 'ignoreIfRange' in fault ? req.headers.range : rangeToHonour(req, info);
     const range = parseRange(typeof asked === 'string' ? asked : undefined, size);
     if (range === 'unsatisfiable') return reply(req, res, path, 416, { 'content-range': `bytes */${size}` });
     const { start, end } = range ?? { start: 0, end: size - 1 };
@@ -204,6 +223,10 @@ export async function startMirror(options: MirrorOptions): Promise<Mirror> {
     const fault = takeFault(path);
     if (fault && 'delayMs' in fault) await sleep(fault.delayMs);
     if (fault && 'status' in fault) return reply(req, res, path, fault.status);
+    if (fault && ('endless' in fault || 'trickleMs' in fault)) {
+      record(req, path, 200);
+      return sendEndless(res, 'trickleMs' in fault ? fault.trickleMs : undefined);
+    }
     const redirect = redirects.find((candidate) => candidate.from.test(path));
     if (redirect) return reply(req, res, path, 302, { location: redirect.to(path) });
     const file = resolveUnder(root, path);
@@ -212,7 +235,7 @@ export async function startMirror(options: MirrorOptions): Promise<Mirror> {
     if (!info) return reply(req, res, path, 404);
     // An API path with sub-paths (GitHub's releases and releases/tags/<tag>) is a directory whose index.json answers for it.
     const index = info.isDirectory() ? await stat(join(file, 'index.json')).catch(() => undefined) : undefined;
-    if (index?.isFile()) return serveFile(req, res, path, join(file, 'index.json'), index.size, fault);
+    if (index?.isFile()) return serveFile(req, res, path, join(file, 'index.json'), index, fault);
     if (info.isDirectory()) {
       if (!path.endsWith('/')) return reply(req, res, path, 301, { location: `${path}/` });
       const html = await listing(file, path);
@@ -220,7 +243,7 @@ export async function startMirror(options: MirrorOptions): Promise<Mirror> {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': String(Buffer.byteLength(html)) });
       return void res.end(req.method === 'HEAD' ? undefined : html);
     }
-    await serveFile(req, res, path, file, info.size, fault);
+    await serveFile(req, res, path, file, info, fault);
   }
 
   const server = createServer((req, res) => {

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { BakeError, interruptedError } from '../../bake/core/errors.ts';
+import { BakeError, interruptedError, networkError, oneLine, toJson } from '../../bake/core/errors.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { tempDir } from '../../bake/core/cleanup.ts';
 import { createHttp } from '../../bake/net/http.ts';
@@ -63,6 +63,15 @@ test('failures become one-line network errors naming the URL, the status or the 
   const odd = requestFailure(url, withCode('EWEIRD', 'first line\nsecond line'), 1);
   assert.equal(odd.message, `request to ${url} failed after 1 attempt: first line (EWEIRD)`);
   for (const error of [notFound, failed, refused, odd]) assert.ok(!error.message.includes('\n'));
+});
+
+test('server text in an error is printed with its control characters escaped', () => {
+  const hostile = networkError('invalid JSON from http://x/releases.json: \x1b]0;owned\x07\x1b[2J\x9b31m\u202egnp.exe', 'check \x1b[8mthe URL');
+  const line = oneLine(hostile);
+  assert.equal(line, 'invalid JSON from http://x/releases.json: \\x1b]0;owned\\x07\\x1b[2J\\x9b31m\\u202egnp.exe: check \\x1b[8mthe URL');
+  assert.doesNotMatch(line, /[\u0000-\u001f\u007f-\u009f\u202e]/);
+  assert.doesNotMatch(JSON.stringify(toJson(hostile)), /\\u001b|[\u0080-\u009f]/);
+  assert.equal(oneLine(new Error('first \x1b[1mline\nsecond')), 'internal error: first \\x1b[1mline');
 });
 
 test('an abort keeps a BakeError reason, otherwise becomes an interrupted error', () => {

@@ -34,3 +34,15 @@ test('the SHA-512 of a Flatcar DIGESTS is taken from its SHA512 section, for the
   // A 128-digit hash outside the SHA512 section (here a BLAKE2B one) does not count.
   assert.equal(findFlatcarSha512(`# BLAKE2B HASH\n${other}  image.bz2\n`, 'image.bz2'), undefined);
 });
+
+test('a DIGESTS must list the file exactly once and by exactly its name', () => {
+  const [good, rival] = ['c'.repeat(128), 'd'.repeat(128)];
+  const list = (...lines: string[]) => `# SHA512 HASH\n${lines.join('\n')}\n`;
+  assert.equal(findFlatcarSha512(list(`${good}  image.bz2`), 'image.bz2'), good);
+  assert.equal(findFlatcarSha512(list(`${good} *image.bz2`), 'image.bz2'), good, 'binary mode');
+  assert.equal(findFlatcarSha512(list(`${good}  image.bz2`, `${rival}  image.bz2`), 'image.bz2'), undefined, 'two entries');
+  assert.equal(findFlatcarSha512(list(`${good}  image.bz2`, `${good}  image.bz2`), 'image.bz2'), undefined, 'twice, even alike');
+  assert.equal(findFlatcarSha512(list(`${good}  ../image.bz2`), 'image.bz2'), undefined, 'a path that climbs out');
+  assert.equal(findFlatcarSha512(list(`${good}  sub/image.bz2`), 'image.bz2'), undefined, 'a path');
+  assert.equal(findFlatcarSha512(list(`${rival}  ../image.bz2`, `${good}  image.bz2`), 'image.bz2'), undefined, 'a rival by path');
+});
