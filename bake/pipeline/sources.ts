@@ -10,10 +10,11 @@ import { dirname, join, resolve } from 'node:path';
 import type { Context } from '../context.ts';
 import { inputError, verifyError } from '../core/errors.ts';
 import { inspectSysext, type SysextInfo } from '../image/sysext-file.ts';
-import { parseSysupdateTarget, placeSysext, matchesPattern, type InstallTarget, type Placement } from '../image/placement.ts';
+import { placeSysext, matchesPattern, type InstallTarget, type Placement } from '../image/placement.ts';
 import { bakeryUrls, imageFileName, type SysextSpec } from './plan.ts';
 import type { Arch } from '../core/arch.ts';
 import { downloadVerified } from '../core/cache.ts';
+import { parseSysupdateConf } from '../sysext/sysupdate.ts';
 import { findChecksum } from '../core/checksums.ts';
 
 export interface PreparedSysext {
@@ -28,6 +29,8 @@ export interface PreparedSysext {
 interface Fetched {
   image: string;
   conf?: string;
+  /** Where the conf came from, when that is not its path here (a bakery URL), for errors. */
+  confOrigin?: string;
   /** The file name inside the baked image, when it differs from the spec's (recipes resolve 'latest'). */
   file?: string;
 }
@@ -64,7 +67,7 @@ async function bakerySysext(ctx: Context, spec: { name: string; file: string }, 
   if (!(await ctx.http.exists(urls.conf))) return { image };
   const confSum = findChecksum(sums, `${spec.name}.conf`);
   await ctx.http.download(urls.conf, conf, confSum ? { sha256: confSum } : {});
-  return { image, conf };
+  return { image, conf, confOrigin: urls.conf };
 }
 
 /** name@version (or @latest) against the bakery's global SHA256SUMS, the catalogue `bake repo list` shows. */
@@ -98,7 +101,7 @@ export async function prepareSysext(ctx: Context, spec: SysextSpec, options: { a
   const fetched = await fetchSysext(ctx, spec, options.arch, options.workDir);
   const info = await inspectSysext(ctx, fetched.image, { name: spec.name, arch: options.arch, ...(options.osVersion ? { osVersion: options.osVersion } : {}) });
   const file = fetched.file ?? imageFileName(spec, options.arch);
-  const target = fetched.conf ? parseSysupdateTarget(await readFile(fetched.conf, 'utf8')) : undefined;
+  const target = fetched.conf ? parseSysupdateConf(await readFile(fetched.conf, 'utf8'), fetched.confOrigin ?? fetched.conf) : undefined;
   if (target?.matchPatterns.length && !target.matchPatterns.some((pattern) => matchesPattern(file, pattern, options.arch))) {
     ctx.log.warn(`${file} does not match ${spec.name}.conf's MatchPattern (${target.matchPatterns.join(' ')}): systemd-sysupdate will not treat it as the current version`);
   }
