@@ -9,6 +9,7 @@
 import { posix } from 'node:path';
 import type { Arch } from '../core/arch.ts';
 import { usageError, inputError } from '../core/errors.ts';
+import type { PartitionRules } from './in-root.ts';
 
 export type PartitionName = 'root' | 'oem';
 
@@ -27,6 +28,12 @@ const OS_MOUNTS: Record<PartitionName, string> = { root: '/', oem: '/oem' };
  * /oem). Whatever bake wrote below them on ROOT would be hidden, and USR is read-only and signed.
  */
 const FOREIGN_MOUNTS: Record<string, string> = { '/usr': 'USR, read-only on Flatcar', '/boot': 'the EFI system partition' };
+
+/** How each partition's own paths resolve: ROOT must not reach into what the booted OS mounts over it. */
+export const PARTITION_RULES: Record<PartitionName, PartitionRules> = {
+  root: { label: 'ROOT', foreign: [...Object.keys(FOREIGN_MOUNTS), OS_MOUNTS.oem] },
+  oem: { label: 'OEM', foreign: [] },
+};
 
 /** What a path may be: a directory that receives files, or the path of a file or symlink bake creates. */
 export type OsPathRole = 'dir' | 'entry';
@@ -110,7 +117,8 @@ export interface Placement {
   note?: string;
 }
 
-function partitionOf(osPath: string): { partition: PartitionName; pathInPartition: string } {
+/** The partition that holds an OS path, and the path inside it. */
+export function partitionOf(osPath: string): { partition: PartitionName; pathInPartition: string } {
   if (osPath === '/oem' || osPath.startsWith('/oem/')) return { partition: 'oem', pathInPartition: osPath.slice('/oem'.length) || '/' };
   return { partition: 'root', pathInPartition: osPath };
 }
