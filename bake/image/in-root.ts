@@ -12,9 +12,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, open, readlink } from 'node:fs/promises';
+import { lstat, open, readlink, writeFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Context } from '../context.ts';
+import { tempDir } from '../core/cleanup.ts';
 import { inputError, type BakeError } from '../core/errors.ts';
 
 export type EntryKind = 'dir' | 'file' | 'link' | 'other';
@@ -136,9 +137,12 @@ export class PartitionWriter {
     await this.put(path, (temporary) => this.asRoot('install', ['-m', '0644', '-o', '0', '-g', '0', ...(options.preserveTimes ? ['-p'] : []), '-T', from, temporary]));
   }
 
-  /** Writes `text` to `path`, root-owned 0644. */
+  /** Writes `text` to `path`, root-owned 0644 (staged in a host temp file: install cannot read a socket stdin). */
   async writeText(path: string, text: string): Promise<void> {
-    await this.put(path, (temporary) => this.asRoot('install', ['-m', '0644', '-o', '0', '-g', '0', '-T', '/dev/stdin', temporary], text));
+    await using scratch = await tempDir('bake-text');
+    const source = posix.join(scratch.path, posix.basename(path));
+    await writeFile(source, text);
+    await this.installFile(source, path);
   }
 
   /** Makes `path` a symlink to `target` (an OS path, stored as given), replacing what was there. */
@@ -157,7 +161,7 @@ export class PartitionWriter {
       await make(temporary);
       await this.asRoot('mv', ['-Tf', temporary, hostPath(this.hostRoot, final)]);
     } catch (error) {
-      await this.asRoot('rm', ['-f', temporary], undefined, true);
+      await this.asRoot('rm', ['-f', temporary], true);
       throw error;
     }
   }
@@ -175,7 +179,7 @@ export class PartitionWriter {
     return resolved;
   }
 
-  private asRoot(file: string, args: string[], input?: string, uncancellable = false) {
-    return this.ctx.run.run(file, args, { privileged: true, why: `write into ${this.rules.label}`, uncancellable, ...(input !== undefined ? { input } : {}) });
+  private asRoot(file: string, args: string[], uncancellable = false) {
+    return this.ctx.run.run(file, args, { privileged: true, why: `write into ${this.rules.label}`, uncancellable });
   }
 }

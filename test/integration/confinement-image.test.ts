@@ -8,12 +8,17 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, readlink, stat, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { withReleaseMirror, withTempDir, type CleanupHost } from '../support/fixtures.ts';
+import { withFlatcarDisk, withReleaseMirror, withTempDir, type CleanupHost } from '../support/fixtures.ts';
 import { assertNothingLeft, assertOneLineError, mountImage, runBake, workspace } from '../support/bake-cli.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
 import { hostCanary, type Canary } from '../support/canary.ts';
 import type { ReleaseSpec } from '../support/fixtures/release-tree.ts';
 import { isRootUser } from '../../bake/core/exec.ts';
+import { createContext } from '../../bake/context.ts';
+import { CleanupStack } from '../../bake/core/cleanup.ts';
+import { memoryLogger } from '../../bake/core/log.ts';
+import { writeOemPartition } from '../../bake/vendor/oem.ts';
+import { OEMS } from '../../vendors/oems.ts';
 
 const IMAGE = 'flatcar_production_image.bin';
 
@@ -85,4 +90,23 @@ test('links inside the base image are resolved inside their partition', { skip: 
     assert.equal(run.exitCode, 3);
     await assertNothingLeft(ws);
   });
+});
+
+test('the native vendor route writes OEM files inside OEM, through the links the base image has there', { skip: !isRootUser() && 'needs root (loop devices, mounts)' }, async (t) => {
+  const [files, dir] = [await hostCanary(t), await hostCanary(t)];
+  const oemTree = await treeWithLinks(t, { 'grub.cfg': files.victim, 'oem-release': `../../../../../../..${files.victim}`, sysext: dir.dir });
+  const disk = await withFlatcarDisk(t, { oemTree });
+  const oemRaw = join(await withTempDir(t, 'bake-oem-raw'), 'oem-qemu.raw');
+  await makeSysextImage(oemRaw, { name: 'oem-qemu', arch: 'x86-64' });
+  const ctx = createContext({ log: memoryLogger(), cacheDir: await withTempDir(t, 'bake-cache') });
+  {
+    await using stack = new CleanupStack(ctx.log);
+    await writeOemPartition(ctx, stack, disk.path, { spec: OEMS.qemu!, sysext: true }, '4790.0.0', { path: oemRaw, extensionRelease: [] });
+  }
+  await files.assertUntouched();
+  await dir.assertUntouched();
+  const { oem } = await mountImage(t, disk.path);
+  assert.match(await readFile(join(oem, 'grub.cfg'), 'utf8'), /oem_id="qemu"/, 'the link was replaced by the file');
+  assert.match(await readFile(join(oem, 'oem-release'), 'utf8'), /^ID=qemu$/m);
+  assert.ok((await stat(join(oem, dir.dir, 'oem-qemu-4790.0.0.raw'))).isFile(), 'the sysext sits where OEM /sysext leads, inside OEM');
 });
