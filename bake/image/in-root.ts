@@ -106,7 +106,9 @@ function hostPath(hostRoot: string, resolved: string): string {
 /** Reads a file inside a mounted tree, following links only within it; the final open does not follow. */
 export async function readInRoot(hostRoot: string, rules: PartitionRules, path: string): Promise<string> {
   const resolved = await resolveInRoot(mountedTree(hostRoot), rules, path, { followLast: true });
-  const file = await open(hostPath(hostRoot, resolved), constants.O_RDONLY | constants.O_NOFOLLOW);
+  const file = await open(hostPath(hostRoot, resolved), constants.O_RDONLY | constants.O_NOFOLLOW).catch((error: NodeJS.ErrnoException) => {
+    throw error.code === 'ENOENT' ? refusal(rules, path, `nothing is at ${resolved}`) : error;
+  });
   try {
     return await file.readFile('utf8');
   } finally {

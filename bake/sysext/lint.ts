@@ -14,7 +14,8 @@ import { parseKeyValueFile } from '../core/key-value.ts';
 import { walkTree, type TreeEntry } from './tree.ts';
 import { FLATCAR_USR_COMMANDS } from './flatcar-usr.ts';
 import { mountImageReadOnly } from '../image/disk.ts';
-import { mountedTree, readInRoot, resolveInRoot, type PartitionRules } from '../image/in-root.ts';
+import { mountedTree, readInRoot, resolveInRoot } from '../image/in-root.ts';
+import { SYSEXT_RULES } from '../image/sysext-file.ts';
 
 export interface LintFinding {
   rule: 'top-level' | 'usr-sbin' | 'extension-release' | 'drop-in-suffix' | 'elf-arch' | 'exec-path' | 'owner';
@@ -31,8 +32,6 @@ const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
 /** lost+found is mkfs.ext*'s own and never merged. */
 const ALLOWED_TOP_LEVEL = new Set(['usr', 'opt', 'lost+found']);
 const UNIT_DIRS = ['usr/lib/systemd/system', 'usr/local/lib/systemd/system'];
-/** A sysext's links resolve inside the sysext, as they do once merged (for lint's purposes). */
-const SYSEXT_RULES: PartitionRules = { label: 'sysext', foreign: [] };
 const EXEC_KEYS = /^(ExecStart|ExecStartPre|ExecStartPost|ExecStop|ExecStopPost|ExecReload|ExecCondition)=(.*)$/;
 
 /** Lints a directory as is, or an image mounted read-only for the duration. */
@@ -88,7 +87,7 @@ async function releaseFindings(root: string, entries: readonly TreeEntry[], expe
   const add = (message: string) => findings.push({ rule: 'extension-release', path: found.path, message });
   if (releases.length > 1) add(`more than one extension-release file: ${releases.map((e) => basename(e.path)).join(', ')}`);
   const text = await readInRoot(root, SYSEXT_RULES, `/${found.path}`).catch((error: unknown) => {
-    if (isBakeError(error) || (error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (isBakeError(error)) return undefined;
     throw error;
   });
   if (text === undefined) return missing('the extension-release file cannot be read inside the image (a link that leads out of it or nowhere)');
