@@ -35,6 +35,13 @@ export const ENDPOINTS = {
     default: 'https://extensions.flatcar.org/extensions',
     description: 'sysext bakery base URL for --fetch',
   },
+  bakeryKey: {
+    flag: '--bakery-key',
+    env: 'BAKE_BAKERY_KEY',
+    // The real bakery signs nothing yet: without a key, a fetched list and conf are checked as unsigned.
+    default: '',
+    description: 'public key (URL or file) that signs the bakery\'s SHA256SUMS as SHA256SUMS.gpg; none by default',
+  },
   scriptsTarballUrl: {
     flag: '--scripts-tarball-url',
     env: 'BAKE_SCRIPTS_TARBALL_URL',

@@ -28,9 +28,11 @@ export function releaseCacheDir(cacheDir: string, release: ResolvedRelease): str
   return join(cacheDir, 'releases', release.channel, release.board, release.version);
 }
 
-/** The signing key: the user's file as given, or the download of a URL (pinned when it is the default). */
-export async function signingKey(ctx: Context, refresh = false): Promise<SigningKey> {
-  const location = ctx.endpoints.signingKey;
+/**
+ * The signing key: the user's file as given, or the download of a URL (pinned when it is the default
+ * Flatcar key). `location` names another key, e.g. the bakery's.
+ */
+export async function signingKey(ctx: Context, refresh = false, location = ctx.endpoints.signingKey): Promise<SigningKey> {
   const pinned = location === ENDPOINTS.signingKey.default ? { pinnedFingerprint: FLATCAR_SIGNING_KEY_FINGERPRINT } : {};
   if (isAbsolute(location)) return { path: location, ...pinned };
   const name = location.replace(/^[a-z]+:\/\//, '').replace(/[^\w.-]+/g, '_');

@@ -5,9 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { withReleaseMirror } from '../support/fixtures.ts';
+import { withReleaseMirror, withSigningKey } from '../support/fixtures.ts';
+import { signDetached } from '../support/fixtures/gpg.ts';
 import { assertNothingLeft, assertOneLineError, runBake, workspace } from '../support/bake-cli.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
 import { escapeTo, hostCanary } from '../support/canary.ts';
@@ -62,12 +63,69 @@ test('paths from sysupdate confs stay inside the image', { skip: !isRootUser() &
     await assertNothingLeft(ws);
   });
 
+  await t.test('--dry-run and --verbose show what checked each fetched file: nothing vouches for this conf', async (t) => {
+    const ws = await workspace(t, fx.env);
+    const plan = await runBake(ws, ['--fetch', '--dry-run', '--output', 'out', 'hello:hello-1.1.0-x86-64.raw']);
+    assert.equal(plan.exitCode, 0, plan.stderr);
+    assert.match(plan.stdout, /\/extensions\/hello\/SHA256SUMS\n {4}checked by nothing: unsigned \(no --bakery-key\)/);
+    assert.match(plan.stdout, /\/extensions\/hello-1\.1\.0-x86-64\.raw\n {4}checked by its sha256 in \S+\/extensions\/hello\/SHA256SUMS\n/);
+    assert.match(plan.stdout, /\/extensions\/hello\.conf\n {4}checked by its sha256 in \S+ if listed, a strict sysupdate parse and the path rules/);
+    const run = await runBake(ws, ['--fetch', '--verbose', '--output', 'out', 'hello:hello-1.1.0-x86-64.raw']);
+    assert.equal(run.exitCode, 0, run.stderr);
+    assert.match(run.stderr, /checked \S+\/extensions\/hello\.conf: no checksum \(the list does not name it\), a strict sysupdate parse and the path rules/);
+    await assertNothingLeft(ws, ['flatcar_production_image.bin']);
+  });
+
   await t.test('--install_to root:/usr/lib names the flag, not a conf', async (t) => {
     const ws = await workspace(t, fx.env);
     await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
     const run = await runBake(ws, ['--install_to', 'root:/usr/lib', '--output', 'out', 'hello:hello.raw']);
     assertOneLineError(run, /--install_to root:\/usr\/lib: '\/usr\/lib' is under \/usr/);
     assert.doesNotMatch(run.stderr, /conf/);
+    await assertNothingLeft(ws);
+  });
+});
+
+test('a bakery that signs its list (SHA256SUMS.gpg) is checked with --bakery-key', { skip: !isRootUser() && 'needs root (loop devices, mounts)' }, async (t) => {
+  const fx = await withReleaseMirror(t, { releases: ONE_RELEASE, bakery: [{ name: 'hello', version: '1.1.0', arches: ['x86-64'] }] });
+  const bakeryKey = await withSigningKey(t, { name: 'Bakery Signer' });
+  const list = join(fx.manifest.root, fx.manifest.bakery.dir, 'hello/SHA256SUMS');
+  const fullList = await readFile(list, 'utf8');
+  /** Publishes `text` as the extension's list with its SHA256SUMS.gpg. */
+  const publishSigned = async (text: string) => {
+    await writeFile(list, text);
+    await rename(await signDetached(bakeryKey, list), `${list}.gpg`);
+  };
+  const args = ['--fetch', '--verbose', '--output', 'out', 'hello:hello-1.1.0-x86-64.raw'];
+
+  await t.test('a signed list vouches for image and conf', async (t) => {
+    await publishSigned(fullList);
+    const ws = await workspace(t, { ...fx.env, BAKE_BAKERY_KEY: bakeryKey.publicKeyPath });
+    const run = await runBake(ws, args);
+    assert.equal(run.exitCode, 0, run.stderr);
+    assert.match(run.stderr, new RegExp(`checked \\S+/hello/SHA256SUMS: \\S+/hello/SHA256SUMS\\.gpg \\(signed by ${bakeryKey.fingerprint}\\)`));
+    assert.match(run.stderr, /checked \S+\/extensions\/hello\.conf: its sha256 in \S+ \(signed\), a strict sysupdate parse/);
+    await assertNothingLeft(ws, ['flatcar_production_image.bin']);
+  });
+
+  await t.test('with a signed list, a conf the list does not name is refused before anything is written', async (t) => {
+    const canary = await hostCanary(t);
+    await publishSigned(fullList.split('\n').filter((line) => !line.endsWith('.conf')).join('\n'));
+    t.after(() => publishSigned(fullList));
+    const ws = await workspace(t, { ...fx.env, BAKE_BAKERY_KEY: bakeryKey.publicKeyPath });
+    const run = await runBake(ws, args);
+    assertOneLineError(run, /hello\.conf is not listed in the signed \S+\/hello\/SHA256SUMS/);
+    assert.equal(run.exitCode, 6);
+    await canary.assertUntouched();
+    await assertNothingLeft(ws);
+  });
+
+  await t.test('a list signed by another key is refused', async (t) => {
+    const other = await withSigningKey(t, { name: 'Someone Else' });
+    const ws = await workspace(t, { ...fx.env, BAKE_BAKERY_KEY: other.publicKeyPath });
+    const run = await runBake(ws, args);
+    assertOneLineError(run, /SHA256SUMS.*check --bakery-key/);
+    assert.equal(run.exitCode, 6);
     await assertNothingLeft(ws);
   });
 });
