@@ -80,7 +80,7 @@ export async function resolveInRoot(tree: TreeView, rules: PartitionRules, path:
 }
 
 function refusal(rules: PartitionRules, path: string, problem: string): BakeError {
-  return inputError(`${rules.label}:${path} cannot be resolved inside ${rules.label}: ${problem}`, 'bake only writes through links that stay inside their partition; check the base image');
+  return inputError(`${rules.label}:${path} cannot be resolved inside ${rules.label}: ${problem}`, 'bake follows links only within their own partition or image; check where this one leads');
 }
 
 /** A tree mounted on the host at `hostRoot`. */
