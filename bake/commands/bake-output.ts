@@ -17,7 +17,7 @@ export function planJson(plan: BakePlan) {
     downloads: plan.downloads,
     baseImage: plan.baseImage,
     output: plan.output,
-    sysexts: plan.sysexts.map(({ spec, downloads, placement }) => ({ ...spec, downloads, ...placement })),
+    sysexts: plan.sysexts.map(({ spec, downloads, checks, placement }) => ({ ...spec, downloads, checks, ...placement })),
   };
 }
 
@@ -29,7 +29,7 @@ export function formatPlan(plan: BakePlan): string {
     `key:       ${plan.signingKey}`,
     'downloads:',
     ...plan.downloads.map(({ url, to }) => `  ${url}\n    → ${to}`),
-    ...plan.sysexts.flatMap(({ downloads }) => downloads.map((url) => `  ${url}`)),
+    ...plan.sysexts.flatMap(({ checks }) => checks.map(({ url, checkedBy }) => `  ${url}\n    checked by ${checkedBy}`)),
     `vendor:    ${plan.request.vendor}${plan.vendor ? ` (${plan.vendor.route} route: ${plan.vendor.reason})` : ''}`,
     ...(plan.vendor ? [...plan.vendor.downloads.map((url) => `  ${url}`), ...plan.vendor.outputs.map((name) => `  → ${name}`)] : []),
     `output:    ${plan.output}`,
@@ -53,7 +53,7 @@ export function resultJson(result: BakeResult) {
     release: { version: result.plan.release.version, channel: result.plan.release.channel, board: result.plan.release.board },
     ...(result.grownBy ? { rootGrownBytes: result.grownBy } : {}),
     ...(result.smokeReport ? { smokeTest: result.smokeReport } : {}),
-    installed: result.sysexts.map(({ spec, placement, info }) => ({
+    installed: result.sysexts.map(({ spec, placement, info, checks }) => ({
       name: spec.name,
       source: spec.source,
       format: info.format,
@@ -61,6 +61,7 @@ export function resultJson(result: BakeResult) {
       path: placement.osPath,
       symlinks: placement.symlinks,
       ...(placement.confPath ? { conf: placement.confPath } : {}),
+      ...(checks ? { checks } : {}),
     })),
   };
 }

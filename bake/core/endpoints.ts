@@ -35,6 +35,13 @@ export const ENDPOINTS = {
     default: 'https://extensions.flatcar.org/extensions',
     description: 'sysext bakery base URL for --fetch',
   },
+  bakeryKey: {
+    flag: '--bakery-key',
+    env: 'BAKE_BAKERY_KEY',
+    // The real bakery signs nothing yet: without a key, a fetched list and conf are checked as unsigned.
+    default: '',
+    description: 'public key (URL or file) that signs the bakery\'s SHA256SUMS as SHA256SUMS.gpg; none by default',
+  },
   scriptsTarballUrl: {
     flag: '--scripts-tarball-url',
     env: 'BAKE_SCRIPTS_TARBALL_URL',
@@ -84,15 +91,17 @@ export type EndpointName = keyof typeof ENDPOINTS;
 export type Endpoints = Record<EndpointName, string>;
 
 /** The endpoints that name an OpenPGP key. */
-export type KeyEndpoint = 'signingKey' | 'hashicorpKey';
+export type KeyEndpoint = 'signingKey' | 'hashicorpKey' | 'bakeryKey';
 
 /**
  * Whose key each key endpoint names, and its primary fingerprint, pinned while the endpoint has its real
  * default: a key at the default URL that is not this one is refused.
  */
-export const PINNED_KEYS: Record<KeyEndpoint, { owner: string; fingerprint: string }> = {
+export const PINNED_KEYS: Record<KeyEndpoint, { owner: string; fingerprint?: string }> = {
   signingKey: { owner: 'the Flatcar image signing key', fingerprint: 'F88CFEDEFF29A5B4D9523864E25D9AED0593B34A' },
   hashicorpKey: { owner: "HashiCorp's release signing key", fingerprint: 'C874011F0AB405110D02105534365D9472D7468F' },
+  // The bakery publishes no key yet: --bakery-key names one, trusted as given.
+  bakeryKey: { owner: 'the bakery\'s signing key' },
 };
 
 /** Flag value, else environment variable, else the real default. */

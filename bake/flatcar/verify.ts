@@ -31,7 +31,7 @@ export async function endpointKey(ctx: Context, endpoint: KeyEndpoint, refresh =
   const location = ctx.endpoints[endpoint];
   const { owner, fingerprint } = PINNED_KEYS[endpoint];
   const named = { owner, flag: ENDPOINTS[endpoint].flag };
-  const pinned = location === ENDPOINTS[endpoint].default ? { pinnedFingerprint: fingerprint } : {};
+  const pinned = fingerprint && location === ENDPOINTS[endpoint].default ? { pinnedFingerprint: fingerprint } : {};
   if (isAbsolute(location)) return { path: location, ...named, ...pinned };
   const name = location.replace(/^[a-z]+:\/\//, '').replace(/[^\w.-]+/g, '_');
   const path = join(ctx.cacheDir, 'keys', name);

@@ -1,20 +1,15 @@
 /**
  * Writes the planned sysexts into the mounted partitions: the image file, its /etc/extensions symlinks
- * and its sysupdate conf. Everything goes through privileged commands (`install`, `ln`, `mv`), so the
- * same code works as root and through sudo. Files are root-owned 0644 in 0755 directories; symlinks are
- * replaced atomically (the base image may already link a name, e.g. Flatcar's built-in docker).
+ * and its sysupdate conf. Every path is resolved inside its own partition and written without following
+ * a link (see in-root.ts), through privileged commands, so the same code works as root and through
+ * sudo. Files are root-owned 0644 in 0755 directories; symlinks are replaced atomically (the base image
+ * may already link a name, e.g. Flatcar's built-in docker).
  */
-import { dirname, join } from 'node:path';
 import type { Context } from '../context.ts';
-import type { PartitionName, Placement } from './placement.ts';
+import { PartitionWriter } from './in-root.ts';
+import { PARTITION_RULES, partitionOf, type PartitionName, type Placement } from './placement.ts';
 
 export type PartitionMounts = Record<PartitionName, string>;
-
-/** Maps an OS path to the host path under the mounted partition that holds it. */
-export function hostPathOf(mounts: PartitionMounts, osPath: string): string {
-  if (osPath === '/oem' || osPath.startsWith('/oem/')) return join(mounts.oem, osPath.slice('/oem'.length));
-  return join(mounts.root, osPath);
-}
 
 export interface InstallSource {
   placement: Placement;
@@ -26,17 +21,25 @@ export interface InstallSource {
 
 export async function installSysext(ctx: Context, mounts: PartitionMounts, source: InstallSource): Promise<void> {
   const { placement } = source;
-  const asRoot = (file: string, args: string[]) => ctx.run.run(file, args, { privileged: true, why: `install ${placement.name}` });
-  const installFile = (from: string, to: string) => asRoot('install', ['-D', '-m', '0644', '-o', '0', '-g', '0', '-T', from, to]);
-  await installFile(source.image, hostPathOf(mounts, placement.osPath));
+  const writers: Record<PartitionName, PartitionWriter> = {
+    root: new PartitionWriter(ctx, mounts.root, PARTITION_RULES.root),
+    oem: new PartitionWriter(ctx, mounts.oem, PARTITION_RULES.oem),
+  };
+  /** The writer of the partition that holds an OS path, and the path inside it. */
+  const at = (osPath: string): [PartitionWriter, string] => {
+    const { partition, pathInPartition } = partitionOf(osPath);
+    return [writers[partition], pathInPartition];
+  };
+  const [imageWriter, imagePath] = at(placement.osPath);
+  await imageWriter.installFile(source.image, imagePath);
   for (const link of placement.symlinks) {
-    const linkPath = hostPathOf(mounts, link);
-    const temporary = `${linkPath}.bake-new`;
-    await asRoot('mkdir', ['-p', '-m', '0755', dirname(linkPath)]);
-    await asRoot('ln', ['-sfn', placement.osPath, temporary]);
-    await asRoot('mv', ['-Tf', temporary, linkPath]);
+    const [linkWriter, linkPath] = at(link);
+    await linkWriter.symlink(placement.osPath, linkPath);
   }
-  if (source.conf && placement.confPath) await installFile(source.conf, hostPathOf(mounts, placement.confPath));
+  if (source.conf && placement.confPath) {
+    const [confWriter, confPath] = at(placement.confPath);
+    await confWriter.installFile(source.conf, confPath);
+  }
 }
 
 /** Bytes each partition needs: file sizes rounded up to 4 KiB blocks plus per-file metadata, and 1 MiB slack. */

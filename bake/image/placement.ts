@@ -9,6 +9,7 @@
 import { posix } from 'node:path';
 import type { Arch } from '../core/arch.ts';
 import { usageError, inputError } from '../core/errors.ts';
+import type { PartitionRules } from './in-root.ts';
 
 export type PartitionName = 'root' | 'oem';
 
@@ -22,6 +23,42 @@ export const DEFAULT_INSTALL_TARGET: InstallTarget = { partition: 'root', dir: '
 const DEFAULT_DIRS: Record<PartitionName, string> = { root: '/opt/extensions', oem: '/extensions' };
 /** Where each partition is mounted in the booted OS. */
 const OS_MOUNTS: Record<PartitionName, string> = { root: '/', oem: '/oem' };
+/**
+ * Other partitions mounted over ROOT in the booted OS (flatcar.md: ROOT keeps only these mount points and
+ * /oem). Whatever bake wrote below them on ROOT would be hidden, and USR is read-only and signed.
+ */
+const FOREIGN_MOUNTS: Record<string, string> = { '/usr': 'USR, read-only on Flatcar', '/boot': 'the EFI system partition' };
+
+/** How each partition's own paths resolve: ROOT must not reach into what the booted OS mounts over it. */
+export const PARTITION_RULES: Record<PartitionName, PartitionRules> = {
+  root: { label: 'ROOT', foreign: [...Object.keys(FOREIGN_MOUNTS), OS_MOUNTS.oem] },
+  oem: { label: 'OEM', foreign: [] },
+};
+
+/** What a path may be: a directory that receives files, or the path of a file or symlink bake creates. */
+export type OsPathRole = 'dir' | 'entry';
+
+/**
+ * Why an OS path (as the booted system sees it) cannot be written by bake, or undefined when it can: it
+ * must be absolute, free of `.` and `..` (systemd-sysupdate refuses those too), not under another
+ * partition's mount point, and an entry must not be a partition's root.
+ */
+export function osPathProblem(path: string, role: OsPathRole): string | undefined {
+  if (path === '') return 'is empty';
+  if (path.includes('\0')) return 'contains a NUL byte';
+  if (!path.startsWith('/')) return 'is not an absolute path';
+  if (path.split('/').some((part) => part === '.' || part === '..')) return "is not normalised (it contains '.' or '..')";
+  const normal = normaliseOsPath(path);
+  const mount = Object.keys(FOREIGN_MOUNTS).find((prefix) => normal === prefix || normal.startsWith(`${prefix}/`));
+  if (mount) return `is under ${mount} (${FOREIGN_MOUNTS[mount]})`;
+  if (role === 'entry' && Object.values(OS_MOUNTS).includes(normal)) return 'is the root of a partition';
+  return undefined;
+}
+
+/** `//opt//x/` → `/opt/x`; only for paths osPathProblem accepted. */
+export function normaliseOsPath(path: string): string {
+  return `/${path.split('/').filter(Boolean).join('/')}`;
+}
 
 export function parseInstallTarget(value: string): InstallTarget {
   const [partition, ...rest] = value.split(':');
@@ -29,34 +66,22 @@ export function parseInstallTarget(value: string): InstallTarget {
     throw usageError(`unknown partition '${partition}' in --install_to ${value}`, 'use root:<dir> or oem:<dir>');
   }
   const dir = rest.length ? rest.join(':') : DEFAULT_DIRS[partition];
-  if (!dir.startsWith('/') || dir.split('/').includes('..')) {
-    throw usageError(`--install_to directory '${dir}' must be an absolute path without '..'`, `e.g. ${partition}:${DEFAULT_DIRS[partition]}`);
+  const hint = `e.g. ${partition}:${DEFAULT_DIRS[partition]}`;
+  const problem = osPathProblem(dir, 'dir') ?? osPathProblem(posix.join(OS_MOUNTS[partition], dir), 'dir');
+  if (problem) throw usageError(`--install_to ${value}: '${dir}' ${problem}`, hint);
+  const normal = normaliseOsPath(dir);
+  if (partition === 'root' && partitionOf(normal).partition === 'oem') {
+    throw usageError(`--install_to ${value}: ${normal} is the OEM partition in the booted OS`, `write oem:${normal.slice('/oem'.length) || '/'}`);
   }
-  return { partition, dir: posix.normalize(dir).replace(/\/+$/, '') || '/' };
+  return { partition, dir: normal };
 }
 
 export interface SysupdateTarget {
+  /** Where the conf came from (its file name or URL), for errors. */
+  source: string;
   path?: string;
   currentSymlink?: string;
   matchPatterns: string[];
-}
-
-/** The [Target] section of a sysupdate.d conf: where instances live and which symlink marks the current one. */
-export function parseSysupdateTarget(text: string): SysupdateTarget {
-  const target: SysupdateTarget = { matchPatterns: [] };
-  let section = '';
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    const header = /^\[(\w+)\]$/.exec(line);
-    if (header) section = header[1]!;
-    const setting = /^(\w+)\s*=\s*(.*)$/.exec(line);
-    if (section !== 'Target' || !setting) continue;
-    const [, key, value] = setting;
-    if (key === 'Path') target.path = value!.replace(/\/+$/, '');
-    if (key === 'CurrentSymlink') target.currentSymlink = value!;
-    if (key === 'MatchPattern') target.matchPatterns.push(...value!.split(/\s+/).filter(Boolean));
-  }
-  return target;
 }
 
 /** Does a file name match a sysupdate MatchPattern (`@v` version, `%a` architecture, other specifiers)? */
@@ -92,19 +117,26 @@ export interface Placement {
   note?: string;
 }
 
-function partitionOf(osPath: string): { partition: PartitionName; pathInPartition: string } {
+/** The partition that holds an OS path, and the path inside it. */
+export function partitionOf(osPath: string): { partition: PartitionName; pathInPartition: string } {
   if (osPath === '/oem' || osPath.startsWith('/oem/')) return { partition: 'oem', pathInPartition: osPath.slice('/oem'.length) || '/' };
-  if (osPath.startsWith('/usr/')) throw inputError(`a sysupdate conf targets ${osPath}`, '/usr is read-only on Flatcar; use /opt/extensions or /oem');
   return { partition: 'root', pathInPartition: osPath };
 }
 
+/** A file name bake puts inside the image: one plain path component (it may come from a bakery listing). */
+function checkFileName(name: string, file: string): void {
+  if (file === '' || file === '.' || file === '..' || /[/\0]/.test(file)) {
+    throw inputError(`the file name '${file}' for sysext '${name}' is not a plain file name`, 'name a file without directories, e.g. name:name-1.0-x86-64.raw');
+  }
+}
+
 export function placeSysext(name: string, file: string, target: InstallTarget, conf?: SysupdateTarget, hasConf = conf !== undefined): Placement {
+  checkFileName(name, file);
   const chosenDir = posix.join(OS_MOUNTS[target.partition], target.dir, name);
   const dir = conf?.path ?? chosenDir;
   const osPath = posix.join(dir, file);
   const link = `/etc/extensions/${name}.raw`;
   const symlinks = [link, ...(conf?.currentSymlink && conf.currentSymlink !== link ? [conf.currentSymlink] : [])];
-  for (const symlink of symlinks) partitionOf(symlink); // rejects /usr
   return {
     name,
     file,

@@ -4,13 +4,17 @@
  * whose extension-release name differs from the name it is linked under, or whose ARCHITECTURE or ID does
  * not match the OS, so bake refuses those instead of baking an image that never merges.
  */
-import { mkdir, open, readFile, readdir } from 'node:fs/promises';
+import { mkdir, open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Arch } from '../core/arch.ts';
 import type { Context } from '../context.ts';
-import { inputError, usageError } from '../core/errors.ts';
+import { inputError, isBakeError, usageError } from '../core/errors.ts';
 import { CleanupStack, tempDir } from '../core/cleanup.ts';
 import { mountImageReadOnly } from './disk.ts';
+import { mountedTree, readInRoot, resolveInRoot, type PartitionRules } from './in-root.ts';
+
+/** A sysext's links resolve inside the sysext, as they do once merged. */
+export const SYSEXT_RULES: PartitionRules = { label: 'sysext', foreign: [] };
 import { parseKeyValueFile } from '../core/key-value.ts';
 
 export type SysextFormat = 'squashfs' | 'erofs' | 'ext4' | 'btrfs';
@@ -47,13 +51,14 @@ export async function detectFormat(path: string): Promise<SysextFormat | undefin
 }
 
 /**
- * Copies the image's extension-release directory into a temp dir and passes it to `use`. squashfs and
- * ext2/3/4 are read with their unprivileged userspace tools; erofs and btrfs are mounted read-only.
+ * Copies the image's extension-release directory into a temp dir and passes the tree that holds it to
+ * `use`. squashfs and ext2/3/4 are read with their unprivileged userspace tools; erofs and btrfs are
+ * mounted read-only.
  */
 async function withReleaseDir<T>(ctx: Context, image: string, format: SysextFormat, use: (dir: string) => Promise<T>): Promise<T> {
   await using stack = new CleanupStack(ctx.log);
   if (format === 'erofs' || format === 'btrfs') {
-    return await use(join(await mountImageReadOnly(ctx, stack, image, 'read the sysext metadata'), RELEASE_DIR));
+    return await use(await mountImageReadOnly(ctx, stack, image, 'read the sysext metadata'));
   }
   await using work = await tempDir('bake-inspect');
   const tree = join(work.path, 'tree'); // unsquashfs creates it; it refuses an existing directory
@@ -64,7 +69,7 @@ async function withReleaseDir<T>(ctx: Context, image: string, format: SysextForm
   if (format === 'ext4') await mkdir(join(tree, 'usr/lib'), { recursive: true });
   const [tool, args] = extract[format];
   await ctx.run.run(tool, args, { readOnly: true, allowFailure: true, why: 'read the sysext metadata' });
-  return await use(join(tree, RELEASE_DIR));
+  return await use(tree);
 }
 
 export interface SysextInfo {
@@ -82,15 +87,20 @@ export interface SysextExpectations {
 export async function inspectSysext(ctx: Context, image: string, expect: SysextExpectations): Promise<SysextInfo> {
   const format = await detectFormat(image);
   if (!format) throw inputError(`${image} is not a sysext image`, 'expected a squashfs, erofs, ext4 or btrfs filesystem image');
-  const release = await withReleaseDir(ctx, image, format, async (dir) => {
-    const names = await readdir(dir).catch(() => [] as string[]);
+  const release = await withReleaseDir(ctx, image, format, async (root) => {
+    // The image's own links resolve inside it, never on this host.
+    const dir = await resolveInRoot(mountedTree(root), SYSEXT_RULES, `/${RELEASE_DIR}`, { followLast: true });
+    const names = await readdir(join(root, dir)).catch(() => [] as string[]);
     const wanted = `extension-release.${expect.name}`;
     if (!names.includes(wanted)) {
       const found = names.filter((n) => n.startsWith('extension-release.'));
       const detail = found.length ? `it carries ${found.join(', ')}` : `it has no ${RELEASE_DIR}/extension-release.*`;
       throw inputError(`${image} is not a sysext named '${expect.name}': ${detail}`, `systemd would ignore it; name it '${found[0]?.slice('extension-release.'.length) ?? 'as its metadata says'}' or rebuild it`);
     }
-    return parseKeyValueFile(await readFile(join(dir, wanted), 'utf8'));
+    const text = await readInRoot(root, SYSEXT_RULES, `${dir}/${wanted}`).catch((error: unknown) => {
+      throw isBakeError(error) ? inputError(`${image}: its ${wanted} cannot be read inside the image (${error.message})`, 'rebuild it with the file itself, not a link out of the image') : error;
+    });
+    return parseKeyValueFile(text);
   });
   checkCompatibility(image, release, expect);
   return { format, release };

@@ -126,10 +126,18 @@ function parseVendorOptions(options: RawBakeOptions): VendorRequest {
   };
 }
 
+/** A file fetched from outside and what vouches for it, shown by --dry-run, --verbose and --json. */
+export interface FetchCheck {
+  url: string;
+  checkedBy: string;
+}
+
 export interface PlannedSysext {
   spec: SysextSpec;
   /** URLs fetched for it (bakery sources). */
   downloads: string[];
+  /** What will check each download; the run reports what actually did (see pipeline/sources.ts). */
+  checks: FetchCheck[];
   /** The default placement; a sysupdate conf read later may move it (see image/placement.ts). */
   placement: Placement;
 }
@@ -157,17 +165,29 @@ export function bakeryUrls(bakeryUrl: string, spec: { name: string; file: string
   return { image: `${base}/${spec.file}`, conf: `${base}/${spec.name}.conf`, sums: [`${base}/${spec.name}/SHA256SUMS`, `${base}/SHA256SUMS`] };
 }
 
+/** The bakery's list, image and conf for one sysext, and what will vouch for each. */
+function bakeryChecks(spec: SysextSpec, file: string, endpoints: Endpoints): FetchCheck[] {
+  const { image, conf, sums } = bakeryUrls(endpoints.bakeryUrl, { name: spec.name, file });
+  // name@version is resolved against the global list; name:file tries the extension's own list first.
+  const list = spec.source === 'catalog' ? sums[1]! : sums[0]!;
+  const signed = endpoints.bakeryKey !== '';
+  const listed = `its sha256 in ${list}${signed ? ' (signed)' : ''}`;
+  return [
+    { url: list, checkedBy: signed ? `${list}.gpg with --bakery-key ${endpoints.bakeryKey}` : 'nothing: unsigned (no --bakery-key)' },
+    { url: image, checkedBy: listed },
+    { url: conf, checkedBy: `${signed ? listed : `${listed} if listed`}, a strict sysupdate parse and the path rules` },
+  ];
+}
+
 export function planBake(request: BakeRequest, release: ResolvedRelease, context: { endpoints: Endpoints; cacheDir: string }): BakePlan {
   const cache = releaseCacheDir(context.cacheDir, release);
   // The image's signed checksum list vouches for it (its own .sig only where a mirror has no list).
   const files = [IMAGE_BZ2, `${IMAGE_BZ2}${DIGESTS}`, `${IMAGE_BZ2}${DIGESTS}.sig`, VERSION_TXT, `${VERSION_TXT}.sig`];
   const sysexts = request.sysexts.map((spec): PlannedSysext => {
     const file = imageFileName(spec, request.arch);
-    const downloads = spec.source === 'bakery' || spec.source === 'catalog'
-      ? (({ image, conf, sums }) => [spec.source === 'catalog' ? sums[1]! : sums[0]!, image, conf])(bakeryUrls(context.endpoints.bakeryUrl, { name: spec.name, file }))
-      : [];
+    const checks = spec.source === 'bakery' || spec.source === 'catalog' ? bakeryChecks(spec, file, context.endpoints) : [];
     // Bakery and recipe sysexts come with a sysupdate conf; a local one only if <name>.conf lies beside it.
-    return { spec, downloads, placement: placeSysext(spec.name, file, request.installTo, undefined, spec.source !== 'local') };
+    return { spec, downloads: checks.map(({ url }) => url), checks, placement: placeSysext(spec.name, file, request.installTo, undefined, spec.source !== 'local') };
   });
   return {
     release,

@@ -5,15 +5,18 @@
  * inspected (filesystem magic, extension-release name, architecture) and placed, honouring its
  * sysupdate conf.
  */
-import { access, constants, readFile, stat } from 'node:fs/promises';
+import { access, constants, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Context } from '../context.ts';
-import { inputError, verifyError } from '../core/errors.ts';
+import { inputError, isBakeError, notFoundUrl, verifyError } from '../core/errors.ts';
 import { inspectSysext, type SysextInfo } from '../image/sysext-file.ts';
-import { parseSysupdateTarget, placeSysext, matchesPattern, type InstallTarget, type Placement } from '../image/placement.ts';
-import { bakeryUrls, imageFileName, type SysextSpec } from './plan.ts';
+import { placeSysext, matchesPattern, type InstallTarget, type Placement } from '../image/placement.ts';
+import { bakeryUrls, imageFileName, type FetchCheck, type SysextSpec } from './plan.ts';
 import type { Arch } from '../core/arch.ts';
 import { downloadVerified } from '../core/cache.ts';
+import { parseSysupdateConf } from '../sysext/sysupdate.ts';
+import { endpointKey, verifySignature } from '../flatcar/verify.ts';
+import { LIMITS } from '../net/limits.ts';
 import { findChecksum } from '../core/checksums.ts';
 
 export interface PreparedSysext {
@@ -23,13 +26,19 @@ export interface PreparedSysext {
   bytes: number;
   info: SysextInfo;
   placement: Placement;
+  /** What vouched for each downloaded file (bakery sources). */
+  checks?: FetchCheck[];
 }
 
 interface Fetched {
   image: string;
   conf?: string;
+  /** Where the conf came from, when that is not its path here (a bakery URL), for errors. */
+  confOrigin?: string;
   /** The file name inside the baked image, when it differs from the spec's (recipes resolve 'latest'). */
   file?: string;
+  /** What vouched for each downloaded file (bakery sources). */
+  checks?: FetchCheck[];
 }
 
 async function localSysext(spec: Extract<SysextSpec, { source: 'local' }>): Promise<Fetched> {
@@ -45,26 +54,60 @@ async function localSysext(spec: Extract<SysextSpec, { source: 'local' }>): Prom
   return hasConf ? { image, conf } : { image };
 }
 
-/** The bakery's per-extension SHA256SUMS, else its global one (the text, searched per file). */
-async function bakerySums(ctx: Context, urls: string[]): Promise<string> {
+/** A bakery checksum list: where it came from and its text (searched per file). */
+interface BakeryList {
+  url: string;
+  text: string;
+}
+
+/** The bakery's per-extension SHA256SUMS, else its global one. */
+async function bakerySums(ctx: Context, urls: string[]): Promise<BakeryList> {
   for (const url of urls) {
-    if (await ctx.http.exists(url)) return ctx.http.getText(url);
+    if (await ctx.http.exists(url)) return { url, text: await ctx.http.getText(url) };
   }
   throw verifyError(`the bakery publishes no SHA256SUMS (tried ${urls.join(', ')})`, 'bake only installs bakery files it can verify; check --bakery-url');
 }
 
-async function bakerySysext(ctx: Context, spec: { name: string; file: string }, workDir: string, knownSums?: string): Promise<Fetched> {
+/**
+ * Checks the list against its SHA256SUMS.gpg with --bakery-key, failing closed; without a key the list
+ * is taken unsigned (the real bakery signs nothing yet). Returns what vouches for the list.
+ */
+async function checkListSignature(ctx: Context, list: BakeryList, workDir: string): Promise<string | undefined> {
+  const signatureUrl = `${list.url}.gpg`;
+  const location = ctx.endpoints.bakeryKey;
+  if (!location) {
+    if (await ctx.http.exists(signatureUrl)) ctx.log.warn(`the bakery signs ${list.url} (${signatureUrl}), but no --bakery-key names its key: taking the list unsigned`);
+    return undefined;
+  }
+  const dir = await mkdtemp(join(workDir, 'bakery-list-'));
+  const [listFile, signatureFile] = [join(dir, 'SHA256SUMS'), join(dir, 'SHA256SUMS.gpg')];
+  await writeFile(listFile, list.text);
+  await ctx.http.download(signatureUrl, signatureFile, { maxBytes: LIMITS.smallFile }).catch((error: unknown) => {
+    throw notFoundUrl(error) ? verifyError(`--bakery-key was given but the bakery does not sign ${list.url} (no ${signatureUrl})`, 'drop --bakery-key or check --bakery-url') : error;
+  });
+  const check = await verifySignature(ctx, await endpointKey(ctx, 'bakeryKey'), listFile, signatureFile).catch((error: unknown) => {
+    throw isBakeError(error) ? verifyError(error.message, 'check --bakery-key and --bakery-url') : error;
+  });
+  return `${signatureUrl} (signed by ${check.primaryFingerprint})`;
+}
+
+async function bakerySysext(ctx: Context, spec: { name: string; file: string }, workDir: string, knownList?: BakeryList): Promise<Fetched> {
   const urls = bakeryUrls(ctx.endpoints.bakeryUrl, spec);
-  const sums = knownSums ?? (await bakerySums(ctx, urls.sums));
-  const expected = findChecksum(sums, spec.file);
+  const list = knownList ?? (await bakerySums(ctx, urls.sums));
+  const signedBy = await checkListSignature(ctx, list, workDir);
+  const listed = `its sha256 in ${list.url}${signedBy ? ' (signed)' : ''}`;
+  const expected = findChecksum(list.text, spec.file);
   if (!expected) throw verifyError(`${spec.file} is not listed in the bakery's SHA256SUMS`, 'check the file name (bake sysext list, or the bakery\'s release page)');
   const image = await downloadVerified(ctx, urls.image, join(ctx.cacheDir, 'bakery', spec.file), expected);
+  const checks: FetchCheck[] = [{ url: list.url, checkedBy: signedBy ?? 'nothing: unsigned (no --bakery-key)' }, { url: urls.image, checkedBy: listed }];
   // The conf is unversioned and small: fetch it fresh every time so a changed bakery conf is picked up.
   const conf = join(workDir, `${spec.name}.conf`);
-  if (!(await ctx.http.exists(urls.conf))) return { image };
-  const confSum = findChecksum(sums, `${spec.name}.conf`);
+  if (!(await ctx.http.exists(urls.conf))) return { image, checks };
+  const confSum = findChecksum(list.text, `${spec.name}.conf`);
+  if (signedBy && !confSum) throw verifyError(`${spec.name}.conf is not listed in the signed ${list.url}`, 'bake only installs what the signed list names; check --bakery-url');
   await ctx.http.download(urls.conf, conf, confSum ? { sha256: confSum } : {});
-  return { image, conf };
+  checks.push({ url: urls.conf, checkedBy: `${confSum ? listed : 'no checksum (the list does not name it)'}, a strict sysupdate parse and the path rules` });
+  return { image, conf, confOrigin: urls.conf, checks };
 }
 
 /** name@version (or @latest) against the bakery's global SHA256SUMS, the catalogue `bake repo list` shows. */
@@ -74,7 +117,7 @@ async function catalogSysext(ctx: Context, spec: Extract<SysextSpec, { source: '
   const text = await ctx.http.getText(sumsUrl);
   const resolved = resolveImage(catalogFromSums(ctx.endpoints.bakeryUrl, text), spec.version === 'latest' ? spec.name : `${spec.name}@${spec.version}`, arch);
   const file = imageFileName({ ...spec, version: resolved.version }, arch);
-  return { ...(await bakerySysext(ctx, { name: spec.name, file }, workDir, text)), file };
+  return { ...(await bakerySysext(ctx, { name: spec.name, file }, workDir, { url: sumsUrl, text })), file };
 }
 
 async function recipeSysext(ctx: Context, spec: Extract<SysextSpec, { source: 'recipe' }>, arch: Arch): Promise<Fetched> {
@@ -96,9 +139,10 @@ export async function fetchSysext(ctx: Context, spec: SysextSpec, arch: Arch, wo
 
 export async function prepareSysext(ctx: Context, spec: SysextSpec, options: { arch: Arch; installTo: InstallTarget; workDir: string; osVersion?: string }): Promise<PreparedSysext> {
   const fetched = await fetchSysext(ctx, spec, options.arch, options.workDir);
+  for (const { url, checkedBy } of fetched.checks ?? []) ctx.log.debug(`checked ${url}: ${checkedBy}`);
   const info = await inspectSysext(ctx, fetched.image, { name: spec.name, arch: options.arch, ...(options.osVersion ? { osVersion: options.osVersion } : {}) });
   const file = fetched.file ?? imageFileName(spec, options.arch);
-  const target = fetched.conf ? parseSysupdateTarget(await readFile(fetched.conf, 'utf8')) : undefined;
+  const target = fetched.conf ? parseSysupdateConf(await readFile(fetched.conf, 'utf8'), fetched.confOrigin ?? fetched.conf) : undefined;
   if (target?.matchPatterns.length && !target.matchPatterns.some((pattern) => matchesPattern(file, pattern, options.arch))) {
     ctx.log.warn(`${file} does not match ${spec.name}.conf's MatchPattern (${target.matchPatterns.join(' ')}): systemd-sysupdate will not treat it as the current version`);
   }

@@ -3,17 +3,19 @@
  * (bakery issue #247): only usr/ and opt/, nothing in usr/sbin, a matching extension-release, drop-ins
  * that end in .conf, ELF binaries of the right architecture, unit commands that exist, root ownership.
  */
-import { lstat, open, readFile, readlink, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ARCHES, type Arch } from '../core/arch.ts';
 import { CleanupStack } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
-import { inputError } from '../core/errors.ts';
+import { inputError, isBakeError } from '../core/errors.ts';
 import { EXTENSION_RELEASE_DIR, extensionReleasePath } from './release.ts';
 import { parseKeyValueFile } from '../core/key-value.ts';
 import { walkTree, type TreeEntry } from './tree.ts';
 import { FLATCAR_USR_COMMANDS } from './flatcar-usr.ts';
 import { mountImageReadOnly } from '../image/disk.ts';
+import { mountedTree, readInRoot, resolveInRoot } from '../image/in-root.ts';
+import { SYSEXT_RULES } from '../image/sysext-file.ts';
 
 export interface LintFinding {
   rule: 'top-level' | 'usr-sbin' | 'extension-release' | 'drop-in-suffix' | 'elf-arch' | 'exec-path' | 'owner';
@@ -84,7 +86,12 @@ async function releaseFindings(root: string, entries: readonly TreeEntry[], expe
   const findings: LintFinding[] = [];
   const add = (message: string) => findings.push({ rule: 'extension-release', path: found.path, message });
   if (releases.length > 1) add(`more than one extension-release file: ${releases.map((e) => basename(e.path)).join(', ')}`);
-  const fields = parseKeyValueFile(await readFile(join(root, found.path), 'utf8'));
+  const text = await readInRoot(root, SYSEXT_RULES, `/${found.path}`).catch((error: unknown) => {
+    if (isBakeError(error)) return undefined;
+    throw error;
+  });
+  if (text === undefined) return missing('the extension-release file cannot be read inside the image (a link that leads out of it or nowhere)');
+  const fields = parseKeyValueFile(text);
   if (!fields.ID) add('ID= is missing');
   else if (fields.ID !== '_any' && !fields.SYSEXT_LEVEL && !fields.VERSION_ID) add(`ID=${fields.ID} needs SYSEXT_LEVEL= or VERSION_ID=`);
   const arch = fields.ARCHITECTURE as Arch | undefined;
@@ -131,7 +138,7 @@ async function execFindings(root: string, unitPath: string): Promise<LintFinding
 async function commandExists(root: string, command: string): Promise<boolean> {
   const onFlatcar = flatcarPath(command);
   if (FLATCAR_USR_COMMANDS.has(onFlatcar)) return true;
-  const resolved = (await resolveInRoot(root, command)) ?? (await resolveInRoot(root, onFlatcar));
+  const resolved = (await whereInImage(root, command)) ?? (await whereInImage(root, onFlatcar));
   return resolved !== undefined && (resolved.inImage || FLATCAR_USR_COMMANDS.has(flatcarPath(resolved.path)));
 }
 
@@ -140,16 +147,19 @@ function flatcarPath(path: string): string {
 }
 
 /**
- * Follows symlinks the way they resolve once merged: absolute targets are relative to the image root.
- * Returns the final path and whether it is a file in the image; undefined for a dangling link.
+ * Follows symlinks the way they resolve once merged, inside the image: the final path and whether
+ * something is there; undefined when `path` itself is missing or its links cannot be resolved.
  */
-async function resolveInRoot(root: string, path: string, depth = 0): Promise<{ path: string; inImage: boolean } | undefined> {
-  const info = await lstat(join(root, path)).catch(() => undefined);
-  if (!info) return depth > 0 ? { path, inImage: false } : undefined;
-  if (!info.isSymbolicLink()) return { path, inImage: true };
-  if (depth >= 10) return undefined;
-  const target = await readlink(join(root, path));
-  return resolveInRoot(root, target.startsWith('/') ? target : join(dirname(path), target), depth + 1);
+async function whereInImage(root: string, path: string): Promise<{ path: string; inImage: boolean } | undefined> {
+  const tree = mountedTree(root);
+  try {
+    if ((await tree.kind(await resolveInRoot(tree, SYSEXT_RULES, path, { followLast: false }))) === undefined) return undefined;
+    const resolved = await resolveInRoot(tree, SYSEXT_RULES, path, { followLast: true });
+    return { path: resolved, inImage: (await tree.kind(resolved)) !== undefined };
+  } catch (error) {
+    if (isBakeError(error)) return undefined;
+    throw error;
+  }
 }
 
 /** One line per finding, for errors and the CLI. */

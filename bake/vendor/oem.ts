@@ -3,12 +3,12 @@
  * (docs/flatcar-facts.md §2.3): the OEM sysext under the name the initrd looks for, the
  * flag that activates it, oem-release (from the sysext's SYSEXT_* fields, as Era C does) and grub.cfg.
  */
-import { chmod, copyFile, mkdir, stat, utimes, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { CleanupStack } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
 import { attachPartition, mountDevice } from '../image/disk.ts';
 import { FLATCAR_PARTITIONS, findPartition, readGpt } from '../image/gpt.ts';
+import { PartitionWriter } from '../image/in-root.ts';
+import { PARTITION_RULES } from '../image/placement.ts';
 import type { OemPayload } from '../../vendors/formats.ts';
 import { grubConfig, type OemSpec } from '../../vendors/oems.ts';
 
@@ -32,13 +32,6 @@ export function oemRelease(spec: OemSpec, extensionRelease: readonly string[]): 
   return `ID=${spec.id}\nNAME="${spec.name}"\nBUG_REPORT_URL="https://issues.flatcar.org"\n`;
 }
 
-async function installPreserving(source: string, dest: string): Promise<void> {
-  await copyFile(source, dest);
-  await chmod(dest, 0o644);
-  const { atime, mtime } = await stat(source);
-  await utimes(dest, atime, mtime);
-}
-
 export interface OemSysext {
   /** The verified `oem-<id>.raw` in the release cache. */
   path: string;
@@ -56,7 +49,10 @@ export interface OemFiles {
   sysextName?: string;
 }
 
-/** Mounts OEM, writes the files, unmounts. Returns what it wrote, for logs and tests. */
+/**
+ * Mounts OEM, writes the files, unmounts. Returns what it wrote, for logs and tests. The base image's
+ * OEM is input from outside: every path is resolved inside it and written without following links.
+ */
 export async function writeOemPartition(
   ctx: Context, stack: CleanupStack, image: string, payload: OemPayload, version: string, sysext: OemSysext | undefined,
 ): Promise<OemFiles> {
@@ -65,15 +61,14 @@ export async function writeOemPartition(
   const partition = findPartition(await readGpt(image), 'oem', image);
   const attached = await attachPartition(ctx, stack, image, partition);
   const mounted = await mountDevice(ctx, stack, attached.device, FLATCAR_PARTITIONS.oem.fstype, 'OEM');
+  const oem = new PartitionWriter(ctx, mounted.path, PARTITION_RULES.oem);
   if (sysext) {
-    const sysextDir = join(mounted.path, 'sysext');
-    await mkdir(sysextDir, { recursive: true, mode: 0o755 });
     files.sysextName = `oem-${spec.id}-${version}.raw`;
-    await installPreserving(sysext.path, join(sysextDir, files.sysextName));
-    await writeFile(join(sysextDir, `active-oem-${spec.id}`), '', { mode: 0o644 });
+    await oem.installFile(sysext.path, `/sysext/${files.sysextName}`, { preserveTimes: true });
+    await oem.writeText(`/sysext/active-oem-${spec.id}`, '');
   }
-  await writeFile(join(mounted.path, 'oem-release'), files.oemRelease, { mode: 0o644 });
-  await writeFile(join(mounted.path, 'grub.cfg'), files.grubCfg, { mode: 0o644 });
+  await oem.writeText('/oem-release', files.oemRelease);
+  await oem.writeText('/grub.cfg', files.grubCfg);
   await mounted.unmount();
   await attached.detach();
   return files;

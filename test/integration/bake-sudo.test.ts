@@ -38,7 +38,7 @@ test('bake as a non-root user uses sudo for the privileged steps', { skip: !isRo
   assert.equal(run.exitCode, 0, String(run.stderr));
   assert.match(String(run.stderr), /\+ sudo -- losetup --find --show/, 'loop devices through sudo');
   assert.match(String(run.stderr), /\+ sudo -- mount -t ext4/, 'mounts through sudo');
-  assert.match(String(run.stderr), /\+ sudo -- install -D -m 0644 -o 0 -g 0/, 'files into the image through sudo');
+  assert.match(String(run.stderr), /\+ sudo -- install -m 0644 -o 0 -g 0 -T /, 'files into the image through sudo');
   assert.match(String(run.stderr), /^\+ (perl -e '.*' )?lbzip2 -d/m, 'decompression as the user');
   assert.doesNotMatch(String(run.stderr), /\+ sudo -- (perl|lbzip2|gpg|cp|unsquashfs)/, 'no sudo where none is needed');
   const output = join(ws.out, 'flatcar_production_image.bin');

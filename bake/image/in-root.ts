@@ -1,0 +1,187 @@
+/**
+ * Paths inside a partition of the image, resolved the way the booted system resolves them: component
+ * by component, a symlink's absolute target meaning the partition's root (never the host's), `..` never
+ * climbing above that root, at most 40 links (the kernel's limit). The base image is input from
+ * outside, so a link that would lead into another partition, a loop or a file used as a directory is
+ * refused rather than followed.
+ *
+ * The resolver reads the tree through TreeView (lstat and readlink by in-root path), so it works on a
+ * mounted partition today and on an offline filesystem editor later. The writers then only ever name
+ * resolved, link-free parents and create the last component without following it (a fresh temp name,
+ * renamed over the target with `mv -T`), through the privileged runner so that sudo keeps working.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { lstat, open, readlink, writeFile } from 'node:fs/promises';
+import { posix } from 'node:path';
+import type { Context } from '../context.ts';
+import { tempDir } from '../core/cleanup.ts';
+import { inputError, type BakeError } from '../core/errors.ts';
+
+export type EntryKind = 'dir' | 'file' | 'link' | 'other';
+
+/** A filesystem tree, read by absolute in-root paths whose parents are already resolved directories. */
+export interface TreeView {
+  /** What is at `path` without following it; undefined when nothing is. */
+  kind(path: string): Promise<EntryKind | undefined>;
+  readlink(path: string): Promise<string>;
+}
+
+export interface PartitionRules {
+  /** For messages: ROOT, OEM, the sysext. */
+  label: string;
+  /** In-root directories that are other partitions in the booted OS: resolution never enters them. */
+  foreign: readonly string[];
+}
+
+/** The kernel's MAXSYMLINKS. */
+export const MAX_LINKS = 40;
+
+export interface ResolveOptions {
+  /** Follow a symlink in the last component (reading a file), or leave it (replacing it). */
+  followLast: boolean;
+}
+
+/**
+ * The in-root path `path` leads to, with no symlink in any existing component (nor in the last one
+ * when followLast). Components that do not exist yet are kept as given, ready to be created.
+ */
+export async function resolveInRoot(tree: TreeView, rules: PartitionRules, path: string, options: ResolveOptions): Promise<string> {
+  const refuse = (problem: string) => refusal(rules, path, problem);
+  let done: string[] = [];
+  const todo = path.split('/').filter(Boolean);
+  let links = 0;
+  let missing = false;
+  while (todo.length > 0) {
+    const part = todo.shift()!;
+    if (part === '.') continue;
+    if (part === '..') {
+      if (missing) throw refuse(`'..' follows /${done.join('/')}, which does not exist`);
+      done.pop();
+      continue;
+    }
+    const candidate = `/${[...done, part].join('/')}`;
+    const foreign = rules.foreign.find((dir) => candidate === dir || candidate.startsWith(`${dir}/`));
+    if (foreign) throw refuse(`it leads to ${candidate}, where another partition is mounted in the booted OS`);
+    const kind: EntryKind | undefined = missing ? undefined : await tree.kind(candidate);
+    if (kind === 'link' && (todo.length > 0 || options.followLast)) {
+      if (++links > MAX_LINKS) throw refuse(`more than ${MAX_LINKS} symlinks (a loop?)`);
+      const target = await tree.readlink(candidate);
+      if (target === '') throw refuse(`${candidate} is an empty symlink`);
+      if (target.startsWith('/')) done = [];
+      todo.unshift(...target.split('/').filter(Boolean));
+      continue;
+    }
+    if (kind !== undefined && kind !== 'dir' && todo.length > 0) throw refuse(`${candidate} is not a directory`);
+    missing ||= kind === undefined;
+    done.push(part);
+  }
+  return `/${done.join('/')}`;
+}
+
+function refusal(rules: PartitionRules, path: string, problem: string): BakeError {
+  return inputError(`${rules.label}:${path} cannot be resolved inside ${rules.label}: ${problem}`, 'bake follows links only within their own partition or image; check where this one leads');
+}
+
+/** A tree mounted on the host at `hostRoot`. */
+export function mountedTree(hostRoot: string): TreeView {
+  return {
+    async kind(path) {
+      const info = await lstat(hostPath(hostRoot, path)).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return undefined;
+        throw error;
+      });
+      if (!info) return undefined;
+      return info.isSymbolicLink() ? 'link' : info.isDirectory() ? 'dir' : info.isFile() ? 'file' : 'other';
+    },
+    readlink: (path) => readlink(hostPath(hostRoot, path)),
+  };
+}
+
+/** The host path of a resolved in-root path (absolute, without `..`, as resolveInRoot returns it). */
+function hostPath(hostRoot: string, resolved: string): string {
+  return posix.join(hostRoot, resolved);
+}
+
+/** Reads a file inside a mounted tree, following links only within it; the final open does not follow. */
+export async function readInRoot(hostRoot: string, rules: PartitionRules, path: string): Promise<string> {
+  const resolved = await resolveInRoot(mountedTree(hostRoot), rules, path, { followLast: true });
+  const file = await open(hostPath(hostRoot, resolved), constants.O_RDONLY | constants.O_NOFOLLOW).catch((error: NodeJS.ErrnoException) => {
+    throw error.code === 'ENOENT' ? refusal(rules, path, `nothing is at ${resolved}`) : error;
+  });
+  try {
+    return await file.readFile('utf8');
+  } finally {
+    await file.close();
+  }
+}
+
+export interface WriteOptions {
+  /** Keep the source's modification time (install -p), as image_to_vm.sh does for the OEM sysext. */
+  preserveTimes?: boolean;
+}
+
+/**
+ * Writes into one mounted partition: every path is resolved inside it first, missing directories are
+ * created one at a time (mkdir never follows a link it finds), and each file or link is made under a
+ * fresh name in its resolved parent and renamed over the target, which replaces a link instead of
+ * following it.
+ */
+export class PartitionWriter {
+  private readonly tree: TreeView;
+
+  constructor(private readonly ctx: Context, private readonly hostRoot: string, private readonly rules: PartitionRules) {
+    this.tree = mountedTree(hostRoot);
+  }
+
+  /** Copies a host file to `path`, root-owned 0644. */
+  async installFile(from: string, path: string, options: WriteOptions = {}): Promise<void> {
+    await this.put(path, (temporary) => this.asRoot('install', ['-m', '0644', '-o', '0', '-g', '0', ...(options.preserveTimes ? ['-p'] : []), '-T', from, temporary]));
+  }
+
+  /** Writes `text` to `path`, root-owned 0644 (staged in a host temp file: install cannot read a socket stdin). */
+  async writeText(path: string, text: string): Promise<void> {
+    await using scratch = await tempDir('bake-text');
+    const source = posix.join(scratch.path, posix.basename(path));
+    await writeFile(source, text);
+    await this.installFile(source, path);
+  }
+
+  /** Makes `path` a symlink to `target` (an OS path, stored as given), replacing what was there. */
+  async symlink(target: string, path: string): Promise<void> {
+    await this.put(path, (temporary) => this.asRoot('ln', ['-sn', target, temporary]));
+  }
+
+  private async put(path: string, make: (temporary: string) => Promise<unknown>): Promise<void> {
+    const name = posix.basename(path);
+    if (name === '' || name === '.' || name === '..') throw refusal(this.rules, path, 'it names no file');
+    const parent = await this.ensureDir(posix.dirname(path));
+    const final = posix.join(parent, name);
+    if ((await this.tree.kind(final)) === 'dir') throw refusal(this.rules, path, `${final} is a directory`);
+    const temporary = hostPath(this.hostRoot, posix.join(parent, `.bake-${randomBytes(8).toString('hex')}`));
+    try {
+      await make(temporary);
+      await this.asRoot('mv', ['-Tf', temporary, hostPath(this.hostRoot, final)]);
+    } catch (error) {
+      await this.asRoot('rm', ['-f', temporary], true);
+      throw error;
+    }
+  }
+
+  /** Resolves a directory, creating what is missing, and checks the result is still a link-free path. */
+  private async ensureDir(path: string): Promise<string> {
+    const resolved = await resolveInRoot(this.tree, this.rules, path, { followLast: true });
+    const parts = resolved.split('/').filter(Boolean);
+    for (let depth = 1; depth <= parts.length; depth++) {
+      const prefix = `/${parts.slice(0, depth).join('/')}`;
+      if ((await this.tree.kind(prefix)) === undefined) await this.asRoot('mkdir', ['-m', '0755', hostPath(this.hostRoot, prefix)]);
+    }
+    const again = await resolveInRoot(this.tree, this.rules, resolved, { followLast: true });
+    if (again !== resolved || (await this.tree.kind(resolved)) !== 'dir') throw refusal(this.rules, path, `${resolved} changed while bake created it`);
+    return resolved;
+  }
+
+  private asRoot(file: string, args: string[], uncancellable = false) {
+    return this.ctx.run.run(file, args, { privileged: true, why: `write into ${this.rules.label}`, uncancellable });
+  }
+}
