@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { posix, resolve, sep } from 'node:path';
 import { usageError } from '../core/errors.ts';
 import { parseImageFileName, releaseTag } from './names.ts';
-import { sendFile } from '../net/serve-file.ts';
+import { answerBadRequest, requestPath, sendFile } from '../net/serve-file.ts';
 
 export interface RepoServer {
   url: string;
@@ -70,26 +70,19 @@ async function findFile(root: string, urlPath: string): Promise<{ file: string; 
   return undefined;
 }
 
-function decodePath(url: string | undefined): string | undefined {
-  try {
-    const path = decodeURIComponent(new URL(url ?? '/', 'http://repo').pathname);
-    return path.includes('\0') ? undefined : path;
-  } catch {
-    return undefined;
-  }
-}
-
 export async function startRepoServer(options: RepoServerOptions): Promise<RepoServer> {
   const root = resolve(options.repoDir);
   const server: Server = createServer((req, res) => {
     void (async () => {
       let status = 404;
-      const path = decodePath(req.url);
+      const path = requestPath(req.url);
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         status = 405;
         res.writeHead(405, { Allow: 'GET, HEAD' }).end();
+      } else if (path === undefined) {
+        status = answerBadRequest(res);
       } else {
-        const found = path === undefined ? undefined : await findFile(root, path);
+        const found = await findFile(root, path);
         if (found) status = await sendFile(req, res, found.file, found.stats);
         else res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('not found\n');
       }
