@@ -1,6 +1,6 @@
 /**
  * Others can write into a repository: links planted at the names `bake repo build|sign` write, or
- * pointing out of the repository, must never make bake write or copy a file outside it.
+ * pointing out of the repository, must never make bake write, copy or serve a file outside it.
  */
 import { before, after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +12,7 @@ import { isBakeError } from '../../bake/core/errors.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { buildRepository } from '../../bake/repo/build.ts';
 import { signRepository } from '../../bake/repo/sign.ts';
+import { startRepoServer } from '../../bake/repo/serve.ts';
 import { parseBuildList } from '../../bake/repo/versions-file.ts';
 import { createSigningKey, type SigningKey } from '../support/fixtures/gpg.ts';
 import { fixtureRunner } from '../support/fixtures/run.ts';
@@ -81,4 +82,19 @@ test('repo sign does not write through a link planted at SHA256SUMS.gpg', async 
   assert.equal(await readFile(victim, 'utf8'), PRECIOUS);
   assert.ok((await lstat(join(repo, 'SHA256SUMS.gpg'))).isFile());
   await fixtureRunner().run('gpg', ['--homedir', key.gnupgHome, '--batch', '--verify', join(repo, 'SHA256SUMS.gpg'), join(repo, 'SHA256SUMS')]);
+});
+test('repo serve serves no file whose real path leaves the repository; --follow-symlinks only links inside it', async (t) => {
+  const { repo, outside } = await setting(t);
+  await build(repo);
+  await symlink(outside, join(repo, 'etc'));
+  await symlink(join(outside, 'victim'), join(repo, 'victim.txt'));
+  await symlink('hello-1/SHA256SUMS', join(repo, 'latest.txt'));
+  const status = async (url: string, path: string) => (await fetch(`${url}${path}`)).status;
+  {
+    await using server = await startRepoServer({ repoDir: repo });
+    assert.deepEqual([await status(server.url, '/etc/victim'), await status(server.url, '/victim.txt'), await status(server.url, '/latest.txt')], [404, 404, 404]);
+    assert.equal(await status(server.url, '/hello-1/SHA256SUMS'), 200);
+  }
+  await using server = await startRepoServer({ repoDir: repo, followSymlinks: true });
+  assert.deepEqual([await status(server.url, '/etc/victim'), await status(server.url, '/victim.txt'), await status(server.url, '/latest.txt')], [404, 404, 200]);
 });
