@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { isBakeError, type ErrorKind } from '../../bake/core/errors.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { parseBakeRequest } from '../../bake/pipeline/plan.ts';
-import { expectedDigests, judgeDigest, requireSecureSource } from '../../bake/vendor/scripts-trust.ts';
+import { vendorPlan } from '../../bake/vendor/index.ts';
+import { expectedDigests, judgeDigest, requireSecureSource, type ScriptsTrust } from '../../bake/vendor/scripts-trust.ts';
 import { QEMU_TEMPLATE_SHA256 } from '../../vendors/scripts-pins.ts';
 
 const STABLE_4593_TEMPLATE = '9625bc60a188fe412470feb7a849f113a5c0f2d9507e3d7722c44ba714fae287';
@@ -43,4 +44,12 @@ test('bake flags: --scripts-sha256 must be a SHA-256, --insecure-scripts is carr
   const request = parseBakeRequest(['a:a.raw'], { scriptsSha256: OTHER.toUpperCase(), insecureScripts: true });
   assert.deepEqual(request.vendorOptions.scripts, { sha256: OTHER, insecure: true });
   assert.deepEqual(parseBakeRequest(['a:a.raw'], {}).vendorOptions.scripts, { insecure: false });
+});
+
+test('the SDK plan says what the scripts tarball must match', () => {
+  const release = { version: '4790.0.0', channel: 'alpha' as const, arch: 'x86-64' as const, board: 'amd64-usr', baseUrl: 'https://alpha.example.invalid/4790.0.0' };
+  const fetchStep = (scripts?: ScriptsTrust) => vendorPlan({ vendor: 'azure', route: 'sdk', release, outputDir: '/out', ...(scripts ? { scripts } : {}) }).steps[0];
+  assert.match(fetchStep() ?? '', /alpha-4790\.0\.0, no pinned sha256: refused without --scripts-sha256 or --insecure-scripts$/);
+  assert.match(fetchStep({ sha256: OTHER, insecure: false }) ?? '', new RegExp(`sha256 ${OTHER} \\(--scripts-sha256\\)$`));
+  assert.match(fetchStep({ insecure: true }) ?? '', /unverified \(--insecure-scripts\)$/);
 });
