@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
 import { inputError } from '../core/errors.ts';
-import { sendFile } from '../net/serve-file.ts';
+import { answerBadRequest, requestPath, sendFile } from '../net/serve-file.ts';
 
 /** The host as seen from a QEMU user-mode guest. */
 export const GUEST_GATEWAY = '10.0.2.2';
@@ -31,14 +31,18 @@ export async function serveFiles(paths: readonly string[]): Promise<FileServer> 
   }
   const requests: string[] = [];
   const server = createServer((request, response) => {
-    const name = decodeURIComponent((request.url ?? '/').split('?')[0]!.slice(1));
+    const name = requestPath(request.url)?.slice(1);
+    if (name === undefined) {
+      requests.push(`${request.method} ${request.url} ${answerBadRequest(response)}`);
+      return;
+    }
     const path = files.get(name);
     requests.push(`${request.method} /${name} ${path ? 200 : 404}`);
     if (!path || (request.method !== 'GET' && request.method !== 'HEAD')) {
       response.writeHead(path ? 405 : 404).end();
       return;
     }
-    void stat(path).then((info) => sendFile(request, response, path, info), () => response.writeHead(404).end());
+    void stat(path).then((info) => sendFile(request, response, path, info), () => response.writeHead(404).end()).catch(() => response.destroy());
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

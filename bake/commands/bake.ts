@@ -43,6 +43,8 @@ export function command(): Command {
     .option('--vendor-route <route>', 'auto (native where it gives the same image), sdk (image_to_vm.sh in the Flatcar SDK container) or native (qemu-img)', 'auto')
     .option('--compression <list>', 'vendor image compressions: bz2,gz,zip,zst,none (default: what Flatcar publishes)')
     .option('--container-runtime <runtime>', 'for the SDK route: auto, podman or docker', 'auto')
+    .option('--scripts-sha256 <sha256>', 'the flatcar/scripts file bake runs (SDK route: the tarball; qemu_uefi: qemu_template.sh) must have this SHA-256, instead of a pinned one')
+    .option('--insecure-scripts', 'allow plain HTTP for flatcar/scripts files and run ones no pinned digest vouches for (never cached)')
     .option('--smoke-test', 'boot the result in QEMU (the qemu_uefi image with --vendor qemu_uefi) and check every sysext merged; publish only if it did')
     .option('--output <dir>', 'where the image goes', '.')
     .option('--force', 'replace an existing output')

@@ -23,6 +23,7 @@ interface RepoFlags extends CommonOptions {
   homedir?: string;
   verify?: boolean;
   listen: string;
+  followSymlinks?: boolean;
 }
 
 const DEFAULT_CONFIG = 'release_build_versions.txt';
@@ -111,7 +112,7 @@ async function sign(dir: string, flags: RepoFlags): Promise<void> {
 async function serve(dir: string, flags: RepoFlags): Promise<void> {
   const ctx = contextFromOptions(flags);
   const { host, port } = parseListen(flags.listen);
-  await using server = await startRepoServer({ repoDir: dir, host, port, log: (line) => ctx.log.debug(line) });
+  await using server = await startRepoServer({ repoDir: dir, host, port, followSymlinks: flags.followSymlinks ?? false, log: (line) => ctx.log.debug(line) });
   write(ctx, { url: server.url }, [`serving ${dir} at ${server.url}/ (Ctrl-C stops)`]);
   await new Promise<void>((done) => interruption.signal.addEventListener('abort', () => done(), { once: true }));
 }
@@ -150,6 +151,7 @@ export function command(): Command {
   sub('serve', 'serve the repository over HTTP in the layout systemd-sysupdate expects', { dryRun: false })
     .argument('<repo-dir>')
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8080')
+    .option('--follow-symlinks', 'serve through symlinks whose target lies inside the repository (never outside it)')
     .action(serve);
   sub('list', "list a repository's extensions, versions and arches", { dryRun: false })
     .argument('<url|dir>')

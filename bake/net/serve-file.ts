@@ -28,6 +28,24 @@ export function contentType(file: string): string {
 
 const READ_CHUNK = 1 << 20;
 
+/**
+ * The decoded path of a request target, or undefined when the target is malformed (bad percent-encoding,
+ * an encoded NUL, not a URL): the caller answers 400 rather than letting a client's bytes throw.
+ */
+export function requestPath(url: string | undefined): string | undefined {
+  try {
+    const path = decodeURIComponent(new URL(url ?? '/', 'http://request').pathname);
+    return path.includes('\0') ? undefined : path;
+  } catch {
+    return undefined;
+  }
+}
+
+export function answerBadRequest(res: ServerResponse): number {
+  res.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8' }).end('bad request\n');
+  return 400;
+}
+
 export type ByteRange = { start: number; end: number } | 'unsatisfiable' | undefined;
 
 /** A single `bytes=` range (end inclusive); several ranges are answered with the whole file, as RFC 9110 allows. */

@@ -16,6 +16,7 @@ import { VENDOR_ALIASES } from '../../vendors/aliases.ts';
 import { suggestion } from '../core/suggest.ts';
 import type { RuntimeChoice } from '../core/container.ts';
 import { vendorPlan, type RouteChoice } from '../vendor/index.ts';
+import { parseScriptsTrust, type ScriptsTrust } from '../vendor/scripts-trust.ts';
 
 /**
  * Where a sysext comes from: a local file, a bakery file (--fetch name:file), a bakery version resolved
@@ -32,6 +33,7 @@ export interface VendorRequest {
   /** bz2, gz, zip, zst, none; default: what Flatcar's CI publishes for the format. */
   compression?: string[];
   containerRuntime: RuntimeChoice;
+  scripts: ScriptsTrust;
 }
 
 export interface BakeRequest {
@@ -53,6 +55,8 @@ export interface RawBakeOptions {
   vendorRoute?: string;
   compression?: string;
   containerRuntime?: string;
+  scriptsSha256?: string;
+  insecureScripts?: boolean;
   arch?: string;
   release?: string;
   installTo?: string;
@@ -122,6 +126,7 @@ function parseVendorOptions(options: RawBakeOptions): VendorRequest {
   return {
     route: oneOf('--vendor-route', options.vendorRoute ?? 'auto', ['auto', 'sdk', 'native'] as const),
     containerRuntime: oneOf('--container-runtime', options.containerRuntime ?? 'auto', ['auto', 'podman', 'docker'] as const),
+    scripts: parseScriptsTrust(options),
     ...(options.compression ? { compression: options.compression.split(',').map((c) => c.trim()).filter(Boolean) } : {}),
   };
 }

@@ -10,8 +10,11 @@
  *
  * Published releases are never touched again; only the metadata is regenerated.
  */
-import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { constants } from 'node:fs';
+import { copyFile, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { tempDir } from '../core/cleanup.ts';
+import { inputError } from '../core/errors.ts';
 import type { Arch } from '../core/arch.ts';
 import { compareVersions } from '../core/version-order.ts';
 import { parseImageFileName, parseReleaseTag, releaseTag } from './names.ts';
@@ -56,7 +59,8 @@ async function readRelease(dir: string, tag: string): Promise<PublishedRelease |
   const images = sums.map((line) => parseImageFileName(line.file));
   const own = images.filter((image) => image && releaseTag(image.name, image.version) === tag);
   if (own.length === 0 || own.length !== sums.length) return undefined;
-  const files = await readdir(dir);
+  // Only the release's own files: a conf that links elsewhere would be copied into the metadata and served.
+  const files = (await readdir(dir, { withFileTypes: true })).filter((entry) => entry.isFile()).map((entry) => entry.name);
   return {
     ...parsedTag,
     tag,
@@ -66,14 +70,34 @@ async function readRelease(dir: string, tag: string): Promise<PublishedRelease |
   };
 }
 
-/** Writes `path` via a temporary file and rename; returns false when the content was already there. */
-export async function writeFileAtomic(path: string, content: string): Promise<boolean> {
-  const current = await readFile(path, 'utf8').catch(() => undefined);
-  if (current === content) return false;
-  const temporary = `${path}.tmp-${process.pid}`;
-  await writeFile(temporary, content);
+/**
+ * Replaces `path` with the file `write` creates at the temporary path it is given. Others can write into
+ * a repository, so the temporary lives in a fresh mkdtemp directory (no planted link can sit at its
+ * name), and rename(2) replaces whatever is at `path`, a symlink included, instead of writing through it.
+ */
+export async function replaceFile(path: string, write: (temporary: string) => Promise<unknown>): Promise<void> {
+  await using dir = await tempDir('.replace', dirname(path));
+  const temporary = join(dir.path, basename(path));
+  await write(temporary);
   await rename(temporary, path);
+}
+
+/** Writes `path` via replaceFile; returns false when a regular file with that content was already there. */
+export async function writeFileAtomic(path: string, content: string): Promise<boolean> {
+  const isFile = (await lstat(path).catch(() => undefined))?.isFile() ?? false;
+  if (isFile && (await readFile(path, 'utf8')) === content) return false;
+  await replaceFile(path, (temporary) => writeFile(temporary, content, { flag: 'wx' }));
   return true;
+}
+
+/** `dir` as a directory of its own: created if missing, refused when it is a symlink (it would lead out of the repository). */
+async function ownDirectory(dir: string): Promise<void> {
+  await mkdir(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST') throw error;
+  });
+  if (!(await lstat(dir)).isDirectory()) {
+    throw inputError(`${dir} is not a directory of the repository (a symlink or a file)`, 'remove it; bake repo build writes the extension\'s metadata there');
+  }
 }
 
 export interface MetadataResult {
@@ -96,7 +120,7 @@ export async function writeMetadata(repoDir: string, releases: readonly Publishe
   const everything: SumLine[] = [];
   for (const [name, versions] of byName) {
     const metadataDir = join(repoDir, name);
-    await mkdir(metadataDir, { recursive: true });
+    await ownDirectory(metadataDir);
     const lines = versions.flatMap((release) => release.sums);
     everything.push(...lines);
     await copyNewestConfs(repoDir, metadataDir, versions);
@@ -119,5 +143,7 @@ async function writeManifest(repoDir: string, manifest: string, lines: SumLine[]
 async function copyNewestConfs(repoDir: string, metadataDir: string, versions: readonly PublishedRelease[]): Promise<void> {
   const newest = new Map<string, PublishedRelease>();
   for (const release of versions) for (const conf of release.confs) newest.set(conf, release); // versions are oldest first
-  for (const [conf, release] of newest) await copyFile(join(repoDir, release.tag, conf), join(metadataDir, conf));
+  for (const [conf, release] of newest) {
+    await replaceFile(join(metadataDir, conf), (temporary) => copyFile(join(repoDir, release.tag, conf), temporary, constants.COPYFILE_EXCL));
+  }
 }

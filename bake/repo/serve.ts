@@ -10,14 +10,14 @@
  *
  * Files are rewritten internally rather than redirected: one request per file, no redirect hop.
  */
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { posix, resolve, sep } from 'node:path';
 import { usageError } from '../core/errors.ts';
 import { parseImageFileName, releaseTag } from './names.ts';
-import { sendFile } from '../net/serve-file.ts';
+import { answerBadRequest, requestPath, sendFile } from '../net/serve-file.ts';
 
 export interface RepoServer {
   url: string;
@@ -33,6 +33,8 @@ export interface RepoServerOptions {
   port?: number;
   /** One line per request. */
   log?: (line: string) => void;
+  /** Serve through symlinks whose target lies inside the repository (never outside it). */
+  followSymlinks?: boolean;
 }
 
 /** `127.0.0.1:8080`, `[::1]:8080` or `8080` → host and port. */
@@ -60,36 +62,37 @@ export function candidateFiles(urlPath: string): string[] {
   return candidates;
 }
 
-async function findFile(root: string, urlPath: string): Promise<{ file: string; stats: Stats } | undefined> {
+/**
+ * A candidate is served from its real path, and only when that lies inside the repository: without
+ * --follow-symlinks no link may lie on the way at all, with it a link may point within the repository.
+ */
+async function findFile(repoDir: string, urlPath: string, followSymlinks: boolean): Promise<{ file: string; stats: Stats } | undefined> {
+  // Real paths on both sides, so a repository reached through a link still contains its own files.
+  const root = await realpath(repoDir).catch(() => undefined);
+  if (root === undefined) return undefined;
   for (const candidate of candidateFiles(urlPath)) {
     const file = resolve(root, candidate);
-    if (!file.startsWith(root + sep)) continue;
-    const stats = await stat(file).catch(() => undefined);
-    if (stats?.isFile()) return { file, stats };
+    const real = await realpath(file).catch(() => undefined);
+    if (real === undefined || !real.startsWith(root + sep) || (!followSymlinks && real !== file)) continue;
+    const stats = await stat(real).catch(() => undefined);
+    if (stats?.isFile()) return { file: real, stats };
   }
   return undefined;
 }
 
-function decodePath(url: string | undefined): string | undefined {
-  try {
-    const path = decodeURIComponent(new URL(url ?? '/', 'http://repo').pathname);
-    return path.includes('\0') ? undefined : path;
-  } catch {
-    return undefined;
-  }
-}
-
 export async function startRepoServer(options: RepoServerOptions): Promise<RepoServer> {
-  const root = resolve(options.repoDir);
+  const repoDir = resolve(options.repoDir);
   const server: Server = createServer((req, res) => {
     void (async () => {
       let status = 404;
-      const path = decodePath(req.url);
+      const path = requestPath(req.url);
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         status = 405;
         res.writeHead(405, { Allow: 'GET, HEAD' }).end();
+      } else if (path === undefined) {
+        status = answerBadRequest(res);
       } else {
-        const found = path === undefined ? undefined : await findFile(root, path);
+        const found = await findFile(repoDir, path, options.followSymlinks ?? false);
         if (found) status = await sendFile(req, res, found.file, found.stats);
         else res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('not found\n');
       }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { CleanupStack, tempDir } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
 import { inputError } from '../core/errors.ts';
-import { readRepository, SIGNATURE, SUMS } from './layout.ts';
+import { readRepository, replaceFile, SIGNATURE, SUMS } from './layout.ts';
 
 export interface SigningKey {
   /** A secret key file (armored or binary) or a key ID / fingerprint / user ID in the GnuPG home. */
@@ -37,9 +37,10 @@ export async function signRepository(ctx: Context, repoDir: string, signingKey: 
   await withSigner(ctx, signingKey, async (gpgArgs) => {
     for (const manifest of manifests) {
       const output = join(repoDir, manifest.replace(/SHA256SUMS$/, SIGNATURE));
-      await ctx.run.run('gpg', [...gpgArgs, '--batch', '--yes', '--detach-sign', '--output', output, join(repoDir, manifest)], {
+      // gpg --output writes through a link planted at the signature's name; a fresh file renamed there cannot.
+      await replaceFile(output, (temporary) => ctx.run.run('gpg', [...gpgArgs, '--batch', '--detach-sign', '--output', temporary, join(repoDir, manifest)], {
         why: 'sign SHA256SUMS for Verify=yes',
-      });
+      }));
     }
   });
   return manifests.map((manifest) => manifest.replace(/SHA256SUMS$/, SIGNATURE));

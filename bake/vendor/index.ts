@@ -9,6 +9,7 @@ import type { LayoutName } from '../../vendors/layouts.ts';
 import { produceNative } from './native.ts';
 import { planVendor, requireFormat, type RouteChoice, type VendorPlan, type VendorRelease } from './plan.ts';
 import { produceSdk } from './sdk.ts';
+import { PINNED_ONLY, type ScriptsTrust } from './scripts-trust.ts';
 
 export interface VendorJob {
   vendor: string;
@@ -24,6 +25,8 @@ export interface VendorJob {
   containerRuntime?: RuntimeChoice;
   /** image_to_vm's --disk_layout: another layout than the format's. */
   diskLayout?: LayoutName;
+  /** What vouches for the flatcar/scripts files the job runs (default: the pinned digests only). */
+  scripts?: ScriptsTrust;
 }
 
 /**
@@ -34,7 +37,7 @@ export async function produceVendorImage(ctx: Context, job: VendorJob, plan: Ven
   const format = requireFormat(job.vendor, job.release);
   const { compression } = plan;
   ctx.log.info(`vendor ${job.vendor}: ${plan.route} route (${plan.reason})`);
-  const common = { format, release: job.release, image: job.image, workDir: job.workDir, outputDir: job.outputDir, compression };
+  const common = { format, release: job.release, image: job.image, workDir: job.workDir, outputDir: job.outputDir, compression, scripts: job.scripts ?? PINNED_ONLY };
   if (plan.route === 'native') return produceNative(ctx, { ...common, layout: job.diskLayout ?? format.layout });
   return produceSdk(ctx, { ...common, containerRuntime: job.containerRuntime ?? 'auto', ...(job.diskLayout ? { layout: job.diskLayout } : {}) });
 }

@@ -14,13 +14,15 @@ import { fetchReleaseFile } from '../flatcar/release-files.ts';
 import { oemPayload, type Compression, type OemPayload, type VendorFormat } from '../../vendors/formats.ts';
 import type { LayoutName } from '../../vendors/layouts.ts';
 import { compressedFiles, diskFileName, generatedFiles, qemuFirmwareNames } from '../../vendors/outputs.ts';
+import { QEMU_TEMPLATE_SHA256 } from '../../vendors/scripts-pins.ts';
 import { compressFiles } from './compress.ts';
 import { convertDisk } from './convert.ts';
 import { writeExtras } from './extras.ts';
 import { applyLayout } from './layout.ts';
 import { readOemSysext, writeOemPartition } from './oem.ts';
-import { OVF_TEMPLATE, QEMU_TEMPLATE, scriptsFileUrl, type VendorRelease } from './plan.ts';
+import { OVF_TEMPLATE, QEMU_TEMPLATE, scriptsFileUrl, scriptsTag, type VendorRelease } from './plan.ts';
 import { publish } from './publish.ts';
+import { expectedDigests, judgeDigest, requireSecureSource, sha256Text, type ScriptsTrust } from './scripts-trust.ts';
 import { findFirmware, HOST_FIRMWARE_BY_ARCH } from '../boot/firmware.ts';
 
 export interface NativeJob {
@@ -31,6 +33,7 @@ export interface NativeJob {
   outputDir: string;
   compression: Compression[];
   layout: LayoutName;
+  scripts: ScriptsTrust;
 }
 
 async function prepareFirmware(ctx: Context, job: NativeJob, scratch: string): Promise<{ code: string; vars: string }> {
@@ -49,16 +52,22 @@ async function prepareFirmware(ctx: Context, job: NativeJob, scratch: string): P
   return converted;
 }
 
+/** The qemu launcher is published as an executable: it must be a template some release shipped (or the user's). */
+async function fetchQemuTemplate(ctx: Context, job: NativeJob): Promise<string> {
+  const url = scriptsFileUrl(ctx.endpoints, job.release, QEMU_TEMPLATE);
+  const what = `${QEMU_TEMPLATE} of ${scriptsTag(job.release)}`;
+  requireSecureSource(url, what, job.scripts);
+  const text = await ctx.http.getText(url);
+  judgeDigest(what, sha256Text(text), expectedDigests(job.scripts, QEMU_TEMPLATE_SHA256), job.scripts, ctx.log);
+  return text;
+}
+
 async function fetchTemplates(ctx: Context, job: NativeJob): Promise<Record<string, string>> {
-  const templates: Record<string, string> = {};
-  const wanted: Array<[string, string, boolean]> = [
-    ['qemu', QEMU_TEMPLATE, job.format.extras.includes('qemu_uefi')],
-    ['ovf', OVF_TEMPLATE, job.format.extras.includes('ova')],
-  ];
-  for (const [key, path, needed] of wanted) {
-    if (needed) templates[key] = await ctx.http.getText(scriptsFileUrl(ctx.endpoints, job.release, path));
-  }
-  return templates;
+  const { extras } = job.format;
+  return {
+    ...(extras.includes('qemu_uefi') ? { qemu: await fetchQemuTemplate(ctx, job) } : {}),
+    ...(extras.includes('ova') ? { ovf: await ctx.http.getText(scriptsFileUrl(ctx.endpoints, job.release, OVF_TEMPLATE)) } : {}),
+  };
 }
 
 /**

@@ -12,6 +12,8 @@ import {
 } from '../../vendors/formats.ts';
 import type { LayoutName } from '../../vendors/layouts.ts';
 import { qemuFirmwareNames, vendorOutputNames } from '../../vendors/outputs.ts';
+import { SCRIPTS_TARBALL_SHA256 } from '../../vendors/scripts-pins.ts';
+import { PINNED_ONLY, type ScriptsTrust } from './scripts-trust.ts';
 
 export type VendorRoute = 'sdk' | 'native';
 /** ResolvedRelease plus FLATCAR_SDK_VERSION when the pipeline already read version.txt. */
@@ -30,6 +32,8 @@ export interface PlanInput {
   compression?: string[];
   /** image_to_vm's --disk_layout: overrides the format's layout. */
   diskLayout?: LayoutName;
+  /** What vouches for the flatcar/scripts files the route runs (default: the pinned digests only). */
+  scripts?: ScriptsTrust;
 }
 
 export interface VendorPlan {
@@ -124,10 +128,18 @@ function nativeSteps(format: VendorFormat, release: ResolvedRelease, layout: Lay
   ];
 }
 
-function sdkSteps(format: VendorFormat, release: VendorRelease, endpoints: Endpoints, compression: Compression[]): string[] {
+/** What the tarball must match, as the run will check it. */
+function tarballCheck(tag: string, trust: ScriptsTrust): string {
+  const pinned = SCRIPTS_TARBALL_SHA256[tag];
+  if (trust.sha256) return `sha256 ${trust.sha256} (--scripts-sha256)`;
+  if (pinned) return `sha256 ${pinned} (pinned)`;
+  return trust.insecure ? 'unverified (--insecure-scripts)' : 'no pinned sha256: refused without --scripts-sha256 or --insecure-scripts';
+}
+
+function sdkSteps(format: VendorFormat, release: VendorRelease, endpoints: Endpoints, compression: Compression[], trust: ScriptsTrust): string[] {
   const sdkImage = sdkImageName(endpoints, release.sdkVersion ?? '{FLATCAR_SDK_VERSION from version.txt}');
   return [
-    `fetch flatcar/scripts at ${scriptsTag(release)}`,
+    `fetch flatcar/scripts at ${scriptsTag(release)}, ${tarballCheck(scriptsTag(release), trust)}`,
     `pull ${sdkImage} unless present`,
     `run image_to_vm.sh --format=${format.name} --board=${release.board} --getbinpkg --image_compression_formats=${compression.join(',')} in the SDK container`,
   ];
@@ -141,7 +153,7 @@ export function planVendor(input: PlanInput, endpoints: Endpoints): VendorPlan {
   const downloads = route === 'sdk'
     ? [scriptsTarballUrl(endpoints, input.release), ...releaseFiles]
     : [...releaseFiles, ...templatesFor(format).map((path) => scriptsFileUrl(endpoints, input.release, path))];
-  const steps = route === 'sdk' ? sdkSteps(format, input.release, endpoints, compression) : nativeSteps(format, input.release, input.diskLayout ?? format.layout);
+  const steps = route === 'sdk' ? sdkSteps(format, input.release, endpoints, compression, input.scripts ?? PINNED_ONLY) : nativeSteps(format, input.release, input.diskLayout ?? format.layout);
   const outputs = vendorOutputNames(format, input.release.version, input.release.arch, compression).map((name) => `${input.outputDir}/${name}`);
   return { route, reason, compression, outputs, downloads, steps: [...steps, `compress: ${compression.join(',')}`, `publish into ${input.outputDir}`] };
 }

@@ -19,6 +19,7 @@ import { moveOrCopySparse } from './convert.ts';
 import { releaseFilesFor, sdkImageName, type VendorRelease } from './plan.ts';
 import { publish } from './publish.ts';
 import { fetchScriptsCheckout } from './scripts-source.ts';
+import type { ScriptsTrust } from './scripts-trust.ts';
 
 export interface SdkJob {
   format: VendorFormat;
@@ -29,6 +30,7 @@ export interface SdkJob {
   compression: Compression[];
   layout?: LayoutName;
   containerRuntime: RuntimeChoice;
+  scripts: ScriptsTrust;
 }
 
 /** Paths inside the SDK container (run_sdk_container, sdk_lib/Dockerfile.sdk-import). */
@@ -111,7 +113,7 @@ export async function produceSdk(ctx: Context, job: SdkJob): Promise<string[]> {
   const runtime = await detectRuntime(ctx, job.containerRuntime);
   const scriptsDir = join(job.workDir, `sdk-${job.format.name}`);
   stack.defer(`remove ${scriptsDir}`, () => rm(scriptsDir, { recursive: true, force: true }));
-  await fetchScriptsCheckout(ctx, job.release, scriptsDir);
+  await fetchScriptsCheckout(ctx, job.release, scriptsDir, job.scripts);
   const before = new Set(await readdir(scriptsDir));
   const { inputs, sdkVersion } = await placeInputs(ctx, job, scriptsDir);
   await writeSdkConfig(scriptsDir, job.release, sdkVersion);

@@ -51,6 +51,7 @@ export async function run(options: BenchOptions = { sizeMiB: 2048, randomMiB: 30
         await mkdir(outputDir, { recursive: true });
         const seconds = await timed(() => produceVendorImage(context, {
           vendor, route: 'native', release: fx.releases.get(VERSION)!, image, workDir: join(dir, `work-${run}`), outputDir, compression: ['none'],
+          scripts: fx.scriptsTrust('native', VERSION),
         }));
         await rm(outputDir, { recursive: true, force: true });
         return seconds;

@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { signDetached } from '../support/fixtures/gpg.ts';
 import { QEMU_TEMPLATE_STANDIN } from '../support/vendor-fixture.ts';
+import { sha256Text } from '../../bake/vendor/scripts-trust.ts';
 import { makeFlatcarDisk } from '../support/fixtures/disk-image.ts';
 import { bootableDiskOptions } from '../support/fixtures/bootable.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
@@ -113,7 +114,8 @@ test('bake boot --check', { timeout: 30 * 60_000 }, async (t) => {
     // `bake --smoke-test` has no --timeout (its VM may take 600 s), so the test holds its boot to the
     // same VM_SECONDS as the checks above, plus up to ~1 min of bake and conversion on a slow host.
     const bakeAndBootMs = (VM_SECONDS + 180) * 1000;
-    const run = await runBake(ws, ['--release', '4593.2.5', '--vendor', 'qemu_uefi', '--vendor-route', 'native', '--compression', 'none', '--smoke-test', '--json', '--output', 'out', 'hello:hello.raw'], {}, bakeAndBootMs);
+    const run = await runBake(ws, ['--release', '4593.2.5', '--vendor', 'qemu_uefi', '--vendor-route', 'native', '--compression', 'none', '--smoke-test',
+      '--insecure-scripts', '--scripts-sha256', sha256Text(QEMU_TEMPLATE_STANDIN), '--json', '--output', 'out', 'hello:hello.raw'], {}, bakeAndBootMs);
     assert.equal(run.exitCode, 0, run.stderr);
     const result = JSON.parse(run.stdout) as { outputs: string[]; smokeTest: BootReport };
     assert.equal(result.smokeTest.pass, true);

@@ -48,7 +48,7 @@ async function runNative(t: TestContext, fx: VendorFixture, vendor: string, comp
   await execa('mkdir', [out]);
   const image = await fx.disk(dir, VERSION);
   const ctx = fx.context();
-  const outputs = await produceVendorImage(ctx, { vendor, route: 'native', release: fx.releases.get(VERSION)!, image, workDir: dir, outputDir: out, compression, ...more });
+  const outputs = await produceVendorImage(ctx, { vendor, route: 'native', release: fx.releases.get(VERSION)!, image, workDir: dir, outputDir: out, compression, scripts: fx.scriptsTrust('native', VERSION), ...more });
   assert.deepEqual((await readdir(dir)).filter((name) => name.startsWith('vendor-')), [], 'the stage is gone');
   return { outputs, names: outputs.map((o) => basename(o)), image, dir, out, lines: ctx.lines };
 }

@@ -43,7 +43,7 @@ async function job(t: TestContext, version: string, vendor: string, more: Partia
   t.after(() => rm(dir, { recursive: true, force: true }));
   await mkdir(join(dir, 'out'));
   const image = await fx.disk(dir, version);
-  return { dir, vendor, route: 'sdk', release: fx.releases.get(version)!, image, workDir: dir, outputDir: join(dir, 'out'), containerRuntime: 'podman', ...more };
+  return { dir, vendor, route: 'sdk', release: fx.releases.get(version)!, image, workDir: dir, outputDir: join(dir, 'out'), containerRuntime: 'podman', scripts: fx.scriptsTrust('sdk', version), ...more };
 }
 
 /** Every container command bake ran, with the run's temp paths and the random container name normalised. */

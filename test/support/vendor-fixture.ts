@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { createContext, type Context } from '../../bake/context.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import type { VendorRelease } from '../../bake/vendor/plan.ts';
+import { sha256Text, type ScriptsTrust } from '../../bake/vendor/scripts-trust.ts';
+import { sha256File } from '../../bake/core/checksums.ts';
 import { makeFlatcarDisk } from './fixtures/disk-image.ts';
 import { createSigningKey, signDetached, type SigningKey } from './fixtures/gpg.ts';
 import { fixtureRunner } from './fixtures/run.ts';
@@ -34,6 +36,11 @@ export interface VendorFixture {
   releases: Map<string, VendorRelease>;
   /** A fresh context (own memory log) on a private cache. */
   context(signal?: AbortSignal): Context & { lines: string[] };
+  /**
+   * What vouches for the stand-ins a route runs (the SDK route's tarball, the native route's
+   * qemu_template.sh): their digests, plus --insecure-scripts because the mirror speaks plain HTTP.
+   */
+  scriptsTrust(route: 'sdk' | 'native', version: string): ScriptsTrust;
   /** A fresh generic image in `dir`, with one baked sysext in ROOT. */
   disk(dir: string, version: string): Promise<string>;
 }
@@ -63,7 +70,8 @@ async function signed(key: SigningKey, path: string, write: (path: string) => Pr
   await signDetached(key, path);
 }
 
-async function buildRelease(fx: { root: string; key: SigningKey; scratch: string }, spec: VendorReleaseSpec): Promise<void> {
+/** Builds the release directory and the scripts stand-ins; returns the stand-in tarball's SHA-256. */
+async function buildRelease(fx: { root: string; key: SigningKey; scratch: string }, spec: VendorReleaseSpec): Promise<string> {
   const dir = join(fx.root, spec.channel, 'amd64-usr', spec.version);
   const work = await mkdtemp(join(fx.scratch, 'rel-'));
   await mkdir(dir, { recursive: true });
@@ -80,13 +88,15 @@ async function buildRelease(fx: { root: string; key: SigningKey; scratch: string
     }
   }
   const tag = `${spec.channel}-${spec.version}`;
-  await buildScriptsStandinTarball(join(fx.root, 'flatcar/scripts/archive', `${tag}.tar.gz`), {
+  const tarball = join(fx.root, 'flatcar/scripts/archive', `${tag}.tar.gz`);
+  await buildScriptsStandinTarball(tarball, {
     tag, sdkVersion: spec.sdkVersion, failWith: spec.scriptsFailWith, sleepSeconds: spec.scriptsSleepSeconds,
   });
   const raw = join(fx.root, 'flatcar/scripts/raw', tag, 'build_library');
   await mkdir(raw, { recursive: true });
   await writeFile(join(raw, 'qemu_template.sh'), QEMU_TEMPLATE_STANDIN);
   await writeFile(join(raw, 'template_vmware.ovf'), OVF_TEMPLATE_STANDIN);
+  return await sha256File(tarball);
 }
 
 export async function vendorFixture(t: CleanupHost, specs: VendorReleaseSpec[]): Promise<VendorFixture> {
@@ -101,7 +111,8 @@ export async function vendorFixture(t: CleanupHost, specs: VendorReleaseSpec[]):
   key = await createSigningKey(join(scratch, 'key'));
   const root = join(scratch, 'www');
   await mkdir(root, { recursive: true });
-  for (const spec of specs) await buildRelease({ root, key, scratch }, spec);
+  const tarballSha256 = new Map<string, string>();
+  for (const spec of specs) tarballSha256.set(spec.version, await buildRelease({ root, key, scratch }, spec));
   mirror = await startMirror({ root });
   const url = mirror.url;
   const releases = new Map(specs.map((spec) => [spec.version, {
@@ -126,6 +137,9 @@ export async function vendorFixture(t: CleanupHost, specs: VendorReleaseSpec[]):
         },
       });
       return Object.assign(ctx, { lines: log.lines });
+    },
+    scriptsTrust(route, version) {
+      return { sha256: route === 'sdk' ? tarballSha256.get(version)! : sha256Text(QEMU_TEMPLATE_STANDIN), insecure: true };
     },
     async disk(dir, version) {
       const tree = join(dir, 'rootfs');
