@@ -2,6 +2,7 @@
  * The trust rule for flatcar/scripts files bake runs: pinned or user-named digests, plain HTTP refused,
  * --insecure-scripts for what nothing vouches for, a named digest always enforced.
  */
+import { resolveEndpoints } from '../../bake/core/endpoints.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isBakeError, type ErrorKind } from '../../bake/core/errors.ts';
@@ -48,7 +49,7 @@ test('bake flags: --scripts-sha256 must be a SHA-256, --insecure-scripts is carr
 
 test('the SDK plan says what the scripts tarball must match', () => {
   const release = { version: '4790.0.0', channel: 'alpha' as const, arch: 'x86-64' as const, board: 'amd64-usr', baseUrl: 'https://alpha.example.invalid/4790.0.0' };
-  const fetchStep = (scripts?: ScriptsTrust) => vendorPlan({ vendor: 'azure', route: 'sdk', release, outputDir: '/out', ...(scripts ? { scripts } : {}) }).steps[0];
+  const fetchStep = (scripts?: ScriptsTrust) => vendorPlan({ vendor: 'azure', route: 'sdk', release, outputDir: '/out', ...(scripts ? { scripts } : {}) }, resolveEndpoints({}, {})).steps[0];
   assert.match(fetchStep() ?? '', /alpha-4790\.0\.0, no pinned sha256: refused without --scripts-sha256 or --insecure-scripts$/);
   assert.match(fetchStep({ sha256: OTHER, insecure: false }) ?? '', new RegExp(`sha256 ${OTHER} \\(--scripts-sha256\\)$`));
   assert.match(fetchStep({ insecure: true }) ?? '', /unverified \(--insecure-scripts\)$/);
