@@ -64,8 +64,7 @@ export async function startStreamingDecompression(ctx: Context, release: Resolve
 /**
  * Decompression is bound by the CPU and leaves the disk idle, so the image is written back while it is
  * decoded (see writeBackWhile). Every flush briefly holds up the sparse writer, and so the decoder: once
- * a second cost less than ten times (measured: decode and final flush 7.73 s against 7.79 s, and 7.80 s
- * with no flushes at all).
+ * a second costs nothing measurable (docs/performance.md), ten times a second does.
  */
 const DECODE_WRITE_BACK_PAUSE_MS = 1000;
 

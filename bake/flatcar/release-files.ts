@@ -67,9 +67,9 @@ const verifiedMarker = (path: string) => `${path}.verified`;
 /**
  * What vouches for the image. Flatcar signs every release file (`X.sig`) and also the list of its
  * checksums (`X.DIGESTS`, signed as `X.DIGESTS.sig`). bake prefers the list: gpg then reads a few hundred
- * bytes instead of the whole image, whose SHA-512 is taken as it downloads. While the image decodes on
- * every core that saves ~0.6 CPU-s per 300 MiB (measured: gpg hashes byte by byte, 0.45 s, and feeding
- * it costs 0.15 s more; SHA-512 costs 0.26 s). A mirror without the list gets the image's signature checked.
+ * bytes instead of the whole image, whose SHA-512 is taken as it downloads, which costs less than half
+ * of gpg's hashing while the image decodes on every core (docs/performance.md). A mirror without the list
+ * gets the image's signature checked.
  */
 export type ImageEvidence = { kind: 'digests'; list: string } | { kind: 'signature' };
 

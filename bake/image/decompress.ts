@@ -1,7 +1,8 @@
 /**
  * bz2 → sparse raw image, streamed, never held in memory. The decoder runs as a child process writing
- * into a FIFO that `cp --sparse=always` reads, so the bytes never pass through Node (measured: lbzip2 is
- * ~16× the pure-JS decoders here). bzip2-maybe is the last resort when no decoder is installed.
+ * into a FIFO that `cp --sparse=always` reads, so the bytes never pass through Node (the pure-JS decoders
+ * are an order of magnitude slower: docs/performance.md). bzip2-maybe is the last resort when no decoder
+ * is installed.
  */
 import { constants, createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
