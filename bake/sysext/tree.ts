@@ -65,6 +65,10 @@ export async function normaliseTree(root: string, epoch: number): Promise<TreeEn
  * The entries of a directory are placed concurrently.
  */
 export async function cloneTree(from: string, to: string, how: 'link' | 'copy'): Promise<void> {
+  // Merging into a symlink would write wherever it points (a hostile archive's `lib -> /etc`).
+  if ((await lstat(to).catch(() => undefined))?.isSymbolicLink()) {
+    throw inputError(`${to} is a symlink where ${from} has a directory`, 'the archives or packages clash or are hostile; refusing to write through it');
+  }
   const created = await mkdir(to, { recursive: true });
   if (created !== undefined) await chmod(to, (await lstat(from)).mode & 0o7777);
   const names = await readdir(from, { withFileTypes: true });
