@@ -20,7 +20,7 @@ import { latestVersions, listVersions } from '../sysext/versions.ts';
 
 const ENDPOINTS: EndpointName[] = [
   'githubUrl', 'githubApiUrl', 'gitlabUrl', 'hashicorpApiUrl', 'k8sScheduleUrl', 'k8sDownloadUrl', 'dockerDownloadUrl',
-  'crioDownloadUrl', 'falcoDownloadUrl', 'tailscaleDownloadUrl', 'bakeryUrl',
+  'crioDownloadUrl', 'falcoDownloadUrl', 'tailscaleDownloadUrl', 'alpineUrl', 'debianUrl', 'bakeryUrl',
 ];
 
 interface ImageFlags extends CommonOptions {
@@ -50,6 +50,7 @@ function describeSource(source: VersionSource): string {
     case 'html-listing': return `listing ${source.path}`;
     case 'hashicorp': return `HashiCorp ${source.product}`;
     case 'kubernetes-schedule': return 'Kubernetes release schedule';
+    case 'package-index': return `${source.repository.kind === 'apk' ? 'Alpine' : 'Debian'} ${source.repository.release} ${source.package}`;
   }
 }
 

@@ -8,6 +8,8 @@ import type { Context } from '../context.ts';
 import { inputError } from '../core/errors.ts';
 import { createHttp, type HttpClient } from '../net/http.ts';
 import type { VersionSource } from './recipe.ts';
+import { tempDir } from '../core/cleanup.ts';
+import { indexedVersion } from './package-source.ts';
 
 const GITHUB_PAGE_SIZE = 100;
 const HASHICORP_PAGE_SIZE = 20;
@@ -72,6 +74,10 @@ export async function fetchSourceVersions(ctx: Context, source: VersionSource): 
       return hashicorpVersions(ctx.http, `${endpoints.hashicorpApiUrl}/v1/releases/${source.product}`);
     case 'kubernetes-schedule':
       return parseKubernetesSchedule(await ctx.http.getText(endpoints.k8sScheduleUrl));
+    case 'package-index': {
+      await using scratch = await tempDir('bake-index');
+      return await indexedVersion(ctx, source.repository, source.package, scratch.path);
+    }
   }
 }
 
