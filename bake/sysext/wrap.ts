@@ -11,10 +11,10 @@ import { basename, dirname, join, posix } from 'node:path';
 import { allFinished } from '../core/all-finished.ts';
 import type { Arch } from '../core/arch.ts';
 import type { Context } from '../context.ts';
-import { inputError } from '../core/errors.ts';
+import { inputError, usageError } from '../core/errors.ts';
 import { dependencyClosure } from './package-index.ts';
 import { fetchPackageIndex, unpackPackage } from './package-source.ts';
-import type { WrapRequest } from './recipe.ts';
+import type { PackageRepository, Recipe, WrapRequest } from './recipe.ts';
 import { cloneTree, walkTree, type TreeEntry } from './tree.ts';
 
 export interface WrapJob {
@@ -105,4 +105,42 @@ async function exposeExecutable(ctx: Context, job: WrapJob, exposure: Exposure):
   const link = join(job.root, 'usr/bin', basename(clean));
   await mkdir(dirname(link), { recursive: true });
   await symlink(`/${bundle}/${clean}`, link);
+}
+
+/** What `bake sysext wrap` asks for: packages from one repository, bundled as one extension. */
+export interface AdHocWrap {
+  kind: PackageRepository['kind'];
+  packages: readonly string[];
+  /** The extension name; default the first package's. */
+  name?: string;
+  release?: string;
+  repositories?: readonly string[];
+  skip?: readonly string[];
+  expose?: readonly string[];
+}
+
+/** Where packages come from when the user names none: the releases and repositories the recipes use. */
+const DEFAULT_REPOSITORIES: Record<PackageRepository['kind'], Omit<PackageRepository, 'kind'>> = {
+  apk: { release: 'latest-stable', repositories: ['main', 'community'] },
+  deb: { release: 'bookworm', repositories: ['main'] },
+};
+
+/** A recipe made on the spot: versions from the index, the build a wrap of the packages. */
+export function adHocWrapRecipe(wrap: AdHocWrap): Recipe {
+  const [first] = wrap.packages;
+  if (!first) throw usageError('no package named', 'e.g. bake sysext wrap --deb tilde');
+  const defaults = DEFAULT_REPOSITORIES[wrap.kind];
+  const repository: PackageRepository = { kind: wrap.kind, release: wrap.release ?? defaults.release, repositories: wrap.repositories ?? defaults.repositories };
+  return {
+    name: wrap.name ?? first,
+    description: `${wrap.packages.join(', ')} (${wrap.kind} packages, bundled with their libraries)`,
+    versions: { kind: 'package-index', repository, package: first },
+    arches: ['x86-64', 'arm64'],
+    reload: false,
+    verifiesChecksums: true,
+    async build(api) {
+      const optional = { ...(wrap.skip ? { skip: wrap.skip } : {}), ...(wrap.expose ? { expose: wrap.expose } : {}) };
+      await api.wrapPackages({ ...repository, packages: wrap.packages, version: api.version, ...optional });
+    },
+  };
 }
