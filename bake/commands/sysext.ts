@@ -67,7 +67,7 @@ function describeSource(source: VersionSource): string {
   }
 }
 
-function recipeSummary(recipe: Recipe) {
+export function recipeSummary(recipe: Recipe) {
   return {
     name: recipe.name,
     description: recipe.description,
