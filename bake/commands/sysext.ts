@@ -21,7 +21,7 @@ import type { Recipe, RecipeOption, VersionSource } from '../sysext/recipe.ts';
 import { latestVersions, listVersions } from '../sysext/versions.ts';
 
 const ENDPOINTS: EndpointName[] = [
-  'githubUrl', 'githubApiUrl', 'gitlabUrl', 'hashicorpApiUrl', 'k8sScheduleUrl', 'k8sDownloadUrl', 'dockerDownloadUrl',
+  'githubUrl', 'githubApiUrl', 'gitlabUrl', 'gitlabNicUrl', 'hashicorpApiUrl', 'k8sScheduleUrl', 'k8sDownloadUrl', 'dockerDownloadUrl',
   'crioDownloadUrl', 'falcoDownloadUrl', 'tailscaleDownloadUrl', 'alpineUrl', 'debianUrl', 'bakeryUrl',
 ];
 
@@ -59,7 +59,7 @@ function describeSource(source: VersionSource): string {
   switch (source.kind) {
     case 'github-releases': return `GitHub releases ${source.repo}`;
     case 'github-tags': return `GitHub tags ${source.repo}`;
-    case 'gitlab-tags': return `GitLab tags project ${source.project}`;
+    case 'gitlab-tags': return `GitLab tags project ${source.project}${source.endpoint ? ` (${source.endpoint})` : ''}`;
     case 'html-listing': return `listing ${source.path}`;
     case 'hashicorp': return `HashiCorp ${source.product}`;
     case 'kubernetes-schedule': return 'Kubernetes release schedule';

@@ -57,6 +57,7 @@ export const ENDPOINTS = {
   githubUrl: { flag: '--github-url', env: 'BAKE_GITHUB_URL', default: 'https://github.com', description: 'GitHub (release downloads, source archives)' },
   githubApiUrl: { flag: '--github-api-url', env: 'BAKE_GITHUB_API_URL', default: 'https://api.github.com', description: 'GitHub API (release and tag lists; GH_TOKEN is sent when set)' },
   gitlabUrl: { flag: '--gitlab-url', env: 'BAKE_GITLAB_URL', default: 'https://gitlab.com', description: 'GitLab (tag lists)' },
+  gitlabNicUrl: { flag: '--gitlab-nic-url', env: 'BAKE_GITLAB_NIC_URL', default: 'https://gitlab.nic.cz', description: 'CZ.NIC GitLab (BIRD tags and source archives)' },
   hashicorpApiUrl: { flag: '--hashicorp-api-url', env: 'BAKE_HASHICORP_API_URL', default: 'https://api.releases.hashicorp.com', description: 'HashiCorp releases API' },
   k8sScheduleUrl: {
     flag: '--k8s-schedule-url',

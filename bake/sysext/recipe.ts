@@ -10,7 +10,8 @@ import type { EndpointName } from '../core/endpoints.ts';
 export type VersionSource =
   | { kind: 'github-releases'; repo: string; match?: RegExp; stripV?: boolean }
   | { kind: 'github-tags'; repo: string; match?: RegExp; stripV?: boolean }
-  | { kind: 'gitlab-tags'; project: number; match?: RegExp; stripV?: boolean }
+  /** `endpoint`: the GitLab instance (default gitlabUrl, gitlab.com). */
+  | { kind: 'gitlab-tags'; project: number; endpoint?: EndpointName; match?: RegExp; stripV?: boolean }
   /** Versions scraped from an HTML directory listing: capture group 1 of `pattern` on every href. */
   | { kind: 'html-listing'; endpoint: EndpointName; path: string; pattern: RegExp }
   | { kind: 'hashicorp'; product: string }

@@ -67,7 +67,7 @@ export async function fetchSourceVersions(ctx: Context, source: VersionSource): 
     case 'github-tags':
       return pageThrough(githubHttp(ctx), `${endpoints.githubApiUrl}/repos/${source.repo}/tags`, GITHUB_PAGE_SIZE, parseTagNames);
     case 'gitlab-tags':
-      return pageThrough(ctx.http, `${endpoints.gitlabUrl}/api/v4/projects/${source.project}/repository/tags`, GITHUB_PAGE_SIZE, parseTagNames);
+      return pageThrough(ctx.http, `${endpoints[source.endpoint ?? 'gitlabUrl']}/api/v4/projects/${source.project}/repository/tags`, GITHUB_PAGE_SIZE, parseTagNames);
     case 'html-listing':
       return parseHtmlListing(await ctx.http.getText(`${endpoints[source.endpoint]}${source.path}`), source.pattern);
     case 'hashicorp':
