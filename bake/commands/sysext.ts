@@ -22,7 +22,7 @@ import { latestVersions, listVersions } from '../sysext/versions.ts';
 
 const ENDPOINTS: EndpointName[] = [
   'githubUrl', 'githubApiUrl', 'gitlabUrl', 'gitlabNicUrl', 'hashicorpApiUrl', 'k8sScheduleUrl', 'k8sDownloadUrl', 'dockerDownloadUrl',
-  'crioDownloadUrl', 'falcoDownloadUrl', 'tailscaleDownloadUrl', 'alpineUrl', 'debianUrl', 'bakeryUrl',
+  'crioDownloadUrl', 'falcoDownloadUrl', 'tailscaleDownloadUrl', 'haproxyUrl', 'alpineUrl', 'debianUrl', 'bakeryUrl',
 ];
 
 interface ImageFlags extends CommonOptions {
@@ -61,6 +61,7 @@ function describeSource(source: VersionSource): string {
     case 'github-tags': return `GitHub tags ${source.repo}`;
     case 'gitlab-tags': return `GitLab tags project ${source.project}${source.endpoint ? ` (${source.endpoint})` : ''}`;
     case 'html-listing': return `listing ${source.path}`;
+    case 'html-branch-listings': return `listings ${source.branchPath.replace('{branch}', '*')} (branches ${source.minimumBranch}+)`;
     case 'hashicorp': return `HashiCorp ${source.product}`;
     case 'kubernetes-schedule': return 'Kubernetes release schedule';
     case 'package-index': return `${source.repository.kind === 'apk' ? 'Alpine' : 'Debian'} ${source.repository.release} ${source.package}`;

@@ -70,6 +70,7 @@ export const ENDPOINTS = {
   crioDownloadUrl: { flag: '--crio-download-url', env: 'BAKE_CRIO_DOWNLOAD_URL', default: 'https://storage.googleapis.com/cri-o', description: 'CRI-O release bundles' },
   falcoDownloadUrl: { flag: '--falco-download-url', env: 'BAKE_FALCO_DOWNLOAD_URL', default: 'https://download.falco.org', description: 'Falco packages' },
   tailscaleDownloadUrl: { flag: '--tailscale-download-url', env: 'BAKE_TAILSCALE_DOWNLOAD_URL', default: 'https://pkgs.tailscale.com', description: 'Tailscale packages' },
+  haproxyUrl: { flag: '--haproxy-url', env: 'BAKE_HAPROXY_URL', default: 'https://www.haproxy.org', description: 'HAProxy source releases and their listings' },
   // No default: name an Alpine or Debian mirror (its base, as in /etc/apk/repositories or sources.list).
   alpineUrl: { flag: '--alpine-url', env: 'BAKE_ALPINE_URL', default: '', description: 'Alpine package mirror (base of <branch>/<repository>/<arch>/APKINDEX.tar.gz)' },
   debianUrl: { flag: '--debian-url', env: 'BAKE_DEBIAN_URL', default: '', description: 'Debian package mirror (base of dists/ and pool/)' },

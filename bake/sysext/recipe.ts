@@ -14,6 +14,11 @@ export type VersionSource =
   | { kind: 'gitlab-tags'; project: number; endpoint?: EndpointName; match?: RegExp; stripV?: boolean }
   /** Versions scraped from an HTML directory listing: capture group 1 of `pattern` on every href. */
   | { kind: 'html-listing'; endpoint: EndpointName; path: string; pattern: RegExp }
+  /**
+   * A listing of release branches (capture group 1 of `branch`, from `minimumBranch` on), each with a
+   * listing of its own at `branchPath` (`{branch}` replaced) scraped like html-listing (haproxy.org).
+   */
+  | { kind: 'html-branch-listings'; endpoint: EndpointName; path: string; branch: RegExp; minimumBranch: string; branchPath: string; pattern: RegExp }
   | { kind: 'hashicorp'; product: string }
   /** kubernetes/website data/releases/schedule.yaml: released patches of the supported minors. */
   | { kind: 'kubernetes-schedule' }

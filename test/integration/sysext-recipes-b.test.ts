@@ -1,11 +1,11 @@
 /**
- * The catalogue's group B source builds (bird, chrony, scx), both arches, in the stand-in build image
+ * The catalogue's group B source builds (bird, chrony, haproxy, scx), both arches, in the stand-in build image
  * against stand-in upstreams in the real URL layouts: lint (createSysext refuses otherwise),
  * systemd-dissect, sysupdate configs, `systemd-sysext merge`; and every group B recipe's version list.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -17,10 +17,10 @@ import { ensureStandInBuildImage, removeStandInBuildImage } from '../support/fix
 import { STANDIN_VERSIONS_B } from '../support/fixtures/upstream-recipes-b.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
 
-const SOURCE_BUILDS = ['bird', 'chrony', 'scx'];
+const SOURCE_BUILDS = ['bird', 'chrony', 'haproxy', 'scx'];
 /** Its own name: sysext-recipes.test.ts, running beside this file, removes the shared one when it ends. */
 const BUILD_IMAGE = 'localhost/bake-standin-build-b:2';
-const UNITS: Record<string, string> = { bird: 'bird.service', chrony: 'chronyd.service', scx: 'scx.service' };
+const UNITS: Record<string, string> = { bird: 'bird.service', chrony: 'chronyd.service', haproxy: 'haproxy.service', scx: 'scx.service' };
 
 let upstream: Upstream;
 let work: string;
@@ -56,6 +56,19 @@ for (const name of SOURCE_BUILDS) {
   }
 }
 
+test('haproxy refuses a tarball that does not match its .sha256', async () => {
+  const file = join(upstream.dir, 'www', 'www.haproxy.org/download/3.0/src/haproxy-3.0.7.tar.gz');
+  const original = await readFile(file);
+  await writeFile(file, Buffer.concat([original, Buffer.from('x')]));
+  try {
+    const ctx = upstream.context({ cacheDir: join(work, 'cache-haproxy') });
+    const request = { name: 'haproxy', version: '3.0.7', arch: 'x86-64' as const, outputDir: join(work, 'haproxy-bad'), options: { 'build-image': buildImage } };
+    await assert.rejects(createSysext(ctx, request), (error: unknown) => error instanceof BakeError && error.kind === 'verify');
+  } finally {
+    await writeFile(file, original);
+  }
+});
+
 test('scx --scheduler picks the scheduler its unit runs; an unknown one is refused before building', async () => {
   const ctx = upstream.context();
   const request = { name: 'scx', version: STANDIN_VERSIONS_B.scx!, arch: 'x86-64' as const };
@@ -80,12 +93,12 @@ test('systemd-sysext merges the source builds and their binaries run', async () 
     'mount --bind "$1" "$1"',
     'mount --make-rshared "$1"',
     'systemd-sysext --root="$1" merge',
-    '"$1/usr/bin/bird"; "$1/usr/bin/chronyd"; "$1/usr/bin/scx_rusty"',
+    '"$1/usr/bin/bird"; "$1/usr/bin/chronyd"; "$1/usr/bin/haproxy"; "$1/usr/bin/scx_rusty"',
     'test -f "$1/usr/lib/systemd/system/scx.service"',
     'systemd-sysext --root="$1" unmerge',
   ].join('\n');
   const { stdout } = await execa('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', root]);
-  assert.deepEqual(stdout.split('\n'), ['bird (x86_64 stand-in)', 'chronyd (x86_64 stand-in)', 'scx_rusty (x86_64 stand-in)']);
+  assert.deepEqual(stdout.split('\n'), ['bird (x86_64 stand-in)', 'chronyd (x86_64 stand-in)', 'haproxy (x86_64 stand-in)', 'scx_rusty (x86_64 stand-in)']);
 });
 
 test('group B version lists: tags filtered and stripped as each recipe says, newest first', async () => {
@@ -93,6 +106,8 @@ test('group B version lists: tags filtered and stripped as each recipe says, new
   assert.deepEqual(await listVersions(ctx, 'bird'), ['2.16', '2.15.1', '2.15', '1.6.8']);
   assert.deepEqual(await listVersions(ctx, 'chrony'), ['4.6.1', '4.6', '4.5']);
   assert.deepEqual(await latestVersions(ctx, 'scx'), ['v1.0.8']);
+  // Branches before 3.0 and development releases are not listed.
+  assert.deepEqual(await listVersions(ctx, 'haproxy'), ['3.0.7', '3.0.6']);
   assert.deepEqual(await listVersions(ctx, 'btop'), [STANDIN_VERSIONS_B.btop]);
   assert.deepEqual(await listVersions(ctx, 'tilde'), [STANDIN_VERSIONS_B.tilde]);
 });
