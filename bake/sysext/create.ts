@@ -246,6 +246,8 @@ function checkOptions(recipe: Recipe, given: Record<string, string | boolean>): 
       throw usageError(`--${name} ${String(value)} is not valid for ${recipe.name}`, `use one of: ${option.choices.join(', ')}`);
     }
   }
+  const missing = (recipe.options ?? []).find((option) => option.required && given[option.name] === undefined);
+  if (missing) throw usageError(`${recipe.name} needs --${missing.name}`, `e.g. --${missing.name} ${missing.value ?? ''}`.trimEnd());
   return given;
 }
 

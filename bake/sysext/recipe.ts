@@ -60,6 +60,8 @@ export interface RecipeOption {
   value?: string;
   /** Allowed values, when the option is an enumeration. */
   choices?: readonly string[];
+  /** The recipe cannot build without it (no sensible default exists). */
+  required?: boolean;
 }
 
 /** How a download is checked. Recipes name the upstream checksum file wherever one is published. */

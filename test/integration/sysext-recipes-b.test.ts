@@ -1,7 +1,7 @@
 /**
  * The catalogue's group B source builds (bird, chrony, haproxy, scx), both arches, in the stand-in build image
  * against stand-in upstreams in the real URL layouts: lint (createSysext refuses otherwise),
- * systemd-dissect, sysupdate configs, `systemd-sysext merge`; and every group B recipe's version list.
+ * systemd-dissect, sysupdate configs, `systemd-sysext merge`; llamaedge; every group B recipe's version list.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +15,7 @@ import { createSysext } from '../../bake/sysext/create.ts';
 import { latestVersions, listVersions } from '../../bake/sysext/versions.ts';
 import { ensureStandInBuildImage, removeStandInBuildImage } from '../support/fixtures/upstream-build-image.ts';
 import { STANDIN_VERSIONS_B } from '../support/fixtures/upstream-recipes-b.ts';
+import { STANDIN_VERSIONS } from '../support/fixtures/upstream.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
 
 const SOURCE_BUILDS = ['bird', 'chrony', 'haproxy', 'scx'];
@@ -27,7 +28,7 @@ let work: string;
 let buildImage: string;
 
 before(async () => {
-  upstream = await startUpstream(['x86-64', 'arm64'], { only: [...SOURCE_BUILDS, 'btop', 'tilde'] });
+  upstream = await startUpstream(['x86-64', 'arm64'], { only: [...SOURCE_BUILDS, 'btop', 'tilde', 'llamaedge', 'wasmedge'] });
   work = await mkdtemp(join(tmpdir(), 'sysext-recipes-b-'));
   buildImage = await ensureStandInBuildImage(BUILD_IMAGE);
 });
@@ -101,11 +102,37 @@ test('systemd-sysext merges the source builds and their binaries run', async () 
   assert.deepEqual(stdout.split('\n'), ['bird (x86_64 stand-in)', 'chronyd (x86_64 stand-in)', 'haproxy (x86_64 stand-in)', 'scx_rusty (x86_64 stand-in)']);
 });
 
+for (const arch of ['x86-64', 'arm64'] as Arch[]) {
+  test(`llamaedge for ${arch}: the API server and the plugin for the WasmEdge named, beside the wasmedge sysext`, async () => {
+    const ctx = upstream.context();
+    const dir = outputDir('llamaedge', arch);
+    const wasmedge = STANDIN_VERSIONS.wasmedge!;
+    const result = await createSysext(ctx, { name: 'llamaedge', version: 'latest', arch, outputDir: dir, sysupdate: true, options: { 'wasmedge-version': wasmedge } });
+    assert.equal(result.version, STANDIN_VERSIONS_B.llamaedge);
+    const { stdout } = await execa('systemd-dissect', [result.image]);
+    assert.match(stdout, new RegExp(`ARCHITECTURE=${arch}`));
+    const { stdout: listing } = await execa('unsquashfs', ['-l', result.image]);
+    for (const path of ['usr/lib64/wasmedge/libwasmedgePluginWasiNN.so', 'usr/lib/llamaedge/llama-api-server.wasm', 'usr/bin/llama-api-server']) {
+      assert.match(listing, new RegExp(`${path}$`, 'm'));
+    }
+  });
+}
+
+test('llamaedge without --wasmedge-version is a usage error, before any download', async () => {
+  const ctx = upstream.context();
+  await assert.rejects(
+    createSysext(ctx, { name: 'llamaedge', version: STANDIN_VERSIONS_B.llamaedge!, arch: 'x86-64', outputDir: join(work, 'llamaedge-bare') }),
+    (error: unknown) => error instanceof BakeError && error.kind === 'usage' && /--wasmedge-version/.test(error.message),
+  );
+  assert.equal(ctx.log.lines.filter((line) => line.includes(' GET ')).length, 0);
+});
+
 test('group B version lists: tags filtered and stripped as each recipe says, newest first', async () => {
   const ctx = upstream.context();
   assert.deepEqual(await listVersions(ctx, 'bird'), ['2.16', '2.15.1', '2.15', '1.6.8']);
   assert.deepEqual(await listVersions(ctx, 'chrony'), ['4.6.1', '4.6', '4.5']);
   assert.deepEqual(await latestVersions(ctx, 'scx'), ['v1.0.8']);
+  assert.deepEqual(await listVersions(ctx, 'llamaedge'), ['0.14.16', '0.14.15']);
   // Branches before 3.0 and development releases are not listed.
   assert.deepEqual(await listVersions(ctx, 'haproxy'), ['3.0.7', '3.0.6']);
   assert.deepEqual(await listVersions(ctx, 'btop'), [STANDIN_VERSIONS_B.btop]);
