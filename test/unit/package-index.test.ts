@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { BakeError } from '../../bake/core/errors.ts';
 import { debDataMember } from '../../bake/sysext/deb-package.ts';
 import { dependencyClosure, parseApkIndex, parseDebPackages } from '../../bake/sysext/package-index.ts';
+import { arArchive } from '../support/fixtures/upstream-recipes-b.ts';
 
 const recorded = (name: string) => readFileSync(new URL(`../fixtures/recorded/${name}`, import.meta.url), 'utf8');
 const kind = (expected: string) => (error: unknown) => error instanceof BakeError && error.kind === expected;
@@ -46,16 +47,6 @@ test('an index naming a package file outside the repository is refused', () => {
   assert.throws(() => parseDebPackages(hostile.replace('../../../etc/passwd', '/etc/passwd')), kind('input'));
   assert.throws(() => parseApkIndex('C:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=\nP:../../x\nV:1\n'), kind('input'));
 });
-
-/** An ar archive as dpkg-deb writes it: magic, then 60-byte headers, members padded to even length. */
-function arArchive(members: Record<string, Buffer>): Buffer {
-  const parts: Buffer[] = [Buffer.from('!<arch>\n')];
-  for (const [name, data] of Object.entries(members)) {
-    const header = `${name}/`.padEnd(16) + '0'.padEnd(12) + '0'.padEnd(6) + '0'.padEnd(6) + '100644'.padEnd(8) + String(data.length).padEnd(10) + '`\n';
-    parts.push(Buffer.from(header, 'latin1'), data, data.length % 2 ? Buffer.from('\n') : Buffer.alloc(0));
-  }
-  return Buffer.concat(parts);
-}
 
 test('.deb: the data member and its compression are found behind debian-binary and control', () => {
   const deb = arArchive({ 'debian-binary': Buffer.from('2.0\n'), 'control.tar.xz': Buffer.from('ctl'), 'data.tar.zst': Buffer.from('payload') });
