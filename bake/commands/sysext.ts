@@ -77,7 +77,12 @@ export function recipeSummary(recipe: Recipe) {
     staticFiles: existsSync(join(recipeDir(recipe.name), 'files')),
     arches: [...recipe.arches],
     options: (recipe.options ?? []).map(optionFlag),
-    optionDetails: (recipe.options ?? []).map((o) => ({ flag: optionFlag(o), description: o.description, ...(o.choices ? { choices: [...o.choices] } : {}) })),
+    optionDetails: (recipe.options ?? []).map((o) => ({
+      flag: optionFlag(o),
+      description: o.description,
+      required: o.required ?? false,
+      ...(o.choices ? { choices: [...o.choices] } : {}),
+    })),
   };
 }
 
@@ -87,7 +92,9 @@ function optionFlag(option: RecipeOption): string {
 
 /** Below the table: every recipe option with what it does (bakery.sh's `create <ext> help`, for all). */
 function optionLines(summaries: ReadonlyArray<ReturnType<typeof recipeSummary>>): string {
-  const rows = summaries.flatMap((s) => s.optionDetails.map((o) => [s.name, o.flag, `${o.description}${o.choices ? ` (${o.choices.join(', ')})` : ''}`]));
+  const rows = summaries.flatMap((s) =>
+    s.optionDetails.map((o) => [s.name, o.flag, `${o.required ? 'required: ' : ''}${o.description}${o.choices ? ` (${o.choices.join(', ')})` : ''}`]),
+  );
   return rows.length > 0 ? `\nRECIPE OPTIONS (after the version: bake sysext create <name> <version> --option value)\n${table(rows)}` : '';
 }
 

@@ -51,7 +51,7 @@ const PACKAGE_FORMATS: Record<PackageRepository['kind'], PackageFormat> = {
     endpoint: 'debianUrl',
     base: (mirror) => mirror,
     indexUrl: (base, repository, name, arch) => `${base}/dists/${repository.release}/${name}/binary-${ARCHES[arch].goarch}/Packages.gz`,
-    parseIndex: (data) => parseDebPackages(gunzipSync(data).toString('utf8')),
+    parseIndex: (data) => parseDebPackages(gunzipIndex(data)),
     async dataArchive(ctx, entry) {
       const check = entry.check as { sha256: string };
       const path = await downloadVerified(ctx, entry.url, cachePathFor(ctx.cacheDir, entry.url), check.sha256);
@@ -60,6 +60,17 @@ const PACKAGE_FORMATS: Record<PackageRepository['kind'], PackageFormat> = {
     },
   },
 };
+
+/** Debian main's Packages is ~50 MiB; a "Packages.gz" that inflates far beyond that is refused, not held. */
+const MAX_INDEX_BYTES = 512 * 1024 * 1024;
+
+function gunzipIndex(data: Buffer): string {
+  try {
+    return gunzipSync(data, { maxOutputLength: MAX_INDEX_BYTES }).toString('utf8');
+  } catch {
+    throw inputError(`Packages.gz does not decompress (or exceeds ${MAX_INDEX_BYTES} bytes)`, 'the mirror serves a corrupt or hostile index; use another mirror');
+  }
+}
 
 function mirrorOf(ctx: Context, repository: PackageRepository): string {
   const { endpoint } = PACKAGE_FORMATS[repository.kind];

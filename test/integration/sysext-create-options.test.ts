@@ -60,6 +60,7 @@ test('sysext list shows every recipe option with its description and choices', a
   assert.equal(text.exitCode, 0, text.stderr);
   assert.match(text.stdout, /^docker +--without <part> +leave out docker or containerd \(docker, containerd\)$/m);
   assert.match(text.stdout, /^kubernetes +--cni-version <version> +CNI plugins release/m);
+  assert.match(text.stdout, /^llamaedge +--wasmedge-version <version> +required: /m);
   const json = JSON.parse((await bake(['list', '--json'])).stdout) as { recipes: Array<{ name: string; optionDetails: Array<{ flag: string; choices?: string[] }> }> };
   const docker = json.recipes.find((r) => r.name === 'docker');
   assert.deepEqual(docker?.optionDetails.map((o) => [o.flag, o.choices]), [['--without <part>', ['docker', 'containerd']]]);
