@@ -22,7 +22,7 @@ import { latestVersions, listVersions } from '../sysext/versions.ts';
 
 const ENDPOINTS: EndpointName[] = [
   'githubUrl', 'githubApiUrl', 'gitlabUrl', 'gitlabNicUrl', 'hashicorpApiUrl', 'k8sScheduleUrl', 'k8sDownloadUrl', 'dockerDownloadUrl',
-  'crioDownloadUrl', 'falcoDownloadUrl', 'tailscaleDownloadUrl', 'haproxyUrl', 'alpineUrl', 'debianUrl', 'bakeryUrl',
+  'crioDownloadUrl', 'falcoDownloadUrl', 'tailscaleDownloadUrl', 'haproxyUrl', 'alpineUrl', 'debianUrl', 'debianKeyring', 'bakeryUrl',
 ];
 
 interface ImageFlags extends CommonOptions {
@@ -224,7 +224,7 @@ function wrapCommand(): Command {
       .option('--verify', 'Verify=yes in the sysupdate config (publish SHA256SUMS.gpg)')
       .option('--name <name>', 'extension name (default: the first package)'),
   );
-  addCommonOptions(command, { dryRun: false, endpoints: ['alpineUrl', 'debianUrl', 'bakeryUrl'] });
+  addCommonOptions(command, { dryRun: false, endpoints: ['alpineUrl', 'debianUrl', 'debianKeyring', 'bakeryUrl'] });
   command.action(async (packages: string[], flags: WrapFlags & { version: string }) => {
     const ctx = contextFromOptions(flags);
     if (Boolean(flags.apk) === Boolean(flags.deb)) throw usageError('say where the packages come from', 'give exactly one of --apk or --deb');

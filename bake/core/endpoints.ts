@@ -74,6 +74,12 @@ export const ENDPOINTS = {
   // No default: name an Alpine or Debian mirror (its base, as in /etc/apk/repositories or sources.list).
   alpineUrl: { flag: '--alpine-url', env: 'BAKE_ALPINE_URL', default: '', description: 'Alpine package mirror (base of <branch>/<repository>/<arch>/APKINDEX.tar.gz)' },
   debianUrl: { flag: '--debian-url', env: 'BAKE_DEBIAN_URL', default: '', description: 'Debian package mirror (base of dists/ and pool/)' },
+  debianKeyring: {
+    flag: '--debian-keyring',
+    env: 'BAKE_DEBIAN_KEYRING',
+    default: '/usr/share/keyrings/debian-archive-keyring.gpg',
+    description: "keys a Debian suite's Release must be signed with (file or URL; default: the host's debian-archive-keyring)",
+  },
 } satisfies Record<string, EndpointSpec>;
 
 export type EndpointName = keyof typeof ENDPOINTS;

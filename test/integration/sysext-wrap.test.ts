@@ -2,14 +2,15 @@
  * Wrapped distribution packages (btop from Alpine, tilde from Debian, `bake sysext wrap`) against
  * stand-in repositories in the real layouts: each image passes lint and systemd-dissect; merged by
  * systemd-sysext into an otherwise empty root, the wrapped x86-64 programs run in a chroot of it, i.e.
- * with nothing but the bundle's own loader and libraries; altered packages fail verification.
+ * with nothing but the bundle's own loader and libraries; altered packages and indexes, and a Debian
+ * Release not signed by the configured keyring, fail verification.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import type { Arch } from '../../bake/core/arch.ts';
 import { ENDPOINTS } from '../../bake/core/endpoints.ts';
@@ -100,6 +101,19 @@ test('a .deb that does not match Packages fails verification', async () => {
     await assert.rejects(createSysext(ctx, { name: 'tilde', version: 'latest', arch: 'x86-64', outputDir }), kind('verify'));
   });
   await assert.rejects(readdir(outputDir), /ENOENT/);
+});
+
+test('a Packages.gz that the signed Release does not list, or a Release not signed by the keyring, is refused', async () => {
+  const index = `${DEBIAN_MIRROR}/dists/bookworm/main/binary-amd64/Packages.gz`;
+  const request = { name: 'tilde', version: STANDIN_VERSIONS_B.tilde!, arch: 'x86-64' as const, outputDir: join(work, 'unsigned') };
+  const extraStanza = (bytes: Buffer) => gzipSync(Buffer.concat([gunzipSync(bytes), Buffer.from('\nPackage: extra\n')]));
+  await withAltered(index, extraStanza, async () => {
+    await assert.rejects(createSysext(upstream.context({ cacheDir: join(work, 'cache-index') }), request), kind('verify'));
+  });
+  const ctx = upstream.context({ cacheDir: join(work, 'cache-keyring') });
+  ctx.endpoints.debianKeyring = '/usr/share/keyrings/debian-archive-keyring.gpg';
+  await assert.rejects(createSysext(ctx, request), kind('verify'));
+  await assert.rejects(readdir(request.outputDir), /ENOENT/);
 });
 
 test('an .apk whose files were swapped (control stream intact) fails its datahash check', async () => {

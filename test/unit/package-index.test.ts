@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { BakeError } from '../../bake/core/errors.ts';
 import { debDataMember } from '../../bake/sysext/deb-package.ts';
+import { parseReleaseSha256 } from '../../bake/sysext/deb-release.ts';
 import { dependencyClosure, parseApkIndex, parseDebPackages } from '../../bake/sysext/package-index.ts';
 import { arArchive } from '../support/fixtures/upstream-recipes-b.ts';
 
@@ -55,4 +56,12 @@ test('.deb: the data member and its compression are found behind debian-binary a
   assert.equal(member.data.toString(), 'payload');
   assert.throws(() => debDataMember(deb.subarray(0, deb.length - 3), 'x'), kind('input'));
   assert.throws(() => debDataMember(Buffer.from('not an archive'), 'x'), kind('input'));
+});
+
+test('Debian Release: the SHA256 section maps each index path to its hash, other sections ignored', () => {
+  const hashes = parseReleaseSha256(recorded('debian-bookworm-release-excerpt.txt'));
+  assert.equal(hashes.get('main/binary-amd64/Packages.gz'), '6777ea16514725f9427f48c240d92e0a6b8496138e37a1491d8597e66774e309');
+  assert.equal(hashes.get('main/binary-arm64/Packages.gz'), 'aee1ed47a695b38ecc6283e3952e8c3e18682cf7b2558ec62460a95c6d0b193b');
+  assert.equal(hashes.size, 7);
+  assert.equal(parseReleaseSha256('MD5Sum:\n ' + 'a'.repeat(64) + ' 1 main/binary-amd64/Packages.gz\n').size, 0);
 });
