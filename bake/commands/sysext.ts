@@ -1,5 +1,5 @@
 /**
- * `bake sysext list|versions|create|pack|lint`: the extension builder (what `bakery.sh list|create` did),
+ * `bake sysext list|versions|create|wrap|pack|lint`: the extension builder (what `bakery.sh list|create` did),
  * over the recipe catalogue in sysexts/. Recipe options (`--without docker`, `--cni-version v1.6.1`) are
  * taken from the words after the known flags and checked against the recipe.
  */
@@ -13,15 +13,18 @@ import type { Context } from '../context.ts';
 import type { EndpointName } from '../core/endpoints.ts';
 import { inputError, usageError } from '../core/errors.ts';
 import { getRecipe, recipeDir, recipeNames } from '../sysext/catalog.ts';
-import { createSysext, packSysext, type CreateResult } from '../sysext/create.ts';
+import { createFromRecipe, createSysext, packSysext, type CreateResult } from '../sysext/create.ts';
+import { parseSize } from '../core/size.ts';
+import { adHocWrapRecipe } from '../sysext/wrap.ts';
 import { IMAGE_FORMATS, parseFormat } from '../sysext/image.ts';
 import { formatFindings, lintSysext } from '../sysext/lint.ts';
-import type { Recipe, VersionSource } from '../sysext/recipe.ts';
+import type { Recipe, RecipeOption, VersionSource } from '../sysext/recipe.ts';
 import { latestVersions, listVersions } from '../sysext/versions.ts';
 
 const ENDPOINTS: EndpointName[] = [
-  'githubUrl', 'githubApiUrl', 'gitlabUrl', 'hashicorpApiUrl', 'k8sScheduleUrl', 'k8sDownloadUrl', 'dockerDownloadUrl',
-  'crioDownloadUrl', 'falcoDownloadUrl', 'tailscaleDownloadUrl', 'githubRawUrl', 'hashicorpDownloadUrl', 'hashicorpKey', 'bakeryUrl',
+  'githubUrl', 'githubApiUrl', 'gitlabUrl', 'gitlabNicUrl', 'hashicorpApiUrl', 'k8sScheduleUrl', 'k8sDownloadUrl', 'dockerDownloadUrl',
+  'crioDownloadUrl', 'falcoDownloadUrl', 'tailscaleDownloadUrl', 'githubRawUrl', 'hashicorpDownloadUrl', 'hashicorpKey', 'haproxyUrl',
+  'alpineUrl', 'debianUrl', 'debianKeyring', 'bakeryUrl',
 ];
 
 interface ImageFlags extends CommonOptions {
@@ -32,11 +35,22 @@ interface ImageFlags extends CommonOptions {
   outputFile?: string;
   epoch: string;
   forceReload?: boolean;
+  extFsSize?: string;
 }
 
 interface CreateFlags extends ImageFlags {
   sysupdate?: boolean;
   verify?: boolean;
+  name?: string;
+}
+
+interface WrapFlags extends CreateFlags {
+  apk?: boolean;
+  deb?: boolean;
+  release?: string;
+  repository?: string[];
+  skip?: string[];
+  expose?: string[];
 }
 
 function print(ctx: Context, json: unknown, text: string): void {
@@ -47,14 +61,16 @@ function describeSource(source: VersionSource): string {
   switch (source.kind) {
     case 'github-releases': return `GitHub releases ${source.repo}`;
     case 'github-tags': return `GitHub tags ${source.repo}`;
-    case 'gitlab-tags': return `GitLab tags project ${source.project}`;
+    case 'gitlab-tags': return `GitLab tags project ${source.project}${source.endpoint ? ` (${source.endpoint})` : ''}`;
     case 'html-listing': return `listing ${source.path}`;
+    case 'html-branch-listings': return `listings ${source.branchPath.replace('{branch}', '*')} (branches ${source.minimumBranch}+)`;
     case 'hashicorp': return `HashiCorp ${source.product}`;
     case 'kubernetes-schedule': return 'Kubernetes release schedule';
+    case 'package-index': return `${source.repository.kind === 'apk' ? 'Alpine' : 'Debian'} ${source.repository.release} ${source.package}`;
   }
 }
 
-function recipeSummary(recipe: Recipe) {
+export function recipeSummary(recipe: Recipe) {
   return {
     name: recipe.name,
     description: recipe.description,
@@ -62,8 +78,26 @@ function recipeSummary(recipe: Recipe) {
     verifiesChecksums: recipe.verifiesChecksums,
     staticFiles: existsSync(join(recipeDir(recipe.name), 'files')),
     arches: [...recipe.arches],
-    options: (recipe.options ?? []).map((o) => `--${o.name}${o.value ? ` ${o.value}` : ''}`),
+    options: (recipe.options ?? []).map(optionFlag),
+    optionDetails: (recipe.options ?? []).map((o) => ({
+      flag: optionFlag(o),
+      description: o.description,
+      required: o.required ?? false,
+      ...(o.choices ? { choices: [...o.choices] } : {}),
+    })),
   };
+}
+
+function optionFlag(option: RecipeOption): string {
+  return `--${option.name}${option.value ? ` ${option.value}` : ''}`;
+}
+
+/** Below the table: every recipe option with what it does (bakery.sh's `create <ext> help`, for all). */
+function optionLines(summaries: ReadonlyArray<ReturnType<typeof recipeSummary>>): string {
+  const rows = summaries.flatMap((s) =>
+    s.optionDetails.map((o) => [s.name, o.flag, `${o.required ? 'required: ' : ''}${o.description}${o.choices ? ` (${o.choices.join(', ')})` : ''}`]),
+  );
+  return rows.length > 0 ? `\nRECIPE OPTIONS (after the version: bake sysext create <name> <version> --option value)\n${formatTable(rows)}\n` : '';
 }
 
 
@@ -74,7 +108,8 @@ function listCommand(): Command {
     const ctx = contextFromOptions(flags);
     const summaries = recipeNames().map((name) => recipeSummary(getRecipe(name)));
     const rows = summaries.map((s) => [s.name, s.versionSource, s.verifiesChecksums ? 'yes' : 'no', s.staticFiles ? 'yes' : 'no', s.arches.join(','), s.options.join(' ')]);
-    print(ctx, { ok: true, recipes: summaries }, `${formatTable([['EXTENSION', 'VERSIONS FROM', 'CHECKSUMS', 'STATIC FILES', 'ARCHES', 'OPTIONS'], ...rows])}\n`);
+    const text = `${formatTable([['EXTENSION', 'VERSIONS FROM', 'CHECKSUMS', 'STATIC FILES', 'ARCHES', 'OPTIONS'], ...rows])}\n${optionLines(summaries)}`;
+    print(ctx, { ok: true, recipes: summaries }, text);
   });
   return command;
 }
@@ -102,6 +137,7 @@ function addImageOptions(command: Command): Command {
     .option('--output-dir <dir>', 'where the image and its files go', '.')
     .option('--output-file <file>', 'image file name (.raw is added); default <name>.raw')
     .option('--epoch <seconds>', 'SOURCE_DATE_EPOCH for every timestamp', '0')
+    .option('--ext-fs-size <size>', 'ext2/ext4/btrfs: filesystem size before it is shrunk, e.g. 1G (default: from the tree)')
     .option('--force-reload', 'EXTENSION_RELOAD_MANAGER=1 even if the recipe does not need it');
 }
 
@@ -114,6 +150,7 @@ function imageRequest(flags: ImageFlags) {
     os: flags.os,
     outputDir: flags.outputDir,
     ...(flags.outputFile ? { outputFile: flags.outputFile } : {}),
+    ...(flags.extFsSize !== undefined ? { fsSize: parseSize(flags.extFsSize, '--ext-fs-size') } : {}),
     epoch,
     forceReload: flags.forceReload ?? false,
   };
@@ -149,13 +186,56 @@ function createCommand(): Command {
       .argument('[recipe-options...]', 'recipe options, e.g. --without containerd')
       .option('--sysupdate', 'also write the sysupdate configs (<name>.conf, k8s family <name>-vX.Y.conf)')
       .option('--verify', 'Verify=yes in the sysupdate configs (publish SHA256SUMS.gpg)')
+      .option('--name <name>', "the extension's name in the image (extension-release, files, sysupdate), default the recipe's")
       .allowUnknownOption(),
   );
   addCommonOptions(command, { dryRun: false, endpoints: ENDPOINTS });
   command.action(async (name: string, version: string, extra: string[], flags: CreateFlags) => {
     const ctx = contextFromOptions(flags);
     const options = parseRecipeOptions(getRecipe(name), extra);
-    const result = await createSysext(ctx, { name, version, ...imageRequest(flags), sysupdate: flags.sysupdate ?? false, verify: flags.verify ?? false, options });
+    const result = await createSysext(ctx, { name, version, ...createRequest(flags), options });
+    print(ctx, { ok: true, ...result }, resultText(result));
+  });
+  return command;
+}
+
+/** What create and wrap share beyond the image flags. */
+function createRequest(flags: CreateFlags) {
+  return { ...imageRequest(flags), ...(flags.name ? { imageName: flags.name } : {}), sysupdate: flags.sysupdate ?? false, verify: flags.verify ?? false };
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+function wrapCommand(): Command {
+  const command = addImageOptions(
+    new Command('wrap')
+      .description('bundle Alpine or Debian packages, with every package they depend on, into a sysext that runs on Flatcar')
+      .argument('<packages...>', 'package names; the first names the extension and its version')
+      .option('--apk', 'Alpine packages (--alpine-url)')
+      .option('--deb', 'Debian packages (--debian-url)')
+      .option('--version <version>', "the first package's version, or 'latest'", 'latest')
+      .option('--release <release>', 'Alpine branch (default latest-stable) or Debian suite (default bookworm)')
+      .option('--repository <name>', 'Alpine repository or Debian component, repeatable (default main, community / main)', collect)
+      .option('--skip <package>', 'leave out a dependency, repeatable', collect)
+      .option('--expose <path>', 'executable to rewrite and link from usr/bin, repeatable (default: the packages\' bin/ files)', collect)
+      .option('--sysupdate', 'also write the sysupdate config')
+      .option('--verify', 'Verify=yes in the sysupdate config (publish SHA256SUMS.gpg)')
+      .option('--name <name>', 'extension name (default: the first package)'),
+  );
+  addCommonOptions(command, { dryRun: false, endpoints: ['alpineUrl', 'debianUrl', 'debianKeyring', 'bakeryUrl'] });
+  command.action(async (packages: string[], flags: WrapFlags & { version: string }) => {
+    const ctx = contextFromOptions(flags);
+    if (Boolean(flags.apk) === Boolean(flags.deb)) throw usageError('say where the packages come from', 'give exactly one of --apk or --deb');
+    const recipe = adHocWrapRecipe({
+      kind: flags.apk ? 'apk' : 'deb',
+      packages,
+      ...(flags.name ? { name: flags.name } : {}),
+      ...(flags.release ? { release: flags.release } : {}),
+      ...(flags.repository ? { repositories: flags.repository } : {}),
+      ...(flags.skip ? { skip: flags.skip } : {}),
+      ...(flags.expose ? { expose: flags.expose } : {}),
+    });
+    const result = await createFromRecipe(ctx, recipe, { name: recipe.name, version: flags.version, ...createRequest(flags) });
     print(ctx, { ok: true, ...result }, resultText(result));
   });
   return command;
@@ -193,7 +273,7 @@ function lintCommand(): Command {
 
 export function command(): Command {
   const program = new Command('sysext').description('build, pack and lint system extensions from the recipe catalogue');
-  for (const sub of [listCommand(), versionsCommand(), createCommand(), packCommand(), lintCommand()]) {
+  for (const sub of [listCommand(), versionsCommand(), createCommand(), wrapCommand(), packCommand(), lintCommand()]) {
     // addCommand does not pass exitOverride down; the CLI maps commander's errors to exit codes itself.
     program.addCommand(sub.exitOverride());
   }

@@ -64,6 +64,7 @@ export const ENDPOINTS = {
   githubUrl: { flag: '--github-url', env: 'BAKE_GITHUB_URL', default: 'https://github.com', description: 'GitHub (release downloads, source archives)' },
   githubApiUrl: { flag: '--github-api-url', env: 'BAKE_GITHUB_API_URL', default: 'https://api.github.com', description: 'GitHub API (release and tag lists; GH_TOKEN is sent when set)' },
   gitlabUrl: { flag: '--gitlab-url', env: 'BAKE_GITLAB_URL', default: 'https://gitlab.com', description: 'GitLab (tag lists)' },
+  gitlabNicUrl: { flag: '--gitlab-nic-url', env: 'BAKE_GITLAB_NIC_URL', default: 'https://gitlab.nic.cz', description: 'CZ.NIC GitLab (BIRD tags and source archives)' },
   hashicorpApiUrl: { flag: '--hashicorp-api-url', env: 'BAKE_HASHICORP_API_URL', default: 'https://api.releases.hashicorp.com', description: 'HashiCorp releases API' },
   k8sScheduleUrl: {
     flag: '--k8s-schedule-url',
@@ -84,6 +85,16 @@ export const ENDPOINTS = {
     env: 'BAKE_HASHICORP_KEY',
     default: 'https://www.hashicorp.com/.well-known/pgp-key.txt',
     description: "HashiCorp's release signing key (URL or file); a key you name is trusted as given",
+  },
+  haproxyUrl: { flag: '--haproxy-url', env: 'BAKE_HAPROXY_URL', default: 'https://www.haproxy.org', description: 'HAProxy source releases and their listings' },
+  // bake names no package mirror: Alpine's is yours to name; Debian's defaults to the one this host's apt uses.
+  alpineUrl: { flag: '--alpine-url', env: 'BAKE_ALPINE_URL', default: '', description: 'Alpine package mirror (base of <branch>/<repository>/<arch>/APKINDEX.tar.gz)' },
+  debianUrl: { flag: '--debian-url', env: 'BAKE_DEBIAN_URL', default: '', description: 'Debian package mirror (base of dists/ and pool/; default: the mirror of this host\'s apt)' },
+  debianKeyring: {
+    flag: '--debian-keyring',
+    env: 'BAKE_DEBIAN_KEYRING',
+    default: '/usr/share/keyrings/debian-archive-keyring.gpg',
+    description: "keys a Debian suite's Release must be signed with (file or URL; default: the host's debian-archive-keyring)",
   },
 } satisfies Record<string, EndpointSpec>;
 

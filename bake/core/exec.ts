@@ -18,7 +18,7 @@ const TOOL_PACKAGES: Record<string, string> = {
   btrfs: 'btrfs-progs', mksquashfs: 'squashfs-tools', unsquashfs: 'squashfs-tools', 'mkfs.erofs': 'erofs-utils',
   'fsck.erofs': 'erofs-utils', 'qemu-img': 'qemu-utils', 'systemd-dissect': 'systemd-container', mcopy: 'mtools',
   mmd: 'mtools', zstd: 'zstd', pigz: 'pigz', podman: 'podman', docker: 'docker.io', 'qemu-system-x86_64': 'qemu-system-x86',
-  'qemu-system-aarch64': 'qemu-system-arm', mkfifo: 'coreutils', cp: 'coreutils', sudo: 'sudo', tar: 'tar',
+  'qemu-system-aarch64': 'qemu-system-arm', mkfifo: 'coreutils', cp: 'coreutils', sudo: 'sudo', tar: 'tar', patchelf: 'patchelf',
 };
 
 export interface RunOptions {

@@ -14,11 +14,18 @@ import { privatiseTree, walkTree } from './tree.ts';
 const MAX_LINKS = 40;
 
 /**
- * `relative` below `root` with every link followed inside the root: the real path, which holds no link
- * below `root`, or undefined when a link or `..` leads out (an absolute link target always does).
- * Missing components are taken as they are; the kernel could not walk through them either.
+ * What an absolute link target means in a tree: a place outside it (an upstream archive, a build's output),
+ * or the tree's own root (a distribution package, whose links name paths of the system it installs into).
  */
-export async function resolveInside(root: string, relative: string): Promise<string | undefined> {
+export type AbsoluteLinks = 'outside' | 'root';
+
+/**
+ * `relative` below `root` with every link followed inside the root: the real path, which holds no link
+ * below `root`, or undefined when a link or `..` leads out (an absolute link target does unless
+ * `absolute` is 'root'). Missing components are taken as they are; the kernel could not walk through
+ * them either.
+ */
+export async function resolveInside(root: string, relative: string, absolute: AbsoluteLinks = 'outside'): Promise<string | undefined> {
   const resolved: string[] = [];
   const pending = relative.split('/').reverse();
   let links = 0;
@@ -35,7 +42,8 @@ export async function resolveInside(root: string, relative: string): Promise<str
       continue;
     }
     const target = await readlink(here);
-    if (isAbsolute(target) || ++links > MAX_LINKS) return undefined;
+    if ((isAbsolute(target) && absolute === 'outside') || ++links > MAX_LINKS) return undefined;
+    if (isAbsolute(target)) resolved.length = 0;
     pending.push(...target.split('/').reverse());
   }
   return join(root, ...resolved);
@@ -54,11 +62,11 @@ interface TreeFindings {
 const SET_ID = 0o6000;
 
 /** Walks a tree without following anything and reports what must be refused or stripped. */
-async function inspectTree(tree: string): Promise<TreeFindings> {
+async function inspectTree(tree: string, absolute: AbsoluteLinks): Promise<TreeFindings> {
   const findings: TreeFindings = { setId: [], hardLinks: [] };
   for (const entry of await walkTree(tree)) {
     if (entry.kind === 'other') findings.refused ??= { path: entry.path, reason: 'is a device node, FIFO or socket' };
-    if (entry.kind === 'symlink' && (await resolveInside(tree, entry.path)) === undefined) {
+    if (entry.kind === 'symlink' && (await resolveInside(tree, entry.path, absolute)) === undefined) {
       findings.refused ??= { path: entry.path, reason: `links outside its tree (to ${await readlink(join(tree, entry.path))})` };
     }
     if (entry.kind === 'file' && entry.links > 1) findings.hardLinks.push(entry.path);
@@ -74,8 +82,8 @@ export const CONFINED_HINT = 'bake takes only files, folders and links that stay
  * sockets and links leading out of it; gives hard-linked files copies of their own and clears set-ID
  * bits, with a warning. `nameOf` turns a path in the tree into the name its source uses.
  */
-export async function confineTree(log: Logger, tree: string, label: string, nameOf: (path: string) => Promise<string>): Promise<void> {
-  const findings = await inspectTree(tree);
+export async function confineTree(log: Logger, tree: string, label: string, nameOf: (path: string) => Promise<string>, absolute: AbsoluteLinks = 'outside'): Promise<void> {
+  const findings = await inspectTree(tree, absolute);
   if (findings.refused) throw inputError(`${label}: ${await nameOf(findings.refused.path)} ${findings.refused.reason}`, CONFINED_HINT);
   for (const path of findings.hardLinks) log.warn(`${label}: ${await nameOf(path)} is a hard link; kept as a file of its own`);
   for (const path of findings.setId) log.warn(`${label}: ${await nameOf(path)} has a set-user-ID or set-group-ID bit; cleared`);

@@ -20,13 +20,17 @@ import { EXTENSION_RELEASE_DIR, extensionReleasePath, extensionReleaseText } fro
 import { sysupdateConfs } from './sysupdate.ts';
 import { cloneTree, normaliseTree, replacing } from './tree.ts';
 import { folderInside } from './confine.ts';
-import { latestVersions } from './versions.ts';
+import { recipeLatest } from './versions.ts';
 import { checkExtensionName } from '../image/sysext-file.ts';
 
 export type { ImageFormat } from './image.ts';
 
 export interface CreateRequest {
   name: string;
+  /** The extension name the image carries (extension-release, file names), when not the recipe's (--name). */
+  imageName?: string;
+  /** Filesystem size before shrinking, for ext2/ext4/btrfs (--ext-fs-size); default from the tree. */
+  fsSize?: number;
   /** An upstream version, or 'latest' (the newest of the recipe's latest set). */
   version: string;
   arch: Arch;
@@ -64,6 +68,7 @@ export interface PackRequest {
   os?: string;
   epoch?: number;
   forceReload?: boolean;
+  fsSize?: number;
 }
 
 /** Everything assemble() needs once the tree is filled. */
@@ -76,6 +81,7 @@ interface Assembly {
   outputDir: string;
   outputFile?: string;
   format: ImageFormat;
+  fsSize?: number;
   os: string;
   epoch: number;
   reload: boolean;
@@ -83,13 +89,19 @@ interface Assembly {
 }
 
 export async function createSysext(ctx: Context, request: CreateRequest): Promise<CreateResult> {
-  const recipe = getRecipe(request.name);
+  return createFromRecipe(ctx, getRecipe(request.name), request);
+}
+
+/** Builds any recipe, including one made on the spot (`bake sysext wrap`); `request.name` is ignored. */
+export async function createFromRecipe(ctx: Context, recipe: Recipe, request: CreateRequest): Promise<CreateResult> {
+  const name = request.imageName ?? recipe.name;
+  checkExtensionName(name);
   if (!recipe.arches.includes(request.arch)) {
     throw usageError(`${recipe.name} is not available for ${request.arch}`, `use --arch ${recipe.arches.join(' or --arch ')}`);
   }
   const options = checkOptions(recipe, request.options ?? {});
-  const format = await checkFormat(request.format ?? 'squashfs');
-  const version = request.version === 'latest' ? (await latestVersions(ctx, recipe.name))[0]! : request.version;
+  const format = await checkFormat(request.format ?? 'squashfs', request.fsSize);
+  const version = request.version === 'latest' ? (await recipeLatest(ctx, recipe))[0]! : request.version;
   await using scratch = await tempDir('bake-sysext');
   const root = join(scratch.path, 'root');
   await copyStaticFiles(recipe.name, root);
@@ -99,7 +111,7 @@ export async function createSysext(ctx: Context, request: CreateRequest): Promis
     throw explainMissingUpstream(error, recipe.name, version, request.arch);
   });
   return await assemble(ctx, {
-    name: recipe.name,
+    name,
     version,
     arch: request.arch,
     root,
@@ -112,9 +124,10 @@ export async function createSysext(ctx: Context, request: CreateRequest): Promis
 }
 
 /** Where and how the image is written, with the defaults create and pack share. */
-function outputOptions(request: { outputDir: string; outputFile?: string; os?: string; epoch?: number }) {
+function outputOptions(request: { outputDir: string; outputFile?: string; os?: string; epoch?: number; fsSize?: number }) {
   return {
     outputDir: request.outputDir,
+    ...(request.fsSize !== undefined ? { fsSize: request.fsSize } : {}),
     ...(request.outputFile ? { outputFile: request.outputFile } : {}),
     os: request.os ?? '_any',
     epoch: request.epoch ?? 0,
@@ -125,7 +138,7 @@ export async function packSysext(ctx: Context, request: PackRequest): Promise<Cr
   const info = await stat(request.dir).catch(() => undefined);
   if (!info?.isDirectory()) throw inputError(`${request.dir} is not a directory`, 'name a directory holding usr/ and/or opt/');
   checkExtensionName(request.name);
-  const format = await checkFormat(request.format ?? 'squashfs');
+  const format = await checkFormat(request.format ?? 'squashfs', request.fsSize);
   await using scratch = await tempDir('bake-pack');
   const root = join(scratch.path, 'root');
   // A private copy: normalising ownership and times must not touch the user's tree.
@@ -158,7 +171,8 @@ async function assemble(ctx: Context, job: Assembly): Promise<CreateResult> {
   await outputs.prepare();
   const imageName = outputFileName(job.name, job.outputFile);
   const image = outputs.pending(imageName);
-  await buildImage(ctx, job.format, { tree: job.root, output: image, epoch: job.epoch, entries, scratch: job.scratch });
+  const size = job.fsSize !== undefined ? { size: job.fsSize } : {};
+  await buildImage(ctx, job.format, { tree: job.root, output: image, epoch: job.epoch, entries, scratch: job.scratch, ...size });
   // The tree is done with once the image exists: free it while the image is hashed, not after.
   const [sha256] = await Promise.all([sha256File(image), rm(job.root, { recursive: true, force: true })]);
   const sumsName = `SHA256SUMS.${job.name}`;
@@ -235,13 +249,19 @@ function checkOptions(recipe: Recipe, given: Record<string, string | boolean>): 
       throw usageError(`--${name} ${String(value)} is not valid for ${recipe.name}`, `use one of: ${option.choices.join(', ')}`);
     }
   }
+  const missing = (recipe.options ?? []).find((option) => option.required && given[option.name] === undefined);
+  if (missing) throw usageError(`${recipe.name} needs --${missing.name}`, `e.g. --${missing.name} ${missing.value ?? ''}`.trimEnd());
   return given;
 }
 
-/** Unknown formats and missing mkfs tools fail before anything is downloaded. */
-async function checkFormat(format: ImageFormat): Promise<ImageFormat> {
+/** Unknown formats, a size for a format without one, and missing mkfs tools fail before anything is downloaded. */
+async function checkFormat(format: ImageFormat, fsSize?: number): Promise<ImageFormat> {
   const spec = IMAGE_FORMATS[format];
   if (!spec) throw usageError(`unknown image format '${String(format)}'`, `use one of: ${Object.keys(IMAGE_FORMATS).join(', ')}`);
+  if (fsSize !== undefined && !spec.sized) {
+    const sized = Object.entries(IMAGE_FORMATS).filter(([, row]) => row.sized).map(([name]) => name);
+    throw usageError(`--ext-fs-size does not apply to ${format} images`, `use it with --format ${sized.join(', ')}`);
+  }
   for (const tool of spec.tools) {
     if (!(await findTool(tool))) throw toolError(`${tool} not found (needed to build ${format} images)`, 'install it, or choose another --format');
   }

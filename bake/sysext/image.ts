@@ -22,11 +22,15 @@ export interface ImageJob {
   entries: readonly TreeEntry[];
   /** Scratch directory owned by the caller. */
   scratch: string;
+  /** Filesystem size before shrinking (--ext-fs-size), for formats that take one; default from the tree. */
+  size?: number;
 }
 
 interface FormatSpec {
   tools: string[];
   reproducible: boolean;
+  /** Whether the filesystem is created at a size first (then shrunk), so --ext-fs-size applies. */
+  sized: boolean;
   build(ctx: Context, job: ImageJob): Promise<void>;
 }
 
@@ -35,11 +39,11 @@ const FIXED_UUID = '00000000-0000-0000-0000-000000000000';
 const FIXED_HASH_SEED = '00000000-0000-0000-0000-000000000001';
 
 export const IMAGE_FORMATS: Record<ImageFormat, FormatSpec> = {
-  squashfs: { tools: ['mksquashfs'], reproducible: true, build: buildSquashfs },
-  erofs: { tools: ['mkfs.erofs'], reproducible: true, build: buildErofs },
-  btrfs: { tools: ['mksquashfs', 'mkfs.btrfs'], reproducible: true, build: buildBtrfs },
-  ext4: { tools: ['mkfs.ext4', 'resize2fs', 'debugfs'], reproducible: true, build: (ctx, job) => buildExt(ctx, job, 'ext4') },
-  ext2: { tools: ['mkfs.ext2', 'resize2fs', 'debugfs'], reproducible: true, build: (ctx, job) => buildExt(ctx, job, 'ext2') },
+  squashfs: { tools: ['mksquashfs'], reproducible: true, sized: false, build: buildSquashfs },
+  erofs: { tools: ['mkfs.erofs'], reproducible: true, sized: false, build: buildErofs },
+  btrfs: { tools: ['mksquashfs', 'mkfs.btrfs'], reproducible: true, sized: true, build: buildBtrfs },
+  ext4: { tools: ['mkfs.ext4', 'resize2fs', 'debugfs'], reproducible: true, sized: true, build: (ctx, job) => buildExt(ctx, job, 'ext4') },
+  ext2: { tools: ['mkfs.ext2', 'resize2fs', 'debugfs'], reproducible: true, sized: true, build: (ctx, job) => buildExt(ctx, job, 'ext2') },
 };
 
 export function parseFormat(value: string): ImageFormat {
@@ -93,7 +97,7 @@ async function buildBtrfs(ctx: Context, job: ImageJob): Promise<void> {
   const source = await mountImageReadOnly(ctx, stack, staged, 'read the tree in a fixed order for mkfs.btrfs');
   // mkfs.btrfs needs a file at least as large as its minimum; --shrink trims it to what the tree needs.
   await writeFile(job.output, '');
-  await truncate(job.output, Math.max(256 << 20, Math.ceil(treeBytes(job.entries) * 1.5)));
+  await truncate(job.output, job.size ?? Math.max(256 << 20, Math.ceil(treeBytes(job.entries) * 1.5)));
   await ctx.run.run('mkfs.btrfs', ['-q', '-f', '-U', FIXED_UUID, '--rootdir', source, '--shrink', job.output], {
     why: 'build btrfs sysext images',
   });
@@ -107,7 +111,7 @@ async function buildBtrfs(ctx: Context, job: ImageJob): Promise<void> {
  */
 async function buildExt(ctx: Context, job: ImageJob, type: 'ext2' | 'ext4'): Promise<void> {
   const env = { E2FSPROGS_FAKE_TIME: String(Math.max(job.epoch, 1)) };
-  const sizeBytes = Math.ceil(treeBytes(job.entries) * 1.3) + job.entries.length * 8192 + (16 << 20);
+  const sizeBytes = job.size ?? Math.ceil(treeBytes(job.entries) * 1.3) + job.entries.length * 8192 + (16 << 20);
   await writeFile(job.output, '');
   await truncate(job.output, sizeBytes);
   const features = type === 'ext4' ? ['-O', '^has_journal'] : [];

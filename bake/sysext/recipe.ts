@@ -10,12 +10,45 @@ import type { EndpointName, KeyEndpoint } from '../core/endpoints.ts';
 export type VersionSource =
   | { kind: 'github-releases'; repo: string; match?: RegExp; stripV?: boolean }
   | { kind: 'github-tags'; repo: string; match?: RegExp; stripV?: boolean }
-  | { kind: 'gitlab-tags'; project: number; match?: RegExp; stripV?: boolean }
+  /** `endpoint`: the GitLab instance (default gitlabUrl, gitlab.com). */
+  | { kind: 'gitlab-tags'; project: number; endpoint?: EndpointName; match?: RegExp; stripV?: boolean }
   /** Versions scraped from an HTML directory listing: capture group 1 of `pattern` on every href. */
   | { kind: 'html-listing'; endpoint: EndpointName; path: string; pattern: RegExp }
+  /**
+   * A listing of release branches (capture group 1 of `branch`, from `minimumBranch` on), each with a
+   * listing of its own at `branchPath` (`{branch}` replaced) scraped like html-listing (haproxy.org).
+   */
+  | { kind: 'html-branch-listings'; endpoint: EndpointName; path: string; branch: RegExp; minimumBranch: string; branchPath: string; pattern: RegExp }
   | { kind: 'hashicorp'; product: string }
   /** kubernetes/website data/releases/schedule.yaml: released patches of the supported minors. */
-  | { kind: 'kubernetes-schedule' };
+  | { kind: 'kubernetes-schedule' }
+  /** The version a distribution's package index holds for `package` (for the default arch). */
+  | { kind: 'package-index'; repository: PackageRepository; package: string };
+
+/**
+ * A distribution package repository: Alpine (`release` a branch such as `latest-stable` or `v3.21`,
+ * `repositories` e.g. main, community) or Debian (`release` a suite, `repositories` its components).
+ */
+export interface PackageRepository {
+  kind: 'apk' | 'deb';
+  release: string;
+  repositories: readonly string[];
+}
+
+/**
+ * Distribution packages bundled into the sysext so they run on Flatcar: the packages and every package
+ * they depend on land below usr/lib/<name>/, their executables get that bundle's ELF interpreter and
+ * library path, and are linked from usr/bin.
+ */
+export interface WrapRequest extends PackageRepository {
+  packages: readonly string[];
+  /** The version the first package must have in the index; the index is refused otherwise. */
+  version?: string;
+  /** Dependencies left out on purpose (names as the index spells them). */
+  skip?: readonly string[];
+  /** Executables to rewrite and link from usr/bin, as paths in the packages (default: the packages' bin/ files). */
+  expose?: readonly string[];
+}
 
 /** What `--latest` means: the newest version, or the newest patch of each of the newest minors. */
 export type LatestPolicy = { kind: 'newest' } | { kind: 'newest-patch-per-minor'; minors?: number };
@@ -27,6 +60,8 @@ export interface RecipeOption {
   value?: string;
   /** Allowed values, when the option is an enumeration. */
   choices?: readonly string[];
+  /** The recipe cannot build without it (no sensible default exists). */
+  required?: boolean;
 }
 
 /** How a download is checked. Recipes name the upstream checksum file wherever one is published. */
@@ -94,6 +129,8 @@ export interface BuildApi {
   remove(at: string): Promise<void>;
   /** The newest version of another upstream (CNI plugins, NATS) for options that default to latest. */
   newestVersion(source: VersionSource): Promise<string>;
+  /** Bundles distribution packages with their dependencies (see WrapRequest). */
+  wrapPackages(request: WrapRequest): Promise<void>;
   /** Runs a recipe build script in a container; returns the host directory mounted at /out. */
   buildInContainer(build: ContainerBuild): Promise<string>;
   /**

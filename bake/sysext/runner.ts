@@ -24,6 +24,10 @@ import { CONFINED_HINT, existingFolderInside, folderInside, resolveInside } from
 import { unpackArchive } from './unpack.ts';
 import { allFinished } from '../core/all-finished.ts';
 import { githubAssetDigest, signedText } from './evidence.ts';
+import { cachePathFor } from './download-path.ts';
+import { wrapPackages } from './wrap.ts';
+
+export { cachePathFor };
 
 export interface BuildSetup {
   recipe: Recipe;
@@ -104,6 +108,7 @@ export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
       if (!newest) throw networkError(`no versions found upstream for a dependency of ${recipe.name}`, 'check the version source endpoint');
       return newest;
     },
+    wrapPackages: (request) => wrapPackages(ctx, { request, name: recipe.name, arch: setup.arch, root, scratch }),
     async buildInContainer(build) {
       const out = await runContainerBuild(ctx, { ...build, recipeDir: recipeDir(recipe.name), arch: setup.arch, scratch });
       sources.addTree(out, `the ${build.image} build's /out`);
@@ -191,12 +196,6 @@ async function scratchDir(scratch: string, into: string | undefined, recipeName:
   return folderInside(scratch, relative(scratch, clean), 'the scratch space');
 }
 
-/** Where a URL's download lives in the cache: host and path, readable and stable across runs. */
-export function cachePathFor(cacheDir: string, url: string): string {
-  const parsed = new URL(url);
-  const path = decodeURIComponent(parsed.pathname).split('/').filter((part) => part && part !== '..').join('/');
-  return join(cacheDir, 'sysext', 'downloads', parsed.host.replace(/[^\w.-]/g, '_'), path);
-}
 
 async function expectedHash(ctx: Context, url: string, verification: Verification): Promise<string | undefined> {
   if ('sha256' in verification) return verification.sha256.toLowerCase();

@@ -19,7 +19,7 @@ import { basename, dirname, join } from 'node:path';
 import { markerMatches, writeMarker } from '../core/cache.ts';
 import type { Context } from '../context.ts';
 import { BakeError, inputError, toolError } from '../core/errors.ts';
-import { CONFINED_HINT, confineTree } from './confine.ts';
+import { CONFINED_HINT, confineTree, type AbsoluteLinks } from './confine.ts';
 import { cloneTree, walkTree } from './tree.ts';
 
 export interface UnpackJob {
@@ -29,13 +29,15 @@ export interface UnpackJob {
   strip: number;
   /** The archive's verified SHA-256; without one the archive is unpacked afresh every time. */
   sha256?: string;
+  /** 'root' for distribution packages: their absolute links name the target system's paths (see confine.ts). */
+  absoluteLinks?: AbsoluteLinks;
 }
 
 export async function unpackArchive(ctx: Context, job: UnpackJob): Promise<void> {
   if (job.sha256 !== undefined) return cloneTree(await cachedTree(ctx, job.archive, job.sha256, job.strip), job.dir, 'link');
   const fresh = await mkdtemp(`${job.dir}.unpack-`);
   try {
-    await unpackChecked(ctx, job.archive, fresh, job.strip);
+    await unpackChecked(ctx, job.archive, fresh, job.strip, job.absoluteLinks);
     await cloneTree(fresh, job.dir, 'link');
   } finally {
     await rm(fresh, { recursive: true, force: true });
@@ -94,9 +96,9 @@ async function filesOf(tree: string): Promise<string[]> {
 }
 
 /** Unpacks into `dir`, a fresh folder, and makes the tree safe to use or refuses it (see confineTree). */
-async function unpackChecked(ctx: Context, archive: string, dir: string, strip: number): Promise<void> {
+async function unpackChecked(ctx: Context, archive: string, dir: string, strip: number, absolute: AbsoluteLinks = 'outside'): Promise<void> {
   await unpack(ctx, archive, dir, strip);
-  await confineTree(ctx.log, dir, basename(archive), (path) => memberName(ctx, { archive, strip }, path));
+  await confineTree(ctx.log, dir, basename(archive), (path) => memberName(ctx, { archive, strip }, path), absolute);
 }
 
 /** How each archive format is unpacked and listed, and which line of a failure names the culprit. */

@@ -8,6 +8,9 @@ import type { Context } from '../context.ts';
 import { inputError } from '../core/errors.ts';
 import { createHttp, type HttpClient } from '../net/http.ts';
 import type { VersionSource } from './recipe.ts';
+import { tempDir } from '../core/cleanup.ts';
+import { indexedVersion } from './package-source.ts';
+import { compareVersions } from '../core/version-order.ts';
 
 const GITHUB_PAGE_SIZE = 100;
 const HASHICORP_PAGE_SIZE = 20;
@@ -65,14 +68,27 @@ export async function fetchSourceVersions(ctx: Context, source: VersionSource): 
     case 'github-tags':
       return pageThrough(githubHttp(ctx), `${endpoints.githubApiUrl}/repos/${source.repo}/tags`, GITHUB_PAGE_SIZE, parseTagNames);
     case 'gitlab-tags':
-      return pageThrough(ctx.http, `${endpoints.gitlabUrl}/api/v4/projects/${source.project}/repository/tags`, GITHUB_PAGE_SIZE, parseTagNames);
+      return pageThrough(ctx.http, `${endpoints[source.endpoint ?? 'gitlabUrl']}/api/v4/projects/${source.project}/repository/tags`, GITHUB_PAGE_SIZE, parseTagNames);
     case 'html-listing':
       return parseHtmlListing(await ctx.http.getText(`${endpoints[source.endpoint]}${source.path}`), source.pattern);
+    case 'html-branch-listings':
+      return branchListings(ctx.http, endpoints[source.endpoint], source);
     case 'hashicorp':
       return hashicorpVersions(ctx.http, `${endpoints.hashicorpApiUrl}/v1/releases/${source.product}`);
     case 'kubernetes-schedule':
       return parseKubernetesSchedule(await ctx.http.getText(endpoints.k8sScheduleUrl));
+    case 'package-index': {
+      await using scratch = await tempDir('bake-index');
+      return await indexedVersion(ctx, source.repository, source.package, scratch.path);
+    }
   }
+}
+
+/** Every supported branch's listing, read concurrently (a handful of small pages). */
+async function branchListings(http: HttpClient, base: string, source: Extract<VersionSource, { kind: 'html-branch-listings' }>): Promise<string[]> {
+  const branches = parseHtmlListing(await http.getText(`${base}${source.path}`), source.branch).filter((b) => compareVersions(b, source.minimumBranch) >= 0);
+  const pages = await Promise.all(branches.map((branch) => http.getText(`${base}${source.branchPath.replace('{branch}', branch)}`)));
+  return pages.flatMap((page) => parseHtmlListing(page, source.pattern));
 }
 
 /** `?per_page=N&page=P` until a short page: GitHub and GitLab both page this way. */

@@ -6,7 +6,7 @@
 import type { Context } from '../context.ts';
 import { networkError } from '../core/errors.ts';
 import { getRecipe } from './catalog.ts';
-import type { LatestPolicy, VersionSource } from './recipe.ts';
+import type { LatestPolicy, Recipe, VersionSource } from './recipe.ts';
 import { fetchSourceVersions } from './version-sources.ts';
 import { compareVersions } from '../core/version-order.ts';
 
@@ -30,9 +30,13 @@ export async function listVersions(ctx: Context, name: string): Promise<string[]
 
 /** The recipe's latest set, newest first. */
 export async function latestVersions(ctx: Context, name: string): Promise<string[]> {
-  const recipe = getRecipe(name);
+  return recipeLatest(ctx, getRecipe(name));
+}
+
+/** The latest set of a recipe object (also one made on the spot, which the catalogue does not hold). */
+export async function recipeLatest(ctx: Context, recipe: Recipe): Promise<string[]> {
   const versions = await sourceVersions(ctx, recipe.versions);
-  if (versions.length === 0) throw networkError(`no versions of ${name} found upstream`, 'check the version source endpoint');
+  if (versions.length === 0) throw networkError(`no versions of ${recipe.name} found upstream`, 'check the version source endpoint');
   return pickLatest(versions, recipe.latest ?? { kind: 'newest' });
 }
 

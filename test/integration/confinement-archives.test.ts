@@ -16,7 +16,7 @@ import { createSysext } from '../../bake/sysext/create.ts';
 import { createBuildApi } from '../../bake/sysext/runner.ts';
 import type { Recipe } from '../../bake/sysext/recipe.ts';
 import { HOSTILE_ARCHIVE_PATHS, writeRawTar, type RawMember } from '../support/fixtures/upstream-hostile.ts';
-import { ensureStandInBuildImage, HOSTILE_BUILD_IMAGE, removeStandInBuildImage } from '../support/fixtures/upstream-build-image.ts';
+import { ensureHostileBuildImage, HOSTILE_BUILD_IMAGE, removeStandInBuildImage } from '../support/fixtures/upstream-build-image.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
 
 let upstream: Upstream;
@@ -161,7 +161,7 @@ test('hard links inside an archive and set-ID bits are stripped with a warning n
 });
 
 test("a build container's /out linking to a host file is refused before the recipe reads it", async () => {
-  const image = await ensureStandInBuildImage(true);
+  const image = await ensureHostileBuildImage();
   const ctx = upstream.context({ cacheDir: join(work, 'cache') });
   const outputDir = join(work, 'out-container');
   await refused(

@@ -1,0 +1,37 @@
+/**
+ * HAProxy, built statically (musl) from the release tarball in Alpine (build.sh), checked against the
+ * .sha256 haproxy.org publishes beside it. Versions come from the per-branch source listings, from the
+ * 3.0 branch on (development releases are left out by the pattern). The default configuration is
+ * copied to /etc/haproxy on first boot (tmpfiles) and the service runs as the haproxy user (sysusers).
+ */
+import type { Recipe } from '../../bake/sysext/recipe.ts';
+
+const BUILD_IMAGES = { amd64: 'docker.io/amd64/alpine:3.21', arm64: 'docker.io/arm64v8/alpine:3.21' };
+
+const recipe: Recipe = {
+  name: 'haproxy',
+  description: 'HAProxy load balancer (built from source)',
+  versions: {
+    kind: 'html-branch-listings',
+    endpoint: 'haproxyUrl',
+    path: '/download/',
+    branch: /^(\d+\.\d+)$/,
+    minimumBranch: '3.0',
+    branchPath: '/download/{branch}/src/',
+    pattern: /^haproxy-(\d+\.\d+\.\d+)\.tar\.gz$/,
+  },
+  arches: ['x86-64', 'arm64'],
+  reload: true,
+  verifiesChecksums: true,
+  options: [{ name: 'build-image', value: '<image>', description: 'container image to build in (default: Alpine 3.21 for the arch)' }],
+  async build(api) {
+    const branch = /^\d+\.\d+/.exec(api.version)?.[0] ?? api.version;
+    const url = api.url('haproxyUrl', `download/${branch}/src/haproxy-${api.version}.tar.gz`);
+    const source = await api.extract(await api.fetch(url, { checksumUrl: `${url}.sha256` }), { strip: 1 });
+    const image = String(api.options['build-image'] ?? BUILD_IMAGES[api.names.goarch]);
+    const out = await api.buildInContainer({ image, script: 'build.sh', source, env: { VERSION: api.version } });
+    await api.install(`${out}/usr/bin/haproxy`, 'usr/bin/haproxy', 0o755);
+  },
+};
+
+export default recipe;
