@@ -121,6 +121,3 @@ export const SCRIPTS_TAG_TREES: Readonly<Record<string, string>> = {
   'beta-4757.1.0': 'b063d7e132e9275a0bcac99863dce574b1516892',
   'alpha-4790.0.0': '35eff7820d2f0bd7f2c08691508e5d288657c41a',
 };
-
-/** Empty: the SDK route still checks the tarball by bytes until it checks the tree above. */
-export const SCRIPTS_TARBALL_SHA256: Readonly<Record<string, string>> = {};
