@@ -134,7 +134,8 @@ const EXTRACTORS: Record<'tar' | 'zip', Extractor> = {
 
 const extractorFor = (archive: string) => (archive.endsWith('.zip') ? EXTRACTORS.zip : EXTRACTORS.tar);
 
-async function unpack(ctx: Context, archive: string, dir: string, strip: number): Promise<void> {
+/** Extracts `archive` into `dir` as it stands (no inspection: see unpackChecked); what tar refuses is an input error. */
+export async function unpack(ctx: Context, archive: string, dir: string, strip: number): Promise<void> {
   const extractor = extractorFor(archive);
   if (strip > 0 && extractor === EXTRACTORS.zip) throw new BakeError('internal', 'strip is not supported for zip archives');
   const result = await ctx.run.run(extractor.tool, extractor.extract(archive, dir, strip), { why: extractor.why, allowFailure: true });

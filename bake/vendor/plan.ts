@@ -12,7 +12,7 @@ import {
 } from '../../vendors/formats.ts';
 import type { LayoutName } from '../../vendors/layouts.ts';
 import { qemuFirmwareNames, vendorOutputNames } from '../../vendors/outputs.ts';
-import { SCRIPTS_TARBALL_SHA256 } from '../../vendors/scripts-pins.ts';
+import { SCRIPTS_TAG_TREES } from '../../vendors/scripts-pins.ts';
 import { PINNED_ONLY, type ScriptsTrust } from './scripts-trust.ts';
 
 export type VendorRoute = 'sdk' | 'native';
@@ -130,10 +130,11 @@ function nativeSteps(format: VendorFormat, release: ResolvedRelease, layout: Lay
 
 /** What the tarball must match, as the run will check it. */
 function tarballCheck(tag: string, trust: ScriptsTrust): string {
-  const pinned = SCRIPTS_TARBALL_SHA256[tag];
+  const pinned = SCRIPTS_TAG_TREES[tag];
   if (trust.sha256) return `sha256 ${trust.sha256} (--scripts-sha256)`;
-  if (pinned) return `sha256 ${pinned} (pinned)`;
-  return trust.insecure ? 'unverified (--insecure-scripts)' : 'no pinned sha256: refused without --scripts-sha256 or --insecure-scripts';
+  if (trust.tree) return `holding git tree ${trust.tree}`;
+  if (pinned) return `holding git tree ${pinned} (pinned)`;
+  return trust.insecure ? 'unverified (--insecure-scripts)' : 'no pinned git tree: refused without --scripts-sha256 or --insecure-scripts';
 }
 
 function sdkSteps(format: VendorFormat, release: VendorRelease, endpoints: Endpoints, compression: Compression[], trust: ScriptsTrust): string[] {

@@ -10,7 +10,6 @@ import { createContext, type Context } from '../../bake/context.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import type { VendorRelease } from '../../bake/vendor/plan.ts';
 import { sha256Text, type ScriptsTrust } from '../../bake/vendor/scripts-trust.ts';
-import { sha256File } from '../../bake/core/checksums.ts';
 import { makeFlatcarDisk } from './fixtures/disk-image.ts';
 import { createSigningKey, signDetached, type SigningKey } from './fixtures/gpg.ts';
 import { fixtureRunner } from './fixtures/run.ts';
@@ -37,8 +36,8 @@ export interface VendorFixture {
   /** A fresh context (own memory log) on a private cache. */
   context(signal?: AbortSignal): Context & { lines: string[] };
   /**
-   * What vouches for the stand-ins a route runs (the SDK route's tarball, the native route's
-   * qemu_template.sh): their digests, plus --insecure-scripts because the mirror speaks plain HTTP.
+   * What vouches for the stand-ins a route runs: the SDK route's tarball by the git tree it holds, the
+   * native route's qemu_template.sh by its SHA-256; plus --insecure-scripts because the mirror speaks plain HTTP.
    */
   scriptsTrust(route: 'sdk' | 'native', version: string): ScriptsTrust;
   /** A fresh generic image in `dir`, with one baked sysext in ROOT. */
@@ -70,7 +69,7 @@ async function signed(key: SigningKey, path: string, write: (path: string) => Pr
   await signDetached(key, path);
 }
 
-/** Builds the release directory and the scripts stand-ins; returns the stand-in tarball's SHA-256. */
+/** Builds the release directory and the scripts stand-ins; returns the git tree the stand-in tarball holds. */
 async function buildRelease(fx: { root: string; key: SigningKey; scratch: string }, spec: VendorReleaseSpec): Promise<string> {
   const dir = join(fx.root, spec.channel, 'amd64-usr', spec.version);
   const work = await mkdtemp(join(fx.scratch, 'rel-'));
@@ -89,14 +88,14 @@ async function buildRelease(fx: { root: string; key: SigningKey; scratch: string
   }
   const tag = `${spec.channel}-${spec.version}`;
   const tarball = join(fx.root, 'flatcar/scripts/archive', `${tag}.tar.gz`);
-  await buildScriptsStandinTarball(tarball, {
+  const tree = await buildScriptsStandinTarball(tarball, {
     tag, sdkVersion: spec.sdkVersion, failWith: spec.scriptsFailWith, sleepSeconds: spec.scriptsSleepSeconds,
   });
   const raw = join(fx.root, 'flatcar/scripts/raw', tag, 'build_library');
   await mkdir(raw, { recursive: true });
   await writeFile(join(raw, 'qemu_template.sh'), QEMU_TEMPLATE_STANDIN);
   await writeFile(join(raw, 'template_vmware.ovf'), OVF_TEMPLATE_STANDIN);
-  return await sha256File(tarball);
+  return tree;
 }
 
 export async function vendorFixture(t: CleanupHost, specs: VendorReleaseSpec[]): Promise<VendorFixture> {
@@ -111,8 +110,8 @@ export async function vendorFixture(t: CleanupHost, specs: VendorReleaseSpec[]):
   key = await createSigningKey(join(scratch, 'key'));
   const root = join(scratch, 'www');
   await mkdir(root, { recursive: true });
-  const tarballSha256 = new Map<string, string>();
-  for (const spec of specs) tarballSha256.set(spec.version, await buildRelease({ root, key, scratch }, spec));
+  const scriptsTrees = new Map<string, string>();
+  for (const spec of specs) scriptsTrees.set(spec.version, await buildRelease({ root, key, scratch }, spec));
   mirror = await startMirror({ root });
   const url = mirror.url;
   const releases = new Map(specs.map((spec) => [spec.version, {
@@ -139,7 +138,7 @@ export async function vendorFixture(t: CleanupHost, specs: VendorReleaseSpec[]):
       return Object.assign(ctx, { lines: log.lines });
     },
     scriptsTrust(route, version) {
-      return { sha256: route === 'sdk' ? tarballSha256.get(version)! : sha256Text(QEMU_TEMPLATE_STANDIN), insecure: true };
+      return { ...(route === 'sdk' ? { tree: scriptsTrees.get(version)! } : { sha256: sha256Text(QEMU_TEMPLATE_STANDIN) }), insecure: true };
     },
     async disk(dir, version) {
       const tree = join(dir, 'rootfs');
