@@ -7,8 +7,8 @@ import { parseArch, type Arch } from '../core/arch.ts';
 import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
 import { parseReleaseRequest, resolveRelease } from '../flatcar/release.ts';
 import { chooseRoute } from '../vendor/plan.ts';
-import { eraName } from '../../vendors/eras.ts';
-import { formatArches, formatsFor, oemPayload, VENDOR_TABLE, type VendorFormat } from '../../vendors/formats.ts';
+import { describeSince, eraName } from '../../vendors/eras.ts';
+import { formatArches, formatsFor, oemPayload, VENDOR_TABLE, type Availability, type VendorFormat } from '../../vendors/formats.ts';
 import { vendorOutputNames } from '../../vendors/outputs.ts';
 
 interface VendorsFlags extends CommonOptions {
@@ -31,6 +31,12 @@ export interface VendorRow {
   autoReason?: string;
 }
 
+function describeAvailability({ since, until }: Availability): string {
+  const from = describeSince(since);
+  if (!until) return from === 'always' ? from : `from ${from}`;
+  return from === 'always' ? `before ${describeSince(until)}` : `from ${from}; before ${describeSince(until)}`;
+}
+
 export function vendorRow(format: VendorFormat, release?: { version: string; arch: Arch }): VendorRow {
   const row: VendorRow = {
     format: format.name,
@@ -39,7 +45,7 @@ export function vendorRow(format: VendorFormat, release?: { version: string; arc
     ...(format.oem ? { oem: format.oem } : {}),
     compression: [...format.compression],
     arches: [...formatArches(format)],
-    available: format.available,
+    available: describeAvailability(format.available),
   };
   if (!release) return row;
   const payload = oemPayload(format, release.version);

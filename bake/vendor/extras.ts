@@ -70,7 +70,7 @@ async function writeOva(ctx: Context, input: ExtrasInput): Promise<void> {
 }
 
 function qemuReadme(script: string, version: string): string {
-  const display = releaseQuirks(version).allOemsAreSysexts ? '-display curses' : '-curses';
+  const display = releaseQuirks(version).qemuDisplayCurses ? '-display curses' : '-curses';
   return `If you have qemu installed (or in the SDK), you can start the image with:
   cd path/to/image
   ./${script} ${display}
