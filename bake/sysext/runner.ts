@@ -19,7 +19,7 @@ import { compareVersions } from '../core/version-order.ts';
 import { downloadVerified } from '../core/cache.ts';
 import { cloneTree } from './tree.ts';
 import { unpackArchive } from './unpack.ts';
-import { allFinished } from '../core/all-finished.ts';
+import { allFinishedLimited } from '../core/all-finished.ts';
 
 export interface BuildSetup {
   recipe: Recipe;
@@ -92,7 +92,7 @@ export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
     },
     buildInContainer: (build) => runContainerBuild(ctx, { ...build, recipeDir: recipeDir(recipe.name), arch: setup.arch, scratch }),
     async concurrently(steps) {
-      await allFinished(steps.map((step) => step()));
+      await allFinishedLimited(steps, ctx.jobs);
     },
     compareVersions,
     log: (message) => ctx.log.info(`${recipe.name}: ${message}`),
