@@ -22,7 +22,7 @@ import { WriterRestartedError } from '../image/growing-file.ts';
 import { prepareSysext, type PreparedSysext } from './sources.ts';
 import { pausePoint, runStages, type Stage } from './stages.ts';
 import type { DownloadProgress } from '../net/http.ts';
-import { produceVendorImage } from '../vendor/index.ts';
+import { produceVendorImages, vendorsFailedError, type VendorOutcome } from '../vendor/several.ts';
 import type { BootReport } from '../boot/check.ts';
 
 export interface BakeState {
@@ -43,6 +43,7 @@ export interface BakeState {
   grownBy?: number;
   /** Vendor files staged in the work dir, published together with the generic image. */
   vendorFiles: string[];
+  vendorOutcomes: VendorOutcome[];
   smokeReport?: BootReport;
   outputs: string[];
 }
@@ -96,7 +97,7 @@ export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
       run: async (state, report) => {
         const release = await resolveRelease(ctx, state.request.release, state.request.arch);
         state.plan = planBake(state.request, release, ctx);
-        const vendorOutputs = state.plan.vendor?.outputs.map((name) => resolve(state.request.outputDir, name)) ?? [];
+        const vendorOutputs = state.plan.vendors.flatMap((vendor) => vendor.outputs).map((name) => resolve(state.request.outputDir, name));
         for (const output of [state.plan.output, ...vendorOutputs]) await ensureOutputFree(output, state.request.force);
         report(`${release.channel} ${release.version} (${release.board})`);
       },
@@ -173,17 +174,16 @@ export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
     { id: 'install', title: 'Install sysexts', run: (state, report) => installIntoImage(ctx, state, report) },
     {
       id: 'vendor',
-      title: 'Make vendor image',
-      skip: (state) => state.request.vendor === 'generic' && 'generic image',
-      run: async (state) => {
-        // image_to_vm.sh works on a copy too: the generic image is published beside the vendor image.
-        const disk = join(state.workDir, 'vendor-disk.bin');
-        await copyImage(ctx, state.workImage!, disk);
-        const [workDir, staged] = [join(state.workDir, 'vendor'), join(state.workDir, 'vendor-out')];
-        await Promise.all([mkdir(workDir), mkdir(staged)]);
+      title: 'Make vendor images',
+      skip: (state) => state.request.vendors.length === 0 && 'generic image',
+      run: async (state, report) => {
+        // Each vendor works on its own copy, as image_to_vm.sh does: the generic image is published too.
+        const [workDir, stageDir] = [join(state.workDir, 'vendor'), join(state.workDir, 'vendor-out')];
+        await Promise.all([mkdir(workDir), mkdir(stageDir)]);
         const { request } = state;
-        const job = { vendor: request.vendor, release: state.plan!.release, image: disk, workDir, outputDir: staged, ...request.vendorOptions };
-        state.vendorFiles = await produceVendorImage(ctx, job);
+        const job = { vendors: request.vendors, release: state.plan!.release, image: state.workImage!, workDir, stageDir, ...request.vendorOptions };
+        state.vendorOutcomes = await produceVendorImages(ctx, job, report);
+        state.vendorFiles = state.vendorOutcomes.flatMap((outcome) => outcome.files ?? []);
       },
     },
     {
@@ -214,6 +214,8 @@ export function bakeStages(ctx: Context): Array<Stage<BakeState>> {
           await publishFile(file, target, state.request.force);
           state.outputs.push(target);
         }
+        const failed = vendorsFailedError(state.vendorOutcomes, state.outputs);
+        if (failed) throw failed;
       },
     },
   ];
@@ -272,7 +274,7 @@ export async function bake(ctx: Context, request: BakeRequest, options: { verbos
   });
   await using work = await tempDir('.bake-work', request.outputDir);
   await using cleanup = new CleanupStack(ctx.log);
-  const state: BakeState = { request, workDir: work.path, cleanup, sysexts: [], downloads: {}, vendorFiles: [], outputs: [] };
+  const state: BakeState = { request, workDir: work.path, cleanup, sysexts: [], downloads: {}, vendorFiles: [], vendorOutcomes: [], outputs: [] };
   await runStages(ctx, bakeStages(ctx), state, options);
   return {
     plan: state.plan!,
