@@ -30,7 +30,6 @@ export interface VendorOutcome {
   /** The staged files, when the vendor image was made. */
   files?: string[];
   error?: unknown;
-  seconds: number;
 }
 
 /** `--vendor a,b --vendor c` → [a, b, c]: known order, no duplicates, `generic` dropped (always made). */
@@ -55,9 +54,9 @@ async function runOne(ctx: Context, job: SeveralVendorsJob, vendor: string): Pro
     const files = await produceVendorImage(ctx, { ...job, vendor, image, workDir, outputDir });
     const seconds = (Date.now() - started) / 1000;
     ctx.log.info(`vendor ${vendor}: made ${files.length} file(s) in ${seconds.toFixed(1)} s`);
-    return { vendor, files, seconds };
+    return { vendor, files };
   } catch (error) {
-    return failed(ctx, vendor, error, started);
+    return failed(ctx, vendor, error);
   } finally {
     // What the job left of its copy (a converted disk's raw input) and its private directory.
     await Promise.all([rm(image, { force: true }), rm(workDir, { recursive: true, force: true })]);
@@ -70,20 +69,19 @@ async function runOne(ctx: Context, job: SeveralVendorsJob, vendor: string): Pro
  * find them verified in the cache. A vendor whose inputs cannot be had fails here, alone.
  */
 async function prefetchNativeInputs(ctx: Context, job: SeveralVendorsJob, vendor: string): Promise<VendorOutcome | undefined> {
-  const started = Date.now();
   try {
     for (const file of releaseFilesFor(requireFormat(vendor, job.release), job.release, 'native')) await fetchReleaseFile(ctx, job.release, file);
     return undefined;
   } catch (error) {
-    return failed(ctx, vendor, error, started);
+    return failed(ctx, vendor, error);
   }
 }
 
-function failed(ctx: Context, vendor: string, error: unknown, started: number): VendorOutcome {
+function failed(ctx: Context, vendor: string, error: unknown): VendorOutcome {
   // Ctrl-C stops every vendor; anything else fails this one alone.
   if (ctx.signal.aborted) throw error;
   ctx.log.warn(`vendor ${vendor} failed: ${error instanceof Error ? error.message : String(error)}`);
-  return { vendor, error, seconds: (Date.now() - started) / 1000 };
+  return { vendor, error };
 }
 
 /** Makes every vendor image; returns one outcome per vendor, in the order given. Rejects only on Ctrl-C. */
