@@ -5,12 +5,14 @@
 import { Option, type Command } from 'commander';
 import { createContext, type Context } from './context.ts';
 import { ENDPOINTS, type EndpointName, type Endpoints } from './core/endpoints.ts';
+import { resolveJobs } from './core/jobs.ts';
 
 export interface CommonOptions {
   verbose?: boolean;
   json?: boolean;
   dryRun?: boolean;
   cacheDir?: string;
+  jobs?: string;
   [endpointOption: string]: unknown;
 }
 
@@ -27,7 +29,8 @@ export function addCommonOptions(command: Command, options: { dryRun?: boolean; 
   command
     .option('--json', 'machine-readable result and errors on stdout')
     .option('-v, --verbose', 'show every command and request')
-    .addOption(new Option('--cache-dir <dir>', 'download cache').env('BAKE_CACHE_DIR'));
+    .addOption(new Option('--cache-dir <dir>', 'download cache').env('BAKE_CACHE_DIR'))
+    .addOption(new Option('--jobs <n>', 'threads and parallel jobs to use (default: the CPUs bake may use)').env('BAKE_JOBS'));
   if (options.dryRun !== false) command.option('--dry-run', 'print the plan; touch nothing');
   const shown = options.endpoints ?? (Object.keys(ENDPOINTS) as EndpointName[]);
   for (const [name, spec] of Object.entries(ENDPOINTS) as Array<[EndpointName, (typeof ENDPOINTS)[EndpointName]]>) {
@@ -51,6 +54,7 @@ export function contextFromOptions(options: CommonOptions): Context {
     json: options.json ?? false,
     dryRun: options.dryRun ?? false,
     ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+    jobs: resolveJobs(options.jobs),
     endpoints,
     signal: interruption.signal,
   });

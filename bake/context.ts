@@ -6,6 +6,7 @@ import { createRunner, type Runner } from './core/exec.ts';
 import { createHttp, type HttpClient, type HttpOptions } from './net/http.ts';
 import { createLogger, type Logger } from './core/log.ts';
 import { defaultCacheDir, resolveEndpoints, type Endpoints } from './core/endpoints.ts';
+import { resolveJobs } from './core/jobs.ts';
 
 export interface Context {
   log: Logger;
@@ -16,6 +17,8 @@ export interface Context {
   json: boolean;
   cacheDir: string;
   endpoints: Endpoints;
+  /** Threads and parallel jobs bake may use (--jobs, BAKE_JOBS, else the usable CPUs; see core/jobs.ts). */
+  jobs: number;
 }
 
 export interface ContextOptions {
@@ -27,6 +30,7 @@ export interface ContextOptions {
   endpoints?: Partial<Endpoints>;
   signal?: AbortSignal;
   log?: Logger;
+  jobs?: number;
 }
 
 /**
@@ -63,5 +67,6 @@ export function createContext(options: ContextOptions = {}): Context {
     http: createHttp({ log, signal, ...httpTuning(process.env) }),
     cacheDir: options.cacheDir ?? defaultCacheDir(),
     endpoints: resolveEndpoints(options.endpoints ?? {}),
+    jobs: options.jobs ?? resolveJobs(process.env.BAKE_JOBS),
   };
 }

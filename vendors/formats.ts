@@ -5,7 +5,7 @@
  * only; the engine (bake/vendor/) does the work.
  */
 import type { Arch } from '../bake/core/arch.ts';
-import { parseVersion, releaseQuirks, type ReleaseQuirks } from './eras.ts';
+import { ALWAYS, channelOfVersion, fromMajor, holdsIn, parseVersion, perChannel, QUIRK_SINCE, releaseQuirks, type Since } from './eras.ts';
 import type { LayoutName } from './layouts.ts';
 import { OEMS, oemIsSysext, type OemSpec } from './oems.ts';
 
@@ -18,8 +18,11 @@ export type Extra = 'qemu_uefi' | 'gce' | 'ova' | 'vmx' | 'ovf_virtualbox' | 'bo
 export type Compression = 'bz2' | 'gz' | 'zip' | 'zst' | 'none';
 export const COMPRESSIONS: readonly Compression[] = ['bz2', 'gz', 'zip', 'zst', 'none'];
 
-/** In which releases the format is in VALID_IMG_TYPES. */
-export type Availability = 'always' | 'after4081' | 'eraC' | 'beforeEraC';
+/** In which releases the format is in VALID_IMG_TYPES: from `since` on, and before `until` if given. */
+export interface Availability {
+  since: Since;
+  until?: Since;
+}
 
 /**
  * How the native route writes a disk: `move` keeps the raw file, `qemu-img` converts as image_to_vm does,
@@ -33,6 +36,8 @@ export interface DiskFormatSpec {
   qemuImg?: { format: string; options: readonly string[]; compressed?: boolean };
   /** How the native route writes it; false: only the SDK can (hdd, cpio and iso need its tools). */
   native: NativeWriter | false;
+  /** `qemu-img resize OUT <n>G` after the conversion (never shrinking). */
+  resizeGiB?: number;
   /** Why the native image differs from the SDK's, if it does. */
   nativeDiffers?: string;
 }
@@ -40,7 +45,7 @@ export interface DiskFormatSpec {
 export const DISK_FORMATS: Record<DiskFormat, DiskFormatSpec> = {
   raw: { extension: 'bin', native: 'move' },
   qcow2: { extension: 'img', native: 'qemu-img', qemuImg: { format: 'qcow2', options: ['compat=0.10'], compressed: true } },
-  exoscale: { extension: 'qcow2', native: 'qemu-img', qemuImg: { format: 'qcow2', options: ['compat=0.10'], compressed: true } },
+  exoscale: { extension: 'qcow2', native: 'qemu-img', qemuImg: { format: 'qcow2', options: ['compat=0.10'], compressed: true }, resizeGiB: 10 },
   vhd: { extension: 'vhd', native: 'qemu-img', qemuImg: { format: 'vpc', options: ['force_size'] } },
   vhd_fixed: { extension: 'vhd', native: 'vhd-footer', qemuImg: { format: 'vpc', options: ['subformat=fixed', 'force_size'] } },
   vhdx: { extension: 'vhdx', native: 'qemu-img', qemuImg: { format: 'vhdx', options: ['subformat=dynamic'] } },
@@ -87,52 +92,71 @@ export interface VendorFormat {
   extension?: string;
   /** Era A/B `IMG_ami_vmdk_SYSEXT` typo: the OEM sysext is never installed there. */
   oemSysextTypo?: boolean;
+  /** How the row read before each change; formatIn applies them for a release. */
+  changes?: readonly FormatChange[];
 }
+
+/** From `since` on the row is as the table says; before, `before`'s fields replace the row's. */
+export interface FormatChange {
+  since: Since;
+  before: Partial<Pick<VendorFormat, 'disk' | 'layout' | 'compression' | 'oemSysextTypo'>>;
+}
+
+/** akamai, ami and ami_vmdk had the base layout before the larger disks. */
+const BASE_LAYOUT_BEFORE: FormatChange = { since: QUIRK_SINCE.awsAkamaiVmLayout, before: { layout: 'base' } };
+/** `IMG_ami_vmdk_SYSEXT=oem-ami` (for `_OEM_SYSEXT`) until Era C rewrote the table. */
+const AMI_VMDK_TYPO_BEFORE: FormatChange = { since: QUIRK_SINCE.allOemsAreSysexts, before: { oemSysextTypo: true } };
+/** Before 4722 exoscale was a plain qcow2 (`.img`, not resized) that CI compressed with bz2. */
+const EXOSCALE_QCOW2_BEFORE: FormatChange = { since: fromMajor(4722), before: { disk: 'qcow2', compression: ['bz2'] } };
+
+/** oraclecloud arrived with Era C; packet, rackspace*, vagrant_virtualbox, vagrant_vmware_fusion and vmware_insecure left. */
+const ERA_C: Availability = { since: QUIRK_SINCE.allOemsAreSysexts };
+const BEFORE_ERA_C: Availability = { since: ALWAYS, until: QUIRK_SINCE.allOemsAreSysexts };
 
 const BOTH: readonly Arch[] = ['x86-64', 'arm64'];
 const AMD64: readonly Arch[] = ['x86-64'];
 
 function row(name: string, disk: DiskFormat, layout: LayoutName, oem: string | undefined, compression: readonly Compression[], more: Partial<VendorFormat> = {}): VendorFormat {
-  return { name, disk, layout, ...(oem ? { oem } : {}), extras: [], compression, available: 'always', ...more };
+  return { name, disk, layout, ...(oem ? { oem } : {}), extras: [], compression, available: { since: ALWAYS }, ...more };
 }
 
 export const VENDOR_TABLE: readonly VendorFormat[] = [
-  row('akamai', 'raw', 'vm', 'akamai', ['gz']),
-  row('ami', 'raw', 'vm', 'ami', ['bz2']),
-  row('ami_vmdk', 'vmdk_stream', 'vm', 'ami', ['bz2'], { oemSysextTypo: true }),
+  row('akamai', 'raw', 'vm', 'akamai', ['gz'], { changes: [BASE_LAYOUT_BEFORE] }),
+  row('ami', 'raw', 'vm', 'ami', ['bz2'], { changes: [BASE_LAYOUT_BEFORE] }),
+  row('ami_vmdk', 'vmdk_stream', 'vm', 'ami', ['bz2'], { changes: [BASE_LAYOUT_BEFORE, AMI_VMDK_TYPO_BEFORE] }),
   row('azure', 'vhd_fixed', 'azure', 'azure', ['bz2']),
   row('cloudsigma', 'qcow2', 'base', 'cloudsigma', ['bz2']),
   row('cloudstack', 'raw', 'base', 'cloudstack', ['bz2']),
   row('cloudstack_vhd', 'vhd', 'base', 'cloudstack', ['bz2']),
   row('digitalocean', 'raw', 'base', 'digitalocean', ['gz', 'bz2']),
-  row('exoscale', 'exoscale', 'base', 'exoscale', ['none']),
+  row('exoscale', 'exoscale', 'base', 'exoscale', ['none'], { changes: [EXOSCALE_QCOW2_BEFORE] }),
   row('gce', 'raw', 'vm', 'gce', ['none'], { extras: ['gce'] }),
   row('hetzner', 'raw', 'vm', 'hetzner', ['bz2']),
   row('hyperv', 'vhd', 'base', 'hyperv', ['zip']),
   row('hyperv_vhdx', 'vhdx', 'base', 'hyperv', ['zip']),
   row('iso', 'iso', 'base', undefined, ['bz2'], { extras: ['iso'], arches: AMD64 }),
   row('kubevirt', 'qcow2', 'vm', 'kubevirt', ['none'], { extension: 'qcow2' }),
-  row('nutanix', 'qcow2', 'vm', 'nutanix', ['bz2'], { available: 'after4081' }),
+  row('nutanix', 'qcow2', 'vm', 'nutanix', ['bz2'], { available: { since: perChannel('4515.0.0', '4459.1.1', '4459.2.0') } }),
   row('openstack', 'qcow2', 'vm', 'openstack', ['gz', 'bz2', 'none']),
   row('openstack_mini', 'qcow2', 'base', 'openstack', ['gz', 'bz2']),
-  row('oraclecloud', 'qcow2', 'vm', 'oraclecloud', ['none'], { available: 'eraC' }),
-  row('packet', 'raw', 'base', 'packet', ['bz2'], { available: 'beforeEraC' }),
+  row('oraclecloud', 'qcow2', 'vm', 'oraclecloud', ['none'], { available: ERA_C }),
+  row('packet', 'raw', 'base', 'packet', ['bz2'], { available: BEFORE_ERA_C }),
   row('parallels', 'hdd', 'vm', undefined, ['none'], { extras: ['pvm_tgz'], arches: AMD64 }),
-  row('proxmoxve', 'qcow2', 'vm', 'proxmoxve', ['none'], { available: 'after4081' }),
+  row('proxmoxve', 'qcow2', 'vm', 'proxmoxve', ['none'], { available: { since: fromMajor(4152) } }),
   row('pxe', 'cpio', 'base', undefined, ['bz2'], { extras: ['pxe'], arches: BOTH }),
   row('qemu_uefi', 'qcow2', 'vm', 'qemu', ['bz2', 'none'], { extras: ['qemu_uefi'] }),
-  row('rackspace', 'raw', 'base', 'rackspace', ['bz2'], { available: 'beforeEraC' }),
-  row('rackspace_onmetal', 'qcow2', 'onmetal', 'rackspace-onmetal', ['bz2'], { available: 'beforeEraC' }),
-  row('rackspace_vhd', 'vhd', 'base', 'rackspace', ['bz2'], { available: 'beforeEraC' }),
+  row('rackspace', 'raw', 'base', 'rackspace', ['bz2'], { available: BEFORE_ERA_C }),
+  row('rackspace_onmetal', 'qcow2', 'onmetal', 'rackspace-onmetal', ['bz2'], { available: BEFORE_ERA_C }),
+  row('rackspace_vhd', 'vhd', 'base', 'rackspace', ['bz2'], { available: BEFORE_ERA_C }),
   row('scaleway', 'qcow2', 'vm', 'scaleway', ['none'], { extension: 'qcow2' }),
-  row('stackit', 'qcow2', 'vm', 'stackit', ['none'], { available: 'after4081' }),
+  row('stackit', 'qcow2', 'vm', 'stackit', ['none'], { available: { since: perChannel('4372.0.1', '4344.1.1', '4230.2.1') } }),
   row('vagrant', 'vmdk_ide', 'vagrant', 'vagrant', ['none'], { extras: ['box'] }),
   row('vagrant_parallels', 'hdd', 'vagrant', 'vagrant', ['none'], { extras: ['box'] }),
-  row('vagrant_virtualbox', 'vmdk_ide', 'vagrant', 'vagrant-virtualbox', ['none'], { extras: ['box'], available: 'beforeEraC' }),
-  row('vagrant_vmware_fusion', 'vmdk_scsi', 'vagrant', 'vagrant', ['none'], { extras: ['box'], available: 'beforeEraC' }),
+  row('vagrant_virtualbox', 'vmdk_ide', 'vagrant', 'vagrant-virtualbox', ['none'], { extras: ['box'], available: BEFORE_ERA_C }),
+  row('vagrant_vmware_fusion', 'vmdk_scsi', 'vagrant', 'vagrant', ['none'], { extras: ['box'], available: BEFORE_ERA_C }),
   row('virtualbox', 'vmdk_ide', 'vm', 'virtualbox', ['bz2'], { extras: ['ovf_virtualbox'] }),
   row('vmware', 'vmdk_scsi', 'vm', 'vmware', ['bz2'], { extras: ['vmx'] }),
-  row('vmware_insecure', 'vmdk_scsi', 'vm', 'vagrant-key', ['bz2'], { extras: ['vmware_zip'], available: 'beforeEraC' }),
+  row('vmware_insecure', 'vmdk_scsi', 'vm', 'vagrant-key', ['bz2'], { extras: ['vmware_zip'], available: BEFORE_ERA_C }),
   row('vmware_ova', 'vmdk_stream', 'vm', 'vmware', ['bz2'], { extras: ['ova'] }),
   row('vmware_raw', 'raw', 'base', 'vmware', ['bz2']),
   row('xen', 'raw', 'base', undefined, ['bz2'], { extras: ['xl'], arches: AMD64 }),
@@ -148,16 +172,31 @@ export function isKnownVendor(name: string): boolean {
   return name === 'generic' || BY_NAME.has(name);
 }
 
-export function vendorFormat(name: string): VendorFormat | undefined {
-  return BY_NAME.get(name);
+/** The row as it reads in release `version`: every change that release does not have yet is undone. */
+export function formatIn(format: VendorFormat, version: string): VendorFormat {
+  const pending = (format.changes ?? []).filter((change) => !holdsIn(change.since, version));
+  return pending.reduce<VendorFormat>((row, change) => ({ ...row, ...change.before }), format);
 }
 
-const AVAILABLE: Record<Availability, { test: (q: ReleaseQuirks) => boolean; why: string }> = {
-  always: { test: () => true, why: '' },
-  after4081: { test: (q) => q.after4081, why: 'was added after LTS 4081' },
-  eraC: { test: (q) => q.allOemsAreSysexts, why: 'exists from release 4722 on' },
-  beforeEraC: { test: (q) => !q.allOemsAreSysexts, why: 'was dropped in release 4722' },
-};
+/** The row of `name` (as of `version` when given, else as the table reads today). */
+export function vendorFormat(name: string, version?: string): VendorFormat | undefined {
+  const format = BY_NAME.get(name);
+  return format && version ? formatIn(format, version) : format;
+}
+
+/** Why the format is not in VALID_IMG_TYPES of `version`, from the availability data; undefined when it is. */
+function availabilityProblem(format: VendorFormat, version: string): string | undefined {
+  const channel = channelOfVersion(version);
+  const { since, until } = format.available;
+  if (!holdsIn(since, version)) return since[channel] ? `${channel} has it from ${since[channel]} on` : `${channel} never had it`;
+  if (until && holdsIn(until, version)) return `it was dropped in ${channel} ${until[channel]}`;
+  return undefined;
+}
+
+/** Whether release `version` has the format, whatever the arch. */
+export function existsIn(format: VendorFormat, version: string): boolean {
+  return availabilityProblem(format, version) === undefined;
+}
 
 export function formatArches(format: VendorFormat): readonly Arch[] {
   if (format.oem) return OEMS[format.oem]?.arches ?? AMD64;
@@ -170,16 +209,16 @@ export function vendorProblem(name: string, version: string, arch: Arch): string
   const format = BY_NAME.get(name);
   if (!format) return `'${name}' is not a vendor format image_to_vm.sh knows`;
   if (!parseVersion(version)) return `'${version}' is not a Flatcar version (MMMM.m.p)`;
-  const availability = AVAILABLE[format.available];
-  if (!availability.test(releaseQuirks(version))) return `vendor format '${name}' does not exist in Flatcar ${version}: it ${availability.why}`;
+  const missing = availabilityProblem(format, version);
+  if (missing) return `vendor format '${name}' does not exist in Flatcar ${version}: ${missing}`;
   const arches = formatArches(format);
   if (!arches.includes(arch)) return `vendor format '${name}' exists only for ${arches.join(', ')}, not ${arch}`;
   return undefined;
 }
 
-/** The formats of one release and arch, in table order. */
+/** The formats of one release and arch, in table order, as that release has them. */
 export function formatsFor(version: string, arch: Arch): VendorFormat[] {
-  return VENDOR_TABLE.filter((format) => vendorProblem(format.name, version, arch) === undefined);
+  return VENDOR_TABLE.filter((format) => vendorProblem(format.name, version, arch) === undefined).map((format) => formatIn(format, version));
 }
 
 export interface OemPayload {
@@ -192,9 +231,8 @@ export interface OemPayload {
 export function oemPayload(format: VendorFormat, version: string): OemPayload | undefined {
   const spec = format.oem ? OEMS[format.oem] : undefined;
   if (!spec) return undefined;
-  const quirks = releaseQuirks(version);
-  const typo = format.oemSysextTypo === true && !quirks.allOemsAreSysexts;
-  return { spec, sysext: oemIsSysext(spec, quirks) && !typo };
+  const typo = formatIn(format, version).oemSysextTypo === true;
+  return { spec, sysext: oemIsSysext(spec, version) && !typo };
 }
 
 export function diskExtension(format: VendorFormat): string {
@@ -202,7 +240,8 @@ export function diskExtension(format: VendorFormat): string {
 }
 
 /** Why the native route cannot make this format, or makes a different image; both undefined: identical. */
-export function nativeSupport(format: VendorFormat, version: string): { unsupported?: string; differs?: string } {
+export function nativeSupport(row: VendorFormat, version: string): { unsupported?: string; differs?: string } {
+  const format = formatIn(row, version);
   const disk = DISK_FORMATS[format.disk];
   if (!disk.native) return { unsupported: `the ${format.disk} disk format needs the Flatcar SDK` };
   const missingExtra = format.extras.find((extra) => !(extra in NATIVE_EXTRAS));

@@ -5,10 +5,7 @@
  * then the vendor's settings.
  */
 import type { Arch } from '../bake/core/arch.ts';
-import type { ReleaseQuirks } from './eras.ts';
-
-/** From which release the OEM ships as a sysext (`oem-<id>.raw`) rather than plain files from a package. */
-export type SysextSince = 'always' | 'after4081' | 'eraC' | 'never';
+import { ALWAYS, fromMajor, holdsIn, NEVER, QUIRK_SINCE, type Since } from './eras.ts';
 
 export interface OemSpec {
   id: string;
@@ -19,7 +16,8 @@ export interface OemSpec {
   arches: readonly Arch[];
   /** OEM_NAME of the coreos-base/oem-<id> ebuild, for oem-release when the sysext does not carry it. */
   name: string;
-  sysextSince: SysextSince;
+  /** The releases in which the OEM ships as a sysext (`oem-<id>.raw`) rather than as an `oem-<id>` package. */
+  sysextSince: Since;
 }
 
 const BOTH: readonly Arch[] = ['x86-64', 'arm64'];
@@ -63,48 +61,45 @@ terminal_input serial_com0
 terminal_output serial_com0
 `;
 
-function oem(id: string, name: string, arches: readonly Arch[], sysextSince: SysextSince, grubSettings = '', grubOemId = id): OemSpec {
+/** Era C turned the remaining package OEMs into sysexts. */
+const ERA_C = QUIRK_SINCE.allOemsAreSysexts;
+
+function oem(id: string, name: string, arches: readonly Arch[], sysextSince: Since, grubSettings = '', grubOemId = id): OemSpec {
   return { id, grubOemId, grubSettings, arches, name, sysextSince };
 }
 
 export const OEMS: Record<string, OemSpec> = {
-  akamai: oem('akamai', 'Akamai', BOTH, 'always'),
-  ami: oem('ami', 'Amazon EC2', BOTH, 'always', AMI_GRUB, 'ec2'),
-  azure: oem('azure', 'Microsoft Azure', BOTH, 'always', AZURE_GRUB),
-  cloudsigma: oem('cloudsigma', 'CloudSigma', AMD64, 'eraC'),
-  cloudstack: oem('cloudstack', 'CloudStack', AMD64, 'eraC'),
-  digitalocean: oem('digitalocean', 'DigitalOcean', AMD64, 'always'),
-  exoscale: oem('exoscale', 'Exoscale', AMD64, 'eraC'),
-  gce: oem('gce', 'Google Compute Engine', AMD64, 'always', GCE_GRUB),
-  hetzner: oem('hetzner', 'Hetzner', BOTH, 'always'),
-  hyperv: oem('hyperv', 'Microsoft Hyper-V', AMD64, 'after4081'),
-  kubevirt: oem('kubevirt', 'KubeVirt', BOTH, 'always'),
-  nutanix: oem('nutanix', 'Nutanix AHV', AMD64, 'always'),
-  openstack: oem('openstack', 'OpenStack', BOTH, 'always', AUTOLOGIN),
-  oraclecloud: oem('oraclecloud', 'Oracle Cloud Infrastructure', BOTH, 'always'),
-  packet: oem('packet', 'Equinix Metal', BOTH, 'always', AUTOLOGIN),
-  proxmoxve: oem('proxmoxve', 'Proxmox VE', BOTH, 'always', AUTOLOGIN),
-  qemu: oem('qemu', 'QEMU', BOTH, 'always', AUTOLOGIN),
-  rackspace: oem('rackspace', 'Rackspace', AMD64, 'never'),
-  'rackspace-onmetal': oem('rackspace-onmetal', 'Rackspace OnMetal', AMD64, 'never'),
-  scaleway: oem('scaleway', 'Scaleway', BOTH, 'always', 'set linux_console="console=ttyS0,115200n8 earlycon=ttyS0,115200"\n'),
-  stackit: oem('stackit', 'STACKIT', BOTH, 'always', '', 'openstack'),
-  vagrant: oem('vagrant', 'Vagrant', AMD64, 'eraC'),
-  'vagrant-key': oem('vagrant-key', 'Vagrant (insecure key)', AMD64, 'never'),
-  'vagrant-virtualbox': oem('vagrant-virtualbox', 'Vagrant VirtualBox', AMD64, 'never'),
-  virtualbox: oem('virtualbox', 'VirtualBox', AMD64, 'eraC'),
-  vmware: oem('vmware', 'VMware', AMD64, 'always', AUTOLOGIN),
+  akamai: oem('akamai', 'Akamai', BOTH, ALWAYS),
+  ami: oem('ami', 'Amazon EC2', BOTH, ALWAYS, AMI_GRUB, 'ec2'),
+  azure: oem('azure', 'Microsoft Azure', BOTH, ALWAYS, AZURE_GRUB),
+  cloudsigma: oem('cloudsigma', 'CloudSigma', AMD64, ERA_C),
+  cloudstack: oem('cloudstack', 'CloudStack', AMD64, ERA_C),
+  digitalocean: oem('digitalocean', 'DigitalOcean', AMD64, ALWAYS),
+  exoscale: oem('exoscale', 'Exoscale', AMD64, ERA_C),
+  gce: oem('gce', 'Google Compute Engine', AMD64, ALWAYS, GCE_GRUB),
+  hetzner: oem('hetzner', 'Hetzner', BOTH, ALWAYS),
+  hyperv: oem('hyperv', 'Microsoft Hyper-V', AMD64, fromMajor(4459)),
+  kubevirt: oem('kubevirt', 'KubeVirt', BOTH, ALWAYS),
+  nutanix: oem('nutanix', 'Nutanix AHV', AMD64, ALWAYS),
+  openstack: oem('openstack', 'OpenStack', BOTH, ALWAYS, AUTOLOGIN),
+  oraclecloud: oem('oraclecloud', 'Oracle Cloud Infrastructure', BOTH, ALWAYS),
+  packet: oem('packet', 'Equinix Metal', BOTH, ALWAYS, AUTOLOGIN),
+  proxmoxve: oem('proxmoxve', 'Proxmox VE', BOTH, ALWAYS, AUTOLOGIN),
+  qemu: oem('qemu', 'QEMU', BOTH, ALWAYS, AUTOLOGIN),
+  rackspace: oem('rackspace', 'Rackspace', AMD64, NEVER),
+  'rackspace-onmetal': oem('rackspace-onmetal', 'Rackspace OnMetal', AMD64, NEVER),
+  scaleway: oem('scaleway', 'Scaleway', BOTH, ALWAYS, 'set linux_console="console=ttyS0,115200n8 earlycon=ttyS0,115200"\n'),
+  stackit: oem('stackit', 'STACKIT', BOTH, ALWAYS, '', 'openstack'),
+  vagrant: oem('vagrant', 'Vagrant', AMD64, ERA_C),
+  'vagrant-key': oem('vagrant-key', 'Vagrant (insecure key)', AMD64, NEVER),
+  'vagrant-virtualbox': oem('vagrant-virtualbox', 'Vagrant VirtualBox', AMD64, NEVER),
+  virtualbox: oem('virtualbox', 'VirtualBox', AMD64, ERA_C),
+  vmware: oem('vmware', 'VMware', AMD64, ALWAYS, AUTOLOGIN),
 };
 
-/** Whether the OEM is installed from `oem-<id>.raw` in the release with these quirks. */
-export function oemIsSysext(spec: OemSpec, quirks: ReleaseQuirks): boolean {
-  const since: Record<SysextSince, boolean> = {
-    always: true,
-    after4081: quirks.after4081,
-    eraC: quirks.allOemsAreSysexts,
-    never: false,
-  };
-  return since[spec.sysextSince];
+/** Whether the OEM is installed from `oem-<id>.raw` in release `version`. */
+export function oemIsSysext(spec: OemSpec, version: string): boolean {
+  return holdsIn(spec.sysextSince, version);
 }
 
 /** /oem/grub.cfg as image_to_vm (Era C) and common-oem-files (Era A/B) write it. */

@@ -19,7 +19,7 @@ export const baseName = (format: VendorFormat) => `flatcar_production_${format.n
 export const diskFileName = (format: VendorFormat) => `${baseName(format)}_image.${diskExtension(format)}`;
 
 export function qemuFirmwareNames(format: VendorFormat, version: string): { code: string; vars: string } {
-  const ext = releaseQuirks(version).qemuFirmwareQcow2 ? 'qcow2' : 'fd';
+  const ext = releaseQuirks(version).firmwareIsQcow2 ? 'qcow2' : 'fd';
   return { code: `${baseName(format)}_efi_code.${ext}`, vars: `${baseName(format)}_efi_vars.${ext}` };
 }
 

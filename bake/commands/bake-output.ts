@@ -5,15 +5,14 @@ import { formatTable } from './table.ts';
 
 
 export function planJson(plan: BakePlan) {
-  const { release, request } = plan;
+  const { release } = plan;
   return {
     ok: true,
     dryRun: true,
     release: { version: release.version, channel: release.channel, board: release.board, arch: release.arch, url: release.baseUrl },
     releasesJson: plan.releasesJson,
     signingKey: plan.signingKey,
-    vendor: request.vendor,
-    ...(plan.vendor ? { vendorRoute: plan.vendor } : {}),
+    vendors: plan.vendors,
     downloads: plan.downloads,
     baseImage: plan.baseImage,
     output: plan.output,
@@ -30,8 +29,12 @@ export function formatPlan(plan: BakePlan): string {
     'downloads:',
     ...plan.downloads.map(({ url, to }) => `  ${url}\n    → ${to}`),
     ...plan.sysexts.flatMap(({ checks }) => checks.map(({ url, checkedBy }) => `  ${url}\n    checked by ${checkedBy}`)),
-    `vendor:    ${plan.request.vendor}${plan.vendor ? ` (${plan.vendor.route} route: ${plan.vendor.reason})` : ''}`,
-    ...(plan.vendor ? [...plan.vendor.downloads.map((url) => `  ${url}`), ...plan.vendor.outputs.map((name) => `  → ${name}`)] : []),
+    ...(plan.vendors.length === 0 ? ['vendor:    generic'] : []),
+    ...plan.vendors.flatMap((vendor) => [
+      `vendor:    ${vendor.vendor} (${vendor.route} route: ${vendor.reason})`,
+      ...vendor.downloads.map((url) => `  ${url}`),
+      ...vendor.outputs.map((name) => `  → ${name}`),
+    ]),
     `output:    ${plan.output}`,
     'writes in the image:',
     formatTable([

@@ -25,6 +25,9 @@ function packageVersion(): string {
   return (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
+/** A repeatable option's values, in the order given. */
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
 interface BakeFlags extends CommonOptions, RawBakeOptions {
   install_to?: string;
 }
@@ -35,7 +38,7 @@ export function command(): Command {
     .usage('[options] <name:file|name@version...>')
     .argument('[sysexts...]', 'name:file (a sysext image; with --fetch, a bakery file) or name@version (built on the spot)')
     .option('--fetch', 'take each file and <name>.conf from the bakery, checked against its SHA256SUMS')
-    .option('--vendor <vendor>', 'make a vendor image (see `bake vendors`)', 'generic')
+    .option('--vendor <vendors>', 'vendor images to make beside the generic one, comma-separated or repeated (see `bake vendors`)', collect)
     .option('--arch <arch>', 'x86-64 or arm64', 'x86-64')
     .option('--release <release>', 'stable, beta, alpha, lts or an exact MMMM.m.p', 'stable')
     .option('--install-to <target>', 'root:<dir> or oem:<dir>', 'root:/opt/extensions')

@@ -1,20 +1,26 @@
 /**
- * `bake vendors [--release R] [--arch A] [--json]`: the vendor table, for one release when given — which
- * formats exist, their disk format, layout, OEM, compressions, output names and the route `auto` picks.
+ * `bake vendors [--release R] [--arch A] [--json] [--check]`: the vendor table, for one release when given —
+ * which formats exist, their disk format, layout, OEM, compressions, output names and the route `auto`
+ * picks. `--check` compares the table with the release's own vm_image_util.sh instead.
  */
 import { Command } from 'commander';
 import { parseArch, type Arch } from '../core/arch.ts';
 import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
 import { formatTable } from './table.ts';
+import { usageError, verifyError } from '../core/errors.ts';
 import { parseReleaseRequest, resolveRelease } from '../flatcar/release.ts';
 import { chooseRoute } from '../vendor/plan.ts';
-import { eraName } from '../../vendors/eras.ts';
-import { formatArches, formatsFor, oemPayload, VENDOR_TABLE, type VendorFormat } from '../../vendors/formats.ts';
+import { checkAgainstScripts } from '../vendor/scripts-check.ts';
+import { parseScriptsTrust } from '../vendor/scripts-trust.ts';
+import { describeSince, eraName } from '../../vendors/eras.ts';
+import { formatArches, formatsFor, oemPayload, VENDOR_TABLE, type Availability, type VendorFormat } from '../../vendors/formats.ts';
 import { vendorOutputNames } from '../../vendors/outputs.ts';
 
 interface VendorsFlags extends CommonOptions {
   release?: string;
   arch: string;
+  check?: boolean;
+  scriptsSha256?: string;
 }
 
 export interface VendorRow {
@@ -32,6 +38,12 @@ export interface VendorRow {
   autoReason?: string;
 }
 
+function describeAvailability({ since, until }: Availability): string {
+  const from = describeSince(since);
+  if (!until) return from === 'always' ? from : `from ${from}`;
+  return from === 'always' ? `before ${describeSince(until)}` : `from ${from}; before ${describeSince(until)}`;
+}
+
 export function vendorRow(format: VendorFormat, release?: { version: string; arch: Arch }): VendorRow {
   const row: VendorRow = {
     format: format.name,
@@ -40,7 +52,7 @@ export function vendorRow(format: VendorFormat, release?: { version: string; arc
     ...(format.oem ? { oem: format.oem } : {}),
     compression: [...format.compression],
     arches: [...formatArches(format)],
-    available: format.available,
+    available: describeAvailability(format.available),
   };
   if (!release) return row;
   const payload = oemPayload(format, release.version);
@@ -69,14 +81,30 @@ function printTable(rows: VendorRow[], heading: string): void {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
+/** --check: the table against the release's vm_image_util.sh; any difference is a verify error listing them. */
+async function checkRelease(flags: VendorsFlags, arch: Arch): Promise<void> {
+  if (!flags.release) throw usageError('--check needs --release', 'name the release whose flatcar/scripts to compare with, e.g. --release 4593.2.5');
+  const ctx = contextFromOptions(flags);
+  const release = await resolveRelease(ctx, parseReleaseRequest(flags.release), arch);
+  const check = await checkAgainstScripts(ctx, release, parseScriptsTrust({ ...(flags.scriptsSha256 ? { scriptsSha256: flags.scriptsSha256 } : {}) }));
+  if (check.differences.length > 0) {
+    throw verifyError(`the vendor table differs from flatcar/scripts ${check.tag}: ${check.differences.join('; ')}`, 'correct vendors/formats.ts (or report it)');
+  }
+  if (flags.json) process.stdout.write(`${JSON.stringify({ ok: true, release: { version: release.version, channel: release.channel }, check }, null, 2)}\n`);
+  else process.stdout.write(`the vendor table matches flatcar/scripts ${check.tag} (${check.formats} formats)\n`);
+}
+
 export function command(): Command {
   const program = new Command('vendors')
     .description('list the vendor formats (image_to_vm.sh) of a release')
     .option('--release <release>', 'a version (MMMM.m.p) or channel; without it, every format ever known')
-    .option('--arch <arch>', 'x86-64 or arm64', 'x86-64');
-  addCommonOptions(program, { dryRun: false, endpoints: ['releasesJson', 'releaseUrl'] });
+    .option('--arch <arch>', 'x86-64 or arm64', 'x86-64')
+    .option('--check', "compare the table with the release's flatcar/scripts vm_image_util.sh")
+    .option('--scripts-sha256 <sha256>', "with --check: the scripts tarball's SHA-256, instead of its pinned git tree");
+  addCommonOptions(program, { dryRun: false, endpoints: ['releasesJson', 'releaseUrl', 'scriptsTarballUrl'] });
   program.action(async (flags: VendorsFlags) => {
     const arch = parseArch(flags.arch);
+    if (flags.check) return checkRelease(flags, arch);
     let release: { version: string; arch: Arch } | undefined;
     if (flags.release) {
       const request = parseReleaseRequest(flags.release);

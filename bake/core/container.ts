@@ -30,6 +30,8 @@ export interface ContainerSpec {
   mounts?: readonly Mount[];
   /** tmpfs mounts, e.g. `/tmp:exec`. */
   tmpfs?: readonly string[];
+  /** tmpfs mounts in `--mount type=tmpfs,destination=<dir>` form (exec allowed, unlike `--tmpfs <dir>`). */
+  tmpfsMounts?: readonly string[];
   env?: Readonly<Record<string, string>>;
   privileged?: boolean;
   network?: string;
@@ -98,6 +100,7 @@ export function containerOptions(spec: ContainerSpec & { name: string }, privile
   const options: string[] = [];
   if (spec.interactive) options.push('-i');
   for (const tmpfs of spec.tmpfs ?? []) options.push('--tmpfs', tmpfs);
+  for (const dir of spec.tmpfsMounts ?? []) options.push('--mount', `type=tmpfs,destination=${dir}`);
   for (const mount of spec.mounts ?? []) options.push('-v', `${mount.source}:${mount.target}${mount.readOnly ? ':ro' : ''}`);
   if (spec.privileged) options.push(...privilege);
   if (spec.network) options.push('--network', spec.network);

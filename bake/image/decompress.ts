@@ -16,11 +16,11 @@ import { BakeError, inputError } from '../core/errors.ts';
 import { findTool } from '../core/exec.ts';
 import { SparseFileWriter } from './sparse.ts';
 
-/** Decoders in order of preference, with the arguments that decode to stdout on both cores. */
-const DECODERS: ReadonlyArray<{ tool: string; args: string[] }> = [
-  { tool: 'lbzip2', args: ['-d', '-c', '-n', '2'] },
-  { tool: 'pbzip2', args: ['-d', '-c', '-p2'] },
-  { tool: 'bzip2', args: ['-d', '-c'] },
+/** Decoders in order of preference, with the arguments that decode to stdout with `jobs` threads. */
+const DECODERS: ReadonlyArray<{ tool: string; args: (jobs: number) => string[] }> = [
+  { tool: 'lbzip2', args: (jobs) => ['-d', '-c', '-n', String(jobs)] },
+  { tool: 'pbzip2', args: (jobs) => ['-d', '-c', `-p${jobs}`] },
+  { tool: 'bzip2', args: () => ['-d', '-c'] },
 ];
 
 /** A bz2 file, or a stream of one that is still arriving (see growing-file.ts). */
@@ -47,7 +47,7 @@ export async function decompressBz2(ctx: Context, source: Bz2Source, dest: strin
   const fifo = join(work.path, 'stream');
   await ctx.run.run('mkfifo', ['-m', '600', fifo]);
   const input = typeof source === 'string' ? { args: ['--', source] } : { args: [], input: source };
-  const [tool, args] = await widenOutputPipe(decoder.tool, [...decoder.args, ...input.args]);
+  const [tool, args] = await widenOutputPipe(decoder.tool, [...decoder.args(ctx.jobs), ...input.args]);
   // The reader must exist before the writer opens the FIFO, or the writer's open would block. Nothing
   // may be awaited between starting the two: a Ctrl-C meanwhile would reject one with no handler yet.
   const writer = ctx.run.run('cp', ['--sparse=always', fifo, dest], { why: 'write the image sparsely' });

@@ -17,7 +17,7 @@ import { lockCacheDir } from '../flatcar/cache-lock.ts';
 import { IMAGE_BIN, VERSION_TXT, downloadImage, downloadReleaseFile, fetchImageEvidence, releaseCacheDir, verifyImage, verifyReleaseFile, type ImageEvidence } from '../flatcar/release-files.ts';
 import { WriterRestartedError } from '../image/growing-file.ts';
 import type { DownloadProgress } from '../net/http.ts';
-import { produceVendorImage } from '../vendor/index.ts';
+import { produceVendorImages, vendorsFailedError, type VendorOutcome } from '../vendor/several.ts';
 import type { BootReport } from '../boot/check.ts';
 import { installIntoImage, mib } from './install.ts';
 import type { BakePlan } from './plan.ts';
@@ -48,13 +48,17 @@ export async function bake(ctx: Context, plan: BakePlan, stages: StageRunner): P
   if (base.cached) await stages.run('copy', 'Copy image', () => copyImage(ctx, base.path, workImage));
   else await stages.skip('Copy image', 'decompressed in place');
   const { grownBy } = await stages.run('install', 'Install sysexts', (report) => installIntoImage(ctx, workImage, sysexts, report));
-  const vendorFiles = plan.vendor
-    ? await stages.run('vendor', 'Make vendor image', () => makeVendorImage(ctx, plan, workImage, work.path))
-    : ((await stages.skip('Make vendor image', 'generic image')) ?? []);
+  const vendors = plan.vendors.length > 0
+    ? await stages.run('vendor', 'Make vendor images', (report) => makeVendorImages(ctx, plan, workImage, work.path, report))
+    : ((await stages.skip('Make vendor images', 'generic image')) ?? []);
+  const vendorFiles = vendors.flatMap((outcome) => outcome.files ?? []);
   const smokeReport = plan.request.smokeTest
     ? await stages.run('smoke', 'Boot and check the extensions (smoke test)', (report) => smokeTest(ctx, sysexts, workImage, vendorFiles, report))
     : await stages.skip('Boot and check the extensions (smoke test)', 'no --smoke-test');
   const outputs = await stages.run('publish', 'Move result into place', () => publish(plan, workImage, vendorFiles));
+  // The generic image and every vendor image that was made are published; then the failures are named.
+  const failedVendors = vendorsFailedError(vendors, outputs);
+  if (failedVendors) throw failedVendors;
   return { plan, sysexts, outputs, ...(grownBy ? { grownBy } : {}), ...(smokeReport ? { smokeReport } : {}) };
 }
 
@@ -123,15 +127,13 @@ async function decompressRelease(ctx: Context, plan: BakePlan, workImage: string
   return base;
 }
 
-/** image_to_vm.sh works on a copy too: the generic image is published beside the vendor image. */
-async function makeVendorImage(ctx: Context, plan: BakePlan, workImage: string, workDir: string): Promise<string[]> {
-  const disk = join(workDir, 'vendor-disk.bin');
-  await copyImage(ctx, workImage, disk);
-  const [vendorWorkDir, staged] = [join(workDir, 'vendor'), join(workDir, 'vendor-out')];
-  await Promise.all([mkdir(vendorWorkDir), mkdir(staged)]);
+/** Each vendor works on its own copy of the baked image, as image_to_vm.sh does; the generic image is published too. */
+async function makeVendorImages(ctx: Context, plan: BakePlan, workImage: string, workDir: string, report: Report): Promise<VendorOutcome[]> {
+  const [vendorWorkDir, stageDir] = [join(workDir, 'vendor'), join(workDir, 'vendor-out')];
+  await Promise.all([mkdir(vendorWorkDir), mkdir(stageDir)]);
   const { request, release } = plan;
-  const job = { vendor: request.vendor, release, image: disk, workDir: vendorWorkDir, outputDir: staged, ...request.vendorOptions };
-  return produceVendorImage(ctx, job, plan.vendor);
+  const job = { vendors: request.vendors, release, image: workImage, workDir: vendorWorkDir, stageDir, ...request.vendorOptions };
+  return produceVendorImages(ctx, job, plan.vendors, report);
 }
 
 /** Boots the qemu_uefi image (with its firmware beside it) when that was made, else the generic image. */

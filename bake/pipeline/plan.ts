@@ -15,8 +15,9 @@ import { isKnownVendor, VENDOR_FORMATS } from '../../vendors/formats.ts';
 import { VENDOR_ALIASES } from '../../vendors/aliases.ts';
 import { suggestion } from '../core/suggest.ts';
 import type { RuntimeChoice } from '../core/container.ts';
-import { vendorPlan, type RouteChoice } from '../vendor/index.ts';
+import type { RouteChoice } from '../vendor/index.ts';
 import { parseScriptsTrust, type ScriptsTrust } from '../vendor/scripts-trust.ts';
+import { vendorList, vendorPlans, type SeveralVendorsPlan } from '../vendor/several.ts';
 
 /**
  * Where a sysext comes from: a local file, a bakery file (--fetch name:file), a bakery version resolved
@@ -41,7 +42,8 @@ export interface BakeRequest {
   release: ReleaseRequest;
   arch: Arch;
   installTo: InstallTarget;
-  vendor: string;
+  /** Vendor formats to make beside the generic image (none: the generic image only). */
+  vendors: string[];
   vendorOptions: VendorRequest;
   /** Boot the result in QEMU and check that every sysext merged (bake --smoke-test). */
   smokeTest: boolean;
@@ -51,7 +53,8 @@ export interface BakeRequest {
 
 export interface RawBakeOptions {
   fetch?: boolean;
-  vendor?: string;
+  /** --vendor, repeated and/or comma-separated. */
+  vendor?: string | string[];
   vendorRoute?: string;
   compression?: string;
   containerRuntime?: string;
@@ -95,14 +98,14 @@ export function parseBakeRequest(sysextArgs: string[], options: RawBakeOptions, 
     if (seen.has(name)) throw usageError(`sysext '${name}' is named twice`, 'each name links /etc/extensions/<name>.raw once');
     seen.add(name);
   }
-  const vendor = parseVendor(options.vendor ?? 'generic');
+  const vendors = vendorList([options.vendor ?? []].flat()).map(parseVendor);
   return {
     vendorOptions: parseVendorOptions(options),
     sysexts,
     release: parseReleaseRequest(options.release ?? 'stable'),
     arch: parseArch(options.arch ?? 'x86-64'),
     installTo: parseInstallTarget(options.installTo ?? 'root:/opt/extensions'),
-    vendor,
+    vendors,
     outputDir: resolve(cwd, options.output ?? '.'),
     force: options.force ?? false,
     smokeTest: options.smokeTest ?? false,
@@ -156,8 +159,8 @@ export interface BakePlan {
   baseImage: string;
   sysexts: PlannedSysext[];
   output: string;
-  /** The vendor route, its downloads and outputs, when --vendor is not generic. */
-  vendor?: ReturnType<typeof vendorPlan>;
+  /** Each vendor's route, downloads and outputs (none without --vendor). */
+  vendors: SeveralVendorsPlan;
 }
 
 /** The file name a spec puts inside the image. */
@@ -203,7 +206,7 @@ export function planBake(request: BakeRequest, release: ResolvedRelease, context
     baseImage: join(cache, IMAGE_BIN),
     sysexts,
     output: join(request.outputDir, IMAGE_BIN),
-    ...(request.vendor === 'generic' ? {} : { vendor: vendorPlan({ vendor: request.vendor, release, outputDir: request.outputDir, ...request.vendorOptions }, context.endpoints) }),
+    vendors: vendorPlans({ vendors: request.vendors, release, outputDir: request.outputDir, ...request.vendorOptions }, context.endpoints),
   };
 }
 

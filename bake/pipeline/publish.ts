@@ -7,7 +7,7 @@ import { BakeError } from '../core/errors.ts';
 import type { BakePlan } from './plan.ts';
 
 /** Every file the plan publishes: the generic image and the vendor outputs. */
-export const plannedOutputs = (plan: BakePlan): string[] => [plan.output, ...(plan.vendor?.outputs ?? [])];
+export const plannedOutputs = (plan: BakePlan): string[] => [plan.output, ...plan.vendors.flatMap((vendor) => vendor.outputs)];
 
 /** lstat: a symlink at the output (dangling or not) is an existing output, never followed. */
 export async function ensureOutputFree(path: string, force: boolean): Promise<void> {

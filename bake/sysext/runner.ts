@@ -22,7 +22,7 @@ import { downloadVerified } from '../core/cache.ts';
 import { cloneTree, replacing, TreeConflict } from './tree.ts';
 import { CONFINED_HINT, existingFolderInside, folderInside, resolveInside } from './confine.ts';
 import { unpackArchive } from './unpack.ts';
-import { allFinished } from '../core/all-finished.ts';
+import { allFinishedLimited } from '../core/all-finished.ts';
 import { githubAssetDigest, signedText } from './evidence.ts';
 import { cachePathFor } from './download-path.ts';
 import { wrapPackages } from './wrap.ts';
@@ -115,7 +115,7 @@ export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
       return out;
     },
     async concurrently(steps) {
-      await allFinished(steps.map((step) => step()));
+      await allFinishedLimited(steps, ctx.jobs);
     },
     compareVersions,
     log: (message) => ctx.log.info(`${recipe.name}: ${message}`),

@@ -9,12 +9,12 @@ import type { Context } from '../context.ts';
 import type { Compression } from '../../vendors/formats.ts';
 import { COMPRESSIBLE, type VendorFile } from '../../vendors/outputs.ts';
 
-/** release_util.sh's commands; every one keeps its input. */
-export const COMPRESSORS: Record<Exclude<Compression, 'none'>, { tool: string; args: readonly string[] }> = {
-  bz2: { tool: 'lbzip2', args: ['--compress', '--keep'] },
-  gz: { tool: 'pigz', args: ['--keep'] },
-  zip: { tool: 'pigz', args: ['--keep', '--zip'] },
-  zst: { tool: 'zstd', args: ['--format=zstd', '-k', '-q', '--no-progress'] },
+/** release_util.sh's commands, each with `jobs` threads; every one keeps its input. */
+export const COMPRESSORS: Record<Exclude<Compression, 'none'>, { tool: string; args: (jobs: number) => readonly string[] }> = {
+  bz2: { tool: 'lbzip2', args: (jobs) => ['--compress', '--keep', '-n', String(jobs)] },
+  gz: { tool: 'pigz', args: (jobs) => ['--keep', '-p', String(jobs)] },
+  zip: { tool: 'pigz', args: (jobs) => ['--keep', '--zip', '-p', String(jobs)] },
+  zst: { tool: 'zstd', args: (jobs) => ['--format=zstd', '-k', '-q', '--no-progress', `-T${jobs}`] },
 };
 
 export async function compressFiles(ctx: Context, dir: string, files: readonly VendorFile[], compression: readonly Compression[]): Promise<void> {
@@ -28,7 +28,7 @@ export async function compressFiles(ctx: Context, dir: string, files: readonly V
       }
       const { tool, args } = COMPRESSORS[format];
       // Absolute paths of names bake chose: never read as an option.
-      await ctx.run.run(tool, [...args, path], { why: `compress ${file.name} (${format})` });
+      await ctx.run.run(tool, [...args(ctx.jobs), path], { why: `compress ${file.name} (${format})` });
     }
     if (formats.length > 0 && !compression.includes('none')) await rm(path);
   }

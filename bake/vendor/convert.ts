@@ -11,8 +11,7 @@ import { DISK_FORMATS, nativeWriter, type DiskFormat, type NativeWriter } from '
 import { appendFixedVhdFooter } from './vhd.ts';
 
 const MIB = 2 ** 20;
-/** exoscale's qcow2 is resized to 10 GiB on main (`qemu-img resize OUT 10G`). */
-const EXOSCALE_BYTES = 10 * 2 ** 30;
+const GIB = 2 ** 30;
 
 export function convertArgs(disk: DiskFormat, input: string, output: string): string[] | undefined {
   const target = DISK_FORMATS[disk].qemuImg;
@@ -43,8 +42,9 @@ export async function moveOrCopySparse(ctx: Context, input: string, output: stri
 
 async function qemuImgConvert(ctx: Context, disk: DiskFormat, input: string, output: string, bytes: number): Promise<void> {
   await ctx.run.run('qemu-img', convertArgs(disk, input, output)!, { why: `convert the image to ${disk}` });
-  if (disk === 'exoscale' && bytes < EXOSCALE_BYTES) {
-    await ctx.run.run('qemu-img', ['resize', output, '10G'], { why: 'size the exoscale image' });
+  const resizeGiB = DISK_FORMATS[disk].resizeGiB;
+  if (resizeGiB !== undefined && bytes < resizeGiB * GIB) {
+    await ctx.run.run('qemu-img', ['resize', output, `${resizeGiB}G`], { why: `size the ${disk} image` });
   }
 }
 

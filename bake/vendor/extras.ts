@@ -40,8 +40,8 @@ async function writeGce(ctx: Context, input: ExtrasInput): Promise<void> {
   await mkdir(dir);
   await link(join(input.stage, diskFileName(input.format)), join(dir, 'disk.raw'));
   await rm(join(input.stage, diskFileName(input.format)));
-  // `tar -czf` as image_to_vm, with pigz as the gzip (same format, both cores).
-  await ctx.run.run('tar', ['--use-compress-program=pigz', '-cf', join(input.stage, `${baseName(input.format)}.tar.gz`), '-C', dir, 'disk.raw'], { why: 'pack the GCE image' });
+  // `tar -czf` as image_to_vm, with pigz as the gzip (same format, every core bake may use).
+  await ctx.run.run('tar', [`--use-compress-program=pigz -p ${ctx.jobs}`, '-cf', join(input.stage, `${baseName(input.format)}.tar.gz`), '-C', dir, 'disk.raw'], { why: 'pack the GCE image' });
   await rm(dir, { recursive: true });
 }
 
@@ -70,7 +70,7 @@ async function writeOva(ctx: Context, input: ExtrasInput): Promise<void> {
 }
 
 function qemuReadme(script: string, version: string): string {
-  const display = releaseQuirks(version).allOemsAreSysexts ? '-display curses' : '-curses';
+  const display = releaseQuirks(version).qemuDisplayCurses ? '-display curses' : '-curses';
   return `If you have qemu installed (or in the SDK), you can start the image with:
   cd path/to/image
   ./${script} ${display}

@@ -1,7 +1,7 @@
 /**
  * The vendor stage: turns the baked generic image into a vendor image, by the SDK route (image_to_vm.sh
- * in the Flatcar SDK container) or the native route (qemu-img, no SDK). The pipeline calls
- * produceVendorImage; `--dry-run` calls vendorPlan.
+ * in the Flatcar SDK container) or the native route (qemu-img, no SDK). several.ts calls
+ * produceVendorImage for each vendor of a bake; `--dry-run` calls vendorPlan.
  */
 import type { RuntimeChoice } from '../core/container.ts';
 import type { Context } from '../context.ts';

@@ -50,7 +50,7 @@ export interface VendorPlan {
 /** The format row, or a usage error naming why the format is not in this release/arch. */
 export function requireFormat(vendor: string, release: ResolvedRelease): VendorFormat {
   const problem = vendorProblem(vendor, release.version, release.arch);
-  const format = vendorFormat(vendor);
+  const format = vendorFormat(vendor, release.version);
   if (problem || !format) throw usageError(problem ?? `'${vendor}' is not a vendor format`, 'run `bake vendors --release <version>` for the formats of a release');
   return format;
 }
@@ -108,7 +108,8 @@ export function templatesFor(format: VendorFormat): string[] {
 
 function qemuImgStep(disk: DiskFormatSpec): string {
   const { format, compressed, options } = disk.qemuImg!;
-  return `qemu-img convert -O ${format}${compressed ? ' -c' : ''} -o ${options.join(',')}`;
+  const resize = disk.resizeGiB === undefined ? '' : `, then qemu-img resize to ${disk.resizeGiB}G`;
+  return `qemu-img convert -O ${format}${compressed ? ' -c' : ''} -o ${options.join(',')}${resize}`;
 }
 
 const WRITE_STEPS: Record<NativeWriter, (disk: DiskFormatSpec) => string> = {

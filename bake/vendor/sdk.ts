@@ -43,7 +43,16 @@ export interface SdkContainerInput {
   name: string;
   uid: number;
   gid: number;
-  tmpfsTmp: boolean;
+  /** How run_sdk_container of the release mounts the container's /tmp. */
+  tmp: SdkTmp;
+}
+
+export type SdkTmp = 'disk' | 'tmpfs' | 'tmpfs-exec';
+
+export function sdkTmpOf(version: string): SdkTmp {
+  const quirks = releaseQuirks(version);
+  if (quirks.sdkTmpfsIsExec) return 'tmpfs-exec';
+  return quirks.sdkTmpIsTmpfs ? 'tmpfs' : 'disk';
 }
 
 /** `docker create` as run_sdk_container issues it (without the host's GnuPG, ssh-agent and gcloud mounts). */
@@ -52,7 +61,8 @@ export function sdkContainerSpec(input: SdkContainerInput): ContainerSpec & { na
     image: input.image,
     args: ['-l'],
     interactive: true,
-    tmpfs: input.tmpfsTmp ? ['/tmp:exec'] : [],
+    tmpfs: input.tmp === 'tmpfs-exec' ? ['/tmp:exec'] : [],
+    tmpfsMounts: input.tmp === 'tmpfs' ? ['/tmp'] : [],
     mounts: [
       { source: '/dev', target: '/dev' },
       { source: join(input.scriptsDir, 'sdk_container'), target: '/mnt/host/source/' },
@@ -122,7 +132,7 @@ export async function produceSdk(ctx: Context, job: SdkJob): Promise<string[]> {
   await runtime.ensureImage(image);
   const spec = sdkContainerSpec({
     scriptsDir, image, name: containerName(`bake-sdk-${job.format.name}`), uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0,
-    tmpfsTmp: releaseQuirks(job.release.version).sdkTmpfsTmp,
+    tmp: sdkTmpOf(job.release.version),
   });
   const container = await runtime.create(stack, spec);
   await runtime.start(container);

@@ -52,8 +52,8 @@ test('--dry-run --json plans match the reviewed golden files', async (t) => {
     const tarballs = 'http://127.0.0.1:9/scripts/{tag}.tar.gz';
     const run = await runBake(ws, ['--dry-run', '--json', '--scripts-tarball-url', tarballs, ...CASES['vendor-sdk']!]);
     assert.equal(run.exitCode, 0, run.stderr);
-    const plan = JSON.parse(run.stdout) as { vendorRoute: { route: string; downloads: string[] } };
-    assert.equal(plan.vendorRoute.route, 'sdk');
-    assert.ok(plan.vendorRoute.downloads.includes('http://127.0.0.1:9/scripts/stable-4593.2.5.tar.gz'), plan.vendorRoute.downloads.join('\n'));
+    const plan = JSON.parse(run.stdout) as { vendors: Array<{ route: string; downloads: string[] }> };
+    assert.equal(plan.vendors[0]?.route, 'sdk');
+    assert.ok(plan.vendors[0]?.downloads.includes('http://127.0.0.1:9/scripts/stable-4593.2.5.tar.gz'), plan.vendors[0]?.downloads.join('\n'));
   });
 });

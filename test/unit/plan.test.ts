@@ -27,13 +27,21 @@ test('defaults follow bake_flatcar_image.sh', () => {
   assert.deepEqual(request.release, { channel: 'stable' });
   assert.equal(request.arch, 'x86-64');
   assert.deepEqual(request.installTo, { partition: 'root', dir: '/opt/extensions' });
-  assert.equal(request.vendor, 'generic');
+  assert.deepEqual(request.vendors, [], 'the generic image only');
   assert.equal(request.outputDir, '/work');
 });
 
 test('vendors are checked by exact name (the original accepted "am" for "ami")', () => {
-  assert.equal(parseBakeRequest(['a:a.raw'], { vendor: 'ami' }).vendor, 'ami');
+  assert.deepEqual(parseBakeRequest(['a:a.raw'], { vendor: 'ami' }).vendors, ['ami']);
   for (const bad of ['am', 'AMI', 'azur', 'qemu']) assert.throws(() => parseBakeRequest(['a:a.raw'], { vendor: bad }), isUsage, bad);
+  assert.throws(() => parseBakeRequest(['a:a.raw'], { vendor: ['azure', 'gce,am'] }), isUsage, 'one bad name in a list');
+});
+
+test('--vendor repeated and comma-separated: every vendor once, in order, generic dropped (always made)', () => {
+  const vendors = (vendor: string | string[]) => parseBakeRequest(['a:a.raw'], { vendor }).vendors;
+  assert.deepEqual(vendors(['azure,gce', 'qemu_uefi']), ['azure', 'gce', 'qemu_uefi']);
+  assert.deepEqual(vendors(['gce', 'azure, gce', 'generic']), ['gce', 'azure']);
+  assert.deepEqual(vendors('generic'), []);
 });
 
 test('no sysexts, duplicate names, bad arch or channel are usage errors', () => {

@@ -7,7 +7,8 @@ import { memoryLogger } from '../../bake/core/log.ts';
 import { getRecipe } from '../../bake/sysext/catalog.ts';
 import { createBuildApi } from '../../bake/sysext/runner.ts';
 
-const api = createBuildApi(createContext({ log: memoryLogger() }), {
+// Three jobs, so the three steps below may all run at once whatever this host's CPU count (--jobs caps them).
+const api = createBuildApi(createContext({ log: memoryLogger(), jobs: 3 }), {
   recipe: getRecipe('kubernetes'),
   version: 'v1.31.4',
   arch: 'x86-64',

@@ -30,9 +30,9 @@ test('exact names only: the original substring match accepted "am"', () => {
 });
 
 test('vendorProblem explains release and arch mismatches in one line', () => {
-  assert.match(vendorProblem('oraclecloud', '4593.2.5', 'x86-64')!, /does not exist in Flatcar 4593\.2\.5: it exists from release 4722 on/);
-  assert.match(vendorProblem('packet', '4790.0.0', 'x86-64')!, /dropped in release 4722/);
-  assert.match(vendorProblem('stackit', '4081.3.10', 'x86-64')!, /added after LTS 4081/);
+  assert.match(vendorProblem('oraclecloud', '4593.2.5', 'x86-64')!, /does not exist in Flatcar 4593\.2\.5: stable has it from 4722\.2\.0 on$/);
+  assert.match(vendorProblem('packet', '4790.0.0', 'x86-64')!, /: it was dropped in alpha 4722\.0\.0$/);
+  assert.match(vendorProblem('stackit', '4344.1.0', 'x86-64')!, /: beta has it from 4344\.1\.1 on$/);
   assert.match(vendorProblem('gce', '4790.0.0', 'arm64')!, /exists only for x86-64, not arm64/);
   assert.match(vendorProblem('azure', 'latest', 'x86-64')!, /not a Flatcar version/);
   assert.equal(vendorProblem('azure', '4790.0.0', 'arm64'), undefined);

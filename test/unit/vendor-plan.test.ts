@@ -74,11 +74,11 @@ test('compression: default from the table, comma lists, duplicates folded, unkno
 });
 
 test('the SDK container command line equals the golden file the podman test records', async () => {
-  const spec = sdkContainerSpec({ scriptsDir: '/tmp/w/sdk-azure', image: 'localhost/bake-flatcar-sdk-standin:4790.0.0', name: 'bake-sdk-azure-0123abcd', uid: 0, gid: 0, tmpfsTmp: true });
+  const spec = sdkContainerSpec({ scriptsDir: '/tmp/w/sdk-azure', image: 'localhost/bake-flatcar-sdk-standin:4790.0.0', name: 'bake-sdk-azure-0123abcd', uid: 0, gid: 0, tmp: 'tmpfs-exec' });
   const golden = (await readFile(join(GOLDEN, 'sdk-podman-azure-4790.0.0.txt'), 'utf8')).split('\n')[0];
   const line = quoteForLog(['podman', ...createArgs(spec)]).replaceAll('/tmp/w/sdk-azure', '<SCRIPTS>').replaceAll('0123abcd', '<ID>');
   assert.equal(line, golden);
-  assert.equal(sdkContainerSpec({ scriptsDir: '/s', image: 'i', name: 'a.b'.padEnd(70, 'x'), uid: 1, gid: 2, tmpfsTmp: false }).hostname, 'a_b'.padEnd(63, 'x'));
+  assert.equal(sdkContainerSpec({ scriptsDir: '/s', image: 'i', name: 'a.b'.padEnd(70, 'x'), uid: 1, gid: 2, tmp: 'disk' }).hostname, 'a_b'.padEnd(63, 'x'));
 });
 
 test('image_to_vm arguments: the bakery call plus compression, only-compressed without none, disk layout', () => {
