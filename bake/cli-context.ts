@@ -8,6 +8,7 @@ import { ENDPOINTS, type EndpointName, type Endpoints } from './core/endpoints.t
 
 export interface CommonOptions {
   verbose?: boolean;
+  quiet?: boolean;
   json?: boolean;
   dryRun?: boolean;
   cacheDir?: string;
@@ -27,6 +28,7 @@ export function addCommonOptions(command: Command, options: { dryRun?: boolean; 
   command
     .option('--json', 'machine-readable result and errors on stdout')
     .option('-v, --verbose', 'show every command and request')
+    .option('-q, --quiet', 'print only the result and errors (no progress)')
     .addOption(new Option('--cache-dir <dir>', 'download cache').env('BAKE_CACHE_DIR'));
   if (options.dryRun !== false) command.option('--dry-run', 'print the plan; touch nothing');
   const shown = options.endpoints ?? (Object.keys(ENDPOINTS) as EndpointName[]);
@@ -48,6 +50,8 @@ export function contextFromOptions(options: CommonOptions): Context {
   }
   return createContext({
     verbose: options.verbose ?? false,
+    // stderr stays quiet under --json too, unless --verbose asks for the detail.
+    quiet: (options.quiet ?? false) || (options.json === true && options.verbose !== true),
     json: options.json ?? false,
     dryRun: options.dryRun ?? false,
     ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
