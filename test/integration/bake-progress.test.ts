@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { withReleaseMirror } from '../support/fixtures.ts';
 import { runBake, workspace } from '../support/bake-cli.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
+import { assertJsonOutput } from '../support/json-schemas.ts';
 
 const STAGE_TITLES = ['Resolve release', 'Get and check sysexts', 'Download release', 'Verify signatures', 'Decompress image', 'Copy image', 'Install sysexts', 'Make vendor image', 'Move result into place'];
 
@@ -54,7 +55,7 @@ test('progress and summary', async (t) => {
     const quiet = await bake('--json');
     assert.equal(quiet.exitCode, 0, quiet.stderr);
     assert.equal(quiet.stderr, '');
-    const result = JSON.parse(quiet.stdout) as { ok: boolean; elapsedMs: number; outputBytes: number[] };
+    const result = assertJsonOutput('bake', quiet.stdout) as { ok: boolean; elapsedMs: number; outputBytes: number[] };
     assert.equal(result.ok, true);
     assert.ok(result.elapsedMs > 0 && result.outputBytes[0]! > 0);
     const verbose = await bake('--json', '--verbose');
