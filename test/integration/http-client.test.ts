@@ -81,7 +81,7 @@ test('downloads a file, reports progress, leaves no partial file, and logs the r
   assert.deepEqual(result, { path: dest, bytes: SIZE, downloaded: true });
   assert.ok((await readFile(dest)).equals(payload));
   assert.equal(await exists(`${dest}.partial`), false);
-  assert.deepEqual(progress.at(-1), { url: imageUrl(), received: SIZE, total: SIZE });
+  assert.deepEqual(progress.at(-1), { url: imageUrl(), received: SIZE, total: SIZE, resumedFrom: 0 });
   assert.ok(progress.length > 1, 'progress is reported while streaming');
   assert.ok(log.lines.some((line) => line.includes(`GET ${imageUrl()} → 200`)), log.lines.join('\n'));
 });
