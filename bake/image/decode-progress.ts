@@ -16,7 +16,8 @@ export function watchDecoding(path: string, onProgress: (progress: DecodeProgres
   let total: number | undefined;
   const look = async () => {
     const written = (await stat(path).catch(() => undefined))?.size ?? 0;
-    total ??= await claimedDiskBytes(path);
+    // A progress line must never fail the decoding it describes.
+    total ??= await claimedDiskBytes(path).catch(() => undefined);
     onProgress({ written, ...(total !== undefined && total >= written ? { total } : {}) });
   };
   let looking = look();
