@@ -9,6 +9,7 @@ import { resolveJobs } from './core/jobs.ts';
 
 export interface CommonOptions {
   verbose?: boolean;
+  quiet?: boolean;
   json?: boolean;
   dryRun?: boolean;
   cacheDir?: string;
@@ -29,6 +30,7 @@ export function addCommonOptions(command: Command, options: { dryRun?: boolean; 
   command
     .option('--json', 'machine-readable result and errors on stdout')
     .option('-v, --verbose', 'show every command and request')
+    .option('-q, --quiet', 'print only the result and errors (no progress)')
     .addOption(new Option('--cache-dir <dir>', 'download cache').env('BAKE_CACHE_DIR'))
     .addOption(new Option('--jobs <n>', 'threads and parallel jobs to use (default: the CPUs bake may use)').env('BAKE_JOBS'));
   if (options.dryRun !== false) command.option('--dry-run', 'print the plan; touch nothing');
@@ -51,6 +53,8 @@ export function contextFromOptions(options: CommonOptions): Context {
   }
   return createContext({
     verbose: options.verbose ?? false,
+    // stderr stays quiet under --json too, unless --verbose asks for the detail.
+    quiet: (options.quiet ?? false) || (options.json === true && options.verbose !== true),
     json: options.json ?? false,
     dryRun: options.dryRun ?? false,
     ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),

@@ -4,7 +4,8 @@
  * object with --json) and an exit code. Nothing else happens here.
  */
 import { Command } from 'commander';
-import { BakeError, escapeControl, exitCodeFor, oneLine, toJson, usageError } from './core/errors.ts';
+import { BakeError, escapeControl, exitCodeFor, oneLine, usageError } from './core/errors.ts';
+import { printJsonError, reportedInJson } from './commands/json-output.ts';
 import { closest } from './core/suggest.ts';
 import { interruption } from './cli-context.ts';
 import { COMMANDS, COMMAND_NAMES, type CommandModule } from './commands/index.ts';
@@ -53,7 +54,7 @@ async function main(argv: string[]): Promise<void> {
   const entry = name !== undefined ? COMMANDS[name] : undefined;
   if (!entry && name !== undefined) rejectNearMissCommand(name);
   const program = entry ? subcommandProgram(await entry.load()) : (await import('./commands/bake.ts')).command();
-  overrideExits(program);
+  overrideExits(program, wantsJson(argv));
   await program.parseAsync(args, { from: 'user' });
 }
 
@@ -72,10 +73,19 @@ function rejectNearMissCommand(word: string): void {
   if (near) throw usageError(`'${word}' is not a bake command`, `did you mean 'bake ${near}'? (bake --help lists them)`);
 }
 
-/** commander must throw instead of exiting, at every level, so errors reach the one handler below. */
-function overrideExits(command: Command): void {
+/**
+ * commander must throw instead of exiting, at every level, so errors reach the one handler below. With
+ * --json it must not print its usage errors either: the handler prints them as the JSON error object.
+ */
+function overrideExits(command: Command, json: boolean): void {
   command.exitOverride();
-  for (const sub of command.commands) overrideExits(sub);
+  if (json) command.configureOutput({ outputError: () => undefined });
+  for (const sub of command.commands) overrideExits(sub, json);
+}
+
+/** commander's own message ("error: unknown option '--frob'") as a usage error. */
+function commanderUsageError(error: Error): BakeError {
+  return usageError(error.message.replace(/^error: /, ''), 'see --help');
 }
 
 function wantsJson(argv: string[]): boolean {
@@ -93,9 +103,14 @@ main(process.argv).then(
   (error: unknown) => {
     const commanderCode = (error as { code?: string }).code;
     if (commanderCode === 'commander.helpDisplayed' || commanderCode === 'commander.version') return exitAfterFlush(0);
-    if (commanderCode?.startsWith('commander.')) return exitAfterFlush(2); // commander already printed the usage error
-    if (wantsJson(process.argv)) process.stdout.write(`${JSON.stringify({ ok: false, error: toJson(error) })}\n`);
-    else process.stderr.write(`bake: ${oneLine(error)}\n`);
+    const json = wantsJson(process.argv);
+    if (commanderCode?.startsWith('commander.')) {
+      // Without --json commander has already printed the usage error.
+      if (json) printJsonError(commanderUsageError(error as Error));
+      return exitAfterFlush(2);
+    }
+    if (json && !reportedInJson(error)) printJsonError(error);
+    else if (!json) process.stderr.write(`bake: ${oneLine(error)}\n`);
     if (process.env.BAKE_DEBUG && error instanceof Error) process.stderr.write(`${(error.stack ?? '').split('\n').map(escapeControl).join('\n')}\n`);
     exitAfterFlush(exitCodeFor(error));
   },

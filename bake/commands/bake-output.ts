@@ -2,6 +2,7 @@
 import type { BakePlan } from '../pipeline/plan.ts';
 import type { BakeResult } from '../pipeline/bake.ts';
 import { formatTable } from './table.ts';
+import { humanBytes, humanDuration } from '../core/units.ts';
 
 
 export function planJson(plan: BakePlan) {
@@ -49,10 +50,12 @@ export function formatPlan(plan: BakePlan): string {
   return `${lines.join('\n')}\n`;
 }
 
-export function resultJson(result: BakeResult) {
+export function resultJson(result: BakeResult, facts: RunFacts) {
   return {
     ok: true,
     outputs: result.outputs,
+    outputBytes: facts.outputBytes,
+    elapsedMs: facts.elapsedMs,
     release: { version: result.plan.release.version, channel: result.plan.release.channel, board: result.plan.release.board },
     ...(result.grownBy ? { rootGrownBytes: result.grownBy } : {}),
     ...(result.smokeReport ? { smokeTest: result.smokeReport } : {}),
@@ -69,10 +72,19 @@ export function resultJson(result: BakeResult) {
   };
 }
 
-export function formatSummary(result: BakeResult): string {
+/** What the run measured that the result does not hold: how long it took and how large each output is. */
+export interface RunFacts {
+  elapsedMs: number;
+  outputBytes: number[];
+}
+
+export function formatSummary(result: BakeResult, facts: RunFacts): string {
+  const { release } = result.plan;
   const rows = [
     ['sysext', 'partition', 'path in the booted OS', 'symlink', 'sysupdate conf'],
     ...result.sysexts.map(({ spec, placement }) => [spec.name, placement.partition.toUpperCase(), placement.osPath, placement.symlinks.join(', '), placement.confPath ?? '-']),
   ];
-  return `\n${result.outputs.join('\n')}\n\n${formatTable(rows)}\n`;
+  const outputs = result.outputs.map((output, index) => `${output} (${humanBytes(facts.outputBytes[index] ?? 0)})`);
+  const story = `Flatcar ${release.version} (${release.channel}, ${release.board}) baked in ${humanDuration(facts.elapsedMs)}`;
+  return `\n${story}\n${outputs.join('\n')}\n\n${formatTable(rows)}\n`;
 }

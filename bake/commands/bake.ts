@@ -3,6 +3,7 @@
  * tools/bake_flatcar_image.sh (including --install_to), plus output, safety and endpoint flags.
  */
 import { readFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
@@ -55,15 +56,16 @@ export function command(): Command {
     .addHelpText('after', commandsHelp());
   addCommonOptions(program, { endpoints: ['releaseUrl', 'releasesJson', 'signingKey', 'bakeryUrl'] });
   program.action(async (sysexts: string[], flags: BakeFlags) => {
+    const started = Date.now();
     const ctx = contextFromOptions(flags);
     const request = parseBakeRequest(sysexts, { ...flags, installTo: flags.install_to ?? flags.installTo });
     if (ctx.dryRun) return printDryRun(ctx, await resolvePlan(ctx, request));
     // What needs no network first: an output in the way, and the privileges a bake needs.
     await ensureOutputFree(join(request.outputDir, IMAGE_BIN), request.force);
     await requirePrivileges(ctx.run);
-    const stages = new StageRunner(ctx, { verbose: flags.verbose ?? false });
+    const stages = new StageRunner(ctx, { verbose: flags.verbose ?? false, quiet: flags.quiet ?? false });
     const plan = await stages.run('resolve', 'Resolve release', (report) => resolvePlan(ctx, request, report));
-    printResult(ctx, await bake(ctx, plan, stages));
+    await printResult(ctx, await bake(ctx, plan, stages), started);
   });
   return program;
 }
@@ -87,6 +89,8 @@ async function printDryRun(ctx: Context, plan: BakePlan): Promise<void> {
   process.stdout.write(ctx.json ? `${JSON.stringify(planJson(plan))}\n` : formatPlan(plan));
 }
 
-function printResult(ctx: Context, result: BakeResult): void {
-  process.stdout.write(ctx.json ? `${JSON.stringify(resultJson(result))}\n` : formatSummary(result));
+async function printResult(ctx: Context, result: BakeResult, started: number): Promise<void> {
+  const outputBytes = await Promise.all(result.outputs.map(async (output) => (await stat(output)).size));
+  const facts = { elapsedMs: Date.now() - started, outputBytes };
+  process.stdout.write(ctx.json ? `${JSON.stringify(resultJson(result, facts))}\n` : formatSummary(result, facts));
 }

@@ -7,7 +7,8 @@ import { Command, Option } from 'commander';
 import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
 import { usageError, verifyError, exitCodeFor } from '../core/errors.ts';
 import { parseAccel, type Accel } from '../boot/accel.ts';
-import { bootCheck, DEFAULT_CHECK_TIMEOUT_SECONDS, formatReport } from '../boot/check.ts';
+import { bootCheck, DEFAULT_CHECK_TIMEOUT_SECONDS, failures, formatReport } from '../boot/check.ts';
+import { printJson } from './json-output.ts';
 import { parseServe, readUserIgnition } from '../boot/ignition-input.ts';
 import { bootInteractive } from '../boot/interactive.ts';
 import { parseForward, type PortForward } from '../boot/qemu.ts';
@@ -86,8 +87,10 @@ export function command(): Command {
       ...(ignition ? { ignition } : {}), ...(flags.accel ? { accel: flags.accel } : {}),
       ...(flags.firmwareDir ? { firmwareDir: flags.firmwareDir } : {}), ...(flags.serialLog ? { serialLogCopy: flags.serialLog } : {}),
     });
-    process.stdout.write(ctx.json ? `${JSON.stringify({ ok: report.pass, report })}\n` : formatReport(report));
-    if (!report.pass) process.exitCode = exitCodeFor(verifyError('boot check failed'));
+    const failure = report.pass ? undefined : verifyError(`boot check failed: ${failures(report)[0] ?? 'see the report'}`);
+    if (ctx.json) printJson({ report }, failure);
+    else process.stdout.write(formatReport(report));
+    if (failure) process.exitCode = exitCodeFor(failure);
   });
   return program;
 }

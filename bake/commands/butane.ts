@@ -4,5 +4,5 @@ import { toButane } from '../provision/butane.ts';
 import { provisionCommand } from './provision-shared.ts';
 
 export function command(): Command {
-  return provisionCommand('butane', 'Butane YAML', toButane);
+  return provisionCommand('butane', 'Butane YAML', { text: toButane, json: (config) => ({ butane: toButane(config) }) });
 }

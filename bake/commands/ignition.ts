@@ -4,5 +4,9 @@ import { toIgnition } from '../provision/ignition.ts';
 import { provisionCommand } from './provision-shared.ts';
 
 export function command(): Command {
-  return provisionCommand('ignition', 'Ignition JSON', (config) => `${JSON.stringify(toIgnition(config), null, 2)}\n`);
+  // --json wraps the config in the one shape every command prints; without it, the config alone (to pipe into a file).
+  return provisionCommand('ignition', 'Ignition JSON', {
+    text: (config) => `${JSON.stringify(toIgnition(config), null, 2)}\n`,
+    json: (config) => ({ ignition: toIgnition(config) }),
+  });
 }

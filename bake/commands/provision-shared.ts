@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { parseArch, type Arch } from '../core/arch.ts';
 import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
 import { usageError } from '../core/errors.ts';
+import { printJson } from './json-output.ts';
 import type { Provisioning } from '../provision/model.ts';
 import { parseExtensionRef, resolveExtension } from '../provision/refs.ts';
 import { notUpdatable, parseAutoUpdate, sysextProvisioning, type AutoUpdate } from '../provision/sysexts.ts';
@@ -16,7 +17,13 @@ interface ProvisionFlags extends CommonOptions {
   update: boolean;
 }
 
-export function provisionCommand(name: string, format: string, render: (config: Provisioning) => string): Command {
+/** How a command renders the config: as text, and as the member of its --json object that carries it. */
+export interface ProvisionRendering {
+  text: (config: Provisioning) => string;
+  json: (config: Provisioning) => object;
+}
+
+export function provisionCommand(name: string, format: string, render: ProvisionRendering): Command {
   const program = new Command(name)
     .description(`Print the ${format} that installs sysexts on a Flatcar machine at first boot, with verified hashes.`)
     .usage('[options] <name|name@version|name:file...>')
@@ -37,7 +44,9 @@ export function provisionCommand(name: string, format: string, render: (config: 
     for (const stuck of autoUpdate ? notUpdatable(extensions) : []) {
       ctx.log.warn(`${stuck}: the file name is not ${stuck}-<version>-<arch>.raw, so systemd-sysupdate cannot update it`);
     }
-    process.stdout.write(render(sysextProvisioning(extensions, { bakeryUrl, ...(autoUpdate ? { autoUpdate } : {}) })));
+    const config = sysextProvisioning(extensions, { bakeryUrl, ...(autoUpdate ? { autoUpdate } : {}) });
+    if (ctx.json) printJson(render.json(config));
+    else process.stdout.write(render.text(config));
   });
   return program;
 }

@@ -54,8 +54,9 @@ async function catalogueBuilder(ctx: Context): Promise<{ builder: SysextBuilder;
   };
 }
 
-function write(ctx: Context, json: unknown, lines: string[]): void {
-  process.stdout.write(ctx.json ? `${JSON.stringify(json)}\n` : lines.map((line) => `${line}\n`).join(''));
+/** `json` may say `ok: false` itself (a build or a resolution that partly failed); else it is ok. */
+function write(ctx: Context, json: object, lines: string[]): void {
+  process.stdout.write(ctx.json ? `${JSON.stringify({ ok: true, ...json })}\n` : lines.map((line) => `${line}\n`).join(''));
 }
 
 async function build(dir: string, flags: RepoFlags): Promise<void> {
@@ -96,7 +97,7 @@ async function outdated(dir: string, flags: RepoFlags): Promise<void> {
   const resolution = await resolveBuildList(await readBuildList(flags.config), upstream);
   const plan = planBuilds(resolution.wanted, await readRepository(dir), parseArches(flags.arch));
   const missing = plan.build.map(({ name, version, arches }) => ({ name, version, arches }));
-  write(ctx, { missing, failed: resolution.failed }, [
+  write(ctx, { ok: resolution.failed.length === 0, missing, failed: resolution.failed }, [
     ...missing.map((m) => `${m.name} ${m.version}`),
     ...resolution.failed.map((f) => `# failed ${f.name}: ${f.error}`),
   ]);

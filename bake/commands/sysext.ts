@@ -9,6 +9,7 @@ import { Command, Option } from 'commander';
 import { parseArch } from '../core/arch.ts';
 import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
 import { formatTable } from './table.ts';
+import { printJson } from './json-output.ts';
 import type { Context } from '../context.ts';
 import type { EndpointName } from '../core/endpoints.ts';
 import { inputError, usageError } from '../core/errors.ts';
@@ -53,8 +54,9 @@ interface WrapFlags extends CreateFlags {
   expose?: string[];
 }
 
-function print(ctx: Context, json: unknown, text: string): void {
-  process.stdout.write(ctx.json ? `${JSON.stringify(json)}\n` : text);
+function print(ctx: Context, json: object, text: string): void {
+  if (ctx.json) printJson(json);
+  else process.stdout.write(text);
 }
 
 function describeSource(source: VersionSource): string {
@@ -109,7 +111,7 @@ function listCommand(): Command {
     const summaries = recipeNames().map((name) => recipeSummary(getRecipe(name)));
     const rows = summaries.map((s) => [s.name, s.versionSource, s.verifiesChecksums ? 'yes' : 'no', s.staticFiles ? 'yes' : 'no', s.arches.join(','), s.options.join(' ')]);
     const text = `${formatTable([['EXTENSION', 'VERSIONS FROM', 'CHECKSUMS', 'STATIC FILES', 'ARCHES', 'OPTIONS'], ...rows])}\n${optionLines(summaries)}`;
-    print(ctx, { ok: true, recipes: summaries }, text);
+    print(ctx, { recipes: summaries }, text);
   });
   return command;
 }
@@ -123,7 +125,7 @@ function versionsCommand(): Command {
   command.action(async (name: string, flags: CommonOptions & { latest?: boolean }) => {
     const ctx = contextFromOptions(flags);
     const versions = flags.latest ? await latestVersions(ctx, name) : await listVersions(ctx, name);
-    print(ctx, { ok: true, name, versions }, versions.map((v) => `${v}\n`).join(''));
+    print(ctx, { name, versions }, versions.map((v) => `${v}\n`).join(''));
   });
   return command;
 }
@@ -194,7 +196,7 @@ function createCommand(): Command {
     const ctx = contextFromOptions(flags);
     const options = parseRecipeOptions(getRecipe(name), extra);
     const result = await createSysext(ctx, { name, version, ...createRequest(flags), options });
-    print(ctx, { ok: true, ...result }, resultText(result));
+    print(ctx, { ...result }, resultText(result));
   });
   return command;
 }
@@ -236,7 +238,7 @@ function wrapCommand(): Command {
       ...(flags.expose ? { expose: flags.expose } : {}),
     });
     const result = await createFromRecipe(ctx, recipe, { name: recipe.name, version: flags.version, ...createRequest(flags) });
-    print(ctx, { ok: true, ...result }, resultText(result));
+    print(ctx, { ...result }, resultText(result));
   });
   return command;
 }
@@ -249,7 +251,7 @@ function packCommand(): Command {
   command.action(async (dir: string, name: string, flags: ImageFlags) => {
     const ctx = contextFromOptions(flags);
     const result = await packSysext(ctx, { dir, name, ...imageRequest(flags) });
-    print(ctx, { ok: true, ...result }, resultText(result));
+    print(ctx, { ...result }, resultText(result));
   });
   return command;
 }
@@ -264,9 +266,10 @@ function lintCommand(): Command {
   command.action(async (target: string, flags: CommonOptions & { name?: string; arch?: string }) => {
     const ctx = contextFromOptions(flags);
     const findings = await lintSysext(ctx, target, { ...(flags.name ? { name: flags.name } : {}), ...(flags.arch ? { arch: parseArch(flags.arch) } : {}) });
-    if (ctx.json) process.stdout.write(`${JSON.stringify({ ok: findings.length === 0, findings })}\n`);
+    const failure = findings.length > 0 ? inputError(`${target}: ${findings.length} lint finding${findings.length === 1 ? '' : 's'}`, 'fix them and lint again') : undefined;
+    if (ctx.json) printJson({ findings }, failure);
     else process.stdout.write(formatFindings(findings).map((line) => `${line}\n`).join('') || `${target}: ok\n`);
-    if (findings.length > 0) throw inputError(`${target}: ${findings.length} lint finding${findings.length === 1 ? '' : 's'}`, 'fix them and lint again');
+    if (failure) throw failure;
   });
   return command;
 }

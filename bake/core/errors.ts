@@ -108,7 +108,9 @@ export function oneLine(error: unknown): string {
   return `internal error: ${escapeControl(message.split('\n')[0]!)}`;
 }
 
-export function toJson(error: unknown): { kind: ErrorKind; message: string; hint?: string } {
-  if (isBakeError(error)) return { kind: error.kind, message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
-  return { kind: 'internal', message: escapeControl(error instanceof Error ? error.message : String(error)) };
+/** The `error` member of every command's --json output (docs/schemas/error.schema.json). */
+export function toJson(error: unknown): { kind: ErrorKind; message: string; hint?: string; exitCode: number } {
+  const exitCode = exitCodeFor(error);
+  if (isBakeError(error)) return { kind: error.kind, message: error.message, ...(error.hint ? { hint: error.hint } : {}), exitCode };
+  return { kind: 'internal', message: escapeControl(error instanceof Error ? error.message : String(error)), exitCode };
 }

@@ -11,6 +11,7 @@ import type { Context } from '../context.ts';
 import { BakeError, oneLine, verifyError } from '../core/errors.ts';
 import { decompressBz2, type Bz2Source } from '../image/decompress.ts';
 import { GrowingFileReader } from '../image/growing-file.ts';
+import { watchDecoding, type DecodeProgress } from '../image/decode-progress.ts';
 import type { ResolvedRelease } from './release.ts';
 import { parseKeyValueFile } from '../core/key-value.ts';
 import { IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, releaseFilePath, verifyWhileDownloading, type ImageEvidence, type StreamedSignature } from './release-files.ts';
@@ -94,23 +95,33 @@ export async function settle(streaming: StreamingDecompression): Promise<void> {
  * it to the work image. Otherwise decompressed into `workImage` (by the streaming run, or now), and a
  * copy of it is kept in the cache, made before bake modifies the work image.
  */
-export async function decompressedBaseImage(ctx: Context, release: ResolvedRelease, workImage: string, streaming?: StreamingDecompression): Promise<{ path: string; cached: boolean }> {
+export async function decompressedBaseImage(ctx: Context, release: ResolvedRelease, workImage: string, streaming?: StreamingDecompression, onProgress?: (progress: DecodeProgress) => void): Promise<{ path: string; cached: boolean }> {
   const paths = basePaths(ctx, release);
   const trusted = await privateCacheDir(ctx.cacheDir);
   if (trusted && (await cachedImageReady(paths))) return { path: paths.path, cached: true };
-  const streamed = streaming ? await streaming.outcome : undefined;
-  if (streamed && !streamed.ok) {
-    if (streamed.error instanceof BakeError && streamed.error.kind === 'interrupted') throw streamed.error;
-    ctx.log.debug(`decompressing during the download did not work out (${(streamed.error as Error).message}); decompressing the verified file`);
-  }
   const decoded = decodingPath(workImage);
-  if (!streamed?.ok) await decompressTo(ctx, paths.bz2, decoded);
+  await decode(ctx, paths.bz2, decoded, streaming, onProgress);
   await rename(decoded, workImage);
   await chmod(workImage, 0o644); // it came through a private FIFO; the output is an ordinary file
   await checkIsRelease(ctx, release, workImage, paths);
   if (trusted) await keepInCache(ctx, workImage, paths);
   else ctx.log.warn(`not keeping the base image in ${ctx.cacheDir}: it belongs to another user, who could change it unseen`);
   return { path: paths.path, cached: false };
+}
+
+/** How often a decoding image's size is looked at for the progress line. */
+const DECODE_PROGRESS_INTERVAL_MS = 500;
+
+/** Waits for the streaming decompression, or decompresses the verified bz2 now when that did not work out. */
+async function decode(ctx: Context, bz2: string, decoded: string, streaming: StreamingDecompression | undefined, onProgress?: (progress: DecodeProgress) => void): Promise<void> {
+  await using _watching = onProgress ? watchDecoding(decoded, onProgress, DECODE_PROGRESS_INTERVAL_MS) : undefined;
+  const streamed = streaming ? await streaming.outcome : undefined;
+  if (streamed?.ok) return;
+  if (streamed) {
+    if (streamed.error instanceof BakeError && streamed.error.kind === 'interrupted') throw streamed.error;
+    ctx.log.debug(`decompressing during the download did not work out (${(streamed.error as Error).message}); decompressing the verified file`);
+  }
+  await decompressTo(ctx, bz2, decoded);
 }
 
 type BasePaths = ReturnType<typeof basePaths>;

@@ -71,6 +71,25 @@ export async function readGpt(imagePath: string): Promise<GptTable> {
   }
 }
 
+/**
+ * The disk's size as its primary GPT header claims it (the backup header sits in the last sector), read
+ * from the first 1 KiB of an image still being written; undefined until those bytes carry a GPT. Only a
+ * progress line's "of N" rests on it: the header is not trusted for anything else.
+ */
+export async function claimedDiskBytes(imagePath: string): Promise<number | undefined> {
+  const file = await open(imagePath, 'r').catch(() => undefined);
+  if (!file) return undefined;
+  try {
+    const header = Buffer.alloc(SECTOR);
+    const { bytesRead } = await file.read(header, 0, SECTOR, SECTOR);
+    if (bytesRead < SECTOR || header.toString('latin1', 0, 8) !== 'EFI PART') return undefined;
+    const bytes = (Number(header.readBigUInt64LE(32)) + 1) * SECTOR;
+    return Number.isSafeInteger(bytes) ? bytes : undefined;
+  } finally {
+    await file.close();
+  }
+}
+
 /** Flatcar's partitions bake writes to, with the label each must carry (docs/flatcar-facts.md §1). */
 export const FLATCAR_PARTITIONS = {
   oem: { number: 6, label: 'OEM', fstype: 'btrfs' },

@@ -144,7 +144,8 @@ export class Downloader {
   private async fetchRemote(url: string, file: PartialFile, options: DownloadOptions, maxBytes: number): Promise<void> {
     await this.transport.retrying(`downloading ${url}`, url, async (attempt) => {
       const response = await this.openBody(attempt, url, file, options);
-      const total = totalSize(response, file.received);
+      const resumedFrom = file.received;
+      const total = totalSize(response, resumedFrom);
       if (total !== undefined && total > maxBytes) {
         response.body.destroy();
         throw new TooLargeError(url, maxBytes);
@@ -154,7 +155,7 @@ export class Downloader {
         if (file.received + bytes > maxBytes) throw new TooLargeError(url, maxBytes);
         await file.append(batch);
         attempt.received(bytes);
-        options.onProgress?.({ url, received: file.received, ...(total !== undefined ? { total } : {}) });
+        options.onProgress?.({ url, received: file.received, resumedFrom, ...(total !== undefined ? { total } : {}) });
       }
       if (total !== undefined && file.received !== total) {
         throw new ShortBodyError(`body of ${url} ended at ${file.received} of ${total} bytes`);
@@ -200,7 +201,7 @@ export class Downloader {
       for await (const chunk of createReadStream(source, signal ? { signal } : {})) {
         if (file.received + (chunk as Buffer).length > maxBytes) throw new TooLargeError(url, maxBytes);
         await file.append([chunk as Buffer]);
-        options.onProgress?.({ url, received: file.received, total });
+        options.onProgress?.({ url, received: file.received, total, resumedFrom: 0 });
       }
     } catch (error) {
       if (signal?.aborted) throw interruptedError(signal, `copying ${source}`);

@@ -15,6 +15,8 @@ export interface DownloadProgress {
   url: string;
   received: number;
   total?: number;
+  /** What the partial file already held when this attempt began: > 0 when it resumed. */
+  resumedFrom: number;
 }
 
 export interface ReadOptions {

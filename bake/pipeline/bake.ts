@@ -19,7 +19,8 @@ import { WriterRestartedError } from '../image/growing-file.ts';
 import type { DownloadProgress } from '../net/http.ts';
 import { produceVendorImages, vendorsFailedError, type VendorOutcome } from '../vendor/several.ts';
 import type { BootReport } from '../boot/check.ts';
-import { installIntoImage, mib } from './install.ts';
+import { installIntoImage } from './install.ts';
+import { decodeLine, downloadProgress } from './progress.ts';
 import type { BakePlan } from './plan.ts';
 import { ensureOutputsFree, publish } from './publish.ts';
 import { prepareSysext, type PreparedSysext } from './sources.ts';
@@ -101,7 +102,7 @@ async function downloadRelease(ctx: Context, plan: BakePlan, workImage: string, 
   cleanup.defer('finish checking version.txt', async () => void (await versionProblem));
   const streaming = await startStreamingDecompression(ctx, release, workImage, evidence);
   if (streaming) cleanup.defer('stop decompressing', () => settle(streaming));
-  const progress = progressLine(report);
+  const progress = downloadProgress(report);
   const image = await downloadImage(ctx, release, evidence, {
     onProgress: (p: DownloadProgress) => {
       progress(p);
@@ -110,6 +111,7 @@ async function downloadRelease(ctx: Context, plan: BakePlan, workImage: string, 
     onRestart: () => streaming?.reader.fail(new WriterRestartedError('the download started over')),
   });
   streaming?.reader.finish();
+  if (!image.downloaded) report('cached');
   return { image: { path: image.path, evidence, sha512: image.sha512 }, versionProblem, ...(streaming ? { streaming } : {}) };
 }
 
@@ -122,7 +124,7 @@ async function verifyRelease(ctx: Context, download: ReleaseDownload): Promise<v
 
 /** The verified base image: decoded into the work image on a cold cache, else the cached copy to copy. */
 async function decompressRelease(ctx: Context, plan: BakePlan, workImage: string, download: ReleaseDownload, report: Report): Promise<{ path: string; cached: boolean }> {
-  const base = await decompressedBaseImage(ctx, plan.release, workImage, download.streaming);
+  const base = await decompressedBaseImage(ctx, plan.release, workImage, download.streaming, (progress) => report(decodeLine(progress)));
   if (base.cached) report('cached');
   return base;
 }
@@ -147,13 +149,4 @@ async function smokeTest(ctx: Context, sysexts: readonly PreparedSysext[], workI
     throw verifyError(`smoke test failed: ${failures(bootReport)[0] ?? 'see --json'}`, 'nothing was published; run `bake boot --check` on a baked image for the full report');
   }
   return bootReport;
-}
-
-function progressLine(report: Report): (p: DownloadProgress) => void {
-  const started = Date.now();
-  return ({ url, received, total }) => {
-    const rate = received / Math.max((Date.now() - started) / 1000, 0.001);
-    const name = url.split('/').at(-1);
-    report(`${name}: ${mib(received)}${total ? ` of ${mib(total)}` : ''} at ${mib(rate)}/s`);
-  };
 }

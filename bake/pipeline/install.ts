@@ -6,6 +6,7 @@ import type { Context } from '../context.ts';
 import { allFinished } from '../core/all-finished.ts';
 import { CleanupStack } from '../core/cleanup.ts';
 import { spaceError } from '../core/errors.ts';
+import { humanBytes } from '../core/units.ts';
 import { attachPartition, checkFilesystem, freeBytes, mountDevice } from '../image/disk.ts';
 import { findPartition, readGpt, FLATCAR_PARTITIONS } from '../image/gpt.ts';
 import { attachAndResizeRoot, growRootPartition } from '../image/grow.ts';
@@ -14,7 +15,6 @@ import type { PreparedSysext } from './sources.ts';
 import { pausePoint, type Report } from './stages.ts';
 
 const MIB = 1024 * 1024;
-export const mib = (bytes: number) => `${(bytes / MIB).toFixed(1)} MiB`;
 
 /** Installs the sysexts into `image`; returns by how many bytes ROOT grew (0 when they fitted). */
 export async function installIntoImage(ctx: Context, image: string, sysexts: readonly PreparedSysext[], report: Report): Promise<{ grownBy: number }> {
@@ -30,13 +30,13 @@ export async function installIntoImage(ctx: Context, image: string, sysexts: rea
   const needed = bytesNeeded(sysexts);
   const oemFree = await freeBytes(oem.path);
   if (needed.oem > oemFree) {
-    throw spaceError(`the sysexts for OEM need ${mib(needed.oem)} but OEM has ${mib(oemFree)} free`, 'install them to ROOT (--install_to root:/opt/extensions) or bake fewer');
+    throw spaceError(`the sysexts for OEM need ${humanBytes(needed.oem)} but OEM has ${humanBytes(oemFree)} free`, 'install them to ROOT (--install_to root:/opt/extensions) or bake fewer');
   }
   const rootFree = await freeBytes(root.path);
   let grownBy = 0;
   if (needed.root > rootFree) {
     grownBy = needed.root - rootFree + 64 * MIB;
-    report(`growing ROOT by ${mib(grownBy)}`);
+    report(`growing ROOT by ${humanBytes(grownBy)}`);
     await root.unmount();
     await rootDevice.detach();
     rootDevice = await attachAndResizeRoot(ctx, stack, image, await growRootPartition(image, grownBy));

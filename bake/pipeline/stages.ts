@@ -27,25 +27,47 @@ export async function pausePoint(ctx: Context, id: string): Promise<void> {
   ctx.signal.throwIfAborted();
 }
 
-/** Limits how often a progress line is shown: live on a terminal, every few seconds in logs. */
-function throttled(report: Report, intervalMs: number): Report {
+/**
+ * Limits how often a progress line is shown: live on a terminal, every few seconds in logs. `flush` shows
+ * the last line held back, so a stage ends on its final state (100%, not the 97% of the last tick).
+ */
+function throttled(report: Report, intervalMs: number): { report: Report; flush: () => void } {
   let last = 0;
-  return (line) => {
-    const now = Date.now();
-    if (now - last < intervalMs) return;
-    last = now;
-    report(line);
+  let held: string | undefined;
+  return {
+    report: (line) => {
+      const now = Date.now();
+      if (now - last < intervalMs) {
+        held = line;
+        return;
+      }
+      [last, held] = [now, undefined];
+      report(line);
+    },
+    flush: () => {
+      if (held !== undefined) report(held);
+      held = undefined;
+    },
   };
+}
+
+/** Where progress goes: a live task list, a line per event (logs, --verbose), or nowhere. */
+type ProgressStyle = 'live' | 'lines' | 'none';
+
+/** --quiet shows none; --json none unless --verbose asks for it; pipes and --verbose get plain lines. */
+function progressStyle(ctx: Context, options: { verbose?: boolean; quiet?: boolean }): ProgressStyle {
+  if (options.quiet === true || (ctx.json && options.verbose !== true)) return 'none';
+  return !process.stderr.isTTY || options.verbose === true ? 'lines' : 'live';
 }
 
 /** Each finished stage shows how long it took (listr2's own timer rounds to whole seconds). */
 const STAGE_TIMER: PresetTimer = { condition: true, field: (ms: number) => `${(ms / 1000).toFixed(2)} s`, format: () => (text) => color.dim(text ?? '') };
 
 export class StageRunner {
-  private readonly plain: boolean;
+  private readonly style: ProgressStyle;
 
-  constructor(private readonly ctx: Context, options: { verbose?: boolean } = {}) {
-    this.plain = !process.stderr.isTTY || options.verbose === true;
+  constructor(private readonly ctx: Context, options: { verbose?: boolean; quiet?: boolean } = {}) {
+    this.style = progressStyle(ctx, options);
   }
 
   /** Runs one stage (after its pause point) and returns what it produced. */
@@ -54,7 +76,9 @@ export class StageRunner {
     await this.render(title, undefined, async (output) => {
       await pausePoint(this.ctx, id);
       this.ctx.signal.throwIfAborted();
-      result = { value: await work(throttled(output, this.plain ? 5000 : 200)) };
+      const progress = throttled(output, this.style === 'live' ? 200 : 5000);
+      result = { value: await work(progress.report) };
+      progress.flush();
     });
     return result!.value;
   }
@@ -67,15 +91,19 @@ export class StageRunner {
 
   private async render(title: string, skipReason: string | undefined, work: (output: Report) => Promise<void>): Promise<void> {
     const processOutput = new ProcessOutput(process.stderr, process.stderr);
+    // The last progress line stays under a finished stage's title ("cached", "… (100%)"), as in the
+    // line output; a skipped stage keeps its title, with the reason under it.
+    // The last progress line stays under a finished stage's title ("cached", "… (100%)"), as in the
+    // line output; a skipped stage keeps its title, with the reason under it.
     const tasks = new Listr<void, 'default' | 'silent', 'simple'>(
-      [{ title, skip: () => skipReason ?? false, task: (_context, task) => work((line) => { task.output = line; }) }],
+      [{ title, skip: () => skipReason ?? false, task: (_context, task) => work((line) => { task.output = line; }), rendererOptions: { persistentOutput: true } }],
       {
         exitOnError: true,
         registerSignalListeners: false,
-        renderer: this.ctx.json ? 'silent' : 'default',
+        renderer: this.style === 'none' ? 'silent' : 'default',
         fallbackRenderer: 'simple',
-        fallbackRendererCondition: this.plain,
-        rendererOptions: { logger: new ListrLogger<ListrDefaultRendererLogLevels>({ processOutput }), collapseSubtasks: false, timer: STAGE_TIMER },
+        fallbackRendererCondition: this.style === 'lines',
+        rendererOptions: { logger: new ListrLogger<ListrDefaultRendererLogLevels>({ processOutput }), collapseSubtasks: false, collapseSkips: false, timer: STAGE_TIMER },
         fallbackRendererOptions: { logger: new ListrLogger<ListrLogLevels>({ processOutput }), timer: STAGE_TIMER },
       },
     );

@@ -81,7 +81,7 @@ test('downloads a file, reports progress, leaves no partial file, and logs the r
   assert.deepEqual(result, { path: dest, bytes: SIZE, downloaded: true });
   assert.ok((await readFile(dest)).equals(payload));
   assert.equal(await exists(`${dest}.partial`), false);
-  assert.deepEqual(progress.at(-1), { url: imageUrl(), received: SIZE, total: SIZE });
+  assert.deepEqual(progress.at(-1), { url: imageUrl(), received: SIZE, total: SIZE, resumedFrom: 0 });
   assert.ok(progress.length > 1, 'progress is reported while streaming');
   assert.ok(log.lines.some((line) => line.includes(`GET ${imageUrl()} → 200`)), log.lines.join('\n'));
 });
@@ -220,9 +220,11 @@ test('abort mid-download is an interrupted error; the partial file is kept for n
 
   mirror.clearFaults();
   const resumed = createHttp({ log: memoryLogger() });
-  await resumed.download(imageUrl(), dest, { sha256: payloadSha });
+  const resumedFrom = new Set<number>();
+  await resumed.download(imageUrl(), dest, { sha256: payloadSha, onProgress: (p) => resumedFrom.add(p.resumedFrom) });
   assert.ok((await readFile(dest)).equals(payload));
   assert.equal(gets().at(-1)?.range, `bytes=${kept.size}-`);
+  assert.deepEqual([...resumedFrom], [kept.size], 'progress says where the download resumed, so its speed counts only new bytes');
 });
 
 test('abort with a BakeError reason rethrows that reason', async () => {

@@ -21,6 +21,7 @@ import { createSigningKey, type SigningKey } from '../support/fixtures/gpg.ts';
 import { fixtureRunner } from '../support/fixtures/run.ts';
 import { assertOneLineError, runBake, workspace } from '../support/bake-cli.ts';
 import { localBuilder, stubUpstream } from '../support/repo-fixture.ts';
+import { assertJsonOutput } from '../support/json-schemas.ts';
 
 let work: TempDir;
 let repoDir: string;
@@ -165,7 +166,7 @@ test('the CLI lists a repository as JSON and fails in one line on bad input', as
   const ws = await workspace(t);
   const listed = await runBake(ws, ['repo', 'list', repoDir, '--json']);
   assert.equal(listed.exitCode, 0, listed.stderr);
-  assert.deepEqual(JSON.parse(listed.stdout).extensions.map((e: { name: string }) => e.name), ['hello', 'world']);
+  assert.deepEqual((assertJsonOutput('repo-list', listed.stdout).extensions as Array<{ name: string }>).map((e: { name: string }) => e.name), ['hello', 'world']);
   const remote = await runBake(ws, ['repo', 'list', server.url]);
   assert.match(remote.stdout, /^hello\s+arm64,x86-64\s+3 2 1$/m);
   assertOneLineError(await runBake(ws, ['repo', 'build', repoDir, '--config', 'missing.txt']), /build list missing\.txt not found/);
@@ -177,9 +178,9 @@ test('the CLI lists a repository as JSON and fails in one line on bad input', as
   assert.deepEqual(plan.stdout.trim().split('\n'), ['build  hello-4 (x86-64)', 'skip   hello-1: published']);
   const outdated = await runBake(ws, ['repo', 'outdated', repoDir, '--config', 'versions.txt', '--json']);
   assert.equal(outdated.exitCode, 0, outdated.stderr);
-  assert.deepEqual(JSON.parse(outdated.stdout).missing, [{ name: 'hello', version: '4', arches: ['x86-64', 'arm64'] }]);
+  assert.deepEqual(assertJsonOutput('repo-outdated', outdated.stdout).missing, [{ name: 'hello', version: '4', arches: ['x86-64', 'arm64'] }]);
   const signed = await runBake(ws, ['repo', 'sign', repoDir, '--key', key.fingerprint, '--homedir', key.gnupgHome, '--json']);
   assert.equal(signed.exitCode, 0, signed.stderr);
-  assert.ok(JSON.parse(signed.stdout).signed.includes('hello/SHA256SUMS.gpg'));
+  assert.ok((assertJsonOutput('repo-sign', signed.stdout).signed as string[]).includes('hello/SHA256SUMS.gpg'));
   await gpgVerify(join(repoDir, 'hello', 'SHA256SUMS'));
 });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { ENDPOINTS } from '../../bake/core/endpoints.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
+import { assertJsonOutput } from '../support/json-schemas.ts';
 
 let upstream: Upstream;
 let work: string;
@@ -29,7 +30,7 @@ const bake = (args: string[]) => execa('node', ['--import', 'tsx', 'bake/cli.ts'
 test('list --json describes every recipe', async () => {
   const { stdout, exitCode } = await bake(['list', '--json']);
   assert.equal(exitCode, 0);
-  const docker = (JSON.parse(stdout) as { recipes: Array<{ name: string; options: string[]; verifiesChecksums: boolean }> }).recipes.find((r) => r.name === 'docker');
+  const docker = (assertJsonOutput('sysext-list', stdout) as { recipes: Array<{ name: string; options: string[]; verifiesChecksums: boolean }> }).recipes.find((r) => r.name === 'docker');
   assert.deepEqual(docker?.options, ['--without <part>']);
   assert.equal(docker?.verifiesChecksums, false);
 });
@@ -40,7 +41,7 @@ test('versions --latest and create with a recipe option, --sysupdate and --json'
   const out = join(work, 'out');
   const { stdout, exitCode, stderr } = await bake(['create', 'kubernetes', 'latest', '--cni-version', 'v1.6.1', '--sysupdate', '--output-dir', out, '--json']);
   assert.equal(exitCode, 0, stderr);
-  assert.equal((JSON.parse(stdout) as { version: string }).version, 'v1.31.4');
+  assert.equal(assertJsonOutput('sysext-create', stdout).version, 'v1.31.4');
   assert.deepEqual((await readdir(out)).sort(), ['SHA256SUMS.kubernetes', 'kubernetes-v1.31.conf', 'kubernetes.conf', 'kubernetes.raw']);
 });
 
