@@ -45,10 +45,18 @@ export async function lintSysext(ctx: Context, imageOrDir: string, expect: LintE
   return await lintTree(mountPoint, { ...expect, name });
 }
 
-export async function lintTree(root: string, expect: LintExpectation = {}): Promise<LintFinding[]> {
+/**
+ * Who owns what: a tree on disk says so itself; an image read without root says so in its listing (the
+ * extracted copy belongs to whoever extracted it); bake's own image builders make every entry root's,
+ * whoever owns the tree they read.
+ */
+export type Ownership = { from: 'tree' } | { from: 'listing'; uids: ReadonlyMap<string, number> } | { from: 'builder' };
+
+export async function lintTree(root: string, expect: LintExpectation = {}, ownership: Ownership = { from: 'tree' }): Promise<LintFinding[]> {
   const entries = await walkTree(root);
   const findings: LintFinding[] = [];
   for (const entry of entries) findings.push(...layoutFindings(entry));
+  findings.push(...ownerFindings(entries, ownership));
   const release = await releaseFindings(root, entries, expect);
   findings.push(...release.findings);
   const arch = expect.arch ?? release.arch;
@@ -73,8 +81,13 @@ function layoutFindings(entry: TreeEntry): LintFinding[] {
   if (entry.kind !== 'dir' && parent.endsWith('.d') && UNIT_DIRS.includes(dirname(parent)) && !entry.path.endsWith('.conf')) {
     findings.push({ rule: 'drop-in-suffix', path: entry.path, message: 'systemd ignores drop-ins that do not end in .conf' });
   }
-  if (entry.uid !== 0) findings.push({ rule: 'owner', path: entry.path, message: `owned by uid ${entry.uid}, not root` });
   return findings;
+}
+
+function ownerFindings(entries: readonly TreeEntry[], ownership: Ownership): LintFinding[] {
+  const owners: Array<[string, number]> =
+    ownership.from === 'tree' ? entries.map((entry) => [entry.path, entry.uid]) : ownership.from === 'listing' ? [...ownership.uids] : [];
+  return owners.filter(([, uid]) => uid !== 0).map(([path, uid]) => ({ rule: 'owner', path, message: `owned by uid ${uid}, not root` }));
 }
 
 async function releaseFindings(root: string, entries: readonly TreeEntry[], expect: LintExpectation): Promise<{ findings: LintFinding[]; arch?: Arch }> {
