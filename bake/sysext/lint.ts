@@ -15,7 +15,8 @@ import { walkTree, type TreeEntry } from './tree.ts';
 import { FLATCAR_USR_COMMANDS } from './flatcar-usr.ts';
 import { mountImageReadOnly } from '../image/disk.ts';
 import { mountedTree, readInRoot, resolveInRoot } from '../image/in-root.ts';
-import { SYSEXT_RULES } from '../image/sysext-file.ts';
+import { requireSysextFormat, SYSEXT_RULES } from '../image/sysext-file.ts';
+import { imageOwners, readableWithoutRoot, withExtractedImage } from './extract.ts';
 
 export interface LintFinding {
   rule: 'top-level' | 'usr-sbin' | 'extension-release' | 'drop-in-suffix' | 'elf-arch' | 'exec-path' | 'owner';
@@ -34,15 +35,23 @@ const ALLOWED_TOP_LEVEL = new Set(['usr', 'opt', 'lost+found']);
 const UNIT_DIRS = ['usr/lib/systemd/system', 'usr/local/lib/systemd/system'];
 const EXEC_KEYS = /^(ExecStart|ExecStartPre|ExecStartPost|ExecStop|ExecStopPost|ExecReload|ExecCondition)=(.*)$/;
 
-/** Lints a directory as is, or an image mounted read-only for the duration. */
+/**
+ * Lints a directory as is, or an image: copied out without root (ownership from the image's listing),
+ * or for btrfs mounted read-only for the duration.
+ */
 export async function lintSysext(ctx: Context, imageOrDir: string, expect: LintExpectation = {}): Promise<LintFinding[]> {
   const info = await stat(imageOrDir).catch(() => undefined);
   if (!info) throw inputError(`${imageOrDir} does not exist`, 'name a sysext image (.raw) or a directory tree');
   if (info.isDirectory()) return lintTree(imageOrDir, expect);
-  const name = expect.name ?? basename(imageOrDir).replace(/\.raw$/, '');
+  const format = await requireSysextFormat(imageOrDir);
+  const named = { ...expect, name: expect.name ?? basename(imageOrDir).replace(/\.raw$/, '') };
+  if (readableWithoutRoot(format)) {
+    return withExtractedImage(ctx, imageOrDir, format, '', async (tree) =>
+      lintTree(tree, named, { from: 'listing', uids: await imageOwners(ctx, imageOrDir, format, tree) }),
+    );
+  }
   await using stack = new CleanupStack(ctx.log);
-  const mountPoint = await mountImageReadOnly(ctx, stack, imageOrDir, 'look inside sysext images');
-  return await lintTree(mountPoint, { ...expect, name });
+  return await lintTree(await mountImageReadOnly(ctx, stack, imageOrDir, 'look inside sysext images'), named);
 }
 
 /**

@@ -6,7 +6,8 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
-import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { chmod, chown, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createContext } from '../../bake/context.ts';
@@ -14,16 +15,26 @@ import { memoryLogger } from '../../bake/core/log.ts';
 import { isRootUser } from '../../bake/core/exec.ts';
 import { lintSysext } from '../../bake/sysext/lint.ts';
 import { standInElf } from '../support/fixtures/upstream-elf.ts';
+import { makeSysextImage } from '../support/fixtures/sysext.ts';
 
 const USER = 'bake-rootless-test';
 const CLI = resolve(import.meta.dirname, '../../bin/bake.js');
+const INSPECT = resolve(import.meta.dirname, '../support/inspect-sysext.ts');
 const ROOTLESS_FORMATS = ['squashfs', 'erofs', 'ext4'] as const;
 
 interface UserWorkspace {
   dir: string;
   uid: number;
   /** Runs the bake CLI as the throw-away user, in `dir`. */
-  bake(args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  bake(args: string[]): Promise<UserRun>;
+  /** Runs bake's pre-bake inspection alone (see test/support/inspect-sysext.ts) as the user. */
+  inspect(image: string, name: string): Promise<UserRun>;
+}
+
+interface UserRun {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
 }
 
 /** A user without sudo and a workspace it owns; both go away after the test. */
@@ -38,13 +49,18 @@ async function throwAwayUser(t: TestContext): Promise<UserWorkspace> {
   for (const path of [dir, join(dir, 'tmp')]) await chown(path, uid, uid);
   await chmod(dir, 0o755);
   const env = { HOME: `/home/${USER}`, TMPDIR: join(dir, 'tmp'), PATH: process.env.PATH ?? '', BAKE_CACHE_DIR: join(dir, 'cache') };
-  const bake = async (args: string[]) => {
-    const run = await execa('runuser', ['-u', USER, '--', process.execPath, CLI, ...args, '--verbose'], {
+  const asUser = async (argv: string[]): Promise<UserRun> => {
+    const run = await execa('runuser', ['-u', USER, '--', process.execPath, ...argv], {
       cwd: dir, env, extendEnv: false, reject: false, stdin: 'ignore', timeout: 120_000,
     });
     return { exitCode: run.exitCode ?? -1, stdout: String(run.stdout), stderr: String(run.stderr) };
   };
-  return { dir, uid, bake };
+  return {
+    dir,
+    uid,
+    bake: (args) => asUser([CLI, ...args, '--verbose']),
+    inspect: (image, name) => asUser(['--import', import.meta.resolve('tsx/esm'), INSPECT, image, name, 'x86-64']),
+  };
 }
 
 /** A tree the user owns, as it would be on a build machine without root. */
@@ -71,4 +87,56 @@ test('bake sysext pack works without root for squashfs, erofs and ext4, and the 
     const image = join(ws.dir, format, 'hello.raw');
     assert.deepEqual(await lintSysext(createContext({ log: memoryLogger() }), image, { arch: 'x86-64' }), [], format);
   }
+});
+
+/** An image whose usr/bin/hello-hello belongs to uid 4321: built without the formats' all-root options. */
+async function imageWithForeignOwner(dir: string, format: (typeof ROOTLESS_FORMATS)[number]): Promise<string> {
+  const tree = join(dir, `${format}-tree`);
+  await mkdir(join(tree, 'usr/lib/extension-release.d'), { recursive: true });
+  await mkdir(join(tree, 'usr/bin'));
+  await writeFile(join(tree, 'usr/lib/extension-release.d/extension-release.hello'), 'ID=_any\nARCHITECTURE=x86-64\n');
+  await writeFile(join(tree, 'usr/bin/hello-hello'), '#!/bin/sh\n', { mode: 0o755 });
+  await chown(join(tree, 'usr/bin/hello-hello'), 4321, 4321);
+  const image = join(dir, `${format}-owned.raw`);
+  const build: Record<typeof format, [string, string[]]> = {
+    squashfs: ['mksquashfs', [tree, image, '-quiet', '-noappend']],
+    erofs: ['mkfs.erofs', ['--quiet', image, tree]],
+    ext4: ['mkfs.ext4', ['-q', '-F', '-d', tree, image, '8M']],
+  };
+  const [tool, args] = build[format];
+  await execa(tool, args);
+  await chmod(image, 0o644);
+  return image;
+}
+
+test('bake sysext lint and the pre-bake inspection read squashfs, erofs and ext4 images without root', { skip }, async (t) => {
+  const ws = await throwAwayUser(t);
+  await writeFile(join(ws.dir, 'junk.raw'), randomBytes(128 * 1024));
+  for (const format of ROOTLESS_FORMATS) {
+    const good = await makeSysextImage(join(ws.dir, `${format}/hello.raw`), { name: 'hello', arch: 'x86-64', format });
+    const lint = await ws.bake(['sysext', 'lint', good.path]);
+    assert.equal(lint.exitCode, 0, `${format}: ${lint.stderr}`);
+    assert.doesNotMatch(lint.stderr, /\+ sudo /, `${format}: nothing through sudo`);
+    const inspected = await ws.inspect(good.path, 'hello');
+    assert.equal(inspected.exitCode, 0, `${format}: ${inspected.stderr}`);
+    assert.equal(inspected.stdout.trim(), format);
+
+    const misnamed = await ws.inspect(good.path, 'other');
+    assert.equal(misnamed.exitCode, 3, `${format}: ${misnamed.stderr}`);
+    assert.match(misnamed.stderr, /is not a sysext named 'other': it carries extension-release\.hello/);
+
+    // The extracted copy is the user's; the owner comes from the image itself.
+    const owned = await ws.bake(['sysext', 'lint', await imageWithForeignOwner(ws.dir, format), '--name', 'hello']);
+    assert.equal(owned.exitCode, 3, `${format}: ${owned.stderr}`);
+    assert.equal(owned.stdout, 'usr/bin/hello-hello: owned by uid 4321, not root [owner]', format);
+  }
+  // Junk gets one verdict from both.
+  const junkLint = await ws.bake(['sysext', 'lint', 'junk.raw']);
+  const junkInspect = await ws.inspect(join(ws.dir, 'junk.raw'), 'junk');
+  for (const run of [junkLint, junkInspect]) {
+    assert.equal(run.exitCode, 3, run.stderr);
+    assert.match(run.stderr, /junk\.raw is not a sysext image: expected a squashfs, erofs, ext4 or btrfs filesystem image/);
+  }
+  const left = (await readdir(join(ws.dir, 'tmp'))).filter((name) => name.startsWith('bake-'));
+  assert.deepEqual(left, [], 'no extracted copy left behind');
 });
