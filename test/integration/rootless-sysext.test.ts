@@ -1,13 +1,15 @@
 /**
  * The sysext side of bake without root (issue 21): `bake sysext pack` and `bake sysext lint` run as a
  * throw-away user with no sudo, so any step that needed a loop device, a mount or chown would fail.
- * The images they write must still be root-owned inside, whoever built them.
+ * The images they write must still be root-owned inside, whoever built them. Once more inside an
+ * unprivileged podman container (no --privileged, no devices, not root), with the checkout, its
+ * node_modules and the host's /usr (node and the filesystem tools) mounted read-only.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createContext } from '../../bake/context.ts';
@@ -139,4 +141,48 @@ test('bake sysext lint and the pre-bake inspection read squashfs, erofs and ext4
   }
   const left = (await readdir(join(ws.dir, 'tmp'))).filter((name) => name.startsWith('bake-'));
   assert.deepEqual(left, [], 'no extracted copy left behind');
+});
+
+const CONTAINER_IMAGE = 'localhost/bake-rootless-test:1';
+const CONTAINER_UID = 4242;
+
+/** An image that is nothing but the merged-/usr links and a passwd: /usr itself comes from the host. */
+async function importBareImage(t: TestContext): Promise<void> {
+  const rootfs = await mkdtemp(join(tmpdir(), 'rootless-rootfs-'));
+  t.after(() => rm(rootfs, { recursive: true, force: true }));
+  for (const dir of ['usr', 'etc', 'tmp', 'proc', 'sys', 'dev']) await mkdir(join(rootfs, dir));
+  for (const link of ['bin', 'lib', 'lib64', 'sbin']) await execa('ln', ['-s', `usr/${link}`, join(rootfs, link)]);
+  await writeFile(join(rootfs, 'etc/passwd'), 'root:x:0:0::/:/bin/sh\n');
+  await writeFile(join(rootfs, 'etc/group'), 'root:x:0:\n');
+  await execa('sh', ['-c', 'tar -C "$1" -c . | podman import - "$2"', 'sh', rootfs, CONTAINER_IMAGE]);
+  t.after(() => execa('podman', ['rmi', '--force', CONTAINER_IMAGE], { reject: false }));
+}
+
+test('pack, lint and the pre-bake inspection work in an unprivileged podman container', { skip }, async (t) => {
+  await importBareImage(t);
+  const ws = await mkdtemp(join(tmpdir(), 'rootless-podman-'));
+  t.after(() => rm(ws, { recursive: true, force: true }));
+  await mkdir(join(ws, 'tmp'));
+  await mkdir(join(ws, 'tree/usr/bin'), { recursive: true });
+  await writeFile(join(ws, 'tree/usr/bin/hello'), standInElf('x86-64', 'hello'), { mode: 0o755 });
+  await execa('chown', ['-R', `${CONTAINER_UID}:${CONTAINER_UID}`, ws]);
+  const repo = resolve(import.meta.dirname, '../..');
+  const modules = await realpath(join(repo, 'node_modules'));
+  const script = ROOTLESS_FORMATS.map((format) => [
+    `node ${CLI} sysext pack tree hello --format ${format} --output-dir ${format}`,
+    `node ${CLI} sysext lint ${format}/hello.raw`,
+    `node --import ${import.meta.resolve('tsx/esm')} ${INSPECT} ${format}/hello.raw hello x86-64`,
+  ].join(' && ')).join(' && ');
+  const run = await execa('podman', [
+    'run', '--rm', '--network', 'none', '--user', `${CONTAINER_UID}:${CONTAINER_UID}`,
+    '-v', '/usr:/usr:ro', '-v', `${repo}:${repo}:ro`, '-v', `${modules}:${modules}:ro`, '-v', `${ws}:/ws`,
+    '-w', '/ws', '-e', 'HOME=/ws', '-e', 'TMPDIR=/ws/tmp', CONTAINER_IMAGE, 'sh', '-ec', script,
+  ], { reject: false, timeout: 300_000 });
+  assert.equal(run.exitCode, 0, String(run.stderr));
+  for (const format of ROOTLESS_FORMATS) {
+    assert.match(String(run.stdout), new RegExp(`^${format}/hello\\.raw: ok$`, 'm'), `${format} linted clean inside`);
+    assert.match(String(run.stdout), new RegExp(`^${format}$`, 'm'), `${format} inspected inside`);
+    const image = join(ws, format, 'hello.raw');
+    assert.deepEqual(await lintSysext(createContext({ log: memoryLogger() }), image, { arch: 'x86-64' }), [], `${format} root-owned inside`);
+  }
 });
