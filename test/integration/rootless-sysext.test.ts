@@ -91,15 +91,8 @@ test('bake sysext pack works without root for squashfs, erofs and ext4, and the 
   }
 });
 
-/** An image whose usr/bin/hello-hello belongs to uid 4321: built without the formats' all-root options. */
-async function imageWithForeignOwner(dir: string, format: (typeof ROOTLESS_FORMATS)[number]): Promise<string> {
-  const tree = join(dir, `${format}-tree`);
-  await mkdir(join(tree, 'usr/lib/extension-release.d'), { recursive: true });
-  await mkdir(join(tree, 'usr/bin'));
-  await writeFile(join(tree, 'usr/lib/extension-release.d/extension-release.hello'), 'ID=_any\nARCHITECTURE=x86-64\n');
-  await writeFile(join(tree, 'usr/bin/hello-hello'), '#!/bin/sh\n', { mode: 0o755 });
-  await chown(join(tree, 'usr/bin/hello-hello'), 4321, 4321);
-  const image = join(dir, `${format}-owned.raw`);
+/** An image of `tree` as the image tools make it by default: owners kept, links stored as they are. */
+async function rawImage(tree: string, image: string, format: (typeof ROOTLESS_FORMATS)[number]): Promise<string> {
   const build: Record<typeof format, [string, string[]]> = {
     squashfs: ['mksquashfs', [tree, image, '-quiet', '-noappend']],
     erofs: ['mkfs.erofs', ['--quiet', image, tree]],
@@ -109,6 +102,17 @@ async function imageWithForeignOwner(dir: string, format: (typeof ROOTLESS_FORMA
   await execa(tool, args);
   await chmod(image, 0o644);
   return image;
+}
+
+/** An image whose usr/bin/hello-hello belongs to uid 4321. */
+async function imageWithForeignOwner(dir: string, format: (typeof ROOTLESS_FORMATS)[number]): Promise<string> {
+  const tree = join(dir, `${format}-tree`);
+  await mkdir(join(tree, 'usr/lib/extension-release.d'), { recursive: true });
+  await mkdir(join(tree, 'usr/bin'));
+  await writeFile(join(tree, 'usr/lib/extension-release.d/extension-release.hello'), 'ID=_any\nARCHITECTURE=x86-64\n');
+  await writeFile(join(tree, 'usr/bin/hello-hello'), '#!/bin/sh\n', { mode: 0o755 });
+  await chown(join(tree, 'usr/bin/hello-hello'), 4321, 4321);
+  return rawImage(tree, join(dir, `${format}-owned.raw`), format);
 }
 
 test('bake sysext lint and the pre-bake inspection read squashfs, erofs and ext4 images without root', { skip }, async (t) => {
@@ -184,5 +188,24 @@ test('pack, lint and the pre-bake inspection work in an unprivileged podman cont
     assert.match(String(run.stdout), new RegExp(`^${format}$`, 'm'), `${format} inspected inside`);
     const image = join(ws, format, 'hello.raw');
     assert.deepEqual(await lintSysext(createContext({ log: memoryLogger() }), image, { arch: 'x86-64' }), [], `${format} root-owned inside`);
+  }
+});
+
+test('read without root, an extension-release that links to a host file is refused, never read from the host', { skip }, async (t) => {
+  const ws = await throwAwayUser(t);
+  // A valid release the user can read: followed on the host, it would pass.
+  const hostFile = join(ws.dir, 'host-release');
+  await writeFile(hostFile, 'ID=_any\nARCHITECTURE=x86-64\n', { mode: 0o644 });
+  const tree = join(ws.dir, 'hostile-tree');
+  await mkdir(join(tree, 'usr/lib/extension-release.d'), { recursive: true });
+  await execa('ln', ['-s', hostFile, join(tree, 'usr/lib/extension-release.d/extension-release.hello')]);
+  for (const format of ROOTLESS_FORMATS) {
+    const image = await rawImage(tree, join(ws.dir, `${format}-hostile.raw`), format);
+    const inspected = await ws.inspect(image, 'hello');
+    assert.equal(inspected.exitCode, 3, `${format}: ${inspected.stderr}`);
+    assert.match(inspected.stderr, /extension-release\.hello cannot be read inside the image/, format);
+    const lint = await ws.bake(['sysext', 'lint', image, '--name', 'hello']);
+    assert.equal(lint.exitCode, 3, `${format}: ${lint.stderr}`);
+    assert.match(lint.stdout, /extension-release file cannot be read inside the image/, format);
   }
 });
