@@ -3,7 +3,8 @@
  * image (or one folder of it) into a private temp dir, and ownership is read from the image's own
  * metadata, since the copy belongs to whoever made it. The copy is as hostile as the image: callers
  * resolve paths in it with the in-root helpers, and nothing in it is run or trusted for ownership.
- * btrfs has no such reader here (`btrfs restore` needs a device) and is still mounted, as root.
+ * btrfs is still mounted, as root: `btrfs restore -S` copies an image file without root too, but its
+ * owners would have to be read from `btrfs inspect-internal dump-tree`, which is not wired up yet.
  */
 import { chmod, mkdir, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -89,8 +90,8 @@ async function squashfsOwners(ctx: Context, image: string): Promise<Map<string, 
   const { stdout } = await ctx.run.run('unsquashfs', ['-lln', '-no-xattrs', '-d', '', image], { readOnly: true, why: 'read sysext images without root' });
   const owners = new Map<string, number>();
   for (const line of stdout.split('\n')) {
-    // mode uid/gid size date time /path[ -> target]
-    const match = /^(\S)\S+ (\d+)\/\d+ +\d+ \S+ \S+ \/(.+)$/.exec(line);
+    // mode uid/gid size (or "major, minor" for devices) date time /path[ -> target]
+    const match = /^(\S)\S+ (\d+)\/\d+ +[\d, ]+ \S+ \S+ \/(.+)$/.exec(line);
     if (!match) continue;
     const path = match[1] === 'l' ? match[3]!.replace(/ -> .*$/, '') : match[3]!;
     owners.set(path, Number(match[2]));
