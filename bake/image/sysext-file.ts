@@ -4,12 +4,13 @@
  * whose extension-release name differs from the name it is linked under, or whose ARCHITECTURE or ID does
  * not match the OS, so bake refuses those instead of baking an image that never merges.
  */
-import { mkdir, open, readdir } from 'node:fs/promises';
+import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Arch } from '../core/arch.ts';
 import type { Context } from '../context.ts';
 import { inputError, isBakeError, usageError } from '../core/errors.ts';
-import { CleanupStack, tempDir } from '../core/cleanup.ts';
+import { CleanupStack } from '../core/cleanup.ts';
+import { readableWithoutRoot, withExtractedImage } from '../sysext/extract.ts';
 import { mountImageReadOnly } from './disk.ts';
 import { mountedTree, readInRoot, resolveInRoot, type PartitionRules } from './in-root.ts';
 
@@ -51,25 +52,20 @@ export async function detectFormat(path: string): Promise<SysextFormat | undefin
 }
 
 /**
- * Copies the image's extension-release directory into a temp dir and passes the tree that holds it to
- * `use`. squashfs and ext2/3/4 are read with their unprivileged userspace tools; erofs and btrfs are
- * mounted read-only.
+ * Passes `use` a tree holding the image's extension-release directory: copied out with the format's
+ * userspace tool (no root, no loop device), or for btrfs from the image mounted read-only.
  */
 async function withReleaseDir<T>(ctx: Context, image: string, format: SysextFormat, use: (dir: string) => Promise<T>): Promise<T> {
+  if (readableWithoutRoot(format)) return withExtractedImage(ctx, image, format, RELEASE_DIR, use);
   await using stack = new CleanupStack(ctx.log);
-  if (format === 'erofs' || format === 'btrfs') {
-    return await use(await mountImageReadOnly(ctx, stack, image, 'read the sysext metadata'));
-  }
-  await using work = await tempDir('bake-inspect');
-  const tree = join(work.path, 'tree'); // unsquashfs creates it; it refuses an existing directory
-  const extract: Record<'squashfs' | 'ext4', [string, string[]]> = {
-    squashfs: ['unsquashfs', ['-no-xattrs', '-quiet', '-no-progress', '-d', tree, image, RELEASE_DIR]],
-    ext4: ['debugfs', ['-R', `rdump /${RELEASE_DIR} ${join(tree, 'usr/lib')}`, image]],
-  };
-  if (format === 'ext4') await mkdir(join(tree, 'usr/lib'), { recursive: true });
-  const [tool, args] = extract[format];
-  await ctx.run.run(tool, args, { readOnly: true, allowFailure: true, why: 'read the sysext metadata' });
-  return await use(tree);
+  return await use(await mountImageReadOnly(ctx, stack, image, 'read the sysext metadata'));
+}
+
+/** The image's filesystem, or the one verdict `bake` and `bake sysext lint` give for anything else. */
+export async function requireSysextFormat(image: string): Promise<SysextFormat> {
+  const format = await detectFormat(image);
+  if (!format) throw inputError(`${image} is not a sysext image`, 'expected a squashfs, erofs, ext4 or btrfs filesystem image');
+  return format;
 }
 
 export interface SysextInfo {
@@ -85,8 +81,7 @@ export interface SysextExpectations {
 }
 
 export async function inspectSysext(ctx: Context, image: string, expect: SysextExpectations): Promise<SysextInfo> {
-  const format = await detectFormat(image);
-  if (!format) throw inputError(`${image} is not a sysext image`, 'expected a squashfs, erofs, ext4 or btrfs filesystem image');
+  const format = await requireSysextFormat(image);
   const release = await withReleaseDir(ctx, image, format, async (root) => {
     // The image's own links resolve inside it, never on this host.
     const dir = await resolveInRoot(mountedTree(root), SYSEXT_RULES, `/${RELEASE_DIR}`, { followLast: true });

@@ -162,7 +162,7 @@ async function assemble(ctx: Context, job: Assembly): Promise<CreateResult> {
   const release = join(job.root, extensionReleasePath(job.name));
   await replacing(release, () => writeFile(release, extensionReleaseText(job), { flag: 'wx' }));
   const entries = await normaliseTree(job.root, job.epoch);
-  const findings = await lintTree(job.root, { name: job.name, arch: job.arch });
+  const findings = await lintTree(job.root, { name: job.name, arch: job.arch }, { from: 'builder' });
   if (findings.length > 0) {
     const lines = formatFindings(findings);
     throw inputError(`${job.name} fails lint: ${lines[0]}${lines.length > 1 ? ` (and ${lines.length - 1} more)` : ''}`, 'run `bake sysext lint` on the tree for every finding');

@@ -105,9 +105,10 @@ async function buildBtrfs(ctx: Context, job: ImageJob): Promise<void> {
 }
 
 /**
- * ext2/ext4: mkfs -d copies the tree, resize2fs -M shrinks it, then one debugfs batch pins the inode
- * times mkfs copied from the source (ctime cannot be set on the host side). E2FSPROGS_FAKE_TIME pins
- * the superblock times; it treats 0 as unset, so epoch 0 becomes 1 second there.
+ * ext2/ext4: mkfs -d copies the tree, resize2fs -M shrinks it, then one debugfs batch pins what mkfs
+ * copied from the source: the inode times (ctime cannot be set on the host side) and the owner (a tree
+ * built without root belongs to its builder, and root_owner= only covers the root directory).
+ * E2FSPROGS_FAKE_TIME pins the superblock times; it treats 0 as unset, so epoch 0 becomes 1 second there.
  */
 async function buildExt(ctx: Context, job: ImageJob, type: 'ext2' | 'ext4'): Promise<void> {
   const env = { E2FSPROGS_FAKE_TIME: String(Math.max(job.epoch, 1)) };
@@ -121,10 +122,11 @@ async function buildExt(ctx: Context, job: ImageJob, type: 'ext2' | 'ext4'): Pro
     env,
   });
   await ctx.run.run('resize2fs', ['-M', job.output], { why: `shrink ${type} sysext images`, env });
-  const fields = type === 'ext4' ? ['atime', 'mtime', 'ctime', 'crtime'] : ['atime', 'mtime', 'ctime'];
+  const times = type === 'ext4' ? ['atime', 'mtime', 'ctime', 'crtime'] : ['atime', 'mtime', 'ctime'];
+  const fields: Array<[string, number]> = [...times.map((field): [string, number] => [field, job.epoch]), ['uid', 0], ['gid', 0]];
   const paths = ['/', ...job.entries.map((entry) => `/${entry.path}`)];
-  const commands = paths.flatMap((path) => fields.map((field) => `sif "${path}" ${field} ${job.epoch}`));
-  const script = join(job.scratch, 'debugfs-times');
+  const commands = paths.flatMap((path) => fields.map(([field, value]) => `sif "${path}" ${field} ${value}`));
+  const script = join(job.scratch, 'debugfs-inodes');
   await writeFile(script, `${commands.join('\n')}\n`);
-  await ctx.run.run('debugfs', ['-w', '-f', script, job.output], { why: `pin ${type} inode times`, env });
+  await ctx.run.run('debugfs', ['-w', '-f', script, job.output], { why: `pin ${type} inode times and owners`, env });
 }

@@ -15,7 +15,8 @@ import { walkTree, type TreeEntry } from './tree.ts';
 import { FLATCAR_USR_COMMANDS } from './flatcar-usr.ts';
 import { mountImageReadOnly } from '../image/disk.ts';
 import { mountedTree, readInRoot, resolveInRoot } from '../image/in-root.ts';
-import { SYSEXT_RULES } from '../image/sysext-file.ts';
+import { requireSysextFormat, SYSEXT_RULES } from '../image/sysext-file.ts';
+import { imageOwners, readableWithoutRoot, withExtractedImage } from './extract.ts';
 
 export interface LintFinding {
   rule: 'top-level' | 'usr-sbin' | 'extension-release' | 'drop-in-suffix' | 'elf-arch' | 'exec-path' | 'owner';
@@ -34,21 +35,37 @@ const ALLOWED_TOP_LEVEL = new Set(['usr', 'opt', 'lost+found']);
 const UNIT_DIRS = ['usr/lib/systemd/system', 'usr/local/lib/systemd/system'];
 const EXEC_KEYS = /^(ExecStart|ExecStartPre|ExecStartPost|ExecStop|ExecStopPost|ExecReload|ExecCondition)=(.*)$/;
 
-/** Lints a directory as is, or an image mounted read-only for the duration. */
+/**
+ * Lints a directory as is, or an image: copied out without root (ownership from the image's listing),
+ * or for btrfs mounted read-only for the duration.
+ */
 export async function lintSysext(ctx: Context, imageOrDir: string, expect: LintExpectation = {}): Promise<LintFinding[]> {
   const info = await stat(imageOrDir).catch(() => undefined);
   if (!info) throw inputError(`${imageOrDir} does not exist`, 'name a sysext image (.raw) or a directory tree');
   if (info.isDirectory()) return lintTree(imageOrDir, expect);
-  const name = expect.name ?? basename(imageOrDir).replace(/\.raw$/, '');
+  const format = await requireSysextFormat(imageOrDir);
+  const named = { ...expect, name: expect.name ?? basename(imageOrDir).replace(/\.raw$/, '') };
+  if (readableWithoutRoot(format)) {
+    return withExtractedImage(ctx, imageOrDir, format, '', async (tree) =>
+      lintTree(tree, named, { from: 'listing', uids: await imageOwners(ctx, imageOrDir, format, tree) }),
+    );
+  }
   await using stack = new CleanupStack(ctx.log);
-  const mountPoint = await mountImageReadOnly(ctx, stack, imageOrDir, 'look inside sysext images');
-  return await lintTree(mountPoint, { ...expect, name });
+  return await lintTree(await mountImageReadOnly(ctx, stack, imageOrDir, 'look inside sysext images'), named);
 }
 
-export async function lintTree(root: string, expect: LintExpectation = {}): Promise<LintFinding[]> {
+/**
+ * Who owns what: a tree on disk says so itself; an image read without root says so in its listing (the
+ * extracted copy belongs to whoever extracted it); bake's own image builders make every entry root's,
+ * whoever owns the tree they read.
+ */
+export type Ownership = { from: 'tree' } | { from: 'listing'; uids: ReadonlyMap<string, number> } | { from: 'builder' };
+
+export async function lintTree(root: string, expect: LintExpectation = {}, ownership: Ownership = { from: 'tree' }): Promise<LintFinding[]> {
   const entries = await walkTree(root);
   const findings: LintFinding[] = [];
   for (const entry of entries) findings.push(...layoutFindings(entry));
+  findings.push(...ownerFindings(entries, ownership));
   const release = await releaseFindings(root, entries, expect);
   findings.push(...release.findings);
   const arch = expect.arch ?? release.arch;
@@ -73,8 +90,13 @@ function layoutFindings(entry: TreeEntry): LintFinding[] {
   if (entry.kind !== 'dir' && parent.endsWith('.d') && UNIT_DIRS.includes(dirname(parent)) && !entry.path.endsWith('.conf')) {
     findings.push({ rule: 'drop-in-suffix', path: entry.path, message: 'systemd ignores drop-ins that do not end in .conf' });
   }
-  if (entry.uid !== 0) findings.push({ rule: 'owner', path: entry.path, message: `owned by uid ${entry.uid}, not root` });
   return findings;
+}
+
+function ownerFindings(entries: readonly TreeEntry[], ownership: Ownership): LintFinding[] {
+  const owners: Array<[string, number]> =
+    ownership.from === 'tree' ? entries.map((entry) => [entry.path, entry.uid]) : ownership.from === 'listing' ? [...ownership.uids] : [];
+  return owners.filter(([, uid]) => uid !== 0).map(([path, uid]) => ({ rule: 'owner', path, message: `owned by uid ${uid}, not root` }));
 }
 
 async function releaseFindings(root: string, entries: readonly TreeEntry[], expect: LintExpectation): Promise<{ findings: LintFinding[]; arch?: Arch }> {

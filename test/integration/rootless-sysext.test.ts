@@ -1,0 +1,211 @@
+/**
+ * The sysext side of bake without root (issue 21): `bake sysext pack` and `bake sysext lint` run as a
+ * throw-away user with no sudo, so any step that needed a loop device, a mount or chown would fail.
+ * The images they write must still be root-owned inside, whoever built them. Once more inside an
+ * unprivileged podman container (no --privileged, no devices, not root), with the checkout, its
+ * node_modules and the host's /usr (node and the filesystem tools) mounted read-only.
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { execa } from 'execa';
+import { randomBytes } from 'node:crypto';
+import { chmod, chown, mkdir, mkdtemp, readdir, realpath, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createContext } from '../../bake/context.ts';
+import { memoryLogger } from '../../bake/core/log.ts';
+import { isRootUser } from '../../bake/core/exec.ts';
+import { lintSysext } from '../../bake/sysext/lint.ts';
+import { standInElf } from '../support/fixtures/upstream-elf.ts';
+import { makeSysextImage } from '../support/fixtures/sysext.ts';
+
+const USER = 'bake-rootless-test';
+const CLI = resolve(import.meta.dirname, '../../bin/bake.js');
+const INSPECT = resolve(import.meta.dirname, '../support/inspect-sysext.ts');
+const ROOTLESS_FORMATS = ['squashfs', 'erofs', 'ext4'] as const;
+
+interface UserWorkspace {
+  dir: string;
+  uid: number;
+  /** Runs the bake CLI as the throw-away user, in `dir`. */
+  bake(args: string[]): Promise<UserRun>;
+  /** Runs bake's pre-bake inspection alone (see test/support/inspect-sysext.ts) as the user. */
+  inspect(image: string, name: string): Promise<UserRun>;
+}
+
+interface UserRun {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A user without sudo and a workspace it owns; both go away after the test. */
+async function throwAwayUser(t: TestContext): Promise<UserWorkspace> {
+  await execa('userdel', ['--remove', USER], { reject: false });
+  await execa('useradd', ['--create-home', '--shell', '/bin/sh', USER]);
+  t.after(() => execa('userdel', ['--remove', USER], { reject: false }));
+  const uid = Number((await execa('id', ['-u', USER])).stdout);
+  const dir = await mkdtemp(join(tmpdir(), 'rootless-sysext-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(join(dir, 'tmp'));
+  for (const path of [dir, join(dir, 'tmp')]) await chown(path, uid, uid);
+  await chmod(dir, 0o755);
+  const env = { HOME: `/home/${USER}`, TMPDIR: join(dir, 'tmp'), PATH: process.env.PATH ?? '', BAKE_CACHE_DIR: join(dir, 'cache') };
+  const asUser = async (argv: string[]): Promise<UserRun> => {
+    const run = await execa('runuser', ['-u', USER, '--', process.execPath, ...argv], {
+      cwd: dir, env, extendEnv: false, reject: false, stdin: 'ignore', timeout: 120_000,
+    });
+    return { exitCode: run.exitCode ?? -1, stdout: String(run.stdout), stderr: String(run.stderr) };
+  };
+  return {
+    dir,
+    uid,
+    bake: (args) => asUser([CLI, ...args, '--verbose']),
+    inspect: (image, name) => asUser(['--import', import.meta.resolve('tsx/esm'), INSPECT, image, name, 'x86-64']),
+  };
+}
+
+/** A tree the user owns, as it would be on a build machine without root. */
+async function userTree(ws: UserWorkspace): Promise<string> {
+  const tree = join(ws.dir, 'tree');
+  await mkdir(join(tree, 'usr/bin'), { recursive: true });
+  await mkdir(join(tree, 'usr/lib/systemd/system'), { recursive: true });
+  await writeFile(join(tree, 'usr/bin/hello'), standInElf('x86-64', 'hello'), { mode: 0o755 });
+  await writeFile(join(tree, 'usr/lib/systemd/system/hello.service'), '[Service]\nExecStart=/usr/bin/hello\n');
+  await execa('chown', ['-R', `${ws.uid}:${ws.uid}`, tree]);
+  return tree;
+}
+
+const skip = !isRootUser() && 'needs root to create the test user';
+
+test('bake sysext pack works without root for squashfs, erofs and ext4, and the images are root-owned', { skip }, async (t) => {
+  const ws = await throwAwayUser(t);
+  await userTree(ws);
+  for (const format of ROOTLESS_FORMATS) {
+    const run = await ws.bake(['sysext', 'pack', 'tree', 'hello', '--format', format, '--output-dir', format]);
+    assert.equal(run.exitCode, 0, `${format}: ${run.stderr}`);
+    assert.doesNotMatch(run.stderr, /\+ sudo /, `${format}: nothing through sudo`);
+    // Linted here as root, reading the image's own ownership.
+    const image = join(ws.dir, format, 'hello.raw');
+    assert.deepEqual(await lintSysext(createContext({ log: memoryLogger() }), image, { arch: 'x86-64' }), [], format);
+  }
+});
+
+/** An image of `tree` as the image tools make it by default: owners kept, links stored as they are. */
+async function rawImage(tree: string, image: string, format: (typeof ROOTLESS_FORMATS)[number]): Promise<string> {
+  const build: Record<typeof format, [string, string[]]> = {
+    squashfs: ['mksquashfs', [tree, image, '-quiet', '-noappend']],
+    erofs: ['mkfs.erofs', ['--quiet', image, tree]],
+    ext4: ['mkfs.ext4', ['-q', '-F', '-d', tree, image, '8M']],
+  };
+  const [tool, args] = build[format];
+  await execa(tool, args);
+  await chmod(image, 0o644);
+  return image;
+}
+
+/** An image whose usr/bin/hello-hello belongs to uid 4321. */
+async function imageWithForeignOwner(dir: string, format: (typeof ROOTLESS_FORMATS)[number]): Promise<string> {
+  const tree = join(dir, `${format}-tree`);
+  await mkdir(join(tree, 'usr/lib/extension-release.d'), { recursive: true });
+  await mkdir(join(tree, 'usr/bin'));
+  await writeFile(join(tree, 'usr/lib/extension-release.d/extension-release.hello'), 'ID=_any\nARCHITECTURE=x86-64\n');
+  await writeFile(join(tree, 'usr/bin/hello-hello'), '#!/bin/sh\n', { mode: 0o755 });
+  await chown(join(tree, 'usr/bin/hello-hello'), 4321, 4321);
+  return rawImage(tree, join(dir, `${format}-owned.raw`), format);
+}
+
+test('bake sysext lint and the pre-bake inspection read squashfs, erofs and ext4 images without root', { skip }, async (t) => {
+  const ws = await throwAwayUser(t);
+  await writeFile(join(ws.dir, 'junk.raw'), randomBytes(128 * 1024));
+  for (const format of ROOTLESS_FORMATS) {
+    const good = await makeSysextImage(join(ws.dir, `${format}/hello.raw`), { name: 'hello', arch: 'x86-64', format });
+    const lint = await ws.bake(['sysext', 'lint', good.path]);
+    assert.equal(lint.exitCode, 0, `${format}: ${lint.stderr}`);
+    assert.doesNotMatch(lint.stderr, /\+ sudo /, `${format}: nothing through sudo`);
+    const inspected = await ws.inspect(good.path, 'hello');
+    assert.equal(inspected.exitCode, 0, `${format}: ${inspected.stderr}`);
+    assert.equal(inspected.stdout.trim(), format);
+
+    const misnamed = await ws.inspect(good.path, 'other');
+    assert.equal(misnamed.exitCode, 3, `${format}: ${misnamed.stderr}`);
+    assert.match(misnamed.stderr, /is not a sysext named 'other': it carries extension-release\.hello/);
+
+    // The extracted copy is the user's; the owner comes from the image itself.
+    const owned = await ws.bake(['sysext', 'lint', await imageWithForeignOwner(ws.dir, format), '--name', 'hello']);
+    assert.equal(owned.exitCode, 3, `${format}: ${owned.stderr}`);
+    assert.equal(owned.stdout, 'usr/bin/hello-hello: owned by uid 4321, not root [owner]', format);
+  }
+  // Junk gets one verdict from both.
+  const junkLint = await ws.bake(['sysext', 'lint', 'junk.raw']);
+  const junkInspect = await ws.inspect(join(ws.dir, 'junk.raw'), 'junk');
+  for (const run of [junkLint, junkInspect]) {
+    assert.equal(run.exitCode, 3, run.stderr);
+    assert.match(run.stderr, /junk\.raw is not a sysext image: expected a squashfs, erofs, ext4 or btrfs filesystem image/);
+  }
+  const left = (await readdir(join(ws.dir, 'tmp'))).filter((name) => name.startsWith('bake-'));
+  assert.deepEqual(left, [], 'no extracted copy left behind');
+});
+
+const CONTAINER_IMAGE = 'localhost/bake-rootless-test:1';
+const CONTAINER_UID = 4242;
+
+/** An image that is nothing but the merged-/usr links and a passwd: /usr itself comes from the host. */
+async function importBareImage(t: TestContext): Promise<void> {
+  const rootfs = await mkdtemp(join(tmpdir(), 'rootless-rootfs-'));
+  t.after(() => rm(rootfs, { recursive: true, force: true }));
+  for (const dir of ['usr', 'etc', 'tmp', 'proc', 'sys', 'dev']) await mkdir(join(rootfs, dir));
+  for (const link of ['bin', 'lib', 'lib64', 'sbin']) await execa('ln', ['-s', `usr/${link}`, join(rootfs, link)]);
+  await writeFile(join(rootfs, 'etc/passwd'), 'root:x:0:0::/:/bin/sh\n');
+  await writeFile(join(rootfs, 'etc/group'), 'root:x:0:\n');
+  await execa('sh', ['-c', 'tar -C "$1" -c . | podman import - "$2"', 'sh', rootfs, CONTAINER_IMAGE]);
+  t.after(() => execa('podman', ['rmi', '--force', CONTAINER_IMAGE], { reject: false }));
+}
+
+test('pack, lint and the pre-bake inspection work in an unprivileged podman container', { skip }, async (t) => {
+  await importBareImage(t);
+  const ws = await mkdtemp(join(tmpdir(), 'rootless-podman-'));
+  t.after(() => rm(ws, { recursive: true, force: true }));
+  await mkdir(join(ws, 'tmp'));
+  await mkdir(join(ws, 'tree/usr/bin'), { recursive: true });
+  await writeFile(join(ws, 'tree/usr/bin/hello'), standInElf('x86-64', 'hello'), { mode: 0o755 });
+  await execa('chown', ['-R', `${CONTAINER_UID}:${CONTAINER_UID}`, ws]);
+  const repo = resolve(import.meta.dirname, '../..');
+  const modules = await realpath(join(repo, 'node_modules'));
+  const script = ROOTLESS_FORMATS.map((format) => [
+    `node ${CLI} sysext pack tree hello --format ${format} --output-dir ${format}`,
+    `node ${CLI} sysext lint ${format}/hello.raw`,
+    `node --import ${import.meta.resolve('tsx/esm')} ${INSPECT} ${format}/hello.raw hello x86-64`,
+  ].join(' && ')).join(' && ');
+  const run = await execa('podman', [
+    'run', '--rm', '--network', 'none', '--user', `${CONTAINER_UID}:${CONTAINER_UID}`,
+    '-v', '/usr:/usr:ro', '-v', `${repo}:${repo}:ro`, '-v', `${modules}:${modules}:ro`, '-v', `${ws}:/ws`,
+    '-w', '/ws', '-e', 'HOME=/ws', '-e', 'TMPDIR=/ws/tmp', CONTAINER_IMAGE, 'sh', '-ec', script,
+  ], { reject: false, timeout: 300_000 });
+  assert.equal(run.exitCode, 0, String(run.stderr));
+  for (const format of ROOTLESS_FORMATS) {
+    assert.match(String(run.stdout), new RegExp(`^${format}/hello\\.raw: ok$`, 'm'), `${format} linted clean inside`);
+    assert.match(String(run.stdout), new RegExp(`^${format}$`, 'm'), `${format} inspected inside`);
+    const image = join(ws, format, 'hello.raw');
+    assert.deepEqual(await lintSysext(createContext({ log: memoryLogger() }), image, { arch: 'x86-64' }), [], `${format} root-owned inside`);
+  }
+});
+
+test('read without root, an extension-release that links to a host file is refused, never read from the host', { skip }, async (t) => {
+  const ws = await throwAwayUser(t);
+  // A valid release the user can read: followed on the host, it would pass.
+  const hostFile = join(ws.dir, 'host-release');
+  await writeFile(hostFile, 'ID=_any\nARCHITECTURE=x86-64\n', { mode: 0o644 });
+  const tree = join(ws.dir, 'hostile-tree');
+  await mkdir(join(tree, 'usr/lib/extension-release.d'), { recursive: true });
+  await execa('ln', ['-s', hostFile, join(tree, 'usr/lib/extension-release.d/extension-release.hello')]);
+  for (const format of ROOTLESS_FORMATS) {
+    const image = await rawImage(tree, join(ws.dir, `${format}-hostile.raw`), format);
+    const inspected = await ws.inspect(image, 'hello');
+    assert.equal(inspected.exitCode, 3, `${format}: ${inspected.stderr}`);
+    assert.match(inspected.stderr, /extension-release\.hello cannot be read inside the image/, format);
+    const lint = await ws.bake(['sysext', 'lint', image, '--name', 'hello']);
+    assert.equal(lint.exitCode, 3, `${format}: ${lint.stderr}`);
+    assert.match(lint.stdout, /extension-release file cannot be read inside the image/, format);
+  }
+});

@@ -1,0 +1,19 @@
+/**
+ * bake's pre-bake sysext inspection on its own, reporting as the CLI does (one line, exit code by error
+ * kind): for tests that run it as another user, since `bake` asks for root before it inspects anything.
+ * Usage: node --import tsx/esm inspect-sysext.ts <image> <name> <arch>
+ */
+import { createContext } from '../../bake/context.ts';
+import { parseArch } from '../../bake/core/arch.ts';
+import { memoryLogger } from '../../bake/core/log.ts';
+import { exitCodeFor, oneLine } from '../../bake/core/errors.ts';
+import { inspectSysext } from '../../bake/image/sysext-file.ts';
+
+const [image = '', name = '', arch = ''] = process.argv.slice(2);
+try {
+  const info = await inspectSysext(createContext({ log: memoryLogger() }), image, { name, arch: parseArch(arch) });
+  process.stdout.write(`${info.format}\n`);
+} catch (error) {
+  process.stderr.write(`${oneLine(error)}\n`);
+  process.exitCode = exitCodeFor(error);
+}
