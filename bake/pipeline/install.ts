@@ -1,55 +1,85 @@
 /**
- * The install stage: attaches and mounts OEM and ROOT of the work image, makes room, installs every
- * sysext, then unmounts and checks both filesystems. Everything it acquires is released on the way out.
+ * The install stage: makes room on ROOT, installs every sysext, then checks the filesystems it wrote.
+ * ROOT's ext4 is edited offline with e2fsprogs at its offset in the image (image/ext4-offline.ts): no
+ * loop device, no mount, no root. OEM (btrfs, which has no offline writer) is attached and mounted only
+ * when a sysext goes there. Everything acquired is released on the way out.
  */
 import type { Context } from '../context.ts';
-import { allFinished } from '../core/all-finished.ts';
 import { CleanupStack } from '../core/cleanup.ts';
 import { spaceError } from '../core/errors.ts';
 import { attachPartition, checkFilesystem, freeBytes, mountDevice } from '../image/disk.ts';
-import { findPartition, readGpt, FLATCAR_PARTITIONS } from '../image/gpt.ts';
-import { attachAndResizeRoot, growRootPartition } from '../image/grow.ts';
-import { bytesNeeded, installSysext } from '../image/install.ts';
-import type { PreparedSysext } from './sources.ts';
+import { checkExt4, ext4FreeBytes, ext4Store, growExt4, type Ext4AtOffset } from '../image/ext4-offline.ts';
+import { findPartition, readGpt, FLATCAR_PARTITIONS, type GptTable } from '../image/gpt.ts';
+import { growRootPartition } from '../image/grow.ts';
+import { InRootWriter, PartitionWriter } from '../image/in-root.ts';
+import { bytesNeeded, installSysext, partitionsTouched, type InstallSource } from '../image/install.ts';
+import { PARTITION_RULES, type PartitionName } from '../image/placement.ts';
 import { pausePoint, type Report } from './stages.ts';
 
 const MIB = 1024 * 1024;
 export const mib = (bytes: number) => `${(bytes / MIB).toFixed(1)} MiB`;
 
+/** What the stage needs of a prepared sysext (pipeline/sources.ts PreparedSysext). */
+export interface InstallItem extends InstallSource {
+  spec: { name: string };
+  bytes: number;
+}
+
 /** Installs the sysexts into `image`; returns by how many bytes ROOT grew (0 when they fitted). */
-export async function installIntoImage(ctx: Context, image: string, sysexts: readonly PreparedSysext[], report: Report): Promise<{ grownBy: number }> {
+export async function installIntoImage(ctx: Context, image: string, sysexts: readonly InstallItem[], report: Report): Promise<{ grownBy: number }> {
   await using stack = new CleanupStack(ctx.log);
   const table = await readGpt(image);
-  // One after the other: each attach writes the image file back first (copyImage left little to write),
-  // and two at once would only wait for each other.
-  const oemDevice = await attachPartition(ctx, stack, image, findPartition(table, 'oem', image));
-  let rootDevice = await attachPartition(ctx, stack, image, findPartition(table, 'root', image));
-  const oem = await mountDevice(ctx, stack, oemDevice.device, FLATCAR_PARTITIONS.oem.fstype, 'OEM');
-  let root = await mountDevice(ctx, stack, rootDevice.device, FLATCAR_PARTITIONS.root.fstype, 'ROOT');
-  await pausePoint(ctx, 'mounted');
   const needed = bytesNeeded(sysexts);
-  const oemFree = await freeBytes(oem.path);
-  if (needed.oem > oemFree) {
-    throw spaceError(`the sysexts for OEM need ${mib(needed.oem)} but OEM has ${mib(oemFree)} free`, 'install them to ROOT (--install_to root:/opt/extensions) or bake fewer');
-  }
-  const rootFree = await freeBytes(root.path);
-  let grownBy = 0;
-  if (needed.root > rootFree) {
-    grownBy = needed.root - rootFree + 64 * MIB;
-    report(`growing ROOT by ${mib(grownBy)}`);
-    await root.unmount();
-    await rootDevice.detach();
-    rootDevice = await attachAndResizeRoot(ctx, stack, image, await growRootPartition(image, grownBy));
-    root = await mountDevice(ctx, stack, rootDevice.device, FLATCAR_PARTITIONS.root.fstype, 'ROOT');
-  }
+  const oem = partitionsTouched(sysexts.map((sysext) => sysext.placement)).has('oem') ? await mountOem(ctx, stack, image, table, needed.oem) : undefined;
+  // The id predates the offline route: the point where the partitions are open for writing.
+  await pausePoint(ctx, 'mounted');
+  const { root, grownBy } = await makeRoomOnRoot(ctx, { image, partition: findPartition(table, 'root', image), label: 'ROOT' }, needed.root, report);
+  const writers: Record<PartitionName, InRootWriter | undefined> = { root: new InRootWriter(ext4Store(ctx, root), PARTITION_RULES.root), oem: oem?.writer };
+  const writerFor = (partition: PartitionName) => writers[partition] ?? unexpected(partition);
   for (const sysext of sysexts) {
     report(`${sysext.spec.name} → ${sysext.placement.osPath}`);
-    await installSysext(ctx, { root: root.path, oem: oem.path }, sysext);
+    await installSysext(writerFor, sysext);
   }
-  await allFinished([root.unmount(), oem.unmount()]);
-  await allFinished([
-    checkFilesystem(ctx, rootDevice.device, FLATCAR_PARTITIONS.root.fstype, 'ROOT'),
-    checkFilesystem(ctx, oemDevice.device, FLATCAR_PARTITIONS.oem.fstype, 'OEM'),
-  ]);
+  await oem?.finish();
+  await checkExt4(ctx, root);
   return { grownBy };
+}
+
+/** ROOT, grown (GPT, then the ext4 offline) when the sysexts do not fit in its free space. */
+async function makeRoomOnRoot(ctx: Context, root: Ext4AtOffset, needed: number, report: Report): Promise<{ root: Ext4AtOffset; grownBy: number }> {
+  const free = await ext4FreeBytes(ctx, root);
+  if (needed <= free) return { root, grownBy: 0 };
+  const grownBy = needed - free + 64 * MIB;
+  report(`growing ROOT by ${mib(grownBy)}`);
+  const grown = { ...root, partition: await growRootPartition(root.image, grownBy) };
+  await growExt4(ctx, grown);
+  return { root: grown, grownBy };
+}
+
+interface MountedOem {
+  writer: InRootWriter;
+  /** Unmounts OEM and checks its filesystem. */
+  finish: () => Promise<void>;
+}
+
+/** OEM attached and mounted (btrfs-progs write no filesystem offline), refused when the sysexts do not fit. */
+async function mountOem(ctx: Context, stack: CleanupStack, image: string, table: GptTable, needed: number): Promise<MountedOem> {
+  const { fstype } = FLATCAR_PARTITIONS.oem;
+  const device = await attachPartition(ctx, stack, image, findPartition(table, 'oem', image));
+  const mounted = await mountDevice(ctx, stack, device.device, fstype, 'OEM');
+  const free = await freeBytes(mounted.path);
+  if (needed > free) {
+    throw spaceError(`the sysexts for OEM need ${mib(needed)} but OEM has ${mib(free)} free`, 'install them to ROOT (--install_to root:/opt/extensions) or bake fewer');
+  }
+  return {
+    writer: new PartitionWriter(ctx, mounted.path, PARTITION_RULES.oem),
+    finish: async () => {
+      await mounted.unmount();
+      await checkFilesystem(ctx, device.device, fstype, 'OEM');
+    },
+  };
+}
+
+function unexpected(partition: PartitionName): never {
+  throw new Error(`internal: nothing opened ${partition} for writing`);
 }
