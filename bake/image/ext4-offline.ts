@@ -8,7 +8,7 @@
  * parent components, which the resolver has already ruled out. debugfs exits 0 when a command fails,
  * so anything it says on stderr other than its banner fails the step.
  */
-import { readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Context } from '../context.ts';
 import { tempDir } from '../core/cleanup.ts';
@@ -16,6 +16,7 @@ import { inputError, spaceError, toolError } from '../core/errors.ts';
 import type { RunOptions } from '../core/exec.ts';
 import type { EntryKind, PartitionStore, TreeView, WriteOptions } from './in-root.ts';
 import type { GptPartition } from './gpt.ts';
+import { copyPartitionBack, copyPartitionOut } from './partition-file.ts';
 
 /** An ext4 filesystem inside an image file, at a byte offset. */
 export interface Ext4AtOffset {
@@ -143,21 +144,17 @@ export async function ext4FreeBytes(ctx: Context, fs: Ext4AtOffset): Promise<num
 /**
  * Grows the ext4 to fill its (already grown) partition: e2fsck first, as resize2fs demands. resize2fs
  * cannot work at an offset (on a regular file it truncates the file to the filesystem's new size, which
- * would cut off the partition itself), so the partition is copied out sparse, grown, and copied back
- * into its byte range, punched to zeros first so that the sparse copy leaves nothing stale behind.
+ * would cut off the partition itself), so it grows a copy of the partition (partition-file.ts).
  */
 export async function growExt4(ctx: Context, fs: Ext4AtOffset): Promise<void> {
-  const { offsetBytes, sizeBytes } = fs.partition;
   await using scratch = await tempDir('.bake-grow', dirname(fs.image));
   const part = join(scratch.path, 'root.img');
   const why = `grow ${fs.label} without mounting it`;
-  await ctx.run.run('dd', [`if=${fs.image}`, `of=${part}`, 'bs=1M', 'iflag=skip_bytes,count_bytes', `skip=${offsetBytes}`, `count=${sizeBytes}`, 'conv=sparse', 'status=none'], { why });
-  await truncate(part, sizeBytes);
+  await copyPartitionOut(ctx, fs.image, fs.partition, part, why);
   const fsck = await ctx.run.run('e2fsck', ['-f', '-y', part], { allowFailure: true, why: `check ${fs.label} before growing it` });
   if (fsck.exitCode > 1) throw spaceError(`${fs.label}'s filesystem needs repair before it can grow (e2fsck exit ${fsck.exitCode})`, 'the base image may be corrupt; clear the cache and retry');
   await ctx.run.run('resize2fs', [part], { why });
-  await ctx.run.run('fallocate', ['--punch-hole', '--offset', String(offsetBytes), '--length', String(sizeBytes), fs.image], { why });
-  await ctx.run.run('dd', [`if=${part}`, `of=${fs.image}`, 'bs=1M', 'oflag=seek_bytes', `seek=${offsetBytes}`, 'conv=notrunc,sparse', 'status=none'], { why });
+  await copyPartitionBack(ctx, part, fs.image, fs.partition, why);
 }
 
 /** The read-only consistency check after the install. */

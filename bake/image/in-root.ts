@@ -188,33 +188,35 @@ export class InRootWriter {
 }
 
 /**
- * A partition mounted on the host: each file or link is made under a fresh name in its resolved parent
- * and renamed over the target (`mv -T`), which replaces a link instead of following it. Commands run
- * through the privileged runner, so that sudo keeps working.
+ * A partition tree on the host (mounted, or a private copy): each file or link is made under a fresh
+ * name in its resolved parent and renamed over the target (`mv -T`), which replaces a link instead of
+ * following it. A mounted partition is written through the privileged runner (so sudo keeps working)
+ * and given to root; a private copy is written as the user, whose files its builder maps to root.
  */
-export function mountedStore(ctx: Context, hostRoot: string, label: string): PartitionStore {
-  const asRoot = (file: string, args: string[], uncancellable = false) => ctx.run.run(file, args, { privileged: true, why: `write into ${label}`, uncancellable });
+export function hostTreeStore(ctx: Context, hostRoot: string, label: string, { privileged }: { privileged: boolean }): PartitionStore {
+  const run = (file: string, args: string[], uncancellable = false) => ctx.run.run(file, args, { privileged, why: `write into ${label}`, uncancellable });
+  const owner = privileged ? ['-o', '0', '-g', '0'] : [];
   const put = async (path: string, make: (temporary: string) => Promise<unknown>) => {
     const temporary = hostPath(hostRoot, posix.join(posix.dirname(path), `.bake-${randomBytes(8).toString('hex')}`));
     try {
       await make(temporary);
-      await asRoot('mv', ['-Tf', temporary, hostPath(hostRoot, path)]);
+      await run('mv', ['-Tf', temporary, hostPath(hostRoot, path)]);
     } catch (error) {
-      await asRoot('rm', ['-f', temporary], true);
+      await run('rm', ['-f', temporary], true);
       throw error;
     }
   };
   return {
     tree: mountedTree(hostRoot),
-    mkdir: async (path) => void (await asRoot('mkdir', ['-m', '0755', hostPath(hostRoot, path)])),
-    putFile: (from, path, options) => put(path, (temporary) => asRoot('install', ['-m', '0644', '-o', '0', '-g', '0', ...(options.preserveTimes ? ['-p'] : []), '-T', from, temporary])),
-    putSymlink: (target, path) => put(path, (temporary) => asRoot('ln', ['-sn', target, temporary])),
+    mkdir: async (path) => void (await run('mkdir', ['-m', '0755', hostPath(hostRoot, path)])),
+    putFile: (from, path, options) => put(path, (temporary) => run('install', ['-m', '0644', ...owner, ...(options.preserveTimes ? ['-p'] : []), '-T', from, temporary])),
+    putSymlink: (target, path) => put(path, (temporary) => run('ln', ['-sn', target, temporary])),
   };
 }
 
-/** Writes into one mounted partition (see mountedStore). */
+/** Writes into one mounted partition (see hostTreeStore). */
 export class PartitionWriter extends InRootWriter {
   constructor(ctx: Context, hostRoot: string, rules: PartitionRules) {
-    super(mountedStore(ctx, hostRoot, rules.label), rules);
+    super(hostTreeStore(ctx, hostRoot, rules.label, { privileged: true }), rules);
   }
 }

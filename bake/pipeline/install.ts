@@ -1,17 +1,17 @@
 /**
  * The install stage: makes room on ROOT, installs every sysext, then checks the filesystems it wrote.
- * ROOT's ext4 is edited offline with e2fsprogs at its offset in the image (image/ext4-offline.ts): no
- * loop device, no mount, no root. OEM (btrfs, which has no offline writer) is attached and mounted only
- * when a sysext goes there. Everything acquired is released on the way out.
+ * Nothing is mounted and nothing needs root: ROOT's ext4 is edited offline with e2fsprogs at its offset
+ * in the image (image/ext4-offline.ts); OEM's btrfs, only when a sysext goes there, is read out, edited
+ * and rebuilt (image/btrfs-offline.ts). Everything acquired is released on the way out.
  */
 import type { Context } from '../context.ts';
 import { CleanupStack } from '../core/cleanup.ts';
 import { spaceError } from '../core/errors.ts';
-import { attachPartition, checkFilesystem, freeBytes, mountDevice } from '../image/disk.ts';
+import { openBtrfsOffline } from '../image/btrfs-offline.ts';
 import { checkExt4, ext4FreeBytes, ext4Store, growExt4, type Ext4AtOffset } from '../image/ext4-offline.ts';
-import { findPartition, readGpt, FLATCAR_PARTITIONS, type GptTable } from '../image/gpt.ts';
+import { findPartition, readGpt, type GptTable } from '../image/gpt.ts';
 import { growRootPartition } from '../image/grow.ts';
-import { InRootWriter, PartitionWriter } from '../image/in-root.ts';
+import { InRootWriter } from '../image/in-root.ts';
 import { bytesNeeded, installSysext, partitionsTouched, type InstallSource } from '../image/install.ts';
 import { PARTITION_RULES, type PartitionName } from '../image/placement.ts';
 import { pausePoint, type Report } from './stages.ts';
@@ -30,7 +30,7 @@ export async function installIntoImage(ctx: Context, image: string, sysexts: rea
   await using stack = new CleanupStack(ctx.log);
   const table = await readGpt(image);
   const needed = bytesNeeded(sysexts);
-  const oem = partitionsTouched(sysexts.map((sysext) => sysext.placement)).has('oem') ? await mountOem(ctx, stack, image, table, needed.oem) : undefined;
+  const oem = partitionsTouched(sysexts.map((sysext) => sysext.placement)).has('oem') ? await openOem(ctx, stack, image, table, needed.oem) : undefined;
   // The id predates the offline route: the point where the partitions are open for writing.
   await pausePoint(ctx, 'mounted');
   const { root, grownBy } = await makeRoomOnRoot(ctx, { image, partition: findPartition(table, 'root', image), label: 'ROOT' }, needed.root, report);
@@ -56,28 +56,13 @@ async function makeRoomOnRoot(ctx: Context, root: Ext4AtOffset, needed: number, 
   return { root: grown, grownBy };
 }
 
-interface MountedOem {
-  writer: InRootWriter;
-  /** Unmounts OEM and checks its filesystem. */
-  finish: () => Promise<void>;
-}
-
-/** OEM attached and mounted (btrfs-progs write no filesystem offline), refused when the sysexts do not fit. */
-async function mountOem(ctx: Context, stack: CleanupStack, image: string, table: GptTable, needed: number): Promise<MountedOem> {
-  const { fstype } = FLATCAR_PARTITIONS.oem;
-  const device = await attachPartition(ctx, stack, image, findPartition(table, 'oem', image));
-  const mounted = await mountDevice(ctx, stack, device.device, fstype, 'OEM');
-  const free = await freeBytes(mounted.path);
-  if (needed > free) {
-    throw spaceError(`the sysexts for OEM need ${mib(needed)} but OEM has ${mib(free)} free`, 'install them to ROOT (--install_to root:/opt/extensions) or bake fewer');
+/** OEM read out for an offline rebuild (image/btrfs-offline.ts), refused when the sysexts do not fit. */
+async function openOem(ctx: Context, stack: CleanupStack, image: string, table: GptTable, needed: number): Promise<{ writer: InRootWriter; finish: () => Promise<void> }> {
+  const oem = await openBtrfsOffline(ctx, stack, { image, partition: findPartition(table, 'oem', image), label: 'OEM' });
+  if (needed > oem.freeBytes) {
+    throw spaceError(`the sysexts for OEM need ${mib(needed)} but OEM has ${mib(oem.freeBytes)} free`, 'install them to ROOT (--install_to root:/opt/extensions) or bake fewer');
   }
-  return {
-    writer: new PartitionWriter(ctx, mounted.path, PARTITION_RULES.oem),
-    finish: async () => {
-      await mounted.unmount();
-      await checkFilesystem(ctx, device.device, fstype, 'OEM');
-    },
-  };
+  return { writer: new InRootWriter(oem.store, PARTITION_RULES.oem), finish: oem.finish };
 }
 
 function unexpected(partition: PartitionName): never {

@@ -1,13 +1,13 @@
 /**
- * The install stage on ROOT as an ordinary user with no sudo: ROOT's ext4 is edited offline, so no loop
- * device, mount or root is needed. The same inputs installed the mounted way (as root, in the test only)
+ * The install stage on ROOT and OEM as an ordinary user with no sudo: ROOT's ext4 is edited offline and OEM's btrfs
+ * rebuilt offline, so no loop device, mount or root is needed. The same inputs installed the mounted way (as root, in the test only)
  * must give the same tree: files, ownership, modes, link targets, sysupdate confs. Growing ROOT works the
  * same way. The test creates a throw-away user without sudo and removes it.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { chmod, chown, copyFile, lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, lstat, mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { withTempDir } from '../support/fixtures.ts';
@@ -22,9 +22,9 @@ import { attachPartition, mountDevice } from '../../bake/image/disk.ts';
 import { findPartition, readGpt } from '../../bake/image/gpt.ts';
 import { PartitionWriter } from '../../bake/image/in-root.ts';
 import { installSysext } from '../../bake/image/install.ts';
-import { PARTITION_RULES, parseInstallTarget, placeSysext } from '../../bake/image/placement.ts';
+import { PARTITION_RULES, parseInstallTarget, placeSysext, type PartitionName } from '../../bake/image/placement.ts';
 
-const USER = 'bake-rootless-test';
+const USER = 'bake-rootless-img';
 const DRIVER = resolve(import.meta.dirname, '../support/rootless-install.ts');
 const skip = !isRootUser() && 'needs root to create the test user and to mount the result';
 
@@ -57,14 +57,17 @@ async function installAsUser(dir: string, request: RootlessInstallRequest) {
 async function installMounted(t: TestContext, image: string, request: RootlessInstallRequest): Promise<void> {
   const ctx = createContext();
   await using stack = new CleanupStack();
-  const device = await attachPartition(ctx, stack, image, findPartition(await readGpt(image), 'root', image));
-  const root = await mountDevice(ctx, stack, device.device, 'ext4', 'ROOT');
-  const writer = new PartitionWriter(ctx, root.path, PARTITION_RULES.root);
+  const table = await readGpt(image);
+  const writers: Partial<Record<PartitionName, PartitionWriter>> = {};
+  for (const [partition, fstype] of [['root', 'ext4'], ['oem', 'btrfs']] as const) {
+    const device = await attachPartition(ctx, stack, image, findPartition(table, partition, image));
+    const mounted = await mountDevice(ctx, stack, device.device, fstype, partition);
+    writers[partition] = new PartitionWriter(ctx, mounted.path, PARTITION_RULES[partition]);
+  }
   for (const item of request.items) {
     const placement = placeSysext(item.name, item.file, parseInstallTarget(item.installTo ?? 'root:/opt/extensions'), undefined, item.conf !== undefined);
-    await installSysext(() => writer, { placement, image: item.image, ...(item.conf ? { conf: item.conf } : {}) });
+    await installSysext((partition) => writers[partition]!, { placement, image: item.image, ...(item.conf ? { conf: item.conf } : {}) });
   }
-  await root.unmount();
   t.diagnostic('mounted install done');
 }
 
@@ -86,28 +89,36 @@ async function describeTree(root: string): Promise<Record<string, string>> {
 }
 
 async function assertChecksPass(image: string): Promise<void> {
-  const root = findPartition(await readGpt(image), 'root', image);
-  await execa('e2fsck', ['-fn', `${image}?offset=${root.offsetBytes}`]);
+  const table = await readGpt(image);
+  await execa('e2fsck', ['-fn', `${image}?offset=${findPartition(table, 'root', image).offsetBytes}`]);
+  const oem = findPartition(table, 'oem', image);
+  const oemCopy = `${image}.oem`;
+  await execa('dd', [`if=${image}`, `of=${oemCopy}`, 'bs=1M', 'iflag=skip_bytes,count_bytes', `skip=${oem.offsetBytes}`, `count=${oem.sizeBytes}`, 'status=none']);
+  await execa('btrfs', ['check', '--readonly', oemCopy]);
+  await rm(oemCopy);
   await execa('sgdisk', ['--verify', image]);
 }
 
 function assertNoPrivilegedCommand(stderr: string): void {
-  assert.doesNotMatch(stderr, /^\+ (sudo|losetup|mount|umount|install|mv|ln|mkdir) /m, 'no loop device, mount, sudo or host-side write into ROOT');
+  assert.doesNotMatch(stderr, /^\+ (sudo|losetup|mount|umount) /m, 'no loop device, mount or sudo');
+  for (const write of stderr.match(/^\+ (install|mv|ln|mkdir) .*$/gm) ?? []) assert.match(write, /\/\.bake-oem-[^/]+\/tree\//, 'host-side writes only into the private copy of OEM');
   assert.match(stderr, /^\+ debugfs -w -f /m, 'ROOT written with debugfs');
 }
 
-test('install into ROOT as a user without sudo gives the same tree as a mounted install', { skip }, async (t) => {
+test('install into ROOT and OEM as a user without sudo gives the same tree as a mounted install', { skip }, async (t) => {
   const { uid, dir } = await withUser(t);
   const image = join(dir, 'disk.bin');
   await makeFlatcarDisk(image);
   await makeSysextImage(join(dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
   await makeSysextImage(join(dir, 'other.raw'), { name: 'other', arch: 'x86-64' });
+  await makeSysextImage(join(dir, 'onoem.raw'), { name: 'onoem', arch: 'x86-64' });
   await writeFile(join(dir, 'hello.conf'), '[Transfer]\nVerify=false\n[Target]\nPath=/opt/extensions/hello\n', { mode: 0o600 });
   const request: RootlessInstallRequest = {
     image,
     items: [
       { name: 'hello', file: 'hello-1.0-x86-64.raw', image: join(dir, 'hello.raw'), conf: join(dir, 'hello.conf') },
       { name: 'other', file: 'other "quoted" name.raw', image: join(dir, 'other.raw'), installTo: 'root:/var/lib/ext' },
+      { name: 'onoem', file: 'onoem.raw', image: join(dir, 'onoem.raw'), installTo: 'oem:/extensions' },
     ],
   };
   const mounted = join(dir, 'mounted.bin');
@@ -121,9 +132,13 @@ test('install into ROOT as a user without sudo gives the same tree as a mounted 
   await assertChecksPass(image);
 
   await installMounted(t, mounted, request);
-  const offline = await describeTree((await mountImage(t, image)).root);
-  const reference = await describeTree((await mountImage(t, mounted)).root);
-  assert.deepEqual(offline, reference);
+  const [offlineMounts, referenceMounts] = [await mountImage(t, image), await mountImage(t, mounted)];
+  const offline = await describeTree(offlineMounts.root);
+  assert.deepEqual(offline, await describeTree(referenceMounts.root), 'ROOT');
+  const offlineOem = await describeTree(offlineMounts.oem);
+  assert.deepEqual(offlineOem, await describeTree(referenceMounts.oem), 'OEM');
+  assert.match(offlineOem['/extensions/onoem/onoem.raw']!, /^0:0 100644 [0-9a-f]{64}$/);
+  assert.equal(offline['/etc/extensions/onoem.raw'], '0:0 120777 -> /oem/extensions/onoem/onoem.raw');
   assert.match(offline['/opt/extensions/hello/hello-1.0-x86-64.raw']!, /^0:0 100644 [0-9a-f]{64}$/);
   assert.equal(offline['/etc/extensions/hello.raw'], '0:0 120777 -> /opt/extensions/hello/hello-1.0-x86-64.raw');
   assert.equal(offline['/etc/extensions/other.raw'], '0:0 120777 -> /var/lib/ext/other/other "quoted" name.raw');
