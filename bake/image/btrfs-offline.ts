@@ -9,11 +9,11 @@
  * give the tree root's ownership, and mkfs records what it sees, so OEM stays root:root without root.
  * Owners other than root are not kept (Flatcar's OEM has none).
  */
-import { mkdir, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import type { Context } from '../context.ts';
 import { tempDir, type CleanupStack } from '../core/cleanup.ts';
-import { toolError } from '../core/errors.ts';
+import { spaceError, toolError } from '../core/errors.ts';
 import type { GptPartition } from './gpt.ts';
 import { hostTreeStore, type PartitionStore } from './in-root.ts';
 import { copyPartitionBack, copyPartitionOut } from './partition-file.ts';
@@ -42,13 +42,15 @@ interface Superblock {
 
 /** The features mkfs.btrfs can set, by superblock flag: mkfs turns each on or (`^`) off. */
 const FEATURES: ReadonlyArray<{ field: 'incompat' | 'compatRo'; flag: bigint; option: '-O' | '-R'; name: string }> = [
-  { field: 'incompat', flag: 0x4n, option: '-O', name: 'mixed-bg' },
   { field: 'incompat', flag: 0x40n, option: '-O', name: 'extref' },
   { field: 'incompat', flag: 0x80n, option: '-O', name: 'raid56' },
   { field: 'incompat', flag: 0x100n, option: '-O', name: 'skinny-metadata' },
   { field: 'incompat', flag: 0x200n, option: '-O', name: 'no-holes' },
   { field: 'compatRo', flag: 0x1n, option: '-R', name: 'free-space-tree' },
 ];
+const MIB = 1024 * 1024;
+/** Mixed block groups: said with --mixed, which also sizes a --rootdir filesystem the mixed way (-O mixed-bg does not). */
+const MIXED_GROUPS = 0x4n;
 /** Compression flags record that compressed extents exist; mkfs writes none, and the kernel reads either. */
 const COMPRESSION_FLAGS = 0x8n | 0x10n;
 
@@ -90,12 +92,13 @@ function mkfsOptions(old: Superblock): string[] {
   const features = (option: '-O' | '-R') => FEATURES.filter((f) => f.option === option).map((f) => `${(old[f.field] & f.flag) !== 0n ? '' : '^'}${f.name}`).join(',');
   return [
     '-q', '-L', old.label, '-U', old.fsid, '-s', old.sectorsize, '-n', old.nodesize, '--csum', old.csum,
-    '-d', old.dataProfile, '-m', old.metadataProfile, '-O', features('-O'), '-R', features('-R'),
+    '-d', old.dataProfile, '-m', old.metadataProfile, ...((old.incompat & MIXED_GROUPS) !== 0n ? ['--mixed'] : []), '-O', features('-O'), '-R', features('-R'),
   ];
 }
 
 export interface OfflineBtrfs {
   store: PartitionStore;
+  /** At most this much fits (size less bytes used); the rebuild in finish() is the exact check. */
   freeBytes: number;
   /** Rebuilds the partition from the edited tree, checks it, and writes it back into the image. */
   finish(): Promise<void>;
@@ -118,14 +121,17 @@ export async function openBtrfsOffline(ctx: Context, stack: CleanupStack, fs: Bt
       await writeFile(rebuilt, '');
       await truncate(rebuilt, fs.partition.sizeBytes);
       await ctx.run.run('unshare', ['-r', 'mkfs.btrfs', ...mkfsOptions(old), '--byte-count', String(fs.partition.sizeBytes), '--rootdir', tree, rebuilt], { why: `rebuild ${fs.label} with the sysexts` });
-      await checkRebuilt(ctx, old, rebuilt, fs.label);
+      await checkRebuilt(ctx, old, rebuilt, fs);
       await copyPartitionBack(ctx, rebuilt, fs.image, fs.partition, why);
     },
   };
 }
 
 /** The rebuilt filesystem is sound and has what the old one had: label, UUID, size, block sizes, profiles, features. */
-async function checkRebuilt(ctx: Context, old: Superblock, rebuilt: string, label: string): Promise<void> {
+async function checkRebuilt(ctx: Context, old: Superblock, rebuilt: string, { label, partition }: BtrfsAtOffset): Promise<void> {
+  // mkfs.btrfs --rootdir grows the file rather than fail when the tree does not fit.
+  const excess = (await stat(rebuilt)).size - partition.sizeBytes;
+  if (excess > 0) throw spaceError(`the sysexts do not fit on ${label}: it would need ${(excess / MIB).toFixed(1)} MiB more than its ${(partition.sizeBytes / MIB).toFixed(1)} MiB`, 'install them to ROOT (--install_to root:/opt/extensions) or bake fewer');
   await ctx.run.run('btrfs', ['check', '--readonly', rebuilt], { readOnly: true, why: `check the ${label} filesystem` });
   const now = await readSuperblock(ctx, rebuilt, label);
   const kept = (sb: Superblock) => [sb.label, sb.fsid, sb.totalBytes, sb.sectorsize, sb.nodesize, sb.csum, sb.dataProfile, sb.metadataProfile, sb.incompat & ~COMPRESSION_FLAGS, sb.compatRo].join(' ');
