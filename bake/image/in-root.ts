@@ -6,9 +6,9 @@
  * refused rather than followed.
  *
  * The resolver reads the tree through TreeView (lstat and readlink by in-root path), so it works on a
- * mounted partition today and on an offline filesystem editor later. The writers then only ever name
- * resolved, link-free parents and create the last component without following it (a fresh temp name,
- * renamed over the target with `mv -T`), through the privileged runner so that sudo keeps working.
+ * mounted partition and on an offline filesystem editor alike (ext4-offline.ts). The writers then only
+ * ever name resolved, link-free parents and create the last component without following it, through a
+ * PartitionStore: a mounted one here, debugfs on an unmounted ext4 in ext4-offline.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
@@ -122,24 +122,34 @@ export interface WriteOptions {
 }
 
 /**
- * Writes into one mounted partition: every path is resolved inside it first, missing directories are
- * created one at a time (mkdir never follows a link it finds), and each file or link is made under a
- * fresh name in its resolved parent and renamed over the target, which replaces a link instead of
- * following it.
+ * How a writer changes one partition: its tree (for resolution), and the three ways it changes it. Every
+ * path it receives is resolved, with a link-free, existing parent; the last component is created, or
+ * replaced without being followed. Everything it makes is root-owned, as a mounted install by root.
  */
-export class PartitionWriter {
-  private readonly tree: TreeView;
+export interface PartitionStore {
+  readonly tree: TreeView;
+  /** Creates the directory `path`, 0755. */
+  mkdir(path: string): Promise<void>;
+  /** Puts a copy of the host file `from` at `path`, 0644, replacing a file or link there. */
+  putFile(from: string, path: string, options: WriteOptions): Promise<void>;
+  /** Makes `path` a symlink to `target` (stored as given), replacing a file or link there. */
+  putSymlink(target: string, path: string): Promise<void>;
+}
 
-  constructor(private readonly ctx: Context, private readonly hostRoot: string, private readonly rules: PartitionRules) {
-    this.tree = mountedTree(hostRoot);
-  }
+/**
+ * Writes into one partition through a PartitionStore: every path is resolved inside it first, missing
+ * directories are created one at a time, and each file or link is put at the resolved, link-free path.
+ */
+export class InRootWriter {
+  constructor(private readonly store: PartitionStore, private readonly rules: PartitionRules) {}
 
   /** Copies a host file to `path`, root-owned 0644. */
   async installFile(from: string, path: string, options: WriteOptions = {}): Promise<void> {
-    await this.put(path, (temporary) => this.asRoot('install', ['-m', '0644', '-o', '0', '-g', '0', ...(options.preserveTimes ? ['-p'] : []), '-T', from, temporary]));
+    const final = await this.entryPath(path);
+    await this.store.putFile(from, final, options);
   }
 
-  /** Writes `text` to `path`, root-owned 0644 (staged in a host temp file: install cannot read a socket stdin). */
+  /** Writes `text` to `path`, root-owned 0644 (staged in a host temp file, which every store can copy). */
   async writeText(path: string, text: string): Promise<void> {
     await using scratch = await tempDir('bake-text');
     const source = posix.join(scratch.path, posix.basename(path));
@@ -149,39 +159,64 @@ export class PartitionWriter {
 
   /** Makes `path` a symlink to `target` (an OS path, stored as given), replacing what was there. */
   async symlink(target: string, path: string): Promise<void> {
-    await this.put(path, (temporary) => this.asRoot('ln', ['-sn', target, temporary]));
+    await this.store.putSymlink(target, await this.entryPath(path));
   }
 
-  private async put(path: string, make: (temporary: string) => Promise<unknown>): Promise<void> {
+  /** The resolved path of the entry `path` names, its parent created; never an existing directory. */
+  private async entryPath(path: string): Promise<string> {
     const name = posix.basename(path);
     if (name === '' || name === '.' || name === '..') throw refusal(this.rules, path, 'it names no file');
     const parent = await this.ensureDir(posix.dirname(path));
     const final = posix.join(parent, name);
-    if ((await this.tree.kind(final)) === 'dir') throw refusal(this.rules, path, `${final} is a directory`);
-    const temporary = hostPath(this.hostRoot, posix.join(parent, `.bake-${randomBytes(8).toString('hex')}`));
-    try {
-      await make(temporary);
-      await this.asRoot('mv', ['-Tf', temporary, hostPath(this.hostRoot, final)]);
-    } catch (error) {
-      await this.asRoot('rm', ['-f', temporary], true);
-      throw error;
-    }
+    if ((await this.store.tree.kind(final)) === 'dir') throw refusal(this.rules, path, `${final} is a directory`);
+    return final;
   }
 
   /** Resolves a directory, creating what is missing, and checks the result is still a link-free path. */
   private async ensureDir(path: string): Promise<string> {
-    const resolved = await resolveInRoot(this.tree, this.rules, path, { followLast: true });
+    const { tree } = this.store;
+    const resolved = await resolveInRoot(tree, this.rules, path, { followLast: true });
     const parts = resolved.split('/').filter(Boolean);
     for (let depth = 1; depth <= parts.length; depth++) {
       const prefix = `/${parts.slice(0, depth).join('/')}`;
-      if ((await this.tree.kind(prefix)) === undefined) await this.asRoot('mkdir', ['-m', '0755', hostPath(this.hostRoot, prefix)]);
+      if ((await tree.kind(prefix)) === undefined) await this.store.mkdir(prefix);
     }
-    const again = await resolveInRoot(this.tree, this.rules, resolved, { followLast: true });
-    if (again !== resolved || (await this.tree.kind(resolved)) !== 'dir') throw refusal(this.rules, path, `${resolved} changed while bake created it`);
+    const again = await resolveInRoot(tree, this.rules, resolved, { followLast: true });
+    if (again !== resolved || (await tree.kind(resolved)) !== 'dir') throw refusal(this.rules, path, `${resolved} changed while bake created it`);
     return resolved;
   }
+}
 
-  private asRoot(file: string, args: string[], uncancellable = false) {
-    return this.ctx.run.run(file, args, { privileged: true, why: `write into ${this.rules.label}`, uncancellable });
+/**
+ * A partition tree on the host (mounted, or a private copy): each file or link is made under a fresh
+ * name in its resolved parent and renamed over the target (`mv -T`), which replaces a link instead of
+ * following it. A mounted partition is written through the privileged runner (so sudo keeps working)
+ * and given to root; a private copy is written as the user, whose files its builder maps to root.
+ */
+export function hostTreeStore(ctx: Context, hostRoot: string, label: string, { privileged }: { privileged: boolean }): PartitionStore {
+  const run = (file: string, args: string[], uncancellable = false) => ctx.run.run(file, args, { privileged, why: `write into ${label}`, uncancellable });
+  const owner = privileged ? ['-o', '0', '-g', '0'] : [];
+  const put = async (path: string, make: (temporary: string) => Promise<unknown>) => {
+    const temporary = hostPath(hostRoot, posix.join(posix.dirname(path), `.bake-${randomBytes(8).toString('hex')}`));
+    try {
+      await make(temporary);
+      await run('mv', ['-Tf', temporary, hostPath(hostRoot, path)]);
+    } catch (error) {
+      await run('rm', ['-f', temporary], true);
+      throw error;
+    }
+  };
+  return {
+    tree: mountedTree(hostRoot),
+    mkdir: async (path) => void (await run('mkdir', ['-m', '0755', hostPath(hostRoot, path)])),
+    putFile: (from, path, options) => put(path, (temporary) => run('install', ['-m', '0644', ...owner, ...(options.preserveTimes ? ['-p'] : []), '-T', from, temporary])),
+    putSymlink: (target, path) => put(path, (temporary) => run('ln', ['-sn', target, temporary])),
+  };
+}
+
+/** Writes into one mounted partition (see hostTreeStore). */
+export class PartitionWriter extends InRootWriter {
+  constructor(ctx: Context, hostRoot: string, rules: PartitionRules) {
+    super(hostTreeStore(ctx, hostRoot, rules.label, { privileged: true }), rules);
   }
 }

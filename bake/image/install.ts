@@ -1,15 +1,15 @@
 /**
- * Writes the planned sysexts into the mounted partitions: the image file, its /etc/extensions symlinks
- * and its sysupdate conf. Every path is resolved inside its own partition and written without following
- * a link (see in-root.ts), through privileged commands, so the same code works as root and through
- * sudo. Files are root-owned 0644 in 0755 directories; symlinks are replaced atomically (the base image
- * may already link a name, e.g. Flatcar's built-in docker).
+ * Writes the planned sysexts into the partitions: the image file, its /etc/extensions symlinks and its
+ * sysupdate conf. Every path is resolved inside its own partition and written without following a link
+ * (see in-root.ts), by each partition's writer (offline for ROOT, see ext4-offline.ts). Files are
+ * root-owned 0644 in 0755 directories; symlinks are replaced (the base image may already link a name,
+ * e.g. Flatcar's built-in docker).
  */
-import type { Context } from '../context.ts';
-import { PartitionWriter } from './in-root.ts';
-import { PARTITION_RULES, partitionOf, type PartitionName, type Placement } from './placement.ts';
+import type { InRootWriter } from './in-root.ts';
+import { partitionOf, type PartitionName, type Placement } from './placement.ts';
 
-export type PartitionMounts = Record<PartitionName, string>;
+/** The writer of a partition; asked only for partitions some placement touches (see partitionsTouched). */
+export type WriterFor = (partition: PartitionName) => InRootWriter;
 
 export interface InstallSource {
   placement: Placement;
@@ -19,16 +19,12 @@ export interface InstallSource {
   conf?: string;
 }
 
-export async function installSysext(ctx: Context, mounts: PartitionMounts, source: InstallSource): Promise<void> {
+export async function installSysext(writerFor: WriterFor, source: InstallSource): Promise<void> {
   const { placement } = source;
-  const writers: Record<PartitionName, PartitionWriter> = {
-    root: new PartitionWriter(ctx, mounts.root, PARTITION_RULES.root),
-    oem: new PartitionWriter(ctx, mounts.oem, PARTITION_RULES.oem),
-  };
   /** The writer of the partition that holds an OS path, and the path inside it. */
-  const at = (osPath: string): [PartitionWriter, string] => {
+  const at = (osPath: string): [InRootWriter, string] => {
     const { partition, pathInPartition } = partitionOf(osPath);
-    return [writers[partition], pathInPartition];
+    return [writerFor(partition), pathInPartition];
   };
   const [imageWriter, imagePath] = at(placement.osPath);
   await imageWriter.installFile(source.image, imagePath);
@@ -40,6 +36,12 @@ export async function installSysext(ctx: Context, mounts: PartitionMounts, sourc
     const [confWriter, confPath] = at(placement.confPath);
     await confWriter.installFile(source.conf, confPath);
   }
+}
+
+/** The partitions the placements write to: the images, and links or confs a sysupdate conf put elsewhere. */
+export function partitionsTouched(placements: readonly Placement[]): Set<PartitionName> {
+  const paths = placements.flatMap((placement) => [placement.osPath, ...placement.symlinks, ...(placement.confPath ? [placement.confPath] : [])]);
+  return new Set(paths.map((path) => partitionOf(path).partition));
 }
 
 /** Bytes each partition needs: file sizes rounded up to 4 KiB blocks plus per-file metadata, and 1 MiB slack. */

@@ -1,55 +1,70 @@
 /**
- * The install stage: attaches and mounts OEM and ROOT of the work image, makes room, installs every
- * sysext, then unmounts and checks both filesystems. Everything it acquires is released on the way out.
+ * The install stage: makes room on ROOT, installs every sysext, then checks the filesystems it wrote.
+ * Nothing is mounted and nothing needs root: ROOT's ext4 is edited offline with e2fsprogs at its offset
+ * in the image (image/ext4-offline.ts); OEM's btrfs, only when a sysext goes there, is read out, edited
+ * and rebuilt (image/btrfs-offline.ts). Everything acquired is released on the way out.
  */
 import type { Context } from '../context.ts';
-import { allFinished } from '../core/all-finished.ts';
 import { CleanupStack } from '../core/cleanup.ts';
 import { spaceError } from '../core/errors.ts';
 import { humanBytes } from '../core/units.ts';
-import { attachPartition, checkFilesystem, freeBytes, mountDevice } from '../image/disk.ts';
-import { findPartition, readGpt, FLATCAR_PARTITIONS } from '../image/gpt.ts';
-import { attachAndResizeRoot, growRootPartition } from '../image/grow.ts';
-import { bytesNeeded, installSysext } from '../image/install.ts';
-import type { PreparedSysext } from './sources.ts';
+import { openBtrfsOffline } from '../image/btrfs-offline.ts';
+import { checkExt4, ext4FreeBytes, ext4Store, growExt4, type Ext4AtOffset } from '../image/ext4-offline.ts';
+import { findPartition, readGpt, type GptTable } from '../image/gpt.ts';
+import { growRootPartition } from '../image/grow.ts';
+import { InRootWriter } from '../image/in-root.ts';
+import { bytesNeeded, installSysext, partitionsTouched, type InstallSource } from '../image/install.ts';
+import { PARTITION_RULES, type PartitionName } from '../image/placement.ts';
 import { pausePoint, type Report } from './stages.ts';
 
 const MIB = 1024 * 1024;
 
+/** What the stage needs of a prepared sysext (pipeline/sources.ts PreparedSysext). */
+export interface InstallItem extends InstallSource {
+  spec: { name: string };
+  bytes: number;
+}
+
 /** Installs the sysexts into `image`; returns by how many bytes ROOT grew (0 when they fitted). */
-export async function installIntoImage(ctx: Context, image: string, sysexts: readonly PreparedSysext[], report: Report): Promise<{ grownBy: number }> {
+export async function installIntoImage(ctx: Context, image: string, sysexts: readonly InstallItem[], report: Report): Promise<{ grownBy: number }> {
   await using stack = new CleanupStack(ctx.log);
   const table = await readGpt(image);
-  // One after the other: each attach writes the image file back first (copyImage left little to write),
-  // and two at once would only wait for each other.
-  const oemDevice = await attachPartition(ctx, stack, image, findPartition(table, 'oem', image));
-  let rootDevice = await attachPartition(ctx, stack, image, findPartition(table, 'root', image));
-  const oem = await mountDevice(ctx, stack, oemDevice.device, FLATCAR_PARTITIONS.oem.fstype, 'OEM');
-  let root = await mountDevice(ctx, stack, rootDevice.device, FLATCAR_PARTITIONS.root.fstype, 'ROOT');
-  await pausePoint(ctx, 'mounted');
   const needed = bytesNeeded(sysexts);
-  const oemFree = await freeBytes(oem.path);
-  if (needed.oem > oemFree) {
-    throw spaceError(`the sysexts for OEM need ${humanBytes(needed.oem)} but OEM has ${humanBytes(oemFree)} free`, 'install them to ROOT (--install_to root:/opt/extensions) or bake fewer');
-  }
-  const rootFree = await freeBytes(root.path);
-  let grownBy = 0;
-  if (needed.root > rootFree) {
-    grownBy = needed.root - rootFree + 64 * MIB;
-    report(`growing ROOT by ${humanBytes(grownBy)}`);
-    await root.unmount();
-    await rootDevice.detach();
-    rootDevice = await attachAndResizeRoot(ctx, stack, image, await growRootPartition(image, grownBy));
-    root = await mountDevice(ctx, stack, rootDevice.device, FLATCAR_PARTITIONS.root.fstype, 'ROOT');
-  }
+  const oem = partitionsTouched(sysexts.map((sysext) => sysext.placement)).has('oem') ? await openOem(ctx, stack, image, table, needed.oem) : undefined;
+  // The id predates the offline route: the point where the partitions are open for writing.
+  await pausePoint(ctx, 'mounted');
+  const { root, grownBy } = await makeRoomOnRoot(ctx, { image, partition: findPartition(table, 'root', image), label: 'ROOT' }, needed.root, report);
+  const writers: Record<PartitionName, InRootWriter | undefined> = { root: new InRootWriter(ext4Store(ctx, root), PARTITION_RULES.root), oem: oem?.writer };
+  const writerFor = (partition: PartitionName) => writers[partition] ?? unexpected(partition);
   for (const sysext of sysexts) {
     report(`${sysext.spec.name} → ${sysext.placement.osPath}`);
-    await installSysext(ctx, { root: root.path, oem: oem.path }, sysext);
+    await installSysext(writerFor, sysext);
   }
-  await allFinished([root.unmount(), oem.unmount()]);
-  await allFinished([
-    checkFilesystem(ctx, rootDevice.device, FLATCAR_PARTITIONS.root.fstype, 'ROOT'),
-    checkFilesystem(ctx, oemDevice.device, FLATCAR_PARTITIONS.oem.fstype, 'OEM'),
-  ]);
+  await oem?.finish();
+  await checkExt4(ctx, root);
   return { grownBy };
+}
+
+/** ROOT, grown (GPT, then the ext4 offline) when the sysexts do not fit in its free space. */
+async function makeRoomOnRoot(ctx: Context, root: Ext4AtOffset, needed: number, report: Report): Promise<{ root: Ext4AtOffset; grownBy: number }> {
+  const free = await ext4FreeBytes(ctx, root);
+  if (needed <= free) return { root, grownBy: 0 };
+  const grownBy = needed - free + 64 * MIB;
+  report(`growing ROOT by ${humanBytes(grownBy)}`);
+  const grown = { ...root, partition: await growRootPartition(root.image, grownBy) };
+  await growExt4(ctx, grown);
+  return { root: grown, grownBy };
+}
+
+/** OEM read out for an offline rebuild (image/btrfs-offline.ts), refused when the sysexts do not fit. */
+async function openOem(ctx: Context, stack: CleanupStack, image: string, table: GptTable, needed: number): Promise<{ writer: InRootWriter; finish: () => Promise<void> }> {
+  const oem = await openBtrfsOffline(ctx, stack, { image, partition: findPartition(table, 'oem', image), label: 'OEM' });
+  if (needed > oem.freeBytes) {
+    throw spaceError(`the sysexts for OEM need ${humanBytes(needed)} but OEM has ${humanBytes(oem.freeBytes)} free`, 'install them to ROOT (--install_to root:/opt/extensions) or bake fewer');
+  }
+  return { writer: new InRootWriter(oem.store, PARTITION_RULES.oem), finish: oem.finish };
+}
+
+function unexpected(partition: PartitionName): never {
+  throw new Error(`internal: nothing opened ${partition} for writing`);
 }

@@ -35,7 +35,7 @@ async function treeWithLinks(t: CleanupHost, links: Record<string, string>): Pro
 test('links inside the base image are resolved inside their partition', { skip: !isRootUser() && 'needs root (loop devices, mounts)' }, async (t) => {
   const canaries: Record<string, Canary> = {};
   for (const name of ['rootAbsolute', 'oemAbsolute', 'rootRelative']) canaries[name] = await hostCanary(t);
-  const release = (patch: number, disk: ReleaseSpec['disk']): ReleaseSpec => ({ version: `4593.2.${patch}`, channel: 'stable', arches: ['amd64'], disk: { version: '4593.2.5', ...disk } });
+  const release = (patch: number, disk: ReleaseSpec['disk']): ReleaseSpec => ({ version: `4593.2.${patch}`, channel: 'stable', arches: ['amd64'], disk: { version: `4593.2.${patch}`, ...disk } });
   const fx = await withReleaseMirror(t, {
     bakery: [],
     releases: [

@@ -1,0 +1,164 @@
+/**
+ * The install stage on ROOT and OEM as an ordinary user with no sudo: ROOT's ext4 is edited offline and OEM's btrfs
+ * rebuilt offline, so no loop device, mount or root is needed. The same inputs installed the mounted way (as root, in the test only)
+ * must give the same tree: files, ownership, modes, link targets, sysupdate confs. Growing ROOT works the
+ * same way. The test creates a throw-away user without sudo and removes it.
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { chmod, chown, copyFile, lstat, mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { execa } from 'execa';
+import { withTempDir } from '../support/fixtures.ts';
+import { mountImage } from '../support/bake-cli.ts';
+import { makeFlatcarDisk } from '../support/fixtures/disk-image.ts';
+import { makeSysextImage } from '../support/fixtures/sysext.ts';
+import type { RootlessInstallRequest } from '../support/rootless-install.ts';
+import { createContext } from '../../bake/context.ts';
+import { CleanupStack } from '../../bake/core/cleanup.ts';
+import { isRootUser } from '../../bake/core/exec.ts';
+import { attachPartition, mountDevice } from '../../bake/image/disk.ts';
+import { findPartition, readGpt } from '../../bake/image/gpt.ts';
+import { PartitionWriter } from '../../bake/image/in-root.ts';
+import { installSysext } from '../../bake/image/install.ts';
+import { PARTITION_RULES, parseInstallTarget, placeSysext, type PartitionName } from '../../bake/image/placement.ts';
+
+const USER = 'bake-rootless-img';
+const DRIVER = resolve(import.meta.dirname, '../support/rootless-install.ts');
+const skip = !isRootUser() && 'needs root to create the test user and to mount the result';
+
+/** A throw-away user without sudo, and a directory it owns. */
+async function withUser(t: TestContext): Promise<{ uid: number; dir: string }> {
+  await execa('userdel', ['--remove', USER], { reject: false });
+  await execa('useradd', ['--no-create-home', '--shell', '/bin/sh', USER]);
+  t.after(() => execa('userdel', [USER], { reject: false }));
+  const uid = Number((await execa('id', ['-u', USER])).stdout);
+  const dir = await withTempDir(t, 'bake-rootless');
+  await chmod(dir, 0o755);
+  await mkdir(join(dir, 'tmp'));
+  return { uid, dir };
+}
+
+async function giveTo(uid: number, dir: string): Promise<void> {
+  await execa('chown', ['-R', `${uid}:${uid}`, dir]);
+  await chown(dir, uid, uid);
+}
+
+/** The install stage run as the test user; its verbose log shows every command. */
+async function installAsUser(dir: string, request: RootlessInstallRequest) {
+  const env = { PATH: process.env.PATH ?? '', TMPDIR: join(dir, 'tmp'), HOME: dir };
+  return execa('runuser', ['-u', USER, '--', process.execPath, '--import', 'tsx', DRIVER, JSON.stringify(request)], {
+    cwd: resolve(import.meta.dirname, '../..'), env, extendEnv: false, reject: false, stdin: 'ignore',
+  });
+}
+
+/** The same install the pre-offline way: ROOT attached and mounted, written through the mounted writer. */
+async function installMounted(t: TestContext, image: string, request: RootlessInstallRequest): Promise<void> {
+  const ctx = createContext();
+  await using stack = new CleanupStack();
+  const table = await readGpt(image);
+  const writers: Partial<Record<PartitionName, PartitionWriter>> = {};
+  for (const [partition, fstype] of [['root', 'ext4'], ['oem', 'btrfs']] as const) {
+    const device = await attachPartition(ctx, stack, image, findPartition(table, partition, image));
+    const mounted = await mountDevice(ctx, stack, device.device, fstype, partition);
+    writers[partition] = new PartitionWriter(ctx, mounted.path, PARTITION_RULES[partition]);
+  }
+  for (const item of request.items) {
+    const placement = placeSysext(item.name, item.file, parseInstallTarget(item.installTo ?? 'root:/opt/extensions'), undefined, item.conf !== undefined);
+    await installSysext((partition) => writers[partition]!, { placement, image: item.image, ...(item.conf ? { conf: item.conf } : {}) });
+  }
+  t.diagnostic('mounted install done');
+}
+
+/** Every entry of a mounted tree: type, owner, mode, and the link target or content hash (not times). */
+async function describeTree(root: string): Promise<Record<string, string>> {
+  const entries: Record<string, string> = {};
+  const walk = async (relative: string): Promise<void> => {
+    for (const name of (await readdir(join(root, relative))).sort()) {
+      const path = join(relative, name);
+      const info = await lstat(join(root, path));
+      const what = info.isSymbolicLink() ? `-> ${await readlink(join(root, path))}`
+        : info.isFile() ? createHash('sha256').update(await readFile(join(root, path))).digest('hex') : 'dir';
+      entries[`/${path}`] = `${info.uid}:${info.gid} ${info.mode.toString(8)} ${what}`;
+      if (info.isDirectory()) await walk(path);
+    }
+  };
+  await walk('');
+  return entries;
+}
+
+async function assertChecksPass(image: string): Promise<void> {
+  const table = await readGpt(image);
+  await execa('e2fsck', ['-fn', `${image}?offset=${findPartition(table, 'root', image).offsetBytes}`]);
+  const oem = findPartition(table, 'oem', image);
+  const oemCopy = `${image}.oem`;
+  await execa('dd', [`if=${image}`, `of=${oemCopy}`, 'bs=1M', 'iflag=skip_bytes,count_bytes', `skip=${oem.offsetBytes}`, `count=${oem.sizeBytes}`, 'status=none']);
+  await execa('btrfs', ['check', '--readonly', oemCopy]);
+  await rm(oemCopy);
+  await execa('sgdisk', ['--verify', image]);
+}
+
+function assertNoPrivilegedCommand(stderr: string): void {
+  assert.doesNotMatch(stderr, /^\+ (sudo|losetup|mount|umount) /m, 'no loop device, mount or sudo');
+  for (const write of stderr.match(/^\+ (install|mv|ln|mkdir) .*$/gm) ?? []) assert.match(write, /\/\.bake-oem-[^/]+\/tree\//, 'host-side writes only into the private copy of OEM');
+  assert.match(stderr, /^\+ debugfs -w -f /m, 'ROOT written with debugfs');
+}
+
+test('install into ROOT and OEM as a user without sudo gives the same tree as a mounted install', { skip }, async (t) => {
+  const { uid, dir } = await withUser(t);
+  const image = join(dir, 'disk.bin');
+  await makeFlatcarDisk(image);
+  await makeSysextImage(join(dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
+  await makeSysextImage(join(dir, 'other.raw'), { name: 'other', arch: 'x86-64' });
+  await makeSysextImage(join(dir, 'onoem.raw'), { name: 'onoem', arch: 'x86-64' });
+  await writeFile(join(dir, 'hello.conf'), '[Transfer]\nVerify=false\n[Target]\nPath=/opt/extensions/hello\n', { mode: 0o600 });
+  const request: RootlessInstallRequest = {
+    image,
+    items: [
+      { name: 'hello', file: 'hello-1.0-x86-64.raw', image: join(dir, 'hello.raw'), conf: join(dir, 'hello.conf') },
+      { name: 'other', file: 'other "quoted" name.raw', image: join(dir, 'other.raw'), installTo: 'root:/var/lib/ext' },
+      { name: 'onoem', file: 'onoem.raw', image: join(dir, 'onoem.raw'), installTo: 'oem:/extensions' },
+    ],
+  };
+  const mounted = join(dir, 'mounted.bin');
+  await copyFile(image, mounted);
+  await giveTo(uid, dir);
+
+  const run = await installAsUser(dir, request);
+  assert.equal(run.exitCode, 0, String(run.stderr));
+  assertNoPrivilegedCommand(String(run.stderr));
+  assert.deepEqual(JSON.parse(String(run.stdout)), { grownBy: 0 });
+  await assertChecksPass(image);
+
+  await installMounted(t, mounted, request);
+  const [offlineMounts, referenceMounts] = [await mountImage(t, image), await mountImage(t, mounted)];
+  const offline = await describeTree(offlineMounts.root);
+  assert.deepEqual(offline, await describeTree(referenceMounts.root), 'ROOT');
+  const offlineOem = await describeTree(offlineMounts.oem);
+  assert.deepEqual(offlineOem, await describeTree(referenceMounts.oem), 'OEM');
+  assert.match(offlineOem['/extensions/onoem/onoem.raw']!, /^0:0 100644 [0-9a-f]{64}$/);
+  assert.equal(offline['/etc/extensions/onoem.raw'], '0:0 120777 -> /oem/extensions/onoem/onoem.raw');
+  assert.match(offline['/opt/extensions/hello/hello-1.0-x86-64.raw']!, /^0:0 100644 [0-9a-f]{64}$/);
+  assert.equal(offline['/etc/extensions/hello.raw'], '0:0 120777 -> /opt/extensions/hello/hello-1.0-x86-64.raw');
+  assert.equal(offline['/etc/extensions/other.raw'], '0:0 120777 -> /var/lib/ext/other/other "quoted" name.raw');
+  assert.match(offline['/etc/sysupdate.hello.d/hello.conf']!, /^0:0 100644 /);
+});
+
+test('growing ROOT as a user without sudo: GPT and ext4 grown offline', { skip }, async (t) => {
+  const { uid, dir } = await withUser(t);
+  const image = join(dir, 'disk.bin');
+  await makeFlatcarDisk(image, { sizes: { ROOT: 16 } });
+  const big = join(dir, 'big.raw');
+  await writeFile(big, Buffer.alloc(24 * 1024 * 1024, 7));
+  await giveTo(uid, dir);
+
+  const run = await installAsUser(dir, { image, items: [{ name: 'big', file: 'big.raw', image: big }] });
+  assert.equal(run.exitCode, 0, String(run.stderr));
+  assertNoPrivilegedCommand(String(run.stderr));
+  assert.ok(JSON.parse(String(run.stdout)).grownBy > 0, 'ROOT grew');
+  assert.match(String(run.stderr), /^\+ resize2fs /m);
+  await assertChecksPass(image);
+  const { root } = await mountImage(t, image);
+  assert.deepEqual(await readFile(join(root, 'opt/extensions/big/big.raw')), await readFile(big));
+});
