@@ -5,7 +5,7 @@
 import { access } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
-import { usageError, verifyError, exitCodeFor } from '../core/errors.ts';
+import { bootError, exitCodeFor, usageError } from '../core/errors.ts';
 import { parseAccel, type Accel } from '../boot/accel.ts';
 import { bootCheck, DEFAULT_CHECK_TIMEOUT_SECONDS, formatReport } from '../boot/check.ts';
 import { parseServe, readUserIgnition } from '../boot/ignition-input.ts';
@@ -87,7 +87,7 @@ export function command(): Command {
       ...(flags.firmwareDir ? { firmwareDir: flags.firmwareDir } : {}), ...(flags.serialLog ? { serialLogCopy: flags.serialLog } : {}),
     });
     process.stdout.write(ctx.json ? `${JSON.stringify({ ok: report.pass, report })}\n` : formatReport(report));
-    if (!report.pass) process.exitCode = exitCodeFor(verifyError('boot check failed'));
+    if (!report.pass) process.exitCode = exitCodeFor(bootError('boot check failed'));
   });
   return program;
 }
