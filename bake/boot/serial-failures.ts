@@ -1,6 +1,6 @@
 /**
  * Boots that will never reach the guest check, recognised on the serial console as soon as they show:
- * the firmware finding nothing to boot (OVMF then starts its built-in shell, or says so), GRUB without its
+ * the firmware finding nothing to boot (OVMF then waits at its built-in shell's prompt, or says so), GRUB without its
  * config, a kernel panic, systemd in emergency mode. A check stops there with a boot error instead of
  * waiting out its whole timeout.
  */
@@ -16,7 +16,9 @@ const NOT_BOOTABLE_HINT = 'the image has no EFI bootloader the firmware could st
 
 /** Console patterns of a boot that is over, in the order a boot would show them. */
 const BOOT_FAILURES: ReadonlyArray<BootFailure & { pattern: RegExp }> = [
-  { pattern: /UEFI Interactive Shell|^Shell> /m, problem: 'the firmware found nothing to boot and started its UEFI shell', hint: NOT_BOOTABLE_HINT },
+  // The shell itself is no failure (startup.nsh may start a kernel from it, and its echo reads `Shell> fs0:`):
+  // the console ending at its idle prompt is.
+  { pattern: /(?:^|\n)(?:Shell|FS\d+:\\[^\n]*)> *$/, problem: 'the firmware found nothing to boot and stopped at the UEFI shell prompt', hint: NOT_BOOTABLE_HINT },
   { pattern: /No bootable (option or )?device/i, problem: 'the firmware found no bootable device', hint: NOT_BOOTABLE_HINT },
   { pattern: /^grub rescue> /m, problem: 'GRUB could not find its modules or config (grub rescue)', hint: 'the image\'s EFI or boot partition is damaged: bake it again from a verified release' },
   { pattern: /Kernel panic - not syncing/, problem: 'the guest kernel panicked', hint: 'see the serial log (--serial-log) for the panic; the kernel or its root filesystem is broken' },

@@ -33,7 +33,7 @@ test('a disk without a bootloader fails the check as soon as the firmware shell 
   const run = await runBake(ws, ['boot', '--check', '--json', '--accel', 'tcg', '--memory', '512', '--timeout', '600', disk], {}, 300_000);
   const { report } = JSON.parse(run.stdout) as { report: BootReport };
   assert.equal(run.exitCode, 9, JSON.stringify(report, null, 2));
-  assert.equal(report.problem, 'the firmware found nothing to boot and started its UEFI shell');
+  assert.equal(report.problem, 'the firmware found nothing to boot and stopped at the UEFI shell prompt');
   assert.match(report.hint ?? '', /no EFI bootloader/);
   await assertNothingLeft(ws);
 });

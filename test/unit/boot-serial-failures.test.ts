@@ -14,7 +14,12 @@ const OVMF_SHELL =
   '\u001b[2J\u001b[01;01H\u001b[01;01HUEFI Interactive Shell v2.2\r\nEDK II\r\nUEFI v2.70 (EDK II, 0x00010000)\r\n' +
   '\u001b[1m\u001b[33m\u001b[40mMapping table\u001b[0m\u001b[37m\u001b[40m\r\n\u001b[1m\u001b[33m\u001b[40m     BLK0:\u001b[0m\u001b[37m\u001b[40m \u001b[1m\u001b[37m\u001b[40mAlias(s):\u001b[0m\u001b[37m\u001b[40m\r\n' +
   '          PciRoot(0x0)/Pci(0x2,0x0)\r\n\u001b[07;01HPress \u001b[1m\u001b[37m\u001b[40mESC\u001b[0m\u001b[37m\u001b[40m in 1 seconds to skip \u001b[1m\u001b[33m\u001b[40mstartup.nsh\u001b[0m\u001b[37m\u001b[40m or any other key to continue.\r\n' +
-  '\u001b[08;01H\u001b[1m\u001b[33m\u001b[40mShell> \u001b[0m\u001b[37m\u001b[40';
+  '\u001b[08;01H\u001b[1m\u001b[33m\u001b[40mShell> \u001b[0m\u001b[37m\u001b[40m';
+
+/** The bootable test fixture's way in: the shell runs startup.nsh, which starts the kernel (an EFI stub). */
+const SHELL_STARTS_KERNEL =
+  'UEFI Interactive Shell v2.2\r\nEDK II\r\nPress ESC in 1 seconds to skip startup.nsh or any other key to continue.\r\n' +
+  'Shell> fs0:\r\nFS0:\\> \\vmlinuz.efi initrd=\\initrd.img root=LABEL=ROOT console=ttyS0\r\n';
 
 const KERNEL_PANIC =
   '[    1.912345] VFS: Cannot open root device "PARTUUID=7130c94a-213a-4e5a-8e26-6cce9662f132" or unknown-block(0,0): error -6\r\n' +
@@ -30,7 +35,7 @@ const GOOD_BOOT =
 
 test('OVMF dropping to its shell is a failed boot with a hint about the missing bootloader', () => {
   const failure = detectBootFailure(OVMF_SHELL);
-  assert.equal(failure?.problem, 'the firmware found nothing to boot and started its UEFI shell');
+  assert.equal(failure?.problem, 'the firmware found nothing to boot and stopped at the UEFI shell prompt');
   assert.match(failure.hint, /no EFI bootloader/);
 });
 
@@ -38,6 +43,12 @@ test('a kernel panic and emergency mode are failed boots', () => {
   assert.equal(detectBootFailure(KERNEL_PANIC)?.problem, 'the guest kernel panicked');
   assert.equal(detectBootFailure(EMERGENCY)?.problem, 'the guest fell into emergency mode');
   assert.equal(detectBootFailure('BdsDxe: No bootable option or device was found.\r\n')?.problem, 'the firmware found no bootable device');
+});
+
+test('a shell that runs startup.nsh is no failure until it is back at an idle prompt', () => {
+  assert.equal(detectBootFailure(SHELL_STARTS_KERNEL), undefined);
+  assert.equal(detectBootFailure(`${SHELL_STARTS_KERNEL}[    0.000000] Linux version 6.12.0\r\n`), undefined);
+  assert.ok(detectBootFailure(`${SHELL_STARTS_KERNEL}Command Error Status: Not Found\r\nFS0:\\> `), 'the kernel did not start');
 });
 
 test('a boot that goes well, or has not got far yet, is no failure', () => {
