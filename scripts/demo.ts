@@ -2,7 +2,8 @@
  * `npm run demo`: the whole job on a built-in example, with no internet. It builds a small sysext with
  * `bake sysext pack`, publishes a signed Flatcar-layout release on a local mirror (the real path scheme,
  * a test signing key), bakes the sysext into it with `bake`, and shows what is inside the result.
- * The baked image stays in ./demo-output/ (override with DEMO_OUTPUT).
+ * The baked image stays in ./demo-output/ (override with DEMO_OUTPUT). Its release is a layout-only
+ * stand-in (Flatcar's partitions, no bootloader or kernel), so the demo says so instead of booting it.
  */
 import { mkdir, mkdtemp, rm, rmdir, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -70,6 +71,12 @@ async function main(): Promise<void> {
     step('4. What is inside the result (ROOT, partition 9)');
     await showResult(join(output, 'flatcar_production_image.bin'), work);
     step(`Done: ${join(output, 'flatcar_production_image.bin')}`);
+    process.stdout.write([
+      'This image has Flatcar\'s partition layout but no bootloader or kernel: the demo release is a stand-in,',
+      'so `bake boot` would stop at the firmware\'s shell (and says so). To boot a real release (downloads ~500 MiB):',
+      '  bake --fetch docker:docker-27.3.1-x86-64.raw && bake boot --check flatcar_production_image.bin',
+      '',
+    ].join('\n'));
   } finally {
     await mirror.close();
     await key.close();

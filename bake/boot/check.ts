@@ -14,6 +14,7 @@ import type { Accel } from './accel.ts';
 import { checkProvisioning, parseCheckReport, type ExtensionReport } from './guest-check.ts';
 import { bootIgnition, servedProvisioning, type ServedExtension } from './ignition-input.ts';
 import { qemuArgs } from './qemu.ts';
+import { detectBootFailure, plainSerial } from './serial-failures.ts';
 import { serveFiles } from './server.ts';
 import { prepareVm, runHeadless } from './vm.ts';
 
@@ -42,6 +43,8 @@ export interface BootReport {
   seconds: number;
   /** Why the check failed as a whole (no report, timeout), when it did. */
   problem?: string;
+  /** What to do about `problem`, when the console showed why the guest never booted. */
+  hint?: string;
   /** `systemd-sysext status` in the guest. */
   sysextStatus: string[];
   /** systemd-sysext's own journal messages in the guest (why a merge failed). */
@@ -53,11 +56,8 @@ export interface BootReport {
 export const DEFAULT_CHECK_TIMEOUT_SECONDS = 600;
 const DONE_MARKER = 'BAKE-CHECK end';
 
-// eslint-disable-next-line no-control-regex
-const CONTROL = /\x1b\[[0-9;=?]*[A-Za-z]|[\x00-\x08\x0b-\x1f]/g;
-
 function tail(serial: string, lines: number): string[] {
-  return serial.replace(CONTROL, '').split('\n').map((line) => line.trimEnd()).filter(Boolean).slice(-lines);
+  return plainSerial(serial).split('\n').map((line) => line.trimEnd()).filter(Boolean).slice(-lines);
 }
 
 export async function bootCheck(ctx: Context, options: BootCheckOptions): Promise<BootReport> {
@@ -85,14 +85,18 @@ export async function bootCheck(ctx: Context, options: BootCheckOptions): Promis
     extraArgs: options.extraQemuArgs ?? [],
   });
   ctx.log.info(`booting ${options.image} headless (${vm.accel.accel}, at most ${timeoutSeconds} s) to check ${names.join(', ') || 'its extensions'}`);
-  const run = await runHeadless(ctx, args, { serialLog, timeoutMs: timeoutSeconds * 1000, doneMarker: DONE_MARKER });
+  const failed = (serial: string) => detectBootFailure(serial) !== undefined;
+  const run = await runHeadless(ctx, args, { serialLog, timeoutMs: timeoutSeconds * 1000, doneMarker: DONE_MARKER, failed });
   if (options.serialLogCopy) await writeFile(options.serialLogCopy, run.serial, 'latin1');
   const guest = parseCheckReport(run.serial, names);
+  const failure = guest.complete ? undefined : detectBootFailure(run.serial);
   const problem = guest.complete
     ? undefined
-    : run.ending === 'timed-out'
-      ? `the guest did not report within ${timeoutSeconds} s`
-      : 'the VM stopped before the guest reported';
+    : failure
+      ? failure.problem
+      : run.ending === 'timed-out'
+        ? `the guest did not report within ${timeoutSeconds} s`
+        : 'the VM stopped before the guest reported';
   return {
     pass: problem === undefined && guest.extensions.every((extension) => extension.pass),
     extensions: guest.extensions,
@@ -100,6 +104,7 @@ export async function bootCheck(ctx: Context, options: BootCheckOptions): Promis
     accel: vm.accel.accel,
     seconds: run.seconds,
     ...(problem ? { problem } : {}),
+    ...(failure ? { hint: failure.hint } : {}),
     sysextStatus: guest.sysextStatus,
     sysextLog: guest.sysextLog,
     serialTail: problem ? tail(run.serial, 30) : [],
@@ -120,7 +125,7 @@ export function failures(report: BootReport): string[] {
 export function formatReport(report: BootReport): string {
   const lines = report.extensions.map((extension) => `${extension.pass ? 'ok  ' : 'FAIL'} ${extensionLine(extension)}`);
   if (report.extensions.length === 0 && !report.problem) lines.push('no extensions in /etc/extensions to check');
-  if (report.problem) lines.push(`FAIL ${report.problem}`, ...report.serialTail.map((line) => `  | ${line}`));
+  if (report.problem) lines.push(`FAIL ${report.problem}${report.hint ? `: ${report.hint}` : ''}`, ...report.serialTail.map((line) => `  | ${line}`));
   lines.push(`boot check ${report.pass ? 'passed' : 'failed'} in ${report.seconds} s (${report.accel}${report.systemState ? `, system ${report.systemState}` : ''})`);
   return `${lines.join('\n')}\n`;
 }

@@ -45,6 +45,9 @@ export const HOST_FIRMWARE_BY_ARCH: Record<Arch, FirmwarePair[]> = {
 /** The host's x86-64 firmware: what `bake boot` runs (it boots x86-64 guests). */
 export const HOST_FIRMWARE = HOST_FIRMWARE_BY_ARCH['x86-64'];
 
+/** The Debian package that installs HOST_FIRMWARE. */
+export const HOST_FIRMWARE_PACKAGE = 'ovmf';
+
 async function exists(path: string): Promise<boolean> {
   return access(path).then(() => true, () => false);
 }
@@ -63,7 +66,7 @@ export async function findFirmware(candidates: readonly FirmwarePair[]): Promise
   for (const pair of candidates) {
     if ((await exists(pair.code)) && (await exists(pair.vars))) return pair;
   }
-  throw toolError('no UEFI firmware found (needed to boot Flatcar images)', 'install OVMF (apt-get install ovmf) or pass --firmware-dir with the release\'s *_efi_code/_efi_vars files');
+  throw toolError('no UEFI firmware found (needed to boot Flatcar images)', `install OVMF (apt-get install ${HOST_FIRMWARE_PACKAGE}) or pass --firmware-dir with the release's *_efi_code/_efi_vars files`);
 }
 
 /** Copies the vars file into `workDir`, so the original stays pristine. */

@@ -50,13 +50,18 @@ export interface HeadlessOptions {
   timeoutMs: number;
   /** Once the serial log contains this, the guest gets `graceMs` to power off before it is stopped. */
   doneMarker: string;
+  /**
+   * Before the marker: a console that shows the boot is over (serial-failures.ts) on two polls in a row
+   * stops the VM (twice, so a prompt caught before the command echoed after it is not taken for idle).
+   */
+  failed?: (serial: string) => boolean;
   graceMs?: number;
   pollMs?: number;
 }
 
 export interface HeadlessResult {
   /** How the run ended: the guest powered off, or bake stopped it. */
-  ending: 'exited' | 'stopped-after-report' | 'timed-out';
+  ending: 'exited' | 'stopped-after-report' | 'failed-to-boot' | 'timed-out';
   seconds: number;
   serial: string;
 }
@@ -75,11 +80,15 @@ export async function runHeadless(ctx: Context, args: readonly string[], options
   vm.catch(() => undefined); // observed below; avoids an unhandled rejection while polling
   let ending: HeadlessResult['ending'] = 'exited';
   let reportedAt: number | undefined;
+  let failedPolls = 0;
   while (!exited) {
     await sleep(options.pollMs ?? 1000);
     if (exited) break;
-    if (reportedAt === undefined && (await readLog(options.serialLog)).includes(options.doneMarker)) reportedAt = Date.now();
-    if (reportedAt !== undefined && Date.now() - reportedAt > (options.graceMs ?? 30_000)) ending = 'stopped-after-report';
+    const serial = reportedAt === undefined ? await readLog(options.serialLog) : '';
+    if (serial.includes(options.doneMarker)) reportedAt = Date.now();
+    failedPolls = reportedAt === undefined && options.failed?.(serial) ? failedPolls + 1 : 0;
+    if (failedPolls >= 2) ending = 'failed-to-boot';
+    else if (reportedAt !== undefined && Date.now() - reportedAt > (options.graceMs ?? 30_000)) ending = 'stopped-after-report';
     else if (Date.now() - started > options.timeoutMs) ending = 'timed-out';
     else continue;
     stop.abort(new BakeError('interrupted', `stopping the VM (${ending})`));

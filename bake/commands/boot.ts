@@ -5,7 +5,7 @@
 import { access } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
-import { usageError, verifyError, exitCodeFor } from '../core/errors.ts';
+import { bootError, exitCodeFor, usageError } from '../core/errors.ts';
 import { parseAccel, type Accel } from '../boot/accel.ts';
 import { bootCheck, DEFAULT_CHECK_TIMEOUT_SECONDS, failures, formatReport } from '../boot/check.ts';
 import { printJson } from './json-output.ts';
@@ -87,7 +87,7 @@ export function command(): Command {
       ...(ignition ? { ignition } : {}), ...(flags.accel ? { accel: flags.accel } : {}),
       ...(flags.firmwareDir ? { firmwareDir: flags.firmwareDir } : {}), ...(flags.serialLog ? { serialLogCopy: flags.serialLog } : {}),
     });
-    const failure = report.pass ? undefined : verifyError(`boot check failed: ${failures(report)[0] ?? 'see the report'}`);
+    const failure = report.pass ? undefined : bootError(`boot check failed: ${failures(report)[0] ?? 'see the report'}`);
     if (ctx.json) printJson({ report }, failure);
     else process.stdout.write(formatReport(report));
     if (failure) process.exitCode = exitCodeFor(failure);

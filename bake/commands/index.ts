@@ -43,6 +43,16 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     examples: ['bake repo build ./repo --config release_build_versions.txt', 'bake repo serve ./repo'],
     load: () => import('./repo.ts'),
   },
+  cache: {
+    summary: 'list what the download cache holds and its size, and prune it',
+    examples: ['bake cache list', 'bake cache prune --older-than 30d'],
+    load: () => import('./cache.ts'),
+  },
+  doctor: {
+    summary: 'check what this host can do: tools, privileges, container runtimes, firmware, KVM',
+    examples: ['bake doctor', 'bake doctor --json'],
+    load: () => import('./doctor.ts'),
+  },
   completion: {
     summary: 'print shell completion for bash, zsh or fish',
     examples: ['eval "$(bake completion bash)"'],

@@ -10,6 +10,7 @@ export type ErrorKind =
   | 'verify' // a signature or checksum did not match
   | 'space' // an image partition is too small
   | 'exists' // the output exists and --force was not given
+  | 'boot' // the image did not boot in the VM, or its boot check failed
   | 'interrupted' // SIGINT or SIGTERM
   | 'internal';
 
@@ -35,6 +36,7 @@ const EXIT_CODES: Record<ErrorKind, number> = {
   verify: 6,
   space: 7,
   exists: 8,
+  boot: 9,
   interrupted: 130,
   internal: 70,
 };
@@ -74,6 +76,7 @@ export const toolError = (message: string, hint?: string) => new BakeError('tool
 export const networkError = (message: string, hint?: string) => new BakeError('network', message, hint);
 export const verifyError = (message: string, hint?: string) => new BakeError('verify', message, hint);
 export const spaceError = (message: string, hint?: string) => new BakeError('space', message, hint);
+export const bootError = (message: string, hint?: string) => new BakeError('boot', message, hint);
 
 export function isBakeError(error: unknown): error is BakeError {
   return error instanceof BakeError;

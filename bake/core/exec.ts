@@ -10,15 +10,51 @@ import { execa, type ExecaError, type Options } from 'execa';
 import { BakeError, interruptedError, toolError } from './errors.ts';
 import type { Logger } from './log.ts';
 
-/** Debian packages that provide the host tools bake uses, for "install it" hints. */
-const TOOL_PACKAGES: Record<string, string> = {
-  lbzip2: 'lbzip2', pbzip2: 'pbzip2', bzip2: 'bzip2', gpg: 'gnupg', sgdisk: 'gdisk', sfdisk: 'fdisk',
-  losetup: 'mount', mount: 'mount', umount: 'mount', partx: 'util-linux', resize2fs: 'e2fsprogs',
-  e2fsck: 'e2fsprogs', debugfs: 'e2fsprogs', 'mkfs.ext4': 'e2fsprogs', 'mkfs.btrfs': 'btrfs-progs',
-  btrfs: 'btrfs-progs', mksquashfs: 'squashfs-tools', unsquashfs: 'squashfs-tools', 'mkfs.erofs': 'erofs-utils',
-  'fsck.erofs': 'erofs-utils', 'qemu-img': 'qemu-utils', 'systemd-dissect': 'systemd-container', mcopy: 'mtools',
-  mmd: 'mtools', zstd: 'zstd', pigz: 'pigz', podman: 'podman', docker: 'docker.io', 'qemu-system-x86_64': 'qemu-system-x86',
-  'qemu-system-aarch64': 'qemu-system-arm', mkfifo: 'coreutils', cp: 'coreutils', sudo: 'sudo', tar: 'tar', patchelf: 'patchelf',
+export interface HostTool {
+  /** The Debian package that brings it, for "install it" hints and `bake doctor`. */
+  package: string;
+  /** What bake cannot do without it (`bake doctor` says so). */
+  needed: string;
+  /** Tools that stand in for each other: one of the group is enough. */
+  anyOf?: string;
+  /** Every bake runs it, so `bake doctor` fails without it. */
+  everyBake?: true;
+}
+
+/** Every host tool bake runs: its package and what it is for. The one table (exec hints, doctor). */
+export const HOST_TOOLS: Readonly<Record<string, HostTool>> = {
+  lbzip2: { package: 'lbzip2', needed: 'decompress release images (fastest)', anyOf: 'bzip2', everyBake: true },
+  pbzip2: { package: 'pbzip2', needed: 'decompress release images', anyOf: 'bzip2', everyBake: true },
+  bzip2: { package: 'bzip2', needed: 'decompress release images', anyOf: 'bzip2', everyBake: true },
+  gpg: { package: 'gnupg', needed: 'verify release signatures (every bake) and sign repositories', everyBake: true },
+  losetup: { package: 'mount', needed: 'attach images to loop devices (bake, sysext create)', everyBake: true },
+  mount: { package: 'mount', needed: 'mount image partitions (bake, sysext create)', everyBake: true },
+  umount: { package: 'mount', needed: 'unmount image partitions', everyBake: true },
+  resize2fs: { package: 'e2fsprogs', needed: 'grow ROOT and build ext4 sysexts' },
+  e2fsck: { package: 'e2fsprogs', needed: 'check filesystems after a bake', everyBake: true },
+  debugfs: { package: 'e2fsprogs', needed: 'edit ext4 partitions offline (bake)', everyBake: true },
+  'mkfs.ext4': { package: 'e2fsprogs', needed: 'build ext4 sysexts' },
+  'mkfs.btrfs': { package: 'btrfs-progs', needed: 'build btrfs sysexts' },
+  btrfs: { package: 'btrfs-progs', needed: 'edit btrfs partitions (OEM, older releases)' },
+  mksquashfs: { package: 'squashfs-tools', needed: 'build squashfs sysexts (the default format)' },
+  unsquashfs: { package: 'squashfs-tools', needed: 'read and lint squashfs sysexts' },
+  'mkfs.erofs': { package: 'erofs-utils', needed: 'build erofs sysexts' },
+  'fsck.erofs': { package: 'erofs-utils', needed: 'read and lint erofs sysexts' },
+  'qemu-img': { package: 'qemu-utils', needed: 'vendor images and bake boot' },
+  'systemd-dissect': { package: 'systemd-container', needed: 'read OEM sysexts for vendor images' },
+  zstd: { package: 'zstd', needed: '--compression zst for vendor images' },
+  pigz: { package: 'pigz', needed: '--compression gz for vendor images' },
+  tar: { package: 'tar', needed: 'unpack upstream archives (sysext create) and the vendor scripts' },
+  mkfifo: { package: 'coreutils', needed: 'decompress while downloading', everyBake: true },
+  cp: { package: 'coreutils', needed: 'copy cached images (reflinks where possible)', everyBake: true },
+  sudo: { package: 'sudo', needed: 'run as a non-root user' },
+  podman: { package: 'podman', needed: 'the Flatcar SDK (--vendor-route sdk) and source-built recipes', anyOf: 'container runtime' },
+  docker: { package: 'docker.io', needed: 'the Flatcar SDK (--vendor-route sdk) and source-built recipes', anyOf: 'container runtime' },
+  'qemu-system-x86_64': { package: 'qemu-system-x86', needed: 'bake boot and --smoke-test' },
+  patchelf: { package: 'patchelf', needed: 'bundle distribution packages (sysext wrap, btop, tilde)' },
+  git: { package: 'git', needed: 'check the flatcar/scripts tarball against its pinned tree (SDK vendor route)' },
+  unshare: { package: 'util-linux', needed: 'rebuild OEM offline with root ownership as an ordinary user' },
+  'dump.erofs': { package: 'erofs-utils', needed: 'read owners in erofs sysexts without root' },
 };
 
 export interface RunOptions {
@@ -120,7 +156,7 @@ export function createRunner(options: RunnerOptions): Runner {
 function describeFailure(spawned: string, tool: string, why: string | undefined, error: ExecaError, signal?: AbortSignal): BakeError {
   if (error.isCanceled || signal?.aborted) return interruptedError(signal, `running ${tool}`);
   if (error.code === 'ENOENT') {
-    const pkg = TOOL_PACKAGES[spawned];
+    const pkg = HOST_TOOLS[spawned]?.package;
     const needed = why ? ` (needed to ${why})` : '';
     return new BakeError('tool', `${spawned} not found${needed}`, pkg ? `install it, e.g. apt-get install ${pkg}` : 'install it and retry', 'tool-missing');
   }

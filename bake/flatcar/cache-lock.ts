@@ -37,22 +37,31 @@ async function tryLock(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * Takes the lock on an existing `dir` if no live bake holds it (a dead owner's lock is taken over); the
+ * returned function releases it. For `bake cache prune`, which skips a release in use instead of waiting.
+ */
+export async function tryLockCacheDir(ctx: Context, dir: string): Promise<(() => Promise<void>) | undefined> {
+  const path = join(dir, '.lock');
+  if (await tryLock(path)) return () => unlink(path).catch(() => undefined);
+  const owner = await readFile(path, 'utf8').catch(() => '');
+  if (!owner || !ownerGone(owner)) return undefined;
+  ctx.log.debug(`taking over ${path}: its owner (pid ${owner.split('\n')[0]}) is gone`);
+  await unlink(path).catch(() => undefined);
+  return (await tryLock(path)) ? () => unlink(path).catch(() => undefined) : undefined;
+}
+
 /** Waits for the lock on `dir` (Ctrl-C still works while waiting); the returned function releases it. */
 export async function lockCacheDir(ctx: Context, dir: string): Promise<() => Promise<void>> {
   await mkdir(dir, { recursive: true, mode: 0o700 }); // a new cache is owner-only from the start (see privateCacheDir)
-  const path = join(dir, '.lock');
   let announced = false;
-  while (!(await tryLock(path))) {
-    const owner = await readFile(path, 'utf8').catch(() => '');
-    if (owner && ownerGone(owner)) {
-      ctx.log.debug(`taking over ${path}: its owner (pid ${owner.split('\n')[0]}) is gone`);
-      await unlink(path).catch(() => undefined);
-      continue;
-    }
+  for (;;) {
+    const release = await tryLockCacheDir(ctx, dir);
+    if (release) return release;
+    const owner = await readFile(join(dir, '.lock'), 'utf8').catch(() => '');
     if (!announced) ctx.log.info(`waiting for another bake of this release (pid ${owner.split('\n')[0] || '?'}) to finish with ${dir}`);
     announced = true;
     if (ctx.signal.aborted) throw interruptedError(ctx.signal, 'waiting for the release cache');
     await sleep(POLL_MS);
   }
-  return () => unlink(path).catch(() => undefined);
 }

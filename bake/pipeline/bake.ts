@@ -11,7 +11,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Context } from '../context.ts';
 import { allFinished } from '../core/all-finished.ts';
 import { CleanupStack, tempDir } from '../core/cleanup.ts';
-import { BakeError, verifyError } from '../core/errors.ts';
+import { BakeError, bootError } from '../core/errors.ts';
 import { copyImage, checkVersionTxt, decompressedBaseImage, settle, startStreamingDecompression, type StreamingDecompression } from '../flatcar/base-image.ts';
 import { lockCacheDir } from '../flatcar/cache-lock.ts';
 import { IMAGE_BIN, VERSION_TXT, downloadImage, downloadReleaseFile, fetchImageEvidence, releaseCacheDir, verifyImage, verifyReleaseFile, type ImageEvidence } from '../flatcar/release-files.ts';
@@ -146,7 +146,7 @@ async function smokeTest(ctx: Context, sysexts: readonly PreparedSysext[], workI
   const { bootCheck, failures } = await import('../boot/check.ts');
   const bootReport = await bootCheck(ctx, { image, extensions: sysexts.map((s) => s.spec.name), ...(qemuImage ? { firmwareDir: dirname(qemuImage) } : {}) });
   if (!bootReport.pass) {
-    throw verifyError(`smoke test failed: ${failures(bootReport)[0] ?? 'see --json'}`, 'nothing was published; run `bake boot --check` on a baked image for the full report');
+    throw bootError(`smoke test failed: ${failures(bootReport)[0] ?? 'see --json'}`, 'nothing was published; run `bake boot --check` on a baked image for the full report');
   }
   return bootReport;
 }

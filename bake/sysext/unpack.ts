@@ -14,7 +14,7 @@
  * there (confineTree) before any build sees it, the cached tree included.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, utimes } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { markerMatches, writeMarker } from '../core/cache.ts';
 import type { Context } from '../context.ts';
@@ -52,6 +52,10 @@ async function cachedTree(ctx: Context, archive: string, sha256: string, strip: 
     await discard(entry);
     await unpackInto(ctx, archive, entry, sha256, strip);
   }
+  // The entry's own mtime is its last use, which `bake cache prune --older-than` goes by (the marker
+  // covers the tree's files only).
+  const now = new Date();
+  await utimes(entry, now, now);
   return join(entry, 'tree');
 }
 

@@ -86,7 +86,7 @@ test('bake boot --check', { timeout: 30 * 60_000 }, async (t) => {
       },
     }));
     const { exitCode, report } = await bootCheck(ws, image, ['--extension', 'broken', '--extension', 'missing']);
-    assert.equal(exitCode, 6, JSON.stringify(report, null, 2));
+    assert.equal(exitCode, 9, JSON.stringify(report, null, 2));
     assert.equal(report.pass, false);
     assert.equal(report.problem, undefined, 'the guest reported; the extensions failed');
     const byName = Object.fromEntries(report.extensions.map((extension) => [extension.name, extension]));
