@@ -12,7 +12,7 @@ import { imageFileName, parseBakeRequest, planBake, type BakePlan, type BakeRequ
 import { bake, type BakeResult } from '../pipeline/bake.ts';
 import { resolveRelease } from '../flatcar/release.ts';
 import { StageRunner, type Report } from '../pipeline/stages.ts';
-import { prepareSysext } from '../pipeline/sources.ts';
+import { checkLocalSysexts, prepareSysext } from '../pipeline/sources.ts';
 import { planRecipeBuild } from '../sysext/plan-build.ts';
 import { tempDir } from '../core/cleanup.ts';
 import { requirePrivileges } from '../core/exec.ts';
@@ -56,6 +56,7 @@ export function command(): Command {
   program.action(async (sysexts: string[], flags: BakeFlags) => {
     const ctx = contextFromOptions(flags);
     const request = parseBakeRequest(sysexts, { ...flags, installTo: flags.install_to ?? flags.installTo });
+    await checkLocalSysexts(request.sysexts);
     if (ctx.dryRun) return printDryRun(ctx, await resolvePlan(ctx, request));
     // What needs no network first: an output in the way, and the privileges a bake needs.
     await ensureOutputFree(join(request.outputDir, IMAGE_BIN), request.force);

@@ -104,6 +104,12 @@ export const PINNED_KEYS: Record<KeyEndpoint, { owner: string; fingerprint?: str
   bakeryKey: { owner: 'the bakery\'s signing key' },
 };
 
+/** How to point bake elsewhere for one endpoint, for hints: `--releases-json URL (or BAKE_RELEASES_JSON)`. */
+export function endpointHint(name: EndpointName): string {
+  const { flag, env } = ENDPOINTS[name];
+  return `${flag} URL (or ${env})`;
+}
+
 /** Flag value, else environment variable, else the real default. */
 export function resolveEndpoints(flags: Partial<Record<EndpointName, string | undefined>>, env = process.env): Endpoints {
   const entries = Object.entries(ENDPOINTS).map(([name, spec]) => {
