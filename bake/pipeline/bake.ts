@@ -18,6 +18,7 @@ import { IMAGE_BIN, VERSION_TXT, downloadImage, downloadReleaseFile, fetchImageE
 import { WriterRestartedError } from '../image/growing-file.ts';
 import type { DownloadProgress } from '../net/http.ts';
 import { produceVendorImage } from '../vendor/index.ts';
+import { requireVendorDownloads } from '../vendor/preflight.ts';
 import type { BootReport } from '../boot/check.ts';
 import { installIntoImage, mib } from './install.ts';
 import type { BakePlan } from './plan.ts';
@@ -42,6 +43,7 @@ export async function bake(ctx: Context, plan: BakePlan, stages: StageRunner): P
   const workImage = join(work.path, IMAGE_BIN);
 
   const sysexts = await stages.run('sysexts', 'Get and check sysexts', (report) => prepareSysexts(ctx, plan, work.path, report));
+  if (plan.vendor) await requireVendorDownloads(ctx, plan.request.vendor, plan.release, plan.vendor.downloads);
   const download = await stages.run('download', 'Download release', (report) => downloadRelease(ctx, plan, workImage, cleanup, report));
   await stages.run('verify', 'Verify signatures', () => verifyRelease(ctx, download));
   const base = await stages.run('decompress', 'Decompress image', (report) => decompressRelease(ctx, plan, workImage, download, report));
