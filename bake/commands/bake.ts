@@ -55,7 +55,8 @@ export function command(): Command {
   addCommonOptions(program, { endpoints: ['releaseUrl', 'releasesJson', 'signingKey', 'bakeryUrl'] });
   program.action(async (sysexts: string[], flags: BakeFlags) => {
     const ctx = contextFromOptions(flags);
-    const request = parseBakeRequest(sysexts, { ...flags, installTo: flags.install_to ?? flags.installTo });
+    const installTo = flags.install_to === undefined ? { installTo: flags.installTo, installToFlag: '--install-to' } : { installTo: flags.install_to, installToFlag: '--install_to' };
+    const request = parseBakeRequest(sysexts, { ...flags, ...installTo });
     await checkLocalSysexts(request.sysexts);
     if (ctx.dryRun) return printDryRun(ctx, await resolvePlan(ctx, request));
     // What needs no network first: an output in the way, and the privileges a bake needs.

@@ -61,6 +61,8 @@ export interface RawBakeOptions {
   arch?: string;
   release?: string;
   installTo?: string;
+  /** The spelling of the install flag the user typed, so its errors name it. */
+  installToFlag?: string;
   output?: string;
   force?: boolean;
   smokeTest?: boolean;
@@ -104,7 +106,7 @@ export function parseBakeRequest(sysextArgs: string[], options: RawBakeOptions, 
     sysexts,
     release: parseReleaseRequest(options.release ?? 'stable'),
     arch,
-    installTo: parseInstallTarget(options.installTo ?? 'root:/opt/extensions'),
+    installTo: parseInstallTarget(options.installTo ?? 'root:/opt/extensions', options.installToFlag),
     vendor,
     outputDir: resolve(cwd, options.output ?? '.'),
     force: options.force ?? false,

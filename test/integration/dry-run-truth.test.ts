@@ -64,3 +64,12 @@ test('a network failure names the flag and the variable that point bake elsewher
   assert.equal(run.exitCode, 5, run.stderr);
   assertOneLineError(run, /--releases-json URL \(or BAKE_RELEASES_JSON\)/);
 });
+
+test('a bad install target is reported under the spelling the user typed', async (t) => {
+  const ws = await workspace(t);
+  for (const flag of ['--install-to', '--install_to']) {
+    const run = await runBake(ws, ['--dry-run', flag, 'root:/usr/lib', 'docker@27.3.1'], NO_NETWORK);
+    assert.equal(run.exitCode, 2, run.stderr);
+    assertOneLineError(run, new RegExp(`^bake: ${flag} root:/usr/lib`));
+  }
+});
