@@ -27,7 +27,8 @@ export function addCommonOptions(command: Command, options: { dryRun?: boolean; 
   command
     .option('--json', 'machine-readable result and errors on stdout')
     .option('-v, --verbose', 'show every command and request')
-    .addOption(new Option('--cache-dir <dir>', 'download cache').env('BAKE_CACHE_DIR'));
+    // Spelled like the endpoint flags' notes; the variable itself is read by defaultCacheDir.
+    .option('--cache-dir <dir>', 'download cache (env BAKE_CACHE_DIR)');
   if (options.dryRun !== false) command.option('--dry-run', 'print the plan; touch nothing');
   const shown = options.endpoints ?? (Object.keys(ENDPOINTS) as EndpointName[]);
   for (const [name, spec] of Object.entries(ENDPOINTS) as Array<[EndpointName, (typeof ENDPOINTS)[EndpointName]]>) {

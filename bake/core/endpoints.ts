@@ -33,7 +33,7 @@ export const ENDPOINTS = {
     flag: '--bakery-url',
     env: 'BAKE_BAKERY_URL',
     default: 'https://extensions.flatcar.org/extensions',
-    description: 'sysext bakery base URL for --fetch',
+    description: 'sysext bakery base URL',
   },
   bakeryKey: {
     flag: '--bakery-key',
