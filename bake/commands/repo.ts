@@ -112,7 +112,7 @@ async function sign(dir: string, flags: RepoFlags): Promise<void> {
 async function serve(dir: string, flags: RepoFlags): Promise<void> {
   const ctx = contextFromOptions(flags);
   const { host, port } = parseListen(flags.listen);
-  await using server = await startRepoServer({ repoDir: dir, host, port, followSymlinks: flags.followSymlinks ?? false, log: (line) => ctx.log.debug(line) });
+  await using server = await startRepoServer({ repoDir: dir, host, port, followSymlinks: flags.followSymlinks ?? false, log: (line) => ctx.log.info(line) });
   write(ctx, { url: server.url }, [`serving ${dir} at ${server.url}/ (Ctrl-C stops)`]);
   await new Promise<void>((done) => interruption.signal.addEventListener('abort', () => done(), { once: true }));
 }
