@@ -6,7 +6,7 @@
  * and returns what the next one needs; work that overlaps (decoding while downloading) travels as one
  * value, the ReleaseDownload.
  */
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, rmdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Context } from '../context.ts';
 import { allFinished } from '../core/all-finished.ts';
@@ -36,7 +36,7 @@ export interface BakeResult {
 
 /** Runs the plan. The work directory sits beside the output so the final renames are atomic. */
 export async function bake(ctx: Context, plan: BakePlan, stages: StageRunner): Promise<BakeResult> {
-  await ensureOutputDir(plan.request.outputDir);
+  await using outputDir = await ensureOutputDir(plan.request.outputDir);
   await ensureOutputsFree(plan);
   await using work = await tempDir('.bake-work', plan.request.outputDir);
   await using cleanup = new CleanupStack(ctx.log);
@@ -57,13 +57,34 @@ export async function bake(ctx: Context, plan: BakePlan, stages: StageRunner): P
     ? await stages.run('smoke', 'Boot and check the extensions (smoke test)', (report) => smokeTest(ctx, sysexts, workImage, vendorFiles, report))
     : await stages.skip('Boot and check the extensions (smoke test)', 'no --smoke-test');
   const outputs = await stages.run('publish', 'Move result into place', () => publish(plan, workImage, vendorFiles));
+  outputDir.keep();
   return { plan, sysexts, outputs, ...(grownBy ? { grownBy } : {}), ...(smokeReport ? { smokeReport } : {}) };
 }
 
-async function ensureOutputDir(outputDir: string): Promise<void> {
-  await stat(outputDir).catch(() => {
-    throw new BakeError('input', `output directory ${outputDir} does not exist`, 'create it or pass another --output');
-  });
+/**
+ * The output directory, created (with its parents) when missing. One this bake created is removed again
+ * unless the bake published into it, so a failed run leaves no empty directories behind.
+ */
+async function ensureOutputDir(outputDir: string): Promise<AsyncDisposable & { keep(): void }> {
+  const info = await stat(outputDir).catch(() => undefined);
+  if (info && !info.isDirectory()) throw new BakeError('input', `${outputDir} is not a directory`, 'pass another --output');
+  const created = info ? undefined : await mkdir(outputDir, { recursive: true });
+  let kept = false;
+  return {
+    keep: () => {
+      kept = true;
+    },
+    async [Symbol.asyncDispose]() {
+      if (created && !kept) await removeEmptyUpTo(outputDir, created);
+    },
+  };
+}
+
+/** rmdir from `dir` up to `top`: only empty directories go, so nothing another process put there is lost. */
+async function removeEmptyUpTo(dir: string, top: string): Promise<void> {
+  for (let current = dir; ; current = dirname(current)) {
+    if (!(await rmdir(current).then(() => true, () => false)) || current === top) return;
+  }
 }
 
 async function prepareSysexts(ctx: Context, plan: BakePlan, workDir: string, report: Report): Promise<PreparedSysext[]> {
