@@ -31,7 +31,8 @@ export function addCommonOptions(command: Command, options: { dryRun?: boolean; 
     .option('--json', 'machine-readable result and errors on stdout')
     .option('-v, --verbose', 'show every command and request')
     .option('-q, --quiet', 'print only the result and errors (no progress)')
-    .addOption(new Option('--cache-dir <dir>', 'download cache').env('BAKE_CACHE_DIR'))
+    // Spelled like the endpoint flags' notes; the variable itself is read by defaultCacheDir.
+    .option('--cache-dir <dir>', 'download cache (env BAKE_CACHE_DIR)')
     .addOption(new Option('--jobs <n>', 'threads and parallel jobs to use (default: the CPUs bake may use)').env('BAKE_JOBS'));
   if (options.dryRun !== false) command.option('--dry-run', 'print the plan; touch nothing');
   const shown = options.endpoints ?? (Object.keys(ENDPOINTS) as EndpointName[]);

@@ -2,17 +2,19 @@
  * `bake [options] name:file|name@version ...`: the default command. Flags follow
  * tools/bake_flatcar_image.sh (including --install_to), plus output, safety and endpoint flags.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
 import type { Context } from '../context.ts';
-import { parseBakeRequest, planBake, type BakePlan, type BakeRequest, type RawBakeOptions } from '../pipeline/plan.ts';
+import { placeSysext } from '../image/placement.ts';
+import { imageFileName, parseBakeRequest, planBake, type BakePlan, type BakeRequest, type RawBakeOptions } from '../pipeline/plan.ts';
 import { bake, type BakeResult } from '../pipeline/bake.ts';
 import { resolveRelease } from '../flatcar/release.ts';
 import { StageRunner, type Report } from '../pipeline/stages.ts';
-import { prepareSysext } from '../pipeline/sources.ts';
+import { checkLocalSysexts, prepareSysext } from '../pipeline/sources.ts';
+import { planRecipeBuild } from '../sysext/plan-build.ts';
 import { tempDir } from '../core/cleanup.ts';
 import { requirePrivileges } from '../core/exec.ts';
 import { PROJECT_ROOT } from '../core/project.ts';
@@ -58,7 +60,9 @@ export function command(): Command {
   program.action(async (sysexts: string[], flags: BakeFlags) => {
     const started = Date.now();
     const ctx = contextFromOptions(flags);
-    const request = parseBakeRequest(sysexts, { ...flags, installTo: flags.install_to ?? flags.installTo });
+    const installTo = flags.install_to === undefined ? { installTo: flags.installTo, installToFlag: '--install-to' } : { installTo: flags.install_to, installToFlag: '--install_to' };
+    const request = parseBakeRequest(sysexts, { ...flags, ...installTo });
+    await checkLocalSysexts(request.sysexts);
     if (ctx.dryRun) return printDryRun(ctx, await resolvePlan(ctx, request));
     // What needs no network first: an output in the way, and the privileges a bake needs.
     await ensureOutputFree(join(request.outputDir, IMAGE_BIN), request.force);
@@ -77,15 +81,27 @@ async function resolvePlan(ctx: Context, request: BakeRequest, report?: Report):
   return planBake(request, release, ctx);
 }
 
-/** The plan, with local sysexts inspected and placed (read-only); bakery and recipe ones at their default place. */
+/**
+ * The plan, with local sysexts inspected and placed (read-only), recipes' upstream files listed (their
+ * builds run in plan mode) and bakery ones at their default place.
+ */
 async function printDryRun(ctx: Context, plan: BakePlan): Promise<void> {
   const { request, release } = plan;
   await using work = await tempDir('bake-plan');
   for (const planned of plan.sysexts) {
-    if (planned.spec.source !== 'local') continue;
-    const prepared = await prepareSysext(ctx, planned.spec, { arch: request.arch, installTo: request.installTo, workDir: work.path, osVersion: release.version });
-    planned.placement = prepared.placement;
+    const { spec } = planned;
+    if (spec.source === 'local') {
+      const prepared = await prepareSysext(ctx, spec, { arch: request.arch, installTo: request.installTo, workDir: work.path, osVersion: release.version });
+      planned.placement = prepared.placement;
+    } else if (spec.source === 'recipe') {
+      const { version, fetches } = await planRecipeBuild(ctx, { name: spec.name, version: spec.version, arch: request.arch });
+      planned.checks = fetches;
+      planned.downloads = fetches.map(({ url }) => url);
+      // 'latest' resolved: the file is named after the version the run will build.
+      planned.placement = placeSysext(spec.name, imageFileName({ ...spec, version }, request.arch), request.installTo, undefined, true);
+    }
   }
+  if (!request.force && existsSync(plan.output)) ctx.log.warn(`${plan.output} exists: the run will refuse to replace it without --force`);
   process.stdout.write(ctx.json ? `${JSON.stringify(planJson(plan))}\n` : formatPlan(plan));
 }
 

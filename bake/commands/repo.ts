@@ -113,13 +113,14 @@ async function sign(dir: string, flags: RepoFlags): Promise<void> {
 async function serve(dir: string, flags: RepoFlags): Promise<void> {
   const ctx = contextFromOptions(flags);
   const { host, port } = parseListen(flags.listen);
-  await using server = await startRepoServer({ repoDir: dir, host, port, followSymlinks: flags.followSymlinks ?? false, log: (line) => ctx.log.debug(line) });
+  await using server = await startRepoServer({ repoDir: dir, host, port, followSymlinks: flags.followSymlinks ?? false, log: (line) => ctx.log.info(line) });
   write(ctx, { url: server.url }, [`serving ${dir} at ${server.url}/ (Ctrl-C stops)`]);
   await new Promise<void>((done) => interruption.signal.addEventListener('abort', () => done(), { once: true }));
 }
 
-async function list(source: string, flags: RepoFlags): Promise<void> {
+async function list(given: string | undefined, flags: RepoFlags): Promise<void> {
   const ctx = contextFromOptions(flags);
+  const source = given ?? ctx.endpoints.bakeryUrl;
   const catalog = await loadCatalog(ctx, source);
   const json = catalog.extensions.map(({ name, versions, arches }) => ({ name, versions, arches }));
   write(ctx, { source, extensions: json }, json.length ? [formatTable(json.map((e) => [e.name, e.arches.join(','), e.versions.join(' ')]))] : []);
@@ -154,8 +155,8 @@ export function command(): Command {
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8080')
     .option('--follow-symlinks', 'serve through symlinks whose target lies inside the repository (never outside it)')
     .action(serve);
-  sub('list', "list a repository's extensions, versions and arches", { dryRun: false })
-    .argument('<url|dir>')
+  sub('list', "list a repository's extensions, versions and arches (default: the bakery, --bakery-url)", { dryRun: false })
+    .argument('[url|dir]')
     .action(list);
   return program;
 }

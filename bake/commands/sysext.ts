@@ -246,11 +246,11 @@ function wrapCommand(): Command {
 function packCommand(): Command {
   const command = addImageOptions(
     new Command('pack').description('turn your own tree (usr/, opt/) into a sysext').argument('<dir>', 'the tree').argument('<name>', 'extension name'),
-  );
+  ).option('--force', 'replace an existing image');
   addCommonOptions(command, { dryRun: false, endpoints: [] });
-  command.action(async (dir: string, name: string, flags: ImageFlags) => {
+  command.action(async (dir: string, name: string, flags: ImageFlags & { force?: boolean }) => {
     const ctx = contextFromOptions(flags);
-    const result = await packSysext(ctx, { dir, name, ...imageRequest(flags) });
+    const result = await packSysext(ctx, { dir, name, ...imageRequest(flags), force: flags.force ?? false });
     print(ctx, { ...result }, resultText(result));
   });
   return command;

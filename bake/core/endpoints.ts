@@ -33,7 +33,7 @@ export const ENDPOINTS = {
     flag: '--bakery-url',
     env: 'BAKE_BAKERY_URL',
     default: 'https://extensions.flatcar.org/extensions',
-    description: 'sysext bakery base URL for --fetch',
+    description: 'sysext bakery base URL',
   },
   bakeryKey: {
     flag: '--bakery-key',
@@ -114,6 +114,12 @@ export const PINNED_KEYS: Record<KeyEndpoint, { owner: string; fingerprint?: str
   // The bakery publishes no key yet: --bakery-key names one, trusted as given.
   bakeryKey: { owner: 'the bakery\'s signing key' },
 };
+
+/** How to point bake elsewhere for one endpoint, for hints: `--releases-json URL (or BAKE_RELEASES_JSON)`. */
+export function endpointHint(name: EndpointName): string {
+  const { flag, env } = ENDPOINTS[name];
+  return `${flag} URL (or ${env})`;
+}
 
 /** Flag value, else environment variable, else the real default. */
 export function resolveEndpoints(flags: Partial<Record<EndpointName, string | undefined>>, env = process.env): Endpoints {

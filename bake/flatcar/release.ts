@@ -6,7 +6,9 @@
 import semver from 'semver';
 import { ARCHES, type Arch } from '../core/arch.ts';
 import type { Context } from '../context.ts';
-import { inputError, usageError } from '../core/errors.ts';
+import { endpointHint } from '../core/endpoints.ts';
+import { BakeError, inputError, isBakeError, usageError } from '../core/errors.ts';
+import { VERSION_TXT } from './release-files.ts';
 
 export const CHANNELS = ['alpha', 'beta', 'stable', 'lts'] as const;
 export type Channel = (typeof CHANNELS)[number];
@@ -80,11 +82,31 @@ export function releaseBaseUrl(template: string, values: { channel: string; boar
 }
 
 export async function resolveRelease(ctx: Context, request: ReleaseRequest, arch: Arch): Promise<ResolvedRelease> {
-  const releases = await ctx.http.getJson<ReleasesJson>(ctx.endpoints.releasesJson);
-  if (typeof releases !== 'object' || releases === null || Array.isArray(releases)) {
-    throw inputError(`${ctx.endpoints.releasesJson} is not a releases.json object`, 'check --releases-json');
-  }
+  const releases = await fetchReleases(ctx);
   const { version, channel } = pickRelease(releases, request, arch);
   const board = ARCHES[arch].board;
-  return { version, channel, arch, board, baseUrl: releaseBaseUrl(ctx.endpoints.releaseUrl, { channel, board, version }) };
+  const baseUrl = releaseBaseUrl(ctx.endpoints.releaseUrl, { channel, board, version });
+  if (!Object.hasOwn(releases, version)) await requirePublished(ctx, version, baseUrl);
+  return { version, channel, arch, board, baseUrl };
+}
+
+async function fetchReleases(ctx: Context): Promise<ReleasesJson> {
+  const url = ctx.endpoints.releasesJson;
+  const releases = await ctx.http.getJson<ReleasesJson>(url).catch((error: unknown) => {
+    throw isBakeError(error) && error.kind === 'network' ? new BakeError('network', error.message, `check the network, or point bake at a mirror with ${endpointHint('releasesJson')}`, error.reason, error.url) : error;
+  });
+  if (typeof releases !== 'object' || releases === null || Array.isArray(releases)) {
+    throw inputError(`${url} is not a releases.json object`, `check ${endpointHint('releasesJson')}`);
+  }
+  return releases;
+}
+
+/**
+ * A version releases.json does not list is taken only when its release directory exists (a mirror may
+ * carry releases its releases.json does not know): a typo is "not a known release", not a failed download.
+ */
+async function requirePublished(ctx: Context, version: string, baseUrl: string): Promise<void> {
+  const versionTxt = `${baseUrl}/${VERSION_TXT}`;
+  if (await ctx.http.exists(versionTxt)) return;
+  throw inputError(`${version} is not a known release: releases.json does not list it and ${versionTxt} does not exist`, `check the version (a channel name picks its newest release), ${endpointHint('releasesJson')} or ${endpointHint('releaseUrl')}`);
 }

@@ -60,18 +60,19 @@ export function normaliseOsPath(path: string): string {
   return `/${path.split('/').filter(Boolean).join('/')}`;
 }
 
-export function parseInstallTarget(value: string): InstallTarget {
+/** `flag` is the spelling the user typed (`--install-to` or the original `--install_to`), for errors. */
+export function parseInstallTarget(value: string, flag = '--install-to'): InstallTarget {
   const [partition, ...rest] = value.split(':');
   if (partition !== 'root' && partition !== 'oem') {
-    throw usageError(`unknown partition '${partition}' in --install_to ${value}`, 'use root:<dir> or oem:<dir>');
+    throw usageError(`unknown partition '${partition}' in ${flag} ${value}`, 'use root:<dir> or oem:<dir>');
   }
   const dir = rest.length ? rest.join(':') : DEFAULT_DIRS[partition];
   const hint = `e.g. ${partition}:${DEFAULT_DIRS[partition]}`;
   const problem = osPathProblem(dir, 'dir') ?? osPathProblem(posix.join(OS_MOUNTS[partition], dir), 'dir');
-  if (problem) throw usageError(`--install_to ${value}: '${dir}' ${problem}`, hint);
+  if (problem) throw usageError(`${flag} ${value}: '${dir}' ${problem}`, hint);
   const normal = normaliseOsPath(dir);
   if (partition === 'root' && partitionOf(normal).partition === 'oem') {
-    throw usageError(`--install_to ${value}: ${normal} is the OEM partition in the booted OS`, `write oem:${normal.slice('/oem'.length) || '/'}`);
+    throw usageError(`${flag} ${value}: ${normal} is the OEM partition in the booted OS`, `write oem:${normal.slice('/oem'.length) || '/'}`);
   }
   return { partition, dir: normal };
 }

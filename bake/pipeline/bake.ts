@@ -6,7 +6,7 @@
  * and returns what the next one needs; work that overlaps (decoding while downloading) travels as one
  * value, the ReleaseDownload.
  */
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, rmdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Context } from '../context.ts';
 import { allFinished } from '../core/all-finished.ts';
@@ -18,6 +18,7 @@ import { IMAGE_BIN, VERSION_TXT, downloadImage, downloadReleaseFile, fetchImageE
 import { WriterRestartedError } from '../image/growing-file.ts';
 import type { DownloadProgress } from '../net/http.ts';
 import { produceVendorImages, vendorsFailedError, type VendorOutcome } from '../vendor/several.ts';
+import { requireVendorDownloads } from '../vendor/preflight.ts';
 import type { BootReport } from '../boot/check.ts';
 import { installIntoImage } from './install.ts';
 import { decodeLine, downloadProgress } from './progress.ts';
@@ -36,13 +37,14 @@ export interface BakeResult {
 
 /** Runs the plan. The work directory sits beside the output so the final renames are atomic. */
 export async function bake(ctx: Context, plan: BakePlan, stages: StageRunner): Promise<BakeResult> {
-  await ensureOutputDir(plan.request.outputDir);
+  await using outputDir = await ensureOutputDir(plan.request.outputDir);
   await ensureOutputsFree(plan);
   await using work = await tempDir('.bake-work', plan.request.outputDir);
   await using cleanup = new CleanupStack(ctx.log);
   const workImage = join(work.path, IMAGE_BIN);
 
   const sysexts = await stages.run('sysexts', 'Get and check sysexts', (report) => prepareSysexts(ctx, plan, work.path, report));
+  if (plan.vendors.length > 0) await requireVendorDownloads(ctx, plan.release, plan.vendors);
   const download = await stages.run('download', 'Download release', (report) => downloadRelease(ctx, plan, workImage, cleanup, report));
   await stages.run('verify', 'Verify signatures', () => verifyRelease(ctx, download));
   const base = await stages.run('decompress', 'Decompress image', (report) => decompressRelease(ctx, plan, workImage, download, report));
@@ -60,13 +62,34 @@ export async function bake(ctx: Context, plan: BakePlan, stages: StageRunner): P
   // The generic image and every vendor image that was made are published; then the failures are named.
   const failedVendors = vendorsFailedError(vendors, outputs);
   if (failedVendors) throw failedVendors;
+  outputDir.keep();
   return { plan, sysexts, outputs, ...(grownBy ? { grownBy } : {}), ...(smokeReport ? { smokeReport } : {}) };
 }
 
-async function ensureOutputDir(outputDir: string): Promise<void> {
-  await stat(outputDir).catch(() => {
-    throw new BakeError('input', `output directory ${outputDir} does not exist`, 'create it or pass another --output');
-  });
+/**
+ * The output directory, created (with its parents) when missing. One this bake created is removed again
+ * unless the bake published into it, so a failed run leaves no empty directories behind.
+ */
+async function ensureOutputDir(outputDir: string): Promise<AsyncDisposable & { keep(): void }> {
+  const info = await stat(outputDir).catch(() => undefined);
+  if (info && !info.isDirectory()) throw new BakeError('input', `${outputDir} is not a directory`, 'pass another --output');
+  const created = info ? undefined : await mkdir(outputDir, { recursive: true });
+  let kept = false;
+  return {
+    keep: () => {
+      kept = true;
+    },
+    async [Symbol.asyncDispose]() {
+      if (created && !kept) await removeEmptyUpTo(outputDir, created);
+    },
+  };
+}
+
+/** rmdir from `dir` up to `top`: only empty directories go, so nothing another process put there is lost. */
+async function removeEmptyUpTo(dir: string, top: string): Promise<void> {
+  for (let current = dir; ; current = dirname(current)) {
+    if (!(await rmdir(current).then(() => true, () => false)) || current === top) return;
+  }
 }
 
 async function prepareSysexts(ctx: Context, plan: BakePlan, workDir: string, report: Report): Promise<PreparedSysext[]> {

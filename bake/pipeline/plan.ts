@@ -14,6 +14,7 @@ import { DIGESTS, IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, releaseCacheDir } from '../
 import { isKnownVendor, VENDOR_FORMATS } from '../../vendors/formats.ts';
 import { VENDOR_ALIASES } from '../../vendors/aliases.ts';
 import { suggestion } from '../core/suggest.ts';
+import { getRecipe, recipeNames } from '../sysext/catalog.ts';
 import type { RuntimeChoice } from '../core/container.ts';
 import type { RouteChoice } from '../vendor/index.ts';
 import { parseScriptsTrust, type ScriptsTrust } from '../vendor/scripts-trust.ts';
@@ -63,6 +64,8 @@ export interface RawBakeOptions {
   arch?: string;
   release?: string;
   installTo?: string;
+  /** The spelling of the install flag the user typed, so its errors name it. */
+  installToFlag?: string;
   output?: string;
   force?: boolean;
   smokeTest?: boolean;
@@ -99,17 +102,32 @@ export function parseBakeRequest(sysextArgs: string[], options: RawBakeOptions, 
     seen.add(name);
   }
   const vendors = vendorList([options.vendor ?? []].flat()).map(parseVendor);
+  const arch = parseArch(options.arch ?? 'x86-64');
+  for (const spec of sysexts) if (spec.source === 'recipe') checkRecipeSpec(spec, arch);
   return {
     vendorOptions: parseVendorOptions(options),
     sysexts,
     release: parseReleaseRequest(options.release ?? 'stable'),
-    arch: parseArch(options.arch ?? 'x86-64'),
-    installTo: parseInstallTarget(options.installTo ?? 'root:/opt/extensions'),
+    arch,
+    installTo: parseInstallTarget(options.installTo ?? 'root:/opt/extensions', options.installToFlag),
     vendors,
     outputDir: resolve(cwd, options.output ?? '.'),
     force: options.force ?? false,
     smokeTest: options.smokeTest ?? false,
   };
+}
+
+/**
+ * A name@version without --fetch is built by a recipe: one that does not exist or does not build for
+ * the arch is refused here, before any download, pointing at the bakery when no recipe has the name.
+ */
+function checkRecipeSpec(spec: { name: string; version: string }, arch: Arch): void {
+  if (!recipeNames().includes(spec.name)) {
+    const fromBakery = `to take it from the bakery: bake --fetch ${spec.name}@${spec.version} (bake repo list shows what the bakery has)`;
+    throw usageError(`no recipe builds '${spec.name}'`, suggestion(spec.name, recipeNames(), fromBakery));
+  }
+  const { arches } = getRecipe(spec.name);
+  if (!arches.includes(arch)) throw usageError(`the ${spec.name} recipe does not build for ${arch}`, `use --arch ${arches.join(' or --arch ')}, or --fetch ${spec.name}@${spec.version} from the bakery`);
 }
 
 /** A vendor format by its exact name; a near miss or another name for one gets the right name suggested. */

@@ -54,6 +54,11 @@ async function localSysext(spec: Extract<SysextSpec, { source: 'local' }>): Prom
   return hasConf ? { image, conf } : { image };
 }
 
+/** Local sysext files are checked before anything is downloaded: a typo must not wait for the network. */
+export async function checkLocalSysexts(specs: readonly SysextSpec[]): Promise<void> {
+  for (const spec of specs) if (spec.source === 'local') await localSysext(spec);
+}
+
 /** A bakery checksum list: where it came from and its text (searched per file). */
 interface BakeryList {
   url: string;

@@ -7,7 +7,7 @@ import { basename } from 'node:path';
 import { stat } from 'node:fs/promises';
 import type { Arch } from '../core/arch.ts';
 import type { Context } from '../context.ts';
-import { inputError, usageError } from '../core/errors.ts';
+import { inputError, notFoundUrl, usageError } from '../core/errors.ts';
 import { checkNameAndVersion, imageFileName, parseImageFileName } from '../repo/names.ts';
 import { parseSums, sha256File, type SumLine } from '../core/checksums.ts';
 import { compareVersions } from '../core/version-order.ts';
@@ -55,7 +55,7 @@ export async function resolveExtension(ctx: Context, ref: ExtensionRef, options:
     ? imageFileName({ name: ref.name, version: ref.version, arch: options.arch })
     : newestFile(sums, ref.name, options.arch, base);
   const line = sums.find((entry) => entry.file === file);
-  if (!line) throw inputError(`${file} is not listed in ${base}/${ref.name}/SHA256SUMS`, `check the version with: bake sysext versions ${ref.name}`);
+  if (!line) throw inputError(`${file} is not listed in ${base}/${ref.name}/SHA256SUMS`, `see the published versions with: ${repoListCommand(base)}`);
   return { name: ref.name, file, url: `${base}/${file}`, sha256: line.sha256, version: parseImageFileName(file)?.version };
 }
 
@@ -73,10 +73,18 @@ async function resolveLocalFile(name: string, path: string, base: string): Promi
   };
 }
 
+/** The command that lists what the bakery at `base` publishes: the names and versions a config may use. */
+function repoListCommand(base: string): string {
+  return `bake repo list ${base}`;
+}
+
 /** The per-extension SHA256SUMS lists every published build of one extension (docs/flatcar-facts.md §6). */
 async function publishedSums(ctx: Context, base: string, name: string): Promise<SumLine[]> {
   const url = `${base}/${name}/SHA256SUMS`;
-  return parseSums(await ctx.http.getText(url), url);
+  const text = await ctx.http.getText(url).catch((error: unknown) => {
+    throw notFoundUrl(error) ? inputError(`the bakery at ${base} publishes no extension '${name}' (no ${url})`, `see what it has with: ${repoListCommand(base)}, or set --bakery-url`) : error;
+  });
+  return parseSums(text, url);
 }
 
 function newestFile(sums: SumLine[], name: string, arch: Arch, base: string): string {
@@ -86,6 +94,6 @@ function newestFile(sums: SumLine[], name: string, arch: Arch, base: string): st
     .map((image) => image!.version)
     .sort(compareVersions);
   const newest = versions.at(-1);
-  if (!newest) throw inputError(`no ${arch} build of ${name} is published at ${base}`, 'check the name, the arch or --bakery-url');
+  if (!newest) throw inputError(`no ${arch} build of ${name} is published at ${base}`, `see the published builds with: ${repoListCommand(base)}`);
   return imageFileName({ name, version: newest, arch });
 }

@@ -12,7 +12,10 @@ import type { ResolvedExtension } from './refs.ts';
 
 export type AutoUpdate = { kind: 'refresh' } | { kind: 'restart'; unit: string } | { kind: 'reboot' };
 
-export const NOOP_CONF = ['[Source]', 'Type=regular-file', 'Path=/', 'MatchPattern=invalid@v.raw', '', '[Target]', 'Type=regular-file', 'Path=/', ''].join('\n');
+export const NOOP_CONF = [
+  '# Matches nothing, on purpose: without any transfer in /etc/sysupdate.d, systemd-sysupdate.service',
+  '# fails on every run; the extensions have their own confs in /etc/sysupdate.<name>.d.',
+  '[Source]', 'Type=regular-file', 'Path=/', 'MatchPattern=invalid@v.raw', '', '[Target]', 'Type=regular-file', 'Path=/', ''].join('\n');
 
 const UNIT_NAME = /^[A-Za-z0-9:_.\\@-]+\.(service|socket|target|timer|path|mount)$/;
 

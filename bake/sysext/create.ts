@@ -3,12 +3,12 @@
  * `SHA256SUMS.<name>` and, on request, sysupdate configs. Every output is written beside its final name
  * and renamed at the end, so a failed or interrupted build leaves nothing in the output directory.
  */
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ARCHES, type Arch } from '../core/arch.ts';
 import { tempDir } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
-import { inputError, notFoundUrl, toolError, usageError } from '../core/errors.ts';
+import { BakeError, inputError, notFoundUrl, toolError, usageError } from '../core/errors.ts';
 import { findTool } from '../core/exec.ts';
 import { getRecipe, recipeDir } from './catalog.ts';
 import { sha256File, sha256sumLine } from '../core/checksums.ts';
@@ -69,6 +69,8 @@ export interface PackRequest {
   epoch?: number;
   forceReload?: boolean;
   fsSize?: number;
+  /** Replace an existing image; without it an existing one is refused, as bake refuses its output. */
+  force?: boolean;
 }
 
 /** Everything assemble() needs once the tree is filled. */
@@ -139,6 +141,10 @@ export async function packSysext(ctx: Context, request: PackRequest): Promise<Cr
   if (!info?.isDirectory()) throw inputError(`${request.dir} is not a directory`, 'name a directory holding usr/ and/or opt/');
   checkExtensionName(request.name);
   const format = await checkFormat(request.format ?? 'squashfs', request.fsSize);
+  const image = join(request.outputDir, outputFileName(request.name, request.outputFile));
+  if (!request.force && (await lstat(image).catch(() => undefined))) {
+    throw new BakeError('exists', `${image} already exists`, 'pass --force to replace it, or choose another --output-dir or --output-file');
+  }
   await using scratch = await tempDir('bake-pack');
   const root = join(scratch.path, 'root');
   // A private copy: normalising ownership and times must not touch the user's tree.

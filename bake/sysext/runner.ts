@@ -15,7 +15,8 @@ import { BakeError, inputError, networkError, verifyError } from '../core/errors
 import { recipeDir } from './catalog.ts';
 import { findChecksum } from '../core/checksums.ts';
 import { runContainerBuild } from './container-build.ts';
-import type { BuildApi, Recipe, Verification } from './recipe.ts';
+import type { BuildApi, Recipe, Verification, VersionSource } from './recipe.ts';
+import type { EndpointName } from '../core/endpoints.ts';
 import { sourceVersions } from './versions.ts';
 import { compareVersions } from '../core/version-order.ts';
 import { downloadVerified } from '../core/cache.ts';
@@ -52,7 +53,7 @@ export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
     arch: setup.arch,
     names: ARCHES[setup.arch],
     options: setup.options,
-    url: (endpoint, path) => `${ctx.endpoints[endpoint].replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`,
+    url: (endpoint, path) => endpointUrl(ctx, endpoint, path),
     async fetch(url, verification) {
       const { path, sha256 } = await fetchVerified(ctx, url, verification);
       if (sha256) verified.set(path, sha256);
@@ -65,11 +66,7 @@ export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
       sources.addTree(dir, basename(archive));
       return dir;
     },
-    async readVersionPin(url, pattern) {
-      const pin = (await ctx.http.getText(url)).trim();
-      if (!pattern.test(pin)) throw inputError(`${url} pins ${JSON.stringify(pin.slice(0, 40))}, not a version`, 'check the upstream endpoint');
-      return pin;
-    },
+    readVersionPin: (url, pattern) => readVersionPin(ctx, url, pattern),
     exists: async (path) => (await lstat(path).catch(() => undefined)) !== undefined,
     async install(from, to, mode) {
       const source = await sources.resolve(from, 'file');
@@ -103,11 +100,7 @@ export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
       if (!dest || !(await lstat(dest).catch(() => undefined))) throw new BakeError('internal', `recipe ${recipe.name} removes ${at}, which does not exist`);
       await rm(dest, { recursive: true });
     },
-    async newestVersion(source) {
-      const [newest] = await sourceVersions(ctx, source);
-      if (!newest) throw networkError(`no versions found upstream for a dependency of ${recipe.name}`, 'check the version source endpoint');
-      return newest;
-    },
+    newestVersion: (source) => newestVersion(ctx, source, recipe.name),
     wrapPackages: (request) => wrapPackages(ctx, { request, name: recipe.name, arch: setup.arch, root, scratch }),
     async buildInContainer(build) {
       const out = await runContainerBuild(ctx, { ...build, recipeDir: recipeDir(recipe.name), arch: setup.arch, scratch });
@@ -120,6 +113,24 @@ export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
     compareVersions,
     log: (message) => ctx.log.info(`${recipe.name}: ${message}`),
   };
+}
+
+/** An upstream URL: the endpoint's configured base plus `path`. */
+export function endpointUrl(ctx: Context, endpoint: EndpointName, path: string): string {
+  return `${ctx.endpoints[endpoint].replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
+}
+
+/** A version pin read from upstream, refused unless it matches `pattern` (it goes into the next URL). */
+export async function readVersionPin(ctx: Context, url: string, pattern: RegExp): Promise<string> {
+  const pin = (await ctx.http.getText(url)).trim();
+  if (!pattern.test(pin)) throw inputError(`${url} pins ${JSON.stringify(pin.slice(0, 40))}, not a version`, 'check the upstream endpoint');
+  return pin;
+}
+
+export async function newestVersion(ctx: Context, source: VersionSource, recipeName: string): Promise<string> {
+  const [newest] = await sourceVersions(ctx, source);
+  if (!newest) throw networkError(`no versions found upstream for a dependency of ${recipeName}`, 'check the version source endpoint');
+  return newest;
 }
 
 const SYSEXT_TREE = 'the sysext tree';

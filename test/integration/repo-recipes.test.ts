@@ -3,14 +3,14 @@
  * (the local mirror in the upstream URL layouts), published in the bakery's layout, then `bake --fetch`
  * bakes from that repository as a user's own bakery.
  */
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ENDPOINTS, type EndpointName } from '../../bake/core/endpoints.ts';
 import { parseSums } from '../../bake/core/checksums.ts';
 import { startUpstream } from '../support/upstream.ts';
-import { assertNothingLeft, runBake, startBake, workspace, type Workspace } from '../support/bake-cli.ts';
+import { assertNothingLeft, runBake, runServe, workspace } from '../support/bake-cli.ts';
 import { withReleaseMirror } from '../support/fixtures.ts';
 
 test('repo build builds recipes from upstream, and bake --fetch bakes from the repository', async (t) => {
@@ -34,7 +34,7 @@ test('repo build builds recipes from upstream, and bake --fetch bakes from the r
 
   // Serve the repository and bake from it with --fetch, as from extensions.flatcar.org.
   const releases = await withReleaseMirror(t, { releases: [{ version: '4593.2.5', channel: 'stable', arches: ['amd64'] }], bakery: [] });
-  const server = await runServe(t, ws, repo);
+  const { url: server } = await runServe(t, ws, repo);
   const bakeWs = await workspace(t, { ...releases.env, BAKE_BAKERY_URL: server });
   const baked = await runBake(bakeWs, ['--fetch', '--json', '--output', 'out', 'docker@27.3.1', 'wasmtime@latest']);
   assert.equal(baked.exitCode, 0, baked.stderr);
@@ -43,18 +43,3 @@ test('repo build builds recipes from upstream, and bake --fetch bakes from the r
   assert.equal(installed[0]!.conf, '/etc/sysupdate.docker.d/docker.conf');
   await assertNothingLeft(bakeWs, ['flatcar_production_image.bin']);
 });
-
-/** `bake repo serve` on a port the kernel picks; its URL is read from what it prints. Stopped when the test ends. */
-async function runServe(t: TestContext, ws: Workspace, repo: string): Promise<string> {
-  const child = startBake(ws, ['repo', 'serve', repo, '--listen', '127.0.0.1:0']);
-  t.after(() => { child.kill('SIGINT'); return child; });
-  let printed = '';
-  return await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      printed += chunk.toString();
-      const url = / at (http:\/\/127\.0\.0\.1:\d+)\//.exec(printed)?.[1];
-      if (url) resolve(url);
-    });
-    child.once('exit', () => reject(new Error(`bake repo serve exited: ${printed}`)));
-  });
-}

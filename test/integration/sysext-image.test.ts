@@ -75,6 +75,18 @@ test('extension-release carries ID, SYSEXT_LEVEL for a named OS, and the output 
   });
 });
 
+test('pack refuses to replace an existing image without force, as bake does', async () => {
+  await withDir(async (dir) => {
+    const tree = await makeTree(dir);
+    const request = { dir: tree, name: 'hello', arch: 'x86-64' as const, outputDir: dir };
+    await writeFile(join(dir, 'hello.raw'), 'an image the user keeps');
+    await assert.rejects(packSysext(ctx(), request), (error: Error & { kind?: string }) => error.kind === 'exists');
+    assert.equal(await readFile(join(dir, 'hello.raw'), 'utf8'), 'an image the user keeps');
+    const replaced = await packSysext(ctx(), { ...request, force: true });
+    assert.notEqual(await readFile(replaced.image, 'utf8'), 'an image the user keeps');
+  });
+});
+
 test('a tree with usr/sbin is refused with one line and leaves no output behind', async () => {
   await withDir(async (dir) => {
     const tree = await makeTree(dir);

@@ -94,3 +94,26 @@ export async function mountImage(t: TestContext, image: string): Promise<{ root:
   }
   return { root: mountpoints.root!, oem: mountpoints.oem! };
 }
+
+/**
+ * `bake repo serve` on a port the kernel picks; its URL is read from what it prints. `stop` ends it and
+ * returns what it logged; it is stopped when the test ends in any case.
+ */
+export async function runServe(t: TestContext, ws: Workspace, repo: string): Promise<{ url: string; stop(): Promise<string> }> {
+  const child = startBake(ws, ['repo', 'serve', repo, '--listen', '127.0.0.1:0']);
+  const stop = async () => {
+    child.kill('SIGINT');
+    return String((await child).stderr);
+  };
+  t.after(stop);
+  let printed = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      printed += chunk.toString();
+      const found = / at (http:\/\/127\.0\.0\.1:\d+)\//.exec(printed)?.[1];
+      if (found) resolve(found);
+    });
+    child.once('exit', () => reject(new Error(`bake repo serve exited: ${printed}`)));
+  });
+  return { url, stop };
+}

@@ -109,11 +109,17 @@ test('a conf is parsed strictly: unknown sections and keys, and values bake cann
   assert.doesNotThrow(() => parseSysupdateConf(`# comment\n; another\n${bakeryConf}\n[Transfer]\nProtectVersion=%A\n`, 'x.conf'));
 });
 
-test('--install_to paths outside the partition are usage errors that name the flag, not a conf', () => {
-  for (const bad of ['root:/usr/lib', 'root:/boot', 'root:/oem/x', 'oem:/a/../..']) {
+test('--install-to paths outside the partition are usage errors that name the flag as typed, not a conf', () => {
+  for (const bad of ['root:/usr/lib', 'root:/boot', 'root:/oem/x', 'oem:/a/../..', 'boot:/x']) {
     assert.throws(() => parseInstallTarget(bad), (e: unknown) => {
       assert.ok(e instanceof BakeError && e.kind === 'usage', bad);
-      assert.match(e.message, /^--install_to /, bad);
+      assert.match(e.message, /--install-to /, bad);
+      assert.doesNotMatch(e.message, /conf/, bad);
+      return true;
+    });
+    assert.throws(() => parseInstallTarget(bad, '--install_to'), (e: unknown) => {
+      assert.ok(e instanceof BakeError);
+      assert.match(e.message, /--install_to /, bad);
       assert.doesNotMatch(e.message, /conf/, bad);
       return true;
     });

@@ -85,6 +85,12 @@ test('Butane output carries the same content as the Ignition output', () => {
   const noop = document.storage.files.find((file: { path: string }) => file.path === '/etc/sysupdate.d/noop.conf');
   assert.equal(noop.contents.inline, NOOP_CONF);
   assert.match(yaml, /contents: \|/, 'multi-line texts are literal blocks');
+  assert.match(yaml, /^ +mode: 0644$/m, 'modes are written in octal, as in Butane docs');
+  assert.doesNotMatch(yaml, /mode: 420/);
+  // Butane's parser (go-yaml) reads a leading 0 as octal, as YAML 1.1 does.
+  const asButaneReads = parseYaml(yaml, { version: '1.1' }) as { storage: { files: Array<{ mode: number }> } };
+  assert.equal(asButaneReads.storage.files[0]!.mode, 0o644, 'and read back as the same number');
+  assert.match(noop.contents.inline, /^# Matches nothing, on purpose/, 'the noop conf says why it is there');
   assert.match(document.systemd.units[1].dropins[0].contents, /touch \/run\/reboot-required/);
 });
 
