@@ -43,6 +43,9 @@ export function addCommonOptions(command: Command, options: { dryRun?: boolean; 
   return command;
 }
 
+/** A repeatable option's values, in the order given (commander's parser for `--opt a --opt b`). */
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
 /** Bridges SIGINT/SIGTERM into an AbortSignal, so every stage can stop and clean up. */
 export const interruption = new AbortController();
 

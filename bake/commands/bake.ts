@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
+import { addCommonOptions, collect, contextFromOptions, type CommonOptions } from '../cli-context.ts';
 import type { Context } from '../context.ts';
 import { placeSysext } from '../image/placement.ts';
 import { imageFileName, parseBakeRequest, planBake, type BakePlan, type BakeRequest, type RawBakeOptions } from '../pipeline/plan.ts';
@@ -27,9 +27,6 @@ import { formatPlan, formatSummary, planJson, resultJson } from './bake-output.t
 function packageVersion(): string {
   return (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
-
-/** A repeatable option's values, in the order given. */
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 interface BakeFlags extends CommonOptions, RawBakeOptions {
   install_to?: string;

@@ -4,7 +4,7 @@
  */
 import { access } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
+import { addCommonOptions, collect, contextFromOptions, type CommonOptions } from '../cli-context.ts';
 import { bootError, exitCodeFor, usageError } from '../core/errors.ts';
 import { parseAccel, type Accel } from '../boot/accel.ts';
 import { bootCheck, DEFAULT_CHECK_TIMEOUT_SECONDS, failures, formatReport } from '../boot/check.ts';
@@ -16,15 +16,15 @@ import { parseForward, type PortForward } from '../boot/qemu.ts';
 interface BootFlags extends CommonOptions {
   ignition?: string;
   butane?: string;
-  serve: string[];
-  forward: PortForward[];
+  serve?: string[];
+  forward?: PortForward[];
   sshPort: number;
   memory: number;
   accel?: Accel;
   persist?: boolean;
   check?: boolean;
   timeout: number;
-  extension: string[];
+  extension?: string[];
   firmwareDir?: string;
   serialLog?: string;
 }
@@ -32,7 +32,6 @@ interface BootFlags extends CommonOptions {
 /** What a qemu_uefi bake leaves in the output directory, then the generic image. */
 const DEFAULT_IMAGES = ['flatcar_production_qemu_uefi_image.img', 'flatcar_production_image.bin'];
 
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 function integer(name: string, min: number, max: number) {
   return (value: string) => {
@@ -42,7 +41,7 @@ function integer(name: string, min: number, max: number) {
   };
 }
 
-function forward(value: string, previous: PortForward[]): PortForward[] {
+function forward(value: string, previous: PortForward[] = []): PortForward[] {
   try {
     return [...previous, parseForward(value)];
   } catch {
@@ -57,14 +56,14 @@ export function command(): Command {
     .argument('[args...]', 'the image (default: the qemu_uefi or generic image in the current directory), then qemu args after --')
     .option('--ignition <file>', 'Ignition config for the first boot (default: one bake generates)')
     .option('--butane <file>', 'Butane config, turned into Ignition by the butane tool')
-    .option('--serve <name:file>', 'serve a sysext to the guest and provision it (repeatable)', collect, [])
-    .option('-f, --forward <host:guest>', 'forward a TCP port from 127.0.0.1 (repeatable)', forward, [])
+    .option('--serve <name:file>', 'serve a sysext to the guest and provision it (repeatable)', collect)
+    .option('-f, --forward <host:guest>', 'forward a TCP port from 127.0.0.1 (repeatable)', forward)
     .option('--ssh-port <port>', 'host port forwarded to the guest\'s SSH', integer('--ssh-port', 1, 65535), 2222)
     .option('--memory <MiB>', 'guest memory', integer('--memory', 256, 1 << 20), 2048)
     .addOption(new Option('--accel <accel>', 'kvm or tcg (default: kvm when it works)').argParser(parseAccel))
     .option('--persist', 'write to the image instead of a throwaway overlay')
     .option('--check', 'boot headless, report per extension whether it merged and its units ran, power off')
-    .option('--extension <name>', 'with --check: an extension that must be merged (default: all in /etc/extensions)', collect, [])
+    .option('--extension <name>', 'with --check: an extension that must be merged (default: all in /etc/extensions)', collect)
     .option('--timeout <seconds>', 'with --check: the longest the boot may take', integer('--timeout', 10, 86400), DEFAULT_CHECK_TIMEOUT_SECONDS)
     .option('--firmware-dir <dir>', 'UEFI firmware (*_efi_code / *_efi_vars or OVMF_CODE/OVMF_VARS) to use')
     .option('--serial-log <file>', 'with --check: keep the guest\'s console output');
@@ -74,16 +73,16 @@ export function command(): Command {
     const { image, qemuArgs } = await splitOperands(operands);
     if (flags.ignition && flags.butane) throw usageError('give --ignition or --butane, not both');
     const ignition = await readUserIgnition(ctx, { ignition: flags.ignition, butane: flags.butane });
-    const served = flags.serve.map(parseServe);
+    const served = (flags.serve ?? []).map(parseServe);
     if (!flags.check) {
-      if (flags.extension.length > 0) throw usageError('--extension only goes with --check');
-      const options = { image, persist: flags.persist ?? false, memoryMiB: flags.memory, ignition, served, sshPort: flags.sshPort, forwards: flags.forward, extraQemuArgs: qemuArgs };
+      if ((flags.extension ?? []).length > 0) throw usageError('--extension only goes with --check');
+      const options = { image, persist: flags.persist ?? false, memoryMiB: flags.memory, ignition, served, sshPort: flags.sshPort, forwards: flags.forward ?? [], extraQemuArgs: qemuArgs };
       process.exitCode = await bootInteractive(ctx, { ...options, ...(flags.accel ? { accel: flags.accel } : {}), ...(flags.firmwareDir ? { firmwareDir: flags.firmwareDir } : {}) });
       return;
     }
     if (flags.persist) throw usageError('--check always boots on a throwaway overlay', 'drop --persist');
     const report = await bootCheck(ctx, {
-      image, extensions: flags.extension, timeoutSeconds: flags.timeout, memoryMiB: flags.memory, served, extraQemuArgs: qemuArgs,
+      image, extensions: flags.extension ?? [], timeoutSeconds: flags.timeout, memoryMiB: flags.memory, served, extraQemuArgs: qemuArgs,
       ...(ignition ? { ignition } : {}), ...(flags.accel ? { accel: flags.accel } : {}),
       ...(flags.firmwareDir ? { firmwareDir: flags.firmwareDir } : {}), ...(flags.serialLog ? { serialLogCopy: flags.serialLog } : {}),
     });

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { parseArch } from '../core/arch.ts';
-import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
+import { addCommonOptions, collect, contextFromOptions, type CommonOptions } from '../cli-context.ts';
 import { formatTable } from './table.ts';
 import { printJson } from './json-output.ts';
 import type { Context } from '../context.ts';
@@ -205,8 +205,6 @@ function createCommand(): Command {
 function createRequest(flags: CreateFlags) {
   return { ...imageRequest(flags), ...(flags.name ? { imageName: flags.name } : {}), sysupdate: flags.sysupdate ?? false, verify: flags.verify ?? false };
 }
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 function wrapCommand(): Command {
   const command = addImageOptions(

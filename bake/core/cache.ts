@@ -6,8 +6,9 @@
  * an identity marker instead: inode and change time too, which the kernel sets on every write and which
  * `touch` cannot put back, so a file edited in place with its mtime restored no longer matches.
  */
-import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { sha256File } from './checksums.ts';
+import { replaceFileWith } from './replace-file.ts';
 import type { Context } from '../context.ts';
 
 /**
@@ -38,7 +39,8 @@ export async function markerMatches(marker: string, paths: string[], label = '',
 }
 
 export async function writeMarker(marker: string, paths: string[], label = '', kind: MarkerKind = 'times'): Promise<void> {
-  await writeFile(marker, await fingerprintOf(paths, label, kind));
+  // Replaced, never written through: a link planted at the marker's name must not redirect the write.
+  await replaceFileWith(marker, await fingerprintOf(paths, label, kind));
 }
 
 /**

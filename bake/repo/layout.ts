@@ -11,9 +11,9 @@
  * Published releases are never touched again; only the metadata is regenerated.
  */
 import { constants } from 'node:fs';
-import { copyFile, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { tempDir } from '../core/cleanup.ts';
+import { copyFile, lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { replaceFile } from '../core/replace-file.ts';
 import { inputError } from '../core/errors.ts';
 import type { Arch } from '../core/arch.ts';
 import { compareVersions } from '../core/version-order.ts';
@@ -70,17 +70,7 @@ async function readRelease(dir: string, tag: string): Promise<PublishedRelease |
   };
 }
 
-/**
- * Replaces `path` with the file `write` creates at the temporary path it is given. Others can write into
- * a repository, so the temporary lives in a fresh mkdtemp directory (no planted link can sit at its
- * name), and rename(2) replaces whatever is at `path`, a symlink included, instead of writing through it.
- */
-export async function replaceFile(path: string, write: (temporary: string) => Promise<unknown>): Promise<void> {
-  await using dir = await tempDir('.replace', dirname(path));
-  const temporary = join(dir.path, basename(path));
-  await write(temporary);
-  await rename(temporary, path);
-}
+export { replaceFile };
 
 /** Writes `path` via replaceFile; returns false when a regular file with that content was already there. */
 export async function writeFileAtomic(path: string, content: string): Promise<boolean> {

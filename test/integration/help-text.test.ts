@@ -17,3 +17,12 @@ test('environment notes have one spelling, and --bakery-url does not mention a -
   }
 });
 
+
+test('repeatable options show no empty-list default', async (t) => {
+  const ws = await workspace(t);
+  for (const command of [['--help'], ['boot', '--help'], ['sysext', 'wrap', '--help']]) {
+    const run = await runBake(ws, command);
+    assert.equal(run.exitCode, 0, run.stderr);
+    assert.doesNotMatch(run.stdout, /\(default: \[\]\)/, command.join(' '));
+  }
+});
