@@ -33,7 +33,7 @@ export function addCommonOptions(command: Command, options: { dryRun?: boolean; 
     .option('-q, --quiet', 'print only the result and errors (no progress)')
     // Spelled like the endpoint flags' notes; the variable itself is read by defaultCacheDir.
     .option('--cache-dir <dir>', 'download cache (env BAKE_CACHE_DIR)')
-    .addOption(new Option('--jobs <n>', 'threads and parallel jobs to use (default: the CPUs bake may use)').env('BAKE_JOBS'));
+    .option('--jobs <n>', 'threads and parallel jobs to use (default: the CPUs bake may use) (env BAKE_JOBS)');
   if (options.dryRun !== false) command.option('--dry-run', 'print the plan; touch nothing');
   const shown = options.endpoints ?? (Object.keys(ENDPOINTS) as EndpointName[]);
   for (const [name, spec] of Object.entries(ENDPOINTS) as Array<[EndpointName, (typeof ENDPOINTS)[EndpointName]]>) {
@@ -62,7 +62,7 @@ export function contextFromOptions(options: CommonOptions): Context {
     json: options.json ?? false,
     dryRun: options.dryRun ?? false,
     ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
-    jobs: resolveJobs(options.jobs),
+    jobs: resolveJobs(options.jobs ?? process.env.BAKE_JOBS),
     endpoints,
     signal: interruption.signal,
   });
