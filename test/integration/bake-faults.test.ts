@@ -80,11 +80,11 @@ test('bake faults', async (t) => {
     await assertNothingLeft(ws);
   });
 
-  await t.test('a release that is not on the server is a clear 404', async (t) => {
+  await t.test('a release that is neither in releases.json nor on the server is not a known release (exit 3)', async (t) => {
     const ws = await fresh(t);
     const run = await runBake(ws, ['--release', '9999.2.0', '--output', 'out', 'hello:hello.raw']);
-    assertOneLineError(run, /not found: http:\/\/127\.0\.0\.1:\d+\/stable\/amd64-usr\/9999\.2\.0\//);
-    assert.equal(run.exitCode, 5);
+    assertOneLineError(run, /9999\.2\.0 is not a known release: .*http:\/\/127\.0\.0\.1:\d+\/stable\/amd64-usr\/9999\.2\.0\/version\.txt does not exist/);
+    assert.equal(run.exitCode, 3);
     await assertNothingLeft(ws);
   });
 
