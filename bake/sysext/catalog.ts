@@ -6,6 +6,7 @@ import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { usageError } from '../core/errors.ts';
+import { suggestion } from '../core/suggest.ts';
 import { MODULE_EXTENSION, MODULE_ROOT, PROJECT_ROOT } from '../core/project.ts';
 import type { Recipe } from './recipe.ts';
 
@@ -36,7 +37,7 @@ export function recipeNames(): string[] {
 
 export function getRecipe(name: string): Recipe {
   const recipe = RECIPES.get(name);
-  if (!recipe) throw usageError(`unknown extension '${name}'`, `known extensions: ${recipeNames().join(', ')}`);
+  if (!recipe) throw usageError(`unknown extension '${name}'`, suggestion(name, recipeNames(), `known extensions: ${recipeNames().join(', ')}`));
   return recipe;
 }
 

@@ -102,6 +102,12 @@ export function releaseFilesFor(format: VendorFormat, release: ResolvedRelease, 
   return [...oemRaw, ...firmware];
 }
 
+/** Release files the native route can do without: the qemu_uefi firmware, for which the host's OVMF stands in. */
+export function filesWithFallback(vendor: string, release: ResolvedRelease): string[] {
+  const format = vendorFormat(vendor, release.version);
+  return format?.extras.includes('qemu_uefi') ? Object.values(qemuFirmwareNames(format, release.version)) : [];
+}
+
 export function templatesFor(format: VendorFormat): string[] {
   return [...(format.extras.includes('qemu_uefi') ? [QEMU_TEMPLATE] : []), ...(format.extras.includes('ova') ? [OVF_TEMPLATE] : [])];
 }

@@ -12,6 +12,7 @@ import { endpointHint } from '../core/endpoints.ts';
 import { inputError, isBakeError } from '../core/errors.ts';
 import { releaseCacheDir } from '../flatcar/release-files.ts';
 import type { ResolvedRelease } from '../flatcar/release.ts';
+import { filesWithFallback } from './plan.ts';
 
 async function isMissing(ctx: Context, url: string, cached: string): Promise<boolean> {
   if (await access(cached).then(() => true, () => false)) return false;
@@ -36,7 +37,8 @@ async function missingDownloads(ctx: Context, release: ResolvedRelease, urls: re
 export async function requireVendorDownloads(ctx: Context, release: ResolvedRelease, vendors: ReadonlyArray<{ vendor: string; downloads: readonly string[] }>): Promise<void> {
   const lacking: Array<{ vendor: string; missing: string[] }> = [];
   for (const { vendor, downloads } of vendors) {
-    const missing = await missingDownloads(ctx, release, downloads);
+    const optional = new Set(filesWithFallback(vendor, release));
+    const missing = await missingDownloads(ctx, release, downloads.filter((url) => !optional.has(basename(url))));
     if (missing.length > 0) lacking.push({ vendor, missing });
   }
   if (lacking.length === 0) return;

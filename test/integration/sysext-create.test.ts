@@ -110,7 +110,7 @@ test('bad input: unknown recipe, missing version, arch, option, format; each one
   const ctx = upstream.context();
   const outputDir = join(work, 'bad');
   const base = { version: 'v27.0.0', arch: 'x86-64' as Arch, outputDir };
-  await assert.rejects(createSysext(ctx, { ...base, name: 'dokcer' }), (e: Error & { kind?: string; hint?: string }) => e.kind === 'usage' && /unknown extension 'dokcer'/.test(e.message) && /docker, docker-compose/.test(e.hint!));
+  await assert.rejects(createSysext(ctx, { ...base, name: 'dokcer' }), (e: Error & { kind?: string; hint?: string }) => e.kind === 'usage' && /unknown extension 'dokcer'/.test(e.message) && e.hint === "did you mean 'docker'?");
   await assert.rejects(createSysext(ctx, { ...base, name: 'wasmtime', version: 'v99.0.0' }), (e: Error & { kind?: string; hint?: string }) => e.kind === 'input' && /wasmtime v99\.0\.0 is not published upstream for x86-64/.test(e.message) && /bake sysext versions wasmtime/.test(e.hint!));
   await assert.rejects(createSysext(ctx, { ...base, name: 'wasmtime', arch: 'riscv64' as Arch }), /wasmtime is not available for riscv64/);
   await assert.rejects(createSysext(ctx, { ...base, name: 'wasmtime', options: { 'cni-version': 'v1' } }), line(/wasmtime has no option --cni-version: its options: none/));
