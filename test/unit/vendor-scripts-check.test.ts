@@ -51,7 +51,9 @@ test('each known difference is reported once, in one line', () => {
 test('bake vendors --check fetches the release tree: differences exit 6 (verify), a match exits 0, a symlink is refused', async (t) => {
   const ws = await workspace(t);
   const releasesJson = join(ws.dir, 'releases.json');
-  await writeFile(releasesJson, '{}');
+  // The releases are listed, so resolving them needs no release server (this test has none).
+  const listed = (channel: string) => ({ channel, architectures: ['amd64', 'arm64'], release_date: '2026-01-01 00:00:00 +0000', major_software: {}, release_notes: '' });
+  await writeFile(releasesJson, JSON.stringify({ '4344.1.0': listed('beta'), '4593.2.5': listed('stable'), '4790.0.0': listed('alpha') }));
   const tarballs = join(ws.dir, 'scripts');
   await scriptsTarball(join(tarballs, 'beta-4344.1.0.tar.gz'), 'beta-4344.1.0', { 'build_library/vm_image_util.sh': editedStandin() });
   await scriptsTarball(join(tarballs, 'stable-4593.2.5.tar.gz'), 'stable-4593.2.5', { 'build_library/vm_image_util.sh': vmImageUtilStandin('4593.2.5') });
