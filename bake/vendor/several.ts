@@ -13,7 +13,7 @@ import { BakeError, isBakeError, type ErrorKind } from '../core/errors.ts';
 import { copyImage } from '../flatcar/base-image.ts';
 import { fetchReleaseFile } from '../flatcar/release-files.ts';
 import { produceVendorImage, type VendorJob } from './index.ts';
-import { planVendor, releaseFilesFor, requireFormat, type VendorPlan } from './plan.ts';
+import { filesWithFallback, planVendor, releaseFilesFor, requireFormat, type VendorPlan } from './plan.ts';
 
 export interface SeveralVendorsJob extends Omit<VendorJob, 'vendor' | 'image' | 'workDir' | 'outputDir'> {
   vendors: readonly string[];
@@ -71,7 +71,10 @@ async function runOne(ctx: Context, job: SeveralVendorsJob, plan: SeveralVendors
  */
 async function prefetchNativeInputs(ctx: Context, job: SeveralVendorsJob, vendor: string): Promise<VendorOutcome | undefined> {
   try {
-    for (const file of releaseFilesFor(requireFormat(vendor, job.release), job.release, 'native')) await fetchReleaseFile(ctx, job.release, file);
+    // Files with a fallback (the qemu_uefi firmware: the host's OVMF) are the job's to look for.
+    const optional = new Set(filesWithFallback(vendor, job.release));
+    const required = releaseFilesFor(requireFormat(vendor, job.release), job.release, 'native').filter((file) => !optional.has(file));
+    for (const file of required) await fetchReleaseFile(ctx, job.release, file);
     return undefined;
   } catch (error) {
     return failed(ctx, vendor, error);
