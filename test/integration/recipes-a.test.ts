@@ -22,6 +22,7 @@ import { createSigningKey } from '../support/fixtures/gpg.ts';
 import { CONTAINERD_1X, KATA_WITHOUT_DIGEST, UPSTREAM_ARTEFACTS_A } from '../support/fixtures/upstream-recipes-a.ts';
 import { STANDIN_VERSIONS } from '../support/fixtures/upstream.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
+import { flatcarMergeRoot, runMerged } from '../support/sysext-merge.ts';
 
 const GROUP_A = Object.keys(UPSTREAM_ARTEFACTS_A);
 
@@ -68,26 +69,16 @@ for (const name of GROUP_A) {
 
 test('systemd-sysext merges group A images (usr and opt) and their binaries run', async () => {
   const root = join(work, 'merge-root');
-  await mkdir(join(root, 'usr/lib'), { recursive: true });
-  await writeFile(join(root, 'usr/lib/os-release'), 'ID=flatcar\nVERSION_ID=4152.2.0\nSYSEXT_LEVEL=1.0\n');
-  const extensions = join(root, 'etc/extensions');
-  await mkdir(extensions, { recursive: true });
+  const extensions = await flatcarMergeRoot(root);
   for (const name of ['containerd', 'kata-containers', 'consul', 'docker-buildx']) {
     const { result } = await build(name, 'x86-64', { outputDir: join(work, `merge-${name}`) });
     await copyFile(result.image, join(extensions, `${name}.raw`));
   }
-  const script = [
-    'set -e',
-    'mount -t tmpfs tmpfs /run',
-    'mount --bind "$1" "$1"',
-    'mount --make-rshared "$1"',
-    'systemd-sysext --root="$1" merge',
+  const stdout = await runMerged(root, [
     'for tool in usr/bin/containerd usr/bin/runc usr/bin/kata-runtime usr/bin/consul usr/lib/docker/cli-plugins/docker-buildx; do "$1/$tool"; done',
     'cat "$1/usr/share/containerd/config.toml"',
     'ls "$1/usr/lib/systemd/system"',
-    'systemd-sysext --root="$1" unmerge',
-  ].join('\n');
-  const { stdout } = await execa('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', root]);
+  ]);
   for (const tool of ['containerd', 'runc', 'kata-runtime', 'consul', 'docker-buildx']) assert.match(stdout, new RegExp(`^${tool} \\(x86_64 stand-in\\)$`, 'm'));
   assert.match(stdout, /^version = 3$/m, 'containerd 2 reads config version 3');
   assert.match(stdout, /^consul\.service$/m);

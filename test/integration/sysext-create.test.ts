@@ -16,6 +16,7 @@ import { cachePathFor } from '../../bake/sysext/runner.ts';
 import { sha256File } from '../../bake/core/checksums.ts';
 import { latestVersions, listVersions } from '../../bake/sysext/versions.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
+import { flatcarMergeRoot, runMerged } from '../support/sysext-merge.ts';
 
 let upstream: Upstream;
 let work: string;
@@ -133,24 +134,15 @@ test('Ctrl-C during a download stops the build and leaves no output', async () =
 
 test('systemd-sysext merges the built images in a private namespace and their binaries run', async () => {
   const root = join(work, 'merge-root');
-  await mkdir(join(root, 'usr/lib'), { recursive: true });
-  await mkdir(join(root, 'etc/extensions'), { recursive: true });
-  await writeFile(join(root, 'usr/lib/os-release'), 'ID=flatcar\nVERSION_ID=4152.2.0\nSYSEXT_LEVEL=1.0\n');
+  const extensions = await flatcarMergeRoot(root);
   const ctx = upstream.context();
   for (const [name, version] of [['kubernetes', 'v1.31.4'], ['wasmtime', 'v27.0.0']]) {
-    await createSysext(ctx, { name: name!, version: version!, arch: 'x86-64', outputDir: join(root, 'etc/extensions'), os: 'flatcar' });
+    await createSysext(ctx, { name: name!, version: version!, arch: 'x86-64', outputDir: extensions, os: 'flatcar' });
   }
-  const script = [
-    'set -e',
-    'mount -t tmpfs tmpfs /run',
-    'mount --bind "$1" "$1"',
-    'mount --make-rshared "$1"',
-    'systemd-sysext --root="$1" merge',
+  const stdout = await runMerged(root, [
     '"$1/usr/bin/kubectl"',
     '"$1/usr/bin/wasmtime"',
-    'systemd-sysext --root="$1" unmerge',
-  ].join('\n');
-  const { stdout } = await execa('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', root]);
+  ]);
   assert.match(stdout, /kubectl \(x86_64 stand-in\)/);
   assert.match(stdout, /wasmtime \(x86_64 stand-in\)/);
 });

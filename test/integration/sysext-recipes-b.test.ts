@@ -5,7 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -17,6 +17,7 @@ import { ensureStandInBuildImage, removeStandInBuildImage } from '../support/fix
 import { STANDIN_VERSIONS_B } from '../support/fixtures/upstream-recipes-b.ts';
 import { STANDIN_VERSIONS } from '../support/fixtures/upstream.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
+import { flatcarMergeRoot, runMerged } from '../support/sysext-merge.ts';
 
 const SOURCE_BUILDS = ['bird', 'chrony', 'haproxy', 'scx'];
 /** Its own name: sysext-recipes.test.ts, running beside this file, removes the shared one when it ends. */
@@ -84,21 +85,12 @@ test('scx --scheduler picks the scheduler its unit runs; an unknown one is refus
 
 test('systemd-sysext merges the source builds and their binaries run', async () => {
   const root = join(work, 'merge-root');
-  await mkdir(join(root, 'usr/lib'), { recursive: true });
-  await mkdir(join(root, 'etc/extensions'), { recursive: true });
-  await writeFile(join(root, 'usr/lib/os-release'), 'ID=flatcar\nVERSION_ID=4152.2.0\nSYSEXT_LEVEL=1.0\n');
-  for (const name of SOURCE_BUILDS) await execa('cp', [join(outputDir(name, 'x86-64'), `${name}.raw`), join(root, 'etc/extensions')]);
-  const script = [
-    'set -e',
-    'mount -t tmpfs tmpfs /run',
-    'mount --bind "$1" "$1"',
-    'mount --make-rshared "$1"',
-    'systemd-sysext --root="$1" merge',
+  const extensions = await flatcarMergeRoot(root);
+  for (const name of SOURCE_BUILDS) await execa('cp', [join(outputDir(name, 'x86-64'), `${name}.raw`), extensions]);
+  const stdout = await runMerged(root, [
     '"$1/usr/bin/bird"; "$1/usr/bin/chronyd"; "$1/usr/bin/haproxy"; "$1/usr/bin/scx_rusty"',
     'test -f "$1/usr/lib/systemd/system/scx.service"',
-    'systemd-sysext --root="$1" unmerge',
-  ].join('\n');
-  const { stdout } = await execa('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', root]);
+  ]);
   assert.deepEqual(stdout.split('\n'), ['bird (x86_64 stand-in)', 'chronyd (x86_64 stand-in)', 'haproxy (x86_64 stand-in)', 'scx_rusty (x86_64 stand-in)']);
 });
 

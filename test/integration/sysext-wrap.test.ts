@@ -20,6 +20,7 @@ import { cloneTree } from '../../bake/sysext/tree.ts';
 import { gzipMembers } from '../../bake/sysext/apk-package.ts';
 import { ALPINE_MIRROR, DEBIAN_MIRROR, STANDIN_VERSIONS_B } from '../support/fixtures/upstream-recipes-b.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
+import { flatcarMergeRoot, runMerged } from '../support/sysext-merge.ts';
 
 const WRAPPED = ['btop', 'tilde'];
 const kind = (expected: string) => (error: unknown) => error instanceof BakeError && error.kind === expected;
@@ -57,21 +58,12 @@ for (const name of WRAPPED) {
 
 test('merged by systemd-sysext, the wrapped programs run on nothing but their bundles', async () => {
   const root = join(work, 'merge-root');
-  await mkdir(join(root, 'usr/lib'), { recursive: true });
-  await mkdir(join(root, 'etc/extensions'), { recursive: true });
-  await writeFile(join(root, 'usr/lib/os-release'), 'ID=flatcar\nVERSION_ID=4152.2.0\nSYSEXT_LEVEL=1.0\n');
-  for (const name of WRAPPED) await copyFile(image(name, 'x86-64'), join(root, 'etc/extensions', `${name}.raw`));
-  const script = [
-    'set -e',
-    'mount -t tmpfs tmpfs /run',
-    'mount --bind "$1" "$1"',
-    'mount --make-rshared "$1"',
-    'systemd-sysext --root="$1" merge',
+  const extensions = await flatcarMergeRoot(root);
+  for (const name of WRAPPED) await copyFile(image(name, 'x86-64'), join(extensions, `${name}.raw`));
+  const stdout = await runMerged(root, [
     'chroot "$1" /usr/bin/btop btop ran',
     'chroot "$1" /usr/bin/tilde tilde ran',
-    'systemd-sysext --root="$1" unmerge',
-  ].join('\n');
-  const { stdout } = await execa('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', root]);
+  ]);
   assert.deepEqual(stdout.split('\n').filter((line) => line.endsWith(' ran')), ['btop ran', 'tilde ran']);
 });
 
