@@ -26,7 +26,10 @@ function attributeOf(flag: string): string {
  * Adds the shared flags. Every endpoint flag is accepted everywhere; `endpoints` picks the ones --help
  * shows, so each command's help lists what matters to it.
  */
-export function addCommonOptions(command: Command, options: { dryRun?: boolean; endpoints?: EndpointName[] } = {}): Command {
+export function addCommonOptions(
+  command: Command,
+  options: { dryRun?: boolean; endpoints?: EndpointName[] } = {},
+): Command {
   command
     .option('--json', 'machine-readable result and errors on stdout')
     .option('-v, --verbose', 'show every command and request')

@@ -37,7 +37,10 @@ function installSignalHandlers(): void {
  * and end bake with its mounts still up. Stop and clean up instead; what is written afterwards is lost.
  */
 function installPipeHandlers(): void {
-  for (const [stream, name] of [[process.stdout, 'stdout'], [process.stderr, 'stderr']] as const) {
+  for (const [stream, name] of [
+    [process.stdout, 'stdout'],
+    [process.stderr, 'stderr'],
+  ] as const) {
     stream.on('error', (error: NodeJS.ErrnoException) => {
       if (error.code !== 'EPIPE') throw error;
       interruption.abort(new BakeError('interrupted', `interrupted: the reader of ${name} went away`, AFTER_INTERRUPT));
@@ -70,7 +73,8 @@ function subcommandProgram(module: CommandModule): Command {
 function rejectNearMissCommand(word: string): void {
   if (!/^[a-z][a-z-]*$/.test(word)) return;
   const near = closest(word, COMMAND_NAMES);
-  if (near) throw usageError(`'${word}' is not a bake command`, `did you mean 'bake ${near}'? (bake --help lists them)`);
+  if (near)
+    throw usageError(`'${word}' is not a bake command`, `did you mean 'bake ${near}'? (bake --help lists them)`);
 }
 
 /**
@@ -94,7 +98,8 @@ function wantsJson(argv: string[]): boolean {
 
 /** Exits once stdout and stderr are flushed: a pipe reader must get the whole result (e.g. --json). */
 function exitAfterFlush(code: number): void {
-  const flush = (stream: NodeJS.WriteStream, next: () => void) => (stream.writable ? stream.write('', () => next()) : next());
+  const flush = (stream: NodeJS.WriteStream, next: () => void) =>
+    stream.writable ? stream.write('', () => next()) : next();
   flush(process.stdout, () => flush(process.stderr, () => process.exit(code)));
 }
 
@@ -111,7 +116,8 @@ main(process.argv).then(
     }
     if (json && !reportedInJson(error)) printJsonError(error);
     else if (!json) process.stderr.write(`bake: ${oneLine(error)}\n`);
-    if (process.env.BAKE_DEBUG && error instanceof Error) process.stderr.write(`${(error.stack ?? '').split('\n').map(escapeControl).join('\n')}\n`);
+    if (process.env.BAKE_DEBUG && error instanceof Error)
+      process.stderr.write(`${(error.stack ?? '').split('\n').map(escapeControl).join('\n')}\n`);
     exitAfterFlush(exitCodeFor(error));
   },
 );

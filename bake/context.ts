@@ -38,8 +38,16 @@ export interface ContextOptions {
  * defaults): BAKE_HTTP_RETRIES, BAKE_HTTP_RETRY_DELAY_MS, BAKE_HTTP_TIMEOUT_MS, BAKE_HTTP_DEADLINE_MS,
  * BAKE_HTTP_MAX_BYTES.
  */
-export function httpTuning(env: NodeJS.ProcessEnv): Partial<Pick<HttpOptions, 'retries' | 'retryDelayMs' | 'headersTimeoutMs' | 'bodyTimeoutMs' | 'deadlineMs' | 'maxDownloadBytes'>> {
-  const number = (name: string) => (env[name] !== undefined && /^\d+$/.test(env[name]!) ? Number(env[name]) : undefined);
+export function httpTuning(
+  env: NodeJS.ProcessEnv,
+): Partial<
+  Pick<
+    HttpOptions,
+    'retries' | 'retryDelayMs' | 'headersTimeoutMs' | 'bodyTimeoutMs' | 'deadlineMs' | 'maxDownloadBytes'
+  >
+> {
+  const number = (name: string) =>
+    env[name] !== undefined && /^\d+$/.test(env[name]!) ? Number(env[name]) : undefined;
   const retries = number('BAKE_HTTP_RETRIES');
   const retryDelayMs = number('BAKE_HTTP_RETRY_DELAY_MS');
   const timeout = number('BAKE_HTTP_TIMEOUT_MS');

@@ -30,15 +30,32 @@ function mebibytes(value: string): number {
 
 function format(row: BenchRow): string {
   const verdict = row.pass === undefined ? '' : row.pass ? 'PASS' : 'FAIL';
-  return [row.name.padEnd(58), `${row.value.toFixed(2)} ${row.unit}`.padStart(14), (row.target ?? '').padEnd(40), verdict].join('  ').trimEnd();
+  return [
+    row.name.padEnd(58),
+    `${row.value.toFixed(2)} ${row.unit}`.padStart(14),
+    (row.target ?? '').padEnd(40),
+    verdict,
+  ]
+    .join('  ')
+    .trimEnd();
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { size: { type: 'string', default: '2G' }, random: { type: 'string', default: '300M' }, only: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: {
+      size: { type: 'string', default: '2G' },
+      random: { type: 'string', default: '300M' },
+      only: { type: 'string' },
+    },
+  });
   const options: BenchOptions = { sizeMiB: mebibytes(values.size!), randomMiB: mebibytes(values.random!) };
   const only = values.only?.split(',');
   const dir = join(import.meta.dirname, 'bench');
-  const names = (await readdir(dir)).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).filter((n) => !only || only.includes(n)).sort();
+  const names = (await readdir(dir))
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => f.slice(0, -3))
+    .filter((n) => !only || only.includes(n))
+    .sort();
   let failed = false;
   for (const name of names) {
     process.stdout.write(`\n## ${name}\n`);

@@ -16,6 +16,8 @@ await build({
   platform: 'node',
   target: 'node20',
   // Some bundled packages are CommonJS and call require() for Node's built-in modules.
-  banner: { js: "import { createRequire as bundleCreateRequire } from 'node:module'; const require = bundleCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as bundleCreateRequire } from 'node:module'; const require = bundleCreateRequire(import.meta.url);",
+  },
   logLevel: 'warning',
 });

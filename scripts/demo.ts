@@ -25,23 +25,38 @@ async function makeExtensionTree(dir: string): Promise<void> {
   await mkdir(join(dir, 'usr/lib/systemd/system/multi-user.target.d'), { recursive: true });
   await writeFile(join(dir, 'usr/bin/hello'), '#!/bin/sh\necho "hello from a baked sysext"\n');
   await chmod(join(dir, 'usr/bin/hello'), 0o755);
-  await writeFile(join(dir, 'usr/lib/systemd/system/hello.service'), '[Unit]\nDescription=Say hello\n\n[Service]\nType=oneshot\nExecStart=/usr/bin/hello\n');
-  await writeFile(join(dir, 'usr/lib/systemd/system/multi-user.target.d/10-hello.conf'), '[Unit]\nUpholds=hello.service\n');
+  await writeFile(
+    join(dir, 'usr/lib/systemd/system/hello.service'),
+    '[Unit]\nDescription=Say hello\n\n[Service]\nType=oneshot\nExecStart=/usr/bin/hello\n',
+  );
+  await writeFile(
+    join(dir, 'usr/lib/systemd/system/multi-user.target.d/10-hello.conf'),
+    '[Unit]\nUpholds=hello.service\n',
+  );
 }
 
 /** Mounts the baked image's ROOT read-only and prints what bake wrote there; `scratch` is the demo's work dir. */
 async function showResult(image: string, scratch: string): Promise<void> {
   const root = (await readGpt(image)).partitions.find((p) => p.number === 9)!;
-  const device = (await $`losetup --find --show --read-only --offset ${root.offsetBytes} --sizelimit ${root.sizeBytes} ${image}`).stdout.trim();
+  const device = (
+    await $`losetup --find --show --read-only --offset ${root.offsetBytes} --sizelimit ${root.sizeBytes} ${image}`
+  ).stdout.trim();
   const mountpoint = await mkdtemp(join(tmpdir(), 'bake-demo-root-'));
   try {
     await $`mount -o ro ${device} ${mountpoint}`;
-    process.stdout.write((await $`cd ${mountpoint} && find opt/extensions etc/extensions -printf '%M %u %10s %p %l\n'`).stdout);
+    process.stdout.write(
+      (await $`cd ${mountpoint} && find opt/extensions etc/extensions -printf '%M %u %10s %p %l\n'`).stdout,
+    );
     step('systemd-dissect: is the baked file an extension systemd would merge?');
     // Named as in the image: systemd-dissect matches the file name against the extension-release name.
     const copy = join(await mkdtemp(join(scratch, 'from-image-')), 'hello.raw');
     await $`cp ${join(mountpoint, 'opt/extensions/hello/hello.raw')} ${copy}`;
-    process.stdout.write((await $`systemd-dissect ${copy}`.nothrow()).stdout.split('\n').filter((l) => /Ext|extension|Name/.test(l)).join('\n') + '\n');
+    process.stdout.write(
+      (await $`systemd-dissect ${copy}`.nothrow()).stdout
+        .split('\n')
+        .filter((l) => /Ext|extension|Name/.test(l))
+        .join('\n') + '\n',
+    );
   } finally {
     await $`umount ${mountpoint}`.nothrow();
     await $`losetup --detach ${device}`.nothrow();
@@ -60,8 +75,15 @@ async function main(): Promise<void> {
     process.stdout.write((await $`${bake} sysext pack ${join(work, 'tree')} hello --output-dir ${work}`).stdout);
 
     step('2. Publish a signed Flatcar release on a local mirror');
-    await buildReleaseMirror(join(work, 'www'), { key, releases: [{ version: '4593.2.5', channel: 'stable', arches: ['amd64'] }], bakery: [], bakeryUrl: `${mirror.url}/extensions` });
-    process.stdout.write(`serving ${mirror.url}: releases.json, stable/amd64-usr/4593.2.5/{flatcar_production_image.bin.bz2,version.txt}{,.sig,.DIGESTS,.DIGESTS.sig}\n`);
+    await buildReleaseMirror(join(work, 'www'), {
+      key,
+      releases: [{ version: '4593.2.5', channel: 'stable', arches: ['amd64'] }],
+      bakery: [],
+      bakeryUrl: `${mirror.url}/extensions`,
+    });
+    process.stdout.write(
+      `serving ${mirror.url}: releases.json, stable/amd64-usr/4593.2.5/{flatcar_production_image.bin.bz2,version.txt}{,.sig,.DIGESTS,.DIGESTS.sig}\n`,
+    );
 
     step('3. Bake it: bake --release stable hello:hello.raw');
     await mkdir(output, { recursive: true });
@@ -71,12 +93,14 @@ async function main(): Promise<void> {
     step('4. What is inside the result (ROOT, partition 9)');
     await showResult(join(output, 'flatcar_production_image.bin'), work);
     step(`Done: ${join(output, 'flatcar_production_image.bin')}`);
-    process.stdout.write([
-      'This image has Flatcar\'s partition layout but no bootloader or kernel: the demo release is a stand-in,',
-      'so `bake boot` would stop at the firmware\'s shell (and says so). To boot a real release (downloads ~500 MiB):',
-      '  bake --fetch docker:docker-27.3.1-x86-64.raw && bake boot --check flatcar_production_image.bin',
-      '',
-    ].join('\n'));
+    process.stdout.write(
+      [
+        "This image has Flatcar's partition layout but no bootloader or kernel: the demo release is a stand-in,",
+        "so `bake boot` would stop at the firmware's shell (and says so). To boot a real release (downloads ~500 MiB):",
+        '  bake --fetch docker:docker-27.3.1-x86-64.raw && bake boot --check flatcar_production_image.bin',
+        '',
+      ].join('\n'),
+    );
   } finally {
     await mirror.close();
     await key.close();

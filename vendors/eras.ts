@@ -62,7 +62,9 @@ export const NEVER: Since = {};
 /** Human form of a Since, e.g. "alpha 4372.0.1, beta 4344.1.1, stable 4230.2.1, lts 4230.3.0". */
 export function describeSince(since: Since): string {
   if (CHANNEL_BY_MINOR.every((channel) => parseVersion(since[channel] ?? '')?.major === 0)) return 'always';
-  const entries = CHANNEL_BY_MINOR.filter((channel) => since[channel] !== undefined).map((channel) => `${channel} ${since[channel]}`);
+  const entries = CHANNEL_BY_MINOR.filter((channel) => since[channel] !== undefined).map(
+    (channel) => `${channel} ${since[channel]}`,
+  );
   return entries.length > 0 ? entries.join(', ') : 'never';
 }
 

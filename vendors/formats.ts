@@ -5,15 +5,47 @@
  * only; the engine (bake/vendor/) does the work.
  */
 import type { Arch } from '../bake/core/arch.ts';
-import { ALWAYS, channelOfVersion, fromMajor, holdsIn, parseVersion, perChannel, QUIRK_SINCE, releaseQuirks, type Since } from './eras.ts';
+import {
+  ALWAYS,
+  channelOfVersion,
+  fromMajor,
+  holdsIn,
+  parseVersion,
+  perChannel,
+  QUIRK_SINCE,
+  releaseQuirks,
+  type Since,
+} from './eras.ts';
 import type { LayoutName } from './layouts.ts';
 import { OEMS, oemIsSysext, type OemSpec } from './oems.ts';
 
 export type DiskFormat =
-  | 'raw' | 'qcow2' | 'vhd' | 'vhd_fixed' | 'vhdx' | 'vmdk_ide' | 'vmdk_scsi' | 'vmdk_stream' | 'hdd' | 'cpio' | 'iso' | 'exoscale';
+  | 'raw'
+  | 'qcow2'
+  | 'vhd'
+  | 'vhd_fixed'
+  | 'vhdx'
+  | 'vmdk_ide'
+  | 'vmdk_scsi'
+  | 'vmdk_stream'
+  | 'hdd'
+  | 'cpio'
+  | 'iso'
+  | 'exoscale';
 
 /** Config and bundle steps (IMG_<fmt>_CONF_FORMAT / _BUNDLE_FORMAT) that add or replace files. */
-export type Extra = 'qemu_uefi' | 'gce' | 'ova' | 'vmx' | 'ovf_virtualbox' | 'box' | 'pvm_tgz' | 'pxe' | 'iso' | 'xl' | 'vmware_zip';
+export type Extra =
+  | 'qemu_uefi'
+  | 'gce'
+  | 'ova'
+  | 'vmx'
+  | 'ovf_virtualbox'
+  | 'box'
+  | 'pvm_tgz'
+  | 'pxe'
+  | 'iso'
+  | 'xl'
+  | 'vmware_zip';
 
 export type Compression = 'bz2' | 'gz' | 'zip' | 'zst' | 'none';
 export const COMPRESSIONS: readonly Compression[] = ['bz2', 'gz', 'zip', 'zst', 'none'];
@@ -44,10 +76,23 @@ export interface DiskFormatSpec {
 
 export const DISK_FORMATS: Record<DiskFormat, DiskFormatSpec> = {
   raw: { extension: 'bin', native: 'move' },
-  qcow2: { extension: 'img', native: 'qemu-img', qemuImg: { format: 'qcow2', options: ['compat=0.10'], compressed: true } },
-  exoscale: { extension: 'qcow2', native: 'qemu-img', qemuImg: { format: 'qcow2', options: ['compat=0.10'], compressed: true }, resizeGiB: 10 },
+  qcow2: {
+    extension: 'img',
+    native: 'qemu-img',
+    qemuImg: { format: 'qcow2', options: ['compat=0.10'], compressed: true },
+  },
+  exoscale: {
+    extension: 'qcow2',
+    native: 'qemu-img',
+    qemuImg: { format: 'qcow2', options: ['compat=0.10'], compressed: true },
+    resizeGiB: 10,
+  },
   vhd: { extension: 'vhd', native: 'qemu-img', qemuImg: { format: 'vpc', options: ['force_size'] } },
-  vhd_fixed: { extension: 'vhd', native: 'vhd-footer', qemuImg: { format: 'vpc', options: ['subformat=fixed', 'force_size'] } },
+  vhd_fixed: {
+    extension: 'vhd',
+    native: 'vhd-footer',
+    qemuImg: { format: 'vpc', options: ['subformat=fixed', 'force_size'] },
+  },
   vhdx: { extension: 'vhdx', native: 'qemu-img', qemuImg: { format: 'vhdx', options: ['subformat=dynamic'] } },
   vmdk_ide: { extension: 'vmdk', native: 'qemu-img', qemuImg: { format: 'vmdk', options: ['adapter_type=ide'] } },
   vmdk_scsi: { extension: 'vmdk', native: 'qemu-img', qemuImg: { format: 'vmdk', options: ['adapter_type=lsilogic'] } },
@@ -55,7 +100,8 @@ export const DISK_FORMATS: Record<DiskFormat, DiskFormatSpec> = {
     extension: 'vmdk',
     native: 'qemu-img',
     qemuImg: { format: 'vmdk', options: ['adapter_type=lsilogic', 'subformat=streamOptimized'] },
-    nativeDiffers: 'qemu-img writes the streamOptimized VMDK where the SDK uses vmdk-convert (same disk content, other bytes)',
+    nativeDiffers:
+      'qemu-img writes the streamOptimized VMDK where the SDK uses vmdk-convert (same disk content, other bytes)',
   },
   hdd: { extension: 'hdd', native: false },
   cpio: { extension: 'cpio.gz', native: false },
@@ -116,8 +162,24 @@ const BEFORE_ERA_C: Availability = { since: ALWAYS, until: QUIRK_SINCE.allOemsAr
 const BOTH: readonly Arch[] = ['x86-64', 'arm64'];
 const AMD64: readonly Arch[] = ['x86-64'];
 
-function row(name: string, disk: DiskFormat, layout: LayoutName, oem: string | undefined, compression: readonly Compression[], more: Partial<VendorFormat> = {}): VendorFormat {
-  return { name, disk, layout, ...(oem ? { oem } : {}), extras: [], compression, available: { since: ALWAYS }, ...more };
+function row(
+  name: string,
+  disk: DiskFormat,
+  layout: LayoutName,
+  oem: string | undefined,
+  compression: readonly Compression[],
+  more: Partial<VendorFormat> = {},
+): VendorFormat {
+  return {
+    name,
+    disk,
+    layout,
+    ...(oem ? { oem } : {}),
+    extras: [],
+    compression,
+    available: { since: ALWAYS },
+    ...more,
+  };
 }
 
 export const VENDOR_TABLE: readonly VendorFormat[] = [
@@ -136,7 +198,9 @@ export const VENDOR_TABLE: readonly VendorFormat[] = [
   row('hyperv_vhdx', 'vhdx', 'base', 'hyperv', ['zip']),
   row('iso', 'iso', 'base', undefined, ['bz2'], { extras: ['iso'], arches: AMD64 }),
   row('kubevirt', 'qcow2', 'vm', 'kubevirt', ['none'], { extension: 'qcow2' }),
-  row('nutanix', 'qcow2', 'vm', 'nutanix', ['bz2'], { available: { since: perChannel('4515.0.0', '4459.1.1', '4459.2.0') } }),
+  row('nutanix', 'qcow2', 'vm', 'nutanix', ['bz2'], {
+    available: { since: perChannel('4515.0.0', '4459.1.1', '4459.2.0') },
+  }),
   row('openstack', 'qcow2', 'vm', 'openstack', ['gz', 'bz2', 'none']),
   row('openstack_mini', 'qcow2', 'base', 'openstack', ['gz', 'bz2']),
   row('oraclecloud', 'qcow2', 'vm', 'oraclecloud', ['none'], { available: ERA_C }),
@@ -149,14 +213,25 @@ export const VENDOR_TABLE: readonly VendorFormat[] = [
   row('rackspace_onmetal', 'qcow2', 'onmetal', 'rackspace-onmetal', ['bz2'], { available: BEFORE_ERA_C }),
   row('rackspace_vhd', 'vhd', 'base', 'rackspace', ['bz2'], { available: BEFORE_ERA_C }),
   row('scaleway', 'qcow2', 'vm', 'scaleway', ['none'], { extension: 'qcow2' }),
-  row('stackit', 'qcow2', 'vm', 'stackit', ['none'], { available: { since: perChannel('4372.0.1', '4344.1.1', '4230.2.1') } }),
+  row('stackit', 'qcow2', 'vm', 'stackit', ['none'], {
+    available: { since: perChannel('4372.0.1', '4344.1.1', '4230.2.1') },
+  }),
   row('vagrant', 'vmdk_ide', 'vagrant', 'vagrant', ['none'], { extras: ['box'] }),
   row('vagrant_parallels', 'hdd', 'vagrant', 'vagrant', ['none'], { extras: ['box'] }),
-  row('vagrant_virtualbox', 'vmdk_ide', 'vagrant', 'vagrant-virtualbox', ['none'], { extras: ['box'], available: BEFORE_ERA_C }),
-  row('vagrant_vmware_fusion', 'vmdk_scsi', 'vagrant', 'vagrant', ['none'], { extras: ['box'], available: BEFORE_ERA_C }),
+  row('vagrant_virtualbox', 'vmdk_ide', 'vagrant', 'vagrant-virtualbox', ['none'], {
+    extras: ['box'],
+    available: BEFORE_ERA_C,
+  }),
+  row('vagrant_vmware_fusion', 'vmdk_scsi', 'vagrant', 'vagrant', ['none'], {
+    extras: ['box'],
+    available: BEFORE_ERA_C,
+  }),
   row('virtualbox', 'vmdk_ide', 'vm', 'virtualbox', ['bz2'], { extras: ['ovf_virtualbox'] }),
   row('vmware', 'vmdk_scsi', 'vm', 'vmware', ['bz2'], { extras: ['vmx'] }),
-  row('vmware_insecure', 'vmdk_scsi', 'vm', 'vagrant-key', ['bz2'], { extras: ['vmware_zip'], available: BEFORE_ERA_C }),
+  row('vmware_insecure', 'vmdk_scsi', 'vm', 'vagrant-key', ['bz2'], {
+    extras: ['vmware_zip'],
+    available: BEFORE_ERA_C,
+  }),
   row('vmware_ova', 'vmdk_stream', 'vm', 'vmware', ['bz2'], { extras: ['ova'] }),
   row('vmware_raw', 'raw', 'base', 'vmware', ['bz2']),
   row('xen', 'raw', 'base', undefined, ['bz2'], { extras: ['xl'], arches: AMD64 }),
@@ -188,7 +263,8 @@ export function vendorFormat(name: string, version?: string): VendorFormat | und
 function availabilityProblem(format: VendorFormat, version: string): string | undefined {
   const channel = channelOfVersion(version);
   const { since, until } = format.available;
-  if (!holdsIn(since, version)) return since[channel] ? `${channel} has it from ${since[channel]} on` : `${channel} never had it`;
+  if (!holdsIn(since, version))
+    return since[channel] ? `${channel} has it from ${since[channel]} on` : `${channel} never had it`;
   if (until && holdsIn(until, version)) return `it was dropped in ${channel} ${until[channel]}`;
   return undefined;
 }
@@ -218,7 +294,9 @@ export function vendorProblem(name: string, version: string, arch: Arch): string
 
 /** The formats of one release and arch, in table order, as that release has them. */
 export function formatsFor(version: string, arch: Arch): VendorFormat[] {
-  return VENDOR_TABLE.filter((format) => vendorProblem(format.name, version, arch) === undefined).map((format) => formatIn(format, version));
+  return VENDOR_TABLE.filter((format) => vendorProblem(format.name, version, arch) === undefined).map((format) =>
+    formatIn(format, version),
+  );
 }
 
 export interface OemPayload {
@@ -247,9 +325,12 @@ export function nativeSupport(row: VendorFormat, version: string): { unsupported
   const missingExtra = format.extras.find((extra) => !(extra in NATIVE_EXTRAS));
   if (missingExtra) return { unsupported: `the ${missingExtra} configuration needs the Flatcar SDK` };
   const payload = oemPayload(format, version);
-  if (payload && !payload.sysext) return { unsupported: `the ${payload.spec.id} OEM is an SDK-built package in Flatcar ${version}` };
+  if (payload && !payload.sysext)
+    return { unsupported: `the ${payload.spec.id} OEM is an SDK-built package in Flatcar ${version}` };
   const differences = [
-    releaseQuirks(version).allOemsAreSysexts ? undefined : 'before release 4722 the SDK writes oem-release from the OEM ebuild',
+    releaseQuirks(version).allOemsAreSysexts
+      ? undefined
+      : 'before release 4722 the SDK writes oem-release from the OEM ebuild',
     disk.nativeDiffers,
     ...format.extras.map((extra) => NATIVE_EXTRAS[extra]?.differs),
   ].filter((d): d is string => d !== undefined);

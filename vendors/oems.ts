@@ -64,7 +64,14 @@ terminal_output serial_com0
 /** Era C turned the remaining package OEMs into sysexts. */
 const ERA_C = QUIRK_SINCE.allOemsAreSysexts;
 
-function oem(id: string, name: string, arches: readonly Arch[], sysextSince: Since, grubSettings = '', grubOemId = id): OemSpec {
+function oem(
+  id: string,
+  name: string,
+  arches: readonly Arch[],
+  sysextSince: Since,
+  grubSettings = '',
+  grubOemId = id,
+): OemSpec {
   return { id, grubOemId, grubSettings, arches, name, sysextSince };
 }
 
@@ -88,7 +95,13 @@ export const OEMS: Record<string, OemSpec> = {
   qemu: oem('qemu', 'QEMU', BOTH, ALWAYS, AUTOLOGIN),
   rackspace: oem('rackspace', 'Rackspace', AMD64, NEVER),
   'rackspace-onmetal': oem('rackspace-onmetal', 'Rackspace OnMetal', AMD64, NEVER),
-  scaleway: oem('scaleway', 'Scaleway', BOTH, ALWAYS, 'set linux_console="console=ttyS0,115200n8 earlycon=ttyS0,115200"\n'),
+  scaleway: oem(
+    'scaleway',
+    'Scaleway',
+    BOTH,
+    ALWAYS,
+    'set linux_console="console=ttyS0,115200n8 earlycon=ttyS0,115200"\n',
+  ),
   stackit: oem('stackit', 'STACKIT', BOTH, ALWAYS, '', 'openstack'),
   vagrant: oem('vagrant', 'Vagrant', AMD64, ERA_C),
   'vagrant-key': oem('vagrant-key', 'Vagrant (insecure key)', AMD64, NEVER),

@@ -31,9 +31,19 @@ export function generatedFiles(format: VendorFormat, version: string, arch: Arch
   if (format.extras.includes('ova')) return [{ name: `${base}.ovf` }, { name: `${base}.ova` }, { name: disk }];
   if (format.extras.includes('qemu_uefi')) {
     const firmware = qemuFirmwareNames(format, version);
-    const files: VendorFile[] = [{ name: disk }, { name: `${base}.sh` }, { name: `${base}.README` }, { name: firmware.code }, { name: firmware.vars }];
+    const files: VendorFile[] = [
+      { name: disk },
+      { name: `${base}.sh` },
+      { name: `${base}.README` },
+      { name: firmware.code },
+      { name: firmware.vars },
+    ];
     // The legacy `qemu` names point at the UEFI image on amd64 only.
-    if (arch === 'x86-64') files.push({ name: 'flatcar_production_qemu_image.img', linkTo: disk }, { name: 'flatcar_production_qemu.sh', linkTo: `${base}.sh` });
+    if (arch === 'x86-64')
+      files.push(
+        { name: 'flatcar_production_qemu_image.img', linkTo: disk },
+        { name: 'flatcar_production_qemu.sh', linkTo: `${base}.sh` },
+      );
     return files;
   }
   return [{ name: disk }];
@@ -45,11 +55,19 @@ export function compressedFiles(files: readonly VendorFile[], compression: reado
   const formats = compression.filter((c) => c !== 'none');
   return files.flatMap((file) => {
     if (!COMPRESSIBLE.test(file.name) || formats.length === 0) return [file];
-    const compressed = formats.map((c) => ({ name: `${file.name}.${c}`, ...(file.linkTo ? { linkTo: `${file.linkTo}.${c}` } : {}) }));
+    const compressed = formats.map((c) => ({
+      name: `${file.name}.${c}`,
+      ...(file.linkTo ? { linkTo: `${file.linkTo}.${c}` } : {}),
+    }));
     return keepPlain ? [file, ...compressed] : compressed;
   });
 }
 
-export function vendorOutputNames(format: VendorFormat, version: string, arch: Arch, compression: readonly Compression[]): string[] {
+export function vendorOutputNames(
+  format: VendorFormat,
+  version: string,
+  arch: Arch,
+  compression: readonly Compression[],
+): string[] {
   return compressedFiles(generatedFiles(format, version, arch), compression).map((file) => file.name);
 }

@@ -15,7 +15,11 @@ export interface AccelProbe {
   kvmIsPvm(): Promise<boolean>;
 }
 
-const canAccess = (path: string, mode: number) => access(path, mode).then(() => true, () => false);
+const canAccess = (path: string, mode: number) =>
+  access(path, mode).then(
+    () => true,
+    () => false,
+  );
 
 export const hostProbe: AccelProbe = {
   kvmUsable: () => canAccess('/dev/kvm', constants.R_OK | constants.W_OK),

@@ -57,16 +57,30 @@ export const DEFAULT_CHECK_TIMEOUT_SECONDS = 600;
 const DONE_MARKER = 'BAKE-CHECK end';
 
 function tail(serial: string, lines: number): string[] {
-  return plainSerial(serial).split('\n').map((line) => line.trimEnd()).filter(Boolean).slice(-lines);
+  return plainSerial(serial)
+    .split('\n')
+    .map((line) => line.trimEnd())
+    .filter(Boolean)
+    .slice(-lines);
 }
 
 export async function bootCheck(ctx: Context, options: BootCheckOptions): Promise<BootReport> {
   await using work = await tempDir('bake-boot-check');
-  const vm = await prepareVm(ctx, { image: options.image, workDir: work.path, persist: false, accel: options.accel, firmwareDir: options.firmwareDir });
+  const vm = await prepareVm(ctx, {
+    image: options.image,
+    workDir: work.path,
+    persist: false,
+    accel: options.accel,
+    firmwareDir: options.firmwareDir,
+  });
   const served = options.served ?? [];
   await using server = served.length > 0 ? await serveFiles(served.map((extension) => extension.path)) : undefined;
   const names = [...new Set([...options.extensions, ...served.map((extension) => extension.name)])];
-  const base = await bootIgnition(options.ignition, server ? await servedProvisioning(served, server.guestUrl) : emptyProvisioning(), []);
+  const base = await bootIgnition(
+    options.ignition,
+    server ? await servedProvisioning(served, server.guestUrl) : emptyProvisioning(),
+    [],
+  );
   const ignitionFile = join(work.path, 'config.ign');
   await writeFile(ignitionFile, JSON.stringify(mergeIgnition(base, toIgnition(checkProvisioning(names)))));
   const serialLog = join(work.path, 'serial.log');
@@ -84,9 +98,16 @@ export async function bootCheck(ctx: Context, options: BootCheckOptions): Promis
     name: 'bake-boot-check',
     extraArgs: options.extraQemuArgs ?? [],
   });
-  ctx.log.info(`booting ${options.image} headless (${vm.accel.accel}, at most ${timeoutSeconds} s) to check ${names.join(', ') || 'its extensions'}`);
+  ctx.log.info(
+    `booting ${options.image} headless (${vm.accel.accel}, at most ${timeoutSeconds} s) to check ${names.join(', ') || 'its extensions'}`,
+  );
   const failed = (serial: string) => detectBootFailure(serial) !== undefined;
-  const run = await runHeadless(ctx, args, { serialLog, timeoutMs: timeoutSeconds * 1000, doneMarker: DONE_MARKER, failed });
+  const run = await runHeadless(ctx, args, {
+    serialLog,
+    timeoutMs: timeoutSeconds * 1000,
+    doneMarker: DONE_MARKER,
+    failed,
+  });
   if (options.serialLogCopy) await writeFile(options.serialLogCopy, run.serial, 'latin1');
   const guest = parseCheckReport(run.serial, names);
   const failure = guest.complete ? undefined : detectBootFailure(run.serial);
@@ -113,19 +134,30 @@ export async function bootCheck(ctx: Context, options: BootCheckOptions): Promis
 
 /** A few lines for humans: one per extension, then the verdict. */
 function extensionLine(extension: ExtensionReport): string {
-  const units = extension.units.map((unit) => `${unit.unit} ${unit.ok ? 'ran' : `${unit.activeState}/${unit.result}`}`).join(', ');
+  const units = extension.units
+    .map((unit) => `${unit.unit} ${unit.ok ? 'ran' : `${unit.activeState}/${unit.result}`}`)
+    .join(', ');
   return `${extension.name}: ${extension.merged ? 'merged' : 'not merged'}${units ? `; ${units}` : ''}${extension.problem ? ` (${extension.problem})` : ''}`;
 }
 
 /** What failed, one line each: every extension that did not pass, and the check's own problem. */
 export function failures(report: BootReport): string[] {
-  return [...report.extensions.filter((extension) => !extension.pass).map(extensionLine), ...(report.problem ? [report.problem] : [])];
+  return [
+    ...report.extensions.filter((extension) => !extension.pass).map(extensionLine),
+    ...(report.problem ? [report.problem] : []),
+  ];
 }
 
 export function formatReport(report: BootReport): string {
   const lines = report.extensions.map((extension) => `${extension.pass ? 'ok  ' : 'FAIL'} ${extensionLine(extension)}`);
   if (report.extensions.length === 0 && !report.problem) lines.push('no extensions in /etc/extensions to check');
-  if (report.problem) lines.push(`FAIL ${report.problem}${report.hint ? `: ${report.hint}` : ''}`, ...report.serialTail.map((line) => `  | ${line}`));
-  lines.push(`boot check ${report.pass ? 'passed' : 'failed'} in ${report.seconds} s (${report.accel}${report.systemState ? `, system ${report.systemState}` : ''})`);
+  if (report.problem)
+    lines.push(
+      `FAIL ${report.problem}${report.hint ? `: ${report.hint}` : ''}`,
+      ...report.serialTail.map((line) => `  | ${line}`),
+    );
+  lines.push(
+    `boot check ${report.pass ? 'passed' : 'failed'} in ${report.seconds} s (${report.accel}${report.systemState ? `, system ${report.systemState}` : ''})`,
+  );
   return `${lines.join('\n')}\n`;
 }

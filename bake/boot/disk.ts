@@ -15,7 +15,10 @@ export interface VmDisk {
 const COMPRESSED = /\.(bz2|gz|xz|zst)$/;
 
 export async function imageFormat(ctx: Context, image: string): Promise<string> {
-  const { stdout } = await ctx.run.run('qemu-img', ['info', '--output=json', '-U', image], { why: 'inspect the image', readOnly: true });
+  const { stdout } = await ctx.run.run('qemu-img', ['info', '--output=json', '-U', image], {
+    why: 'inspect the image',
+    readOnly: true,
+  });
   const format = (JSON.parse(stdout) as { format?: string }).format;
   if (!format) throw inputError(`qemu-img could not tell the format of ${image}`);
   return format;
@@ -30,7 +33,9 @@ async function hasPartitionTable(image: string): Promise<boolean> {
   const file = await open(image, 'r');
   try {
     const { buffer, bytesRead } = await file.read(Buffer.alloc(1024), 0, 1024, 0);
-    return bytesRead === 1024 && (buffer.toString('latin1', 512, 520) === 'EFI PART' || buffer.readUInt16LE(510) === 0xaa55);
+    return (
+      bytesRead === 1024 && (buffer.toString('latin1', 512, 520) === 'EFI PART' || buffer.readUInt16LE(510) === 0xaa55)
+    );
   } finally {
     await file.close();
   }
@@ -38,11 +43,18 @@ async function hasPartitionTable(image: string): Promise<boolean> {
 
 export async function prepareDisk(ctx: Context, image: string, workDir: string, persist: boolean): Promise<VmDisk> {
   const info = await stat(image).catch(() => undefined);
-  if (!info?.isFile()) throw inputError(`image ${image} does not exist`, 'give the baked image (flatcar_production_qemu_uefi_image.img or flatcar_production_image.bin)');
+  if (!info?.isFile())
+    throw inputError(
+      `image ${image} does not exist`,
+      'give the baked image (flatcar_production_qemu_uefi_image.img or flatcar_production_image.bin)',
+    );
   if (COMPRESSED.test(image)) throw inputError(`image ${image} is compressed`, 'decompress it first, e.g. lbzip2 -dk');
   const format = await imageFormat(ctx, image);
   if (format === 'raw' && !(await hasPartitionTable(image))) {
-    throw inputError(`${image} is not a disk image (it has no partition table)`, 'give the baked image (flatcar_production_qemu_uefi_image.img or flatcar_production_image.bin)');
+    throw inputError(
+      `${image} is not a disk image (it has no partition table)`,
+      'give the baked image (flatcar_production_qemu_uefi_image.img or flatcar_production_image.bin)',
+    );
   }
   if (persist) return { path: image, format };
   const overlay = join(workDir, 'disk.qcow2');

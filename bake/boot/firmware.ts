@@ -49,7 +49,10 @@ export const HOST_FIRMWARE = HOST_FIRMWARE_BY_ARCH['x86-64'];
 export const HOST_FIRMWARE_PACKAGE = 'ovmf';
 
 async function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false);
+  return access(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 function formatOf(path: string): 'raw' | 'qcow2' {
@@ -58,7 +61,8 @@ function formatOf(path: string): 'raw' | 'qcow2' {
 
 /** The candidate pairs in search order: the given directory, the image's directory, then the host. */
 export function firmwareCandidates(image: string, firmwareDir?: string): FirmwarePair[] {
-  const inDir = (dir: string) => RELEASE_PAIRS.map((pair) => ({ code: join(dir, pair.code), vars: join(dir, pair.vars) }));
+  const inDir = (dir: string) =>
+    RELEASE_PAIRS.map((pair) => ({ code: join(dir, pair.code), vars: join(dir, pair.vars) }));
   return [...(firmwareDir ? inDir(firmwareDir) : []), ...inDir(dirname(image)), ...HOST_FIRMWARE];
 }
 
@@ -66,7 +70,10 @@ export async function findFirmware(candidates: readonly FirmwarePair[]): Promise
   for (const pair of candidates) {
     if ((await exists(pair.code)) && (await exists(pair.vars))) return pair;
   }
-  throw toolError('no UEFI firmware found (needed to boot Flatcar images)', `install OVMF (apt-get install ${HOST_FIRMWARE_PACKAGE}) or pass --firmware-dir with the release's *_efi_code/_efi_vars files`);
+  throw toolError(
+    'no UEFI firmware found (needed to boot Flatcar images)',
+    `install OVMF (apt-get install ${HOST_FIRMWARE_PACKAGE}) or pass --firmware-dir with the release's *_efi_code/_efi_vars files`,
+  );
 }
 
 /** Copies the vars file into `workDir`, so the original stays pristine. */

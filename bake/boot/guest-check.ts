@@ -134,10 +134,16 @@ export interface GuestReport {
 const ANSI = /\x1b\[[0-9;=?]*[A-Za-z]/g;
 
 function fields(text: string): Record<string, string> {
-  return Object.fromEntries(text.trim().split(/\s+/).filter((part) => part.includes('=')).map((part) => {
-    const at = part.indexOf('=');
-    return [part.slice(0, at), part.slice(at + 1)];
-  }));
+  return Object.fromEntries(
+    text
+      .trim()
+      .split(/\s+/)
+      .filter((part) => part.includes('='))
+      .map((part) => {
+        const at = part.indexOf('=');
+        return [part.slice(0, at), part.slice(at + 1)];
+      }),
+  );
 }
 
 function unitReport(unit: string, properties: Record<string, string>): UnitReport {
@@ -153,8 +159,11 @@ function judge(extension: ExtensionReport, mergeFailure: string | undefined): Ex
   const failed = extension.units.filter((unit) => !unit.ok).map((unit) => unit.unit);
   const problem = !extension.merged
     ? `not merged by systemd-sysext${mergeFailure ? ` (${mergeFailure})` : ''}`
-    : extension.unreadable ? 'the guest could not mount the image to list its units'
-    : failed.length > 0 ? `units did not run: ${failed.join(', ')}` : undefined;
+    : extension.unreadable
+      ? 'the guest could not mount the image to list its units'
+      : failed.length > 0
+        ? `units did not run: ${failed.join(', ')}`
+        : undefined;
   return { ...extension, pass: problem === undefined, ...(problem ? { problem } : {}) };
 }
 
@@ -179,10 +188,15 @@ export function parseCheckReport(serialLog: string, expected: readonly string[])
     else if (kind === 'sysext-service') {
       const values = fields(text);
       report.sysextService = { activeState: values.ActiveState ?? 'unknown', result: values.Result ?? 'unknown' };
-    }
-    else if (kind === 'extension' && rest[0]) {
+    } else if (kind === 'extension' && rest[0]) {
       const values = fields(rest.slice(1).join(' '));
-      byName.set(rest[0], { name: rest[0], merged: values.merged === 'yes', ...(values.image ? { image: values.image } : {}), units: [], pass: false });
+      byName.set(rest[0], {
+        name: rest[0],
+        merged: values.merged === 'yes',
+        ...(values.image ? { image: values.image } : {}),
+        units: [],
+        pass: false,
+      });
     } else if (kind === 'unreadable' && rest[0]) {
       const extension = byName.get(rest[0]);
       if (extension) extension.unreadable = true;
@@ -191,9 +205,12 @@ export function parseCheckReport(serialLog: string, expected: readonly string[])
     }
   }
   const names = expected.length > 0 ? expected : [...byName.keys()];
-  const mergeFailure = report.sysextService?.activeState === 'failed'
-    ? `systemd-sysext.service failed: ${report.sysextLog.at(-1) ?? report.sysextService.result}`
-    : undefined;
-  report.extensions = names.map((name) => judge(byName.get(name) ?? { name, merged: false, units: [], pass: false }, mergeFailure));
+  const mergeFailure =
+    report.sysextService?.activeState === 'failed'
+      ? `systemd-sysext.service failed: ${report.sysextLog.at(-1) ?? report.sysextService.result}`
+      : undefined;
+  report.extensions = names.map((name) =>
+    judge(byName.get(name) ?? { name, merged: false, units: [], pass: false }, mergeFailure),
+  );
   return report;
 }

@@ -21,11 +21,15 @@ export interface ServedExtension {
 
 export function parseServe(text: string): ServedExtension {
   const colon = text.indexOf(':');
-  if (colon <= 0 || colon === text.length - 1) throw inputError(`cannot read --serve '${text}'`, 'use name:file, e.g. --serve docker:docker-27.3.1-x86-64.raw');
+  if (colon <= 0 || colon === text.length - 1)
+    throw inputError(`cannot read --serve '${text}'`, 'use name:file, e.g. --serve docker:docker-27.3.1-x86-64.raw');
   return { name: text.slice(0, colon), path: text.slice(colon + 1) };
 }
 
-export async function readUserIgnition(ctx: Context, source: { ignition?: string; butane?: string }): Promise<IgnitionConfig | undefined> {
+export async function readUserIgnition(
+  ctx: Context,
+  source: { ignition?: string; butane?: string },
+): Promise<IgnitionConfig | undefined> {
   if (source.ignition) {
     const text = await readFile(source.ignition, 'utf8').catch(() => {
       throw inputError(`cannot read Ignition config ${source.ignition}`);
@@ -33,11 +37,17 @@ export async function readUserIgnition(ctx: Context, source: { ignition?: string
     try {
       return JSON.parse(text) as IgnitionConfig;
     } catch {
-      throw inputError(`${source.ignition} is not JSON`, 'give an Ignition config (.ign), or a Butane file with --butane');
+      throw inputError(
+        `${source.ignition} is not JSON`,
+        'give an Ignition config (.ign), or a Butane file with --butane',
+      );
     }
   }
   if (source.butane) {
-    const { stdout } = await ctx.run.run('butane', ['--strict', source.butane], { why: 'turn --butane into Ignition', readOnly: true });
+    const { stdout } = await ctx.run.run('butane', ['--strict', source.butane], {
+      why: 'turn --butane into Ignition',
+      readOnly: true,
+    });
     return JSON.parse(stdout) as IgnitionConfig;
   }
   return undefined;
@@ -47,7 +57,14 @@ export async function readUserIgnition(ctx: Context, source: { ignition?: string
 export async function userSshKeys(home = homedir()): Promise<string[]> {
   const dir = join(home, '.ssh');
   const names = (await readdir(dir).catch(() => [] as string[])).filter((name) => /^id_.*\.pub$/.test(name)).sort();
-  const keys = await Promise.all(names.map((name) => readFile(join(dir, name), 'utf8').then((text) => text.trim(), () => '')));
+  const keys = await Promise.all(
+    names.map((name) =>
+      readFile(join(dir, name), 'utf8').then(
+        (text) => text.trim(),
+        () => '',
+      ),
+    ),
+  );
   return keys.filter(Boolean);
 }
 
@@ -55,12 +72,14 @@ const TRY_OUT_MASKS = ['update-engine.service', 'locksmithd.service'];
 
 /** The --serve'd extensions, placed and linked like `bake ignition` does, fetched from the built-in server. */
 export async function servedProvisioning(served: readonly ServedExtension[], guestUrl: string): Promise<Provisioning> {
-  const extensions = await Promise.all(served.map(async (extension) => ({
-    name: extension.name,
-    file: basename(extension.path),
-    url: `${guestUrl}/${encodeURIComponent(basename(extension.path))}`,
-    sha256: await sha256File(extension.path),
-  })));
+  const extensions = await Promise.all(
+    served.map(async (extension) => ({
+      name: extension.name,
+      file: basename(extension.path),
+      url: `${guestUrl}/${encodeURIComponent(basename(extension.path))}`,
+      sha256: await sha256File(extension.path),
+    })),
+  );
   return sysextProvisioning(extensions, { bakeryUrl: guestUrl });
 }
 
@@ -75,7 +94,11 @@ export function tryOutProvisioning(sshKeys: readonly string[]): Provisioning {
 }
 
 /** The user's config with the served extensions added, or bake's own try-out config with them. */
-export async function bootIgnition(user: IgnitionConfig | undefined, served: Provisioning, sshKeys: readonly string[]): Promise<IgnitionConfig> {
+export async function bootIgnition(
+  user: IgnitionConfig | undefined,
+  served: Provisioning,
+  sshKeys: readonly string[],
+): Promise<IgnitionConfig> {
   if (user) return mergeIgnition(user, toIgnition(served));
   return toIgnition(mergeProvisioning(tryOutProvisioning(sshKeys), served));
 }

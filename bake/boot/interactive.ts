@@ -31,8 +31,15 @@ export interface InteractiveBootOptions {
 /** Boots on the terminal; returns qemu's exit code. */
 export async function bootInteractive(ctx: Context, options: InteractiveBootOptions): Promise<number> {
   await using work = await tempDir('bake-boot');
-  await using server = options.served.length > 0 ? await serveFiles(options.served.map((extension) => extension.path)) : undefined;
-  const vm = await prepareVm(ctx, { image: options.image, workDir: work.path, persist: options.persist, accel: options.accel, firmwareDir: options.firmwareDir });
+  await using server =
+    options.served.length > 0 ? await serveFiles(options.served.map((extension) => extension.path)) : undefined;
+  const vm = await prepareVm(ctx, {
+    image: options.image,
+    workDir: work.path,
+    persist: options.persist,
+    accel: options.accel,
+    firmwareDir: options.firmwareDir,
+  });
   const served = server ? await servedProvisioning(options.served, server.guestUrl) : emptyProvisioning();
   const config = await bootIgnition(options.ignition, served, options.ignition ? [] : await userSshKeys());
   const ignitionFile = join(work.path, 'config.ign');
@@ -53,6 +60,9 @@ export async function bootInteractive(ctx: Context, options: InteractiveBootOpti
   const persisted = options.persist ? 'changes are written to the image' : 'changes are thrown away';
   ctx.log.info(`booting ${options.image} (${vm.accel.accel}: ${vm.accel.why}; ${persisted})`);
   ctx.log.info(`ssh -p ${options.sshPort} core@127.0.0.1 once it is up; Ctrl-A X stops the VM`);
-  if (server) ctx.log.info(`serving ${options.served.map((extension) => extension.name).join(', ')} to the guest at ${server.guestUrl}`);
+  if (server)
+    ctx.log.info(
+      `serving ${options.served.map((extension) => extension.name).join(', ')} to the guest at ${server.guestUrl}`,
+    );
   return await runInteractive(ctx, args); // awaited: the work dir and server must outlive qemu
 }

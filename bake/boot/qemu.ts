@@ -54,20 +54,31 @@ function optionValue(path: string): string {
 export function qemuArgs(spec: VmSpec): string[] {
   const forwards = spec.forwards.map((f) => `,hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`).join('');
   const args = [
-    '-name', spec.name,
-    '-machine', `q35,accel=${spec.accel}`,
-    '-cpu', spec.accel === 'kvm' ? 'host' : 'max',
-    '-smp', String(spec.cpus),
-    '-m', String(spec.memoryMiB),
+    '-name',
+    spec.name,
+    '-machine',
+    `q35,accel=${spec.accel}`,
+    '-cpu',
+    spec.accel === 'kvm' ? 'host' : 'max',
+    '-smp',
+    String(spec.cpus),
+    '-m',
+    String(spec.memoryMiB),
     ...pflash(0, optionValue(spec.firmware.code), spec.firmware.codeFormat, true),
     ...pflash(1, optionValue(spec.firmware.vars), spec.firmware.varsFormat, false),
-    '-drive', `if=none,id=blk,file=${optionValue(spec.disk.path)},format=${spec.disk.format}`,
-    '-device', 'virtio-blk-pci,drive=blk,bootindex=1',
+    '-drive',
+    `if=none,id=blk,file=${optionValue(spec.disk.path)},format=${spec.disk.format}`,
+    '-device',
+    'virtio-blk-pci,drive=blk,bootindex=1',
     // romfile= drops the NIC's boot ROM: the firmware would otherwise try PXE before the disk's fallbacks.
-    '-netdev', `user,id=eth0,hostname=${spec.name}${forwards}`,
-    '-device', 'virtio-net-pci,netdev=eth0,romfile=',
-    '-object', 'rng-random,filename=/dev/urandom,id=rng0',
-    '-device', 'virtio-rng-pci,rng=rng0',
+    '-netdev',
+    `user,id=eth0,hostname=${spec.name}${forwards}`,
+    '-device',
+    'virtio-net-pci,netdev=eth0,romfile=',
+    '-object',
+    'rng-random,filename=/dev/urandom,id=rng0',
+    '-device',
+    'virtio-rng-pci,rng=rng0',
   ];
   if (spec.ignitionFile) args.push('-fw_cfg', `name=${IGNITION_FW_CFG},file=${optionValue(spec.ignitionFile)}`);
   if (spec.console.kind === 'terminal') args.push('-nographic');

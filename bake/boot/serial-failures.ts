@@ -12,17 +12,38 @@ export interface BootFailure {
   hint: string;
 }
 
-const NOT_BOOTABLE_HINT = 'the image has no EFI bootloader the firmware could start: boot a Flatcar release image (bake --release …), not a layout-only stand-in';
+const NOT_BOOTABLE_HINT =
+  'the image has no EFI bootloader the firmware could start: boot a Flatcar release image (bake --release …), not a layout-only stand-in';
 
 /** Console patterns of a boot that is over, in the order a boot would show them. */
 const BOOT_FAILURES: ReadonlyArray<BootFailure & { pattern: RegExp }> = [
   // The shell itself is no failure (startup.nsh may start a kernel from it, and its echo reads `Shell> fs0:`):
   // the console ending at its idle prompt is.
-  { pattern: /(?:^|\n)(?:Shell|FS\d+:\\[^\n]*)> *$/, problem: 'the firmware found nothing to boot and stopped at the UEFI shell prompt', hint: NOT_BOOTABLE_HINT },
-  { pattern: /No bootable (option or )?device/i, problem: 'the firmware found no bootable device', hint: NOT_BOOTABLE_HINT },
-  { pattern: /^grub rescue> /m, problem: 'GRUB could not find its modules or config (grub rescue)', hint: 'the image\'s EFI or boot partition is damaged: bake it again from a verified release' },
-  { pattern: /Kernel panic - not syncing/, problem: 'the guest kernel panicked', hint: 'see the serial log (--serial-log) for the panic; the kernel or its root filesystem is broken' },
-  { pattern: /You are in emergency mode|Give root password for maintenance/, problem: 'the guest fell into emergency mode', hint: 'see the serial log (--serial-log): a mount or a required unit failed during boot' },
+  {
+    pattern: /(?:^|\n)(?:Shell|FS\d+:\\[^\n]*)> *$/,
+    problem: 'the firmware found nothing to boot and stopped at the UEFI shell prompt',
+    hint: NOT_BOOTABLE_HINT,
+  },
+  {
+    pattern: /No bootable (option or )?device/i,
+    problem: 'the firmware found no bootable device',
+    hint: NOT_BOOTABLE_HINT,
+  },
+  {
+    pattern: /^grub rescue> /m,
+    problem: 'GRUB could not find its modules or config (grub rescue)',
+    hint: "the image's EFI or boot partition is damaged: bake it again from a verified release",
+  },
+  {
+    pattern: /Kernel panic - not syncing/,
+    problem: 'the guest kernel panicked',
+    hint: 'see the serial log (--serial-log) for the panic; the kernel or its root filesystem is broken',
+  },
+  {
+    pattern: /You are in emergency mode|Give root password for maintenance/,
+    problem: 'the guest fell into emergency mode',
+    hint: 'see the serial log (--serial-log): a mount or a required unit failed during boot',
+  },
 ];
 
 // eslint-disable-next-line no-control-regex

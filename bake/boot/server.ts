@@ -42,7 +42,12 @@ export async function serveFiles(paths: readonly string[]): Promise<FileServer> 
       response.writeHead(path ? 405 : 404).end();
       return;
     }
-    void stat(path).then((info) => sendFile(request, response, path, info), () => response.writeHead(404).end()).catch(() => response.destroy());
+    void stat(path)
+      .then(
+        (info) => sendFile(request, response, path, info),
+        () => response.writeHead(404).end(),
+      )
+      .catch(() => response.destroy());
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

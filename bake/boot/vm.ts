@@ -31,7 +31,10 @@ export interface VmBaseOptions {
 
 export async function prepareVm(ctx: Context, options: VmBaseOptions): Promise<VmBase> {
   const disk = await prepareDisk(ctx, options.image, options.workDir, options.persist);
-  const firmware = await prepareFirmware(await findFirmware(firmwareCandidates(options.image, options.firmwareDir)), options.workDir);
+  const firmware = await prepareFirmware(
+    await findFirmware(firmwareCandidates(options.image, options.firmwareDir)),
+    options.workDir,
+  );
   const accel = await chooseAccel(options.accel);
   ctx.log.debug(`accelerator ${accel.accel}: ${accel.why}`);
   return { disk, firmware, accel };
@@ -71,12 +74,18 @@ async function readLog(path: string): Promise<string> {
 }
 
 /** Runs qemu without a display until it exits, the guest reported and lingered, or the time is up. */
-export async function runHeadless(ctx: Context, args: readonly string[], options: HeadlessOptions): Promise<HeadlessResult> {
+export async function runHeadless(
+  ctx: Context,
+  args: readonly string[],
+  options: HeadlessOptions,
+): Promise<HeadlessResult> {
   const started = Date.now();
   const stop = new AbortController();
   const runner = createRunner({ log: ctx.log, dryRun: ctx.dryRun, signal: AbortSignal.any([ctx.signal, stop.signal]) });
   let exited = false;
-  const vm = runner.run(QEMU, args, { why: 'boot the image', allowFailure: true }).finally(() => { exited = true; });
+  const vm = runner.run(QEMU, args, { why: 'boot the image', allowFailure: true }).finally(() => {
+    exited = true;
+  });
   vm.catch(() => undefined); // observed below; avoids an unhandled rejection while polling
   let ending: HeadlessResult['ending'] = 'exited';
   let reportedAt: number | undefined;
@@ -88,7 +97,8 @@ export async function runHeadless(ctx: Context, args: readonly string[], options
     if (serial.includes(options.doneMarker)) reportedAt = Date.now();
     failedPolls = reportedAt === undefined && options.failed?.(serial) ? failedPolls + 1 : 0;
     if (failedPolls >= 2) ending = 'failed-to-boot';
-    else if (reportedAt !== undefined && Date.now() - reportedAt > (options.graceMs ?? 30_000)) ending = 'stopped-after-report';
+    else if (reportedAt !== undefined && Date.now() - reportedAt > (options.graceMs ?? 30_000))
+      ending = 'stopped-after-report';
     else if (Date.now() - started > options.timeoutMs) ending = 'timed-out';
     else continue;
     stop.abort(new BakeError('interrupted', `stopping the VM (${ending})`));

@@ -4,20 +4,30 @@ import type { BakeResult } from '../pipeline/bake.ts';
 import { formatTable } from './table.ts';
 import { humanBytes, humanDuration } from '../core/units.ts';
 
-
 export function planJson(plan: BakePlan) {
   const { release } = plan;
   return {
     ok: true,
     dryRun: true,
-    release: { version: release.version, channel: release.channel, board: release.board, arch: release.arch, url: release.baseUrl },
+    release: {
+      version: release.version,
+      channel: release.channel,
+      board: release.board,
+      arch: release.arch,
+      url: release.baseUrl,
+    },
     releasesJson: plan.releasesJson,
     signingKey: plan.signingKey,
     vendors: plan.vendors,
     downloads: plan.downloads,
     baseImage: plan.baseImage,
     output: plan.output,
-    sysexts: plan.sysexts.map(({ spec, downloads, checks, placement }) => ({ ...spec, downloads, checks, ...placement })),
+    sysexts: plan.sysexts.map(({ spec, downloads, checks, placement }) => ({
+      ...spec,
+      downloads,
+      checks,
+      ...placement,
+    })),
   };
 }
 
@@ -29,7 +39,9 @@ export function formatPlan(plan: BakePlan): string {
     `key:       ${plan.signingKey}`,
     'downloads:',
     ...plan.downloads.map(({ url, to }) => `  ${url}\n    → ${to}`),
-    ...plan.sysexts.flatMap(({ checks }) => checks.map(({ url, checkedBy }) => `  ${url}\n    checked by ${checkedBy}`)),
+    ...plan.sysexts.flatMap(({ checks }) =>
+      checks.map(({ url, checkedBy }) => `  ${url}\n    checked by ${checkedBy}`),
+    ),
     ...(plan.vendors.length === 0 ? ['vendor:    generic'] : []),
     ...plan.vendors.flatMap((vendor) => [
       `vendor:    ${vendor.vendor} (${vendor.route} route: ${vendor.reason})`,
@@ -41,7 +53,11 @@ export function formatPlan(plan: BakePlan): string {
     formatTable([
       ['partition', 'path', 'from'],
       ...plan.sysexts.flatMap(({ spec, placement }) => [
-        [placement.partition.toUpperCase(), placement.pathInPartition, 'file' in spec ? spec.file : `${spec.name}@${spec.version}`],
+        [
+          placement.partition.toUpperCase(),
+          placement.pathInPartition,
+          'file' in spec ? spec.file : `${spec.name}@${spec.version}`,
+        ],
         ...placement.symlinks.map((link) => ['ROOT', link, `→ ${placement.osPath}`]),
         ...(placement.confPath ? [['ROOT', placement.confPath, `${spec.name}.conf`]] : []),
       ]),
@@ -56,7 +72,11 @@ export function resultJson(result: BakeResult, facts: RunFacts) {
     outputs: result.outputs,
     outputBytes: facts.outputBytes,
     elapsedMs: facts.elapsedMs,
-    release: { version: result.plan.release.version, channel: result.plan.release.channel, board: result.plan.release.board },
+    release: {
+      version: result.plan.release.version,
+      channel: result.plan.release.channel,
+      board: result.plan.release.board,
+    },
     ...(result.grownBy ? { rootGrownBytes: result.grownBy } : {}),
     ...(result.smokeReport ? { smokeTest: result.smokeReport } : {}),
     installed: result.sysexts.map(({ spec, placement, info, checks }) => ({
@@ -82,7 +102,13 @@ export function formatSummary(result: BakeResult, facts: RunFacts): string {
   const { release } = result.plan;
   const rows = [
     ['sysext', 'partition', 'path in the booted OS', 'symlink', 'sysupdate conf'],
-    ...result.sysexts.map(({ spec, placement }) => [spec.name, placement.partition.toUpperCase(), placement.osPath, placement.symlinks.join(', '), placement.confPath ?? '-']),
+    ...result.sysexts.map(({ spec, placement }) => [
+      spec.name,
+      placement.partition.toUpperCase(),
+      placement.osPath,
+      placement.symlinks.join(', '),
+      placement.confPath ?? '-',
+    ]),
   ];
   const outputs = result.outputs.map((output, index) => `${output} (${humanBytes(facts.outputBytes[index] ?? 0)})`);
   const story = `Flatcar ${release.version} (${release.channel}, ${release.board}) baked in ${humanDuration(facts.elapsedMs)}`;

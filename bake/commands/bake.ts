@@ -9,7 +9,14 @@ import { Command, Option } from 'commander';
 import { addCommonOptions, collect, contextFromOptions, type CommonOptions } from '../cli-context.ts';
 import type { Context } from '../context.ts';
 import { placeSysext } from '../image/placement.ts';
-import { imageFileName, parseBakeRequest, planBake, type BakePlan, type BakeRequest, type RawBakeOptions } from '../pipeline/plan.ts';
+import {
+  imageFileName,
+  parseBakeRequest,
+  planBake,
+  type BakePlan,
+  type BakeRequest,
+  type RawBakeOptions,
+} from '../pipeline/plan.ts';
 import { bake, type BakeResult } from '../pipeline/bake.ts';
 import { resolveRelease } from '../flatcar/release.ts';
 import { StageRunner, type Report } from '../pipeline/stages.ts';
@@ -36,19 +43,39 @@ export function command(): Command {
   const program = new Command('bake')
     .description('Bake sysexts into a Flatcar Container Linux image, verified and cached.')
     .usage('[options] <name:file|name@version...>')
-    .argument('[sysexts...]', 'name:file (a sysext image; with --fetch, a bakery file) or name@version (built on the spot)')
+    .argument(
+      '[sysexts...]',
+      'name:file (a sysext image; with --fetch, a bakery file) or name@version (built on the spot)',
+    )
     .option('--fetch', 'take each file and <name>.conf from the bakery, checked against its SHA256SUMS')
-    .option('--vendor <vendors>', 'vendor images to make beside the generic one, comma-separated or repeated (see `bake vendors`)', collect)
+    .option(
+      '--vendor <vendors>',
+      'vendor images to make beside the generic one, comma-separated or repeated (see `bake vendors`)',
+      collect,
+    )
     .option('--arch <arch>', 'x86-64 or arm64', 'x86-64')
     .option('--release <release>', 'stable, beta, alpha, lts or an exact MMMM.m.p', 'stable')
     .option('--install-to <target>', 'root:<dir> or oem:<dir>', 'root:/opt/extensions')
     .addOption(new Option('--install_to <target>', 'same as --install-to (the original spelling)').hideHelp())
-    .option('--vendor-route <route>', 'auto (native where it gives the same image), sdk (image_to_vm.sh in the Flatcar SDK container) or native (qemu-img)', 'auto')
+    .option(
+      '--vendor-route <route>',
+      'auto (native where it gives the same image), sdk (image_to_vm.sh in the Flatcar SDK container) or native (qemu-img)',
+      'auto',
+    )
     .option('--compression <list>', 'vendor image compressions: bz2,gz,zip,zst,none (default: what Flatcar publishes)')
     .option('--container-runtime <runtime>', 'for the SDK route: auto, podman or docker', 'auto')
-    .option('--scripts-sha256 <sha256>', 'the flatcar/scripts file bake runs (SDK route: the tarball; qemu_uefi: qemu_template.sh) must have this SHA-256, instead of a pinned one')
-    .option('--insecure-scripts', 'allow plain HTTP for flatcar/scripts files and run ones no pinned digest vouches for (never cached)')
-    .option('--smoke-test', 'boot the result in QEMU (the qemu_uefi image with --vendor qemu_uefi) and check every sysext merged; publish only if it did')
+    .option(
+      '--scripts-sha256 <sha256>',
+      'the flatcar/scripts file bake runs (SDK route: the tarball; qemu_uefi: qemu_template.sh) must have this SHA-256, instead of a pinned one',
+    )
+    .option(
+      '--insecure-scripts',
+      'allow plain HTTP for flatcar/scripts files and run ones no pinned digest vouches for (never cached)',
+    )
+    .option(
+      '--smoke-test',
+      'boot the result in QEMU (the qemu_uefi image with --vendor qemu_uefi) and check every sysext merged; publish only if it did',
+    )
     .option('--output <dir>', 'where the image goes', '.')
     .option('--force', 'replace an existing output')
     .version(packageVersion(), '-V, --version')
@@ -57,7 +84,10 @@ export function command(): Command {
   program.action(async (sysexts: string[], flags: BakeFlags) => {
     const started = Date.now();
     const ctx = contextFromOptions(flags);
-    const installTo = flags.install_to === undefined ? { installTo: flags.installTo, installToFlag: '--install-to' } : { installTo: flags.install_to, installToFlag: '--install_to' };
+    const installTo =
+      flags.install_to === undefined
+        ? { installTo: flags.installTo, installToFlag: '--install-to' }
+        : { installTo: flags.install_to, installToFlag: '--install_to' };
     const request = parseBakeRequest(sysexts, { ...flags, ...installTo });
     await checkLocalSysexts(request.sysexts);
     if (ctx.dryRun) return printDryRun(ctx, await resolvePlan(ctx, request));
@@ -88,17 +118,33 @@ async function printDryRun(ctx: Context, plan: BakePlan): Promise<void> {
   for (const planned of plan.sysexts) {
     const { spec } = planned;
     if (spec.source === 'local') {
-      const prepared = await prepareSysext(ctx, spec, { arch: request.arch, installTo: request.installTo, workDir: work.path, osVersion: release.version });
+      const prepared = await prepareSysext(ctx, spec, {
+        arch: request.arch,
+        installTo: request.installTo,
+        workDir: work.path,
+        osVersion: release.version,
+      });
       planned.placement = prepared.placement;
     } else if (spec.source === 'recipe') {
-      const { version, fetches } = await planRecipeBuild(ctx, { name: spec.name, version: spec.version, arch: request.arch });
+      const { version, fetches } = await planRecipeBuild(ctx, {
+        name: spec.name,
+        version: spec.version,
+        arch: request.arch,
+      });
       planned.checks = fetches;
       planned.downloads = fetches.map(({ url }) => url);
       // 'latest' resolved: the file is named after the version the run will build.
-      planned.placement = placeSysext(spec.name, imageFileName({ ...spec, version }, request.arch), request.installTo, undefined, true);
+      planned.placement = placeSysext(
+        spec.name,
+        imageFileName({ ...spec, version }, request.arch),
+        request.installTo,
+        undefined,
+        true,
+      );
     }
   }
-  if (!request.force && existsSync(plan.output)) ctx.log.warn(`${plan.output} exists: the run will refuse to replace it without --force`);
+  if (!request.force && existsSync(plan.output))
+    ctx.log.warn(`${plan.output} exists: the run will refuse to replace it without --force`);
   process.stdout.write(ctx.json ? `${JSON.stringify(planJson(plan))}\n` : formatPlan(plan));
 }
 

@@ -32,11 +32,11 @@ interface BootFlags extends CommonOptions {
 /** What a qemu_uefi bake leaves in the output directory, then the generic image. */
 const DEFAULT_IMAGES = ['flatcar_production_qemu_uefi_image.img', 'flatcar_production_image.bin'];
 
-
 function integer(name: string, min: number, max: number) {
   return (value: string) => {
     const number = Number(value);
-    if (!Number.isInteger(number) || number < min || number > max) throw usageError(`${name} must be a whole number from ${min} to ${max}`);
+    if (!Number.isInteger(number) || number < min || number > max)
+      throw usageError(`${name} must be a whole number from ${min} to ${max}`);
     return number;
   };
 }
@@ -53,20 +53,32 @@ export function command(): Command {
   const program = new Command('boot')
     .description('Boot a baked image in QEMU (UEFI), interactively or headless with --check.')
     .usage('[image] [options] [-- qemu args]')
-    .argument('[args...]', 'the image (default: the qemu_uefi or generic image in the current directory), then qemu args after --')
+    .argument(
+      '[args...]',
+      'the image (default: the qemu_uefi or generic image in the current directory), then qemu args after --',
+    )
     .option('--ignition <file>', 'Ignition config for the first boot (default: one bake generates)')
     .option('--butane <file>', 'Butane config, turned into Ignition by the butane tool')
     .option('--serve <name:file>', 'serve a sysext to the guest and provision it (repeatable)', collect)
     .option('-f, --forward <host:guest>', 'forward a TCP port from 127.0.0.1 (repeatable)', forward)
-    .option('--ssh-port <port>', 'host port forwarded to the guest\'s SSH', integer('--ssh-port', 1, 65535), 2222)
+    .option('--ssh-port <port>', "host port forwarded to the guest's SSH", integer('--ssh-port', 1, 65535), 2222)
     .option('--memory <MiB>', 'guest memory', integer('--memory', 256, 1 << 20), 2048)
     .addOption(new Option('--accel <accel>', 'kvm or tcg (default: kvm when it works)').argParser(parseAccel))
     .option('--persist', 'write to the image instead of a throwaway overlay')
     .option('--check', 'boot headless, report per extension whether it merged and its units ran, power off')
-    .option('--extension <name>', 'with --check: an extension that must be merged (default: all in /etc/extensions)', collect)
-    .option('--timeout <seconds>', 'with --check: the longest the boot may take', integer('--timeout', 10, 86400), DEFAULT_CHECK_TIMEOUT_SECONDS)
+    .option(
+      '--extension <name>',
+      'with --check: an extension that must be merged (default: all in /etc/extensions)',
+      collect,
+    )
+    .option(
+      '--timeout <seconds>',
+      'with --check: the longest the boot may take',
+      integer('--timeout', 10, 86400),
+      DEFAULT_CHECK_TIMEOUT_SECONDS,
+    )
     .option('--firmware-dir <dir>', 'UEFI firmware (*_efi_code / *_efi_vars or OVMF_CODE/OVMF_VARS) to use')
-    .option('--serial-log <file>', 'with --check: keep the guest\'s console output');
+    .option('--serial-log <file>', "with --check: keep the guest's console output");
   addCommonOptions(program, { dryRun: false, endpoints: [] });
   program.action(async (operands: string[], flags: BootFlags) => {
     const ctx = contextFromOptions(flags);
@@ -76,17 +88,39 @@ export function command(): Command {
     const served = (flags.serve ?? []).map(parseServe);
     if (!flags.check) {
       if ((flags.extension ?? []).length > 0) throw usageError('--extension only goes with --check');
-      const options = { image, persist: flags.persist ?? false, memoryMiB: flags.memory, ignition, served, sshPort: flags.sshPort, forwards: flags.forward ?? [], extraQemuArgs: qemuArgs };
-      process.exitCode = await bootInteractive(ctx, { ...options, ...(flags.accel ? { accel: flags.accel } : {}), ...(flags.firmwareDir ? { firmwareDir: flags.firmwareDir } : {}) });
+      const options = {
+        image,
+        persist: flags.persist ?? false,
+        memoryMiB: flags.memory,
+        ignition,
+        served,
+        sshPort: flags.sshPort,
+        forwards: flags.forward ?? [],
+        extraQemuArgs: qemuArgs,
+      };
+      process.exitCode = await bootInteractive(ctx, {
+        ...options,
+        ...(flags.accel ? { accel: flags.accel } : {}),
+        ...(flags.firmwareDir ? { firmwareDir: flags.firmwareDir } : {}),
+      });
       return;
     }
     if (flags.persist) throw usageError('--check always boots on a throwaway overlay', 'drop --persist');
     const report = await bootCheck(ctx, {
-      image, extensions: flags.extension ?? [], timeoutSeconds: flags.timeout, memoryMiB: flags.memory, served, extraQemuArgs: qemuArgs,
-      ...(ignition ? { ignition } : {}), ...(flags.accel ? { accel: flags.accel } : {}),
-      ...(flags.firmwareDir ? { firmwareDir: flags.firmwareDir } : {}), ...(flags.serialLog ? { serialLogCopy: flags.serialLog } : {}),
+      image,
+      extensions: flags.extension ?? [],
+      timeoutSeconds: flags.timeout,
+      memoryMiB: flags.memory,
+      served,
+      extraQemuArgs: qemuArgs,
+      ...(ignition ? { ignition } : {}),
+      ...(flags.accel ? { accel: flags.accel } : {}),
+      ...(flags.firmwareDir ? { firmwareDir: flags.firmwareDir } : {}),
+      ...(flags.serialLog ? { serialLogCopy: flags.serialLog } : {}),
     });
-    const failure = report.pass ? undefined : bootError(`boot check failed: ${failures(report)[0] ?? 'see the report'}`);
+    const failure = report.pass
+      ? undefined
+      : bootError(`boot check failed: ${failures(report)[0] ?? 'see the report'}`);
     if (ctx.json) printJson({ report }, failure);
     else process.stdout.write(formatReport(report));
     if (failure) process.exitCode = exitCodeFor(failure);
@@ -100,10 +134,20 @@ async function splitOperands(operands: string[]): Promise<{ image: string; qemuA
   const qemuCount = dashDash === -1 ? 0 : process.argv.length - dashDash - 1;
   const own = operands.slice(0, operands.length - qemuCount);
   const qemuArgs = operands.slice(operands.length - qemuCount);
-  if (own.length > 1) throw usageError(`unexpected arguments: ${own.slice(1).join(' ')}`, 'put qemu arguments after --');
+  if (own.length > 1)
+    throw usageError(`unexpected arguments: ${own.slice(1).join(' ')}`, 'put qemu arguments after --');
   if (own[0]) return { image: own[0], qemuArgs };
   for (const candidate of DEFAULT_IMAGES) {
-    if (await access(candidate).then(() => true, () => false)) return { image: candidate, qemuArgs };
+    if (
+      await access(candidate).then(
+        () => true,
+        () => false,
+      )
+    )
+      return { image: candidate, qemuArgs };
   }
-  throw usageError('no image given and none in the current directory', `name one, or run where bake wrote ${DEFAULT_IMAGES.join(' or ')}`);
+  throw usageError(
+    'no image given and none in the current directory',
+    `name one, or run where bake wrote ${DEFAULT_IMAGES.join(' or ')}`,
+  );
 }

@@ -4,5 +4,8 @@ import { toButane } from '../provision/butane.ts';
 import { provisionCommand } from './provision-shared.ts';
 
 export function command(): Command {
-  return provisionCommand('butane', 'Butane YAML', { text: toButane, json: (config) => ({ butane: toButane(config) }) });
+  return provisionCommand('butane', 'Butane YAML', {
+    text: toButane,
+    json: (config) => ({ butane: toButane(config) }),
+  });
 }

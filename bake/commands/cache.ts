@@ -23,32 +23,51 @@ export function parseAge(value: string): number {
 
 /** Sizes for people: one decimal, the largest unit that keeps the number at or above 1. */
 function size(bytes: number): string {
-  const units: Array<[number, string]> = [[2 ** 30, 'GiB'], [2 ** 20, 'MiB'], [2 ** 10, 'KiB']];
+  const units: Array<[number, string]> = [
+    [2 ** 30, 'GiB'],
+    [2 ** 20, 'MiB'],
+    [2 ** 10, 'KiB'],
+  ];
   const [unitSize, unit] = units.find(([unitSize]) => bytes >= unitSize) ?? [1, 'B'];
   return unit === 'B' ? `${bytes} B` : `${(bytes / unitSize).toFixed(1)} ${unit}`;
 }
 
 function detail(entry: CacheEntry): string {
-  return entry.parts ? `bz2 ${size(entry.parts.bz2)}, image ${size(entry.parts.image)}, other ${size(entry.parts.other)}` : '';
+  return entry.parts
+    ? `bz2 ${size(entry.parts.bz2)}, image ${size(entry.parts.image)}, other ${size(entry.parts.other)}`
+    : '';
 }
 
 function printEntries(entries: readonly CacheEntry[], cacheDir: string): void {
-  const rows = entries.map((entry) => [entry.kind, entry.name, size(entry.bytes), new Date(entry.lastUsedMs).toISOString().slice(0, 10), detail(entry)]);
+  const rows = entries.map((entry) => [
+    entry.kind,
+    entry.name,
+    size(entry.bytes),
+    new Date(entry.lastUsedMs).toISOString().slice(0, 10),
+    detail(entry),
+  ]);
   const total = entries.reduce((sum, entry) => sum + entry.bytes, 0);
   const table = rows.length ? `${formatTable([['KIND', 'NAME', 'SIZE', 'LAST USED', 'PARTS'], ...rows])}\n` : '';
   process.stdout.write(`${table}${size(total)} in ${cacheDir}\n`);
 }
 
 export function command(): Command {
-  const program = new Command('cache').description('list and prune the download cache (releases, unpacked archives, bakery files, builds, keys)');
-  addCommonOptions(program.command('list').description('what the cache holds, entry by entry, with sizes'), { dryRun: false, endpoints: [] })
-    .action(async (flags: CommonOptions) => {
-      const ctx = contextFromOptions(flags);
-      const entries = await listCache(ctx.cacheDir);
-      if (ctx.json) process.stdout.write(`${JSON.stringify({ ok: true, cacheDir: ctx.cacheDir, entries }, null, 2)}\n`);
-      else printEntries(entries, ctx.cacheDir);
-    });
-  addCommonOptions(program.command('prune').description('remove cache entries (releases a running bake holds are kept)'), { dryRun: false, endpoints: [] })
+  const program = new Command('cache').description(
+    'list and prune the download cache (releases, unpacked archives, bakery files, builds, keys)',
+  );
+  addCommonOptions(program.command('list').description('what the cache holds, entry by entry, with sizes'), {
+    dryRun: false,
+    endpoints: [],
+  }).action(async (flags: CommonOptions) => {
+    const ctx = contextFromOptions(flags);
+    const entries = await listCache(ctx.cacheDir);
+    if (ctx.json) process.stdout.write(`${JSON.stringify({ ok: true, cacheDir: ctx.cacheDir, entries }, null, 2)}\n`);
+    else printEntries(entries, ctx.cacheDir);
+  });
+  addCommonOptions(
+    program.command('prune').description('remove cache entries (releases a running bake holds are kept)'),
+    { dryRun: false, endpoints: [] },
+  )
     .option('--older-than <age>', 'only entries last used longer ago than this (12h, 30d, 2w)', parseAge)
     .action(async (flags: PruneFlags) => {
       const ctx = contextFromOptions(flags);

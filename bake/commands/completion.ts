@@ -47,8 +47,12 @@ async function completionNodes(): Promise<CompletionNode[]> {
 const words = (list: readonly string[]) => list.join(' ');
 
 function bashScript(nodes: CompletionNode[]): string {
-  const cases = nodes.map((node) => `    '${node.path.join(' ')}') subcommands='${words(node.subcommands)}'; flags='${words(node.flags)}' ;;`);
-  const values = Object.entries(flagValues()).map(([flag, list]) => `    ${flag}) COMPREPLY=($(compgen -W '${words(list)}' -- "$cur")); return ;;`);
+  const cases = nodes.map(
+    (node) => `    '${node.path.join(' ')}') subcommands='${words(node.subcommands)}'; flags='${words(node.flags)}' ;;`,
+  );
+  const values = Object.entries(flagValues()).map(
+    ([flag, list]) => `    ${flag}) COMPREPLY=($(compgen -W '${words(list)}' -- "$cur")); return ;;`,
+  );
   return `# bake completion for bash (and zsh through bashcompinit): eval "$(bake completion bash)"
 _bake() {
   local cur prev path word subcommands flags
@@ -88,12 +92,16 @@ ${bashScript(nodes).split('\n').slice(1).join('\n')}`;
 function fishScript(nodes: CompletionNode[]): string {
   const lines = ['# bake completion for fish: bake completion fish | source', 'complete -c bake -f'];
   for (const node of nodes) {
-    const condition = node.path.length === 0 ? '__fish_use_subcommand' : `__fish_seen_subcommand_from ${node.path.at(-1)}`;
+    const condition =
+      node.path.length === 0 ? '__fish_use_subcommand' : `__fish_seen_subcommand_from ${node.path.at(-1)}`;
     if (node.subcommands.length) lines.push(`complete -c bake -n '${condition}' -a '${words(node.subcommands)}'`);
     for (const flag of node.flags) lines.push(`complete -c bake -n '${condition}' -l ${flag.slice(2)}`);
   }
-  for (const [flag, list] of Object.entries(flagValues())) lines.push(`complete -c bake -l ${flag.slice(2)} -x -a '${words(list)}'`);
-  lines.push(`complete -c bake -n '__fish_seen_subcommand_from create versions ignition butane' -a '${words(recipeNames())}'`);
+  for (const [flag, list] of Object.entries(flagValues()))
+    lines.push(`complete -c bake -l ${flag.slice(2)} -x -a '${words(list)}'`);
+  lines.push(
+    `complete -c bake -n '__fish_seen_subcommand_from create versions ignition butane' -a '${words(recipeNames())}'`,
+  );
   return `${lines.join('\n')}\n`;
 }
 

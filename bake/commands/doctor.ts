@@ -28,16 +28,26 @@ export interface Finding {
 /** One finding per tool, or per group of tools that stand in for each other (any one will do). */
 async function toolFindings(path: string): Promise<Finding[]> {
   const groups = new Map<string, string[]>();
-  for (const [name, tool] of Object.entries(HOST_TOOLS)) groups.set(tool.anyOf ?? name, [...(groups.get(tool.anyOf ?? name) ?? []), name]);
-  return Promise.all([...groups.values()].map(async (names) => {
-    const found = (await Promise.all(names.map(async (name) => ((await findTool(name, path)) ? name : undefined)))).filter((name) => name !== undefined);
-    const first = HOST_TOOLS[names[0]!]!;
-    const area = first.anyOf === 'container runtime' ? 'container runtime' : 'tool';
-    const base = { area, name: names.join(' | '), everyBake: first.everyBake ?? false };
-    if (found.length > 0) return { ...base, status: 'ok', detail: `found ${found.join(', ')}` };
-    const packages = [...new Set(names.map((name) => HOST_TOOLS[name]!.package))];
-    return { ...base, status: 'missing', detail: `without it bake cannot ${first.needed}`, fix: `apt-get install ${packages[0]}` };
-  }));
+  for (const [name, tool] of Object.entries(HOST_TOOLS))
+    groups.set(tool.anyOf ?? name, [...(groups.get(tool.anyOf ?? name) ?? []), name]);
+  return Promise.all(
+    [...groups.values()].map(async (names) => {
+      const found = (
+        await Promise.all(names.map(async (name) => ((await findTool(name, path)) ? name : undefined)))
+      ).filter((name) => name !== undefined);
+      const first = HOST_TOOLS[names[0]!]!;
+      const area = first.anyOf === 'container runtime' ? 'container runtime' : 'tool';
+      const base = { area, name: names.join(' | '), everyBake: first.everyBake ?? false };
+      if (found.length > 0) return { ...base, status: 'ok', detail: `found ${found.join(', ')}` };
+      const packages = [...new Set(names.map((name) => HOST_TOOLS[name]!.package))];
+      return {
+        ...base,
+        status: 'missing',
+        detail: `without it bake cannot ${first.needed}`,
+        fix: `apt-get install ${packages[0]}`,
+      };
+    }),
+  );
 }
 
 async function privilegeFinding(runner: Runner): Promise<Finding> {
@@ -48,7 +58,12 @@ async function privilegeFinding(runner: Runner): Promise<Finding> {
     return { ...base, status: 'ok', detail: 'sudo works without a password' };
   } catch {
     const fix = 'run bake as root, or allow this user passwordless sudo';
-    return { ...base, status: 'missing', detail: 'without it bake cannot attach loop devices or mount (bake, sysext create)', fix };
+    return {
+      ...base,
+      status: 'missing',
+      detail: 'without it bake cannot attach loop devices or mount (bake, sysext create)',
+      fix,
+    };
   }
 }
 
@@ -57,7 +72,12 @@ async function firmwareFinding(): Promise<Finding> {
   try {
     return { ...base, status: 'ok', detail: (await findFirmware(HOST_FIRMWARE)).code };
   } catch {
-    return { ...base, status: 'missing', detail: 'bake boot needs --firmware-dir (a qemu_uefi release ships its own)', fix: `apt-get install ${HOST_FIRMWARE_PACKAGE}` };
+    return {
+      ...base,
+      status: 'missing',
+      detail: 'bake boot needs --firmware-dir (a qemu_uefi release ships its own)',
+      fix: `apt-get install ${HOST_FIRMWARE_PACKAGE}`,
+    };
   }
 }
 
@@ -65,7 +85,12 @@ async function accelFinding(): Promise<Finding> {
   const choice = await chooseAccel(undefined);
   const base = { area: 'acceleration', name: 'KVM', everyBake: false };
   if (choice.accel === 'kvm') return { ...base, status: 'ok', detail: choice.why };
-  return { ...base, status: 'slow', detail: `${choice.why}: bake boot and --smoke-test run under TCG, many times slower`, fix: 'enable nested virtualisation or run on a host with KVM' };
+  return {
+    ...base,
+    status: 'slow',
+    detail: `${choice.why}: bake boot and --smoke-test run under TCG, many times slower`,
+    fix: 'enable nested virtualisation or run on a host with KVM',
+  };
 }
 
 export async function diagnose(runner: Runner, path = process.env.PATH ?? ''): Promise<Finding[]> {
@@ -73,21 +98,31 @@ export async function diagnose(runner: Runner, path = process.env.PATH ?? ''): P
 }
 
 function printFindings(findings: readonly Finding[]): void {
-  const rows = findings.map((f) => [f.status === 'ok' ? 'ok' : f.status.toUpperCase(), f.area, f.name, f.fix ? `${f.detail} (${f.fix})` : f.detail]);
+  const rows = findings.map((f) => [
+    f.status === 'ok' ? 'ok' : f.status.toUpperCase(),
+    f.area,
+    f.name,
+    f.fix ? `${f.detail} (${f.fix})` : f.detail,
+  ]);
   process.stdout.write(`${formatTable([['STATUS', 'AREA', 'WHAT', 'DETAIL'], ...rows])}\n`);
 }
 
 export function command(): Command {
-  const program = new Command('doctor')
-    .description('check the host tools, privileges, container runtimes, firmware and acceleration bake uses');
+  const program = new Command('doctor').description(
+    'check the host tools, privileges, container runtimes, firmware and acceleration bake uses',
+  );
   addCommonOptions(program, { dryRun: false, endpoints: [] });
   program.action(async (flags: CommonOptions) => {
     const ctx = contextFromOptions(flags);
     const findings = await diagnose(ctx.run);
     const blocking = findings.filter((finding) => finding.everyBake && finding.status !== 'ok');
-    const problem = blocking.length > 0
-      ? toolError(`a bake needs what is missing here: ${blocking.map((finding) => finding.name).join(', ')}`, 'install the packages listed above')
-      : undefined;
+    const problem =
+      blocking.length > 0
+        ? toolError(
+            `a bake needs what is missing here: ${blocking.map((finding) => finding.name).join(', ')}`,
+            'install the packages listed above',
+          )
+        : undefined;
     if (!ctx.json) {
       printFindings(findings);
       if (problem) throw problem;

@@ -67,10 +67,20 @@ export function commandsHelp(): string {
   const width = Math.max(...COMMAND_NAMES.map((name) => name.length));
   const lines = COMMAND_NAMES.flatMap((name) => {
     const { summary, examples } = COMMANDS[name]!;
-    return [`  ${name.padEnd(width)}  ${summary}`, ...examples.map((example) => `  ${' '.repeat(width)}    $ ${example}`)];
+    return [
+      `  ${name.padEnd(width)}  ${summary}`,
+      ...examples.map((example) => `  ${' '.repeat(width)}    $ ${example}`),
+    ];
   });
-  return ['', 'Commands (bake help <command> for each one\'s options):', ...lines, '', 'Examples:',
+  return [
+    '',
+    "Commands (bake help <command> for each one's options):",
+    ...lines,
+    '',
+    'Examples:',
     '  $ bake docker:docker-27.3.1-x86-64.raw            a local sysext into the newest stable release',
     '  $ bake --fetch --release beta docker@27.3.1       from the bakery, into the newest beta',
-    '  $ bake --vendor azure --dry-run kubernetes@v1.31.4  what a build-and-bake would do', ''].join('\n');
+    '  $ bake --vendor azure --dry-run kubernetes@v1.31.4  what a build-and-bake would do',
+    '',
+  ].join('\n');
 }

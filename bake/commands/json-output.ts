@@ -16,7 +16,8 @@ export function printJson(body: object, failure?: unknown): void {
 }
 
 /** Whether `error` was already printed inside its command's JSON result. */
-export const reportedInJson = (error: unknown): boolean => typeof error === 'object' && error !== null && reported.has(error);
+export const reportedInJson = (error: unknown): boolean =>
+  typeof error === 'object' && error !== null && reported.has(error);
 
 /** An error printed as the whole of a command's JSON output. */
 export function printJsonError(error: unknown): void {

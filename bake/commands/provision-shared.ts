@@ -27,9 +27,16 @@ export function provisionCommand(name: string, format: string, render: Provision
   const program = new Command(name)
     .description(`Print the ${format} that installs sysexts on a Flatcar machine at first boot, with verified hashes.`)
     .usage('[options] <name|name@version|name:file...>')
-    .argument('<extensions...>', 'name (newest in the bakery), name@version, or name:file (a local image you host under --bakery-url)')
+    .argument(
+      '<extensions...>',
+      'name (newest in the bakery), name@version, or name:file (a local image you host under --bakery-url)',
+    )
     .addOption(new Option('--arch <arch>', 'x86-64 or arm64').default('x86-64').argParser(parseArch))
-    .addOption(new Option('--auto-update <action>', 'after sysupdate replaced an image: refresh, restart:<unit> or reboot').default({ kind: 'reboot' }, 'reboot').argParser(parseAutoUpdate))
+    .addOption(
+      new Option('--auto-update <action>', 'after sysupdate replaced an image: refresh, restart:<unit> or reboot')
+        .default({ kind: 'reboot' }, 'reboot')
+        .argParser(parseAutoUpdate),
+    )
     .option('--no-update', 'no sysupdate confs, timer or drop-ins: the images stay as provisioned');
   addCommonOptions(program, { dryRun: false, endpoints: ['bakeryUrl'] });
   program.action(async (refs: string[], flags: ProvisionFlags) => {
@@ -39,10 +46,14 @@ export function provisionCommand(name: string, format: string, render: Provision
     const twice = names.find((ref, index) => names.indexOf(ref) !== index);
     if (twice) throw usageError(`extension ${twice} is named twice`, 'give each extension once');
     const bakeryUrl = ctx.endpoints.bakeryUrl;
-    const extensions = await Promise.all(parsed.map((ref) => resolveExtension(ctx, ref, { bakeryUrl, arch: flags.arch })));
+    const extensions = await Promise.all(
+      parsed.map((ref) => resolveExtension(ctx, ref, { bakeryUrl, arch: flags.arch })),
+    );
     const autoUpdate = flags.update ? flags.autoUpdate : undefined;
     for (const stuck of autoUpdate ? notUpdatable(extensions) : []) {
-      ctx.log.warn(`${stuck}: the file name is not ${stuck}-<version>-<arch>.raw, so systemd-sysupdate cannot update it`);
+      ctx.log.warn(
+        `${stuck}: the file name is not ${stuck}-<version>-<arch>.raw, so systemd-sysupdate cannot update it`,
+      );
     }
     const config = sysextProvisioning(extensions, { bakeryUrl, ...(autoUpdate ? { autoUpdate } : {}) });
     if (ctx.json) printJson(render.json(config));

@@ -56,7 +56,9 @@ async function catalogueBuilder(ctx: Context): Promise<{ builder: SysextBuilder;
 
 /** `json` may say `ok: false` itself (a build or a resolution that partly failed); else it is ok. */
 function write(ctx: Context, json: object, lines: string[]): void {
-  process.stdout.write(ctx.json ? `${JSON.stringify({ ok: true, ...json })}\n` : lines.map((line) => `${line}\n`).join(''));
+  process.stdout.write(
+    ctx.json ? `${JSON.stringify({ ok: true, ...json })}\n` : lines.map((line) => `${line}\n`).join(''),
+  );
 }
 
 async function build(dir: string, flags: RepoFlags): Promise<void> {
@@ -77,7 +79,13 @@ async function build(dir: string, flags: RepoFlags): Promise<void> {
 }
 
 function buildJson(summary: RepoBuildSummary) {
-  return { plan: summary.plan, built: summary.built, skipped: summary.plan.skip, failed: summary.failed, signed: summary.signed };
+  return {
+    plan: summary.plan,
+    built: summary.built,
+    skipped: summary.plan.skip,
+    failed: summary.failed,
+    signed: summary.signed,
+  };
 }
 
 function buildLines(ctx: Context, summary: RepoBuildSummary): string[] {
@@ -106,14 +114,27 @@ async function outdated(dir: string, flags: RepoFlags): Promise<void> {
 
 async function sign(dir: string, flags: RepoFlags): Promise<void> {
   const ctx = contextFromOptions(flags);
-  const signed = await signRepository(ctx, dir, { key: flags.key!, ...(flags.homedir ? { homedir: flags.homedir } : {}) });
-  write(ctx, { signed }, signed.map((file) => `signed ${file}`));
+  const signed = await signRepository(ctx, dir, {
+    key: flags.key!,
+    ...(flags.homedir ? { homedir: flags.homedir } : {}),
+  });
+  write(
+    ctx,
+    { signed },
+    signed.map((file) => `signed ${file}`),
+  );
 }
 
 async function serve(dir: string, flags: RepoFlags): Promise<void> {
   const ctx = contextFromOptions(flags);
   const { host, port } = parseListen(flags.listen);
-  await using server = await startRepoServer({ repoDir: dir, host, port, followSymlinks: flags.followSymlinks ?? false, log: (line) => ctx.log.info(line) });
+  await using server = await startRepoServer({
+    repoDir: dir,
+    host,
+    port,
+    followSymlinks: flags.followSymlinks ?? false,
+    log: (line) => ctx.log.info(line),
+  });
   write(ctx, { url: server.url }, [`serving ${dir} at ${server.url}/ (Ctrl-C stops)`]);
   await new Promise<void>((done) => interruption.signal.addEventListener('abort', () => done(), { once: true }));
 }
@@ -123,15 +144,24 @@ async function list(given: string | undefined, flags: RepoFlags): Promise<void> 
   const source = given ?? ctx.endpoints.bakeryUrl;
   const catalog = await loadCatalog(ctx, source);
   const json = catalog.extensions.map(({ name, versions, arches }) => ({ name, versions, arches }));
-  write(ctx, { source, extensions: json }, json.length ? [formatTable(json.map((e) => [e.name, e.arches.join(','), e.versions.join(' ')]))] : []);
+  write(
+    ctx,
+    { source, extensions: json },
+    json.length ? [formatTable(json.map((e) => [e.name, e.arches.join(','), e.versions.join(' ')]))] : [],
+  );
 }
 
 export function command(): Command {
-  const program = new Command('repo').description('Build, sign, serve and list a sysext repository (the bakery layout).');
+  const program = new Command('repo').description(
+    'Build, sign, serve and list a sysext repository (the bakery layout).',
+  );
   const arches = Object.keys(ARCHES).join(',');
   const sub = (name: string, description: string, options?: { dryRun?: boolean }) =>
     addCommonOptions(program.command(name).description(description), { endpoints: ['bakeryUrl'], ...options });
-  sub('build', 'build every listed version the repository lacks (never rebuilds or removes a published one); confs point at --bakery-url, the URL the repository is served under')
+  sub(
+    'build',
+    'build every listed version the repository lacks (never rebuilds or removes a published one); confs point at --bakery-url, the URL the repository is served under',
+  )
     .argument('<repo-dir>')
     .option('--config <file>', 'build list (release_build_versions.txt format)', DEFAULT_CONFIG)
     .option('--arch <arches>', 'comma-separated arches', arches)
@@ -155,7 +185,9 @@ export function command(): Command {
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8080')
     .option('--follow-symlinks', 'serve through symlinks whose target lies inside the repository (never outside it)')
     .action(serve);
-  sub('list', "list a repository's extensions, versions and arches (default: the bakery, --bakery-url)", { dryRun: false })
+  sub('list', "list a repository's extensions, versions and arches (default: the bakery, --bakery-url)", {
+    dryRun: false,
+  })
     .argument('[url|dir]')
     .action(list);
   return program;

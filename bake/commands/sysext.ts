@@ -23,9 +23,25 @@ import type { Recipe, RecipeOption, VersionSource } from '../sysext/recipe.ts';
 import { latestVersions, listVersions } from '../sysext/versions.ts';
 
 const ENDPOINTS: EndpointName[] = [
-  'githubUrl', 'githubApiUrl', 'gitlabUrl', 'gitlabNicUrl', 'hashicorpApiUrl', 'k8sScheduleUrl', 'k8sDownloadUrl', 'dockerDownloadUrl',
-  'crioDownloadUrl', 'falcoDownloadUrl', 'tailscaleDownloadUrl', 'githubRawUrl', 'hashicorpDownloadUrl', 'hashicorpKey', 'haproxyUrl',
-  'alpineUrl', 'debianUrl', 'debianKeyring', 'bakeryUrl',
+  'githubUrl',
+  'githubApiUrl',
+  'gitlabUrl',
+  'gitlabNicUrl',
+  'hashicorpApiUrl',
+  'k8sScheduleUrl',
+  'k8sDownloadUrl',
+  'dockerDownloadUrl',
+  'crioDownloadUrl',
+  'falcoDownloadUrl',
+  'tailscaleDownloadUrl',
+  'githubRawUrl',
+  'hashicorpDownloadUrl',
+  'hashicorpKey',
+  'haproxyUrl',
+  'alpineUrl',
+  'debianUrl',
+  'debianKeyring',
+  'bakeryUrl',
 ];
 
 interface ImageFlags extends CommonOptions {
@@ -61,14 +77,22 @@ function print(ctx: Context, json: object, text: string): void {
 
 function describeSource(source: VersionSource): string {
   switch (source.kind) {
-    case 'github-releases': return `GitHub releases ${source.repo}`;
-    case 'github-tags': return `GitHub tags ${source.repo}`;
-    case 'gitlab-tags': return `GitLab tags project ${source.project}${source.endpoint ? ` (${source.endpoint})` : ''}`;
-    case 'html-listing': return `listing ${source.path}`;
-    case 'html-branch-listings': return `listings ${source.branchPath.replace('{branch}', '*')} (branches ${source.minimumBranch}+)`;
-    case 'hashicorp': return `HashiCorp ${source.product}`;
-    case 'kubernetes-schedule': return 'Kubernetes release schedule';
-    case 'package-index': return `${source.repository.kind === 'apk' ? 'Alpine' : 'Debian'} ${source.repository.release} ${source.package}`;
+    case 'github-releases':
+      return `GitHub releases ${source.repo}`;
+    case 'github-tags':
+      return `GitHub tags ${source.repo}`;
+    case 'gitlab-tags':
+      return `GitLab tags project ${source.project}${source.endpoint ? ` (${source.endpoint})` : ''}`;
+    case 'html-listing':
+      return `listing ${source.path}`;
+    case 'html-branch-listings':
+      return `listings ${source.branchPath.replace('{branch}', '*')} (branches ${source.minimumBranch}+)`;
+    case 'hashicorp':
+      return `HashiCorp ${source.product}`;
+    case 'kubernetes-schedule':
+      return 'Kubernetes release schedule';
+    case 'package-index':
+      return `${source.repository.kind === 'apk' ? 'Alpine' : 'Debian'} ${source.repository.release} ${source.package}`;
   }
 }
 
@@ -97,19 +121,33 @@ function optionFlag(option: RecipeOption): string {
 /** Below the table: every recipe option with what it does (bakery.sh's `create <ext> help`, for all). */
 function optionLines(summaries: ReadonlyArray<ReturnType<typeof recipeSummary>>): string {
   const rows = summaries.flatMap((s) =>
-    s.optionDetails.map((o) => [s.name, o.flag, `${o.required ? 'required: ' : ''}${o.description}${o.choices ? ` (${o.choices.join(', ')})` : ''}`]),
+    s.optionDetails.map((o) => [
+      s.name,
+      o.flag,
+      `${o.required ? 'required: ' : ''}${o.description}${o.choices ? ` (${o.choices.join(', ')})` : ''}`,
+    ]),
   );
-  return rows.length > 0 ? `\nRECIPE OPTIONS (after the version: bake sysext create <name> <version> --option value)\n${formatTable(rows)}\n` : '';
+  return rows.length > 0
+    ? `\nRECIPE OPTIONS (after the version: bake sysext create <name> <version> --option value)\n${formatTable(rows)}\n`
+    : '';
 }
 
-
 function listCommand(): Command {
-  const command = new Command('list').description('every recipe: version source, checksums, static files, arches, options');
+  const command = new Command('list').description(
+    'every recipe: version source, checksums, static files, arches, options',
+  );
   addCommonOptions(command, { dryRun: false, endpoints: [] });
   command.action((flags: CommonOptions) => {
     const ctx = contextFromOptions(flags);
     const summaries = recipeNames().map((name) => recipeSummary(getRecipe(name)));
-    const rows = summaries.map((s) => [s.name, s.versionSource, s.verifiesChecksums ? 'yes' : 'no', s.staticFiles ? 'yes' : 'no', s.arches.join(','), s.options.join(' ')]);
+    const rows = summaries.map((s) => [
+      s.name,
+      s.versionSource,
+      s.verifiesChecksums ? 'yes' : 'no',
+      s.staticFiles ? 'yes' : 'no',
+      s.arches.join(','),
+      s.options.join(' '),
+    ]);
     const text = `${formatTable([['EXTENSION', 'VERSIONS FROM', 'CHECKSUMS', 'STATIC FILES', 'ARCHES', 'OPTIONS'], ...rows])}\n${optionLines(summaries)}`;
     print(ctx, { recipes: summaries }, text);
   });
@@ -134,18 +172,24 @@ function versionsCommand(): Command {
 function addImageOptions(command: Command): Command {
   return command
     .option('--arch <arch>', 'x86-64 or arm64', 'x86-64')
-    .addOption(new Option('--format <format>', 'image filesystem').choices(Object.keys(IMAGE_FORMATS)).default('squashfs'))
+    .addOption(
+      new Option('--format <format>', 'image filesystem').choices(Object.keys(IMAGE_FORMATS)).default('squashfs'),
+    )
     .option('--os <id>', "os-release ID the image is for ('_any' fits all)", '_any')
     .option('--output-dir <dir>', 'where the image and its files go', '.')
     .option('--output-file <file>', 'image file name (.raw is added); default <name>.raw')
     .option('--epoch <seconds>', 'SOURCE_DATE_EPOCH for every timestamp', '0')
-    .option('--ext-fs-size <size>', 'ext2/ext4/btrfs: filesystem size before it is shrunk, e.g. 1G (default: from the tree)')
+    .option(
+      '--ext-fs-size <size>',
+      'ext2/ext4/btrfs: filesystem size before it is shrunk, e.g. 1G (default: from the tree)',
+    )
     .option('--force-reload', 'EXTENSION_RELOAD_MANAGER=1 even if the recipe does not need it');
 }
 
 function imageRequest(flags: ImageFlags) {
   const epoch = Number(flags.epoch);
-  if (!Number.isInteger(epoch) || epoch < 0) throw usageError(`--epoch ${flags.epoch} is not a number of seconds`, 'use e.g. --epoch 0');
+  if (!Number.isInteger(epoch) || epoch < 0)
+    throw usageError(`--epoch ${flags.epoch} is not a number of seconds`, 'use e.g. --epoch 0');
   return {
     arch: parseArch(flags.arch),
     format: parseFormat(flags.format),
@@ -176,7 +220,14 @@ export function parseRecipeOptions(recipe: Recipe, words: readonly string[]): Re
 }
 
 function resultText(result: CreateResult): string {
-  return [`${result.name} ${result.version}`.trim(), `  image:   ${result.image}`, `  sums:    ${result.sha256sums}`, ...result.confs.map((c) => `  conf:    ${c}`)].join('\n') + '\n';
+  return (
+    [
+      `${result.name} ${result.version}`.trim(),
+      `  image:   ${result.image}`,
+      `  sums:    ${result.sha256sums}`,
+      ...result.confs.map((c) => `  conf:    ${c}`),
+    ].join('\n') + '\n'
+  );
 }
 
 function createCommand(): Command {
@@ -188,7 +239,10 @@ function createCommand(): Command {
       .argument('[recipe-options...]', 'recipe options, e.g. --without containerd')
       .option('--sysupdate', 'also write the sysupdate configs (<name>.conf, k8s family <name>-vX.Y.conf)')
       .option('--verify', 'Verify=yes in the sysupdate configs (publish SHA256SUMS.gpg)')
-      .option('--name <name>', "the extension's name in the image (extension-release, files, sysupdate), default the recipe's")
+      .option(
+        '--name <name>',
+        "the extension's name in the image (extension-release, files, sysupdate), default the recipe's",
+      )
       .allowUnknownOption(),
   );
   addCommonOptions(command, { dryRun: false, endpoints: ENDPOINTS });
@@ -203,21 +257,36 @@ function createCommand(): Command {
 
 /** What create and wrap share beyond the image flags. */
 function createRequest(flags: CreateFlags) {
-  return { ...imageRequest(flags), ...(flags.name ? { imageName: flags.name } : {}), sysupdate: flags.sysupdate ?? false, verify: flags.verify ?? false };
+  return {
+    ...imageRequest(flags),
+    ...(flags.name ? { imageName: flags.name } : {}),
+    sysupdate: flags.sysupdate ?? false,
+    verify: flags.verify ?? false,
+  };
 }
 
 function wrapCommand(): Command {
   const command = addImageOptions(
     new Command('wrap')
-      .description('bundle Alpine or Debian packages, with every package they depend on, into a sysext that runs on Flatcar')
+      .description(
+        'bundle Alpine or Debian packages, with every package they depend on, into a sysext that runs on Flatcar',
+      )
       .argument('<packages...>', 'package names; the first names the extension and its version')
       .option('--apk', 'Alpine packages (--alpine-url)')
       .option('--deb', 'Debian packages (--debian-url)')
       .option('--version <version>', "the first package's version, or 'latest'", 'latest')
       .option('--release <release>', 'Alpine branch (default latest-stable) or Debian suite (default bookworm)')
-      .option('--repository <name>', 'Alpine repository or Debian component, repeatable (default main, community / main)', collect)
+      .option(
+        '--repository <name>',
+        'Alpine repository or Debian component, repeatable (default main, community / main)',
+        collect,
+      )
       .option('--skip <package>', 'leave out a dependency, repeatable', collect)
-      .option('--expose <path>', 'executable to rewrite and link from usr/bin, repeatable (default: the packages\' bin/ files)', collect)
+      .option(
+        '--expose <path>',
+        "executable to rewrite and link from usr/bin, repeatable (default: the packages' bin/ files)",
+        collect,
+      )
       .option('--sysupdate', 'also write the sysupdate config')
       .option('--verify', 'Verify=yes in the sysupdate config (publish SHA256SUMS.gpg)')
       .option('--name <name>', 'extension name (default: the first package)'),
@@ -225,7 +294,8 @@ function wrapCommand(): Command {
   addCommonOptions(command, { dryRun: false, endpoints: ['alpineUrl', 'debianUrl', 'debianKeyring', 'bakeryUrl'] });
   command.action(async (packages: string[], flags: WrapFlags & { version: string }) => {
     const ctx = contextFromOptions(flags);
-    if (Boolean(flags.apk) === Boolean(flags.deb)) throw usageError('say where the packages come from', 'give exactly one of --apk or --deb');
+    if (Boolean(flags.apk) === Boolean(flags.deb))
+      throw usageError('say where the packages come from', 'give exactly one of --apk or --deb');
     const recipe = adHocWrapRecipe({
       kind: flags.apk ? 'apk' : 'deb',
       packages,
@@ -235,7 +305,11 @@ function wrapCommand(): Command {
       ...(flags.skip ? { skip: flags.skip } : {}),
       ...(flags.expose ? { expose: flags.expose } : {}),
     });
-    const result = await createFromRecipe(ctx, recipe, { name: recipe.name, version: flags.version, ...createRequest(flags) });
+    const result = await createFromRecipe(ctx, recipe, {
+      name: recipe.name,
+      version: flags.version,
+      ...createRequest(flags),
+    });
     print(ctx, { ...result }, resultText(result));
   });
   return command;
@@ -243,7 +317,10 @@ function wrapCommand(): Command {
 
 function packCommand(): Command {
   const command = addImageOptions(
-    new Command('pack').description('turn your own tree (usr/, opt/) into a sysext').argument('<dir>', 'the tree').argument('<name>', 'extension name'),
+    new Command('pack')
+      .description('turn your own tree (usr/, opt/) into a sysext')
+      .argument('<dir>', 'the tree')
+      .argument('<name>', 'extension name'),
   ).option('--force', 'replace an existing image');
   addCommonOptions(command, { dryRun: false, endpoints: [] });
   command.action(async (dir: string, name: string, flags: ImageFlags & { force?: boolean }) => {
@@ -256,17 +333,33 @@ function packCommand(): Command {
 
 function lintCommand(): Command {
   const command = new Command('lint')
-    .description('check a sysext image or tree (usr/opt only, no usr/sbin, extension-release, drop-ins, ELF arch, unit paths, ownership)')
+    .description(
+      'check a sysext image or tree (usr/opt only, no usr/sbin, extension-release, drop-ins, ELF arch, unit paths, ownership)',
+    )
     .argument('<image-or-dir>', 'a .raw image or a directory')
     .option('--name <name>', 'expected extension name (default: the image file name)')
     .option('--arch <arch>', 'expected architecture (default: from extension-release)');
   addCommonOptions(command, { dryRun: false, endpoints: [] });
   command.action(async (target: string, flags: CommonOptions & { name?: string; arch?: string }) => {
     const ctx = contextFromOptions(flags);
-    const findings = await lintSysext(ctx, target, { ...(flags.name ? { name: flags.name } : {}), ...(flags.arch ? { arch: parseArch(flags.arch) } : {}) });
-    const failure = findings.length > 0 ? inputError(`${target}: ${findings.length} lint finding${findings.length === 1 ? '' : 's'}`, 'fix them and lint again') : undefined;
+    const findings = await lintSysext(ctx, target, {
+      ...(flags.name ? { name: flags.name } : {}),
+      ...(flags.arch ? { arch: parseArch(flags.arch) } : {}),
+    });
+    const failure =
+      findings.length > 0
+        ? inputError(
+            `${target}: ${findings.length} lint finding${findings.length === 1 ? '' : 's'}`,
+            'fix them and lint again',
+          )
+        : undefined;
     if (ctx.json) printJson({ findings }, failure);
-    else process.stdout.write(formatFindings(findings).map((line) => `${line}\n`).join('') || `${target}: ok\n`);
+    else
+      process.stdout.write(
+        formatFindings(findings)
+          .map((line) => `${line}\n`)
+          .join('') || `${target}: ok\n`,
+      );
     if (failure) throw failure;
   });
   return command;

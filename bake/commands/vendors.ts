@@ -13,7 +13,14 @@ import { chooseRoute } from '../vendor/plan.ts';
 import { checkAgainstScripts } from '../vendor/scripts-check.ts';
 import { parseScriptsTrust } from '../vendor/scripts-trust.ts';
 import { describeSince, eraName } from '../../vendors/eras.ts';
-import { formatArches, formatsFor, oemPayload, VENDOR_TABLE, type Availability, type VendorFormat } from '../../vendors/formats.ts';
+import {
+  formatArches,
+  formatsFor,
+  oemPayload,
+  VENDOR_TABLE,
+  type Availability,
+  type VendorFormat,
+} from '../../vendors/formats.ts';
 import { vendorOutputNames } from '../../vendors/outputs.ts';
 
 interface VendorsFlags extends CommonOptions {
@@ -72,25 +79,47 @@ function printTable(rows: VendorRow[], heading: string): void {
     ['FORMAT', (r) => r.format],
     ['DISK', (r) => r.disk],
     ['LAYOUT', (r) => r.layout],
-    ['OEM', (r) => (r.oem ? `${r.oem}${r.grubOemId && r.grubOemId !== r.oem ? ` (oem_id ${r.grubOemId})` : ''}${r.oemSysext === false ? ' [package]' : ''}` : '-')],
+    [
+      'OEM',
+      (r) =>
+        r.oem
+          ? `${r.oem}${r.grubOemId && r.grubOemId !== r.oem ? ` (oem_id ${r.grubOemId})` : ''}${r.oemSysext === false ? ' [package]' : ''}`
+          : '-',
+    ],
     ['COMPRESSION', (r) => r.compression.join(',')],
     ['ARCHES', (r) => r.arches.join(',')],
     [rows[0]?.autoRoute ? 'AUTO ROUTE' : 'AVAILABLE', (r) => r.autoRoute ?? r.available],
   ];
-  lines.push(formatTable([columns.map(([title]) => title), ...rows.map((row) => columns.map(([, cell]) => cell(row)))]));
+  lines.push(
+    formatTable([columns.map(([title]) => title), ...rows.map((row) => columns.map(([, cell]) => cell(row)))]),
+  );
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 /** --check: the table against the release's vm_image_util.sh; any difference is a verify error listing them. */
 async function checkRelease(flags: VendorsFlags, arch: Arch): Promise<void> {
-  if (!flags.release) throw usageError('--check needs --release', 'name the release whose flatcar/scripts to compare with, e.g. --release 4593.2.5');
+  if (!flags.release)
+    throw usageError(
+      '--check needs --release',
+      'name the release whose flatcar/scripts to compare with, e.g. --release 4593.2.5',
+    );
   const ctx = contextFromOptions(flags);
   const release = await resolveRelease(ctx, parseReleaseRequest(flags.release), arch);
-  const check = await checkAgainstScripts(ctx, release, parseScriptsTrust({ ...(flags.scriptsSha256 ? { scriptsSha256: flags.scriptsSha256 } : {}) }));
+  const check = await checkAgainstScripts(
+    ctx,
+    release,
+    parseScriptsTrust({ ...(flags.scriptsSha256 ? { scriptsSha256: flags.scriptsSha256 } : {}) }),
+  );
   if (check.differences.length > 0) {
-    throw verifyError(`the vendor table differs from flatcar/scripts ${check.tag}: ${check.differences.join('; ')}`, 'correct vendors/formats.ts (or report it)');
+    throw verifyError(
+      `the vendor table differs from flatcar/scripts ${check.tag}: ${check.differences.join('; ')}`,
+      'correct vendors/formats.ts (or report it)',
+    );
   }
-  if (flags.json) process.stdout.write(`${JSON.stringify({ ok: true, release: { version: release.version, channel: release.channel }, check }, null, 2)}\n`);
+  if (flags.json)
+    process.stdout.write(
+      `${JSON.stringify({ ok: true, release: { version: release.version, channel: release.channel }, check }, null, 2)}\n`,
+    );
   else process.stdout.write(`the vendor table matches flatcar/scripts ${check.tag} (${check.formats} formats)\n`);
 }
 
@@ -108,15 +137,22 @@ export function command(): Command {
     let release: { version: string; arch: Arch } | undefined;
     if (flags.release) {
       const request = parseReleaseRequest(flags.release);
-      release = 'version' in request ? { version: request.version, arch } : await resolveRelease(contextFromOptions(flags), request, arch);
+      release =
+        'version' in request
+          ? { version: request.version, arch }
+          : await resolveRelease(contextFromOptions(flags), request, arch);
     }
     const formats = release ? formatsFor(release.version, arch) : [...VENDOR_TABLE];
     const rows = formats.map((format) => vendorRow(format, release));
     if (flags.json) {
-      process.stdout.write(`${JSON.stringify({ ok: true, ...(release ? { release: { ...release, era: eraName(release.version) } } : {}), vendors: rows }, null, 2)}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ ok: true, ...(release ? { release: { ...release, era: eraName(release.version) } } : {}), vendors: rows }, null, 2)}\n`,
+      );
       return;
     }
-    const heading = release ? `Vendor formats of Flatcar ${release.version} (${arch}, era ${eraName(release.version)})` : 'Vendor formats (all releases)';
+    const heading = release
+      ? `Vendor formats of Flatcar ${release.version} (${arch}, era ${eraName(release.version)})`
+      : 'Vendor formats (all releases)';
     printTable(rows, heading);
   });
   return program;

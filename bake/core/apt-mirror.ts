@@ -11,7 +11,9 @@ export function hostDebianMirror(aptDir = '/etc/apt'): string | undefined {
   const listDir = join(aptDir, 'sources.list.d');
   const entries = (() => {
     try {
-      return readdirSync(listDir).filter((file) => /\.(list|sources)$/.test(file)).map((file) => join(listDir, file));
+      return readdirSync(listDir)
+        .filter((file) => /\.(list|sources)$/.test(file))
+        .map((file) => join(listDir, file));
     } catch {
       return [];
     }

@@ -19,19 +19,38 @@ export interface ArchNames {
 }
 
 export const ARCHES: Record<Arch, ArchNames> = {
-  'x86-64': { board: 'amd64-usr', goarch: 'amd64', machine: 'x86_64', elfMachine: 62, qemuSystem: 'qemu-system-x86_64' },
-  arm64: { board: 'arm64-usr', goarch: 'arm64', machine: 'aarch64', elfMachine: 183, qemuSystem: 'qemu-system-aarch64' },
+  'x86-64': {
+    board: 'amd64-usr',
+    goarch: 'amd64',
+    machine: 'x86_64',
+    elfMachine: 62,
+    qemuSystem: 'qemu-system-x86_64',
+  },
+  arm64: {
+    board: 'arm64-usr',
+    goarch: 'arm64',
+    machine: 'aarch64',
+    elfMachine: 183,
+    qemuSystem: 'qemu-system-aarch64',
+  },
 };
 
 /** The names Flatcar's boards, Go, Debian and the kernel use for each arch, accepted as aliases. */
 const ARCH_ALIASES: Readonly<Record<string, Arch>> = {
-  amd64: 'x86-64', x86_64: 'x86-64', 'amd64-usr': 'x86-64', x64: 'x86-64',
-  aarch64: 'arm64', 'arm64-usr': 'arm64',
+  amd64: 'x86-64',
+  x86_64: 'x86-64',
+  'amd64-usr': 'x86-64',
+  x64: 'x86-64',
+  aarch64: 'arm64',
+  'arm64-usr': 'arm64',
 };
 
 export function parseArch(value: string): Arch {
   if (value in ARCHES) return value as Arch;
   const alias = ARCH_ALIASES[value.toLowerCase()];
   if (alias) return alias;
-  throw usageError(`unknown arch '${value}'`, `use one of: ${Object.keys(ARCHES).join(', ')} (or amd64, x86_64, aarch64)`);
+  throw usageError(
+    `unknown arch '${value}'`,
+    `use one of: ${Object.keys(ARCHES).join(', ')} (or amd64, x86_64, aarch64)`,
+  );
 }

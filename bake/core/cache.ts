@@ -30,7 +30,12 @@ async function fingerprintOf(paths: string[], label: string, kind: MarkerKind): 
   return [label, ...(await Promise.all(paths.map((path) => describe(path, kind))))].join(' ').trim();
 }
 
-export async function markerMatches(marker: string, paths: string[], label = '', kind: MarkerKind = 'times'): Promise<boolean> {
+export async function markerMatches(
+  marker: string,
+  paths: string[],
+  label = '',
+  kind: MarkerKind = 'times',
+): Promise<boolean> {
   try {
     return (await readFile(marker, 'utf8')) === (await fingerprintOf(paths, label, kind));
   } catch {
@@ -38,7 +43,12 @@ export async function markerMatches(marker: string, paths: string[], label = '',
   }
 }
 
-export async function writeMarker(marker: string, paths: string[], label = '', kind: MarkerKind = 'times'): Promise<void> {
+export async function writeMarker(
+  marker: string,
+  paths: string[],
+  label = '',
+  kind: MarkerKind = 'times',
+): Promise<void> {
   // Replaced, never written through: a link planted at the marker's name must not redirect the write.
   await replaceFileWith(marker, await fingerprintOf(paths, label, kind));
 }

@@ -19,7 +19,8 @@ export async function hashFile(path: string, algorithm: HashAlgorithm | 'sha1'):
   const buffer = Buffer.allocUnsafe(1 << 20);
   const file = await open(path, 'r');
   try {
-    for (let read; (read = (await file.read(buffer, 0, buffer.length)).bytesRead) > 0; ) hash.update(buffer.subarray(0, read));
+    for (let read; (read = (await file.read(buffer, 0, buffer.length)).bytesRead) > 0; )
+      hash.update(buffer.subarray(0, read));
   } finally {
     await file.close();
   }
@@ -39,7 +40,10 @@ export function sha256sumLine(hash: string, path: string): string {
  * (`kubectl.sha256`), which is taken as the hash of the file it sits beside.
  */
 export function findChecksum(text: string, fileName: string): string | undefined {
-  const lines = text.split('\n').map((line) => line.trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
   for (const line of lines) {
     const match = /^([0-9a-fA-F]{64})\s+\*?(.+)$/.exec(line);
     if (match && basename(match[2]!.trim()) === fileName) return match[1]!.toLowerCase();

@@ -62,11 +62,46 @@ export function containerName(prefix = 'bake'): string {
 
 /** Linux capabilities by number (linux/capability.h), to name those missing from the bounding set. */
 const CAPABILITIES = [
-  'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP',
-  'LINUX_IMMUTABLE', 'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER',
-  'SYS_MODULE', 'SYS_RAWIO', 'SYS_CHROOT', 'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE',
-  'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'MKNOD', 'LEASE', 'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP',
-  'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG', 'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ', 'PERFMON', 'BPF',
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'DAC_READ_SEARCH',
+  'FOWNER',
+  'FSETID',
+  'KILL',
+  'SETGID',
+  'SETUID',
+  'SETPCAP',
+  'LINUX_IMMUTABLE',
+  'NET_BIND_SERVICE',
+  'NET_BROADCAST',
+  'NET_ADMIN',
+  'NET_RAW',
+  'IPC_LOCK',
+  'IPC_OWNER',
+  'SYS_MODULE',
+  'SYS_RAWIO',
+  'SYS_CHROOT',
+  'SYS_PTRACE',
+  'SYS_PACCT',
+  'SYS_ADMIN',
+  'SYS_BOOT',
+  'SYS_NICE',
+  'SYS_RESOURCE',
+  'SYS_TIME',
+  'SYS_TTY_CONFIG',
+  'MKNOD',
+  'LEASE',
+  'AUDIT_WRITE',
+  'AUDIT_CONTROL',
+  'SETFCAP',
+  'MAC_OVERRIDE',
+  'MAC_ADMIN',
+  'SYSLOG',
+  'WAKE_ALARM',
+  'BLOCK_SUSPEND',
+  'AUDIT_READ',
+  'PERFMON',
+  'BPF',
   'CHECKPOINT_RESTORE',
 ] as const;
 
@@ -90,18 +125,29 @@ async function hostMissingCapabilities(): Promise<string[]> {
 export function privilegeOptions(runtime: RuntimeName, missing: readonly string[]): string[] {
   if (runtime === 'podman' || missing.length === 0) return ['--privileged'];
   return [
-    '--cap-add', 'ALL', ...missing.flatMap((capability) => ['--cap-drop', capability]),
-    '--security-opt', 'apparmor=unconfined', '--security-opt', 'seccomp=unconfined', '--device-cgroup-rule', 'a *:* rwm',
+    '--cap-add',
+    'ALL',
+    ...missing.flatMap((capability) => ['--cap-drop', capability]),
+    '--security-opt',
+    'apparmor=unconfined',
+    '--security-opt',
+    'seccomp=unconfined',
+    '--device-cgroup-rule',
+    'a *:* rwm',
   ];
 }
 
 /** The options shared by `create` and `run`, in run_sdk_container's order. */
-export function containerOptions(spec: ContainerSpec & { name: string }, privilege: readonly string[] = ['--privileged']): string[] {
+export function containerOptions(
+  spec: ContainerSpec & { name: string },
+  privilege: readonly string[] = ['--privileged'],
+): string[] {
   const options: string[] = [];
   if (spec.interactive) options.push('-i');
   for (const tmpfs of spec.tmpfs ?? []) options.push('--tmpfs', tmpfs);
   for (const dir of spec.tmpfsMounts ?? []) options.push('--mount', `type=tmpfs,destination=${dir}`);
-  for (const mount of spec.mounts ?? []) options.push('-v', `${mount.source}:${mount.target}${mount.readOnly ? ':ro' : ''}`);
+  for (const mount of spec.mounts ?? [])
+    options.push('-v', `${mount.source}:${mount.target}${mount.readOnly ? ':ro' : ''}`);
   if (spec.privileged) options.push(...privilege);
   if (spec.network) options.push('--network', spec.network);
   for (const [key, value] of Object.entries(spec.env ?? {})) options.push('-e', `${key}=${value}`);
@@ -161,7 +207,11 @@ export class ContainerRuntime {
     await this.cli(['start', container.name]);
   }
 
-  async exec(container: Container, command: readonly string[], options: RunOptions & { interactive?: boolean } = {}): Promise<RunResult> {
+  async exec(
+    container: Container,
+    command: readonly string[],
+    options: RunOptions & { interactive?: boolean } = {},
+  ): Promise<RunResult> {
     const { interactive, ...runOptions } = options;
     return this.cli(['exec', ...(interactive ? ['-i'] : []), container.name, ...command], runOptions);
   }
@@ -173,7 +223,15 @@ export class ContainerRuntime {
       await this.cli(['rm', '--force', name], { uncancellable: true, allowFailure: true });
     });
     try {
-      return await this.cli(['run', ...containerOptions({ ...spec, name }, await this.privilegeOptions()), spec.image, ...(spec.args ?? [])], options);
+      return await this.cli(
+        [
+          'run',
+          ...containerOptions({ ...spec, name }, await this.privilegeOptions()),
+          spec.image,
+          ...(spec.args ?? []),
+        ],
+        options,
+      );
     } finally {
       await remove();
     }
@@ -181,7 +239,11 @@ export class ContainerRuntime {
 }
 
 /** Picks the runtime: the one named, or with `auto` the first of podman, docker on PATH. */
-export async function detectRuntime(ctx: Context, choice: RuntimeChoice = 'auto', path = process.env.PATH ?? ''): Promise<ContainerRuntime> {
+export async function detectRuntime(
+  ctx: Context,
+  choice: RuntimeChoice = 'auto',
+  path = process.env.PATH ?? '',
+): Promise<ContainerRuntime> {
   const candidates = choice === 'auto' ? PREFERENCE : [choice];
   for (const candidate of candidates) {
     if (await findTool(candidate, path)) return new ContainerRuntime(ctx, candidate);

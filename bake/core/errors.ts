@@ -88,7 +88,8 @@ export function hasReason(error: unknown, reason: ErrorReason): error is BakeErr
 }
 
 /** A URL that does not exist (a 404, or a missing local file); notFoundUrl tells it apart. */
-export const notFoundError = (url: string, hint: string) => new BakeError('network', `not found: ${url}`, hint, 'not-found', url);
+export const notFoundError = (url: string, hint: string) =>
+  new BakeError('network', `not found: ${url}`, hint, 'not-found', url);
 
 /** The URL of a notFoundError; undefined for any other error. */
 export function notFoundUrl(error: unknown): string | undefined {
@@ -114,6 +115,7 @@ export function oneLine(error: unknown): string {
 /** The `error` member of every command's --json output (docs/schemas/error.schema.json). */
 export function toJson(error: unknown): { kind: ErrorKind; message: string; hint?: string; exitCode: number } {
   const exitCode = exitCodeFor(error);
-  if (isBakeError(error)) return { kind: error.kind, message: error.message, ...(error.hint ? { hint: error.hint } : {}), exitCode };
+  if (isBakeError(error))
+    return { kind: error.kind, message: error.message, ...(error.hint ? { hint: error.hint } : {}), exitCode };
   return { kind: 'internal', message: escapeControl(error instanceof Error ? error.message : String(error)), exitCode };
 }

@@ -48,8 +48,16 @@ export const HOST_TOOLS: Readonly<Record<string, HostTool>> = {
   mkfifo: { package: 'coreutils', needed: 'decompress while downloading', everyBake: true },
   cp: { package: 'coreutils', needed: 'copy cached images (reflinks where possible)', everyBake: true },
   sudo: { package: 'sudo', needed: 'run as a non-root user' },
-  podman: { package: 'podman', needed: 'the Flatcar SDK (--vendor-route sdk) and source-built recipes', anyOf: 'container runtime' },
-  docker: { package: 'docker.io', needed: 'the Flatcar SDK (--vendor-route sdk) and source-built recipes', anyOf: 'container runtime' },
+  podman: {
+    package: 'podman',
+    needed: 'the Flatcar SDK (--vendor-route sdk) and source-built recipes',
+    anyOf: 'container runtime',
+  },
+  docker: {
+    package: 'docker.io',
+    needed: 'the Flatcar SDK (--vendor-route sdk) and source-built recipes',
+    anyOf: 'container runtime',
+  },
   'qemu-system-x86_64': { package: 'qemu-system-x86', needed: 'bake boot and --smoke-test' },
   patchelf: { package: 'patchelf', needed: 'bundle distribution packages (sysext wrap, btop, tilde)' },
   git: { package: 'git', needed: 'check the flatcar/scripts tarball against its pinned tree (SDK vendor route)' },
@@ -121,7 +129,8 @@ export function createRunner(options: RunnerOptions): Runner {
         return { stdout: '', stderr: '', exitCode: 0 };
       }
       // After Ctrl-C nothing new starts, except the cleanup steps (which are uncancellable).
-      if (!runOptions.uncancellable && options.signal?.aborted) throw interruptedError(options.signal, `running ${file}`);
+      if (!runOptions.uncancellable && options.signal?.aborted)
+        throw interruptedError(options.signal, `running ${file}`);
       options.log.debug(runOptions.stdoutFile ? `${shown} > ${runOptions.stdoutFile}` : shown);
       // stdout goes to the file as a plain descriptor, so the bytes never pass through (or pile up in) Node.
       const stdoutHandle = runOptions.stdoutFile ? await open(runOptions.stdoutFile, 'w') : undefined;
@@ -143,7 +152,11 @@ export function createRunner(options: RunnerOptions): Runner {
         // allowFailure accepts a non-zero exit, never a missing tool, a timeout, a signal or Ctrl-C.
         const exitedNonZero = result.exitCode !== undefined && result.exitCode !== 0;
         if (result.failed && !(runOptions.allowFailure && exitedNonZero)) throw result;
-        return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), exitCode: result.exitCode ?? 0 };
+        return {
+          stdout: String(result.stdout ?? ''),
+          stderr: String(result.stderr ?? ''),
+          exitCode: result.exitCode ?? 0,
+        };
       } catch (error) {
         throw describeFailure(argv[0]!, file, runOptions.why, error as ExecaError, options.signal);
       } finally {
@@ -153,12 +166,23 @@ export function createRunner(options: RunnerOptions): Runner {
   };
 }
 
-function describeFailure(spawned: string, tool: string, why: string | undefined, error: ExecaError, signal?: AbortSignal): BakeError {
+function describeFailure(
+  spawned: string,
+  tool: string,
+  why: string | undefined,
+  error: ExecaError,
+  signal?: AbortSignal,
+): BakeError {
   if (error.isCanceled || signal?.aborted) return interruptedError(signal, `running ${tool}`);
   if (error.code === 'ENOENT') {
     const pkg = HOST_TOOLS[spawned]?.package;
     const needed = why ? ` (needed to ${why})` : '';
-    return new BakeError('tool', `${spawned} not found${needed}`, pkg ? `install it, e.g. apt-get install ${pkg}` : 'install it and retry', 'tool-missing');
+    return new BakeError(
+      'tool',
+      `${spawned} not found${needed}`,
+      pkg ? `install it, e.g. apt-get install ${pkg}` : 'install it and retry',
+      'tool-missing',
+    );
   }
   if (error.timedOut) return toolError(`${tool} timed out`);
   const detail = lastMeaningfulLine(String(error.stderr ?? '')) || lastMeaningfulLine(String(error.stdout ?? ''));
@@ -167,7 +191,10 @@ function describeFailure(spawned: string, tool: string, why: string | undefined,
 }
 
 function lastMeaningfulLine(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   return lines.at(-1) ?? '';
 }
 
@@ -178,11 +205,22 @@ function lastMeaningfulLine(text: string): string {
 export async function requirePrivileges(runner: Runner, isRoot = isRootUser()): Promise<void> {
   if (isRoot) return;
   const hint = 'run bake as root, or allow this user passwordless sudo';
-  const sudo = await runner.run('sudo', ['--non-interactive', 'true'], { readOnly: true, allowFailure: true, why: 'run losetup and mount as root' }).catch((error: unknown) => {
-    if (error instanceof BakeError && error.kind === 'tool') throw toolError('bake needs root or passwordless sudo, and sudo is not installed', hint);
-    throw error;
-  });
-  if (sudo.exitCode !== 0) throw toolError(`bake needs root or passwordless sudo (sudo said: ${lastMeaningfulLine(sudo.stderr) || `exit ${sudo.exitCode}`})`, hint);
+  const sudo = await runner
+    .run('sudo', ['--non-interactive', 'true'], {
+      readOnly: true,
+      allowFailure: true,
+      why: 'run losetup and mount as root',
+    })
+    .catch((error: unknown) => {
+      if (error instanceof BakeError && error.kind === 'tool')
+        throw toolError('bake needs root or passwordless sudo, and sudo is not installed', hint);
+      throw error;
+    });
+  if (sudo.exitCode !== 0)
+    throw toolError(
+      `bake needs root or passwordless sudo (sudo said: ${lastMeaningfulLine(sudo.stderr) || `exit ${sudo.exitCode}`})`,
+      hint,
+    );
 }
 
 /** Finds an executable on PATH without running it, to pick among alternatives (lbzip2, pbzip2, bzip2). */

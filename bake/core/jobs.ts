@@ -28,7 +28,9 @@ function cgroupV2Limit(root: string, cgroupPath: string): number | undefined {
   const limits: number[] = [];
   // A limit on any ancestor applies too: walk from the process's own cgroup up to the root.
   for (let dir = cgroupPath; ; dir = posix.dirname(dir)) {
-    const [quota, period] = (readKernelFile(root, posix.join('/sys/fs/cgroup', dir, 'cpu.max')) ?? '').trim().split(/\s+/);
+    const [quota, period] = (readKernelFile(root, posix.join('/sys/fs/cgroup', dir, 'cpu.max')) ?? '')
+      .trim()
+      .split(/\s+/);
     const cpus = quotaCpus(Number(quota), Number(period));
     if (cpus !== undefined) limits.push(cpus);
     if (dir === '/' || dir === '.') break;
@@ -37,7 +39,11 @@ function cgroupV2Limit(root: string, cgroupPath: string): number | undefined {
 }
 
 function cgroupV1Limit(root: string, cgroupPath: string): number | undefined {
-  for (const dir of [posix.join('/sys/fs/cgroup/cpu', cgroupPath), '/sys/fs/cgroup/cpu', '/sys/fs/cgroup/cpu,cpuacct']) {
+  for (const dir of [
+    posix.join('/sys/fs/cgroup/cpu', cgroupPath),
+    '/sys/fs/cgroup/cpu',
+    '/sys/fs/cgroup/cpu,cpuacct',
+  ]) {
     const quota = Number(readKernelFile(root, posix.join(dir, 'cpu.cfs_quota_us'))?.trim());
     const period = Number(readKernelFile(root, posix.join(dir, 'cpu.cfs_period_us'))?.trim());
     const cpus = quotaCpus(quota, period);
@@ -64,6 +70,7 @@ export function usableCpus(root = '/', parallelism = availableParallelism()): nu
 /** `--jobs` (or BAKE_JOBS) as given, else the usable CPUs. */
 export function resolveJobs(value: string | undefined, cpus: () => number = usableCpus): number {
   if (value === undefined || value === '') return cpus();
-  if (!/^[1-9]\d*$/.test(value)) throw usageError(`--jobs must be a whole number of at least 1, not '${value}'`, 'e.g. --jobs 4 or BAKE_JOBS=4');
+  if (!/^[1-9]\d*$/.test(value))
+    throw usageError(`--jobs must be a whole number of at least 1, not '${value}'`, 'e.g. --jobs 4 or BAKE_JOBS=4');
   return Number(value);
 }

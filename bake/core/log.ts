@@ -12,9 +12,13 @@ export interface Logger {
 export function createLogger(options: { verbose: boolean; quiet?: boolean; write?: (line: string) => void }): Logger {
   const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
   return {
-    info: (message) => { if (!options.quiet) write(message); },
+    info: (message) => {
+      if (!options.quiet) write(message);
+    },
     warn: (message) => write(`warning: ${message}`),
-    debug: (message) => { if (options.verbose) write(`+ ${message}`); },
+    debug: (message) => {
+      if (options.verbose) write(`+ ${message}`);
+    },
   };
 }
 

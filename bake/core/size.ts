@@ -6,6 +6,7 @@ const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 **
 export function parseSize(value: string, flag: string): number {
   const match = /^(\d+)([KMGT]?)(?:i?B)?$/i.exec(value.trim());
   const bytes = match ? Number(match[1]) * UNITS[match[2]!.toUpperCase()]! : NaN;
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw usageError(`${flag} ${value} is not a size`, `use e.g. ${flag} 1G or ${flag} 512M`);
+  if (!Number.isSafeInteger(bytes) || bytes <= 0)
+    throw usageError(`${flag} ${value} is not a size`, `use e.g. ${flag} 1G or ${flag} 512M`);
   return bytes;
 }

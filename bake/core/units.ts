@@ -1,6 +1,10 @@
 /** Sizes, rates and durations as people read them in progress lines and summaries. */
 
-const UNITS: ReadonlyArray<[number, string]> = [[2 ** 30, 'GiB'], [2 ** 20, 'MiB'], [2 ** 10, 'KiB']];
+const UNITS: ReadonlyArray<[number, string]> = [
+  [2 ** 30, 'GiB'],
+  [2 ** 20, 'MiB'],
+  [2 ** 10, 'KiB'],
+];
 
 /** 512 B, 3.4 KiB, 12.5 MiB, 1.21 GiB: a tiny file is not "0.0 MiB". */
 export function humanBytes(bytes: number): string {

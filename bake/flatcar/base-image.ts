@@ -14,7 +14,15 @@ import { GrowingFileReader } from '../image/growing-file.ts';
 import { watchDecoding, type DecodeProgress } from '../image/decode-progress.ts';
 import type { ResolvedRelease } from './release.ts';
 import { parseKeyValueFile } from '../core/key-value.ts';
-import { IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, releaseFilePath, verifyWhileDownloading, type ImageEvidence, type StreamedSignature } from './release-files.ts';
+import {
+  IMAGE_BIN,
+  IMAGE_BZ2,
+  VERSION_TXT,
+  releaseFilePath,
+  verifyWhileDownloading,
+  type ImageEvidence,
+  type StreamedSignature,
+} from './release-files.ts';
 import { checkImageIsRelease } from './usr-release.ts';
 import { markerMatches, privateCacheDir, thisBoot, writeMarker } from '../core/cache.ts';
 
@@ -22,14 +30,22 @@ import { markerMatches, privateCacheDir, thisBoot, writeMarker } from '../core/c
 export async function checkVersionTxt(path: string, release: ResolvedRelease): Promise<Record<string, string>> {
   const values = parseKeyValueFile(await readFile(path, 'utf8'));
   if (values.FLATCAR_VERSION !== release.version && values.FLATCAR_VERSION_ID !== release.version) {
-    throw verifyError(`version.txt of ${release.version} says FLATCAR_VERSION=${values.FLATCAR_VERSION ?? '(none)'}`, 'the release directory does not hold the requested release; check --release-url');
+    throw verifyError(
+      `version.txt of ${release.version} says FLATCAR_VERSION=${values.FLATCAR_VERSION ?? '(none)'}`,
+      'the release directory does not hold the requested release; check --release-url',
+    );
   }
   return values;
 }
 
 function basePaths(ctx: Context, release: ResolvedRelease) {
   const path = releaseFilePath(ctx, release, IMAGE_BIN);
-  return { bz2: releaseFilePath(ctx, release, IMAGE_BZ2), path, partial: `${path}.partial`, marker: `${path}.complete` };
+  return {
+    bz2: releaseFilePath(ctx, release, IMAGE_BZ2),
+    path,
+    partial: `${path}.partial`,
+    marker: `${path}.complete`,
+  };
 }
 
 /** Decompression (and any signature check) running alongside the download; their promises never reject. */
@@ -48,9 +64,20 @@ const decodingPath = (workImage: string) => `${workImage}.partial`;
  * Starts decompressing the bz2 (beside `workImage`) as it downloads, unless it is already cached, and
  * checking its signature on the way when that is its evidence (then the signature is already fetched).
  */
-export async function startStreamingDecompression(ctx: Context, release: ResolvedRelease, workImage: string, evidence: ImageEvidence): Promise<StreamingDecompression | undefined> {
+export async function startStreamingDecompression(
+  ctx: Context,
+  release: ResolvedRelease,
+  workImage: string,
+  evidence: ImageEvidence,
+): Promise<StreamingDecompression | undefined> {
   const paths = basePaths(ctx, release);
-  if (await access(paths.bz2).then(() => true, () => false)) return undefined;
+  if (
+    await access(paths.bz2).then(
+      () => true,
+      () => false,
+    )
+  )
+    return undefined;
   const reader = new GrowingFileReader(`${paths.bz2}.partial`, paths.bz2);
   const partial = decodingPath(workImage);
   const outcome = decompressTo(ctx, reader.follow().readable, partial).then(
@@ -95,7 +122,13 @@ export async function settle(streaming: StreamingDecompression): Promise<void> {
  * it to the work image. Otherwise decompressed into `workImage` (by the streaming run, or now), and a
  * copy of it is kept in the cache, made before bake modifies the work image.
  */
-export async function decompressedBaseImage(ctx: Context, release: ResolvedRelease, workImage: string, streaming?: StreamingDecompression, onProgress?: (progress: DecodeProgress) => void): Promise<{ path: string; cached: boolean }> {
+export async function decompressedBaseImage(
+  ctx: Context,
+  release: ResolvedRelease,
+  workImage: string,
+  streaming?: StreamingDecompression,
+  onProgress?: (progress: DecodeProgress) => void,
+): Promise<{ path: string; cached: boolean }> {
   const paths = basePaths(ctx, release);
   const trusted = await privateCacheDir(ctx.cacheDir);
   if (trusted && (await cachedImageReady(paths))) return { path: paths.path, cached: true };
@@ -105,7 +138,10 @@ export async function decompressedBaseImage(ctx: Context, release: ResolvedRelea
   await chmod(workImage, 0o644); // it came through a private FIFO; the output is an ordinary file
   await checkIsRelease(ctx, release, workImage, paths);
   if (trusted) await keepInCache(ctx, workImage, paths);
-  else ctx.log.warn(`not keeping the base image in ${ctx.cacheDir}: it belongs to another user, who could change it unseen`);
+  else
+    ctx.log.warn(
+      `not keeping the base image in ${ctx.cacheDir}: it belongs to another user, who could change it unseen`,
+    );
   return { path: paths.path, cached: false };
 }
 
@@ -113,13 +149,21 @@ export async function decompressedBaseImage(ctx: Context, release: ResolvedRelea
 const DECODE_PROGRESS_INTERVAL_MS = 500;
 
 /** Waits for the streaming decompression, or decompresses the verified bz2 now when that did not work out. */
-async function decode(ctx: Context, bz2: string, decoded: string, streaming: StreamingDecompression | undefined, onProgress?: (progress: DecodeProgress) => void): Promise<void> {
+async function decode(
+  ctx: Context,
+  bz2: string,
+  decoded: string,
+  streaming: StreamingDecompression | undefined,
+  onProgress?: (progress: DecodeProgress) => void,
+): Promise<void> {
   await using _watching = onProgress ? watchDecoding(decoded, onProgress, DECODE_PROGRESS_INTERVAL_MS) : undefined;
   const streamed = streaming ? await streaming.outcome : undefined;
   if (streamed?.ok) return;
   if (streamed) {
     if (streamed.error instanceof BakeError && streamed.error.kind === 'interrupted') throw streamed.error;
-    ctx.log.debug(`decompressing during the download did not work out (${(streamed.error as Error).message}); decompressing the verified file`);
+    ctx.log.debug(
+      `decompressing during the download did not work out (${(streamed.error as Error).message}); decompressing the verified file`,
+    );
   }
   await decompressTo(ctx, bz2, decoded);
 }
@@ -154,7 +198,9 @@ async function keepInCache(ctx: Context, image: string, paths: BasePaths): Promi
     await Promise.all([paths.partial, paths.path, paths.marker].map((path) => rm(path, { force: true })));
     if (error instanceof BakeError && error.kind === 'interrupted') throw error;
     // The bake itself has what it needs; a full (or read-only) cache only costs the next bake a decompression.
-    ctx.log.warn(`could not keep a copy of the base image in the cache (${oneLine(error)}); the next bake decompresses it again`);
+    ctx.log.warn(
+      `could not keep a copy of the base image in the cache (${oneLine(error)}); the next bake decompresses it again`,
+    );
   }
 }
 
@@ -183,7 +229,8 @@ async function cachedImageReady(paths: BasePaths): Promise<boolean> {
   return true;
 }
 
-const sparseCopy = (ctx: Context, from: string, to: string, why: string) => ctx.run.run('cp', ['--sparse=always', '--reflink=auto', from, to], { why });
+const sparseCopy = (ctx: Context, from: string, to: string, why: string) =>
+  ctx.run.run('cp', ['--sparse=always', '--reflink=auto', from, to], { why });
 
 /**
  * A sparse (or reflinked) copy of the cached base image, which bake then modifies, written back while cp
@@ -204,7 +251,14 @@ const COPY_WRITE_BACK_PAUSE_MS = 5;
  */
 async function writeBackWhile(writer: Promise<unknown>, path: string, pauseMs: number): Promise<void> {
   let writing = true;
-  const ended = writer.then(() => undefined, () => undefined).finally(() => { writing = false; });
+  const ended = writer
+    .then(
+      () => undefined,
+      () => undefined,
+    )
+    .finally(() => {
+      writing = false;
+    });
   let file: FileHandle | undefined;
   try {
     while (writing) {

@@ -50,10 +50,17 @@ async function usage(path: string, seen: Set<string>): Promise<Usage> {
   seen.add(id); // hard links (unpacked trees, cached images) count once
   if (!info.isDirectory()) return own;
   const children = await Promise.all((await readdir(path)).map((name) => usage(join(path, name), seen)));
-  return children.reduce((sum, child) => ({ bytes: sum.bytes + child.bytes, lastUsedMs: Math.max(sum.lastUsedMs, child.lastUsedMs) }), own);
+  return children.reduce(
+    (sum, child) => ({ bytes: sum.bytes + child.bytes, lastUsedMs: Math.max(sum.lastUsedMs, child.lastUsedMs) }),
+    own,
+  );
 }
 
-const isRealDirectory = (path: string) => lstat(path).then((info) => info.isDirectory(), () => false);
+const isRealDirectory = (path: string) =>
+  lstat(path).then(
+    (info) => info.isDirectory(),
+    () => false,
+  );
 
 /** The kind's folder, when each step to it is a real folder (a link there would lead out of the cache). */
 async function kindRoot(cacheDir: string, under: readonly string[]): Promise<string | undefined> {
@@ -70,14 +77,20 @@ async function namesBelow(dir: string, depth: number): Promise<string[]> {
   if (!(await isRealDirectory(dir))) return [];
   const names = await readdir(dir);
   if (depth === 1) return names;
-  const nested = await Promise.all(names.map(async (name) => (await namesBelow(join(dir, name), depth - 1)).map((below) => `${name}/${below}`)));
+  const nested = await Promise.all(
+    names.map(async (name) => (await namesBelow(join(dir, name), depth - 1)).map((below) => `${name}/${below}`)),
+  );
   return nested.flat();
 }
 
 /** Only a real folder is a release; a link or a file in its place is an entry like any other. */
 async function releaseParts(path: string, total: number): Promise<CacheEntry['parts'] | undefined> {
   if (!(await isRealDirectory(path))) return undefined;
-  const sizeOf = (file: string) => lstat(join(path, file)).then((info) => (info.isFile() ? info.blocks * 512 : 0), () => 0);
+  const sizeOf = (file: string) =>
+    lstat(join(path, file)).then(
+      (info) => (info.isFile() ? info.blocks * 512 : 0),
+      () => 0,
+    );
   const [bz2, image] = [await sizeOf(IMAGE_BZ2), await sizeOf(IMAGE_BIN)];
   return { bz2, image, other: Math.max(0, total - bz2 - image) };
 }
@@ -108,7 +121,8 @@ async function pruneRelease(ctx: Context, entry: CacheEntry): Promise<boolean> {
   const release = await tryLockCacheDir(ctx, entry.path);
   if (!release) return false;
   try {
-    for (const name of await readdir(entry.path)) if (name !== '.lock') await rm(join(entry.path, name), { recursive: true, force: true });
+    for (const name of await readdir(entry.path))
+      if (name !== '.lock') await rm(join(entry.path, name), { recursive: true, force: true });
   } finally {
     await release();
   }

@@ -59,7 +59,10 @@ export async function lockCacheDir(ctx: Context, dir: string): Promise<() => Pro
     const release = await tryLockCacheDir(ctx, dir);
     if (release) return release;
     const owner = await readFile(join(dir, '.lock'), 'utf8').catch(() => '');
-    if (!announced) ctx.log.info(`waiting for another bake of this release (pid ${owner.split('\n')[0] || '?'}) to finish with ${dir}`);
+    if (!announced)
+      ctx.log.info(
+        `waiting for another bake of this release (pid ${owner.split('\n')[0] || '?'}) to finish with ${dir}`,
+      );
     announced = true;
     if (ctx.signal.aborted) throw interruptedError(ctx.signal, 'waiting for the release cache');
     await sleep(POLL_MS);

@@ -54,10 +54,18 @@ export async function downloadSignature(ctx: Context, release: ResolvedRelease, 
  * Downloads `<baseUrl>/<file>` and its `.sig` into the cache, unless they are there already. Both at once:
  * on a real network each request costs a round trip before the image download can start.
  */
-export async function downloadReleaseFile(ctx: Context, release: ResolvedRelease, file: string, options: FetchOptions = {}): Promise<string> {
+export async function downloadReleaseFile(
+  ctx: Context,
+  release: ResolvedRelease,
+  file: string,
+  options: FetchOptions = {},
+): Promise<string> {
   const path = releaseFilePath(ctx, release, file);
   const limit = releaseFileLimit(file);
-  const download = ctx.http.download(`${release.baseUrl}/${file}`, path, { ...options, ...(limit !== undefined ? { maxBytes: limit } : {}) });
+  const download = ctx.http.download(`${release.baseUrl}/${file}`, path, {
+    ...options,
+    ...(limit !== undefined ? { maxBytes: limit } : {}),
+  });
   await allFinished([downloadSignature(ctx, release, file), download]);
   return path;
 }
@@ -88,9 +96,17 @@ export async function fetchImageEvidence(ctx: Context, release: ResolvedRelease)
 }
 
 /** Downloads the image, taking its SHA-512 on the way when its checksum list is to vouch for it. */
-export async function downloadImage(ctx: Context, release: ResolvedRelease, evidence: ImageEvidence, options: FetchOptions): Promise<DownloadResult> {
+export async function downloadImage(
+  ctx: Context,
+  release: ResolvedRelease,
+  evidence: ImageEvidence,
+  options: FetchOptions,
+): Promise<DownloadResult> {
   const hashing = evidence.kind === 'digests' ? { sha512: true as const } : {};
-  return ctx.http.download(`${release.baseUrl}/${IMAGE_BZ2}`, releaseFilePath(ctx, release, IMAGE_BZ2), { ...options, ...hashing });
+  return ctx.http.download(`${release.baseUrl}/${IMAGE_BZ2}`, releaseFilePath(ctx, release, IMAGE_BZ2), {
+    ...options,
+    ...hashing,
+  });
 }
 
 /** gpg checking the image's signature over its bytes as they download (see verifyWhileDownloading). */
@@ -100,9 +116,15 @@ export interface StreamedSignature {
 }
 
 /** Verifies the image once, by its evidence, using what was worked out while it downloaded. */
-export async function verifyImage(ctx: Context, path: string, evidence: ImageEvidence, streamed: { sha512?: string | undefined; signature?: StreamedSignature | undefined }): Promise<void> {
+export async function verifyImage(
+  ctx: Context,
+  path: string,
+  evidence: ImageEvidence,
+  streamed: { sha512?: string | undefined; signature?: StreamedSignature | undefined },
+): Promise<void> {
   if (evidence.kind === 'digests') return verifyByDigests(ctx, path, evidence.list, streamed.sha512);
-  if (streamed.signature) await acceptStreamedVerification(path, streamed.signature.follower, await streamed.signature.good);
+  if (streamed.signature)
+    await acceptStreamedVerification(path, streamed.signature.follower, await streamed.signature.good);
   await verifyReleaseFile(ctx, path);
 }
 
@@ -121,11 +143,17 @@ async function verifyByDigests(ctx: Context, path: string, list: string, sha512:
   const expected = findFlatcarSha512(await readFile(list, 'utf8'), name);
   if (expected === undefined) {
     await forget([list, `${list}.sig`, verifiedMarker(list)]);
-    throw verifyError(`${listName} does not list exactly one SHA-512 for ${name}`, 'the list was deleted from the cache; retry, or check the mirror');
+    throw verifyError(
+      `${listName} does not list exactly one SHA-512 for ${name}`,
+      'the list was deleted from the cache; retry, or check the mirror',
+    );
   }
   if ((sha512 ?? (await hashFile(path, 'sha512'))) !== expected) {
     await forget([path, marker, list, `${list}.sig`, verifiedMarker(list)]);
-    throw verifyError(`${name} does not match the SHA-512 in its signed ${listName} (corrupt or tampered)`, 'the download and its list were deleted from the cache; retry, or check the mirror');
+    throw verifyError(
+      `${name} does not match the SHA-512 in its signed ${listName} (corrupt or tampered)`,
+      'the download and its list were deleted from the cache; retry, or check the mirror',
+    );
   }
   await writeMarker(marker, evidence, '', 'identity');
 }
@@ -146,7 +174,9 @@ export async function verifyWhileDownloading(ctx: Context, path: string, followe
     return true;
   } catch (error) {
     follower.readable.destroy();
-    ctx.log.debug(`checking the signature during the download did not work out (${(error as Error).message}); checking the finished file`);
+    ctx.log.debug(
+      `checking the signature during the download did not work out (${(error as Error).message}); checking the finished file`,
+    );
     return false;
   }
 }
@@ -156,7 +186,8 @@ export async function verifyWhileDownloading(ctx: Context, path: string, followe
  * follower read the file from its first byte to the end the download left.
  */
 async function acceptStreamedVerification(path: string, follower: FileFollower, good: boolean): Promise<void> {
-  if (good && follower.bytesRead() === (await stat(path)).size) await writeMarker(verifiedMarker(path), [path, `${path}.sig`], '', 'identity');
+  if (good && follower.bytesRead() === (await stat(path)).size)
+    await writeMarker(verifiedMarker(path), [path, `${path}.sig`], '', 'identity');
 }
 
 /** Verifies a downloaded file against its `.sig` once; a file that fails is deleted with its signature. */
@@ -174,7 +205,12 @@ export async function verifyReleaseFile(ctx: Context, path: string): Promise<voi
 }
 
 /** Both of the above: a release file that is in the cache and verified. */
-export async function fetchReleaseFile(ctx: Context, release: ResolvedRelease, file: string, options: FetchOptions = {}): Promise<string> {
+export async function fetchReleaseFile(
+  ctx: Context,
+  release: ResolvedRelease,
+  file: string,
+  options: FetchOptions = {},
+): Promise<string> {
   const path = await downloadReleaseFile(ctx, release, file, options);
   await verifyReleaseFile(ctx, path);
   return path;

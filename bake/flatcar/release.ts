@@ -39,7 +39,10 @@ export interface ResolvedRelease {
 export function parseReleaseRequest(value: string): ReleaseRequest {
   if ((CHANNELS as readonly string[]).includes(value)) return { channel: value as Channel };
   if (VERSION_PATTERN.test(value)) return { version: value };
-  throw usageError(`'${value}' is neither a channel nor a version`, `use ${CHANNELS.join('|')} or MMMM.m.p, e.g. 4593.2.5`);
+  throw usageError(
+    `'${value}' is neither a channel nor a version`,
+    `use ${CHANNELS.join('|')} or MMMM.m.p, e.g. 4593.2.5`,
+  );
 }
 
 function isChannel(value: string): value is Channel {
@@ -51,25 +54,45 @@ function hasArch(entry: ReleaseEntry, arch: Arch): boolean {
 }
 
 /** Chooses version and channel from releases.json; pure, so every rule is unit-tested. */
-export function pickRelease(releases: ReleasesJson, request: ReleaseRequest, arch: Arch): { version: string; channel: Channel } {
+export function pickRelease(
+  releases: ReleasesJson,
+  request: ReleaseRequest,
+  arch: Arch,
+): { version: string; channel: Channel } {
   if ('channel' in request) {
     const versions = Object.entries(releases)
       .filter(([key, entry]) => VERSION_PATTERN.test(key) && entry.channel === request.channel && hasArch(entry, arch))
       .map(([key]) => key)
       .sort(semver.rcompare);
     const newest = versions[0];
-    if (!newest) throw inputError(`releases.json lists no ${request.channel} release for ${arch}`, 'check --releases-json or pick another channel');
+    if (!newest)
+      throw inputError(
+        `releases.json lists no ${request.channel} release for ${arch}`,
+        'check --releases-json or pick another channel',
+      );
     return { version: newest, channel: request.channel };
   }
   const entry = releases[request.version];
   if (entry) {
-    if (!isChannel(entry.channel)) throw inputError(`release ${request.version} is on channel '${entry.channel}', which bake cannot fetch`, `use one of ${CHANNELS.join(', ')}`);
-    if (!hasArch(entry, arch)) throw inputError(`release ${request.version} has no ${arch} build`, `available: ${entry.architectures?.join(', ')}`);
+    if (!isChannel(entry.channel))
+      throw inputError(
+        `release ${request.version} is on channel '${entry.channel}', which bake cannot fetch`,
+        `use one of ${CHANNELS.join(', ')}`,
+      );
+    if (!hasArch(entry, arch))
+      throw inputError(
+        `release ${request.version} has no ${arch} build`,
+        `available: ${entry.architectures?.join(', ')}`,
+      );
     return { version: request.version, channel: entry.channel };
   }
   const minor = request.version.split('.')[1]!;
   const channel = CHANNEL_BY_MINOR[minor];
-  if (!channel) throw inputError(`release ${request.version} is not in releases.json and its minor number names no channel`, 'check the version');
+  if (!channel)
+    throw inputError(
+      `release ${request.version} is not in releases.json and its minor number names no channel`,
+      'check the version',
+    );
   return { version: request.version, channel };
 }
 
@@ -93,7 +116,15 @@ export async function resolveRelease(ctx: Context, request: ReleaseRequest, arch
 async function fetchReleases(ctx: Context): Promise<ReleasesJson> {
   const url = ctx.endpoints.releasesJson;
   const releases = await ctx.http.getJson<ReleasesJson>(url).catch((error: unknown) => {
-    throw isBakeError(error) && error.kind === 'network' ? new BakeError('network', error.message, `check the network, or point bake at a mirror with ${endpointHint('releasesJson')}`, error.reason, error.url) : error;
+    throw isBakeError(error) && error.kind === 'network'
+      ? new BakeError(
+          'network',
+          error.message,
+          `check the network, or point bake at a mirror with ${endpointHint('releasesJson')}`,
+          error.reason,
+          error.url,
+        )
+      : error;
   });
   if (typeof releases !== 'object' || releases === null || Array.isArray(releases)) {
     throw inputError(`${url} is not a releases.json object`, `check ${endpointHint('releasesJson')}`);
@@ -108,5 +139,8 @@ async function fetchReleases(ctx: Context): Promise<ReleasesJson> {
 async function requirePublished(ctx: Context, version: string, baseUrl: string): Promise<void> {
   const versionTxt = `${baseUrl}/${VERSION_TXT}`;
   if (await ctx.http.exists(versionTxt)) return;
-  throw inputError(`${version} is not a known release: releases.json does not list it and ${versionTxt} does not exist`, `check the version (a channel name picks its newest release), ${endpointHint('releasesJson')} or ${endpointHint('releaseUrl')}`);
+  throw inputError(
+    `${version} is not a known release: releases.json does not list it and ${versionTxt} does not exist`,
+    `check the version (a channel name picks its newest release), ${endpointHint('releasesJson')} or ${endpointHint('releaseUrl')}`,
+  );
 }

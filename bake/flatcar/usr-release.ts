@@ -23,7 +23,7 @@ const USR_A = { number: 3, label: 'USR-A' };
 const MAX_LINKS = 40;
 /** os-release is a few hundred bytes; anything this big is not one. */
 const MAX_OS_RELEASE_BYTES = 64 * 1024;
-const HINT = 'the mirror serves another release (or board) under this release\'s name; check --release-url';
+const HINT = "the mirror serves another release (or board) under this release's name; check --release-url";
 
 /** What a path inside USR is, as lstat would say. */
 type UsrEntry = { kind: 'file' | 'dir' | 'missing' | 'other' } | { kind: 'link'; target: string };
@@ -67,7 +67,8 @@ async function resolveInUsr(systemPath: string, lookup: UsrReader['lookup']): Pr
       last = 'dir';
       continue;
     }
-    if (entry.kind === 'missing' || entry.kind === 'other') throw refuse(entry.kind === 'missing' ? 'is missing' : 'is not a regular file');
+    if (entry.kind === 'missing' || entry.kind === 'other')
+      throw refuse(entry.kind === 'missing' ? 'is missing' : 'is not a regular file');
     resolved.push(name);
     last = entry.kind;
   }
@@ -78,7 +79,8 @@ async function resolveInUsr(systemPath: string, lookup: UsrReader['lookup']): Pr
 /** `/usr/x` → `x`; anything outside /usr is on ROOT or nowhere, not in USR. */
 function systemPathInUsr(path: string): string {
   const normal = posix.normalize(path);
-  if (normal !== USR_MOUNT && !normal.startsWith(`${USR_MOUNT}/`)) throw refuse(`leads out of /usr (to ${JSON.stringify(path)})`);
+  if (normal !== USR_MOUNT && !normal.startsWith(`${USR_MOUNT}/`))
+    throw refuse(`leads out of /usr (to ${JSON.stringify(path)})`);
   return normal.slice(USR_MOUNT.length);
 }
 
@@ -99,7 +101,7 @@ async function usrFilesystem(image: string, usr: GptPartition) {
   } finally {
     await file.close();
   }
-  throw verifyError('the image\'s USR partition holds neither btrfs nor ext2', HINT);
+  throw verifyError("the image's USR partition holds neither btrfs nor ext2", HINT);
 }
 
 /** The fields of USR's os-release, read offline. */
@@ -116,7 +118,12 @@ async function readUsrOsRelease(ctx: Context, image: string): Promise<Record<str
  * Refuses an image that is not `release`: USR's os-release must name its version (VERSION_ID, and
  * VERSION as version.txt has it) and its board.
  */
-export async function checkImageIsRelease(ctx: Context, image: string, release: ResolvedRelease, versionTxt: Record<string, string>): Promise<void> {
+export async function checkImageIsRelease(
+  ctx: Context,
+  image: string,
+  release: ResolvedRelease,
+  versionTxt: Record<string, string>,
+): Promise<void> {
   const os = await readUsrOsRelease(ctx, image);
   const expected: Array<[string, string | undefined]> = [
     ['VERSION_ID', release.version],
@@ -125,7 +132,10 @@ export async function checkImageIsRelease(ctx: Context, image: string, release: 
   ];
   for (const [field, value] of expected) {
     if (os[field] !== value) {
-      throw verifyError(`the image served as ${release.board} ${release.version} says ${field}=${os[field] ?? '(none)'} in ${OS_RELEASE}`, HINT);
+      throw verifyError(
+        `the image served as ${release.board} ${release.version} says ${field}=${os[field] ?? '(none)'} in ${OS_RELEASE}`,
+        HINT,
+      );
     }
   }
 }
@@ -136,13 +146,24 @@ async function btrfsReader(ctx: Context, stack: CleanupStack, image: string, usr
   const work = await tempDir('bake-usr');
   // btrfs restore writes as root when bake runs through sudo, so its output is removed the same way.
   stack.defer(`remove ${work.path}`, async () => {
-    await ctx.run.run('rm', ['-rf', '--one-file-system', work.path], { privileged: true, readOnly: true, uncancellable: true });
+    await ctx.run.run('rm', ['-rf', '--one-file-system', work.path], {
+      privileged: true,
+      readOnly: true,
+      uncancellable: true,
+    });
     await work[Symbol.asyncDispose]();
   });
   const restore = async (fsPath: string): Promise<string> => {
     const out = await mkdtemp(join(work.path, 'r-'));
-    const names = fsPath.split('/').filter(Boolean).map((name) => name.replace(/[.+]/g, '\\$&'));
-    await ctx.run.run('btrfs', ['restore', '-S', '-i', '--path-regex', nestedRegex(names), device, out], { privileged: true, readOnly: true, why: 'read the image\'s os-release' });
+    const names = fsPath
+      .split('/')
+      .filter(Boolean)
+      .map((name) => name.replace(/[.+]/g, '\\$&'));
+    await ctx.run.run('btrfs', ['restore', '-S', '-i', '--path-regex', nestedRegex(names), device, out], {
+      privileged: true,
+      readOnly: true,
+      why: "read the image's os-release",
+    });
     return join(out, fsPath);
   };
   return {
@@ -182,13 +203,20 @@ async function readSmallFile(path: string): Promise<string> {
 async function debugfsReader(ctx: Context, _stack: CleanupStack, image: string, usr: GptPartition): Promise<UsrReader> {
   const source = `${image}?offset=${usr.offsetBytes}`;
   const debugfs = async (request: string) =>
-    (await ctx.run.run('debugfs', ['-c', '-R', request, source], { readOnly: true, allowFailure: true, why: 'read the image\'s os-release' })).stdout;
+    (
+      await ctx.run.run('debugfs', ['-c', '-R', request, source], {
+        readOnly: true,
+        allowFailure: true,
+        why: "read the image's os-release",
+      })
+    ).stdout;
   return {
     async lookup(fsPath) {
       const stat = await debugfs(`stat ${fsPath}`);
       const type = /Type: (\w+)/.exec(stat)?.[1];
       if (type === undefined) return { kind: 'missing' };
-      if (type === 'symlink') return { kind: 'link', target: /Fast link dest: "(.*)"$/m.exec(stat)?.[1] ?? (await debugfs(`cat ${fsPath}`)) };
+      if (type === 'symlink')
+        return { kind: 'link', target: /Fast link dest: "(.*)"$/m.exec(stat)?.[1] ?? (await debugfs(`cat ${fsPath}`)) };
       return { kind: type === 'regular' ? 'file' : type === 'directory' ? 'dir' : 'other' };
     },
     async read(fsPath) {

@@ -56,10 +56,15 @@ export function parseGpgStatus(status: string): { good: boolean; validsig?: Sign
     const fields = line.replace(/^\[GNUPG:\] /, '').split(' ');
     const keyword = fields[0] ?? '';
     if (GOOD_STATUSES.has(keyword)) good = true;
-    if (keyword === 'VALIDSIG') validsig = { signingFingerprint: fields[1] ?? '', primaryFingerprint: fields[10] ?? fields[1] ?? '' };
+    if (keyword === 'VALIDSIG')
+      validsig = { signingFingerprint: fields[1] ?? '', primaryFingerprint: fields[10] ?? fields[1] ?? '' };
     if (['BADSIG', 'ERRSIG', 'NO_PUBKEY', 'REVKEYSIG', 'NODATA'].includes(keyword)) problem ??= keyword;
   }
-  return { good: good && validsig !== undefined && problem === undefined, ...(validsig ? { validsig } : {}), ...(problem ? { problem } : {}) };
+  return {
+    good: good && validsig !== undefined && problem === undefined,
+    ...(validsig ? { validsig } : {}),
+    ...(problem ? { problem } : {}),
+  };
 }
 
 const PROBLEM_TEXT: Record<string, string> = {
@@ -81,7 +86,12 @@ type Gpg = (args: string[], allowFailure?: boolean, input?: Readable) => Promise
  */
 function gpgIn(ctx: Context, home: string): Gpg {
   return (args, allowFailure = false, input) =>
-    ctx.run.run('gpg', ['--batch', '--no-tty', '--no-autostart', '--homedir', home, ...args], { readOnly: true, allowFailure, why: 'verify release signatures', input });
+    ctx.run.run('gpg', ['--batch', '--no-tty', '--no-autostart', '--homedir', home, ...args], {
+      readOnly: true,
+      allowFailure,
+      why: 'verify release signatures',
+      input,
+    });
 }
 
 /** Fingerprints of the primary keys in the keyring. */
@@ -104,7 +114,13 @@ async function primaryFingerprints(gpg: Gpg): Promise<string[]> {
  * Checks `signature` over `file`, or over `data` when given: the bytes of `file` as they are being
  * downloaded, so the check costs no time after the download.
  */
-export async function verifySignature(ctx: Context, key: SigningKey, file: string, signature: string, data?: Readable): Promise<SignatureCheck> {
+export async function verifySignature(
+  ctx: Context,
+  key: SigningKey,
+  file: string,
+  signature: string,
+  data?: Readable,
+): Promise<SignatureCheck> {
   await using home = await tempDir('bake-gpg');
   await chmod(home.path, 0o700);
   const gpg = gpgIn(ctx, home.path);
@@ -114,7 +130,10 @@ export async function verifySignature(ctx: Context, key: SigningKey, file: strin
   if (trusted.length === 0) throw verifyError(`${key.path} holds no usable OpenPGP public key`, `check ${flag}`);
   if (key.pinnedFingerprint && !trusted.includes(key.pinnedFingerprint)) {
     const owner = key.owner ?? PINNED_KEYS.signingKey.owner;
-    throw verifyError(`the key at ${key.path} is not ${owner} (${key.pinnedFingerprint})`, `check ${flag} or the mirror`);
+    throw verifyError(
+      `the key at ${key.path} is not ${owner} (${key.pinnedFingerprint})`,
+      `check ${flag} or the mirror`,
+    );
   }
   const { stdout } = await gpg(['--status-fd', '1', '--verify', signature, data ? '-' : file], true, data);
   const result = parseGpgStatus(stdout);
@@ -122,11 +141,17 @@ export async function verifySignature(ctx: Context, key: SigningKey, file: strin
   if (!result.good || !result.validsig) {
     const message = `bad signature on ${name}: ${PROBLEM_TEXT[result.problem ?? ''] ?? 'gpg did not report a good signature'}`;
     const reason = UNKNOWN_SIGNER.has(result.problem ?? '') ? 'unknown-signer' : undefined;
-    throw new BakeError('verify', message, 'the download was deleted from the cache; retry, or check the mirror', reason);
+    throw new BakeError(
+      'verify',
+      message,
+      'the download was deleted from the cache; retry, or check the mirror',
+      reason,
+    );
   }
   const primary = result.validsig.primaryFingerprint;
   const allowed = key.pinnedFingerprint ? [key.pinnedFingerprint] : trusted;
-  if (!allowed.includes(primary)) throw verifyError(`${name} is signed by ${primary}, not by the signing key`, `check ${flag}`);
+  if (!allowed.includes(primary))
+    throw verifyError(`${name} is signed by ${primary}, not by the signing key`, `check ${flag}`);
   return result.validsig;
 }
 
@@ -134,7 +159,12 @@ export async function verifySignature(ctx: Context, key: SigningKey, file: strin
  * Checks a signature with the key an endpoint names. Signing subkeys rotate (Flatcar's yearly): when the
  * cached download of the key does not know the signer, the key is fetched once more.
  */
-export async function verifyWithEndpointKey(ctx: Context, endpoint: KeyEndpoint, file: string, sig: string): Promise<void> {
+export async function verifyWithEndpointKey(
+  ctx: Context,
+  endpoint: KeyEndpoint,
+  file: string,
+  sig: string,
+): Promise<void> {
   try {
     await verifySignature(ctx, await endpointKey(ctx, endpoint), file, sig);
   } catch (error) {

@@ -55,10 +55,14 @@ const MIXED_GROUPS = 0x4n;
 const COMPRESSION_FLAGS = 0x8n | 0x10n;
 
 async function readSuperblock(ctx: Context, file: string, label: string): Promise<Superblock> {
-  const { stdout } = await ctx.run.run('btrfs', ['inspect-internal', 'dump-super', file], { readOnly: true, why: `read ${label}'s superblock` });
+  const { stdout } = await ctx.run.run('btrfs', ['inspect-internal', 'dump-super', file], {
+    readOnly: true,
+    why: `read ${label}'s superblock`,
+  });
   const field = (name: string) => {
     const value = new RegExp(`^${name}\\t+(.*)$`, 'm').exec(stdout)?.[1];
-    if (value === undefined) throw toolError(`btrfs dump-super reported no ${name} for ${label}`, 'is this a btrfs filesystem?');
+    if (value === undefined)
+      throw toolError(`btrfs dump-super reported no ${name} for ${label}`, 'is this a btrfs filesystem?');
     return value.trim();
   };
   return {
@@ -76,8 +80,15 @@ async function readSuperblock(ctx: Context, file: string, label: string): Promis
 }
 
 /** `type DATA|METADATA|single` and the like, one per chunk; a type without a profile is single. */
-async function readProfiles(ctx: Context, file: string, label: string): Promise<{ dataProfile: string; metadataProfile: string }> {
-  const { stdout } = await ctx.run.run('btrfs', ['inspect-internal', 'dump-tree', '-t', 'chunk', file], { readOnly: true, why: `read ${label}'s block group profiles` });
+async function readProfiles(
+  ctx: Context,
+  file: string,
+  label: string,
+): Promise<{ dataProfile: string; metadataProfile: string }> {
+  const { stdout } = await ctx.run.run('btrfs', ['inspect-internal', 'dump-tree', '-t', 'chunk', file], {
+    readOnly: true,
+    why: `read ${label}'s block group profiles`,
+  });
   const types = [...stdout.matchAll(/\btype ([A-Z0-9|]+)/gi)].map((match) => match[1]!.toLowerCase().split('|'));
   const profileOf = (kind: string) => {
     const type = types.find((parts) => parts.includes(kind));
@@ -89,10 +100,31 @@ async function readProfiles(ctx: Context, file: string, label: string): Promise<
 
 /** mkfs.btrfs options that rebuild a filesystem like `old`. */
 function mkfsOptions(old: Superblock): string[] {
-  const features = (option: '-O' | '-R') => FEATURES.filter((f) => f.option === option).map((f) => `${(old[f.field] & f.flag) !== 0n ? '' : '^'}${f.name}`).join(',');
+  const features = (option: '-O' | '-R') =>
+    FEATURES.filter((f) => f.option === option)
+      .map((f) => `${(old[f.field] & f.flag) !== 0n ? '' : '^'}${f.name}`)
+      .join(',');
   return [
-    '-q', '-L', old.label, '-U', old.fsid, '-s', old.sectorsize, '-n', old.nodesize, '--csum', old.csum,
-    '-d', old.dataProfile, '-m', old.metadataProfile, ...((old.incompat & MIXED_GROUPS) !== 0n ? ['--mixed'] : []), '-O', features('-O'), '-R', features('-R'),
+    '-q',
+    '-L',
+    old.label,
+    '-U',
+    old.fsid,
+    '-s',
+    old.sectorsize,
+    '-n',
+    old.nodesize,
+    '--csum',
+    old.csum,
+    '-d',
+    old.dataProfile,
+    '-m',
+    old.metadataProfile,
+    ...((old.incompat & MIXED_GROUPS) !== 0n ? ['--mixed'] : []),
+    '-O',
+    features('-O'),
+    '-R',
+    features('-R'),
   ];
 }
 
@@ -108,19 +140,38 @@ export interface OfflineBtrfs {
 export async function openBtrfsOffline(ctx: Context, stack: CleanupStack, fs: BtrfsAtOffset): Promise<OfflineBtrfs> {
   const work = await tempDir('.bake-oem', dirname(fs.image));
   stack.defer(`remove ${work.path}`, async () => await work[Symbol.asyncDispose]());
-  const [copy, tree, rebuilt] = ['oem.img', 'tree', 'rebuilt.img'].map((name) => join(work.path, name)) as [string, string, string];
+  const [copy, tree, rebuilt] = ['oem.img', 'tree', 'rebuilt.img'].map((name) => join(work.path, name)) as [
+    string,
+    string,
+    string,
+  ];
   const why = `edit ${fs.label} without mounting it`;
   await copyPartitionOut(ctx, fs.image, fs.partition, copy, why);
   const old = await readSuperblock(ctx, copy, fs.label);
   await mkdir(tree, { mode: 0o755 });
-  await ctx.run.run('unshare', ['-r', 'btrfs', 'restore', '-S', '-m', '-x', copy, tree], { why: `read ${fs.label}'s files without mounting it` });
+  await ctx.run.run('unshare', ['-r', 'btrfs', 'restore', '-S', '-m', '-x', copy, tree], {
+    why: `read ${fs.label}'s files without mounting it`,
+  });
   return {
     store: hostTreeStore(ctx, tree, fs.label, { privileged: false }),
     freeBytes: Math.max(0, old.totalBytes - old.bytesUsed),
     async finish() {
       await writeFile(rebuilt, '');
       await truncate(rebuilt, fs.partition.sizeBytes);
-      await ctx.run.run('unshare', ['-r', 'mkfs.btrfs', ...mkfsOptions(old), '--byte-count', String(fs.partition.sizeBytes), '--rootdir', tree, rebuilt], { why: `rebuild ${fs.label} with the sysexts` });
+      await ctx.run.run(
+        'unshare',
+        [
+          '-r',
+          'mkfs.btrfs',
+          ...mkfsOptions(old),
+          '--byte-count',
+          String(fs.partition.sizeBytes),
+          '--rootdir',
+          tree,
+          rebuilt,
+        ],
+        { why: `rebuild ${fs.label} with the sysexts` },
+      );
       await checkRebuilt(ctx, old, rebuilt, fs);
       await copyPartitionBack(ctx, rebuilt, fs.image, fs.partition, why);
     },
@@ -128,12 +179,40 @@ export async function openBtrfsOffline(ctx: Context, stack: CleanupStack, fs: Bt
 }
 
 /** The rebuilt filesystem is sound and has what the old one had: label, UUID, size, block sizes, profiles, features. */
-async function checkRebuilt(ctx: Context, old: Superblock, rebuilt: string, { label, partition }: BtrfsAtOffset): Promise<void> {
+async function checkRebuilt(
+  ctx: Context,
+  old: Superblock,
+  rebuilt: string,
+  { label, partition }: BtrfsAtOffset,
+): Promise<void> {
   // mkfs.btrfs --rootdir grows the file rather than fail when the tree does not fit.
   const excess = (await stat(rebuilt)).size - partition.sizeBytes;
-  if (excess > 0) throw spaceError(`the sysexts do not fit on ${label}: it would need ${(excess / MIB).toFixed(1)} MiB more than its ${(partition.sizeBytes / MIB).toFixed(1)} MiB`, 'install them to ROOT (--install_to root:/opt/extensions) or bake fewer');
-  await ctx.run.run('btrfs', ['check', '--readonly', rebuilt], { readOnly: true, why: `check the ${label} filesystem` });
+  if (excess > 0)
+    throw spaceError(
+      `the sysexts do not fit on ${label}: it would need ${(excess / MIB).toFixed(1)} MiB more than its ${(partition.sizeBytes / MIB).toFixed(1)} MiB`,
+      'install them to ROOT (--install_to root:/opt/extensions) or bake fewer',
+    );
+  await ctx.run.run('btrfs', ['check', '--readonly', rebuilt], {
+    readOnly: true,
+    why: `check the ${label} filesystem`,
+  });
   const now = await readSuperblock(ctx, rebuilt, label);
-  const kept = (sb: Superblock) => [sb.label, sb.fsid, sb.totalBytes, sb.sectorsize, sb.nodesize, sb.csum, sb.dataProfile, sb.metadataProfile, sb.incompat & ~COMPRESSION_FLAGS, sb.compatRo].join(' ');
-  if (kept(now) !== kept(old)) throw toolError(`mkfs.btrfs rebuilt ${label} differently (${kept(now)} instead of ${kept(old)})`, 'report this with `btrfs inspect-internal dump-super` of the base image\'s OEM');
+  const kept = (sb: Superblock) =>
+    [
+      sb.label,
+      sb.fsid,
+      sb.totalBytes,
+      sb.sectorsize,
+      sb.nodesize,
+      sb.csum,
+      sb.dataProfile,
+      sb.metadataProfile,
+      sb.incompat & ~COMPRESSION_FLAGS,
+      sb.compatRo,
+    ].join(' ');
+  if (kept(now) !== kept(old))
+    throw toolError(
+      `mkfs.btrfs rebuilt ${label} differently (${kept(now)} instead of ${kept(old)})`,
+      "report this with `btrfs inspect-internal dump-super` of the base image's OEM",
+    );
 }

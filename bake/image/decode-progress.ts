@@ -12,7 +12,11 @@ export interface DecodeProgress {
 }
 
 /** Looks at `path` every `intervalMs` (and once more when disposed), reporting what it sees. */
-export function watchDecoding(path: string, onProgress: (progress: DecodeProgress) => void, intervalMs: number): AsyncDisposable {
+export function watchDecoding(
+  path: string,
+  onProgress: (progress: DecodeProgress) => void,
+  intervalMs: number,
+): AsyncDisposable {
   let total: number | undefined;
   const look = async () => {
     const written = (await stat(path).catch(() => undefined))?.size ?? 0;
@@ -21,7 +25,9 @@ export function watchDecoding(path: string, onProgress: (progress: DecodeProgres
     onProgress({ written, ...(total !== undefined && total >= written ? { total } : {}) });
   };
   let looking = look();
-  const timer = setInterval(() => { looking = looking.then(look); }, intervalMs);
+  const timer = setInterval(() => {
+    looking = looking.then(look);
+  }, intervalMs);
   return {
     async [Symbol.asyncDispose]() {
       clearInterval(timer);

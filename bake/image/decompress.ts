@@ -83,7 +83,10 @@ async function releaseFifo(fifo: string): Promise<void> {
 
 function corruptArchive(reason: unknown, source: Bz2Source): unknown {
   if (reason instanceof BakeError && reason.kind === 'tool' && reason.reason !== 'tool-missing') {
-    return inputError(`${describe(source)} is not a complete bz2 archive (${reason.message})`, 'delete it from the cache and retry');
+    return inputError(
+      `${describe(source)} is not a complete bz2 archive (${reason.message})`,
+      'delete it from the cache and retry',
+    );
   }
   return reason;
 }
@@ -93,8 +96,15 @@ async function decompressInProcess(source: Bz2Source, dest: string): Promise<voi
   const require = createRequire(import.meta.url);
   const bzip2Maybe = require('bzip2-maybe') as () => Transform;
   try {
-    await pipeline(typeof source === 'string' ? createReadStream(source) : source, bzip2Maybe(), new SparseFileWriter(dest));
+    await pipeline(
+      typeof source === 'string' ? createReadStream(source) : source,
+      bzip2Maybe(),
+      new SparseFileWriter(dest),
+    );
   } catch (error) {
-    throw inputError(`${describe(source)} is not a complete bz2 archive (${(error as Error).message})`, 'delete it from the cache and retry');
+    throw inputError(
+      `${describe(source)} is not a complete bz2 archive (${(error as Error).message})`,
+      'delete it from the cache and retry',
+    );
   }
 }

@@ -24,10 +24,25 @@ export interface Mounted {
   unmount: () => Promise<void>;
 }
 
-export async function attachPartition(ctx: Context, stack: CleanupStack, image: string, partition: GptPartition, options: { readOnly?: boolean } = {}): Promise<Attached> {
+export async function attachPartition(
+  ctx: Context,
+  stack: CleanupStack,
+  image: string,
+  partition: GptPartition,
+  options: { readOnly?: boolean } = {},
+): Promise<Attached> {
   const { stdout } = await ctx.run.run(
     'losetup',
-    ['--find', '--show', ...(options.readOnly ? ['--read-only'] : []), '--offset', String(partition.offsetBytes), '--sizelimit', String(partition.sizeBytes), image],
+    [
+      '--find',
+      '--show',
+      ...(options.readOnly ? ['--read-only'] : []),
+      '--offset',
+      String(partition.offsetBytes),
+      '--sizelimit',
+      String(partition.sizeBytes),
+      image,
+    ],
     { privileged: true, why: `attach partition ${partition.number} (${partition.label})` },
   );
   const device = stdout.trim();
@@ -38,7 +53,13 @@ export async function attachPartition(ctx: Context, stack: CleanupStack, image: 
   return { device, detach };
 }
 
-export async function mountDevice(ctx: Context, stack: CleanupStack, device: string, fstype: string, label: string): Promise<Mounted> {
+export async function mountDevice(
+  ctx: Context,
+  stack: CleanupStack,
+  device: string,
+  fstype: string,
+  label: string,
+): Promise<Mounted> {
   // mkdtemp + rmdir (never rm -r): if an unmount ever failed, removing the mount point must not recurse into the image.
   const path = await mkdtemp(join(tmpdir(), `bake-${label.toLowerCase()}-`));
   const removeDir = stack.defer(`remove ${path}`, () => rmdir(path));
@@ -56,7 +77,12 @@ export async function mountDevice(ctx: Context, stack: CleanupStack, device: str
 }
 
 /** Mounts an image file read-only (a loop device set up by mount) to look inside; released by `stack`. */
-export async function mountImageReadOnly(ctx: Context, stack: CleanupStack, image: string, why: string): Promise<string> {
+export async function mountImageReadOnly(
+  ctx: Context,
+  stack: CleanupStack,
+  image: string,
+  why: string,
+): Promise<string> {
   const path = await mkdtemp(join(tmpdir(), 'bake-look-'));
   stack.defer(`remove ${path}`, () => rmdir(path));
   await ctx.run.run('mount', ['-o', 'ro,loop', image, path], { privileged: true, readOnly: true, why });
@@ -86,9 +112,17 @@ async function mountSource(path: string): Promise<string | undefined> {
 async function waitForLoopRelease(ctx: Context, device: string): Promise<void> {
   const backingFile = `/sys/block/${basename(device)}/loop/backing_file`;
   for (const deadline = Date.now() + LOOP_RELEASE_TIMEOUT_MS; Date.now() < deadline; await sleep(20)) {
-    if (!(await access(backingFile).then(() => true, () => false))) return;
+    if (
+      !(await access(backingFile).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return;
   }
-  ctx.log.warn(`${device} is still attached ${LOOP_RELEASE_TIMEOUT_MS / 1000} s after detaching it; see losetup --list`);
+  ctx.log.warn(
+    `${device} is still attached ${LOOP_RELEASE_TIMEOUT_MS / 1000} s after detaching it; see losetup --list`,
+  );
 }
 
 export async function freeBytes(path: string): Promise<number> {

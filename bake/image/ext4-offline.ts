@@ -36,7 +36,8 @@ const BANNER = /^(debugfs|e2fsck|resize2fs|dumpe2fs) \d/;
  */
 function device(fs: Ext4AtOffset): { name: string; cwd: string } {
   const name = basename(fs.image);
-  if (name.includes('?')) throw inputError(`the image name ${name} contains '?', which e2fsprogs read as an option`, 'rename it');
+  if (name.includes('?'))
+    throw inputError(`the image name ${name} contains '?', which e2fsprogs read as an option`, 'rename it');
   return { name: `./${name}?offset=${fs.partition.offsetBytes}`, cwd: dirname(fs.image) };
 }
 
@@ -45,7 +46,11 @@ function device(fs: Ext4AtOffset): { name: string; cwd: string } {
  * parser reads it). A line ends a command, so names with line breaks cannot be said and are refused.
  */
 export function debugfsQuote(fs: Ext4AtOffset, path: string): string {
-  if (/[\0\n\r]/.test(path)) throw inputError(`${fs.label}:${JSON.stringify(path)} contains a line break, which debugfs cannot write`, 'use another path');
+  if (/[\0\n\r]/.test(path))
+    throw inputError(
+      `${fs.label}:${JSON.stringify(path)} contains a line break, which debugfs cannot write`,
+      'use another path',
+    );
   return `"${path.replaceAll('"', '""')}"`;
 }
 
@@ -56,12 +61,19 @@ async function e2fsprogs(ctx: Context, fs: Ext4AtOffset, tool: string, args: str
 
 /** The first thing debugfs complained about, if anything. */
 function complaint(stderr: string): string | undefined {
-  return stderr.split('\n').map((line) => line.trim()).find((line) => line !== '' && !BANNER.test(line));
+  return stderr
+    .split('\n')
+    .map((line) => line.trim())
+    .find((line) => line !== '' && !BANNER.test(line));
 }
 
 /** Runs one debugfs request (reads only) and returns its output. */
 async function request(ctx: Context, fs: Ext4AtOffset, command: string, options: RunOptions = {}) {
-  return e2fsprogs(ctx, fs, 'debugfs', ['-R', command], { readOnly: true, why: `read ${fs.label} without mounting it`, ...options });
+  return e2fsprogs(ctx, fs, 'debugfs', ['-R', command], {
+    readOnly: true,
+    why: `read ${fs.label} without mounting it`,
+    ...options,
+  });
 }
 
 /** ROOT's tree as debugfs reads it. */
@@ -82,7 +94,11 @@ export function ext4Tree(ctx: Context, fs: Ext4AtOffset): TreeView {
       const stat = await readFile(out);
       const size = Number(/Size: (\d+)/.exec(stat.toString('latin1'))?.[1] ?? NaN);
       const marker = stat.indexOf('Fast link dest: "');
-      if (marker >= 0) return stat.subarray(marker + 'Fast link dest: "'.length).subarray(0, size).toString('utf8');
+      if (marker >= 0)
+        return stat
+          .subarray(marker + 'Fast link dest: "'.length)
+          .subarray(0, size)
+          .toString('utf8');
       await request(ctx, fs, `cat ${debugfsQuote(fs, path)}`, { stdoutFile: out });
       return (await readFile(out)).subarray(0, size).toString('utf8');
     },
@@ -97,12 +113,18 @@ export function ext4Tree(ctx: Context, fs: Ext4AtOffset): TreeView {
 export function ext4Store(ctx: Context, fs: Ext4AtOffset): PartitionStore {
   const tree = ext4Tree(ctx, fs);
   const q = (path: string) => debugfsQuote(fs, path);
-  const owned = (path: string, mode: string) => [`sif ${q(path)} mode ${mode}`, `sif ${q(path)} uid 0`, `sif ${q(path)} gid 0`];
+  const owned = (path: string, mode: string) => [
+    `sif ${q(path)} mode ${mode}`,
+    `sif ${q(path)} uid 0`,
+    `sif ${q(path)} gid 0`,
+  ];
   const apply = async (commands: string[]) => {
     await using scratch = await tempDir('bake-debugfs');
     const file = join(scratch.path, 'commands');
     await writeCommands(file, commands);
-    const { stderr } = await e2fsprogs(ctx, fs, 'debugfs', ['-w', '-f', file], { why: `write into ${fs.label} without mounting it` });
+    const { stderr } = await e2fsprogs(ctx, fs, 'debugfs', ['-w', '-f', file], {
+      why: `write into ${fs.label} without mounting it`,
+    });
     const problem = complaint(stderr);
     if (problem) throw toolError(`debugfs could not write into ${fs.label}: ${problem}`);
   };
@@ -115,7 +137,13 @@ export function ext4Store(ctx: Context, fs: Ext4AtOffset): PartitionStore {
       const times = options.preserveTimes ? await preservedTimes(q(path), from) : [];
       await apply([...(await clear(path)), `write ${q(from)} ${q(path)}`, ...owned(path, '0100644'), ...times]);
     },
-    putSymlink: async (target, path) => apply([...(await clear(path)), `symlink ${q(path)} ${q(target)}`, `sif ${q(path)} uid 0`, `sif ${q(path)} gid 0`]),
+    putSymlink: async (target, path) =>
+      apply([
+        ...(await clear(path)),
+        `symlink ${q(path)} ${q(target)}`,
+        `sif ${q(path)} uid 0`,
+        `sif ${q(path)} gid 0`,
+      ]),
   };
 }
 
@@ -132,10 +160,14 @@ async function preservedTimes(quotedPath: string, from: string): Promise<string[
 
 /** Free bytes for new files: free blocks less the blocks reserved for root (what statfs's bavail reports). */
 export async function ext4FreeBytes(ctx: Context, fs: Ext4AtOffset): Promise<number> {
-  const { stdout } = await e2fsprogs(ctx, fs, 'dumpe2fs', ['-h'], { readOnly: true, why: `measure the free space on ${fs.label}` });
+  const { stdout } = await e2fsprogs(ctx, fs, 'dumpe2fs', ['-h'], {
+    readOnly: true,
+    why: `measure the free space on ${fs.label}`,
+  });
   const field = (name: string) => {
     const value = new RegExp(`^${name}:\\s+(\\d+)$`, 'm').exec(stdout)?.[1];
-    if (value === undefined) throw toolError(`dumpe2fs reported no "${name}" for ${fs.label}`, 'is this an ext4 filesystem?');
+    if (value === undefined)
+      throw toolError(`dumpe2fs reported no "${name}" for ${fs.label}`, 'is this an ext4 filesystem?');
     return Number(value);
   };
   return Math.max(0, field('Free blocks') - field('Reserved block count')) * field('Block size');
@@ -151,8 +183,15 @@ export async function growExt4(ctx: Context, fs: Ext4AtOffset): Promise<void> {
   const part = join(scratch.path, 'root.img');
   const why = `grow ${fs.label} without mounting it`;
   await copyPartitionOut(ctx, fs.image, fs.partition, part, why);
-  const fsck = await ctx.run.run('e2fsck', ['-f', '-y', part], { allowFailure: true, why: `check ${fs.label} before growing it` });
-  if (fsck.exitCode > 1) throw spaceError(`${fs.label}'s filesystem needs repair before it can grow (e2fsck exit ${fsck.exitCode})`, 'the base image may be corrupt; clear the cache and retry');
+  const fsck = await ctx.run.run('e2fsck', ['-f', '-y', part], {
+    allowFailure: true,
+    why: `check ${fs.label} before growing it`,
+  });
+  if (fsck.exitCode > 1)
+    throw spaceError(
+      `${fs.label}'s filesystem needs repair before it can grow (e2fsck exit ${fsck.exitCode})`,
+      'the base image may be corrupt; clear the cache and retry',
+    );
   await ctx.run.run('resize2fs', [part], { why });
   await copyPartitionBack(ctx, part, fs.image, fs.partition, why);
 }

@@ -27,11 +27,17 @@ function sealHeader(header: Buffer): void {
 }
 
 /** Sets the image to `diskBytes` and partition `number` (the last one) to `blocks` sectors. */
-export async function resizeLastPartition(image: string, number: number, blocks: number, diskBytes: number): Promise<void> {
+export async function resizeLastPartition(
+  image: string,
+  number: number,
+  blocks: number,
+  diskBytes: number,
+): Promise<void> {
   const file = await open(image, 'r+');
   try {
     const header = await readAt(file, HEADER_LBA * SECTOR, SECTOR);
-    if (header.toString('latin1', 0, 8) !== 'EFI PART') throw inputError(`${image} has no GPT`, 'is this a Flatcar disk image?');
+    if (header.toString('latin1', 0, 8) !== 'EFI PART')
+      throw inputError(`${image} has no GPT`, 'is this a Flatcar disk image?');
     const entriesLba = Number(header.readBigUInt64LE(72));
     const count = header.readUInt32LE(80);
     const entrySize = header.readUInt32LE(84);
@@ -41,7 +47,13 @@ export async function resizeLastPartition(image: string, number: number, blocks:
     const lastLba = firstLba + BigInt(blocks) - 1n;
     for (let index = 0; index < count; index++) {
       const other = entries.subarray(index * entrySize, (index + 1) * entrySize);
-      if (index !== number - 1 && other.readBigUInt64LE(40) > firstLba) throw new BakeError('input', `partition ${number} of ${image} is not the last one`, undefined, 'not-last-partition');
+      if (index !== number - 1 && other.readBigUInt64LE(40) > firstLba)
+        throw new BakeError(
+          'input',
+          `partition ${number} of ${image} is not the last one`,
+          undefined,
+          'not-last-partition',
+        );
     }
     const totalLbas = BigInt(diskBytes / SECTOR);
     const entrySectors = BigInt(Math.ceil((count * entrySize) / SECTOR));

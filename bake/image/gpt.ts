@@ -101,9 +101,16 @@ export type PartitionName = keyof typeof FLATCAR_PARTITIONS;
 export function findPartition(table: GptTable, name: PartitionName, imagePath: string): GptPartition {
   const expected = FLATCAR_PARTITIONS[name];
   const partition = table.partitions.find((p) => p.number === expected.number);
-  if (!partition) throw inputError(`${imagePath} has no partition ${expected.number} (${expected.label})`, 'is this a Flatcar disk image?');
+  if (!partition)
+    throw inputError(
+      `${imagePath} has no partition ${expected.number} (${expected.label})`,
+      'is this a Flatcar disk image?',
+    );
   if (partition.label !== expected.label) {
-    throw inputError(`partition ${expected.number} of ${imagePath} is labelled '${partition.label}', expected '${expected.label}'`, 'is this a Flatcar disk image?');
+    throw inputError(
+      `partition ${expected.number} of ${imagePath} is labelled '${partition.label}', expected '${expected.label}'`,
+      'is this a Flatcar disk image?',
+    );
   }
   return partition;
 }

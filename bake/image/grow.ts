@@ -22,10 +22,18 @@ export async function growRootPartition(image: string, extraBytes: number): Prom
   const before = findPartition(await readGpt(image), 'root', image);
   const newEnd = alignUp(before.offsetBytes + before.sizeBytes + extraBytes);
   try {
-    await resizeLastPartition(image, FLATCAR_PARTITIONS.root.number, (newEnd - before.offsetBytes) / SECTOR, newEnd + ALIGNMENT);
+    await resizeLastPartition(
+      image,
+      FLATCAR_PARTITIONS.root.number,
+      (newEnd - before.offsetBytes) / SECTOR,
+      newEnd + ALIGNMENT,
+    );
   } catch (error) {
     if (hasReason(error, 'not-last-partition')) {
-      throw spaceError('ROOT is too small and is not the last partition, so it cannot grow', 'install to OEM or bake fewer sysexts');
+      throw spaceError(
+        'ROOT is too small and is not the last partition, so it cannot grow',
+        'install to OEM or bake fewer sysexts',
+      );
     }
     throw error;
   }
@@ -33,10 +41,23 @@ export async function growRootPartition(image: string, extraBytes: number): Prom
 }
 
 /** Attaches the grown ROOT and grows its ext4 to fill the partition (e2fsck first, as resize2fs demands). */
-export async function attachAndResizeRoot(ctx: Context, stack: CleanupStack, image: string, root: GptPartition): Promise<Attached> {
+export async function attachAndResizeRoot(
+  ctx: Context,
+  stack: CleanupStack,
+  image: string,
+  root: GptPartition,
+): Promise<Attached> {
   const attached = await attachPartition(ctx, stack, image, root);
-  const fsck = await ctx.run.run('e2fsck', ['-f', '-y', attached.device], { privileged: true, allowFailure: true, why: 'check ROOT before growing it' });
-  if (fsck.exitCode > 1) throw spaceError(`ROOT's filesystem needs repair before it can grow (e2fsck exit ${fsck.exitCode})`, 'the base image may be corrupt; clear the cache and retry');
+  const fsck = await ctx.run.run('e2fsck', ['-f', '-y', attached.device], {
+    privileged: true,
+    allowFailure: true,
+    why: 'check ROOT before growing it',
+  });
+  if (fsck.exitCode > 1)
+    throw spaceError(
+      `ROOT's filesystem needs repair before it can grow (e2fsck exit ${fsck.exitCode})`,
+      'the base image may be corrupt; clear the cache and retry',
+    );
   await ctx.run.run('resize2fs', [attached.device], { privileged: true, why: 'grow the ROOT filesystem' });
   return attached;
 }

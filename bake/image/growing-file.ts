@@ -27,7 +27,10 @@ export class GrowingFileReader {
   private readonly waiters = new Set<() => void>();
 
   /** `path` is where the writer appends; `finalPath` where it renames the file when complete. */
-  constructor(private readonly path: string, private readonly finalPath: string) {}
+  constructor(
+    private readonly path: string,
+    private readonly finalPath: string,
+  ) {}
 
   /** A new follower; several can read the same download at their own pace (the decoder and gpg). */
   follow(): FileFollower {
@@ -87,7 +90,8 @@ export class GrowingFileReader {
           yield buffer.subarray(0, bytesRead);
           continue;
         }
-        if (handle && (await handle.stat()).size < counter.bytes) throw new WriterRestartedError(`${this.path} was rewritten from the start`);
+        if (handle && (await handle.stat()).size < counter.bytes)
+          throw new WriterRestartedError(`${this.path} was rewritten from the start`);
         if (this.failure) throw this.failure;
         if (finished) {
           if (handle) return;

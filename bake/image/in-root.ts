@@ -46,7 +46,12 @@ export interface ResolveOptions {
  * The in-root path `path` leads to, with no symlink in any existing component (nor in the last one
  * when followLast). Components that do not exist yet are kept as given, ready to be created.
  */
-export async function resolveInRoot(tree: TreeView, rules: PartitionRules, path: string, options: ResolveOptions): Promise<string> {
+export async function resolveInRoot(
+  tree: TreeView,
+  rules: PartitionRules,
+  path: string,
+  options: ResolveOptions,
+): Promise<string> {
   const refuse = (problem: string) => refusal(rules, path, problem);
   let done: string[] = [];
   const todo = path.split('/').filter(Boolean);
@@ -80,7 +85,10 @@ export async function resolveInRoot(tree: TreeView, rules: PartitionRules, path:
 }
 
 function refusal(rules: PartitionRules, path: string, problem: string): BakeError {
-  return inputError(`${rules.label}:${path} cannot be resolved inside ${rules.label}: ${problem}`, 'bake follows links only within their own partition or image; check where this one leads');
+  return inputError(
+    `${rules.label}:${path} cannot be resolved inside ${rules.label}: ${problem}`,
+    'bake follows links only within their own partition or image; check where this one leads',
+  );
 }
 
 /** A tree mounted on the host at `hostRoot`. */
@@ -106,9 +114,11 @@ function hostPath(hostRoot: string, resolved: string): string {
 /** Reads a file inside a mounted tree, following links only within it; the final open does not follow. */
 export async function readInRoot(hostRoot: string, rules: PartitionRules, path: string): Promise<string> {
   const resolved = await resolveInRoot(mountedTree(hostRoot), rules, path, { followLast: true });
-  const file = await open(hostPath(hostRoot, resolved), constants.O_RDONLY | constants.O_NOFOLLOW).catch((error: NodeJS.ErrnoException) => {
-    throw error.code === 'ENOENT' ? refusal(rules, path, `nothing is at ${resolved}`) : error;
-  });
+  const file = await open(hostPath(hostRoot, resolved), constants.O_RDONLY | constants.O_NOFOLLOW).catch(
+    (error: NodeJS.ErrnoException) => {
+      throw error.code === 'ENOENT' ? refusal(rules, path, `nothing is at ${resolved}`) : error;
+    },
+  );
   try {
     return await file.readFile('utf8');
   } finally {
@@ -141,7 +151,10 @@ export interface PartitionStore {
  * directories are created one at a time, and each file or link is put at the resolved, link-free path.
  */
 export class InRootWriter {
-  constructor(private readonly store: PartitionStore, private readonly rules: PartitionRules) {}
+  constructor(
+    private readonly store: PartitionStore,
+    private readonly rules: PartitionRules,
+  ) {}
 
   /** Copies a host file to `path`, root-owned 0644. */
   async installFile(from: string, path: string, options: WriteOptions = {}): Promise<void> {
@@ -182,7 +195,8 @@ export class InRootWriter {
       if ((await tree.kind(prefix)) === undefined) await this.store.mkdir(prefix);
     }
     const again = await resolveInRoot(tree, this.rules, resolved, { followLast: true });
-    if (again !== resolved || (await tree.kind(resolved)) !== 'dir') throw refusal(this.rules, path, `${resolved} changed while bake created it`);
+    if (again !== resolved || (await tree.kind(resolved)) !== 'dir')
+      throw refusal(this.rules, path, `${resolved} changed while bake created it`);
     return resolved;
   }
 }
@@ -193,8 +207,14 @@ export class InRootWriter {
  * following it. A mounted partition is written through the privileged runner (so sudo keeps working)
  * and given to root; a private copy is written as the user, whose files its builder maps to root.
  */
-export function hostTreeStore(ctx: Context, hostRoot: string, label: string, { privileged }: { privileged: boolean }): PartitionStore {
-  const run = (file: string, args: string[], uncancellable = false) => ctx.run.run(file, args, { privileged, why: `write into ${label}`, uncancellable });
+export function hostTreeStore(
+  ctx: Context,
+  hostRoot: string,
+  label: string,
+  { privileged }: { privileged: boolean },
+): PartitionStore {
+  const run = (file: string, args: string[], uncancellable = false) =>
+    ctx.run.run(file, args, { privileged, why: `write into ${label}`, uncancellable });
   const owner = privileged ? ['-o', '0', '-g', '0'] : [];
   const put = async (path: string, make: (temporary: string) => Promise<unknown>) => {
     const temporary = hostPath(hostRoot, posix.join(posix.dirname(path), `.bake-${randomBytes(8).toString('hex')}`));
@@ -209,7 +229,10 @@ export function hostTreeStore(ctx: Context, hostRoot: string, label: string, { p
   return {
     tree: mountedTree(hostRoot),
     mkdir: async (path) => void (await run('mkdir', ['-m', '0755', hostPath(hostRoot, path)])),
-    putFile: (from, path, options) => put(path, (temporary) => run('install', ['-m', '0644', ...owner, ...(options.preserveTimes ? ['-p'] : []), '-T', from, temporary])),
+    putFile: (from, path, options) =>
+      put(path, (temporary) =>
+        run('install', ['-m', '0644', ...owner, ...(options.preserveTimes ? ['-p'] : []), '-T', from, temporary]),
+      ),
     putSymlink: (target, path) => put(path, (temporary) => run('ln', ['-sn', target, temporary])),
   };
 }

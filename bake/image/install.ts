@@ -40,14 +40,21 @@ export async function installSysext(writerFor: WriterFor, source: InstallSource)
 
 /** The partitions the placements write to: the images, and links or confs a sysupdate conf put elsewhere. */
 export function partitionsTouched(placements: readonly Placement[]): Set<PartitionName> {
-  const paths = placements.flatMap((placement) => [placement.osPath, ...placement.symlinks, ...(placement.confPath ? [placement.confPath] : [])]);
+  const paths = placements.flatMap((placement) => [
+    placement.osPath,
+    ...placement.symlinks,
+    ...(placement.confPath ? [placement.confPath] : []),
+  ]);
   return new Set(paths.map((path) => partitionOf(path).partition));
 }
 
 /** Bytes each partition needs: file sizes rounded up to 4 KiB blocks plus per-file metadata, and 1 MiB slack. */
-export function bytesNeeded(items: ReadonlyArray<{ placement: Placement; bytes: number }>): Record<PartitionName, number> {
+export function bytesNeeded(
+  items: ReadonlyArray<{ placement: Placement; bytes: number }>,
+): Record<PartitionName, number> {
   const needed: Record<PartitionName, number> = { root: 0, oem: 0 };
   for (const { placement, bytes } of items) needed[placement.partition] += Math.ceil(bytes / 4096) * 4096 + 64 * 1024;
-  for (const partition of Object.keys(needed) as PartitionName[]) if (needed[partition] > 0) needed[partition] += 1024 * 1024;
+  for (const partition of Object.keys(needed) as PartitionName[])
+    if (needed[partition] > 0) needed[partition] += 1024 * 1024;
   return needed;
 }

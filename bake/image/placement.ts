@@ -27,7 +27,10 @@ const OS_MOUNTS: Record<PartitionName, string> = { root: '/', oem: '/oem' };
  * Other partitions mounted over ROOT in the booted OS (flatcar.md: ROOT keeps only these mount points and
  * /oem). Whatever bake wrote below them on ROOT would be hidden, and USR is read-only and signed.
  */
-const FOREIGN_MOUNTS: Record<string, string> = { '/usr': 'USR, read-only on Flatcar', '/boot': 'the EFI system partition' };
+const FOREIGN_MOUNTS: Record<string, string> = {
+  '/usr': 'USR, read-only on Flatcar',
+  '/boot': 'the EFI system partition',
+};
 
 /** How each partition's own paths resolve: ROOT must not reach into what the booted OS mounts over it. */
 export const PARTITION_RULES: Record<PartitionName, PartitionRules> = {
@@ -47,7 +50,8 @@ export function osPathProblem(path: string, role: OsPathRole): string | undefine
   if (path === '') return 'is empty';
   if (path.includes('\0')) return 'contains a NUL byte';
   if (!path.startsWith('/')) return 'is not an absolute path';
-  if (path.split('/').some((part) => part === '.' || part === '..')) return "is not normalised (it contains '.' or '..')";
+  if (path.split('/').some((part) => part === '.' || part === '..'))
+    return "is not normalised (it contains '.' or '..')";
   const normal = normaliseOsPath(path);
   const mount = Object.keys(FOREIGN_MOUNTS).find((prefix) => normal === prefix || normal.startsWith(`${prefix}/`));
   if (mount) return `is under ${mount} (${FOREIGN_MOUNTS[mount]})`;
@@ -72,7 +76,10 @@ export function parseInstallTarget(value: string, flag = '--install-to'): Instal
   if (problem) throw usageError(`${flag} ${value}: '${dir}' ${problem}`, hint);
   const normal = normaliseOsPath(dir);
   if (partition === 'root' && partitionOf(normal).partition === 'oem') {
-    throw usageError(`${flag} ${value}: ${normal} is the OEM partition in the booted OS`, `write oem:${normal.slice('/oem'.length) || '/'}`);
+    throw usageError(
+      `${flag} ${value}: ${normal} is the OEM partition in the booted OS`,
+      `write oem:${normal.slice('/oem'.length) || '/'}`,
+    );
   }
   return { partition, dir: normal };
 }
@@ -120,18 +127,28 @@ export interface Placement {
 
 /** The partition that holds an OS path, and the path inside it. */
 export function partitionOf(osPath: string): { partition: PartitionName; pathInPartition: string } {
-  if (osPath === '/oem' || osPath.startsWith('/oem/')) return { partition: 'oem', pathInPartition: osPath.slice('/oem'.length) || '/' };
+  if (osPath === '/oem' || osPath.startsWith('/oem/'))
+    return { partition: 'oem', pathInPartition: osPath.slice('/oem'.length) || '/' };
   return { partition: 'root', pathInPartition: osPath };
 }
 
 /** A file name bake puts inside the image: one plain path component (it may come from a bakery listing). */
 function checkFileName(name: string, file: string): void {
   if (file === '' || file === '.' || file === '..' || /[/\0]/.test(file)) {
-    throw inputError(`the file name '${file}' for sysext '${name}' is not a plain file name`, 'name a file without directories, e.g. name:name-1.0-x86-64.raw');
+    throw inputError(
+      `the file name '${file}' for sysext '${name}' is not a plain file name`,
+      'name a file without directories, e.g. name:name-1.0-x86-64.raw',
+    );
   }
 }
 
-export function placeSysext(name: string, file: string, target: InstallTarget, conf?: SysupdateTarget, hasConf = conf !== undefined): Placement {
+export function placeSysext(
+  name: string,
+  file: string,
+  target: InstallTarget,
+  conf?: SysupdateTarget,
+  hasConf = conf !== undefined,
+): Placement {
   checkFileName(name, file);
   const chosenDir = posix.join(OS_MOUNTS[target.partition], target.dir, name);
   const dir = conf?.path ?? chosenDir;

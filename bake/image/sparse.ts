@@ -33,7 +33,11 @@ export class SparseFileWriter extends Writable {
     }
   }
 
-  override async _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): Promise<void> {
+  override async _write(
+    chunk: Buffer,
+    _encoding: BufferEncoding,
+    callback: (error?: Error | null) => void,
+  ): Promise<void> {
     try {
       this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
       const whole = this.pending.length - (this.pending.length % BLOCK);

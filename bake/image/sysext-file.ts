@@ -55,7 +55,12 @@ export async function detectFormat(path: string): Promise<SysextFormat | undefin
  * Passes `use` a tree holding the image's extension-release directory: copied out with the format's
  * userspace tool (no root, no loop device), or for btrfs from the image mounted read-only.
  */
-async function withReleaseDir<T>(ctx: Context, image: string, format: SysextFormat, use: (dir: string) => Promise<T>): Promise<T> {
+async function withReleaseDir<T>(
+  ctx: Context,
+  image: string,
+  format: SysextFormat,
+  use: (dir: string) => Promise<T>,
+): Promise<T> {
   if (readableWithoutRoot(format)) return withExtractedImage(ctx, image, format, RELEASE_DIR, use);
   await using stack = new CleanupStack(ctx.log);
   return await use(await mountImageReadOnly(ctx, stack, image, 'read the sysext metadata'));
@@ -64,7 +69,8 @@ async function withReleaseDir<T>(ctx: Context, image: string, format: SysextForm
 /** The image's filesystem, or the one verdict `bake` and `bake sysext lint` give for anything else. */
 export async function requireSysextFormat(image: string): Promise<SysextFormat> {
   const format = await detectFormat(image);
-  if (!format) throw inputError(`${image} is not a sysext image`, 'expected a squashfs, erofs, ext4 or btrfs filesystem image');
+  if (!format)
+    throw inputError(`${image} is not a sysext image`, 'expected a squashfs, erofs, ext4 or btrfs filesystem image');
   return format;
 }
 
@@ -90,10 +96,18 @@ export async function inspectSysext(ctx: Context, image: string, expect: SysextE
     if (!names.includes(wanted)) {
       const found = names.filter((n) => n.startsWith('extension-release.'));
       const detail = found.length ? `it carries ${found.join(', ')}` : `it has no ${RELEASE_DIR}/extension-release.*`;
-      throw inputError(`${image} is not a sysext named '${expect.name}': ${detail}`, `systemd would ignore it; name it '${found[0]?.slice('extension-release.'.length) ?? 'as its metadata says'}' or rebuild it`);
+      throw inputError(
+        `${image} is not a sysext named '${expect.name}': ${detail}`,
+        `systemd would ignore it; name it '${found[0]?.slice('extension-release.'.length) ?? 'as its metadata says'}' or rebuild it`,
+      );
     }
     const text = await readInRoot(root, SYSEXT_RULES, `${dir}/${wanted}`).catch((error: unknown) => {
-      throw isBakeError(error) ? inputError(`${image}: its ${wanted} cannot be read inside the image (${error.message})`, 'rebuild it with the file itself, not a link out of the image') : error;
+      throw isBakeError(error)
+        ? inputError(
+            `${image}: its ${wanted} cannot be read inside the image (${error.message})`,
+            'rebuild it with the file itself, not a link out of the image',
+          )
+        : error;
     });
     return parseKeyValueFile(text);
   });
@@ -105,15 +119,31 @@ export async function inspectSysext(ctx: Context, image: string, expect: SysextE
 export function checkCompatibility(image: string, release: Record<string, string>, expect: SysextExpectations): void {
   const architecture = release.ARCHITECTURE;
   if (architecture && architecture !== expect.arch) {
-    throw inputError(`${image} is built for ${architecture}, not ${expect.arch}`, `use a ${expect.arch} build or pass --arch ${architecture}`);
+    throw inputError(
+      `${image} is built for ${architecture}, not ${expect.arch}`,
+      `use a ${expect.arch} build or pass --arch ${architecture}`,
+    );
   }
   const id = release.ID;
   if (!id) throw inputError(`${image} has no ID= in its extension-release`, 'set ID=_any or ID=flatcar');
-  if (id !== '_any' && id !== 'flatcar') throw inputError(`${image} is for ID=${id}, not Flatcar`, 'rebuild it with ID=_any or ID=flatcar');
-  if (id === 'flatcar' && !release.SYSEXT_LEVEL && release.VERSION_ID && expect.osVersion && release.VERSION_ID !== expect.osVersion) {
-    throw inputError(`${image} is pinned to Flatcar ${release.VERSION_ID}, not ${expect.osVersion}`, 'rebuild it for this release or use SYSEXT_LEVEL=1.0');
+  if (id !== '_any' && id !== 'flatcar')
+    throw inputError(`${image} is for ID=${id}, not Flatcar`, 'rebuild it with ID=_any or ID=flatcar');
+  if (
+    id === 'flatcar' &&
+    !release.SYSEXT_LEVEL &&
+    release.VERSION_ID &&
+    expect.osVersion &&
+    release.VERSION_ID !== expect.osVersion
+  ) {
+    throw inputError(
+      `${image} is pinned to Flatcar ${release.VERSION_ID}, not ${expect.osVersion}`,
+      'rebuild it for this release or use SYSEXT_LEVEL=1.0',
+    );
   }
   if (id === 'flatcar' && release.SYSEXT_LEVEL && release.SYSEXT_LEVEL !== '1.0') {
-    throw inputError(`${image} needs SYSEXT_LEVEL=${release.SYSEXT_LEVEL}; Flatcar has 1.0`, 'rebuild it with SYSEXT_LEVEL=1.0');
+    throw inputError(
+      `${image} needs SYSEXT_LEVEL=${release.SYSEXT_LEVEL}; Flatcar has 1.0`,
+      'rebuild it with SYSEXT_LEVEL=1.0',
+    );
   }
 }

@@ -167,10 +167,18 @@ export class Downloader {
    * Requests the rest of the version the partial file holds; falls back to the whole file (emptying the
    * partial) when the server will not resume or the file changed upstream meanwhile.
    */
-  private async openBody(attempt: Attempt, url: string, file: PartialFile, options: DownloadOptions): Promise<Response> {
+  private async openBody(
+    attempt: Attempt,
+    url: string,
+    file: PartialFile,
+    options: DownloadOptions,
+  ): Promise<Response> {
     const from = file.received;
     if (from > 0 && file.validator !== undefined) {
-      const response = await this.transport.send(attempt, 'GET', url, { range: `bytes=${from}-`, 'if-range': file.validator });
+      const response = await this.transport.send(attempt, 'GET', url, {
+        range: `bytes=${from}-`,
+        'if-range': file.validator,
+      });
       if (continuesAt(response, from, file.validator)) return response;
       if (response.status === 200) {
         this.transport.log.debug(`${url}: server sent the whole file (it changed, or ignores ranges); starting over`);
@@ -191,7 +199,13 @@ export class Downloader {
     return response;
   }
 
-  private async copyLocal(url: string, source: string, file: PartialFile, options: DownloadOptions, maxBytes: number): Promise<void> {
+  private async copyLocal(
+    url: string,
+    source: string,
+    file: PartialFile,
+    options: DownloadOptions,
+    maxBytes: number,
+  ): Promise<void> {
     const total = await localSize(url, source);
     if (total > maxBytes) throw new TooLargeError(url, maxBytes);
     await restart(file, options);

@@ -142,7 +142,10 @@ export function createHttp(options: HttpOptions): HttpClient {
       try {
         return JSON.parse(text) as T;
       } catch (error) {
-        throw networkError(`invalid JSON from ${url}: ${(error as Error).message}`, 'check that the URL points at a JSON document');
+        throw networkError(
+          `invalid JSON from ${url}: ${(error as Error).message}`,
+          'check that the URL points at a JSON document',
+        );
       }
     },
     download(url, dest, downloadOptions) {

@@ -31,7 +31,11 @@ export const DEADLINE_BASE_MS = 120_000;
 export const MIN_BYTES_PER_SECOND = 32 * KiB;
 
 export function formatBytes(bytes: number): string {
-  const units: Array<[number, string]> = [[1024 * MiB, 'GiB'], [MiB, 'MiB'], [KiB, 'KiB']];
+  const units: Array<[number, string]> = [
+    [1024 * MiB, 'GiB'],
+    [MiB, 'MiB'],
+    [KiB, 'KiB'],
+  ];
   const [size, unit] = units.find(([unitSize]) => bytes >= unitSize && bytes % unitSize === 0) ?? [1, 'bytes'];
   return `${bytes / size} ${unit}`;
 }
@@ -48,7 +52,12 @@ export class TooLargeError extends BakeError {
 }
 
 /** Reads a whole body into memory, failing as soon as it passes `maxBytes`. */
-export async function readBounded(body: AsyncIterable<Uint8Array>, maxBytes: number, url: string, onBytes?: (bytes: number) => void): Promise<Buffer> {
+export async function readBounded(
+  body: AsyncIterable<Uint8Array>,
+  maxBytes: number,
+  url: string,
+  onBytes?: (bytes: number) => void,
+): Promise<Buffer> {
   const chunks: Uint8Array[] = [];
   let received = 0;
   for await (const chunk of body) {

@@ -25,7 +25,8 @@ export function localPath(url: string): string | undefined {
 function localFailure(url: string, error: unknown): Error {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'ENOENT' || code === 'ENOTDIR') return notFoundError(url, 'check the path the endpoint points at');
-  if (code === 'EACCES' || code === 'EPERM') return inputError(`cannot read ${url}: permission denied`, 'check its permissions');
+  if (code === 'EACCES' || code === 'EPERM')
+    return inputError(`cannot read ${url}: permission denied`, 'check its permissions');
   if (code === 'EISDIR') return inputError(`${url} is a directory, not a file`, 'name a file');
   return error as Error;
 }

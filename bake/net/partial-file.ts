@@ -16,7 +16,8 @@ import { dirname } from 'node:path';
 import type { HashAlgorithm } from '../core/checksums.ts';
 import { spaceError } from '../core/errors.ts';
 
-const DISK_FULL_HINT = 'free some disk space there or point --cache-dir at a bigger disk; the download resumes where it stopped';
+const DISK_FULL_HINT =
+  'free some disk space there or point --cache-dir at a bigger disk; the download resumes where it stopped';
 
 function diskFull(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException).code;
@@ -107,7 +108,12 @@ export class PartialFile {
   private async hashExisting(): Promise<void> {
     const buffer = Buffer.allocUnsafe(1 << 20);
     for (let position = 0; position < this.received; ) {
-      const { bytesRead } = await this.handle.read(buffer, 0, Math.min(buffer.length, this.received - position), position);
+      const { bytesRead } = await this.handle.read(
+        buffer,
+        0,
+        Math.min(buffer.length, this.received - position),
+        position,
+      );
       if (bytesRead === 0) break;
       this.hash!.update(buffer.subarray(0, bytesRead));
       position += bytesRead;
@@ -126,7 +132,8 @@ export class PartialFile {
   /** Replaces the stored validator: the old one is unlinked, the new one created exclusively, never written through a link. */
   private async storeValidator(): Promise<void> {
     await rm(validatorPath(this.path), { force: true });
-    if (this.validator !== undefined) await writeFile(validatorPath(this.path), this.validator, { flag: O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW });
+    if (this.validator !== undefined)
+      await writeFile(validatorPath(this.path), this.validator, { flag: O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW });
     this.validatorStored = true;
   }
 

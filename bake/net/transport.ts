@@ -82,7 +82,12 @@ export class Transport {
   }
 
   /** One attempt: sends the request, following redirects. The caller must consume or dump the body. */
-  async send(attempt: Attempt, method: Method, url: string, extraHeaders: Record<string, string> = {}): Promise<Response> {
+  async send(
+    attempt: Attempt,
+    method: Method,
+    url: string,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<Response> {
     let current = url;
     for (let hop = 0; ; hop++) {
       const headers = { 'user-agent': this.options.userAgent, ...this.options.headers?.(current), ...extraHeaders };
@@ -100,7 +105,8 @@ export class Transport {
         return { url: current, status: response.statusCode, headers: response.headers, body: response.body };
       }
       await response.body.dump();
-      if (hop >= MAX_REDIRECTS) throw networkError(`too many redirects from ${url}`, 'check the URL; the server redirects in a loop');
+      if (hop >= MAX_REDIRECTS)
+        throw networkError(`too many redirects from ${url}`, 'check the URL; the server redirects in a loop');
       current = this.redirectTarget(url, current, location);
     }
   }

@@ -26,15 +26,30 @@ export interface InstallItem extends InstallSource {
 }
 
 /** Installs the sysexts into `image`; returns by how many bytes ROOT grew (0 when they fitted). */
-export async function installIntoImage(ctx: Context, image: string, sysexts: readonly InstallItem[], report: Report): Promise<{ grownBy: number }> {
+export async function installIntoImage(
+  ctx: Context,
+  image: string,
+  sysexts: readonly InstallItem[],
+  report: Report,
+): Promise<{ grownBy: number }> {
   await using stack = new CleanupStack(ctx.log);
   const table = await readGpt(image);
   const needed = bytesNeeded(sysexts);
-  const oem = partitionsTouched(sysexts.map((sysext) => sysext.placement)).has('oem') ? await openOem(ctx, stack, image, table, needed.oem) : undefined;
+  const oem = partitionsTouched(sysexts.map((sysext) => sysext.placement)).has('oem')
+    ? await openOem(ctx, stack, image, table, needed.oem)
+    : undefined;
   // The id predates the offline route: the point where the partitions are open for writing.
   await pausePoint(ctx, 'mounted');
-  const { root, grownBy } = await makeRoomOnRoot(ctx, { image, partition: findPartition(table, 'root', image), label: 'ROOT' }, needed.root, report);
-  const writers: Record<PartitionName, InRootWriter | undefined> = { root: new InRootWriter(ext4Store(ctx, root), PARTITION_RULES.root), oem: oem?.writer };
+  const { root, grownBy } = await makeRoomOnRoot(
+    ctx,
+    { image, partition: findPartition(table, 'root', image), label: 'ROOT' },
+    needed.root,
+    report,
+  );
+  const writers: Record<PartitionName, InRootWriter | undefined> = {
+    root: new InRootWriter(ext4Store(ctx, root), PARTITION_RULES.root),
+    oem: oem?.writer,
+  };
   const writerFor = (partition: PartitionName) => writers[partition] ?? unexpected(partition);
   for (const sysext of sysexts) {
     report(`${sysext.spec.name} → ${sysext.placement.osPath}`);
@@ -46,7 +61,12 @@ export async function installIntoImage(ctx: Context, image: string, sysexts: rea
 }
 
 /** ROOT, grown (GPT, then the ext4 offline) when the sysexts do not fit in its free space. */
-async function makeRoomOnRoot(ctx: Context, root: Ext4AtOffset, needed: number, report: Report): Promise<{ root: Ext4AtOffset; grownBy: number }> {
+async function makeRoomOnRoot(
+  ctx: Context,
+  root: Ext4AtOffset,
+  needed: number,
+  report: Report,
+): Promise<{ root: Ext4AtOffset; grownBy: number }> {
   const free = await ext4FreeBytes(ctx, root);
   if (needed <= free) return { root, grownBy: 0 };
   const grownBy = needed - free + 64 * MIB;
@@ -57,10 +77,23 @@ async function makeRoomOnRoot(ctx: Context, root: Ext4AtOffset, needed: number, 
 }
 
 /** OEM read out for an offline rebuild (image/btrfs-offline.ts), refused when the sysexts do not fit. */
-async function openOem(ctx: Context, stack: CleanupStack, image: string, table: GptTable, needed: number): Promise<{ writer: InRootWriter; finish: () => Promise<void> }> {
-  const oem = await openBtrfsOffline(ctx, stack, { image, partition: findPartition(table, 'oem', image), label: 'OEM' });
+async function openOem(
+  ctx: Context,
+  stack: CleanupStack,
+  image: string,
+  table: GptTable,
+  needed: number,
+): Promise<{ writer: InRootWriter; finish: () => Promise<void> }> {
+  const oem = await openBtrfsOffline(ctx, stack, {
+    image,
+    partition: findPartition(table, 'oem', image),
+    label: 'OEM',
+  });
   if (needed > oem.freeBytes) {
-    throw spaceError(`the sysexts for OEM need ${humanBytes(needed)} but OEM has ${humanBytes(oem.freeBytes)} free`, 'install them to ROOT (--install_to root:/opt/extensions) or bake fewer');
+    throw spaceError(
+      `the sysexts for OEM need ${humanBytes(needed)} but OEM has ${humanBytes(oem.freeBytes)} free`,
+      'install them to ROOT (--install_to root:/opt/extensions) or bake fewer',
+    );
   }
   return { writer: new InRootWriter(oem.store, PARTITION_RULES.oem), finish: oem.finish };
 }

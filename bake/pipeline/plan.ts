@@ -77,20 +77,29 @@ export function parseSysextSpec(argument: string, fetch: boolean): SysextSpec {
   if (colon > 0 || (colon === 0 && at < 0)) {
     const name = argument.slice(0, colon);
     const file = argument.slice(colon + 1);
-    if (!name) throw usageError(`empty sysext name in '${argument}'`, 'write name:file, e.g. docker:docker-27.3.1-x86-64.raw');
+    if (!name)
+      throw usageError(`empty sysext name in '${argument}'`, 'write name:file, e.g. docker:docker-27.3.1-x86-64.raw');
     checkExtensionName(name);
     if (!file) throw usageError(`no file given for sysext '${name}'`, `write ${name}:<file>`);
-    if (fetch && file.includes('/')) throw usageError(`--fetch takes bakery file names, not paths: '${file}'`, `e.g. ${name}:${name}-<version>-x86-64.raw`);
+    if (fetch && file.includes('/'))
+      throw usageError(
+        `--fetch takes bakery file names, not paths: '${file}'`,
+        `e.g. ${name}:${name}-<version>-x86-64.raw`,
+      );
     return fetch ? { name, source: 'bakery', file } : { name, source: 'local', file };
   }
   if (at > 0) {
     const name = argument.slice(0, at);
     const version = argument.slice(at + 1);
     checkExtensionName(name);
-    if (!version) throw usageError(`no version given for sysext '${name}'`, `write ${name}@<version> or ${name}@latest`);
+    if (!version)
+      throw usageError(`no version given for sysext '${name}'`, `write ${name}@<version> or ${name}@latest`);
     return { name, source: fetch ? 'catalog' : 'recipe', version };
   }
-  throw usageError(`'${argument}' is not name:file or name@version`, 'e.g. docker:docker.raw (a file) or docker@27.3.1 (built on the spot); bake --help lists the commands');
+  throw usageError(
+    `'${argument}' is not name:file or name@version`,
+    'e.g. docker:docker.raw (a file) or docker@27.3.1 (built on the spot); bake --help lists the commands',
+  );
 }
 
 export function parseBakeRequest(sysextArgs: string[], options: RawBakeOptions, cwd = process.cwd()): BakeRequest {
@@ -98,7 +107,8 @@ export function parseBakeRequest(sysextArgs: string[], options: RawBakeOptions, 
   const sysexts = sysextArgs.map((argument) => parseSysextSpec(argument, options.fetch ?? false));
   const seen = new Set<string>();
   for (const { name } of sysexts) {
-    if (seen.has(name)) throw usageError(`sysext '${name}' is named twice`, 'each name links /etc/extensions/<name>.raw once');
+    if (seen.has(name))
+      throw usageError(`sysext '${name}' is named twice`, 'each name links /etc/extensions/<name>.raw once');
     seen.add(name);
   }
   const vendors = vendorList([options.vendor ?? []].flat()).map(parseVendor);
@@ -127,14 +137,20 @@ function checkRecipeSpec(spec: { name: string; version: string }, arch: Arch): v
     throw usageError(`no recipe builds '${spec.name}'`, suggestion(spec.name, recipeNames(), fromBakery));
   }
   const { arches } = getRecipe(spec.name);
-  if (!arches.includes(arch)) throw usageError(`the ${spec.name} recipe does not build for ${arch}`, `use --arch ${arches.join(' or --arch ')}, or --fetch ${spec.name}@${spec.version} from the bakery`);
+  if (!arches.includes(arch))
+    throw usageError(
+      `the ${spec.name} recipe does not build for ${arch}`,
+      `use --arch ${arches.join(' or --arch ')}, or --fetch ${spec.name}@${spec.version} from the bakery`,
+    );
 }
 
 /** A vendor format by its exact name; a near miss or another name for one gets the right name suggested. */
 export function parseVendor(value: string): string {
   if (isKnownVendor(value)) return value;
   const alias = VENDOR_ALIASES[value.toLowerCase()];
-  const hint = alias ? `did you mean '${alias}'?` : suggestion(value, ['generic', ...VENDOR_FORMATS], 'run `bake vendors` for the list');
+  const hint = alias
+    ? `did you mean '${alias}'?`
+    : suggestion(value, ['generic', ...VENDOR_FORMATS], 'run `bake vendors` for the list');
   throw usageError(`unknown vendor '${value}'`, hint);
 }
 
@@ -146,9 +162,20 @@ function oneOf<T extends string>(flag: string, value: string, allowed: readonly 
 function parseVendorOptions(options: RawBakeOptions): VendorRequest {
   return {
     route: oneOf('--vendor-route', options.vendorRoute ?? 'auto', ['auto', 'sdk', 'native'] as const),
-    containerRuntime: oneOf('--container-runtime', options.containerRuntime ?? 'auto', ['auto', 'podman', 'docker'] as const),
+    containerRuntime: oneOf('--container-runtime', options.containerRuntime ?? 'auto', [
+      'auto',
+      'podman',
+      'docker',
+    ] as const),
     scripts: parseScriptsTrust(options),
-    ...(options.compression ? { compression: options.compression.split(',').map((c) => c.trim()).filter(Boolean) } : {}),
+    ...(options.compression
+      ? {
+          compression: options.compression
+            .split(',')
+            .map((c) => c.trim())
+            .filter(Boolean),
+        }
+      : {}),
   };
 }
 
@@ -186,9 +213,16 @@ export function imageFileName(spec: SysextSpec, arch: Arch): string {
   return 'version' in spec ? `${spec.name}-${spec.version}-${arch}.raw` : basename(spec.file);
 }
 
-export function bakeryUrls(bakeryUrl: string, spec: { name: string; file: string }): { image: string; conf: string; sums: string[] } {
+export function bakeryUrls(
+  bakeryUrl: string,
+  spec: { name: string; file: string },
+): { image: string; conf: string; sums: string[] } {
   const base = bakeryUrl.replace(/\/+$/, '');
-  return { image: `${base}/${spec.file}`, conf: `${base}/${spec.name}.conf`, sums: [`${base}/${spec.name}/SHA256SUMS`, `${base}/SHA256SUMS`] };
+  return {
+    image: `${base}/${spec.file}`,
+    conf: `${base}/${spec.name}.conf`,
+    sums: [`${base}/${spec.name}/SHA256SUMS`, `${base}/SHA256SUMS`],
+  };
 }
 
 /** The bakery's list, image and conf for one sysext, and what will vouch for each. */
@@ -199,21 +233,36 @@ function bakeryChecks(spec: SysextSpec, file: string, endpoints: Endpoints): Fet
   const signed = endpoints.bakeryKey !== '';
   const listed = `its sha256 in ${list}${signed ? ' (signed)' : ''}`;
   return [
-    { url: list, checkedBy: signed ? `${list}.gpg with --bakery-key ${endpoints.bakeryKey}` : 'nothing: unsigned (no --bakery-key)' },
+    {
+      url: list,
+      checkedBy: signed
+        ? `${list}.gpg with --bakery-key ${endpoints.bakeryKey}`
+        : 'nothing: unsigned (no --bakery-key)',
+    },
     { url: image, checkedBy: listed },
     { url: conf, checkedBy: `${signed ? listed : `${listed} if listed`}, a strict sysupdate parse and the path rules` },
   ];
 }
 
-export function planBake(request: BakeRequest, release: ResolvedRelease, context: { endpoints: Endpoints; cacheDir: string }): BakePlan {
+export function planBake(
+  request: BakeRequest,
+  release: ResolvedRelease,
+  context: { endpoints: Endpoints; cacheDir: string },
+): BakePlan {
   const cache = releaseCacheDir(context.cacheDir, release);
   // The image's signed checksum list vouches for it (its own .sig only where a mirror has no list).
   const files = [IMAGE_BZ2, `${IMAGE_BZ2}${DIGESTS}`, `${IMAGE_BZ2}${DIGESTS}.sig`, VERSION_TXT, `${VERSION_TXT}.sig`];
   const sysexts = request.sysexts.map((spec): PlannedSysext => {
     const file = imageFileName(spec, request.arch);
-    const checks = spec.source === 'bakery' || spec.source === 'catalog' ? bakeryChecks(spec, file, context.endpoints) : [];
+    const checks =
+      spec.source === 'bakery' || spec.source === 'catalog' ? bakeryChecks(spec, file, context.endpoints) : [];
     // Bakery and recipe sysexts come with a sysupdate conf; a local one only if <name>.conf lies beside it.
-    return { spec, downloads: checks.map(({ url }) => url), checks, placement: placeSysext(spec.name, file, request.installTo, undefined, spec.source !== 'local') };
+    return {
+      spec,
+      downloads: checks.map(({ url }) => url),
+      checks,
+      placement: placeSysext(spec.name, file, request.installTo, undefined, spec.source !== 'local'),
+    };
   });
   return {
     release,
@@ -224,7 +273,9 @@ export function planBake(request: BakeRequest, release: ResolvedRelease, context
     baseImage: join(cache, IMAGE_BIN),
     sysexts,
     output: join(request.outputDir, IMAGE_BIN),
-    vendors: vendorPlans({ vendors: request.vendors, release, outputDir: request.outputDir, ...request.vendorOptions }, context.endpoints),
+    vendors: vendorPlans(
+      { vendors: request.vendors, release, outputDir: request.outputDir, ...request.vendorOptions },
+      context.endpoints,
+    ),
   };
 }
-

@@ -14,7 +14,8 @@ import type { Report } from './stages.ts';
 export function downloadProgress(report: Report, now: () => number = Date.now): (progress: DownloadProgress) => void {
   let attempt = { from: -1, since: now() };
   return (progress) => {
-    if (progress.resumedFrom !== attempt.from) attempt = { from: progress.resumedFrom, since: attempt.from === -1 ? attempt.since : now() };
+    if (progress.resumedFrom !== attempt.from)
+      attempt = { from: progress.resumedFrom, since: attempt.from === -1 ? attempt.since : now() };
     const seconds = Math.max((now() - attempt.since) / 1000, 0.001);
     report(downloadLine(progress, (progress.received - progress.resumedFrom) / seconds));
   };
@@ -24,7 +25,10 @@ export function downloadProgress(report: Report, now: () => number = Date.now): 
 export function downloadLine({ url, received, total, resumedFrom }: DownloadProgress, bytesPerSecond: number): string {
   const name = url.split('/').at(-1);
   const share = total ? ` of ${humanBytes(total)} (${percent(received, total)})` : '';
-  const left = total && bytesPerSecond > 0 && received < total ? `, ${humanDuration(((total - received) / bytesPerSecond) * 1000)} left` : '';
+  const left =
+    total && bytesPerSecond > 0 && received < total
+      ? `, ${humanDuration(((total - received) / bytesPerSecond) * 1000)} left`
+      : '';
   const resumed = resumedFrom > 0 ? ` (resumed at ${humanBytes(resumedFrom)})` : '';
   return `${name}: ${humanBytes(received)}${share} at ${humanBytes(bytesPerSecond)}/s${left}${resumed}`;
 }

@@ -7,13 +7,22 @@ import { BakeError } from '../core/errors.ts';
 import type { BakePlan } from './plan.ts';
 
 /** Every file the plan publishes: the generic image and the vendor outputs. */
-export const plannedOutputs = (plan: BakePlan): string[] => [plan.output, ...plan.vendors.flatMap((vendor) => vendor.outputs)];
+export const plannedOutputs = (plan: BakePlan): string[] => [
+  plan.output,
+  ...plan.vendors.flatMap((vendor) => vendor.outputs),
+];
 
 /** lstat: a symlink at the output (dangling or not) is an existing output, never followed. */
 export async function ensureOutputFree(path: string, force: boolean): Promise<void> {
   const found = await lstat(path).catch(() => undefined);
-  if (found?.isDirectory()) throw new BakeError('exists', `${path} is a directory`, 'remove it, or --output another directory');
-  if (found && !force) throw new BakeError('exists', `${path} already exists`, 'pass --force to replace it, or --output another directory');
+  if (found?.isDirectory())
+    throw new BakeError('exists', `${path} is a directory`, 'remove it, or --output another directory');
+  if (found && !force)
+    throw new BakeError(
+      'exists',
+      `${path} already exists`,
+      'pass --force to replace it, or --output another directory',
+    );
 }
 
 export async function ensureOutputsFree(plan: BakePlan): Promise<void> {

@@ -46,11 +46,17 @@ async function localSysext(spec: Extract<SysextSpec, { source: 'local' }>): Prom
   try {
     await access(image, constants.R_OK);
   } catch {
-    throw inputError(`cannot read sysext file ${spec.file} for '${spec.name}'`, 'check the path, or use --fetch to take it from the bakery');
+    throw inputError(
+      `cannot read sysext file ${spec.file} for '${spec.name}'`,
+      'check the path, or use --fetch to take it from the bakery',
+    );
   }
   if (!(await stat(image)).isFile()) throw inputError(`${spec.file} is not a file`, 'name the sysext image file');
   const conf = join(dirname(image), `${spec.name}.conf`);
-  const hasConf = await access(conf, constants.R_OK).then(() => true, () => false);
+  const hasConf = await access(conf, constants.R_OK).then(
+    () => true,
+    () => false,
+  );
   return hasConf ? { image, conf } : { image };
 }
 
@@ -70,7 +76,10 @@ async function bakerySums(ctx: Context, urls: string[]): Promise<BakeryList> {
   for (const url of urls) {
     if (await ctx.http.exists(url)) return { url, text: await ctx.http.getText(url) };
   }
-  throw verifyError(`the bakery publishes no SHA256SUMS (tried ${urls.join(', ')})`, 'bake only installs bakery files it can verify; check --bakery-url');
+  throw verifyError(
+    `the bakery publishes no SHA256SUMS (tried ${urls.join(', ')})`,
+    'bake only installs bakery files it can verify; check --bakery-url',
+  );
 }
 
 /**
@@ -81,51 +90,93 @@ async function checkListSignature(ctx: Context, list: BakeryList, workDir: strin
   const signatureUrl = `${list.url}.gpg`;
   const location = ctx.endpoints.bakeryKey;
   if (!location) {
-    if (await ctx.http.exists(signatureUrl)) ctx.log.warn(`the bakery signs ${list.url} (${signatureUrl}), but no --bakery-key names its key: taking the list unsigned`);
+    if (await ctx.http.exists(signatureUrl))
+      ctx.log.warn(
+        `the bakery signs ${list.url} (${signatureUrl}), but no --bakery-key names its key: taking the list unsigned`,
+      );
     return undefined;
   }
   const dir = await mkdtemp(join(workDir, 'bakery-list-'));
   const [listFile, signatureFile] = [join(dir, 'SHA256SUMS'), join(dir, 'SHA256SUMS.gpg')];
   await writeFile(listFile, list.text);
   await ctx.http.download(signatureUrl, signatureFile, { maxBytes: LIMITS.smallFile }).catch((error: unknown) => {
-    throw notFoundUrl(error) ? verifyError(`--bakery-key was given but the bakery does not sign ${list.url} (no ${signatureUrl})`, 'drop --bakery-key or check --bakery-url') : error;
+    throw notFoundUrl(error)
+      ? verifyError(
+          `--bakery-key was given but the bakery does not sign ${list.url} (no ${signatureUrl})`,
+          'drop --bakery-key or check --bakery-url',
+        )
+      : error;
   });
-  const check = await verifySignature(ctx, await endpointKey(ctx, 'bakeryKey'), listFile, signatureFile).catch((error: unknown) => {
-    throw isBakeError(error) ? verifyError(error.message, 'check --bakery-key and --bakery-url') : error;
-  });
+  const check = await verifySignature(ctx, await endpointKey(ctx, 'bakeryKey'), listFile, signatureFile).catch(
+    (error: unknown) => {
+      throw isBakeError(error) ? verifyError(error.message, 'check --bakery-key and --bakery-url') : error;
+    },
+  );
   return `${signatureUrl} (signed by ${check.primaryFingerprint})`;
 }
 
-async function bakerySysext(ctx: Context, spec: { name: string; file: string }, workDir: string, knownList?: BakeryList): Promise<Fetched> {
+async function bakerySysext(
+  ctx: Context,
+  spec: { name: string; file: string },
+  workDir: string,
+  knownList?: BakeryList,
+): Promise<Fetched> {
   const urls = bakeryUrls(ctx.endpoints.bakeryUrl, spec);
   const list = knownList ?? (await bakerySums(ctx, urls.sums));
   const signedBy = await checkListSignature(ctx, list, workDir);
   const listed = `its sha256 in ${list.url}${signedBy ? ' (signed)' : ''}`;
   const expected = findChecksum(list.text, spec.file);
-  if (!expected) throw verifyError(`${spec.file} is not listed in the bakery's SHA256SUMS`, 'check the file name (bake sysext list, or the bakery\'s release page)');
+  if (!expected)
+    throw verifyError(
+      `${spec.file} is not listed in the bakery's SHA256SUMS`,
+      "check the file name (bake sysext list, or the bakery's release page)",
+    );
   const image = await downloadVerified(ctx, urls.image, join(ctx.cacheDir, 'bakery', spec.file), expected);
-  const checks: FetchCheck[] = [{ url: list.url, checkedBy: signedBy ?? 'nothing: unsigned (no --bakery-key)' }, { url: urls.image, checkedBy: listed }];
+  const checks: FetchCheck[] = [
+    { url: list.url, checkedBy: signedBy ?? 'nothing: unsigned (no --bakery-key)' },
+    { url: urls.image, checkedBy: listed },
+  ];
   // The conf is unversioned and small: fetch it fresh every time so a changed bakery conf is picked up.
   const conf = join(workDir, `${spec.name}.conf`);
   if (!(await ctx.http.exists(urls.conf))) return { image, checks };
   const confSum = findChecksum(list.text, `${spec.name}.conf`);
-  if (signedBy && !confSum) throw verifyError(`${spec.name}.conf is not listed in the signed ${list.url}`, 'bake only installs what the signed list names; check --bakery-url');
+  if (signedBy && !confSum)
+    throw verifyError(
+      `${spec.name}.conf is not listed in the signed ${list.url}`,
+      'bake only installs what the signed list names; check --bakery-url',
+    );
   await ctx.http.download(urls.conf, conf, confSum ? { sha256: confSum } : {});
-  checks.push({ url: urls.conf, checkedBy: `${confSum ? listed : 'no checksum (the list does not name it)'}, a strict sysupdate parse and the path rules` });
+  checks.push({
+    url: urls.conf,
+    checkedBy: `${confSum ? listed : 'no checksum (the list does not name it)'}, a strict sysupdate parse and the path rules`,
+  });
   return { image, conf, confOrigin: urls.conf, checks };
 }
 
 /** name@version (or @latest) against the bakery's global SHA256SUMS, the catalogue `bake repo list` shows. */
-async function catalogSysext(ctx: Context, spec: Extract<SysextSpec, { source: 'catalog' }>, arch: Arch, workDir: string): Promise<Fetched> {
+async function catalogSysext(
+  ctx: Context,
+  spec: Extract<SysextSpec, { source: 'catalog' }>,
+  arch: Arch,
+  workDir: string,
+): Promise<Fetched> {
   const { catalogFromSums, resolveImage } = await import('../repo/catalog.ts');
   const sumsUrl = bakeryUrls(ctx.endpoints.bakeryUrl, { name: spec.name, file: '' }).sums[1]!;
   const text = await ctx.http.getText(sumsUrl);
-  const resolved = resolveImage(catalogFromSums(ctx.endpoints.bakeryUrl, text), spec.version === 'latest' ? spec.name : `${spec.name}@${spec.version}`, arch);
+  const resolved = resolveImage(
+    catalogFromSums(ctx.endpoints.bakeryUrl, text),
+    spec.version === 'latest' ? spec.name : `${spec.name}@${spec.version}`,
+    arch,
+  );
   const file = imageFileName({ ...spec, version: resolved.version }, arch);
   return { ...(await bakerySysext(ctx, { name: spec.name, file }, workDir, { url: sumsUrl, text })), file };
 }
 
-async function recipeSysext(ctx: Context, spec: Extract<SysextSpec, { source: 'recipe' }>, arch: Arch): Promise<Fetched> {
+async function recipeSysext(
+  ctx: Context,
+  spec: Extract<SysextSpec, { source: 'recipe' }>,
+  arch: Arch,
+): Promise<Fetched> {
   const { createSysext } = await import('../sysext/create.ts');
   const outputDir = join(ctx.cacheDir, 'built', arch, spec.name);
   const result = await createSysext(ctx, { name: spec.name, version: spec.version, arch, outputDir, sysupdate: true });
@@ -142,16 +193,30 @@ export async function fetchSysext(ctx: Context, spec: SysextSpec, arch: Arch, wo
   return recipeSysext(ctx, spec, arch);
 }
 
-export async function prepareSysext(ctx: Context, spec: SysextSpec, options: { arch: Arch; installTo: InstallTarget; workDir: string; osVersion?: string }): Promise<PreparedSysext> {
+export async function prepareSysext(
+  ctx: Context,
+  spec: SysextSpec,
+  options: { arch: Arch; installTo: InstallTarget; workDir: string; osVersion?: string },
+): Promise<PreparedSysext> {
   const fetched = await fetchSysext(ctx, spec, options.arch, options.workDir);
   for (const { url, checkedBy } of fetched.checks ?? []) ctx.log.debug(`checked ${url}: ${checkedBy}`);
-  const info = await inspectSysext(ctx, fetched.image, { name: spec.name, arch: options.arch, ...(options.osVersion ? { osVersion: options.osVersion } : {}) });
+  const info = await inspectSysext(ctx, fetched.image, {
+    name: spec.name,
+    arch: options.arch,
+    ...(options.osVersion ? { osVersion: options.osVersion } : {}),
+  });
   const file = fetched.file ?? imageFileName(spec, options.arch);
-  const target = fetched.conf ? parseSysupdateConf(await readFile(fetched.conf, 'utf8'), fetched.confOrigin ?? fetched.conf) : undefined;
-  if (target?.matchPatterns.length && !target.matchPatterns.some((pattern) => matchesPattern(file, pattern, options.arch))) {
-    ctx.log.warn(`${file} does not match ${spec.name}.conf's MatchPattern (${target.matchPatterns.join(' ')}): systemd-sysupdate will not treat it as the current version`);
+  const target = fetched.conf
+    ? parseSysupdateConf(await readFile(fetched.conf, 'utf8'), fetched.confOrigin ?? fetched.conf)
+    : undefined;
+  if (
+    target?.matchPatterns.length &&
+    !target.matchPatterns.some((pattern) => matchesPattern(file, pattern, options.arch))
+  ) {
+    ctx.log.warn(
+      `${file} does not match ${spec.name}.conf's MatchPattern (${target.matchPatterns.join(' ')}): systemd-sysupdate will not treat it as the current version`,
+    );
   }
   const placement = placeSysext(spec.name, file, options.installTo, target, fetched.conf !== undefined);
   return { spec, ...fetched, bytes: (await stat(fetched.image)).size, info, placement };
 }
-

@@ -4,7 +4,15 @@
  * Each stage is an ordinary async function whose result the caller keeps, so the run reads as a story
  * (see pipeline/bake.ts) instead of closures sharing a bag of state.
  */
-import { Listr, ListrLogger, ProcessOutput, color, type ListrDefaultRendererLogLevels, type ListrLogLevels, type PresetTimer } from 'listr2';
+import {
+  Listr,
+  ListrLogger,
+  ProcessOutput,
+  color,
+  type ListrDefaultRendererLogLevels,
+  type ListrLogLevels,
+  type PresetTimer,
+} from 'listr2';
 import type { Context } from '../context.ts';
 
 /** Where a stage shows a line of progress (the current file, bytes so far). */
@@ -61,12 +69,19 @@ function progressStyle(ctx: Context, options: { verbose?: boolean; quiet?: boole
 }
 
 /** Each finished stage shows how long it took (listr2's own timer rounds to whole seconds). */
-const STAGE_TIMER: PresetTimer = { condition: true, field: (ms: number) => `${(ms / 1000).toFixed(2)} s`, format: () => (text) => color.dim(text ?? '') };
+const STAGE_TIMER: PresetTimer = {
+  condition: true,
+  field: (ms: number) => `${(ms / 1000).toFixed(2)} s`,
+  format: () => (text) => color.dim(text ?? ''),
+};
 
 export class StageRunner {
   private readonly style: ProgressStyle;
 
-  constructor(private readonly ctx: Context, options: { verbose?: boolean; quiet?: boolean } = {}) {
+  constructor(
+    private readonly ctx: Context,
+    options: { verbose?: boolean; quiet?: boolean } = {},
+  ) {
     this.style = progressStyle(ctx, options);
   }
 
@@ -89,21 +104,40 @@ export class StageRunner {
     return undefined;
   }
 
-  private async render(title: string, skipReason: string | undefined, work: (output: Report) => Promise<void>): Promise<void> {
+  private async render(
+    title: string,
+    skipReason: string | undefined,
+    work: (output: Report) => Promise<void>,
+  ): Promise<void> {
     const processOutput = new ProcessOutput(process.stderr, process.stderr);
     // The last progress line stays under a finished stage's title ("cached", "… (100%)"), as in the
     // line output; a skipped stage keeps its title, with the reason under it.
     // The last progress line stays under a finished stage's title ("cached", "… (100%)"), as in the
     // line output; a skipped stage keeps its title, with the reason under it.
     const tasks = new Listr<void, 'default' | 'silent', 'simple'>(
-      [{ title, skip: () => skipReason ?? false, task: (_context, task) => work((line) => { task.output = line; }), rendererOptions: { persistentOutput: true } }],
+      [
+        {
+          title,
+          skip: () => skipReason ?? false,
+          task: (_context, task) =>
+            work((line) => {
+              task.output = line;
+            }),
+          rendererOptions: { persistentOutput: true },
+        },
+      ],
       {
         exitOnError: true,
         registerSignalListeners: false,
         renderer: this.style === 'none' ? 'silent' : 'default',
         fallbackRenderer: 'simple',
         fallbackRendererCondition: this.style === 'lines',
-        rendererOptions: { logger: new ListrLogger<ListrDefaultRendererLogLevels>({ processOutput }), collapseSubtasks: false, collapseSkips: false, timer: STAGE_TIMER },
+        rendererOptions: {
+          logger: new ListrLogger<ListrDefaultRendererLogLevels>({ processOutput }),
+          collapseSubtasks: false,
+          collapseSkips: false,
+          timer: STAGE_TIMER,
+        },
         fallbackRendererOptions: { logger: new ListrLogger<ListrLogLevels>({ processOutput }), timer: STAGE_TIMER },
       },
     );

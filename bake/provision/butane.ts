@@ -32,7 +32,9 @@ export function toButaneDocument(config: Provisioning): Record<string, unknown> 
     document.storage = {
       ...(config.files.length > 0 ? { files: config.files.map(butaneFile) } : {}),
       ...(config.links.length > 0
-        ? { links: config.links.map((link) => ({ path: link.path, target: link.target, hard: false, overwrite: true })) }
+        ? {
+            links: config.links.map((link) => ({ path: link.path, target: link.target, hard: false, overwrite: true })),
+          }
         : {}),
     };
   }

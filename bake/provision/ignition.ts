@@ -68,7 +68,9 @@ export function toIgnition(config: Provisioning): IgnitionConfig {
     result.storage = {
       ...(config.files.length > 0 ? { files: config.files.map(ignitionFile) } : {}),
       ...(config.links.length > 0
-        ? { links: config.links.map((link) => ({ path: link.path, target: link.target, hard: false, overwrite: true })) }
+        ? {
+            links: config.links.map((link) => ({ path: link.path, target: link.target, hard: false, overwrite: true })),
+          }
         : {}),
     };
   }
@@ -89,7 +91,9 @@ export function mergeIgnition(base: IgnitionConfig, extra: IgnitionConfig): Igni
   return {
     ...base,
     ...(users.length > 0 ? { passwd: { ...base.passwd, users } } : {}),
-    ...(files.length > 0 || links.length > 0 ? { storage: { ...base.storage, ...(files.length ? { files } : {}), ...(links.length ? { links } : {}) } } : {}),
+    ...(files.length > 0 || links.length > 0
+      ? { storage: { ...base.storage, ...(files.length ? { files } : {}), ...(links.length ? { links } : {}) } }
+      : {}),
     ...(units.length > 0 ? { systemd: { ...base.systemd, units } } : {}),
   };
 }

@@ -47,21 +47,37 @@ export interface ResolveOptions {
   arch: Arch;
 }
 
-export async function resolveExtension(ctx: Context, ref: ExtensionRef, options: ResolveOptions): Promise<ResolvedExtension> {
+export async function resolveExtension(
+  ctx: Context,
+  ref: ExtensionRef,
+  options: ResolveOptions,
+): Promise<ResolvedExtension> {
   const base = options.bakeryUrl.replace(/\/+$/, '');
   if (ref.kind === 'file') return resolveLocalFile(ref.name, ref.path, base);
   const sums = await publishedSums(ctx, base, ref.name);
-  const file = ref.kind === 'version'
-    ? imageFileName({ name: ref.name, version: ref.version, arch: options.arch })
-    : newestFile(sums, ref.name, options.arch, base);
+  const file =
+    ref.kind === 'version'
+      ? imageFileName({ name: ref.name, version: ref.version, arch: options.arch })
+      : newestFile(sums, ref.name, options.arch, base);
   const line = sums.find((entry) => entry.file === file);
-  if (!line) throw inputError(`${file} is not listed in ${base}/${ref.name}/SHA256SUMS`, `see the published versions with: ${repoListCommand(base)}`);
-  return { name: ref.name, file, url: `${base}/${file}`, sha256: line.sha256, version: parseImageFileName(file)?.version };
+  if (!line)
+    throw inputError(
+      `${file} is not listed in ${base}/${ref.name}/SHA256SUMS`,
+      `see the published versions with: ${repoListCommand(base)}`,
+    );
+  return {
+    name: ref.name,
+    file,
+    url: `${base}/${file}`,
+    sha256: line.sha256,
+    version: parseImageFileName(file)?.version,
+  };
 }
 
 async function resolveLocalFile(name: string, path: string, base: string): Promise<ResolvedExtension> {
   const info = await stat(path).catch(() => undefined);
-  if (!info?.isFile()) throw inputError(`extension file ${path} does not exist`, `give name:file with an existing .raw image`);
+  if (!info?.isFile())
+    throw inputError(`extension file ${path} does not exist`, `give name:file with an existing .raw image`);
   const file = basename(path);
   const parsed = parseImageFileName(file);
   return {
@@ -82,7 +98,12 @@ function repoListCommand(base: string): string {
 async function publishedSums(ctx: Context, base: string, name: string): Promise<SumLine[]> {
   const url = `${base}/${name}/SHA256SUMS`;
   const text = await ctx.http.getText(url).catch((error: unknown) => {
-    throw notFoundUrl(error) ? inputError(`the bakery at ${base} publishes no extension '${name}' (no ${url})`, `see what it has with: ${repoListCommand(base)}, or set --bakery-url`) : error;
+    throw notFoundUrl(error)
+      ? inputError(
+          `the bakery at ${base} publishes no extension '${name}' (no ${url})`,
+          `see what it has with: ${repoListCommand(base)}, or set --bakery-url`,
+        )
+      : error;
   });
   return parseSums(text, url);
 }
@@ -94,6 +115,10 @@ function newestFile(sums: SumLine[], name: string, arch: Arch, base: string): st
     .map((image) => image!.version)
     .sort(compareVersions);
   const newest = versions.at(-1);
-  if (!newest) throw inputError(`no ${arch} build of ${name} is published at ${base}`, `see the published builds with: ${repoListCommand(base)}`);
+  if (!newest)
+    throw inputError(
+      `no ${arch} build of ${name} is published at ${base}`,
+      `see the published builds with: ${repoListCommand(base)}`,
+    );
   return imageFileName({ name, version: newest, arch });
 }

@@ -15,7 +15,16 @@ export type AutoUpdate = { kind: 'refresh' } | { kind: 'restart'; unit: string }
 export const NOOP_CONF = [
   '# Matches nothing, on purpose: without any transfer in /etc/sysupdate.d, systemd-sysupdate.service',
   '# fails on every run; the extensions have their own confs in /etc/sysupdate.<name>.d.',
-  '[Source]', 'Type=regular-file', 'Path=/', 'MatchPattern=invalid@v.raw', '', '[Target]', 'Type=regular-file', 'Path=/', ''].join('\n');
+  '[Source]',
+  'Type=regular-file',
+  'Path=/',
+  'MatchPattern=invalid@v.raw',
+  '',
+  '[Target]',
+  'Type=regular-file',
+  'Path=/',
+  '',
+].join('\n');
 
 const UNIT_NAME = /^[A-Za-z0-9:_.\\@-]+\.(service|socket|target|timer|path|mount)$/;
 
@@ -23,7 +32,10 @@ export function parseAutoUpdate(value: string): AutoUpdate {
   if (value === 'refresh' || value === 'reboot') return { kind: value };
   const unit = /^restart:(.+)$/.exec(value)?.[1];
   if (unit !== undefined && UNIT_NAME.test(unit)) return { kind: 'restart', unit };
-  throw usageError(`unknown --auto-update '${value}'`, 'use refresh, reboot or restart:<unit>, e.g. restart:docker.service');
+  throw usageError(
+    `unknown --auto-update '${value}'`,
+    'use refresh, reboot or restart:<unit>, e.g. restart:docker.service',
+  );
 }
 
 /** What runs after a sysupdate run changed the image an extension's symlink points to. */
@@ -60,7 +72,10 @@ export interface SysextProvisioningOptions {
   autoUpdate?: AutoUpdate;
 }
 
-export function sysextProvisioning(extensions: readonly ResolvedExtension[], options: SysextProvisioningOptions): Provisioning {
+export function sysextProvisioning(
+  extensions: readonly ResolvedExtension[],
+  options: SysextProvisioningOptions,
+): Provisioning {
   const files: ProvisionFile[] = extensions.map((extension) => ({
     path: `/opt/extensions/${extension.name}/${extension.file}`,
     mode: 0o644,
@@ -75,12 +90,27 @@ export function sysextProvisioning(extensions: readonly ResolvedExtension[], opt
   const updatable = action ? extensions.filter((extension) => extension.version !== undefined) : [];
   if (action && updatable.length > 0) {
     for (const extension of updatable) {
-      const confs = sysupdateConfs({ name: extension.name, version: extension.version!, bakeryUrl: options.bakeryUrl, verify: false, patchLevel: false });
-      files.push(...confs.map((conf) => ({ path: `/etc/sysupdate.${extension.name}.d/${conf.fileName}`, mode: 0o644, contents: { inline: conf.text } })));
+      const confs = sysupdateConfs({
+        name: extension.name,
+        version: extension.version!,
+        bakeryUrl: options.bakeryUrl,
+        verify: false,
+        patchLevel: false,
+      });
+      files.push(
+        ...confs.map((conf) => ({
+          path: `/etc/sysupdate.${extension.name}.d/${conf.fileName}`,
+          mode: 0o644,
+          contents: { inline: conf.text },
+        })),
+      );
     }
     files.push({ path: '/etc/sysupdate.d/noop.conf', mode: 0o644, contents: { inline: NOOP_CONF } });
     units.push({ name: 'systemd-sysupdate.timer', enabled: true });
-    units.push({ name: 'systemd-sysupdate.service', dropins: updatable.map((extension) => updateDropin(extension.name, action)) });
+    units.push({
+      name: 'systemd-sysupdate.service',
+      dropins: updatable.map((extension) => updateDropin(extension.name, action)),
+    });
   }
   return { files, links, units, users: [] };
 }

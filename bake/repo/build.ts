@@ -12,7 +12,14 @@ import { BakeError, oneLine } from '../core/errors.ts';
 import { formatSums, sha256File, type SumLine } from '../core/checksums.ts';
 import { readRepository, SUMS, writeFileAtomic, writeMetadata, type MetadataResult } from './layout.ts';
 import { imageFileName } from './names.ts';
-import { planBuilds, resolveBuildList, type BuildPlan, type Failure, type PlannedBuild, type Upstream } from './plan.ts';
+import {
+  planBuilds,
+  resolveBuildList,
+  type BuildPlan,
+  type Failure,
+  type PlannedBuild,
+  type Upstream,
+} from './plan.ts';
 import { signRepository, type SigningKey } from './sign.ts';
 import type { BuildListEntry } from './versions-file.ts';
 
@@ -124,7 +131,11 @@ async function renameUnlessPublished(staging: string, target: string): Promise<v
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOTEMPTY' || code === 'EEXIST') {
-      throw new BakeError('exists', `${basename(target)} was published while it was being built`, 'it is kept as published; nothing was replaced');
+      throw new BakeError(
+        'exists',
+        `${basename(target)} was published while it was being built`,
+        'it is kept as published; nothing was replaced',
+      );
     }
     throw error;
   }

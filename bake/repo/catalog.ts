@@ -44,12 +44,14 @@ export function catalogFromSums(source: string, text: string): Catalog {
     images.push({ version: image.version, arch: image.arch, file: line.file, sha256: line.sha256 });
     byName.set(image.name, images);
   }
-  const extensions = [...byName.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, images]) => ({
-    name,
-    versions: [...new Set(images.map((image) => image.version))].sort((a, b) => compareVersions(b, a)),
-    arches: [...new Set(images.map((image) => image.arch))].sort(),
-    images,
-  }));
+  const extensions = [...byName.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([name, images]) => ({
+      name,
+      versions: [...new Set(images.map((image) => image.version))].sort((a, b) => compareVersions(b, a)),
+      arches: [...new Set(images.map((image) => image.arch))].sort(),
+      images,
+    }));
   return { source, extensions };
 }
 
@@ -58,7 +60,11 @@ export async function loadCatalog(ctx: Context, source: string): Promise<Catalog
   const text = isUrl(source)
     ? await ctx.http.getText(`${source.replace(/\/+$/, '')}/${SUMS}`)
     : await readFile(join(source, SUMS), 'utf8').catch((error: NodeJS.ErrnoException) => {
-        if (error.code === 'ENOENT') throw inputError(`${source} has no ${SUMS}`, 'give a repository directory or URL (run `bake repo build` to create one)');
+        if (error.code === 'ENOENT')
+          throw inputError(
+            `${source} has no ${SUMS}`,
+            'give a repository directory or URL (run `bake repo build` to create one)',
+          );
         throw error;
       });
   return catalogFromSums(source, text);
@@ -85,7 +91,10 @@ export function resolveImage(catalog: Catalog, spec: string, arch: Arch, baseUrl
   const image = forArch.find((candidate) => candidate.version === version);
   if (!image || !version) {
     const offered = [...new Set(forArch.map((i) => i.version))].join(', ') || 'none';
-    throw inputError(`${name}@${wanted ?? 'newest'} for ${arch} is not in ${catalog.source}`, `versions for ${arch}: ${offered}`);
+    throw inputError(
+      `${name}@${wanted ?? 'newest'} for ${arch} is not in ${catalog.source}`,
+      `versions for ${arch}: ${offered}`,
+    );
   }
   const file = imageFileName({ name, version, arch });
   return { name, version, arch, url: `${baseUrl.replace(/\/+$/, '')}/${name}/${file}`, sha256: image.sha256 };

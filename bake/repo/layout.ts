@@ -46,7 +46,9 @@ export async function readRepository(repoDir: string): Promise<PublishedRelease[
     const release = await readRelease(join(repoDir, entry.name), entry.name);
     if (release) releases.push(release);
   }
-  return releases.sort((a, b) => (a.name === b.name ? compareVersions(a.version, b.version) : a.name < b.name ? -1 : 1));
+  return releases.sort((a, b) =>
+    a.name === b.name ? compareVersions(a.version, b.version) : a.name < b.name ? -1 : 1,
+  );
 }
 
 /** A directory is a release when its SHA256SUMS lists `<dir>-<arch>.raw` images; metadata dirs list other tags. */
@@ -60,7 +62,9 @@ async function readRelease(dir: string, tag: string): Promise<PublishedRelease |
   const own = images.filter((image) => image && releaseTag(image.name, image.version) === tag);
   if (own.length === 0 || own.length !== sums.length) return undefined;
   // Only the release's own files: a conf that links elsewhere would be copied into the metadata and served.
-  const files = (await readdir(dir, { withFileTypes: true })).filter((entry) => entry.isFile()).map((entry) => entry.name);
+  const files = (await readdir(dir, { withFileTypes: true }))
+    .filter((entry) => entry.isFile())
+    .map((entry) => entry.name);
   return {
     ...parsedTag,
     tag,
@@ -86,7 +90,10 @@ async function ownDirectory(dir: string): Promise<void> {
     if (error.code !== 'EEXIST') throw error;
   });
   if (!(await lstat(dir)).isDirectory()) {
-    throw inputError(`${dir} is not a directory of the repository (a symlink or a file)`, 'remove it; bake repo build writes the extension\'s metadata there');
+    throw inputError(
+      `${dir} is not a directory of the repository (a symlink or a file)`,
+      "remove it; bake repo build writes the extension's metadata there",
+    );
   }
 }
 
@@ -130,10 +137,16 @@ async function writeManifest(repoDir: string, manifest: string, lines: SumLine[]
 }
 
 /** Each conf name (`docker.conf`, `kubernetes-v1.32.conf`) comes from the newest release that has it. */
-async function copyNewestConfs(repoDir: string, metadataDir: string, versions: readonly PublishedRelease[]): Promise<void> {
+async function copyNewestConfs(
+  repoDir: string,
+  metadataDir: string,
+  versions: readonly PublishedRelease[],
+): Promise<void> {
   const newest = new Map<string, PublishedRelease>();
   for (const release of versions) for (const conf of release.confs) newest.set(conf, release); // versions are oldest first
   for (const [conf, release] of newest) {
-    await replaceFile(join(metadataDir, conf), (temporary) => copyFile(join(repoDir, release.tag, conf), temporary, constants.COPYFILE_EXCL));
+    await replaceFile(join(metadataDir, conf), (temporary) =>
+      copyFile(join(repoDir, release.tag, conf), temporary, constants.COPYFILE_EXCL),
+    );
   }
 }

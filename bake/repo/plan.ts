@@ -47,7 +47,11 @@ export async function resolveBuildList(entries: readonly BuildListEntry[], upstr
         if (!wanted.has(tag)) wanted.set(tag, { name: entry.name, version, line: entry.line });
       }
     } catch (error) {
-      failed.push({ name: entry.name, ...(entry.version === 'latest' ? {} : { version: entry.version }), error: oneLine(error) });
+      failed.push({
+        name: entry.name,
+        ...(entry.version === 'latest' ? {} : { version: entry.version }),
+        error: oneLine(error),
+      });
     }
   }
   return { wanted: [...wanted.values()], failed };
@@ -72,7 +76,11 @@ export interface BuildPlan {
 }
 
 /** Builds every wanted release that is not published; a published release is never rebuilt, even partially. */
-export function planBuilds(wanted: readonly WantedRelease[], published: readonly PublishedRelease[], arches: readonly Arch[]): BuildPlan {
+export function planBuilds(
+  wanted: readonly WantedRelease[],
+  published: readonly PublishedRelease[],
+  arches: readonly Arch[],
+): BuildPlan {
   const byTag = new Map(published.map((release) => [release.tag, release]));
   const plan: BuildPlan = { build: [], skip: [] };
   for (const { name, version } of wanted) {

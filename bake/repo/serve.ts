@@ -57,7 +57,8 @@ export function candidateFiles(urlPath: string): string[] {
   if (last.endsWith('.conf') && segments.length === 1) {
     // kubernetes-v1.32.conf lives in kubernetes/, docker.conf in docker/: try each '-' split, longest name first.
     const stem = last.slice(0, -'.conf'.length);
-    for (let cut = stem.length; cut > 0; cut = stem.lastIndexOf('-', cut - 1)) candidates.push(posix.join(stem.slice(0, cut), last));
+    for (let cut = stem.length; cut > 0; cut = stem.lastIndexOf('-', cut - 1))
+      candidates.push(posix.join(stem.slice(0, cut), last));
   }
   return candidates;
 }
@@ -66,7 +67,11 @@ export function candidateFiles(urlPath: string): string[] {
  * A candidate is served from its real path, and only when that lies inside the repository: without
  * --follow-symlinks no link may lie on the way at all, with it a link may point within the repository.
  */
-async function findFile(repoDir: string, urlPath: string, followSymlinks: boolean): Promise<{ file: string; stats: Stats } | undefined> {
+async function findFile(
+  repoDir: string,
+  urlPath: string,
+  followSymlinks: boolean,
+): Promise<{ file: string; stats: Stats } | undefined> {
   // Real paths on both sides, so a repository reached through a link still contains its own files.
   const root = await realpath(repoDir).catch(() => undefined);
   if (root === undefined) return undefined;
@@ -103,7 +108,10 @@ export async function startRepoServer(options: RepoServerOptions): Promise<RepoS
     server.once('error', fail);
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => done());
   }).catch((error: NodeJS.ErrnoException) => {
-    throw usageError(`cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 0}: ${error.code ?? error.message}`, 'pick another --listen port');
+    throw usageError(
+      `cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 0}: ${error.code ?? error.message}`,
+      'pick another --listen port',
+    );
   });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;

@@ -18,7 +18,11 @@ export interface SigningKey {
   homedir?: string;
 }
 
-const exists = (path: string) => access(path).then(() => true, () => false);
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 /** Signs the repository's manifests; returns the signatures written, relative to the repo. */
 export async function signRepository(ctx: Context, repoDir: string, signingKey: SigningKey): Promise<string[]> {
@@ -28,7 +32,8 @@ export async function signRepository(ctx: Context, repoDir: string, signingKey: 
   const metadata = [SUMS, ...(await metadataManifests(repoDir))];
   const releases = (await readRepository(repoDir)).map((release) => join(release.tag, SUMS));
   const unsignedReleases = [];
-  for (const manifest of releases) if (!(await exists(join(repoDir, `${manifest}.gpg`)))) unsignedReleases.push(manifest);
+  for (const manifest of releases)
+    if (!(await exists(join(repoDir, `${manifest}.gpg`)))) unsignedReleases.push(manifest);
   const manifests = [...metadata, ...unsignedReleases];
   if (ctx.dryRun) {
     for (const manifest of manifests) ctx.log.info(`would sign ${manifest}`);
@@ -38,9 +43,11 @@ export async function signRepository(ctx: Context, repoDir: string, signingKey: 
     for (const manifest of manifests) {
       const output = join(repoDir, manifest.replace(/SHA256SUMS$/, SIGNATURE));
       // gpg --output writes through a link planted at the signature's name; a fresh file renamed there cannot.
-      await replaceFile(output, (temporary) => ctx.run.run('gpg', [...gpgArgs, '--batch', '--detach-sign', '--output', temporary, join(repoDir, manifest)], {
-        why: 'sign SHA256SUMS for Verify=yes',
-      }));
+      await replaceFile(output, (temporary) =>
+        ctx.run.run('gpg', [...gpgArgs, '--batch', '--detach-sign', '--output', temporary, join(repoDir, manifest)], {
+          why: 'sign SHA256SUMS for Verify=yes',
+        }),
+      );
     }
   });
   return manifests.map((manifest) => manifest.replace(/SHA256SUMS$/, SIGNATURE));
@@ -62,7 +69,11 @@ async function metadataManifests(repoDir: string): Promise<string[]> {
  * A key file is imported into a throw-away GnuPG home, so signing never touches the user's keyring;
  * a key ID is used from the given (or default) home.
  */
-async function withSigner(ctx: Context, signingKey: SigningKey, sign: (gpgArgs: string[]) => Promise<void>): Promise<void> {
+async function withSigner(
+  ctx: Context,
+  signingKey: SigningKey,
+  sign: (gpgArgs: string[]) => Promise<void>,
+): Promise<void> {
   if (!(await exists(signingKey.key))) {
     const home = signingKey.homedir ? ['--homedir', signingKey.homedir] : [];
     await sign([...home, '--local-user', signingKey.key]);
@@ -75,14 +86,24 @@ async function withSigner(ctx: Context, signingKey: SigningKey, sign: (gpgArgs: 
   });
   // gpg starts an agent for the home; it must not outlive the command.
   cleanup.defer('stop the temporary gpg-agent', async () => {
-    await ctx.run.run('gpgconf', ['--homedir', home.path, '--kill', 'gpg-agent'], { uncancellable: true, allowFailure: true });
+    await ctx.run.run('gpgconf', ['--homedir', home.path, '--kill', 'gpg-agent'], {
+      uncancellable: true,
+      allowFailure: true,
+    });
   });
-  await ctx.run.run('gpg', ['--homedir', home.path, '--batch', '--import', signingKey.key], { why: 'import the signing key' });
-  const { stdout } = await ctx.run.run('gpg', ['--homedir', home.path, '--batch', '--with-colons', '--list-secret-keys'], {
-    readOnly: true,
-    why: 'find the imported signing key',
+  await ctx.run.run('gpg', ['--homedir', home.path, '--batch', '--import', signingKey.key], {
+    why: 'import the signing key',
   });
+  const { stdout } = await ctx.run.run(
+    'gpg',
+    ['--homedir', home.path, '--batch', '--with-colons', '--list-secret-keys'],
+    {
+      readOnly: true,
+      why: 'find the imported signing key',
+    },
+  );
   const fingerprint = /^fpr:+([0-9A-F]{40,64}):/m.exec(stdout)?.[1];
-  if (!fingerprint) throw inputError(`${signingKey.key} holds no secret key`, 'export it with `gpg --export-secret-keys --armor KEY`');
+  if (!fingerprint)
+    throw inputError(`${signingKey.key} holds no secret key`, 'export it with `gpg --export-secret-keys --armor KEY`');
   await sign(['--homedir', home.path, '--local-user', fingerprint]);
 }

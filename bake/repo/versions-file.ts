@@ -40,7 +40,8 @@ export async function readBuildList(path: string): Promise<BuildListEntry[]> {
     text = await readFile(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw inputError(`build list ${path} not found`, 'pass --config <file> (release_build_versions.txt format)');
+    if (code === 'ENOENT')
+      throw inputError(`build list ${path} not found`, 'pass --config <file> (release_build_versions.txt format)');
     throw error;
   }
   return parseBuildList(text, path);

@@ -19,14 +19,16 @@ export function gzipMembers(data: Buffer, what: string): Buffer[] {
   const members: Buffer[] = [];
   let offset = 0;
   while (offset < data.length) {
-    if (data[offset] !== 0x1f || data[offset + 1] !== 0x8b || data[offset + 2] !== 8) throw inputError(`${what} is not a gzip stream at byte ${offset}`, 'the file is corrupt; download it again');
+    if (data[offset] !== 0x1f || data[offset + 1] !== 0x8b || data[offset + 2] !== 8)
+      throw inputError(`${what} is not a gzip stream at byte ${offset}`, 'the file is corrupt; download it again');
     const flags = data[offset + 3]!;
     let body = offset + 10;
     if (flags & GZIP_FLAGS.extra) body += 2 + data.readUInt16LE(body);
     if (flags & GZIP_FLAGS.name) body = data.indexOf(0, body) + 1;
     if (flags & GZIP_FLAGS.comment) body = data.indexOf(0, body) + 1;
     if (flags & GZIP_FLAGS.headerCrc) body += 2;
-    if (body <= offset || body > data.length) throw inputError(`${what} has a truncated gzip header`, 'the file is corrupt; download it again');
+    if (body <= offset || body > data.length)
+      throw inputError(`${what} has a truncated gzip header`, 'the file is corrupt; download it again');
     const end = body + deflateLength(data.subarray(body), what) + 8;
     members.push(data.subarray(offset, end));
     offset = end;
@@ -38,10 +40,15 @@ export function gzipMembers(data: Buffer, what: string): Buffer[] {
 function deflateLength(data: Buffer, what: string): number {
   try {
     // inflateRawSync's typings omit the `info` result: the engine reports how much input it consumed.
-    const { engine } = inflateRawSync(data, { info: true, maxOutputLength: MAX_STREAM_BYTES }) as unknown as { engine: { bytesWritten: number } };
+    const { engine } = inflateRawSync(data, { info: true, maxOutputLength: MAX_STREAM_BYTES }) as unknown as {
+      engine: { bytesWritten: number };
+    };
     return engine.bytesWritten;
   } catch {
-    throw inputError(`${what} has a gzip stream that does not inflate (or exceeds ${MAX_STREAM_BYTES} bytes)`, 'the file is corrupt or hostile; use another mirror');
+    throw inputError(
+      `${what} has a gzip stream that does not inflate (or exceeds ${MAX_STREAM_BYTES} bytes)`,
+      'the file is corrupt or hostile; use another mirror',
+    );
   }
 }
 
@@ -54,7 +61,8 @@ export function tarFiles(tar: Buffer): Map<string, Buffer> {
     const name = header.subarray(0, 100).toString('utf8').replace(/\0.*$/s, '');
     const size = parseInt(header.subarray(124, 136).toString('ascii').replace(/\0.*$/s, '').trim() || '0', 8);
     const type = String.fromCharCode(header[156]!);
-    if (!Number.isFinite(size) || size < 0) throw inputError(`tar member ${name} has a bad size`, 'the file is corrupt; download it again');
+    if (!Number.isFinite(size) || size < 0)
+      throw inputError(`tar member ${name} has a bad size`, 'the file is corrupt; download it again');
     if (type === '0' || type === '\0') files.set(name, tar.subarray(offset + 512, offset + 512 + size));
     offset += 512 + Math.ceil(size / 512) * 512;
   }
@@ -65,7 +73,10 @@ function gunzipMetadata(member: Buffer, what: string): Buffer {
   try {
     return gunzipSync(member, { maxOutputLength: MAX_METADATA_BYTES });
   } catch {
-    throw inputError(`${what} does not decompress (or exceeds ${MAX_METADATA_BYTES} bytes)`, 'the file is corrupt or hostile; use another mirror');
+    throw inputError(
+      `${what} does not decompress (or exceeds ${MAX_METADATA_BYTES} bytes)`,
+      'the file is corrupt or hostile; use another mirror',
+    );
   }
 }
 
@@ -84,15 +95,26 @@ export function apkIndexText(archive: Buffer): string {
  */
 export function verifiedApkData(apk: Buffer, controlSha1: string, name: string): Buffer {
   const members = gzipMembers(apk, `${name}.apk`);
-  const controlIndex = members.findIndex((member) => createHash('sha1').update(member).digest('hex') === controlSha1.toLowerCase());
+  const controlIndex = members.findIndex(
+    (member) => createHash('sha1').update(member).digest('hex') === controlSha1.toLowerCase(),
+  );
   if (controlIndex < 0 || controlIndex !== members.length - 2) {
-    throw verifyError(`${name}.apk does not match its APKINDEX checksum`, 'the package or the index was altered; use another mirror');
+    throw verifyError(
+      `${name}.apk does not match its APKINDEX checksum`,
+      'the package or the index was altered; use another mirror',
+    );
   }
-  const info = tarFiles(gunzipMetadata(members[controlIndex]!, `${name}.apk`)).get('.PKGINFO')?.toString('utf8') ?? '';
+  const info =
+    tarFiles(gunzipMetadata(members[controlIndex]!, `${name}.apk`))
+      .get('.PKGINFO')
+      ?.toString('utf8') ?? '';
   const datahash = /^datahash = ([0-9a-f]{64})$/m.exec(info)?.[1];
   const data = members[controlIndex + 1]!;
   if (!datahash || createHash('sha256').update(data).digest('hex') !== datahash) {
-    throw verifyError(`${name}.apk: its files do not match the datahash in its control data`, 'the package was altered; use another mirror');
+    throw verifyError(
+      `${name}.apk: its files do not match the datahash in its control data`,
+      'the package was altered; use another mirror',
+    );
   }
   return data;
 }

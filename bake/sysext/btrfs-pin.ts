@@ -23,7 +23,17 @@ const MAGIC = Buffer.from('_BHRfS_M');
 const CHECKSUMMED_FROM = 32;
 
 const SYS_CHUNK_ARRAY_CAPACITY = 2048;
-const SUPER = { fsid: 32, magic: 64, root: 80, chunkRoot: 88, nodesize: 148, sysChunkArraySize: 160, csumType: 196, devItem: 201, sysChunkArray: 811 };
+const SUPER = {
+  fsid: 32,
+  magic: 64,
+  root: 80,
+  chunkRoot: 88,
+  nodesize: 148,
+  sysChunkArraySize: 160,
+  csumType: 196,
+  devItem: 201,
+  sysChunkArray: 811,
+};
 const HEADER = { fsid: 32, bytenr: 48, chunkTreeUuid: 64, generation: 80, nritems: 96, level: 100, size: 101 };
 const KEY = { objectid: 0, type: 8, offset: 9, size: 17 };
 const ITEM = { dataOffset: KEY.size, dataSize: KEY.size + 4, size: KEY.size + 8 };
@@ -31,7 +41,19 @@ const KEY_POINTER = { blockptr: KEY.size, size: KEY.size + 16 };
 const DEV_ITEM_UUID = 66;
 const CHUNK = { type: 24, numStripes: 44, size: 48, stripeSize: 32, stripeOffset: 8, stripeDevUuid: 16 };
 
-const ITEM_TYPE = { inode: 1, xattr: 24, dirItem: 84, dirIndex: 96, root: 132, extent: 168, devExtent: 204, dev: 216, chunk: 228, uuidSubvolume: 251, uuidReceived: 252 };
+const ITEM_TYPE = {
+  inode: 1,
+  xattr: 24,
+  dirItem: 84,
+  dirIndex: 96,
+  root: 132,
+  extent: 168,
+  devExtent: 204,
+  dev: 216,
+  chunk: 228,
+  uuidSubvolume: 251,
+  uuidReceived: 252,
+};
 const INODE_TIMES = [112, 124, 136, 148];
 const ROOT_ITEM = { bytenr: 176, uuids: [247, 263, 279], times: [...INODE_TIMES, 327, 339, 351, 363] };
 const DEV_EXTENT_CHUNK_TREE_UUID = 32;
@@ -79,7 +101,9 @@ export async function pinBtrfsImage(path: string, epoch: number): Promise<void> 
 
     const kept = [
       ...superblocks.map(({ offset }) => ({ start: offset, length: SUPERBLOCK_SIZE })),
-      ...[...trees.blocks.keys()].flatMap((logical) => physicalRanges(chunks, { start: logical, length: nodesize }, path)),
+      ...[...trees.blocks.keys()].flatMap((logical) =>
+        physicalRanges(chunks, { start: logical, length: nodesize }, path),
+      ),
       ...trees.dataExtents.flatMap((extent) => physicalRanges(chunks, extent, path)),
     ];
     await zeroAllBut(file, kept, (await file.stat()).size);
@@ -91,7 +115,8 @@ export async function pinBtrfsImage(path: string, epoch: number): Promise<void> 
       pinTreeBlock(block, uuids, epoch);
       writeChecksum(block);
       uuids.assertGone(block);
-      for (const range of physicalRanges(chunks, { start: logical, length: nodesize }, path)) await file.write(block, 0, nodesize, range.start);
+      for (const range of physicalRanges(chunks, { start: logical, length: nodesize }, path))
+        await file.write(block, 0, nodesize, range.start);
     }
     // Read before anything was zeroed, which never touches a superblock (they are kept).
     for (const { offset, copy } of superblocks) {
@@ -163,11 +188,14 @@ async function readSuperblock(file: FileHandle, offset: number, path: string): P
 
 /** The chunks: the superblock's system chunks lead to the chunk tree, which lists them all. */
 async function readChunks(file: FileHandle, superblock: Buffer, nodesize: number, path: string): Promise<Chunk[]> {
-  const systemChunks = [...sysChunkArray(superblock)].map(({ chunk, logical }) => parseChunk(superblock, chunk, logical, path));
+  const systemChunks = [...sysChunkArray(superblock)].map(({ chunk, logical }) =>
+    parseChunk(superblock, chunk, logical, path),
+  );
   const chunks: Chunk[] = [];
   await walkTree(file, systemChunks, nodesize, Number(superblock.readBigUInt64LE(SUPER.chunkRoot)), path, (block) => {
     for (const { type, key, data } of leafItems(block)) {
-      if (type === ITEM_TYPE.chunk) chunks.push(parseChunk(block, data, Number(block.readBigUInt64LE(key + KEY.offset)), path));
+      if (type === ITEM_TYPE.chunk)
+        chunks.push(parseChunk(block, data, Number(block.readBigUInt64LE(key + KEY.offset)), path));
     }
   });
   return chunks;
@@ -195,26 +223,39 @@ function parseChunk(buffer: Buffer, offset: number, logical: number, path: strin
 
 /** Where a logical range lies on the device: once per stripe (twice for DUP). */
 function physicalRanges(chunks: Chunk[], range: Range, path: string): Range[] {
-  const chunk = chunks.find((candidate) => range.start >= candidate.logical && range.start + range.length <= candidate.logical + candidate.length);
+  const chunk = chunks.find(
+    (candidate) =>
+      range.start >= candidate.logical && range.start + range.length <= candidate.logical + candidate.length,
+  );
   if (!chunk) throw toolError(`${path}: btrfs extent at ${range.start} lies outside every chunk`);
   return chunk.stripeOffsets.map((stripe) => ({ start: stripe + range.start - chunk.logical, length: range.length }));
 }
 
 /** The root tree, the trees its root items name, and the data extents the extent tree lists. */
-async function readLiveTrees(file: FileHandle, superblock: Buffer, chunks: Chunk[], nodesize: number, path: string): Promise<LiveTrees> {
+async function readLiveTrees(
+  file: FileHandle,
+  superblock: Buffer,
+  chunks: Chunk[],
+  nodesize: number,
+  path: string,
+): Promise<LiveTrees> {
   const live: LiveTrees = { blocks: new Map(), dataExtents: [] };
   const collect = (block: Buffer, logical: number) => {
     live.blocks.set(logical, block);
     for (const { type, key } of leafItems(block)) {
       if (type === ITEM_TYPE.extent) {
-        live.dataExtents.push({ start: Number(block.readBigUInt64LE(key + KEY.objectid)), length: Number(block.readBigUInt64LE(key + KEY.offset)) });
+        live.dataExtents.push({
+          start: Number(block.readBigUInt64LE(key + KEY.objectid)),
+          length: Number(block.readBigUInt64LE(key + KEY.offset)),
+        });
       }
     }
   };
   const treeRoots: number[] = [];
   await walkTree(file, chunks, nodesize, Number(superblock.readBigUInt64LE(SUPER.root)), path, (block, logical) => {
     collect(block, logical);
-    for (const { type, data } of leafItems(block)) if (type === ITEM_TYPE.root) treeRoots.push(Number(block.readBigUInt64LE(data + ROOT_ITEM.bytenr)));
+    for (const { type, data } of leafItems(block))
+      if (type === ITEM_TYPE.root) treeRoots.push(Number(block.readBigUInt64LE(data + ROOT_ITEM.bytenr)));
   });
   treeRoots.push(Number(superblock.readBigUInt64LE(SUPER.chunkRoot)));
   for (const root of treeRoots) await walkTree(file, chunks, nodesize, root, path, collect);
@@ -253,7 +294,8 @@ async function zeroAllBut(file: FileHandle, kept: Range[], size: number): Promis
       const { bytesRead } = await file.read(window, 0, Math.min(window.length, end - cursor), cursor);
       for (let page = 0; page < bytesRead; page += PAGE_SIZE) {
         const length = Math.min(PAGE_SIZE, bytesRead - page);
-        if (!window.subarray(page, page + length).equals(zeros.subarray(0, length))) await file.write(zeros, 0, length, cursor + page);
+        if (!window.subarray(page, page + length).equals(zeros.subarray(0, length)))
+          await file.write(zeros, 0, length, cursor + page);
       }
       cursor += bytesRead;
     }
@@ -306,7 +348,8 @@ function pinTreeBlock(block: Buffer, uuids: UuidPins, epoch: number): void {
       pinTimes(block, data, ROOT_ITEM.times, epoch, 'set');
       ROOT_ITEM.uuids.forEach((field) => uuids.pin(block, data + field));
     }
-    if (type === ITEM_TYPE.dirItem || type === ITEM_TYPE.dirIndex || type === ITEM_TYPE.xattr) pinDirEntries(block, data, key);
+    if (type === ITEM_TYPE.dirItem || type === ITEM_TYPE.dirIndex || type === ITEM_TYPE.xattr)
+      pinDirEntries(block, data, key);
     if (type === ITEM_TYPE.devExtent) uuids.pin(block, data + DEV_EXTENT_CHUNK_TREE_UUID);
     if (type === ITEM_TYPE.dev) uuids.pin(block, data + DEV_ITEM_UUID);
     if (type === ITEM_TYPE.chunk) pinChunkStripes(block, data, uuids);
@@ -340,7 +383,10 @@ function pinDirEntries(block: Buffer, data: number, key: number): void {
   const end = data + block.readUInt32LE(key + ITEM.dataSize);
   for (let entry = data; entry < end; ) {
     block.writeBigUInt64LE(generation, entry + DIR_ENTRY.transid);
-    entry += DIR_ENTRY.size + block.readUInt16LE(entry + DIR_ENTRY.nameLength) + block.readUInt16LE(entry + DIR_ENTRY.dataLength);
+    entry +=
+      DIR_ENTRY.size +
+      block.readUInt16LE(entry + DIR_ENTRY.nameLength) +
+      block.readUInt16LE(entry + DIR_ENTRY.dataLength);
   }
 }
 
@@ -356,7 +402,8 @@ function pinChunkStripes(buffer: Buffer, chunk: number, uuids: UuidPins): void {
  */
 function pinTimes(block: Buffer, data: number, fields: number[], epoch: number, which: 'all' | 'set'): void {
   for (const field of fields) {
-    if (which === 'set' && block.readBigUInt64LE(data + field) === 0n && block.readUInt32LE(data + field + 8) === 0) continue;
+    if (which === 'set' && block.readBigUInt64LE(data + field) === 0n && block.readUInt32LE(data + field + 8) === 0)
+      continue;
     block.writeBigUInt64LE(BigInt(epoch), data + field);
     block.writeUInt32LE(0, data + field + 8);
   }
@@ -364,7 +411,11 @@ function pinTimes(block: Buffer, data: number, fields: number[], epoch: number, 
 
 function pinSuperblock(superblock: Buffer, uuids: UuidPins): void {
   // mkfs rewrites the array as chunks come and go; what lies past its current end is left over.
-  superblock.fill(0, SUPER.sysChunkArray + superblock.readUInt32LE(SUPER.sysChunkArraySize), SUPER.sysChunkArray + SYS_CHUNK_ARRAY_CAPACITY);
+  superblock.fill(
+    0,
+    SUPER.sysChunkArray + superblock.readUInt32LE(SUPER.sysChunkArraySize),
+    SUPER.sysChunkArray + SYS_CHUNK_ARRAY_CAPACITY,
+  );
   uuids.pin(superblock, SUPER.devItem + DEV_ITEM_UUID);
   for (const { chunk } of sysChunkArray(superblock)) pinChunkStripes(superblock, chunk, uuids);
   writeChecksum(superblock);

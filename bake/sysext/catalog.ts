@@ -22,8 +22,11 @@ async function loadRecipes(): Promise<Map<string, Recipe>> {
     .sort();
   const recipes = new Map<string, Recipe>();
   for (const name of names) {
-    const module = (await import(new URL(`${name}/recipe${MODULE_EXTENSION}`, RECIPE_MODULES).href)) as { default: Recipe };
-    if (module.default.name !== name) throw new Error(`sysexts/${name}/recipe.ts names itself '${module.default.name}'`);
+    const module = (await import(new URL(`${name}/recipe${MODULE_EXTENSION}`, RECIPE_MODULES).href)) as {
+      default: Recipe;
+    };
+    if (module.default.name !== name)
+      throw new Error(`sysexts/${name}/recipe.ts names itself '${module.default.name}'`);
     recipes.set(name, module.default);
   }
   return recipes;
@@ -37,7 +40,11 @@ export function recipeNames(): string[] {
 
 export function getRecipe(name: string): Recipe {
   const recipe = RECIPES.get(name);
-  if (!recipe) throw usageError(`unknown extension '${name}'`, suggestion(name, recipeNames(), `known extensions: ${recipeNames().join(', ')}`));
+  if (!recipe)
+    throw usageError(
+      `unknown extension '${name}'`,
+      suggestion(name, recipeNames(), `known extensions: ${recipeNames().join(', ')}`),
+    );
   return recipe;
 }
 

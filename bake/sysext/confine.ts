@@ -25,7 +25,11 @@ export type AbsoluteLinks = 'outside' | 'root';
  * `absolute` is 'root'). Missing components are taken as they are; the kernel could not walk through
  * them either.
  */
-export async function resolveInside(root: string, relative: string, absolute: AbsoluteLinks = 'outside'): Promise<string | undefined> {
+export async function resolveInside(
+  root: string,
+  relative: string,
+  absolute: AbsoluteLinks = 'outside',
+): Promise<string | undefined> {
   const resolved: string[] = [];
   const pending = relative.split('/').reverse();
   let links = 0;
@@ -67,7 +71,10 @@ async function inspectTree(tree: string, absolute: AbsoluteLinks): Promise<TreeF
   for (const entry of await walkTree(tree)) {
     if (entry.kind === 'other') findings.refused ??= { path: entry.path, reason: 'is a device node, FIFO or socket' };
     if (entry.kind === 'symlink' && (await resolveInside(tree, entry.path, absolute)) === undefined) {
-      findings.refused ??= { path: entry.path, reason: `links outside its tree (to ${await readlink(join(tree, entry.path))})` };
+      findings.refused ??= {
+        path: entry.path,
+        reason: `links outside its tree (to ${await readlink(join(tree, entry.path))})`,
+      };
     }
     if (entry.kind === 'file' && entry.links > 1) findings.hardLinks.push(entry.path);
     if (entry.kind !== 'symlink' && entry.mode & SET_ID) findings.setId.push(entry.path);
@@ -75,18 +82,28 @@ async function inspectTree(tree: string, absolute: AbsoluteLinks): Promise<TreeF
   return findings;
 }
 
-export const CONFINED_HINT = 'bake takes only files, folders and links that stay inside from archives and builds; use another release or report it upstream';
+export const CONFINED_HINT =
+  'bake takes only files, folders and links that stay inside from archives and builds; use another release or report it upstream';
 
 /**
  * Makes a tree from outside (`label`: the archive, the build) safe to read: refuses device nodes, FIFOs,
  * sockets and links leading out of it; gives hard-linked files copies of their own and clears set-ID
  * bits, with a warning. `nameOf` turns a path in the tree into the name its source uses.
  */
-export async function confineTree(log: Logger, tree: string, label: string, nameOf: (path: string) => Promise<string>, absolute: AbsoluteLinks = 'outside'): Promise<void> {
+export async function confineTree(
+  log: Logger,
+  tree: string,
+  label: string,
+  nameOf: (path: string) => Promise<string>,
+  absolute: AbsoluteLinks = 'outside',
+): Promise<void> {
   const findings = await inspectTree(tree, absolute);
-  if (findings.refused) throw inputError(`${label}: ${await nameOf(findings.refused.path)} ${findings.refused.reason}`, CONFINED_HINT);
-  for (const path of findings.hardLinks) log.warn(`${label}: ${await nameOf(path)} is a hard link; kept as a file of its own`);
-  for (const path of findings.setId) log.warn(`${label}: ${await nameOf(path)} has a set-user-ID or set-group-ID bit; cleared`);
+  if (findings.refused)
+    throw inputError(`${label}: ${await nameOf(findings.refused.path)} ${findings.refused.reason}`, CONFINED_HINT);
+  for (const path of findings.hardLinks)
+    log.warn(`${label}: ${await nameOf(path)} is a hard link; kept as a file of its own`);
+  for (const path of findings.setId)
+    log.warn(`${label}: ${await nameOf(path)} has a set-user-ID or set-group-ID bit; cleared`);
   if (findings.hardLinks.length > 0) await privatiseTree(tree);
   for (const path of findings.setId) {
     const full = join(tree, path);
@@ -121,7 +138,10 @@ async function walkFolders(root: string, relative: string, what: string, create:
     if (stats === undefined) return undefined;
     if (!stats.isDirectory()) {
       const kind = stats.isSymbolicLink() ? 'a link' : 'not a folder';
-      throw inputError(`${path.slice(root.length + 1)} in ${what} is ${kind}`, 'bake writes into trees only through real folders');
+      throw inputError(
+        `${path.slice(root.length + 1)} in ${what} is ${kind}`,
+        'bake writes into trees only through real folders',
+      );
     }
   }
   return path;

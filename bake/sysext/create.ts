@@ -99,7 +99,10 @@ export async function createFromRecipe(ctx: Context, recipe: Recipe, request: Cr
   const name = request.imageName ?? recipe.name;
   checkExtensionName(name);
   if (!recipe.arches.includes(request.arch)) {
-    throw usageError(`${recipe.name} is not available for ${request.arch}`, `use --arch ${recipe.arches.join(' or --arch ')}`);
+    throw usageError(
+      `${recipe.name} is not available for ${request.arch}`,
+      `use --arch ${recipe.arches.join(' or --arch ')}`,
+    );
   }
   const options = checkOptions(recipe, request.options ?? {});
   const format = await checkFormat(request.format ?? 'squashfs', request.fsSize);
@@ -121,12 +124,20 @@ export async function createFromRecipe(ctx: Context, recipe: Recipe, request: Cr
     format,
     ...outputOptions(request),
     reload: recipe.reload || (request.forceReload ?? false),
-    ...(request.sysupdate ? { sysupdate: { verify: request.verify ?? false, patchLevel: recipe.patchLevelSysupdate ?? false } } : {}),
+    ...(request.sysupdate
+      ? { sysupdate: { verify: request.verify ?? false, patchLevel: recipe.patchLevelSysupdate ?? false } }
+      : {}),
   });
 }
 
 /** Where and how the image is written, with the defaults create and pack share. */
-function outputOptions(request: { outputDir: string; outputFile?: string; os?: string; epoch?: number; fsSize?: number }) {
+function outputOptions(request: {
+  outputDir: string;
+  outputFile?: string;
+  os?: string;
+  epoch?: number;
+  fsSize?: number;
+}) {
   return {
     outputDir: request.outputDir,
     ...(request.fsSize !== undefined ? { fsSize: request.fsSize } : {}),
@@ -138,12 +149,17 @@ function outputOptions(request: { outputDir: string; outputFile?: string; os?: s
 
 export async function packSysext(ctx: Context, request: PackRequest): Promise<CreateResult> {
   const info = await stat(request.dir).catch(() => undefined);
-  if (!info?.isDirectory()) throw inputError(`${request.dir} is not a directory`, 'name a directory holding usr/ and/or opt/');
+  if (!info?.isDirectory())
+    throw inputError(`${request.dir} is not a directory`, 'name a directory holding usr/ and/or opt/');
   checkExtensionName(request.name);
   const format = await checkFormat(request.format ?? 'squashfs', request.fsSize);
   const image = join(request.outputDir, outputFileName(request.name, request.outputFile));
   if (!request.force && (await lstat(image).catch(() => undefined))) {
-    throw new BakeError('exists', `${image} already exists`, 'pass --force to replace it, or choose another --output-dir or --output-file');
+    throw new BakeError(
+      'exists',
+      `${image} already exists`,
+      'pass --force to replace it, or choose another --output-dir or --output-file',
+    );
   }
   await using scratch = await tempDir('bake-pack');
   const root = join(scratch.path, 'root');
@@ -171,14 +187,24 @@ async function assemble(ctx: Context, job: Assembly): Promise<CreateResult> {
   const findings = await lintTree(job.root, { name: job.name, arch: job.arch }, { from: 'builder' });
   if (findings.length > 0) {
     const lines = formatFindings(findings);
-    throw inputError(`${job.name} fails lint: ${lines[0]}${lines.length > 1 ? ` (and ${lines.length - 1} more)` : ''}`, 'run `bake sysext lint` on the tree for every finding');
+    throw inputError(
+      `${job.name} fails lint: ${lines[0]}${lines.length > 1 ? ` (and ${lines.length - 1} more)` : ''}`,
+      'run `bake sysext lint` on the tree for every finding',
+    );
   }
   await using outputs = new PendingOutputs(ctx, job.outputDir);
   await outputs.prepare();
   const imageName = outputFileName(job.name, job.outputFile);
   const image = outputs.pending(imageName);
   const size = job.fsSize !== undefined ? { size: job.fsSize } : {};
-  await buildImage(ctx, job.format, { tree: job.root, output: image, epoch: job.epoch, entries, scratch: job.scratch, ...size });
+  await buildImage(ctx, job.format, {
+    tree: job.root,
+    output: image,
+    epoch: job.epoch,
+    entries,
+    scratch: job.scratch,
+    ...size,
+  });
   // The tree is done with once the image exists: free it while the image is hashed, not after.
   const [sha256] = await Promise.all([sha256File(image), rm(job.root, { recursive: true, force: true })]);
   const sumsName = `SHA256SUMS.${job.name}`;
@@ -199,7 +225,8 @@ async function assemble(ctx: Context, job: Assembly): Promise<CreateResult> {
 
 export function outputFileName(name: string, outputFile?: string): string {
   const file = outputFile ?? name;
-  if (file.includes('/')) throw usageError(`--output-file '${file}' must be a file name`, 'use --output-dir for the directory');
+  if (file.includes('/'))
+    throw usageError(`--output-file '${file}' must be a file name`, 'use --output-dir for the directory');
   return file.endsWith('.raw') ? file : `${file}.raw`;
 }
 
@@ -252,24 +279,38 @@ function checkOptions(recipe: Recipe, given: Record<string, string | boolean>): 
     const list = [...known.keys()].map((n) => `--${n}`).join(', ') || 'none';
     if (!option) throw usageError(`${recipe.name} has no option --${name}`, `its options: ${list}`);
     if (option.choices && !option.choices.includes(String(value))) {
-      throw usageError(`--${name} ${String(value)} is not valid for ${recipe.name}`, `use one of: ${option.choices.join(', ')}`);
+      throw usageError(
+        `--${name} ${String(value)} is not valid for ${recipe.name}`,
+        `use one of: ${option.choices.join(', ')}`,
+      );
     }
   }
   const missing = (recipe.options ?? []).find((option) => option.required && given[option.name] === undefined);
-  if (missing) throw usageError(`${recipe.name} needs --${missing.name}`, `e.g. --${missing.name} ${missing.value ?? ''}`.trimEnd());
+  if (missing)
+    throw usageError(
+      `${recipe.name} needs --${missing.name}`,
+      `e.g. --${missing.name} ${missing.value ?? ''}`.trimEnd(),
+    );
   return given;
 }
 
 /** Unknown formats, a size for a format without one, and missing mkfs tools fail before anything is downloaded. */
 async function checkFormat(format: ImageFormat, fsSize?: number): Promise<ImageFormat> {
   const spec = IMAGE_FORMATS[format];
-  if (!spec) throw usageError(`unknown image format '${String(format)}'`, `use one of: ${Object.keys(IMAGE_FORMATS).join(', ')}`);
+  if (!spec)
+    throw usageError(
+      `unknown image format '${String(format)}'`,
+      `use one of: ${Object.keys(IMAGE_FORMATS).join(', ')}`,
+    );
   if (fsSize !== undefined && !spec.sized) {
-    const sized = Object.entries(IMAGE_FORMATS).filter(([, row]) => row.sized).map(([name]) => name);
+    const sized = Object.entries(IMAGE_FORMATS)
+      .filter(([, row]) => row.sized)
+      .map(([name]) => name);
     throw usageError(`--ext-fs-size does not apply to ${format} images`, `use it with --format ${sized.join(', ')}`);
   }
   for (const tool of spec.tools) {
-    if (!(await findTool(tool))) throw toolError(`${tool} not found (needed to build ${format} images)`, 'install it, or choose another --format');
+    if (!(await findTool(tool)))
+      throw toolError(`${tool} not found (needed to build ${format} images)`, 'install it, or choose another --format');
   }
   return format;
 }
@@ -278,5 +319,8 @@ async function checkFormat(format: ImageFormat, fsSize?: number): Promise<ImageF
 function explainMissingUpstream(error: unknown, name: string, version: string, arch: Arch): unknown {
   const url = notFoundUrl(error);
   if (url === undefined) return error;
-  return inputError(`${name} ${version} is not published upstream for ${arch} (${ARCHES[arch].goarch}): ${url} not found`, `list versions with: bake sysext versions ${name}`);
+  return inputError(
+    `${name} ${version} is not published upstream for ${arch} (${ARCHES[arch].goarch}): ${url} not found`,
+    `list versions with: bake sysext versions ${name}`,
+  );
 }

@@ -23,17 +23,27 @@ export function parseReleaseSha256(text: string): Map<string, string> {
 }
 
 /** Downloads and verifies the suite's Release; returns a check for index files downloaded from the suite. */
-export async function verifiedSuite(ctx: Context, suiteUrl: string, scratch: string): Promise<(indexUrl: string, file: string) => Promise<void>> {
+export async function verifiedSuite(
+  ctx: Context,
+  suiteUrl: string,
+  scratch: string,
+): Promise<(indexUrl: string, file: string) => Promise<void>> {
   const release = join(scratch, 'Release');
   const signature = join(scratch, 'Release.gpg');
-  await Promise.all([ctx.http.download(`${suiteUrl}/Release`, release), ctx.http.download(`${suiteUrl}/Release.gpg`, signature)]);
+  await Promise.all([
+    ctx.http.download(`${suiteUrl}/Release`, release),
+    ctx.http.download(`${suiteUrl}/Release.gpg`, signature),
+  ]);
   await verifySignature(ctx, { path: await keyringFile(ctx, scratch) }, release, signature);
   const hashes = parseReleaseSha256(await readFile(release, 'utf8'));
   return async (indexUrl, file) => {
     const path = indexUrl.slice(suiteUrl.length + 1);
     const expected = hashes.get(path);
     if (!expected || expected !== (await sha256File(file))) {
-      throw verifyError(`${indexUrl} does not match the suite's signed Release`, 'the mirror is stale or altered; use another mirror');
+      throw verifyError(
+        `${indexUrl} does not match the suite's signed Release`,
+        'the mirror is stale or altered; use another mirror',
+      );
     }
   };
 }

@@ -14,7 +14,11 @@ import { verifyWithEndpointKey } from '../flatcar/verify.ts';
 import { githubHttp } from './version-sources.ts';
 
 /** The text of `url`, once its detached signature at `signatureUrl` checks out against the key endpoint. */
-export async function signedText(ctx: Context, url: string, signature: { url: string; key: KeyEndpoint }): Promise<string> {
+export async function signedText(
+  ctx: Context,
+  url: string,
+  signature: { url: string; key: KeyEndpoint },
+): Promise<string> {
   await using scratch = await tempDir('bake-signed');
   const file = join(scratch.path, 'sums');
   const sig = join(scratch.path, 'sums.sig');
@@ -23,7 +27,10 @@ export async function signedText(ctx: Context, url: string, signature: { url: st
   return readFile(file, 'utf8');
 }
 
-interface GithubAsset { name?: unknown; digest?: unknown }
+interface GithubAsset {
+  name?: unknown;
+  digest?: unknown;
+}
 
 /**
  * The asset's SHA-256 from a GitHub release API entry (`digest: "sha256:<hex>"`); `{}` when GitHub lists
@@ -31,17 +38,30 @@ interface GithubAsset { name?: unknown; digest?: unknown }
  */
 export function parseAssetDigest(body: unknown, fileName: string): { sha256?: string } {
   const assets = (body as { assets?: unknown } | null)?.assets;
-  if (!Array.isArray(assets)) throw inputError('unexpected GitHub release response: no asset list', 'check --github-api-url');
+  if (!Array.isArray(assets))
+    throw inputError('unexpected GitHub release response: no asset list', 'check --github-api-url');
   const asset = (assets as GithubAsset[]).find((entry) => entry.name === fileName);
-  if (!asset) throw verifyError(`the GitHub release lists no asset ${fileName}`, 'refusing a download its release does not vouch for');
+  if (!asset)
+    throw verifyError(
+      `the GitHub release lists no asset ${fileName}`,
+      'refusing a download its release does not vouch for',
+    );
   if (asset.digest === null || asset.digest === undefined) return {};
   const hash = typeof asset.digest === 'string' ? /^sha256:([0-9a-f]{64})$/i.exec(asset.digest)?.[1] : undefined;
-  if (!hash) throw verifyError(`GitHub lists an unusable digest for ${fileName}: ${JSON.stringify(asset.digest).slice(0, 80)}`, 'expected sha256:<64 hex digits>');
+  if (!hash)
+    throw verifyError(
+      `GitHub lists an unusable digest for ${fileName}: ${JSON.stringify(asset.digest).slice(0, 80)}`,
+      'expected sha256:<64 hex digits>',
+    );
   return { sha256: hash.toLowerCase() };
 }
 
 /** The asset's SHA-256 as its release lists it; undefined (with a warning) for an asset GitHub has no digest of. */
-export async function githubAssetDigest(ctx: Context, fileName: string, release: { repo: string; tag: string }): Promise<string | undefined> {
+export async function githubAssetDigest(
+  ctx: Context,
+  fileName: string,
+  release: { repo: string; tag: string },
+): Promise<string | undefined> {
   const url = `${ctx.endpoints.githubApiUrl}/repos/${release.repo}/releases/tags/${encodeURIComponent(release.tag)}`;
   const { sha256 } = parseAssetDigest(await releaseEntry(ctx, url), fileName);
   if (!sha256) ctx.log.warn(`${fileName}: GitHub lists no digest for this (older) release asset; using it unverified`);

@@ -36,7 +36,16 @@ const READERS: Record<UserspaceFormat, Reader> = {
   squashfs: {
     tool: 'unsquashfs',
     // -f: the tree exists; -no-xattrs: nothing from the image's xattrs lands on this host.
-    extract: (image, tree, folder) => ['-no-xattrs', '-quiet', '-no-progress', '-f', '-d', tree, image, ...(folder ? [folder] : [])],
+    extract: (image, tree, folder) => [
+      '-no-xattrs',
+      '-quiet',
+      '-no-progress',
+      '-f',
+      '-d',
+      tree,
+      image,
+      ...(folder ? [folder] : []),
+    ],
     okCodes: [0, 2],
     owners: squashfsOwners,
   },
@@ -50,9 +59,14 @@ const READERS: Record<UserspaceFormat, Reader> = {
   ext4: {
     tool: 'debugfs',
     // rdump of a folder lands as <dest>/<its name>; of '/' its entries land in <dest> itself.
-    extract: (image, tree, folder) => ['-R', `rdump /${folder ? debugfsQuote(folder) : ''} ${debugfsQuote(join(tree, dirname(folder)))}`, image],
+    extract: (image, tree, folder) => [
+      '-R',
+      `rdump /${folder ? debugfsQuote(folder) : ''} ${debugfsQuote(join(tree, dirname(folder)))}`,
+      image,
+    ],
     okCodes: [0],
-    owners: (ctx, image, paths) => ownersOneByOne(ctx, 'debugfs', paths, (path) => ['-R', `stat ${debugfsQuote(`/${path}`)}`, image]),
+    owners: (ctx, image, paths) =>
+      ownersOneByOne(ctx, 'debugfs', paths, (path) => ['-R', `stat ${debugfsQuote(`/${path}`)}`, image]),
   },
 };
 
@@ -71,23 +85,38 @@ export async function withExtractedImage<T>(
   const tree = join(work.path, 'tree');
   await mkdir(join(tree, dirname(folder)), { recursive: true });
   const reader = READERS[format];
-  const result = await ctx.run.run(reader.tool, reader.extract(image, tree, folder), { readOnly: true, allowFailure: true, why: 'read sysext images without root' });
+  const result = await ctx.run.run(reader.tool, reader.extract(image, tree, folder), {
+    readOnly: true,
+    allowFailure: true,
+    why: 'read sysext images without root',
+  });
   if (!reader.okCodes.includes(result.exitCode)) {
-    throw inputError(`${image} cannot be read as a ${format} image (${reader.tool} exit ${result.exitCode})`, 'rebuild it, or check that it was copied whole');
+    throw inputError(
+      `${image} cannot be read as a ${format} image (${reader.tool} exit ${result.exitCode})`,
+      'rebuild it, or check that it was copied whole',
+    );
   }
   await openFolders(tree);
   return await use(tree);
 }
 
 /** The uid the image gives each entry of the extracted copy (paths relative, no leading slash). */
-export async function imageOwners(ctx: Context, image: string, format: UserspaceFormat, tree: string): Promise<Map<string, number>> {
+export async function imageOwners(
+  ctx: Context,
+  image: string,
+  format: UserspaceFormat,
+  tree: string,
+): Promise<Map<string, number>> {
   const paths = (await walkTree(tree)).map((entry) => entry.path);
   return READERS[format].owners(ctx, image, paths);
 }
 
 /** `unsquashfs -lln` lists every entry with its numeric owner in one pass. */
 async function squashfsOwners(ctx: Context, image: string): Promise<Map<string, number>> {
-  const { stdout } = await ctx.run.run('unsquashfs', ['-lln', '-no-xattrs', '-d', '', image], { readOnly: true, why: 'read sysext images without root' });
+  const { stdout } = await ctx.run.run('unsquashfs', ['-lln', '-no-xattrs', '-d', '', image], {
+    readOnly: true,
+    why: 'read sysext images without root',
+  });
   const owners = new Map<string, number>();
   for (const line of stdout.split('\n')) {
     // mode uid/gid size (or "major, minor" for devices) date time /path[ -> target]
@@ -100,7 +129,12 @@ async function squashfsOwners(ctx: Context, image: string): Promise<Map<string, 
 }
 
 /** Tools whose listing is one inode per run: the owner from their `Uid:`/`User:` line. */
-async function ownersOneByOne(ctx: Context, tool: string, paths: readonly string[], argv: (path: string) => string[]): Promise<Map<string, number>> {
+async function ownersOneByOne(
+  ctx: Context,
+  tool: string,
+  paths: readonly string[],
+  argv: (path: string) => string[],
+): Promise<Map<string, number>> {
   const owners = new Map<string, number>();
   for (const path of paths) {
     const { stdout } = await ctx.run.run(tool, argv(path), { readOnly: true, why: 'read sysext images without root' });

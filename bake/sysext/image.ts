@@ -42,8 +42,18 @@ export const IMAGE_FORMATS: Record<ImageFormat, FormatSpec> = {
   squashfs: { tools: ['mksquashfs'], reproducible: true, sized: false, build: buildSquashfs },
   erofs: { tools: ['mkfs.erofs'], reproducible: true, sized: false, build: buildErofs },
   btrfs: { tools: ['mksquashfs', 'mkfs.btrfs'], reproducible: true, sized: true, build: buildBtrfs },
-  ext4: { tools: ['mkfs.ext4', 'resize2fs', 'debugfs'], reproducible: true, sized: true, build: (ctx, job) => buildExt(ctx, job, 'ext4') },
-  ext2: { tools: ['mkfs.ext2', 'resize2fs', 'debugfs'], reproducible: true, sized: true, build: (ctx, job) => buildExt(ctx, job, 'ext2') },
+  ext4: {
+    tools: ['mkfs.ext4', 'resize2fs', 'debugfs'],
+    reproducible: true,
+    sized: true,
+    build: (ctx, job) => buildExt(ctx, job, 'ext4'),
+  },
+  ext2: {
+    tools: ['mkfs.ext2', 'resize2fs', 'debugfs'],
+    reproducible: true,
+    sized: true,
+    build: (ctx, job) => buildExt(ctx, job, 'ext2'),
+  },
 };
 
 export function parseFormat(value: string): ImageFormat {
@@ -62,7 +72,9 @@ function supportsXattrExclusion(ctx: Context): Promise<boolean> {
   squashfsXattrExclusion ??= ctx.run
     .run('mksquashfs', ['-version'], { readOnly: true, why: 'build squashfs sysext images', allowFailure: true })
     .then(({ stdout }) => {
-      const [major = 0, minor = 0, patch = 0] = (/version (\d+)\.(\d+)(?:\.(\d+))?/.exec(stdout) ?? []).slice(1).map(Number);
+      const [major = 0, minor = 0, patch = 0] = (/version (\d+)\.(\d+)(?:\.(\d+))?/.exec(stdout) ?? [])
+        .slice(1)
+        .map(Number);
       return major * 10_000 + minor * 100 + patch >= 40_601;
     });
   return squashfsXattrExclusion;
@@ -72,10 +84,14 @@ async function buildSquashfs(ctx: Context, job: ImageJob, { compress = true } = 
   // btrfs.* xattrs (compression hints) from a btrfs build host mean nothing on Flatcar and break reproducibility.
   const xattrs = (await supportsXattrExclusion(ctx)) ? ['-xattrs-exclude', '^btrfs.'] : [];
   const compression = compress ? [] : ['-noI', '-noD', '-noF', '-noX'];
-  await ctx.run.run('mksquashfs', [job.tree, job.output, '-all-root', '-noappend', '-quiet', ...compression, ...xattrs], {
-    why: 'build squashfs sysext images',
-    env: { SOURCE_DATE_EPOCH: String(job.epoch) },
-  });
+  await ctx.run.run(
+    'mksquashfs',
+    [job.tree, job.output, '-all-root', '-noappend', '-quiet', ...compression, ...xattrs],
+    {
+      why: 'build squashfs sysext images',
+      env: { SOURCE_DATE_EPOCH: String(job.epoch) },
+    },
+  );
 }
 
 async function buildErofs(ctx: Context, job: ImageJob): Promise<void> {
@@ -117,13 +133,21 @@ async function buildExt(ctx: Context, job: ImageJob, type: 'ext2' | 'ext4'): Pro
   await truncate(job.output, sizeBytes);
   const features = type === 'ext4' ? ['-O', '^has_journal'] : [];
   const extended = `root_owner=0:0,hash_seed=${FIXED_HASH_SEED}`;
-  await ctx.run.run(`mkfs.${type}`, ['-q', '-F', ...features, '-U', FIXED_UUID, '-E', extended, '-d', job.tree, job.output], {
-    why: `build ${type} sysext images`,
-    env,
-  });
+  await ctx.run.run(
+    `mkfs.${type}`,
+    ['-q', '-F', ...features, '-U', FIXED_UUID, '-E', extended, '-d', job.tree, job.output],
+    {
+      why: `build ${type} sysext images`,
+      env,
+    },
+  );
   await ctx.run.run('resize2fs', ['-M', job.output], { why: `shrink ${type} sysext images`, env });
   const times = type === 'ext4' ? ['atime', 'mtime', 'ctime', 'crtime'] : ['atime', 'mtime', 'ctime'];
-  const fields: Array<[string, number]> = [...times.map((field): [string, number] => [field, job.epoch]), ['uid', 0], ['gid', 0]];
+  const fields: Array<[string, number]> = [
+    ...times.map((field): [string, number] => [field, job.epoch]),
+    ['uid', 0],
+    ['gid', 0],
+  ];
   const paths = ['/', ...job.entries.map((entry) => `/${entry.path}`)];
   const commands = paths.flatMap((path) => fields.map(([field, value]) => `sif "${path}" ${field} ${value}`));
   const script = join(job.scratch, 'debugfs-inodes');

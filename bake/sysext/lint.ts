@@ -39,7 +39,11 @@ const EXEC_KEYS = /^(ExecStart|ExecStartPre|ExecStartPost|ExecStop|ExecStopPost|
  * Lints a directory as is, or an image: copied out without root (ownership from the image's listing),
  * or for btrfs mounted read-only for the duration.
  */
-export async function lintSysext(ctx: Context, imageOrDir: string, expect: LintExpectation = {}): Promise<LintFinding[]> {
+export async function lintSysext(
+  ctx: Context,
+  imageOrDir: string,
+  expect: LintExpectation = {},
+): Promise<LintFinding[]> {
   const info = await stat(imageOrDir).catch(() => undefined);
   if (!info) throw inputError(`${imageOrDir} does not exist`, 'name a sysext image (.raw) or a directory tree');
   if (info.isDirectory()) return lintTree(imageOrDir, expect);
@@ -61,7 +65,11 @@ export async function lintSysext(ctx: Context, imageOrDir: string, expect: LintE
  */
 export type Ownership = { from: 'tree' } | { from: 'listing'; uids: ReadonlyMap<string, number> } | { from: 'builder' };
 
-export async function lintTree(root: string, expect: LintExpectation = {}, ownership: Ownership = { from: 'tree' }): Promise<LintFinding[]> {
+export async function lintTree(
+  root: string,
+  expect: LintExpectation = {},
+  ownership: Ownership = { from: 'tree' },
+): Promise<LintFinding[]> {
   const entries = await walkTree(root);
   const findings: LintFinding[] = [];
   for (const entry of entries) findings.push(...layoutFindings(entry));
@@ -84,38 +92,75 @@ function layoutFindings(entry: TreeEntry): LintFinding[] {
     findings.push({ rule: 'top-level', path: entry.path, message: 'only usr/ and opt/ are merged by systemd-sysext' });
   }
   if (entry.path === 'usr/sbin' || entry.path.startsWith('usr/sbin/')) {
-    findings.push({ rule: 'usr-sbin', path: entry.path, message: 'Flatcar links /usr/sbin to /usr/bin; put it in usr/bin' });
+    findings.push({
+      rule: 'usr-sbin',
+      path: entry.path,
+      message: 'Flatcar links /usr/sbin to /usr/bin; put it in usr/bin',
+    });
   }
   const parent = dirname(entry.path);
-  if (entry.kind !== 'dir' && parent.endsWith('.d') && UNIT_DIRS.includes(dirname(parent)) && !entry.path.endsWith('.conf')) {
-    findings.push({ rule: 'drop-in-suffix', path: entry.path, message: 'systemd ignores drop-ins that do not end in .conf' });
+  if (
+    entry.kind !== 'dir' &&
+    parent.endsWith('.d') &&
+    UNIT_DIRS.includes(dirname(parent)) &&
+    !entry.path.endsWith('.conf')
+  ) {
+    findings.push({
+      rule: 'drop-in-suffix',
+      path: entry.path,
+      message: 'systemd ignores drop-ins that do not end in .conf',
+    });
   }
   return findings;
 }
 
 function ownerFindings(entries: readonly TreeEntry[], ownership: Ownership): LintFinding[] {
   const owners: Array<[string, number]> =
-    ownership.from === 'tree' ? entries.map((entry) => [entry.path, entry.uid]) : ownership.from === 'listing' ? [...ownership.uids] : [];
-  return owners.filter(([, uid]) => uid !== 0).map(([path, uid]) => ({ rule: 'owner', path, message: `owned by uid ${uid}, not root` }));
+    ownership.from === 'tree'
+      ? entries.map((entry) => [entry.path, entry.uid])
+      : ownership.from === 'listing'
+        ? [...ownership.uids]
+        : [];
+  return owners
+    .filter(([, uid]) => uid !== 0)
+    .map(([path, uid]) => ({ rule: 'owner', path, message: `owned by uid ${uid}, not root` }));
 }
 
-async function releaseFindings(root: string, entries: readonly TreeEntry[], expect: LintExpectation): Promise<{ findings: LintFinding[]; arch?: Arch }> {
-  const releases = entries.filter((e) => dirname(e.path) === EXTENSION_RELEASE_DIR && basename(e.path).startsWith('extension-release.'));
+async function releaseFindings(
+  root: string,
+  entries: readonly TreeEntry[],
+  expect: LintExpectation,
+): Promise<{ findings: LintFinding[]; arch?: Arch }> {
+  const releases = entries.filter(
+    (e) => dirname(e.path) === EXTENSION_RELEASE_DIR && basename(e.path).startsWith('extension-release.'),
+  );
   const wanted = expect.name ? extensionReleasePath(expect.name) : releases[0]?.path;
   const found = releases.find((e) => e.path === wanted);
-  const missing = (message: string) => ({ findings: [{ rule: 'extension-release' as const, path: wanted ?? EXTENSION_RELEASE_DIR, message }] });
-  if (!found) return missing(expect.name ? `no extension-release for '${expect.name}' (systemd-sysext matches it to the image name)` : 'no extension-release file');
+  const missing = (message: string) => ({
+    findings: [{ rule: 'extension-release' as const, path: wanted ?? EXTENSION_RELEASE_DIR, message }],
+  });
+  if (!found)
+    return missing(
+      expect.name
+        ? `no extension-release for '${expect.name}' (systemd-sysext matches it to the image name)`
+        : 'no extension-release file',
+    );
   const findings: LintFinding[] = [];
   const add = (message: string) => findings.push({ rule: 'extension-release', path: found.path, message });
-  if (releases.length > 1) add(`more than one extension-release file: ${releases.map((e) => basename(e.path)).join(', ')}`);
+  if (releases.length > 1)
+    add(`more than one extension-release file: ${releases.map((e) => basename(e.path)).join(', ')}`);
   const text = await readInRoot(root, SYSEXT_RULES, `/${found.path}`).catch((error: unknown) => {
     if (isBakeError(error)) return undefined;
     throw error;
   });
-  if (text === undefined) return missing('the extension-release file cannot be read inside the image (a link that leads out of it or nowhere)');
+  if (text === undefined)
+    return missing(
+      'the extension-release file cannot be read inside the image (a link that leads out of it or nowhere)',
+    );
   const fields = parseKeyValueFile(text);
   if (!fields.ID) add('ID= is missing');
-  else if (fields.ID !== '_any' && !fields.SYSEXT_LEVEL && !fields.VERSION_ID) add(`ID=${fields.ID} needs SYSEXT_LEVEL= or VERSION_ID=`);
+  else if (fields.ID !== '_any' && !fields.SYSEXT_LEVEL && !fields.VERSION_ID)
+    add(`ID=${fields.ID} needs SYSEXT_LEVEL= or VERSION_ID=`);
   const arch = fields.ARCHITECTURE as Arch | undefined;
   if (arch && !(arch in ARCHES)) add(`ARCHITECTURE=${arch} is not one Flatcar runs on`);
   if (expect.arch && arch && arch !== expect.arch) add(`ARCHITECTURE=${arch}, expected ${expect.arch}`);
@@ -134,11 +179,20 @@ async function elfFindings(root: string, entry: TreeEntry, arch: Arch): Promise<
   if (!header.subarray(0, 4).equals(ELF_MAGIC)) return [];
   const machine = header[5] === 2 ? header.readUInt16BE(18) : header.readUInt16LE(18);
   if (machine === ARCHES[arch].elfMachine) return [];
-  return [{ rule: 'elf-arch', path: entry.path, message: `ELF machine ${machine}, expected ${ARCHES[arch].elfMachine} (${arch})` }];
+  return [
+    {
+      rule: 'elf-arch',
+      path: entry.path,
+      message: `ELF machine ${machine}, expected ${ARCHES[arch].elfMachine} (${arch})`,
+    },
+  ];
 }
 
 function isUnitFile(path: string): boolean {
-  return UNIT_DIRS.some((dir) => path.startsWith(`${dir}/`)) && /\.(service|socket|timer|path|mount)$|\.d\/[^/]+\.conf$/.test(path);
+  return (
+    UNIT_DIRS.some((dir) => path.startsWith(`${dir}/`)) &&
+    /\.(service|socket|timer|path|mount)$|\.d\/[^/]+\.conf$/.test(path)
+  );
 }
 
 /** Every Exec*= command must exist in the image or in Flatcar's /usr (after /bin, /sbin → /usr/bin). */
@@ -146,12 +200,19 @@ async function execFindings(root: string, unitPath: string): Promise<LintFinding
   const findings: LintFinding[] = [];
   for (const line of (await readFile(join(root, unitPath), 'utf8')).split('\n')) {
     const match = EXEC_KEYS.exec(line.trim());
-    const command = match?.[2]!.trim().replace(/^[-@:+!]+/, '').split(/\s+/)[0];
+    const command = match?.[2]!
+      .trim()
+      .replace(/^[-@:+!]+/, '')
+      .split(/\s+/)[0];
     if (!command || command.includes('$') || command.includes('%')) continue;
     if (!command.startsWith('/')) {
       findings.push({ rule: 'exec-path', path: unitPath, message: `${match![1]}=${command} is not an absolute path` });
     } else if (!(await commandExists(root, command))) {
-      findings.push({ rule: 'exec-path', path: unitPath, message: `${match![1]}=${command} exists neither in the image nor in Flatcar's /usr` });
+      findings.push({
+        rule: 'exec-path',
+        path: unitPath,
+        message: `${match![1]}=${command} exists neither in the image nor in Flatcar's /usr`,
+      });
     }
   }
   return findings;
@@ -175,7 +236,8 @@ function flatcarPath(path: string): string {
 async function whereInImage(root: string, path: string): Promise<{ path: string; inImage: boolean } | undefined> {
   const tree = mountedTree(root);
   try {
-    if ((await tree.kind(await resolveInRoot(tree, SYSEXT_RULES, path, { followLast: false }))) === undefined) return undefined;
+    if ((await tree.kind(await resolveInRoot(tree, SYSEXT_RULES, path, { followLast: false }))) === undefined)
+      return undefined;
     const resolved = await resolveInRoot(tree, SYSEXT_RULES, path, { followLast: true });
     return { path: resolved, inImage: (await tree.kind(resolved)) !== undefined };
   } catch (error) {

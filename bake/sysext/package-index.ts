@@ -49,14 +49,20 @@ function stanzas(text: string, separator: RegExp): Array<Map<string, string>> {
 function repositoryPath(path: string, index: string): string {
   const clean = posix.normalize(path);
   if (!path || posix.isAbsolute(clean) || clean === '..' || clean.startsWith('../')) {
-    throw inputError(`${index} names a package file outside the repository: ${path}`, 'the index is corrupt or hostile; use another mirror');
+    throw inputError(
+      `${index} names a package file outside the repository: ${path}`,
+      'the index is corrupt or hostile; use another mirror',
+    );
   }
   return clean;
 }
 
 /** `name>=1.2`, `so:libc.musl-x86_64.so.1=1`, `libc6 (>= 2.34)`, `foo:any` → the bare name. */
 function bareName(token: string): string {
-  return token.trim().split(/[\s(<>=~]/)[0]!.replace(/:any$/, '');
+  return token
+    .trim()
+    .split(/[\s(<>=~]/)[0]!
+    .replace(/:any$/, '');
 }
 
 function addEntry(index: Map<string, IndexedPackage>, entry: IndexedPackage): void {
@@ -94,7 +100,11 @@ export function parseDebPackages(text: string): PackageIndex {
     const file = fields.get('Filename');
     const sha256 = fields.get('SHA256');
     if (!name || !version || !file || !sha256 || !/^[0-9a-f]{64}$/i.test(sha256)) continue;
-    const list = (key: string) => (fields.get(key) ?? '').split(',').map((part) => bareName(part.split('|')[0]!)).filter(Boolean);
+    const list = (key: string) =>
+      (fields.get(key) ?? '')
+        .split(',')
+        .map((part) => bareName(part.split('|')[0]!))
+        .filter(Boolean);
     addEntry(index, {
       name,
       version,
@@ -111,16 +121,25 @@ export function parseDebPackages(text: string): PackageIndex {
  * Every package the roots need, roots first, each once. A dependency names a package or something one
  * provides; `skip` names packages left out on purpose (e.g. ones the host always has, or pure scripts).
  */
-export function dependencyClosure<T extends IndexedPackage>(index: ReadonlyMap<string, T>, roots: readonly string[], skip: readonly string[] = []): T[] {
+export function dependencyClosure<T extends IndexedPackage>(
+  index: ReadonlyMap<string, T>,
+  roots: readonly string[],
+  skip: readonly string[] = [],
+): T[] {
   const providers = new Map<string, T>();
-  for (const entry of index.values()) for (const provided of entry.provides) if (!providers.has(provided)) providers.set(provided, entry);
+  for (const entry of index.values())
+    for (const provided of entry.provides) if (!providers.has(provided)) providers.set(provided, entry);
   const chosen = new Map<string, T>();
   const pending = [...roots];
   while (pending.length > 0) {
     const wanted = pending.shift()!;
     if (skip.includes(wanted)) continue;
     const entry = index.get(wanted) ?? providers.get(wanted);
-    if (!entry) throw inputError(`no package provides '${wanted}' in the index`, 'check the package name and the repository (release, component)');
+    if (!entry)
+      throw inputError(
+        `no package provides '${wanted}' in the index`,
+        'check the package name and the repository (release, component)',
+      );
     if (chosen.has(entry.name) || skip.includes(entry.name)) continue;
     chosen.set(entry.name, entry);
     pending.push(...entry.depends);

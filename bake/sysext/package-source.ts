@@ -61,9 +61,11 @@ const PACKAGE_FORMATS: Record<PackageRepository['kind'], PackageFormat> = {
   },
   deb: {
     endpoint: 'debianUrl',
-    indexCheck: (ctx, mirror, repository, scratch) => verifiedSuite(ctx, `${mirror}/dists/${repository.release}`, scratch),
+    indexCheck: (ctx, mirror, repository, scratch) =>
+      verifiedSuite(ctx, `${mirror}/dists/${repository.release}`, scratch),
     base: (mirror) => mirror,
-    indexUrl: (base, repository, name, arch) => `${base}/dists/${repository.release}/${name}/binary-${ARCHES[arch].goarch}/Packages.gz`,
+    indexUrl: (base, repository, name, arch) =>
+      `${base}/dists/${repository.release}/${name}/binary-${ARCHES[arch].goarch}/Packages.gz`,
     parseIndex: (data) => parseDebPackages(gunzipIndex(data)),
     async dataArchive(ctx, entry) {
       const check = entry.check as { sha256: string };
@@ -81,7 +83,10 @@ function gunzipIndex(data: Buffer): string {
   try {
     return gunzipSync(data, { maxOutputLength: MAX_INDEX_BYTES }).toString('utf8');
   } catch {
-    throw inputError(`Packages.gz does not decompress (or exceeds ${MAX_INDEX_BYTES} bytes)`, 'the mirror serves a corrupt or hostile index; use another mirror');
+    throw inputError(
+      `Packages.gz does not decompress (or exceeds ${MAX_INDEX_BYTES} bytes)`,
+      'the mirror serves a corrupt or hostile index; use another mirror',
+    );
   }
 }
 
@@ -90,14 +95,25 @@ function mirrorOf(ctx: Context, repository: PackageRepository): string {
   const configured = ctx.endpoints[endpoint] || (endpoint === 'debianUrl' ? hostDebianMirror() : undefined);
   const mirror = (configured ?? '').replace(/\/+$/, '');
   if (!mirror) {
-    const flag = endpoint === 'alpineUrl' ? '--alpine-url (BAKE_ALPINE_URL)' : '--debian-url (BAKE_DEBIAN_URL; by default the mirror of this host\'s apt)';
-    throw usageError(`no ${repository.kind === 'apk' ? 'Alpine' : 'Debian'} mirror is configured`, `name one with ${flag}`);
+    const flag =
+      endpoint === 'alpineUrl'
+        ? '--alpine-url (BAKE_ALPINE_URL)'
+        : "--debian-url (BAKE_DEBIAN_URL; by default the mirror of this host's apt)";
+    throw usageError(
+      `no ${repository.kind === 'apk' ? 'Alpine' : 'Debian'} mirror is configured`,
+      `name one with ${flag}`,
+    );
   }
   return mirror;
 }
 
 /** Every repository's index merged: the first repository that lists a package wins. */
-export async function fetchPackageIndex(ctx: Context, repository: PackageRepository, arch: Arch, scratch: string): Promise<Map<string, SourcePackage>> {
+export async function fetchPackageIndex(
+  ctx: Context,
+  repository: PackageRepository,
+  arch: Arch,
+  scratch: string,
+): Promise<Map<string, SourcePackage>> {
   const format = PACKAGE_FORMATS[repository.kind];
   const mirror = mirrorOf(ctx, repository);
   const merged = new Map<string, SourcePackage>();
@@ -116,14 +132,29 @@ export async function fetchPackageIndex(ctx: Context, repository: PackageReposit
 }
 
 /** The version the index holds for a package: what `bake sysext versions` lists for wrapped recipes. */
-export async function indexedVersion(ctx: Context, repository: PackageRepository, name: string, scratch: string): Promise<string[]> {
+export async function indexedVersion(
+  ctx: Context,
+  repository: PackageRepository,
+  name: string,
+  scratch: string,
+): Promise<string[]> {
   const entry = (await fetchPackageIndex(ctx, repository, 'x86-64', scratch)).get(name);
-  if (!entry) throw inputError(`${name} is not in the ${repository.release} index`, 'check the package name and the repositories');
+  if (!entry)
+    throw inputError(
+      `${name} is not in the ${repository.release} index`,
+      'check the package name and the repositories',
+    );
   return [entry.version];
 }
 
 /** Downloads, checks and unpacks one package into `dir` (created). */
-export async function unpackPackage(ctx: Context, kind: PackageRepository['kind'], entry: SourcePackage, dir: string, scratch: string): Promise<void> {
+export async function unpackPackage(
+  ctx: Context,
+  kind: PackageRepository['kind'],
+  entry: SourcePackage,
+  dir: string,
+  scratch: string,
+): Promise<void> {
   const { bytes, suffix } = await PACKAGE_FORMATS[kind].dataArchive(ctx, entry);
   const archive = join(scratch, `${entry.name.replace(/[^\w.+-]/g, '_')}-data.${suffix}`);
   await writeFile(archive, bytes);

@@ -35,12 +35,25 @@ const NOWHERE = '/nonexistent/bake-plan';
 function evidenceFetches(ctx: Context, verification: Verification): PlannedFetch[] {
   if ('checksumUrl' in verification) {
     const { checksumUrl, signature } = verification;
-    const signed = signature ? [{ url: signature.url, checkedBy: `a signature by the --${kebab(signature.key)} key` }] : [];
-    return [{ url: checksumUrl, checkedBy: signature ? `its signature ${signature.url}` : 'nothing: an upstream checksum file' }, ...signed];
+    const signed = signature
+      ? [{ url: signature.url, checkedBy: `a signature by the --${kebab(signature.key)} key` }]
+      : [];
+    return [
+      {
+        url: checksumUrl,
+        checkedBy: signature ? `its signature ${signature.url}` : 'nothing: an upstream checksum file',
+      },
+      ...signed,
+    ];
   }
   if ('githubAssetDigest' in verification) {
     const { repo, tag } = verification.githubAssetDigest;
-    return [{ url: `${ctx.endpoints.githubApiUrl}/repos/${repo}/releases/tags/${encodeURIComponent(tag)}`, checkedBy: 'nothing: the GitHub release API' }];
+    return [
+      {
+        url: `${ctx.endpoints.githubApiUrl}/repos/${repo}/releases/tags/${encodeURIComponent(tag)}`,
+        checkedBy: 'nothing: the GitHub release API',
+      },
+    ];
   }
   return [];
 }
@@ -55,7 +68,10 @@ function checkedBy(verification: Verification, url: string): string {
 const kebab = (name: string) => name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
 
 /** Runs the recipe's build in plan mode and returns every upstream file it would fetch. */
-export async function planRecipeBuild(ctx: Context, request: { name: string; version: string; arch: Arch }): Promise<BuildPlan> {
+export async function planRecipeBuild(
+  ctx: Context,
+  request: { name: string; version: string; arch: Arch },
+): Promise<BuildPlan> {
   const recipe = getRecipe(request.name);
   const version = request.version === 'latest' ? (await latestVersions(ctx, recipe.name))[0]! : request.version;
   const fetches: PlannedFetch[] = [];
@@ -77,7 +93,10 @@ export async function planRecipeBuild(ctx: Context, request: { name: string; ver
     },
     extract: async (_archive, options) => options?.into ?? join(NOWHERE, `tree-${++trees}`),
     async readVersionPin(url, pattern) {
-      record({ url, checkedBy: `nothing: a version pin, read now to plan the next download (refused unless it matches ${String(pattern)})` });
+      record({
+        url,
+        checkedBy: `nothing: a version pin, read now to plan the next download (refused unless it matches ${String(pattern)})`,
+      });
       return readVersionPin(ctx, url, pattern);
     },
     exists: async () => false,
@@ -89,10 +108,17 @@ export async function planRecipeBuild(ctx: Context, request: { name: string; ver
     remove: async () => {},
     newestVersion: (source) => newestVersion(ctx, source, recipe.name),
     async wrapPackages(request) {
-      record({ url: `${request.kind} packages ${request.packages.join(' ')} (${request.release ?? 'default release'}) and their dependencies`, checkedBy: "the package index's checksums (Debian's index against its signed Release; Alpine's index is not signed)" });
+      record({
+        url: `${request.kind} packages ${request.packages.join(' ')} (${request.release ?? 'default release'}) and their dependencies`,
+        checkedBy:
+          "the package index's checksums (Debian's index against its signed Release; Alpine's index is not signed)",
+      });
     },
     async buildInContainer(build) {
-      record({ url: `container image ${build.image}`, checkedBy: 'the container runtime (pulled when absent); the build script may fetch more' });
+      record({
+        url: `container image ${build.image}`,
+        checkedBy: 'the container runtime (pulled when absent); the build script may fetch more',
+      });
       return join(NOWHERE, `build-${++trees}`);
     },
     async concurrently(steps) {

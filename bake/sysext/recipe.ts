@@ -18,7 +18,15 @@ export type VersionSource =
    * A listing of release branches (capture group 1 of `branch`, from `minimumBranch` on), each with a
    * listing of its own at `branchPath` (`{branch}` replaced) scraped like html-listing (haproxy.org).
    */
-  | { kind: 'html-branch-listings'; endpoint: EndpointName; path: string; branch: RegExp; minimumBranch: string; branchPath: string; pattern: RegExp }
+  | {
+      kind: 'html-branch-listings';
+      endpoint: EndpointName;
+      path: string;
+      branch: RegExp;
+      minimumBranch: string;
+      branchPath: string;
+      pattern: RegExp;
+    }
   | { kind: 'hashicorp'; product: string }
   /** kubernetes/website data/releases/schedule.yaml: released patches of the supported minors. */
   | { kind: 'kubernetes-schedule' }

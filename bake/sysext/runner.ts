@@ -97,13 +97,19 @@ export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
       const entry = relativeInRoot(at, recipe.name);
       const parent = await existingFolderInside(root, dirname(entry), SYSEXT_TREE);
       const dest = parent && join(parent, basename(entry));
-      if (!dest || !(await lstat(dest).catch(() => undefined))) throw new BakeError('internal', `recipe ${recipe.name} removes ${at}, which does not exist`);
+      if (!dest || !(await lstat(dest).catch(() => undefined)))
+        throw new BakeError('internal', `recipe ${recipe.name} removes ${at}, which does not exist`);
       await rm(dest, { recursive: true });
     },
     newestVersion: (source) => newestVersion(ctx, source, recipe.name),
     wrapPackages: (request) => wrapPackages(ctx, { request, name: recipe.name, arch: setup.arch, root, scratch }),
     async buildInContainer(build) {
-      const out = await runContainerBuild(ctx, { ...build, recipeDir: recipeDir(recipe.name), arch: setup.arch, scratch });
+      const out = await runContainerBuild(ctx, {
+        ...build,
+        recipeDir: recipeDir(recipe.name),
+        arch: setup.arch,
+        scratch,
+      });
       sources.addTree(out, `the ${build.image} build's /out`);
       return out;
     },
@@ -123,13 +129,18 @@ export function endpointUrl(ctx: Context, endpoint: EndpointName, path: string):
 /** A version pin read from upstream, refused unless it matches `pattern` (it goes into the next URL). */
 export async function readVersionPin(ctx: Context, url: string, pattern: RegExp): Promise<string> {
   const pin = (await ctx.http.getText(url)).trim();
-  if (!pattern.test(pin)) throw inputError(`${url} pins ${JSON.stringify(pin.slice(0, 40))}, not a version`, 'check the upstream endpoint');
+  if (!pattern.test(pin))
+    throw inputError(`${url} pins ${JSON.stringify(pin.slice(0, 40))}, not a version`, 'check the upstream endpoint');
   return pin;
 }
 
 export async function newestVersion(ctx: Context, source: VersionSource, recipeName: string): Promise<string> {
   const [newest] = await sourceVersions(ctx, source);
-  if (!newest) throw networkError(`no versions found upstream for a dependency of ${recipeName}`, 'check the version source endpoint');
+  if (!newest)
+    throw networkError(
+      `no versions found upstream for a dependency of ${recipeName}`,
+      'check the version source endpoint',
+    );
   return newest;
 }
 
@@ -174,13 +185,18 @@ class SourceTrees {
     const clean = normalize(from);
     if (this.files.has(clean)) return clean;
     const tree = this.treeOf(clean);
-    if (tree === undefined) throw new BakeError('internal', `recipe ${this.recipeName} reads ${from}, which it did not fetch, extract or build`);
+    if (tree === undefined)
+      throw new BakeError(
+        'internal',
+        `recipe ${this.recipeName} reads ${from}, which it did not fetch, extract or build`,
+      );
     const entry = relative(tree, clean);
     const resolved = await resolveInside(tree, entry);
     const label = this.trees.get(tree)!;
     if (resolved === undefined) throw inputError(`${label}: ${entry} leads out of its tree`, CONFINED_HINT);
     const stats = await lstat(resolved).catch(() => undefined);
-    if (kind === 'file' ? !stats?.isFile() : !stats?.isDirectory()) throw inputError(`${label}: ${entry} is not a ${kind}`, `recipe ${this.recipeName} expects one there`);
+    if (kind === 'file' ? !stats?.isFile() : !stats?.isDirectory())
+      throw inputError(`${label}: ${entry} is not a ${kind}`, `recipe ${this.recipeName} expects one there`);
     return resolved;
   }
 
@@ -190,7 +206,10 @@ class SourceTrees {
     const tree = this.treeOf(source.path);
     const entry = tree === undefined ? source.path : relative(tree, source.path);
     const label = tree === undefined ? `recipe ${this.recipeName}` : this.trees.get(tree)!;
-    return inputError(`${label}: ${entry} is ${source.kind} where the sysext has ${dest.kind} (${relative(root, dest.path)})`, conflict.hint);
+    return inputError(
+      `${label}: ${entry} is ${source.kind} where the sysext has ${dest.kind} (${relative(root, dest.path)})`,
+      conflict.hint,
+    );
   }
 
   /** The outermost tree holding `path` (an archive extracted into another one belongs to both). */
@@ -203,10 +222,10 @@ class SourceTrees {
 async function scratchDir(scratch: string, into: string | undefined, recipeName: string): Promise<string> {
   if (into === undefined) return mkdtemp(join(scratch, 'extract-'));
   const clean = normalize(into);
-  if (!clean.startsWith(`${scratch}/`)) throw new BakeError('internal', `recipe ${recipeName} extracts outside its scratch space: ${into}`);
+  if (!clean.startsWith(`${scratch}/`))
+    throw new BakeError('internal', `recipe ${recipeName} extracts outside its scratch space: ${into}`);
   return folderInside(scratch, relative(scratch, clean), 'the scratch space');
 }
-
 
 async function expectedHash(ctx: Context, url: string, verification: Verification): Promise<string | undefined> {
   if ('sha256' in verification) return verification.sha256.toLowerCase();
@@ -217,16 +236,25 @@ async function expectedHash(ctx: Context, url: string, verification: Verificatio
   const urlName = decodeURIComponent(basename(new URL(url).pathname));
   if ('githubAssetDigest' in verification) return githubAssetDigest(ctx, urlName, verification.githubAssetDigest);
   const fileName = verification.fileName ?? urlName;
-  const sums = verification.signature ? await signedText(ctx, verification.checksumUrl, verification.signature) : await ctx.http.getText(verification.checksumUrl);
+  const sums = verification.signature
+    ? await signedText(ctx, verification.checksumUrl, verification.signature)
+    : await ctx.http.getText(verification.checksumUrl);
   const hash = findChecksum(sums, fileName);
   if (!hash) {
-    throw verifyError(`no checksum for ${fileName} in ${verification.checksumUrl}`, 'the upstream checksum file does not list it; refusing to use an unverified download');
+    throw verifyError(
+      `no checksum for ${fileName} in ${verification.checksumUrl}`,
+      'the upstream checksum file does not list it; refusing to use an unverified download',
+    );
   }
   return hash;
 }
 
 /** Cached download, checked against the upstream hash (returned, when there is one) even when it came from the cache. */
-async function fetchVerified(ctx: Context, url: string, verification: Verification): Promise<{ path: string; sha256?: string }> {
+async function fetchVerified(
+  ctx: Context,
+  url: string,
+  verification: Verification,
+): Promise<{ path: string; sha256?: string }> {
   const sha256 = await expectedHash(ctx, url, verification);
   const dest = cachePathFor(ctx.cacheDir, url);
   if (sha256) return { path: await downloadVerified(ctx, url, dest, sha256), sha256 };

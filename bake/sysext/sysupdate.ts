@@ -30,7 +30,10 @@ export function sysupdateConfs(request: SysupdateRequest): SysupdateConf[] {
   if (request.patchLevel) {
     const minor = minorPrefix(request.version);
     if (minor) {
-      confs.push({ fileName: `${request.name}-${minor}.conf`, text: transferText(request, `${request.name}-${minor}.@v-%a.raw`) });
+      confs.push({
+        fileName: `${request.name}-${minor}.conf`,
+        text: transferText(request, `${request.name}-${minor}.@v-%a.raw`),
+      });
     }
   }
   return confs;
@@ -70,8 +73,22 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   Transfer: ['MinVersion', 'ProtectVersion', 'Verify', 'ChangeLog', 'AppStream', 'Features', 'RequisiteFeatures'],
   Source: ['Type', 'Path', 'PathRelativeTo', 'MatchPattern'],
   Target: [
-    'Type', 'Path', 'PathRelativeTo', 'MatchPattern', 'MatchPartitionType', 'PartitionUUID', 'PartitionFlags', 'PartitionNoAuto',
-    'PartitionGrowFileSystem', 'ReadOnly', 'Mode', 'TriesLeft', 'TriesDone', 'InstancesMax', 'RemoveTemporary', 'CurrentSymlink',
+    'Type',
+    'Path',
+    'PathRelativeTo',
+    'MatchPattern',
+    'MatchPartitionType',
+    'PartitionUUID',
+    'PartitionFlags',
+    'PartitionNoAuto',
+    'PartitionGrowFileSystem',
+    'ReadOnly',
+    'Mode',
+    'TriesLeft',
+    'TriesDone',
+    'InstancesMax',
+    'RemoveTemporary',
+    'CurrentSymlink',
   ],
 };
 
@@ -103,13 +120,15 @@ function settingsOf(text: string, source: string): Setting[] {
     const equals = line.indexOf('=');
     if (equals <= 0 || !section) throw confError(`${at}: '${line.slice(0, 60)}' is not a key=value line in a section`);
     const key = line.slice(0, equals).trim();
-    if (!KNOWN_KEYS[section]!.includes(key)) throw confError(`${at}: [${section}] ${key}= is not a systemd-sysupdate key`);
+    if (!KNOWN_KEYS[section]!.includes(key))
+      throw confError(`${at}: [${section}] ${key}= is not a systemd-sysupdate key`);
     settings.push({ line: index + 1, section, key, value: line.slice(equals + 1).trim() });
   });
   return settings;
 }
 
-const confError = (message: string) => inputError(message, 'fix the conf or leave it out (bake then writes the default placement)');
+const confError = (message: string) =>
+  inputError(message, 'fix the conf or leave it out (bake then writes the default placement)');
 
 /** An OS path from the conf: absolute, normalised, writable by bake (see osPathProblem); else refused. */
 function confPath(setting: Setting, source: string, role: OsPathRole): string {
@@ -129,16 +148,26 @@ export function parseSysupdateConf(text: string, source: string): SysupdateTarge
     if (setting.section !== 'Target') continue;
     const { key, value } = setting;
     const allowed = TARGET_VALUES[key];
-    if (allowed && !allowed.includes(value)) throw confError(`${source}:${setting.line}: [Target] ${key}=${value} is not supported by bake (only ${allowed.join(', ')})`);
+    if (allowed && !allowed.includes(value))
+      throw confError(
+        `${source}:${setting.line}: [Target] ${key}=${value} is not supported by bake (only ${allowed.join(', ')})`,
+      );
     if (key === 'Path') target.path = confPath(setting, source, 'dir');
     if (key === 'CurrentSymlink') target.currentSymlink = confPath(setting, source, 'entry');
-    if (key === 'MatchPattern') target.matchPatterns.push(...value.split(/\s+/).filter(Boolean).map((pattern) => filePattern(pattern, setting, source)));
+    if (key === 'MatchPattern')
+      target.matchPatterns.push(
+        ...value
+          .split(/\s+/)
+          .filter(Boolean)
+          .map((pattern) => filePattern(pattern, setting, source)),
+      );
   }
   return target;
 }
 
 /** A [Target] MatchPattern names files inside Path=, so it is one path component. */
 function filePattern(pattern: string, setting: Setting, source: string): string {
-  if (pattern.includes('/') || pattern === '.' || pattern === '..') throw confError(`${source}:${setting.line}: [Target] MatchPattern ${pattern} is not a file name`);
+  if (pattern.includes('/') || pattern === '.' || pattern === '..')
+    throw confError(`${source}:${setting.line}: [Target] MatchPattern ${pattern} is not a file name`);
   return pattern;
 }

@@ -5,7 +5,21 @@
  */
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, readdir, readlink, rename, symlink, unlink, utimes } from 'node:fs/promises';
+import {
+  chmod,
+  copyFile,
+  lchown,
+  link,
+  lstat,
+  lutimes,
+  mkdir,
+  readdir,
+  readlink,
+  rename,
+  symlink,
+  unlink,
+  utimes,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { BakeError, inputError } from '../core/errors.ts';
 import { isRootUser } from '../core/exec.ts';
@@ -68,7 +82,11 @@ export class TreeConflict extends BakeError {
     /** The path in the target tree that is in the way, and what is there. */
     readonly dest: { path: string; kind: EntryKind },
   ) {
-    super('input', `${source.path} is ${source.kind} where ${dest.path} is ${dest.kind}`, 'bake never writes through links or replaces folders');
+    super(
+      'input',
+      `${source.path} is ${source.kind} where ${dest.path} is ${dest.kind}`,
+      'bake never writes through links or replaces folders',
+    );
   }
 }
 
@@ -88,9 +106,14 @@ export async function cloneTree(from: string, to: string, how: 'link' | 'copy'):
       const source = join(from, entry.name);
       const dest = join(to, entry.name);
       if (entry.isDirectory()) return cloneTree(source, dest, how);
-      if (entry.isSymbolicLink()) return replacing(dest, async () => symlink(await readlink(source), dest), { path: source, kind: 'a link' });
-      if (!entry.isFile()) throw inputError(`${source} is not a file, directory or symlink`, 'only those can go into a sysext');
-      return replacing(dest, () => (how === 'link' ? linkOrCopy(source, dest) : copyFile(source, dest, COPY)), { path: source, kind: 'a file' });
+      if (entry.isSymbolicLink())
+        return replacing(dest, async () => symlink(await readlink(source), dest), { path: source, kind: 'a link' });
+      if (!entry.isFile())
+        throw inputError(`${source} is not a file, directory or symlink`, 'only those can go into a sysext');
+      return replacing(dest, () => (how === 'link' ? linkOrCopy(source, dest) : copyFile(source, dest, COPY)), {
+        path: source,
+        kind: 'a file',
+      });
     }),
   );
 }
@@ -106,7 +129,11 @@ async function folderFor(from: string, to: string): Promise<void> {
   );
   if (created) return chmod(to, (await lstat(from)).mode & 0o7777);
   const existing = await lstat(to);
-  if (!existing.isDirectory()) throw new TreeConflict({ path: from, kind: 'a folder' }, { path: to, kind: existing.isSymbolicLink() ? 'a link' : 'a file' });
+  if (!existing.isDirectory())
+    throw new TreeConflict(
+      { path: from, kind: 'a folder' },
+      { path: to, kind: existing.isSymbolicLink() ? 'a link' : 'a file' },
+    );
 }
 
 /** Reflink where the filesystem can, never onto an existing file (replacing() removes it first). */
@@ -124,7 +151,11 @@ async function linkOrCopy(source: string, dest: string): Promise<void> {
  * Places a file or symlink with `place` (which must fail with EEXIST rather than follow a link at
  * `dest`), first unlinking a file or link already there; a folder there is a TreeConflict.
  */
-export async function replacing(dest: string, place: () => Promise<void>, source: TreeConflict['source'] = { path: dest, kind: 'a file' }): Promise<void> {
+export async function replacing(
+  dest: string,
+  place: () => Promise<void>,
+  source: TreeConflict['source'] = { path: dest, kind: 'a file' },
+): Promise<void> {
   await place().catch(async (error: NodeJS.ErrnoException) => {
     if (error.code !== 'EEXIST') throw error;
     if ((await lstat(dest)).isDirectory()) throw new TreeConflict(source, { path: dest, kind: 'a folder' });

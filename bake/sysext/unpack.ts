@@ -34,7 +34,8 @@ export interface UnpackJob {
 }
 
 export async function unpackArchive(ctx: Context, job: UnpackJob): Promise<void> {
-  if (job.sha256 !== undefined) return cloneTree(await cachedTree(ctx, job.archive, job.sha256, job.strip), job.dir, 'link');
+  if (job.sha256 !== undefined)
+    return cloneTree(await cachedTree(ctx, job.archive, job.sha256, job.strip), job.dir, 'link');
   const fresh = await mkdtemp(`${job.dir}.unpack-`);
   try {
     await unpackChecked(ctx, job.archive, fresh, job.strip, job.absoluteLinks);
@@ -100,7 +101,13 @@ async function filesOf(tree: string): Promise<string[]> {
 }
 
 /** Unpacks into `dir`, a fresh folder, and makes the tree safe to use or refuses it (see confineTree). */
-async function unpackChecked(ctx: Context, archive: string, dir: string, strip: number, absolute: AbsoluteLinks = 'outside'): Promise<void> {
+async function unpackChecked(
+  ctx: Context,
+  archive: string,
+  dir: string,
+  strip: number,
+  absolute: AbsoluteLinks = 'outside',
+): Promise<void> {
   await unpack(ctx, archive, dir, strip);
   await confineTree(ctx.log, dir, basename(archive), (path) => memberName(ctx, { archive, strip }, path), absolute);
 }
@@ -121,7 +128,15 @@ const EXTRACTORS: Record<'tar' | 'zip', Extractor> = {
   tar: {
     tool: 'tar',
     why: 'extract upstream archives',
-    extract: (archive, dir, strip) => ['-x', '-f', archive, '-C', dir, '--no-same-owner', ...(strip > 0 ? [`--strip-components=${strip}`] : [])],
+    extract: (archive, dir, strip) => [
+      '-x',
+      '-f',
+      archive,
+      '-C',
+      dir,
+      '--no-same-owner',
+      ...(strip > 0 ? [`--strip-components=${strip}`] : []),
+    ],
     list: (archive) => ['-t', '-f', archive],
     complaint: (lines) => lines.at(-2) ?? lines.at(-1),
   },
@@ -132,7 +147,11 @@ const EXTRACTORS: Record<'tar' | 'zip', Extractor> = {
     why: 'extract zip archives',
     extract: (archive, dir) => ['-q', '-o', archive, '-d', dir],
     list: (archive) => ['-Z1', archive],
-    complaint: (lines) => lines.filter((line) => !line.startsWith('warning:')).slice(0, 2).join(' ') || undefined,
+    complaint: (lines) =>
+      lines
+        .filter((line) => !line.startsWith('warning:'))
+        .slice(0, 2)
+        .join(' ') || undefined,
   },
 };
 
@@ -141,15 +160,29 @@ const extractorFor = (archive: string) => (archive.endsWith('.zip') ? EXTRACTORS
 /** Extracts `archive` into `dir` as it stands (no inspection: see unpackChecked); what tar refuses is an input error. */
 export async function unpack(ctx: Context, archive: string, dir: string, strip: number): Promise<void> {
   const extractor = extractorFor(archive);
-  if (strip > 0 && extractor === EXTRACTORS.zip) throw new BakeError('internal', 'strip is not supported for zip archives');
-  const result = await ctx.run.run(extractor.tool, extractor.extract(archive, dir, strip), { why: extractor.why, allowFailure: true });
+  if (strip > 0 && extractor === EXTRACTORS.zip)
+    throw new BakeError('internal', 'strip is not supported for zip archives');
+  const result = await ctx.run.run(extractor.tool, extractor.extract(archive, dir, strip), {
+    why: extractor.why,
+    allowFailure: true,
+  });
   if (result.exitCode === 0) return;
-  const lines = result.stderr.split('\n').map((line) => line.trim()).filter(Boolean);
+  const lines = result.stderr
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
   const complaint = `${extractor.tool}: ${extractor.complaint(lines)?.replace(/^\w+: /, '') ?? `exit ${result.exitCode}`}`;
   const listing = await ctx.run.run(extractor.tool, extractor.list(archive), { readOnly: true, allowFailure: true });
   // A readable archive that does not unpack holds members that would land outside `dir`.
-  if (listing.exitCode !== 0) throw toolError(`${extractor.tool} cannot read ${basename(archive)} (${complaint})`, 'the download may be damaged; remove it from the cache and retry');
-  throw inputError(`${basename(archive)} holds an entry ${extractor.tool} refuses to unpack (${complaint})`, CONFINED_HINT);
+  if (listing.exitCode !== 0)
+    throw toolError(
+      `${extractor.tool} cannot read ${basename(archive)} (${complaint})`,
+      'the download may be damaged; remove it from the cache and retry',
+    );
+  throw inputError(
+    `${basename(archive)} holds an entry ${extractor.tool} refuses to unpack (${complaint})`,
+    CONFINED_HINT,
+  );
 }
 
 interface ArchiveSource {

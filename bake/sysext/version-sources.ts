@@ -17,12 +17,25 @@ const HASHICORP_PAGE_SIZE = 20;
 /** A runaway pager (a server ignoring `page`) must end; 30 pages of 100 is more than any upstream has. */
 const MAX_PAGES = 30;
 
-interface GithubRelease { tag_name: string; prerelease: boolean; draft: boolean }
-interface NamedTag { name: string }
-interface HashicorpRelease { version: string; is_prerelease: boolean; license_class?: string; timestamp_created: string }
+interface GithubRelease {
+  tag_name: string;
+  prerelease: boolean;
+  draft: boolean;
+}
+interface NamedTag {
+  name: string;
+}
+interface HashicorpRelease {
+  version: string;
+  is_prerelease: boolean;
+  license_class?: string;
+  timestamp_created: string;
+}
 
 export function parseGithubReleases(body: unknown): string[] {
-  return asArray<GithubRelease>(body, 'GitHub releases').filter((r) => !r.prerelease && !r.draft).map((r) => r.tag_name);
+  return asArray<GithubRelease>(body, 'GitHub releases')
+    .filter((r) => !r.prerelease && !r.draft)
+    .map((r) => r.tag_name);
 }
 
 export function parseTagNames(body: unknown): string[] {
@@ -39,7 +52,8 @@ export function parseHashicorpReleases(body: unknown): string[] {
 export function parseKubernetesSchedule(text: string): string[] {
   const doc = parseYaml(text) as { schedules?: Array<{ previousPatches?: Array<{ release?: string }> }> } | null;
   const schedules = doc?.schedules;
-  if (!Array.isArray(schedules)) throw inputError('Kubernetes release schedule has no `schedules` list', 'check the schedule URL');
+  if (!Array.isArray(schedules))
+    throw inputError('Kubernetes release schedule has no `schedules` list', 'check the schedule URL');
   return schedules.flatMap((s) => (s.previousPatches ?? []).map((p) => `v${String(p.release)}`));
 }
 
@@ -64,11 +78,26 @@ export async function fetchSourceVersions(ctx: Context, source: VersionSource): 
   const endpoints = ctx.endpoints;
   switch (source.kind) {
     case 'github-releases':
-      return pageThrough(githubHttp(ctx), `${endpoints.githubApiUrl}/repos/${source.repo}/releases`, GITHUB_PAGE_SIZE, parseGithubReleases);
+      return pageThrough(
+        githubHttp(ctx),
+        `${endpoints.githubApiUrl}/repos/${source.repo}/releases`,
+        GITHUB_PAGE_SIZE,
+        parseGithubReleases,
+      );
     case 'github-tags':
-      return pageThrough(githubHttp(ctx), `${endpoints.githubApiUrl}/repos/${source.repo}/tags`, GITHUB_PAGE_SIZE, parseTagNames);
+      return pageThrough(
+        githubHttp(ctx),
+        `${endpoints.githubApiUrl}/repos/${source.repo}/tags`,
+        GITHUB_PAGE_SIZE,
+        parseTagNames,
+      );
     case 'gitlab-tags':
-      return pageThrough(ctx.http, `${endpoints[source.endpoint ?? 'gitlabUrl']}/api/v4/projects/${source.project}/repository/tags`, GITHUB_PAGE_SIZE, parseTagNames);
+      return pageThrough(
+        ctx.http,
+        `${endpoints[source.endpoint ?? 'gitlabUrl']}/api/v4/projects/${source.project}/repository/tags`,
+        GITHUB_PAGE_SIZE,
+        parseTagNames,
+      );
     case 'html-listing':
       return parseHtmlListing(await ctx.http.getText(`${endpoints[source.endpoint]}${source.path}`), source.pattern);
     case 'html-branch-listings':
@@ -85,14 +114,27 @@ export async function fetchSourceVersions(ctx: Context, source: VersionSource): 
 }
 
 /** Every supported branch's listing, read concurrently (a handful of small pages). */
-async function branchListings(http: HttpClient, base: string, source: Extract<VersionSource, { kind: 'html-branch-listings' }>): Promise<string[]> {
-  const branches = parseHtmlListing(await http.getText(`${base}${source.path}`), source.branch).filter((b) => compareVersions(b, source.minimumBranch) >= 0);
-  const pages = await Promise.all(branches.map((branch) => http.getText(`${base}${source.branchPath.replace('{branch}', branch)}`)));
+async function branchListings(
+  http: HttpClient,
+  base: string,
+  source: Extract<VersionSource, { kind: 'html-branch-listings' }>,
+): Promise<string[]> {
+  const branches = parseHtmlListing(await http.getText(`${base}${source.path}`), source.branch).filter(
+    (b) => compareVersions(b, source.minimumBranch) >= 0,
+  );
+  const pages = await Promise.all(
+    branches.map((branch) => http.getText(`${base}${source.branchPath.replace('{branch}', branch)}`)),
+  );
   return pages.flatMap((page) => parseHtmlListing(page, source.pattern));
 }
 
 /** `?per_page=N&page=P` until a short page: GitHub and GitLab both page this way. */
-async function pageThrough(http: HttpClient, base: string, pageSize: number, parse: (body: unknown) => string[]): Promise<string[]> {
+async function pageThrough(
+  http: HttpClient,
+  base: string,
+  pageSize: number,
+  parse: (body: unknown) => string[],
+): Promise<string[]> {
   const all: string[] = [];
   for (let page = 1; page <= MAX_PAGES; page++) {
     const body = await http.getJson<unknown>(`${base}?per_page=${pageSize}&page=${page}`);
@@ -129,7 +171,8 @@ export function githubHttp(ctx: Context): HttpClient {
     client = createHttp({
       log: ctx.log,
       signal: ctx.signal,
-      headers: (url): Record<string, string> => (new URL(url).origin === apiOrigin ? { authorization: `Bearer ${token}` } : {}),
+      headers: (url): Record<string, string> =>
+        new URL(url).origin === apiOrigin ? { authorization: `Bearer ${token}` } : {},
     });
     githubClients.set(ctx, client);
   }

@@ -10,12 +10,13 @@ import type { LatestPolicy, Recipe, VersionSource } from './recipe.ts';
 import { fetchSourceVersions } from './version-sources.ts';
 import { compareVersions } from '../core/version-order.ts';
 
-
 /** Applies a source's filters and sorts newest first, without duplicates. */
 export function selectVersions(source: VersionSource, raw: readonly string[]): string[] {
   const match = 'match' in source ? source.match : undefined;
   const stripV = 'stripV' in source && source.stripV;
-  const picked = raw.filter((version) => !match || match.test(version)).map((version) => (stripV ? version.replace(/^v/, '') : version));
+  const picked = raw
+    .filter((version) => !match || match.test(version))
+    .map((version) => (stripV ? version.replace(/^v/, '') : version));
   return [...new Set(picked)].sort((a, b) => compareVersions(b, a));
 }
 
@@ -36,7 +37,8 @@ export async function latestVersions(ctx: Context, name: string): Promise<string
 /** The latest set of a recipe object (also one made on the spot, which the catalogue does not hold). */
 export async function recipeLatest(ctx: Context, recipe: Recipe): Promise<string[]> {
   const versions = await sourceVersions(ctx, recipe.versions);
-  if (versions.length === 0) throw networkError(`no versions of ${recipe.name} found upstream`, 'check the version source endpoint');
+  if (versions.length === 0)
+    throw networkError(`no versions of ${recipe.name} found upstream`, 'check the version source endpoint');
   return pickLatest(versions, recipe.latest ?? { kind: 'newest' });
 }
 

@@ -36,13 +36,18 @@ export async function wrapPackages(ctx: Context, job: WrapJob): Promise<void> {
   const index = await fetchPackageIndex(ctx, request, job.arch, job.scratch);
   const first = index.get(request.packages[0] ?? '');
   if (first && request.version !== undefined && first.version !== request.version) {
-    throw inputError(`${first.name} ${request.version} is not in the ${request.release} index (it has ${first.version})`, `build ${first.version}, or 'latest'`);
+    throw inputError(
+      `${first.name} ${request.version} is not in the ${request.release} index (it has ${first.version})`,
+      `build ${first.version}, or 'latest'`,
+    );
   }
   const packages = dependencyClosure(index, request.packages, request.skip);
   ctx.log.info(`${job.name}: bundling ${packages.map((p) => `${p.name} ${p.version}`).join(', ')}`);
   const staging = await mkdtemp(join(job.scratch, 'wrap-'));
   const dirs = packages.map((_, position) => join(staging, String(position)));
-  await allFinished(packages.map((entry, position) => unpackPackage(ctx, request.kind, entry, dirs[position]!, job.scratch)));
+  await allFinished(
+    packages.map((entry, position) => unpackPackage(ctx, request.kind, entry, dirs[position]!, job.scratch)),
+  );
   const bundle = `usr/lib/${job.name}`;
   const bundleDir = await folderInside(job.root, bundle, 'the sysext');
   for (const dir of dirs) await cloneTree(dir, bundleDir, 'copy');
@@ -66,13 +71,19 @@ async function pointLinksIntoBundle(root: string, bundle: string, entries: reado
 
 /** The executables in the requested packages' bin directories (not their dependencies'). */
 async function rootExecutables(dirs: readonly string[]): Promise<string[]> {
-  const found = await Promise.all(dirs.map(async (dir) => (await walkTree(dir)).filter((e) => e.kind === 'file' && e.mode & 0o111 && EXECUTABLE_DIRS.test(e.path))));
+  const found = await Promise.all(
+    dirs.map(async (dir) =>
+      (await walkTree(dir)).filter((e) => e.kind === 'file' && e.mode & 0o111 && EXECUTABLE_DIRS.test(e.path)),
+    ),
+  );
   return found.flat().map((entry) => entry.path);
 }
 
 /** Every bundle directory holding a shared library, as the target system sees it. */
 function libraryDirs(bundle: string, entries: readonly TreeEntry[]): string[] {
-  const dirs = entries.filter((e) => e.kind !== 'dir' && SHARED_LIBRARY.test(e.path)).map((e) => `/${bundle}/${dirname(e.path)}`);
+  const dirs = entries
+    .filter((e) => e.kind !== 'dir' && SHARED_LIBRARY.test(e.path))
+    .map((e) => `/${bundle}/${dirname(e.path)}`);
   return [...new Set(dirs)].sort();
 }
 
@@ -92,14 +103,24 @@ async function exposeExecutable(ctx: Context, job: WrapJob, exposure: Exposure):
   const { bundle, entries, path } = exposure;
   const clean = posix.normalize(path).replace(/^\/+/, '');
   if (!entries.some((e) => e.path === clean && e.kind === 'file')) {
-    throw inputError(`${path} is not a file in the packages of ${job.name}`, 'name an executable the packages ship, e.g. usr/bin/<tool>');
+    throw inputError(
+      `${path} is not a file in the packages of ${job.name}`,
+      'name an executable the packages ship, e.g. usr/bin/<tool>',
+    );
   }
   const file = join(job.root, bundle, clean);
-  const interpreter = await ctx.run.run('patchelf', ['--print-interpreter', file], { readOnly: true, allowFailure: true, why: 'rewrite wrapped executables' });
+  const interpreter = await ctx.run.run('patchelf', ['--print-interpreter', file], {
+    readOnly: true,
+    allowFailure: true,
+    why: 'rewrite wrapped executables',
+  });
   if (interpreter.exitCode === 0) {
     const own = posix.normalize(interpreter.stdout.trim()).replace(/^\/+/, '');
     if (!entries.some((e) => e.path === own && e.kind !== 'dir')) {
-      throw inputError(`${path} needs the interpreter /${own}, which its packages do not ship`, 'add the package that ships it (its libc)');
+      throw inputError(
+        `${path} needs the interpreter /${own}, which its packages do not ship`,
+        'add the package that ships it (its libc)',
+      );
     }
     const args = ['--set-interpreter', `/${bundle}/${own}`, '--force-rpath', '--set-rpath', exposure.libraryPath, file];
     await ctx.run.run('patchelf', args, { why: 'rewrite wrapped executables' });
@@ -132,7 +153,11 @@ export function adHocWrapRecipe(wrap: AdHocWrap): Recipe {
   const [first] = wrap.packages;
   if (!first) throw usageError('no package named', 'e.g. bake sysext wrap --deb tilde');
   const defaults = DEFAULT_REPOSITORIES[wrap.kind];
-  const repository: PackageRepository = { kind: wrap.kind, release: wrap.release ?? defaults.release, repositories: wrap.repositories ?? defaults.repositories };
+  const repository: PackageRepository = {
+    kind: wrap.kind,
+    release: wrap.release ?? defaults.release,
+    repositories: wrap.repositories ?? defaults.repositories,
+  };
   return {
     name: wrap.name ?? first,
     description: `${wrap.packages.join(', ')} (${wrap.kind} packages, bundled with their libraries)`,

@@ -10,14 +10,22 @@ import type { Compression } from '../../vendors/formats.ts';
 import { COMPRESSIBLE, type VendorFile } from '../../vendors/outputs.ts';
 
 /** release_util.sh's commands, each with `jobs` threads; every one keeps its input. */
-export const COMPRESSORS: Record<Exclude<Compression, 'none'>, { tool: string; args: (jobs: number) => readonly string[] }> = {
+export const COMPRESSORS: Record<
+  Exclude<Compression, 'none'>,
+  { tool: string; args: (jobs: number) => readonly string[] }
+> = {
   bz2: { tool: 'lbzip2', args: (jobs) => ['--compress', '--keep', '-n', String(jobs)] },
   gz: { tool: 'pigz', args: (jobs) => ['--keep', '-p', String(jobs)] },
   zip: { tool: 'pigz', args: (jobs) => ['--keep', '--zip', '-p', String(jobs)] },
   zst: { tool: 'zstd', args: (jobs) => ['--format=zstd', '-k', '-q', '--no-progress', `-T${jobs}`] },
 };
 
-export async function compressFiles(ctx: Context, dir: string, files: readonly VendorFile[], compression: readonly Compression[]): Promise<void> {
+export async function compressFiles(
+  ctx: Context,
+  dir: string,
+  files: readonly VendorFile[],
+  compression: readonly Compression[],
+): Promise<void> {
   const formats = compression.filter((c): c is Exclude<Compression, 'none'> => c !== 'none');
   for (const file of files.filter((f) => COMPRESSIBLE.test(f.name))) {
     const path = join(dir, file.name);

@@ -16,17 +16,35 @@ const GIB = 2 ** 30;
 export function convertArgs(disk: DiskFormat, input: string, output: string): string[] | undefined {
   const target = DISK_FORMATS[disk].qemuImg;
   if (!target) return undefined;
-  return ['convert', '-f', 'raw', input, '-O', target.format, ...(target.compressed ? ['-c'] : []), '-o', target.options.join(','), output];
+  return [
+    'convert',
+    '-f',
+    'raw',
+    input,
+    '-O',
+    target.format,
+    ...(target.compressed ? ['-c'] : []),
+    '-o',
+    target.options.join(','),
+    output,
+  ];
 }
 
 export async function virtualSize(ctx: Context, path: string, format: string): Promise<number> {
-  const { stdout } = await ctx.run.run('qemu-img', ['info', '-f', format, '--output=json', path], { readOnly: true, why: 'check the vendor image' });
+  const { stdout } = await ctx.run.run('qemu-img', ['info', '-f', format, '--output=json', path], {
+    readOnly: true,
+    why: 'check the vendor image',
+  });
   return (JSON.parse(stdout) as { 'virtual-size': number })['virtual-size'];
 }
 
 async function diskBytes(path: string): Promise<number> {
   const { size } = await stat(path);
-  if (size % MIB !== 0) throw toolError(`${path}: virtual size ${size} is not a multiple of 1 MiB`, 'this is a bug in the layout; please report it');
+  if (size % MIB !== 0)
+    throw toolError(
+      `${path}: virtual size ${size} is not a multiple of 1 MiB`,
+      'this is a bug in the layout; please report it',
+    );
   return size;
 }
 
@@ -40,7 +58,13 @@ export async function moveOrCopySparse(ctx: Context, input: string, output: stri
   }
 }
 
-async function qemuImgConvert(ctx: Context, disk: DiskFormat, input: string, output: string, bytes: number): Promise<void> {
+async function qemuImgConvert(
+  ctx: Context,
+  disk: DiskFormat,
+  input: string,
+  output: string,
+  bytes: number,
+): Promise<void> {
   await ctx.run.run('qemu-img', convertArgs(disk, input, output)!, { why: `convert the image to ${disk}` });
   const resizeGiB = DISK_FORMATS[disk].resizeGiB;
   if (resizeGiB !== undefined && bytes < resizeGiB * GIB) {

@@ -28,7 +28,10 @@ export interface ExtrasInput {
 
 /** `sed -e "s%^KEY=.*%KEY='value'%"` for each key. */
 export function setShellVariables(template: string, values: Record<string, string>): string {
-  return Object.entries(values).reduce((text, [key, value]) => text.replace(new RegExp(`^${key}=.*$`, 'm'), `${key}='${value}'`), template);
+  return Object.entries(values).reduce(
+    (text, [key, value]) => text.replace(new RegExp(`^${key}=.*$`, 'm'), `${key}='${value}'`),
+    template,
+  );
 }
 
 export function vmName(format: VendorFormat, version: string): string {
@@ -41,7 +44,18 @@ async function writeGce(ctx: Context, input: ExtrasInput): Promise<void> {
   await link(join(input.stage, diskFileName(input.format)), join(dir, 'disk.raw'));
   await rm(join(input.stage, diskFileName(input.format)));
   // `tar -czf` as image_to_vm, with pigz as the gzip (same format, every core bake may use).
-  await ctx.run.run('tar', [`--use-compress-program=pigz -p ${ctx.jobs}`, '-cf', join(input.stage, `${baseName(input.format)}.tar.gz`), '-C', dir, 'disk.raw'], { why: 'pack the GCE image' });
+  await ctx.run.run(
+    'tar',
+    [
+      `--use-compress-program=pigz -p ${ctx.jobs}`,
+      '-cf',
+      join(input.stage, `${baseName(input.format)}.tar.gz`),
+      '-C',
+      dir,
+      'disk.raw',
+    ],
+    { why: 'pack the GCE image' },
+  );
   await rm(dir, { recursive: true });
 }
 
@@ -57,7 +71,10 @@ async function writeOva(ctx: Context, input: ExtrasInput): Promise<void> {
     NUM_CPUS: String(VM_CPUS),
     MEM_SIZE: String(VM_MEMORY_MB),
   };
-  const ovf = Object.entries(values).reduce((text, [key, value]) => text.replaceAll(`@@${key}@@`, value), input.templates.ovf ?? '');
+  const ovf = Object.entries(values).reduce(
+    (text, [key, value]) => text.replaceAll(`@@${key}@@`, value),
+    input.templates.ovf ?? '',
+  );
   await writeFile(join(input.stage, `${base}.ovf`), ovf);
   const dir = join(input.stage, 'ova-tar');
   await mkdir(dir);
@@ -65,7 +82,9 @@ async function writeOva(ctx: Context, input: ExtrasInput): Promise<void> {
   await copyFile(join(input.stage, `${base}.ovf`), join(dir, `${base}.ovf`));
   const manifest = `SHA1(${vmdk})= ${await hashFile(vmdkPath, 'sha1')}\nSHA1(${base}.ovf)= ${await hashFile(join(dir, `${base}.ovf`), 'sha1')}\n`;
   await writeFile(join(dir, `${base}.mf`), manifest);
-  await ctx.run.run('tar', ['-cf', join(input.stage, `${base}.ova`), '-C', dir, `${base}.ovf`, `${base}.mf`, vmdk], { why: 'pack the OVA' });
+  await ctx.run.run('tar', ['-cf', join(input.stage, `${base}.ova`), '-C', dir, `${base}.ovf`, `${base}.mf`, vmdk], {
+    why: 'pack the OVA',
+  });
   await rm(dir, { recursive: true });
 }
 

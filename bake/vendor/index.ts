@@ -33,13 +33,29 @@ export interface VendorJob {
  * Final output paths, each written atomically (stage + rename). A bake passes the plan its --dry-run
  * prints, so the run follows exactly that plan; other callers let it be planned here.
  */
-export async function produceVendorImage(ctx: Context, job: VendorJob, plan: VendorPlan = planVendor(job, ctx.endpoints)): Promise<string[]> {
+export async function produceVendorImage(
+  ctx: Context,
+  job: VendorJob,
+  plan: VendorPlan = planVendor(job, ctx.endpoints),
+): Promise<string[]> {
   const format = requireFormat(job.vendor, job.release);
   const { compression } = plan;
   ctx.log.info(`vendor ${job.vendor}: ${plan.route} route (${plan.reason})`);
-  const common = { format, release: job.release, image: job.image, workDir: job.workDir, outputDir: job.outputDir, compression, scripts: job.scripts ?? PINNED_ONLY };
+  const common = {
+    format,
+    release: job.release,
+    image: job.image,
+    workDir: job.workDir,
+    outputDir: job.outputDir,
+    compression,
+    scripts: job.scripts ?? PINNED_ONLY,
+  };
   if (plan.route === 'native') return produceNative(ctx, { ...common, layout: job.diskLayout ?? format.layout });
-  return produceSdk(ctx, { ...common, containerRuntime: job.containerRuntime ?? 'auto', ...(job.diskLayout ? { layout: job.diskLayout } : {}) });
+  return produceSdk(ctx, {
+    ...common,
+    containerRuntime: job.containerRuntime ?? 'auto',
+    ...(job.diskLayout ? { layout: job.diskLayout } : {}),
+  });
 }
 
 export { planVendor as vendorPlan };

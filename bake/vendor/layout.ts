@@ -18,12 +18,23 @@ export interface LayoutTarget {
 }
 
 /** Pure: the sizes a layout gives an image whose ROOT starts at `rootStart` and has `currentRootBlocks`. */
-export function layoutTarget(layout: LayoutName, version: string, rootStart: number, currentRootBlocks: number): LayoutTarget {
+export function layoutTarget(
+  layout: LayoutName,
+  version: string,
+  rootStart: number,
+  currentRootBlocks: number,
+): LayoutTarget {
   const rootBlocks = Math.max(currentRootBlocks, rootBlocksFor(layout, releaseQuirks(version)));
   return { rootBlocks, diskBytes: diskBlocksFor(rootStart, rootBlocks) * SECTOR };
 }
 
-export async function applyLayout(ctx: Context, stack: CleanupStack, image: string, layout: LayoutName, version: string): Promise<LayoutTarget> {
+export async function applyLayout(
+  ctx: Context,
+  stack: CleanupStack,
+  image: string,
+  layout: LayoutName,
+  version: string,
+): Promise<LayoutTarget> {
   const root = findPartition(await readGpt(image), 'root', image);
   const currentBlocks = Number(root.lastLba - root.firstLba + 1n);
   const target = layoutTarget(layout, version, Number(root.firstLba), currentBlocks);

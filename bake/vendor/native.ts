@@ -39,7 +39,10 @@ export interface NativeJob {
 async function prepareFirmware(ctx: Context, job: NativeJob, scratch: string): Promise<{ code: string; vars: string }> {
   const names = qemuFirmwareNames(job.format, job.release.version);
   if (await ctx.http.exists(`${job.release.baseUrl}/${names.code}`)) {
-    return { code: await fetchReleaseFile(ctx, job.release, names.code), vars: await fetchReleaseFile(ctx, job.release, names.vars) };
+    return {
+      code: await fetchReleaseFile(ctx, job.release, names.code),
+      vars: await fetchReleaseFile(ctx, job.release, names.vars),
+    };
   }
   // Host firmware when the release directory has none (docs/flatcar-facts.md §2.4).
   const host = await findFirmware(HOST_FIRMWARE_BY_ARCH[job.release.arch]);
@@ -47,7 +50,9 @@ async function prepareFirmware(ctx: Context, job: NativeJob, scratch: string): P
   if (!names.code.endsWith('.qcow2')) return host;
   const converted = { code: join(scratch, 'efi_code.qcow2'), vars: join(scratch, 'efi_vars.qcow2') };
   for (const key of ['code', 'vars'] as const) {
-    await ctx.run.run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', host[key], converted[key]], { why: `convert the host's UEFI ${key} file` });
+    await ctx.run.run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', host[key], converted[key]], {
+      why: `convert the host's UEFI ${key} file`,
+    });
   }
   return converted;
 }
@@ -66,7 +71,9 @@ async function fetchTemplates(ctx: Context, job: NativeJob): Promise<Record<stri
   const { extras } = job.format;
   return {
     ...(extras.includes('qemu_uefi') ? { qemu: await fetchQemuTemplate(ctx, job) } : {}),
-    ...(extras.includes('ova') ? { ovf: await ctx.http.getText(scriptsFileUrl(ctx.endpoints, job.release, OVF_TEMPLATE)) } : {}),
+    ...(extras.includes('ova')
+      ? { ovf: await ctx.http.getText(scriptsFileUrl(ctx.endpoints, job.release, OVF_TEMPLATE)) }
+      : {}),
   };
 }
 

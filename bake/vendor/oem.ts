@@ -14,7 +14,11 @@ import { grubConfig, type OemSpec } from '../../vendors/oems.ts';
 
 /** `systemd-dissect --json=short` → sysextRelease (extensionRelease before systemd 254). */
 export async function extensionReleaseOf(ctx: Context, raw: string): Promise<string[]> {
-  const { stdout } = await ctx.run.run('systemd-dissect', ['--json=short', raw], { readOnly: true, privileged: true, why: 'read the OEM sysext release' });
+  const { stdout } = await ctx.run.run('systemd-dissect', ['--json=short', raw], {
+    readOnly: true,
+    privileged: true,
+    why: 'read the OEM sysext release',
+  });
   const parsed = JSON.parse(stdout) as { sysextRelease?: string[]; extensionRelease?: string[] };
   return parsed.sysextRelease ?? parsed.extensionRelease ?? [];
 }
@@ -54,7 +58,12 @@ export interface OemFiles {
  * OEM is input from outside: every path is resolved inside it and written without following links.
  */
 export async function writeOemPartition(
-  ctx: Context, stack: CleanupStack, image: string, payload: OemPayload, version: string, sysext: OemSysext | undefined,
+  ctx: Context,
+  stack: CleanupStack,
+  image: string,
+  payload: OemPayload,
+  version: string,
+  sysext: OemSysext | undefined,
 ): Promise<OemFiles> {
   const { spec } = payload;
   const files: OemFiles = { grubCfg: grubConfig(spec), oemRelease: oemRelease(spec, sysext?.extensionRelease ?? []) };

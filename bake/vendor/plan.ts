@@ -7,8 +7,17 @@ import { inputError, usageError } from '../core/errors.ts';
 import type { ResolvedRelease } from '../flatcar/release.ts';
 import { releaseQuirks } from '../../vendors/eras.ts';
 import {
-  COMPRESSIONS, DISK_FORMATS, nativeSupport, nativeWriter, oemPayload, vendorFormat, vendorProblem,
-  type Compression, type DiskFormatSpec, type NativeWriter, type VendorFormat,
+  COMPRESSIONS,
+  DISK_FORMATS,
+  nativeSupport,
+  nativeWriter,
+  oemPayload,
+  vendorFormat,
+  vendorProblem,
+  type Compression,
+  type DiskFormatSpec,
+  type NativeWriter,
+  type VendorFormat,
 } from '../../vendors/formats.ts';
 import type { LayoutName } from '../../vendors/layouts.ts';
 import { qemuFirmwareNames, vendorOutputNames } from '../../vendors/outputs.ts';
@@ -51,24 +60,44 @@ export interface VendorPlan {
 export function requireFormat(vendor: string, release: ResolvedRelease): VendorFormat {
   const problem = vendorProblem(vendor, release.version, release.arch);
   const format = vendorFormat(vendor, release.version);
-  if (problem || !format) throw usageError(problem ?? `'${vendor}' is not a vendor format`, 'run `bake vendors --release <version>` for the formats of a release');
+  if (problem || !format)
+    throw usageError(
+      problem ?? `'${vendor}' is not a vendor format`,
+      'run `bake vendors --release <version>` for the formats of a release',
+    );
   return format;
 }
 
 export function parseCompression(values: readonly string[] | undefined, format: VendorFormat): Compression[] {
   if (!values || values.length === 0) return [...format.compression];
-  const list = values.flatMap((value) => value.split(',')).map((value) => value.trim()).filter(Boolean);
+  const list = values
+    .flatMap((value) => value.split(','))
+    .map((value) => value.trim())
+    .filter(Boolean);
   const unknown = list.find((value) => !(COMPRESSIONS as readonly string[]).includes(value));
   if (unknown) throw usageError(`unknown compression '${unknown}'`, `use a comma list of ${COMPRESSIONS.join(', ')}`);
   return [...new Set(list)] as Compression[];
 }
 
-export function chooseRoute(format: VendorFormat, version: string, requested: RouteChoice): { route: VendorRoute; reason: string } {
+export function chooseRoute(
+  format: VendorFormat,
+  version: string,
+  requested: RouteChoice,
+): { route: VendorRoute; reason: string } {
   const support = nativeSupport(format, version);
   if (requested === 'sdk') return { route: 'sdk', reason: 'asked for the SDK route' };
   if (requested === 'native') {
-    if (support.unsupported) throw inputError(`the native route cannot make '${format.name}': ${support.unsupported}`, 'use --vendor-route sdk');
-    return { route: 'native', reason: support.differs ? `asked for the native route (differs: ${support.differs})` : 'asked for the native route' };
+    if (support.unsupported)
+      throw inputError(
+        `the native route cannot make '${format.name}': ${support.unsupported}`,
+        'use --vendor-route sdk',
+      );
+    return {
+      route: 'native',
+      reason: support.differs
+        ? `asked for the native route (differs: ${support.differs})`
+        : 'asked for the native route',
+    };
   }
   if (support.unsupported) return { route: 'sdk', reason: `auto: ${support.unsupported}` };
   if (support.differs) return { route: 'sdk', reason: `auto: the native image would differ (${support.differs})` };
@@ -109,7 +138,10 @@ export function filesWithFallback(vendor: string, release: ResolvedRelease): str
 }
 
 export function templatesFor(format: VendorFormat): string[] {
-  return [...(format.extras.includes('qemu_uefi') ? [QEMU_TEMPLATE] : []), ...(format.extras.includes('ova') ? [OVF_TEMPLATE] : [])];
+  return [
+    ...(format.extras.includes('qemu_uefi') ? [QEMU_TEMPLATE] : []),
+    ...(format.extras.includes('ova') ? [OVF_TEMPLATE] : []),
+  ];
 }
 
 function qemuImgStep(disk: DiskFormatSpec): string {
@@ -129,7 +161,11 @@ function nativeSteps(format: VendorFormat, release: ResolvedRelease, layout: Lay
   const disk = DISK_FORMATS[format.disk];
   return [
     `grow the image to the '${layout}' layout (GPT, ROOT ext4)`,
-    ...(payload ? [`write /oem: ${payload.sysext ? `sysext/oem-${payload.spec.id}-${release.version}.raw, sysext/active-oem-${payload.spec.id}, ` : ''}oem-release, grub.cfg (oem_id=${payload.spec.grubOemId})`] : []),
+    ...(payload
+      ? [
+          `write /oem: ${payload.sysext ? `sysext/oem-${payload.spec.id}-${release.version}.raw, sysext/active-oem-${payload.spec.id}, ` : ''}oem-release, grub.cfg (oem_id=${payload.spec.grubOemId})`,
+        ]
+      : []),
     WRITE_STEPS[nativeWriter(format.disk)](disk),
     ...format.extras.map((extra) => `write the ${extra} files`),
   ];
@@ -141,10 +177,18 @@ function tarballCheck(tag: string, trust: ScriptsTrust): string {
   if (trust.sha256) return `sha256 ${trust.sha256} (--scripts-sha256)`;
   if (trust.tree) return `holding git tree ${trust.tree}`;
   if (pinned) return `holding git tree ${pinned} (pinned)`;
-  return trust.insecure ? 'unverified (--insecure-scripts)' : 'no pinned git tree: refused without --scripts-sha256 or --insecure-scripts';
+  return trust.insecure
+    ? 'unverified (--insecure-scripts)'
+    : 'no pinned git tree: refused without --scripts-sha256 or --insecure-scripts';
 }
 
-function sdkSteps(format: VendorFormat, release: VendorRelease, endpoints: Endpoints, compression: Compression[], trust: ScriptsTrust): string[] {
+function sdkSteps(
+  format: VendorFormat,
+  release: VendorRelease,
+  endpoints: Endpoints,
+  compression: Compression[],
+  trust: ScriptsTrust,
+): string[] {
   const sdkImage = sdkImageName(endpoints, release.sdkVersion ?? '{FLATCAR_SDK_VERSION from version.txt}');
   return [
     `fetch flatcar/scripts at ${scriptsTag(release)}, ${tarballCheck(scriptsTag(release), trust)}`,
@@ -158,10 +202,23 @@ export function planVendor(input: PlanInput, endpoints: Endpoints): VendorPlan {
   const compression = parseCompression(input.compression, format);
   const { route, reason } = chooseRoute(format, input.release.version, input.route);
   const releaseFiles = releaseFilesFor(format, input.release, route).map((file) => `${input.release.baseUrl}/${file}`);
-  const downloads = route === 'sdk'
-    ? [scriptsTarballUrl(endpoints, input.release), ...releaseFiles]
-    : [...releaseFiles, ...templatesFor(format).map((path) => scriptsFileUrl(endpoints, input.release, path))];
-  const steps = route === 'sdk' ? sdkSteps(format, input.release, endpoints, compression, input.scripts ?? PINNED_ONLY) : nativeSteps(format, input.release, input.diskLayout ?? format.layout);
-  const outputs = vendorOutputNames(format, input.release.version, input.release.arch, compression).map((name) => `${input.outputDir}/${name}`);
-  return { route, reason, compression, outputs, downloads, steps: [...steps, `compress: ${compression.join(',')}`, `publish into ${input.outputDir}`] };
+  const downloads =
+    route === 'sdk'
+      ? [scriptsTarballUrl(endpoints, input.release), ...releaseFiles]
+      : [...releaseFiles, ...templatesFor(format).map((path) => scriptsFileUrl(endpoints, input.release, path))];
+  const steps =
+    route === 'sdk'
+      ? sdkSteps(format, input.release, endpoints, compression, input.scripts ?? PINNED_ONLY)
+      : nativeSteps(format, input.release, input.diskLayout ?? format.layout);
+  const outputs = vendorOutputNames(format, input.release.version, input.release.arch, compression).map(
+    (name) => `${input.outputDir}/${name}`,
+  );
+  return {
+    route,
+    reason,
+    compression,
+    outputs,
+    downloads,
+    steps: [...steps, `compress: ${compression.join(',')}`, `publish into ${input.outputDir}`],
+  };
 }

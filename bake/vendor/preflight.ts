@@ -15,7 +15,13 @@ import type { ResolvedRelease } from '../flatcar/release.ts';
 import { filesWithFallback } from './plan.ts';
 
 async function isMissing(ctx: Context, url: string, cached: string): Promise<boolean> {
-  if (await access(cached).then(() => true, () => false)) return false;
+  if (
+    await access(cached).then(
+      () => true,
+      () => false,
+    )
+  )
+    return false;
   return !(await ctx.http.exists(url).catch((error: unknown) => {
     if (isBakeError(error) && error.kind === 'network') return true;
     throw error;
@@ -34,15 +40,24 @@ async function missingDownloads(ctx: Context, release: ResolvedRelease, urls: re
  * only some lack files, each of those is named now and the bake goes on: the others are still made, and
  * the vendor stage reports the ones that failed (see vendor/several.ts).
  */
-export async function requireVendorDownloads(ctx: Context, release: ResolvedRelease, vendors: ReadonlyArray<{ vendor: string; downloads: readonly string[] }>): Promise<void> {
+export async function requireVendorDownloads(
+  ctx: Context,
+  release: ResolvedRelease,
+  vendors: ReadonlyArray<{ vendor: string; downloads: readonly string[] }>,
+): Promise<void> {
   const lacking: Array<{ vendor: string; missing: string[] }> = [];
   for (const { vendor, downloads } of vendors) {
     const optional = new Set(filesWithFallback(vendor, release));
-    const missing = await missingDownloads(ctx, release, downloads.filter((url) => !optional.has(basename(url))));
+    const missing = await missingDownloads(
+      ctx,
+      release,
+      downloads.filter((url) => !optional.has(basename(url))),
+    );
     if (missing.length > 0) lacking.push({ vendor, missing });
   }
   if (lacking.length === 0) return;
-  const say = ({ vendor, missing }: { vendor: string; missing: string[] }) => `the ${vendor} image needs files that do not exist: ${missing.join(', ')}`;
+  const say = ({ vendor, missing }: { vendor: string; missing: string[] }) =>
+    `the ${vendor} image needs files that do not exist: ${missing.join(', ')}`;
   const where = `${endpointHint('releaseUrl')}, ${endpointHint('scriptsTarballUrl')}, ${endpointHint('scriptsFileUrl')}`;
   const hint = `mirror them (README: Pointing bake at a mirror) or point ${where} where they are`;
   if (lacking.length === vendors.length) throw inputError(lacking.map(say).join('; '), hint);

@@ -8,7 +8,16 @@ import { join } from 'node:path';
 import { tempDir } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
 import { inputError } from '../core/errors.ts';
-import { DISK_FORMATS, diskExtension, existsIn, formatIn, oemPayload, VENDOR_TABLE, type DiskFormat, type VendorFormat } from '../../vendors/formats.ts';
+import {
+  DISK_FORMATS,
+  diskExtension,
+  existsIn,
+  formatIn,
+  oemPayload,
+  VENDOR_TABLE,
+  type DiskFormat,
+  type VendorFormat,
+} from '../../vendors/formats.ts';
 import { scriptsTag, type VendorRelease } from './plan.ts';
 import { fetchScriptsCheckout } from './scripts-source.ts';
 import type { ScriptsTrust } from './scripts-trust.ts';
@@ -34,7 +43,12 @@ function unquote(value: string): string {
 function validTypes(text: string): string[] {
   const match = /^VALID_IMG_TYPES=\(([^)]*)\)/m.exec(text);
   if (!match) throw inputError(`${VM_IMAGE_UTIL} has no VALID_IMG_TYPES list`, 'check --scripts-tarball-url');
-  return match[1]!.split('\n').map((line) => line.replace(/#.*/, '')).join(' ').split(/\s+/).filter(Boolean);
+  return match[1]!
+    .split('\n')
+    .map((line) => line.replace(/#.*/, ''))
+    .join(' ')
+    .split(/\s+/)
+    .filter(Boolean);
 }
 
 /** IMG_<format>_<OPTION>=value lines (format names are lower case, options upper case). */
@@ -42,7 +56,7 @@ function imgOptions(text: string): { defaults: Options; byFormat: Map<string, Op
   const defaults: Options = {};
   const byFormat = new Map<string, Options>();
   for (const [, format, option, value] of text.matchAll(/^IMG_([a-z0-9_]+?|DEFAULT)_([A-Z][A-Z0-9_]*)=(.*)$/gm)) {
-    const target = format === 'DEFAULT' ? defaults : byFormat.get(format!) ?? byFormat.set(format!, {}).get(format!)!;
+    const target = format === 'DEFAULT' ? defaults : (byFormat.get(format!) ?? byFormat.set(format!, {}).get(format!)!);
     target[option!] = unquote(value!);
   }
   return { defaults, byFormat };
@@ -88,7 +102,8 @@ const FIELDS: ReadonlyArray<keyof ScriptsFormat> = ['disk', 'layout', 'extension
 export function compareWithScripts(scripts: ReadonlyMap<string, ScriptsFormat>, version: string): string[] {
   const differences: string[] = [];
   const table = new Map(VENDOR_TABLE.filter((row) => existsIn(row, version)).map((row) => [row.name, row]));
-  for (const name of scripts.keys()) if (!table.has(name)) differences.push(`${name}: in VALID_IMG_TYPES, not in the table for ${version}`);
+  for (const name of scripts.keys())
+    if (!table.has(name)) differences.push(`${name}: in VALID_IMG_TYPES, not in the table for ${version}`);
   for (const [name, row] of table) {
     const theirs = scripts.get(name);
     if (!theirs) {
@@ -97,7 +112,10 @@ export function compareWithScripts(scripts: ReadonlyMap<string, ScriptsFormat>, 
     }
     const ours = tableFormat(row, version);
     for (const field of FIELDS) {
-      if (ours[field] !== theirs[field]) differences.push(`${name}: ${field} is ${String(theirs[field])} in vm_image_util.sh, ${String(ours[field])} in the table`);
+      if (ours[field] !== theirs[field])
+        differences.push(
+          `${name}: ${field} is ${String(theirs[field])} in vm_image_util.sh, ${String(ours[field])} in the table`,
+        );
     }
   }
   return differences;
@@ -109,7 +127,11 @@ async function readInsideTree(root: string, relative: string): Promise<string> {
   for (const part of relative.split('/')) {
     path = join(path, part);
     const info = await lstat(path).catch(() => undefined);
-    if (!info || info.isSymbolicLink()) throw inputError(`the flatcar/scripts tree has no ${relative} (or it is a symlink)`, 'check --scripts-tarball-url');
+    if (!info || info.isSymbolicLink())
+      throw inputError(
+        `the flatcar/scripts tree has no ${relative} (or it is a symlink)`,
+        'check --scripts-tarball-url',
+      );
   }
   return readFile(path, 'utf8');
 }
@@ -121,7 +143,11 @@ export interface ScriptsCheck {
 }
 
 /** Fetches the release's flatcar/scripts (the SDK route's download, cached) and compares. */
-export async function checkAgainstScripts(ctx: Context, release: VendorRelease, trust: ScriptsTrust): Promise<ScriptsCheck> {
+export async function checkAgainstScripts(
+  ctx: Context,
+  release: VendorRelease,
+  trust: ScriptsTrust,
+): Promise<ScriptsCheck> {
   await using work = await tempDir('bake-scripts-check');
   // Only read, never run, but checked all the same: against the tag's pinned tree unless `trust` names a digest.
   await fetchScriptsCheckout(ctx, release, work.path, trust);

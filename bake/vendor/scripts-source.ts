@@ -27,9 +27,18 @@ interface ScriptsSource {
 
 type Verdict = 'verified' | 'unchecked';
 
-export async function fetchScriptsCheckout(ctx: Context, release: VendorRelease, dest: string, trust: ScriptsTrust): Promise<void> {
+export async function fetchScriptsCheckout(
+  ctx: Context,
+  release: VendorRelease,
+  dest: string,
+  trust: ScriptsTrust,
+): Promise<void> {
   const tag = scriptsTag(release);
-  const source = { url: scriptsTarballUrl(ctx.endpoints, release), what: `the flatcar/scripts tarball ${tag}`, cached: join(ctx.cacheDir, 'flatcar-scripts', `${tag}.tar.gz`) };
+  const source = {
+    url: scriptsTarballUrl(ctx.endpoints, release),
+    what: `the flatcar/scripts tarball ${tag}`,
+    cached: join(ctx.cacheDir, 'flatcar-scripts', `${tag}.tar.gz`),
+  };
   requireSecureSource(source.url, source.what, trust);
   await mkdir(dest, { recursive: true });
   if (trust.sha256) {
@@ -39,7 +48,10 @@ export async function fetchScriptsCheckout(ctx: Context, release: VendorRelease,
   }
   const tree = trust.tree ?? SCRIPTS_TAG_TREES[tag];
   if (!tree && !trust.insecure) {
-    throw verifyError(`bake has no pinned git tree for ${source.what}`, 'pass --scripts-sha256 <its sha256> once you have checked it against the signed tag, or --insecure-scripts');
+    throw verifyError(
+      `bake has no pinned git tree for ${source.what}`,
+      'pass --scripts-sha256 <its sha256> once you have checked it against the signed tag, or --insecure-scripts',
+    );
   }
   const judge = (actual: string) => judgeDigest(source.what, actual, tree ? [tree] : [], trust, ctx.log, 'git tree');
   if (tree && (await checkoutCached(ctx, source, dest, tree, judge))) return;
@@ -49,7 +61,13 @@ export async function fetchScriptsCheckout(ctx: Context, release: VendorRelease,
 const markerLabel = (tree: string) => `git tree ${tree}`;
 
 /** Checks out the cached tarball if its marker vouches for it; one that no longer holds the tree is dropped. */
-async function checkoutCached(ctx: Context, source: ScriptsSource, dest: string, tree: string, judge: (actual: string) => Verdict): Promise<boolean> {
+async function checkoutCached(
+  ctx: Context,
+  source: ScriptsSource,
+  dest: string,
+  tree: string,
+  judge: (actual: string) => Verdict,
+): Promise<boolean> {
   if (!(await markerMatches(`${source.cached}.verified`, [source.cached], markerLabel(tree)))) return false;
   try {
     await checkout(ctx, source.cached, dest, source.what, judge);
@@ -63,7 +81,13 @@ async function checkoutCached(ctx: Context, source: ScriptsSource, dest: string,
 }
 
 /** Downloads into a private folder beside the cache; only a tarball that holds the pinned tree is kept. */
-async function fetchAndCheckout(ctx: Context, source: ScriptsSource, dest: string, judge: (actual: string) => Verdict, tree: string | undefined): Promise<void> {
+async function fetchAndCheckout(
+  ctx: Context,
+  source: ScriptsSource,
+  dest: string,
+  judge: (actual: string) => Verdict,
+  tree: string | undefined,
+): Promise<void> {
   const folder = join(source.cached, '..');
   await mkdir(folder, { recursive: true });
   await using scratch = await tempDir('.download', folder);
@@ -78,7 +102,13 @@ async function fetchAndCheckout(ctx: Context, source: ScriptsSource, dest: strin
  * Unpacks `tarball` into a private folder beside `dest`, makes its tree what git would check out, has
  * `judge` (if any) rule on its git tree id, and only then moves it to `dest`, an empty folder.
  */
-async function checkout(ctx: Context, tarball: string, dest: string, what: string, judge?: (actual: string) => Verdict): Promise<Verdict> {
+async function checkout(
+  ctx: Context,
+  tarball: string,
+  dest: string,
+  what: string,
+  judge?: (actual: string) => Verdict,
+): Promise<Verdict> {
   const fresh = await mkdtemp(`${dest}.unpack-`);
   try {
     await unpack(ctx, tarball, fresh, 0);
@@ -96,7 +126,10 @@ async function checkout(ctx: Context, tarball: string, dest: string, what: strin
 async function onlyFolder(dir: string, what: string): Promise<string> {
   const entries = await readdir(dir, { withFileTypes: true });
   if (entries.length !== 1 || !entries[0]!.isDirectory()) {
-    throw verifyError(`${what} holds ${entries.map((entry) => entry.name).join(', ') || 'nothing'} at its top, not one folder`, 'a source tarball of the tag holds one folder; check the mirror');
+    throw verifyError(
+      `${what} holds ${entries.map((entry) => entry.name).join(', ') || 'nothing'} at its top, not one folder`,
+      'a source tarball of the tag holds one folder; check the mirror',
+    );
   }
   return join(dir, entries[0]!.name);
 }
@@ -110,7 +143,10 @@ async function onlyFolder(dir: string, what: string): Promise<string> {
 async function normaliseTree(top: string, what: string): Promise<void> {
   for (const entry of await walkTree(top)) {
     if (entry.kind === 'other' || entry.path.split('/').some((part) => part.toLowerCase() === '.git')) {
-      throw verifyError(`${what} holds ${entry.path}, which git cannot record`, "a source tarball of the tag holds only the tag's files; check the mirror");
+      throw verifyError(
+        `${what} holds ${entry.path}, which git cannot record`,
+        "a source tarball of the tag holds only the tag's files; check the mirror",
+      );
     }
     if (entry.kind === 'symlink') continue;
     await chmod(join(top, entry.path), entry.kind === 'dir' || entry.mode & 0o100 ? 0o755 : 0o644);
@@ -124,13 +160,27 @@ async function normaliseTree(top: string, what: string): Promise<void> {
  */
 async function gitTreeId(ctx: Context, top: string, what: string): Promise<string> {
   await using repo = await tempDir('bake-git-tree');
-  const env = { GIT_DIR: repo.path, GIT_WORK_TREE: top, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_ATTR_NOSYSTEM: '1' };
+  const env = {
+    GIT_DIR: repo.path,
+    GIT_WORK_TREE: top,
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    GIT_ATTR_NOSYSTEM: '1',
+  };
   const git = (args: string[], allowFailure = false) =>
-    ctx.run.run('git', ['-c', 'core.attributesFile=/dev/null', ...args], { env, cwd: top, allowFailure, why: 'hash the flatcar/scripts tarball as git does' });
+    ctx.run.run('git', ['-c', 'core.attributesFile=/dev/null', ...args], {
+      env,
+      cwd: top,
+      allowFailure,
+      why: 'hash the flatcar/scripts tarball as git does',
+    });
   await git(['init', '--quiet', '--template=']);
   const added = await git(['add', '--all', '--force'], true);
   if (added.exitCode !== 0) {
-    throw verifyError(`${what} holds a path git cannot record (${added.stderr.split('\n')[0]})`, "a source tarball of the tag holds only the tag's files; check the mirror");
+    throw verifyError(
+      `${what} holds a path git cannot record (${added.stderr.split('\n')[0]})`,
+      "a source tarball of the tag holds only the tag's files; check the mirror",
+    );
   }
   return (await git(['write-tree'])).stdout.trim();
 }

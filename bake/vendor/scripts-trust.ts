@@ -27,7 +27,10 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 export function parseScriptsTrust(options: { scriptsSha256?: string; insecureScripts?: boolean }): ScriptsTrust {
   const sha256 = options.scriptsSha256?.trim().toLowerCase();
   if (sha256 !== undefined && !SHA256_HEX.test(sha256)) {
-    throw usageError(`--scripts-sha256 '${options.scriptsSha256}' is not a SHA-256`, 'give the 64 hex digits `sha256sum` prints');
+    throw usageError(
+      `--scripts-sha256 '${options.scriptsSha256}' is not a SHA-256`,
+      'give the 64 hex digits `sha256sum` prints',
+    );
   }
   return { insecure: options.insecureScripts ?? false, ...(sha256 ? { sha256 } : {}) };
 }
@@ -35,7 +38,10 @@ export function parseScriptsTrust(options: { scriptsSha256?: string; insecureScr
 /** Refuses a plain-HTTP source of executed code before anything is fetched from it. */
 export function requireSecureSource(url: string, what: string, trust: ScriptsTrust): void {
   if (trust.insecure || !/^http:/i.test(url)) return;
-  throw usageError(`${what} would come over plain HTTP (${url}), and bake runs it`, 'use an https:// or local mirror, or pass --insecure-scripts');
+  throw usageError(
+    `${what} would come over plain HTTP (${url}), and bake runs it`,
+    'use an https:// or local mirror, or pass --insecure-scripts',
+  );
 }
 
 /** The digests that may vouch for a file: the user's one, else the pinned ones. */
@@ -60,7 +66,14 @@ const UNPINNED_HINT: Record<Measure, string> = {
  * 'verified' when `actual` is expected. Otherwise a verify error, except that --insecure-scripts runs a
  * file no pin vouches for ('unchecked': the caller must not cache it); a digest the user named always holds.
  */
-export function judgeDigest(what: string, actual: string, expected: readonly string[], trust: ScriptsTrust, log: Logger, measure: Measure = 'sha256'): 'verified' | 'unchecked' {
+export function judgeDigest(
+  what: string,
+  actual: string,
+  expected: readonly string[],
+  trust: ScriptsTrust,
+  log: Logger,
+  measure: Measure = 'sha256',
+): 'verified' | 'unchecked' {
   if (expected.includes(actual)) return 'verified';
   const named = NAMED_BY_USER[measure](trust) !== undefined;
   if (!named && trust.insecure) {
@@ -68,7 +81,10 @@ export function judgeDigest(what: string, actual: string, expected: readonly str
     return 'unchecked';
   }
   const wanted = expected.length === 1 ? expected[0] : 'one of the pinned digests';
-  throw verifyError(`${what} has ${measure} ${actual}, expected ${wanted}`, named ? 'the download is not what you named; check the mirror' : UNPINNED_HINT[measure]);
+  throw verifyError(
+    `${what} has ${measure} ${actual}, expected ${wanted}`,
+    named ? 'the download is not what you named; check the mirror' : UNPINNED_HINT[measure],
+  );
 }
 
 export function sha256Text(text: string): string {

@@ -82,7 +82,12 @@ export function sdkContainerSpec(input: SdkContainerInput): ContainerSpec & { na
 export function imageToVmArgs(job: Pick<SdkJob, 'format' | 'release' | 'compression' | 'layout'>): string[] {
   const storeOnlyCompressed = !job.compression.includes('none');
   return [
-    './image_to_vm.sh', '--from=./', '--to=./', `--board=${job.release.board}`, '--getbinpkg', `--format=${job.format.name}`,
+    './image_to_vm.sh',
+    '--from=./',
+    '--to=./',
+    `--board=${job.release.board}`,
+    '--getbinpkg',
+    `--format=${job.format.name}`,
     `--image_compression_formats=${job.compression.join(',')}`,
     ...(storeOnlyCompressed ? ['--only_store_compressed'] : []),
     ...(job.layout ? [`--disk_layout=${job.layout}`] : []),
@@ -104,16 +109,23 @@ async function writeSdkConfig(scriptsDir: string, release: VendorRelease, sdkVer
 }
 
 /** Puts the verified release files beside the image in the checkout (hard links into the cache when possible). */
-async function placeInputs(ctx: Context, job: SdkJob, scriptsDir: string): Promise<{ inputs: Set<string>; sdkVersion: string }> {
+async function placeInputs(
+  ctx: Context,
+  job: SdkJob,
+  scriptsDir: string,
+): Promise<{ inputs: Set<string>; sdkVersion: string }> {
   const names = releaseFilesFor(job.format, job.release, 'sdk');
   const inputs = new Set<string>([IMAGE_BIN, ...names]);
   let sdkVersion = job.release.sdkVersion;
   for (const name of names) {
     const cached = await fetchReleaseFile(ctx, job.release, name);
-    await link(cached, join(scriptsDir, name)).catch(() => ctx.run.run('cp', ['--sparse=always', cached, join(scriptsDir, name)]));
+    await link(cached, join(scriptsDir, name)).catch(() =>
+      ctx.run.run('cp', ['--sparse=always', cached, join(scriptsDir, name)]),
+    );
     if (name === 'version.txt') sdkVersion ??= parseKeyValueFile(await readFile(cached, 'utf8')).FLATCAR_SDK_VERSION;
   }
-  if (!sdkVersion) throw inputError(`version.txt of ${job.release.version} names no FLATCAR_SDK_VERSION`, 'use --vendor-route native');
+  if (!sdkVersion)
+    throw inputError(`version.txt of ${job.release.version} names no FLATCAR_SDK_VERSION`, 'use --vendor-route native');
   await moveOrCopySparse(ctx, job.image, join(scriptsDir, IMAGE_BIN));
   return { inputs, sdkVersion };
 }
@@ -131,21 +143,36 @@ export async function produceSdk(ctx: Context, job: SdkJob): Promise<string[]> {
   const image = sdkImageName(ctx.endpoints, sdkVersion);
   await runtime.ensureImage(image);
   const spec = sdkContainerSpec({
-    scriptsDir, image, name: containerName(`bake-sdk-${job.format.name}`), uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0,
+    scriptsDir,
+    image,
+    name: containerName(`bake-sdk-${job.format.name}`),
+    uid: process.getuid?.() ?? 0,
+    gid: process.getgid?.() ?? 0,
     tmp: sdkTmpOf(job.release.version),
   });
   const container = await runtime.create(stack, spec);
   await runtime.start(container);
   await runtime.exec(container, ['sh', '-c', HOSTS_WORKAROUND]);
   ctx.log.info(`running image_to_vm.sh --format=${job.format.name} in the SDK container ${container.name}`);
-  const result = await runtime.exec(container, [SDK_ENTRY, ...imageToVmArgs(job)], { interactive: true, why: 'run image_to_vm.sh in the SDK' }).catch((error: unknown) => {
-    if (!isBakeError(error) || error.kind !== 'tool') throw error;
-    throw toolError(`image_to_vm.sh failed in the SDK container: ${error.message.replace(/^\S+ failed /, '')}`, 'run with --verbose for its output');
-  });
+  const result = await runtime
+    .exec(container, [SDK_ENTRY, ...imageToVmArgs(job)], { interactive: true, why: 'run image_to_vm.sh in the SDK' })
+    .catch((error: unknown) => {
+      if (!isBakeError(error) || error.kind !== 'tool') throw error;
+      throw toolError(
+        `image_to_vm.sh failed in the SDK container: ${error.message.replace(/^\S+ failed /, '')}`,
+        'run with --verbose for its output',
+      );
+    });
   for (const line of result.stdout.split('\n').filter(Boolean)) ctx.log.debug(`sdk: ${line}`);
   await container.remove();
 
-  const produced = (await readdir(scriptsDir)).filter((name) => name.startsWith('flatcar_production_') && !before.has(name) && !inputs.has(name)).sort();
-  if (produced.length === 0) throw inputError(`image_to_vm.sh wrote no flatcar_production_${job.format.name}* files`, 'run with --verbose to see its output');
+  const produced = (await readdir(scriptsDir))
+    .filter((name) => name.startsWith('flatcar_production_') && !before.has(name) && !inputs.has(name))
+    .sort();
+  if (produced.length === 0)
+    throw inputError(
+      `image_to_vm.sh wrote no flatcar_production_${job.format.name}* files`,
+      'run with --verbose to see its output',
+    );
   return await publish(scriptsDir, job.outputDir, produced);
 }

@@ -34,21 +34,31 @@ export interface VendorOutcome {
 
 /** `--vendor a,b --vendor c` → [a, b, c]: known order, no duplicates, `generic` dropped (always made). */
 export function vendorList(values: readonly string[]): string[] {
-  const names = values.flatMap((value) => value.split(',')).map((name) => name.trim()).filter(Boolean);
+  const names = values
+    .flatMap((value) => value.split(','))
+    .map((name) => name.trim())
+    .filter(Boolean);
   return [...new Set(names)].filter((name) => name !== 'generic');
 }
 
 export type SeveralVendorsPlan = Array<VendorPlan & { vendor: string }>;
 
 /** The plan of each vendor, for --dry-run and the output checks, in the order given. */
-export function vendorPlans(job: Omit<SeveralVendorsJob, 'image' | 'workDir' | 'stageDir'> & { outputDir: string }, endpoints: Endpoints): SeveralVendorsPlan {
+export function vendorPlans(
+  job: Omit<SeveralVendorsJob, 'image' | 'workDir' | 'stageDir'> & { outputDir: string },
+  endpoints: Endpoints,
+): SeveralVendorsPlan {
   return job.vendors.map((vendor) => ({ vendor, ...planVendor({ ...job, vendor }, endpoints) }));
 }
 
 async function runOne(ctx: Context, job: SeveralVendorsJob, plan: SeveralVendorsPlan[number]): Promise<VendorOutcome> {
   const { vendor } = plan;
   const started = Date.now();
-  const [image, workDir, outputDir] = [join(job.workDir, `${vendor}.bin`), join(job.workDir, vendor), join(job.stageDir, vendor)];
+  const [image, workDir, outputDir] = [
+    join(job.workDir, `${vendor}.bin`),
+    join(job.workDir, vendor),
+    join(job.stageDir, vendor),
+  ];
   try {
     await Promise.all([mkdir(workDir), mkdir(outputDir)]);
     await copyImage(ctx, job.image, image);
@@ -69,11 +79,17 @@ async function runOne(ctx: Context, job: SeveralVendorsJob, plan: SeveralVendors
  * other: concurrent first fetches would race to download the signing key into one file. The jobs then
  * find them verified in the cache. A vendor whose inputs cannot be had fails here, alone.
  */
-async function prefetchNativeInputs(ctx: Context, job: SeveralVendorsJob, vendor: string): Promise<VendorOutcome | undefined> {
+async function prefetchNativeInputs(
+  ctx: Context,
+  job: SeveralVendorsJob,
+  vendor: string,
+): Promise<VendorOutcome | undefined> {
   try {
     // Files with a fallback (the qemu_uefi firmware: the host's OVMF) are the job's to look for.
     const optional = new Set(filesWithFallback(vendor, job.release));
-    const required = releaseFilesFor(requireFormat(vendor, job.release), job.release, 'native').filter((file) => !optional.has(file));
+    const required = releaseFilesFor(requireFormat(vendor, job.release), job.release, 'native').filter(
+      (file) => !optional.has(file),
+    );
     for (const file of required) await fetchReleaseFile(ctx, job.release, file);
     return undefined;
   } catch (error) {
@@ -92,13 +108,20 @@ function failed(ctx: Context, vendor: string, error: unknown): VendorOutcome {
  * Makes every vendor image as `plans` (the bake's plan, printed by --dry-run) say; returns one outcome per
  * vendor, in the order given. Rejects only on Ctrl-C.
  */
-export async function produceVendorImages(ctx: Context, job: SeveralVendorsJob, plans: SeveralVendorsPlan, report: (line: string) => void = () => undefined): Promise<VendorOutcome[]> {
+export async function produceVendorImages(
+  ctx: Context,
+  job: SeveralVendorsJob,
+  plans: SeveralVendorsPlan,
+  report: (line: string) => void = () => undefined,
+): Promise<VendorOutcome[]> {
   const natives = plans.filter((plan) => plan.route === 'native');
   const sdks = plans.filter((plan) => plan.route === 'sdk');
   const outcomes = new Map<string, VendorOutcome>();
   const done = (outcome: VendorOutcome) => {
     outcomes.set(outcome.vendor, outcome);
-    report(`${outcomes.size} of ${plans.length} vendor images done${[...outcomes.values()].some((o) => o.error) ? ' (some failed)' : ''}`);
+    report(
+      `${outcomes.size} of ${plans.length} vendor images done${[...outcomes.values()].some((o) => o.error) ? ' (some failed)' : ''}`,
+    );
     return outcome;
   };
   const ready: SeveralVendorsPlan = [];
@@ -107,17 +130,25 @@ export async function produceVendorImages(ctx: Context, job: SeveralVendorsJob, 
     if (missing) done(missing);
     else ready.push(plan);
   }
-  await allFinishedLimited(ready.map((plan) => async () => done(await runOne(ctx, job, plan))), ctx.jobs);
+  await allFinishedLimited(
+    ready.map((plan) => async () => done(await runOne(ctx, job, plan))),
+    ctx.jobs,
+  );
   for (const plan of sdks) done(await runOne(ctx, job, plan));
   return plans.map((plan) => outcomes.get(plan.vendor)!);
 }
 
 /** One error naming every failed vendor (with its kind: the first failure's), or undefined when none failed. */
-export function vendorsFailedError(outcomes: readonly VendorOutcome[], published: readonly string[]): BakeError | undefined {
+export function vendorsFailedError(
+  outcomes: readonly VendorOutcome[],
+  published: readonly string[],
+): BakeError | undefined {
   const failed = outcomes.filter((outcome) => outcome.error !== undefined);
   if (failed.length === 0) return undefined;
   const kind: ErrorKind = isBakeError(failed[0]!.error) ? failed[0]!.error.kind : 'internal';
-  const reasons = failed.map(({ vendor, error }) => `${vendor} (${error instanceof Error ? error.message : String(error)})`);
+  const reasons = failed.map(
+    ({ vendor, error }) => `${vendor} (${error instanceof Error ? error.message : String(error)})`,
+  );
   const made = outcomes.filter((outcome) => outcome.files).map((outcome) => outcome.vendor);
   return new BakeError(
     kind,

@@ -56,6 +56,10 @@ export function fixedVhdFooter(diskBytes: number, identity: FooterIdentity = fre
 
 /** Turns the raw disk at `path` (`diskBytes` long) into a fixed VHD by appending its footer. */
 export async function appendFixedVhdFooter(path: string, diskBytes: number): Promise<void> {
-  if (diskBytes > VHD_MAX_BYTES) throw toolError(`${path}: ${diskBytes} bytes is too large for a VHD (at most 2040 GiB)`, 'use another vendor format or a smaller layout');
+  if (diskBytes > VHD_MAX_BYTES)
+    throw toolError(
+      `${path}: ${diskBytes} bytes is too large for a VHD (at most 2040 GiB)`,
+      'use another vendor format or a smaller layout',
+    );
   await appendFile(path, fixedVhdFooter(diskBytes));
 }

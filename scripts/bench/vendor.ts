@@ -37,9 +37,15 @@ export async function run(options: BenchOptions = { sizeMiB: 2048, randomMiB: 30
   const cleanups: Array<() => unknown> = [];
   const work = await mkdtemp(join(tmpdir(), 'bench-vendor-'));
   try {
-    const fx = await vendorFixture({ after: (fn) => cleanups.push(fn) }, [{ version: VERSION, channel: 'alpha', sdkVersion: VERSION, oems: ['azure', 'qemu'], firmware: true }]);
+    const fx = await vendorFixture({ after: (fn) => cleanups.push(fn) }, [
+      { version: VERSION, channel: 'alpha', sdkVersion: VERSION, oems: ['azure', 'qemu'], firmware: true },
+    ]);
     const source = join(work, 'generic.bin');
-    await makeFlatcarDisk(source, { version: VERSION, totalSizeMiB: options.sizeMiB, randomDataMiB: options.randomMiB });
+    await makeFlatcarDisk(source, {
+      version: VERSION,
+      totalSizeMiB: options.sizeMiB,
+      randomDataMiB: options.randomMiB,
+    });
     const rows: BenchRow[] = [];
     for (const vendor of ['azure', 'qemu_uefi']) {
       const format = vendorFormat(vendor)!;
@@ -49,16 +55,26 @@ export async function run(options: BenchOptions = { sizeMiB: 2048, randomMiB: 30
         const image = await freshCopy(source, join(dir, `${run}.bin`));
         const outputDir = join(dir, `out-${run}`);
         await mkdir(outputDir, { recursive: true });
-        const seconds = await timed(() => produceVendorImage(context, {
-          vendor, route: 'native', release: fx.releases.get(VERSION)!, image, workDir: join(dir, `work-${run}`), outputDir, compression: ['none'],
-          scripts: fx.scriptsTrust('native', VERSION),
-        }));
+        const seconds = await timed(() =>
+          produceVendorImage(context, {
+            vendor,
+            route: 'native',
+            release: fx.releases.get(VERSION)!,
+            image,
+            workDir: join(dir, `work-${run}`),
+            outputDir,
+            compression: ['none'],
+            scripts: fx.scriptsTrust('native', VERSION),
+          }),
+        );
         await rm(outputDir, { recursive: true, force: true });
         return seconds;
       };
       const convertOnce = async (run: string) => {
         const input = await freshCopy(source, join(dir, `baseline-${run}.bin`));
-        const seconds = await timed(() => execa('qemu-img', convertArgs(format.disk, input, join(dir, 'baseline.out'))!));
+        const seconds = await timed(() =>
+          execa('qemu-img', convertArgs(format.disk, input, join(dir, 'baseline.out'))!),
+        );
         await rm(input, { force: true });
         return seconds;
       };
@@ -74,7 +90,13 @@ export async function run(options: BenchOptions = { sizeMiB: 2048, randomMiB: 30
       rows.push(
         { name: `${vendor}: qemu-img convert alone (${options.sizeMiB} MiB disk)`, value: baseline, unit: 's' },
         { name: `${vendor}: native vendor route`, value: native, unit: 's' },
-        { name: `${vendor}: native route / qemu-img convert`, value: ratio, unit: '×', target: `≤ ${TARGET}×`, pass: ratio <= TARGET },
+        {
+          name: `${vendor}: native route / qemu-img convert`,
+          value: ratio,
+          unit: '×',
+          target: `≤ ${TARGET}×`,
+          pass: ratio <= TARGET,
+        },
       );
       await rm(dir, { recursive: true, force: true });
     }

@@ -11,6 +11,9 @@ export function newestCniVersion(api: BuildApi): Promise<string> {
 
 /** Installs the plugins of CNI release `version` (e.g. v1.6.1) below `to` in the sysext. */
 export async function installCniPlugins(api: BuildApi, version: string, to: string): Promise<void> {
-  const url = api.url('githubUrl', `containernetworking/plugins/releases/download/${version}/cni-plugins-linux-${api.names.goarch}-${version}.tgz`);
+  const url = api.url(
+    'githubUrl',
+    `containernetworking/plugins/releases/download/${version}/cni-plugins-linux-${api.names.goarch}-${version}.tgz`,
+  );
   await api.installTree(await api.extract(await api.fetch(url, { checksumUrl: `${url}.sha256` })), to);
 }

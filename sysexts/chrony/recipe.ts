@@ -14,10 +14,19 @@ const recipe: Recipe = {
   arches: ['x86-64', 'arm64'],
   reload: true,
   verifiesChecksums: false,
-  options: [{ name: 'build-image', value: '<image>', description: 'container image to build in (default: Alpine 3.21 for the arch)' }],
+  options: [
+    {
+      name: 'build-image',
+      value: '<image>',
+      description: 'container image to build in (default: Alpine 3.21 for the arch)',
+    },
+  ],
   async build(api) {
     const url = api.url('gitlabUrl', `chrony/chrony/-/archive/${api.version}/chrony-${api.version}.tar.gz`);
-    const source = await api.extract(await api.fetch(url, { unverified: 'GitLab source archives have no published checksum' }), { strip: 1 });
+    const source = await api.extract(
+      await api.fetch(url, { unverified: 'GitLab source archives have no published checksum' }),
+      { strip: 1 },
+    );
     const image = String(api.options['build-image'] ?? BUILD_IMAGES[api.names.goarch]);
     const out = await api.buildInContainer({ image, script: 'build.sh', source, env: { VERSION: api.version } });
     for (const tool of ['chronyd', 'chronyc']) await api.install(`${out}/usr/bin/${tool}`, `usr/bin/${tool}`, 0o755);

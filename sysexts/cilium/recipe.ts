@@ -13,7 +13,10 @@ const recipe: Recipe = {
   reload: true,
   verifiesChecksums: true,
   async build(api) {
-    const url = api.url('githubUrl', `cilium/cilium-cli/releases/download/${api.version}/cilium-linux-${api.names.goarch}.tar.gz`);
+    const url = api.url(
+      'githubUrl',
+      `cilium/cilium-cli/releases/download/${api.version}/cilium-linux-${api.names.goarch}.tar.gz`,
+    );
     const tree = await api.extract(await api.fetch(url, { checksumUrl: `${url}.sha256sum` }));
     await api.install(`${tree}/cilium`, 'usr/bin/cilium', 0o755);
   },

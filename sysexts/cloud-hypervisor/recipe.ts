@@ -17,10 +17,16 @@ const recipe: Recipe = {
   verifiesChecksums: true,
   async build(api) {
     const suffix = ASSET_SUFFIX[api.names.goarch];
-    await api.concurrently(['cloud-hypervisor', 'ch-remote'].map((tool) => async () => {
-      const url = api.url('githubUrl', `${REPO}/releases/download/${api.version}/${tool}-static${suffix}`);
-      await api.install(await api.fetch(url, { githubAssetDigest: { repo: REPO, tag: api.version } }), `usr/bin/${tool}`, 0o755);
-    }));
+    await api.concurrently(
+      ['cloud-hypervisor', 'ch-remote'].map((tool) => async () => {
+        const url = api.url('githubUrl', `${REPO}/releases/download/${api.version}/${tool}-static${suffix}`);
+        await api.install(
+          await api.fetch(url, { githubAssetDigest: { repo: REPO, tag: api.version } }),
+          `usr/bin/${tool}`,
+          0o755,
+        );
+      }),
+    );
   },
 };
 

@@ -15,7 +15,9 @@ const recipe: Recipe = {
     const bare = api.version.replace(/^v/, '');
     const base = `coder/coder/releases/download/${api.version}`;
     const url = api.url('githubUrl', `${base}/coder_${bare}_linux_${api.names.goarch}.tar.gz`);
-    const tree = await api.extract(await api.fetch(url, { checksumUrl: api.url('githubUrl', `${base}/coder_${bare}_checksums.txt`) }));
+    const tree = await api.extract(
+      await api.fetch(url, { checksumUrl: api.url('githubUrl', `${base}/coder_${bare}_checksums.txt`) }),
+    );
     await api.install(`${tree}/coder`, 'usr/bin/coder', 0o755);
   },
 };

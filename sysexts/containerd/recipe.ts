@@ -28,7 +28,10 @@ const recipe: Recipe = {
 export default recipe;
 
 async function installContainerd(api: BuildApi): Promise<void> {
-  const url = api.url('githubUrl', `containerd/containerd/releases/download/v${api.version}/containerd-static-${api.version}-linux-${api.names.goarch}.tar.gz`);
+  const url = api.url(
+    'githubUrl',
+    `containerd/containerd/releases/download/v${api.version}/containerd-static-${api.version}-linux-${api.names.goarch}.tar.gz`,
+  );
   const tree = await api.extract(await api.fetch(url, { checksumUrl: `${url}.sha256sum` }));
   await api.installTree(`${tree}/bin`, 'usr/bin');
 }
@@ -37,13 +40,18 @@ async function installRunc(api: BuildApi): Promise<void> {
   const pinUrl = api.url('githubRawUrl', `containerd/containerd/refs/tags/v${api.version}/script/setup/runc-version`);
   const runc = await api.readVersionPin(pinUrl, /^v\d+\.\d+\.\d+(-rc\.\d+)?$/);
   const base = `opencontainers/runc/releases/download/${runc}`;
-  const binary = await api.fetch(api.url('githubUrl', `${base}/runc.${api.names.goarch}`), { checksumUrl: api.url('githubUrl', `${base}/runc.sha256sum`) });
+  const binary = await api.fetch(api.url('githubUrl', `${base}/runc.${api.names.goarch}`), {
+    checksumUrl: api.url('githubUrl', `${base}/runc.sha256sum`),
+  });
   await api.install(binary, 'usr/bin/runc', 0o755);
 }
 
 async function writeConfigs(api: BuildApi): Promise<void> {
   const configVersion = api.compareVersions(api.version, '2.0.0') >= 0 ? 3 : 2;
-  for (const [file, systemdCgroup] of [['config.toml', true], ['config-cgroupfs.toml', false]] as const) {
+  for (const [file, systemdCgroup] of [
+    ['config.toml', true],
+    ['config-cgroupfs.toml', false],
+  ] as const) {
     const text = [
       `# Defaults of the containerd ${api.version} sysext. To change them, copy this file to /etc and set`,
       '# CONTAINERD_CONFIG=<the copy> in /etc/default/containerd.',

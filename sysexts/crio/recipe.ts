@@ -16,7 +16,8 @@ const recipe: Recipe = {
     const bundle = await api.extract(await api.fetch(url, { checksumUrl: `${url}.sha256sum` }), { strip: 1 });
     for (const tool of TOOLS) await api.install(`${bundle}/bin/${tool}`, `usr/bin/${tool}`, 0o755);
     // Not on PATH: Flatcar's own runc must keep serving docker/containerd.
-    for (const runtime of OCI_RUNTIMES) await api.install(`${bundle}/bin/${runtime}`, `usr/libexec/crio/${runtime}`, 0o755);
+    for (const runtime of OCI_RUNTIMES)
+      await api.install(`${bundle}/bin/${runtime}`, `usr/libexec/crio/${runtime}`, 0o755);
   },
 };
 

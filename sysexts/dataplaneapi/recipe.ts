@@ -17,7 +17,11 @@ const recipe: Recipe = {
   async build(api) {
     const base = `haproxytech/dataplaneapi/releases/download/${api.version}`;
     const asset = `dataplaneapi_${api.version.replace(/^v/, '')}_linux_${ASSET_ARCH[api.names.goarch]}.tar.gz`;
-    const tree = await api.extract(await api.fetch(api.url('githubUrl', `${base}/${asset}`), { checksumUrl: api.url('githubUrl', `${base}/checksums.txt`) }));
+    const tree = await api.extract(
+      await api.fetch(api.url('githubUrl', `${base}/${asset}`), {
+        checksumUrl: api.url('githubUrl', `${base}/checksums.txt`),
+      }),
+    );
     await api.install(`${tree}/dataplaneapi`, 'usr/bin/dataplaneapi', 0o755);
   },
 };

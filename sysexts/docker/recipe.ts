@@ -31,14 +31,29 @@ type Part = keyof typeof PARTS;
 const recipe: Recipe = {
   name: 'docker',
   description: 'Docker engine and containerd (static binaries)',
-  versions: { kind: 'html-listing', endpoint: 'dockerDownloadUrl', path: '/linux/static/stable/x86_64/', pattern: /^docker-(\d+\.\d+\.\d+)\.tgz$/ },
+  versions: {
+    kind: 'html-listing',
+    endpoint: 'dockerDownloadUrl',
+    path: '/linux/static/stable/x86_64/',
+    pattern: /^docker-(\d+\.\d+\.\d+)\.tgz$/,
+  },
   arches: ['x86-64', 'arm64'],
   reload: true,
   verifiesChecksums: false,
-  options: [{ name: 'without', value: '<part>', choices: ['docker', 'containerd'], description: 'leave out docker or containerd' }],
+  options: [
+    {
+      name: 'without',
+      value: '<part>',
+      choices: ['docker', 'containerd'],
+      description: 'leave out docker or containerd',
+    },
+  ],
   async build(api) {
     const url = api.url('dockerDownloadUrl', `linux/static/stable/${api.names.machine}/docker-${api.version}.tgz`);
-    const tree = await api.extract(await api.fetch(url, { unverified: 'download.docker.com publishes no checksums for static binaries' }), { strip: 1 });
+    const tree = await api.extract(
+      await api.fetch(url, { unverified: 'download.docker.com publishes no checksums for static binaries' }),
+      { strip: 1 },
+    );
     const without = api.options.without as Part | undefined;
     for (const [part, { binaries }] of Object.entries(PARTS)) {
       if (part === without) continue;

@@ -14,7 +14,10 @@ const recipe: Recipe = {
   async build(api) {
     const machine = api.names.machine;
     const url = api.url('falcoDownloadUrl', `packages/bin/${machine}/falco-${api.version}-${machine}.tar.gz`);
-    const tree = await api.extract(await api.fetch(url, { unverified: 'download.falco.org signs packages but publishes no checksum file' }), { strip: 1 });
+    const tree = await api.extract(
+      await api.fetch(url, { unverified: 'download.falco.org signs packages but publishes no checksum file' }),
+      { strip: 1 },
+    );
     await api.installTree(`${tree}/usr`, 'usr');
     await api.installTree(`${tree}/etc`, 'usr/share/falco/etc');
   },

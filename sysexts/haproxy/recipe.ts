@@ -23,7 +23,13 @@ const recipe: Recipe = {
   arches: ['x86-64', 'arm64'],
   reload: true,
   verifiesChecksums: true,
-  options: [{ name: 'build-image', value: '<image>', description: 'container image to build in (default: Alpine 3.21 for the arch)' }],
+  options: [
+    {
+      name: 'build-image',
+      value: '<image>',
+      description: 'container image to build in (default: Alpine 3.21 for the arch)',
+    },
+  ],
   async build(api) {
     const branch = /^\d+\.\d+/.exec(api.version)?.[0] ?? api.version;
     const url = api.url('haproxyUrl', `download/${branch}/src/haproxy-${api.version}.tar.gz`);

@@ -14,11 +14,16 @@ const recipe: Recipe = {
   reload: false,
   verifiesChecksums: true,
   async build(api) {
-    await api.concurrently(['ig', 'gadgetctl'].map((tool) => async () => {
-      const url = api.url('githubUrl', `${REPO}/releases/download/${api.version}/${tool}-linux-${api.names.goarch}-${api.version}.tar.gz`);
-      const tree = await api.extract(await api.fetch(url, { githubAssetDigest: { repo: REPO, tag: api.version } }));
-      await api.install(`${tree}/${tool}`, `usr/bin/${tool}`, 0o755);
-    }));
+    await api.concurrently(
+      ['ig', 'gadgetctl'].map((tool) => async () => {
+        const url = api.url(
+          'githubUrl',
+          `${REPO}/releases/download/${api.version}/${tool}-linux-${api.names.goarch}-${api.version}.tar.gz`,
+        );
+        const tree = await api.extract(await api.fetch(url, { githubAssetDigest: { repo: REPO, tag: api.version } }));
+        await api.install(`${tree}/${tool}`, `usr/bin/${tool}`, 0o755);
+      }),
+    );
   },
 };
 

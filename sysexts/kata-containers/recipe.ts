@@ -21,12 +21,17 @@ const recipe: Recipe = {
   verifiesChecksums: true,
   async build(api) {
     const suffix = api.compareVersions(api.version, '3.21.0') >= 0 ? 'tar.zst' : 'tar.xz';
-    const url = api.url('githubUrl', `${REPO}/releases/download/${api.version}/kata-static-${api.version}-${api.names.goarch}.${suffix}`);
+    const url = api.url(
+      'githubUrl',
+      `${REPO}/releases/download/${api.version}/kata-static-${api.version}-${api.names.goarch}.${suffix}`,
+    );
     const tree = await api.extract(await api.fetch(url, { githubAssetDigest: { repo: REPO, tag: api.version } }));
     await api.installTree(`${tree}/opt/kata`, 'opt/kata');
     const optional = [];
-    for (const command of OPTIONAL_COMMANDS) if (await api.exists(`${tree}/opt/kata/bin/${command}`)) optional.push(command);
-    for (const command of [...COMMANDS, ...optional]) await api.symlink(`../../opt/kata/bin/${command}`, `usr/bin/${command}`);
+    for (const command of OPTIONAL_COMMANDS)
+      if (await api.exists(`${tree}/opt/kata/bin/${command}`)) optional.push(command);
+    for (const command of [...COMMANDS, ...optional])
+      await api.symlink(`../../opt/kata/bin/${command}`, `usr/bin/${command}`);
   },
 };
 

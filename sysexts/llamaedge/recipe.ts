@@ -15,11 +15,21 @@ const recipe: Recipe = {
   arches: ['x86-64', 'arm64'],
   reload: false,
   verifiesChecksums: false,
-  options: [{ name: 'wasmedge-version', value: '<version>', required: true, description: 'the WasmEdge release the plugin is for (that of the wasmedge sysext)' }],
+  options: [
+    {
+      name: 'wasmedge-version',
+      value: '<version>',
+      required: true,
+      description: 'the WasmEdge release the plugin is for (that of the wasmedge sysext)',
+    },
+  ],
   async build(api) {
     const wasmedge = String(api.options['wasmedge-version']);
     const unverified = { unverified: 'LlamaEdge and WasmEdge releases publish no checksum files' };
-    const application = api.url('githubUrl', `LlamaEdge/LlamaEdge/releases/download/${api.version}/${APPLICATION}.wasm`);
+    const application = api.url(
+      'githubUrl',
+      `LlamaEdge/LlamaEdge/releases/download/${api.version}/${APPLICATION}.wasm`,
+    );
     const pluginAsset = `WasmEdge-plugin-wasi_nn-ggml-${wasmedge}-ubuntu20.04_${api.names.machine}.tar.gz`;
     const plugin = api.url('githubUrl', `WasmEdge/WasmEdge/releases/download/${wasmedge}/${pluginAsset}`);
     await api.concurrently([
@@ -27,7 +37,11 @@ const recipe: Recipe = {
       async () => api.installTree(await api.extract(await api.fetch(plugin, unverified)), 'usr/lib64/wasmedge'),
     ]);
     // The server reads models and its chat templates from the directory it is started in.
-    await api.writeFile(`usr/bin/${APPLICATION}`, `#!/bin/sh\nexec /usr/bin/wasmedge --dir .:. /usr/lib/llamaedge/${APPLICATION}.wasm "$@"\n`, 0o755);
+    await api.writeFile(
+      `usr/bin/${APPLICATION}`,
+      `#!/bin/sh\nexec /usr/bin/wasmedge --dir .:. /usr/lib/llamaedge/${APPLICATION}.wasm "$@"\n`,
+      0o755,
+    );
   },
 };
 

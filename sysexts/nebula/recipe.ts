@@ -11,7 +11,9 @@ const recipe: Recipe = {
   async build(api) {
     const base = `slackhq/nebula/releases/download/${api.version}`;
     const url = api.url('githubUrl', `${base}/nebula-linux-${api.names.goarch}.tar.gz`);
-    const tree = await api.extract(await api.fetch(url, { checksumUrl: api.url('githubUrl', `${base}/SHASUM256.txt`) }));
+    const tree = await api.extract(
+      await api.fetch(url, { checksumUrl: api.url('githubUrl', `${base}/SHASUM256.txt`) }),
+    );
     for (const tool of ['nebula', 'nebula-cert']) await api.install(`${tree}/${tool}`, `usr/bin/${tool}`, 0o755);
   },
 };

@@ -28,7 +28,10 @@ const recipe: Recipe = {
       await installCniPlugins(api, cni, 'usr/libexec/cni');
       cniPath = '/usr/libexec/cni';
     }
-    await api.writeFile('usr/share/nerdctl/nerdctl.toml', `# Copied to /etc/nerdctl/nerdctl.toml once (tmpfiles); edit that copy.\ncni_path = "${cniPath}"\ncni_netconfpath = "/etc/cni/net.d"\n`);
+    await api.writeFile(
+      'usr/share/nerdctl/nerdctl.toml',
+      `# Copied to /etc/nerdctl/nerdctl.toml once (tmpfiles); edit that copy.\ncni_path = "${cniPath}"\ncni_netconfpath = "/etc/cni/net.d"\n`,
+    );
   },
 };
 

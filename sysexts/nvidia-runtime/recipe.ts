@@ -15,7 +15,13 @@ const recipe: Recipe = {
   arches: ['x86-64', 'arm64'],
   reload: true,
   verifiesChecksums: false,
-  options: [{ name: 'build-image', value: '<image>', description: 'container image to build in (default: golang 1.23 for the arch)' }],
+  options: [
+    {
+      name: 'build-image',
+      value: '<image>',
+      description: 'container image to build in (default: golang 1.23 for the arch)',
+    },
+  ],
   async build(api) {
     const unverified = { unverified: 'GitHub source archives have no published checksum' };
     const toolkit = api.url('githubUrl', `NVIDIA/nvidia-container-toolkit/archive/refs/tags/${api.version}.tar.gz`);

@@ -12,7 +12,9 @@ const recipe: Recipe = {
     const suffix = api.compareVersions(api.version, 'v0.14.0') >= 0 ? 'tar.zst' : 'tgz';
     const base = `ollama/ollama/releases/download/${api.version}`;
     const url = api.url('githubUrl', `${base}/ollama-linux-${api.names.goarch}.${suffix}`);
-    const tree = await api.extract(await api.fetch(url, { checksumUrl: api.url('githubUrl', `${base}/sha256sum.txt`) }));
+    const tree = await api.extract(
+      await api.fetch(url, { checksumUrl: api.url('githubUrl', `${base}/sha256sum.txt`) }),
+    );
     await api.install(`${tree}/bin/ollama`, 'usr/bin/ollama', 0o755);
     if (await api.exists(`${tree}/lib/ollama`)) await api.installTree(`${tree}/lib/ollama`, 'usr/lib/ollama');
   },

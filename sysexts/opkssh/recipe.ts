@@ -15,7 +15,11 @@ const recipe: Recipe = {
   verifiesChecksums: true,
   async build(api) {
     const url = api.url('githubUrl', `${REPO}/releases/download/${api.version}/opkssh-linux-${api.names.goarch}`);
-    await api.install(await api.fetch(url, { githubAssetDigest: { repo: REPO, tag: api.version } }), 'usr/bin/opkssh', 0o755);
+    await api.install(
+      await api.fetch(url, { githubAssetDigest: { repo: REPO, tag: api.version } }),
+      'usr/bin/opkssh',
+      0o755,
+    );
   },
 };
 

@@ -15,7 +15,9 @@ const recipe: Recipe = {
   verifiesChecksums: true,
   patchLevelSysupdate: true,
   async build(api) {
-    const tree = await api.extract(await fetchWithArchSums(api, 'rancher/rke2', `rke2.linux-${api.names.goarch}.tar.gz`));
+    const tree = await api.extract(
+      await fetchWithArchSums(api, 'rancher/rke2', `rke2.linux-${api.names.goarch}.tar.gz`),
+    );
     await api.installTree(tree, 'usr/local');
   },
 };

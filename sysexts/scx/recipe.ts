@@ -16,12 +16,24 @@ const recipe: Recipe = {
   reload: true,
   verifiesChecksums: false,
   options: [
-    { name: 'scheduler', value: '<name>', choices: SCHEDULERS, description: 'the scheduler scx.service starts (default: scx_rusty)' },
-    { name: 'build-image', value: '<image>', description: 'container image to build in (default: Alpine 3.21 for the arch)' },
+    {
+      name: 'scheduler',
+      value: '<name>',
+      choices: SCHEDULERS,
+      description: 'the scheduler scx.service starts (default: scx_rusty)',
+    },
+    {
+      name: 'build-image',
+      value: '<image>',
+      description: 'container image to build in (default: Alpine 3.21 for the arch)',
+    },
   ],
   async build(api) {
     const url = api.url('githubUrl', `sched-ext/scx/archive/refs/tags/${api.version}.tar.gz`);
-    const source = await api.extract(await api.fetch(url, { unverified: 'GitHub source archives have no published checksum' }), { strip: 1 });
+    const source = await api.extract(
+      await api.fetch(url, { unverified: 'GitHub source archives have no published checksum' }),
+      { strip: 1 },
+    );
     const image = String(api.options['build-image'] ?? BUILD_IMAGES[api.names.goarch]);
     const out = await api.buildInContainer({ image, script: 'build.sh', source, env: { VERSION: api.version } });
     const scheduler = String(api.options.scheduler ?? 'scx_rusty');

@@ -12,7 +12,10 @@ const recipe: Recipe = {
   reload: true,
   verifiesChecksums: true,
   async build(api) {
-    const url = api.url('tailscaleDownloadUrl', `stable/tailscale_${api.version.replace(/^v/, '')}_${api.names.goarch}.tgz`);
+    const url = api.url(
+      'tailscaleDownloadUrl',
+      `stable/tailscale_${api.version.replace(/^v/, '')}_${api.names.goarch}.tgz`,
+    );
     const tree = await api.extract(await api.fetch(url, { checksumUrl: `${url}.sha256` }), { strip: 1 });
     for (const tool of ['tailscale', 'tailscaled']) await api.install(`${tree}/${tool}`, `usr/bin/${tool}`, 0o755);
     await api.install(`${tree}/systemd/tailscaled.defaults`, 'usr/share/tailscale/tailscaled.defaults', 0o644);

@@ -16,12 +16,22 @@ const recipe: Recipe = {
     const base = `wasmCloud/wasmCloud/releases/download/${api.version}`;
     for (const tool of ['wasmcloud', 'wash']) {
       const url = api.url('githubUrl', `${base}/${tool}-${api.names.machine}-unknown-linux-musl`);
-      await api.install(await api.fetch(url, { unverified: 'wasmCloud releases publish no checksum file' }), `usr/bin/${tool}`, 0o755);
+      await api.install(
+        await api.fetch(url, { unverified: 'wasmCloud releases publish no checksum file' }),
+        `usr/bin/${tool}`,
+        0o755,
+      );
     }
-    const nats = String(api.options['nats-version'] ?? (await api.newestVersion({ kind: 'github-releases', repo: 'nats-io/nats-server', match: /^v\d+\.\d+\.\d+$/ })));
+    const nats = String(
+      api.options['nats-version'] ??
+        (await api.newestVersion({ kind: 'github-releases', repo: 'nats-io/nats-server', match: /^v\d+\.\d+\.\d+$/ })),
+    );
     const natsBase = `nats-io/nats-server/releases/download/${nats}`;
     const url = api.url('githubUrl', `${natsBase}/nats-server-${nats}-linux-${api.names.goarch}.tar.gz`);
-    const tree = await api.extract(await api.fetch(url, { checksumUrl: api.url('githubUrl', `${natsBase}/SHA256SUMS`) }), { strip: 1 });
+    const tree = await api.extract(
+      await api.fetch(url, { checksumUrl: api.url('githubUrl', `${natsBase}/SHA256SUMS`) }),
+      { strip: 1 },
+    );
     await api.install(`${tree}/nats-server`, 'usr/bin/nats-server', 0o755);
   },
 };

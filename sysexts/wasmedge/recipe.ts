@@ -11,7 +11,9 @@ const recipe: Recipe = {
   async build(api) {
     const asset = `WasmEdge-${api.version}-ubuntu20.04_${api.names.machine}.tar.gz`;
     const url = api.url('githubUrl', `WasmEdge/WasmEdge/releases/download/${api.version}/${asset}`);
-    const tree = await api.extract(await api.fetch(url, { unverified: 'WasmEdge releases publish no checksum file' }), { strip: 1 });
+    const tree = await api.extract(await api.fetch(url, { unverified: 'WasmEdge releases publish no checksum file' }), {
+      strip: 1,
+    });
     await api.installTree(`${tree}/bin`, 'usr/bin');
     // Flatcar's library directory is lib64 on both arches; older arm64 tarballs say lib.
     const libs = (await api.exists(`${tree}/lib64`)) ? `${tree}/lib64` : `${tree}/lib`;

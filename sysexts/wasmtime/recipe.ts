@@ -11,7 +11,9 @@ const recipe: Recipe = {
   async build(api) {
     const asset = `wasmtime-${api.version}-${api.names.machine}-linux.tar.xz`;
     const url = api.url('githubUrl', `bytecodealliance/wasmtime/releases/download/${api.version}/${asset}`);
-    const tree = await api.extract(await api.fetch(url, { unverified: 'wasmtime releases publish no checksum file' }), { strip: 1 });
+    const tree = await api.extract(await api.fetch(url, { unverified: 'wasmtime releases publish no checksum file' }), {
+      strip: 1,
+    });
     await api.install(`${tree}/wasmtime`, 'usr/bin/wasmtime', 0o755);
   },
 };

@@ -28,7 +28,11 @@ async function cachedFiles(cacheDir: string): Promise<string[]> {
 }
 
 /** A `.DIGESTS` as Flatcar writes it (flatcar.md §4), with the given SHA-512 lines, signed. */
-async function writeSignedDigests(key: Parameters<typeof signDetached>[0], path: string, lines: string[]): Promise<void> {
+async function writeSignedDigests(
+  key: Parameters<typeof signDetached>[0],
+  path: string,
+  lines: string[],
+): Promise<void> {
   await writeFile(path, `# SHA512 HASH\n${lines.join('\n')}\n`);
   await signDetached(key, path);
 }
@@ -42,7 +46,8 @@ test('bake against a hostile mirror', async (t) => {
     await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
     return ws;
   };
-  const bake = (ws: Awaited<ReturnType<typeof fresh>>, env: Record<string, string> = {}) => runBake(ws, ['--output', 'out', 'hello:hello.raw'], env, NEVER_MS);
+  const bake = (ws: Awaited<ReturnType<typeof fresh>>, env: Record<string, string> = {}) =>
+    runBake(ws, ['--output', 'out', 'hello:hello.raw'], env, NEVER_MS);
 
   await t.test('escape sequences the server sends are printed escaped, not to the terminal', async (t) => {
     const ws = await fresh(t);
@@ -61,7 +66,10 @@ test('bake against a hostile mirror', async (t) => {
     fx.mirror.clearFaults();
     assertOneLineError(run, /(version\.txt|\.DIGESTS) is larger than the 64 KiB such a file may be/);
     assert.equal(run.exitCode, 5);
-    assert.deepEqual((await cachedFiles(ws.env.BAKE_CACHE_DIR!)).filter((name) => name.includes('.partial')), []);
+    assert.deepEqual(
+      (await cachedFiles(ws.env.BAKE_CACHE_DIR!)).filter((name) => name.includes('.partial')),
+      [],
+    );
     await assertNothingLeft(ws);
   });
 
@@ -70,14 +78,21 @@ test('bake against a hostile mirror', async (t) => {
     fx.mirror.fault(VERSION_TXT, { trickleMs: 100, times: 10 });
     const earlier = fx.mirror.requests.length;
     const child = startBake(ws, ['--output', 'out', 'hello:hello.raw'], {}, NEVER_MS);
-    while (!fx.mirror.requests.slice(earlier).some((r) => VERSION_TXT.test(r.path))) await new Promise((resolve) => setTimeout(resolve, 50));
+    while (!fx.mirror.requests.slice(earlier).some((r) => VERSION_TXT.test(r.path)))
+      await new Promise((resolve) => setTimeout(resolve, 50));
     await new Promise((resolve) => setTimeout(resolve, 300)); // some bytes reach the partial file
     child.kill('SIGINT');
     const result = await child;
     fx.mirror.clearFaults();
     assert.equal(result.exitCode, 130, `${String(result.stderr)} ${result.signal}`);
-    assert.match(String(result.stderr), /bake: interrupted by SIGINT: partial downloads in the cache resume on the next run; nothing else was left behind/);
-    assert.deepEqual((await cachedFiles(ws.env.BAKE_CACHE_DIR!)).filter((name) => name.includes('.partial')), []);
+    assert.match(
+      String(result.stderr),
+      /bake: interrupted by SIGINT: partial downloads in the cache resume on the next run; nothing else was left behind/,
+    );
+    assert.deepEqual(
+      (await cachedFiles(ws.env.BAKE_CACHE_DIR!)).filter((name) => name.includes('.partial')),
+      [],
+    );
     await assertNothingLeft(ws);
   });
 
@@ -85,12 +100,17 @@ test('bake against a hostile mirror', async (t) => {
     const digests = join(releaseRoot, `${IMAGE}.DIGESTS`);
     const original = await Promise.all([readFile(digests), readFile(`${digests}.sig`)]);
     t.after(() => Promise.all([writeFile(digests, original[0]), writeFile(`${digests}.sig`, original[1])]));
-    const sha512 = createHash('sha512').update(await readFile(join(releaseRoot, IMAGE))).digest('hex');
+    const sha512 = createHash('sha512')
+      .update(await readFile(join(releaseRoot, IMAGE)))
+      .digest('hex');
     for (const lines of [[`${sha512}  ${IMAGE}`, `${'0'.repeat(128)}  ${IMAGE}`], [`${sha512}  ../${IMAGE}`]]) {
       await writeSignedDigests(fx.key, digests, lines);
       const ws = await fresh(t);
       const run = await bake(ws);
-      assertOneLineError(run, /flatcar_production_image\.bin\.bz2\.DIGESTS does not list exactly one SHA-512 for flatcar_production_image\.bin\.bz2/);
+      assertOneLineError(
+        run,
+        /flatcar_production_image\.bin\.bz2\.DIGESTS does not list exactly one SHA-512 for flatcar_production_image\.bin\.bz2/,
+      );
       assert.equal(run.exitCode, 6);
       await assertNothingLeft(ws);
     }
@@ -102,14 +122,22 @@ test('bake against a hostile mirror', async (t) => {
     fx.mirror.fault(IMAGE_PATH, { dropAfterBytes: 4096, times: 2 });
     const interrupted = await bake(ws);
     assert.equal(interrupted.exitCode, 5, interrupted.stderr);
-    assert.ok((await cachedFiles(ws.env.BAKE_CACHE_DIR!)).includes(`${IMAGE}.partial`), 'a resumable partial image is kept');
+    assert.ok(
+      (await cachedFiles(ws.env.BAKE_CACHE_DIR!)).includes(`${IMAGE}.partial`),
+      'a resumable partial image is kept',
+    );
 
     // Upstream republishes: the same disk compressed anew, with a new signature and DIGESTS.
     const image = join(releaseRoot, IMAGE);
-    const { stdout } = await execa('sh', ['-c', 'bzip2 -dc "$1" | bzip2 -1', 'sh', image], { encoding: 'buffer', maxBuffer: 1 << 30 });
+    const { stdout } = await execa('sh', ['-c', 'bzip2 -dc "$1" | bzip2 -1', 'sh', image], {
+      encoding: 'buffer',
+      maxBuffer: 1 << 30,
+    });
     await writeFile(image, stdout);
     await signDetached(fx.key, image);
-    await writeSignedDigests(fx.key, `${image}.DIGESTS`, [`${createHash('sha512').update(stdout).digest('hex')}  ${IMAGE}`]);
+    await writeSignedDigests(fx.key, `${image}.DIGESTS`, [
+      `${createHash('sha512').update(stdout).digest('hex')}  ${IMAGE}`,
+    ]);
 
     const resumed = await bake(ws);
     assert.ok(

@@ -23,7 +23,11 @@ async function pausedAt(ws: Workspace, point: string) {
   return { child, stderrSoFar: () => stderr };
 }
 
-async function interruptAt(ws: Workspace, point: string, signal: NodeJS.Signals): Promise<{ exitCode: number; stderr: string }> {
+async function interruptAt(
+  ws: Workspace,
+  point: string,
+  signal: NodeJS.Signals,
+): Promise<{ exitCode: number; stderr: string }> {
   const { child, stderrSoFar } = await pausedAt(ws, point);
   child.kill(signal);
   const result = await child;
@@ -38,8 +42,15 @@ test('interrupting bake', async (t) => {
   assert.equal((await runBake(setup, ['--output', 'out', 'hello:hello.raw'])).exitCode, 0, 'warm-up bake');
 
   const points: Array<{ point: string; cold?: boolean }> = [
-    { point: 'resolve' }, { point: 'sysexts' }, { point: 'download', cold: true }, { point: 'verify', cold: true },
-    { point: 'decompress', cold: true }, { point: 'copy' }, { point: 'install' }, { point: 'mounted' }, { point: 'publish' },
+    { point: 'resolve' },
+    { point: 'sysexts' },
+    { point: 'download', cold: true },
+    { point: 'verify', cold: true },
+    { point: 'decompress', cold: true },
+    { point: 'copy' },
+    { point: 'install' },
+    { point: 'mounted' },
+    { point: 'publish' },
   ];
   for (const [index, { point, cold }] of points.entries()) {
     const signal: NodeJS.Signals = index % 2 === 0 ? 'SIGINT' : 'SIGTERM';

@@ -7,7 +7,11 @@ import { withReleaseMirror } from '../support/fixtures.ts';
 import { assertNothingLeft, runBake, workspace } from '../support/bake-cli.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
 
-const exists = (path: string) => access(path).then(() => true, () => false);
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 test('--output names a directory to create', async (t) => {
   const fx = await withReleaseMirror(t);

@@ -11,7 +11,17 @@ import { runBake, workspace } from '../support/bake-cli.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
 import { assertJsonOutput } from '../support/json-schemas.ts';
 
-const STAGE_TITLES = ['Resolve release', 'Get and check sysexts', 'Download release', 'Verify signatures', 'Decompress image', 'Copy image', 'Install sysexts', 'Make vendor image', 'Move result into place'];
+const STAGE_TITLES = [
+  'Resolve release',
+  'Get and check sysexts',
+  'Download release',
+  'Verify signatures',
+  'Decompress image',
+  'Copy image',
+  'Install sysexts',
+  'Make vendor image',
+  'Move result into place',
+];
 
 test('progress and summary', async (t) => {
   const fx = await withReleaseMirror(t);
@@ -22,12 +32,15 @@ test('progress and summary', async (t) => {
   await t.test('a cold bake shows the download share and the decoded bytes of the image', async () => {
     const run = await bake();
     assert.equal(run.exitCode, 0, run.stderr);
-    assert.match(run.stderr, /flatcar_production_image\.bin\.bz2: [\d.]+ (B|KiB|MiB) of [\d.]+ (B|KiB|MiB) \(100%\) at /);
+    assert.match(
+      run.stderr,
+      /flatcar_production_image\.bin\.bz2: [\d.]+ (B|KiB|MiB) of [\d.]+ (B|KiB|MiB) \(100%\) at /,
+    );
     assert.match(run.stderr, /decoded [\d.]+ MiB of [\d.]+ MiB \(100%\)/);
     assert.doesNotMatch(run.stderr, /0\.0 MiB of 0\.0 MiB/);
   });
 
-  await t.test('the summary gives the release, the output\'s size and the time taken', async () => {
+  await t.test("the summary gives the release, the output's size and the time taken", async () => {
     const run = await bake();
     assert.equal(run.exitCode, 0, run.stderr);
     assert.match(run.stdout, /^Flatcar 4593\.2\.5 \(stable, amd64-usr\) baked in [\d.]+ (s|min)/m);

@@ -17,7 +17,9 @@ const USER = 'bake-sudo-test';
 const SUDOERS = `/etc/sudoers.d/${USER}`;
 const CLI = resolve(import.meta.dirname, '../../bin/bake.js');
 
-test('bake as a non-root user uses sudo for the privileged steps', { skip: !isRootUser() && 'needs root to create the test user' }, async (t) => {
+test('bake as a non-root user uses sudo for the privileged steps', {
+  skip: !isRootUser() && 'needs root to create the test user',
+}, async (t) => {
   await execa('userdel', ['--remove', USER], { reject: false });
   await execa('useradd', ['--create-home', '--shell', '/bin/sh', USER]);
   t.after(() => execa('userdel', ['--remove', USER], { reject: false }));
@@ -25,20 +27,42 @@ test('bake as a non-root user uses sudo for the privileged steps', { skip: !isRo
   t.after(() => rm(SUDOERS, { force: true }));
   const { stdout: uid } = await execa('id', ['-u', USER]);
 
-  const fx = await withReleaseMirror(t, { releases: [{ version: '4593.2.5', channel: 'stable', arches: ['amd64'] }], bakery: [] });
+  const fx = await withReleaseMirror(t, {
+    releases: [{ version: '4593.2.5', channel: 'stable', arches: ['amd64'] }],
+    bakery: [],
+  });
   const ws = await workspace(t);
   await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
   for (const path of [ws.dir, ws.out, ws.tmp, join(ws.dir, 'hello.raw')]) await chown(path, Number(uid), Number(uid));
   await chmod(ws.dir, 0o755);
 
-  const env = { ...fx.env, BAKE_CACHE_DIR: join(ws.dir, 'cache'), TMPDIR: ws.tmp, HOME: `/home/${USER}`, PATH: process.env.PATH ?? '' };
-  const run = await execa('runuser', ['-u', USER, '--', process.execPath, CLI, '--verbose', '--output', 'out', 'hello:hello.raw'], {
-    cwd: ws.dir, env, extendEnv: false, reject: false, stdin: 'ignore', timeout: 180_000,
-  });
+  const env = {
+    ...fx.env,
+    BAKE_CACHE_DIR: join(ws.dir, 'cache'),
+    TMPDIR: ws.tmp,
+    HOME: `/home/${USER}`,
+    PATH: process.env.PATH ?? '',
+  };
+  const run = await execa(
+    'runuser',
+    ['-u', USER, '--', process.execPath, CLI, '--verbose', '--output', 'out', 'hello:hello.raw'],
+    {
+      cwd: ws.dir,
+      env,
+      extendEnv: false,
+      reject: false,
+      stdin: 'ignore',
+      timeout: 180_000,
+    },
+  );
   assert.equal(run.exitCode, 0, String(run.stderr));
   assert.match(String(run.stderr), /\+ sudo -- losetup --find --show/, 'loop devices through sudo');
   assert.match(String(run.stderr), /^\+ debugfs -w -f /m, 'ROOT written offline, as the user');
-  assert.doesNotMatch(String(run.stderr), /\+ sudo -- (mount -t ext4|install|e2fsck|resize2fs)/, 'ROOT is never mounted');
+  assert.doesNotMatch(
+    String(run.stderr),
+    /\+ sudo -- (mount -t ext4|install|e2fsck|resize2fs)/,
+    'ROOT is never mounted',
+  );
   assert.match(String(run.stderr), /^\+ (perl -e '.*' )?lbzip2 -d/m, 'decompression as the user');
   assert.doesNotMatch(String(run.stderr), /\+ sudo -- (perl|lbzip2|gpg|cp|unsquashfs)/, 'no sudo where none is needed');
   const output = join(ws.out, 'flatcar_production_image.bin');

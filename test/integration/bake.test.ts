@@ -25,16 +25,29 @@ test('bake', async (t) => {
 
   await t.test('bakes a local sysext and its conf into ROOT', async (t) => {
     const ws = await workspace(t, fx.env);
-    const sysext = await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64', files: { 'usr/bin/hello': '#!/bin/sh\necho hello\n' } });
-    await writeFile(join(ws.dir, 'hello.conf'), '[Target]\nPath=/opt/extensions/hello\nCurrentSymlink=/etc/extensions/hello.raw\n');
+    const sysext = await makeSysextImage(join(ws.dir, 'hello.raw'), {
+      name: 'hello',
+      arch: 'x86-64',
+      files: { 'usr/bin/hello': '#!/bin/sh\necho hello\n' },
+    });
+    await writeFile(
+      join(ws.dir, 'hello.conf'),
+      '[Target]\nPath=/opt/extensions/hello\nCurrentSymlink=/etc/extensions/hello.raw\n',
+    );
     const run = await runBake(ws, ['--output', 'out', 'hello:hello.raw']);
     assert.equal(run.exitCode, 0, run.stderr);
     assert.match(run.stdout, /out\/flatcar_production_image\.bin/);
-    assert.match(run.stdout, /hello\s+ROOT\s+\/opt\/extensions\/hello\/hello\.raw\s+\/etc\/extensions\/hello\.raw\s+\/etc\/sysupdate\.hello\.d\/hello\.conf/);
+    assert.match(
+      run.stdout,
+      /hello\s+ROOT\s+\/opt\/extensions\/hello\/hello\.raw\s+\/etc\/extensions\/hello\.raw\s+\/etc\/sysupdate\.hello\.d\/hello\.conf/,
+    );
     await assertNothingLeft(ws, [IMAGE]);
     const output = join(ws.out, IMAGE);
     const info = await stat(output);
-    assert.ok(info.blocks * 512 < info.size / 4, `the output is sparse (${info.blocks * 512} of ${info.size} bytes allocated)`);
+    assert.ok(
+      info.blocks * 512 < info.size / 4,
+      `the output is sparse (${info.blocks * 512} of ${info.size} bytes allocated)`,
+    );
     assert.equal(info.mode & 0o777, 0o644);
     await execa('sgdisk', ['--verify', output]);
     const { root } = await mountImage(t, output);
@@ -43,7 +56,10 @@ test('bake', async (t) => {
     assert.equal((await stat(installed)).mode & 0o777, 0o644);
     assert.equal((await stat(installed)).uid, 0);
     assert.equal(await readlink(join(root, 'etc/extensions/hello.raw')), '/opt/extensions/hello/hello.raw');
-    assert.match(await readFile(join(root, 'etc/sysupdate.hello.d/hello.conf'), 'utf8'), /Path=\/opt\/extensions\/hello/);
+    assert.match(
+      await readFile(join(root, 'etc/sysupdate.hello.d/hello.conf'), 'utf8'),
+      /Path=\/opt\/extensions\/hello/,
+    );
   });
 
   await t.test('--install_to oem: the image on OEM, the link on ROOT by the path the booted OS sees', async (t) => {
@@ -69,9 +85,19 @@ test('bake', async (t) => {
     await assertNothingLeft(ws, [IMAGE]);
     const { root } = await mountImage(t, join(ws.out, IMAGE));
     const served = fx.manifest.bakery.sysexts.find((s) => s.file.endsWith('hello-1.1.0-x86-64.raw'))!;
-    assert.ok((await readFile(join(root, 'opt/extensions/hello/hello-1.1.0-x86-64.raw'))).equals(await readFile(join(fx.manifest.root, served.file))));
-    assert.equal(await readlink(join(root, 'etc/extensions/hello.raw')), '/opt/extensions/hello/hello-1.1.0-x86-64.raw');
-    assert.equal(await readFile(join(root, 'etc/sysupdate.hello.d/hello.conf'), 'utf8'), await readFile(join(fx.manifest.root, fx.manifest.bakery.confs.hello!), 'utf8'));
+    assert.ok(
+      (await readFile(join(root, 'opt/extensions/hello/hello-1.1.0-x86-64.raw'))).equals(
+        await readFile(join(fx.manifest.root, served.file)),
+      ),
+    );
+    assert.equal(
+      await readlink(join(root, 'etc/extensions/hello.raw')),
+      '/opt/extensions/hello/hello-1.1.0-x86-64.raw',
+    );
+    assert.equal(
+      await readFile(join(root, 'etc/sysupdate.hello.d/hello.conf'), 'utf8'),
+      await readFile(join(fx.manifest.root, fx.manifest.bakery.confs.hello!), 'utf8'),
+    );
   });
 
   await t.test('--fetch name@version resolves against the bakery catalogue, @latest to the newest', async (t) => {
@@ -83,50 +109,84 @@ test('bake', async (t) => {
     assert.equal(pinned.exitCode, 0, pinned.stderr);
     assert.equal(JSON.parse(pinned.stdout).installed[0].path, '/opt/extensions/hello/hello-1.0.0-x86-64.raw');
     const missing = await runBake(ws, ['--fetch', '--force', '--output', 'out', 'hello@9.9.9']);
-    assert.match(missing.stderr, /hello@9\.9\.9 for x86-64 is not in .*: versions for x86-64: (1\.0\.0, 1\.1\.0|1\.1\.0, 1\.0\.0)$/);
+    assert.match(
+      missing.stderr,
+      /hello@9\.9\.9 for x86-64 is not in .*: versions for x86-64: (1\.0\.0, 1\.1\.0|1\.1\.0, 1\.0\.0)$/,
+    );
     await assertNothingLeft(ws, [IMAGE]);
   });
 
-  await t.test('a second bake of the same release downloads nothing, decompresses nothing, and starts from the stock image', async (t) => {
-    const ws = await workspace(t, { ...fx.env, BAKE_CACHE_DIR: join((await workspace(t)).dir, 'cache') });
-    await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
-    await makeSysextImage(join(ws.dir, 'world.raw'), { name: 'world', arch: 'x86-64' });
-    const releaseFiles = /^\/stable\/amd64-usr\/4593\.2\.5\//;
-    const before = requestsFor(releaseFiles).length;
-    const first = await runBake(ws, ['-v', '--output', 'out', 'hello:hello.raw']);
-    assert.equal(first.exitCode, 0, first.stderr);
-    const imageChecks = first.stderr.split('\n').filter((line) => /gpg .*--verify \S+flatcar_production_image\.bin\.bz2/.test(line));
-    const checked = imageChecks.map((line) => line.split('/').at(-1));
-    assert.deepEqual(checked, ['flatcar_production_image.bin.bz2.DIGESTS'], `gpg checked the image's signed DIGESTS once and never read the image\n${first.stderr}`);
-    const afterFirst = requestsFor(releaseFiles);
-    const downloadsAfterFirst = afterFirst.length;
-    const fetched = new Set(afterFirst.slice(before).map((r) => r.path.split('/').at(-1)));
-    const expected = ['flatcar_production_image.bin.bz2', 'flatcar_production_image.bin.bz2.DIGESTS', 'flatcar_production_image.bin.bz2.DIGESTS.sig', 'version.txt', 'version.txt.sig'];
-    assert.deepEqual([...fetched].sort(), expected, 'the image, its signed DIGESTS, and version.txt with its signature');
-    const second = await runBake(ws, ['--force', '-v', '--output', 'out', 'world:world.raw']);
-    assert.equal(second.exitCode, 0, second.stderr);
-    assert.equal(requestsFor(releaseFiles).length, downloadsAfterFirst, 'no release file requested again');
-    assert.doesNotMatch(second.stderr, /lbzip2|gpg .*--verify/, 'neither decompressed nor re-verified');
-    await assertNothingLeft(ws, [IMAGE]);
-    // The first bake decompressed into its own image and cached a copy: one made before it installed hello.
-    const { root } = await mountImage(t, join(ws.out, IMAGE));
-    assert.equal(await readlink(join(root, 'etc/extensions/world.raw')), '/opt/extensions/world/world.raw');
-    await assert.rejects(lstat(join(root, 'etc/extensions/hello.raw')), 'the first bake\'s sysext is not in the cached base image');
-    await assert.rejects(lstat(join(root, 'opt/extensions/hello')));
-  });
+  await t.test(
+    'a second bake of the same release downloads nothing, decompresses nothing, and starts from the stock image',
+    async (t) => {
+      const ws = await workspace(t, { ...fx.env, BAKE_CACHE_DIR: join((await workspace(t)).dir, 'cache') });
+      await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
+      await makeSysextImage(join(ws.dir, 'world.raw'), { name: 'world', arch: 'x86-64' });
+      const releaseFiles = /^\/stable\/amd64-usr\/4593\.2\.5\//;
+      const before = requestsFor(releaseFiles).length;
+      const first = await runBake(ws, ['-v', '--output', 'out', 'hello:hello.raw']);
+      assert.equal(first.exitCode, 0, first.stderr);
+      const imageChecks = first.stderr
+        .split('\n')
+        .filter((line) => /gpg .*--verify \S+flatcar_production_image\.bin\.bz2/.test(line));
+      const checked = imageChecks.map((line) => line.split('/').at(-1));
+      assert.deepEqual(
+        checked,
+        ['flatcar_production_image.bin.bz2.DIGESTS'],
+        `gpg checked the image's signed DIGESTS once and never read the image\n${first.stderr}`,
+      );
+      const afterFirst = requestsFor(releaseFiles);
+      const downloadsAfterFirst = afterFirst.length;
+      const fetched = new Set(afterFirst.slice(before).map((r) => r.path.split('/').at(-1)));
+      const expected = [
+        'flatcar_production_image.bin.bz2',
+        'flatcar_production_image.bin.bz2.DIGESTS',
+        'flatcar_production_image.bin.bz2.DIGESTS.sig',
+        'version.txt',
+        'version.txt.sig',
+      ];
+      assert.deepEqual(
+        [...fetched].sort(),
+        expected,
+        'the image, its signed DIGESTS, and version.txt with its signature',
+      );
+      const second = await runBake(ws, ['--force', '-v', '--output', 'out', 'world:world.raw']);
+      assert.equal(second.exitCode, 0, second.stderr);
+      assert.equal(requestsFor(releaseFiles).length, downloadsAfterFirst, 'no release file requested again');
+      assert.doesNotMatch(second.stderr, /lbzip2|gpg .*--verify/, 'neither decompressed nor re-verified');
+      await assertNothingLeft(ws, [IMAGE]);
+      // The first bake decompressed into its own image and cached a copy: one made before it installed hello.
+      const { root } = await mountImage(t, join(ws.out, IMAGE));
+      assert.equal(await readlink(join(root, 'etc/extensions/world.raw')), '/opt/extensions/world/world.raw');
+      await assert.rejects(
+        lstat(join(root, 'etc/extensions/hello.raw')),
+        "the first bake's sysext is not in the cached base image",
+      );
+      await assert.rejects(lstat(join(root, 'opt/extensions/hello')));
+    },
+  );
 
   await t.test('two bakes of one release at once: one waits for the other, the image is downloaded once', async (t) => {
     const cache = join((await workspace(t)).dir, 'shared-cache');
-    const [a, b] = [await workspace(t, { ...fx.env, BAKE_CACHE_DIR: cache }), await workspace(t, { ...fx.env, BAKE_CACHE_DIR: cache })];
+    const [a, b] = [
+      await workspace(t, { ...fx.env, BAKE_CACHE_DIR: cache }),
+      await workspace(t, { ...fx.env, BAKE_CACHE_DIR: cache }),
+    ];
     for (const ws of [a, b]) await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
     const image = /^\/stable\/amd64-usr\/4593\.2\.5\/flatcar_production_image\.bin\.bz2$/;
     const before = requestsFor(image).length;
     fx.mirror.fault(image, { throttleBytesPerSecond: 64 * 1024 }); // long enough for the two to overlap
     t.after(() => fx.mirror.clearFaults());
-    const runs = await Promise.all([runBake(a, ['--output', 'out', 'hello:hello.raw']), runBake(b, ['--output', 'out', 'hello:hello.raw'])]);
+    const runs = await Promise.all([
+      runBake(a, ['--output', 'out', 'hello:hello.raw']),
+      runBake(b, ['--output', 'out', 'hello:hello.raw']),
+    ]);
     for (const run of runs) assert.equal(run.exitCode, 0, run.stderr);
     assert.equal(requestsFor(image).length - before, 1, 'one download of the image');
-    assert.ok(runs.some((run) => /waiting for another bake of this release/.test(run.stderr)), 'one of them waited');
+    assert.ok(
+      runs.some((run) => /waiting for another bake of this release/.test(run.stderr)),
+      'one of them waited',
+    );
     for (const ws of [a, b]) await assertNothingLeft(ws, [IMAGE]);
   });
 
@@ -147,7 +207,12 @@ test('bake', async (t) => {
   await t.test('channels and exact versions resolve through releases.json', async (t) => {
     const ws = await workspace(t, fx.env);
     await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
-    for (const [release, version] of [['beta', '4757.1.0'], ['stable', '4593.2.5'], ['4459.2.4', '4459.2.4'], ['lts', '4081.3.10']]) {
+    for (const [release, version] of [
+      ['beta', '4757.1.0'],
+      ['stable', '4593.2.5'],
+      ['4459.2.4', '4459.2.4'],
+      ['lts', '4081.3.10'],
+    ]) {
       const run = await runBake(ws, ['--dry-run', '--json', '--release', release!, 'hello:hello.raw']);
       assert.equal(run.exitCode, 0, run.stderr);
       assert.equal(JSON.parse(run.stdout).release.version, version, release);
@@ -164,30 +229,42 @@ test('bake', async (t) => {
     await assertNothingLeft(ws, [IMAGE]);
   });
 
-  await t.test('the cached base image is trusted in the boot that copied it, confirmed on disk later, and not trusted after a crash', async (t) => {
-    const ws = await workspace(t, { ...fx.env, BAKE_CACHE_DIR: join((await workspace(t)).dir, 'cache') });
-    await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
-    const bakeAgain = async () => {
-      const run = await runBake(ws, ['--force', '-v', '--output', 'out', 'hello:hello.raw']);
-      assert.equal(run.exitCode, 0, run.stderr);
-      return { decompressed: /lbzip2 -d/.test(run.stderr), marker: await readFile(marker, 'utf8') };
-    };
-    const marker = join(ws.env.BAKE_CACHE_DIR!, 'releases/stable/amd64-usr/4593.2.5/flatcar_production_image.bin.complete');
-    const boot = `boot ${(await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim()} `;
-    const first = await bakeAgain();
-    assert.ok(first.decompressed && first.marker.startsWith(boot), `the copy is vouched for in this boot only: ${first.marker}`);
-    const soon = await bakeAgain();
-    assert.ok(!soon.decompressed && soon.marker === first.marker, 'used as it is in the same boot, nothing flushed');
-    const longAgo = new Date(Date.now() - 10 * 60_000);
-    await utimes(marker, longAgo, longAgo);
-    const later = await bakeAgain();
-    assert.ok(!later.decompressed && later.marker === first.marker.slice(boot.length), `confirmed on disk: the marker drops the boot (${later.marker})`);
-    // Copied in another boot and never confirmed: a crash may have cost it data that its size hides.
-    await writeFile(marker, `boot 00000000-0000-0000-0000-000000000000 ${first.marker.slice(boot.length)}`);
-    const afterCrash = await bakeAgain();
-    assert.ok(afterCrash.decompressed && afterCrash.marker.startsWith(boot), 'decompressed again and kept anew');
-    await assertNothingLeft(ws, [IMAGE]);
-  });
+  await t.test(
+    'the cached base image is trusted in the boot that copied it, confirmed on disk later, and not trusted after a crash',
+    async (t) => {
+      const ws = await workspace(t, { ...fx.env, BAKE_CACHE_DIR: join((await workspace(t)).dir, 'cache') });
+      await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
+      const bakeAgain = async () => {
+        const run = await runBake(ws, ['--force', '-v', '--output', 'out', 'hello:hello.raw']);
+        assert.equal(run.exitCode, 0, run.stderr);
+        return { decompressed: /lbzip2 -d/.test(run.stderr), marker: await readFile(marker, 'utf8') };
+      };
+      const marker = join(
+        ws.env.BAKE_CACHE_DIR!,
+        'releases/stable/amd64-usr/4593.2.5/flatcar_production_image.bin.complete',
+      );
+      const boot = `boot ${(await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim()} `;
+      const first = await bakeAgain();
+      assert.ok(
+        first.decompressed && first.marker.startsWith(boot),
+        `the copy is vouched for in this boot only: ${first.marker}`,
+      );
+      const soon = await bakeAgain();
+      assert.ok(!soon.decompressed && soon.marker === first.marker, 'used as it is in the same boot, nothing flushed');
+      const longAgo = new Date(Date.now() - 10 * 60_000);
+      await utimes(marker, longAgo, longAgo);
+      const later = await bakeAgain();
+      assert.ok(
+        !later.decompressed && later.marker === first.marker.slice(boot.length),
+        `confirmed on disk: the marker drops the boot (${later.marker})`,
+      );
+      // Copied in another boot and never confirmed: a crash may have cost it data that its size hides.
+      await writeFile(marker, `boot 00000000-0000-0000-0000-000000000000 ${first.marker.slice(boot.length)}`);
+      const afterCrash = await bakeAgain();
+      assert.ok(afterCrash.decompressed && afterCrash.marker.startsWith(boot), 'decompressed again and kept anew');
+      await assertNothingLeft(ws, [IMAGE]);
+    },
+  );
 
   await t.test('--dry-run prints release, URLs and every path written, and touches nothing', async (t) => {
     const ws = await workspace(t, { ...fx.env, BAKE_CACHE_DIR: join((await workspace(t)).dir, 'empty-cache') });
@@ -206,7 +283,11 @@ test('bake', async (t) => {
     const ws = await workspace(t, fx.env);
     // base64 of random bytes barely compresses: the image comes out well above the fixture's 64 MiB ROOT.
     const payload = randomBytes(96 * 1024 * 1024).toString('base64');
-    await makeSysextImage(join(ws.dir, 'big.raw'), { name: 'big', arch: 'x86-64', files: { 'usr/share/big/payload': payload } });
+    await makeSysextImage(join(ws.dir, 'big.raw'), {
+      name: 'big',
+      arch: 'x86-64',
+      files: { 'usr/share/big/payload': payload },
+    });
     assert.ok((await stat(join(ws.dir, 'big.raw'))).size > 80 * 1024 * 1024);
     const run = await runBake(ws, ['--json', '--output', 'out', 'big:big.raw']);
     assert.equal(run.exitCode, 0, run.stderr);
@@ -215,29 +296,52 @@ test('bake', async (t) => {
     const output = join(ws.out, IMAGE);
     await execa('sgdisk', ['--verify', output]);
     const grown = (await readGpt(output)).partitions.find((p) => p.number === 9)!;
-    const original = fx.manifest.releases.find((r) => r.version === '4593.2.5' && r.arch === 'amd64')!.partitions.find((p) => p.number === 9)!;
+    const original = fx.manifest.releases
+      .find((r) => r.version === '4593.2.5' && r.arch === 'amd64')!
+      .partitions.find((p) => p.number === 9)!;
     assert.ok(grown.sizeBytes > original.sizeLba * 512 + 64 * 1024 * 1024, 'p9 grew');
     assert.equal(grown.label, 'ROOT');
     assert.equal(grown.typeGuid, '3884dd41-8582-4404-b9a8-e9b84f2df50e');
     const { root } = await mountImage(t, output);
-    assert.equal((await stat(join(root, 'opt/extensions/big/big.raw'))).size, (await stat(join(ws.dir, 'big.raw'))).size);
+    assert.equal(
+      (await stat(join(root, 'opt/extensions/big/big.raw'))).size,
+      (await stat(join(ws.dir, 'big.raw'))).size,
+    );
   });
 
   await t.test('name@version builds recipes on the spot and bakes them with their sysupdate confs', async (t) => {
     const upstream = await startUpstream(['x86-64'], { only: ['docker', 'kubernetes', 'cni'] });
     t.after(() => upstream.close());
-    const upstreamEnv = Object.fromEntries(Object.entries(upstream.endpoints).map(([name, url]) => [ENDPOINTS[name as EndpointName].env, url!]));
+    const upstreamEnv = Object.fromEntries(
+      Object.entries(upstream.endpoints).map(([name, url]) => [ENDPOINTS[name as EndpointName].env, url!]),
+    );
     const ws = await workspace(t, { ...fx.env, ...upstreamEnv });
     const run = await runBake(ws, ['--json', '--output', 'out', 'docker@27.3.1', 'kubernetes@latest']);
     assert.equal(run.exitCode, 0, run.stderr);
-    const installed = JSON.parse(run.stdout).installed as Array<{ name: string; path: string; conf?: string; source: string }>;
-    assert.deepEqual(installed.map((i) => [i.name, i.source, i.path, i.conf]), [
-      ['docker', 'recipe', '/opt/extensions/docker/docker-27.3.1-x86-64.raw', '/etc/sysupdate.docker.d/docker.conf'],
-      ['kubernetes', 'recipe', '/opt/extensions/kubernetes/kubernetes-v1.31.4-x86-64.raw', '/etc/sysupdate.kubernetes.d/kubernetes.conf'],
-    ]);
+    const installed = JSON.parse(run.stdout).installed as Array<{
+      name: string;
+      path: string;
+      conf?: string;
+      source: string;
+    }>;
+    assert.deepEqual(
+      installed.map((i) => [i.name, i.source, i.path, i.conf]),
+      [
+        ['docker', 'recipe', '/opt/extensions/docker/docker-27.3.1-x86-64.raw', '/etc/sysupdate.docker.d/docker.conf'],
+        [
+          'kubernetes',
+          'recipe',
+          '/opt/extensions/kubernetes/kubernetes-v1.31.4-x86-64.raw',
+          '/etc/sysupdate.kubernetes.d/kubernetes.conf',
+        ],
+      ],
+    );
     await assertNothingLeft(ws, [IMAGE]);
     const { root } = await mountImage(t, join(ws.out, IMAGE));
-    assert.equal(await readlink(join(root, 'etc/extensions/kubernetes.raw')), '/opt/extensions/kubernetes/kubernetes-v1.31.4-x86-64.raw');
+    assert.equal(
+      await readlink(join(root, 'etc/extensions/kubernetes.raw')),
+      '/opt/extensions/kubernetes/kubernetes-v1.31.4-x86-64.raw',
+    );
     const conf = await readFile(join(root, 'etc/sysupdate.docker.d/docker.conf'), 'utf8');
     assert.match(conf, /MatchPattern=docker-@v-%a\.raw/);
     assert.match(conf, new RegExp(`Path=${fx.env.BAKE_BAKERY_URL}/docker/`.replace(/[.]/g, '\\.')));
@@ -245,11 +349,29 @@ test('bake', async (t) => {
 
   await t.test('--vendor azure makes the vendor image beside the generic one (native route)', async (t) => {
     const release = join(fx.manifest.root, 'alpha/amd64-usr/4790.0.0');
-    const oem = await makeSysextImage(join(release, 'oem-azure.raw'), { name: 'oem-azure', arch: 'x86-64', id: 'flatcar', files: { 'usr/share/oem/marker': 'azure\n' } });
+    const oem = await makeSysextImage(join(release, 'oem-azure.raw'), {
+      name: 'oem-azure',
+      arch: 'x86-64',
+      id: 'flatcar',
+      files: { 'usr/share/oem/marker': 'azure\n' },
+    });
     await signDetached(fx.key, oem.path);
     const ws = await workspace(t, fx.env);
     await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
-    const run = await runBake(ws, ['--release', 'alpha', '--vendor', 'azure', '--vendor-route', 'native', '--compression', 'none', '--json', '--output', 'out', 'hello:hello.raw']);
+    const run = await runBake(ws, [
+      '--release',
+      'alpha',
+      '--vendor',
+      'azure',
+      '--vendor-route',
+      'native',
+      '--compression',
+      'none',
+      '--json',
+      '--output',
+      'out',
+      'hello:hello.raw',
+    ]);
     assert.equal(run.exitCode, 0, run.stderr);
     const vhd = join(ws.out, 'flatcar_production_azure_image.vhd');
     assert.deepEqual(JSON.parse(run.stdout).outputs.sort(), [join(ws.out, IMAGE), vhd].sort());

@@ -31,8 +31,17 @@ function serviceFiles(name: string, exec: string): Record<string, string> {
   };
 }
 
-async function bootCheck(ws: Workspace, image: string, extra: string[] = []): Promise<{ exitCode: number; report: BootReport; stderr: string }> {
-  const run = await runBake(ws, ['boot', '--check', '--json', '--timeout', String(VM_SECONDS), '--memory', '1024', ...extra, image], {}, (VM_SECONDS + 60) * 1000);
+async function bootCheck(
+  ws: Workspace,
+  image: string,
+  extra: string[] = [],
+): Promise<{ exitCode: number; report: BootReport; stderr: string }> {
+  const run = await runBake(
+    ws,
+    ['boot', '--check', '--json', '--timeout', String(VM_SECONDS), '--memory', '1024', ...extra, image],
+    {},
+    (VM_SECONDS + 60) * 1000,
+  );
   const output = JSON.parse(run.stdout) as { ok: boolean; report: BootReport };
   assert.equal(output.ok, output.report.pass);
   return { exitCode: run.exitCode, report: output.report, stderr: run.stderr };
@@ -40,20 +49,31 @@ async function bootCheck(ws: Workspace, image: string, extra: string[] = []): Pr
 
 async function qemuLeft(): Promise<string> {
   const { stdout } = await execa('ps', ['-eo', 'args'], { reject: false });
-  return stdout.split('\n').filter((line) => line.includes('qemu-system') && line.includes('bake-boot-check')).join('\n');
+  return stdout
+    .split('\n')
+    .filter((line) => line.includes('qemu-system') && line.includes('bake-boot-check'))
+    .join('\n');
 }
 
 // Three bakes and boots, ~11 min on a host three times slower than usual, at most ~20 with every bound reached.
 test('bake boot --check', { timeout: 30 * 60_000 }, async (t) => {
   const staging = await withTempDir(t, 'bake-boot-fixture');
   const disk = await bootableDiskOptions(staging);
-  const fx = await withReleaseMirror(t, { releases: [{ version: '4593.2.5', channel: 'stable', arches: ['amd64'], disk }], bakery: [] });
+  const fx = await withReleaseMirror(t, {
+    releases: [{ version: '4593.2.5', channel: 'stable', arches: ['amd64'], disk }],
+    bakery: [],
+  });
 
   await t.test('passes when the baked extension is merged and its unit ran', async (t) => {
     const ws = await workspace(t, fx.env);
     await makeSysextImage(join(ws.dir, 'hello.raw'), {
-      name: 'hello', arch: 'x86-64', id: 'flatcar',
-      files: { 'usr/bin/hello-mark': '#!/bin/sh\necho hello > /run/hello-mark\n', ...serviceFiles('hello', '/usr/bin/hello-mark') },
+      name: 'hello',
+      arch: 'x86-64',
+      id: 'flatcar',
+      files: {
+        'usr/bin/hello-mark': '#!/bin/sh\necho hello > /run/hello-mark\n',
+        ...serviceFiles('hello', '/usr/bin/hello-mark'),
+      },
     });
     const baked = await runBake(ws, ['--release', '4593.2.5', '--output', 'out', 'hello:hello.raw']);
     assert.equal(baked.exitCode, 0, baked.stderr);
@@ -63,8 +83,14 @@ test('bake boot --check', { timeout: 30 * 60_000 }, async (t) => {
     const hello = report.extensions.find((extension) => extension.name === 'hello');
     assert.equal(hello?.merged, true);
     assert.equal(hello?.image, '/opt/extensions/hello/hello.raw');
-    assert.deepEqual(hello?.units.map((unit) => [unit.unit, unit.ok, unit.activeState]), [['hello.service', true, 'active']]);
-    assert.ok(report.sysextStatus.some((line) => /\/usr\s+hello/.test(line)), report.sysextStatus.join('\n'));
+    assert.deepEqual(
+      hello?.units.map((unit) => [unit.unit, unit.ok, unit.activeState]),
+      [['hello.service', true, 'active']],
+    );
+    assert.ok(
+      report.sysextStatus.some((line) => /\/usr\s+hello/.test(line)),
+      report.sysextStatus.join('\n'),
+    );
     await assertNothingLeft(ws, [IMAGE]);
     assert.equal(await qemuLeft(), '');
   });
@@ -73,18 +99,25 @@ test('bake boot --check', { timeout: 30 * 60_000 }, async (t) => {
     const ws = await workspace(t, fx.env);
     // bake refuses an image whose extension-release is named for another extension, so this one is placed by hand.
     const broken = await makeSysextImage(join(ws.dir, 'broken.raw'), {
-      name: 'broken', arch: 'x86-64', id: 'flatcar', extensionReleaseName: 'other', files: serviceFiles('broken', '/bin/true'),
+      name: 'broken',
+      arch: 'x86-64',
+      id: 'flatcar',
+      extensionReleaseName: 'other',
+      files: serviceFiles('broken', '/bin/true'),
     });
     const image = join(ws.dir, IMAGE);
-    await makeFlatcarDisk(image, await bootableDiskOptions(await withTempDir(t, 'bake-boot-broken'), {
-      rootFiles: {
-        'opt/extensions/broken/broken.raw': { copyFrom: broken.path },
-        'etc/extensions/broken.raw': { symlink: '/opt/extensions/broken/broken.raw' },
-        // journald comes up only after systemd-sysext has failed and exited, as on a slow boot: it then reads
-        // the complaint with no process left to tell it the unit, and the check must still find it.
-        'etc/systemd/system/systemd-journald.service.d/10-late.conf': '[Service]\nExecStartPre=/bin/sleep 8\n',
-      },
-    }));
+    await makeFlatcarDisk(
+      image,
+      await bootableDiskOptions(await withTempDir(t, 'bake-boot-broken'), {
+        rootFiles: {
+          'opt/extensions/broken/broken.raw': { copyFrom: broken.path },
+          'etc/extensions/broken.raw': { symlink: '/opt/extensions/broken/broken.raw' },
+          // journald comes up only after systemd-sysext has failed and exited, as on a slow boot: it then reads
+          // the complaint with no process left to tell it the unit, and the check must still find it.
+          'etc/systemd/system/systemd-journald.service.d/10-late.conf': '[Service]\nExecStartPre=/bin/sleep 8\n',
+        },
+      }),
+    );
     const { exitCode, report } = await bootCheck(ws, image, ['--extension', 'broken', '--extension', 'missing']);
     assert.equal(exitCode, 9, JSON.stringify(report, null, 2));
     assert.equal(report.pass, false);
@@ -92,37 +125,84 @@ test('bake boot --check', { timeout: 30 * 60_000 }, async (t) => {
     const byName = Object.fromEntries(report.extensions.map((extension) => [extension.name, extension]));
     assert.equal(byName.broken?.merged, false);
     // One unsuitable image fails systemd-sysext.service as a whole; the report passes on its reason.
-    assert.match(byName.broken?.problem ?? '', /^not merged by systemd-sysext \(systemd-sysext\.service failed: .*\bbroken\b/, report.sysextLog.join('\n'));
-    assert.deepEqual(byName.broken?.units.map((unit) => [unit.unit, unit.ok]), [['broken.service', false]]);
+    assert.match(
+      byName.broken?.problem ?? '',
+      /^not merged by systemd-sysext \(systemd-sysext\.service failed: .*\bbroken\b/,
+      report.sysextLog.join('\n'),
+    );
+    assert.deepEqual(
+      byName.broken?.units.map((unit) => [unit.unit, unit.ok]),
+      [['broken.service', false]],
+    );
     assert.equal(byName.missing?.merged, false);
     assert.match(byName.missing?.problem ?? '', /^not merged/);
     assert.equal(await qemuLeft(), '');
   });
 
-  await t.test('bake --vendor qemu_uefi --smoke-test bakes, converts, boots the qcow2 and publishes only after it passed', async (t) => {
-    const release = join(fx.manifest.root, 'stable/amd64-usr/4593.2.5');
-    const oem = await makeSysextImage(join(release, 'oem-qemu.raw'), { name: 'oem-qemu', arch: 'x86-64', id: 'flatcar', files: { 'usr/share/oem/marker': 'qemu\n' } });
-    await signDetached(fx.key, oem.path);
-    const template = join(fx.manifest.root, 'flatcar/scripts/raw/stable-4593.2.5/build_library/qemu_template.sh');
-    await mkdir(dirname(template), { recursive: true });
-    await writeFile(template, QEMU_TEMPLATE_STANDIN);
-    const ws = await workspace(t, { ...fx.env, BAKE_SCRIPTS_FILE_URL: `${fx.mirror.url}/flatcar/scripts/raw/{tag}/{path}` });
-    await makeSysextImage(join(ws.dir, 'hello.raw'), {
-      name: 'hello', arch: 'x86-64', id: 'flatcar',
-      files: { 'usr/bin/hello-mark': '#!/bin/sh\necho hello > /run/hello-mark\n', ...serviceFiles('hello', '/usr/bin/hello-mark') },
-    });
-    // `bake --smoke-test` has no --timeout (its VM may take 600 s), so the test holds its boot to the
-    // same VM_SECONDS as the checks above, plus up to ~1 min of bake and conversion on a slow host.
-    const bakeAndBootMs = (VM_SECONDS + 180) * 1000;
-    const run = await runBake(ws, ['--release', '4593.2.5', '--vendor', 'qemu_uefi', '--vendor-route', 'native', '--compression', 'none', '--smoke-test',
-      '--insecure-scripts', '--scripts-sha256', sha256Text(QEMU_TEMPLATE_STANDIN), '--json', '--output', 'out', 'hello:hello.raw'], {}, bakeAndBootMs);
-    assert.equal(run.exitCode, 0, run.stderr);
-    const result = JSON.parse(run.stdout) as { outputs: string[]; smokeTest: BootReport };
-    assert.equal(result.smokeTest.pass, true);
-    const hello = result.smokeTest.extensions.find((extension) => extension.name === 'hello');
-    assert.deepEqual([hello?.merged, hello?.units.map((unit) => unit.ok)], [true, [true]]);
-    assert.ok(result.outputs.some((output) => output.endsWith('/flatcar_production_qemu_uefi_image.img')), result.outputs.join('\n'));
-    assert.ok(result.outputs.some((output) => output.endsWith('/flatcar_production_image.bin')));
-    assert.equal(await qemuLeft(), '');
-  });
+  await t.test(
+    'bake --vendor qemu_uefi --smoke-test bakes, converts, boots the qcow2 and publishes only after it passed',
+    async (t) => {
+      const release = join(fx.manifest.root, 'stable/amd64-usr/4593.2.5');
+      const oem = await makeSysextImage(join(release, 'oem-qemu.raw'), {
+        name: 'oem-qemu',
+        arch: 'x86-64',
+        id: 'flatcar',
+        files: { 'usr/share/oem/marker': 'qemu\n' },
+      });
+      await signDetached(fx.key, oem.path);
+      const template = join(fx.manifest.root, 'flatcar/scripts/raw/stable-4593.2.5/build_library/qemu_template.sh');
+      await mkdir(dirname(template), { recursive: true });
+      await writeFile(template, QEMU_TEMPLATE_STANDIN);
+      const ws = await workspace(t, {
+        ...fx.env,
+        BAKE_SCRIPTS_FILE_URL: `${fx.mirror.url}/flatcar/scripts/raw/{tag}/{path}`,
+      });
+      await makeSysextImage(join(ws.dir, 'hello.raw'), {
+        name: 'hello',
+        arch: 'x86-64',
+        id: 'flatcar',
+        files: {
+          'usr/bin/hello-mark': '#!/bin/sh\necho hello > /run/hello-mark\n',
+          ...serviceFiles('hello', '/usr/bin/hello-mark'),
+        },
+      });
+      // `bake --smoke-test` has no --timeout (its VM may take 600 s), so the test holds its boot to the
+      // same VM_SECONDS as the checks above, plus up to ~1 min of bake and conversion on a slow host.
+      const bakeAndBootMs = (VM_SECONDS + 180) * 1000;
+      const run = await runBake(
+        ws,
+        [
+          '--release',
+          '4593.2.5',
+          '--vendor',
+          'qemu_uefi',
+          '--vendor-route',
+          'native',
+          '--compression',
+          'none',
+          '--smoke-test',
+          '--insecure-scripts',
+          '--scripts-sha256',
+          sha256Text(QEMU_TEMPLATE_STANDIN),
+          '--json',
+          '--output',
+          'out',
+          'hello:hello.raw',
+        ],
+        {},
+        bakeAndBootMs,
+      );
+      assert.equal(run.exitCode, 0, run.stderr);
+      const result = JSON.parse(run.stdout) as { outputs: string[]; smokeTest: BootReport };
+      assert.equal(result.smokeTest.pass, true);
+      const hello = result.smokeTest.extensions.find((extension) => extension.name === 'hello');
+      assert.deepEqual([hello?.merged, hello?.units.map((unit) => unit.ok)], [true, [true]]);
+      assert.ok(
+        result.outputs.some((output) => output.endsWith('/flatcar_production_qemu_uefi_image.img')),
+        result.outputs.join('\n'),
+      );
+      assert.ok(result.outputs.some((output) => output.endsWith('/flatcar_production_image.bin')));
+      assert.equal(await qemuLeft(), '');
+    },
+  );
 });

@@ -16,7 +16,10 @@ test('a file that is not a disk image is refused before anything boots', async (
   const ws = await workspace(t);
   const notes = join(ws.dir, 'notes.img');
   await writeFile(notes, 'not a disk\n'.repeat(200));
-  for (const args of [['boot', '--check', notes], ['boot', notes]]) {
+  for (const args of [
+    ['boot', '--check', notes],
+    ['boot', notes],
+  ]) {
     const run = await runBake(ws, args);
     assert.equal(run.exitCode, 3, run.stderr);
     assertOneLineError(run, /notes\.img is not a disk image \(it has no partition table\): give the baked image/);
@@ -24,13 +27,20 @@ test('a file that is not a disk image is refused before anything boots', async (
   await assertNothingLeft(ws);
 });
 
-test('a disk without a bootloader fails the check as soon as the firmware shell shows', { timeout: 360_000 }, async (t) => {
+test('a disk without a bootloader fails the check as soon as the firmware shell shows', {
+  timeout: 360_000,
+}, async (t) => {
   const ws = await workspace(t);
   const disk = join(ws.dir, 'empty-esp.raw');
   await writeFile(disk, '');
   await truncate(disk, 64 << 20);
   await execa('sgdisk', ['--clear', '--new', '1:0:+32M', '--typecode', '1:ef00', disk]); // an ESP with nothing in it
-  const run = await runBake(ws, ['boot', '--check', '--json', '--accel', 'tcg', '--memory', '512', '--timeout', '600', disk], {}, 300_000);
+  const run = await runBake(
+    ws,
+    ['boot', '--check', '--json', '--accel', 'tcg', '--memory', '512', '--timeout', '600', disk],
+    {},
+    300_000,
+  );
   const { report } = JSON.parse(run.stdout) as { report: BootReport };
   assert.equal(run.exitCode, 9, JSON.stringify(report, null, 2));
   assert.equal(report.problem, 'the firmware found nothing to boot and stopped at the UEFI shell prompt');

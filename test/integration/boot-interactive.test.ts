@@ -22,18 +22,49 @@ async function until<T>(what: string, seconds: number, probe: () => T | undefine
   throw new Error(`timed out waiting for ${what}`);
 }
 
-test('bake boot serves --serve files while the VM runs and stops everything on SIGINT', { timeout: 5 * 60_000 }, async (t) => {
+test('bake boot serves --serve files while the VM runs and stops everything on SIGINT', {
+  timeout: 5 * 60_000,
+}, async (t) => {
   const ws = await workspace(t);
   const image = join(ws.dir, 'flatcar_production_image.bin');
   await makeBootableDisk(image);
-  const sysext = await makeSysextImage(join(ws.dir, 'hello-1.0-x86-64.raw'), { name: 'hello', arch: 'x86-64', id: 'flatcar' });
-  const vm = execa(process.execPath, [CLI, 'boot', '--serve', `hello:${sysext.path}`, '--ssh-port', String(20000 + Math.floor(Math.random() * 20000)), '--memory', '1024', image], {
-    cwd: ws.dir, env: { ...ws.env, HOME: ws.dir }, reject: false, stdin: 'ignore', timeout: 240_000, all: true,
+  const sysext = await makeSysextImage(join(ws.dir, 'hello-1.0-x86-64.raw'), {
+    name: 'hello',
+    arch: 'x86-64',
+    id: 'flatcar',
   });
+  const vm = execa(
+    process.execPath,
+    [
+      CLI,
+      'boot',
+      '--serve',
+      `hello:${sysext.path}`,
+      '--ssh-port',
+      String(20000 + Math.floor(Math.random() * 20000)),
+      '--memory',
+      '1024',
+      image,
+    ],
+    {
+      cwd: ws.dir,
+      env: { ...ws.env, HOME: ws.dir },
+      reject: false,
+      stdin: 'ignore',
+      timeout: 240_000,
+      all: true,
+    },
+  );
   let output = '';
-  vm.all?.on('data', (chunk: Buffer) => { output += chunk.toString('latin1'); });
+  vm.all?.on('data', (chunk: Buffer) => {
+    output += chunk.toString('latin1');
+  });
   try {
-    const port = await until('the server', 60, () => /serving hello to the guest at http:\/\/10\.0\.2\.2:(\d+)/.exec(output)?.[1]);
+    const port = await until(
+      'the server',
+      60,
+      () => /serving hello to the guest at http:\/\/10\.0\.2\.2:(\d+)/.exec(output)?.[1],
+    );
     const served = await fetch(`http://127.0.0.1:${port}/hello-1.0-x86-64.raw`);
     assert.equal(served.status, 200);
     assert.equal(Buffer.from(await served.arrayBuffer()).length, (await import('node:fs')).statSync(sysext.path).size);
@@ -46,6 +77,12 @@ test('bake boot serves --serve files while the VM runs and stops everything on S
     vm.kill('SIGKILL');
   }
   const { stdout } = await execa('ps', ['-eo', 'args']);
-  assert.equal(stdout.split('\n').filter((line) => line.includes('qemu-system') && line.includes(ws.dir)).join('\n'), '');
+  assert.equal(
+    stdout
+      .split('\n')
+      .filter((line) => line.includes('qemu-system') && line.includes(ws.dir))
+      .join('\n'),
+    '',
+  );
   await assertNothingLeft(ws, []);
 });

@@ -16,7 +16,9 @@ import type { IgnitionConfig } from '../../bake/provision/ignition.ts';
 import { startMirror } from '../support/mirror.ts';
 
 const CLI = resolve(import.meta.dirname, '../../bin/bake.js');
-const schema = JSON.parse(await readFile(new URL('../fixtures/ignition/config-3.3.schema.json', import.meta.url), 'utf8')) as object;
+const schema = JSON.parse(
+  await readFile(new URL('../fixtures/ignition/config-3.3.schema.json', import.meta.url), 'utf8'),
+) as object;
 const validate = new Ajv({ allErrors: true }).compile(schema);
 const HASH = 'f'.repeat(64);
 
@@ -30,7 +32,11 @@ test('bake ignition and bake butane describe the bakery extensions with verified
   });
   await writeFile(join(root, 'www/docker/SHA256SUMS'), `${HASH}  docker-27.3.1-x86-64.raw\n`);
   await writeFile(join(root, 'local.raw'), 'local image');
-  const bake = (args: string[]) => execa(process.execPath, [CLI, ...args, '--bakery-url', mirror.url, 'docker', `local:${join(root, 'local.raw')}`], { reject: false, stdin: 'ignore' });
+  const bake = (args: string[]) =>
+    execa(process.execPath, [CLI, ...args, '--bakery-url', mirror.url, 'docker', `local:${join(root, 'local.raw')}`], {
+      reject: false,
+      stdin: 'ignore',
+    });
 
   const ignition = await bake(['ignition', '--auto-update', 'restart:docker.service']);
   assert.equal(ignition.exitCode, 0, ignition.stderr);
@@ -38,13 +44,19 @@ test('bake ignition and bake butane describe the bakery extensions with verified
   const config = JSON.parse(ignition.stdout) as IgnitionConfig;
   assert.ok(validate(config), JSON.stringify(validate.errors));
   const files = config.storage?.files ?? [];
-  assert.deepEqual(files[0]?.contents, { source: `${mirror.url}/docker-27.3.1-x86-64.raw`, verification: { hash: `sha256-${HASH}` } });
+  assert.deepEqual(files[0]?.contents, {
+    source: `${mirror.url}/docker-27.3.1-x86-64.raw`,
+    verification: { hash: `sha256-${HASH}` },
+  });
   assert.equal(config.storage?.links?.length, 2);
 
   const butane = await bake(['butane', '--auto-update', 'restart:docker.service']);
   assert.equal(butane.exitCode, 0, butane.stderr);
   const document = parseYaml(butane.stdout);
-  assert.deepEqual(document.storage.files.map((file: { path: string }) => file.path), files.map((file) => file.path));
+  assert.deepEqual(
+    document.storage.files.map((file: { path: string }) => file.path),
+    files.map((file) => file.path),
+  );
 
   const missing = await bake(['ignition', '--auto-update', 'sometimes']);
   assert.equal(missing.exitCode, 2);

@@ -34,7 +34,8 @@ async function makeTree(tree: string) {
   for (let dir = 0; dir < 30; dir++) {
     const path = join(tree, 'usr/share/pin', `dir-${dir}`);
     await mkdir(path, { recursive: true });
-    for (let file = 0; file < 100; file++) await writeFile(join(path, `file-${file}`), `dir ${dir} file ${file}\n`.repeat(file));
+    for (let file = 0; file < 100; file++)
+      await writeFile(join(path, `file-${file}`), `dir ${dir} file ${file}\n`.repeat(file));
   }
   await writeFile(join(tree, 'usr/share/pin/large'), Buffer.alloc(3 << 20, 'x'));
   return normaliseTree(tree, EPOCH);
@@ -43,7 +44,16 @@ async function makeTree(tree: string) {
 async function mkfsAlone(tree: string, image: string): Promise<void> {
   await writeFile(image, '');
   await truncate(image, 512 << 20);
-  await execa('mkfs.btrfs', ['-q', '-f', '-U', '00000000-0000-0000-0000-000000000000', '--rootdir', tree, '--shrink', image]);
+  await execa('mkfs.btrfs', [
+    '-q',
+    '-f',
+    '-U',
+    '00000000-0000-0000-0000-000000000000',
+    '--rootdir',
+    tree,
+    '--shrink',
+    image,
+  ]);
 }
 
 async function deviceUuid(image: string): Promise<string> {
@@ -60,9 +70,19 @@ test('two builds of one tree are byte-identical, where mkfs.btrfs alone differs,
     await mkfsAlone(tree, alone[index]!);
     const scratch = join(work, `scratch-${index}`);
     await mkdir(scratch);
-    await buildImage(createContext({ log: memoryLogger() }), 'btrfs', { tree, output: image, epoch: EPOCH, entries, scratch });
+    await buildImage(createContext({ log: memoryLogger() }), 'btrfs', {
+      tree,
+      output: image,
+      epoch: EPOCH,
+      entries,
+      scratch,
+    });
   }
-  assert.notEqual(await sha256File(alone[0]!), await sha256File(alone[1]!), 'mkfs.btrfs alone should differ between builds');
+  assert.notEqual(
+    await sha256File(alone[0]!),
+    await sha256File(alone[1]!),
+    'mkfs.btrfs alone should differ between builds',
+  );
   assert.equal(await sha256File(images[0]!), await sha256File(images[1]!));
 
   await execa('btrfs', ['check', '--readonly', images[0]!]);
@@ -70,7 +90,11 @@ test('two builds of one tree are byte-identical, where mkfs.btrfs alone differs,
   await pinBtrfsImage(alone[0]!, EPOCH);
   assert.notEqual(await deviceUuid(alone[0]!), randomUuid);
   const pinned = await readFile(alone[0]!);
-  assert.equal(pinned.indexOf(Buffer.from(randomUuid.replaceAll('-', ''), 'hex')), -1, 'the random device UUID is gone');
+  assert.equal(
+    pinned.indexOf(Buffer.from(randomUuid.replaceAll('-', ''), 'hex')),
+    -1,
+    'the random device UUID is gone',
+  );
 
   const mountpoint = join(work, 'mnt');
   await mkdir(mountpoint);

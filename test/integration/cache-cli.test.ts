@@ -43,7 +43,14 @@ async function generatedCache(ws: Workspace) {
   await symlink(outside, join(cache, 'bakery/planted'));
   await symlink(outside, join(cache, 'releases/stable/amd64-usr/planted'));
   await symlink(outside, join(cache, 'keys')); // a whole kind folder that leads out of the cache
-  for (const old of [stable, alpha, join(cache, 'sysext'), join(cache, 'bakery/planted'), join(cache, 'releases/stable/amd64-usr/planted')]) await makeOld(old);
+  for (const old of [
+    stable,
+    alpha,
+    join(cache, 'sysext'),
+    join(cache, 'bakery/planted'),
+    join(cache, 'releases/stable/amd64-usr/planted'),
+  ])
+    await makeOld(old);
   return { cache, outside, env: { BAKE_CACHE_DIR: cache } };
 }
 
@@ -56,12 +63,18 @@ test('cache list shows each release with its bz2 and image sizes and never looks
   assert.equal(run.exitCode, 0, run.stderr);
   const { entries } = JSON.parse(run.stdout) as { entries: CacheEntry[] };
   assert.deepEqual(names(entries), [
-    'bakery docker.raw', 'bakery planted', 'release alpha/amd64-usr/4200.0.0', 'release beta/amd64-usr/4152.1.0',
-    'release stable/amd64-usr/4081.2.0', 'release stable/amd64-usr/planted', `unpacked ${'a'.repeat(64)}`,
+    'bakery docker.raw',
+    'bakery planted',
+    'release alpha/amd64-usr/4200.0.0',
+    'release beta/amd64-usr/4152.1.0',
+    'release stable/amd64-usr/4081.2.0',
+    'release stable/amd64-usr/planted',
+    `unpacked ${'a'.repeat(64)}`,
   ]);
   const stable = entries.find((entry) => entry.name === 'stable/amd64-usr/4081.2.0')!;
   assert.ok(stable.parts!.bz2 >= 64 << 10 && stable.parts!.image >= 256 << 10, JSON.stringify(stable));
-  for (const planted of entries.filter((entry) => entry.name.endsWith('planted'))) assert.ok(planted.bytes < 1 << 20, 'a link is not its target');
+  for (const planted of entries.filter((entry) => entry.name.endsWith('planted')))
+    assert.ok(planted.bytes < 1 << 20, 'a link is not its target');
   const text = await runBake(ws, ['cache', 'list'], env);
   assert.match(text.stdout, /^release\s+stable\/amd64-usr\/4081\.2\.0\s+.*bz2 64\.0 KiB, image 256\.0 KiB/m);
 });
@@ -72,11 +85,19 @@ test('cache prune --older-than removes old entries, keeps what a bake holds and 
   const run = await runBake(ws, ['cache', 'prune', '--older-than', '30d', '--json'], env);
   assert.equal(run.exitCode, 0, run.stderr);
   const result = JSON.parse(run.stdout) as { removed: CacheEntry[]; inUse: CacheEntry[] };
-  assert.deepEqual(names(result.removed), ['bakery planted', 'release stable/amd64-usr/4081.2.0', 'release stable/amd64-usr/planted', `unpacked ${'a'.repeat(64)}`]);
+  assert.deepEqual(names(result.removed), [
+    'bakery planted',
+    'release stable/amd64-usr/4081.2.0',
+    'release stable/amd64-usr/planted',
+    `unpacked ${'a'.repeat(64)}`,
+  ]);
   assert.deepEqual(names(result.inUse), ['release alpha/amd64-usr/4200.0.0']);
   assert.equal((await readFile(join(outside, 'precious'))).length, 1 << 20, 'the link target is untouched');
   assert.deepEqual(await readdir(join(cache, 'releases/stable/amd64-usr')), []);
-  assert.ok((await readdir(join(cache, 'releases/alpha/amd64-usr/4200.0.0'))).includes('.lock'), 'the bake keeps its lock');
+  assert.ok(
+    (await readdir(join(cache, 'releases/alpha/amd64-usr/4200.0.0'))).includes('.lock'),
+    'the bake keeps its lock',
+  );
 
   const all = await runBake(ws, ['cache', 'prune'], env);
   assert.equal(all.exitCode, 0, all.stderr);

@@ -12,7 +12,8 @@ test('bake --help lists every command with an example', async (t) => {
   const ws = await workspace(t);
   const run = await runBake(ws, ['--help']);
   assert.equal(run.exitCode, 0, run.stderr);
-  for (const name of COMMAND_NAMES) assert.match(run.stdout, new RegExp(`^  ${name} .+\\n\\s+\\$ .*bake ${name}`, 'm'), name);
+  for (const name of COMMAND_NAMES)
+    assert.match(run.stdout, new RegExp(`^  ${name} .+\\n\\s+\\$ .*bake ${name}`, 'm'), name);
   assert.deepEqual((await runBake(ws, ['help'])).stdout, run.stdout, 'bake help is bake --help');
 });
 
@@ -27,7 +28,11 @@ test('bake help <command> shows that command, with usage that names bake', async
 
 test('a near-miss command gets the command it meant', async (t) => {
   const ws = await workspace(t);
-  for (const [typo, meant] of [['vendor', 'vendors'], ['ignitoin', 'ignition'], ['sysexts', 'sysext']]) {
+  for (const [typo, meant] of [
+    ['vendor', 'vendors'],
+    ['ignitoin', 'ignition'],
+    ['sysexts', 'sysext'],
+  ]) {
     const run = await runBake(ws, [typo!]);
     assert.equal(run.exitCode, 2, run.stderr);
     assertOneLineError(run, new RegExp(`'${typo}' is not a bake command: did you mean 'bake ${meant}'\\?`));

@@ -16,7 +16,11 @@ import { createSysext } from '../../bake/sysext/create.ts';
 import { createBuildApi } from '../../bake/sysext/runner.ts';
 import type { Recipe } from '../../bake/sysext/recipe.ts';
 import { HOSTILE_ARCHIVE_PATHS, writeRawTar, type RawMember } from '../support/fixtures/upstream-hostile.ts';
-import { ensureHostileBuildImage, HOSTILE_BUILD_IMAGE, removeStandInBuildImage } from '../support/fixtures/upstream-build-image.ts';
+import {
+  ensureHostileBuildImage,
+  HOSTILE_BUILD_IMAGE,
+  removeStandInBuildImage,
+} from '../support/fixtures/upstream-build-image.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
 
 let upstream: Upstream;
@@ -53,12 +57,24 @@ afterEach(async () => {
   assert.deepEqual(await readdir(temp), [], 'a build left scratch space behind');
 });
 
-const DOCKER_BINARIES = ['docker', 'dockerd', 'docker-init', 'docker-proxy', 'containerd', 'containerd-shim-runc-v2', 'ctr', 'runc'];
+const DOCKER_BINARIES = [
+  'docker',
+  'dockerd',
+  'docker-init',
+  'docker-proxy',
+  'containerd',
+  'containerd-shim-runc-v2',
+  'ctr',
+  'runc',
+];
 
 /** docker's archive layout (one `docker/` folder of binaries) with `hostile` in place of its members. */
 const dockerMembers = (hostile: RawMember[]): RawMember[] => [
   { path: 'docker/', dir: true },
-  ...DOCKER_BINARIES.filter((name) => !hostile.some((member) => member.path === `docker/${name}`)).map((name) => ({ path: `docker/${name}`, file: `#!/bin/sh\necho ${name}\n` })),
+  ...DOCKER_BINARIES.filter((name) => !hostile.some((member) => member.path === `docker/${name}`)).map((name) => ({
+    path: `docker/${name}`,
+    file: `#!/bin/sh\necho ${name}\n`,
+  })),
   ...hostile,
 ];
 
@@ -91,7 +107,11 @@ async function refused(attempt: Awaited<ReturnType<typeof build>>, names: string
 }
 
 test('a member linking to a host file is refused, not copied into the sysext', async () => {
-  const attempt = await build('docker', '66.6.1', dockerMembers([{ path: 'docker/docker', symlink: join(host, 'canary') }]));
+  const attempt = await build(
+    'docker',
+    '66.6.1',
+    dockerMembers([{ path: 'docker/docker', symlink: join(host, 'canary') }]),
+  );
   await refused(attempt, ['docker-66.6.1.tgz', 'docker/docker']);
 });
 
@@ -99,14 +119,29 @@ test('the CLI exits with the input code (3) and one line naming the archive and 
   const cliTemp = join(work, 'cli-tmp');
   await mkdir(cliTemp);
   const env: Record<string, string> = { BAKE_CACHE_DIR: join(work, 'cache'), TMPDIR: cliTemp };
-  for (const [name, url] of Object.entries(upstream.endpoints)) env[ENDPOINTS[name as keyof typeof ENDPOINTS].env] = url!;
+  for (const [name, url] of Object.entries(upstream.endpoints))
+    env[ENDPOINTS[name as keyof typeof ENDPOINTS].env] = url!;
   const outputDir = join(work, 'out-cli');
-  await writeRawTar(join(upstream.dir, 'www'), HOSTILE_ARCHIVE_PATHS.docker('66.6.14', 'x86-64'), dockerMembers([{ path: 'docker/docker', symlink: join(host, 'canary') }]));
-  const run = await execa('node', ['--import', 'tsx', 'bake/cli.ts', 'sysext', 'create', 'docker', '66.6.14', '--output-dir', outputDir], { env, reject: false });
+  await writeRawTar(
+    join(upstream.dir, 'www'),
+    HOSTILE_ARCHIVE_PATHS.docker('66.6.14', 'x86-64'),
+    dockerMembers([{ path: 'docker/docker', symlink: join(host, 'canary') }]),
+  );
+  const run = await execa(
+    'node',
+    ['--import', 'tsx', 'bake/cli.ts', 'sysext', 'create', 'docker', '66.6.14', '--output-dir', outputDir],
+    { env, reject: false },
+  );
   assert.equal(run.exitCode, 3, run.stderr);
-  assert.match(run.stderr.split('\n').at(-1)!, /^bake: docker-66\.6\.14\.tgz: docker\/docker links outside its tree \(to \/.*canary\): .+$/);
+  assert.match(
+    run.stderr.split('\n').at(-1)!,
+    /^bake: docker-66\.6\.14\.tgz: docker\/docker links outside its tree \(to \/.*canary\): .+$/,
+  );
   // tsx keeps its compile cache in TMPDIR (tsx-<uid>); that is the TypeScript loader's, not bake's.
-  assert.deepEqual((await readdir(cliTemp)).filter((name) => !/^tsx-\d+$/.test(name)), []);
+  assert.deepEqual(
+    (await readdir(cliTemp)).filter((name) => !/^tsx-\d+$/.test(name)),
+    [],
+  );
   await assert.rejects(readdir(outputDir), { code: 'ENOENT' });
 });
 
@@ -117,44 +152,93 @@ test('a member climbing out with a relative link is refused', async () => {
 });
 
 test('usr/lib/extension-release.d linking to a host folder is refused: bake never writes there', async () => {
-  const attempt = await build('falco', '66.6.3', falcoMembers('66.6.3', [{ path: 'usr/lib/extension-release.d', symlink: join(host, 'dir') }]));
+  const attempt = await build(
+    'falco',
+    '66.6.3',
+    falcoMembers('66.6.3', [{ path: 'usr/lib/extension-release.d', symlink: join(host, 'dir') }]),
+  );
   await refused(attempt, ['falco-66.6.3-x86_64.tar.gz', 'falco-66.6.3-x86_64/usr/lib/extension-release.d']);
 });
 
 test('a link where the recipe has a folder is an input error naming the member, not an internal one', async () => {
   // usr/lib/systemd is a folder of falco's static files; the archive's link points inside the archive.
-  const attempt = await build('falco', '66.6.4', falcoMembers('66.6.4', [{ path: 'usr/lib/systemd', symlink: '../share' }, { path: 'usr/share/x', file: 'x\n' }]));
+  const attempt = await build(
+    'falco',
+    '66.6.4',
+    falcoMembers('66.6.4', [
+      { path: 'usr/lib/systemd', symlink: '../share' },
+      { path: 'usr/share/x', file: 'x\n' },
+    ]),
+  );
   await refused(attempt, ['falco-66.6.4-x86_64.tar.gz', 'usr/lib/systemd']);
 });
 
 test('a member the recipe needs that is missing or a folder is an input error, not an internal one', async () => {
   const missing = dockerMembers([]).filter((member) => member.path !== 'docker/runc');
   await refused(await build('docker', '66.6.12', missing), ['docker-66.6.12.tgz', 'runc']);
-  await refused(await build('docker', '66.6.13', dockerMembers([{ path: 'docker/ctr', dir: true }])), ['docker-66.6.13.tgz', 'ctr']);
+  await refused(await build('docker', '66.6.13', dockerMembers([{ path: 'docker/ctr', dir: true }])), [
+    'docker-66.6.13.tgz',
+    'ctr',
+  ]);
 });
 
 test('device nodes and FIFOs are refused', async () => {
-  await refused(await build('docker', '66.6.5', dockerMembers([{ path: 'docker/docker', device: 'char' }])), ['docker-66.6.5.tgz', 'docker/docker']);
-  await refused(await build('docker', '66.6.6', dockerMembers([{ path: 'docker/ctr', device: 'fifo' }])), ['docker-66.6.6.tgz', 'docker/ctr']);
+  await refused(await build('docker', '66.6.5', dockerMembers([{ path: 'docker/docker', device: 'char' }])), [
+    'docker-66.6.5.tgz',
+    'docker/docker',
+  ]);
+  await refused(await build('docker', '66.6.6', dockerMembers([{ path: 'docker/ctr', device: 'fifo' }])), [
+    'docker-66.6.6.tgz',
+    'docker/ctr',
+  ]);
 });
 
 test('members tar will not unpack (.., hard links to host files, paths through a link) are input errors', async () => {
   const cases: Array<[string, RawMember[], string]> = [
     ['66.6.7', [{ path: 'docker/../../planted', file: 'x\n' }], 'planted'],
     ['66.6.8', [{ path: 'docker/docker', hardlink: join(host, 'canary') }], 'docker'],
-    ['66.6.9', [{ path: 'docker/out', symlink: host }, { path: 'docker/out/planted', file: 'x\n' }], 'out/planted'],
+    [
+      '66.6.9',
+      [
+        { path: 'docker/out', symlink: host },
+        { path: 'docker/out/planted', file: 'x\n' },
+      ],
+      'out/planted',
+    ],
   ];
-  for (const [version, hostile, member] of cases) await refused(await build('docker', version, dockerMembers(hostile)), [`docker-${version}.tgz`, member]);
+  for (const [version, hostile, member] of cases)
+    await refused(await build('docker', version, dockerMembers(hostile)), [`docker-${version}.tgz`, member]);
 });
 
 test('hard links inside an archive and set-ID bits are stripped with a warning naming archive and member', async () => {
-  const hardLinked = await build('docker', '66.6.10', dockerMembers([{ path: 'docker/dockerd', hardlink: 'docker/docker' }]));
+  const hardLinked = await build(
+    'docker',
+    '66.6.10',
+    dockerMembers([{ path: 'docker/dockerd', hardlink: 'docker/docker' }]),
+  );
   await hardLinked.result;
-  assert.ok(hardLinked.ctx.log.lines.includes('warning: docker-66.6.10.tgz: docker/dockerd is a hard link; kept as a file of its own'), hardLinked.ctx.log.lines.join('\n'));
-  const setId = await build('falco', '66.6.11', falcoMembers('66.6.11', [{ path: 'usr/bin/falco', file: '#!/bin/sh\n', mode: 0o6755 }, { path: 'usr/share/falco/', dir: true, mode: 0o2755 }]));
+  assert.ok(
+    hardLinked.ctx.log.lines.includes(
+      'warning: docker-66.6.10.tgz: docker/dockerd is a hard link; kept as a file of its own',
+    ),
+    hardLinked.ctx.log.lines.join('\n'),
+  );
+  const setId = await build(
+    'falco',
+    '66.6.11',
+    falcoMembers('66.6.11', [
+      { path: 'usr/bin/falco', file: '#!/bin/sh\n', mode: 0o6755 },
+      { path: 'usr/share/falco/', dir: true, mode: 0o2755 },
+    ]),
+  );
   const { image } = await setId.result;
   for (const member of ['usr/bin/falco', 'usr/share/falco/']) {
-    assert.ok(setId.ctx.log.lines.includes(`warning: falco-66.6.11-x86_64.tar.gz: falco-66.6.11-x86_64/${member} has a set-user-ID or set-group-ID bit; cleared`), member);
+    assert.ok(
+      setId.ctx.log.lines.includes(
+        `warning: falco-66.6.11-x86_64.tar.gz: falco-66.6.11-x86_64/${member} has a set-user-ID or set-group-ID bit; cleared`,
+      ),
+      member,
+    );
   }
   const listing = (await execa('unsquashfs', ['-lln', image])).stdout;
   assert.doesNotMatch(listing, /^\S*[sS]/m, 'a set-ID bit reached the image');
@@ -165,16 +249,35 @@ test("a build container's /out linking to a host file is refused before the reci
   const ctx = upstream.context({ cacheDir: join(work, 'cache') });
   const outputDir = join(work, 'out-container');
   await refused(
-    { ctx, outputDir, result: createSysext(ctx, { name: 'keepalived', version: 'v2.3.2', arch: 'x86-64', outputDir, options: { 'build-image': image } }) },
+    {
+      ctx,
+      outputDir,
+      result: createSysext(ctx, {
+        name: 'keepalived',
+        version: 'v2.3.2',
+        arch: 'x86-64',
+        outputDir,
+        options: { 'build-image': image },
+      }),
+    },
     [`the ${image} build's /out`, 'usr/bin/keepalived', '/etc/hostname'],
   );
 });
 
 /** A recipe that only calls `steps`, to drive the BuildApi the way a hook would. */
-async function withBuildApi(steps: (api: ReturnType<typeof createBuildApi>, scratch: string) => Promise<void>): Promise<void> {
+async function withBuildApi(
+  steps: (api: ReturnType<typeof createBuildApi>, scratch: string) => Promise<void>,
+): Promise<void> {
   const scratch = await mkdtemp(join(work, 'api-'));
   const recipe = { name: 'probe', arches: ['x86-64'] } as unknown as Recipe; // only the name is read by the API
-  const api = createBuildApi(upstream.context(), { recipe, version: '1', arch: 'x86-64', options: {}, root: join(scratch, 'root'), scratch });
+  const api = createBuildApi(upstream.context(), {
+    recipe,
+    version: '1',
+    arch: 'x86-64',
+    options: {},
+    root: join(scratch, 'root'),
+    scratch,
+  });
   await mkdir(join(scratch, 'root'));
   await steps(api, scratch);
 }

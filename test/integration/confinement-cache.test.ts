@@ -28,8 +28,13 @@ async function readAt(path: string, position: number, length: number): Promise<B
   }
 }
 
-test('a cached base image changed behind bake\'s back is not used', { skip: !isRootUser() && 'needs root (loop devices)' }, async (t) => {
-  const fx = await withReleaseMirror(t, { releases: [{ version: '4593.2.5', channel: 'stable', arches: ['amd64'] }], bakery: [] });
+test("a cached base image changed behind bake's back is not used", {
+  skip: !isRootUser() && 'needs root (loop devices)',
+}, async (t) => {
+  const fx = await withReleaseMirror(t, {
+    releases: [{ version: '4593.2.5', channel: 'stable', arches: ['amd64'] }],
+    bakery: [],
+  });
   const canary = await withCanary(t);
   const ws = await workspace(t, fx.env);
   const cache = join(ws.dir, 'cache');
@@ -43,7 +48,11 @@ test('a cached base image changed behind bake\'s back is not used', { skip: !isR
   assert.equal((await stat(cache)).mode & 0o777, 0o700, 'the cache directory is owner-only');
   const warm = await runBake(ws, ['--force', '-v', '--output', 'out', 'hello:hello.raw']);
   assert.equal(warm.exitCode, 0, warm.stderr);
-  assert.doesNotMatch(warm.stderr, /lbzip2 -d|gpg .*--verify/, 'the untouched cache is used as it is: neither decompressed nor re-verified');
+  assert.doesNotMatch(
+    warm.stderr,
+    /lbzip2 -d|gpg .*--verify/,
+    'the untouched cache is used as it is: neither decompressed nor re-verified',
+  );
 
   // USR-B: a partition bake never writes, so whatever the cached image holds there reaches the output.
   const usrB = fx.manifest.releases[0]!.partitions.find((p) => p.label === 'USR-B')!;
@@ -61,9 +70,16 @@ test('a cached base image changed behind bake\'s back is not used', { skip: !isR
   const second = await runBake(ws, ['-v', '--output', 'out', 'hello:hello.raw']);
   assert.equal(second.exitCode, 0, second.stderr);
   assert.match(second.stderr, /lbzip2 -d/, 'decompressed again');
-  assert.notDeepEqual(await readAt(join(ws.out, OUTPUT), offset, TAMPERED.length), TAMPERED, 'the tampered cache copy was shipped');
+  assert.notDeepEqual(
+    await readAt(join(ws.out, OUTPUT), offset, TAMPERED.length),
+    TAMPERED,
+    'the tampered cache copy was shipped',
+  );
   assert.notDeepEqual(await readAt(cached, offset, TAMPERED.length), TAMPERED, 'the cache holds a fresh copy again');
   await assertNothingLeft(ws, [OUTPUT]);
-  assert.deepEqual((await entriesOf(ws.dir)).filter((name) => name !== 'cache'), before.filter((name) => name !== 'cache'));
+  assert.deepEqual(
+    (await entriesOf(ws.dir)).filter((name) => name !== 'cache'),
+    before.filter((name) => name !== 'cache'),
+  );
   await canary.assertUntouched();
 });

@@ -18,13 +18,18 @@ const OUTPUT = 'flatcar_production_image.bin';
 const USER = 'bake-nosudo-test';
 const CLI = resolve(import.meta.dirname, '../../bin/bake.js');
 
-test('failures that must be clean', { skip: !isRootUser() && 'needs root (loop devices, tmpfs, a test user)' }, async (t) => {
+test('failures that must be clean', {
+  skip: !isRootUser() && 'needs root (loop devices, tmpfs, a test user)',
+}, async (t) => {
   // 4 MiB that compress to almost nothing: the decompressed image needs more room than its download.
   const usrTree = await withTempDir(t);
   await mkdir(join(usrTree, 'share'));
   await writeFile(join(usrTree, 'share/filler'), Buffer.alloc(4 * 1024 * 1024, 'bake'));
   const disk = { usrTree };
-  const fx = await withReleaseMirror(t, { releases: [{ version: '4593.2.5', channel: 'stable', arches: ['amd64'], disk }], bakery: [] });
+  const fx = await withReleaseMirror(t, {
+    releases: [{ version: '4593.2.5', channel: 'stable', arches: ['amd64'], disk }],
+    bakery: [],
+  });
   const fresh = async (t: Parameters<typeof workspace>[0]) => {
     const ws = await workspace(t, { ...fx.env });
     ws.env.BAKE_CACHE_DIR = join(ws.dir, 'cache');
@@ -57,10 +62,17 @@ test('failures that must be clean', { skip: !isRootUser() && 'needs root (loop d
     const before = await entriesOf(ws.dir);
     const run = await runBake(ws, ['--output', 'out', 'hello:hello.raw']);
     assert.equal(run.exitCode, 0, run.stderr);
-    assert.match(run.stderr, /could not keep a copy of the base image in the cache \(.*\); the next bake decompresses it again/);
+    assert.match(
+      run.stderr,
+      /could not keep a copy of the base image in the cache \(.*\); the next bake decompresses it again/,
+    );
     const release = join(cache, 'releases/stable/amd64-usr/4593.2.5');
     const copies = [OUTPUT, `${OUTPUT}.partial`, `${OUTPUT}.complete`];
-    assert.deepEqual((await readdir(release)).filter((name) => copies.includes(name)), [], 'no copy, partial copy or marker left in the cache');
+    assert.deepEqual(
+      (await readdir(release)).filter((name) => copies.includes(name)),
+      [],
+      'no copy, partial copy or marker left in the cache',
+    );
     await execa('umount', [cache]); // the test's mount, not bake's (assertNothingLeft looks for mounts)
     await assertNothingLeft(ws, [OUTPUT]);
     assert.deepEqual(await entriesOf(ws.dir), before);
@@ -78,11 +90,23 @@ test('failures that must be clean', { skip: !isRootUser() && 'needs root (loop d
     await chmod(ws.dir, 0o755);
     const before = { entries: await entriesOf(ws.dir), requests: fx.mirror.requests.length };
     const env = { ...ws.env, HOME: `/home/${USER}`, PATH: process.env.PATH ?? '' };
-    const result = await execa('runuser', ['-u', USER, '--', process.execPath, CLI, '--output', 'out', 'hello:hello.raw'], {
-      cwd: ws.dir, env, extendEnv: false, reject: false, stdin: 'ignore', timeout: 180_000,
-    });
+    const result = await execa(
+      'runuser',
+      ['-u', USER, '--', process.execPath, CLI, '--output', 'out', 'hello:hello.raw'],
+      {
+        cwd: ws.dir,
+        env,
+        extendEnv: false,
+        reject: false,
+        stdin: 'ignore',
+        timeout: 180_000,
+      },
+    );
     const run = { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
-    assertOneLineError(run, /bake needs root or passwordless sudo \(sudo said: .*\): run bake as root, or allow this user passwordless sudo/);
+    assertOneLineError(
+      run,
+      /bake needs root or passwordless sudo \(sudo said: .*\): run bake as root, or allow this user passwordless sudo/,
+    );
     assert.equal(run.exitCode, 4);
     assert.equal(fx.mirror.requests.length, before.requests, 'nothing was downloaded');
     assert.deepEqual(await entriesOf(ws.dir), before.entries, 'nothing created (not even the cache)');

@@ -32,16 +32,25 @@ async function treeWithLinks(t: CleanupHost, links: Record<string, string>): Pro
   return dir;
 }
 
-test('links inside the base image are resolved inside their partition', { skip: !isRootUser() && 'needs root (loop devices, mounts)' }, async (t) => {
+test('links inside the base image are resolved inside their partition', {
+  skip: !isRootUser() && 'needs root (loop devices, mounts)',
+}, async (t) => {
   const canaries: Record<string, Canary> = {};
   for (const name of ['rootAbsolute', 'oemAbsolute', 'rootRelative']) canaries[name] = await hostCanary(t);
-  const release = (patch: number, disk: ReleaseSpec['disk']): ReleaseSpec => ({ version: `4593.2.${patch}`, channel: 'stable', arches: ['amd64'], disk: { version: `4593.2.${patch}`, ...disk } });
+  const release = (patch: number, disk: ReleaseSpec['disk']): ReleaseSpec => ({
+    version: `4593.2.${patch}`,
+    channel: 'stable',
+    arches: ['amd64'],
+    disk: { version: `4593.2.${patch}`, ...disk },
+  });
   const fx = await withReleaseMirror(t, {
     bakery: [],
     releases: [
       release(5, { rootTree: await treeWithLinks(t, { 'opt/extensions': canaries.rootAbsolute!.dir }) }),
       release(6, { oemTree: await treeWithLinks(t, { extensions: canaries.oemAbsolute!.dir }) }),
-      release(7, { rootTree: await treeWithLinks(t, { 'etc/extensions': `../../../../../../../..${canaries.rootRelative!.dir}` }) }),
+      release(7, {
+        rootTree: await treeWithLinks(t, { 'etc/extensions': `../../../../../../../..${canaries.rootRelative!.dir}` }),
+      }),
       release(8, { rootTree: await treeWithLinks(t, { 'opt/extensions': '/oem/elsewhere' }) }),
     ],
   });
@@ -59,7 +68,10 @@ test('links inside the base image are resolved inside their partition', { skip: 
     await canary.assertUntouched();
     await assertNothingLeft(ws, [IMAGE]);
     const { root } = await mountImage(t, join(ws.out, IMAGE));
-    assert.ok((await readFile(join(root, canary.dir, 'hello/hello.raw'))).equals(await readFile(sysext.path)), 'the image sits where the link leads, inside ROOT');
+    assert.ok(
+      (await readFile(join(root, canary.dir, 'hello/hello.raw'))).equals(await readFile(sysext.path)),
+      'the image sits where the link leads, inside ROOT',
+    );
     assert.equal(await readlink(join(root, 'opt/extensions')), canary.dir, 'the base image link is kept');
     assert.equal(await readlink(join(root, 'etc/extensions/hello.raw')), '/opt/extensions/hello/hello.raw');
   });
@@ -74,39 +86,57 @@ test('links inside the base image are resolved inside their partition', { skip: 
     assert.ok((await stat(join(oem, canary.dir, 'hello/hello.raw'))).isFile());
   });
 
-  await t.test('ROOT /etc/extensions -> ../../..: the link lands inside ROOT, never beside the host canary', async (t) => {
-    const canary = canaries.rootRelative!;
-    const { ws, run } = await bake(t, '4593.2.7');
-    assert.equal(run.exitCode, 0, run.stderr);
-    await canary.assertUntouched();
-    await assertNothingLeft(ws, [IMAGE]);
-    const { root } = await mountImage(t, join(ws.out, IMAGE));
-    assert.equal(await readlink(join(root, canary.dir, 'hello.raw')), '/opt/extensions/hello/hello.raw');
-  });
+  await t.test(
+    'ROOT /etc/extensions -> ../../..: the link lands inside ROOT, never beside the host canary',
+    async (t) => {
+      const canary = canaries.rootRelative!;
+      const { ws, run } = await bake(t, '4593.2.7');
+      assert.equal(run.exitCode, 0, run.stderr);
+      await canary.assertUntouched();
+      await assertNothingLeft(ws, [IMAGE]);
+      const { root } = await mountImage(t, join(ws.out, IMAGE));
+      assert.equal(await readlink(join(root, canary.dir, 'hello.raw')), '/opt/extensions/hello/hello.raw');
+    },
+  );
 
   await t.test('ROOT /opt/extensions -> /oem/...: refused, not followed across partitions', async (t) => {
     const { ws, run } = await bake(t, '4593.2.8');
-    assertOneLineError(run, /ROOT:\/opt\/extensions\/hello cannot be resolved inside ROOT: it leads to \/oem, where another partition is mounted/);
+    assertOneLineError(
+      run,
+      /ROOT:\/opt\/extensions\/hello cannot be resolved inside ROOT: it leads to \/oem, where another partition is mounted/,
+    );
     assert.equal(run.exitCode, 3);
     await assertNothingLeft(ws);
   });
 });
 
-test('the native vendor route writes OEM files inside OEM, through the links the base image has there', { skip: !isRootUser() && 'needs root (loop devices, mounts)' }, async (t) => {
+test('the native vendor route writes OEM files inside OEM, through the links the base image has there', {
+  skip: !isRootUser() && 'needs root (loop devices, mounts)',
+}, async (t) => {
   const [files, dir] = [await hostCanary(t), await hostCanary(t)];
-  const oemTree = await treeWithLinks(t, { 'grub.cfg': files.victim, 'oem-release': `../../../../../../..${files.victim}`, sysext: dir.dir });
+  const oemTree = await treeWithLinks(t, {
+    'grub.cfg': files.victim,
+    'oem-release': `../../../../../../..${files.victim}`,
+    sysext: dir.dir,
+  });
   const disk = await withFlatcarDisk(t, { oemTree });
   const oemRaw = join(await withTempDir(t, 'bake-oem-raw'), 'oem-qemu.raw');
   await makeSysextImage(oemRaw, { name: 'oem-qemu', arch: 'x86-64' });
   const ctx = createContext({ log: memoryLogger(), cacheDir: await withTempDir(t, 'bake-cache') });
   {
     await using stack = new CleanupStack(ctx.log);
-    await writeOemPartition(ctx, stack, disk.path, { spec: OEMS.qemu!, sysext: true }, '4790.0.0', { path: oemRaw, extensionRelease: [] });
+    await writeOemPartition(ctx, stack, disk.path, { spec: OEMS.qemu!, sysext: true }, '4790.0.0', {
+      path: oemRaw,
+      extensionRelease: [],
+    });
   }
   await files.assertUntouched();
   await dir.assertUntouched();
   const { oem } = await mountImage(t, disk.path);
   assert.match(await readFile(join(oem, 'grub.cfg'), 'utf8'), /oem_id="qemu"/, 'the link was replaced by the file');
   assert.match(await readFile(join(oem, 'oem-release'), 'utf8'), /^ID=qemu$/m);
-  assert.ok((await stat(join(oem, dir.dir, 'oem-qemu-4790.0.0.raw'))).isFile(), 'the sysext sits where OEM /sysext leads, inside OEM');
+  assert.ok(
+    (await stat(join(oem, dir.dir, 'oem-qemu-4790.0.0.raw'))).isFile(),
+    'the sysext sits where OEM /sysext leads, inside OEM',
+  );
 });

@@ -17,18 +17,46 @@ import { isRootUser } from '../../bake/core/exec.ts';
 
 const IMAGE = 'flatcar_production_image.bin.bz2';
 const SERVED_WITH_IMAGE = [IMAGE, `${IMAGE}.sig`, `${IMAGE}.DIGESTS`, `${IMAGE}.DIGESTS.sig`];
-const CACHED_IMAGE = (cache: string, board: string, version: string) => join(cache, 'releases/stable', board, version, 'flatcar_production_image.bin');
-const exists = (path: string) => access(path).then(() => true, () => false);
+const CACHED_IMAGE = (cache: string, board: string, version: string) =>
+  join(cache, 'releases/stable', board, version, 'flatcar_production_image.bin');
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 test('release mix-and-match is refused', { skip: !isRootUser() && 'needs root (loop devices)' }, async (t) => {
   const fx = await withReleaseMirror(t, {
     releases: [
       { version: '4593.2.5', channel: 'stable', arches: ['amd64', 'arm64'] },
       // An absolute link: followed on the host it would find the host's own /usr/share/…, or nothing.
-      { version: '4593.2.10', channel: 'stable', arches: ['amd64'], disk: { osReleaseLink: { target: '/usr/share/flatcar/os-release', at: 'share/flatcar/os-release' } } },
-      { version: '4593.2.11', channel: 'stable', arches: ['amd64'], disk: { osReleaseLink: { target: '../../../etc/os-release' } } },
-      { version: '3510.2.8', channel: 'stable', arches: ['amd64'], disk: { usrFilesystem: 'ext2', osReleaseLink: { target: '../share/flatcar/os-release', at: 'share/flatcar/os-release' } } },
-      { version: '3510.2.9', channel: 'stable', arches: ['amd64'], disk: { usrFilesystem: 'ext2', version: '3510.2.8' } },
+      {
+        version: '4593.2.10',
+        channel: 'stable',
+        arches: ['amd64'],
+        disk: { osReleaseLink: { target: '/usr/share/flatcar/os-release', at: 'share/flatcar/os-release' } },
+      },
+      {
+        version: '4593.2.11',
+        channel: 'stable',
+        arches: ['amd64'],
+        disk: { osReleaseLink: { target: '../../../etc/os-release' } },
+      },
+      {
+        version: '3510.2.8',
+        channel: 'stable',
+        arches: ['amd64'],
+        disk: {
+          usrFilesystem: 'ext2',
+          osReleaseLink: { target: '../share/flatcar/os-release', at: 'share/flatcar/os-release' },
+        },
+      },
+      {
+        version: '3510.2.9',
+        channel: 'stable',
+        arches: ['amd64'],
+        disk: { usrFilesystem: 'ext2', version: '3510.2.8' },
+      },
     ],
     bakery: [],
   });
@@ -40,7 +68,11 @@ test('release mix-and-match is refused', { skip: !isRootUser() && 'needs root (l
     await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
     const before = await entriesOf(ws.dir);
     const run = await runBake(ws, ['--output', 'out', ...args, 'hello:hello.raw']);
-    assert.deepEqual((await entriesOf(ws.dir)).filter((name) => name !== 'cache'), before, 'nothing created beside the work and output folders');
+    assert.deepEqual(
+      (await entriesOf(ws.dir)).filter((name) => name !== 'cache'),
+      before,
+      'nothing created beside the work and output folders',
+    );
     await canary.assertUntouched();
     return { run, ws, cache: ws.env.BAKE_CACHE_DIR };
   };
@@ -52,11 +84,14 @@ test('release mix-and-match is refused', { skip: !isRootUser() && 'needs root (l
     assert.ok(await exists(CACHED_IMAGE(cache, 'amd64-usr', '4593.2.10')), 'the checked image is kept in the cache');
   });
 
-  await t.test('an ext2 USR (releases before 3794) is read with debugfs, its os-release link followed inside USR', async (t) => {
-    const { run, ws } = await bakeIn(t, ['--release', '3510.2.8']);
-    assert.equal(run.exitCode, 0, run.stderr);
-    await assertNothingLeft(ws, ['flatcar_production_image.bin']);
-  });
+  await t.test(
+    'an ext2 USR (releases before 3794) is read with debugfs, its os-release link followed inside USR',
+    async (t) => {
+      const { run, ws } = await bakeIn(t, ['--release', '3510.2.8']);
+      assert.equal(run.exitCode, 0, run.stderr);
+      await assertNothingLeft(ws, ['flatcar_production_image.bin']);
+    },
+  );
 
   await t.test('an ext2 USR of another release is refused', async (t) => {
     const { run, ws } = await bakeIn(t, ['--release', '3510.2.9']);
@@ -65,22 +100,36 @@ test('release mix-and-match is refused', { skip: !isRootUser() && 'needs root (l
     await assertNothingLeft(ws);
   });
 
-  await t.test('an older release served under a newer release\'s name is refused', async (t) => {
+  await t.test("an older release served under a newer release's name is refused", async (t) => {
     const served = join(fx.manifest.root, 'stable/amd64-usr/4593.2.6');
     await mkdir(served, { recursive: true });
-    for (const file of SERVED_WITH_IMAGE) await copyFile(join(fx.manifest.root, 'stable/amd64-usr/4593.2.5', file), join(served, file));
+    for (const file of SERVED_WITH_IMAGE)
+      await copyFile(join(fx.manifest.root, 'stable/amd64-usr/4593.2.5', file), join(served, file));
     await writeFile(join(served, 'version.txt'), versionTxt('4593.2.6'));
     await signDetached(fx.key, join(served, 'version.txt'));
     const { run, ws, cache } = await bakeIn(t, ['--release', '4593.2.6']);
-    assertOneLineError(run, /the image served as amd64-usr 4593\.2\.6 says VERSION_ID=4593\.2\.5 in \/usr\/lib\/os-release: the mirror serves another release/);
+    assertOneLineError(
+      run,
+      /the image served as amd64-usr 4593\.2\.6 says VERSION_ID=4593\.2\.5 in \/usr\/lib\/os-release: the mirror serves another release/,
+    );
     assert.equal(run.exitCode, 6);
     await assertNothingLeft(ws);
-    assert.equal(await exists(CACHED_IMAGE(cache, 'amd64-usr', '4593.2.6')), false, 'not kept as the verified base image');
-    assert.equal(await exists(join(cache, 'releases/stable/amd64-usr/4593.2.6', IMAGE)), false, 'its bz2 left the cache');
+    assert.equal(
+      await exists(CACHED_IMAGE(cache, 'amd64-usr', '4593.2.6')),
+      false,
+      'not kept as the verified base image',
+    );
+    assert.equal(
+      await exists(join(cache, 'releases/stable/amd64-usr/4593.2.6', IMAGE)),
+      false,
+      'its bz2 left the cache',
+    );
   });
 
-  await t.test('another board\'s image of the same release is refused', async (t) => {
-    const { run, ws, cache } = await bakeIn(t, ['--release', '4593.2.5'], { BAKE_RELEASE_URL: `${fx.mirror.url}/{channel}/arm64-usr/{version}` });
+  await t.test("another board's image of the same release is refused", async (t) => {
+    const { run, ws, cache } = await bakeIn(t, ['--release', '4593.2.5'], {
+      BAKE_RELEASE_URL: `${fx.mirror.url}/{channel}/arm64-usr/{version}`,
+    });
     assertOneLineError(run, /the image served as amd64-usr 4593\.2\.5 says FLATCAR_BOARD=arm64-usr/);
     assert.equal(run.exitCode, 6);
     await assertNothingLeft(ws);

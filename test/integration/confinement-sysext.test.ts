@@ -23,7 +23,10 @@ test('an extension-release that links to a host file is not read from the host',
   await mkdir(join(tree, 'usr/lib/extension-release.d'), { recursive: true });
   await symlink(canary.victim, join(tree, 'usr/lib/extension-release.d/extension-release.hello'));
   const findings = formatFindings(await lintTree(tree, { name: 'hello', arch: 'x86-64' }));
-  assert.ok(findings.some((line) => /extension-release file cannot be read inside the image/.test(line)), findings.join('\n'));
+  assert.ok(
+    findings.some((line) => /extension-release file cannot be read inside the image/.test(line)),
+    findings.join('\n'),
+  );
 });
 
 test('an Exec command under a directory that links to a host directory is looked up inside the image', async (t) => {
@@ -37,7 +40,10 @@ test('an Exec command under a directory that links to a host directory is looked
   // The directory holding the running node exists on the host, never in the image: looked up on the host, it would pass.
   await symlink(dirname(process.execPath), join(tree, 'opt/hello'));
   const findings = formatFindings(await lintTree(tree, { name: 'hello' }));
-  assert.ok(findings.some((line) => line.includes(`ExecStart=${command} exists neither in the image`)), findings.join('\n'));
+  assert.ok(
+    findings.some((line) => line.includes(`ExecStart=${command} exists neither in the image`)),
+    findings.join('\n'),
+  );
 });
 
 test('inspecting a sysext whose extension-release links to a host file refuses it instead of reading the host', async (t) => {
@@ -50,5 +56,8 @@ test('inspecting a sysext whose extension-release links to a host file refuses i
   const image = join(dir, 'hello.raw');
   await fixtureRunner().run('mksquashfs', [tree, image, '-all-root', '-noappend', '-quiet']);
   const ctx = createContext({ log: memoryLogger(), cacheDir: join(dir, 'cache') });
-  await assert.rejects(inspectSysext(ctx, image, { name: 'hello', arch: 'x86-64' }), (e: unknown) => e instanceof BakeError && e.kind === 'input');
+  await assert.rejects(
+    inspectSysext(ctx, image, { name: 'hello', arch: 'x86-64' }),
+    (e: unknown) => e instanceof BakeError && e.kind === 'input',
+  );
 });

@@ -19,8 +19,9 @@ const MIB = 1024 * 1024;
 /** Pages of `path` in the page cache that are dirty (not yet written back), or undefined without cachestat. */
 async function dirtyPages(path: string): Promise<number | undefined> {
   // perl is part of every Debian system and can make a raw syscall: 451 is cachestat on x86-64.
-  const script = 'open(my $f, "<", $ARGV[0]) or die "$!\\n"; my ($r, $s) = (pack("QQ", 0, 0), "\\0" x 40); '
-    + 'syscall(451, fileno($f), $r, $s, 0) == 0 or die "cachestat: $!\\n"; print((unpack("Q5", $s))[1])';
+  const script =
+    'open(my $f, "<", $ARGV[0]) or die "$!\\n"; my ($r, $s) = (pack("QQ", 0, 0), "\\0" x 40); ' +
+    'syscall(451, fileno($f), $r, $s, 0) == 0 or die "cachestat: $!\\n"; print((unpack("Q5", $s))[1])';
   const result = await execa('perl', ['-e', script, path], { reject: false });
   if (result.exitCode !== 0) return undefined;
   return Number(result.stdout);
@@ -29,9 +30,13 @@ async function dirtyPages(path: string): Promise<number | undefined> {
 test('the copy of the base image is identical, sparse and written back', async (t) => {
   const dir = await withTempDir(t, 'bake-copy');
   const base = join(dir, 'base.bin');
-  await writeSparseFile(base, 256, [[0, 24], [200, 8]]);
+  await writeSparseFile(base, 256, [
+    [0, 24],
+    [200, 8],
+  ]);
   const copy = join(dir, 'copy.bin');
-  if ((await dirtyPages(base)) === undefined) return t.skip('this kernel has no cachestat(2) to look at the page cache');
+  if ((await dirtyPages(base)) === undefined)
+    return t.skip('this kernel has no cachestat(2) to look at the page cache');
 
   await copyImage(createContext({ log: memoryLogger() }), base, copy);
 

@@ -29,12 +29,23 @@ async function pathWith(dir: string, tools: string[]): Promise<string> {
 test('every decoder in the chain gives the same sparse image', async (t) => {
   const dir = await withTempDir(t, 'bake-decompress');
   const image = join(dir, 'disk.bin');
-  await writeSparseFile(image, 64, [[0, 2], [40, 1]]);
+  await writeSparseFile(image, 64, [
+    [0, 2],
+    [40, 1],
+  ]);
   const expected = await sha256File(image);
   await execa('lbzip2', ['-k', '-n', '2', image]); // multi-stream, like Flatcar's published images
   const savedPath = process.env.PATH;
-  t.after(() => { process.env.PATH = savedPath; });
-  const routes = [['lbzip2', ['lbzip2', 'perl']], ['lbzip2', ['lbzip2']], ['pbzip2', ['pbzip2']], ['bzip2', ['bzip2']], ['bzip2-maybe', []]] as const;
+  t.after(() => {
+    process.env.PATH = savedPath;
+  });
+  const routes = [
+    ['lbzip2', ['lbzip2', 'perl']],
+    ['lbzip2', ['lbzip2']],
+    ['pbzip2', ['pbzip2']],
+    ['bzip2', ['bzip2']],
+    ['bzip2-maybe', []],
+  ] as const;
   for (const [decoder, tools] of routes) {
     process.env.PATH = await pathWith(dir, [...tools]);
     const log = memoryLogger();
@@ -47,7 +58,11 @@ test('every decoder in the chain gives the same sparse image', async (t) => {
     assert.ok(info.blocks * 512 < 8 * MIB, `${decoder} wrote holes (${info.blocks * 512} bytes allocated)`);
     if (decoder === 'bzip2-maybe') assert.ok(log.lines.some((line) => /pure-JS fallback/.test(line)));
     const widened = log.lines.some((line) => line.startsWith(`+ perl -e 'fcntl(STDOUT, 1031, 1 << 20)`));
-    assert.equal(widened, tools.some((tool) => tool === 'perl'), 'perl widens the pipe where it exists, and only there');
+    assert.equal(
+      widened,
+      tools.some((tool) => tool === 'perl'),
+      'perl widens the pipe where it exists, and only there',
+    );
   }
 });
 
@@ -58,15 +73,22 @@ test('a truncated archive is an input error naming the file, with each decoder',
   await execa('bzip2', ['-k', image]);
   await truncate(`${image}.bz2`, Math.floor((await stat(`${image}.bz2`)).size / 2));
   const savedPath = process.env.PATH;
-  t.after(() => { process.env.PATH = savedPath; });
+  t.after(() => {
+    process.env.PATH = savedPath;
+  });
   for (const tools of [['lbzip2'], []]) {
     process.env.PATH = await pathWith(dir, tools);
-    await assert.rejects(decompressBz2(createContext({ log: memoryLogger() }), `${image}.bz2`, join(dir, `out-${tools.length}`)), /disk\.bin\.bz2 is not a complete bz2 archive/);
+    await assert.rejects(
+      decompressBz2(createContext({ log: memoryLogger() }), `${image}.bz2`, join(dir, `out-${tools.length}`)),
+      /disk\.bin\.bz2 is not a complete bz2 archive/,
+    );
     process.env.PATH = savedPath;
   }
 });
 
-test('a sparse writer that ends before opening the FIFO fails the decompression instead of hanging it', { timeout: 30_000 }, async (t) => {
+test('a sparse writer that ends before opening the FIFO fails the decompression instead of hanging it', {
+  timeout: 30_000,
+}, async (t) => {
   const dir = await withTempDir(t, 'bake-decompress');
   const image = join(dir, 'disk.bin');
   await writeFile(image, randomBytes(MIB));
@@ -77,7 +99,12 @@ test('a sparse writer that ends before opening the FIFO fails the decompression 
   await writeFile(join(bin, 'cp'), '#!/bin/sh\necho "cp: stand-in that fails before opening its input" >&2\nexit 1\n');
   await chmod(join(bin, 'cp'), 0o755);
   const savedPath = process.env.PATH;
-  t.after(() => { process.env.PATH = savedPath; });
+  t.after(() => {
+    process.env.PATH = savedPath;
+  });
   process.env.PATH = bin;
-  await assert.rejects(decompressBz2(createContext({ log: memoryLogger() }), `${image}.bz2`, join(dir, 'out.bin')), /cp failed \(exit 1\): cp: stand-in/);
+  await assert.rejects(
+    decompressBz2(createContext({ log: memoryLogger() }), `${image}.bz2`, join(dir, 'out.bin')),
+    /cp failed \(exit 1\): cp: stand-in/,
+  );
 });

@@ -34,7 +34,10 @@ test('doctor with tools hidden names each missing one, what it disables and its 
   assert.equal(run.exitCode, 4, run.stdout + run.stderr);
   assert.equal(finding(run.stdout, 'gpg').status, 'ok');
   const squashfs = finding(run.stdout, 'mksquashfs');
-  assert.deepEqual([squashfs.status, squashfs.fix, squashfs.everyBake], ['missing', 'apt-get install squashfs-tools', false]);
+  assert.deepEqual(
+    [squashfs.status, squashfs.fix, squashfs.everyBake],
+    ['missing', 'apt-get install squashfs-tools', false],
+  );
   assert.match(squashfs.detail, /build squashfs sysexts/);
   const bzip2 = finding(run.stdout, 'lbzip2 | pbzip2 | bzip2');
   assert.deepEqual([bzip2.status, bzip2.everyBake], ['missing', true]);

@@ -35,7 +35,11 @@ test('--dry-run --json plans match the reviewed golden files', async (t) => {
   const ws = await workspace(t, fx.env);
   await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
   await makeSysextImage(join(ws.dir, 'hello-arm64.raw'), { name: 'hello', arch: 'arm64', format: 'ext4' });
-  const replacements: Array<[string, string]> = [[fx.mirror.url, '{mirror}'], [fx.env.BAKE_CACHE_DIR, '{cache}'], [ws.dir, '{cwd}']];
+  const replacements: Array<[string, string]> = [
+    [fx.mirror.url, '{mirror}'],
+    [fx.env.BAKE_CACHE_DIR, '{cache}'],
+    [ws.dir, '{cwd}'],
+  ];
   await mkdir(GOLDEN, { recursive: true });
   for (const [name, args] of Object.entries(CASES)) {
     await t.test(name, async () => {
@@ -44,7 +48,11 @@ test('--dry-run --json plans match the reviewed golden files', async (t) => {
       const plan = normalise(run.stdout, replacements);
       const file = join(GOLDEN, `${name}.json`);
       if (process.env.UPDATE_GOLDEN) await writeFile(file, `${JSON.stringify(plan, null, 2)}\n`);
-      assert.deepEqual(plan, JSON.parse(await readFile(file, 'utf8')), `the plan of '${name}' changed; review it and re-record with UPDATE_GOLDEN=1`);
+      assert.deepEqual(
+        plan,
+        JSON.parse(await readFile(file, 'utf8')),
+        `the plan of '${name}' changed; review it and re-record with UPDATE_GOLDEN=1`,
+      );
     });
   }
 
@@ -54,6 +62,9 @@ test('--dry-run --json plans match the reviewed golden files', async (t) => {
     assert.equal(run.exitCode, 0, run.stderr);
     const plan = JSON.parse(run.stdout) as { vendors: Array<{ route: string; downloads: string[] }> };
     assert.equal(plan.vendors[0]?.route, 'sdk');
-    assert.ok(plan.vendors[0]?.downloads.includes('http://127.0.0.1:9/scripts/stable-4593.2.5.tar.gz'), plan.vendors[0]?.downloads.join('\n'));
+    assert.ok(
+      plan.vendors[0]?.downloads.includes('http://127.0.0.1:9/scripts/stable-4593.2.5.tar.gz'),
+      plan.vendors[0]?.downloads.join('\n'),
+    );
   });
 });

@@ -10,7 +10,10 @@ import { join } from 'node:path';
 import { withReleaseMirror } from '../support/fixtures.ts';
 import { assertOneLineError, runBake, workspace } from '../support/bake-cli.ts';
 
-const NO_NETWORK = { BAKE_RELEASES_JSON: 'http://127.0.0.1:9/releases.json', BAKE_RELEASE_URL: 'http://127.0.0.1:9/{channel}/{board}/{version}' };
+const NO_NETWORK = {
+  BAKE_RELEASES_JSON: 'http://127.0.0.1:9/releases.json',
+  BAKE_RELEASE_URL: 'http://127.0.0.1:9/{channel}/{board}/{version}',
+};
 
 test('a dry run rejects what the run rejects, and plans what the run fetches', async (t) => {
   const fx = await withReleaseMirror(t);
@@ -33,7 +36,9 @@ test('a dry run rejects what the run rejects, and plans what the run fetches', a
   await t.test("a recipe's upstream files are in the plan, with what checks them", async () => {
     const run = await runBake(ws, ['--dry-run', '--json', 'docker@27.3.1']);
     assert.equal(run.exitCode, 0, run.stderr);
-    const plan = JSON.parse(run.stdout) as { sysexts: Array<{ downloads: string[]; checks: Array<{ url: string; checkedBy: string }> }> };
+    const plan = JSON.parse(run.stdout) as {
+      sysexts: Array<{ downloads: string[]; checks: Array<{ url: string; checkedBy: string }> }>;
+    };
     const [docker] = plan.sysexts;
     assert.deepEqual(docker!.downloads, ['https://download.docker.com/linux/static/stable/x86_64/docker-27.3.1.tgz']);
     assert.match(docker!.checks[0]!.checkedBy, /^nothing: /);

@@ -14,7 +14,13 @@ import { execa } from 'execa';
 import { isBakeError } from '../../bake/core/errors.ts';
 import { findFlatcarSha512, hashFile } from '../../bake/core/checksums.ts';
 import { makeFlatcarDisk } from '../support/fixtures/disk-image.ts';
-import { partitionBytes, partitionOffset, TYPE_GUIDS, type DiskLayout, type PartitionLayout } from '../support/fixtures/disk-layout.ts';
+import {
+  partitionBytes,
+  partitionOffset,
+  TYPE_GUIDS,
+  type DiskLayout,
+  type PartitionLayout,
+} from '../support/fixtures/disk-layout.ts';
 import { signDetached } from '../support/fixtures/gpg.ts';
 import { buildReleaseMirror, releaseFor } from '../support/fixtures/release-tree.ts';
 import { fixtureRunner } from '../support/fixtures/run.ts';
@@ -24,12 +30,18 @@ import { withFlatcarDisk, withGnupgHome, withReleaseMirror, withSigningKey, with
 const tool = async (file: string, args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) =>
   execa(file, args, { ...options, reject: false });
 
-const byNumber = (layout: DiskLayout, number: number): PartitionLayout => layout.partitions.find((p) => p.number === number)!;
+const byNumber = (layout: DiskLayout, number: number): PartitionLayout =>
+  layout.partitions.find((p) => p.number === number)!;
 
 /** `blkid -p -O` probes one partition of the image in place. */
 async function probe(image: string, part: PartitionLayout): Promise<Record<string, string>> {
   const { stdout } = await tool('blkid', ['-p', '-o', 'export', '-O', String(partitionOffset(part)), image]);
-  return Object.fromEntries(stdout.split('\n').filter(Boolean).map((line) => line.split(/=(.*)/s).slice(0, 2) as [string, string]));
+  return Object.fromEntries(
+    stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => line.split(/=(.*)/s).slice(0, 2) as [string, string]),
+  );
 }
 
 async function extractPartition(image: string, part: PartitionLayout, dest: string): Promise<string> {
@@ -51,20 +63,34 @@ async function restoreBtrfs(image: string, part: PartitionLayout, scratch: strin
 const rootDebugfs = (image: string, root: PartitionLayout, request: string) =>
   tool('debugfs', ['-R', request, `${image}?offset=${partitionOffset(root)}`]);
 
-test('the disk has Flatcar\'s GPT: partitions 1-4, 6, 7, 9 with their labels, types, GUIDs and attributes', async (t) => {
+test("the disk has Flatcar's GPT: partitions 1-4, 6, 7, 9 with their labels, types, GUIDs and attributes", async (t) => {
   const layout = await withFlatcarDisk(t);
   const print = await tool('sgdisk', ['-p', layout.path]);
   assert.match(print.stdout, /Disk identifier \(GUID\): 00000000-0000-0000-0000-000000000001/);
-  const rows = [...print.stdout.matchAll(/^\s+(\d+)\s+(\d+)\s+\d+\s+.*?\s{2}(\S+)\s*$/gm)].map((m) => [Number(m[1]), Number(m[2]), m[3]]);
+  const rows = [...print.stdout.matchAll(/^\s+(\d+)\s+(\d+)\s+\d+\s+.*?\s{2}(\S+)\s*$/gm)].map((m) => [
+    Number(m[1]),
+    Number(m[2]),
+    m[3],
+  ]);
   assert.deepEqual(rows, [
-    [1, 4096, 'EFI-SYSTEM'], [2, byNumber(layout, 2).startLba, 'BIOS-BOOT'], [3, byNumber(layout, 3).startLba, 'USR-A'],
-    [4, byNumber(layout, 4).startLba, 'USR-B'], [6, byNumber(layout, 6).startLba, 'OEM'], [7, byNumber(layout, 7).startLba, 'OEM-CONFIG'],
+    [1, 4096, 'EFI-SYSTEM'],
+    [2, byNumber(layout, 2).startLba, 'BIOS-BOOT'],
+    [3, byNumber(layout, 3).startLba, 'USR-A'],
+    [4, byNumber(layout, 4).startLba, 'USR-B'],
+    [6, byNumber(layout, 6).startLba, 'OEM'],
+    [7, byNumber(layout, 7).startLba, 'OEM-CONFIG'],
     [9, byNumber(layout, 9).startLba, 'ROOT'],
   ]);
-  for (const part of layout.partitions) assert.equal(part.startLba % 4096, 0, `partition ${part.number} is 2 MiB aligned`);
+  for (const part of layout.partitions)
+    assert.equal(part.startLba % 4096, 0, `partition ${part.number} is 2 MiB aligned`);
   const expectedTypes: Record<number, string> = {
-    1: TYPE_GUIDS.efi, 2: TYPE_GUIDS.bios, 3: TYPE_GUIDS.flatcarUsr, 4: TYPE_GUIDS.flatcarUsr,
-    6: TYPE_GUIDS.linuxData, 7: TYPE_GUIDS.flatcarReserved, 9: TYPE_GUIDS.flatcarResize,
+    1: TYPE_GUIDS.efi,
+    2: TYPE_GUIDS.bios,
+    3: TYPE_GUIDS.flatcarUsr,
+    4: TYPE_GUIDS.flatcarUsr,
+    6: TYPE_GUIDS.linuxData,
+    7: TYPE_GUIDS.flatcarReserved,
+    9: TYPE_GUIDS.flatcarResize,
   };
   for (const [number, typeGuid] of Object.entries(expectedTypes)) {
     const info = (await tool('sgdisk', ['-i', number, layout.path])).stdout;
@@ -74,11 +100,14 @@ test('the disk has Flatcar\'s GPT: partitions 1-4, 6, 7, 9 with their labels, ty
   const usrA = (await tool('sgdisk', ['-i', '3', layout.path])).stdout;
   assert.match(usrA, /Partition unique GUID: 7130C94A-213A-4E5A-8E26-6CCE9662F132/);
   assert.match(usrA, /Attribute flags: 0101000000000000/, 'USR-A is prioritized: priority 1, successful');
-  assert.match((await tool('sgdisk', ['-i', '4', layout.path])).stdout, /Partition unique GUID: E03DD35C-7C2D-4A47-B3FE-27F15780A57C/);
+  assert.match(
+    (await tool('sgdisk', ['-i', '4', layout.path])).stdout,
+    /Partition unique GUID: E03DD35C-7C2D-4A47-B3FE-27F15780A57C/,
+  );
   assert.match((await tool('sgdisk', ['-v', layout.path])).stdout, /No problems found/);
 });
 
-test('the disk\'s filesystems are vfat, btrfs and ext4 as Flatcar makes them, with the right contents, and it is sparse', async (t) => {
+test("the disk's filesystems are vfat, btrfs and ext4 as Flatcar makes them, with the right contents, and it is sparse", async (t) => {
   const layout = await withFlatcarDisk(t, { version: '4081.3.10', board: 'arm64-usr', group: 'lts' });
   const image = layout.path;
   const esp = await probe(image, byNumber(layout, 1));
@@ -86,22 +115,35 @@ test('the disk\'s filesystems are vfat, btrfs and ext4 as Flatcar makes them, wi
   const usr = await probe(image, byNumber(layout, 3));
   assert.equal(usr.TYPE, 'btrfs');
   assert.equal(usr.LABEL, undefined, 'USR-A has no filesystem label');
-  assert.deepEqual([(await probe(image, byNumber(layout, 6))).TYPE, (await probe(image, byNumber(layout, 6))).LABEL], ['btrfs', 'OEM']);
+  assert.deepEqual(
+    [(await probe(image, byNumber(layout, 6))).TYPE, (await probe(image, byNumber(layout, 6))).LABEL],
+    ['btrfs', 'OEM'],
+  );
   const root = await probe(image, byNumber(layout, 9));
   assert.deepEqual([root.TYPE, root.LABEL], ['ext4', 'ROOT']);
-  for (const number of [2, 4, 7]) assert.equal((await probe(image, byNumber(layout, number))).TYPE, undefined, `partition ${number} is blank`);
+  for (const number of [2, 4, 7])
+    assert.equal((await probe(image, byNumber(layout, number))).TYPE, undefined, `partition ${number} is blank`);
 
   const fsck = await tool('e2fsck', ['-fn', `${image}?offset=${partitionOffset(byNumber(layout, 9))}`]);
   assert.equal(fsck.exitCode, 0, fsck.stdout + fsck.stderr);
   const listing = (await rootDebugfs(image, byNumber(layout, 9), 'ls -p /')).stdout;
-  const names = [...listing.matchAll(/^\/\d+\/\d+\/\d+\/\d+\/([^/]*)\//gm)].map((m) => m[1]).filter((n) => n !== '.' && n !== '..');
+  const names = [...listing.matchAll(/^\/\d+\/\d+\/\d+\/\d+\/([^/]*)\//gm)]
+    .map((m) => m[1])
+    .filter((n) => n !== '.' && n !== '..');
   assert.deepEqual(names.sort(), ['boot', 'lost+found', 'oem', 'usr']);
   assert.match((await rootDebugfs(image, byNumber(layout, 9), 'stats')).stdout, /Inode size:\s+256/);
 
   const scratch = await withTempDir(t, 'fixture-usr');
   const usrFiles = await restoreBtrfs(image, byNumber(layout, 3), scratch);
   const osRelease = await readFile(join(usrFiles, 'lib/os-release'), 'utf8');
-  for (const line of ['ID=flatcar', 'ID_LIKE=coreos', 'VERSION=4081.3.10', 'VERSION_ID=4081.3.10', 'SYSEXT_LEVEL=1.0', 'FLATCAR_BOARD="arm64-usr"']) {
+  for (const line of [
+    'ID=flatcar',
+    'ID_LIKE=coreos',
+    'VERSION=4081.3.10',
+    'VERSION_ID=4081.3.10',
+    'SYSEXT_LEVEL=1.0',
+    'FLATCAR_BOARD="arm64-usr"',
+  ]) {
     assert.ok(osRelease.split('\n').includes(line), `os-release has ${line}`);
   }
   assert.match(osRelease, /^NAME="Flatcar Container Linux by Kinvolk"$/m);
@@ -127,8 +169,12 @@ test('the disk takes trees for every partition, grows ROOT to a total size and a
   await write('usr/bin/extra', 'extra\n');
   const dir = await withTempDir(t, 'fixture-disk');
   const layout = await makeFlatcarDisk(join(dir, 'disk.bin'), {
-    espTree: join(trees, 'esp'), oemTree: join(trees, 'oem'), rootTree: join(trees, 'root'), usrTree: join(trees, 'usr'),
-    totalSizeMiB: 512, randomDataMiB: 8,
+    espTree: join(trees, 'esp'),
+    oemTree: join(trees, 'oem'),
+    rootTree: join(trees, 'root'),
+    usrTree: join(trees, 'usr'),
+    totalSizeMiB: 512,
+    randomDataMiB: 8,
   });
   assert.equal(layout.sizeBytes, 512 * 1024 * 1024);
   const root = byNumber(layout, 9);
@@ -137,12 +183,23 @@ test('the disk takes trees for every partition, grows ROOT to a total size and a
   assert.equal((await tool('e2fsck', ['-fn', `${layout.path}?offset=${partitionOffset(root)}`])).exitCode, 0);
   assert.equal((await rootDebugfs(layout.path, root, 'cat /etc/hostname')).stdout, 'fixture'); // execa strips the final newline
   for (const mountPoint of ['/boot', '/usr', '/oem']) {
-    assert.match((await rootDebugfs(layout.path, root, `stat ${mountPoint}`)).stdout, /Type: directory/, `${mountPoint} added to the tree`);
+    assert.match(
+      (await rootDebugfs(layout.path, root, `stat ${mountPoint}`)).stdout,
+      /Type: directory/,
+      `${mountPoint} added to the tree`,
+    );
   }
   assert.match((await rootDebugfs(layout.path, root, 'ls -l /var/lib/fixture-random')).stdout, /4194304 .* 0\.bin/);
-  assert.equal((await tool('mtype', ['-i', `${layout.path}@@${partitionOffset(byNumber(layout, 1))}`, '::/EFI/boot/startup.nsh'])).stdout, 'fs0:');
+  assert.equal(
+    (await tool('mtype', ['-i', `${layout.path}@@${partitionOffset(byNumber(layout, 1))}`, '::/EFI/boot/startup.nsh']))
+      .stdout,
+    'fs0:',
+  );
   const scratch = await withTempDir(t, 'fixture-restore');
-  assert.equal(await readFile(join(await restoreBtrfs(layout.path, byNumber(layout, 6), scratch), 'grub.cfg'), 'utf8'), 'set oem_id="qemu"\n');
+  assert.equal(
+    await readFile(join(await restoreBtrfs(layout.path, byNumber(layout, 6), scratch), 'grub.cfg'), 'utf8'),
+    'set oem_id="qemu"\n',
+  );
   const usr = await restoreBtrfs(layout.path, byNumber(layout, 3), scratch);
   assert.equal(await readFile(join(usr, 'bin/extra'), 'utf8'), 'extra\n');
   assert.equal((await stat(join(usr, 'share/fixture-random/0.bin'))).size, 4 * 1024 * 1024);
@@ -180,15 +237,28 @@ test('sysext fixtures are extensions to systemd-dissect in every format, and a n
   const dir = await withTempDir(t, 'fixture-sysext');
   const formats: SysextFormat[] = ['squashfs', 'erofs', 'ext4', 'btrfs'];
   for (const format of formats) {
-    const image = await makeSysextImage(join(dir, format, 'hello.raw'), { name: 'hello', arch: 'x86-64', format, id: 'flatcar' });
+    const image = await makeSysextImage(join(dir, format, 'hello.raw'), {
+      name: 'hello',
+      arch: 'x86-64',
+      format,
+      id: 'flatcar',
+    });
     const { stdout } = await tool('systemd-dissect', [image.path]);
     assert.match(stdout, /✓ extension for system/, `${format}: ${stdout}`);
     assert.match(stdout, /ID=flatcar/);
     assert.match(stdout, /SYSEXT_LEVEL=1\.0/);
   }
-  const mismatch = await makeSysextImage(join(dir, 'mismatch', 'hello.raw'), { name: 'hello', arch: 'arm64', extensionReleaseName: 'other' });
+  const mismatch = await makeSysextImage(join(dir, 'mismatch', 'hello.raw'), {
+    name: 'hello',
+    arch: 'arm64',
+    extensionReleaseName: 'other',
+  });
   assert.match((await tool('systemd-dissect', [mismatch.path])).stdout, /✗ extension for system/);
-  const missing = await makeSysextImage(join(dir, 'missing', 'hello.raw'), { name: 'hello', arch: 'arm64', omitExtensionRelease: true });
+  const missing = await makeSysextImage(join(dir, 'missing', 'hello.raw'), {
+    name: 'hello',
+    arch: 'arm64',
+    omitExtensionRelease: true,
+  });
   assert.match((await tool('systemd-dissect', [missing.path])).stdout, /✗ extension for system/);
 });
 
@@ -205,9 +275,16 @@ test('the release mirror serves releases.json, signed images and version.txt, th
   assert.ok(versions.length >= 5);
   for (const version of versions) {
     const entry = releases[version]!;
-    assert.deepEqual(Object.keys(entry).sort(), ['architectures', 'channel', 'major_software', 'release_date', 'release_notes']);
+    assert.deepEqual(Object.keys(entry).sort(), [
+      'architectures',
+      'channel',
+      'major_software',
+      'release_date',
+      'release_notes',
+    ]);
     assert.match(entry.release_date as string, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \+0000$/);
-    for (const list of Object.values(entry.major_software as Record<string, unknown>)) assert.ok(Array.isArray(list) && list.length === 1);
+    for (const list of Object.values(entry.major_software as Record<string, unknown>))
+      assert.ok(Array.isArray(list) && list.length === 1);
   }
   assert.equal(manifest.current, '4593.2.5');
   assert.deepEqual(releases.current, releases['4593.2.5']);
@@ -218,25 +295,54 @@ test('the release mirror serves releases.json, signed images and version.txt, th
   await writeFile(join(home, 'key.asc'), Buffer.from(await (await get(env.BAKE_SIGNING_KEY)).arrayBuffer()));
   await tool('gpg', ['--batch', '--import', join(home, 'key.asc')], { env: gpgEnv });
   const release = releaseFor(manifest, 'stable', 'arm64');
-  const releaseUrl = env.BAKE_RELEASE_URL.replace('{channel}', 'stable').replace('{board}', 'arm64-usr').replace('{version}', '4593.2.5');
+  const releaseUrl = env.BAKE_RELEASE_URL.replace('{channel}', 'stable')
+    .replace('{board}', 'arm64-usr')
+    .replace('{version}', '4593.2.5');
   for (const name of ['flatcar_production_image.bin.bz2', 'version.txt']) {
-    for (const suffix of ['', '.sig', '.DIGESTS', '.DIGESTS.sig']) await writeFile(join(home, name + suffix), Buffer.from(await (await get(`${releaseUrl}/${name}${suffix}`)).arrayBuffer()));
+    for (const suffix of ['', '.sig', '.DIGESTS', '.DIGESTS.sig'])
+      await writeFile(
+        join(home, name + suffix),
+        Buffer.from(await (await get(`${releaseUrl}/${name}${suffix}`)).arrayBuffer()),
+      );
     for (const signed of [name, `${name}.DIGESTS`]) {
-      const verify = await tool('gpg', ['--batch', '--status-fd', '1', '--verify', join(home, `${signed}.sig`), join(home, signed)], { env: gpgEnv });
-      assert.match(verify.stdout, new RegExp(`VALIDSIG ${key.subkeyFingerprint} .* ${manifest.signingKey.fingerprint}$`, 'm'), signed);
+      const verify = await tool(
+        'gpg',
+        ['--batch', '--status-fd', '1', '--verify', join(home, `${signed}.sig`), join(home, signed)],
+        { env: gpgEnv },
+      );
+      assert.match(
+        verify.stdout,
+        new RegExp(`VALIDSIG ${key.subkeyFingerprint} .* ${manifest.signingKey.fingerprint}$`, 'm'),
+        signed,
+      );
     }
     const digests = await readFile(join(home, `${name}.DIGESTS`), 'utf8');
-    assert.match(digests, /^# MD5 HASH\n[0-9a-f]{32} {2}\S+\n# SHA1 HASH\n[0-9a-f]{40} {2}\S+\n# SHA512 HASH\n[0-9a-f]{128} {2}\S+\n$/);
-    assert.equal(findFlatcarSha512(digests, name), await hashFile(join(home, name), 'sha512'), `${name}.DIGESTS lists its SHA-512`);
+    assert.match(
+      digests,
+      /^# MD5 HASH\n[0-9a-f]{32} {2}\S+\n# SHA1 HASH\n[0-9a-f]{40} {2}\S+\n# SHA512 HASH\n[0-9a-f]{128} {2}\S+\n$/,
+    );
+    assert.equal(
+      findFlatcarSha512(digests, name),
+      await hashFile(join(home, name), 'sha512'),
+      `${name}.DIGESTS lists its SHA-512`,
+    );
   }
-  assert.equal(await readFile(join(home, 'version.txt'), 'utf8'), await readFile(join(manifest.root, release.versionTxt), 'utf8'));
-  assert.match(await readFile(join(home, 'version.txt'), 'utf8'), /^FLATCAR_BUILD=4593\nFLATCAR_BRANCH=2\nFLATCAR_PATCH=5\nFLATCAR_VERSION=4593\.2\.5\nFLATCAR_VERSION_ID=4593\.2\.5\nFLATCAR_BUILD_ID=""\nFLATCAR_SDK_VERSION=4593\.0\.0\n$/);
+  assert.equal(
+    await readFile(join(home, 'version.txt'), 'utf8'),
+    await readFile(join(manifest.root, release.versionTxt), 'utf8'),
+  );
+  assert.match(
+    await readFile(join(home, 'version.txt'), 'utf8'),
+    /^FLATCAR_BUILD=4593\nFLATCAR_BRANCH=2\nFLATCAR_PATCH=5\nFLATCAR_VERSION=4593\.2\.5\nFLATCAR_VERSION_ID=4593\.2\.5\nFLATCAR_BUILD_ID=""\nFLATCAR_SDK_VERSION=4593\.0\.0\n$/,
+  );
   const current = await (await get(`${mirror.url}/stable/amd64-usr/current/version.txt`)).text();
   assert.match(current, /^FLATCAR_VERSION=4593\.2\.5$/m);
 
   // The image decompresses to a disk of the promised size whose USR-A names this release and board.
   const disk = join(home, 'disk.bin');
-  await fixtureRunner().run('lbzip2', ['-d', '-c', join(home, 'flatcar_production_image.bin.bz2')], { stdoutFile: disk });
+  await fixtureRunner().run('lbzip2', ['-d', '-c', join(home, 'flatcar_production_image.bin.bz2')], {
+    stdoutFile: disk,
+  });
   assert.equal((await stat(disk)).size, release.diskSizeBytes);
   const usr = await restoreBtrfs(disk, byNumber({ partitions: release.partitions } as DiskLayout, 3), home);
   const osRelease = await readFile(join(usr, 'lib/os-release'), 'utf8');
@@ -247,14 +353,22 @@ test('the release mirror serves releases.json, signed images and version.txt, th
   assert.match(conf, new RegExp(`^Path=${env.BAKE_BAKERY_URL}/hello/$`, 'm'));
   assert.match(conf, /^MatchPattern=hello-@v-%a\.raw$/m);
   assert.match(conf, /^CurrentSymlink=\/etc\/extensions\/hello\.raw$/m);
-  assert.equal((await get(`${env.BAKE_BAKERY_URL}/hello/hello-1.1.0-x86-64.raw`)).headers.get('content-length'), '4096');
+  assert.equal(
+    (await get(`${env.BAKE_BAKERY_URL}/hello/hello-1.1.0-x86-64.raw`)).headers.get('content-length'),
+    '4096',
+  );
   for (const dir of ['extensions/hello', 'extensions/tool', 'extensions']) {
     const check = await tool('sha256sum', ['--check', '--strict', 'SHA256SUMS'], { cwd: join(manifest.root, dir) });
     assert.equal(check.exitCode, 0, check.stdout + check.stderr);
   }
-  assert.match(await readFile(join(manifest.root, 'extensions/SHA256SUMS'), 'utf8'), /^[0-9a-f]{64} {2}tool-v2\.3\.1-x86-64\.raw$/m);
+  assert.match(
+    await readFile(join(manifest.root, 'extensions/SHA256SUMS'), 'utf8'),
+    /^[0-9a-f]{64} {2}tool-v2\.3\.1-x86-64\.raw$/m,
+  );
   // Installed under its extension name (what sysupdate's CurrentSymlink does), a bakery image is an extension.
-  const sysext = manifest.bakery.sysexts.find((s) => s.name === 'hello' && s.version === '1.1.0' && s.arch === 'x86-64')!;
+  const sysext = manifest.bakery.sysexts.find(
+    (s) => s.name === 'hello' && s.version === '1.1.0' && s.arch === 'x86-64',
+  )!;
   await copyFile(join(manifest.root, sysext.file), join(home, 'hello.raw'));
   const dissect = await tool('systemd-dissect', [join(home, 'hello.raw')]);
   assert.match(dissect.stdout, /ID=_any/);
@@ -276,7 +390,7 @@ test('releases with equal disk options share one image build, and a version list
     bakery: [],
   });
   const [current, older, beta, oldest] = manifest.releases;
-  assert.equal(older!.imageSha256, current!.imageSha256, 'the pinned disk equals 4593.2.5\'s own: one build, copied');
+  assert.equal(older!.imageSha256, current!.imageSha256, "the pinned disk equals 4593.2.5's own: one build, copied");
   assert.equal(beta!.imageSha256, current!.imageSha256);
   assert.notEqual(oldest!.imageSha256, current!.imageSha256, 'another version, another build');
   const sums = await tool('sha256sum', [current!.image, older!.image, beta!.image], { cwd: manifest.root });
@@ -286,7 +400,13 @@ test('releases with equal disk options share one image build, and a version list
   assert.throws(() => releaseFor(manifest, 'stable', 'arm64'), /no arm64 release stable/);
 
   await assert.rejects(
-    buildReleaseMirror(join(dir, 'twice'), { key, releases: [{ version: '4593.2.5', channel: 'stable' }, { version: '4593.2.5', channel: 'beta' }] }),
+    buildReleaseMirror(join(dir, 'twice'), {
+      key,
+      releases: [
+        { version: '4593.2.5', channel: 'stable' },
+        { version: '4593.2.5', channel: 'beta' },
+      ],
+    }),
     /listed twice/,
   );
 });

@@ -24,7 +24,19 @@ test('ROOT that is not the last partition cannot grow: a space error, not a brok
   const disk = await withFlatcarDisk(t);
   const root = (await readGpt(disk.path)).partitions.find((p) => p.number === 9)!;
   // Shrink p9 by hand and put a partition 10 behind it.
-  await execa('sgdisk', ['-d', '9', `-n`, `9:${root.firstLba}:+16M`, `-t`, `9:${root.typeGuid}`, '-c', '9:ROOT', '-n', '10:0:0', disk.path]);
+  await execa('sgdisk', [
+    '-d',
+    '9',
+    `-n`,
+    `9:${root.firstLba}:+16M`,
+    `-t`,
+    `9:${root.typeGuid}`,
+    '-c',
+    '9:ROOT',
+    '-n',
+    '10:0:0',
+    disk.path,
+  ]);
   await assert.rejects(growRootPartition(disk.path, 64 * 1024 * 1024), (error: unknown) => {
     assert.ok(error instanceof BakeError && error.kind === 'space');
     assert.match(error.message, /not the last partition/);

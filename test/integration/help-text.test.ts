@@ -17,7 +17,6 @@ test('environment notes have one spelling, and --bakery-url does not mention a -
   }
 });
 
-
 test('repeatable options show no empty-list default', async (t) => {
   const ws = await workspace(t);
   for (const command of [['--help'], ['boot', '--help'], ['sysext', 'wrap', '--help']]) {

@@ -60,13 +60,20 @@ function freshDest(name = 'image.bin'): string {
   return join(work.path, `cache-${cacheCount}`, 'nested', name);
 }
 
-const exists = (path: string) => stat(path).then(() => true, () => false);
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
 const imageUrl = () => `${mirror.url}/release/image.bin`;
 /** GETs of the image (a delayed request from an earlier test may still land in the log). */
 const gets = () => mirror.requests.filter((r) => r.method === 'GET' && r.path === '/release/image.bin');
 
 async function rejectsWith(promise: Promise<unknown>, kind: string, pattern: RegExp): Promise<BakeError> {
-  const error = await promise.then(() => assert.fail('expected a rejection'), (e: unknown) => e);
+  const error = await promise.then(
+    () => assert.fail('expected a rejection'),
+    (e: unknown) => e,
+  );
   assert.ok(error instanceof BakeError, `expected a BakeError, got ${String(error)}`);
   assert.equal(error.kind, kind, error.message);
   assert.match(error.message, pattern);
@@ -83,7 +90,10 @@ test('downloads a file, reports progress, leaves no partial file, and logs the r
   assert.equal(await exists(`${dest}.partial`), false);
   assert.deepEqual(progress.at(-1), { url: imageUrl(), received: SIZE, total: SIZE, resumedFrom: 0 });
   assert.ok(progress.length > 1, 'progress is reported while streaming');
-  assert.ok(log.lines.some((line) => line.includes(`GET ${imageUrl()} → 200`)), log.lines.join('\n'));
+  assert.ok(
+    log.lines.some((line) => line.includes(`GET ${imageUrl()} → 200`)),
+    log.lines.join('\n'),
+  );
 });
 
 test('a second download of an existing destination makes no request', async () => {
@@ -124,7 +134,10 @@ test('a partial file left by an earlier run is hashed and resumed, for the versi
   await leavePartial(dest, payload.subarray(0, 500_000));
   await http.download(imageUrl(), dest, { sha256: payloadSha });
   assert.ok((await readFile(dest)).equals(payload));
-  assert.deepEqual(gets().map((r) => r.range), ['bytes=500000-']);
+  assert.deepEqual(
+    gets().map((r) => r.range),
+    ['bytes=500000-'],
+  );
   assert.equal(await exists(`${dest}.partial.validator`), false, 'the validator goes with the partial file');
 });
 
@@ -135,7 +148,10 @@ test('a partial file without a validator is not resumed: it might be of another 
   await rm(`${dest}.partial.validator`);
   await http.download(imageUrl(), dest, { sha256: payloadSha });
   assert.ok((await readFile(dest)).equals(payload));
-  assert.deepEqual(gets().map((r) => [r.status, r.range]), [[200, undefined]]);
+  assert.deepEqual(
+    gets().map((r) => [r.status, r.range]),
+    [[200, undefined]],
+  );
 });
 
 test('a partial file longer than the remote one (416) starts over', async () => {
@@ -144,22 +160,35 @@ test('a partial file longer than the remote one (416) starts over', async () => 
   await leavePartial(dest, Buffer.concat([payload, Buffer.from('stale tail')]));
   await http.download(imageUrl(), dest, { sha256: payloadSha });
   assert.ok((await readFile(dest)).equals(payload));
-  assert.deepEqual(gets().map((r) => r.status), [416, 200]);
+  assert.deepEqual(
+    gets().map((r) => r.status),
+    [416, 200],
+  );
 });
 
 test('two 500s are retried, then the download succeeds', async () => {
   const { http, log } = client();
   mirror.fault(/image\.bin$/, { status: 500, times: 2 });
   await http.download(imageUrl(), freshDest(), { sha256: payloadSha });
-  assert.deepEqual(gets().map((r) => r.status), [500, 500, 200]);
-  assert.ok(log.lines.some((line) => /retry 1 of 3/.test(line)), log.lines.join('\n'));
+  assert.deepEqual(
+    gets().map((r) => r.status),
+    [500, 500, 200],
+  );
+  assert.ok(
+    log.lines.some((line) => /retry 1 of 3/.test(line)),
+    log.lines.join('\n'),
+  );
 });
 
 test('a 500 that never ends is a network error naming URL, status and attempts', async () => {
   const { http } = client();
   const dest = freshDest();
   mirror.fault(/image\.bin$/, { status: 503, times: 100 });
-  const error = await rejectsWith(http.download(imageUrl(), dest), 'network', /^503 Service Unavailable from http:\/\/127\.0\.0\.1:\d+\/release\/image\.bin after 4 attempts$/);
+  const error = await rejectsWith(
+    http.download(imageUrl(), dest),
+    'network',
+    /^503 Service Unavailable from http:\/\/127\.0\.0\.1:\d+\/release\/image\.bin after 4 attempts$/,
+  );
   assert.ok(error.hint);
   assert.equal(gets().length, 4);
   assert.equal(await exists(dest), false);
@@ -171,7 +200,11 @@ test('429 is retried; other 4xx fail at once', async () => {
   assert.equal(await http.getText(`${mirror.url}/release/version.txt`), 'FLATCAR_VERSION=4081.2.0\n');
   mirror.requests.length = 0;
   mirror.fault(/version\.txt$/, { status: 403, times: 100 });
-  await rejectsWith(http.getText(`${mirror.url}/release/version.txt`), 'network', /^403 Forbidden from .* after 1 attempt$/);
+  await rejectsWith(
+    http.getText(`${mirror.url}/release/version.txt`),
+    'network',
+    /^403 Forbidden from .* after 1 attempt$/,
+  );
   assert.equal(mirror.requests.length, 1);
 });
 
@@ -190,7 +223,10 @@ test('a wrong sha256 is a verify error naming the file and both digests; nothing
   const dest = freshDest();
   const wrong = 'a'.repeat(64);
   const error = await rejectsWith(http.download(imageUrl(), dest, { sha256: wrong }), 'verify', /mismatch/);
-  assert.ok(error.message.includes(dest) && error.message.includes(wrong) && error.message.includes(payloadSha), error.message);
+  assert.ok(
+    error.message.includes(dest) && error.message.includes(wrong) && error.message.includes(payloadSha),
+    error.message,
+  );
   assert.equal(await exists(dest), false);
   assert.equal(await exists(`${dest}.partial`), false);
 });
@@ -211,7 +247,9 @@ test('abort mid-download is an interrupted error; the partial file is kept for n
   const dest = freshDest();
   mirror.fault(/image\.bin$/, { throttleBytesPerSecond: 2 * 1024 * 1024 });
   const download = http.download(imageUrl(), dest, {
-    onProgress: (p) => { if (p.received > 200_000) controller.abort(); },
+    onProgress: (p) => {
+      if (p.received > 200_000) controller.abort();
+    },
   });
   await rejectsWith(download, 'interrupted', /interrupted/);
   assert.equal(await exists(dest), false);
@@ -224,7 +262,11 @@ test('abort mid-download is an interrupted error; the partial file is kept for n
   await resumed.download(imageUrl(), dest, { sha256: payloadSha, onProgress: (p) => resumedFrom.add(p.resumedFrom) });
   assert.ok((await readFile(dest)).equals(payload));
   assert.equal(gets().at(-1)?.range, `bytes=${kept.size}-`);
-  assert.deepEqual([...resumedFrom], [kept.size], 'progress says where the download resumed, so its speed counts only new bytes');
+  assert.deepEqual(
+    [...resumedFrom],
+    [kept.size],
+    'progress says where the download resumed, so its speed counts only new bytes',
+  );
 });
 
 test('abort with a BakeError reason rethrows that reason', async () => {
@@ -261,14 +303,21 @@ test('a slow server trips the headers timeout and is retried', async () => {
   // info.json only: the delayed first request still lands in the mirror's log a second later.
   mirror.fault(/info\.json$/, { delayMs: 1000 });
   assert.deepEqual(await http.getJson(`${mirror.url}/release/info.json`), { version: '4081.2.0', arch: 'amd64' });
-  assert.ok(log.lines.some((line) => /timeout.*retry 1 of 3/i.test(line)), log.lines.join('\n'));
+  assert.ok(
+    log.lines.some((line) => /timeout.*retry 1 of 3/i.test(line)),
+    log.lines.join('\n'),
+  );
 });
 
 test('a body that stalls trips the idle timeout; the final error says so', async () => {
   // undici checks body timeouts on a coarse (~1 s) clock, so this takes about a second per attempt.
   const { http } = client({ bodyTimeoutMs: 200, retries: 0 });
   mirror.fault(/version\.txt$/, { throttleBytesPerSecond: 1 });
-  await rejectsWith(http.getText(`${mirror.url}/release/version.txt`), 'network', /^timed out talking to 127\.0\.0\.1:\d+ \(.*version\.txt\) after 1 attempt$/);
+  await rejectsWith(
+    http.getText(`${mirror.url}/release/version.txt`),
+    'network',
+    /^timed out talking to 127\.0\.0\.1:\d+ \(.*version\.txt\) after 1 attempt$/,
+  );
 });
 
 test('a full disk is a space error, not a network error, and keeps the partial file', async () => {
@@ -278,7 +327,11 @@ test('a full disk is a space error, not a network error, and keeps the partial f
   try {
     const { http } = client();
     const dest = join(small, 'image.bin');
-    await rejectsWith(http.download(imageUrl(), dest), 'space', /^no space left on the device holding .*image\.bin\.partial$/);
+    await rejectsWith(
+      http.download(imageUrl(), dest),
+      'space',
+      /^no space left on the device holding .*image\.bin\.partial$/,
+    );
     assert.equal(gets().length, 1, 'not retried');
     assert.ok((await stat(`${dest}.partial`)).size > 0);
   } finally {
@@ -294,7 +347,11 @@ test('connection refused names the host after the retries', async () => {
     });
   });
   const { http } = client({ retries: 1 });
-  await rejectsWith(http.getText(`http://127.0.0.1:${port}/x`), 'network', new RegExp(`^connection refused by 127\\.0\\.0\\.1:${port} .* after 2 attempts$`));
+  await rejectsWith(
+    http.getText(`http://127.0.0.1:${port}/x`),
+    'network',
+    new RegExp(`^connection refused by 127\\.0\\.0\\.1:${port} .* after 2 attempts$`),
+  );
 });
 
 test('concurrent downloads to one destination share one transfer', async () => {
@@ -307,7 +364,12 @@ test('concurrent downloads to one destination share one transfer', async () => {
 
 test('per-URL headers are sent', async () => {
   const seen: string[] = [];
-  const { http } = client({ headers: (url) => { seen.push(url); return { authorization: 'token x' }; } });
+  const { http } = client({
+    headers: (url) => {
+      seen.push(url);
+      return { authorization: 'token x' };
+    },
+  });
   await http.getText(`${mirror.url}/release/version.txt`);
   assert.deepEqual(seen, [`${mirror.url}/release/version.txt`]);
 });

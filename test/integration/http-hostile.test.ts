@@ -42,8 +42,13 @@ beforeEach(() => {
   mirror.requests.length = 0;
 });
 
-const client = (overrides: Partial<HttpOptions> = {}) => createHttp({ log: memoryLogger(), retries: 2, retryDelayMs: 1, maxRetryDelayMs: 5, ...overrides });
-const exists = (path: string) => stat(path).then(() => true, () => false);
+const client = (overrides: Partial<HttpOptions> = {}) =>
+  createHttp({ log: memoryLogger(), retries: 2, retryDelayMs: 1, maxRetryDelayMs: 5, ...overrides });
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 async function freshDest(name: string): Promise<string> {
@@ -54,7 +59,10 @@ async function freshDest(name: string): Promise<string> {
 }
 
 async function rejectsWith(promise: Promise<unknown>, kind: string, pattern: RegExp): Promise<BakeError> {
-  const error = await promise.then(() => assert.fail('expected a rejection'), (e: unknown) => e);
+  const error = await promise.then(
+    () => assert.fail('expected a rejection'),
+    (e: unknown) => e,
+  );
   assert.ok(error instanceof BakeError, `expected a BakeError, got ${String(error)}`);
   assert.equal(error.kind, kind, error.message);
   assert.match(error.message, pattern);
@@ -72,7 +80,11 @@ test('an endless text body stops at the text limit with a network error naming U
 test('an endless small download (a signature) stops at kilobytes and leaves no partial file', NEVER, async () => {
   mirror.fault(/\.sig$/, { endless: true, times: 10 });
   const dest = await freshDest('version.txt.sig');
-  await rejectsWith(client().download(`${mirror.url}/version.txt.sig`, dest, { maxBytes: LIMITS.smallFile }), 'network', /is larger than the 64 KiB/);
+  await rejectsWith(
+    client().download(`${mirror.url}/version.txt.sig`, dest, { maxBytes: LIMITS.smallFile }),
+    'network',
+    /is larger than the 64 KiB/,
+  );
   assert.equal(await exists(`${dest}.partial`), false);
   assert.equal(await exists(`${dest}.partial.validator`), false);
 });
@@ -80,22 +92,38 @@ test('an endless small download (a signature) stops at kilobytes and leaves no p
 test('an endless large download stops at the download cap and its partial file is removed', NEVER, async () => {
   mirror.fault(/image\.bin$/, { endless: true, times: 10 });
   const dest = await freshDest('image.bin');
-  await rejectsWith(client({ maxDownloadBytes: 4 << 20 }).download(`${mirror.url}/image.bin`, dest), 'network', /is larger than the 4 MiB/);
+  await rejectsWith(
+    client({ maxDownloadBytes: 4 << 20 }).download(`${mirror.url}/image.bin`, dest),
+    'network',
+    /is larger than the 4 MiB/,
+  );
   assert.equal(await exists(`${dest}.partial`), false);
 });
 
 test('a local file larger than the limit is refused too', async () => {
   await writeFile(join(mirror.root, 'big.txt'), Buffer.alloc(4096, 'x'));
-  await rejectsWith(client().getText(join(mirror.root, 'big.txt'), { maxBytes: 1024 }), 'network', /is larger than the 1 KiB/);
+  await rejectsWith(
+    client().getText(join(mirror.root, 'big.txt'), { maxBytes: 1024 }),
+    'network',
+    /is larger than the 1 KiB/,
+  );
 });
 
 test('a body trickling a byte at a time ends at the total deadline, though it is never idle', NEVER, async () => {
   mirror.fault(/version\.txt$/, { trickleMs: 50, times: 10 });
   const http = client({ deadlineMs: 600, bodyTimeoutMs: 30_000 });
-  await rejectsWith(http.getText(`${mirror.url}/version.txt`), 'network', /version\.txt took longer than its deadline \(600 ms/);
+  await rejectsWith(
+    http.getText(`${mirror.url}/version.txt`),
+    'network',
+    /version\.txt took longer than its deadline \(600 ms/,
+  );
   mirror.fault(/version\.txt\.sig$/, { trickleMs: 50, times: 10 });
   const dest = await freshDest('version.txt.sig');
-  await rejectsWith(http.download(`${mirror.url}/version.txt.sig`, dest, { maxBytes: LIMITS.smallFile }), 'network', /took longer than its deadline/);
+  await rejectsWith(
+    http.download(`${mirror.url}/version.txt.sig`, dest, { maxBytes: LIMITS.smallFile }),
+    'network',
+    /took longer than its deadline/,
+  );
   assert.equal(await exists(`${dest}.partial`), false, 'a small download leaves no partial file');
 });
 
@@ -108,7 +136,9 @@ test('a download resumed after the file was republished upstream starts over ins
   const controller = new AbortController();
   mirror.fault(/republished\.bin$/, { throttleBytesPerSecond: 2 << 20 });
   const interrupted = client({ signal: controller.signal }).download(url, dest, {
-    onProgress: (p) => { if (p.received > 200_000) controller.abort(); },
+    onProgress: (p) => {
+      if (p.received > 200_000) controller.abort();
+    },
   });
   await rejectsWith(interrupted, 'interrupted', /interrupted/);
   assert.ok((await stat(`${dest}.partial`)).size > 200_000, 'the partial file is kept for a resume');
@@ -134,7 +164,13 @@ test('a server that ignores If-Range and sends a range of another version is cau
   mirror.fault(/changing\.bin$/, { ignoreIfRange: true });
   await client().download(`${mirror.url}/changing.bin`, dest, { sha256: sha256(second) });
   assert.ok((await readFile(dest)).equals(second));
-  assert.deepEqual(mirror.requests.map((r) => [r.status, r.range]), [[206, 'bytes=500000-'], [200, undefined]]);
+  assert.deepEqual(
+    mirror.requests.map((r) => [r.status, r.range]),
+    [
+      [206, 'bytes=500000-'],
+      [200, undefined],
+    ],
+  );
 });
 
 test('a symlink or hard link planted at the partial file is replaced, never written through', async () => {

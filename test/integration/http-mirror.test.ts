@@ -46,7 +46,10 @@ interface Reply {
 
 /** A raw request; `path` is sent byte for byte (no URL normalisation), which path-escape tests need. */
 function fetchRaw(path: string, options: { method?: string; range?: string; ifRange?: string } = {}): Promise<Reply> {
-  const headers = { ...(options.range ? { range: options.range } : {}), ...(options.ifRange ? { 'if-range': options.ifRange } : {}) };
+  const headers = {
+    ...(options.range ? { range: options.range } : {}),
+    ...(options.ifRange ? { 'if-range': options.ifRange } : {}),
+  };
   return new Promise((resolve, reject) => {
     const req = request(
       { host: '127.0.0.1', port: mirror.port, path, method: options.method ?? 'GET', agent: false, headers },
@@ -54,9 +57,20 @@ function fetchRaw(path: string, options: { method?: string; range?: string; ifRa
         const chunks: Buffer[] = [];
         let aborted = false;
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('aborted', () => { aborted = true; });
-        res.on('error', () => { aborted = true; });
-        res.on('close', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), aborted: aborted || !res.complete }));
+        res.on('aborted', () => {
+          aborted = true;
+        });
+        res.on('error', () => {
+          aborted = true;
+        });
+        res.on('close', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks),
+            aborted: aborted || !res.complete,
+          }),
+        );
       },
     );
     req.on('error', reject);
@@ -98,7 +112,10 @@ test('single ranges give 206 with Content-Range; out-of-range gives 416', async 
   const beyond = await fetchRaw('/dir/data.bin', { range: 'bytes=20-' });
   assert.equal(beyond.status, 416);
   assert.equal(beyond.headers['content-range'], `bytes */${DATA.length}`);
-  assert.deepEqual(mirror.requests.map((r) => r.range), ['bytes=5-', 'bytes=20-']);
+  assert.deepEqual(
+    mirror.requests.map((r) => r.range),
+    ['bytes=5-', 'bytes=20-'],
+  );
 });
 
 test('a range is honoured only for the version If-Range names, by ETag or Last-Modified', async () => {
@@ -114,7 +131,13 @@ test('a range is honoured only for the version If-Range names, by ETag or Last-M
 
 test('404 for missing files; paths that climb out of the root are refused', async () => {
   assert.equal((await fetchRaw('/dir/none.bin')).status, 404);
-  for (const path of ['/../secret.txt', '/dir/../../secret.txt', '/..%2fsecret.txt', '/dir%2f..%2f..%2fsecret.txt', '/%00']) {
+  for (const path of [
+    '/../secret.txt',
+    '/dir/../../secret.txt',
+    '/..%2fsecret.txt',
+    '/dir%2f..%2f..%2fsecret.txt',
+    '/%00',
+  ]) {
     const reply = await fetchRaw(path);
     assert.ok(reply.status === 403 || reply.status === 404, `${path} → ${reply.status}`);
     assert.ok(!reply.body.toString().includes('outside the root'), path);

@@ -24,7 +24,10 @@ test('argument-parser errors are a JSON error object on stdout, with nothing on 
     assert.equal(run.exitCode, 2, run.stderr);
     assert.equal(run.stderr, '');
     const output = assertJsonOutput('error', run.stdout);
-    assert.deepEqual({ ...(output.error as object), message: '', hint: '' }, { kind: 'usage', message: '', hint: '', exitCode: 2 });
+    assert.deepEqual(
+      { ...(output.error as object), message: '', hint: '' },
+      { kind: 'usage', message: '', hint: '', exitCode: 2 },
+    );
   }
 });
 
@@ -50,10 +53,13 @@ test('a lint that finds problems prints one object with its findings and the err
   assert.equal(run.exitCode, 3, run.stderr);
   const output = assertJsonOutput('sysext-lint', run.stdout);
   assert.equal(output.ok, false);
-  assert.deepEqual({ kind: (output.error as { kind: string }).kind, exitCode: (output.error as { exitCode: number }).exitCode }, { kind: 'input', exitCode: 3 });
+  assert.deepEqual(
+    { kind: (output.error as { kind: string }).kind, exitCode: (output.error as { exitCode: number }).exitCode },
+    { kind: 'input', exitCode: 3 },
+  );
 });
 
-test('bake --dry-run, ignition and butane print their schemas\' shape', async (t) => {
+test("bake --dry-run, ignition and butane print their schemas' shape", async (t) => {
   const fx = await withReleaseMirror(t);
   const ws = await workspace(t, fx.env);
   await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });

@@ -42,12 +42,24 @@ after(async () => {
 const failsWith = (kind: BakeError['kind']) => (error: unknown) => error instanceof BakeError && error.kind === kind;
 
 /** A build into a fresh directory, with a cache of its own unless told to share the upstream's. */
-async function build(name: string, arch: Arch, options: { version?: string; freshCache?: boolean; outputDir?: string } = {}) {
+async function build(
+  name: string,
+  arch: Arch,
+  options: { version?: string; freshCache?: boolean; outputDir?: string } = {},
+) {
   const label = `${name}-${arch}-${options.version ?? 'standin'}${options.freshCache ? '-fresh' : ''}`;
   const ctx = upstream.context(options.freshCache ? { cacheDir: join(work, 'cache', label) } : {});
   const version = options.version ?? STANDIN_VERSIONS[name]!;
   const outputDir = options.outputDir ?? join(work, label);
-  const result = await createSysext(ctx, { name, version, arch, outputDir, outputFile: `${name}-${version}-${arch}`, sysupdate: true, os: 'flatcar' });
+  const result = await createSysext(ctx, {
+    name,
+    version,
+    arch,
+    outputDir,
+    outputFile: `${name}-${version}-${arch}`,
+    sysupdate: true,
+    os: 'flatcar',
+  });
   return { ctx, result, outputDir, version };
 }
 
@@ -55,8 +67,14 @@ for (const name of GROUP_A) {
   for (const arch of ['x86-64', 'arm64'] as Arch[]) {
     test(`${name} builds for ${arch}, passes lint and systemd-dissect`, async () => {
       const { result, outputDir, version } = await build(name, arch);
-      assert.deepEqual((await readdir(outputDir)).sort(), [`${name}-${version}-${arch}.raw`, `${name}.conf`, `SHA256SUMS.${name}`].sort());
-      assert.match(await readFile(join(outputDir, `${name}.conf`), 'utf8'), new RegExp(`MatchPattern=${name}-@v-%a\\.raw`));
+      assert.deepEqual(
+        (await readdir(outputDir)).sort(),
+        [`${name}-${version}-${arch}.raw`, `${name}.conf`, `SHA256SUMS.${name}`].sort(),
+      );
+      assert.match(
+        await readFile(join(outputDir, `${name}.conf`), 'utf8'),
+        new RegExp(`MatchPattern=${name}-@v-%a\\.raw`),
+      );
       // systemd-dissect only calls an image an extension when the file name matches extension-release.
       const named = join(outputDir, `${name}.raw`);
       await execa('ln', ['-s', result.image, named]);
@@ -79,7 +97,8 @@ test('systemd-sysext merges group A images (usr and opt) and their binaries run'
     'cat "$1/usr/share/containerd/config.toml"',
     'ls "$1/usr/lib/systemd/system"',
   ]);
-  for (const tool of ['containerd', 'runc', 'kata-runtime', 'consul', 'docker-buildx']) assert.match(stdout, new RegExp(`^${tool} \\(x86_64 stand-in\\)$`, 'm'));
+  for (const tool of ['containerd', 'runc', 'kata-runtime', 'consul', 'docker-buildx'])
+    assert.match(stdout, new RegExp(`^${tool} \\(x86_64 stand-in\\)$`, 'm'));
   assert.match(stdout, /^version = 3$/m, 'containerd 2 reads config version 3');
   assert.match(stdout, /^consul\.service$/m);
 });
@@ -94,7 +113,10 @@ test('HashiCorp: a zip swapped together with its SHA256SUMS line fails the signa
   // What a compromised mirror would serve: another zip, and a checksum list that matches it.
   const evil = Buffer.concat([original, Buffer.from('appended by the mirror')]);
   await writeFile(zip, evil);
-  await writeFile(sums, originalSums.replace(/^\w+(?=  vault_[\d.]+_linux_amd64\.zip$)/m, createHash('sha256').update(evil).digest('hex')));
+  await writeFile(
+    sums,
+    originalSums.replace(/^\w+(?=  vault_[\d.]+_linux_amd64\.zip$)/m, createHash('sha256').update(evil).digest('hex')),
+  );
   await assert.rejects(build('vault', 'x86-64', { freshCache: true }), failsWith('verify'));
 });
 
@@ -104,7 +126,12 @@ test('HashiCorp: SHA256SUMS signed by another key than the configured one is ref
   const ctx = upstream.context({ cacheDir: join(work, 'cache', 'other-key') });
   ctx.endpoints.hashicorpKey = other.publicKeyPath;
   await assert.rejects(
-    createSysext(ctx, { name: 'nomad', version: STANDIN_VERSIONS.nomad!, arch: 'arm64', outputDir: join(work, 'nomad-other-key') }),
+    createSysext(ctx, {
+      name: 'nomad',
+      version: STANDIN_VERSIONS.nomad!,
+      arch: 'arm64',
+      outputDir: join(work, 'nomad-other-key'),
+    }),
     failsWith('verify'),
   );
 });
@@ -114,10 +141,20 @@ test("HashiCorp: at the default key URL, a key that is not HashiCorp's pinned ke
   const ctx = upstream.context({ cacheDir });
   ctx.endpoints.hashicorpKey = ENDPOINTS.hashicorpKey.default;
   // The stand-in key where the download of the default URL is cached: nothing goes to the real host.
-  await cacheKey(cacheDir, ENDPOINTS.hashicorpKey.default, join(upstream.dir, 'www', 'www.hashicorp.com/.well-known/pgp-key.txt'));
+  await cacheKey(
+    cacheDir,
+    ENDPOINTS.hashicorpKey.default,
+    join(upstream.dir, 'www', 'www.hashicorp.com/.well-known/pgp-key.txt'),
+  );
   await assert.rejects(
-    createSysext(ctx, { name: 'consul', version: STANDIN_VERSIONS.consul!, arch: 'x86-64', outputDir: join(work, 'consul-pinned') }),
-    (error: unknown) => failsWith('verify')(error) && /C874011F0AB405110D02105534365D9472D7468F/.test((error as Error).message),
+    createSysext(ctx, {
+      name: 'consul',
+      version: STANDIN_VERSIONS.consul!,
+      arch: 'x86-64',
+      outputDir: join(work, 'consul-pinned'),
+    }),
+    (error: unknown) =>
+      failsWith('verify')(error) && /C874011F0AB405110D02105534365D9472D7468F/.test((error as Error).message),
   );
 });
 
@@ -127,7 +164,12 @@ test('HashiCorp: a cached key that does not know the signer (a rotated subkey) i
   t.after(() => stale.close());
   const ctx = upstream.context({ cacheDir });
   await cacheKey(cacheDir, ctx.endpoints.hashicorpKey, stale.publicKeyPath);
-  const result = await createSysext(ctx, { name: 'nomad', version: STANDIN_VERSIONS.nomad!, arch: 'x86-64', outputDir: join(work, 'nomad-rotated') });
+  const result = await createSysext(ctx, {
+    name: 'nomad',
+    version: STANDIN_VERSIONS.nomad!,
+    arch: 'x86-64',
+    outputDir: join(work, 'nomad-rotated'),
+  });
   assert.match(result.image, /nomad\.raw$/);
 });
 
@@ -148,7 +190,10 @@ test('GitHub asset digest: a kata tarball changed on the way is refused, and not
 test('GitHub asset digest: a release from before GitHub listed digests builds with a warning (.tar.xz)', async () => {
   const { ctx, result } = await build('kata-containers', 'x86-64', { version: KATA_WITHOUT_DIGEST });
   assert.match(result.image, /kata-containers-3\.12\.0-x86-64\.raw$/);
-  assert.ok(ctx.log.lines.some((line) => /no digest .* unverified/.test(line)), ctx.log.lines.join('\n'));
+  assert.ok(
+    ctx.log.lines.some((line) => /no digest .* unverified/.test(line)),
+    ctx.log.lines.join('\n'),
+  );
 });
 
 test('containerd 1.x ships config version 2, the one it reads, with the runc its tag pins', async () => {
@@ -160,13 +205,16 @@ test('containerd 1.x ships config version 2, the one it reads, with the runc its
   for (const tool of ['containerd-shim-runc-v1', 'runc']) assert.match(listing, new RegExp(`/usr/bin/${tool}$`, 'm'));
 });
 
-test("containerd: a runc pin that is not a version is refused before it reaches a URL", async () => {
+test('containerd: a runc pin that is not a version is refused before it reaches a URL', async () => {
   upstream.mirror.fault(/\/script\/setup\/runc-version$/, { corrupt: true });
   const before = upstream.mirror.requests.length;
   await assert.rejects(build('containerd', 'arm64', { freshCache: true }), failsWith('input'));
   upstream.mirror.clearFaults();
   const asked = upstream.mirror.requests.slice(before).map((request) => request.path);
-  assert.ok(asked.some((path) => path.endsWith('/runc-version')), asked.join('\n'));
+  assert.ok(
+    asked.some((path) => path.endsWith('/runc-version')),
+    asked.join('\n'),
+  );
   assert.ok(!asked.some((path) => path.includes('/opencontainers/runc/')), asked.join('\n'));
 });
 
@@ -174,7 +222,12 @@ test('GitHub asset digests: one API request per release, however many assets and
   const ctx = upstream.context({ cacheDir: join(work, 'cache', 'one-request') });
   const before = upstream.mirror.requests.length;
   for (const arch of ['x86-64', 'arm64'] as Arch[]) {
-    await createSysext(ctx, { name: 'ig', version: STANDIN_VERSIONS.ig!, arch, outputDir: join(work, `ig-one-request-${arch}`) });
+    await createSysext(ctx, {
+      name: 'ig',
+      version: STANDIN_VERSIONS.ig!,
+      arch,
+      outputDir: join(work, `ig-one-request-${arch}`),
+    });
   }
   const asked = upstream.mirror.requests.slice(before).filter((request) => request.path.includes('/releases/tags/'));
   assert.equal(asked.length, 1, asked.map((request) => request.path).join('\n'));
@@ -183,7 +236,8 @@ test('GitHub asset digests: one API request per release, however many assets and
 test("every group A recipe's `latest` comes from its upstream's API and names the stand-in release", async () => {
   const ctx = upstream.context();
   for (const name of GROUP_A) {
-    const expected = name === 'containerd' ? [STANDIN_VERSIONS.containerd, CONTAINERD_1X, '1.6.36'] : [STANDIN_VERSIONS[name]];
+    const expected =
+      name === 'containerd' ? [STANDIN_VERSIONS.containerd, CONTAINERD_1X, '1.6.36'] : [STANDIN_VERSIONS[name]];
     assert.deepEqual(await latestVersions(ctx, name), expected, name);
   }
 });

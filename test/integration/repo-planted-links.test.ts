@@ -44,15 +44,22 @@ async function setting(t: TestContext): Promise<{ repo: string; outside: string;
   return { repo, outside, victim: join(outside, 'victim') };
 }
 
-const build = (repoDir: string) => buildRepository(ctx, {
-  repoDir, entries: parseBuildList('hello latest\n'), arches: ['x86-64'], upstream: stubUpstream({ hello: ['1'] }),
-  builder: localBuilder().build, bakeryUrl: 'https://repo.example.invalid/extensions', verify: false,
-});
+const build = (repoDir: string) =>
+  buildRepository(ctx, {
+    repoDir,
+    entries: parseBuildList('hello latest\n'),
+    arches: ['x86-64'],
+    upstream: stubUpstream({ hello: ['1'] }),
+    builder: localBuilder().build,
+    bakeryUrl: 'https://repo.example.invalid/extensions',
+    verify: false,
+  });
 
 test('repo build does not write through a link planted at a predictable temp name', async (t) => {
   const { repo, victim } = await setting(t);
   await mkdir(join(repo, 'hello'));
-  for (const name of ['SHA256SUMS', 'hello/SHA256SUMS', 'hello/hello.conf']) await symlink(victim, join(repo, `${name}.tmp-${process.pid}`));
+  for (const name of ['SHA256SUMS', 'hello/SHA256SUMS', 'hello/hello.conf'])
+    await symlink(victim, join(repo, `${name}.tmp-${process.pid}`));
   await build(repo);
   assert.equal(await readFile(victim, 'utf8'), PRECIOUS);
   assert.ok((await lstat(join(repo, 'SHA256SUMS'))).isFile());
@@ -81,7 +88,14 @@ test('repo sign does not write through a link planted at SHA256SUMS.gpg', async 
   await signRepository(ctx, repo, { key: key.fingerprint, homedir: key.gnupgHome });
   assert.equal(await readFile(victim, 'utf8'), PRECIOUS);
   assert.ok((await lstat(join(repo, 'SHA256SUMS.gpg'))).isFile());
-  await fixtureRunner().run('gpg', ['--homedir', key.gnupgHome, '--batch', '--verify', join(repo, 'SHA256SUMS.gpg'), join(repo, 'SHA256SUMS')]);
+  await fixtureRunner().run('gpg', [
+    '--homedir',
+    key.gnupgHome,
+    '--batch',
+    '--verify',
+    join(repo, 'SHA256SUMS.gpg'),
+    join(repo, 'SHA256SUMS'),
+  ]);
 });
 test('repo serve serves no file whose real path leaves the repository; --follow-symlinks only links inside it', async (t) => {
   const { repo, outside } = await setting(t);
@@ -92,9 +106,23 @@ test('repo serve serves no file whose real path leaves the repository; --follow-
   const status = async (url: string, path: string) => (await fetch(`${url}${path}`)).status;
   {
     await using server = await startRepoServer({ repoDir: repo });
-    assert.deepEqual([await status(server.url, '/etc/victim'), await status(server.url, '/victim.txt'), await status(server.url, '/latest.txt')], [404, 404, 404]);
+    assert.deepEqual(
+      [
+        await status(server.url, '/etc/victim'),
+        await status(server.url, '/victim.txt'),
+        await status(server.url, '/latest.txt'),
+      ],
+      [404, 404, 404],
+    );
     assert.equal(await status(server.url, '/hello-1/SHA256SUMS'), 200);
   }
   await using server = await startRepoServer({ repoDir: repo, followSymlinks: true });
-  assert.deepEqual([await status(server.url, '/etc/victim'), await status(server.url, '/victim.txt'), await status(server.url, '/latest.txt')], [404, 404, 200]);
+  assert.deepEqual(
+    [
+      await status(server.url, '/etc/victim'),
+      await status(server.url, '/victim.txt'),
+      await status(server.url, '/latest.txt'),
+    ],
+    [404, 404, 200],
+  );
 });

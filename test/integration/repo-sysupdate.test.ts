@@ -39,7 +39,15 @@ before(async () => {
   client = await sysupdateClient();
   // The client trusts exactly the test key, in the keyring systemd-pull reads for Verify=yes.
   await mkdir(join(client.upper, 'etc/systemd'), { recursive: true });
-  await fixtureRunner().run('gpg', ['--batch', '--homedir', key.gnupgHome, '--output', join(client.upper, 'etc/systemd/import-pubring.gpg'), '--export', key.fingerprint]);
+  await fixtureRunner().run('gpg', [
+    '--batch',
+    '--homedir',
+    key.gnupgHome,
+    '--output',
+    join(client.upper, 'etc/systemd/import-pubring.gpg'),
+    '--export',
+    key.fingerprint,
+  ]);
   await mkdir(join(client.upper, 'etc/extensions'), { recursive: true });
 });
 
@@ -75,20 +83,30 @@ const current = () => readlink(join(client.upper, 'etc/extensions/hello.raw'));
 test('the client installs v1 through the conf bake generated, verifying the signed manifest', async () => {
   const summary = await build();
   assert.deepEqual(summary.built, ['hello-1']);
-  assert.deepEqual(summary.failed.map((f) => f.name), ['broken'], 'the broken upstream is reported, not fatal');
+  assert.deepEqual(
+    summary.failed.map((f) => f.name),
+    ['broken'],
+    'the broken upstream is reported, not fatal',
+  );
   // The client's config is fetched the way a user would: the conf URL on the repository.
   const conf = await ctx.http.getText(`${server.url}/hello.conf`);
   assert.match(conf, /^Verify=yes$/m);
   assert.match(conf, new RegExp(`^Path=${server.url}/hello/$`, 'm'));
   await mkdir(join(client.upper, 'etc/sysupdate.d'), { recursive: true });
-  await fixtureRunner().run('cp', [join(repoDir, 'hello', 'hello.conf'), join(client.upper, 'etc/sysupdate.d/hello.conf')]);
+  await fixtureRunner().run('cp', [
+    join(repoDir, 'hello', 'hello.conf'),
+    join(client.upper, 'etc/sysupdate.d/hello.conf'),
+  ]);
 
   const result = await update();
   assert.equal(result.exitCode, 0, result.output);
   assert.match(result.output, /Signature verification succeeded/);
   assert.deepEqual(await installed(), ['hello-1-x86-64.raw']);
   assert.equal(await current(), '../../opt/extensions/hello/hello-1-x86-64.raw');
-  assert.equal(await sha256File(join(installedDir(), 'hello-1-x86-64.raw')), await sha256File(join(repoDir, 'hello-1', 'hello-1-x86-64.raw')));
+  assert.equal(
+    await sha256File(join(installedDir(), 'hello-1-x86-64.raw')),
+    await sha256File(join(repoDir, 'hello-1', 'hello-1-x86-64.raw')),
+  );
 });
 
 test('after bake repo build publishes v2 the client downloads it and moves the CurrentSymlink', async () => {
@@ -112,13 +130,19 @@ test('past InstancesMax=3 the client drops the oldest instance', async () => {
   latest.hello = ['4', '3']; // k8s-style: latest stands for several versions; 3 is published and skipped
   const summary = await build();
   assert.deepEqual(summary.built, ['hello-4']);
-  assert.deepEqual(summary.plan.skip.map((s) => `${s.name}-${s.version}`), ['hello-3']);
+  assert.deepEqual(
+    summary.plan.skip.map((s) => `${s.name}-${s.version}`),
+    ['hello-3'],
+  );
   assert.equal(builder.requests.filter((r) => r.version === '3').length, 1, 'published v3 was never rebuilt');
   result = await update();
   assert.equal(result.exitCode, 0, result.output);
   assert.deepEqual(await installed(), ['hello-2-x86-64.raw', 'hello-3-x86-64.raw', 'hello-4-x86-64.raw']);
   assert.equal(await current(), '../../opt/extensions/hello/hello-4-x86-64.raw');
-  assert.ok((await readdir(join(repoDir, 'hello-1'))).includes('hello-1-x86-64.raw'), 'the repository keeps every published version');
+  assert.ok(
+    (await readdir(join(repoDir, 'hello-1'))).includes('hello-1-x86-64.raw'),
+    'the repository keeps every published version',
+  );
 });
 
 test('a tampered SHA256SUMS is refused and nothing is installed from it', async () => {

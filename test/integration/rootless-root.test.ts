@@ -49,7 +49,11 @@ async function giveTo(uid: number, dir: string): Promise<void> {
 async function installAsUser(dir: string, request: RootlessInstallRequest) {
   const env = { PATH: process.env.PATH ?? '', TMPDIR: join(dir, 'tmp'), HOME: dir };
   return execa('runuser', ['-u', USER, '--', process.execPath, '--import', 'tsx', DRIVER, JSON.stringify(request)], {
-    cwd: resolve(import.meta.dirname, '../..'), env, extendEnv: false, reject: false, stdin: 'ignore',
+    cwd: resolve(import.meta.dirname, '../..'),
+    env,
+    extendEnv: false,
+    reject: false,
+    stdin: 'ignore',
   });
 }
 
@@ -59,14 +63,27 @@ async function installMounted(t: TestContext, image: string, request: RootlessIn
   await using stack = new CleanupStack();
   const table = await readGpt(image);
   const writers: Partial<Record<PartitionName, PartitionWriter>> = {};
-  for (const [partition, fstype] of [['root', 'ext4'], ['oem', 'btrfs']] as const) {
+  for (const [partition, fstype] of [
+    ['root', 'ext4'],
+    ['oem', 'btrfs'],
+  ] as const) {
     const device = await attachPartition(ctx, stack, image, findPartition(table, partition, image));
     const mounted = await mountDevice(ctx, stack, device.device, fstype, partition);
     writers[partition] = new PartitionWriter(ctx, mounted.path, PARTITION_RULES[partition]);
   }
   for (const item of request.items) {
-    const placement = placeSysext(item.name, item.file, parseInstallTarget(item.installTo ?? 'root:/opt/extensions'), undefined, item.conf !== undefined);
-    await installSysext((partition) => writers[partition]!, { placement, image: item.image, ...(item.conf ? { conf: item.conf } : {}) });
+    const placement = placeSysext(
+      item.name,
+      item.file,
+      parseInstallTarget(item.installTo ?? 'root:/opt/extensions'),
+      undefined,
+      item.conf !== undefined,
+    );
+    await installSysext((partition) => writers[partition]!, {
+      placement,
+      image: item.image,
+      ...(item.conf ? { conf: item.conf } : {}),
+    });
   }
   t.diagnostic('mounted install done');
 }
@@ -78,8 +95,13 @@ async function describeTree(root: string): Promise<Record<string, string>> {
     for (const name of (await readdir(join(root, relative))).sort()) {
       const path = join(relative, name);
       const info = await lstat(join(root, path));
-      const what = info.isSymbolicLink() ? `-> ${await readlink(join(root, path))}`
-        : info.isFile() ? createHash('sha256').update(await readFile(join(root, path))).digest('hex') : 'dir';
+      const what = info.isSymbolicLink()
+        ? `-> ${await readlink(join(root, path))}`
+        : info.isFile()
+          ? createHash('sha256')
+              .update(await readFile(join(root, path)))
+              .digest('hex')
+          : 'dir';
       entries[`/${path}`] = `${info.uid}:${info.gid} ${info.mode.toString(8)} ${what}`;
       if (info.isDirectory()) await walk(path);
     }
@@ -93,7 +115,15 @@ async function assertChecksPass(image: string): Promise<void> {
   await execa('e2fsck', ['-fn', `${image}?offset=${findPartition(table, 'root', image).offsetBytes}`]);
   const oem = findPartition(table, 'oem', image);
   const oemCopy = `${image}.oem`;
-  await execa('dd', [`if=${image}`, `of=${oemCopy}`, 'bs=1M', 'iflag=skip_bytes,count_bytes', `skip=${oem.offsetBytes}`, `count=${oem.sizeBytes}`, 'status=none']);
+  await execa('dd', [
+    `if=${image}`,
+    `of=${oemCopy}`,
+    'bs=1M',
+    'iflag=skip_bytes,count_bytes',
+    `skip=${oem.offsetBytes}`,
+    `count=${oem.sizeBytes}`,
+    'status=none',
+  ]);
   await execa('btrfs', ['check', '--readonly', oemCopy]);
   await rm(oemCopy);
   await execa('sgdisk', ['--verify', image]);
@@ -101,18 +131,23 @@ async function assertChecksPass(image: string): Promise<void> {
 
 function assertNoPrivilegedCommand(stderr: string): void {
   assert.doesNotMatch(stderr, /^\+ (sudo|losetup|mount|umount) /m, 'no loop device, mount or sudo');
-  for (const write of stderr.match(/^\+ (install|mv|ln|mkdir) .*$/gm) ?? []) assert.match(write, /\/\.bake-oem-[^/]+\/tree\//, 'host-side writes only into the private copy of OEM');
+  for (const write of stderr.match(/^\+ (install|mv|ln|mkdir) .*$/gm) ?? [])
+    assert.match(write, /\/\.bake-oem-[^/]+\/tree\//, 'host-side writes only into the private copy of OEM');
   assert.match(stderr, /^\+ debugfs -w -f /m, 'ROOT written with debugfs');
 }
 
-test('install into ROOT and OEM as a user without sudo gives the same tree as a mounted install', { skip }, async (t) => {
+test('install into ROOT and OEM as a user without sudo gives the same tree as a mounted install', {
+  skip,
+}, async (t) => {
   const { uid, dir } = await withUser(t);
   const image = join(dir, 'disk.bin');
   await makeFlatcarDisk(image);
   await makeSysextImage(join(dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
   await makeSysextImage(join(dir, 'other.raw'), { name: 'other', arch: 'x86-64' });
   await makeSysextImage(join(dir, 'onoem.raw'), { name: 'onoem', arch: 'x86-64' });
-  await writeFile(join(dir, 'hello.conf'), '[Transfer]\nVerify=false\n[Target]\nPath=/opt/extensions/hello\n', { mode: 0o600 });
+  await writeFile(join(dir, 'hello.conf'), '[Transfer]\nVerify=false\n[Target]\nPath=/opt/extensions/hello\n', {
+    mode: 0o600,
+  });
   const request: RootlessInstallRequest = {
     image,
     items: [

@@ -50,10 +50,20 @@ async function throwAwayUser(t: TestContext): Promise<UserWorkspace> {
   await mkdir(join(dir, 'tmp'));
   for (const path of [dir, join(dir, 'tmp')]) await chown(path, uid, uid);
   await chmod(dir, 0o755);
-  const env = { HOME: `/home/${USER}`, TMPDIR: join(dir, 'tmp'), PATH: process.env.PATH ?? '', BAKE_CACHE_DIR: join(dir, 'cache') };
+  const env = {
+    HOME: `/home/${USER}`,
+    TMPDIR: join(dir, 'tmp'),
+    PATH: process.env.PATH ?? '',
+    BAKE_CACHE_DIR: join(dir, 'cache'),
+  };
   const asUser = async (argv: string[]): Promise<UserRun> => {
     const run = await execa('runuser', ['-u', USER, '--', process.execPath, ...argv], {
-      cwd: dir, env, extendEnv: false, reject: false, stdin: 'ignore', timeout: 120_000,
+      cwd: dir,
+      env,
+      extendEnv: false,
+      reject: false,
+      stdin: 'ignore',
+      timeout: 120_000,
     });
     return { exitCode: run.exitCode ?? -1, stdout: String(run.stdout), stderr: String(run.stderr) };
   };
@@ -78,7 +88,9 @@ async function userTree(ws: UserWorkspace): Promise<string> {
 
 const skip = !isRootUser() && 'needs root to create the test user';
 
-test('bake sysext pack works without root for squashfs, erofs and ext4, and the images are root-owned', { skip }, async (t) => {
+test('bake sysext pack works without root for squashfs, erofs and ext4, and the images are root-owned', {
+  skip,
+}, async (t) => {
   const ws = await throwAwayUser(t);
   await userTree(ws);
   for (const format of ROOTLESS_FORMATS) {
@@ -115,7 +127,9 @@ async function imageWithForeignOwner(dir: string, format: (typeof ROOTLESS_FORMA
   return rawImage(tree, join(dir, `${format}-owned.raw`), format);
 }
 
-test('bake sysext lint and the pre-bake inspection read squashfs, erofs and ext4 images without root', { skip }, async (t) => {
+test('bake sysext lint and the pre-bake inspection read squashfs, erofs and ext4 images without root', {
+  skip,
+}, async (t) => {
   const ws = await throwAwayUser(t);
   await writeFile(join(ws.dir, 'junk.raw'), randomBytes(128 * 1024));
   for (const format of ROOTLESS_FORMATS) {
@@ -141,7 +155,10 @@ test('bake sysext lint and the pre-bake inspection read squashfs, erofs and ext4
   const junkInspect = await ws.inspect(join(ws.dir, 'junk.raw'), 'junk');
   for (const run of [junkLint, junkInspect]) {
     assert.equal(run.exitCode, 3, run.stderr);
-    assert.match(run.stderr, /junk\.raw is not a sysext image: expected a squashfs, erofs, ext4 or btrfs filesystem image/);
+    assert.match(
+      run.stderr,
+      /junk\.raw is not a sysext image: expected a squashfs, erofs, ext4 or btrfs filesystem image/,
+    );
   }
   const left = (await readdir(join(ws.dir, 'tmp'))).filter((name) => name.startsWith('bake-'));
   assert.deepEqual(left, [], 'no extracted copy left behind');
@@ -172,26 +189,59 @@ test('pack, lint and the pre-bake inspection work in an unprivileged podman cont
   await execa('chown', ['-R', `${CONTAINER_UID}:${CONTAINER_UID}`, ws]);
   const repo = resolve(import.meta.dirname, '../..');
   const modules = await realpath(join(repo, 'node_modules'));
-  const script = ROOTLESS_FORMATS.map((format) => [
-    `node ${CLI} sysext pack tree hello --format ${format} --output-dir ${format}`,
-    `node ${CLI} sysext lint ${format}/hello.raw`,
-    `node --import ${import.meta.resolve('tsx/esm')} ${INSPECT} ${format}/hello.raw hello x86-64`,
-  ].join(' && ')).join(' && ');
-  const run = await execa('podman', [
-    'run', '--rm', '--network', 'none', '--user', `${CONTAINER_UID}:${CONTAINER_UID}`,
-    '-v', '/usr:/usr:ro', '-v', `${repo}:${repo}:ro`, '-v', `${modules}:${modules}:ro`, '-v', `${ws}:/ws`,
-    '-w', '/ws', '-e', 'HOME=/ws', '-e', 'TMPDIR=/ws/tmp', CONTAINER_IMAGE, 'sh', '-ec', script,
-  ], { reject: false, timeout: 300_000 });
+  const script = ROOTLESS_FORMATS.map((format) =>
+    [
+      `node ${CLI} sysext pack tree hello --format ${format} --output-dir ${format}`,
+      `node ${CLI} sysext lint ${format}/hello.raw`,
+      `node --import ${import.meta.resolve('tsx/esm')} ${INSPECT} ${format}/hello.raw hello x86-64`,
+    ].join(' && '),
+  ).join(' && ');
+  const run = await execa(
+    'podman',
+    [
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '--user',
+      `${CONTAINER_UID}:${CONTAINER_UID}`,
+      '-v',
+      '/usr:/usr:ro',
+      '-v',
+      `${repo}:${repo}:ro`,
+      '-v',
+      `${modules}:${modules}:ro`,
+      '-v',
+      `${ws}:/ws`,
+      '-w',
+      '/ws',
+      '-e',
+      'HOME=/ws',
+      '-e',
+      'TMPDIR=/ws/tmp',
+      CONTAINER_IMAGE,
+      'sh',
+      '-ec',
+      script,
+    ],
+    { reject: false, timeout: 300_000 },
+  );
   assert.equal(run.exitCode, 0, String(run.stderr));
   for (const format of ROOTLESS_FORMATS) {
     assert.match(String(run.stdout), new RegExp(`^${format}/hello\\.raw: ok$`, 'm'), `${format} linted clean inside`);
     assert.match(String(run.stdout), new RegExp(`^${format}$`, 'm'), `${format} inspected inside`);
     const image = join(ws, format, 'hello.raw');
-    assert.deepEqual(await lintSysext(createContext({ log: memoryLogger() }), image, { arch: 'x86-64' }), [], `${format} root-owned inside`);
+    assert.deepEqual(
+      await lintSysext(createContext({ log: memoryLogger() }), image, { arch: 'x86-64' }),
+      [],
+      `${format} root-owned inside`,
+    );
   }
 });
 
-test('read without root, an extension-release that links to a host file is refused, never read from the host', { skip }, async (t) => {
+test('read without root, an extension-release that links to a host file is refused, never read from the host', {
+  skip,
+}, async (t) => {
   const ws = await throwAwayUser(t);
   // A valid release the user can read: followed on the host, it would pass.
   const hostFile = join(ws.dir, 'host-release');

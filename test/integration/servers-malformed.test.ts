@@ -12,13 +12,35 @@ import { join } from 'node:path';
 import { serveFiles } from '../../bake/boot/server.ts';
 import { startRepoServer } from '../../bake/repo/serve.ts';
 
-const FRAGMENTS = ['%', '%0', '%zz', '%E0%A4%A', '%00', '%C0%AF', '..%2f', '%2e%2e/', '\u00ff', '//', '?%', '#%', 'a b', '\\..\\'];
+const FRAGMENTS = [
+  '%',
+  '%0',
+  '%zz',
+  '%E0%A4%A',
+  '%00',
+  '%C0%AF',
+  '..%2f',
+  '%2e%2e/',
+  '\u00ff',
+  '//',
+  '?%',
+  '#%',
+  'a b',
+  '\\..\\',
+];
 /** Request targets whose percent-encoding cannot be decoded: these must get exactly 400. */
 const UNDECODABLE = ['/%', '/%0', '/%zz', '/%E0%A4%A', '/%00', '/%C0%AF'];
 
 /** Every fragment alone and after every other one, plus whole request lines that are not HTTP. */
 function hostileTargets(): string[] {
-  return [...FRAGMENTS.map((a) => `/${a}`), ...FRAGMENTS.flatMap((a) => FRAGMENTS.map((b) => `/${a}${b}`)), '*', 'http://x/%', '%', ''];
+  return [
+    ...FRAGMENTS.map((a) => `/${a}`),
+    ...FRAGMENTS.flatMap((a) => FRAGMENTS.map((b) => `/${a}${b}`)),
+    '*',
+    'http://x/%',
+    '%',
+    '',
+  ];
 }
 
 /** Sends `head` raw and returns the status of the answer (0 when the server closed without one). */
@@ -35,7 +57,8 @@ function rawStatus(port: number, head: string): Promise<number> {
   });
 }
 
-const get = (port: number, target: string) => rawStatus(port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+const get = (port: number, target: string) =>
+  rawStatus(port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
 
 async function fuzz(port: number, goodPath: string): Promise<void> {
   for (const target of hostileTargets()) {
@@ -43,7 +66,12 @@ async function fuzz(port: number, goodPath: string): Promise<void> {
     assert.ok(status === 400 || status === 404, `${JSON.stringify(target)} → ${status}`);
   }
   for (const target of UNDECODABLE) assert.equal(await get(port, target), 400, target);
-  for (const line of ['GARBAGE\r\n\r\n', 'GET / HTTP/9.9\r\n\r\n', `GET /${'a'.repeat(20000)} HTTP/1.1\r\nHost: x\r\n\r\n`, '\0\0\0\r\n\r\n']) {
+  for (const line of [
+    'GARBAGE\r\n\r\n',
+    'GET / HTTP/9.9\r\n\r\n',
+    `GET /${'a'.repeat(20000)} HTTP/1.1\r\nHost: x\r\n\r\n`,
+    '\0\0\0\r\n\r\n',
+  ]) {
     const status = await rawStatus(port, line);
     assert.ok([400, 414, 431, 505].includes(status), `${JSON.stringify(line.slice(0, 20))} → ${status}`);
   }

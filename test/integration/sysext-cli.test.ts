@@ -17,7 +17,8 @@ before(async () => {
   upstream = await startUpstream(['x86-64']);
   work = await mkdtemp(join(tmpdir(), 'sysext-cli-'));
   env = { BAKE_CACHE_DIR: join(work, 'cache'), BAKE_BAKERY_URL: 'https://bakery.example.test/extensions' };
-  for (const [name, url] of Object.entries(upstream.endpoints)) env[ENDPOINTS[name as keyof typeof ENDPOINTS].env] = url!;
+  for (const [name, url] of Object.entries(upstream.endpoints))
+    env[ENDPOINTS[name as keyof typeof ENDPOINTS].env] = url!;
 });
 
 after(async () => {
@@ -25,12 +26,17 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-const bake = (args: string[]) => execa('node', ['--import', 'tsx', 'bake/cli.ts', 'sysext', ...args], { env, reject: false });
+const bake = (args: string[]) =>
+  execa('node', ['--import', 'tsx', 'bake/cli.ts', 'sysext', ...args], { env, reject: false });
 
 test('list --json describes every recipe', async () => {
   const { stdout, exitCode } = await bake(['list', '--json']);
   assert.equal(exitCode, 0);
-  const docker = (assertJsonOutput('sysext-list', stdout) as { recipes: Array<{ name: string; options: string[]; verifiesChecksums: boolean }> }).recipes.find((r) => r.name === 'docker');
+  const docker = (
+    assertJsonOutput('sysext-list', stdout) as {
+      recipes: Array<{ name: string; options: string[]; verifiesChecksums: boolean }>;
+    }
+  ).recipes.find((r) => r.name === 'docker');
   assert.deepEqual(docker?.options, ['--without <part>']);
   assert.equal(docker?.verifiesChecksums, false);
 });
@@ -39,10 +45,25 @@ test('versions --latest and create with a recipe option, --sysupdate and --json'
   const latest = await bake(['versions', 'kubernetes', '--latest']);
   assert.equal(latest.stdout, 'v1.31.4\nv1.30.8');
   const out = join(work, 'out');
-  const { stdout, exitCode, stderr } = await bake(['create', 'kubernetes', 'latest', '--cni-version', 'v1.6.1', '--sysupdate', '--output-dir', out, '--json']);
+  const { stdout, exitCode, stderr } = await bake([
+    'create',
+    'kubernetes',
+    'latest',
+    '--cni-version',
+    'v1.6.1',
+    '--sysupdate',
+    '--output-dir',
+    out,
+    '--json',
+  ]);
   assert.equal(exitCode, 0, stderr);
   assert.equal(assertJsonOutput('sysext-create', stdout).version, 'v1.31.4');
-  assert.deepEqual((await readdir(out)).sort(), ['SHA256SUMS.kubernetes', 'kubernetes-v1.31.conf', 'kubernetes.conf', 'kubernetes.raw']);
+  assert.deepEqual((await readdir(out)).sort(), [
+    'SHA256SUMS.kubernetes',
+    'kubernetes-v1.31.conf',
+    'kubernetes.conf',
+    'kubernetes.raw',
+  ]);
 });
 
 test('bad input exits with the usage code and one line; lint findings exit with the input code', async () => {

@@ -43,19 +43,58 @@ const kind = (expected: string) => (error: Error & { kind?: string }) => error.k
 
 test('docker --without containerd drops containerd and both its configs; --without docker keeps containerd only', async () => {
   const ctx = upstream.context();
-  const noContainerd = await createSysext(ctx, { name: 'docker', version: '27.3.1', arch: 'x86-64', outputDir: await outDir('d1'), options: { without: 'containerd' } });
+  const noContainerd = await createSysext(ctx, {
+    name: 'docker',
+    version: '27.3.1',
+    arch: 'x86-64',
+    outputDir: await outDir('d1'),
+    options: { without: 'containerd' },
+  });
   const files = await listImage(noContainerd.image);
   assert.ok(files.includes('/usr/bin/dockerd'));
-  for (const gone of ['/usr/bin/containerd', '/usr/share/containerd/config-cgroupfs.toml', '/usr/lib/systemd/system/containerd.service']) {
+  for (const gone of [
+    '/usr/bin/containerd',
+    '/usr/share/containerd/config-cgroupfs.toml',
+    '/usr/lib/systemd/system/containerd.service',
+  ]) {
     assert.ok(!files.includes(gone), gone);
   }
-  const noDocker = await listImage((await createSysext(ctx, { name: 'docker', version: '27.3.1', arch: 'x86-64', outputDir: await outDir('d2'), options: { without: 'docker' } })).image);
-  assert.ok(noDocker.includes('/usr/bin/containerd') && !noDocker.includes('/usr/bin/dockerd') && !noDocker.includes('/usr/lib/systemd/system/docker.socket'));
-  await assert.rejects(createSysext(ctx, { name: 'docker', version: '27.3.1', arch: 'x86-64', outputDir: work, options: { without: 'runc' } }), line(/--without runc is not valid for docker: use one of: docker, containerd/));
+  const noDocker = await listImage(
+    (
+      await createSysext(ctx, {
+        name: 'docker',
+        version: '27.3.1',
+        arch: 'x86-64',
+        outputDir: await outDir('d2'),
+        options: { without: 'docker' },
+      })
+    ).image,
+  );
+  assert.ok(
+    noDocker.includes('/usr/bin/containerd') &&
+      !noDocker.includes('/usr/bin/dockerd') &&
+      !noDocker.includes('/usr/lib/systemd/system/docker.socket'),
+  );
+  await assert.rejects(
+    createSysext(ctx, {
+      name: 'docker',
+      version: '27.3.1',
+      arch: 'x86-64',
+      outputDir: work,
+      options: { without: 'runc' },
+    }),
+    line(/--without runc is not valid for docker: use one of: docker, containerd/),
+  );
 });
 
 test('nerdctl --with-cni ships the plugins and points nerdctl.toml at them', async () => {
-  const result = await createSysext(upstream.context(), { name: 'nerdctl', version: 'v2.0.2', arch: 'arm64', outputDir: await outDir('n'), options: { 'with-cni': 'v1.6.1' } });
+  const result = await createSysext(upstream.context(), {
+    name: 'nerdctl',
+    version: 'v2.0.2',
+    arch: 'arm64',
+    outputDir: await outDir('n'),
+    options: { 'with-cni': 'v1.6.1' },
+  });
   assert.ok((await listImage(result.image)).includes('/usr/libexec/cni/bridge'));
   const { stdout } = await execa('unsquashfs', ['-cat', result.image, 'usr/share/nerdctl/nerdctl.toml']);
   assert.match(stdout, /cni_path = "\/usr\/libexec\/cni"/);
@@ -67,15 +106,29 @@ test("'latest' resolves through the version source (prereleases and non-release 
   assert.deepEqual(await latestVersions(ctx, 'k3s'), ['v1.31.4+k3s1', 'v1.30.8+k3s1', 'v1.29.12+k3s1']);
   assert.deepEqual(await latestVersions(ctx, 'kubernetes'), ['v1.31.4', 'v1.30.8']);
   assert.deepEqual(await listVersions(ctx, 'docker'), ['27.3.1', '26.1.4']);
-  const result = await createSysext(ctx, { name: 'wasmtime', version: 'latest', arch: 'x86-64', outputDir: await outDir('latest') });
+  const result = await createSysext(ctx, {
+    name: 'wasmtime',
+    version: 'latest',
+    arch: 'x86-64',
+    outputDir: await outDir('latest'),
+  });
   assert.equal(result.version, 'v27.0.0');
 });
 
 test('the same recipe and version build byte-identical images, from a cold and a warm cache', async () => {
   const request = { name: 'kubernetes', version: 'v1.31.4', arch: 'x86-64' as Arch, sysupdate: true };
-  const first = await createSysext(upstream.context({ cacheDir: join(work, 'cache-a') }), { ...request, outputDir: await outDir('r1') });
-  const second = await createSysext(upstream.context({ cacheDir: join(work, 'cache-b') }), { ...request, outputDir: await outDir('r2') });
-  const third = await createSysext(upstream.context({ cacheDir: join(work, 'cache-b') }), { ...request, outputDir: await outDir('r3') });
+  const first = await createSysext(upstream.context({ cacheDir: join(work, 'cache-a') }), {
+    ...request,
+    outputDir: await outDir('r1'),
+  });
+  const second = await createSysext(upstream.context({ cacheDir: join(work, 'cache-b') }), {
+    ...request,
+    outputDir: await outDir('r2'),
+  });
+  const third = await createSysext(upstream.context({ cacheDir: join(work, 'cache-b') }), {
+    ...request,
+    outputDir: await outDir('r3'),
+  });
   assert.equal(await sha256File(second.image), await sha256File(first.image));
   assert.equal(await sha256File(third.image), await sha256File(first.image));
 });
@@ -85,7 +138,12 @@ test('a corrupted download fails closed with a verify error and leaves nothing b
   upstream.mirror.fault(/\/k3s-arm64$/, { corrupt: true, times: 10 });
   try {
     await assert.rejects(
-      createSysext(upstream.context({ cacheDir: join(work, 'cache-corrupt') }), { name: 'k3s', version: 'v1.31.4+k3s1', arch: 'arm64', outputDir }),
+      createSysext(upstream.context({ cacheDir: join(work, 'cache-corrupt') }), {
+        name: 'k3s',
+        version: 'v1.31.4+k3s1',
+        arch: 'arm64',
+        outputDir,
+      }),
       (error: Error & { kind?: string }) => error.kind === 'verify' && /SHA-256 mismatch/.test(error.message),
     );
   } finally {
@@ -101,7 +159,12 @@ test('a cached file that no longer matches the upstream checksum is fetched agai
   const cached = cachePathFor(cacheDir, url);
   await mkdir(join(cached, '..'), { recursive: true });
   await writeFile(cached, 'tampered');
-  await createSysext(ctx, { name: 'docker-compose', version: '2.30.3', arch: 'x86-64', outputDir: await outDir('stale') });
+  await createSysext(ctx, {
+    name: 'docker-compose',
+    version: '2.30.3',
+    arch: 'x86-64',
+    outputDir: await outDir('stale'),
+  });
   assert.ok(ctx.log.lines.some((line) => /does not match .* checksum; downloading it again/.test(line)));
   assert.notEqual(await readFile(cached, 'utf8'), 'tampered');
   assert.ok(upstream.mirror.requests.some((r) => r.path.endsWith('docker-compose-linux-x86_64') && r.status === 200));
@@ -111,10 +174,26 @@ test('bad input: unknown recipe, missing version, arch, option, format; each one
   const ctx = upstream.context();
   const outputDir = join(work, 'bad');
   const base = { version: 'v27.0.0', arch: 'x86-64' as Arch, outputDir };
-  await assert.rejects(createSysext(ctx, { ...base, name: 'dokcer' }), (e: Error & { kind?: string; hint?: string }) => e.kind === 'usage' && /unknown extension 'dokcer'/.test(e.message) && e.hint === "did you mean 'docker'?");
-  await assert.rejects(createSysext(ctx, { ...base, name: 'wasmtime', version: 'v99.0.0' }), (e: Error & { kind?: string; hint?: string }) => e.kind === 'input' && /wasmtime v99\.0\.0 is not published upstream for x86-64/.test(e.message) && /bake sysext versions wasmtime/.test(e.hint!));
-  await assert.rejects(createSysext(ctx, { ...base, name: 'wasmtime', arch: 'riscv64' as Arch }), /wasmtime is not available for riscv64/);
-  await assert.rejects(createSysext(ctx, { ...base, name: 'wasmtime', options: { 'cni-version': 'v1' } }), line(/wasmtime has no option --cni-version: its options: none/));
+  await assert.rejects(
+    createSysext(ctx, { ...base, name: 'dokcer' }),
+    (e: Error & { kind?: string; hint?: string }) =>
+      e.kind === 'usage' && /unknown extension 'dokcer'/.test(e.message) && e.hint === "did you mean 'docker'?",
+  );
+  await assert.rejects(
+    createSysext(ctx, { ...base, name: 'wasmtime', version: 'v99.0.0' }),
+    (e: Error & { kind?: string; hint?: string }) =>
+      e.kind === 'input' &&
+      /wasmtime v99\.0\.0 is not published upstream for x86-64/.test(e.message) &&
+      /bake sysext versions wasmtime/.test(e.hint!),
+  );
+  await assert.rejects(
+    createSysext(ctx, { ...base, name: 'wasmtime', arch: 'riscv64' as Arch }),
+    /wasmtime is not available for riscv64/,
+  );
+  await assert.rejects(
+    createSysext(ctx, { ...base, name: 'wasmtime', options: { 'cni-version': 'v1' } }),
+    line(/wasmtime has no option --cni-version: its options: none/),
+  );
   await assert.rejects(createSysext(ctx, { ...base, name: 'wasmtime', format: 'iso' as never }), kind('usage'));
   await assert.rejects(readdir(outputDir), /ENOENT/);
 });
@@ -125,7 +204,12 @@ test('Ctrl-C during a download stops the build and leaves no output', async () =
   upstream.mirror.fault(/tailscale_1\.78\.1_amd64\.tgz$/, { delayMs: 3000 });
   setTimeout(() => controller.abort(), 300);
   await assert.rejects(
-    createSysext(upstream.context({ cacheDir: join(work, 'cache-int'), signal: controller.signal }), { name: 'tailscale', version: 'v1.78.1', arch: 'x86-64', outputDir }),
+    createSysext(upstream.context({ cacheDir: join(work, 'cache-int'), signal: controller.signal }), {
+      name: 'tailscale',
+      version: 'v1.78.1',
+      arch: 'x86-64',
+      outputDir,
+    }),
     kind('interrupted'),
   );
   upstream.mirror.clearFaults();
@@ -136,13 +220,13 @@ test('systemd-sysext merges the built images in a private namespace and their bi
   const root = join(work, 'merge-root');
   const extensions = await flatcarMergeRoot(root);
   const ctx = upstream.context();
-  for (const [name, version] of [['kubernetes', 'v1.31.4'], ['wasmtime', 'v27.0.0']]) {
+  for (const [name, version] of [
+    ['kubernetes', 'v1.31.4'],
+    ['wasmtime', 'v27.0.0'],
+  ]) {
     await createSysext(ctx, { name: name!, version: version!, arch: 'x86-64', outputDir: extensions, os: 'flatcar' });
   }
-  const stdout = await runMerged(root, [
-    '"$1/usr/bin/kubectl"',
-    '"$1/usr/bin/wasmtime"',
-  ]);
+  const stdout = await runMerged(root, ['"$1/usr/bin/kubectl"', '"$1/usr/bin/wasmtime"']);
   assert.match(stdout, /kubectl \(x86_64 stand-in\)/);
   assert.match(stdout, /wasmtime \(x86_64 stand-in\)/);
 });

@@ -34,7 +34,10 @@ async function makeTree(dir: string): Promise<string> {
   await chmod(join(tree, 'usr/bin/hello'), 0o755);
   await symlink('hello', join(tree, 'usr/bin/hi'));
   await writeFile(join(tree, 'usr/lib/systemd/system/hello.service'), '[Service]\nExecStart=/usr/bin/hello\n');
-  await writeFile(join(tree, 'usr/lib/systemd/system/multi-user.target.d/10-hello.conf'), '[Unit]\nUpholds=hello.service\n');
+  await writeFile(
+    join(tree, 'usr/lib/systemd/system/multi-user.target.d/10-hello.conf'),
+    '[Unit]\nUpholds=hello.service\n',
+  );
   await mkdir(join(tree, 'opt/hello'), { recursive: true });
   await writeFile(join(tree, 'opt/hello/README'), 'stand-in\n');
   return tree;
@@ -46,7 +49,14 @@ for (const format of Object.keys(IMAGE_FORMATS) as ImageFormat[]) {
   test(`pack builds a ${format} sysext that systemd-dissect accepts${IMAGE_FORMATS[format].reproducible ? ', byte-identical twice' : ''}`, async () => {
     await withDir(async (dir) => {
       const tree = await makeTree(dir);
-      const first = await packSysext(ctx(), { dir: tree, name: 'hello', arch: 'x86-64', outputDir: join(dir, 'a'), format, forceReload: true });
+      const first = await packSysext(ctx(), {
+        dir: tree,
+        name: 'hello',
+        arch: 'x86-64',
+        outputDir: join(dir, 'a'),
+        format,
+        forceReload: true,
+      });
       assert.equal(first.image, join(dir, 'a', 'hello.raw'));
       const sums = await readFile(first.sha256sums, 'utf8');
       assert.equal(sums, `${await sha256File(first.image)}  hello.raw\n`);
@@ -57,7 +67,14 @@ for (const format of Object.keys(IMAGE_FORMATS) as ImageFormat[]) {
       assert.deepEqual(await lintSysext(ctx(), first.image, { arch: 'x86-64' }), []);
       if (IMAGE_FORMATS[format].reproducible) {
         await writeFile(join(tree, 'opt/hello/README'), 'stand-in\n'); // new mtime, same content
-        const second = await packSysext(ctx(), { dir: tree, name: 'hello', arch: 'x86-64', outputDir: join(dir, 'b'), format, forceReload: true });
+        const second = await packSysext(ctx(), {
+          dir: tree,
+          name: 'hello',
+          arch: 'x86-64',
+          outputDir: join(dir, 'b'),
+          format,
+          forceReload: true,
+        });
         assert.equal(await sha256File(second.image), await sha256File(first.image));
       }
     });
@@ -67,9 +84,20 @@ for (const format of Object.keys(IMAGE_FORMATS) as ImageFormat[]) {
 test('extension-release carries ID, SYSEXT_LEVEL for a named OS, and the output file name', async () => {
   await withDir(async (dir) => {
     const tree = await makeTree(dir);
-    const result = await packSysext(ctx(), { dir: tree, name: 'hello', arch: 'x86-64', outputDir: dir, outputFile: 'hello-1.0-x86-64', os: 'flatcar' });
+    const result = await packSysext(ctx(), {
+      dir: tree,
+      name: 'hello',
+      arch: 'x86-64',
+      outputDir: dir,
+      outputFile: 'hello-1.0-x86-64',
+      os: 'flatcar',
+    });
     assert.equal(result.image, join(dir, 'hello-1.0-x86-64.raw'));
-    const { stdout } = await execa('unsquashfs', ['-cat', result.image, 'usr/lib/extension-release.d/extension-release.hello']);
+    const { stdout } = await execa('unsquashfs', [
+      '-cat',
+      result.image,
+      'usr/lib/extension-release.d/extension-release.hello',
+    ]);
     assert.equal(stdout, 'ID=flatcar\nSYSEXT_LEVEL=1.0\nARCHITECTURE=x86-64');
     assert.match(await readFile(result.sha256sums, 'utf8'), /  hello-1\.0-x86-64\.raw\n$/);
   });
@@ -93,11 +121,14 @@ test('a tree with usr/sbin is refused with one line and leaves no output behind'
     await mkdir(join(tree, 'usr/sbin'));
     await writeFile(join(tree, 'usr/sbin/tool'), '#!/bin/sh\n');
     const out = join(dir, 'out');
-    await assert.rejects(packSysext(ctx(), { dir: tree, name: 'hello', arch: 'x86-64', outputDir: out }), (error: Error & { kind?: string }) => {
-      assert.equal(error.kind, 'input');
-      assert.match(error.message, /usr\/sbin.*\[usr-sbin\]/);
-      return true;
-    });
+    await assert.rejects(
+      packSysext(ctx(), { dir: tree, name: 'hello', arch: 'x86-64', outputDir: out }),
+      (error: Error & { kind?: string }) => {
+        assert.equal(error.kind, 'input');
+        assert.match(error.message, /usr\/sbin.*\[usr-sbin\]/);
+        return true;
+      },
+    );
     assert.deepEqual(await readdir(dir), ['tree']);
   });
 });
@@ -105,14 +136,23 @@ test('a tree with usr/sbin is refused with one line and leaves no output behind'
 test('an unknown format and a missing directory are usage and input errors', async () => {
   await withDir(async (dir) => {
     const tree = await makeTree(dir);
-    await assert.rejects(packSysext(ctx(), { dir: tree, name: 'hello', arch: 'x86-64', outputDir: dir, format: 'zip' as ImageFormat }), /unknown image format 'zip'/);
-    await assert.rejects(packSysext(ctx(), { dir: join(dir, 'nope'), name: 'hello', arch: 'x86-64', outputDir: dir }), /is not a directory/);
+    await assert.rejects(
+      packSysext(ctx(), { dir: tree, name: 'hello', arch: 'x86-64', outputDir: dir, format: 'zip' as ImageFormat }),
+      /unknown image format 'zip'/,
+    );
+    await assert.rejects(
+      packSysext(ctx(), { dir: join(dir, 'nope'), name: 'hello', arch: 'x86-64', outputDir: dir }),
+      /is not a directory/,
+    );
   });
 });
 
 test('the wrong architecture fails lint on ELF files', async () => {
   await withDir(async (dir) => {
     const tree = await makeTree(dir);
-    await assert.rejects(packSysext(ctx(), { dir: tree, name: 'hello', arch: 'arm64', outputDir: join(dir, 'out') }), /ELF machine 62, expected 183/);
+    await assert.rejects(
+      packSysext(ctx(), { dir: tree, name: 'hello', arch: 'arm64', outputDir: join(dir, 'out') }),
+      /ELF machine 62, expected 183/,
+    );
   });
 });

@@ -24,7 +24,8 @@ test('a clean tree has no findings; symlinked and Flatcar commands count as exis
     ...release,
     'usr/bin/demo': standInElf('x86-64', 'demo'),
     'usr/bin/demo-link': { link: '/usr/bin/demo' },
-    'usr/lib/systemd/system/demo.service': '[Service]\nExecStartPre=-/sbin/modprobe br_netfilter\nExecStart=/usr/bin/demo-link $OPTS\nExecStop=/bin/kill $MAINPID\n',
+    'usr/lib/systemd/system/demo.service':
+      '[Service]\nExecStartPre=-/sbin/modprobe br_netfilter\nExecStart=/usr/bin/demo-link $OPTS\nExecStop=/bin/kill $MAINPID\n',
     'usr/lib/systemd/system/multi-user.target.d/10-demo.conf': '[Unit]\nUpholds=demo.service\n',
   });
   try {
@@ -59,9 +60,12 @@ test('every rule fires on the mistakes it names', async () => {
       'usr-sbin usr/sbin/keepalived',
     ]);
     assert.match(findings.find((f) => f.rule === 'extension-release')!.message, /ID= is missing/);
-    assert.deepEqual(await lintTree(root, { name: 'other' }).then((f) => f.filter((x) => x.rule === 'extension-release').map((x) => x.message)), [
-      "no extension-release for 'other' (systemd-sysext matches it to the image name)",
-    ]);
+    assert.deepEqual(
+      await lintTree(root, { name: 'other' }).then((f) =>
+        f.filter((x) => x.rule === 'extension-release').map((x) => x.message),
+      ),
+      ["no extension-release for 'other' (systemd-sysext matches it to the image name)"],
+    );
   } finally {
     await rm(root, { recursive: true, force: true });
   }

@@ -22,14 +22,21 @@ import { flatcarMergeRoot, runMerged } from '../support/sysext-merge.ts';
 const SOURCE_BUILDS = ['bird', 'chrony', 'haproxy', 'scx'];
 /** Its own name: sysext-recipes.test.ts, running beside this file, removes the shared one when it ends. */
 const BUILD_IMAGE = 'localhost/bake-standin-build-b:2';
-const UNITS: Record<string, string> = { bird: 'bird.service', chrony: 'chronyd.service', haproxy: 'haproxy.service', scx: 'scx.service' };
+const UNITS: Record<string, string> = {
+  bird: 'bird.service',
+  chrony: 'chronyd.service',
+  haproxy: 'haproxy.service',
+  scx: 'scx.service',
+};
 
 let upstream: Upstream;
 let work: string;
 let buildImage: string;
 
 before(async () => {
-  upstream = await startUpstream(['x86-64', 'arm64'], { only: [...SOURCE_BUILDS, 'btop', 'tilde', 'llamaedge', 'wasmedge'] });
+  upstream = await startUpstream(['x86-64', 'arm64'], {
+    only: [...SOURCE_BUILDS, 'btop', 'tilde', 'llamaedge', 'wasmedge'],
+  });
   work = await mkdtemp(join(tmpdir(), 'sysext-recipes-b-'));
   buildImage = await ensureStandInBuildImage(BUILD_IMAGE);
 });
@@ -47,13 +54,26 @@ for (const name of SOURCE_BUILDS) {
     test(`${name} builds from source for ${arch}, passes lint and systemd-dissect, upholds its unit`, async () => {
       const version = STANDIN_VERSIONS_B[name]!;
       const dir = outputDir(name, arch);
-      const result = await createSysext(upstream.context(), { name, version, arch, outputDir: dir, sysupdate: true, options: { 'build-image': buildImage } });
+      const result = await createSysext(upstream.context(), {
+        name,
+        version,
+        arch,
+        outputDir: dir,
+        sysupdate: true,
+        options: { 'build-image': buildImage },
+      });
       assert.deepEqual((await readdir(dir)).sort(), [`SHA256SUMS.${name}`, `${name}.conf`, `${name}.raw`]);
       const { stdout } = await execa('systemd-dissect', [result.image]);
       assert.match(stdout, /✓ extension for system/);
       assert.match(stdout, new RegExp(`ARCHITECTURE=${arch}`));
       const { stdout: listing } = await execa('unsquashfs', ['-l', result.image]);
-      assert.match(listing, new RegExp(`usr/lib/systemd/system/multi-user.target.d/10-${UNITS[name]!.replace('.service', '')}\\.conf$`, 'm'));
+      assert.match(
+        listing,
+        new RegExp(
+          `usr/lib/systemd/system/multi-user.target.d/10-${UNITS[name]!.replace('.service', '')}\\.conf$`,
+          'm',
+        ),
+      );
     });
   }
 }
@@ -64,8 +84,17 @@ test('haproxy refuses a tarball that does not match its .sha256', async () => {
   await writeFile(file, Buffer.concat([original, Buffer.from('x')]));
   try {
     const ctx = upstream.context({ cacheDir: join(work, 'cache-haproxy') });
-    const request = { name: 'haproxy', version: '3.0.7', arch: 'x86-64' as const, outputDir: join(work, 'haproxy-bad'), options: { 'build-image': buildImage } };
-    await assert.rejects(createSysext(ctx, request), (error: unknown) => error instanceof BakeError && error.kind === 'verify');
+    const request = {
+      name: 'haproxy',
+      version: '3.0.7',
+      arch: 'x86-64' as const,
+      outputDir: join(work, 'haproxy-bad'),
+      options: { 'build-image': buildImage },
+    };
+    await assert.rejects(
+      createSysext(ctx, request),
+      (error: unknown) => error instanceof BakeError && error.kind === 'verify',
+    );
   } finally {
     await writeFile(file, original);
   }
@@ -74,11 +103,19 @@ test('haproxy refuses a tarball that does not match its .sha256', async () => {
 test('scx --scheduler picks the scheduler its unit runs; an unknown one is refused before building', async () => {
   const ctx = upstream.context();
   const request = { name: 'scx', version: STANDIN_VERSIONS_B.scx!, arch: 'x86-64' as const };
-  const result = await createSysext(ctx, { ...request, outputDir: join(work, 'scx-lavd'), options: { 'build-image': buildImage, scheduler: 'scx_lavd' } });
+  const result = await createSysext(ctx, {
+    ...request,
+    outputDir: join(work, 'scx-lavd'),
+    options: { 'build-image': buildImage, scheduler: 'scx_lavd' },
+  });
   const { stdout } = await execa('unsquashfs', ['-cat', result.image, 'usr/share/scx/scx']);
   assert.equal(stdout, 'SCX_SCHEDULER=scx_lavd\nSCX_FLAGS=');
   await assert.rejects(
-    createSysext(ctx, { ...request, outputDir: join(work, 'scx-bad'), options: { 'build-image': buildImage, scheduler: 'scx_nope' } }),
+    createSysext(ctx, {
+      ...request,
+      outputDir: join(work, 'scx-bad'),
+      options: { 'build-image': buildImage, scheduler: 'scx_nope' },
+    }),
     (error: unknown) => error instanceof BakeError && error.kind === 'usage',
   );
 });
@@ -91,7 +128,12 @@ test('systemd-sysext merges the source builds and their binaries run', async () 
     '"$1/usr/bin/bird"; "$1/usr/bin/chronyd"; "$1/usr/bin/haproxy"; "$1/usr/bin/scx_rusty"',
     'test -f "$1/usr/lib/systemd/system/scx.service"',
   ]);
-  assert.deepEqual(stdout.split('\n'), ['bird (x86_64 stand-in)', 'chronyd (x86_64 stand-in)', 'haproxy (x86_64 stand-in)', 'scx_rusty (x86_64 stand-in)']);
+  assert.deepEqual(stdout.split('\n'), [
+    'bird (x86_64 stand-in)',
+    'chronyd (x86_64 stand-in)',
+    'haproxy (x86_64 stand-in)',
+    'scx_rusty (x86_64 stand-in)',
+  ]);
 });
 
 for (const arch of ['x86-64', 'arm64'] as Arch[]) {
@@ -99,12 +141,23 @@ for (const arch of ['x86-64', 'arm64'] as Arch[]) {
     const ctx = upstream.context();
     const dir = outputDir('llamaedge', arch);
     const wasmedge = STANDIN_VERSIONS.wasmedge!;
-    const result = await createSysext(ctx, { name: 'llamaedge', version: 'latest', arch, outputDir: dir, sysupdate: true, options: { 'wasmedge-version': wasmedge } });
+    const result = await createSysext(ctx, {
+      name: 'llamaedge',
+      version: 'latest',
+      arch,
+      outputDir: dir,
+      sysupdate: true,
+      options: { 'wasmedge-version': wasmedge },
+    });
     assert.equal(result.version, STANDIN_VERSIONS_B.llamaedge);
     const { stdout } = await execa('systemd-dissect', [result.image]);
     assert.match(stdout, new RegExp(`ARCHITECTURE=${arch}`));
     const { stdout: listing } = await execa('unsquashfs', ['-l', result.image]);
-    for (const path of ['usr/lib64/wasmedge/libwasmedgePluginWasiNN.so', 'usr/lib/llamaedge/llama-api-server.wasm', 'usr/bin/llama-api-server']) {
+    for (const path of [
+      'usr/lib64/wasmedge/libwasmedgePluginWasiNN.so',
+      'usr/lib/llamaedge/llama-api-server.wasm',
+      'usr/bin/llama-api-server',
+    ]) {
       assert.match(listing, new RegExp(`${path}$`, 'm'));
     }
   });
@@ -113,8 +166,14 @@ for (const arch of ['x86-64', 'arm64'] as Arch[]) {
 test('llamaedge without --wasmedge-version is a usage error, before any download', async () => {
   const ctx = upstream.context();
   await assert.rejects(
-    createSysext(ctx, { name: 'llamaedge', version: STANDIN_VERSIONS_B.llamaedge!, arch: 'x86-64', outputDir: join(work, 'llamaedge-bare') }),
-    (error: unknown) => error instanceof BakeError && error.kind === 'usage' && /--wasmedge-version/.test(error.message),
+    createSysext(ctx, {
+      name: 'llamaedge',
+      version: STANDIN_VERSIONS_B.llamaedge!,
+      arch: 'x86-64',
+      outputDir: join(work, 'llamaedge-bare'),
+    }),
+    (error: unknown) =>
+      error instanceof BakeError && error.kind === 'usage' && /--wasmedge-version/.test(error.message),
   );
   assert.equal(ctx.log.lines.filter((line) => line.includes(' GET ')).length, 0);
 });

@@ -17,8 +17,21 @@ import { STANDIN_VERSIONS } from '../support/fixtures/upstream.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
 
 const BAKERY_RELEASED = [
-  'crio', 'docker', 'docker-compose', 'falco', 'k3s', 'keepalived', 'kubernetes', 'nerdctl', 'nvidia-runtime', 'ollama',
-  'rke2', 'tailscale', 'wasmcloud', 'wasmedge', 'wasmtime',
+  'crio',
+  'docker',
+  'docker-compose',
+  'falco',
+  'k3s',
+  'keepalived',
+  'kubernetes',
+  'nerdctl',
+  'nvidia-runtime',
+  'ollama',
+  'rke2',
+  'tailscale',
+  'wasmcloud',
+  'wasmedge',
+  'wasmtime',
 ];
 const SOURCE_BUILDS = new Set(['keepalived', 'nvidia-runtime']);
 const PATCH_LEVEL = new Set(['kubernetes', 'k3s', 'rke2']);
@@ -59,7 +72,12 @@ for (const name of BAKERY_RELEASED) {
       });
       assert.equal(result.image, join(outputDir, `${name}-${version}-${arch}.raw`));
       const minor = /^(v?\d+\.\d+)\./.exec(version)![1];
-      const expected = [`${name}-${version}-${arch}.raw`, `${name}.conf`, `SHA256SUMS.${name}`, ...(PATCH_LEVEL.has(name) ? [`${name}-${minor}.conf`] : [])];
+      const expected = [
+        `${name}-${version}-${arch}.raw`,
+        `${name}.conf`,
+        `SHA256SUMS.${name}`,
+        ...(PATCH_LEVEL.has(name) ? [`${name}-${minor}.conf`] : []),
+      ];
       assert.deepEqual((await readdir(outputDir)).sort(), expected.sort());
       // systemd-dissect only calls an image an extension when the file name matches extension-release.
       const named = join(outputDir, `${name}.raw`);

@@ -5,7 +5,19 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -142,7 +154,10 @@ test('a cached tree is inspected before it is stored: an archive with a device n
   const { ctx, into } = setup('cache-device');
   const bad = join(work, 'device.tgz');
   await writeFile(bad, rawTar([{ path: 'dev/null', device: 'char' }]));
-  await assert.rejects(unpackArchive(ctx, { archive: bad, dir: await into('a'), strip: 1, sha256: await sha256File(bad) }), { kind: 'input' });
+  await assert.rejects(
+    unpackArchive(ctx, { archive: bad, dir: await into('a'), strip: 1, sha256: await sha256File(bad) }),
+    { kind: 'input' },
+  );
   assert.deepEqual(await readdir(join(ctx.cacheDir, 'sysext', 'unpacked')), []);
 });
 

@@ -15,9 +15,16 @@ test('GitHub releases are read page by page until a short page, with the token s
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const page = Number(url.searchParams.get('page'));
-    seen.push({ page: url.searchParams.get('page'), ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) });
+    seen.push({
+      page: url.searchParams.get('page'),
+      ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+    });
     const count = page === 1 ? 100 : page === 2 ? 3 : 0;
-    const body = Array.from({ length: count }, (_, i) => ({ tag_name: `v1.${page}.${i}`, prerelease: i === 0, draft: false }));
+    const body = Array.from({ length: count }, (_, i) => ({
+      tag_name: `v1.${page}.${i}`,
+      prerelease: i === 0,
+      draft: false,
+    }));
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body));
   });
@@ -30,7 +37,10 @@ test('GitHub releases are read page by page until a short page, with the token s
     const versions = await fetchSourceVersions(ctx, { kind: 'github-releases', repo: 'o/r' });
     assert.equal(versions.length, 99 + 2);
     assert.ok(!versions.includes('v1.1.0') && !versions.includes('v1.2.0'));
-    assert.deepEqual(seen.map((s) => s.page), ['1', '2']);
+    assert.deepEqual(
+      seen.map((s) => s.page),
+      ['1', '2'],
+    );
     assert.ok(seen.every((s) => s.authorization === 'Bearer test-token'));
   } finally {
     if (previous === undefined) delete process.env.GH_TOKEN;

@@ -44,7 +44,13 @@ for (const name of WRAPPED) {
   for (const arch of ['x86-64', 'arm64'] as Arch[]) {
     test(`${name} builds for ${arch} from the index's version, passes lint and systemd-dissect`, async () => {
       const outputDir = join(work, `${name}-${arch}`);
-      const result = await createSysext(upstream.context(), { name, version: 'latest', arch, outputDir, sysupdate: true });
+      const result = await createSysext(upstream.context(), {
+        name,
+        version: 'latest',
+        arch,
+        outputDir,
+        sysupdate: true,
+      });
       assert.equal(result.version, STANDIN_VERSIONS_B[name]);
       assert.deepEqual((await readdir(outputDir)).sort(), [`SHA256SUMS.${name}`, `${name}.conf`, `${name}.raw`]);
       const { stdout } = await execa('systemd-dissect', [result.image]);
@@ -60,16 +66,19 @@ test('merged by systemd-sysext, the wrapped programs run on nothing but their bu
   const root = join(work, 'merge-root');
   const extensions = await flatcarMergeRoot(root);
   for (const name of WRAPPED) await copyFile(image(name, 'x86-64'), join(extensions, `${name}.raw`));
-  const stdout = await runMerged(root, [
-    'chroot "$1" /usr/bin/btop btop ran',
-    'chroot "$1" /usr/bin/tilde tilde ran',
-  ]);
-  assert.deepEqual(stdout.split('\n').filter((line) => line.endsWith(' ran')), ['btop ran', 'tilde ran']);
+  const stdout = await runMerged(root, ['chroot "$1" /usr/bin/btop btop ran', 'chroot "$1" /usr/bin/tilde tilde ran']);
+  assert.deepEqual(
+    stdout.split('\n').filter((line) => line.endsWith(' ran')),
+    ['btop ran', 'tilde ran'],
+  );
 });
 
 test('a version the index does not hold is refused, not replaced by the one it has', async () => {
   const outputDir = join(work, 'old-tilde');
-  await assert.rejects(createSysext(upstream.context(), { name: 'tilde', version: '1.1.1-1', arch: 'x86-64', outputDir }), kind('input'));
+  await assert.rejects(
+    createSysext(upstream.context(), { name: 'tilde', version: '1.1.1-1', arch: 'x86-64', outputDir }),
+    kind('input'),
+  );
   await assert.rejects(readdir(outputDir), /ENOENT/);
 });
 
@@ -88,19 +97,35 @@ async function withAltered(path: string, alter: (bytes: Buffer) => Buffer, run: 
 test('a .deb that does not match Packages fails verification', async () => {
   const deb = `${DEBIAN_MIRROR}/pool/main/l/libt3widget2/libt3widget2_1.2.2-1_amd64.deb`;
   const outputDir = join(work, 'tampered-deb');
-  await withAltered(deb, (bytes) => Buffer.concat([bytes, Buffer.from('\n')]), async () => {
-    const ctx = upstream.context({ cacheDir: join(work, 'cache-deb') });
-    await assert.rejects(createSysext(ctx, { name: 'tilde', version: 'latest', arch: 'x86-64', outputDir }), kind('verify'));
-  });
+  await withAltered(
+    deb,
+    (bytes) => Buffer.concat([bytes, Buffer.from('\n')]),
+    async () => {
+      const ctx = upstream.context({ cacheDir: join(work, 'cache-deb') });
+      await assert.rejects(
+        createSysext(ctx, { name: 'tilde', version: 'latest', arch: 'x86-64', outputDir }),
+        kind('verify'),
+      );
+    },
+  );
   await assert.rejects(readdir(outputDir), /ENOENT/);
 });
 
 test('a Packages.gz that the signed Release does not list, or a Release not signed by the keyring, is refused', async () => {
   const index = `${DEBIAN_MIRROR}/dists/bookworm/main/binary-amd64/Packages.gz`;
-  const request = { name: 'tilde', version: STANDIN_VERSIONS_B.tilde!, arch: 'x86-64' as const, outputDir: join(work, 'unsigned') };
-  const extraStanza = (bytes: Buffer) => gzipSync(Buffer.concat([gunzipSync(bytes), Buffer.from('\nPackage: extra\n')]));
+  const request = {
+    name: 'tilde',
+    version: STANDIN_VERSIONS_B.tilde!,
+    arch: 'x86-64' as const,
+    outputDir: join(work, 'unsigned'),
+  };
+  const extraStanza = (bytes: Buffer) =>
+    gzipSync(Buffer.concat([gunzipSync(bytes), Buffer.from('\nPackage: extra\n')]));
   await withAltered(index, extraStanza, async () => {
-    await assert.rejects(createSysext(upstream.context({ cacheDir: join(work, 'cache-index') }), request), kind('verify'));
+    await assert.rejects(
+      createSysext(upstream.context({ cacheDir: join(work, 'cache-index') }), request),
+      kind('verify'),
+    );
   });
   const ctx = upstream.context({ cacheDir: join(work, 'cache-keyring') });
   ctx.endpoints.debianKeyring = '/usr/share/keyrings/debian-archive-keyring.gpg';
@@ -116,7 +141,10 @@ test('an .apk whose files were swapped (control stream intact) fails its datahas
   };
   await withAltered(apk, swapData, async () => {
     const ctx = upstream.context({ cacheDir: join(work, 'cache-apk') });
-    await assert.rejects(createSysext(ctx, { name: 'btop', version: 'latest', arch: 'x86-64', outputDir: join(work, 'tampered-apk') }), kind('verify'));
+    await assert.rejects(
+      createSysext(ctx, { name: 'btop', version: 'latest', arch: 'x86-64', outputDir: join(work, 'tampered-apk') }),
+      kind('verify'),
+    );
   });
 });
 
@@ -133,17 +161,37 @@ test('merging a tree into a symlink is refused instead of writing through it', a
 
 test('bake sysext wrap --deb bundles named packages under another name, through the CLI', async () => {
   const env: Record<string, string> = { BAKE_CACHE_DIR: join(work, 'cache-cli') };
-  for (const [name, url] of Object.entries(upstream.endpoints)) env[ENDPOINTS[name as keyof typeof ENDPOINTS].env] = url!;
+  for (const [name, url] of Object.entries(upstream.endpoints))
+    env[ENDPOINTS[name as keyof typeof ENDPOINTS].env] = url!;
   const outputDir = join(work, 'wrap-cli');
-  const args = ['--import', 'tsx', 'bake/cli.ts', 'sysext', 'wrap', '--deb', 'tilde', '--name', 'editor', '--output-dir', outputDir, '--json'];
+  const args = [
+    '--import',
+    'tsx',
+    'bake/cli.ts',
+    'sysext',
+    'wrap',
+    '--deb',
+    'tilde',
+    '--name',
+    'editor',
+    '--output-dir',
+    outputDir,
+    '--json',
+  ];
   const run = await execa('node', args, { env, reject: false });
   assert.equal(run.exitCode, 0, run.stderr);
   assert.equal((JSON.parse(run.stdout) as { version: string }).version, STANDIN_VERSIONS_B.tilde);
   const { stdout } = await execa('unsquashfs', ['-lls', join(outputDir, 'editor.raw')]);
   assert.match(stdout, /usr\/lib\/extension-release\.d\/extension-release\.editor/);
   assert.match(stdout, /usr\/bin\/tilde -> \/usr\/lib\/editor\/usr\/bin\/tilde/);
-  const neither = await execa('node', ['--import', 'tsx', 'bake/cli.ts', 'sysext', 'wrap', 'tilde'], { env, reject: false });
+  const neither = await execa('node', ['--import', 'tsx', 'bake/cli.ts', 'sysext', 'wrap', 'tilde'], {
+    env,
+    reject: false,
+  });
   assert.equal(neither.exitCode, 2);
-  const noMirror = await execa('node', [...args.slice(0, 6), '--output-dir', join(work, 'no-mirror')], { env: { ...env, BAKE_DEBIAN_URL: '' }, reject: false });
+  const noMirror = await execa('node', [...args.slice(0, 6), '--output-dir', join(work, 'no-mirror')], {
+    env: { ...env, BAKE_DEBIAN_URL: '' },
+    reject: false,
+  });
   assert.equal(noMirror.exitCode, 2, noMirror.stderr);
 });

@@ -15,7 +15,15 @@ import { convertArgs } from '../../bake/vendor/convert.ts';
 import { layoutTarget } from '../../bake/vendor/layout.ts';
 import { appendFixedVhdFooter } from '../../bake/vendor/vhd.ts';
 import { isBakeError } from '../../bake/core/errors.ts';
-import { qemuCheck, qemuCompare, qemuInfo, rawView, readRawImage, testCompressed, toRaw } from '../support/vendor-judge.ts';
+import {
+  qemuCheck,
+  qemuCompare,
+  qemuInfo,
+  rawView,
+  readRawImage,
+  testCompressed,
+  toRaw,
+} from '../support/vendor-judge.ts';
 import { vendorFixture, type VendorFixture } from '../support/vendor-fixture.ts';
 
 const VERSION = '4790.0.0';
@@ -28,7 +36,15 @@ after(async () => {
   for (const release of releaseFixture) await release();
 });
 function shared(): Promise<VendorFixture> {
-  fixture ??= vendorFixture({ after: (fn) => releaseFixture.push(fn) }, [{ version: VERSION, channel: 'alpha', sdkVersion: VERSION, oems: ['qemu', 'azure', 'hyperv', 'openstack', 'exoscale', 'vmware', 'gce'], firmware: true }]);
+  fixture ??= vendorFixture({ after: (fn) => releaseFixture.push(fn) }, [
+    {
+      version: VERSION,
+      channel: 'alpha',
+      sdkVersion: VERSION,
+      oems: ['qemu', 'azure', 'hyperv', 'openstack', 'exoscale', 'vmware', 'gce'],
+      firmware: true,
+    },
+  ]);
   return fixture;
 }
 
@@ -41,15 +57,35 @@ interface Run {
   lines: string[];
 }
 
-async function runNative(t: TestContext, fx: VendorFixture, vendor: string, compression: string[], more: Partial<VendorJob> = {}): Promise<Run> {
+async function runNative(
+  t: TestContext,
+  fx: VendorFixture,
+  vendor: string,
+  compression: string[],
+  more: Partial<VendorJob> = {},
+): Promise<Run> {
   const dir = await mkdtemp(join(fx.scratch, `${vendor}-`));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const out = join(dir, 'out');
   await execa('mkdir', [out]);
   const image = await fx.disk(dir, VERSION);
   const ctx = fx.context();
-  const outputs = await produceVendorImage(ctx, { vendor, route: 'native', release: fx.releases.get(VERSION)!, image, workDir: dir, outputDir: out, compression, scripts: fx.scriptsTrust('native', VERSION), ...more });
-  assert.deepEqual((await readdir(dir)).filter((name) => name.startsWith('vendor-')), [], 'the stage is gone');
+  const outputs = await produceVendorImage(ctx, {
+    vendor,
+    route: 'native',
+    release: fx.releases.get(VERSION)!,
+    image,
+    workDir: dir,
+    outputDir: out,
+    compression,
+    scripts: fx.scriptsTrust('native', VERSION),
+    ...more,
+  });
+  assert.deepEqual(
+    (await readdir(dir)).filter((name) => name.startsWith('vendor-')),
+    [],
+    'the stage is gone',
+  );
   return { outputs, names: outputs.map((o) => basename(o)), image, dir, out, lines: ctx.lines };
 }
 
@@ -64,7 +100,11 @@ async function assertOemAndSysexts(raw: string, oemId: string, grubOemId: string
   assert.match(contents.oem['grub.cfg']!, new RegExp(`^# Flatcar GRUB settings\\n\\nset oem_id="${grubOemId}"\\n`));
   assert.match(contents.oem['oem-release']!, new RegExp(`^ID=${oemId}\\n`, 'm'));
   assert.match(contents.oem['oem-release']!, /^NAME=Fixture /m, 'oem-release comes from the sysext SYSEXT_* fields');
-  assert.equal(contents.extensionsLink, '/opt/extensions/hello/hello-1.0-x86-64.raw', 'the baked sysext symlink is still there');
+  assert.equal(
+    contents.extensionsLink,
+    '/opt/extensions/hello/hello-1.0-x86-64.raw',
+    'the baked sysext symlink is still there',
+  );
   assert.equal(contents.optExtension.trim(), 'baked sysext stand-in');
 }
 
@@ -72,10 +112,17 @@ test('qemu_uefi: compressed qcow2 (compat 0.10), launcher, README, firmware, leg
   const fx = await shared();
   const run = await runNative(t, fx, 'qemu_uefi', ['bz2', 'none']);
   assert.deepEqual(run.names, [
-    'flatcar_production_qemu_uefi_image.img', 'flatcar_production_qemu_uefi_image.img.bz2', 'flatcar_production_qemu_uefi.sh',
-    'flatcar_production_qemu_uefi.README', 'flatcar_production_qemu_uefi_efi_code.qcow2', 'flatcar_production_qemu_uefi_efi_code.qcow2.bz2',
-    'flatcar_production_qemu_uefi_efi_vars.qcow2', 'flatcar_production_qemu_uefi_efi_vars.qcow2.bz2',
-    'flatcar_production_qemu_image.img', 'flatcar_production_qemu_image.img.bz2', 'flatcar_production_qemu.sh',
+    'flatcar_production_qemu_uefi_image.img',
+    'flatcar_production_qemu_uefi_image.img.bz2',
+    'flatcar_production_qemu_uefi.sh',
+    'flatcar_production_qemu_uefi.README',
+    'flatcar_production_qemu_uefi_efi_code.qcow2',
+    'flatcar_production_qemu_uefi_efi_code.qcow2.bz2',
+    'flatcar_production_qemu_uefi_efi_vars.qcow2',
+    'flatcar_production_qemu_uefi_efi_vars.qcow2.bz2',
+    'flatcar_production_qemu_image.img',
+    'flatcar_production_qemu_image.img.bz2',
+    'flatcar_production_qemu.sh',
   ]);
   const img = join(run.out, 'flatcar_production_qemu_uefi_image.img');
   const info = await qemuInfo(img, 'qcow2');
@@ -86,8 +133,14 @@ test('qemu_uefi: compressed qcow2 (compat 0.10), launcher, README, firmware, leg
   await qemuCheck(img, 'qcow2');
   await qemuCompare(run.image, img, 'qcow2');
   for (const name of run.names.filter((n) => n.endsWith('.bz2'))) await testCompressed(join(run.out, name));
-  assert.equal(await readlink(join(run.out, 'flatcar_production_qemu_image.img')), 'flatcar_production_qemu_uefi_image.img');
-  assert.equal(await readlink(join(run.out, 'flatcar_production_qemu_image.img.bz2')), 'flatcar_production_qemu_uefi_image.img.bz2');
+  assert.equal(
+    await readlink(join(run.out, 'flatcar_production_qemu_image.img')),
+    'flatcar_production_qemu_uefi_image.img',
+  );
+  assert.equal(
+    await readlink(join(run.out, 'flatcar_production_qemu_image.img.bz2')),
+    'flatcar_production_qemu_uefi_image.img.bz2',
+  );
   const script = await readFile(join(run.out, 'flatcar_production_qemu_uefi.sh'), 'utf8');
   assert.match(script, /^VM_NAME='flatcar_production_qemu_uefi-4790-0-0'$/m);
   assert.match(script, /^VM_IMAGE='flatcar_production_qemu_uefi_image.img'$/m);
@@ -134,7 +187,8 @@ test('the fixed-VHD footer is the one qemu-img convert -O vpc -o subformat=fixed
   const theirs = await readFile(join(dir, 'qemu.vhd'));
   assert.equal(ours.length, theirs.length);
   // Fields every qemu-img run writes afresh: timestamp (24–27), checksum (64–67), UUID (68–83).
-  const masked = (file: Buffer) => Buffer.concat([file.subarray(bytes, bytes + 24), file.subarray(bytes + 28, bytes + 64), file.subarray(bytes + 84)]);
+  const masked = (file: Buffer) =>
+    Buffer.concat([file.subarray(bytes, bytes + 24), file.subarray(bytes + 28, bytes + 64), file.subarray(bytes + 84)]);
   assert.deepEqual(masked(ours), masked(theirs));
   const info = await qemuInfo(raw, 'vpc');
   assert.equal(info['virtual-size'], bytes);
@@ -169,7 +223,11 @@ test('hyperv_vhdx: dynamic VHDX', async (t) => {
 test('vmware_ova: streamOptimized VMDK, OVF from the template, OVA with SHA1 manifest', async (t) => {
   const fx = await shared();
   const run = await runNative(t, fx, 'vmware_ova', ['none']);
-  assert.deepEqual(run.names, ['flatcar_production_vmware_ova.ovf', 'flatcar_production_vmware_ova.ova', 'flatcar_production_vmware_ova_image.vmdk']);
+  assert.deepEqual(run.names, [
+    'flatcar_production_vmware_ova.ovf',
+    'flatcar_production_vmware_ova.ova',
+    'flatcar_production_vmware_ova_image.vmdk',
+  ]);
   const vmdk = join(run.out, 'flatcar_production_vmware_ova_image.vmdk');
   const info = await qemuInfo(vmdk, 'vmdk');
   assert.equal(info['format-specific']?.data['create-type'], 'streamOptimized');
@@ -180,16 +238,31 @@ test('vmware_ova: streamOptimized VMDK, OVF from the template, OVA with SHA1 man
   assert.match(ovf, new RegExp(`ovf:size="${(await stat(vmdk)).size}"`));
   assert.doesNotMatch(ovf, /@@/);
   const { stdout: listing } = await execa('tar', ['-tf', join(run.out, 'flatcar_production_vmware_ova.ova')]);
-  assert.deepEqual(listing.split('\n'), ['flatcar_production_vmware_ova.ovf', 'flatcar_production_vmware_ova.mf', 'flatcar_production_vmware_ova_image.vmdk']);
-  const { stdout: manifest } = await execa('tar', ['-xOf', join(run.out, 'flatcar_production_vmware_ova.ova'), 'flatcar_production_vmware_ova.mf']);
+  assert.deepEqual(listing.split('\n'), [
+    'flatcar_production_vmware_ova.ovf',
+    'flatcar_production_vmware_ova.mf',
+    'flatcar_production_vmware_ova_image.vmdk',
+  ]);
+  const { stdout: manifest } = await execa('tar', [
+    '-xOf',
+    join(run.out, 'flatcar_production_vmware_ova.ova'),
+    'flatcar_production_vmware_ova.mf',
+  ]);
   const { stdout: sha1 } = await execa('sha1sum', [vmdk]);
-  assert.match(manifest, new RegExp(`^SHA1\\(flatcar_production_vmware_ova_image.vmdk\\)= ${sha1.split(' ')[0]}$`, 'm'));
+  assert.match(
+    manifest,
+    new RegExp(`^SHA1\\(flatcar_production_vmware_ova_image.vmdk\\)= ${sha1.split(' ')[0]}$`, 'm'),
+  );
 });
 
 test('gce: raw disk packed as disk.raw in a tar.gz, nothing else (base layout via --disk_layout)', async (t) => {
   const fx = await shared();
   const run = await runNative(t, fx, 'gce', ['bz2'], { diskLayout: 'base' });
-  assert.deepEqual(run.names, ['flatcar_production_gce.tar.gz'], 'the tarball replaces the file list and is not compressed again');
+  assert.deepEqual(
+    run.names,
+    ['flatcar_production_gce.tar.gz'],
+    'the tarball replaces the file list and is not compressed again',
+  );
   // Listing decompresses the whole stream: a corrupt gzip fails here.
   const { stdout } = await execa('tar', ['--use-compress-program=pigz', '-tvf', run.outputs[0]!]);
   const entries = stdout.split('\n');
@@ -203,7 +276,10 @@ test('gce: raw disk packed as disk.raw in a tar.gz, nothing else (base layout vi
 test('exoscale: qcow2 resized to 10 GiB, zst', async (t) => {
   const fx = await shared();
   const run = await runNative(t, fx, 'exoscale', ['zst', 'none']);
-  assert.deepEqual(run.names, ['flatcar_production_exoscale_image.qcow2', 'flatcar_production_exoscale_image.qcow2.zst']);
+  assert.deepEqual(run.names, [
+    'flatcar_production_exoscale_image.qcow2',
+    'flatcar_production_exoscale_image.qcow2.zst',
+  ]);
   assert.equal((await qemuInfo(run.outputs[0]!, 'qcow2'))['virtual-size'], 10 * 2 ** 30);
   await qemuCheck(run.outputs[0]!, 'qcow2');
   await testCompressed(run.outputs[1]!);
@@ -212,7 +288,10 @@ test('exoscale: qcow2 resized to 10 GiB, zst', async (t) => {
 test('openstack_mini: qcow2 on the base layout, gz and bz2 without the plain file', async (t) => {
   const fx = await shared();
   const run = await runNative(t, fx, 'openstack_mini', ['gz', 'bz2']);
-  assert.deepEqual(run.names, ['flatcar_production_openstack_mini_image.img.gz', 'flatcar_production_openstack_mini_image.img.bz2']);
+  assert.deepEqual(run.names, [
+    'flatcar_production_openstack_mini_image.img.gz',
+    'flatcar_production_openstack_mini_image.img.bz2',
+  ]);
   for (const output of run.outputs) await testCompressed(output);
   await execa('pigz', ['-dk', run.outputs[0]!]);
   await qemuCompare(run.image, join(run.out, 'flatcar_production_openstack_mini_image.img'), 'qcow2');
@@ -234,7 +313,15 @@ test('an OEM sysext missing on the server: a network error naming it, no loop de
   const image = await fx.disk(dir, VERSION);
   const ctx = fx.context();
   await assert.rejects(
-    produceVendorImage(ctx, { vendor: 'hetzner', route: 'native', release: fx.releases.get(VERSION)!, image, workDir: dir, outputDir: dir, compression: ['none'] }),
+    produceVendorImage(ctx, {
+      vendor: 'hetzner',
+      route: 'native',
+      release: fx.releases.get(VERSION)!,
+      image,
+      workDir: dir,
+      outputDir: dir,
+      compression: ['none'],
+    }),
     (error: unknown) => isBakeError(error) && error.kind === 'network' && /oem-hetzner\.raw/.test(error.message),
   );
   // The layout grows the (consumed) image while the download runs; it has finished and let go of it.

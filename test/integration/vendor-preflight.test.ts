@@ -22,6 +22,13 @@ test('a vendor bake names the files its mirror lacks before decompressing the re
   assert.equal(run.exitCode, 3, run.stderr);
   assertOneLineError(run, /the azure image needs files that do not exist: \S+\/oem-azure\.raw: .*--release-url/);
   const cached = join(fx.env.BAKE_CACHE_DIR, 'releases/beta/amd64-usr/4757.1.0/flatcar_production_image.bin.bz2');
-  assert.equal(await access(cached).then(() => true, () => false), false, 'the release was downloaded before the check');
+  assert.equal(
+    await access(cached).then(
+      () => true,
+      () => false,
+    ),
+    false,
+    'the release was downloaded before the check',
+  );
   await assertNothingLeft(ws);
 });

@@ -19,7 +19,13 @@ import { sha256Text, type ScriptsTrust } from '../../bake/vendor/scripts-trust.t
 import { buildScriptsStandinTarball } from '../support/fixtures/sdk-standin.ts';
 import { QEMU_TEMPLATE_STANDIN, vendorFixture, type VendorFixture } from '../support/vendor-fixture.ts';
 
-const RELEASE = { version: '4790.0.0', channel: 'alpha' as const, sdkVersion: '4790.0.0', oems: ['qemu'], firmware: true };
+const RELEASE = {
+  version: '4790.0.0',
+  channel: 'alpha' as const,
+  sdkVersion: '4790.0.0',
+  oems: ['qemu'],
+  firmware: true,
+};
 const TAG = 'alpha-4790.0.0';
 const HOSTILE_TEMPLATE = '#!/bin/sh\ncurl -s http://127.0.0.1:1/pwned\n';
 
@@ -41,7 +47,11 @@ before(async () => {
   tarballPath = join(fx.root, 'flatcar/scripts/archive', `${TAG}.tar.gz`);
   templatePath = join(fx.root, 'flatcar/scripts/raw', TAG, 'build_library/qemu_template.sh');
   hostileTarball = join(fx.scratch, 'hostile.tar.gz');
-  await buildScriptsStandinTarball(hostileTarball, { tag: TAG, sdkVersion: RELEASE.sdkVersion, failWith: 'HOSTILE scripts ran' });
+  await buildScriptsStandinTarball(hostileTarball, {
+    tag: TAG,
+    sdkVersion: RELEASE.sdkVersion,
+    failWith: 'HOSTILE scripts ran',
+  });
   for (const [name, tamper] of Object.entries(TAMPERINGS)) {
     tampered[name] = join(fx.scratch, `${name.replaceAll(' ', '-')}.tar.gz`);
     const tree = await buildScriptsStandinTarball(tampered[name], { tag: TAG, sdkVersion: RELEASE.sdkVersion, tamper });
@@ -100,7 +110,10 @@ test('a tarball holding the pinned tree is unpacked with the modes git records, 
   assert.deepEqual((await readdir(dest)).sort(), ['README.STANDIN', 'image_to_vm.sh', 'sdk_container', 'sdk_lib']);
   assert.equal((await stat(join(dest, 'image_to_vm.sh'))).mode & 0o7777, 0o755);
   assert.equal((await stat(join(dest, 'README.STANDIN'))).mode & 0o7777, 0o644);
-  assert.deepEqual((await readdir(join(ctx.cacheDir, 'flatcar-scripts'))).sort(), [`${TAG}.tar.gz`, `${TAG}.tar.gz.verified`]);
+  assert.deepEqual((await readdir(join(ctx.cacheDir, 'flatcar-scripts'))).sort(), [
+    `${TAG}.tar.gz`,
+    `${TAG}.tar.gz.verified`,
+  ]);
   const again = await checkoutDir(t);
   const before = archiveRequests();
   await fetchScriptsCheckout(ctx, fx.releases.get(RELEASE.version)!, again, genuine());
@@ -109,15 +122,28 @@ test('a tarball holding the pinned tree is unpacked with the modes git records, 
 });
 
 for (const name of Object.keys(TAMPERINGS)) {
-  test(`a tarball of the tag with ${name}: verify error, nothing unpacked or cached`, (t) => refusedCheckout(t, tampered[name]!));
+  test(`a tarball of the tag with ${name}: verify error, nothing unpacked or cached`, (t) =>
+    refusedCheckout(t, tampered[name]!));
 }
 
 test('a tarball with a .git folder, which git does not record: verify error', async (t) => {
-  await refusedCheckout(t, await retarred(t, (top) => mkdir(join(top, 'sdk_lib/.Git')).then(() => writeFile(join(top, 'sdk_lib/.Git/config'), '[core]\n'))));
+  await refusedCheckout(
+    t,
+    await retarred(t, (top) =>
+      mkdir(join(top, 'sdk_lib/.Git')).then(() => writeFile(join(top, 'sdk_lib/.Git/config'), '[core]\n')),
+    ),
+  );
 });
 
 test('a tarball with a FIFO, which git does not record: verify error', async (t) => {
-  await refusedCheckout(t, await retarred(t, (top) => fixtureRunner().run('mkfifo', [join(top, 'sdk_lib/fifo')]).then(() => undefined)));
+  await refusedCheckout(
+    t,
+    await retarred(t, (top) =>
+      fixtureRunner()
+        .run('mkfifo', [join(top, 'sdk_lib/fifo')])
+        .then(() => undefined),
+    ),
+  );
 });
 
 test('a tarball with two top folders: verify error', async (t) => {
@@ -125,10 +151,15 @@ test('a tarball with two top folders: verify error', async (t) => {
 });
 
 test('set-ID bits and write access for others, which git does not record, are not kept', async (t) => {
-  await serveHostile(t, tarballPath, async () => copyFile(await retarred(t, async (top) => {
-    await chmod(join(top, 'image_to_vm.sh'), 0o6777);
-    await chmod(join(top, 'sdk_lib'), 0o777);
-  }), tarballPath));
+  await serveHostile(t, tarballPath, async () =>
+    copyFile(
+      await retarred(t, async (top) => {
+        await chmod(join(top, 'image_to_vm.sh'), 0o6777);
+        await chmod(join(top, 'sdk_lib'), 0o777);
+      }),
+      tarballPath,
+    ),
+  );
   const dest = await checkoutDir(t);
   await fetchScriptsCheckout(fx.context(), fx.releases.get(RELEASE.version)!, dest, genuine());
   assert.equal((await stat(join(dest, 'image_to_vm.sh'))).mode & 0o7777, 0o755);
@@ -140,8 +171,14 @@ test("the pinned tree of a real release tag refuses the stand-in served under th
   const ctx = fx.context();
   ctx.endpoints.scriptsTarballUrl = `file://${fx.root}/flatcar/scripts/archive/{tag}.tar.gz`;
   const dest = await checkoutDir(t);
-  await assert.rejects(fetchScriptsCheckout(ctx, fx.releases.get(RELEASE.version)!, dest, { insecure: false }), isKind('verify'));
-  assert.ok(ctx.lines.some((line) => line.startsWith('+ git') && line.endsWith('write-tree')), 'refused for the tree it holds');
+  await assert.rejects(
+    fetchScriptsCheckout(ctx, fx.releases.get(RELEASE.version)!, dest, { insecure: false }),
+    isKind('verify'),
+  );
+  assert.ok(
+    ctx.lines.some((line) => line.startsWith('+ git') && line.endsWith('write-tree')),
+    'refused for the tree it holds',
+  );
   assert.deepEqual(await readdir(dest), []);
 });
 
@@ -149,7 +186,10 @@ test('tarball over plain HTTP without --insecure-scripts: usage error before any
   const ctx = fx.context();
   const dest = await checkoutDir(t);
   const before = archiveRequests();
-  await assert.rejects(fetchScriptsCheckout(ctx, fx.releases.get(RELEASE.version)!, dest, { tree: genuine().tree!, insecure: false }), isKind('usage'));
+  await assert.rejects(
+    fetchScriptsCheckout(ctx, fx.releases.get(RELEASE.version)!, dest, { tree: genuine().tree!, insecure: false }),
+    isKind('usage'),
+  );
   assert.equal(archiveRequests(), before);
   assert.deepEqual(await readdir(dest), []);
 });
@@ -191,7 +231,10 @@ test('--insecure-scripts without a digest: unpacked with a warning, never cached
   const dest = await checkoutDir(t);
   await fetchScriptsCheckout(ctx, fx.releases.get(RELEASE.version)!, dest, { insecure: true });
   assert.ok((await readdir(dest)).includes('image_to_vm.sh'));
-  assert.ok(ctx.lines.some((line) => /unverified .*--insecure-scripts/.test(line)), ctx.lines.join('\n'));
+  assert.ok(
+    ctx.lines.some((line) => /unverified .*--insecure-scripts/.test(line)),
+    ctx.lines.join('\n'),
+  );
   assert.deepEqual(await readdir(join(ctx.cacheDir, 'flatcar-scripts')).catch(() => []), []);
 });
 
@@ -200,7 +243,20 @@ async function vendorJob(t: TestContext, vendor: string, route: 'sdk' | 'native'
   t.after(() => rm(dir, { recursive: true, force: true }));
   await mkdir(join(dir, 'out'));
   const image = await fx.disk(dir, RELEASE.version);
-  return { dir, job: { vendor, route, release: fx.releases.get(RELEASE.version)!, image, workDir: dir, outputDir: join(dir, 'out'), compression: ['none'], containerRuntime: 'podman' as const, scripts } };
+  return {
+    dir,
+    job: {
+      vendor,
+      route,
+      release: fx.releases.get(RELEASE.version)!,
+      image,
+      workDir: dir,
+      outputDir: join(dir, 'out'),
+      compression: ['none'],
+      containerRuntime: 'podman' as const,
+      scripts,
+    },
+  };
 }
 
 test('SDK route with a hostile tarball: verify error, no container created, nothing left', async (t) => {
@@ -215,7 +271,10 @@ test('SDK route with a hostile tarball: verify error, no container created, noth
 
 test('native qemu_uefi with a launcher no digest vouches for: verify error, no launcher published', async (t) => {
   await serveHostile(t, templatePath, () => writeFile(templatePath, HOSTILE_TEMPLATE));
-  const { dir, job } = await vendorJob(t, 'qemu_uefi', 'native', { sha256: sha256Text(QEMU_TEMPLATE_STANDIN), insecure: true });
+  const { dir, job } = await vendorJob(t, 'qemu_uefi', 'native', {
+    sha256: sha256Text(QEMU_TEMPLATE_STANDIN),
+    insecure: true,
+  });
   await assert.rejects(produceVendorImage(fx.context(), job), isKind('verify'));
   assert.deepEqual(await readdir(join(dir, 'out')), []);
 });

@@ -16,8 +16,20 @@ import { vendorFixture, type VendorFixture } from '../support/vendor-fixture.ts'
 const GOLDEN = resolve(import.meta.dirname, '../fixtures/golden');
 const ERA_C = { version: '4790.0.0', channel: 'alpha' as const, sdkVersion: '4790.0.0', oems: ['azure', 'qemu'] };
 const ERA_A = { version: '4593.2.5', channel: 'stable' as const, sdkVersion: '4593.0.0', oems: ['azure'] };
-const SLOW = { version: '4081.3.10', channel: 'lts' as const, sdkVersion: '4081.0.0', oems: [], scriptsSleepSeconds: 60 };
-const FAILING = { version: '4757.1.0', channel: 'beta' as const, sdkVersion: '4757.0.0', oems: ['azure'], scriptsFailWith: 'STANDIN emerge failed: no binary package' };
+const SLOW = {
+  version: '4081.3.10',
+  channel: 'lts' as const,
+  sdkVersion: '4081.0.0',
+  oems: [],
+  scriptsSleepSeconds: 60,
+};
+const FAILING = {
+  version: '4757.1.0',
+  channel: 'beta' as const,
+  sdkVersion: '4757.0.0',
+  oems: ['azure'],
+  scriptsFailWith: 'STANDIN emerge failed: no binary package',
+};
 
 let fx: VendorFixture;
 const releases: Array<() => unknown> = [];
@@ -38,19 +50,40 @@ async function bakeContainers(): Promise<string[]> {
   return stdout.split('\n').filter((name) => name.startsWith('bake-sdk-'));
 }
 
-async function job(t: TestContext, version: string, vendor: string, more: Partial<VendorJob> = {}): Promise<VendorJob & { dir: string }> {
+async function job(
+  t: TestContext,
+  version: string,
+  vendor: string,
+  more: Partial<VendorJob> = {},
+): Promise<VendorJob & { dir: string }> {
   const dir = await mkdtemp(join(fx.scratch, `sdk-${vendor}-`));
   t.after(() => rm(dir, { recursive: true, force: true }));
   await mkdir(join(dir, 'out'));
   const image = await fx.disk(dir, version);
-  return { dir, vendor, route: 'sdk', release: fx.releases.get(version)!, image, workDir: dir, outputDir: join(dir, 'out'), containerRuntime: 'podman', scripts: fx.scriptsTrust('sdk', version), ...more };
+  return {
+    dir,
+    vendor,
+    route: 'sdk',
+    release: fx.releases.get(version)!,
+    image,
+    workDir: dir,
+    outputDir: join(dir, 'out'),
+    containerRuntime: 'podman',
+    scripts: fx.scriptsTrust('sdk', version),
+    ...more,
+  };
 }
 
 /** Every container command bake ran, with the run's temp paths and the random container name normalised. */
 function containerCommands(lines: string[], scriptsDir: string): string {
   return lines
     .filter((line) => line.startsWith('+ podman ') && !line.startsWith('+ podman image exists'))
-    .map((line) => line.slice(2).replaceAll(scriptsDir, '<SCRIPTS>').replace(/bake-sdk-([a-z_]+)-[0-9a-f]{8}/g, 'bake-sdk-$1-<ID>'))
+    .map((line) =>
+      line
+        .slice(2)
+        .replaceAll(scriptsDir, '<SCRIPTS>')
+        .replace(/bake-sdk-([a-z_]+)-[0-9a-f]{8}/g, 'bake-sdk-$1-<ID>'),
+    )
     .join('\n')
     .concat('\n');
 }
@@ -65,14 +98,25 @@ test('Era C azure: run_sdk_container command lines, oem-azure.raw fetched, outpu
   const j = await job(t, ERA_C.version, 'azure', { compression: ['bz2', 'none'] });
   const ctx = fx.context();
   const outputs = await produceVendorImage(ctx, j);
-  assert.deepEqual(outputs.map((o) => basename(o)), ['flatcar_production_azure_image.vhd', 'flatcar_production_azure_image.vhd.bz2']);
+  assert.deepEqual(
+    outputs.map((o) => basename(o)),
+    ['flatcar_production_azure_image.vhd', 'flatcar_production_azure_image.vhd.bz2'],
+  );
   assert.match(await readFile(outputs[0]!, 'utf8'), /^STANDIN disk for azure from FLATCAR_VERSION=4790\.0\.0$/m);
   const sdk = ctx.lines.filter((line) => line.startsWith('+ sdk: STANDIN'));
-  assert.ok(sdk.includes('+ sdk: STANDIN image_to_vm.sh --from=./ --to=./ --board=amd64-usr --getbinpkg --format=azure --image_compression_formats=bz2,none'), sdk.join('\n'));
+  assert.ok(
+    sdk.includes(
+      '+ sdk: STANDIN image_to_vm.sh --from=./ --to=./ --board=amd64-usr --getbinpkg --format=azure --image_compression_formats=bz2,none',
+    ),
+    sdk.join('\n'),
+  );
   assert.ok(sdk.includes('+ sdk: STANDIN env COREOS_OFFICIAL=1 PWD=/mnt/host/source/src/scripts'), sdk.join('\n'));
   assert.ok(sdk.some((line) => /SDK_USER_ID=0 SDK_GROUP_ID=0/.test(line)));
   assert.ok(sdk.includes('+ sdk: STANDIN versionfile FLATCAR_VERSION=4790.0.0 FLATCAR_SDK_VERSION=4790.0.0'));
-  assert.ok(fx.mirror.requests.some((r) => r.path === '/alpha/amd64-usr/4790.0.0/oem-azure.raw' && r.status === 200), 'Era C needs the prebuilt OEM sysext');
+  assert.ok(
+    fx.mirror.requests.some((r) => r.path === '/alpha/amd64-usr/4790.0.0/oem-azure.raw' && r.status === 200),
+    'Era C needs the prebuilt OEM sysext',
+  );
   await assertGolden('sdk-podman-azure-4790.0.0.txt', containerCommands(ctx.lines, join(j.dir, 'sdk-azure')));
   assert.deepEqual(await bakeContainers(), []);
   assert.deepEqual(await readdir(j.dir), ['out'], 'the checkout and the moved image are gone');
@@ -83,8 +127,14 @@ test('Era A: no oem-<id>.raw download, no --tmpfs, only the compressed file with
   const ctx = fx.context();
   const before = fx.mirror.requests.length;
   const outputs = await produceVendorImage(ctx, j);
-  assert.deepEqual(outputs.map((o) => basename(o)), ['flatcar_production_azure_image.vhd.bz2']);
-  assert.ok(!fx.mirror.requests.slice(before).some((r) => r.path.includes('oem-')), 'Era A builds the OEM sysext in the SDK');
+  assert.deepEqual(
+    outputs.map((o) => basename(o)),
+    ['flatcar_production_azure_image.vhd.bz2'],
+  );
+  assert.ok(
+    !fx.mirror.requests.slice(before).some((r) => r.path.includes('oem-')),
+    'Era A builds the OEM sysext in the SDK',
+  );
   await assertGolden('sdk-podman-azure-4593.2.5.txt', containerCommands(ctx.lines, join(j.dir, 'sdk-azure')));
   assert.deepEqual(await bakeContainers(), []);
 });
@@ -94,7 +144,10 @@ test('image_to_vm failing in the container: one-line tool error, container remov
   const ctx = fx.context();
   await assert.rejects(produceVendorImage(ctx, j), (error: unknown) => {
     assert.ok(isBakeError(error) && error.kind === 'tool', String(error));
-    assert.match(error.message, /image_to_vm\.sh failed in the SDK container: \(exit 1\): STANDIN emerge failed: no binary package/);
+    assert.match(
+      error.message,
+      /image_to_vm\.sh failed in the SDK container: \(exit 1\): STANDIN emerge failed: no binary package/,
+    );
     return true;
   });
   assert.deepEqual(await bakeContainers(), []);
@@ -108,7 +161,13 @@ test('no container runtime on PATH: a tool error before anything is downloaded o
   const saved = process.env.PATH;
   process.env.PATH = '/nonexistent';
   try {
-    await assert.rejects(produceVendorImage(ctx, j), (error: unknown) => isBakeError(error) && error.kind === 'tool' && /no container runtime found: podman or docker/.test(error.message));
+    await assert.rejects(
+      produceVendorImage(ctx, j),
+      (error: unknown) =>
+        isBakeError(error) &&
+        error.kind === 'tool' &&
+        /no container runtime found: podman or docker/.test(error.message),
+    );
   } finally {
     process.env.PATH = saved;
   }
@@ -118,7 +177,10 @@ test('no container runtime on PATH: a tool error before anything is downloaded o
 test('an OEM sysext missing on the server (Era C): network error, no container created', async (t) => {
   const j = await job(t, ERA_C.version, 'hetzner');
   const ctx = fx.context();
-  await assert.rejects(produceVendorImage(ctx, j), (error: unknown) => isBakeError(error) && error.kind === 'network' && /oem-hetzner\.raw/.test(error.message));
+  await assert.rejects(
+    produceVendorImage(ctx, j),
+    (error: unknown) => isBakeError(error) && error.kind === 'network' && /oem-hetzner\.raw/.test(error.message),
+  );
   assert.ok(!ctx.lines.some((line) => line.startsWith('+ podman create')));
   assert.deepEqual(await bakeContainers(), []);
   assert.deepEqual(await readdir(join(j.dir, 'out')), []);
@@ -126,7 +188,11 @@ test('an OEM sysext missing on the server (Era C): network error, no container c
 
 test('a format that does not exist in the release: usage error naming why', async (t) => {
   const j = await job(t, ERA_A.version, 'oraclecloud');
-  await assert.rejects(produceVendorImage(fx.context(), j), (error: unknown) => isBakeError(error) && error.kind === 'usage' && /does not exist in Flatcar 4593\.2\.5/.test(error.message));
+  await assert.rejects(
+    produceVendorImage(fx.context(), j),
+    (error: unknown) =>
+      isBakeError(error) && error.kind === 'usage' && /does not exist in Flatcar 4593\.2\.5/.test(error.message),
+  );
 });
 
 test('Ctrl-C while image_to_vm runs: interrupted, the container is removed and nothing is left', async (t) => {
@@ -135,7 +201,8 @@ test('Ctrl-C while image_to_vm runs: interrupted, the container is removed and n
   const ctx = fx.context(controller.signal);
   const running = produceVendorImage(ctx, j);
   const deadline = Date.now() + 30_000;
-  while (!ctx.lines.some((line) => line.startsWith('+ podman exec -i')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while (!ctx.lines.some((line) => line.startsWith('+ podman exec -i')) && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 100));
   await new Promise((r) => setTimeout(r, 500));
   const started = Date.now();
   controller.abort();

@@ -36,15 +36,26 @@ test('a good subkey signature verifies against the pinned primary key and starts
   // when gpg asks for them: an agent started for it would be running then (it quits once the keyring
   // is deleted, so looking afterwards would prove nothing).
   let agentsDuringCheck: string[] | undefined;
-  const data = Readable.from((async function* () {
-    agentsDuringCheck = await bakeKeyringAgents();
-    yield await readFile(file);
-  })());
+  const data = Readable.from(
+    (async function* () {
+      agentsDuringCheck = await bakeKeyringAgents();
+      yield await readFile(file);
+    })(),
+  );
 
-  const check = await verifySignature(ctx, { path: key.publicKeyPath, pinnedFingerprint: key.fingerprint }, file, signature, data);
+  const check = await verifySignature(
+    ctx,
+    { path: key.publicKeyPath, pinnedFingerprint: key.fingerprint },
+    file,
+    signature,
+    data,
+  );
   assert.deepEqual(check, { signingFingerprint: key.subkeyFingerprint, primaryFingerprint: key.fingerprint });
   assert.deepEqual(agentsDuringCheck, [], 'a gpg-agent was started for the temporary keyring');
 
   await writeFile(file, 'FLATCAR_VERSION=4593.2.6\n');
-  await assert.rejects(verifySignature(ctx, { path: key.publicKeyPath }, file, signature), /bad signature on version\.txt/);
+  await assert.rejects(
+    verifySignature(ctx, { path: key.publicKeyPath }, file, signature),
+    /bad signature on version\.txt/,
+  );
 });

@@ -40,7 +40,12 @@ export async function workspace(t: TestContext, env: Record<string, string> = {}
 /** Long enough for any bake that boots no VM, also on a host three times slower than usual. */
 const BAKE_TIMEOUT_MS = 180_000;
 
-export function startBake(ws: Workspace, args: string[], env: Record<string, string> = {}, timeoutMs = BAKE_TIMEOUT_MS) {
+export function startBake(
+  ws: Workspace,
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = BAKE_TIMEOUT_MS,
+) {
   return execa(process.execPath, [CLI, ...args], {
     cwd: ws.dir,
     env: { ...ws.env, ...env },
@@ -50,7 +55,12 @@ export function startBake(ws: Workspace, args: string[], env: Record<string, str
   });
 }
 
-export async function runBake(ws: Workspace, args: string[], env: Record<string, string> = {}, timeoutMs = BAKE_TIMEOUT_MS): Promise<BakeRun> {
+export async function runBake(
+  ws: Workspace,
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = BAKE_TIMEOUT_MS,
+): Promise<BakeRun> {
   const result = await startBake(ws, args, env, timeoutMs);
   return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
@@ -66,13 +76,23 @@ export function assertOneLineError(run: BakeRun, pattern: RegExp): void {
 
 export async function assertNothingLeft(ws: Workspace, expectedOutputs: string[] = []): Promise<void> {
   const mounts = await readFile('/proc/self/mountinfo', 'utf8');
-  assert.ok(!mounts.includes(ws.dir), `a mount is left under ${ws.dir}:\n${mounts.split('\n').filter((l) => l.includes(ws.dir)).join('\n')}`);
+  assert.ok(
+    !mounts.includes(ws.dir),
+    `a mount is left under ${ws.dir}:\n${mounts
+      .split('\n')
+      .filter((l) => l.includes(ws.dir))
+      .join('\n')}`,
+  );
   const { stdout: loops } = await execa('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE']);
   assert.ok(!loops.includes(ws.dir), `a loop device is left on a file under ${ws.dir}:\n${loops}`);
   // tsx keeps its compile cache in TMPDIR (tsx-<uid>); that is the TypeScript loader's, not bake's.
   const leftovers = (await readdir(ws.tmp)).filter((name) => !/^tsx-\d+$/.test(name));
   assert.deepEqual(leftovers, [], 'temp files left in TMPDIR');
-  assert.deepEqual((await readdir(ws.out)).sort(), [...expectedOutputs].sort(), 'unexpected files in the output directory');
+  assert.deepEqual(
+    (await readdir(ws.out)).sort(),
+    [...expectedOutputs].sort(),
+    'unexpected files in the output directory',
+  );
 }
 
 /** Mounts a baked image's ROOT (p9) and OEM (p6) read-only for inspection; unmounted by t.after. */
@@ -80,9 +100,21 @@ export async function mountImage(t: TestContext, image: string): Promise<{ root:
   const { readGpt } = await import('../../bake/image/gpt.ts');
   const table = await readGpt(image);
   const mountpoints: Record<string, string> = {};
-  for (const [name, number, fstype] of [['root', 9, 'ext4'], ['oem', 6, 'btrfs']] as const) {
+  for (const [name, number, fstype] of [
+    ['root', 9, 'ext4'],
+    ['oem', 6, 'btrfs'],
+  ] as const) {
     const partition = table.partitions.find((p) => p.number === number)!;
-    const { stdout: device } = await execa('losetup', ['--find', '--show', '--read-only', '--offset', String(partition.offsetBytes), '--sizelimit', String(partition.sizeBytes), image]);
+    const { stdout: device } = await execa('losetup', [
+      '--find',
+      '--show',
+      '--read-only',
+      '--offset',
+      String(partition.offsetBytes),
+      '--sizelimit',
+      String(partition.sizeBytes),
+      image,
+    ]);
     const dir = await mkdtemp(join(tmpdir(), `bake-inspect-${name}-`));
     t.after(async () => {
       await execa('umount', [dir], { reject: false });
@@ -99,7 +131,11 @@ export async function mountImage(t: TestContext, image: string): Promise<{ root:
  * `bake repo serve` on a port the kernel picks; its URL is read from what it prints. `stop` ends it and
  * returns what it logged; it is stopped when the test ends in any case.
  */
-export async function runServe(t: TestContext, ws: Workspace, repo: string): Promise<{ url: string; stop(): Promise<string> }> {
+export async function runServe(
+  t: TestContext,
+  ws: Workspace,
+  repo: string,
+): Promise<{ url: string; stop(): Promise<string> }> {
   const child = startBake(ws, ['repo', 'serve', repo, '--listen', '127.0.0.1:0']);
   const stop = async () => {
     child.kill('SIGINT');

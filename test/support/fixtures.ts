@@ -11,7 +11,12 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { makeFlatcarDisk, type DiskLayout, type DiskOptions } from './fixtures/disk-image.ts';
 import { createSigningKey, type SigningKey, type SigningKeyOptions } from './fixtures/gpg.ts';
-import { bakeEnv, buildReleaseMirror, type ReleaseMirrorManifest, type ReleaseMirrorOptions } from './fixtures/release-tree.ts';
+import {
+  bakeEnv,
+  buildReleaseMirror,
+  type ReleaseMirrorManifest,
+  type ReleaseMirrorOptions,
+} from './fixtures/release-tree.ts';
 import { startMirror, type Mirror } from './mirror.ts';
 
 /** Anything that runs a function when the test is over: a TestContext, or `{ after }` from node:test. */
@@ -82,7 +87,10 @@ export async function withFlatcarDisk(t: CleanupHost, options: DiskOptions = {})
  * Builds a release tree (default: every channel, a bakery) signed with a fresh key, serves it on
  * 127.0.0.1 and returns the environment that points bake at it.
  */
-export async function withReleaseMirror(t: CleanupHost, options: ReleaseMirrorFixtureOptions = {}): Promise<ReleaseMirrorFixture> {
+export async function withReleaseMirror(
+  t: CleanupHost,
+  options: ReleaseMirrorFixtureOptions = {},
+): Promise<ReleaseMirrorFixture> {
   const { name, ...tree } = options;
   const key = await withSigningKey(t, name ? { name } : {});
   const scratch = await makeTempDir('bake-mirror');
@@ -106,10 +114,15 @@ export async function withReleaseMirror(t: CleanupHost, options: ReleaseMirrorFi
 const MIB = 1024 * 1024;
 
 /** A sparse file of `sizeMiB` holding random bytes in the given `[offsetMiB, lengthMiB]` regions and holes elsewhere. */
-export async function writeSparseFile(path: string, sizeMiB: number, dataRegions: Array<[offsetMiB: number, lengthMiB: number]>): Promise<void> {
+export async function writeSparseFile(
+  path: string,
+  sizeMiB: number,
+  dataRegions: Array<[offsetMiB: number, lengthMiB: number]>,
+): Promise<void> {
   const file = await open(path, 'w');
   try {
-    for (const [offset, length] of dataRegions) await file.write(randomBytes(length * MIB), 0, length * MIB, offset * MIB);
+    for (const [offset, length] of dataRegions)
+      await file.write(randomBytes(length * MIB), 0, length * MIB, offset * MIB);
     await file.truncate(sizeMiB * MIB);
   } finally {
     await file.close();

@@ -12,7 +12,9 @@ for (const file of (await readdir(SCHEMAS)).filter((name) => name.endsWith('.sch
   ajv.addSchema(JSON.parse(await readFile(join(SCHEMAS, file), 'utf8')) as object, file);
 }
 
-export const SCHEMA_NAMES = (await readdir(SCHEMAS)).filter((name) => name.endsWith('.schema.json')).map((name) => name.replace(/\.schema\.json$/, ''));
+export const SCHEMA_NAMES = (await readdir(SCHEMAS))
+  .filter((name) => name.endsWith('.schema.json'))
+  .map((name) => name.replace(/\.schema\.json$/, ''));
 
 /** Compiles every schema (ajv compiles lazily, so a broken one would otherwise pass unnoticed until used). */
 export function compileAll(): void {

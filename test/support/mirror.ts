@@ -56,7 +56,6 @@ export interface MirrorOptions {
   log?: (line: string) => void;
 }
 
-
 interface ActiveFault {
   path: RegExp;
   fault: Fault;
@@ -71,8 +70,6 @@ interface BodyPlan {
   corrupt?: boolean;
   bytesPerSecond?: number;
 }
-
-
 
 /** The file a URL path names under root, or undefined when the path tries to leave root. */
 function resolveUnder(root: string, urlPath: string): string | undefined {
@@ -184,21 +181,43 @@ export async function startMirror(options: MirrorOptions): Promise<Mirror> {
     return active.fault;
   }
 
-  function reply(req: IncomingMessage, res: ServerResponse, path: string, status: number, headers: Record<string, string> = {}) {
+  function reply(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    status: number,
+    headers: Record<string, string> = {},
+  ) {
     record(req, path, status);
     const body = req.method === 'HEAD' ? '' : `${status}\n`;
-    res.writeHead(status, { 'content-type': 'text/plain', 'content-length': String(Buffer.byteLength(body)), ...headers });
+    res.writeHead(status, {
+      'content-type': 'text/plain',
+      'content-length': String(Buffer.byteLength(body)),
+      ...headers,
+    });
     res.end(body);
   }
 
-  async function serveFile(req: IncomingMessage, res: ServerResponse, path: string, file: string, info: Stats, fault?: Fault) {
+  async function serveFile(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    file: string,
+    info: Stats,
+    fault?: Fault,
+  ) {
     const size = info.size;
     const headers: Record<string, string> = {
       'accept-ranges': 'bytes',
       'content-type': contentType(file),
       ...validatorHeaders(info),
     };
-    const asked = fault && 'ignoreRange' in fault ? undefined : fault && 'ignoreIfRange' in fault ? req.headers.range : rangeToHonour(req, info);
+    const asked =
+      fault && 'ignoreRange' in fault
+        ? undefined
+        : fault && 'ignoreIfRange' in fault
+          ? req.headers.range
+          : rangeToHonour(req, info);
     const range = parseRange(typeof asked === 'string' ? asked : undefined, size);
     if (range === 'unsatisfiable') return reply(req, res, path, 416, { 'content-range': `bytes */${size}` });
     const { start, end } = range ?? { start: 0, end: size - 1 };
@@ -240,7 +259,10 @@ export async function startMirror(options: MirrorOptions): Promise<Mirror> {
       if (!path.endsWith('/')) return reply(req, res, path, 301, { location: `${path}/` });
       const html = await listing(file, path);
       record(req, path, 200);
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': String(Buffer.byteLength(html)) });
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'content-length': String(Buffer.byteLength(html)),
+      });
       return void res.end(req.method === 'HEAD' ? undefined : html);
     }
     await serveFile(req, res, path, file, info, fault);

@@ -23,13 +23,19 @@ export function localBuilder(): LocalBuilder {
   const failing = new Set<string>();
   const build = async (request: BuildRequest): Promise<BuiltImage> => {
     requests.push(request);
-    if (failing.has(request.name)) throw new Error(`${request.name} ${request.version}: upstream download failed (test)`);
+    if (failing.has(request.name))
+      throw new Error(`${request.name} ${request.version}: upstream download failed (test)`);
     await makeSysextImage(request.outputFile, {
       name: request.name,
       arch: request.arch,
       files: { [`usr/bin/${request.name}`]: `#!/bin/sh\necho ${request.name} ${request.version}\n` },
     });
-    const confs = sysupdateConfs({ name: request.name, version: request.version, patchLevel: false, ...request.sysupdate });
+    const confs = sysupdateConfs({
+      name: request.name,
+      version: request.version,
+      patchLevel: false,
+      ...request.sysupdate,
+    });
     const paths: string[] = [];
     for (const conf of confs) {
       const path = join(request.outputDir, conf.fileName);

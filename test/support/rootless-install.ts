@@ -17,8 +17,20 @@ const request = JSON.parse(process.argv[2]!) as RootlessInstallRequest;
 const ctx = createContext({ verbose: true });
 const items: InstallItem[] = [];
 for (const item of request.items) {
-  const placement = placeSysext(item.name, item.file, parseInstallTarget(item.installTo ?? 'root:/opt/extensions'), undefined, item.conf !== undefined);
-  items.push({ spec: { name: item.name }, image: item.image, bytes: (await stat(item.image)).size, placement, ...(item.conf ? { conf: item.conf } : {}) });
+  const placement = placeSysext(
+    item.name,
+    item.file,
+    parseInstallTarget(item.installTo ?? 'root:/opt/extensions'),
+    undefined,
+    item.conf !== undefined,
+  );
+  items.push({
+    spec: { name: item.name },
+    image: item.image,
+    bytes: (await stat(item.image)).size,
+    placement,
+    ...(item.conf ? { conf: item.conf } : {}),
+  });
 }
 const result = await installIntoImage(ctx, request.image, items, () => undefined);
 process.stdout.write(JSON.stringify(result));

@@ -17,11 +17,18 @@ export interface Upstream {
   dir: string;
   endpoints: Partial<Endpoints>;
   /** A fresh context (memory logger) against the mirror; `cacheDir` defaults to the shared cache. */
-  context(options?: { cacheDir?: string; bakeryUrl?: string; signal?: AbortSignal }): Context & { log: ReturnType<typeof memoryLogger> };
+  context(options?: {
+    cacheDir?: string;
+    bakeryUrl?: string;
+    signal?: AbortSignal;
+  }): Context & { log: ReturnType<typeof memoryLogger> };
   close(): Promise<void>;
 }
 
-export async function startUpstream(arches: readonly Arch[] = ['x86-64', 'arm64'], options: UpstreamOptions = {}): Promise<Upstream> {
+export async function startUpstream(
+  arches: readonly Arch[] = ['x86-64', 'arm64'],
+  options: UpstreamOptions = {},
+): Promise<Upstream> {
   const dir = await mkdtemp(join(tmpdir(), 'bake-upstream-'));
   await writeUpstream(join(dir, 'www'), arches, options);
   const mirror = await startMirror({ root: join(dir, 'www') });

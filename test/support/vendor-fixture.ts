@@ -45,8 +45,10 @@ export interface VendorFixture {
 }
 
 /** Stand-ins for build_library/qemu_template.sh and template_vmware.ovf: the variables image_to_vm edits. */
-export const QEMU_TEMPLATE_STANDIN = "#!/bin/sh\n# STAND-IN qemu_template.sh\nSCRIPT_DIR=\"$(dirname \"$0\")\"\nVM_BOARD=\nVM_NAME=\nVM_IMAGE=\nVM_MEMORY=\nVM_PFLASH_RO=\nVM_PFLASH_RW=\necho \"$VM_NAME $VM_IMAGE\"\n";
-export const OVF_TEMPLATE_STANDIN = '<?xml version="1.0"?>\n<!-- STAND-IN template_vmware.ovf -->\n<Envelope><File ovf:href="@@VMDK_FILE_NAME@@" ovf:size="@@VMDK_FILE_SIZE@@"/><Disk ovf:capacity="@@VMDK_CAPACITY@@"/><Name>@@NAME@@</Name><Cpus>@@NUM_CPUS@@</Cpus><Memory>@@MEM_SIZE@@</Memory></Envelope>\n';
+export const QEMU_TEMPLATE_STANDIN =
+  '#!/bin/sh\n# STAND-IN qemu_template.sh\nSCRIPT_DIR="$(dirname "$0")"\nVM_BOARD=\nVM_NAME=\nVM_IMAGE=\nVM_MEMORY=\nVM_PFLASH_RO=\nVM_PFLASH_RW=\necho "$VM_NAME $VM_IMAGE"\n';
+export const OVF_TEMPLATE_STANDIN =
+  '<?xml version="1.0"?>\n<!-- STAND-IN template_vmware.ovf -->\n<Envelope><File ovf:href="@@VMDK_FILE_NAME@@" ovf:size="@@VMDK_FILE_SIZE@@"/><Disk ovf:capacity="@@VMDK_CAPACITY@@"/><Name>@@NAME@@</Name><Cpus>@@NUM_CPUS@@</Cpus><Memory>@@MEM_SIZE@@</Memory></Envelope>\n';
 
 async function squashfs(tree: string, out: string): Promise<void> {
   await fixtureRunner().run('mksquashfs', [tree, out, '-all-root', '-noappend', '-quiet']);
@@ -70,26 +72,41 @@ async function signed(key: SigningKey, path: string, write: (path: string) => Pr
 }
 
 /** Builds the release directory and the scripts stand-ins; returns the git tree the stand-in tarball holds. */
-async function buildRelease(fx: { root: string; key: SigningKey; scratch: string }, spec: VendorReleaseSpec): Promise<string> {
+async function buildRelease(
+  fx: { root: string; key: SigningKey; scratch: string },
+  spec: VendorReleaseSpec,
+): Promise<string> {
   const dir = join(fx.root, spec.channel, 'amd64-usr', spec.version);
   const work = await mkdtemp(join(fx.scratch, 'rel-'));
   await mkdir(dir, { recursive: true });
   const [major, branch, patch] = spec.version.split('.');
-  await signed(fx.key, join(dir, 'version.txt'), (p) => writeFile(p,
-    `FLATCAR_BUILD=${major}\nFLATCAR_BRANCH=${branch}\nFLATCAR_PATCH=${patch}\nFLATCAR_VERSION=${spec.version}\nFLATCAR_VERSION_ID=${spec.version}\nFLATCAR_BUILD_ID=""\nFLATCAR_SDK_VERSION=${spec.sdkVersion}\n`));
+  await signed(fx.key, join(dir, 'version.txt'), (p) =>
+    writeFile(
+      p,
+      `FLATCAR_BUILD=${major}\nFLATCAR_BRANCH=${branch}\nFLATCAR_PATCH=${patch}\nFLATCAR_VERSION=${spec.version}\nFLATCAR_VERSION_ID=${spec.version}\nFLATCAR_BUILD_ID=""\nFLATCAR_SDK_VERSION=${spec.sdkVersion}\n`,
+    ),
+  );
   await mkdir(join(work, 'base/usr/lib'), { recursive: true });
   await writeFile(join(work, 'base/usr/lib/os-release'), `ID=flatcar\nVERSION=${spec.version}\n`);
   await signed(fx.key, join(dir, 'flatcar_production_image_sysext.squashfs'), (p) => squashfs(join(work, 'base'), p));
-  for (const id of spec.oems) await signed(fx.key, join(dir, `oem-${id}.raw`), (p) => oemSysext(work, p, id, spec.version));
+  for (const id of spec.oems)
+    await signed(fx.key, join(dir, `oem-${id}.raw`), (p) => oemSysext(work, p, id, spec.version));
   if (spec.firmware) {
     for (const name of ['flatcar_production_qemu_uefi_efi_code.qcow2', 'flatcar_production_qemu_uefi_efi_vars.qcow2']) {
-      await signed(fx.key, join(dir, name), (p) => fixtureRunner().run('qemu-img', ['create', '-q', '-f', 'qcow2', p, '4M']).then(() => undefined));
+      await signed(fx.key, join(dir, name), (p) =>
+        fixtureRunner()
+          .run('qemu-img', ['create', '-q', '-f', 'qcow2', p, '4M'])
+          .then(() => undefined),
+      );
     }
   }
   const tag = `${spec.channel}-${spec.version}`;
   const tarball = join(fx.root, 'flatcar/scripts/archive', `${tag}.tar.gz`);
   const tree = await buildScriptsStandinTarball(tarball, {
-    tag, sdkVersion: spec.sdkVersion, failWith: spec.scriptsFailWith, sleepSeconds: spec.scriptsSleepSeconds,
+    tag,
+    sdkVersion: spec.sdkVersion,
+    failWith: spec.scriptsFailWith,
+    sleepSeconds: spec.scriptsSleepSeconds,
   });
   const raw = join(fx.root, 'flatcar/scripts/raw', tag, 'build_library');
   await mkdir(raw, { recursive: true });
@@ -114,13 +131,26 @@ export async function vendorFixture(t: CleanupHost, specs: VendorReleaseSpec[]):
   for (const spec of specs) scriptsTrees.set(spec.version, await buildRelease({ root, key, scratch }, spec));
   mirror = await startMirror({ root });
   const url = mirror.url;
-  const releases = new Map(specs.map((spec) => [spec.version, {
-    version: spec.version, channel: spec.channel, arch: 'x86-64' as const, board: 'amd64-usr', baseUrl: `${url}/${spec.channel}/amd64-usr/${spec.version}`,
-  }]));
+  const releases = new Map(
+    specs.map((spec) => [
+      spec.version,
+      {
+        version: spec.version,
+        channel: spec.channel,
+        arch: 'x86-64' as const,
+        board: 'amd64-usr',
+        baseUrl: `${url}/${spec.channel}/amd64-usr/${spec.version}`,
+      },
+    ]),
+  );
   const signingKey = key.publicKeyPath;
   let contexts = 0;
   return {
-    root, mirror, key, scratch, releases,
+    root,
+    mirror,
+    key,
+    scratch,
+    releases,
     context(signal) {
       const log = memoryLogger();
       const ctx = createContext({
@@ -138,7 +168,10 @@ export async function vendorFixture(t: CleanupHost, specs: VendorReleaseSpec[]):
       return Object.assign(ctx, { lines: log.lines });
     },
     scriptsTrust(route, version) {
-      return { ...(route === 'sdk' ? { tree: scriptsTrees.get(version)! } : { sha256: sha256Text(QEMU_TEMPLATE_STANDIN) }), insecure: true };
+      return {
+        ...(route === 'sdk' ? { tree: scriptsTrees.get(version)! } : { sha256: sha256Text(QEMU_TEMPLATE_STANDIN) }),
+        insecure: true,
+      };
     },
     async disk(dir, version) {
       const tree = join(dir, 'rootfs');

@@ -62,7 +62,16 @@ export interface RawContents {
 }
 
 async function losetup(image: string, offset: number, size: number): Promise<string> {
-  const { stdout } = await execa('losetup', ['--find', '--show', '--read-only', '--offset', String(offset), '--sizelimit', String(size), image]);
+  const { stdout } = await execa('losetup', [
+    '--find',
+    '--show',
+    '--read-only',
+    '--offset',
+    String(offset),
+    '--sizelimit',
+    String(size),
+    image,
+  ]);
   return stdout.trim();
 }
 
@@ -79,7 +88,8 @@ export async function readRawImage(image: string): Promise<RawContents> {
     await execa('mount', ['-o', 'ro', '-t', 'btrfs', oemDevice, mountPoint]);
     try {
       const files: Record<string, string> = {};
-      for (const name of ['oem-release', 'grub.cfg']) files[name] = await readFile(join(mountPoint, name), 'utf8').catch(() => '');
+      for (const name of ['oem-release', 'grub.cfg'])
+        files[name] = await readFile(join(mountPoint, name), 'utf8').catch(() => '');
       const { stdout } = await execa('ls', ['-1', join(mountPoint, 'sysext')], { reject: false });
       const rootContents = await readRoot(image, root.offsetBytes, root.sizeBytes);
       return { oem: files, oemSysexts: stdout.split('\n').filter(Boolean), ...rootContents };
@@ -92,7 +102,11 @@ export async function readRawImage(image: string): Promise<RawContents> {
   }
 }
 
-async function readRoot(image: string, offset: number, size: number): Promise<{ extensionsLink: string; optExtension: string }> {
+async function readRoot(
+  image: string,
+  offset: number,
+  size: number,
+): Promise<{ extensionsLink: string; optExtension: string }> {
   const device = await losetup(image, offset, size);
   try {
     const link = await execa('debugfs', ['-R', 'stat /etc/extensions/hello.raw', device]);
@@ -103,4 +117,3 @@ async function readRoot(image: string, offset: number, size: number): Promise<{ 
     await execa('losetup', ['--detach', device]);
   }
 }
-

@@ -6,7 +6,9 @@ import { checkProvisioning, parseCheckReport, CHECK_SCRIPT_PATH, CHECK_UNIT } fr
 import { formatReport, type BootReport } from '../../bake/boot/check.ts';
 import { toIgnition } from '../../bake/provision/ignition.ts';
 
-const schema = JSON.parse(await readFile(new URL('../fixtures/ignition/config-3.3.schema.json', import.meta.url), 'utf8')) as object;
+const schema = JSON.parse(
+  await readFile(new URL('../fixtures/ignition/config-3.3.schema.json', import.meta.url), 'utf8'),
+) as object;
 const validate = new Ajv({ allErrors: true }).compile(schema);
 
 /** A serial log as the guest writes it: firmware noise, ANSI escapes, CR LF, kernel lines in between. */
@@ -33,18 +35,38 @@ test('the report says per extension whether it merged and which units ran', () =
   const report = parseCheckReport(SERIAL, []);
   assert.equal(report.complete, true);
   assert.equal(report.systemState, 'running');
-  assert.deepEqual(report.extensions.map((e) => [e.name, e.merged, e.pass]), [['hello', true, false], ['broken', false, false], ['crashed', true, false]]);
+  assert.deepEqual(
+    report.extensions.map((e) => [e.name, e.merged, e.pass]),
+    [
+      ['hello', true, false],
+      ['broken', false, false],
+      ['crashed', true, false],
+    ],
+  );
   const hello = report.extensions[0]!;
-  assert.deepEqual(hello.units.map((u) => [u.unit, u.ok]), [['hello.service', true], ['once.service', true], ['never.service', false]]);
+  assert.deepEqual(
+    hello.units.map((u) => [u.unit, u.ok]),
+    [
+      ['hello.service', true],
+      ['once.service', true],
+      ['never.service', false],
+    ],
+  );
   assert.equal(hello.problem, 'units did not run: never.service');
   assert.equal(report.extensions[1]!.problem, 'not merged by systemd-sysext');
   assert.equal(report.extensions[2]!.units[0]!.activeState, 'failed');
-  assert.deepEqual(report.sysextStatus, ['HIERARCHY EXTENSIONS SINCE', '/usr      hello      Wed 2026-11-25 21:47:39 UTC']);
+  assert.deepEqual(report.sysextStatus, [
+    'HIERARCHY EXTENSIONS SINCE',
+    '/usr      hello      Wed 2026-11-25 21:47:39 UTC',
+  ]);
 });
 
 test('an extension that was asked for but never reported fails', () => {
   const report = parseCheckReport(SERIAL, ['hello', 'missing']);
-  assert.deepEqual(report.extensions.map((e) => e.name), ['hello', 'missing']);
+  assert.deepEqual(
+    report.extensions.map((e) => e.name),
+    ['hello', 'missing'],
+  );
   assert.equal(report.extensions[1]!.pass, false);
   assert.equal(report.extensions[1]!.problem, 'not merged by systemd-sysext');
 });
@@ -63,7 +85,7 @@ test('when systemd-sysext.service failed, every unmerged extension says why', ()
     'BAKE-CHECK extension broken merged=no image=/opt/extensions/broken/broken.raw',
     'BAKE-CHECK extension good merged=no image=/opt/extensions/good/good.raw',
     'BAKE-CHECK sysext-service ActiveState=failed Result=exit-code ',
-    'BAKE-CHECK sysext-log Using extensions \'good\', \'broken\'.',
+    "BAKE-CHECK sysext-log Using extensions 'good', 'broken'.",
     "BAKE-CHECK sysext-log Extension image 'broken' has no extension-release file.",
     'BAKE-CHECK end',
   ].join('\n');
@@ -71,12 +93,16 @@ test('when systemd-sysext.service failed, every unmerged extension says why', ()
   assert.deepEqual(report.sysextService, { activeState: 'failed', result: 'exit-code' });
   assert.equal(report.sysextLog.length, 2);
   for (const extension of report.extensions) {
-    assert.equal(extension.problem, "not merged by systemd-sysext (systemd-sysext.service failed: Extension image 'broken' has no extension-release file.)");
+    assert.equal(
+      extension.problem,
+      "not merged by systemd-sysext (systemd-sysext.service failed: Extension image 'broken' has no extension-release file.)",
+    );
   }
 });
 
 test('an image the guest could not mount fails instead of passing with no units', () => {
-  const log = 'BAKE-CHECK begin\nBAKE-CHECK extension odd merged=yes image=/x.raw\nBAKE-CHECK unreadable odd\nBAKE-CHECK end\n';
+  const log =
+    'BAKE-CHECK begin\nBAKE-CHECK extension odd merged=yes image=/x.raw\nBAKE-CHECK unreadable odd\nBAKE-CHECK end\n';
   const odd = parseCheckReport(log, []).extensions[0]!;
   assert.equal(odd.pass, false);
   assert.match(odd.problem!, /could not mount/);
@@ -96,8 +122,14 @@ test('the check is delivered as a valid Ignition config: script and enabled unit
 
 test('the human report names each failure and shows the console tail when the guest never reported', () => {
   const report: BootReport = {
-    pass: false, accel: 'tcg', seconds: 300, problem: 'the guest did not report within 300 s', sysextStatus: [], sysextLog: [],
-    serialTail: ['Kernel panic - not syncing'], extensions: parseCheckReport(SERIAL, ['broken']).extensions,
+    pass: false,
+    accel: 'tcg',
+    seconds: 300,
+    problem: 'the guest did not report within 300 s',
+    sysextStatus: [],
+    sysextLog: [],
+    serialTail: ['Kernel panic - not syncing'],
+    extensions: parseCheckReport(SERIAL, ['broken']).extensions,
   };
   const text = formatReport(report);
   assert.match(text, /^FAIL broken: not merged/m);

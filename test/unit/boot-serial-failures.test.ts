@@ -26,7 +26,8 @@ const KERNEL_PANIC =
   '[    1.913002] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\r\n' +
   '[    1.913500] CPU: 0 PID: 1 Comm: swapper/0 Not tainted 6.6.60-flatcar #1\r\n';
 
-const EMERGENCY = '[  OK  ] Reached target Emergency Mode.\r\nYou are in emergency mode. After logging in, type "journalctl -xb" to view\r\nsystem logs, "systemctl reboot" to reboot.\r\n';
+const EMERGENCY =
+  '[  OK  ] Reached target Emergency Mode.\r\nYou are in emergency mode. After logging in, type "journalctl -xb" to view\r\nsystem logs, "systemctl reboot" to reboot.\r\n';
 
 const GOOD_BOOT =
   'BdsDxe: loading Boot0001 "UEFI Misc Device" from PciRoot(0x0)/Pci(0x2,0x0)\r\nBdsDxe: starting Boot0001 "UEFI Misc Device" from PciRoot(0x0)/Pci(0x2,0x0)\r\n' +
@@ -42,13 +43,19 @@ test('OVMF dropping to its shell is a failed boot with a hint about the missing 
 test('a kernel panic and emergency mode are failed boots', () => {
   assert.equal(detectBootFailure(KERNEL_PANIC)?.problem, 'the guest kernel panicked');
   assert.equal(detectBootFailure(EMERGENCY)?.problem, 'the guest fell into emergency mode');
-  assert.equal(detectBootFailure('BdsDxe: No bootable option or device was found.\r\n')?.problem, 'the firmware found no bootable device');
+  assert.equal(
+    detectBootFailure('BdsDxe: No bootable option or device was found.\r\n')?.problem,
+    'the firmware found no bootable device',
+  );
 });
 
 test('a shell that runs startup.nsh is no failure until it is back at an idle prompt', () => {
   assert.equal(detectBootFailure(SHELL_STARTS_KERNEL), undefined);
   assert.equal(detectBootFailure(`${SHELL_STARTS_KERNEL}[    0.000000] Linux version 6.12.0\r\n`), undefined);
-  assert.ok(detectBootFailure(`${SHELL_STARTS_KERNEL}Command Error Status: Not Found\r\nFS0:\\> `), 'the kernel did not start');
+  assert.ok(
+    detectBootFailure(`${SHELL_STARTS_KERNEL}Command Error Status: Not Found\r\nFS0:\\> `),
+    'the kernel did not start',
+  );
 });
 
 test('a boot that goes well, or has not got far yet, is no failure', () => {

@@ -10,18 +10,27 @@ import { serveFiles } from '../../bake/boot/server.ts';
 import { parseServe } from '../../bake/boot/ignition-input.ts';
 
 const spec: VmSpec = {
-  accel: 'tcg', memoryMiB: 1024, cpus: 2, name: 'vm',
+  accel: 'tcg',
+  memoryMiB: 1024,
+  cpus: 2,
+  name: 'vm',
   firmware: { code: '/fw/code.qcow2', codeFormat: 'qcow2', vars: '/w/vars.qcow2', varsFormat: 'qcow2' },
   disk: { path: '/w/disk,1.qcow2', format: 'qcow2' },
-  ignitionFile: '/w/config.ign', forwards: [{ host: 2222, guest: 22 }, { host: 8080, guest: 80 }],
-  console: { kind: 'file', path: '/w/serial.log' }, noReboot: true, extraArgs: ['-snapshot'],
+  ignitionFile: '/w/config.ign',
+  forwards: [
+    { host: 2222, guest: 22 },
+    { host: 8080, guest: 80 },
+  ],
+  console: { kind: 'file', path: '/w/serial.log' },
+  noReboot: true,
+  extraArgs: ['-snapshot'],
 };
 
 function valueOf(args: string[], flag: string): string[] {
   return args.flatMap((arg, index) => (arg === flag ? [args[index + 1]!] : []));
 }
 
-test('the qemu command line follows Flatcar\'s launcher and captures the serial port headless', () => {
+test("the qemu command line follows Flatcar's launcher and captures the serial port headless", () => {
   const args = qemuArgs(spec);
   assert.deepEqual(valueOf(args, '-machine'), ['q35,accel=tcg']);
   assert.deepEqual(valueOf(args, '-cpu'), ['max'], 'TCG cannot pass the host CPU through');
@@ -32,7 +41,9 @@ test('the qemu command line follows Flatcar\'s launcher and captures the serial 
   ]);
   assert.deepEqual(valueOf(args, '-fw_cfg'), [`name=${IGNITION_FW_CFG},file=/w/config.ign`]);
   assert.equal(IGNITION_FW_CFG, 'opt/org.flatcar-linux/config');
-  assert.deepEqual(valueOf(args, '-netdev'), ['user,id=eth0,hostname=vm,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:8080-:80']);
+  assert.deepEqual(valueOf(args, '-netdev'), [
+    'user,id=eth0,hostname=vm,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:8080-:80',
+  ]);
   assert.deepEqual(valueOf(args, '-serial'), ['file:/w/serial.log']);
   assert.ok(args.includes('-no-reboot'));
   assert.equal(args.at(-1), '-snapshot', 'extra args come last, so they can override');
@@ -40,7 +51,14 @@ test('the qemu command line follows Flatcar\'s launcher and captures the serial 
 });
 
 test('interactive runs put the console on the terminal and KVM uses the host CPU', () => {
-  const args = qemuArgs({ ...spec, accel: 'kvm', console: { kind: 'terminal' }, noReboot: false, ignitionFile: undefined, extraArgs: [] });
+  const args = qemuArgs({
+    ...spec,
+    accel: 'kvm',
+    console: { kind: 'terminal' },
+    noReboot: false,
+    ignitionFile: undefined,
+    extraArgs: [],
+  });
   assert.ok(args.includes('-nographic'));
   assert.deepEqual(valueOf(args, '-cpu'), ['host']);
   assert.equal(args.includes('-no-reboot'), false);
@@ -51,7 +69,10 @@ test('port forwards and served files are parsed or refused', () => {
   assert.deepEqual(parseForward('8080:80'), { host: 8080, guest: 80 });
   for (const bad of ['8080', '0:80', '70000:80', 'a:b']) assert.throws(() => parseForward(bad));
   assert.deepEqual(parseServe('docker:./d.raw'), { name: 'docker', path: './d.raw' });
-  assert.throws(() => parseServe('docker'), (error: Error & { hint?: string }) => /--serve/.test(error.message) && /name:file/.test(error.hint ?? ''));
+  assert.throws(
+    () => parseServe('docker'),
+    (error: Error & { hint?: string }) => /--serve/.test(error.message) && /name:file/.test(error.hint ?? ''),
+  );
   assert.equal(parseAccel('tcg'), 'tcg');
   assert.throws(() => parseAccel('hvf'), /unknown --accel/);
 });
@@ -101,7 +122,10 @@ test('the file server hands out only the named files, on the loopback address', 
       assert.equal(await ok.text(), 'sysext bytes');
       assert.equal((await fetch(`${base}/secret`)).status, 404);
       assert.equal((await fetch(`${base}/../secret`)).status, 404);
-      assert.deepEqual(server.requests.map((r) => r.split(' ')[2]), ['200', '404', '404']);
+      assert.deepEqual(
+        server.requests.map((r) => r.split(' ')[2]),
+        ['200', '404', '404'],
+      );
     }
     await assert.rejects(serveFiles([join(dir, 'missing.raw')]), /does not exist/);
     await assert.rejects(serveFiles([join(dir, 'secret'), join(dir, 'secret')]), /two served files/);

@@ -12,10 +12,21 @@ test('docker gets every capability by name where --privileged would fail; podman
   assert.deepEqual(privilegeOptions('docker', []), ['--privileged']);
   assert.deepEqual(privilegeOptions('podman', ['SYS_RESOURCE']), ['--privileged']);
   assert.deepEqual(privilegeOptions('docker', ['SYS_RESOURCE']), [
-    '--cap-add', 'ALL', '--cap-drop', 'SYS_RESOURCE',
-    '--security-opt', 'apparmor=unconfined', '--security-opt', 'seccomp=unconfined', '--device-cgroup-rule', 'a *:* rwm',
+    '--cap-add',
+    'ALL',
+    '--cap-drop',
+    'SYS_RESOURCE',
+    '--security-opt',
+    'apparmor=unconfined',
+    '--security-opt',
+    'seccomp=unconfined',
+    '--device-cgroup-rule',
+    'a *:* rwm',
   ]);
-  const args = createArgs({ image: 'sdk', name: 'bake-1', privileged: true }, privilegeOptions('docker', ['SYS_RESOURCE']));
+  const args = createArgs(
+    { image: 'sdk', name: 'bake-1', privileged: true },
+    privilegeOptions('docker', ['SYS_RESOURCE']),
+  );
   assert.ok(!args.includes('--privileged'));
   assert.deepEqual(args.slice(-2), ['--name=bake-1', 'sdk']);
 });

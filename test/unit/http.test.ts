@@ -21,8 +21,14 @@ const withCode = (code: string, message = code) => Object.assign(new Error(messa
 test('retry delays double, are capped, and carry 50–100 % jitter', () => {
   const highest = () => 0.999999;
   const lowest = () => 0;
-  assert.deepEqual([1, 2, 3, 4, 5, 6].map((n) => retryDelay(n, policy, undefined, highest)), [500, 1000, 2000, 4000, 8000, 8000]);
-  assert.deepEqual([1, 2, 3].map((n) => retryDelay(n, policy, undefined, lowest)), [250, 500, 1000]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 6].map((n) => retryDelay(n, policy, undefined, highest)),
+    [500, 1000, 2000, 4000, 8000, 8000],
+  );
+  assert.deepEqual(
+    [1, 2, 3].map((n) => retryDelay(n, policy, undefined, lowest)),
+    [250, 500, 1000],
+  );
 });
 
 test('a small Retry-After wins; a long or malformed one falls back to backoff', () => {
@@ -34,14 +40,22 @@ test('a small Retry-After wins; a long or malformed one falls back to backoff', 
   assert.equal(parseRetryAfter('soon'), undefined);
   assert.equal(parseRetryAfter(undefined), undefined);
   const rateLimited = new HttpStatusError('http://x/y', 429, 'Too Many Requests', '2');
-  assert.equal(retryDelay(1, policy, rateLimited, () => 0), 2000);
+  assert.equal(
+    retryDelay(1, policy, rateLimited, () => 0),
+    2000,
+  );
   const patient = new HttpStatusError('http://x/y', 503, 'Service Unavailable', '86400');
-  assert.equal(retryDelay(1, policy, patient, () => 0), 250);
+  assert.equal(
+    retryDelay(1, policy, patient, () => 0),
+    250,
+  );
 });
 
 test('5xx, 429 and connection errors are retried; other 4xx and unknown errors are not', () => {
-  for (const status of [500, 502, 503, 504, 429]) assert.equal(isRetryable(new HttpStatusError('u', status, '')), true, String(status));
-  for (const status of [400, 401, 403, 404, 410]) assert.equal(isRetryable(new HttpStatusError('u', status, '')), false, String(status));
+  for (const status of [500, 502, 503, 504, 429])
+    assert.equal(isRetryable(new HttpStatusError('u', status, '')), true, String(status));
+  for (const status of [400, 401, 403, 404, 410])
+    assert.equal(isRetryable(new HttpStatusError('u', status, '')), false, String(status));
   assert.equal(isRetryable(withCode('ECONNRESET')), true);
   assert.equal(isRetryable(new Error('fetch failed', { cause: withCode('ECONNREFUSED') })), true, 'wrapped in cause');
   assert.equal(isRetryable(withCode('UND_ERR_BODY_TIMEOUT')), true);
@@ -59,16 +73,25 @@ test('failures become one-line network errors naming the URL, the status or the 
   assert.equal(failed.message, `503 Service Unavailable from ${url} after 6 attempts`);
   const refused = requestFailure(url, new Error('fetch failed', { cause: withCode('ECONNREFUSED') }), 6);
   assert.equal(refused.message, `connection refused by stable.release.flatcar-linux.net (${url}) after 6 attempts`);
-  assert.match(requestFailure(url, withCode('ENOTFOUND', 'getaddrinfo ENOTFOUND x'), 2).message, /^cannot resolve host stable\.release\.flatcar-linux\.net /);
+  assert.match(
+    requestFailure(url, withCode('ENOTFOUND', 'getaddrinfo ENOTFOUND x'), 2).message,
+    /^cannot resolve host stable\.release\.flatcar-linux\.net /,
+  );
   const odd = requestFailure(url, withCode('EWEIRD', 'first line\nsecond line'), 1);
   assert.equal(odd.message, `request to ${url} failed after 1 attempt: first line (EWEIRD)`);
   for (const error of [notFound, failed, refused, odd]) assert.ok(!error.message.includes('\n'));
 });
 
 test('server text in an error is printed with its control characters escaped', () => {
-  const hostile = networkError('invalid JSON from http://x/releases.json: \x1b]0;owned\x07\x1b[2J\x9b31m\u202egnp.exe', 'check \x1b[8mthe URL');
+  const hostile = networkError(
+    'invalid JSON from http://x/releases.json: \x1b]0;owned\x07\x1b[2J\x9b31m\u202egnp.exe',
+    'check \x1b[8mthe URL',
+  );
   const line = oneLine(hostile);
-  assert.equal(line, 'invalid JSON from http://x/releases.json: \\x1b]0;owned\\x07\\x1b[2J\\x9b31m\\u202egnp.exe: check \\x1b[8mthe URL');
+  assert.equal(
+    line,
+    'invalid JSON from http://x/releases.json: \\x1b]0;owned\\x07\\x1b[2J\\x9b31m\\u202egnp.exe: check \\x1b[8mthe URL',
+  );
   assert.doesNotMatch(line, /[\u0000-\u001f\u007f-\u009f\u202e]/);
   assert.doesNotMatch(JSON.stringify(toJson(hostile)), /\\u001b|[\u0080-\u009f]/);
   assert.equal(oneLine(new Error('first \x1b[1mline\nsecond')), 'internal error: first \\x1b[1mline');
@@ -118,6 +141,9 @@ test('a missing local source fails like a 404', async () => {
   const http = createHttp({ log: memoryLogger() });
   const missing = join(dir.path, 'nope.txt');
   await assert.rejects(http.getText(missing), { kind: 'network', message: `not found: ${missing}` });
-  await assert.rejects(http.download(pathToFileURL(missing).href, join(dir.path, 'out')), { kind: 'network', message: /^not found: file:/ });
+  await assert.rejects(http.download(pathToFileURL(missing).href, join(dir.path, 'out')), {
+    kind: 'network',
+    message: /^not found: file:/,
+  });
   await assert.rejects(stat(join(dir.path, 'out.partial')), 'no empty partial file is left behind');
 });

@@ -8,7 +8,14 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
-import { MAX_LINKS, mountedTree, resolveInRoot, type EntryKind, type PartitionRules, type TreeView } from '../../bake/image/in-root.ts';
+import {
+  MAX_LINKS,
+  mountedTree,
+  resolveInRoot,
+  type EntryKind,
+  type PartitionRules,
+  type TreeView,
+} from '../../bake/image/in-root.ts';
 import { BakeError } from '../../bake/core/errors.ts';
 
 type Entry = { kind: 'dir' } | { kind: 'file' } | { kind: 'link'; target: string };
@@ -18,7 +25,8 @@ class MemoryTree implements TreeView {
   readonly entries = new Map<string, Entry>([['/', { kind: 'dir' }]]);
 
   add(path: string, entry: Entry): this {
-    for (let parent = posix.dirname(path); !this.entries.has(parent); parent = posix.dirname(parent)) this.entries.set(parent, { kind: 'dir' });
+    for (let parent = posix.dirname(path); !this.entries.has(parent); parent = posix.dirname(parent))
+      this.entries.set(parent, { kind: 'dir' });
     this.entries.set(path, entry);
     return this;
   }
@@ -45,7 +53,11 @@ test('absolute link targets mean the partition root, and .. stops there', async 
     .add('/tmp/X', { kind: 'dir' });
   assert.equal(await resolveInRoot(tree, ROOT, '/opt/extensions/hello/hello.raw', follow), '/tmp/X/hello/hello.raw');
   assert.equal(await resolveInRoot(tree, ROOT, '/etc/up/z', follow), '/tmp/Y/z');
-  assert.equal(await resolveInRoot(tree, ROOT, '/opt/extensions', { followLast: false }), '/opt/extensions', 'a last link is left alone when replacing it');
+  assert.equal(
+    await resolveInRoot(tree, ROOT, '/opt/extensions', { followLast: false }),
+    '/opt/extensions',
+    'a last link is left alone when replacing it',
+  );
 });
 
 test('loops, files used as directories and links into other partitions are refused', async () => {
@@ -63,7 +75,8 @@ test('loops, files used as directories and links into other partitions are refus
 test(`a chain of ${MAX_LINKS} links resolves, one more is refused`, async () => {
   const chain = (length: number) => {
     const tree = new MemoryTree().add('/end', { kind: 'dir' });
-    for (let i = 0; i < length; i++) tree.add(`/l${i}`, { kind: 'link', target: i === length - 1 ? '/end' : `l${i + 1}` });
+    for (let i = 0; i < length; i++)
+      tree.add(`/l${i}`, { kind: 'link', target: i === length - 1 ? '/end' : `l${i + 1}` });
     return tree;
   };
   assert.equal(await resolveInRoot(chain(MAX_LINKS), ROOT, '/l0/x', follow), '/end/x');
@@ -98,10 +111,21 @@ function randomTree(next: () => number): MemoryTree {
   const tree = new MemoryTree();
   for (let i = 0; i < 12; i++) {
     const path = `/${randomPath(next, false)}`;
-    if (tree.entries.has(path) || [...tree.entries.entries()].some(([p, e]) => e.kind !== 'dir' && path.startsWith(`${p}/`))) continue;
+    if (
+      tree.entries.has(path) ||
+      [...tree.entries.entries()].some(([p, e]) => e.kind !== 'dir' && path.startsWith(`${p}/`))
+    )
+      continue;
     const pick = next();
     const target = randomPath(next, true);
-    tree.add(path, pick < 0.3 ? { kind: 'dir' } : pick < 0.45 ? { kind: 'file' } : { kind: 'link', target: next() < 0.5 ? `/${target}` : target });
+    tree.add(
+      path,
+      pick < 0.3
+        ? { kind: 'dir' }
+        : pick < 0.45
+          ? { kind: 'file' }
+          : { kind: 'link', target: next() < 0.5 ? `/${target}` : target },
+    );
   }
   return tree;
 }
@@ -119,7 +143,8 @@ async function checkResolved(tree: MemoryTree, resolved: string, followLast: boo
     const last = depth === parts.length;
     if (missing) assert.equal(kind, undefined, `${context}: below a missing directory`);
     missing ||= kind === undefined;
-    if (!last) assert.ok(kind === undefined || kind === 'dir', `${context}: /${parts.slice(0, depth).join('/')} is a ${kind}`);
+    if (!last)
+      assert.ok(kind === undefined || kind === 'dir', `${context}: /${parts.slice(0, depth).join('/')} is a ${kind}`);
     else if (followLast) assert.notEqual(kind, 'link', `${context}: the last component is a link`);
   }
 }
@@ -143,7 +168,10 @@ test('property: random trees of links never resolve outside the root, through a 
       }
     }
   }
-  assert.ok(resolvedCount > 1000 && refusedCount > 100, `both outcomes are exercised (${resolvedCount} resolved, ${refusedCount} refused)`);
+  assert.ok(
+    resolvedCount > 1000 && refusedCount > 100,
+    `both outcomes are exercised (${resolvedCount} resolved, ${refusedCount} refused)`,
+  );
 });
 
 async function writeTree(tree: MemoryTree, dir: string): Promise<void> {
@@ -165,7 +193,10 @@ test('property: a tree on disk resolves exactly as the same tree in memory', asy
     await writeTree(tree, dir);
     for (let query = 0; query < 10; query++) {
       const path = `/${randomPath(next, false)}`;
-      const outcome = (view: TreeView) => resolveInRoot(view, ROOT, path, follow).catch((error: unknown) => (refused(error) ? 'refused' : Promise.reject(error)));
+      const outcome = (view: TreeView) =>
+        resolveInRoot(view, ROOT, path, follow).catch((error: unknown) =>
+          refused(error) ? 'refused' : Promise.reject(error),
+        );
       assert.equal(await outcome(mountedTree(dir)), await outcome(tree), `seed ${seed}, ${path}`);
     }
   }

@@ -18,7 +18,10 @@ import { memoryLogger } from '../../bake/core/log.ts';
 import { decompressBz2 } from '../../bake/image/decompress.ts';
 import { COMPRESSORS } from '../../bake/vendor/compress.ts';
 
-async function fakeKernel(t: { after: (fn: () => Promise<void>) => void }, files: Record<string, string>): Promise<string> {
+async function fakeKernel(
+  t: { after: (fn: () => Promise<void>) => void },
+  files: Record<string, string>,
+): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), 'bake-jobs-'));
   t.after(() => rm(root, { recursive: true, force: true }));
   for (const [path, text] of Object.entries(files)) {
@@ -62,14 +65,30 @@ test('no cgroup files at all: the parallelism as os reports it', async (t) => {
 });
 
 test('--jobs / BAKE_JOBS: a whole number ≥ 1 wins over the CPUs; anything else is a usage error', () => {
-  assert.equal(resolveJobs('5', () => 2), 5);
-  assert.equal(resolveJobs(undefined, () => 7), 7);
-  assert.equal(resolveJobs('', () => 7), 7);
+  assert.equal(
+    resolveJobs('5', () => 2),
+    5,
+  );
+  assert.equal(
+    resolveJobs(undefined, () => 7),
+    7,
+  );
+  assert.equal(
+    resolveJobs('', () => 7),
+    7,
+  );
   for (const bad of ['0', '-1', '2.5', 'all', ' 3']) {
-    assert.throws(() => resolveJobs(bad, () => 2), (e: unknown) => isBakeError(e) && e.kind === 'usage', bad);
+    assert.throws(
+      () => resolveJobs(bad, () => 2),
+      (e: unknown) => isBakeError(e) && e.kind === 'usage',
+      bad,
+    );
   }
   assert.equal(contextFromOptions({ jobs: '3' }).jobs, 3);
-  assert.throws(() => contextFromOptions({ jobs: '0' }), (e: unknown) => isBakeError(e) && e.kind === 'usage');
+  assert.throws(
+    () => contextFromOptions({ jobs: '0' }),
+    (e: unknown) => isBakeError(e) && e.kind === 'usage',
+  );
 });
 
 test('the decoder runs with --jobs threads (lbzip2 -n N)', async (t) => {
@@ -79,7 +98,10 @@ test('the decoder runs with --jobs threads (lbzip2 -n N)', async (t) => {
   await fixtureRunner().run('bzip2', ['-k', join(dir, 'data')]);
   const log = memoryLogger();
   assert.equal(await decompressBz2(createContext({ log, jobs: 5 }), join(dir, 'data.bz2'), join(dir, 'out')), 'lbzip2');
-  assert.ok(log.lines.some((line) => / lbzip2 -d -c -n 5 /.test(`${line} `)), log.lines.join('\n'));
+  assert.ok(
+    log.lines.some((line) => / lbzip2 -d -c -n 5 /.test(`${line} `)),
+    log.lines.join('\n'),
+  );
 });
 
 test('the vendor compressors use the same number of threads', () => {

@@ -19,19 +19,36 @@ function captured(print: () => void): string {
 }
 
 const report = (pass: boolean): BootReport => ({
-  pass, accel: 'tcg', seconds: 42, sysextStatus: [], sysextLog: [], serialTail: [], extensions: [{ name: 'hello', merged: pass, units: [], pass }],
+  pass,
+  accel: 'tcg',
+  seconds: 42,
+  sysextStatus: [],
+  sysextLog: [],
+  serialTail: [],
+  extensions: [{ name: 'hello', merged: pass, units: [], pass }],
 });
 
 test('a failed boot check: one object with the report and the error, which counts as printed', () => {
   const failure = verifyError('boot check failed: hello: not merged', 'see the report');
-  const output = assertJsonOutput('boot-check', captured(() => printJson({ report: report(false) }, failure)));
+  const output = assertJsonOutput(
+    'boot-check',
+    captured(() => printJson({ report: report(false) }, failure)),
+  );
   assert.equal(output.ok, false);
-  assert.deepEqual(output.error, { kind: 'verify', message: 'boot check failed: hello: not merged', hint: 'see the report', exitCode: 6 });
+  assert.deepEqual(output.error, {
+    kind: 'verify',
+    message: 'boot check failed: hello: not merged',
+    hint: 'see the report',
+    exitCode: 6,
+  });
   assert.equal(reportedInJson(failure), true);
 });
 
 test('a passed boot check: ok and no error', () => {
-  const output = assertJsonOutput('boot-check', captured(() => printJson({ report: report(true) })));
+  const output = assertJsonOutput(
+    'boot-check',
+    captured(() => printJson({ report: report(true) })),
+  );
   assert.equal(output.ok, true);
   assert.equal('error' in output, false);
   assert.equal(reportedInJson(verifyError('another')), false);

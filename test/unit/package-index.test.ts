@@ -24,22 +24,35 @@ test('Debian Packages: versions, first alternatives without constraints, provide
 test('APKINDEX: so: dependencies resolve through what packages provide, and C: becomes a SHA-1', () => {
   const index = parseApkIndex(recorded('alpine-apkindex-excerpt.txt'));
   assert.equal(index.get('btop')!.file, 'btop-1.4.0-r0.apk');
-  assert.deepEqual(index.get('btop')!.check, { apkControlSha1: Buffer.from('pLxy3tJFqZ4RWH3XC1dbmG2S6xc=', 'base64').toString('hex') });
+  assert.deepEqual(index.get('btop')!.check, {
+    apkControlSha1: Buffer.from('pLxy3tJFqZ4RWH3XC1dbmG2S6xc=', 'base64').toString('hex'),
+  });
   const closure = dependencyClosure(index, ['btop']).map((p) => p.name);
   assert.deepEqual(closure, ['btop', 'musl', 'libgcc', 'libstdc++']);
 });
 
 test('a dependency nothing provides is an input error naming it; skipped names are left out', () => {
   const index = parseDebPackages(recorded('debian-bookworm-packages.txt'));
-  assert.throws(() => dependencyClosure(index, ['tilde']), (error: unknown) => kind('input')(error) && /'libc6'/.test((error as Error).message));
+  assert.throws(
+    () => dependencyClosure(index, ['tilde']),
+    (error: unknown) => kind('input')(error) && /'libc6'/.test((error as Error).message),
+  );
   const apk = parseApkIndex(recorded('alpine-apkindex-excerpt.txt'));
-  assert.deepEqual(dependencyClosure(apk, ['btop'], ['libstdc++']).map((p) => p.name), ['btop', 'musl', 'libgcc']);
+  assert.deepEqual(
+    dependencyClosure(apk, ['btop'], ['libstdc++']).map((p) => p.name),
+    ['btop', 'musl', 'libgcc'],
+  );
 });
 
 test('APKINDEX conflicts (!name) are not dependencies', () => {
-  const index = parseApkIndex('C:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=\nP:a\nV:1-r0\nD:!b c>=2\n\nC:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=\nP:c\nV:2-r0\n');
+  const index = parseApkIndex(
+    'C:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=\nP:a\nV:1-r0\nD:!b c>=2\n\nC:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=\nP:c\nV:2-r0\n',
+  );
   assert.deepEqual(index.get('a')!.depends, ['c']);
-  assert.deepEqual(dependencyClosure(index, ['a']).map((p) => p.name), ['a', 'c']);
+  assert.deepEqual(
+    dependencyClosure(index, ['a']).map((p) => p.name),
+    ['a', 'c'],
+  );
 });
 
 test('an index naming a package file outside the repository is refused', () => {
@@ -50,7 +63,11 @@ test('an index naming a package file outside the repository is refused', () => {
 });
 
 test('.deb: the data member and its compression are found behind debian-binary and control', () => {
-  const deb = arArchive({ 'debian-binary': Buffer.from('2.0\n'), 'control.tar.xz': Buffer.from('ctl'), 'data.tar.zst': Buffer.from('payload') });
+  const deb = arArchive({
+    'debian-binary': Buffer.from('2.0\n'),
+    'control.tar.xz': Buffer.from('ctl'),
+    'data.tar.zst': Buffer.from('payload'),
+  });
   const member = debDataMember(deb, 'x');
   assert.equal(member.suffix, 'tar.zst');
   assert.equal(member.data.toString(), 'payload');
@@ -60,8 +77,14 @@ test('.deb: the data member and its compression are found behind debian-binary a
 
 test('Debian Release: the SHA256 section maps each index path to its hash, other sections ignored', () => {
   const hashes = parseReleaseSha256(recorded('debian-bookworm-release-excerpt.txt'));
-  assert.equal(hashes.get('main/binary-amd64/Packages.gz'), '6777ea16514725f9427f48c240d92e0a6b8496138e37a1491d8597e66774e309');
-  assert.equal(hashes.get('main/binary-arm64/Packages.gz'), 'aee1ed47a695b38ecc6283e3952e8c3e18682cf7b2558ec62460a95c6d0b193b');
+  assert.equal(
+    hashes.get('main/binary-amd64/Packages.gz'),
+    '6777ea16514725f9427f48c240d92e0a6b8496138e37a1491d8597e66774e309',
+  );
+  assert.equal(
+    hashes.get('main/binary-arm64/Packages.gz'),
+    'aee1ed47a695b38ecc6283e3952e8c3e18682cf7b2558ec62460a95c6d0b193b',
+  );
   assert.equal(hashes.size, 7);
   assert.equal(parseReleaseSha256('MD5Sum:\n ' + 'a'.repeat(64) + ' 1 main/binary-amd64/Packages.gz\n').size, 0);
 });

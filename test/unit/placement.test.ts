@@ -25,14 +25,30 @@ test('--install_to: partitions, default dirs, and refused paths', () => {
   assert.deepEqual(parseInstallTarget('root'), { partition: 'root', dir: '/opt/extensions' });
   assert.deepEqual(parseInstallTarget('oem'), { partition: 'oem', dir: '/extensions' });
   for (const bad of ['usr:/x', 'boot:/x', 'root:relative', 'root:/opt/../../etc', 'oem:..', '']) {
-    assert.throws(() => parseInstallTarget(bad), (e: unknown) => e instanceof BakeError && e.kind === 'usage', bad);
+    assert.throws(
+      () => parseInstallTarget(bad),
+      (e: unknown) => e instanceof BakeError && e.kind === 'usage',
+      bad,
+    );
   }
 });
 
 test('the [Target] section of a sysupdate conf, ignoring [Source]', () => {
-  assert.deepEqual(parseSysupdateConf(bakeryConf, 'docker.conf'), { source: 'docker.conf', path: '/opt/extensions/docker', currentSymlink: '/etc/extensions/docker.raw', matchPatterns: [] });
-  const withPattern = parseSysupdateConf('[Target]\nMatchPattern=k3s-@v-%a.raw k3s-@v.raw\nPath=/opt/extensions/k3s/\n', 'k3s.conf');
-  assert.deepEqual(withPattern, { source: 'k3s.conf', path: '/opt/extensions/k3s', matchPatterns: ['k3s-@v-%a.raw', 'k3s-@v.raw'] });
+  assert.deepEqual(parseSysupdateConf(bakeryConf, 'docker.conf'), {
+    source: 'docker.conf',
+    path: '/opt/extensions/docker',
+    currentSymlink: '/etc/extensions/docker.raw',
+    matchPatterns: [],
+  });
+  const withPattern = parseSysupdateConf(
+    '[Target]\nMatchPattern=k3s-@v-%a.raw k3s-@v.raw\nPath=/opt/extensions/k3s/\n',
+    'k3s.conf',
+  );
+  assert.deepEqual(withPattern, {
+    source: 'k3s.conf',
+    path: '/opt/extensions/k3s',
+    matchPatterns: ['k3s-@v-%a.raw', 'k3s-@v.raw'],
+  });
 });
 
 test('sysupdate MatchPattern matching with @v and %a', () => {
@@ -47,8 +63,12 @@ test('sysupdate MatchPattern matching with @v and %a', () => {
 test('default placement: <dir>/<name>/<file>, linked from /etc/extensions/<name>.raw', () => {
   const root = placeSysext('hello', 'hello.raw', parseInstallTarget('root:/opt/extensions'));
   assert.deepEqual(root, {
-    name: 'hello', file: 'hello.raw', partition: 'root', pathInPartition: '/opt/extensions/hello/hello.raw',
-    osPath: '/opt/extensions/hello/hello.raw', symlinks: ['/etc/extensions/hello.raw'],
+    name: 'hello',
+    file: 'hello.raw',
+    partition: 'root',
+    pathInPartition: '/opt/extensions/hello/hello.raw',
+    osPath: '/opt/extensions/hello/hello.raw',
+    symlinks: ['/etc/extensions/hello.raw'],
   });
   const oem = placeSysext('hello', 'hello.raw', parseInstallTarget('oem:/sx'));
   assert.equal(oem.osPath, '/oem/sx/hello/hello.raw');
@@ -57,7 +77,12 @@ test('default placement: <dir>/<name>/<file>, linked from /etc/extensions/<name>
 });
 
 test("a conf's Target Path and CurrentSymlink win, so sysupdate sees the baked image", () => {
-  const conf = parseSysupdateConf(bakeryConf.replace('Path=/opt/extensions/docker', 'Path=/oem/extensions/docker-updates').replace('CurrentSymlink=/etc/extensions/docker.raw', 'CurrentSymlink=/etc/extensions/docker-current.raw'), 'docker.conf');
+  const conf = parseSysupdateConf(
+    bakeryConf
+      .replace('Path=/opt/extensions/docker', 'Path=/oem/extensions/docker-updates')
+      .replace('CurrentSymlink=/etc/extensions/docker.raw', 'CurrentSymlink=/etc/extensions/docker-current.raw'),
+    'docker.conf',
+  );
   const placed = placeSysext('docker', 'docker-27.3.1-x86-64.raw', parseInstallTarget('root:/opt/extensions'), conf);
   assert.equal(placed.partition, 'oem');
   assert.equal(placed.osPath, '/oem/extensions/docker-updates/docker-27.3.1-x86-64.raw');
@@ -84,14 +109,21 @@ test('paths from a conf that leave their partition, or are not normalised absolu
   ];
   for (const [line, message] of refused) {
     const conf = bakeryConf.replace('CurrentSymlink=/etc/extensions/docker.raw', line);
-    assert.throws(() => parseSysupdateConf(conf, 'https://bakery.example/docker.conf'), (e: unknown) => {
-      assert.ok(isInput(e), line);
-      assert.match((e as BakeError).message, /^https:\/\/bakery\.example\/docker\.conf:\d+: \[Target\] /, line);
-      assert.match((e as BakeError).message, message, line);
-      return true;
-    });
+    assert.throws(
+      () => parseSysupdateConf(conf, 'https://bakery.example/docker.conf'),
+      (e: unknown) => {
+        assert.ok(isInput(e), line);
+        assert.match((e as BakeError).message, /^https:\/\/bakery\.example\/docker\.conf:\d+: \[Target\] /, line);
+        assert.match((e as BakeError).message, message, line);
+        return true;
+      },
+    );
   }
-  assert.equal(parseSysupdateConf('[Target]\nPath=//opt//ext/\n', 'x.conf').path, '/opt/ext', 'doubled and trailing slashes are only normalised');
+  assert.equal(
+    parseSysupdateConf('[Target]\nPath=//opt//ext/\n', 'x.conf').path,
+    '/opt/ext',
+    'doubled and trailing slashes are only normalised',
+  );
 });
 
 test('a conf is parsed strictly: unknown sections and keys, and values bake cannot honour, are refused', () => {
@@ -106,23 +138,31 @@ test('a conf is parsed strictly: unknown sections and keys, and values bake cann
   ]) {
     assert.throws(() => parseSysupdateConf(text, 'x.conf'), isInput, text);
   }
-  assert.doesNotThrow(() => parseSysupdateConf(`# comment\n; another\n${bakeryConf}\n[Transfer]\nProtectVersion=%A\n`, 'x.conf'));
+  assert.doesNotThrow(() =>
+    parseSysupdateConf(`# comment\n; another\n${bakeryConf}\n[Transfer]\nProtectVersion=%A\n`, 'x.conf'),
+  );
 });
 
 test('--install-to paths outside the partition are usage errors that name the flag as typed, not a conf', () => {
   for (const bad of ['root:/usr/lib', 'root:/boot', 'root:/oem/x', 'oem:/a/../..', 'boot:/x']) {
-    assert.throws(() => parseInstallTarget(bad), (e: unknown) => {
-      assert.ok(e instanceof BakeError && e.kind === 'usage', bad);
-      assert.match(e.message, /--install-to /, bad);
-      assert.doesNotMatch(e.message, /conf/, bad);
-      return true;
-    });
-    assert.throws(() => parseInstallTarget(bad, '--install_to'), (e: unknown) => {
-      assert.ok(e instanceof BakeError);
-      assert.match(e.message, /--install_to /, bad);
-      assert.doesNotMatch(e.message, /conf/, bad);
-      return true;
-    });
+    assert.throws(
+      () => parseInstallTarget(bad),
+      (e: unknown) => {
+        assert.ok(e instanceof BakeError && e.kind === 'usage', bad);
+        assert.match(e.message, /--install-to /, bad);
+        assert.doesNotMatch(e.message, /conf/, bad);
+        return true;
+      },
+    );
+    assert.throws(
+      () => parseInstallTarget(bad, '--install_to'),
+      (e: unknown) => {
+        assert.ok(e instanceof BakeError);
+        assert.match(e.message, /--install_to /, bad);
+        assert.doesNotMatch(e.message, /conf/, bad);
+        return true;
+      },
+    );
   }
 });
 

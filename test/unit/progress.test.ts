@@ -25,23 +25,38 @@ test('durations read as seconds, minutes, hours', () => {
 test('a download line gives the share, the speed and the time left', () => {
   const line = downloadLine({ url, received: 100 * MIB, total: 400 * MIB, resumedFrom: 0 }, 10 * MIB);
   assert.equal(line, 'flatcar_production_image.bin.bz2: 100.0 MiB of 400.0 MiB (25%) at 10.0 MiB/s, 30 s left');
-  assert.equal(downloadLine({ url, received: 400, total: 400, resumedFrom: 0 }, 400), 'flatcar_production_image.bin.bz2: 400 B of 400 B (100%) at 400 B/s');
-  assert.equal(downloadLine({ url, received: 3 * MIB, resumedFrom: 0 }, MIB), 'flatcar_production_image.bin.bz2: 3.0 MiB at 1.0 MiB/s');
+  assert.equal(
+    downloadLine({ url, received: 400, total: 400, resumedFrom: 0 }, 400),
+    'flatcar_production_image.bin.bz2: 400 B of 400 B (100%) at 400 B/s',
+  );
+  assert.equal(
+    downloadLine({ url, received: 3 * MIB, resumedFrom: 0 }, MIB),
+    'flatcar_production_image.bin.bz2: 3.0 MiB at 1.0 MiB/s',
+  );
 });
 
 test('a resumed download says so, and its speed counts only the bytes fetched now', () => {
   let now = 1_000;
   const lines: string[] = [];
-  const progress = downloadProgress((line) => lines.push(line), () => now);
+  const progress = downloadProgress(
+    (line) => lines.push(line),
+    () => now,
+  );
   now += 2_000;
   progress({ url, received: 300 * MIB, total: 400 * MIB, resumedFrom: 280 * MIB });
-  assert.equal(lines.at(-1), 'flatcar_production_image.bin.bz2: 300.0 MiB of 400.0 MiB (75%) at 10.0 MiB/s, 10 s left (resumed at 280.0 MiB)');
+  assert.equal(
+    lines.at(-1),
+    'flatcar_production_image.bin.bz2: 300.0 MiB of 400.0 MiB (75%) at 10.0 MiB/s, 10 s left (resumed at 280.0 MiB)',
+  );
 });
 
 test('a retry that resumes mid-run measures its speed from when it resumed', () => {
   let now = 0;
   const lines: string[] = [];
-  const progress = downloadProgress((line) => lines.push(line), () => now);
+  const progress = downloadProgress(
+    (line) => lines.push(line),
+    () => now,
+  );
   now = 10_000;
   progress({ url, received: 100 * MIB, total: 200 * MIB, resumedFrom: 0 });
   now = 60_000; // the connection dropped and the retry starts from byte 100 MiB

@@ -22,7 +22,13 @@ const validateIgnition = ajv.compile(JSON.parse(await readFile(schemaPath, 'utf8
 const HASH_A = 'a'.repeat(64);
 const HASH_B = 'b'.repeat(64);
 const extensions: ResolvedExtension[] = [
-  { name: 'docker', file: 'docker-27.3.1-x86-64.raw', url: 'https://bakery.test/extensions/docker-27.3.1-x86-64.raw', sha256: HASH_A, version: '27.3.1' },
+  {
+    name: 'docker',
+    file: 'docker-27.3.1-x86-64.raw',
+    url: 'https://bakery.test/extensions/docker-27.3.1-x86-64.raw',
+    sha256: HASH_A,
+    version: '27.3.1',
+  },
   { name: 'hello', file: 'hello.raw', url: 'https://bakery.test/extensions/hello.raw', sha256: HASH_B },
 ];
 
@@ -32,26 +38,47 @@ function assertValid(config: unknown): void {
 }
 
 test('the extension provisioning places, links, hashes and updates each image', () => {
-  const config = sysextProvisioning(extensions, { bakeryUrl: 'https://bakery.test/extensions', autoUpdate: { kind: 'restart', unit: 'docker.service' } });
+  const config = sysextProvisioning(extensions, {
+    bakeryUrl: 'https://bakery.test/extensions',
+    autoUpdate: { kind: 'restart', unit: 'docker.service' },
+  });
   const ignition = toIgnition(config);
   assertValid(ignition);
   const files = ignition.storage!.files!;
   const docker = files.find((file) => file.path === '/opt/extensions/docker/docker-27.3.1-x86-64.raw');
-  assert.deepEqual(docker?.contents, { source: 'https://bakery.test/extensions/docker-27.3.1-x86-64.raw', verification: { hash: `sha256-${HASH_A}` } });
+  assert.deepEqual(docker?.contents, {
+    source: 'https://bakery.test/extensions/docker-27.3.1-x86-64.raw',
+    verification: { hash: `sha256-${HASH_A}` },
+  });
   assert.equal(docker?.mode, 0o644);
-  assert.deepEqual(ignition.storage!.links!.map((link) => [link.path, link.target]), [
-    ['/etc/extensions/docker.raw', '/opt/extensions/docker/docker-27.3.1-x86-64.raw'],
-    ['/etc/extensions/hello.raw', '/opt/extensions/hello/hello.raw'],
-  ]);
+  assert.deepEqual(
+    ignition.storage!.links!.map((link) => [link.path, link.target]),
+    [
+      ['/etc/extensions/docker.raw', '/opt/extensions/docker/docker-27.3.1-x86-64.raw'],
+      ['/etc/extensions/hello.raw', '/opt/extensions/hello/hello.raw'],
+    ],
+  );
   const conf = files.find((file) => file.path === '/etc/sysupdate.docker.d/docker.conf');
-  assert.match(decodeURIComponent(conf!.contents.source.slice('data:,'.length)), /Path=https:\/\/bakery\.test\/extensions\/docker\//);
+  assert.match(
+    decodeURIComponent(conf!.contents.source.slice('data:,'.length)),
+    /Path=https:\/\/bakery\.test\/extensions\/docker\//,
+  );
   assert.equal(files.find((file) => file.path === '/etc/sysupdate.d/noop.conf')?.contents.source, dataUrl(NOOP_CONF));
   // hello.raw carries no version, so sysupdate cannot follow it: no conf and no drop-in for it.
-  assert.equal(files.some((file) => file.path.startsWith('/etc/sysupdate.hello.d/')), false);
+  assert.equal(
+    files.some((file) => file.path.startsWith('/etc/sysupdate.hello.d/')),
+    false,
+  );
   const units = ignition.systemd!.units;
-  assert.deepEqual(units.find((unit) => unit.name === 'systemd-sysupdate.timer'), { name: 'systemd-sysupdate.timer', enabled: true });
+  assert.deepEqual(
+    units.find((unit) => unit.name === 'systemd-sysupdate.timer'),
+    { name: 'systemd-sysupdate.timer', enabled: true },
+  );
   const dropins = units.find((unit) => unit.name === 'systemd-sysupdate.service')!.dropins!;
-  assert.deepEqual(dropins.map((dropin) => dropin.name), ['docker.conf']);
+  assert.deepEqual(
+    dropins.map((dropin) => dropin.name),
+    ['docker.conf'],
+  );
   assert.match(dropins[0]!.contents, /systemd-sysupdate -C docker update/);
   assert.match(dropins[0]!.contents, /systemctl restart docker\.service/);
 });
@@ -75,7 +102,10 @@ test('the schema rejects what Ignition rejects', () => {
 });
 
 test('Butane output carries the same content as the Ignition output', () => {
-  const config = sysextProvisioning(extensions, { bakeryUrl: 'https://bakery.test/extensions', autoUpdate: { kind: 'reboot' } });
+  const config = sysextProvisioning(extensions, {
+    bakeryUrl: 'https://bakery.test/extensions',
+    autoUpdate: { kind: 'reboot' },
+  });
   const yaml = toButane(config);
   const document = parseYaml(yaml) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- parsed YAML is inspected field by field
   assert.equal(document.variant, 'flatcar');
@@ -104,19 +134,43 @@ test('data URLs keep text byte for byte', () => {
 test('merging configs combines the drop-ins of a unit named twice', () => {
   const merged = mergeProvisioning(
     { files: [], links: [], users: [], units: [{ name: 'a.service', dropins: [{ name: 'x.conf', contents: 'x' }] }] },
-    { files: [], links: [], users: [], units: [{ name: 'a.service', enabled: true, dropins: [{ name: 'y.conf', contents: 'y' }] }] },
+    {
+      files: [],
+      links: [],
+      users: [],
+      units: [{ name: 'a.service', enabled: true, dropins: [{ name: 'y.conf', contents: 'y' }] }],
+    },
   );
-  assert.deepEqual(merged.units, [{ name: 'a.service', enabled: true, dropins: [{ name: 'x.conf', contents: 'x' }, { name: 'y.conf', contents: 'y' }] }]);
+  assert.deepEqual(merged.units, [
+    {
+      name: 'a.service',
+      enabled: true,
+      dropins: [
+        { name: 'x.conf', contents: 'x' },
+        { name: 'y.conf', contents: 'y' },
+      ],
+    },
+  ]);
 });
 
 test('extension references and auto-update actions are parsed or refused with a hint', () => {
   assert.deepEqual(parseExtensionRef('docker'), { kind: 'latest', name: 'docker' });
   assert.deepEqual(parseExtensionRef('docker@27.3.1'), { kind: 'version', name: 'docker', version: '27.3.1' });
-  assert.deepEqual(parseExtensionRef('hello:./out/hello.raw'), { kind: 'file', name: 'hello', path: './out/hello.raw' });
+  assert.deepEqual(parseExtensionRef('hello:./out/hello.raw'), {
+    kind: 'file',
+    name: 'hello',
+    path: './out/hello.raw',
+  });
   assert.throws(() => parseExtensionRef('docker@2-1'), /invalid version/);
-  assert.throws(() => parseExtensionRef('bad name'), (error: Error & { hint?: string }) => /cannot read/.test(error.message) && /name@version/.test(error.hint ?? ''));
+  assert.throws(
+    () => parseExtensionRef('bad name'),
+    (error: Error & { hint?: string }) => /cannot read/.test(error.message) && /name@version/.test(error.hint ?? ''),
+  );
   assert.deepEqual(parseAutoUpdate('restart:containerd.service'), { kind: 'restart', unit: 'containerd.service' });
-  assert.throws(() => parseAutoUpdate('restart:'), (error: Error & { hint?: string }) => /restart:<unit>/.test(error.hint ?? ''));
+  assert.throws(
+    () => parseAutoUpdate('restart:'),
+    (error: Error & { hint?: string }) => /restart:<unit>/.test(error.hint ?? ''),
+  );
   assert.throws(() => parseAutoUpdate('sometimes'), /unknown --auto-update/);
 });
 
@@ -125,18 +179,34 @@ test('references resolve against the bakery SHA256SUMS and local files', async (
   const mirror = await startMirror({ root });
   try {
     await mkdir(join(root, 'docker'));
-    await writeFile(join(root, 'docker', 'SHA256SUMS'), [
-      `${HASH_A}  docker-27.3.1-x86-64.raw`, `${HASH_B}  docker-27.10.0-x86-64.raw`, `${'c'.repeat(64)}  docker-28.0.0-arm64.raw`, '',
-    ].join('\n'));
+    await writeFile(
+      join(root, 'docker', 'SHA256SUMS'),
+      [
+        `${HASH_A}  docker-27.3.1-x86-64.raw`,
+        `${HASH_B}  docker-27.10.0-x86-64.raw`,
+        `${'c'.repeat(64)}  docker-28.0.0-arm64.raw`,
+        '',
+      ].join('\n'),
+    );
     await writeFile(join(root, 'hello-1.0-x86-64.raw'), 'image bytes');
     const ctx = createContext({ log: memoryLogger() });
     const options = { bakeryUrl: `${mirror.url}/`, arch: 'x86-64' as const };
     const newest = await resolveExtension(ctx, parseExtensionRef('docker'), options);
-    assert.deepEqual(newest, { name: 'docker', file: 'docker-27.10.0-x86-64.raw', url: `${mirror.url}/docker-27.10.0-x86-64.raw`, sha256: HASH_B, version: '27.10.0' });
+    assert.deepEqual(newest, {
+      name: 'docker',
+      file: 'docker-27.10.0-x86-64.raw',
+      url: `${mirror.url}/docker-27.10.0-x86-64.raw`,
+      sha256: HASH_B,
+      version: '27.10.0',
+    });
     const pinned = await resolveExtension(ctx, parseExtensionRef('docker@27.3.1'), options);
     assert.equal(pinned.sha256, HASH_A);
     await assert.rejects(resolveExtension(ctx, parseExtensionRef('docker@9.9'), options), /not listed/);
-    const local = await resolveExtension(ctx, parseExtensionRef(`hello:${join(root, 'hello-1.0-x86-64.raw')}`), options);
+    const local = await resolveExtension(
+      ctx,
+      parseExtensionRef(`hello:${join(root, 'hello-1.0-x86-64.raw')}`),
+      options,
+    );
     assert.equal(local.sha256, createHash('sha256').update('image bytes').digest('hex'));
     assert.equal(local.version, '1.0');
     await assert.rejects(resolveExtension(ctx, parseExtensionRef('x:/nonexistent.raw'), options), /does not exist/);

@@ -52,19 +52,29 @@ test('release arguments: channels, versions, and clear errors for anything else'
   assert.deepEqual(parseReleaseRequest('lts'), { channel: 'lts' });
   assert.deepEqual(parseReleaseRequest('4593.2.5'), { version: '4593.2.5' });
   for (const bad of ['edge', 'Stable', '4593.2', '4593.2.5.1', 'v4593.2.5', '']) {
-    assert.throws(() => parseReleaseRequest(bad), (error: unknown) => error instanceof BakeError && error.kind === 'usage', bad);
+    assert.throws(
+      () => parseReleaseRequest(bad),
+      (error: unknown) => error instanceof BakeError && error.kind === 'usage',
+      bad,
+    );
   }
 });
 
 test('the release URL template fills channel, board and version', () => {
   assert.equal(
-    releaseBaseUrl('https://{channel}.release.flatcar-linux.net/{board}/{version}', { channel: 'beta', board: 'arm64-usr', version: '4757.1.0' }),
+    releaseBaseUrl('https://{channel}.release.flatcar-linux.net/{board}/{version}', {
+      channel: 'beta',
+      board: 'arm64-usr',
+      version: '4757.1.0',
+    }),
     'https://beta.release.flatcar-linux.net/arm64-usr/4757.1.0',
   );
 });
 
 test('version.txt is parsed with quotes removed', () => {
-  const values = parseKeyValueFile('FLATCAR_BUILD=4593\nFLATCAR_VERSION=4593.2.5\nFLATCAR_BUILD_ID=""\nFLATCAR_SDK_VERSION=4593.0.0\n');
+  const values = parseKeyValueFile(
+    'FLATCAR_BUILD=4593\nFLATCAR_VERSION=4593.2.5\nFLATCAR_BUILD_ID=""\nFLATCAR_SDK_VERSION=4593.0.0\n',
+  );
   assert.equal(values.FLATCAR_VERSION, '4593.2.5');
   assert.equal(values.FLATCAR_BUILD_ID, '');
   assert.equal(values.FLATCAR_SDK_VERSION, '4593.0.0');

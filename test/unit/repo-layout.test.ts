@@ -18,16 +18,30 @@ const HASH_A = 'a'.repeat(64);
 const HASH_B = 'b'.repeat(64);
 
 test('image names round-trip, splitting at the last dash before the arch', () => {
-  assert.equal(imageFileName({ name: 'docker-compose', version: '2.30.3', arch: 'arm64' }), 'docker-compose-2.30.3-arm64.raw');
-  assert.deepEqual(parseImageFileName('docker-compose-2.30.3-arm64.raw'), { name: 'docker-compose', version: '2.30.3', arch: 'arm64' });
-  assert.deepEqual(parseImageFileName('k3s-v1.32.2+k3s1-x86-64.raw'), { name: 'k3s', version: 'v1.32.2+k3s1', arch: 'x86-64' });
+  assert.equal(
+    imageFileName({ name: 'docker-compose', version: '2.30.3', arch: 'arm64' }),
+    'docker-compose-2.30.3-arm64.raw',
+  );
+  assert.deepEqual(parseImageFileName('docker-compose-2.30.3-arm64.raw'), {
+    name: 'docker-compose',
+    version: '2.30.3',
+    arch: 'arm64',
+  });
+  assert.deepEqual(parseImageFileName('k3s-v1.32.2+k3s1-x86-64.raw'), {
+    name: 'k3s',
+    version: 'v1.32.2+k3s1',
+    arch: 'x86-64',
+  });
   assert.equal(parseImageFileName('docker.conf'), undefined);
   assert.equal(parseImageFileName('docker-x86-64.raw'), undefined, 'no version');
   assert.deepEqual(parseReleaseTag('kubernetes-v1.32.2'), { name: 'kubernetes', version: 'v1.32.2' });
 });
 
 test('versions that would not split back are refused with a hint', () => {
-  assert.throws(() => checkNameAndVersion('docker', '27.3.1-rc1'), (error: BakeError) => error.kind === 'input' && /must split/.test(error.hint ?? ''));
+  assert.throws(
+    () => checkNameAndVersion('docker', '27.3.1-rc1'),
+    (error: BakeError) => error.kind === 'input' && /must split/.test(error.hint ?? ''),
+  );
   assert.throws(() => checkNameAndVersion('docker', '../x'), BakeError);
   assert.doesNotThrow(() => checkNameAndVersion('k3s', 'v1.32.2+k3s1'));
 });
@@ -43,14 +57,22 @@ test('the build list reads release_build_versions.txt lines, comments and latest
 });
 
 test('SHA256SUMS parse and format in sha256sum format, sorted', () => {
-  const text = formatSums([{ sha256: HASH_B, file: 'b-1-x86-64.raw' }, { sha256: HASH_A, file: 'a-1-x86-64.raw' }]);
+  const text = formatSums([
+    { sha256: HASH_B, file: 'b-1-x86-64.raw' },
+    { sha256: HASH_A, file: 'a-1-x86-64.raw' },
+  ]);
   assert.equal(text, `${HASH_A}  a-1-x86-64.raw\n${HASH_B}  b-1-x86-64.raw\n`);
   assert.deepEqual(parseSums(`${HASH_A.toUpperCase()} *x.raw\n`), [{ sha256: HASH_A, file: 'x.raw' }]);
   assert.throws(() => parseSums('not a line\n', 'repo/SHA256SUMS'), /repo\/SHA256SUMS:1/);
 });
 
 const published = (name: string, version: string, arches: PublishedRelease['arches']): PublishedRelease => ({
-  name, version, tag: `${name}-${version}`, arches, sums: [], confs: [],
+  name,
+  version,
+  tag: `${name}-${version}`,
+  arches,
+  sums: [],
+  confs: [],
 });
 
 test('the plan builds what is missing and never rebuilds a published release, even one lacking an arch', () => {
@@ -59,9 +81,18 @@ test('the plan builds what is missing and never rebuilds a published release, ev
     { name: 'docker', version: '27.4.0', line: 1 },
     { name: 'wasmtime', version: 'v13.0.0', line: 2 },
   ];
-  const plan = planBuilds(wanted, [published('docker', '27.3.1', ['x86-64', 'arm64']), published('wasmtime', 'v13.0.0', ['x86-64'])], ['x86-64', 'arm64']);
-  assert.deepEqual(plan.build, [{ name: 'docker', version: '27.4.0', tag: 'docker-27.4.0', arches: ['x86-64', 'arm64'] }]);
-  assert.deepEqual(plan.skip.map((s) => s.reason), ['published', 'published without arm64 (never rebuilt)']);
+  const plan = planBuilds(
+    wanted,
+    [published('docker', '27.3.1', ['x86-64', 'arm64']), published('wasmtime', 'v13.0.0', ['x86-64'])],
+    ['x86-64', 'arm64'],
+  );
+  assert.deepEqual(plan.build, [
+    { name: 'docker', version: '27.4.0', tag: 'docker-27.4.0', arches: ['x86-64', 'arm64'] },
+  ]);
+  assert.deepEqual(
+    plan.skip.map((s) => s.reason),
+    ['published', 'published without arm64 (never rebuilt)'],
+  );
   assert.deepEqual(describePlan(plan, [{ name: 'x', error: 'boom' }]), [
     'build  docker-27.4.0 (x86-64, arm64)',
     'skip   docker-27.3.1: published',
@@ -80,8 +111,14 @@ test('resolving the build list: latest expands to several versions, a failing up
     },
   };
   const { wanted, failed } = await resolveBuildList(entries, upstream);
-  assert.deepEqual(wanted.map((w) => `${w.name}-${w.version}`), ['kubernetes-v1.32.2', 'kubernetes-v1.31.6', 'docker-27.3.1']);
-  assert.deepEqual(failed.map((f) => f.name), ['broken', 'bad']);
+  assert.deepEqual(
+    wanted.map((w) => `${w.name}-${w.version}`),
+    ['kubernetes-v1.32.2', 'kubernetes-v1.31.6', 'docker-27.3.1'],
+  );
+  assert.deepEqual(
+    failed.map((f) => f.name),
+    ['broken', 'bad'],
+  );
   assert.match(failed[0]!.error, /503/);
   assert.match(failed[1]!.error, /invalid version '1.0-rc1'/);
 });
@@ -89,10 +126,17 @@ test('resolving the build list: latest expands to several versions, a failing up
 test('serve maps the extensions.flatcar.org layout onto the release directories', () => {
   assert.deepEqual(candidateFiles('/SHA256SUMS'), ['SHA256SUMS']);
   assert.deepEqual(candidateFiles('/docker/SHA256SUMS.gpg'), ['docker/SHA256SUMS.gpg']);
-  assert.deepEqual(candidateFiles('/docker/docker-27.3.1-x86-64.raw'), ['docker/docker-27.3.1-x86-64.raw', 'docker-27.3.1/docker-27.3.1-x86-64.raw']);
+  assert.deepEqual(candidateFiles('/docker/docker-27.3.1-x86-64.raw'), [
+    'docker/docker-27.3.1-x86-64.raw',
+    'docker-27.3.1/docker-27.3.1-x86-64.raw',
+  ]);
   assert.deepEqual(candidateFiles('/a/b/docker-27.3.1-arm64.raw').at(-1), 'docker-27.3.1/docker-27.3.1-arm64.raw');
   assert.deepEqual(candidateFiles('/docker.conf'), ['docker.conf', 'docker/docker.conf']);
-  assert.deepEqual(candidateFiles('/kubernetes-v1.32.conf'), ['kubernetes-v1.32.conf', 'kubernetes-v1.32/kubernetes-v1.32.conf', 'kubernetes/kubernetes-v1.32.conf']);
+  assert.deepEqual(candidateFiles('/kubernetes-v1.32.conf'), [
+    'kubernetes-v1.32.conf',
+    'kubernetes-v1.32/kubernetes-v1.32.conf',
+    'kubernetes/kubernetes-v1.32.conf',
+  ]);
   assert.deepEqual(candidateFiles('/docker-27.3.1/docker.conf'), ['docker-27.3.1/docker.conf']);
   assert.deepEqual(candidateFiles('/../etc/passwd'), [], 'no way out of the repository');
   assert.deepEqual(candidateFiles('/docker/.building-x/a'), [], 'temporaries are private');
@@ -103,7 +147,10 @@ test('--listen takes host:port or a port', () => {
   assert.deepEqual(parseListen('127.0.0.1:8080'), { host: '127.0.0.1', port: 8080 });
   assert.deepEqual(parseListen('9000'), { host: '127.0.0.1', port: 9000 });
   assert.deepEqual(parseListen('[::1]:80'), { host: '::1', port: 80 });
-  assert.throws(() => parseListen('localhost:99999'), (error: BakeError) => error.kind === 'usage');
+  assert.throws(
+    () => parseListen('localhost:99999'),
+    (error: BakeError) => error.kind === 'usage',
+  );
   assert.throws(() => parseListen('nonsense'), /invalid --listen/);
 });
 
@@ -128,15 +175,24 @@ test('the catalogue lists extensions, versions newest first and arches; name@ver
     `${HASH_A}  docker.conf`,
   ].join('\n');
   const catalog = catalogFromSums('https://example.invalid/extensions/', sums);
-  assert.deepEqual(catalog.extensions.map(({ name, versions, arches }) => ({ name, versions, arches })), [
-    { name: 'docker', versions: ['27.10.0', '27.3.1'], arches: ['arm64', 'x86-64'] },
-    { name: 'wasmtime', versions: ['v13.0.0'], arches: ['x86-64'] },
-  ]);
+  assert.deepEqual(
+    catalog.extensions.map(({ name, versions, arches }) => ({ name, versions, arches })),
+    [
+      { name: 'docker', versions: ['27.10.0', '27.3.1'], arches: ['arm64', 'x86-64'] },
+      { name: 'wasmtime', versions: ['v13.0.0'], arches: ['x86-64'] },
+    ],
+  );
   assert.deepEqual(resolveImage(catalog, 'docker@27.3.1', 'x86-64'), {
-    name: 'docker', version: '27.3.1', arch: 'x86-64', sha256: HASH_A,
+    name: 'docker',
+    version: '27.3.1',
+    arch: 'x86-64',
+    sha256: HASH_A,
     url: 'https://example.invalid/extensions/docker/docker-27.3.1-x86-64.raw',
   });
   assert.equal(resolveImage(catalog, 'docker', 'x86-64').version, '27.10.0');
-  assert.throws(() => resolveImage(catalog, 'docker@27.3.1', 'arm64'), (error: BakeError) => error.hint === 'versions for arm64: 27.10.0');
+  assert.throws(
+    () => resolveImage(catalog, 'docker@27.3.1', 'arm64'),
+    (error: BakeError) => error.hint === 'versions for arm64: 27.10.0',
+  );
   assert.throws(() => resolveImage(catalog, 'nginx', 'x86-64'), /nginx is not in/);
 });

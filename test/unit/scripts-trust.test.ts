@@ -10,7 +10,12 @@ import { isBakeError, type ErrorKind } from '../../bake/core/errors.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { parseBakeRequest } from '../../bake/pipeline/plan.ts';
 import { vendorPlan } from '../../bake/vendor/index.ts';
-import { expectedDigests, judgeDigest, requireSecureSource, type ScriptsTrust } from '../../bake/vendor/scripts-trust.ts';
+import {
+  expectedDigests,
+  judgeDigest,
+  requireSecureSource,
+  type ScriptsTrust,
+} from '../../bake/vendor/scripts-trust.ts';
 import { QEMU_TEMPLATE_SHA256, SCRIPTS_TAG_TREES } from '../../vendors/scripts-pins.ts';
 
 const STABLE_4593_TEMPLATE = '9625bc60a188fe412470feb7a849f113a5c0f2d9507e3d7722c44ba714fae287';
@@ -49,11 +54,29 @@ test('bake flags: --scripts-sha256 must be a SHA-256, --insecure-scripts is carr
 });
 
 test('the SDK plan says what the scripts tarball must match', () => {
-  const release = { version: '4790.0.0', channel: 'alpha' as const, arch: 'x86-64' as const, board: 'amd64-usr', baseUrl: 'https://alpha.example.invalid/4790.0.0' };
+  const release = {
+    version: '4790.0.0',
+    channel: 'alpha' as const,
+    arch: 'x86-64' as const,
+    board: 'amd64-usr',
+    baseUrl: 'https://alpha.example.invalid/4790.0.0',
+  };
   const fetchStep = (scripts?: ScriptsTrust, version = release.version) =>
-    vendorPlan({ vendor: 'azure', route: 'sdk', release: { ...release, version }, outputDir: '/out', ...(scripts ? { scripts } : {}) }, resolveEndpoints({}, {})).steps[0] ?? '';
+    vendorPlan(
+      {
+        vendor: 'azure',
+        route: 'sdk',
+        release: { ...release, version },
+        outputDir: '/out',
+        ...(scripts ? { scripts } : {}),
+      },
+      resolveEndpoints({}, {}),
+    ).steps[0] ?? '';
   assert.match(fetchStep(), /alpha-4790\.0\.0, holding git tree 35eff7820d2f0bd7f2c08691508e5d288657c41a \(pinned\)$/);
-  assert.match(fetchStep(undefined, '9999.0.0'), /alpha-9999\.0\.0, no pinned git tree: refused without --scripts-sha256 or --insecure-scripts$/);
+  assert.match(
+    fetchStep(undefined, '9999.0.0'),
+    /alpha-9999\.0\.0, no pinned git tree: refused without --scripts-sha256 or --insecure-scripts$/,
+  );
   assert.match(fetchStep({ sha256: OTHER, insecure: false }), new RegExp(`sha256 ${OTHER} \\(--scripts-sha256\\)$`));
   assert.match(fetchStep({ insecure: true }, '9999.0.0'), /unverified \(--insecure-scripts\)$/);
 });
@@ -77,5 +100,8 @@ test('a tree pin: a pinned one yields to --insecure-scripts with a warning, a na
   assert.throws(() => judgeDigest('t', other, [pinned], { insecure: false }, log, 'git tree'), isKind('verify'));
   assert.equal(judgeDigest('t', other, [pinned], { insecure: true }, log, 'git tree'), 'unchecked');
   assert.match(log.lines.join('\n'), /unverified \(git tree b{40}\)/);
-  assert.throws(() => judgeDigest('t', other, [pinned], { tree: pinned, insecure: true }, log, 'git tree'), isKind('verify'));
+  assert.throws(
+    () => judgeDigest('t', other, [pinned], { tree: pinned, insecure: true }, log, 'git tree'),
+    isKind('verify'),
+  );
 });

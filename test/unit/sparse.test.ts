@@ -17,7 +17,8 @@ test('the sparse writer reproduces the bytes and leaves zero blocks as holes', a
   const expected = Buffer.concat([data, zeros, data, zeros, tail, Buffer.alloc(5000)]);
   // Odd chunk sizes, so blocks straddle chunk boundaries.
   const chunks: Buffer[] = [];
-  for (let offset = 0; offset < expected.length; offset += 77_777) chunks.push(expected.subarray(offset, offset + 77_777));
+  for (let offset = 0; offset < expected.length; offset += 77_777)
+    chunks.push(expected.subarray(offset, offset + 77_777));
   const path = join(dir, 'out.bin');
   await pipeline(Readable.from(chunks), new SparseFileWriter(path));
   assert.ok((await readFile(path)).equals(expected));

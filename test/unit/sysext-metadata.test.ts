@@ -8,7 +8,10 @@ import { parseKeyValueFile } from '../../bake/core/key-value.ts';
 import { minorPrefix, sysupdateConfs } from '../../bake/sysext/sysupdate.ts';
 
 test('extension-release: _any has no SYSEXT_LEVEL, a named OS does, reload adds EXTENSION_RELOAD_MANAGER', () => {
-  assert.equal(extensionReleaseText({ name: 'x', arch: 'arm64', os: '_any', reload: false }), 'ID=_any\nARCHITECTURE=arm64\n');
+  assert.equal(
+    extensionReleaseText({ name: 'x', arch: 'arm64', os: '_any', reload: false }),
+    'ID=_any\nARCHITECTURE=arm64\n',
+  );
   assert.equal(
     extensionReleaseText({ name: 'x', arch: 'x86-64', os: 'flatcar', reload: true }),
     'ID=flatcar\nSYSEXT_LEVEL=1.0\nARCHITECTURE=x86-64\nEXTENSION_RELOAD_MANAGER=1\n',
@@ -17,22 +20,48 @@ test('extension-release: _any has no SYSEXT_LEVEL, a named OS does, reload adds 
 });
 
 test('sysupdate: <name>.conf follows every release, in the bakery template', () => {
-  const [conf, ...rest] = sysupdateConfs({ name: 'docker', version: '27.3.1', bakeryUrl: 'https://extensions.flatcar.org/extensions/', verify: false, patchLevel: false });
+  const [conf, ...rest] = sysupdateConfs({
+    name: 'docker',
+    version: '27.3.1',
+    bakeryUrl: 'https://extensions.flatcar.org/extensions/',
+    verify: false,
+    patchLevel: false,
+  });
   assert.equal(rest.length, 0);
   assert.equal(conf!.fileName, 'docker.conf');
   assert.equal(
     conf!.text,
     [
-      '[Transfer]', 'Verify=false', '',
-      '[Source]', 'Type=url-file', 'Path=https://extensions.flatcar.org/extensions/docker/', 'MatchPattern=docker-@v-%a.raw', '',
-      '[Target]', 'InstancesMax=3', 'Type=regular-file', 'Path=/opt/extensions/docker', 'CurrentSymlink=/etc/extensions/docker.raw', '',
+      '[Transfer]',
+      'Verify=false',
+      '',
+      '[Source]',
+      'Type=url-file',
+      'Path=https://extensions.flatcar.org/extensions/docker/',
+      'MatchPattern=docker-@v-%a.raw',
+      '',
+      '[Target]',
+      'InstancesMax=3',
+      'Type=regular-file',
+      'Path=/opt/extensions/docker',
+      'CurrentSymlink=/etc/extensions/docker.raw',
+      '',
     ].join('\n'),
   );
 });
 
 test('sysupdate: patch-level conf for the k8s family keeps the <name>.raw symlink (bakery issue #140)', () => {
-  const confs = sysupdateConfs({ name: 'k3s', version: 'v1.31.4+k3s1', bakeryUrl: 'https://b.example/ext', verify: true, patchLevel: true });
-  assert.deepEqual(confs.map((c) => c.fileName), ['k3s.conf', 'k3s-v1.31.conf']);
+  const confs = sysupdateConfs({
+    name: 'k3s',
+    version: 'v1.31.4+k3s1',
+    bakeryUrl: 'https://b.example/ext',
+    verify: true,
+    patchLevel: true,
+  });
+  assert.deepEqual(
+    confs.map((c) => c.fileName),
+    ['k3s.conf', 'k3s-v1.31.conf'],
+  );
   assert.match(confs[1]!.text, /^MatchPattern=k3s-v1\.31\.@v-%a\.raw$/m);
   assert.match(confs[1]!.text, /^CurrentSymlink=\/etc\/extensions\/k3s\.raw$/m);
   assert.match(confs[1]!.text, /^Path=https:\/\/b\.example\/ext\/k3s\/$/m);

@@ -4,7 +4,19 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  link,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -29,14 +41,18 @@ after(async () => {
 });
 
 test('walkTree lists depth first in name order', async () => {
-  assert.deepEqual((await walkTree(source)).map((entry) => entry.path), ['a', 'a/tool', 'b', 'b/inner', 'b/inner/data', 'b/tool']);
+  assert.deepEqual(
+    (await walkTree(source)).map((entry) => entry.path),
+    ['a', 'a/tool', 'b', 'b/inner', 'b/inner/data', 'b/tool'],
+  );
 });
 
 test('normaliseTree stamps every entry and the root with the epoch', async () => {
   const tree = join(work, 'normalised');
   await cloneTree(source, tree, 'copy');
   await normaliseTree(tree, 86_400);
-  for (const path of ['', 'a', 'a/tool', 'b/inner/data']) assert.equal((await lstat(join(tree, path))).mtimeMs, 86_400_000, path);
+  for (const path of ['', 'a', 'a/tool', 'b/inner/data'])
+    assert.equal((await lstat(join(tree, path))).mtimeMs, 86_400_000, path);
 });
 
 test("cloneTree 'copy' makes files of their own with the source's modes and symlinks as they are", async () => {
@@ -83,7 +99,10 @@ test('cloneTree never writes through a link already in the target, and a link ne
   const target = join(work, 'link-target');
   await mkdir(target);
   await symlink(outside, join(target, 'b'));
-  await assert.rejects(cloneTree(source, target, 'copy'), (error: Error) => error instanceof TreeConflict && error.kind === 'input');
+  await assert.rejects(
+    cloneTree(source, target, 'copy'),
+    (error: Error) => error instanceof TreeConflict && error.kind === 'input',
+  );
   assert.deepEqual(await readdir(outside), []);
   const folder = join(work, 'folder-target');
   await mkdir(join(folder, 'a/tool'), { recursive: true });

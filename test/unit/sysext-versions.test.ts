@@ -17,7 +17,11 @@ const recorded = (name: string) => readFileSync(new URL(`../fixtures/recorded/${
 const json = (name: string): unknown => JSON.parse(recorded(name));
 
 test('GitHub releases: prereleases and drafts are skipped', () => {
-  assert.deepEqual(parseGithubReleases(json('github-releases-k3s.json')), ['v1.31.4+k3s1', 'v1.30.8+k3s1', 'v1.31.3+k3s1']);
+  assert.deepEqual(parseGithubReleases(json('github-releases-k3s.json')), [
+    'v1.31.4+k3s1',
+    'v1.30.8+k3s1',
+    'v1.31.3+k3s1',
+  ]);
 });
 
 test('k3s versions come out newest first, and its latest set is the newest patch per minor', () => {
@@ -32,14 +36,20 @@ test('GitHub tags: the recipe pattern drops non-release tags; v2.3.10 sorts abov
 });
 
 test('GitLab tags are names: chrony versions come out newest first, pre-releases filtered', () => {
-  assert.deepEqual(selectVersions(getRecipe('chrony').versions, parseTagNames(json('gitlab-tags-chrony.json'))), ['4.6.1', '4.6']);
+  assert.deepEqual(selectVersions(getRecipe('chrony').versions, parseTagNames(json('gitlab-tags-chrony.json'))), [
+    '4.6.1',
+    '4.6',
+  ]);
 });
 
 test('docker: the HTML listing yields release tarballs only (no rootless extras, no rc)', () => {
   const recipe = getRecipe('docker');
   assert.equal(recipe.versions.kind, 'html-listing');
   if (recipe.versions.kind !== 'html-listing') return;
-  const versions = selectVersions(recipe.versions, parseHtmlListing(recorded('docker-static-stable-x86_64.html'), recipe.versions.pattern));
+  const versions = selectVersions(
+    recipe.versions,
+    parseHtmlListing(recorded('docker-static-stable-x86_64.html'), recipe.versions.pattern),
+  );
   assert.deepEqual(versions, ['27.10.0', '27.3.1', '26.1.4']);
 });
 
@@ -48,13 +58,19 @@ test('HashiCorp API: open-source, non-prerelease versions only', () => {
 });
 
 test('Kubernetes schedule: released patches with a v prefix; latest = newest patch of each supported minor', () => {
-  const versions = selectVersions({ kind: 'kubernetes-schedule' }, parseKubernetesSchedule(recorded('kubernetes-schedule.yaml')));
+  const versions = selectVersions(
+    { kind: 'kubernetes-schedule' },
+    parseKubernetesSchedule(recorded('kubernetes-schedule.yaml')),
+  );
   assert.deepEqual(versions, ['v1.32.1', 'v1.32.0', 'v1.31.5', 'v1.31.4', 'v1.30.9']);
   assert.deepEqual(pickLatest(versions, getRecipe('kubernetes').latest!), ['v1.32.1', 'v1.31.5', 'v1.30.9']);
 });
 
 test('malformed responses are input errors naming what was expected', () => {
-  assert.throws(() => parseGithubReleases({ message: 'API rate limit exceeded' }), /unexpected GitHub releases response/);
+  assert.throws(
+    () => parseGithubReleases({ message: 'API rate limit exceeded' }),
+    /unexpected GitHub releases response/,
+  );
   assert.throws(() => parseKubernetesSchedule('foo: bar\n'), /no `schedules` list/);
 });
 
@@ -66,5 +82,8 @@ test('compareVersions orders like sort -V', () => {
 });
 
 test('stripV drops the v the tag carries (docker-compose releases are named 2.x)', () => {
-  assert.deepEqual(selectVersions(getRecipe('docker-compose').versions, ['v2.30.3', 'v2.29.7', 'v1.29.2']), ['2.30.3', '2.29.7']);
+  assert.deepEqual(selectVersions(getRecipe('docker-compose').versions, ['v2.30.3', 'v2.29.7', 'v1.29.2']), [
+    '2.30.3',
+    '2.29.7',
+  ]);
 });

@@ -17,8 +17,27 @@ import { oemPayload, VENDOR_TABLE, vendorFormat, vendorProblem } from '../../ven
 import { assertGolden } from '../support/golden.ts';
 
 const RELEASES = [
-  '4081.3.10', '4116.0.0', '4116.1.0', '4152.2.3', '4230.2.0', '4230.2.1', '4344.1.0', '4344.1.1', '4372.0.0', '4372.0.1',
-  '4459.1.0', '4459.1.1', '4459.2.4', '4487.0.0', '4515.0.0', '4515.1.0', '4593.2.5', '4628.1.0', '4694.0.0', '4722.0.0', '4790.0.0',
+  '4081.3.10',
+  '4116.0.0',
+  '4116.1.0',
+  '4152.2.3',
+  '4230.2.0',
+  '4230.2.1',
+  '4344.1.0',
+  '4344.1.1',
+  '4372.0.0',
+  '4372.0.1',
+  '4459.1.0',
+  '4459.1.1',
+  '4459.2.4',
+  '4487.0.0',
+  '4515.0.0',
+  '4515.1.0',
+  '4593.2.5',
+  '4628.1.0',
+  '4694.0.0',
+  '4722.0.0',
+  '4790.0.0',
 ];
 const ARCHES = ['x86-64', 'arm64'] as const;
 /** The real defaults, whatever the environment of the test run says. */
@@ -62,14 +81,31 @@ function formatPlan(name: string, target: VendorRelease): object {
 }
 
 function sdkCreateLine(version: string): string {
-  const spec = sdkContainerSpec({ scriptsDir: '<SCRIPTS>', image: '<SDK>', name: 'bake-sdk-<FORMAT>', uid: 0, gid: 0, tmp: sdkTmpOf(version) });
+  const spec = sdkContainerSpec({
+    scriptsDir: '<SCRIPTS>',
+    image: '<SDK>',
+    name: 'bake-sdk-<FORMAT>',
+    uid: 0,
+    gid: 0,
+    tmp: sdkTmpOf(version),
+  });
   return quoteForLog(['podman', ...createArgs(spec)]);
 }
 
 /** JSON with one line per format, so a rule's change shows as the lines of the formats it touches. */
 function releaseRecord(version: string): string {
-  const head = { version, channel: channelOfVersion(version), era: eraName(version), quirks: releaseQuirks(version), sdkCreate: sdkCreateLine(version) };
-  const lines = ARCHES.flatMap((arch) => VENDOR_TABLE.map((f) => `${JSON.stringify(`${arch} ${f.name}`)}: ${JSON.stringify(formatPlan(f.name, release(version, arch)))}`));
+  const head = {
+    version,
+    channel: channelOfVersion(version),
+    era: eraName(version),
+    quirks: releaseQuirks(version),
+    sdkCreate: sdkCreateLine(version),
+  };
+  const lines = ARCHES.flatMap((arch) =>
+    VENDOR_TABLE.map(
+      (f) => `${JSON.stringify(`${arch} ${f.name}`)}: ${JSON.stringify(formatPlan(f.name, release(version, arch)))}`,
+    ),
+  );
   return `${JSON.stringify(head, null, 1).replace(/\n}$/, ',')}\n "formats": {\n  ${lines.join(',\n  ')}\n }\n}\n`;
 }
 

@@ -8,7 +8,9 @@ const subkey = '4FA8DB4F8D1C3F5B4A1A0C7B32DA80F91EF52974';
 const validsig = `[GNUPG:] VALIDSIG ${subkey} 2025-03-08 1741400000 0 4 0 1 10 00 ${primary}`;
 
 test('a good signature needs GOODSIG and VALIDSIG, and reports the primary key', () => {
-  const result = parseGpgStatus(`[GNUPG:] NEWSIG\n[GNUPG:] GOODSIG 32DA80F91EF52974 Flatcar Buildbot\n${validsig}\n[GNUPG:] TRUST_UNDEFINED 0 pgp`);
+  const result = parseGpgStatus(
+    `[GNUPG:] NEWSIG\n[GNUPG:] GOODSIG 32DA80F91EF52974 Flatcar Buildbot\n${validsig}\n[GNUPG:] TRUST_UNDEFINED 0 pgp`,
+  );
   assert.equal(result.good, true);
   assert.deepEqual(result.validsig, { signingFingerprint: subkey, primaryFingerprint: primary });
 });
@@ -19,7 +21,10 @@ test('a signature by a since-expired rotated subkey is still good', () => {
 
 test('bad, unknown-key, revoked and non-signatures fail closed', () => {
   assert.equal(parseGpgStatus('[GNUPG:] BADSIG 32DA80F91EF52974 Flatcar Buildbot').good, false);
-  assert.equal(parseGpgStatus('[GNUPG:] ERRSIG 1234 1 10 00 1741400000 9 -\n[GNUPG:] NO_PUBKEY 1234').problem, 'ERRSIG');
+  assert.equal(
+    parseGpgStatus('[GNUPG:] ERRSIG 1234 1 10 00 1741400000 9 -\n[GNUPG:] NO_PUBKEY 1234').problem,
+    'ERRSIG',
+  );
   assert.equal(parseGpgStatus(`[GNUPG:] REVKEYSIG 32DA Flatcar\n${validsig}`).good, false);
   assert.equal(parseGpgStatus('[GNUPG:] NODATA 1').good, false);
   assert.equal(parseGpgStatus('[GNUPG:] GOODSIG 32DA Flatcar').good, false, 'GOODSIG without VALIDSIG');
@@ -40,9 +45,21 @@ test('a DIGESTS must list the file exactly once and by exactly its name', () => 
   const list = (...lines: string[]) => `# SHA512 HASH\n${lines.join('\n')}\n`;
   assert.equal(findFlatcarSha512(list(`${good}  image.bz2`), 'image.bz2'), good);
   assert.equal(findFlatcarSha512(list(`${good} *image.bz2`), 'image.bz2'), good, 'binary mode');
-  assert.equal(findFlatcarSha512(list(`${good}  image.bz2`, `${rival}  image.bz2`), 'image.bz2'), undefined, 'two entries');
-  assert.equal(findFlatcarSha512(list(`${good}  image.bz2`, `${good}  image.bz2`), 'image.bz2'), undefined, 'twice, even alike');
+  assert.equal(
+    findFlatcarSha512(list(`${good}  image.bz2`, `${rival}  image.bz2`), 'image.bz2'),
+    undefined,
+    'two entries',
+  );
+  assert.equal(
+    findFlatcarSha512(list(`${good}  image.bz2`, `${good}  image.bz2`), 'image.bz2'),
+    undefined,
+    'twice, even alike',
+  );
   assert.equal(findFlatcarSha512(list(`${good}  ../image.bz2`), 'image.bz2'), undefined, 'a path that climbs out');
   assert.equal(findFlatcarSha512(list(`${good}  sub/image.bz2`), 'image.bz2'), undefined, 'a path');
-  assert.equal(findFlatcarSha512(list(`${rival}  ../image.bz2`, `${good}  image.bz2`), 'image.bz2'), undefined, 'a rival by path');
+  assert.equal(
+    findFlatcarSha512(list(`${rival}  ../image.bz2`, `${good}  image.bz2`), 'image.bz2'),
+    undefined,
+    'a rival by path',
+  );
 });
