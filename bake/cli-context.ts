@@ -2,8 +2,8 @@
  * The flags every command shares (--verbose, --json, --dry-run, --cache-dir, the endpoint flags) and the
  * Context built from them. Commands add these to their commander Command with addCommonOptions.
  */
-import { Option, type Command } from 'commander';
-import { createContext, type Context } from './context.ts';
+import { type Command, Option } from 'commander';
+import { type Context, createContext } from './context.ts';
 import { ENDPOINTS, type EndpointName, type Endpoints } from './core/endpoints.ts';
 import { resolveJobs } from './core/jobs.ts';
 

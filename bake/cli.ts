@@ -4,11 +4,11 @@
  * object with --json) and an exit code. Nothing else happens here.
  */
 import { Command } from 'commander';
-import { BakeError, escapeControl, exitCodeFor, oneLine, usageError } from './core/errors.ts';
-import { printJsonError, reportedInJson } from './commands/json-output.ts';
-import { closest } from './core/suggest.ts';
 import { interruption } from './cli-context.ts';
-import { COMMANDS, COMMAND_NAMES, type CommandModule } from './commands/index.ts';
+import { COMMAND_NAMES, COMMANDS, type CommandModule } from './commands/index.ts';
+import { printJsonError, reportedInJson } from './commands/json-output.ts';
+import { BakeError, escapeControl, exitCodeFor, oneLine, usageError } from './core/errors.ts';
+import { closest } from './core/suggest.ts';
 
 /**
  * What an interrupted bake leaves: cleanup removes everything else, but keeps partial downloads of large

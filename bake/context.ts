@@ -2,11 +2,12 @@
  * What every stage receives: how to log, run commands, talk HTTP, where the cache is, and the abort
  * signal that Ctrl-C trips. Built once by the CLI (or by a test) and passed down; nothing is global.
  */
+
+import { defaultCacheDir, type Endpoints, resolveEndpoints } from './core/endpoints.ts';
 import { createRunner, type Runner } from './core/exec.ts';
-import { createHttp, type HttpClient, type HttpOptions } from './net/http.ts';
-import { createLogger, type Logger } from './core/log.ts';
-import { defaultCacheDir, resolveEndpoints, type Endpoints } from './core/endpoints.ts';
 import { resolveJobs } from './core/jobs.ts';
+import { createLogger, type Logger } from './core/log.ts';
+import { createHttp, type HttpClient, type HttpOptions } from './net/http.ts';
 
 export interface Context {
   log: Logger;

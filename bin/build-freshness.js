@@ -1,7 +1,7 @@
 // Decides whether the compiled CLI in dist/ may run: only when no TypeScript source is newer than the
 // stamp `npm run build` leaves at its start, so an edit after the build never runs stale code.
 // Plain JavaScript: it runs before tsx is loaded.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const BUILD_CONFIG = 'tsconfig.build.json';

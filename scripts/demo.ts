@@ -5,14 +5,14 @@
  * The baked image stays in ./demo-output/ (override with DEMO_OUTPUT). Its release is a layout-only
  * stand-in (Flatcar's partitions, no bootloader or kernel), so the demo says so instead of booting it.
  */
-import { mkdir, mkdtemp, rm, rmdir, writeFile, chmod } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { $, chalk } from 'zx';
+import { readGpt } from '../bake/image/gpt.ts';
 import { createSigningKey } from '../test/support/fixtures/gpg.ts';
 import { bakeEnv, buildReleaseMirror } from '../test/support/fixtures/release-tree.ts';
 import { startMirror } from '../test/support/mirror.ts';
-import { readGpt } from '../bake/image/gpt.ts';
 
 const bake = resolve(import.meta.dirname, '../bin/bake.js');
 const output = resolve(process.env.DEMO_OUTPUT ?? 'demo-output');
@@ -52,10 +52,10 @@ async function showResult(image: string, scratch: string): Promise<void> {
     const copy = join(await mkdtemp(join(scratch, 'from-image-')), 'hello.raw');
     await $`cp ${join(mountpoint, 'opt/extensions/hello/hello.raw')} ${copy}`;
     process.stdout.write(
-      (await $`systemd-dissect ${copy}`.nothrow()).stdout
+      `${(await $`systemd-dissect ${copy}`.nothrow()).stdout
         .split('\n')
         .filter((l) => /Ext|extension|Name/.test(l))
-        .join('\n') + '\n',
+        .join('\n')}\n`,
     );
   } finally {
     await $`umount ${mountpoint}`.nothrow();

@@ -15,13 +15,16 @@ function usage(message: string): never {
   process.exit(2);
 }
 
-async function main(): Promise<void> {
-  let parsed;
+function parseCommandLine() {
   try {
-    parsed = parseArgs({ allowPositionals: true, options: { port: { type: 'string', short: 'p' } } });
+    return parseArgs({ allowPositionals: true, options: { port: { type: 'string', short: 'p' } } });
   } catch (error) {
-    usage((error as Error).message);
+    return usage((error as Error).message);
   }
+}
+
+async function main(): Promise<void> {
+  const parsed = parseCommandLine();
   const [root, ...extra] = parsed.positionals;
   if (root === undefined || extra.length > 0) usage('expected exactly one directory');
   if (!(await stat(root).catch(() => undefined))?.isDirectory()) usage(`not a directory: ${root}`);

@@ -17,7 +17,7 @@ import {
   type Since,
 } from './eras.ts';
 import type { LayoutName } from './layouts.ts';
-import { OEMS, oemIsSysext, type OemSpec } from './oems.ts';
+import { OEMS, type OemSpec, oemIsSysext } from './oems.ts';
 
 export type DiskFormat =
   | 'raw'
@@ -250,7 +250,9 @@ export function isKnownVendor(name: string): boolean {
 /** The row as it reads in release `version`: every change that release does not have yet is undone. */
 export function formatIn(format: VendorFormat, version: string): VendorFormat {
   const pending = (format.changes ?? []).filter((change) => !holdsIn(change.since, version));
-  return pending.reduce<VendorFormat>((row, change) => ({ ...row, ...change.before }), format);
+  const row = { ...format };
+  for (const change of pending) Object.assign(row, change.before);
+  return row;
 }
 
 /** The row of `name` (as of `version` when given, else as the table reads today). */

@@ -4,7 +4,7 @@
  */
 import type { Arch } from '../bake/core/arch.ts';
 import { releaseQuirks } from './eras.ts';
-import { diskExtension, type Compression, type VendorFormat } from './formats.ts';
+import { type Compression, diskExtension, type VendorFormat } from './formats.ts';
 
 /** release_util.sh compresses only these (VM_GENERATED_FILES matching this pattern). */
 export const COMPRESSIBLE = /\.(img|bin|vdi|vhd|vhdx|vmdk|qcow2?)$/;

@@ -4,15 +4,15 @@
  * and turn it into a BootReport: per extension, merged or not and how its units fared.
  */
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { cpus } from 'node:os';
-import { tempDir } from '../core/cleanup.ts';
+import { join } from 'node:path';
 import type { Context } from '../context.ts';
-import { mergeIgnition, toIgnition, type IgnitionConfig } from '../provision/ignition.ts';
+import { tempDir } from '../core/cleanup.ts';
+import { type IgnitionConfig, mergeIgnition, toIgnition } from '../provision/ignition.ts';
 import { emptyProvisioning } from '../provision/model.ts';
 import type { Accel } from './accel.ts';
-import { checkProvisioning, parseCheckReport, type ExtensionReport } from './guest-check.ts';
-import { bootIgnition, servedProvisioning, type ServedExtension } from './ignition-input.ts';
+import { checkProvisioning, type ExtensionReport, parseCheckReport } from './guest-check.ts';
+import { bootIgnition, type ServedExtension, servedProvisioning } from './ignition-input.ts';
 import { qemuArgs } from './qemu.ts';
 import { detectBootFailure, plainSerial } from './serial-failures.ts';
 import { serveFiles } from './server.ts';

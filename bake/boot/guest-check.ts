@@ -130,7 +130,7 @@ export interface GuestReport {
   sysextLog: string[];
 }
 
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching terminal escape sequences is the point
 const ANSI = /\x1b\[[0-9;=?]*[A-Za-z]/g;
 
 function fields(text: string): Record<string, string> {

@@ -8,9 +8,9 @@ import { readdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { Context } from '../context.ts';
-import { inputError } from '../core/errors.ts';
 import { sha256File } from '../core/checksums.ts';
-import { mergeIgnition, toIgnition, type IgnitionConfig } from '../provision/ignition.ts';
+import { inputError } from '../core/errors.ts';
+import { type IgnitionConfig, mergeIgnition, toIgnition } from '../provision/ignition.ts';
 import { mergeProvisioning, type Provisioning } from '../provision/model.ts';
 import { sysextProvisioning } from '../provision/sysexts.ts';
 

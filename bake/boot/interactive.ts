@@ -5,13 +5,13 @@
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { tempDir } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
+import { tempDir } from '../core/cleanup.ts';
 import type { IgnitionConfig } from '../provision/ignition.ts';
 import { emptyProvisioning } from '../provision/model.ts';
 import type { Accel } from './accel.ts';
-import { bootIgnition, servedProvisioning, userSshKeys, type ServedExtension } from './ignition-input.ts';
-import { qemuArgs, type PortForward } from './qemu.ts';
+import { bootIgnition, type ServedExtension, servedProvisioning, userSshKeys } from './ignition-input.ts';
+import { type PortForward, qemuArgs } from './qemu.ts';
 import { serveFiles } from './server.ts';
 import { prepareVm, runInteractive } from './vm.ts';
 

@@ -4,8 +4,8 @@
  * what the host cannot do, plus headless serial capture for --check. Pure, so it is unit-tested.
  */
 import type { Accel } from './accel.ts';
-import type { Firmware } from './firmware.ts';
 import type { VmDisk } from './disk.ts';
+import type { Firmware } from './firmware.ts';
 
 /** Where Flatcar's Ignition (qemu provider) reads its config. */
 export const IGNITION_FW_CFG = 'opt/org.flatcar-linux/config';

@@ -46,7 +46,7 @@ const BOOT_FAILURES: ReadonlyArray<BootFailure & { pattern: RegExp }> = [
   },
 ];
 
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: it strips control characters from serial text
 const CONTROL = /\x1b\[[0-9;=?]*[A-Za-z]|[\x00-\x08\x0b-\x1f]/g;
 
 /** Serial console text without the escape sequences the firmware paints its screen with. */

@@ -5,13 +5,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ARCHES } from '../core/arch.ts';
 import type { Context } from '../context.ts';
+import { ARCHES } from '../core/arch.ts';
 import { BakeError } from '../core/errors.ts';
 import { createRunner } from '../core/exec.ts';
-import { chooseAccel, type Accel, type AccelChoice } from './accel.ts';
+import { type Accel, type AccelChoice, chooseAccel } from './accel.ts';
 import { prepareDisk, type VmDisk } from './disk.ts';
-import { findFirmware, firmwareCandidates, prepareFirmware, type Firmware } from './firmware.ts';
+import { type Firmware, findFirmware, firmwareCandidates, prepareFirmware } from './firmware.ts';
 
 export const QEMU = ARCHES['x86-64'].qemuSystem;
 

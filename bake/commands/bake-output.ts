@@ -1,8 +1,9 @@
 /** What `bake` prints: the plan for --dry-run and the summary table, as text or JSON. */
-import type { BakePlan } from '../pipeline/plan.ts';
-import type { BakeResult } from '../pipeline/bake.ts';
-import { formatTable } from './table.ts';
+
 import { humanBytes, humanDuration } from '../core/units.ts';
+import type { BakeResult } from '../pipeline/bake.ts';
+import type { BakePlan } from '../pipeline/plan.ts';
+import { formatTable } from './table.ts';
 
 export function planJson(plan: BakePlan) {
   const { release } = plan;

@@ -6,29 +6,29 @@ import { existsSync, readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { addCommonOptions, collect, contextFromOptions, type CommonOptions } from '../cli-context.ts';
+import { addCommonOptions, type CommonOptions, collect, contextFromOptions } from '../cli-context.ts';
 import type { Context } from '../context.ts';
-import { placeSysext } from '../image/placement.ts';
-import {
-  imageFileName,
-  parseBakeRequest,
-  planBake,
-  type BakePlan,
-  type BakeRequest,
-  type RawBakeOptions,
-} from '../pipeline/plan.ts';
-import { bake, type BakeResult } from '../pipeline/bake.ts';
-import { resolveRelease } from '../flatcar/release.ts';
-import { StageRunner, type Report } from '../pipeline/stages.ts';
-import { checkLocalSysexts, prepareSysext } from '../pipeline/sources.ts';
-import { planRecipeBuild } from '../sysext/plan-build.ts';
 import { tempDir } from '../core/cleanup.ts';
 import { requirePrivileges } from '../core/exec.ts';
 import { PROJECT_ROOT } from '../core/project.ts';
-import { commandsHelp } from './index.ts';
-import { ensureOutputFree } from '../pipeline/publish.ts';
+import { resolveRelease } from '../flatcar/release.ts';
 import { IMAGE_BIN } from '../flatcar/release-files.ts';
+import { placeSysext } from '../image/placement.ts';
+import { type BakeResult, bake } from '../pipeline/bake.ts';
+import {
+  type BakePlan,
+  type BakeRequest,
+  imageFileName,
+  parseBakeRequest,
+  planBake,
+  type RawBakeOptions,
+} from '../pipeline/plan.ts';
+import { ensureOutputFree } from '../pipeline/publish.ts';
+import { checkLocalSysexts, prepareSysext } from '../pipeline/sources.ts';
+import { type Report, StageRunner } from '../pipeline/stages.ts';
+import { planRecipeBuild } from '../sysext/plan-build.ts';
 import { formatPlan, formatSummary, planJson, resultJson } from './bake-output.ts';
+import { commandsHelp } from './index.ts';
 
 /** bake's own version, from package.json (read at run time, so dist/ needs no stamping). */
 function packageVersion(): string {

@@ -4,14 +4,14 @@
  */
 import { access } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { addCommonOptions, collect, contextFromOptions, type CommonOptions } from '../cli-context.ts';
-import { bootError, exitCodeFor, usageError } from '../core/errors.ts';
-import { parseAccel, type Accel } from '../boot/accel.ts';
+import { type Accel, parseAccel } from '../boot/accel.ts';
 import { bootCheck, DEFAULT_CHECK_TIMEOUT_SECONDS, failures, formatReport } from '../boot/check.ts';
-import { printJson } from './json-output.ts';
 import { parseServe, readUserIgnition } from '../boot/ignition-input.ts';
 import { bootInteractive } from '../boot/interactive.ts';
-import { parseForward, type PortForward } from '../boot/qemu.ts';
+import { type PortForward, parseForward } from '../boot/qemu.ts';
+import { addCommonOptions, type CommonOptions, collect, contextFromOptions } from '../cli-context.ts';
+import { bootError, exitCodeFor, usageError } from '../core/errors.ts';
+import { printJson } from './json-output.ts';
 
 interface BootFlags extends CommonOptions {
   ignition?: string;

@@ -4,9 +4,9 @@
  * how much of it to let go. Nothing else removes anything from the cache.
  */
 import { Command } from 'commander';
-import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
+import { addCommonOptions, type CommonOptions, contextFromOptions } from '../cli-context.ts';
 import { usageError } from '../core/errors.ts';
-import { listCache, pruneCache, type CacheEntry } from '../flatcar/cache-entries.ts';
+import { type CacheEntry, listCache, pruneCache } from '../flatcar/cache-entries.ts';
 import { formatTable } from './table.ts';
 
 interface PruneFlags extends CommonOptions {

@@ -4,12 +4,12 @@
  * recipe names, channels, arches), so it never lists a flag or a name bake does not have.
  */
 import { Command } from 'commander';
-import { usageError } from '../core/errors.ts';
+import { VENDOR_FORMATS } from '../../vendors/formats.ts';
 import { ARCHES } from '../core/arch.ts';
+import { usageError } from '../core/errors.ts';
 import { CHANNELS } from '../flatcar/release.ts';
 import { recipeNames } from '../sysext/catalog.ts';
-import { VENDOR_FORMATS } from '../../vendors/formats.ts';
-import { COMMANDS, COMMAND_NAMES } from './index.ts';
+import { COMMAND_NAMES, COMMANDS } from './index.ts';
 
 /** One command path (`bake`, `bake sysext create`) and what may follow it. */
 interface CompletionNode {

@@ -4,11 +4,11 @@
  * of host tools (HOST_TOOLS), the firmware, accelerator and privilege checks from the code that uses them.
  */
 import { Command } from 'commander';
-import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
 import { chooseAccel } from '../boot/accel.ts';
 import { findFirmware, HOST_FIRMWARE, HOST_FIRMWARE_PACKAGE } from '../boot/firmware.ts';
+import { addCommonOptions, type CommonOptions, contextFromOptions } from '../cli-context.ts';
 import { exitCodeFor, toolError } from '../core/errors.ts';
-import { findTool, HOST_TOOLS, isRootUser, requirePrivileges, type Runner } from '../core/exec.ts';
+import { findTool, HOST_TOOLS, isRootUser, type Runner, requirePrivileges } from '../core/exec.ts';
 import { formatTable } from './table.ts';
 
 type Status = 'ok' | 'missing' | 'slow';

@@ -3,13 +3,13 @@
  * rendering differs. This builds either command.
  */
 import { Command, Option } from 'commander';
-import { parseArch, type Arch } from '../core/arch.ts';
-import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
+import { addCommonOptions, type CommonOptions, contextFromOptions } from '../cli-context.ts';
+import { type Arch, parseArch } from '../core/arch.ts';
 import { usageError } from '../core/errors.ts';
-import { printJson } from './json-output.ts';
 import type { Provisioning } from '../provision/model.ts';
 import { parseExtensionRef, resolveExtension } from '../provision/refs.ts';
-import { notUpdatable, parseAutoUpdate, sysextProvisioning, type AutoUpdate } from '../provision/sysexts.ts';
+import { type AutoUpdate, notUpdatable, parseAutoUpdate, sysextProvisioning } from '../provision/sysexts.ts';
+import { printJson } from './json-output.ts';
 
 interface ProvisionFlags extends CommonOptions {
   arch: Arch;

@@ -4,10 +4,9 @@
  */
 import { basename } from 'node:path';
 import { Command } from 'commander';
-import { ARCHES, parseArch, type Arch } from '../core/arch.ts';
-import { addCommonOptions, contextFromOptions, interruption, type CommonOptions } from '../cli-context.ts';
-import { formatTable } from './table.ts';
+import { addCommonOptions, type CommonOptions, contextFromOptions, interruption } from '../cli-context.ts';
 import type { Context } from '../context.ts';
+import { ARCHES, type Arch, parseArch } from '../core/arch.ts';
 import { buildRepository, type RepoBuildSummary, type SysextBuilder } from '../repo/build.ts';
 import { loadCatalog } from '../repo/catalog.ts';
 import { readRepository } from '../repo/layout.ts';
@@ -15,6 +14,7 @@ import { describePlan, planBuilds, resolveBuildList, type Upstream } from '../re
 import { parseListen, startRepoServer } from '../repo/serve.ts';
 import { signRepository } from '../repo/sign.ts';
 import { readBuildList } from '../repo/versions-file.ts';
+import { formatTable } from './table.ts';
 
 interface RepoFlags extends CommonOptions {
   config: string;

@@ -6,21 +6,21 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { parseArch } from '../core/arch.ts';
-import { addCommonOptions, collect, contextFromOptions, type CommonOptions } from '../cli-context.ts';
-import { formatTable } from './table.ts';
-import { printJson } from './json-output.ts';
+import { addCommonOptions, type CommonOptions, collect, contextFromOptions } from '../cli-context.ts';
 import type { Context } from '../context.ts';
+import { parseArch } from '../core/arch.ts';
 import type { EndpointName } from '../core/endpoints.ts';
 import { inputError, usageError } from '../core/errors.ts';
-import { getRecipe, recipeDir, recipeNames } from '../sysext/catalog.ts';
-import { createFromRecipe, createSysext, packSysext, type CreateResult } from '../sysext/create.ts';
 import { parseSize } from '../core/size.ts';
-import { adHocWrapRecipe } from '../sysext/wrap.ts';
+import { getRecipe, recipeDir, recipeNames } from '../sysext/catalog.ts';
+import { type CreateResult, createFromRecipe, createSysext, packSysext } from '../sysext/create.ts';
 import { IMAGE_FORMATS, parseFormat } from '../sysext/image.ts';
 import { formatFindings, lintSysext } from '../sysext/lint.ts';
 import type { Recipe, RecipeOption, VersionSource } from '../sysext/recipe.ts';
 import { latestVersions, listVersions } from '../sysext/versions.ts';
+import { adHocWrapRecipe } from '../sysext/wrap.ts';
+import { printJson } from './json-output.ts';
+import { formatTable } from './table.ts';
 
 const ENDPOINTS: EndpointName[] = [
   'githubUrl',
@@ -220,14 +220,12 @@ export function parseRecipeOptions(recipe: Recipe, words: readonly string[]): Re
 }
 
 function resultText(result: CreateResult): string {
-  return (
-    [
-      `${result.name} ${result.version}`.trim(),
-      `  image:   ${result.image}`,
-      `  sums:    ${result.sha256sums}`,
-      ...result.confs.map((c) => `  conf:    ${c}`),
-    ].join('\n') + '\n'
-  );
+  return `${[
+    `${result.name} ${result.version}`.trim(),
+    `  image:   ${result.image}`,
+    `  sums:    ${result.sha256sums}`,
+    ...result.confs.map((c) => `  conf:    ${c}`),
+  ].join('\n')}\n`;
 }
 
 function createCommand(): Command {

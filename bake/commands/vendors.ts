@@ -4,24 +4,24 @@
  * picks. `--check` compares the table with the release's own vm_image_util.sh instead.
  */
 import { Command } from 'commander';
-import { parseArch, type Arch } from '../core/arch.ts';
-import { addCommonOptions, contextFromOptions, type CommonOptions } from '../cli-context.ts';
-import { formatTable } from './table.ts';
+import { describeSince, eraName } from '../../vendors/eras.ts';
+import {
+  type Availability,
+  formatArches,
+  formatsFor,
+  oemPayload,
+  VENDOR_TABLE,
+  type VendorFormat,
+} from '../../vendors/formats.ts';
+import { vendorOutputNames } from '../../vendors/outputs.ts';
+import { addCommonOptions, type CommonOptions, contextFromOptions } from '../cli-context.ts';
+import { type Arch, parseArch } from '../core/arch.ts';
 import { usageError, verifyError } from '../core/errors.ts';
 import { parseReleaseRequest, resolveRelease } from '../flatcar/release.ts';
 import { chooseRoute } from '../vendor/plan.ts';
 import { checkAgainstScripts } from '../vendor/scripts-check.ts';
 import { parseScriptsTrust } from '../vendor/scripts-trust.ts';
-import { describeSince, eraName } from '../../vendors/eras.ts';
-import {
-  formatArches,
-  formatsFor,
-  oemPayload,
-  VENDOR_TABLE,
-  type Availability,
-  type VendorFormat,
-} from '../../vendors/formats.ts';
-import { vendorOutputNames } from '../../vendors/outputs.ts';
+import { formatTable } from './table.ts';
 
 interface VendorsFlags extends CommonOptions {
   release?: string;

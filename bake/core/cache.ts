@@ -7,9 +7,9 @@
  * `touch` cannot put back, so a file edited in place with its mtime restored no longer matches.
  */
 import { chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import type { Context } from '../context.ts';
 import { sha256File } from './checksums.ts';
 import { replaceFileWith } from './replace-file.ts';
-import type { Context } from '../context.ts';
 
 /**
  * `times` for files that are hard-linked elsewhere (each link changes the inode's ctime);

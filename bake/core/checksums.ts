@@ -19,8 +19,11 @@ export async function hashFile(path: string, algorithm: HashAlgorithm | 'sha1'):
   const buffer = Buffer.allocUnsafe(1 << 20);
   const file = await open(path, 'r');
   try {
-    for (let read; (read = (await file.read(buffer, 0, buffer.length)).bytesRead) > 0; )
-      hash.update(buffer.subarray(0, read));
+    for (;;) {
+      const { bytesRead } = await file.read(buffer, 0, buffer.length);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+    }
   } finally {
     await file.close();
   }

@@ -5,8 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { CleanupStack } from './cleanup.ts';
 import type { Context } from '../context.ts';
+import type { CleanupStack } from './cleanup.ts';
 import { toolError, usageError } from './errors.ts';
 import { findTool, type RunOptions, type RunResult } from './exec.ts';
 

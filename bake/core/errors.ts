@@ -19,6 +19,7 @@ export type ErrorKind =
  * bytes from servers and files (a JSON parser's excerpt, a name from a list), which must not move the
  * cursor, recolour or retitle the terminal, or reorder what the user reads.
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters it escapes
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 export function escapeControl(text: string): string {

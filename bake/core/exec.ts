@@ -6,7 +6,7 @@
 import { access, constants, open } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { execa, type ExecaError, type Options } from 'execa';
+import { type ExecaError, execa, type Options } from 'execa';
 import { BakeError, interruptedError, toolError } from './errors.ts';
 import type { Logger } from './log.ts';
 

@@ -3,7 +3,7 @@
  * directory beside the target (no planted link can sit at its name), and rename(2) replaces whatever is
  * at the target, a symlink included, instead of writing through it.
  */
-import { writeFile, rename } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { tempDir } from './cleanup.ts';
 

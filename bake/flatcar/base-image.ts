@@ -5,26 +5,26 @@
  * once the signature has been verified that becomes the image bake modifies, and a copy of it goes into
  * the cache. Nothing unverified is ever used or kept.
  */
-import { access, chmod, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { access, chmod, type FileHandle, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from '../context.ts';
+import { markerMatches, privateCacheDir, thisBoot, writeMarker } from '../core/cache.ts';
 import { BakeError, oneLine, verifyError } from '../core/errors.ts';
-import { decompressBz2, type Bz2Source } from '../image/decompress.ts';
-import { GrowingFileReader } from '../image/growing-file.ts';
-import { watchDecoding, type DecodeProgress } from '../image/decode-progress.ts';
-import type { ResolvedRelease } from './release.ts';
 import { parseKeyValueFile } from '../core/key-value.ts';
+import { type DecodeProgress, watchDecoding } from '../image/decode-progress.ts';
+import { type Bz2Source, decompressBz2 } from '../image/decompress.ts';
+import { GrowingFileReader } from '../image/growing-file.ts';
+import type { ResolvedRelease } from './release.ts';
 import {
   IMAGE_BIN,
   IMAGE_BZ2,
-  VERSION_TXT,
-  releaseFilePath,
-  verifyWhileDownloading,
   type ImageEvidence,
+  releaseFilePath,
   type StreamedSignature,
+  VERSION_TXT,
+  verifyWhileDownloading,
 } from './release-files.ts';
 import { checkImageIsRelease } from './usr-release.ts';
-import { markerMatches, privateCacheDir, thisBoot, writeMarker } from '../core/cache.ts';
 
 /** version.txt is signed: it must name the release we asked for, or the mirror served the wrong one. */
 export async function checkVersionTxt(path: string, release: ResolvedRelease): Promise<Record<string, string>> {

@@ -5,8 +5,9 @@
  * (Two bakes taking over the same stale lock in the same instant could both go ahead; that needs a killed
  * bake and two new ones starting within milliseconds of each other.)
  */
-import { hostname } from 'node:os';
+
 import { mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from '../context.ts';

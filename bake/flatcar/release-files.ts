@@ -7,16 +7,16 @@
  */
 import { readFile, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { allFinished } from '../core/all-finished.ts';
-import { findFlatcarSha512, hashFile } from '../core/checksums.ts';
 import type { Context } from '../context.ts';
+import { allFinished } from '../core/all-finished.ts';
+import { markerMatches, writeMarker } from '../core/cache.ts';
+import { findFlatcarSha512, hashFile } from '../core/checksums.ts';
 import { notFoundUrl, verifyError } from '../core/errors.ts';
 import type { FileFollower } from '../image/growing-file.ts';
 import type { DownloadOptions, DownloadResult } from '../net/http.ts';
 import { LIMITS } from '../net/limits.ts';
 import type { ResolvedRelease } from './release.ts';
 import { endpointKey, verifySignature, verifyWithEndpointKey } from './verify.ts';
-import { markerMatches, writeMarker } from '../core/cache.ts';
 
 export const IMAGE_BZ2 = 'flatcar_production_image.bin.bz2';
 export const IMAGE_BIN = 'flatcar_production_image.bin';

@@ -4,8 +4,8 @@
  * there from its minor digit. The choice is pure (pickRelease); resolveRelease adds the one download.
  */
 import semver from 'semver';
-import { ARCHES, type Arch } from '../core/arch.ts';
 import type { Context } from '../context.ts';
+import { ARCHES, type Arch } from '../core/arch.ts';
 import { endpointHint } from '../core/endpoints.ts';
 import { BakeError, inputError, isBakeError, usageError } from '../core/errors.ts';
 import { VERSION_TXT } from './release-files.ts';

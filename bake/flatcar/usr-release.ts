@@ -5,14 +5,14 @@
  * directory. So, before the image is kept or published, bake reads USR's os-release (offline: USR is
  * never mounted) and refuses an image that is not the release and board it asked for.
  */
-import { constants, mkdtemp, lstat, open, readlink } from 'node:fs/promises';
+import { constants, lstat, mkdtemp, open, readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { CleanupStack, tempDir } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
+import { CleanupStack, tempDir } from '../core/cleanup.ts';
 import { verifyError } from '../core/errors.ts';
 import { parseKeyValueFile } from '../core/key-value.ts';
 import { attachPartition } from '../image/disk.ts';
-import { readGpt, type GptPartition } from '../image/gpt.ts';
+import { type GptPartition, readGpt } from '../image/gpt.ts';
 import type { ResolvedRelease } from './release.ts';
 
 /** Where the running system finds os-release (flatcar.md §5); USR is mounted at /usr. */
@@ -61,7 +61,8 @@ async function resolveInUsr(systemPath: string, lookup: UsrReader['lookup']): Pr
     if (!PLAIN_NAME.test(name)) throw refuse(`leads to an unusual name (${JSON.stringify(name)})`);
     const entry = await lookup(`/${[...resolved, name].join('/')}`);
     if (entry.kind === 'link') {
-      if ((links += 1) > MAX_LINKS) throw refuse('is a symlink loop');
+      links += 1;
+      if (links > MAX_LINKS) throw refuse('is a symlink loop');
       if (entry.target.startsWith('/')) resolved = [];
       todo = [...(entry.target.startsWith('/') ? systemPathInUsr(entry.target) : entry.target).split('/'), ...todo];
       last = 'dir';

@@ -6,12 +6,12 @@
 import { chmod, rm } from 'node:fs/promises';
 import { basename, isAbsolute, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { tempDir } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
-import type { RunResult } from '../core/exec.ts';
+import { tempDir } from '../core/cleanup.ts';
+import { ENDPOINTS, type KeyEndpoint, PINNED_KEYS } from '../core/endpoints.ts';
 import { BakeError, hasReason, verifyError } from '../core/errors.ts';
+import type { RunResult } from '../core/exec.ts';
 import { LIMITS } from '../net/limits.ts';
-import { ENDPOINTS, PINNED_KEYS, type KeyEndpoint } from '../core/endpoints.ts';
 
 export interface SigningKey {
   /** An armored or binary OpenPGP public key file. */

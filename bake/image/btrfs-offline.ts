@@ -10,9 +10,9 @@
  * Owners other than root are not kept (Flatcar's OEM has none).
  */
 import { mkdir, stat, truncate, writeFile } from 'node:fs/promises';
-import { join, dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Context } from '../context.ts';
-import { tempDir, type CleanupStack } from '../core/cleanup.ts';
+import { type CleanupStack, tempDir } from '../core/cleanup.ts';
 import { spaceError, toolError } from '../core/errors.ts';
 import type { GptPartition } from './gpt.ts';
 import { hostTreeStore, type PartitionStore } from './in-root.ts';

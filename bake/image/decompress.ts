@@ -6,12 +6,12 @@
  */
 import { constants, createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import type { Readable, Transform } from 'node:stream';
-import { tempDir } from '../core/cleanup.ts';
+import { pipeline } from 'node:stream/promises';
 import type { Context } from '../context.ts';
+import { tempDir } from '../core/cleanup.ts';
 import { BakeError, inputError } from '../core/errors.ts';
 import { findTool } from '../core/exec.ts';
 import { SparseFileWriter } from './sparse.ts';

@@ -8,8 +8,8 @@ import { access, mkdtemp, readFile, rmdir, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { CleanupStack } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
+import type { CleanupStack } from '../core/cleanup.ts';
 import type { GptPartition } from './gpt.ts';
 
 const LOOP_RELEASE_TIMEOUT_MS = 5000;

@@ -14,8 +14,8 @@ import type { Context } from '../context.ts';
 import { tempDir } from '../core/cleanup.ts';
 import { inputError, spaceError, toolError } from '../core/errors.ts';
 import type { RunOptions } from '../core/exec.ts';
-import type { EntryKind, PartitionStore, TreeView, WriteOptions } from './in-root.ts';
 import type { GptPartition } from './gpt.ts';
+import type { EntryKind, PartitionStore, TreeView, WriteOptions } from './in-root.ts';
 import { copyPartitionBack, copyPartitionOut } from './partition-file.ts';
 
 /** An ext4 filesystem inside an image file, at a byte offset. */

@@ -3,7 +3,7 @@
  * entry arrays, their CRC32s and the protective MBR. sgdisk does the same but sleeps about a second per
  * write (gdisk's DiskSync), three seconds per vendor image; `sgdisk --verify` checks our result in tests.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { BakeError, inputError } from '../core/errors.ts';
 

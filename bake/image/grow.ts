@@ -3,11 +3,12 @@
  * fit, instead of failing as the original does. Flatcar grows ROOT to the disk on first boot anyway, so a
  * larger ROOT is exactly what the booted system would have.
  */
-import type { CleanupStack } from '../core/cleanup.ts';
+
 import type { Context } from '../context.ts';
+import type { CleanupStack } from '../core/cleanup.ts';
 import { hasReason, spaceError } from '../core/errors.ts';
-import { attachPartition, type Attached } from './disk.ts';
-import { readGpt, findPartition, FLATCAR_PARTITIONS, SECTOR, type GptPartition } from './gpt.ts';
+import { type Attached, attachPartition } from './disk.ts';
+import { FLATCAR_PARTITIONS, findPartition, type GptPartition, readGpt, SECTOR } from './gpt.ts';
 import { resizeLastPartition } from './gpt-resize.ts';
 
 /** Flatcar aligns partitions to 2 MiB (disk_layout.json part_alignment). */

@@ -5,7 +5,7 @@
  * fail() when it started over. A file seen shrinking means the same; either way the followers fail, and
  * the caller then works on the finished file instead.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 
 const CHUNK = 256 << 10;

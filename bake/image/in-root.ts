@@ -16,7 +16,7 @@ import { lstat, open, readlink, writeFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Context } from '../context.ts';
 import { tempDir } from '../core/cleanup.ts';
-import { inputError, type BakeError } from '../core/errors.ts';
+import { type BakeError, inputError } from '../core/errors.ts';
 
 export type EntryKind = 'dir' | 'file' | 'link' | 'other';
 

@@ -6,7 +6,7 @@
  * e.g. Flatcar's built-in docker).
  */
 import type { InRootWriter } from './in-root.ts';
-import { partitionOf, type PartitionName, type Placement } from './placement.ts';
+import { type PartitionName, type Placement, partitionOf } from './placement.ts';
 
 /** The writer of a partition; asked only for partitions some placement touches (see partitionsTouched). */
 export type WriterFor = (partition: PartitionName) => InRootWriter;

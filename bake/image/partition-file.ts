@@ -4,8 +4,8 @@
  * is punched to zeros before the copy back, so that the blocks the sparse copy skips are zeros too.
  */
 import { stat, truncate } from 'node:fs/promises';
-import { toolError } from '../core/errors.ts';
 import type { Context } from '../context.ts';
+import { toolError } from '../core/errors.ts';
 import type { GptPartition } from './gpt.ts';
 
 export async function copyPartitionOut(

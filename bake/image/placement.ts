@@ -8,7 +8,7 @@
  */
 import { posix } from 'node:path';
 import type { Arch } from '../core/arch.ts';
-import { usageError, inputError } from '../core/errors.ts';
+import { inputError, usageError } from '../core/errors.ts';
 import type { PartitionRules } from './in-root.ts';
 
 export type PartitionName = 'root' | 'oem';

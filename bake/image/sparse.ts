@@ -2,8 +2,9 @@
  * A writable stream that leaves all-zero blocks as holes, so a decompressed 8 GiB disk image with 1 GiB
  * of data takes 1 GiB on disk. Used only by the pure-JS bz2 fallback; the fast path is `cp --sparse`.
  */
+
+import { type FileHandle, open } from 'node:fs/promises';
 import { Writable } from 'node:stream';
-import { open, type FileHandle } from 'node:fs/promises';
 
 const BLOCK = 64 * 1024;
 

@@ -6,16 +6,17 @@
  */
 import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Arch } from '../core/arch.ts';
 import type { Context } from '../context.ts';
-import { inputError, isBakeError, usageError } from '../core/errors.ts';
+import type { Arch } from '../core/arch.ts';
 import { CleanupStack } from '../core/cleanup.ts';
+import { inputError, isBakeError, usageError } from '../core/errors.ts';
 import { readableWithoutRoot, withExtractedImage } from '../sysext/extract.ts';
 import { mountImageReadOnly } from './disk.ts';
-import { mountedTree, readInRoot, resolveInRoot, type PartitionRules } from './in-root.ts';
+import { mountedTree, type PartitionRules, readInRoot, resolveInRoot } from './in-root.ts';
 
 /** A sysext's links resolve inside the sysext, as they do once merged. */
 export const SYSEXT_RULES: PartitionRules = { label: 'sysext', foreign: [] };
+
 import { parseKeyValueFile } from '../core/key-value.ts';
 
 export type SysextFormat = 'squashfs' | 'erofs' | 'ext4' | 'btrfs';

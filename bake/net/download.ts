@@ -6,13 +6,13 @@
 import { createReadStream } from 'node:fs';
 import { lstat, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { HashAlgorithm } from '../core/checksums.ts';
 import { interruptedError, verifyError } from '../core/errors.ts';
 import type { DownloadOptions, DownloadResult } from './http.ts';
 import { RESUME_ABOVE_BYTES, TooLargeError } from './limits.ts';
 import { localPath, localSize } from './local.ts';
-import type { HashAlgorithm } from '../core/checksums.ts';
 import { PartialFile } from './partial-file.ts';
-import { contentLength, header, type Attempt, type Response, type Transport } from './transport.ts';
+import { type Attempt, contentLength, header, type Response, type Transport } from './transport.ts';
 
 /** Thrown when a body ends before its announced length; retryable like a dropped socket. */
 class ShortBodyError extends Error {

@@ -2,7 +2,7 @@
  * Turns whatever a request ended with (a status we did not want, a socket error, an abort) into the one
  * BakeError the user sees: one line naming the URL and what went wrong, plus a hint.
  */
-import { BakeError, isBakeError, networkError, notFoundError } from '../core/errors.ts';
+import { type BakeError, isBakeError, networkError, notFoundError } from '../core/errors.ts';
 import { errorCode, HttpStatusError } from './retry.ts';
 
 const NOT_FOUND_HINT = 'check the release version, the architecture (board) and the base URL';

@@ -106,7 +106,10 @@ export class Deadline {
 
   private arm(): void {
     const wait = this.due() - Date.now();
-    if (wait <= 0) return this.controller.abort();
+    if (wait <= 0) {
+      this.controller.abort();
+      return;
+    }
     this.timer = setTimeout(() => this.arm(), Math.ceil(wait));
     this.timer.unref();
   }

@@ -9,9 +9,10 @@
  * to a file that is not ours): an existing partial is only opened without following symlinks and kept
  * only when it is a plain file with one link; otherwise it is unlinked and created afresh, exclusively.
  */
-import { constants } from 'node:fs';
+
 import { createHash, type Hash } from 'node:crypto';
-import { open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { type FileHandle, open, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { HashAlgorithm } from '../core/checksums.ts';
 import { spaceError } from '../core/errors.ts';

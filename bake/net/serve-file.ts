@@ -3,8 +3,9 @@
  * (systemd-pull and bake's own downloader resume with Range), Content-Length, content types.
  * Used by `bake repo serve` and `bake boot`'s file server, and by the test mirror.
  */
-import { createReadStream } from 'node:fs';
+
 import type { Stats } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname } from 'node:path';
 import { pipeline } from 'node:stream/promises';

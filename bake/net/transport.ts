@@ -4,12 +4,12 @@
  * and the retry loop that turns the last failure into a BakeError, under one total deadline.
  */
 import { STATUS_CODES } from 'node:http';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher, request } from 'undici';
 import { interruptedError, networkError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { requestFailure } from './failure.ts';
 import { Deadline } from './limits.ts';
-import { errorCode, HttpStatusError, isRetryable, retryDelay, waitBeforeRetry, type RetryPolicy } from './retry.ts';
+import { errorCode, HttpStatusError, isRetryable, type RetryPolicy, retryDelay, waitBeforeRetry } from './retry.ts';
 
 const MAX_REDIRECTS = 5;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);

@@ -8,40 +8,40 @@
  */
 import { mkdir, rmdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import type { BootReport } from '../boot/check.ts';
 import type { Context } from '../context.ts';
 import { allFinished } from '../core/all-finished.ts';
 import { CleanupStack, tempDir } from '../core/cleanup.ts';
 import { BakeError, bootError } from '../core/errors.ts';
 import {
-  copyImage,
   checkVersionTxt,
+  copyImage,
   decompressedBaseImage,
+  type StreamingDecompression,
   settle,
   startStreamingDecompression,
-  type StreamingDecompression,
 } from '../flatcar/base-image.ts';
 import { lockCacheDir } from '../flatcar/cache-lock.ts';
 import {
-  IMAGE_BIN,
-  VERSION_TXT,
   downloadImage,
   downloadReleaseFile,
   fetchImageEvidence,
+  IMAGE_BIN,
+  type ImageEvidence,
   releaseCacheDir,
+  VERSION_TXT,
   verifyImage,
   verifyReleaseFile,
-  type ImageEvidence,
 } from '../flatcar/release-files.ts';
 import { WriterRestartedError } from '../image/growing-file.ts';
 import type { DownloadProgress } from '../net/http.ts';
-import { produceVendorImages, vendorsFailedError, type VendorOutcome } from '../vendor/several.ts';
 import { requireVendorDownloads } from '../vendor/preflight.ts';
-import type { BootReport } from '../boot/check.ts';
+import { produceVendorImages, type VendorOutcome, vendorsFailedError } from '../vendor/several.ts';
 import { installIntoImage } from './install.ts';
-import { decodeLine, downloadProgress } from './progress.ts';
 import type { BakePlan } from './plan.ts';
+import { decodeLine, downloadProgress } from './progress.ts';
 import { ensureOutputsFree, publish } from './publish.ts';
-import { prepareSysext, type PreparedSysext } from './sources.ts';
+import { type PreparedSysext, prepareSysext } from './sources.ts';
 import type { Report, StageRunner } from './stages.ts';
 
 export interface BakeResult {

@@ -9,11 +9,11 @@ import { CleanupStack } from '../core/cleanup.ts';
 import { spaceError } from '../core/errors.ts';
 import { humanBytes } from '../core/units.ts';
 import { openBtrfsOffline } from '../image/btrfs-offline.ts';
-import { checkExt4, ext4FreeBytes, ext4Store, growExt4, type Ext4AtOffset } from '../image/ext4-offline.ts';
-import { findPartition, readGpt, type GptTable } from '../image/gpt.ts';
+import { checkExt4, type Ext4AtOffset, ext4FreeBytes, ext4Store, growExt4 } from '../image/ext4-offline.ts';
+import { findPartition, type GptTable, readGpt } from '../image/gpt.ts';
 import { growRootPartition } from '../image/grow.ts';
 import { InRootWriter } from '../image/in-root.ts';
-import { bytesNeeded, installSysext, partitionsTouched, type InstallSource } from '../image/install.ts';
+import { bytesNeeded, type InstallSource, installSysext, partitionsTouched } from '../image/install.ts';
 import { PARTITION_RULES, type PartitionName } from '../image/placement.ts';
 import { pausePoint, type Report } from './stages.ts';
 

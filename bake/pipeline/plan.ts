@@ -4,21 +4,21 @@
  * written inside the image. No disk or device work happens here.
  */
 import { basename, join, resolve } from 'node:path';
-import { parseArch, type Arch } from '../core/arch.ts';
+import { VENDOR_ALIASES } from '../../vendors/aliases.ts';
+import { isKnownVendor, VENDOR_FORMATS } from '../../vendors/formats.ts';
+import { type Arch, parseArch } from '../core/arch.ts';
+import type { RuntimeChoice } from '../core/container.ts';
 import type { Endpoints } from '../core/endpoints.ts';
 import { usageError } from '../core/errors.ts';
-import { checkExtensionName } from '../image/sysext-file.ts';
-import { parseInstallTarget, placeSysext, type InstallTarget, type Placement } from '../image/placement.ts';
-import { parseReleaseRequest, type ReleaseRequest, type ResolvedRelease } from '../flatcar/release.ts';
-import { DIGESTS, IMAGE_BIN, IMAGE_BZ2, VERSION_TXT, releaseCacheDir } from '../flatcar/release-files.ts';
-import { isKnownVendor, VENDOR_FORMATS } from '../../vendors/formats.ts';
-import { VENDOR_ALIASES } from '../../vendors/aliases.ts';
 import { suggestion } from '../core/suggest.ts';
+import { parseReleaseRequest, type ReleaseRequest, type ResolvedRelease } from '../flatcar/release.ts';
+import { DIGESTS, IMAGE_BIN, IMAGE_BZ2, releaseCacheDir, VERSION_TXT } from '../flatcar/release-files.ts';
+import { type InstallTarget, type Placement, parseInstallTarget, placeSysext } from '../image/placement.ts';
+import { checkExtensionName } from '../image/sysext-file.ts';
 import { getRecipe, recipeNames } from '../sysext/catalog.ts';
-import type { RuntimeChoice } from '../core/container.ts';
 import type { RouteChoice } from '../vendor/index.ts';
 import { parseScriptsTrust, type ScriptsTrust } from '../vendor/scripts-trust.ts';
-import { vendorList, vendorPlans, type SeveralVendorsPlan } from '../vendor/several.ts';
+import { type SeveralVendorsPlan, vendorList, vendorPlans } from '../vendor/several.ts';
 
 /**
  * Where a sysext comes from: a local file, a bakery file (--fetch name:file), a bakery version resolved

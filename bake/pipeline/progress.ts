@@ -2,9 +2,10 @@
  * The progress lines of a bake's long stages, so a newcomer can tell how long to wait: a download's
  * share, speed and time left (and whether it resumed), a decoding image's bytes and share.
  */
+
+import { humanBytes, humanDuration, percent } from '../core/units.ts';
 import type { DecodeProgress } from '../image/decode-progress.ts';
 import type { DownloadProgress } from '../net/http.ts';
-import { humanBytes, humanDuration, percent } from '../core/units.ts';
 import type { Report } from './stages.ts';
 
 /**

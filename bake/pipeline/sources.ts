@@ -8,16 +8,16 @@
 import { access, constants, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Context } from '../context.ts';
-import { inputError, isBakeError, notFoundUrl, verifyError } from '../core/errors.ts';
-import { inspectSysext, type SysextInfo } from '../image/sysext-file.ts';
-import { placeSysext, matchesPattern, type InstallTarget, type Placement } from '../image/placement.ts';
-import { bakeryUrls, imageFileName, type FetchCheck, type SysextSpec } from './plan.ts';
 import type { Arch } from '../core/arch.ts';
 import { downloadVerified } from '../core/cache.ts';
-import { parseSysupdateConf } from '../sysext/sysupdate.ts';
-import { endpointKey, verifySignature } from '../flatcar/verify.ts';
-import { LIMITS } from '../net/limits.ts';
 import { findChecksum } from '../core/checksums.ts';
+import { inputError, isBakeError, notFoundUrl, verifyError } from '../core/errors.ts';
+import { endpointKey, verifySignature } from '../flatcar/verify.ts';
+import { type InstallTarget, matchesPattern, type Placement, placeSysext } from '../image/placement.ts';
+import { inspectSysext, type SysextInfo } from '../image/sysext-file.ts';
+import { LIMITS } from '../net/limits.ts';
+import { parseSysupdateConf } from '../sysext/sysupdate.ts';
+import { bakeryUrls, type FetchCheck, imageFileName, type SysextSpec } from './plan.ts';
 
 export interface PreparedSysext {
   spec: SysextSpec;

@@ -5,13 +5,13 @@
  * (see pipeline/bake.ts) instead of closures sharing a bag of state.
  */
 import {
-  Listr,
-  ListrLogger,
-  ProcessOutput,
   color,
+  Listr,
   type ListrDefaultRendererLogLevels,
+  ListrLogger,
   type ListrLogLevels,
   type PresetTimer,
+  ProcessOutput,
 } from 'listr2';
 import type { Context } from '../context.ts';
 

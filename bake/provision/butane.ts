@@ -3,7 +3,7 @@
  * users write by hand. Multi-line texts become literal blocks so units and confs read as they will land.
  */
 import { Scalar, stringify } from 'yaml';
-import { isInline, type Provisioning, type ProvisionFile } from './model.ts';
+import { isInline, type ProvisionFile, type Provisioning } from './model.ts';
 
 export const BUTANE_VARIANT = 'flatcar';
 export const BUTANE_VERSION = '1.0.0';

@@ -2,7 +2,7 @@
  * Renders a Provisioning as an Ignition config (spec 3.3.0, what Flatcar's Butane variant 1.0.0 emits and
  * every Flatcar release since 3185 reads), so users need no Butane container to get one.
  */
-import { isInline, type Provisioning, type ProvisionFile, type ProvisionUnit } from './model.ts';
+import { isInline, type ProvisionFile, type Provisioning, type ProvisionUnit } from './model.ts';
 
 export const IGNITION_VERSION = '3.3.0';
 
@@ -36,7 +36,7 @@ export interface IgnitionConfig {
  * anything else is base64, which every Ignition reads byte for byte.
  */
 export function dataUrl(text: string): string {
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: tab and newline are allowed in plain text
   if (/^[\x09\x0a\x20-\x7e]*$/.test(text)) return `data:,${encodeURIComponent(text)}`;
   return `data:;base64,${Buffer.from(text, 'utf8').toString('base64')}`;
 }

@@ -3,14 +3,15 @@
  * published build) or `name:file` (a local image the user hosts under the same base URL). Each resolves
  * to the URL the machine downloads and the SHA-256 that Ignition verifies it against.
  */
-import { basename } from 'node:path';
+
 import { stat } from 'node:fs/promises';
-import type { Arch } from '../core/arch.ts';
+import { basename } from 'node:path';
 import type { Context } from '../context.ts';
+import type { Arch } from '../core/arch.ts';
+import { parseSums, type SumLine, sha256File } from '../core/checksums.ts';
 import { inputError, notFoundUrl, usageError } from '../core/errors.ts';
-import { checkNameAndVersion, imageFileName, parseImageFileName } from '../repo/names.ts';
-import { parseSums, sha256File, type SumLine } from '../core/checksums.ts';
 import { compareVersions } from '../core/version-order.ts';
+import { checkNameAndVersion, imageFileName, parseImageFileName } from '../repo/names.ts';
 
 export type ExtensionRef =
   | { kind: 'latest'; name: string }

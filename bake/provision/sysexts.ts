@@ -7,7 +7,7 @@
  */
 import { usageError } from '../core/errors.ts';
 import { sysupdateConfs } from '../sysext/sysupdate.ts';
-import type { Provisioning, ProvisionFile, ProvisionUnit } from './model.ts';
+import type { ProvisionFile, Provisioning, ProvisionUnit } from './model.ts';
 import type { ResolvedExtension } from './refs.ts';
 
 export type AutoUpdate = { kind: 'refresh' } | { kind: 'restart'; unit: string } | { kind: 'reboot' };

@@ -6,21 +6,21 @@
  */
 import { copyFile, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { Arch } from '../core/arch.ts';
 import type { Context } from '../context.ts';
+import type { Arch } from '../core/arch.ts';
+import { formatSums, type SumLine, sha256File } from '../core/checksums.ts';
 import { BakeError, oneLine } from '../core/errors.ts';
-import { formatSums, sha256File, type SumLine } from '../core/checksums.ts';
-import { readRepository, SUMS, writeFileAtomic, writeMetadata, type MetadataResult } from './layout.ts';
+import { type MetadataResult, readRepository, SUMS, writeFileAtomic, writeMetadata } from './layout.ts';
 import { imageFileName } from './names.ts';
 import {
-  planBuilds,
-  resolveBuildList,
   type BuildPlan,
   type Failure,
   type PlannedBuild,
+  planBuilds,
+  resolveBuildList,
   type Upstream,
 } from './plan.ts';
-import { signRepository, type SigningKey } from './sign.ts';
+import { type SigningKey, signRepository } from './sign.ts';
 import type { BuildListEntry } from './versions-file.ts';
 
 export interface BuildRequest {

@@ -4,13 +4,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Arch } from '../core/arch.ts';
 import type { Context } from '../context.ts';
-import { inputError } from '../core/errors.ts';
-import { SUMS } from './layout.ts';
-import { compareVersions } from '../core/version-order.ts';
-import { imageFileName, parseImageFileName } from './names.ts';
+import type { Arch } from '../core/arch.ts';
 import { parseSums } from '../core/checksums.ts';
+import { inputError } from '../core/errors.ts';
+import { compareVersions } from '../core/version-order.ts';
+import { SUMS } from './layout.ts';
+import { imageFileName, parseImageFileName } from './names.ts';
 
 export interface CatalogImage {
   version: string;

@@ -13,12 +13,12 @@
 import { constants } from 'node:fs';
 import { copyFile, lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { replaceFile } from '../core/replace-file.ts';
-import { inputError } from '../core/errors.ts';
 import type { Arch } from '../core/arch.ts';
+import { formatSums, parseSums, type SumLine } from '../core/checksums.ts';
+import { inputError } from '../core/errors.ts';
+import { replaceFile } from '../core/replace-file.ts';
 import { compareVersions } from '../core/version-order.ts';
 import { parseImageFileName, parseReleaseTag, releaseTag } from './names.ts';
-import { formatSums, parseSums, type SumLine } from '../core/checksums.ts';
 
 export const SUMS = 'SHA256SUMS';
 export const SIGNATURE = 'SHA256SUMS.gpg';

@@ -10,14 +10,15 @@
  *
  * Files are rewritten internally rather than redirected: one request per file, no redirect hop.
  */
-import { realpath, stat } from 'node:fs/promises';
+
 import type { Stats } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { posix, resolve, sep } from 'node:path';
 import { usageError } from '../core/errors.ts';
-import { parseImageFileName, releaseTag } from './names.ts';
 import { answerBadRequest, requestPath, sendFile } from '../net/serve-file.ts';
+import { parseImageFileName, releaseTag } from './names.ts';
 
 export interface RepoServer {
   url: string;

@@ -6,8 +6,8 @@
  */
 import { access, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CleanupStack, tempDir } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
+import { CleanupStack, tempDir } from '../core/cleanup.ts';
 import { inputError } from '../core/errors.ts';
 import { readRepository, replaceFile, SIGNATURE, SUMS } from './layout.ts';
 

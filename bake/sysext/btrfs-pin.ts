@@ -13,7 +13,7 @@
  *
  * Layout facts: https://btrfs.readthedocs.io/en/latest/dev/On-disk-format.html
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import CRC32C from 'crc-32/crc32c.js';
 import { toolError } from '../core/errors.ts';
 
@@ -328,7 +328,8 @@ function* leafItems(block: Buffer): Generator<{ type: number; key: number; data:
 function collectUuids(block: Buffer, uuids: UuidPins): void {
   uuids.collect(uuidAt(block, HEADER.chunkTreeUuid));
   for (const { type, data } of leafItems(block)) {
-    if (type === ITEM_TYPE.root) ROOT_ITEM.uuids.forEach((field) => uuids.collect(uuidAt(block, data + field)));
+    if (type !== ITEM_TYPE.root) continue;
+    for (const field of ROOT_ITEM.uuids) uuids.collect(uuidAt(block, data + field));
   }
 }
 
@@ -346,7 +347,7 @@ function pinTreeBlock(block: Buffer, uuids: UuidPins, epoch: number): void {
     if (type === ITEM_TYPE.inode) pinTimes(block, data, INODE_TIMES, epoch, 'all');
     if (type === ITEM_TYPE.root) {
       pinTimes(block, data, ROOT_ITEM.times, epoch, 'set');
-      ROOT_ITEM.uuids.forEach((field) => uuids.pin(block, data + field));
+      for (const field of ROOT_ITEM.uuids) uuids.pin(block, data + field);
     }
     if (type === ITEM_TYPE.dirItem || type === ITEM_TYPE.dirIndex || type === ITEM_TYPE.xattr)
       pinDirEntries(block, data, key);

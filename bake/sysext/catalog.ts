@@ -2,12 +2,12 @@
  * The extension catalogue: every folder in sysexts/ with a recipe.ts is a recipe, so adding an extension
  * touches nothing here. Loaded once, at import, so lookups stay synchronous.
  */
-import { readdirSync, existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { usageError } from '../core/errors.ts';
-import { suggestion } from '../core/suggest.ts';
 import { MODULE_EXTENSION, MODULE_ROOT, PROJECT_ROOT } from '../core/project.ts';
+import { suggestion } from '../core/suggest.ts';
 import type { Recipe } from './recipe.ts';
 
 /** The source catalogue: it decides which recipes exist and holds their static files. */

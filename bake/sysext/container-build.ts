@@ -5,12 +5,12 @@
  */
 import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Context } from '../context.ts';
 import { ARCHES, type Arch } from '../core/arch.ts';
 import { CleanupStack } from '../core/cleanup.ts';
 import { detectRuntime, parseRuntimeChoice } from '../core/container.ts';
-import type { Context } from '../context.ts';
-import type { ContainerBuild } from './recipe.ts';
 import { confineTree } from './confine.ts';
+import type { ContainerBuild } from './recipe.ts';
 import { privatiseTree } from './tree.ts';
 
 export interface ContainerBuildJob extends ContainerBuild {

@@ -5,23 +5,23 @@
  */
 import { lstat, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ARCHES, type Arch } from '../core/arch.ts';
-import { tempDir } from '../core/cleanup.ts';
 import type { Context } from '../context.ts';
+import { ARCHES, type Arch } from '../core/arch.ts';
+import { sha256File, sha256sumLine } from '../core/checksums.ts';
+import { tempDir } from '../core/cleanup.ts';
 import { BakeError, inputError, notFoundUrl, toolError, usageError } from '../core/errors.ts';
 import { findTool } from '../core/exec.ts';
+import { checkExtensionName } from '../image/sysext-file.ts';
 import { getRecipe, recipeDir } from './catalog.ts';
-import { sha256File, sha256sumLine } from '../core/checksums.ts';
+import { folderInside } from './confine.ts';
 import { buildImage, IMAGE_FORMATS, type ImageFormat } from './image.ts';
 import { formatFindings, lintTree } from './lint.ts';
-import { createBuildApi } from './runner.ts';
 import type { Recipe } from './recipe.ts';
 import { EXTENSION_RELEASE_DIR, extensionReleasePath, extensionReleaseText } from './release.ts';
+import { createBuildApi } from './runner.ts';
 import { sysupdateConfs } from './sysupdate.ts';
 import { cloneTree, normaliseTree, replacing } from './tree.ts';
-import { folderInside } from './confine.ts';
 import { recipeLatest } from './versions.ts';
-import { checkExtensionName } from '../image/sysext-file.ts';
 
 export type { ImageFormat } from './image.ts';
 

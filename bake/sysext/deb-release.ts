@@ -5,8 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sha256File } from '../core/checksums.ts';
 import type { Context } from '../context.ts';
+import { sha256File } from '../core/checksums.ts';
 import { verifyError } from '../core/errors.ts';
 import { verifySignature } from '../flatcar/verify.ts';
 

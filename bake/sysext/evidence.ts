@@ -76,7 +76,10 @@ const releaseEntries = new WeakMap<Context, Map<string, Promise<unknown>>>();
 
 function releaseEntry(ctx: Context, url: string): Promise<unknown> {
   let entries = releaseEntries.get(ctx);
-  if (!entries) releaseEntries.set(ctx, (entries = new Map()));
+  if (!entries) {
+    entries = new Map();
+    releaseEntries.set(ctx, entries);
+  }
   let entry = entries.get(url);
   if (!entry) {
     entry = githubHttp(ctx).getJson<unknown>(url);

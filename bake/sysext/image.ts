@@ -10,7 +10,7 @@ import { CleanupStack } from '../core/cleanup.ts';
 import { usageError } from '../core/errors.ts';
 import { mountImageReadOnly } from '../image/disk.ts';
 import { pinBtrfsImage } from './btrfs-pin.ts';
-import { treeBytes, type TreeEntry } from './tree.ts';
+import { type TreeEntry, treeBytes } from './tree.ts';
 
 export type ImageFormat = 'squashfs' | 'erofs' | 'btrfs' | 'ext4' | 'ext2';
 

@@ -5,18 +5,18 @@
  */
 import { open, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import type { Context } from '../context.ts';
 import { ARCHES, type Arch } from '../core/arch.ts';
 import { CleanupStack } from '../core/cleanup.ts';
-import type { Context } from '../context.ts';
 import { inputError, isBakeError } from '../core/errors.ts';
-import { EXTENSION_RELEASE_DIR, extensionReleasePath } from './release.ts';
 import { parseKeyValueFile } from '../core/key-value.ts';
-import { walkTree, type TreeEntry } from './tree.ts';
-import { FLATCAR_USR_COMMANDS } from './flatcar-usr.ts';
 import { mountImageReadOnly } from '../image/disk.ts';
 import { mountedTree, readInRoot, resolveInRoot } from '../image/in-root.ts';
 import { requireSysextFormat, SYSEXT_RULES } from '../image/sysext-file.ts';
 import { imageOwners, readableWithoutRoot, withExtractedImage } from './extract.ts';
+import { FLATCAR_USR_COMMANDS } from './flatcar-usr.ts';
+import { EXTENSION_RELEASE_DIR, extensionReleasePath } from './release.ts';
+import { type TreeEntry, walkTree } from './tree.ts';
 
 export interface LintFinding {
   rule: 'top-level' | 'usr-sbin' | 'extension-release' | 'drop-in-suffix' | 'elf-arch' | 'exec-path' | 'owner';
@@ -200,13 +200,14 @@ async function execFindings(root: string, unitPath: string): Promise<LintFinding
   const findings: LintFinding[] = [];
   for (const line of (await readFile(join(root, unitPath), 'utf8')).split('\n')) {
     const match = EXEC_KEYS.exec(line.trim());
-    const command = match?.[2]!
+    if (!match) continue;
+    const command = match[2]!
       .trim()
       .replace(/^[-@:+!]+/, '')
       .split(/\s+/)[0];
     if (!command || command.includes('$') || command.includes('%')) continue;
     if (!command.startsWith('/')) {
-      findings.push({ rule: 'exec-path', path: unitPath, message: `${match![1]}=${command} is not an absolute path` });
+      findings.push({ rule: 'exec-path', path: unitPath, message: `${match[1]}=${command} is not an absolute path` });
     } else if (!(await commandExists(root, command))) {
       findings.push({
         rule: 'exec-path',

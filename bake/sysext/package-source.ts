@@ -8,17 +8,17 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import type { Context } from '../context.ts';
+import { hostDebianMirror } from '../core/apt-mirror.ts';
 import { ARCHES, type Arch } from '../core/arch.ts';
 import { downloadVerified } from '../core/cache.ts';
-import type { Context } from '../context.ts';
 import { inputError, usageError } from '../core/errors.ts';
-import { hostDebianMirror } from '../core/apt-mirror.ts';
 import { apkIndexText, verifiedApkData } from './apk-package.ts';
 import { debDataMember } from './deb-package.ts';
 import { verifiedSuite } from './deb-release.ts';
-import { parseApkIndex, parseDebPackages, type IndexedPackage, type PackageIndex } from './package-index.ts';
-import type { PackageRepository } from './recipe.ts';
 import { cachePathFor } from './download-path.ts';
+import { type IndexedPackage, type PackageIndex, parseApkIndex, parseDebPackages } from './package-index.ts';
+import type { PackageRepository } from './recipe.ts';
 import { unpackArchive } from './unpack.ts';
 
 /** An index entry and the URL of its package file. */

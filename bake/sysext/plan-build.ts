@@ -7,9 +7,9 @@
  * paths handed back to the hook are names, never opened.
  */
 import { basename, join } from 'node:path';
-import { ARCHES, type Arch } from '../core/arch.ts';
 import type { Context } from '../context.ts';
 import { allFinished } from '../core/all-finished.ts';
+import { ARCHES, type Arch } from '../core/arch.ts';
 import { compareVersions } from '../core/version-order.ts';
 import { getRecipe } from './catalog.ts';
 import type { BuildApi, Verification } from './recipe.ts';

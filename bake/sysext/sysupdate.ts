@@ -7,7 +7,7 @@
  * bakery's) are parsed strictly, as input from outside.
  */
 import { inputError } from '../core/errors.ts';
-import { normaliseOsPath, osPathProblem, type OsPathRole, type SysupdateTarget } from '../image/placement.ts';
+import { normaliseOsPath, type OsPathRole, osPathProblem, type SysupdateTarget } from '../image/placement.ts';
 
 export interface SysupdateConf {
   fileName: string;

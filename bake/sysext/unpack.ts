@@ -16,10 +16,10 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rename, rm, utimes } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { markerMatches, writeMarker } from '../core/cache.ts';
 import type { Context } from '../context.ts';
+import { markerMatches, writeMarker } from '../core/cache.ts';
 import { BakeError, inputError, toolError } from '../core/errors.ts';
-import { CONFINED_HINT, confineTree, type AbsoluteLinks } from './confine.ts';
+import { type AbsoluteLinks, CONFINED_HINT, confineTree } from './confine.ts';
 import { cloneTree, walkTree } from './tree.ts';
 
 export interface UnpackJob {

@@ -5,12 +5,12 @@
  */
 import { parse as parseYaml } from 'yaml';
 import type { Context } from '../context.ts';
-import { inputError } from '../core/errors.ts';
-import { createHttp, type HttpClient } from '../net/http.ts';
-import type { VersionSource } from './recipe.ts';
 import { tempDir } from '../core/cleanup.ts';
-import { indexedVersion } from './package-source.ts';
+import { inputError } from '../core/errors.ts';
 import { compareVersions } from '../core/version-order.ts';
+import { createHttp, type HttpClient } from '../net/http.ts';
+import { indexedVersion } from './package-source.ts';
+import type { VersionSource } from './recipe.ts';
 
 const GITHUB_PAGE_SIZE = 100;
 const HASHICORP_PAGE_SIZE = 20;

@@ -5,10 +5,10 @@
  */
 import type { Context } from '../context.ts';
 import { networkError } from '../core/errors.ts';
+import { compareVersions } from '../core/version-order.ts';
 import { getRecipe } from './catalog.ts';
 import type { LatestPolicy, Recipe, VersionSource } from './recipe.ts';
 import { fetchSourceVersions } from './version-sources.ts';
-import { compareVersions } from '../core/version-order.ts';
 
 /** Applies a source's filters and sorts newest first, without duplicates. */
 export function selectVersions(source: VersionSource, raw: readonly string[]): string[] {

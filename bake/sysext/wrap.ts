@@ -8,15 +8,15 @@
  */
 import { mkdir, mkdtemp, readlink, symlink, unlink } from 'node:fs/promises';
 import { basename, dirname, join, posix } from 'node:path';
+import type { Context } from '../context.ts';
 import { allFinished } from '../core/all-finished.ts';
 import type { Arch } from '../core/arch.ts';
-import type { Context } from '../context.ts';
 import { inputError, usageError } from '../core/errors.ts';
+import { folderInside } from './confine.ts';
 import { dependencyClosure } from './package-index.ts';
 import { fetchPackageIndex, unpackPackage } from './package-source.ts';
 import type { PackageRepository, Recipe, WrapRequest } from './recipe.ts';
-import { cloneTree, walkTree, type TreeEntry } from './tree.ts';
-import { folderInside } from './confine.ts';
+import { cloneTree, type TreeEntry, walkTree } from './tree.ts';
 
 export interface WrapJob {
   request: WrapRequest;

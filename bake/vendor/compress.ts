@@ -5,9 +5,9 @@
  */
 import { rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Context } from '../context.ts';
 import type { Compression } from '../../vendors/formats.ts';
 import { COMPRESSIBLE, type VendorFile } from '../../vendors/outputs.ts';
+import type { Context } from '../context.ts';
 
 /** release_util.sh's commands, each with `jobs` threads; every one keeps its input. */
 export const COMPRESSORS: Record<

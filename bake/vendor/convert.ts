@@ -5,9 +5,9 @@
  * the raw input: every writer keeps that size exactly, so reading it back from the output adds nothing.
  */
 import { rename, stat } from 'node:fs/promises';
+import { DISK_FORMATS, type DiskFormat, type NativeWriter, nativeWriter } from '../../vendors/formats.ts';
 import type { Context } from '../context.ts';
 import { toolError } from '../core/errors.ts';
-import { DISK_FORMATS, nativeWriter, type DiskFormat, type NativeWriter } from '../../vendors/formats.ts';
 import { appendFixedVhdFooter } from './vhd.ts';
 
 const MIB = 2 ** 20;

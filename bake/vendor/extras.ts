@@ -6,11 +6,11 @@
  */
 import { chmod, copyFile, link, mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { hashFile } from '../core/checksums.ts';
-import type { Context } from '../context.ts';
 import { releaseQuirks } from '../../vendors/eras.ts';
 import type { VendorFormat } from '../../vendors/formats.ts';
 import { baseName, diskFileName, qemuFirmwareNames, type VendorFile } from '../../vendors/outputs.ts';
+import type { Context } from '../context.ts';
+import { hashFile } from '../core/checksums.ts';
 import { virtualSize } from './convert.ts';
 import type { VendorRelease } from './plan.ts';
 

@@ -3,13 +3,14 @@
  * in the Flatcar SDK container) or the native route (qemu-img, no SDK). several.ts calls
  * produceVendorImage for each vendor of a bake; `--dry-run` calls vendorPlan.
  */
-import type { RuntimeChoice } from '../core/container.ts';
-import type { Context } from '../context.ts';
+
 import type { LayoutName } from '../../vendors/layouts.ts';
+import type { Context } from '../context.ts';
+import type { RuntimeChoice } from '../core/container.ts';
 import { produceNative } from './native.ts';
-import { planVendor, requireFormat, type RouteChoice, type VendorPlan, type VendorRelease } from './plan.ts';
-import { produceSdk } from './sdk.ts';
+import { planVendor, type RouteChoice, requireFormat, type VendorPlan, type VendorRelease } from './plan.ts';
 import { PINNED_ONLY, type ScriptsTrust } from './scripts-trust.ts';
+import { produceSdk } from './sdk.ts';
 
 export interface VendorJob {
   vendor: string;
@@ -58,5 +59,5 @@ export async function produceVendorImage(
   });
 }
 
+export type { RouteChoice, VendorPlan, VendorRelease };
 export { planVendor as vendorPlan };
-export type { VendorPlan, RouteChoice, VendorRelease };

@@ -4,13 +4,13 @@
  * the backup GPT aligned up to disk_alignment, and ROOT's ext4 is resized to fill the partition.
  */
 import { stat } from 'node:fs/promises';
-import type { CleanupStack } from '../core/cleanup.ts';
-import type { Context } from '../context.ts';
-import { FLATCAR_PARTITIONS, readGpt, findPartition, SECTOR } from '../image/gpt.ts';
-import { attachAndResizeRoot } from '../image/grow.ts';
-import { resizeLastPartition } from '../image/gpt-resize.ts';
 import { releaseQuirks } from '../../vendors/eras.ts';
-import { diskBlocksFor, rootBlocksFor, type LayoutName } from '../../vendors/layouts.ts';
+import { diskBlocksFor, type LayoutName, rootBlocksFor } from '../../vendors/layouts.ts';
+import type { Context } from '../context.ts';
+import type { CleanupStack } from '../core/cleanup.ts';
+import { FLATCAR_PARTITIONS, findPartition, readGpt, SECTOR } from '../image/gpt.ts';
+import { resizeLastPartition } from '../image/gpt-resize.ts';
+import { attachAndResizeRoot } from '../image/grow.ts';
 
 export interface LayoutTarget {
   rootBlocks: number;

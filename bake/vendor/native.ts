@@ -6,15 +6,16 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ARCHES } from '../core/arch.ts';
-import { allFinished } from '../core/all-finished.ts';
-import { CleanupStack } from '../core/cleanup.ts';
-import type { Context } from '../context.ts';
-import { fetchReleaseFile } from '../flatcar/release-files.ts';
-import { oemPayload, type Compression, type OemPayload, type VendorFormat } from '../../vendors/formats.ts';
+import { type Compression, type OemPayload, oemPayload, type VendorFormat } from '../../vendors/formats.ts';
 import type { LayoutName } from '../../vendors/layouts.ts';
 import { compressedFiles, diskFileName, generatedFiles, qemuFirmwareNames } from '../../vendors/outputs.ts';
 import { QEMU_TEMPLATE_SHA256 } from '../../vendors/scripts-pins.ts';
+import { findFirmware, HOST_FIRMWARE_BY_ARCH } from '../boot/firmware.ts';
+import type { Context } from '../context.ts';
+import { allFinished } from '../core/all-finished.ts';
+import { ARCHES } from '../core/arch.ts';
+import { CleanupStack } from '../core/cleanup.ts';
+import { fetchReleaseFile } from '../flatcar/release-files.ts';
 import { compressFiles } from './compress.ts';
 import { convertDisk } from './convert.ts';
 import { writeExtras } from './extras.ts';
@@ -22,8 +23,7 @@ import { applyLayout } from './layout.ts';
 import { readOemSysext, writeOemPartition } from './oem.ts';
 import { OVF_TEMPLATE, QEMU_TEMPLATE, scriptsFileUrl, scriptsTag, type VendorRelease } from './plan.ts';
 import { publish } from './publish.ts';
-import { expectedDigests, judgeDigest, requireSecureSource, sha256Text, type ScriptsTrust } from './scripts-trust.ts';
-import { findFirmware, HOST_FIRMWARE_BY_ARCH } from '../boot/firmware.ts';
+import { expectedDigests, judgeDigest, requireSecureSource, type ScriptsTrust, sha256Text } from './scripts-trust.ts';
 
 export interface NativeJob {
   format: VendorFormat;

@@ -3,14 +3,15 @@
  * (docs/flatcar-facts.md §2.3): the OEM sysext under the name the initrd looks for, the
  * flag that activates it, oem-release (from the sysext's SYSEXT_* fields, as Era C does) and grub.cfg.
  */
-import type { CleanupStack } from '../core/cleanup.ts';
+
+import type { OemPayload } from '../../vendors/formats.ts';
+import { grubConfig, type OemSpec } from '../../vendors/oems.ts';
 import type { Context } from '../context.ts';
+import type { CleanupStack } from '../core/cleanup.ts';
 import { attachPartition, mountDevice } from '../image/disk.ts';
 import { FLATCAR_PARTITIONS, findPartition, readGpt } from '../image/gpt.ts';
 import { PartitionWriter } from '../image/in-root.ts';
 import { PARTITION_RULES } from '../image/placement.ts';
-import type { OemPayload } from '../../vendors/formats.ts';
-import { grubConfig, type OemSpec } from '../../vendors/oems.ts';
 
 /** `systemd-dissect --json=short` → sysextRelease (extensionRelease before systemd 254). */
 export async function extensionReleaseOf(ctx: Context, raw: string): Promise<string[]> {

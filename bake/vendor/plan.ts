@@ -2,26 +2,27 @@
  * The vendor step, planned without side effects: which route, which files to download, which outputs
  * appear and the steps in between. `bake --dry-run` prints this; produceVendorImage follows it.
  */
-import type { Endpoints } from '../core/endpoints.ts';
-import { inputError, usageError } from '../core/errors.ts';
-import type { ResolvedRelease } from '../flatcar/release.ts';
+
 import { releaseQuirks } from '../../vendors/eras.ts';
 import {
   COMPRESSIONS,
+  type Compression,
   DISK_FORMATS,
+  type DiskFormatSpec,
+  type NativeWriter,
   nativeSupport,
   nativeWriter,
   oemPayload,
+  type VendorFormat,
   vendorFormat,
   vendorProblem,
-  type Compression,
-  type DiskFormatSpec,
-  type NativeWriter,
-  type VendorFormat,
 } from '../../vendors/formats.ts';
 import type { LayoutName } from '../../vendors/layouts.ts';
 import { qemuFirmwareNames, vendorOutputNames } from '../../vendors/outputs.ts';
 import { SCRIPTS_TAG_TREES } from '../../vendors/scripts-pins.ts';
+import type { Endpoints } from '../core/endpoints.ts';
+import { inputError, usageError } from '../core/errors.ts';
+import type { ResolvedRelease } from '../flatcar/release.ts';
 import { PINNED_ONLY, type ScriptsTrust } from './scripts-trust.ts';
 
 export type VendorRoute = 'sdk' | 'native';

@@ -10,8 +10,8 @@ import { basename, join } from 'node:path';
 import type { Context } from '../context.ts';
 import { endpointHint } from '../core/endpoints.ts';
 import { inputError, isBakeError } from '../core/errors.ts';
-import { releaseCacheDir } from '../flatcar/release-files.ts';
 import type { ResolvedRelease } from '../flatcar/release.ts';
+import { releaseCacheDir } from '../flatcar/release-files.ts';
 import { filesWithFallback } from './plan.ts';
 
 async function isMissing(ctx: Context, url: string, cached: string): Promise<boolean> {

@@ -5,19 +5,19 @@
  */
 import { lstat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tempDir } from '../core/cleanup.ts';
-import type { Context } from '../context.ts';
-import { inputError } from '../core/errors.ts';
 import {
   DISK_FORMATS,
+  type DiskFormat,
   diskExtension,
   existsIn,
   formatIn,
   oemPayload,
   VENDOR_TABLE,
-  type DiskFormat,
   type VendorFormat,
 } from '../../vendors/formats.ts';
+import type { Context } from '../context.ts';
+import { tempDir } from '../core/cleanup.ts';
+import { inputError } from '../core/errors.ts';
 import { scriptsTag, type VendorRelease } from './plan.ts';
 import { fetchScriptsCheckout } from './scripts-source.ts';
 import type { ScriptsTrust } from './scripts-trust.ts';

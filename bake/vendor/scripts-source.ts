@@ -8,13 +8,13 @@
  */
 import { chmod, mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { SCRIPTS_TAG_TREES } from '../../vendors/scripts-pins.ts';
+import type { Context } from '../context.ts';
 import { downloadVerified, markerMatches, writeMarker } from '../core/cache.ts';
 import { tempDir } from '../core/cleanup.ts';
-import type { Context } from '../context.ts';
 import { isBakeError, verifyError } from '../core/errors.ts';
-import { unpack } from '../sysext/unpack.ts';
 import { walkTree } from '../sysext/tree.ts';
-import { SCRIPTS_TAG_TREES } from '../../vendors/scripts-pins.ts';
+import { unpack } from '../sysext/unpack.ts';
 import { scriptsTag, scriptsTarballUrl, type VendorRelease } from './plan.ts';
 import { judgeDigest, requireSecureSource, type ScriptsTrust } from './scripts-trust.ts';
 

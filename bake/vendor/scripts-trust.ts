@@ -5,8 +5,8 @@
  * HTTP and files nobody vouches for need --insecure-scripts, and an unchecked file is never cached.
  */
 import { createHash } from 'node:crypto';
-import type { Logger } from '../core/log.ts';
 import { usageError, verifyError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
 
 export interface ScriptsTrust {
   /** --scripts-sha256: the digest of the file this run executes, instead of the pinned ones. */

@@ -4,17 +4,17 @@
  * forgets), then image_to_vm.sh in the Flatcar SDK container, created and entered exactly as
  * run_sdk_container does (docs/flatcar-facts.md §3). The container is removed on success, failure and Ctrl-C.
  */
-import { link, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CleanupStack } from '../core/cleanup.ts';
-import { containerName, detectRuntime, type ContainerSpec, type RuntimeChoice } from '../core/container.ts';
-import type { Context } from '../context.ts';
-import { inputError, isBakeError, toolError } from '../core/errors.ts';
-import { fetchReleaseFile, IMAGE_BIN } from '../flatcar/release-files.ts';
-import { parseKeyValueFile } from '../core/key-value.ts';
 import { releaseQuirks } from '../../vendors/eras.ts';
 import type { Compression, VendorFormat } from '../../vendors/formats.ts';
 import type { LayoutName } from '../../vendors/layouts.ts';
+import type { Context } from '../context.ts';
+import { CleanupStack } from '../core/cleanup.ts';
+import { type ContainerSpec, containerName, detectRuntime, type RuntimeChoice } from '../core/container.ts';
+import { inputError, isBakeError, toolError } from '../core/errors.ts';
+import { parseKeyValueFile } from '../core/key-value.ts';
+import { fetchReleaseFile, IMAGE_BIN } from '../flatcar/release-files.ts';
 import { moveOrCopySparse } from './convert.ts';
 import { releaseFilesFor, sdkImageName, type VendorRelease } from './plan.ts';
 import { publish } from './publish.ts';

@@ -6,10 +6,10 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { allFinishedLimited } from '../core/all-finished.ts';
 import type { Context } from '../context.ts';
+import { allFinishedLimited } from '../core/all-finished.ts';
 import type { Endpoints } from '../core/endpoints.ts';
-import { BakeError, isBakeError, type ErrorKind } from '../core/errors.ts';
+import { BakeError, type ErrorKind, isBakeError } from '../core/errors.ts';
 import { copyImage } from '../flatcar/base-image.ts';
 import { fetchReleaseFile } from '../flatcar/release-files.ts';
 import { produceVendorImage, type VendorJob } from './index.ts';

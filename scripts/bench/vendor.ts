@@ -9,15 +9,16 @@
  * for flushing the benchmark's own fixture copy); medians of five runs (azure takes a tenth of a second,
  * where one scheduling hiccup is a third of the budget).
  */
-import { execa } from 'execa';
+
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { convertArgs } from '../../bake/vendor/convert.ts';
 import { produceVendorImage } from '../../bake/vendor/index.ts';
-import { vendorFormat } from '../../vendors/formats.ts';
-import { vendorFixture } from '../../test/support/vendor-fixture.ts';
 import { makeFlatcarDisk } from '../../test/support/fixtures/disk-image.ts';
+import { vendorFixture } from '../../test/support/vendor-fixture.ts';
+import { vendorFormat } from '../../vendors/formats.ts';
 import type { BenchOptions, BenchRow } from '../bench.ts';
 import { median, timed } from '../measure.ts';
 

@@ -2,16 +2,17 @@
  * Bad input and faults: each ends with a one-line error that names the problem and the fix, a non-zero
  * exit, and nothing left behind (no mount, loop device, temp file or partial output).
  */
-import { test, type TestContext } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { withReleaseMirror, withSigningKey } from '../support/fixtures.ts';
+import { type TestContext, test } from 'node:test';
 import { assertNothingLeft, assertOneLineError, runBake, workspace } from '../support/bake-cli.ts';
-import { makeSysextImage } from '../support/fixtures/sysext.ts';
 import { signDetached } from '../support/fixtures/gpg.ts';
 import { versionTxt } from '../support/fixtures/release-tree.ts';
+import { makeSysextImage } from '../support/fixtures/sysext.ts';
+import { withReleaseMirror, withSigningKey } from '../support/fixtures.ts';
 
 const IMAGE_PATH = /^\/stable\/amd64-usr\/4593\.2\.5\/flatcar_production_image\.bin\.bz2$/;
 const IMAGE_SIG = /^\/stable\/amd64-usr\/4593\.2\.5\/flatcar_production_image\.bin\.bz2\.sig$/;

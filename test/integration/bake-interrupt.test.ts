@@ -2,12 +2,13 @@
  * Ctrl-C (SIGINT) and SIGTERM at every stage of a bake: exit 130 and nothing left behind, including
  * while the image partitions are attached and mounted. BAKE_PAUSE_BEFORE holds bake at a precise point.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { withReleaseMirror } from '../support/fixtures.ts';
-import { assertNothingLeft, runBake, startBake, workspace, type Workspace } from '../support/bake-cli.ts';
+import { test } from 'node:test';
+import { assertNothingLeft, runBake, startBake, type Workspace, workspace } from '../support/bake-cli.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
+import { withReleaseMirror } from '../support/fixtures.ts';
 
 /** Starts a bake held before `point` and resolves once it waits there; its stderr keeps being collected. */
 async function pausedAt(ws: Workspace, point: string) {

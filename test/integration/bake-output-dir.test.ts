@@ -1,11 +1,12 @@
 /** `--output DIR` that does not exist yet: made for a bake that publishes, removed again when it fails. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { access, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { withReleaseMirror } from '../support/fixtures.ts';
+import { test } from 'node:test';
 import { assertNothingLeft, runBake, workspace } from '../support/bake-cli.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
+import { withReleaseMirror } from '../support/fixtures.ts';
 
 const exists = (path: string) =>
   access(path).then(

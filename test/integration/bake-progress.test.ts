@@ -3,12 +3,13 @@
  * share, decoding with bytes and share, cache hits named, the summary with release, size and time;
  * --quiet and --json keep stderr free of progress.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { withReleaseMirror } from '../support/fixtures.ts';
+import { test } from 'node:test';
 import { runBake, workspace } from '../support/bake-cli.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
+import { withReleaseMirror } from '../support/fixtures.ts';
 import { assertJsonOutput } from '../support/json-schemas.ts';
 
 const STAGE_TITLES = [

@@ -3,15 +3,16 @@
  * written offline as the user, everything else runs as the user, and the result belongs to the user. The test
  * creates a throw-away user with passwordless sudo (as a CI machine is set up for bake) and removes it.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
 import { chmod, chown, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { withReleaseMirror } from '../support/fixtures.ts';
+import { test } from 'node:test';
+import { execa } from 'execa';
+import { isRootUser } from '../../bake/core/exec.ts';
 import { assertNothingLeft, mountImage, workspace } from '../support/bake-cli.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
-import { isRootUser } from '../../bake/core/exec.ts';
+import { withReleaseMirror } from '../support/fixtures.ts';
 
 const USER = 'bake-sudo-test';
 const SUDOERS = `/etc/sudoers.d/${USER}`;

@@ -2,19 +2,20 @@
  * bake end to end, as a user runs it: the real CLI against a local release mirror, real loop devices and
  * mounts, results read back with tools we did not write.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readFile, readlink, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { withReleaseMirror } from '../support/fixtures.ts';
-import { assertNothingLeft, mountImage, runBake, workspace } from '../support/bake-cli.ts';
-import { makeSysextImage } from '../support/fixtures/sysext.ts';
-import { signDetached } from '../support/fixtures/gpg.ts';
-import { readGpt } from '../../bake/image/gpt.ts';
+import { test } from 'node:test';
+import { execa } from 'execa';
 import { ENDPOINTS, type EndpointName } from '../../bake/core/endpoints.ts';
+import { readGpt } from '../../bake/image/gpt.ts';
+import { assertNothingLeft, mountImage, runBake, workspace } from '../support/bake-cli.ts';
+import { signDetached } from '../support/fixtures/gpg.ts';
+import { makeSysextImage } from '../support/fixtures/sysext.ts';
+import { withReleaseMirror } from '../support/fixtures.ts';
 import { startUpstream } from '../support/upstream.ts';
 
 const IMAGE = 'flatcar_production_image.bin';

@@ -5,20 +5,21 @@
  * the extension and its unit ran; an image with wrong metadata and a missing extension must fail it.
  * Each VM run is bounded by --timeout and by the execa timeout behind it.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
-import { dirname, join } from 'node:path';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { signDetached } from '../support/fixtures/gpg.ts';
-import { QEMU_TEMPLATE_STANDIN } from '../support/vendor-fixture.ts';
+import { dirname, join } from 'node:path';
+import { test } from 'node:test';
+import { execa } from 'execa';
+import type { BootReport } from '../../bake/boot/check.ts';
 import { sha256Text } from '../../bake/vendor/scripts-trust.ts';
-import { makeFlatcarDisk } from '../support/fixtures/disk-image.ts';
+import { assertNothingLeft, runBake, type Workspace, workspace } from '../support/bake-cli.ts';
 import { bootableDiskOptions } from '../support/fixtures/bootable.ts';
+import { makeFlatcarDisk } from '../support/fixtures/disk-image.ts';
+import { signDetached } from '../support/fixtures/gpg.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
 import { withReleaseMirror, withTempDir } from '../support/fixtures.ts';
-import { assertNothingLeft, runBake, workspace, type Workspace } from '../support/bake-cli.ts';
-import type { BootReport } from '../../bake/boot/check.ts';
+import { QEMU_TEMPLATE_STANDIN } from '../support/vendor-fixture.ts';
 
 const IMAGE = 'flatcar_production_image.bin';
 const VM_SECONDS = 240;

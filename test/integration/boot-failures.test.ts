@@ -4,11 +4,12 @@
  * with a boot error (exit 9) once the shell shows, not after the whole --timeout. The execa timeout
  * behind the run is the bound: far shorter than the 600 s --timeout the check is given.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
 import { truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { test } from 'node:test';
+import { execa } from 'execa';
 import type { BootReport } from '../../bake/boot/check.ts';
 import { assertNothingLeft, assertOneLineError, runBake, workspace } from '../support/bake-cli.ts';
 

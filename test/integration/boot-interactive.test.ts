@@ -2,14 +2,15 @@
  * `bake boot` interactively: the VM runs on the terminal (here a pipe) next to the built-in server for
  * --serve files, and SIGINT stops both and leaves nothing behind.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
 import { join, resolve } from 'node:path';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import { assertNothingLeft, workspace } from '../support/bake-cli.ts';
 import { makeBootableDisk } from '../support/fixtures/bootable.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
-import { assertNothingLeft, workspace } from '../support/bake-cli.ts';
 
 const CLI = resolve(import.meta.dirname, '../../bin/bake.js');
 

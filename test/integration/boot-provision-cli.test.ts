@@ -3,13 +3,14 @@
  * must pass the Ignition 3.3 schema (and the real ignition-validate / butane --strict when installed),
  * and both outputs must describe the same files.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { execa } from 'execa';
+import { test } from 'node:test';
 import { Ajv } from 'ajv';
+import { execa } from 'execa';
 import { parse as parseYaml } from 'yaml';
 import { findTool } from '../../bake/core/exec.ts';
 import type { IgnitionConfig } from '../../bake/provision/ignition.ts';

@@ -4,14 +4,15 @@
  * filesystem with the same files and times, and none of mkfs's random UUIDs is left in it. The tree is
  * big enough for multi-level trees and leaves that mkfs rewrote several times.
  */
-import { after, before, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, test } from 'node:test';
 import { execa } from 'execa';
-import { sha256File } from '../../bake/core/checksums.ts';
 import { createContext } from '../../bake/context.ts';
+import { sha256File } from '../../bake/core/checksums.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { pinBtrfsImage } from '../../bake/sysext/btrfs-pin.ts';
 import { buildImage } from '../../bake/sysext/image.ts';

@@ -3,13 +3,14 @@
  * pruning by age, releases a live bake holds kept, and links planted in the cache removed as links:
  * what they point at is neither counted nor deleted.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { lutimes, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import { test } from 'node:test';
 import type { CacheEntry } from '../../bake/flatcar/cache-entries.ts';
-import { assertOneLineError, runBake, workspace, type Workspace } from '../support/bake-cli.ts';
+import { assertOneLineError, runBake, type Workspace, workspace } from '../support/bake-cli.ts';
 
 const DAY_MS = 86_400_000;
 const OLD = new Date(Date.now() - 60 * DAY_MS);

@@ -2,8 +2,9 @@
  * Finding your way from the command line: help lists every command, `bake help X` works, subcommand
  * usage names `bake`, and a near-miss command gets "did you mean" instead of a sysext-syntax error.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { execa } from 'execa';
 import { COMMAND_NAMES } from '../../bake/commands/index.ts';
 import { assertOneLineError, runBake, workspace } from '../support/bake-cli.ts';

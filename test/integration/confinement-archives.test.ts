@@ -4,23 +4,24 @@
  * archive and the member (or stripped with a warning), a canary on the host stays untouched, and
  * nothing is left in the temp folder (where every build's scratch space goes) or the output folder.
  */
-import { after, afterEach, before, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, afterEach, before, test } from 'node:test';
 import { execa } from 'execa';
 import { ENDPOINTS } from '../../bake/core/endpoints.ts';
 import type { BakeError } from '../../bake/core/errors.ts';
 import { createSysext } from '../../bake/sysext/create.ts';
-import { createBuildApi } from '../../bake/sysext/runner.ts';
 import type { Recipe } from '../../bake/sysext/recipe.ts';
-import { HOSTILE_ARCHIVE_PATHS, writeRawTar, type RawMember } from '../support/fixtures/upstream-hostile.ts';
+import { createBuildApi } from '../../bake/sysext/runner.ts';
 import {
   ensureHostileBuildImage,
   HOSTILE_BUILD_IMAGE,
   removeStandInBuildImage,
 } from '../support/fixtures/upstream-build-image.ts';
+import { HOSTILE_ARCHIVE_PATHS, type RawMember, writeRawTar } from '../support/fixtures/upstream-hostile.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
 
 let upstream: Upstream;

@@ -3,16 +3,17 @@
  * so only the very file bake wrote may pass: one edited in place with its mtime put back (`touch -r`) is
  * decompressed again, and the cache directory is made owner-only.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdir, open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { execa } from 'execa';
-import { withReleaseMirror } from '../support/fixtures.ts';
-import { assertNothingLeft, runBake, workspace } from '../support/bake-cli.ts';
-import { entriesOf, withCanary } from '../support/host-canary.ts';
-import { makeSysextImage } from '../support/fixtures/sysext.ts';
 import { isRootUser } from '../../bake/core/exec.ts';
+import { assertNothingLeft, runBake, workspace } from '../support/bake-cli.ts';
+import { makeSysextImage } from '../support/fixtures/sysext.ts';
+import { withReleaseMirror } from '../support/fixtures.ts';
+import { entriesOf, withCanary } from '../support/host-canary.ts';
 
 const OUTPUT = 'flatcar_production_image.bin';
 const TAMPERED = Buffer.from('tampered after the first bake');

@@ -3,17 +3,18 @@
  * their partition. Each case runs the real CLI as root and checks that a canary on the host is untouched
  * and that bake left nothing behind.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { withReleaseMirror, withSigningKey } from '../support/fixtures.ts';
-import { signDetached } from '../support/fixtures/gpg.ts';
-import { assertNothingLeft, assertOneLineError, runBake, workspace } from '../support/bake-cli.ts';
-import { makeSysextImage } from '../support/fixtures/sysext.ts';
-import { escapeTo, hostCanary } from '../support/canary.ts';
-import type { ReleaseSpec } from '../support/fixtures/release-tree.ts';
+import { test } from 'node:test';
 import { isRootUser } from '../../bake/core/exec.ts';
+import { assertNothingLeft, assertOneLineError, runBake, workspace } from '../support/bake-cli.ts';
+import { escapeTo, hostCanary } from '../support/canary.ts';
+import { signDetached } from '../support/fixtures/gpg.ts';
+import type { ReleaseSpec } from '../support/fixtures/release-tree.ts';
+import { makeSysextImage } from '../support/fixtures/sysext.ts';
+import { withReleaseMirror, withSigningKey } from '../support/fixtures.ts';
 
 const ONE_RELEASE: ReleaseSpec[] = [{ version: '4593.2.5', channel: 'stable', arches: ['amd64'] }];
 

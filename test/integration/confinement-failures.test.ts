@@ -3,16 +3,17 @@
  * found before any work (exit 8) and never followed; a cache too full for the base image's copy costs a
  * warning, not the bake; a user without root or passwordless sudo is told so before any download.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { chmod, chown, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { test } from 'node:test';
 import { execa } from 'execa';
-import { withReleaseMirror, withTempDir } from '../support/fixtures.ts';
-import { assertNothingLeft, assertOneLineError, runBake, workspace } from '../support/bake-cli.ts';
-import { entriesOf, withCanary } from '../support/host-canary.ts';
-import { makeSysextImage } from '../support/fixtures/sysext.ts';
 import { isRootUser } from '../../bake/core/exec.ts';
+import { assertNothingLeft, assertOneLineError, runBake, workspace } from '../support/bake-cli.ts';
+import { makeSysextImage } from '../support/fixtures/sysext.ts';
+import { withReleaseMirror, withTempDir } from '../support/fixtures.ts';
+import { entriesOf, withCanary } from '../support/host-canary.ts';
 
 const OUTPUT = 'flatcar_production_image.bin';
 const USER = 'bake-nosudo-test';

@@ -4,21 +4,22 @@
  * on the host. Each case runs the real CLI as root against a release built with those links, and checks
  * that a canary on the host is untouched and that bake left nothing behind.
  */
-import { test, type TestContext } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdir, readFile, readlink, stat, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { withFlatcarDisk, withReleaseMirror, withTempDir, type CleanupHost } from '../support/fixtures.ts';
-import { assertNothingLeft, assertOneLineError, mountImage, runBake, workspace } from '../support/bake-cli.ts';
-import { makeSysextImage } from '../support/fixtures/sysext.ts';
-import { hostCanary, type Canary } from '../support/canary.ts';
-import type { ReleaseSpec } from '../support/fixtures/release-tree.ts';
-import { isRootUser } from '../../bake/core/exec.ts';
+import { type TestContext, test } from 'node:test';
 import { createContext } from '../../bake/context.ts';
 import { CleanupStack } from '../../bake/core/cleanup.ts';
+import { isRootUser } from '../../bake/core/exec.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { writeOemPartition } from '../../bake/vendor/oem.ts';
 import { OEMS } from '../../vendors/oems.ts';
+import { assertNothingLeft, assertOneLineError, mountImage, runBake, workspace } from '../support/bake-cli.ts';
+import { type Canary, hostCanary } from '../support/canary.ts';
+import type { ReleaseSpec } from '../support/fixtures/release-tree.ts';
+import { makeSysextImage } from '../support/fixtures/sysext.ts';
+import { type CleanupHost, withFlatcarDisk, withReleaseMirror, withTempDir } from '../support/fixtures.ts';
 
 const IMAGE = 'flatcar_production_image.bin';
 

@@ -3,17 +3,18 @@
  * release's name, every file with its own good signature and DIGESTS. bake reads USR's os-release from
  * the decompressed image (offline) and refuses the mix (exit 6) before anything is published or cached.
  */
-import { test, type TestContext } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { access, copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { withReleaseMirror } from '../support/fixtures.ts';
-import { assertNothingLeft, assertOneLineError, runBake, workspace, type Workspace } from '../support/bake-cli.ts';
-import { entriesOf, withCanary } from '../support/host-canary.ts';
-import { makeSysextImage } from '../support/fixtures/sysext.ts';
+import { type TestContext, test } from 'node:test';
+import { isRootUser } from '../../bake/core/exec.ts';
+import { assertNothingLeft, assertOneLineError, runBake, type Workspace, workspace } from '../support/bake-cli.ts';
 import { signDetached } from '../support/fixtures/gpg.ts';
 import { versionTxt } from '../support/fixtures/release-tree.ts';
-import { isRootUser } from '../../bake/core/exec.ts';
+import { makeSysextImage } from '../support/fixtures/sysext.ts';
+import { withReleaseMirror } from '../support/fixtures.ts';
+import { entriesOf, withCanary } from '../support/host-canary.ts';
 
 const IMAGE = 'flatcar_production_image.bin.bz2';
 const SERVED_WITH_IMAGE = [IMAGE, `${IMAGE}.sig`, `${IMAGE}.DIGESTS`, `${IMAGE}.DIGESTS.sig`];

@@ -3,18 +3,19 @@
  * inside the sysext are resolved inside it, so a sysext whose files link to host paths makes bake read
  * nothing from the host.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { withTempDir } from '../support/fixtures.ts';
-import { hostCanary } from '../support/canary.ts';
-import { formatFindings, lintTree } from '../../bake/sysext/lint.ts';
-import { inspectSysext } from '../../bake/image/sysext-file.ts';
+import { test } from 'node:test';
 import { createContext } from '../../bake/context.ts';
-import { memoryLogger } from '../../bake/core/log.ts';
 import { BakeError } from '../../bake/core/errors.ts';
+import { memoryLogger } from '../../bake/core/log.ts';
+import { inspectSysext } from '../../bake/image/sysext-file.ts';
+import { formatFindings, lintTree } from '../../bake/sysext/lint.ts';
+import { hostCanary } from '../support/canary.ts';
 import { fixtureRunner } from '../support/fixtures/run.ts';
+import { withTempDir } from '../support/fixtures.ts';
 
 test('an extension-release that links to a host file is not read from the host', async (t) => {
   const canary = await hostCanary(t);

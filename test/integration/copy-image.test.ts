@@ -3,16 +3,17 @@
  * so attaching a loop device to it (which writes the whole backing file back first) does not wait.
  * "On disk" is read from the kernel's page cache state with cachestat(2) (Linux 6.5+).
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { withTempDir, writeSparseFile } from '../support/fixtures.ts';
-import { copyImage } from '../../bake/flatcar/base-image.ts';
+import { test } from 'node:test';
+import { execa } from 'execa';
 import { createContext } from '../../bake/context.ts';
-import { memoryLogger } from '../../bake/core/log.ts';
 import { sha256File } from '../../bake/core/checksums.ts';
+import { memoryLogger } from '../../bake/core/log.ts';
+import { copyImage } from '../../bake/flatcar/base-image.ts';
+import { withTempDir, writeSparseFile } from '../support/fixtures.ts';
 
 const MIB = 1024 * 1024;
 

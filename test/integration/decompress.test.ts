@@ -3,18 +3,19 @@
  * bzip2-maybe), chosen by what is on PATH, with and without perl widening the pipe: same bytes every
  * time, holes where the image has zeros.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { withTempDir, writeSparseFile } from '../support/fixtures.ts';
-import { decompressBz2 } from '../../bake/image/decompress.ts';
+import { test } from 'node:test';
+import { execa } from 'execa';
 import { createContext } from '../../bake/context.ts';
-import { memoryLogger } from '../../bake/core/log.ts';
 import { sha256File } from '../../bake/core/checksums.ts';
 import { findTool } from '../../bake/core/exec.ts';
+import { memoryLogger } from '../../bake/core/log.ts';
+import { decompressBz2 } from '../../bake/image/decompress.ts';
+import { withTempDir, writeSparseFile } from '../support/fixtures.ts';
 
 const MIB = 1024 * 1024;
 

@@ -2,12 +2,13 @@
  * `bake doctor` on this host and on a PATH narrowed to hide tools: each missing tool is reported with
  * what it disables and its package, and a missing tool every bake needs fails the check (exit 4).
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { findTool } from '../../bake/core/exec.ts';
+import { test } from 'node:test';
 import type { Finding } from '../../bake/commands/doctor.ts';
+import { findTool } from '../../bake/core/exec.ts';
 import { assertOneLineError, runBake, workspace } from '../support/bake-cli.ts';
 
 function finding(stdout: string, name: string): Finding {

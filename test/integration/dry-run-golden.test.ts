@@ -4,13 +4,14 @@
  * a diff. UPDATE_GOLDEN=1 re-records them. What differs per run (the mirror's port, temp paths) is
  * replaced by placeholders first.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { withReleaseMirror } from '../support/fixtures.ts';
+import { test } from 'node:test';
 import { runBake, workspace } from '../support/bake-cli.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
+import { withReleaseMirror } from '../support/fixtures.ts';
 
 const GOLDEN = resolve(import.meta.dirname, '../fixtures/golden/dry-run');
 

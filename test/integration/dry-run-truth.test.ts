@@ -3,12 +3,13 @@
  * names every upstream file the run fetches; and inputs that need no network are judged before any.
  * Endpoints nobody listens on (127.0.0.1:9) stand in for a machine without network.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { withReleaseMirror } from '../support/fixtures.ts';
+import { test } from 'node:test';
 import { assertOneLineError, runBake, workspace } from '../support/bake-cli.ts';
+import { withReleaseMirror } from '../support/fixtures.ts';
 
 const NO_NETWORK = {
   BAKE_RELEASES_JSON: 'http://127.0.0.1:9/releases.json',

@@ -4,22 +4,23 @@
  * the signatures with a fresh keyring, sha256sum checks the bakery sums, systemd-dissect accepts the
  * sysexts. Everything is unprivileged: no loop device, no mount.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { test } from 'node:test';
 import { execa } from 'execa';
-import { isBakeError } from '../../bake/core/errors.ts';
 import { findFlatcarSha512, hashFile } from '../../bake/core/checksums.ts';
+import { isBakeError } from '../../bake/core/errors.ts';
 import { makeFlatcarDisk } from '../support/fixtures/disk-image.ts';
 import {
+  type DiskLayout,
+  type PartitionLayout,
   partitionBytes,
   partitionOffset,
   TYPE_GUIDS,
-  type DiskLayout,
-  type PartitionLayout,
 } from '../support/fixtures/disk-layout.ts';
 import { signDetached } from '../support/fixtures/gpg.ts';
 import { buildReleaseMirror, releaseFor } from '../support/fixtures/release-tree.ts';

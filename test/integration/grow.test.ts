@@ -1,11 +1,11 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
 import { stat } from 'node:fs/promises';
-import { withFlatcarDisk } from '../support/fixtures.ts';
-import { growRootPartition } from '../../bake/image/grow.ts';
-import { readGpt } from '../../bake/image/gpt.ts';
+import { test } from 'node:test';
+import { execa } from 'execa';
 import { BakeError } from '../../bake/core/errors.ts';
+import { readGpt } from '../../bake/image/gpt.ts';
+import { growRootPartition } from '../../bake/image/grow.ts';
+import { withFlatcarDisk } from '../support/fixtures.ts';
 
 test('ROOT grows in place: same start, type, GUID and label; a valid GPT by sgdisk', async (t) => {
   const disk = await withFlatcarDisk(t);

@@ -2,8 +2,9 @@
  * Help text that reads the same everywhere and only says what applies to the command it is on.
  * (BAKE_CACHE_DIR itself is exercised by every mirror test: their cache is set through it.)
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { runBake, workspace } from '../support/bake-cli.ts';
 
 test('environment notes have one spelling, and --bakery-url does not mention a --fetch the command lacks', async (t) => {

@@ -2,21 +2,22 @@
  * The HTTP client against the real mirror server on 127.0.0.1: downloads, caching, resume, retries,
  * error messages, checksum verification, abort, redirects. Fixtures are random bytes written at test time.
  */
-import { after, before, beforeEach, test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { createServer } from 'node:net';
-import { promisify } from 'node:util';
+import { createHash, randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { after, before, beforeEach, test } from 'node:test';
+import { promisify } from 'node:util';
+import { type TempDir, tempDir } from '../../bake/core/cleanup.ts';
 import { BakeError } from '../../bake/core/errors.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
-import { tempDir, type TempDir } from '../../bake/core/cleanup.ts';
 import { createHttp, type HttpOptions } from '../../bake/net/http.ts';
 import { entityTag } from '../../bake/net/serve-file.ts';
-import { startMirror, type Mirror } from '../support/mirror.ts';
+import { type Mirror, startMirror } from '../support/mirror.ts';
 
 const execFileAsync = promisify(execFile);
 const SIZE = 1024 * 1024 + 123;

@@ -3,20 +3,21 @@
  * between two runs, links planted at the partial file. Each must end in a clean, bounded failure (or a
  * correct file), never in unbounded memory, disk or time, a spliced file, or a write through a link.
  */
-import { after, before, beforeEach, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { link, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { after, before, beforeEach, test } from 'node:test';
 import { promisify } from 'node:util';
+import { type TempDir, tempDir } from '../../bake/core/cleanup.ts';
 import { BakeError } from '../../bake/core/errors.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
-import { tempDir, type TempDir } from '../../bake/core/cleanup.ts';
 import { createHttp, type HttpOptions } from '../../bake/net/http.ts';
 import { LIMITS } from '../../bake/net/limits.ts';
 import { entityTag } from '../../bake/net/serve-file.ts';
-import { startMirror, type Mirror } from '../support/mirror.ts';
+import { type Mirror, startMirror } from '../support/mirror.ts';
 
 const execFileAsync = promisify(execFile);
 /** Guards against the old behaviour (reading for ever) hanging the suite; no test waits near it. */

@@ -2,14 +2,15 @@
  * The test mirror itself, probed with raw node:http (not bake's client, so a bug in one cannot hide a
  * bug in the other): ranges, HEAD, content types, listings, path escapes, faults and their counts.
  */
-import { after, before, beforeEach, test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { join } from 'node:path';
-import { tempDir, type TempDir } from '../../bake/core/cleanup.ts';
-import { startMirror, type Mirror } from '../support/mirror.ts';
+import { after, before, beforeEach, test } from 'node:test';
+import { type TempDir, tempDir } from '../../bake/core/cleanup.ts';
 import { parseRange } from '../../bake/net/serve-file.ts';
+import { type Mirror, startMirror } from '../support/mirror.ts';
 
 let work: TempDir;
 let mirror: Mirror;

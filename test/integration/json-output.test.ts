@@ -2,13 +2,14 @@
  * One JSON shape: every command with --json prints one object with `ok` and, on failure,
  * `error: {kind, message, exitCode}`, argument-parser errors included; each matches its schema in docs/schemas.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { withReleaseMirror } from '../support/fixtures.ts';
+import { test } from 'node:test';
 import { runBake, workspace } from '../support/bake-cli.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
+import { withReleaseMirror } from '../support/fixtures.ts';
 import { assertJsonOutput, compileAll, SCHEMA_NAMES } from '../support/json-schemas.ts';
 
 test('every schema in docs/schemas compiles, and the error schema is among them', () => {

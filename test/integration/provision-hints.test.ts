@@ -2,10 +2,11 @@
  * `bake ignition`/`bake butane` against a bakery that lacks what a config names: the error says what the
  * bakery lacks, and the command its hint gives works when followed (it lists what the bakery has).
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { assertOneLineError, type BakeRun, runBake, workspace } from '../support/bake-cli.ts';
 import { withReleaseMirror } from '../support/fixtures.ts';
-import { assertOneLineError, runBake, workspace, type BakeRun } from '../support/bake-cli.ts';
 
 /** The `bake …` command a one-line error's hint names, as arguments. */
 function hintedCommand(run: BakeRun): string[] {

@@ -6,12 +6,13 @@
  * relies on fails closed: HashiCorp's signed SHA256SUMS (tampered, wrong key, not the pinned key), GitHub
  * asset digests (tampered download; an older release without digests warns), containerd's runc pin.
  */
-import { after, before, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, test } from 'node:test';
 import { execa } from 'execa';
 import type { Arch } from '../../bake/core/arch.ts';
 import { ENDPOINTS } from '../../bake/core/endpoints.ts';
@@ -19,10 +20,10 @@ import { BakeError } from '../../bake/core/errors.ts';
 import { createSysext } from '../../bake/sysext/create.ts';
 import { latestVersions } from '../../bake/sysext/versions.ts';
 import { createSigningKey } from '../support/fixtures/gpg.ts';
-import { CONTAINERD_1X, KATA_WITHOUT_DIGEST, UPSTREAM_ARTEFACTS_A } from '../support/fixtures/upstream-recipes-a.ts';
 import { STANDIN_VERSIONS } from '../support/fixtures/upstream.ts';
-import { startUpstream, type Upstream } from '../support/upstream.ts';
+import { CONTAINERD_1X, KATA_WITHOUT_DIGEST, UPSTREAM_ARTEFACTS_A } from '../support/fixtures/upstream-recipes-a.ts';
 import { flatcarMergeRoot, runMerged } from '../support/sysext-merge.ts';
+import { startUpstream, type Upstream } from '../support/upstream.ts';
 
 const GROUP_A = Object.keys(UPSTREAM_ARTEFACTS_A);
 
@@ -115,7 +116,10 @@ test('HashiCorp: a zip swapped together with its SHA256SUMS line fails the signa
   await writeFile(zip, evil);
   await writeFile(
     sums,
-    originalSums.replace(/^\w+(?=  vault_[\d.]+_linux_amd64\.zip$)/m, createHash('sha256').update(evil).digest('hex')),
+    originalSums.replace(
+      /^\w+(?= {2}vault_[\d.]+_linux_amd64\.zip$)/m,
+      createHash('sha256').update(evil).digest('hex'),
+    ),
   );
   await assert.rejects(build('vault', 'x86-64', { freshCache: true }), failsWith('verify'));
 });

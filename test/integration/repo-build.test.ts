@@ -3,25 +3,26 @@
  * the bakery layout on disk, failures that do not stop the others, published releases left alone,
  * signatures gpg accepts, the served URL layout with ranges, and the CLI's one-line errors.
  */
-import { after, before, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { access, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tempDir, type TempDir } from '../../bake/core/cleanup.ts';
-import { createContext, type Context } from '../../bake/context.ts';
+import { after, before, test } from 'node:test';
+import { type Context, createContext } from '../../bake/context.ts';
+import { parseSums, sha256File } from '../../bake/core/checksums.ts';
+import { type TempDir, tempDir } from '../../bake/core/cleanup.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { buildRepository, type RepoBuildOptions } from '../../bake/repo/build.ts';
 import { loadCatalog, resolveImage } from '../../bake/repo/catalog.ts';
+import { type RepoServer, startRepoServer } from '../../bake/repo/serve.ts';
 import { signRepository } from '../../bake/repo/sign.ts';
-import { startRepoServer, type RepoServer } from '../../bake/repo/serve.ts';
-import { parseSums, sha256File } from '../../bake/core/checksums.ts';
 import { parseBuildList } from '../../bake/repo/versions-file.ts';
+import { assertOneLineError, runBake, workspace } from '../support/bake-cli.ts';
 import { createSigningKey, type SigningKey } from '../support/fixtures/gpg.ts';
 import { fixtureRunner } from '../support/fixtures/run.ts';
-import { assertOneLineError, runBake, workspace } from '../support/bake-cli.ts';
-import { localBuilder, stubUpstream } from '../support/repo-fixture.ts';
 import { assertJsonOutput } from '../support/json-schemas.ts';
+import { localBuilder, stubUpstream } from '../support/repo-fixture.ts';
 
 let work: TempDir;
 let repoDir: string;

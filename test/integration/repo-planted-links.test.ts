@@ -2,17 +2,18 @@
  * Others can write into a repository: links planted at the names `bake repo build|sign` write, or
  * pointing out of the repository, must never make bake write, copy or serve a file outside it.
  */
-import { before, after, test, type TestContext } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { lstat, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tempDir, type TempDir } from '../../bake/core/cleanup.ts';
+import { after, before, type TestContext, test } from 'node:test';
 import { createContext } from '../../bake/context.ts';
+import { type TempDir, tempDir } from '../../bake/core/cleanup.ts';
 import { isBakeError } from '../../bake/core/errors.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { buildRepository } from '../../bake/repo/build.ts';
-import { signRepository } from '../../bake/repo/sign.ts';
 import { startRepoServer } from '../../bake/repo/serve.ts';
+import { signRepository } from '../../bake/repo/sign.ts';
 import { parseBuildList } from '../../bake/repo/versions-file.ts';
 import { createSigningKey, type SigningKey } from '../support/fixtures/gpg.ts';
 import { fixtureRunner } from '../support/fixtures/run.ts';

@@ -3,15 +3,16 @@
  * (the local mirror in the upstream URL layouts), published in the bakery's layout, then `bake --fetch`
  * bakes from that repository as a user's own bakery.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ENDPOINTS, type EndpointName } from '../../bake/core/endpoints.ts';
+import { test } from 'node:test';
 import { parseSums } from '../../bake/core/checksums.ts';
-import { startUpstream } from '../support/upstream.ts';
+import { ENDPOINTS, type EndpointName } from '../../bake/core/endpoints.ts';
 import { assertNothingLeft, runBake, runServe, workspace } from '../support/bake-cli.ts';
 import { withReleaseMirror } from '../support/fixtures.ts';
+import { startUpstream } from '../support/upstream.ts';
 
 test('repo build builds recipes from upstream, and bake --fetch bakes from the repository', async (t) => {
   const upstream = await startUpstream(['x86-64', 'arm64'], { only: ['docker', 'wasmtime'] });

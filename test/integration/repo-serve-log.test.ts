@@ -1,8 +1,9 @@
 /** `bake repo serve` tells the person running it what it answered, one line per request. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { runServe, workspace } from '../support/bake-cli.ts';
 
 test('repo serve logs every request with its status, without --verbose', async (t) => {

@@ -4,21 +4,22 @@
  * with Verify=yes against the test key, installs v1, updates to v2 once `bake repo build` publishes it,
  * then to v3 and v4 (dropping the oldest instance past InstancesMax=3), and refuses a tampered SHA256SUMS.
  */
-import { after, before, test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, readlink, appendFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tempDir, type TempDir } from '../../bake/core/cleanup.ts';
-import { createContext, type Context } from '../../bake/context.ts';
+import { after, before, test } from 'node:test';
+import { type Context, createContext } from '../../bake/context.ts';
+import { sha256File } from '../../bake/core/checksums.ts';
+import { type TempDir, tempDir } from '../../bake/core/cleanup.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { buildRepository, type RepoBuildSummary } from '../../bake/repo/build.ts';
-import { startRepoServer, type RepoServer } from '../../bake/repo/serve.ts';
+import { type RepoServer, startRepoServer } from '../../bake/repo/serve.ts';
 import { parseBuildList } from '../../bake/repo/versions-file.ts';
 import { createSigningKey, type SigningKey } from '../support/fixtures/gpg.ts';
 import { fixtureRunner } from '../support/fixtures/run.ts';
-import { sysupdateClient, type SysupdateClient } from '../support/fixtures/trixie-sysupdate.ts';
+import { type SysupdateClient, sysupdateClient } from '../support/fixtures/trixie-sysupdate.ts';
 import { localBuilder, stubUpstream } from '../support/repo-fixture.ts';
-import { sha256File } from '../../bake/core/checksums.ts';
 
 const CLIENT_TIMEOUT_MS = 60_000;
 let work: TempDir;

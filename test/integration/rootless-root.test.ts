@@ -4,17 +4,13 @@
  * must give the same tree: files, ownership, modes, link targets, sysupdate confs. Growing ROOT works the
  * same way. The test creates a throw-away user without sudo and removes it.
  */
-import { test, type TestContext } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { chmod, chown, copyFile, lstat, mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { type TestContext, test } from 'node:test';
 import { execa } from 'execa';
-import { withTempDir } from '../support/fixtures.ts';
-import { mountImage } from '../support/bake-cli.ts';
-import { makeFlatcarDisk } from '../support/fixtures/disk-image.ts';
-import { makeSysextImage } from '../support/fixtures/sysext.ts';
-import type { RootlessInstallRequest } from '../support/rootless-install.ts';
 import { createContext } from '../../bake/context.ts';
 import { CleanupStack } from '../../bake/core/cleanup.ts';
 import { isRootUser } from '../../bake/core/exec.ts';
@@ -22,7 +18,12 @@ import { attachPartition, mountDevice } from '../../bake/image/disk.ts';
 import { findPartition, readGpt } from '../../bake/image/gpt.ts';
 import { PartitionWriter } from '../../bake/image/in-root.ts';
 import { installSysext } from '../../bake/image/install.ts';
-import { PARTITION_RULES, parseInstallTarget, placeSysext, type PartitionName } from '../../bake/image/placement.ts';
+import { PARTITION_RULES, type PartitionName, parseInstallTarget, placeSysext } from '../../bake/image/placement.ts';
+import { mountImage } from '../support/bake-cli.ts';
+import { makeFlatcarDisk } from '../support/fixtures/disk-image.ts';
+import { makeSysextImage } from '../support/fixtures/sysext.ts';
+import { withTempDir } from '../support/fixtures.ts';
+import type { RootlessInstallRequest } from '../support/rootless-install.ts';
 
 const USER = 'bake-rootless-img';
 const DRIVER = resolve(import.meta.dirname, '../support/rootless-install.ts');

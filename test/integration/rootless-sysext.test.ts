@@ -5,19 +5,20 @@
  * unprivileged podman container (no --privileged, no devices, not root), with the checkout, its
  * node_modules and the host's /usr (node and the filesystem tools) mounted read-only.
  */
-import { test, type TestContext } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, mkdtemp, readdir, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { type TestContext, test } from 'node:test';
+import { execa } from 'execa';
 import { createContext } from '../../bake/context.ts';
-import { memoryLogger } from '../../bake/core/log.ts';
 import { isRootUser } from '../../bake/core/exec.ts';
+import { memoryLogger } from '../../bake/core/log.ts';
 import { lintSysext } from '../../bake/sysext/lint.ts';
-import { standInElf } from '../support/fixtures/upstream-elf.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
+import { standInElf } from '../support/fixtures/upstream-elf.ts';
 
 const USER = 'bake-rootless-test';
 const CLI = resolve(import.meta.dirname, '../../bin/bake.js');

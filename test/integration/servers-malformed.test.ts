@@ -3,12 +3,13 @@
  * requests with 400 (or 404 for well-formed names it does not have) and stays up: request targets built
  * from hostile fragments are sent raw over a socket, then a good request must still be answered.
  */
-import { test, type TestContext } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
 import { serveFiles } from '../../bake/boot/server.ts';
 import { startRepoServer } from '../../bake/repo/serve.ts';
 

@@ -1,13 +1,14 @@
 /** `bake sysext ...` as a user runs it: real process, endpoints from the environment, exit codes. */
-import { after, before, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, test } from 'node:test';
 import { execa } from 'execa';
 import { ENDPOINTS } from '../../bake/core/endpoints.ts';
-import { startUpstream, type Upstream } from '../support/upstream.ts';
 import { assertJsonOutput } from '../support/json-schemas.ts';
+import { startUpstream, type Upstream } from '../support/upstream.ts';
 
 let upstream: Upstream;
 let work: string;

@@ -1,9 +1,10 @@
 /** The bakery's `create` options bake had lacked (--name, --ext-fs-size) and recipe options in `sysext list`. */
-import { after, before, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, test } from 'node:test';
 import { execa } from 'execa';
 import { ENDPOINTS } from '../../bake/core/endpoints.ts';
 import { BakeError } from '../../bake/core/errors.ts';

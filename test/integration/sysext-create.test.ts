@@ -3,20 +3,21 @@
  * checksum failures (network and cache), bad input, Ctrl-C, and one real `systemd-sysext merge` in a
  * private mount namespace that runs binaries from the merged images.
  */
-import { after, before, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, test } from 'node:test';
 import { execa } from 'execa';
 import type { Arch } from '../../bake/core/arch.ts';
+import { sha256File } from '../../bake/core/checksums.ts';
 import { oneLine } from '../../bake/core/errors.ts';
 import { createSysext } from '../../bake/sysext/create.ts';
 import { cachePathFor } from '../../bake/sysext/runner.ts';
-import { sha256File } from '../../bake/core/checksums.ts';
 import { latestVersions, listVersions } from '../../bake/sysext/versions.ts';
-import { startUpstream, type Upstream } from '../support/upstream.ts';
 import { flatcarMergeRoot, runMerged } from '../support/sysext-merge.ts';
+import { startUpstream, type Upstream } from '../support/upstream.ts';
 
 let upstream: Upstream;
 let work: string;

@@ -1,9 +1,10 @@
 /** Each lint rule on a small tree: the bakery bugs it exists to catch (bird's drop-in, keepalived's sbin). */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { chown, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { test } from 'node:test';
 import { lintTree } from '../../bake/sysext/lint.ts';
 import { standInElf } from '../support/fixtures/upstream-elf.ts';
 

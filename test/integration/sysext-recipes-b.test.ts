@@ -3,21 +3,22 @@
  * against stand-in upstreams in the real URL layouts: lint (createSysext refuses otherwise),
  * systemd-dissect, sysupdate configs, `systemd-sysext merge`; llamaedge; every group B recipe's version list.
  */
-import { after, before, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, test } from 'node:test';
 import { execa } from 'execa';
 import type { Arch } from '../../bake/core/arch.ts';
 import { BakeError } from '../../bake/core/errors.ts';
 import { createSysext } from '../../bake/sysext/create.ts';
 import { latestVersions, listVersions } from '../../bake/sysext/versions.ts';
+import { STANDIN_VERSIONS } from '../support/fixtures/upstream.ts';
 import { ensureStandInBuildImage, removeStandInBuildImage } from '../support/fixtures/upstream-build-image.ts';
 import { STANDIN_VERSIONS_B } from '../support/fixtures/upstream-recipes-b.ts';
-import { STANDIN_VERSIONS } from '../support/fixtures/upstream.ts';
-import { startUpstream, type Upstream } from '../support/upstream.ts';
 import { flatcarMergeRoot, runMerged } from '../support/sysext-merge.ts';
+import { startUpstream, type Upstream } from '../support/upstream.ts';
 
 const SOURCE_BUILDS = ['bird', 'chrony', 'haproxy', 'scx'];
 /** Its own name: sysext-recipes.test.ts, running beside this file, removes the shared one when it ends. */

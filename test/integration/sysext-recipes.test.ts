@@ -3,17 +3,18 @@
  * lint (createSysext refuses otherwise), systemd-dissect accepts it as an extension for its arch, and
  * the sysupdate configs carry the bakery's names.
  */
-import { after, before, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, test } from 'node:test';
 import { execa } from 'execa';
 import type { Arch } from '../../bake/core/arch.ts';
 import { recipeNames } from '../../bake/sysext/catalog.ts';
 import { createSysext } from '../../bake/sysext/create.ts';
-import { ensureStandInBuildImage, removeStandInBuildImage } from '../support/fixtures/upstream-build-image.ts';
 import { STANDIN_VERSIONS } from '../support/fixtures/upstream.ts';
+import { ensureStandInBuildImage, removeStandInBuildImage } from '../support/fixtures/upstream-build-image.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
 
 const BAKERY_RELEASED = [

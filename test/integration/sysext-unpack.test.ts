@@ -3,7 +3,7 @@
  * unfinished or changed cache tree is never used, unverified archives are unpacked every time, and a
  * tree about to be written into gets private copies so the cache stays as unpacked.
  */
-import { after, before, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import {
   appendFile,
@@ -20,9 +20,10 @@ import {
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, test } from 'node:test';
 import { execa } from 'execa';
-import { sha256File } from '../../bake/core/checksums.ts';
 import { createContext } from '../../bake/context.ts';
+import { sha256File } from '../../bake/core/checksums.ts';
 import type { BakeError } from '../../bake/core/errors.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { privatiseTree } from '../../bake/sysext/tree.ts';

@@ -2,10 +2,11 @@
  * The GitHub API pager against a real local server that pages like GitHub (`per_page`/`page`) and
  * records headers: every page is read, and GH_TOKEN goes to the API host only.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { test } from 'node:test';
 import { createContext } from '../../bake/context.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { fetchSourceVersions } from '../../bake/sysext/version-sources.ts';

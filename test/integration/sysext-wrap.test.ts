@@ -5,22 +5,23 @@
  * with nothing but the bundle's own loader and libraries; altered packages and indexes, and a Debian
  * Release not signed by the configured keyring, fail verification.
  */
-import { after, before, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import type { Arch } from '../../bake/core/arch.ts';
 import { ENDPOINTS } from '../../bake/core/endpoints.ts';
 import { BakeError } from '../../bake/core/errors.ts';
+import { gzipMembers } from '../../bake/sysext/apk-package.ts';
 import { createSysext } from '../../bake/sysext/create.ts';
 import { cloneTree } from '../../bake/sysext/tree.ts';
-import { gzipMembers } from '../../bake/sysext/apk-package.ts';
 import { ALPINE_MIRROR, DEBIAN_MIRROR, STANDIN_VERSIONS_B } from '../support/fixtures/upstream-recipes-b.ts';
-import { startUpstream, type Upstream } from '../support/upstream.ts';
 import { flatcarMergeRoot, runMerged } from '../support/sysext-merge.ts';
+import { startUpstream, type Upstream } from '../support/upstream.ts';
 
 const WRAPPED = ['btop', 'tilde'];
 const kind = (expected: string) => (error: unknown) => error instanceof BakeError && error.kind === expected;

@@ -3,18 +3,20 @@
  * partition, qemu-img and the compressors, and every output is judged by qemu-img info/check/compare,
  * the compressors' integrity tests, tar, and a loop mount of the image converted back to raw.
  */
-import { after, test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
 import { lstat, mkdtemp, open, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
-import type { TestContext } from 'node:test';
 import { basename, join } from 'node:path';
-import { produceVendorImage, type VendorJob } from '../../bake/vendor/index.ts';
+import type { TestContext } from 'node:test';
+import { after, test } from 'node:test';
+import { execa } from 'execa';
+import { isBakeError } from '../../bake/core/errors.ts';
 import { readGpt } from '../../bake/image/gpt.ts';
 import { convertArgs } from '../../bake/vendor/convert.ts';
+import { produceVendorImage, type VendorJob } from '../../bake/vendor/index.ts';
 import { layoutTarget } from '../../bake/vendor/layout.ts';
 import { appendFixedVhdFooter } from '../../bake/vendor/vhd.ts';
-import { isBakeError } from '../../bake/core/errors.ts';
+import { type VendorFixture, vendorFixture } from '../support/vendor-fixture.ts';
 import {
   qemuCheck,
   qemuCompare,
@@ -24,7 +26,6 @@ import {
   testCompressed,
   toRaw,
 } from '../support/vendor-judge.ts';
-import { vendorFixture, type VendorFixture } from '../support/vendor-fixture.ts';
 
 const VERSION = '4790.0.0';
 const MIB = 2 ** 20;

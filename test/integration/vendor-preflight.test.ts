@@ -2,13 +2,14 @@
  * A vendor bake whose mirror lacks a file the vendor route fetches later (here oem-azure.raw) is told so
  * before the release is downloaded and decompressed, with the missing URL, as an input error.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { withReleaseMirror } from '../support/fixtures.ts';
+import { test } from 'node:test';
 import { assertNothingLeft, assertOneLineError, runBake, workspace } from '../support/bake-cli.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
+import { withReleaseMirror } from '../support/fixtures.ts';
 
 test('a vendor bake names the files its mirror lacks before decompressing the release', async (t) => {
   const fx = await withReleaseMirror(t);

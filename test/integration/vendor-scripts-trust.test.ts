@@ -5,19 +5,20 @@
  * (as GitHub makes source tarballs) and hostile variants are served by the 127.0.0.1 mirror; an
  * unverified copy is never cached or reused.
  */
-import { after, before, test, type TestContext } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { after, before, type TestContext, test } from 'node:test';
 import { sha256File } from '../../bake/core/checksums.ts';
-import { SCRIPTS_TAG_TREES } from '../../vendors/scripts-pins.ts';
-import { fixtureRunner } from '../support/fixtures/run.ts';
-import { isBakeError, type ErrorKind } from '../../bake/core/errors.ts';
+import { type ErrorKind, isBakeError } from '../../bake/core/errors.ts';
 import { produceVendorImage } from '../../bake/vendor/index.ts';
 import { fetchScriptsCheckout } from '../../bake/vendor/scripts-source.ts';
-import { sha256Text, type ScriptsTrust } from '../../bake/vendor/scripts-trust.ts';
+import { type ScriptsTrust, sha256Text } from '../../bake/vendor/scripts-trust.ts';
+import { SCRIPTS_TAG_TREES } from '../../vendors/scripts-pins.ts';
+import { fixtureRunner } from '../support/fixtures/run.ts';
 import { buildScriptsStandinTarball } from '../support/fixtures/sdk-standin.ts';
-import { QEMU_TEMPLATE_STANDIN, vendorFixture, type VendorFixture } from '../support/vendor-fixture.ts';
+import { QEMU_TEMPLATE_STANDIN, type VendorFixture, vendorFixture } from '../support/vendor-fixture.ts';
 
 const RELEASE = {
   version: '4790.0.0',

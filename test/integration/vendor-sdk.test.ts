@@ -3,15 +3,16 @@
  * and a stand-in flatcar/scripts tarball (test/support/fixtures/sdk-standin.ts). The full container command
  * lines are compared with golden files; failures must leave no container and no files behind.
  */
-import { after, before, test, type TestContext } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+import { after, before, type TestContext, test } from 'node:test';
+import { execa } from 'execa';
 import { isBakeError } from '../../bake/core/errors.ts';
 import { produceVendorImage, type VendorJob } from '../../bake/vendor/index.ts';
 import { buildSdkStandinImage, removeSdkStandinImage } from '../support/fixtures/sdk-standin.ts';
-import { vendorFixture, type VendorFixture } from '../support/vendor-fixture.ts';
+import { type VendorFixture, vendorFixture } from '../support/vendor-fixture.ts';
 
 const GOLDEN = resolve(import.meta.dirname, '../fixtures/golden');
 const ERA_C = { version: '4790.0.0', channel: 'alpha' as const, sdkVersion: '4790.0.0', oems: ['azure', 'qemu'] };

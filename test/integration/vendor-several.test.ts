@@ -4,18 +4,19 @@
  * fails (its OEM sysext is missing from the mirror) leaving the others' outputs, and one error naming it;
  * then the same through the CLI: one bake, the generic image and the finished vendor images published.
  */
-import { after, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { after, test } from 'node:test';
 import { hashFile } from '../../bake/core/checksums.ts';
-import { vendorPlans, produceVendorImages, vendorsFailedError } from '../../bake/vendor/several.ts';
+import { produceVendorImages, vendorPlans, vendorsFailedError } from '../../bake/vendor/several.ts';
 import { assertNothingLeft, assertOneLineError, runBake, workspace } from '../support/bake-cli.ts';
-import { withReleaseMirror } from '../support/fixtures.ts';
 import { signDetached } from '../support/fixtures/gpg.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
-import { qemuInfo } from '../support/vendor-judge.ts';
+import { withReleaseMirror } from '../support/fixtures.ts';
 import { vendorFixture } from '../support/vendor-fixture.ts';
+import { qemuInfo } from '../support/vendor-judge.ts';
 
 const VERSION = '4790.0.0';
 const releases: Array<() => unknown> = [];

@@ -3,16 +3,17 @@
  * subkey): a good signature passes against the pinned primary fingerprint, a changed file fails closed,
  * and no gpg-agent is started for the throw-away keyring (none is left running after a check).
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { withTempDir } from '../support/fixtures.ts';
-import { createSigningKey, signDetached } from '../support/fixtures/gpg.ts';
+import { test } from 'node:test';
 import { createContext } from '../../bake/context.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { verifySignature } from '../../bake/flatcar/verify.ts';
+import { createSigningKey, signDetached } from '../support/fixtures/gpg.ts';
+import { withTempDir } from '../support/fixtures.ts';
 
 /** Command lines of running gpg-agents whose home is one of bake's temporary keyrings. */
 async function bakeKeyringAgents(): Promise<string[]> {

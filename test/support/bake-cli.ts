@@ -3,12 +3,13 @@
  * behind: no mount and no loop device from its private TMPDIR or output directory, no temp files, no
  * partial output. Also reads baked images back with tools we did not write (losetup, mount, debugfs).
  */
-import { execa } from 'execa';
+
+import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TestContext } from 'node:test';
-import assert from 'node:assert/strict';
+import { execa } from 'execa';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const CLI = join(REPO, 'bin/bake.js');

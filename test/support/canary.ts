@@ -2,11 +2,12 @@
  * A file on the host that a confinement test dares bake to touch: bake must leave it, and the directory
  * that holds it, exactly as they were (no replacement by a symlink, no new file beside it).
  */
+
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import assert from 'node:assert/strict';
 import type { CleanupHost } from './fixtures.ts';
 
 export interface Canary {

@@ -9,7 +9,7 @@ import { chmod, mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { makeFlatcarDisk, type DiskLayout, type DiskOptions } from './fixtures/disk-image.ts';
+import { type DiskLayout, type DiskOptions, makeFlatcarDisk } from './fixtures/disk-image.ts';
 import { createSigningKey, type SigningKey, type SigningKeyOptions } from './fixtures/gpg.ts';
 import {
   bakeEnv,
@@ -17,7 +17,7 @@ import {
   type ReleaseMirrorManifest,
   type ReleaseMirrorOptions,
 } from './fixtures/release-tree.ts';
-import { startMirror, type Mirror } from './mirror.ts';
+import { type Mirror, startMirror } from './mirror.ts';
 
 /** Anything that runs a function when the test is over: a TestContext, or `{ after }` from node:test. */
 export interface CleanupHost {

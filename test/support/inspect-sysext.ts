@@ -5,8 +5,8 @@
  */
 import { createContext } from '../../bake/context.ts';
 import { parseArch } from '../../bake/core/arch.ts';
-import { memoryLogger } from '../../bake/core/log.ts';
 import { exitCodeFor, oneLine } from '../../bake/core/errors.ts';
+import { memoryLogger } from '../../bake/core/log.ts';
 import { inspectSysext } from '../../bake/image/sysext-file.ts';
 
 const [image = '', name = '', arch = ''] = process.argv.slice(2);

@@ -1,7 +1,8 @@
 /** Checks a command's --json output against its schema in docs/schemas (the contract users script against). */
+
+import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import assert from 'node:assert/strict';
 import { Ajv } from 'ajv';
 
 const SCHEMAS = resolve(import.meta.dirname, '../../docs/schemas');

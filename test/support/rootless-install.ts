@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises';
 import { createContext } from '../../bake/context.ts';
 import { parseInstallTarget, placeSysext } from '../../bake/image/placement.ts';
-import { installIntoImage, type InstallItem } from '../../bake/pipeline/install.ts';
+import { type InstallItem, installIntoImage } from '../../bake/pipeline/install.ts';
 
 export interface RootlessInstallRequest {
   image: string;

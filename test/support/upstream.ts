@@ -5,12 +5,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type Context, createContext } from '../../bake/context.ts';
 import type { Arch } from '../../bake/core/arch.ts';
-import { createContext, type Context } from '../../bake/context.ts';
 import type { EndpointName, Endpoints } from '../../bake/core/endpoints.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
-import { MIRROR_PATHS, writeUpstream, type UpstreamOptions } from './fixtures/upstream.ts';
-import { startMirror, type Mirror } from './mirror.ts';
+import { MIRROR_PATHS, type UpstreamOptions, writeUpstream } from './fixtures/upstream.ts';
+import { type Mirror, startMirror } from './mirror.ts';
 
 export interface Upstream {
   mirror: Mirror;

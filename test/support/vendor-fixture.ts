@@ -6,16 +6,16 @@
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createContext, type Context } from '../../bake/context.ts';
+import { type Context, createContext } from '../../bake/context.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import type { VendorRelease } from '../../bake/vendor/plan.ts';
-import { sha256Text, type ScriptsTrust } from '../../bake/vendor/scripts-trust.ts';
+import { type ScriptsTrust, sha256Text } from '../../bake/vendor/scripts-trust.ts';
 import { makeFlatcarDisk } from './fixtures/disk-image.ts';
-import { createSigningKey, signDetached, type SigningKey } from './fixtures/gpg.ts';
+import { createSigningKey, type SigningKey, signDetached } from './fixtures/gpg.ts';
 import { fixtureRunner } from './fixtures/run.ts';
 import { buildScriptsStandinTarball, STANDIN_IMAGE_TEMPLATE } from './fixtures/sdk-standin.ts';
-import { startMirror, type Mirror } from './mirror.ts';
 import type { CleanupHost } from './fixtures.ts';
+import { type Mirror, startMirror } from './mirror.ts';
 
 export interface VendorReleaseSpec {
   version: string;

@@ -3,9 +3,9 @@
  * the compressors' own integrity tests, tar, and a loop mount of the image converted back to raw.
  */
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
 import { mkdtemp, readFile, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { readGpt } from '../../bake/image/gpt.ts';
 
 export interface QemuInfo {

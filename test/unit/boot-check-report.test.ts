@@ -1,9 +1,9 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
+import { test } from 'node:test';
 import { Ajv } from 'ajv';
-import { checkProvisioning, parseCheckReport, CHECK_SCRIPT_PATH, CHECK_UNIT } from '../../bake/boot/guest-check.ts';
-import { formatReport, type BootReport } from '../../bake/boot/check.ts';
+import { type BootReport, formatReport } from '../../bake/boot/check.ts';
+import { CHECK_SCRIPT_PATH, CHECK_UNIT, checkProvisioning, parseCheckReport } from '../../bake/boot/guest-check.ts';
 import { toIgnition } from '../../bake/provision/ignition.ts';
 
 const schema = JSON.parse(

@@ -2,8 +2,9 @@
  * Recognising a boot that is over from its serial console: OVMF's shell (recorded from OVMF on a disk with
  * nothing to boot), a kernel panic, emergency mode, and no false alarm on a boot that goes well.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { detectBootFailure } from '../../bake/boot/serial-failures.ts';
 
 /** Recorded: OVMF (Debian 12, TCG) with a blank 64 MiB disk, as the firmware painted it. */

@@ -1,13 +1,13 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { chooseAccel, parseAccel } from '../../bake/boot/accel.ts';
 import { findFirmware, firmwareCandidates, HOST_FIRMWARE, prepareFirmware } from '../../bake/boot/firmware.ts';
+import { parseServe } from '../../bake/boot/ignition-input.ts';
 import { IGNITION_FW_CFG, parseForward, qemuArgs, type VmSpec } from '../../bake/boot/qemu.ts';
 import { serveFiles } from '../../bake/boot/server.ts';
-import { parseServe } from '../../bake/boot/ignition-input.ts';
 
 const spec: VmSpec = {
   accel: 'tcg',
@@ -26,25 +26,25 @@ const spec: VmSpec = {
   extraArgs: ['-snapshot'],
 };
 
-function valueOf(args: string[], flag: string): string[] {
+function flagValues(args: string[], flag: string): string[] {
   return args.flatMap((arg, index) => (arg === flag ? [args[index + 1]!] : []));
 }
 
 test("the qemu command line follows Flatcar's launcher and captures the serial port headless", () => {
   const args = qemuArgs(spec);
-  assert.deepEqual(valueOf(args, '-machine'), ['q35,accel=tcg']);
-  assert.deepEqual(valueOf(args, '-cpu'), ['max'], 'TCG cannot pass the host CPU through');
-  assert.deepEqual(valueOf(args, '-drive'), [
+  assert.deepEqual(flagValues(args, '-machine'), ['q35,accel=tcg']);
+  assert.deepEqual(flagValues(args, '-cpu'), ['max'], 'TCG cannot pass the host CPU through');
+  assert.deepEqual(flagValues(args, '-drive'), [
     'if=pflash,unit=0,file=/fw/code.qcow2,format=qcow2,readonly=on',
     'if=pflash,unit=1,file=/w/vars.qcow2,format=qcow2',
     'if=none,id=blk,file=/w/disk,,1.qcow2,format=qcow2',
   ]);
-  assert.deepEqual(valueOf(args, '-fw_cfg'), [`name=${IGNITION_FW_CFG},file=/w/config.ign`]);
+  assert.deepEqual(flagValues(args, '-fw_cfg'), [`name=${IGNITION_FW_CFG},file=/w/config.ign`]);
   assert.equal(IGNITION_FW_CFG, 'opt/org.flatcar-linux/config');
-  assert.deepEqual(valueOf(args, '-netdev'), [
+  assert.deepEqual(flagValues(args, '-netdev'), [
     'user,id=eth0,hostname=vm,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:8080-:80',
   ]);
-  assert.deepEqual(valueOf(args, '-serial'), ['file:/w/serial.log']);
+  assert.deepEqual(flagValues(args, '-serial'), ['file:/w/serial.log']);
   assert.ok(args.includes('-no-reboot'));
   assert.equal(args.at(-1), '-snapshot', 'extra args come last, so they can override');
   assert.equal(args.includes('-nographic'), false);
@@ -60,7 +60,7 @@ test('interactive runs put the console on the terminal and KVM uses the host CPU
     extraArgs: [],
   });
   assert.ok(args.includes('-nographic'));
-  assert.deepEqual(valueOf(args, '-cpu'), ['host']);
+  assert.deepEqual(flagValues(args, '-cpu'), ['host']);
   assert.equal(args.includes('-no-reboot'), false);
   assert.equal(args.includes('-fw_cfg'), false);
 });

@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { BUILD_CONFIG, BUILD_STAMP, compiledBuildIsFresh } from '../../bin/build-freshness.js';
 
 const SOURCE_DIRS = ['bake', 'sysexts', 'vendors'];

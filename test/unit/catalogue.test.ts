@@ -1,8 +1,9 @@
 /** The catalogue covers the bakery: every extension sysexts/CATALOGUE.txt names has a recipe. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { CATALOG_DIR, recipeNames } from '../../bake/sysext/catalog.ts';
 
 const bakeryNames = readFileSync(join(CATALOG_DIR, 'CATALOGUE.txt'), 'utf8')

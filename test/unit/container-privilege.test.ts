@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { createArgs, missingCapabilities, privilegeOptions } from '../../bake/core/container.ts';
 
 test('capabilities missing from the bounding set are named', () => {

@@ -1,7 +1,7 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { commandLine, createRunner, findTool, quoteForLog } from '../../bake/core/exec.ts';
+import { test } from 'node:test';
 import { BakeError } from '../../bake/core/errors.ts';
+import { commandLine, createRunner, findTool, quoteForLog } from '../../bake/core/exec.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 
 test('privileged commands get sudo only when bake is not root', () => {

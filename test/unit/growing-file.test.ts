@@ -1,11 +1,11 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { appendFile, mkdtemp, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GrowingFileReader, WriterRestartedError, type FileFollower } from '../../bake/image/growing-file.ts';
+import { test } from 'node:test';
+import { type FileFollower, GrowingFileReader, WriterRestartedError } from '../../bake/image/growing-file.ts';
 
 async function collect(reader: GrowingFileReader | FileFollower): Promise<Buffer> {
   const follower = reader instanceof GrowingFileReader ? reader.follow() : reader;

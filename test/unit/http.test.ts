@@ -2,17 +2,18 @@
  * The HTTP client's pure parts (retry policy, error wording) and its local sources (file:// URLs and
  * absolute paths, for air-gapped mirrors), which need no server.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
+import { tempDir } from '../../bake/core/cleanup.ts';
 import { BakeError, interruptedError, networkError, oneLine, toJson } from '../../bake/core/errors.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
-import { tempDir } from '../../bake/core/cleanup.ts';
-import { createHttp } from '../../bake/net/http.ts';
 import { requestFailure } from '../../bake/net/failure.ts';
+import { createHttp } from '../../bake/net/http.ts';
 import { HttpStatusError, isRetryable, parseRetryAfter, retryDelay } from '../../bake/net/retry.ts';
 
 const policy = { retries: 5, retryDelayMs: 500, maxRetryDelayMs: 8000 };
@@ -92,6 +93,7 @@ test('server text in an error is printed with its control characters escaped', (
     line,
     'invalid JSON from http://x/releases.json: \\x1b]0;owned\\x07\\x1b[2J\\x9b31m\\u202egnp.exe: check \\x1b[8mthe URL',
   );
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the assertion is that none are left
   assert.doesNotMatch(line, /[\u0000-\u001f\u007f-\u009f\u202e]/);
   assert.doesNotMatch(JSON.stringify(toJson(hostile)), /\\u001b|[\u0080-\u009f]/);
   assert.equal(oneLine(new Error('first \x1b[1mline\nsecond')), 'internal error: first \\x1b[1mline');

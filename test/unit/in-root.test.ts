@@ -3,20 +3,21 @@
  * trees of directories, files and links (relative, absolute, `..`, loops) held in memory, and the same
  * trees written to disk to check that the mounted-tree view agrees with the in-memory one.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
+import { test } from 'node:test';
+import { BakeError } from '../../bake/core/errors.ts';
 import {
+  type EntryKind,
   MAX_LINKS,
   mountedTree,
-  resolveInRoot,
-  type EntryKind,
   type PartitionRules,
+  resolveInRoot,
   type TreeView,
 } from '../../bake/image/in-root.ts';
-import { BakeError } from '../../bake/core/errors.ts';
 
 type Entry = { kind: 'dir' } | { kind: 'file' } | { kind: 'link'; target: string };
 

@@ -3,20 +3,21 @@
  * tree) caps os.availableParallelism(), --jobs/BAKE_JOBS overrides both, and the decoder, the vendor
  * compressors and recipe steps run with that many threads or jobs.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { test } from 'node:test';
 import { contextFromOptions } from '../../bake/cli-context.ts';
 import { createContext } from '../../bake/context.ts';
 import { allFinishedLimited } from '../../bake/core/all-finished.ts';
 import { isBakeError } from '../../bake/core/errors.ts';
-import { fixtureRunner } from '../support/fixtures/run.ts';
 import { cgroupCpuLimit, resolveJobs, usableCpus } from '../../bake/core/jobs.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { decompressBz2 } from '../../bake/image/decompress.ts';
 import { COMPRESSORS } from '../../bake/vendor/compress.ts';
+import { fixtureRunner } from '../support/fixtures/run.ts';
 
 async function fakeKernel(
   t: { after: (fn: () => Promise<void>) => void },
@@ -127,7 +128,7 @@ test('recipe steps run at most --jobs at a time; after a failure no new step sta
   // Release whichever steps are waiting, turn after turn, until all five have run.
   while (!done) {
     await new Promise((resolve) => setImmediate(resolve));
-    releases.splice(0).forEach((release) => release());
+    for (const release of releases.splice(0)) release();
   }
   assert.deepEqual(await all, [1, 2, 3, 4, 5]);
   assert.equal(most, 2);

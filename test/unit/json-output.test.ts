@@ -1,9 +1,10 @@
 /** A command whose result is a failure prints it in one object, with the error the CLI then does not print again. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { BootReport } from '../../bake/boot/check.ts';
 import { printJson, reportedInJson } from '../../bake/commands/json-output.ts';
 import { verifyError } from '../../bake/core/errors.ts';
-import type { BootReport } from '../../bake/boot/check.ts';
 import { assertJsonOutput } from '../support/json-schemas.ts';
 
 function captured(print: () => void): string {

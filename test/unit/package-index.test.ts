@@ -1,7 +1,8 @@
 /** Alpine and Debian package indexes, the dependency closure of a wrapped package, and .deb members. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
 import { BakeError } from '../../bake/core/errors.ts';
 import { debDataMember } from '../../bake/sysext/deb-package.ts';
 import { parseReleaseSha256 } from '../../bake/sysext/deb-release.ts';
@@ -56,7 +57,7 @@ test('APKINDEX conflicts (!name) are not dependencies', () => {
 });
 
 test('an index naming a package file outside the repository is refused', () => {
-  const hostile = 'Package: evil\nVersion: 1\nFilename: ../../../etc/passwd\nSHA256: ' + 'a'.repeat(64) + '\n';
+  const hostile = `Package: evil\nVersion: 1\nFilename: ../../../etc/passwd\nSHA256: ${'a'.repeat(64)}\n`;
   assert.throws(() => parseDebPackages(hostile), kind('input'));
   assert.throws(() => parseDebPackages(hostile.replace('../../../etc/passwd', '/etc/passwd')), kind('input'));
   assert.throws(() => parseApkIndex('C:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=\nP:../../x\nV:1\n'), kind('input'));
@@ -86,5 +87,5 @@ test('Debian Release: the SHA256 section maps each index path to its hash, other
     'aee1ed47a695b38ecc6283e3952e8c3e18682cf7b2558ec62460a95c6d0b193b',
   );
   assert.equal(hashes.size, 7);
-  assert.equal(parseReleaseSha256('MD5Sum:\n ' + 'a'.repeat(64) + ' 1 main/binary-amd64/Packages.gz\n').size, 0);
+  assert.equal(parseReleaseSha256(`MD5Sum:\n ${'a'.repeat(64)} 1 main/binary-amd64/Packages.gz\n`).size, 0);
 });

@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { BakeError } from '../../bake/core/errors.ts';
 import { matchesPattern, parseInstallTarget, placeSysext } from '../../bake/image/placement.ts';
 import { parseSysupdateConf } from '../../bake/sysext/sysupdate.ts';
-import { BakeError } from '../../bake/core/errors.ts';
 
 const bakeryConf = `[Transfer]
 Verify=false

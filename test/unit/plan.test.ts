@@ -1,9 +1,9 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseBakeRequest, parseSysextSpec, planBake } from '../../bake/pipeline/plan.ts';
-import { BakeError } from '../../bake/core/errors.ts';
+import { test } from 'node:test';
 import { resolveEndpoints } from '../../bake/core/endpoints.ts';
+import { BakeError } from '../../bake/core/errors.ts';
 import type { ResolvedRelease } from '../../bake/flatcar/release.ts';
+import { parseBakeRequest, parseSysextSpec, planBake } from '../../bake/pipeline/plan.ts';
 
 const isUsage = (error: unknown) => error instanceof BakeError && error.kind === 'usage';
 

@@ -1,6 +1,7 @@
 /** The progress lines of a bake: sizes people can read, a download's share, speed, time left and resume. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { humanBytes, humanDuration } from '../../bake/core/units.ts';
 import { decodeLine, downloadLine, downloadProgress } from '../../bake/pipeline/progress.ts';
 

@@ -1,17 +1,17 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
+import { test } from 'node:test';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { createContext } from '../../bake/context.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
-import { dataUrl, toIgnition } from '../../bake/provision/ignition.ts';
 import { toButane } from '../../bake/provision/butane.ts';
+import { dataUrl, toIgnition } from '../../bake/provision/ignition.ts';
 import { mergeProvisioning } from '../../bake/provision/model.ts';
-import { parseExtensionRef, resolveExtension, type ResolvedExtension } from '../../bake/provision/refs.ts';
+import { parseExtensionRef, type ResolvedExtension, resolveExtension } from '../../bake/provision/refs.ts';
 import { NOOP_CONF, parseAutoUpdate, sysextProvisioning } from '../../bake/provision/sysexts.ts';
 import { startMirror } from '../support/mirror.ts';
 
@@ -107,7 +107,8 @@ test('Butane output carries the same content as the Ignition output', () => {
     autoUpdate: { kind: 'reboot' },
   });
   const yaml = toButane(config);
-  const document = parseYaml(yaml) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- parsed YAML is inspected field by field
+  // biome-ignore lint/suspicious/noExplicitAny: parsed YAML is inspected field by field
+  const document = parseYaml(yaml) as Record<string, any>;
   assert.equal(document.variant, 'flatcar');
   assert.equal(document.version, '1.0.0');
   assert.equal(document.storage.files[0].contents.verification.hash, `sha256-${HASH_A}`);

@@ -1,7 +1,8 @@
 /** The README's extension table is the one scripts/readme-extensions.ts generates from the recipes. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
 import { README, withCurrentTable } from '../../scripts/readme-extensions.ts';
 
 test('the extension table in README.md is current (else: node --import tsx scripts/readme-extensions.ts)', () => {

@@ -3,12 +3,13 @@
  * GitHub asset digests, HashiCorp's key endpoint, and each recipe's declared shape (arches, checksums,
  * reload only when it ships units).
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BakeError } from '../../bake/core/errors.ts';
+import { test } from 'node:test';
 import { ENDPOINTS, PINNED_KEYS, resolveEndpoints } from '../../bake/core/endpoints.ts';
+import { BakeError } from '../../bake/core/errors.ts';
 import { getRecipe, recipeDir } from '../../bake/sysext/catalog.ts';
 import { parseAssetDigest } from '../../bake/sysext/evidence.ts';
 import { parseGithubReleases, parseHashicorpReleases } from '../../bake/sysext/version-sources.ts';

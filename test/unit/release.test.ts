@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseReleaseRequest, pickRelease, releaseBaseUrl, type ReleasesJson } from '../../bake/flatcar/release.ts';
-import { parseKeyValueFile } from '../../bake/core/key-value.ts';
+import { test } from 'node:test';
 import { BakeError } from '../../bake/core/errors.ts';
+import { parseKeyValueFile } from '../../bake/core/key-value.ts';
+import { parseReleaseRequest, pickRelease, type ReleasesJson, releaseBaseUrl } from '../../bake/flatcar/release.ts';
 
 const releases: ReleasesJson = {
   '4593.2.5': { channel: 'stable', architectures: ['amd64', 'arm64'] },

@@ -2,17 +2,18 @@
  * The repository's pure parts: the bakery's names, the build list format, SHA256SUMS, the build plan,
  * the URL layout of `bake repo serve`, byte ranges, and the catalogue `bake repo list` reads.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { formatSums, parseSums } from '../../bake/core/checksums.ts';
 import { BakeError } from '../../bake/core/errors.ts';
+import { contentType, parseRange } from '../../bake/net/serve-file.ts';
 import { catalogFromSums, resolveImage } from '../../bake/repo/catalog.ts';
+import type { PublishedRelease } from '../../bake/repo/layout.ts';
 import { checkNameAndVersion, imageFileName, parseImageFileName, parseReleaseTag } from '../../bake/repo/names.ts';
 import { describePlan, planBuilds, resolveBuildList } from '../../bake/repo/plan.ts';
 import { candidateFiles, parseListen } from '../../bake/repo/serve.ts';
-import { contentType, parseRange } from '../../bake/net/serve-file.ts';
-import { formatSums, parseSums } from '../../bake/core/checksums.ts';
 import { parseBuildList } from '../../bake/repo/versions-file.ts';
-import type { PublishedRelease } from '../../bake/repo/layout.ts';
 
 const HASH_A = 'a'.repeat(64);
 const HASH_B = 'b'.repeat(64);

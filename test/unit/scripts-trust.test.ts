@@ -3,10 +3,11 @@
  * the tarball's git tree), plain HTTP refused, --insecure-scripts for what nothing vouches for, a named
  * digest always enforced.
  */
-import { resolveEndpoints } from '../../bake/core/endpoints.ts';
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { isBakeError, type ErrorKind } from '../../bake/core/errors.ts';
+import { test } from 'node:test';
+import { resolveEndpoints } from '../../bake/core/endpoints.ts';
+import { type ErrorKind, isBakeError } from '../../bake/core/errors.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { parseBakeRequest } from '../../bake/pipeline/plan.ts';
 import { vendorPlan } from '../../bake/vendor/index.ts';

@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { closest, editDistance } from '../../bake/core/suggest.ts';
 
 test('edit distance counts a swap of neighbours as one edit', () => {

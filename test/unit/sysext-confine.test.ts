@@ -2,11 +2,12 @@
  * resolveInside follows links the way the kernel does, so a `..` after a link is taken from where the
  * link leads, not from where it stands; folderInside never creates or passes through a link.
  */
-import { after, before, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, test } from 'node:test';
 import { existingFolderInside, folderInside, resolveInside } from '../../bake/sysext/confine.ts';
 
 let work: string;

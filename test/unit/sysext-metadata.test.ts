@@ -1,10 +1,11 @@
 /** extension-release, sysupdate configs and checksum-file parsing: the bakery's exact names and contents. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { findChecksum } from '../../bake/core/checksums.ts';
+import { parseKeyValueFile } from '../../bake/core/key-value.ts';
 import { outputFileName } from '../../bake/sysext/create.ts';
 import { extensionReleaseText } from '../../bake/sysext/release.ts';
-import { parseKeyValueFile } from '../../bake/core/key-value.ts';
 import { minorPrefix, sysupdateConfs } from '../../bake/sysext/sysupdate.ts';
 
 test('extension-release: _any has no SYSEXT_LEVEL, a named OS does, reload adds EXTENSION_RELOAD_MANAGER', () => {

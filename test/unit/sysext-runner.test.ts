@@ -1,6 +1,7 @@
 /** The recipe BuildApi's concurrently(): steps overlap, and a failure is reported only once every step is done. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createContext } from '../../bake/context.ts';
 import { memoryLogger } from '../../bake/core/log.ts';

@@ -2,7 +2,7 @@
  * Tree helpers: walkTree's order, normaliseTree's stamps, and cloneTree copying or linking a tree into
  * another one without ever writing into a file that is already there.
  */
-import { after, before, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import {
   chmod,
@@ -19,6 +19,7 @@ import {
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, test } from 'node:test';
 import { execa } from 'execa';
 import { cloneTree, normaliseTree, TreeConflict, walkTree } from '../../bake/sysext/tree.ts';
 

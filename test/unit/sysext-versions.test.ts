@@ -1,7 +1,9 @@
 /** Version-list parsers on recorded upstream responses, version ordering and the "latest set". */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { compareVersions } from '../../bake/core/version-order.ts';
 import { getRecipe } from '../../bake/sysext/catalog.ts';
 import {
   parseGithubReleases,
@@ -11,7 +13,6 @@ import {
   parseTagNames,
 } from '../../bake/sysext/version-sources.ts';
 import { pickLatest, selectVersions } from '../../bake/sysext/versions.ts';
-import { compareVersions } from '../../bake/core/version-order.ts';
 
 const recorded = (name: string) => readFileSync(new URL(`../fixtures/recorded/${name}`, import.meta.url), 'utf8');
 const json = (name: string): unknown => JSON.parse(recorded(name));

@@ -2,17 +2,18 @@
  * The vendor table, checked row by row against docs/flatcar-facts.md §1–§2: which formats exist in which release
  * and arch, their OEM ids and grub settings, output names, layouts, and the era predicates.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { eraName, releaseQuirks } from '../../vendors/eras.ts';
 import {
   formatsFor,
   isKnownVendor,
   oemPayload,
-  vendorFormat,
-  vendorProblem,
   VENDOR_FORMATS,
   VENDOR_TABLE,
+  vendorFormat,
+  vendorProblem,
 } from '../../vendors/formats.ts';
 import { diskBlocksFor, rootBlocksFor } from '../../vendors/layouts.ts';
 import { grubConfig, OEMS } from '../../vendors/oems.ts';

@@ -3,15 +3,16 @@
  * SDK container command line (against the same golden file the podman test uses), image_to_vm's
  * arguments, oem-release, the fixed-VHD footer, layout sizes, template substitution and runtime detection.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createArgs, detectRuntime } from '../../bake/core/container.ts';
+import { test } from 'node:test';
 import { createContext } from '../../bake/context.ts';
-import { isBakeError } from '../../bake/core/errors.ts';
+import { createArgs, detectRuntime } from '../../bake/core/container.ts';
 import { resolveEndpoints } from '../../bake/core/endpoints.ts';
+import { isBakeError } from '../../bake/core/errors.ts';
 import { quoteForLog } from '../../bake/core/exec.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { setShellVariables, vmName } from '../../bake/vendor/extras.ts';

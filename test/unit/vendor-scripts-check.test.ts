@@ -3,10 +3,11 @@
  * generated STAND-IN (test/support/fixtures/vm-image-util.ts) written from the table, so it matches, then
  * edited to make known differences, which must be reported exactly.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { hashFile } from '../../bake/core/checksums.ts';
 import { compareWithScripts, parseVmImageUtil } from '../../bake/vendor/scripts-check.ts';
 import { assertOneLineError, runBake, workspace } from '../support/bake-cli.ts';

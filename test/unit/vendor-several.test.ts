@@ -2,9 +2,10 @@
  * Several vendors in one bake, planned: `--dry-run --json` lists every vendor's plan (route, downloads,
  * outputs) in the order given, and the text plan has a line per vendor.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { basename } from 'node:path';
+import { test } from 'node:test';
 import { formatPlan, planJson } from '../../bake/commands/bake-output.ts';
 import { resolveEndpoints } from '../../bake/core/endpoints.ts';
 import { parseBakeRequest, planBake } from '../../bake/pipeline/plan.ts';

@@ -1,7 +1,7 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseGpgStatus } from '../../bake/flatcar/verify.ts';
+import { test } from 'node:test';
 import { findFlatcarSha512 } from '../../bake/core/checksums.ts';
+import { parseGpgStatus } from '../../bake/flatcar/verify.ts';
 
 const primary = 'F88CFEDEFF29A5B4D9523864E25D9AED0593B34A';
 const subkey = '4FA8DB4F8D1C3F5B4A1A0C7B32DA80F91EF52974';
