@@ -28,7 +28,7 @@ export function parseServe(text: string): ServedExtension {
 
 export async function readUserIgnition(
   ctx: Context,
-  source: { ignition?: string; butane?: string },
+  source: { ignition?: string | undefined; butane?: string | undefined },
 ): Promise<IgnitionConfig | undefined> {
   if (source.ignition) {
     const text = await readFile(source.ignition, 'utf8').catch(() => {

@@ -18,10 +18,10 @@ import { prepareVm, runInteractive } from './vm.ts';
 export interface InteractiveBootOptions {
   image: string;
   persist: boolean;
-  accel?: Accel;
+  accel?: Accel | undefined;
   memoryMiB: number;
-  firmwareDir?: string;
-  ignition?: IgnitionConfig;
+  firmwareDir?: string | undefined;
+  ignition?: IgnitionConfig | undefined;
   served: ServedExtension[];
   sshPort: number;
   forwards: PortForward[];

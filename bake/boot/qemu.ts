@@ -21,7 +21,7 @@ export interface VmSpec {
   cpus: number;
   firmware: Firmware;
   disk: VmDisk;
-  ignitionFile?: string;
+  ignitionFile?: string | undefined;
   /** Host ports forwarded to the guest; they listen on 127.0.0.1 only. */
   forwards: PortForward[];
   /** Interactive: serial console on the terminal. Headless: serial to this file, no display. */

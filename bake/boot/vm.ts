@@ -25,8 +25,8 @@ export interface VmBaseOptions {
   image: string;
   workDir: string;
   persist: boolean;
-  accel?: Accel;
-  firmwareDir?: string;
+  accel?: Accel | undefined;
+  firmwareDir?: string | undefined;
 }
 
 export async function prepareVm(ctx: Context, options: VmBaseOptions): Promise<VmBase> {

@@ -98,11 +98,7 @@ export function command(): Command {
         forwards: flags.forward ?? [],
         extraQemuArgs: qemuArgs,
       };
-      process.exitCode = await bootInteractive(ctx, {
-        ...options,
-        ...(flags.accel ? { accel: flags.accel } : {}),
-        ...(flags.firmwareDir ? { firmwareDir: flags.firmwareDir } : {}),
-      });
+      process.exitCode = await bootInteractive(ctx, { ...options, accel: flags.accel, firmwareDir: flags.firmwareDir });
       return;
     }
     if (flags.persist) throw usageError('--check always boots on a throwaway overlay', 'drop --persist');

@@ -7,6 +7,7 @@ import { access, constants, open } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type ExecaError, execa, type Options } from 'execa';
+import { withoutUndefined } from './defined.ts';
 import { BakeError, interruptedError, toolError } from './errors.ts';
 import type { Logger } from './log.ts';
 
@@ -75,7 +76,7 @@ export interface RunOptions {
   /** Keeps running when the user presses Ctrl-C (cleanup must finish). Default: cancellable. */
   uncancellable?: boolean;
   /** Data for stdin: a string, bytes, or a stream (piped as it arrives). */
-  input?: string | Uint8Array | Readable;
+  input?: string | Uint8Array | Readable | undefined;
   env?: Record<string, string | undefined>;
   cwd?: string;
   /** Send stdout to this file (or FIFO) instead of capturing it. */
@@ -138,11 +139,13 @@ export function createRunner(options: RunnerOptions): Runner {
       const stdout = (stdoutHandle ? stdoutHandle.fd : runOptions.inherit ? 'inherit' : 'pipe') as Options['stdout'];
       try {
         const result = await execa(argv[0]!, argv.slice(1), {
-          cancelSignal: runOptions.uncancellable ? undefined : options.signal,
-          input: runOptions.input,
-          env: runOptions.env,
-          cwd: runOptions.cwd,
-          timeout: runOptions.timeoutMs,
+          ...withoutUndefined({
+            cancelSignal: runOptions.uncancellable ? undefined : options.signal,
+            input: runOptions.input,
+            env: runOptions.env,
+            cwd: runOptions.cwd,
+            timeout: runOptions.timeoutMs,
+          }),
           stdin: runOptions.inherit ? 'inherit' : runOptions.input === undefined ? 'ignore' : 'pipe',
           stdout,
           stderr: runOptions.inherit ? 'inherit' : 'pipe',

@@ -4,6 +4,7 @@
  * byte limit; downloads stream to disk, resume and verify.
  * `file://` URLs and absolute paths work everywhere a URL does, for air-gapped mirrors.
  */
+import { withoutUndefined } from '../core/defined.ts';
 import { networkError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { Downloader } from './download.ts';
@@ -156,9 +157,4 @@ export function createHttp(options: HttpOptions): HttpClient {
       return started;
     },
   };
-}
-
-/** Drops keys whose value is undefined so they do not override the defaults. */
-function withoutUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as Partial<T>;
 }

@@ -63,7 +63,7 @@ export interface RawBakeOptions {
   insecureScripts?: boolean;
   arch?: string;
   release?: string;
-  installTo?: string;
+  installTo?: string | undefined;
   /** The spelling of the install flag the user typed, so its errors name it. */
   installToFlag?: string;
   output?: string;

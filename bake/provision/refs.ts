@@ -25,7 +25,7 @@ export interface ResolvedExtension {
   url: string;
   sha256: string;
   /** Known when the file follows the bakery's `<name>-<version>-<arch>.raw`; sysupdate needs that. */
-  version?: string;
+  version?: string | undefined;
 }
 
 export function parseExtensionRef(text: string): ExtensionRef {

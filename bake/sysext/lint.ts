@@ -130,7 +130,7 @@ async function releaseFindings(
   root: string,
   entries: readonly TreeEntry[],
   expect: LintExpectation,
-): Promise<{ findings: LintFinding[]; arch?: Arch }> {
+): Promise<{ findings: LintFinding[]; arch?: Arch | undefined }> {
   const releases = entries.filter(
     (e) => dirname(e.path) === EXTENSION_RELEASE_DIR && basename(e.path).startsWith('extension-release.'),
   );

@@ -28,7 +28,7 @@ export interface UnpackJob {
   dir: string;
   strip: number;
   /** The archive's verified SHA-256; without one the archive is unpacked afresh every time. */
-  sha256?: string;
+  sha256?: string | undefined;
   /** 'root' for distribution packages: their absolute links name the target system's paths (see confine.ts). */
   absoluteLinks?: AbsoluteLinks;
 }
