@@ -7,7 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { chmod, chown, copyFile, lstat, mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { copyFile, lstat, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { execa } from 'execa';
@@ -22,40 +22,16 @@ import { PARTITION_RULES, type PartitionName, parseInstallTarget, placeSysext } 
 import { mountImage } from '../support/bake-cli.ts';
 import { makeFlatcarDisk } from '../support/fixtures/disk-image.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
-import { withTempDir } from '../support/fixtures.ts';
 import type { RootlessInstallRequest } from '../support/rootless-install.ts';
+import { type ThrowAwayUser, TSX_LOADER, throwAwayUser } from '../support/unprivileged.ts';
 
 const USER = 'bake-rootless-img';
 const DRIVER = resolve(import.meta.dirname, '../support/rootless-install.ts');
 const skip = !isRootUser() && 'needs root to create the test user and to mount the result';
 
-/** A throw-away user without sudo, and a directory it owns. */
-async function withUser(t: TestContext): Promise<{ uid: number; dir: string }> {
-  await execa('userdel', ['--remove', USER], { reject: false });
-  await execa('useradd', ['--no-create-home', '--shell', '/bin/sh', USER]);
-  t.after(() => execa('userdel', [USER], { reject: false }));
-  const uid = Number((await execa('id', ['-u', USER])).stdout);
-  const dir = await withTempDir(t, 'bake-rootless');
-  await chmod(dir, 0o755);
-  await mkdir(join(dir, 'tmp'));
-  return { uid, dir };
-}
-
-async function giveTo(uid: number, dir: string): Promise<void> {
-  await execa('chown', ['-R', `${uid}:${uid}`, dir]);
-  await chown(dir, uid, uid);
-}
-
 /** The install stage run as the test user; its verbose log shows every command. */
-async function installAsUser(dir: string, request: RootlessInstallRequest) {
-  const env = { PATH: process.env.PATH ?? '', TMPDIR: join(dir, 'tmp'), HOME: dir };
-  return execa('runuser', ['-u', USER, '--', process.execPath, '--import', 'tsx', DRIVER, JSON.stringify(request)], {
-    cwd: resolve(import.meta.dirname, '../..'),
-    env,
-    extendEnv: false,
-    reject: false,
-    stdin: 'ignore',
-  });
+function installAsUser(user: ThrowAwayUser, request: RootlessInstallRequest) {
+  return user.node(['--import', TSX_LOADER, DRIVER, JSON.stringify(request)]);
 }
 
 /** The same install the pre-offline way: ROOT attached and mounted, written through the mounted writer. */
@@ -140,7 +116,8 @@ function assertNoPrivilegedCommand(stderr: string): void {
 test('install into ROOT and OEM as a user without sudo gives the same tree as a mounted install', {
   skip,
 }, async (t) => {
-  const { uid, dir } = await withUser(t);
+  const user = await throwAwayUser(t, USER);
+  const { dir } = user;
   const image = join(dir, 'disk.bin');
   await makeFlatcarDisk(image);
   await makeSysextImage(join(dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
@@ -159,9 +136,9 @@ test('install into ROOT and OEM as a user without sudo gives the same tree as a 
   };
   const mounted = join(dir, 'mounted.bin');
   await copyFile(image, mounted);
-  await giveTo(uid, dir);
+  await user.give(dir);
 
-  const run = await installAsUser(dir, request);
+  const run = await installAsUser(user, request);
   assert.equal(run.exitCode, 0, String(run.stderr));
   assertNoPrivilegedCommand(String(run.stderr));
   assert.deepEqual(JSON.parse(String(run.stdout)), { grownBy: 0 });
@@ -182,14 +159,15 @@ test('install into ROOT and OEM as a user without sudo gives the same tree as a 
 });
 
 test('growing ROOT as a user without sudo: GPT and ext4 grown offline', { skip }, async (t) => {
-  const { uid, dir } = await withUser(t);
+  const user = await throwAwayUser(t, USER);
+  const { dir } = user;
   const image = join(dir, 'disk.bin');
   await makeFlatcarDisk(image, { sizes: { ROOT: 16 } });
   const big = join(dir, 'big.raw');
   await writeFile(big, Buffer.alloc(24 * 1024 * 1024, 7));
-  await giveTo(uid, dir);
+  await user.give(dir);
 
-  const run = await installAsUser(dir, { image, items: [{ name: 'big', file: 'big.raw', image: big }] });
+  const run = await installAsUser(user, { image, items: [{ name: 'big', file: 'big.raw', image: big }] });
   assert.equal(run.exitCode, 0, String(run.stderr));
   assertNoPrivilegedCommand(String(run.stderr));
   assert.ok(JSON.parse(String(run.stdout)).grownBy > 0, 'ROOT grew');

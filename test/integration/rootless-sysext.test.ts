@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, mkdir, mkdtemp, readdir, realpath, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type TestContext, test } from 'node:test';
@@ -19,60 +19,29 @@ import { memoryLogger } from '../../bake/core/log.ts';
 import { lintSysext } from '../../bake/sysext/lint.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
 import { standInElf } from '../support/fixtures/upstream-elf.ts';
+import {
+  BAKE_CLI,
+  type ThrowAwayUser,
+  TSX_LOADER,
+  throwAwayUser,
+  type UserRun,
+  unprivilegedContainer,
+} from '../support/unprivileged.ts';
 
 const USER = 'bake-rootless-test';
-const CLI = resolve(import.meta.dirname, '../../bin/bake.js');
 const INSPECT = resolve(import.meta.dirname, '../support/inspect-sysext.ts');
 const ROOTLESS_FORMATS = ['squashfs', 'erofs', 'ext4'] as const;
 
-interface UserWorkspace {
-  dir: string;
-  uid: number;
-  /** Runs the bake CLI as the throw-away user, in `dir`. */
-  bake(args: string[]): Promise<UserRun>;
+interface UserWorkspace extends ThrowAwayUser {
   /** Runs bake's pre-bake inspection alone (see test/support/inspect-sysext.ts) as the user. */
   inspect(image: string, name: string): Promise<UserRun>;
 }
 
-interface UserRun {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** A user without sudo and a workspace it owns; both go away after the test. */
-async function throwAwayUser(t: TestContext): Promise<UserWorkspace> {
-  await execa('userdel', ['--remove', USER], { reject: false });
-  await execa('useradd', ['--create-home', '--shell', '/bin/sh', USER]);
-  t.after(() => execa('userdel', ['--remove', USER], { reject: false }));
-  const uid = Number((await execa('id', ['-u', USER])).stdout);
-  const dir = await mkdtemp(join(tmpdir(), 'rootless-sysext-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  await mkdir(join(dir, 'tmp'));
-  for (const path of [dir, join(dir, 'tmp')]) await chown(path, uid, uid);
-  await chmod(dir, 0o755);
-  const env = {
-    HOME: `/home/${USER}`,
-    TMPDIR: join(dir, 'tmp'),
-    PATH: process.env.PATH ?? '',
-    BAKE_CACHE_DIR: join(dir, 'cache'),
-  };
-  const asUser = async (argv: string[]): Promise<UserRun> => {
-    const run = await execa('runuser', ['-u', USER, '--', process.execPath, ...argv], {
-      cwd: dir,
-      env,
-      extendEnv: false,
-      reject: false,
-      stdin: 'ignore',
-      timeout: 120_000,
-    });
-    return { exitCode: run.exitCode ?? -1, stdout: String(run.stdout), stderr: String(run.stderr) };
-  };
+async function userWorkspace(t: TestContext): Promise<UserWorkspace> {
+  const user = await throwAwayUser(t, USER);
   return {
-    dir,
-    uid,
-    bake: (args) => asUser([CLI, ...args, '--verbose']),
-    inspect: (image, name) => asUser(['--import', import.meta.resolve('tsx/esm'), INSPECT, image, name, 'x86-64']),
+    ...user,
+    inspect: (image, name) => user.node(['--import', TSX_LOADER, INSPECT, image, name, 'x86-64']),
   };
 }
 
@@ -83,7 +52,7 @@ async function userTree(ws: UserWorkspace): Promise<string> {
   await mkdir(join(tree, 'usr/lib/systemd/system'), { recursive: true });
   await writeFile(join(tree, 'usr/bin/hello'), standInElf('x86-64', 'hello'), { mode: 0o755 });
   await writeFile(join(tree, 'usr/lib/systemd/system/hello.service'), '[Service]\nExecStart=/usr/bin/hello\n');
-  await execa('chown', ['-R', `${ws.uid}:${ws.uid}`, tree]);
+  await ws.give(tree);
   return tree;
 }
 
@@ -92,7 +61,7 @@ const skip = !isRootUser() && 'needs root to create the test user';
 test('bake sysext pack works without root for squashfs, erofs and ext4, and the images are root-owned', {
   skip,
 }, async (t) => {
-  const ws = await throwAwayUser(t);
+  const ws = await userWorkspace(t);
   await userTree(ws);
   for (const format of ROOTLESS_FORMATS) {
     const run = await ws.bake(['sysext', 'pack', 'tree', 'hello', '--format', format, '--output-dir', format]);
@@ -131,7 +100,7 @@ async function imageWithForeignOwner(dir: string, format: (typeof ROOTLESS_FORMA
 test('bake sysext lint and the pre-bake inspection read squashfs, erofs and ext4 images without root', {
   skip,
 }, async (t) => {
-  const ws = await throwAwayUser(t);
+  const ws = await userWorkspace(t);
   await writeFile(join(ws.dir, 'junk.raw'), randomBytes(128 * 1024));
   for (const format of ROOTLESS_FORMATS) {
     const good = await makeSysextImage(join(ws.dir, `${format}/hello.raw`), { name: 'hello', arch: 'x86-64', format });
@@ -165,72 +134,24 @@ test('bake sysext lint and the pre-bake inspection read squashfs, erofs and ext4
   assert.deepEqual(left, [], 'no extracted copy left behind');
 });
 
-const CONTAINER_IMAGE = 'localhost/bake-rootless-test:1';
-const CONTAINER_UID = 4242;
-
-/** An image that is nothing but the merged-/usr links and a passwd: /usr itself comes from the host. */
-async function importBareImage(t: TestContext): Promise<void> {
-  const rootfs = await mkdtemp(join(tmpdir(), 'rootless-rootfs-'));
-  t.after(() => rm(rootfs, { recursive: true, force: true }));
-  for (const dir of ['usr', 'etc', 'tmp', 'proc', 'sys', 'dev']) await mkdir(join(rootfs, dir));
-  for (const link of ['bin', 'lib', 'lib64', 'sbin']) await execa('ln', ['-s', `usr/${link}`, join(rootfs, link)]);
-  await writeFile(join(rootfs, 'etc/passwd'), 'root:x:0:0::/:/bin/sh\n');
-  await writeFile(join(rootfs, 'etc/group'), 'root:x:0:\n');
-  await execa('sh', ['-c', 'tar -C "$1" -c . | podman import - "$2"', 'sh', rootfs, CONTAINER_IMAGE]);
-  t.after(() => execa('podman', ['rmi', '--force', CONTAINER_IMAGE], { reject: false }));
-}
-
 test('pack, lint and the pre-bake inspection work in an unprivileged podman container', { skip }, async (t) => {
-  await importBareImage(t);
+  const container = await unprivilegedContainer(t);
   const ws = await mkdtemp(join(tmpdir(), 'rootless-podman-'));
   t.after(() => rm(ws, { recursive: true, force: true }));
-  await mkdir(join(ws, 'tmp'));
   await mkdir(join(ws, 'tree/usr/bin'), { recursive: true });
   await writeFile(join(ws, 'tree/usr/bin/hello'), standInElf('x86-64', 'hello'), { mode: 0o755 });
-  await execa('chown', ['-R', `${CONTAINER_UID}:${CONTAINER_UID}`, ws]);
-  const repo = resolve(import.meta.dirname, '../..');
-  const modules = await realpath(join(repo, 'node_modules'));
   const script = ROOTLESS_FORMATS.map((format) =>
     [
-      `node ${CLI} sysext pack tree hello --format ${format} --output-dir ${format}`,
-      `node ${CLI} sysext lint ${format}/hello.raw`,
-      `node --import ${import.meta.resolve('tsx/esm')} ${INSPECT} ${format}/hello.raw hello x86-64`,
+      `node ${BAKE_CLI} sysext pack tree hello --format ${format} --output-dir ${format}`,
+      `node ${BAKE_CLI} sysext lint ${format}/hello.raw`,
+      `node --import ${TSX_LOADER} ${INSPECT} ${format}/hello.raw hello x86-64`,
     ].join(' && '),
   ).join(' && ');
-  const run = await execa(
-    'podman',
-    [
-      'run',
-      '--rm',
-      '--network',
-      'none',
-      '--user',
-      `${CONTAINER_UID}:${CONTAINER_UID}`,
-      '-v',
-      '/usr:/usr:ro',
-      '-v',
-      `${repo}:${repo}:ro`,
-      '-v',
-      `${modules}:${modules}:ro`,
-      '-v',
-      `${ws}:/ws`,
-      '-w',
-      '/ws',
-      '-e',
-      'HOME=/ws',
-      '-e',
-      'TMPDIR=/ws/tmp',
-      CONTAINER_IMAGE,
-      'sh',
-      '-ec',
-      script,
-    ],
-    { reject: false, timeout: 300_000 },
-  );
-  assert.equal(run.exitCode, 0, String(run.stderr));
+  const run = await container.run(ws, script);
+  assert.equal(run.exitCode, 0, run.stderr);
   for (const format of ROOTLESS_FORMATS) {
-    assert.match(String(run.stdout), new RegExp(`^${format}/hello\\.raw: ok$`, 'm'), `${format} linted clean inside`);
-    assert.match(String(run.stdout), new RegExp(`^${format}$`, 'm'), `${format} inspected inside`);
+    assert.match(run.stdout, new RegExp(`^${format}/hello\\.raw: ok$`, 'm'), `${format} linted clean inside`);
+    assert.match(run.stdout, new RegExp(`^${format}$`, 'm'), `${format} inspected inside`);
     const image = join(ws, format, 'hello.raw');
     assert.deepEqual(
       await lintSysext(createContext({ log: memoryLogger() }), image, { arch: 'x86-64' }),
@@ -243,7 +164,7 @@ test('pack, lint and the pre-bake inspection work in an unprivileged podman cont
 test('read without root, an extension-release that links to a host file is refused, never read from the host', {
   skip,
 }, async (t) => {
-  const ws = await throwAwayUser(t);
+  const ws = await userWorkspace(t);
   // A valid release the user can read: followed on the host, it would pass.
   const hostFile = join(ws.dir, 'host-release');
   await writeFile(hostFile, 'ID=_any\nARCHITECTURE=x86-64\n', { mode: 0o644 });
