@@ -3,6 +3,7 @@
  * signal that Ctrl-C trips. Built once by the CLI (or by a test) and passed down; nothing is global.
  */
 
+import { withoutUndefined } from './core/defined.ts';
 import { defaultCacheDir, type Endpoints, resolveEndpoints } from './core/endpoints.ts';
 import { createRunner, type Runner } from './core/exec.ts';
 import { resolveJobs } from './core/jobs.ts';
@@ -54,13 +55,14 @@ export function httpTuning(
   const timeout = number('BAKE_HTTP_TIMEOUT_MS');
   const deadlineMs = number('BAKE_HTTP_DEADLINE_MS');
   const maxDownloadBytes = number('BAKE_HTTP_MAX_BYTES');
-  return {
-    ...(retries !== undefined ? { retries } : {}),
-    ...(retryDelayMs !== undefined ? { retryDelayMs } : {}),
-    ...(timeout !== undefined ? { headersTimeoutMs: timeout, bodyTimeoutMs: timeout } : {}),
-    ...(deadlineMs !== undefined ? { deadlineMs } : {}),
-    ...(maxDownloadBytes !== undefined ? { maxDownloadBytes } : {}),
-  };
+  return withoutUndefined({
+    retries,
+    retryDelayMs,
+    headersTimeoutMs: timeout,
+    bodyTimeoutMs: timeout,
+    deadlineMs,
+    maxDownloadBytes,
+  });
 }
 
 export function createContext(options: ContextOptions = {}): Context {

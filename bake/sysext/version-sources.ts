@@ -5,6 +5,7 @@
  */
 import { parse as parseYaml } from 'yaml';
 import type { Context } from '../context.ts';
+import { httpTuning } from '../context.ts';
 import { tempDir } from '../core/cleanup.ts';
 import { inputError } from '../core/errors.ts';
 import { compareVersions } from '../core/version-order.ts';
@@ -169,6 +170,7 @@ export function githubHttp(ctx: Context): HttpClient {
   let client = githubClients.get(ctx);
   if (!client) {
     client = createHttp({
+      ...httpTuning(process.env),
       log: ctx.log,
       signal: ctx.signal,
       headers: (url): Record<string, string> =>

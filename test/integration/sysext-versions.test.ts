@@ -8,6 +8,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { createContext } from '../../bake/context.ts';
+import { BakeError } from '../../bake/core/errors.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { fetchSourceVersions } from '../../bake/sysext/version-sources.ts';
 
@@ -46,6 +47,29 @@ test('GitHub releases are read page by page until a short page, with the token s
   } finally {
     if (previous === undefined) delete process.env.GH_TOKEN;
     else process.env.GH_TOKEN = previous;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+});
+
+test('the GitHub client made for GH_TOKEN keeps the BAKE_HTTP_* tuning (here: no retries)', async () => {
+  let requests = 0;
+  const server = createServer((_req, res) => {
+    requests += 1;
+    res.writeHead(503).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const saved = { GH_TOKEN: process.env.GH_TOKEN, BAKE_HTTP_RETRIES: process.env.BAKE_HTTP_RETRIES };
+  Object.assign(process.env, { GH_TOKEN: 'test-token', BAKE_HTTP_RETRIES: '0' });
+  try {
+    const { port } = server.address() as AddressInfo;
+    const ctx = createContext({ log: memoryLogger(), endpoints: { githubApiUrl: `http://127.0.0.1:${port}` } });
+    await assert.rejects(fetchSourceVersions(ctx, { kind: 'github-releases', repo: 'o/r' }), BakeError);
+    assert.equal(requests, 1, 'one request, as BAKE_HTTP_RETRIES=0 asks, not the default five retries');
+  } finally {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 });
