@@ -5,7 +5,9 @@
 import { type BakeError, isBakeError, networkError, notFoundError } from '../core/errors.ts';
 import { errorCode, HttpStatusError } from './retry.ts';
 
-const NOT_FOUND_HINT = 'check the release version, the architecture (board) and the base URL';
+/** Any endpoint can answer 404 (release server, bakery, upstream, repository), so the hint names no one of them. */
+const NOT_FOUND_HINT =
+  'check the version and architecture in the URL, and the base URL (the endpoint flag) it was built from';
 
 /** Connection-level failures, by error code: what happened (given the host) and what to do. */
 const CONNECTION_FAILURES: Array<{ codes: string[]; says: (host: string) => string; hint: string }> = [
