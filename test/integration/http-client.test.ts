@@ -10,43 +10,27 @@ import { statSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { after, before, beforeEach, test } from 'node:test';
+import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { type TempDir, tempDir } from '../../bake/core/cleanup.ts';
 import { BakeError } from '../../bake/core/errors.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { createHttp, type HttpOptions } from '../../bake/net/http.ts';
 import { entityTag } from '../../bake/net/serve-file.ts';
-import { type Mirror, startMirror } from '../support/mirror.ts';
+import { mirrorForFile } from '../support/mirror-per-file.ts';
 
 const execFileAsync = promisify(execFile);
 const SIZE = 1024 * 1024 + 123;
-let work: TempDir;
-let mirror: Mirror;
 let payload: Buffer;
 let payloadSha: string;
 let cacheCount = 0;
 
-before(async () => {
-  work = await tempDir('bake-http-test');
-  const root = join(work.path, 'root');
+const served = mirrorForFile('bake-http-test', async (root) => {
   await mkdir(join(root, 'release'), { recursive: true });
   payload = randomBytes(SIZE);
   payloadSha = createHash('sha256').update(payload).digest('hex');
   await writeFile(join(root, 'release', 'image.bin'), payload);
   await writeFile(join(root, 'release', 'version.txt'), 'FLATCAR_VERSION=4081.2.0\n');
   await writeFile(join(root, 'release', 'info.json'), JSON.stringify({ version: '4081.2.0', arch: 'amd64' }));
-  mirror = await startMirror({ root });
-});
-
-after(async () => {
-  await mirror?.close();
-  await work?.[Symbol.asyncDispose]();
-});
-
-beforeEach(() => {
-  mirror.clearFaults();
-  mirror.requests.length = 0;
 });
 
 function client(overrides: Partial<HttpOptions> = {}) {
@@ -58,7 +42,7 @@ function client(overrides: Partial<HttpOptions> = {}) {
 /** A fresh destination path in an empty cache directory that does not exist yet (download must create it). */
 function freshDest(name = 'image.bin'): string {
   cacheCount += 1;
-  return join(work.path, `cache-${cacheCount}`, 'nested', name);
+  return join(served.work.path, `cache-${cacheCount}`, 'nested', name);
 }
 
 const exists = (path: string) =>
@@ -66,9 +50,9 @@ const exists = (path: string) =>
     () => true,
     () => false,
   );
-const imageUrl = () => `${mirror.url}/release/image.bin`;
+const imageUrl = () => `${served.mirror.url}/release/image.bin`;
 /** GETs of the image (a delayed request from an earlier test may still land in the log). */
-const gets = () => mirror.requests.filter((r) => r.method === 'GET' && r.path === '/release/image.bin');
+const gets = () => served.mirror.requests.filter((r) => r.method === 'GET' && r.path === '/release/image.bin');
 
 async function rejectsWith(promise: Promise<unknown>, kind: string, pattern: RegExp): Promise<BakeError> {
   const error = await promise.then(
@@ -101,16 +85,16 @@ test('a second download of an existing destination makes no request', async () =
   const { http } = client();
   const dest = freshDest();
   await http.download(imageUrl(), dest);
-  const before = mirror.requests.length;
+  const before = served.mirror.requests.length;
   const again = await http.download(imageUrl(), dest);
   assert.deepEqual(again, { path: dest, bytes: SIZE, downloaded: false });
-  assert.equal(mirror.requests.length, before);
+  assert.equal(served.mirror.requests.length, before);
 });
 
 test('a connection dropped mid-body resumes with Range and yields identical bytes', async () => {
   const { http } = client();
   const dest = freshDest();
-  mirror.fault(/image\.bin$/, { dropAfterBytes: 300_000 });
+  served.mirror.fault(/image\.bin$/, { dropAfterBytes: 300_000 });
   const result = await http.download(imageUrl(), dest, { sha256: payloadSha });
   assert.equal(result.bytes, SIZE);
   assert.ok((await readFile(dest)).equals(payload));
@@ -125,7 +109,7 @@ test('a connection dropped mid-body resumes with Range and yields identical byte
 async function leavePartial(dest: string, bytes: Buffer, validator?: string): Promise<void> {
   await mkdir(join(dest, '..'), { recursive: true });
   await writeFile(`${dest}.partial`, bytes);
-  const current = entityTag(await stat(join(mirror.root, 'release', 'image.bin')));
+  const current = entityTag(await stat(join(served.mirror.root, 'release', 'image.bin')));
   await writeFile(`${dest}.partial.validator`, validator ?? current);
 }
 
@@ -169,7 +153,7 @@ test('a partial file longer than the remote one (416) starts over', async () => 
 
 test('two 500s are retried, then the download succeeds', async () => {
   const { http, log } = client();
-  mirror.fault(/image\.bin$/, { status: 500, times: 2 });
+  served.mirror.fault(/image\.bin$/, { status: 500, times: 2 });
   await http.download(imageUrl(), freshDest(), { sha256: payloadSha });
   assert.deepEqual(
     gets().map((r) => r.status),
@@ -184,7 +168,7 @@ test('two 500s are retried, then the download succeeds', async () => {
 test('a 500 that never ends is a network error naming URL, status and attempts', async () => {
   const { http } = client();
   const dest = freshDest();
-  mirror.fault(/image\.bin$/, { status: 503, times: 100 });
+  served.mirror.fault(/image\.bin$/, { status: 503, times: 100 });
   const error = await rejectsWith(
     http.download(imageUrl(), dest),
     'network',
@@ -197,26 +181,26 @@ test('a 500 that never ends is a network error naming URL, status and attempts',
 
 test('429 is retried; other 4xx fail at once', async () => {
   const { http } = client();
-  mirror.fault(/version\.txt$/, { status: 429, times: 1 });
-  assert.equal(await http.getText(`${mirror.url}/release/version.txt`), 'FLATCAR_VERSION=4081.2.0\n');
-  mirror.requests.length = 0;
-  mirror.fault(/version\.txt$/, { status: 403, times: 100 });
+  served.mirror.fault(/version\.txt$/, { status: 429, times: 1 });
+  assert.equal(await http.getText(`${served.mirror.url}/release/version.txt`), 'FLATCAR_VERSION=4081.2.0\n');
+  served.mirror.requests.length = 0;
+  served.mirror.fault(/version\.txt$/, { status: 403, times: 100 });
   await rejectsWith(
-    http.getText(`${mirror.url}/release/version.txt`),
+    http.getText(`${served.mirror.url}/release/version.txt`),
     'network',
     /^403 Forbidden from .* after 1 attempt$/,
   );
-  assert.equal(mirror.requests.length, 1);
+  assert.equal(served.mirror.requests.length, 1);
 });
 
 test('404 is "not found" with a hint, without retries', async () => {
   const { http } = client();
-  const url = `${mirror.url}/release/missing.bin`;
+  const url = `${served.mirror.url}/release/missing.bin`;
   const dest = freshDest();
   const error = await rejectsWith(http.download(url, dest), 'network', new RegExp(`^not found: ${url}$`));
   assert.equal(await exists(`${dest}.partial`), false, 'no empty partial file is left behind');
   assert.match(error.hint ?? '', /release|arch|base URL/);
-  assert.equal(mirror.requests.length, 1);
+  assert.equal(served.mirror.requests.length, 1);
 });
 
 test('a wrong sha256 is a verify error naming the file and both digests; nothing is left behind', async () => {
@@ -235,7 +219,7 @@ test('a wrong sha256 is a verify error naming the file and both digests; nothing
 test('a corrupted body is caught by sha256, and the next attempt downloads afresh', async () => {
   const { http } = client();
   const dest = freshDest();
-  mirror.fault(/image\.bin$/, { corrupt: true });
+  served.mirror.fault(/image\.bin$/, { corrupt: true });
   await rejectsWith(http.download(imageUrl(), dest, { sha256: payloadSha }), 'verify', /SHA-256 mismatch/);
   assert.equal(await exists(dest), false);
   await http.download(imageUrl(), dest, { sha256: payloadSha });
@@ -246,7 +230,7 @@ test('abort mid-download is an interrupted error; the partial file is kept for n
   const controller = new AbortController();
   const { http } = client({ signal: controller.signal });
   const dest = freshDest();
-  mirror.fault(/image\.bin$/, { throttleBytesPerSecond: 2 * 1024 * 1024 });
+  served.mirror.fault(/image\.bin$/, { throttleBytesPerSecond: 2 * 1024 * 1024 });
   const download = http.download(imageUrl(), dest, {
     onProgress: (p) => {
       if (p.received > 200_000) controller.abort();
@@ -257,7 +241,7 @@ test('abort mid-download is an interrupted error; the partial file is kept for n
   const kept = await stat(`${dest}.partial`);
   assert.ok(kept.size > 200_000 && kept.size < SIZE, `partial size ${kept.size}`);
 
-  mirror.clearFaults();
+  served.mirror.clearFaults();
   const resumed = createHttp({ log: memoryLogger() });
   const resumedFrom = new Set<number>();
   await resumed.download(imageUrl(), dest, { sha256: payloadSha, onProgress: (p) => resumedFrom.add(p.resumedFrom) });
@@ -273,37 +257,44 @@ test('abort mid-download is an interrupted error; the partial file is kept for n
 test('abort with a BakeError reason rethrows that reason', async () => {
   const reason = new BakeError('interrupted', 'interrupted by SIGTERM');
   const { http } = client({ signal: AbortSignal.abort(reason) });
-  const error = await http.getText(`${mirror.url}/release/version.txt`).catch((e: unknown) => e);
+  const error = await http.getText(`${served.mirror.url}/release/version.txt`).catch((e: unknown) => e);
   assert.equal(error, reason);
 });
 
 test('getText, getJson and exists', async () => {
   const { http, log } = client();
-  assert.deepEqual(await http.getJson(`${mirror.url}/release/info.json`), { version: '4081.2.0', arch: 'amd64' });
+  assert.deepEqual(await http.getJson(`${served.mirror.url}/release/info.json`), {
+    version: '4081.2.0',
+    arch: 'amd64',
+  });
   assert.equal(await http.exists(imageUrl()), true);
-  assert.equal(await http.exists(`${mirror.url}/release/nope.bin`), false);
+  assert.equal(await http.exists(`${served.mirror.url}/release/nope.bin`), false);
   assert.ok(log.lines.some((line) => line.includes(`HEAD ${imageUrl()} → 200`)));
-  await rejectsWith(http.getJson(`${mirror.url}/release/version.txt`), 'network', /invalid JSON from/);
-  mirror.fault(/image\.bin$/, { status: 502, times: 100 });
+  await rejectsWith(http.getJson(`${served.mirror.url}/release/version.txt`), 'network', /invalid JSON from/);
+  served.mirror.fault(/image\.bin$/, { status: 502, times: 100 });
   await rejectsWith(http.exists(imageUrl()), 'network', /^502 Bad Gateway from .* after 4 attempts$/);
 });
 
 test('redirects are followed; a redirect loop is an error', async () => {
   const { http } = client();
-  mirror.redirect(/^\/old\//, (path) => path.replace('/old/', '/release/'));
+  served.mirror.redirect(/^\/old\//, (path) => path.replace('/old/', '/release/'));
   const dest = freshDest();
-  await http.download(`${mirror.url}/old/image.bin`, dest, { sha256: payloadSha });
+  await http.download(`${served.mirror.url}/old/image.bin`, dest, { sha256: payloadSha });
   assert.ok((await readFile(dest)).equals(payload));
-  mirror.redirect(/^\/loop/, (path) => `${path}x`);
-  await rejectsWith(http.getText(`${mirror.url}/loop`), 'network', /too many redirects/);
-  assert.equal(mirror.requests.filter((r) => r.path.startsWith('/loop')).length, 6);
+  served.mirror.redirect(/^\/loop/, (path) => `${path}x`);
+  await rejectsWith(http.getText(`${served.mirror.url}/loop`), 'network', /too many redirects/);
+  assert.equal(served.mirror.requests.filter((r) => r.path.startsWith('/loop')).length, 6);
 });
 
 test('a slow server trips the headers timeout and is retried', async () => {
-  const { http, log } = client({ headersTimeoutMs: 200 });
-  // info.json only: the delayed first request still lands in the mirror's log a second later.
-  mirror.fault(/info\.json$/, { delayMs: 1000 });
-  assert.deepEqual(await http.getJson(`${mirror.url}/release/info.json`), { version: '4081.2.0', arch: 'amd64' });
+  // Margins wide enough for a loaded CI host: the retry has 600 ms to answer a local request.
+  const { http, log } = client({ headersTimeoutMs: 600 });
+  // info.json only, once: the delayed first request still lands in the mirror's log three seconds later.
+  served.mirror.fault(/info\.json$/, { delayMs: 3000 });
+  assert.deepEqual(await http.getJson(`${served.mirror.url}/release/info.json`), {
+    version: '4081.2.0',
+    arch: 'amd64',
+  });
   assert.ok(
     log.lines.some((line) => /timeout.*retry 1 of 3/i.test(line)),
     log.lines.join('\n'),
@@ -313,16 +304,16 @@ test('a slow server trips the headers timeout and is retried', async () => {
 test('a body that stalls trips the idle timeout; the final error says so', async () => {
   // undici checks body timeouts on a coarse (~1 s) clock, so this takes about a second per attempt.
   const { http } = client({ bodyTimeoutMs: 200, retries: 0 });
-  mirror.fault(/version\.txt$/, { throttleBytesPerSecond: 1 });
+  served.mirror.fault(/version\.txt$/, { throttleBytesPerSecond: 1 });
   await rejectsWith(
-    http.getText(`${mirror.url}/release/version.txt`),
+    http.getText(`${served.mirror.url}/release/version.txt`),
     'network',
     /^timed out talking to 127\.0\.0\.1:\d+ \(.*version\.txt\) after 1 attempt$/,
   );
 });
 
 test('a full disk is a space error, not a network error, and keeps the partial file', async () => {
-  const small = join(work.path, 'small-disk');
+  const small = join(served.work.path, 'small-disk');
   await mkdir(small);
   await execFileAsync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', small]);
   try {
@@ -371,18 +362,18 @@ test('per-URL headers are sent', async () => {
       return { authorization: 'token x' };
     },
   });
-  await http.getText(`${mirror.url}/release/version.txt`);
-  assert.deepEqual(seen, [`${mirror.url}/release/version.txt`]);
+  await http.getText(`${served.mirror.url}/release/version.txt`);
+  assert.deepEqual(seen, [`${served.mirror.url}/release/version.txt`]);
 });
 
 test('a multi-megabyte download is written to disk as it streams, not buffered', async () => {
   const big = 32 * 1024 * 1024;
-  await writeFile(join(mirror.root, 'big.bin'), Buffer.alloc(big, 7));
+  await writeFile(join(served.mirror.root, 'big.bin'), Buffer.alloc(big, 7));
   const { http } = client();
   const dest = freshDest('big.bin');
   const mismatches: string[] = [];
   let checks = 0;
-  await http.download(`${mirror.url}/big.bin`, dest, {
+  await http.download(`${served.mirror.url}/big.bin`, dest, {
     onProgress: (p) => {
       if (p.received >= big || checks++ % 50 !== 0) return;
       // Every byte reported received is already in the partial file: nothing waits in memory.

@@ -7,34 +7,18 @@ import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { after, before, beforeEach, test } from 'node:test';
-import { type TempDir, tempDir } from '../../bake/core/cleanup.ts';
+import { test } from 'node:test';
 import { parseRange } from '../../bake/net/serve-file.ts';
-import { type Mirror, startMirror } from '../support/mirror.ts';
+import { mirrorForFile } from '../support/mirror-per-file.ts';
 
-let work: TempDir;
-let mirror: Mirror;
 const DATA = Buffer.from('0123456789abcdefghij');
 
-before(async () => {
-  work = await tempDir('bake-mirror-test');
-  const root = join(work.path, 'root');
+const served = mirrorForFile('bake-mirror-test', async (root, work) => {
   await mkdir(join(root, 'dir', 'sub'), { recursive: true });
   await writeFile(join(root, 'dir', 'data.bin'), DATA);
   await writeFile(join(root, 'dir', 'a.json'), '{}');
   await writeFile(join(root, 'dir', 'b.conf'), 'x=1\n');
-  await writeFile(join(work.path, 'secret.txt'), 'outside the root');
-  mirror = await startMirror({ root });
-});
-
-after(async () => {
-  await mirror?.close();
-  await work?.[Symbol.asyncDispose]();
-});
-
-beforeEach(() => {
-  mirror.clearFaults();
-  mirror.requests.length = 0;
+  await writeFile(join(work, 'secret.txt'), 'outside the root');
 });
 
 interface Reply {
@@ -53,7 +37,7 @@ function fetchRaw(path: string, options: { method?: string; range?: string; ifRa
   };
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port: mirror.port, path, method: options.method ?? 'GET', agent: false, headers },
+      { host: '127.0.0.1', port: served.mirror.port, path, method: options.method ?? 'GET', agent: false, headers },
       (res) => {
         const chunks: Buffer[] = [];
         let aborted = false;
@@ -102,7 +86,10 @@ test('serves files with length and content type; HEAD has headers and no body', 
   assert.equal(head.status, 200);
   assert.equal(head.headers['content-length'], String(DATA.length));
   assert.equal(head.body.length, 0);
-  assert.deepEqual(mirror.requests.map((r) => `${r.method} ${r.path} ${r.status}`).at(-1), 'HEAD /dir/data.bin 200');
+  assert.deepEqual(
+    served.mirror.requests.map((r) => `${r.method} ${r.path} ${r.status}`).at(-1),
+    'HEAD /dir/data.bin 200',
+  );
 });
 
 test('single ranges give 206 with Content-Range; out-of-range gives 416', async () => {
@@ -114,7 +101,7 @@ test('single ranges give 206 with Content-Range; out-of-range gives 416', async 
   assert.equal(beyond.status, 416);
   assert.equal(beyond.headers['content-range'], `bytes */${DATA.length}`);
   assert.deepEqual(
-    mirror.requests.map((r) => r.range),
+    served.mirror.requests.map((r) => r.range),
     ['bytes=5-', 'bytes=20-'],
   );
 });
@@ -156,18 +143,18 @@ test('directories list their entries as links; without a slash they redirect', a
 });
 
 test('a status fault applies `times` times, then clears', async () => {
-  mirror.fault(/data\.bin$/, { status: 500, times: 2 });
+  served.mirror.fault(/data\.bin$/, { status: 500, times: 2 });
   const statuses = [];
   for (let i = 0; i < 3; i++) statuses.push((await fetchRaw('/dir/data.bin')).status);
   assert.deepEqual(statuses, [500, 500, 200]);
-  mirror.fault(/data\.bin$/, { status: 503 });
+  served.mirror.fault(/data\.bin$/, { status: 503 });
   assert.equal((await fetchRaw('/dir/a.json')).status, 200, 'faults only hit matching paths');
   assert.equal((await fetchRaw('/dir/data.bin')).status, 503);
   assert.equal((await fetchRaw('/dir/data.bin')).status, 200, 'times defaults to 1');
 });
 
 test('dropAfterBytes sends headers and exactly N bytes, then cuts the connection', async () => {
-  mirror.fault(/data\.bin$/, { dropAfterBytes: 7 });
+  served.mirror.fault(/data\.bin$/, { dropAfterBytes: 7 });
   const dropped = await fetchRaw('/dir/data.bin');
   assert.equal(dropped.status, 200);
   assert.equal(dropped.aborted, true);
@@ -178,23 +165,23 @@ test('dropAfterBytes sends headers and exactly N bytes, then cuts the connection
 });
 
 test('corrupt flips bytes but keeps the length', async () => {
-  mirror.fault(/data\.bin$/, { corrupt: true });
+  served.mirror.fault(/data\.bin$/, { corrupt: true });
   const corrupted = await fetchRaw('/dir/data.bin');
   assert.equal(corrupted.body.length, DATA.length);
   assert.ok(!corrupted.body.equals(DATA));
 });
 
 test('delay and throttle slow responses down; redirects point elsewhere', async () => {
-  mirror.fault(/a\.json$/, { delayMs: 150 });
+  served.mirror.fault(/a\.json$/, { delayMs: 150 });
   let started = Date.now();
   await fetchRaw('/dir/a.json');
   assert.ok(Date.now() - started >= 140);
-  mirror.fault(/data\.bin$/, { throttleBytesPerSecond: 50 });
+  served.mirror.fault(/data\.bin$/, { throttleBytesPerSecond: 50 });
   started = Date.now();
   assert.ok((await fetchRaw('/dir/data.bin')).body.equals(DATA));
   assert.ok(Date.now() - started >= 300, 'throttled 20 bytes at 50 B/s');
-  mirror.clearFaults();
-  mirror.redirect(/^\/moved\//, (path) => path.replace('/moved/', '/dir/'));
+  served.mirror.clearFaults();
+  served.mirror.redirect(/^\/moved\//, (path) => path.replace('/moved/', '/dir/'));
   const moved = await fetchRaw('/moved/data.bin');
   assert.equal(moved.status, 302);
   assert.equal(moved.headers.location, '/dir/data.bin');
