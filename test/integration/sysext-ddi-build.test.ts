@@ -233,3 +233,16 @@ test('create NAME VERSION --sign signs any recipe through the generic build', as
   const listing = (await execa('unsquashfs', ['-lc', '-d', '', join(ws.dir, 'payload.squashfs')])).stdout;
   assert.match(listing, /usr\/lib\/extension-release\.d\/extension-release\.docker-buildx/);
 });
+
+test('bake name@version --sign: key and certificate refused before any download; nothing to sign is a usage error', async (t) => {
+  // Nothing listens there: a bake that got as far as resolving the release would fail with a network error.
+  const nowhere = 'http://127.0.0.1:9/flatcar';
+  const ws = await workspace(t, { BAKE_RELEASE_URL: nowhere, BAKE_RELEASES_JSON: `${nowhere}/releases.json` });
+  const expired = await runBake(ws, ['docker-buildx@0.19.3', ...sign(certs.expired), '--output', ws.out]);
+  assert.equal(expired.exitCode, 3, expired.stderr);
+  assertOneLineError(expired, /--cert .* is expired/);
+  const local = await runBake(ws, [`hello:${join(work, 'any.raw')}`, '--verity', '--output', ws.out]);
+  assert.equal(local.exitCode, 2, local.stderr);
+  assertOneLineError(local, /--verity and --sign apply to the sysexts bake builds/);
+  await assertNothingLeft(ws);
+});

@@ -136,3 +136,11 @@ test('bad keys and certificates are input errors, checked before anything is bui
   for (const [name, files] of Object.entries(cases))
     await assert.rejects(checkSigning(files, NOW), ofKind('input'), name);
 });
+
+test('bake name@version --sign carries the request to the recipe builds; without one it is a usage error', async () => {
+  const { parseBakeRequest } = await import('../../bake/pipeline/plan.ts');
+  const request = parseBakeRequest(['docker@27.3.1'], { sign: true, key: 'k.pem', cert: 'c.pem' }, work);
+  assert.deepEqual(request.ddi, { signing: { key: 'k.pem', cert: 'c.pem' } });
+  assert.equal(parseBakeRequest(['docker@27.3.1'], {}, work).ddi, undefined);
+  assert.throws(() => parseBakeRequest(['docker:docker.raw'], { verity: true }, work), ofKind('usage'));
+});
