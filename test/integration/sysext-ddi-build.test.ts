@@ -17,6 +17,7 @@ import { isRootUser } from '../../bake/core/exec.ts';
 import { type GptPartition, readGpt } from '../../bake/image/gpt.ts';
 import { assertNothingLeft, assertOneLineError, runBake, type Workspace, workspace } from '../support/bake-cli.ts';
 import { type SigningCerts, signingCerts } from '../support/fixtures/signing-cert.ts';
+import { sysupdateClient } from '../support/fixtures/trixie-sysupdate.ts';
 import { standInElf } from '../support/fixtures/upstream-elf.ts';
 import { throwAwayUser } from '../support/unprivileged.ts';
 import { startUpstream } from '../support/upstream.ts';
@@ -245,4 +246,64 @@ test('bake name@version --sign: key and certificate refused before any download;
   assert.equal(local.exitCode, 2, local.stderr);
   assertOneLineError(local, /--verity and --sign apply to the sysexts bake builds/);
   await assertNothingLeft(ws);
+});
+
+/** What systemd-dissect --json=short says about a DDI, in the Debian 13 root with the cert trusted. */
+interface Dissected {
+  useSystemExtension: boolean;
+  mounts: Array<{ designator: string; fstype: string; verity: string | null; rw: string }>;
+}
+
+test('systemd 257 agrees: systemd-dissect sees a signed verity sysext, laid out as systemd-repart lays out its own', async (t) => {
+  const ws = await workspace(t);
+  assert.equal((await pack(ws, ['--format', 'erofs', ...sign()])).exitCode, 0);
+  await using client = await sysupdateClient();
+  await mkdir(join(client.upper, 'etc/verity.d'), { recursive: true });
+  await copyFile(certs.valid.cert, join(client.upper, 'etc/verity.d/bake-test.crt'));
+  await copyFile(join(ws.out, 'hello.raw'), join(client.upper, 'hello.raw'));
+  for (const [from, to] of [
+    [tree, 'tree'],
+    [certs.valid.key, 'key.pem'],
+    [certs.valid.cert, 'cert.pem'],
+  ] as const)
+    await execa('cp', ['-r', from, join(client.upper, to)]);
+  // systemd-dissect takes an image for a sysext when it carries the extension-release of its file name.
+  await mkdir(join(client.upper, 'tree/usr/lib/extension-release.d'), { recursive: true });
+  await writeFile(join(client.upper, 'tree/usr/lib/extension-release.d/extension-release.repart'), 'ID=_any\n');
+  const repart = await client.run([
+    'systemd-repart',
+    '--make-ddi=sysext',
+    '--private-key=/key.pem',
+    '--certificate=/cert.pem',
+    '--copy-source=/tree',
+    '--seed=0f4c2f4e-6a47-4d43-9e8c-6e5a1f1f2a10',
+    '/repart.raw',
+  ]);
+  assert.equal(repart.exitCode, 0, repart.stderr);
+
+  const ours = await readGpt(join(client.upper, 'hello.raw'));
+  const theirs = await readGpt(join(client.upper, 'repart.raw'));
+  const shape = (p: GptPartition) => [p.number, p.typeGuid, p.label, p.attributes];
+  assert.deepEqual(ours.partitions.map(shape), theirs.partitions.map(shape));
+  assert.equal(
+    ours.partitions[0]!.firstLba,
+    theirs.partitions[0]!.firstLba,
+    'the first partition starts where repart puts it',
+  );
+  assert.equal(ours.partitions[2]!.sizeBytes, theirs.partitions[2]!.sizeBytes, 'signature partition size');
+  const json = async (image: string, dir: string) => (await dissect(image, join(ws.dir, dir))).json!;
+  const repartJson = await json(join(client.upper, 'repart.raw'), 'repart');
+  assert.deepEqual(Object.keys(await json(join(client.upper, 'hello.raw'), 'ours')), Object.keys(repartJson));
+  assert.equal((await checkSignature(repartJson, certs.valid.cert, ws.dir)).exitCode, 0, 'repart signs alike');
+
+  const dissected = async (image: string) => {
+    const run = await client.run(['systemd-dissect', '--json=short', image]);
+    assert.equal(run.exitCode, 0, `${image}: ${run.stderr}`);
+    const { useSystemExtension, mounts } = JSON.parse(run.stdout) as Dissected;
+    return { useSystemExtension, mounts: mounts.map(({ designator, verity, rw }) => ({ designator, verity, rw })) };
+  };
+  const report = await dissected('/hello.raw');
+  assert.equal(report.useSystemExtension, true);
+  assert.deepEqual(report.mounts[0], { designator: 'root', verity: 'signed', rw: 'ro' });
+  assert.deepEqual(report, await dissected('/repart.raw'));
 });
