@@ -82,6 +82,12 @@ export async function checkSigning(files: SigningFiles, now: Date): Promise<Chec
       'give the certificate made for this key',
     );
   const [from, until] = [new Date(cert.validFrom), new Date(cert.validTo)];
+  // An unreadable date must not pass as valid: every comparison with NaN is false.
+  if (Number.isNaN(from.getTime()) || Number.isNaN(until.getTime()))
+    throw inputError(
+      `--cert ${files.cert} has validity dates that cannot be read`,
+      'give a standard X.509 certificate',
+    );
   if (now < from || now > until)
     throw inputError(
       `--cert ${files.cert} is ${now < from ? 'not valid yet' : 'expired'} (valid ${from.toISOString()} to ${until.toISOString()})`,
