@@ -7,11 +7,13 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # Image tools, bz2 decoders, gpg, filesystems, partitioning, conversions, compression, GNU time (bench),
-# patchelf (wrapped distribution packages), git (hashes the flatcar/scripts tarball to check its pinned tree).
+# patchelf (wrapped distribution packages), git (hashes the flatcar/scripts tarball to check its pinned tree),
+# veritysetup and openssl (verity and signed sysexts).
 apt-get install -y -qq --no-install-recommends \
   squashfs-tools erofs-utils btrfs-progs e2fsprogs gdisk fdisk dosfstools mtools qemu-utils \
   lbzip2 pbzip2 bzip2 gnupg jq systemd-container busybox-static debootstrap cpio kpartx \
-  zstd pigz zip unzip xz-utils sudo file binutils ca-certificates time patchelf git >/dev/null
+  zstd pigz zip unzip xz-utils sudo file binutils ca-certificates time patchelf git \
+  cryptsetup-bin openssl >/dev/null
 # Boot tests (QEMU TCG, OVMF, a guest kernel) and the container runtime for the SDK route and source builds.
 apt-get install -y -qq --no-install-recommends qemu-system-x86 ovmf linux-image-amd64 >/dev/null
 apt-get install -y -qq --no-install-recommends podman runc uidmap >/dev/null

@@ -26,6 +26,7 @@ import {
 import { ensureOutputFree } from '../pipeline/publish.ts';
 import { checkLocalSysexts, prepareSysext } from '../pipeline/sources.ts';
 import { type Report, StageRunner } from '../pipeline/stages.ts';
+import { checkDdi } from '../sysext/ddi-signing.ts';
 import { planRecipeBuild } from '../sysext/plan-build.ts';
 import { formatPlan, formatSummary, planJson, resultJson } from './bake-output.ts';
 import { commandsHelp } from './index.ts';
@@ -76,6 +77,10 @@ export function command(): Command {
       '--smoke-test',
       'boot the result in QEMU (the qemu_uefi image with --vendor qemu_uefi) and check every sysext merged; publish only if it did',
     )
+    .option('--verity', 'build the name@version sysexts as dm-verity protected DDIs')
+    .option('--sign', 'build the name@version sysexts as signed verity DDIs, with --key and --cert (implies --verity)')
+    .option('--key <file>', 'PEM private key that signs the built sysexts (with --sign)')
+    .option('--cert <file>', 'PEM certificate of --key (with --sign)')
     .option('--output <dir>', 'where the image goes', '.')
     .option('--force', 'replace an existing output')
     .version(packageVersion(), '-V, --version')
@@ -90,6 +95,8 @@ export function command(): Command {
         : { installTo: flags.install_to, installToFlag: '--install_to' };
     const request = parseBakeRequest(sysexts, { ...flags, ...installTo });
     await checkLocalSysexts(request.sysexts);
+    // Recipes build squashfs payloads; a bad key or certificate is refused before any download.
+    if (request.ddi) await checkDdi(request.ddi, 'squashfs');
     if (ctx.dryRun) return printDryRun(ctx, await resolvePlan(ctx, request));
     // What needs no network first: an output in the way, and the privileges a bake needs.
     await ensureOutputFree(join(request.outputDir, IMAGE_BIN), request.force);

@@ -14,6 +14,7 @@ import { inputError, usageError } from '../core/errors.ts';
 import { parseSize } from '../core/size.ts';
 import { getRecipe, recipeDir, recipeNames } from '../sysext/catalog.ts';
 import { type CreateResult, createFromRecipe, createSysext, packSysext } from '../sysext/create.ts';
+import { type DdiFlags, ddiFromFlags } from '../sysext/ddi-signing.ts';
 import { IMAGE_FORMATS, parseFormat } from '../sysext/image.ts';
 import { formatFindings, lintSysext } from '../sysext/lint.ts';
 import type { Recipe, RecipeOption, VersionSource } from '../sysext/recipe.ts';
@@ -44,7 +45,7 @@ const ENDPOINTS: EndpointName[] = [
   'bakeryUrl',
 ];
 
-interface ImageFlags extends CommonOptions {
+interface ImageFlags extends CommonOptions, DdiFlags {
   arch: string;
   format: string;
   os: string;
@@ -183,11 +184,16 @@ function addImageOptions(command: Command): Command {
       '--ext-fs-size <size>',
       'ext2/ext4/btrfs: filesystem size before it is shrunk, e.g. 1G (default: from the tree)',
     )
-    .option('--force-reload', 'EXTENSION_RELOAD_MANAGER=1 even if the recipe does not need it');
+    .option('--force-reload', 'EXTENSION_RELOAD_MANAGER=1 even if the recipe does not need it')
+    .option('--verity', 'a dm-verity protected DDI (squashfs or erofs payload) instead of a bare filesystem image')
+    .option('--sign', 'a signed verity DDI: the root hash signed with --key for --cert (implies --verity)')
+    .option('--key <file>', 'PEM private key that signs (with --sign)')
+    .option('--cert <file>', 'PEM certificate of --key, the one systemd checks the signature against (with --sign)');
 }
 
 function imageRequest(flags: ImageFlags) {
   const epoch = Number(flags.epoch);
+  const ddi = ddiFromFlags(flags);
   if (!Number.isInteger(epoch) || epoch < 0)
     throw usageError(`--epoch ${flags.epoch} is not a number of seconds`, 'use e.g. --epoch 0');
   return {
@@ -199,6 +205,7 @@ function imageRequest(flags: ImageFlags) {
     ...(flags.extFsSize !== undefined ? { fsSize: parseSize(flags.extFsSize, '--ext-fs-size') } : {}),
     epoch,
     forceReload: flags.forceReload ?? false,
+    ...(ddi ? { ddi } : {}),
   };
 }
 

@@ -64,6 +64,9 @@ export const HOST_TOOLS: Readonly<Record<string, HostTool>> = {
   git: { package: 'git', needed: 'check the flatcar/scripts tarball against its pinned tree (SDK vendor route)' },
   unshare: { package: 'util-linux', needed: 'rebuild OEM offline with root ownership as an ordinary user' },
   'dump.erofs': { package: 'erofs-utils', needed: 'read owners in erofs sysexts without root' },
+  veritysetup: { package: 'cryptsetup-bin', needed: 'build verity sysexts (sysext create/pack --verity, --sign)' },
+  sgdisk: { package: 'gdisk', needed: 'write the partition table of verity sysexts' },
+  openssl: { package: 'openssl', needed: 'sign verity sysexts (--sign)' },
 };
 
 export interface RunOptions {

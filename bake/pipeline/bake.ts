@@ -146,6 +146,7 @@ async function prepareSysexts(
         installTo: request.installTo,
         workDir,
         osVersion: release.version,
+        ...(request.ddi ? { ddi: request.ddi } : {}),
       }),
     );
   }

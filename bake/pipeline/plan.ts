@@ -16,6 +16,7 @@ import { DIGESTS, IMAGE_BIN, IMAGE_BZ2, releaseCacheDir, VERSION_TXT } from '../
 import { type InstallTarget, type Placement, parseInstallTarget, placeSysext } from '../image/placement.ts';
 import { checkExtensionName } from '../image/sysext-file.ts';
 import { getRecipe, recipeNames } from '../sysext/catalog.ts';
+import { type DdiFlags, type DdiRequest, ddiFromFlags } from '../sysext/ddi-signing.ts';
 import type { RouteChoice } from '../vendor/index.ts';
 import { parseScriptsTrust, type ScriptsTrust } from '../vendor/scripts-trust.ts';
 import { type SeveralVendorsPlan, vendorList, vendorPlans } from '../vendor/several.ts';
@@ -50,9 +51,11 @@ export interface BakeRequest {
   smokeTest: boolean;
   outputDir: string;
   force: boolean;
+  /** The sysexts built from recipes (name@version) become verity DDIs, signed when it names key and cert. */
+  ddi?: DdiRequest;
 }
 
-export interface RawBakeOptions {
+export interface RawBakeOptions extends DdiFlags {
   fetch?: boolean;
   /** --vendor, repeated and/or comma-separated. */
   vendor?: string | string[];
@@ -114,7 +117,14 @@ export function parseBakeRequest(sysextArgs: string[], options: RawBakeOptions, 
   const vendors = vendorList([options.vendor ?? []].flat()).map(parseVendor);
   const arch = parseArch(options.arch ?? 'x86-64');
   for (const spec of sysexts) if (spec.source === 'recipe') checkRecipeSpec(spec, arch);
+  const ddi = ddiFromFlags(options);
+  if (ddi && !sysexts.some((spec) => spec.source === 'recipe'))
+    throw usageError(
+      '--verity and --sign apply to the sysexts bake builds, and none is named',
+      'name one as name@version, or build it first with bake sysext create --sign',
+    );
   return {
+    ...(ddi ? { ddi } : {}),
     vendorOptions: parseVendorOptions(options),
     sysexts,
     release: parseReleaseRequest(options.release ?? 'stable'),

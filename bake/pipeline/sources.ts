@@ -16,6 +16,7 @@ import { endpointKey, verifySignature } from '../flatcar/verify.ts';
 import { type InstallTarget, matchesPattern, type Placement, placeSysext } from '../image/placement.ts';
 import { inspectSysext, type SysextInfo } from '../image/sysext-file.ts';
 import { LIMITS } from '../net/limits.ts';
+import type { DdiRequest } from '../sysext/ddi-signing.ts';
 import { parseSysupdateConf } from '../sysext/sysupdate.ts';
 import { bakeryUrls, type FetchCheck, imageFileName, type SysextSpec } from './plan.ts';
 
@@ -176,29 +177,37 @@ async function recipeSysext(
   ctx: Context,
   spec: Extract<SysextSpec, { source: 'recipe' }>,
   arch: Arch,
+  ddi?: DdiRequest,
 ): Promise<Fetched> {
   const { createSysext } = await import('../sysext/create.ts');
   const outputDir = join(ctx.cacheDir, 'built', arch, spec.name);
-  const result = await createSysext(ctx, { name: spec.name, version: spec.version, arch, outputDir, sysupdate: true });
+  const request = { name: spec.name, version: spec.version, arch, outputDir, sysupdate: true };
+  const result = await createSysext(ctx, { ...request, ...(ddi ? { ddi } : {}) });
   // Bakery naming, with 'latest' resolved, so the baked file matches the conf's MatchPattern.
   const file = imageFileName({ ...spec, version: result.version }, arch);
   const conf = result.confs.find((path: string) => path.endsWith(`/${spec.name}.conf`));
   return conf ? { image: result.image, conf, file } : { image: result.image, file };
 }
 
-export async function fetchSysext(ctx: Context, spec: SysextSpec, arch: Arch, workDir: string): Promise<Fetched> {
+export async function fetchSysext(
+  ctx: Context,
+  spec: SysextSpec,
+  arch: Arch,
+  workDir: string,
+  ddi?: DdiRequest,
+): Promise<Fetched> {
   if (spec.source === 'local') return localSysext(spec);
   if (spec.source === 'bakery') return bakerySysext(ctx, spec, workDir);
   if (spec.source === 'catalog') return catalogSysext(ctx, spec, arch, workDir);
-  return recipeSysext(ctx, spec, arch);
+  return recipeSysext(ctx, spec, arch, ddi);
 }
 
 export async function prepareSysext(
   ctx: Context,
   spec: SysextSpec,
-  options: { arch: Arch; installTo: InstallTarget; workDir: string; osVersion?: string },
+  options: { arch: Arch; installTo: InstallTarget; workDir: string; osVersion?: string; ddi?: DdiRequest },
 ): Promise<PreparedSysext> {
-  const fetched = await fetchSysext(ctx, spec, options.arch, options.workDir);
+  const fetched = await fetchSysext(ctx, spec, options.arch, options.workDir, options.ddi);
   for (const { url, checkedBy } of fetched.checks ?? []) ctx.log.debug(`checked ${url}: ${checkedBy}`);
   const info = await inspectSysext(ctx, fetched.image, {
     name: spec.name,

@@ -14,6 +14,8 @@ import { findTool } from '../core/exec.ts';
 import { checkExtensionName } from '../image/sysext-file.ts';
 import { getRecipe, recipeDir } from './catalog.ts';
 import { folderInside } from './confine.ts';
+import { type CheckedDdi, checkDdi, type DdiRequest } from './ddi-signing.ts';
+import { writeDdi } from './ddi-write.ts';
 import { buildImage, IMAGE_FORMATS, type ImageFormat } from './image.ts';
 import { formatFindings, lintTree } from './lint.ts';
 import type { Recipe } from './recipe.ts';
@@ -48,6 +50,8 @@ export interface CreateRequest {
   /** EXTENSION_RELOAD_MANAGER=1 even when the recipe does not ask for it. */
   forceReload?: boolean;
   options?: Record<string, string | boolean>;
+  /** A verity DDI (signed when it names a key and certificate) instead of a bare filesystem image. */
+  ddi?: DdiRequest;
 }
 
 export interface CreateResult {
@@ -71,6 +75,7 @@ export interface PackRequest {
   fsSize?: number;
   /** Replace an existing image; without it an existing one is refused, as bake refuses its output. */
   force?: boolean;
+  ddi?: DdiRequest;
 }
 
 /** Everything assemble() needs once the tree is filled. */
@@ -88,6 +93,7 @@ interface Assembly {
   epoch: number;
   reload: boolean;
   sysupdate?: { verify: boolean; patchLevel: boolean };
+  ddi?: CheckedDdi;
 }
 
 export async function createSysext(ctx: Context, request: CreateRequest): Promise<CreateResult> {
@@ -106,6 +112,7 @@ export async function createFromRecipe(ctx: Context, recipe: Recipe, request: Cr
   }
   const options = checkOptions(recipe, request.options ?? {});
   const format = await checkFormat(request.format ?? 'squashfs', request.fsSize);
+  const ddi = request.ddi && { ddi: await checkDdi(request.ddi, format) };
   const version = request.version === 'latest' ? (await recipeLatest(ctx, recipe))[0]! : request.version;
   await using scratch = await tempDir('bake-sysext');
   const root = join(scratch.path, 'root');
@@ -124,6 +131,7 @@ export async function createFromRecipe(ctx: Context, recipe: Recipe, request: Cr
     format,
     ...outputOptions(request),
     reload: recipe.reload || (request.forceReload ?? false),
+    ...ddi,
     ...(request.sysupdate
       ? { sysupdate: { verify: request.verify ?? false, patchLevel: recipe.patchLevelSysupdate ?? false } }
       : {}),
@@ -153,6 +161,7 @@ export async function packSysext(ctx: Context, request: PackRequest): Promise<Cr
     throw inputError(`${request.dir} is not a directory`, 'name a directory holding usr/ and/or opt/');
   checkExtensionName(request.name);
   const format = await checkFormat(request.format ?? 'squashfs', request.fsSize);
+  const ddi = request.ddi && { ddi: await checkDdi(request.ddi, format) };
   const image = join(request.outputDir, outputFileName(request.name, request.outputFile));
   if (!request.force && (await lstat(image).catch(() => undefined))) {
     throw new BakeError(
@@ -174,6 +183,7 @@ export async function packSysext(ctx: Context, request: PackRequest): Promise<Cr
     format,
     ...outputOptions(request),
     reload: request.forceReload ?? false,
+    ...ddi,
   });
 }
 
@@ -197,14 +207,18 @@ async function assemble(ctx: Context, job: Assembly): Promise<CreateResult> {
   const imageName = outputFileName(job.name, job.outputFile);
   const image = outputs.pending(imageName);
   const size = job.fsSize !== undefined ? { size: job.fsSize } : {};
+  // A DDI wraps the filesystem image: built beside the tree first, then laid into the DDI.
+  const filesystem = job.ddi ? join(job.scratch, 'payload') : image;
   await buildImage(ctx, job.format, {
     tree: job.root,
-    output: image,
+    output: filesystem,
     epoch: job.epoch,
     entries,
     scratch: job.scratch,
     ...size,
   });
+  if (job.ddi)
+    await writeDdi(ctx, { arch: job.arch, payload: filesystem, output: image, scratch: job.scratch, ddi: job.ddi });
   // The tree is done with once the image exists: free it while the image is hashed, not after.
   const [sha256] = await Promise.all([sha256File(image), rm(job.root, { recursive: true, force: true })]);
   const sumsName = `SHA256SUMS.${job.name}`;

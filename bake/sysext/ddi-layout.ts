@@ -48,3 +48,10 @@ export function verityPartitionUuids(rootHash: string): { data: string; hash: st
     `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
   return { data: asUuid(rootHash.slice(0, 32)), hash: asUuid(rootHash.slice(-32)) };
 }
+
+/**
+ * GPT attribute bit 60 (read-only): systemd-repart sets it on the payload and the hash partition, not on
+ * the signature partition, and systemd mounts a partition with it read-only.
+ */
+export const DDI_READ_ONLY_ROLES: readonly DdiPartitionRole[] = ['root', 'root-verity'];
+export const GPT_READ_ONLY_BIT = 60;
