@@ -84,14 +84,13 @@ export interface Range {
 
 /** A u64 that must fit a JavaScript number (every size and address in a partition does). */
 export function readU64(buffer: Buffer, at: number, fail: Fail): number {
-  const value = readU64Big(buffer, at, fail);
-  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw fail(`holds an absurd value (${value}) at byte ${at}`);
-  return Number(value);
+  within(buffer, at, 8, fail);
+  return safeNumber(buffer.readBigUInt64LE(at), fail);
 }
 
-export function readU64Big(buffer: Buffer, at: number, fail: Fail): bigint {
-  within(buffer, at, 8, fail);
-  return buffer.readBigUInt64LE(at);
+export function safeNumber(value: bigint, fail: Fail): number {
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw fail(`holds an absurd value (${value})`);
+  return Number(value);
 }
 
 /** Refuses a read of `length` bytes at `at` that leaves `buffer`. */

@@ -31,6 +31,7 @@ import {
   SUPER,
   SUPERBLOCK_OFFSETS,
   SUPERBLOCK_SIZE,
+  safeNumber,
   sysChunkArray,
   within,
 } from './btrfs-format.ts';
@@ -69,6 +70,8 @@ const MAX_TREE_BLOCKS = 100_000;
 const MAX_DIR_ENTRIES = 100_000;
 const MAX_CHUNKS = 10_000;
 const MAX_NAME = 255;
+/** A file bake reads is small: a few hundred extents at most, so a file split into millions is refused. */
+const MAX_EXTENTS = 10_000;
 /** btrfs compresses at most 128 KiB of a file into one extent; a symlink holds at most PATH_MAX - 1 bytes. */
 const MAX_COMPRESSED_EXTENT = 128 * 1024;
 const MAX_LINK_TARGET = 4095;
@@ -275,8 +278,10 @@ class FileTree {
   /** A file's bytes: inline, regular or compressed extents laid at their offsets; holes stay zero. */
   async contents(inode: Inode): Promise<Buffer> {
     const out = Buffer.alloc(inode.size);
+    let extents = 0;
     for await (const { key, data } of this.volume.items(this.tree, ...keysOf(inode.ino, ITEM_TYPE.extentData))) {
       if (key.offset >= BigInt(out.length)) break;
+      if (++extents > MAX_EXTENTS) throw this.source.fail(`has a file in more than ${MAX_EXTENTS} extents`);
       const at = Number(key.offset);
       (await this.extent(data, out.length - at)).copy(out, at);
     }
@@ -358,11 +363,6 @@ class FileTree {
 
 function treeAt(superblock: Buffer, root: number, level: number, fail: Fail): Tree {
   return { logical: readU64(superblock, root, fail), level: superblock[level]! };
-}
-
-function safeNumber(value: bigint, fail: Fail): number {
-  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw fail(`holds an absurd address (${value})`);
-  return Number(value);
 }
 
 /** `length` bytes at `position` in the partition; refused when they leave it. */
