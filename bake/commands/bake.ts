@@ -14,6 +14,7 @@ import { PROJECT_ROOT } from '../core/project.ts';
 import { resolveRelease } from '../flatcar/release.ts';
 import { IMAGE_BIN } from '../flatcar/release-files.ts';
 import { placeSysext } from '../image/placement.ts';
+import { detectFormat } from '../image/sysext-file.ts';
 import { type BakeResult, bake } from '../pipeline/bake.ts';
 import {
   type BakePlan,
@@ -98,14 +99,41 @@ export function command(): Command {
     // Recipes build squashfs payloads; a bad key or certificate is refused before any download.
     if (request.ddi) await checkDdi(request.ddi, 'squashfs');
     if (ctx.dryRun) return printDryRun(ctx, await resolvePlan(ctx, request));
-    // What needs no network first: an output in the way, and the privileges a bake needs.
+    // What needs no network first: an output in the way, and root for the steps the request says need it.
     await ensureOutputFree(join(request.outputDir, IMAGE_BIN), request.force);
-    await requirePrivileges(ctx.run);
+    await requireRootFor(ctx, await stepsNeedingRoot(request));
     const stages = new StageRunner(ctx, { verbose: flags.verbose ?? false, quiet: flags.quiet ?? false });
     const plan = await stages.run('resolve', 'Resolve release', (report) => resolvePlan(ctx, request, report));
+    // `--vendor-route auto` picks its route by release: known now, still before the image is downloaded.
+    if (request.vendorOptions.route === 'auto') await requireRootFor(ctx, autoSdkRoute(plan));
     await printResult(ctx, await bake(ctx, plan, stages), started);
   });
   return program;
+}
+
+/**
+ * What a bake still needs root for: the SDK vendor route (Flatcar's own privileged container) and local
+ * btrfs sysexts (read through a read-only mount). Everything else is done offline as the user.
+ */
+async function stepsNeedingRoot(request: BakeRequest): Promise<string[]> {
+  const btrfs: string[] = [];
+  for (const spec of request.sysexts)
+    if (spec.source === 'local' && (await detectFormat(spec.file)) === 'btrfs') btrfs.push(spec.file);
+  return [
+    ...(request.vendorOptions.route === 'sdk' ? sdkRoute(request.vendors) : []),
+    ...(btrfs.length > 0 ? [`reading the btrfs sysext ${btrfs.join(', ')}`] : []),
+  ];
+}
+
+/** The vendors `--vendor-route auto` sent to the SDK route (it picks by release). */
+const autoSdkRoute = (plan: BakePlan) =>
+  sdkRoute(plan.vendors.filter((vendor) => vendor.route === 'sdk').map((vendor) => vendor.vendor));
+
+const sdkRoute = (vendors: readonly string[]) =>
+  vendors.length > 0 ? [`the SDK vendor route (${vendors.join(', ')})`] : [];
+
+async function requireRootFor(ctx: Context, steps: string[]): Promise<void> {
+  if (steps.length > 0) await requirePrivileges(ctx.run, steps.join(' and '));
 }
 
 /** The release the request names, and the plan the run follows and --dry-run prints. */

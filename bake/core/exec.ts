@@ -28,9 +28,9 @@ export const HOST_TOOLS: Readonly<Record<string, HostTool>> = {
   pbzip2: { package: 'pbzip2', needed: 'decompress release images', anyOf: 'bzip2', everyBake: true },
   bzip2: { package: 'bzip2', needed: 'decompress release images', anyOf: 'bzip2', everyBake: true },
   gpg: { package: 'gnupg', needed: 'verify release signatures (every bake) and sign repositories', everyBake: true },
-  losetup: { package: 'mount', needed: 'attach images to loop devices (bake, sysext create)', everyBake: true },
-  mount: { package: 'mount', needed: 'mount image partitions (bake, sysext create)', everyBake: true },
-  umount: { package: 'mount', needed: 'unmount image partitions', everyBake: true },
+  losetup: { package: 'mount', needed: 'attach btrfs sysexts to loop devices (as root)' },
+  mount: { package: 'mount', needed: 'mount btrfs sysexts read-only (as root)' },
+  umount: { package: 'mount', needed: 'unmount what bake mounted' },
   resize2fs: { package: 'e2fsprogs', needed: 'grow ROOT and build ext4 sysexts' },
   e2fsck: { package: 'e2fsprogs', needed: 'check filesystems after a bake', everyBake: true },
   debugfs: { package: 'e2fsprogs', needed: 'edit ext4 partitions offline (bake)', everyBake: true },
@@ -43,12 +43,16 @@ export const HOST_TOOLS: Readonly<Record<string, HostTool>> = {
   'fsck.erofs': { package: 'erofs-utils', needed: 'read and lint erofs sysexts' },
   'qemu-img': { package: 'qemu-utils', needed: 'vendor images and bake boot' },
   'systemd-dissect': { package: 'systemd-container', needed: 'read OEM sysexts for vendor images' },
-  zstd: { package: 'zstd', needed: '--compression zst for vendor images' },
+  zstd: {
+    package: 'zstd',
+    needed: "read USR's zstd-compressed os-release (every bake) and --compression zst",
+    everyBake: true,
+  },
   pigz: { package: 'pigz', needed: '--compression gz for vendor images' },
   tar: { package: 'tar', needed: 'unpack upstream archives (sysext create) and the vendor scripts' },
   mkfifo: { package: 'coreutils', needed: 'decompress while downloading', everyBake: true },
   cp: { package: 'coreutils', needed: 'copy cached images (reflinks where possible)', everyBake: true },
-  sudo: { package: 'sudo', needed: 'run as a non-root user' },
+  sudo: { package: 'sudo', needed: 'run the SDK vendor route and btrfs sysexts as a non-root user' },
   podman: {
     package: 'podman',
     needed: 'the Flatcar SDK (--vendor-route sdk) and source-built recipes',
@@ -205,26 +209,24 @@ function lastMeaningfulLine(text: string): string {
 }
 
 /**
- * Checked before a bake downloads anything: bake attaches loop devices and mounts, so it needs root, or
- * sudo that asks no password (a prompt would stall a bake in the middle, or in CI, forever).
+ * Checked up front, before anything large is downloaded, by the few steps that still need root (the
+ * SDK vendor route runs Flatcar's privileged container; btrfs sysexts are mounted to be read): root, or
+ * sudo that asks no password (a prompt would stall a bake in the middle, or in CI, forever). `needs`
+ * names them, for the message.
  */
-export async function requirePrivileges(runner: Runner, isRoot = isRootUser()): Promise<void> {
+export async function requirePrivileges(runner: Runner, needs: string, isRoot = isRootUser()): Promise<void> {
   if (isRoot) return;
   const hint = 'run bake as root, or allow this user passwordless sudo';
   const sudo = await runner
-    .run('sudo', ['--non-interactive', 'true'], {
-      readOnly: true,
-      allowFailure: true,
-      why: 'run losetup and mount as root',
-    })
+    .run('sudo', ['--non-interactive', 'true'], { readOnly: true, allowFailure: true, why: needs })
     .catch((error: unknown) => {
       if (error instanceof BakeError && error.kind === 'tool')
-        throw toolError('bake needs root or passwordless sudo, and sudo is not installed', hint);
+        throw toolError(`${needs} needs root or passwordless sudo, and sudo is not installed`, hint);
       throw error;
     });
   if (sudo.exitCode !== 0)
     throw toolError(
-      `bake needs root or passwordless sudo (sudo said: ${lastMeaningfulLine(sudo.stderr) || `exit ${sudo.exitCode}`})`,
+      `${needs} needs root or passwordless sudo (sudo said: ${lastMeaningfulLine(sudo.stderr) || `exit ${sudo.exitCode}`})`,
       hint,
     );
 }

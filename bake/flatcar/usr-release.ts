@@ -5,13 +5,13 @@
  * directory. So, before the image is kept or published, bake reads USR's os-release (offline: USR is
  * never mounted) and refuses an image that is not the release and board it asked for.
  */
-import { constants, lstat, mkdtemp, open, readlink } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { open } from 'node:fs/promises';
+import { posix } from 'node:path';
 import type { Context } from '../context.ts';
 import { CleanupStack, tempDir } from '../core/cleanup.ts';
 import { verifyError } from '../core/errors.ts';
 import { parseKeyValueFile } from '../core/key-value.ts';
-import { attachPartition } from '../image/disk.ts';
+import { openBtrfs } from '../image/btrfs-read.ts';
 import { type GptPartition, readGpt } from '../image/gpt.ts';
 import type { ResolvedRelease } from './release.ts';
 
@@ -32,6 +32,8 @@ interface UsrReader {
   /** `fsPath` is relative to USR's own root (`/lib/os-release` for the system's `/usr/lib/os-release`). */
   lookup(fsPath: string): Promise<UsrEntry>;
   read(fsPath: string): Promise<string>;
+  /** The names in a directory (without `.` and `..`). */
+  list(fsPath: string): Promise<string[]>;
 }
 
 const refuse = (problem: string) => verifyError(`the image's ${OS_RELEASE} ${problem}`, HINT);
@@ -141,63 +143,25 @@ export async function checkImageIsRelease(
   }
 }
 
-/** btrfs-progs reads no image at an offset, so USR gets a read-only loop device; `btrfs restore` copies single paths out. */
+/** USR's btrfs read in the image file itself, at USR's offset: no loop device, no mount, no root. */
 async function btrfsReader(ctx: Context, stack: CleanupStack, image: string, usr: GptPartition): Promise<UsrReader> {
-  const { device } = await attachPartition(ctx, stack, image, usr, { readOnly: true });
-  const work = await tempDir('bake-usr');
-  // btrfs restore writes as root when bake runs through sudo, so its output is removed the same way.
-  stack.defer(`remove ${work.path}`, async () => {
-    await ctx.run.run('rm', ['-rf', '--one-file-system', work.path], {
-      privileged: true,
-      readOnly: true,
-      uncancellable: true,
-    });
-    await work[Symbol.asyncDispose]();
+  const file = await open(image, 'r');
+  stack.defer(`close ${image}`, () => file.close());
+  const scratch = await tempDir('bake-usr');
+  stack.defer(`remove ${scratch.path}`, async () => scratch[Symbol.asyncDispose]());
+  const reader = await openBtrfs({
+    file,
+    offset: usr.offsetBytes,
+    size: usr.sizeBytes,
+    fail: (problem) => verifyError(`the image's USR partition ${problem}`, HINT),
+    run: ctx.run,
+    scratch: scratch.path,
   });
-  const restore = async (fsPath: string): Promise<string> => {
-    const out = await mkdtemp(join(work.path, 'r-'));
-    const names = fsPath
-      .split('/')
-      .filter(Boolean)
-      .map((name) => name.replace(/[.+]/g, '\\$&'));
-    await ctx.run.run('btrfs', ['restore', '-S', '-i', '--path-regex', nestedRegex(names), device, out], {
-      privileged: true,
-      readOnly: true,
-      why: "read the image's os-release",
-    });
-    return join(out, fsPath);
-  };
   return {
-    async lookup(fsPath) {
-      const restored = await restore(fsPath);
-      const stats = await lstat(restored).catch(() => undefined);
-      if (!stats) return { kind: 'missing' };
-      if (stats.isSymbolicLink()) return { kind: 'link', target: await readlink(restored) };
-      return { kind: stats.isFile() ? 'file' : stats.isDirectory() ? 'dir' : 'other' };
-    },
-    async read(fsPath) {
-      return readSmallFile(await restore(fsPath));
-    },
+    lookup: (fsPath) => reader.lookup(fsPath),
+    list: (fsPath) => reader.list(fsPath),
+    read: async (fsPath) => (await reader.read(fsPath, MAX_OS_RELEASE_BYTES)).toString('utf8'),
   };
-}
-
-/** `^/(|a(|/b(|/c)))$`: what btrfs restore needs to reach /a/b/c (every parent must match too). */
-function nestedRegex(escapedNames: readonly string[]): string {
-  const inner = escapedNames.reduceRight((rest, name) => `(|/${name}${rest})`, '');
-  return `^${inner.replace(/^\(\|\//, '/(|')}$`;
-}
-
-/** Never follows a symlink on the host, and reads no more than an os-release can be. */
-async function readSmallFile(path: string): Promise<string> {
-  const file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  try {
-    const buffer = Buffer.alloc(MAX_OS_RELEASE_BYTES + 1);
-    const { bytesRead } = await file.read(buffer, 0, buffer.length, 0);
-    if (bytesRead > MAX_OS_RELEASE_BYTES) throw refuse(`is larger than ${MAX_OS_RELEASE_BYTES} bytes`);
-    return buffer.toString('utf8', 0, bytesRead);
-  } finally {
-    await file.close();
-  }
 }
 
 /** debugfs reads ext2 in the image file itself (`image?offset=N`), unprivileged and without a loop device. */
@@ -225,6 +189,11 @@ async function debugfsReader(ctx: Context, _stack: CleanupStack, image: string, 
       const size = Number(/Size: (\d+)/.exec(await debugfs(`stat ${fsPath}`))?.[1] ?? Infinity);
       if (size > MAX_OS_RELEASE_BYTES) throw refuse(`is larger than ${MAX_OS_RELEASE_BYTES} bytes`);
       return debugfs(`cat ${fsPath}`);
+    },
+    async list(fsPath) {
+      // `ls -p` prints one /inode/mode/uid/gid/name/size/ line per entry.
+      const lines = (await debugfs(`ls -p ${fsPath}`)).split('\n').filter((line) => line.startsWith('/'));
+      return lines.map((line) => line.split('/')[5] ?? '').filter((name) => name !== '.' && name !== '..');
     },
   };
 }

@@ -129,14 +129,3 @@ export async function freeBytes(path: string): Promise<number> {
   const stats = await statfs(path);
   return stats.bavail * stats.bsize;
 }
-
-/** Read-only consistency checks after unmounting, with the filesystems' own tools. */
-export async function checkFilesystem(ctx: Context, device: string, fstype: string, label: string): Promise<void> {
-  const checks: Record<string, [string, string[]]> = {
-    ext4: ['e2fsck', ['-f', '-n', device]],
-    btrfs: ['btrfs', ['check', '--readonly', device]],
-  };
-  const check = checks[fstype];
-  if (!check) return;
-  await ctx.run.run(check[0], check[1], { privileged: true, why: `check the ${label} filesystem` });
-}

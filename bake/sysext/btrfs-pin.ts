@@ -14,72 +14,47 @@
  * Layout facts: https://btrfs.readthedocs.io/en/latest/dev/On-disk-format.html
  */
 import { type FileHandle, open } from 'node:fs/promises';
-import CRC32C from 'crc-32/crc32c.js';
 import { toolError } from '../core/errors.ts';
+import {
+  CHECKSUMMED_FROM,
+  CHUNK,
+  type Chunk,
+  checksum,
+  DEV_ITEM_UUID,
+  DIR_ENTRY,
+  type Fail,
+  HEADER,
+  INODE_TIMES,
+  ITEM,
+  ITEM_TYPE,
+  KEY,
+  KEY_POINTER,
+  keyPointers,
+  leafItems,
+  MAGIC,
+  parseChunk,
+  physicalRanges,
+  type Range,
+  ROOT_ITEM,
+  SUPER,
+  SUPERBLOCK_OFFSETS,
+  SUPERBLOCK_SIZE,
+  SYS_CHUNK_ARRAY_CAPACITY,
+  sysChunkArray,
+} from '../image/btrfs-format.ts';
 
-const SUPERBLOCK_OFFSETS = [0x1_0000, 0x400_0000, 0x40_0000_0000];
-const SUPERBLOCK_SIZE = 4096;
-const MAGIC = Buffer.from('_BHRfS_M');
-const CHECKSUMMED_FROM = 32;
-
-const SYS_CHUNK_ARRAY_CAPACITY = 2048;
-const SUPER = {
-  fsid: 32,
-  magic: 64,
-  root: 80,
-  chunkRoot: 88,
-  nodesize: 148,
-  sysChunkArraySize: 160,
-  csumType: 196,
-  devItem: 201,
-  sysChunkArray: 811,
-};
-const HEADER = { fsid: 32, bytenr: 48, chunkTreeUuid: 64, generation: 80, nritems: 96, level: 100, size: 101 };
-const KEY = { objectid: 0, type: 8, offset: 9, size: 17 };
-const ITEM = { dataOffset: KEY.size, dataSize: KEY.size + 4, size: KEY.size + 8 };
-const KEY_POINTER = { blockptr: KEY.size, size: KEY.size + 16 };
-const DEV_ITEM_UUID = 66;
-const CHUNK = { type: 24, numStripes: 44, size: 48, stripeSize: 32, stripeOffset: 8, stripeDevUuid: 16 };
-
-const ITEM_TYPE = {
-  inode: 1,
-  xattr: 24,
-  dirItem: 84,
-  dirIndex: 96,
-  root: 132,
-  extent: 168,
-  devExtent: 204,
-  dev: 216,
-  chunk: 228,
-  uuidSubvolume: 251,
-  uuidReceived: 252,
-};
-const INODE_TIMES = [112, 124, 136, 148];
-const ROOT_ITEM = { bytenr: 176, uuids: [247, 263, 279], times: [...INODE_TIMES, 327, 339, 351, 363] };
 const DEV_EXTENT_CHUNK_TREE_UUID = 32;
-const DIR_ENTRY = { transid: KEY.size, dataLength: KEY.size + 8, nameLength: KEY.size + 10, size: KEY.size + 13 };
-
-/** Block group type bits: data 1, system 2, metadata 4, DUP 32; any other bit is a multi-device profile. */
-const KNOWN_BLOCK_GROUP_BITS = 0x7n | 0x20n;
 const UUID_SIZE = 16;
 const PAGE_SIZE = 4096;
-
-interface Chunk {
-  logical: number;
-  length: number;
-  stripeOffsets: number[];
-}
-
-interface Range {
-  start: number;
-  length: number;
-}
 
 interface LiveTrees {
   /** Every reachable tree block, by logical address. */
   blocks: Map<number, Buffer>;
   dataExtents: Range[];
 }
+
+/** mkfs.btrfs wrote what bake cannot pin: a build failure, never a verdict on the tree. */
+const unpinnable: Fail = (problem) => toolError(`mkfs.btrfs wrote a btrfs image that ${problem}`);
 
 /**
  * Rewrites a fresh mkfs.btrfs image in place: unused bytes zeroed, random UUIDs fixed, inode times and
@@ -102,9 +77,9 @@ export async function pinBtrfsImage(path: string, epoch: number): Promise<void> 
     const kept = [
       ...superblocks.map(({ offset }) => ({ start: offset, length: SUPERBLOCK_SIZE })),
       ...[...trees.blocks.keys()].flatMap((logical) =>
-        physicalRanges(chunks, { start: logical, length: nodesize }, path),
+        physicalRanges(chunks, { start: logical, length: nodesize }, unpinnable),
       ),
-      ...trees.dataExtents.flatMap((extent) => physicalRanges(chunks, extent, path)),
+      ...trees.dataExtents.flatMap((extent) => physicalRanges(chunks, extent, unpinnable)),
     ];
     await zeroAllBut(file, kept, (await file.stat()).size);
 
@@ -115,7 +90,7 @@ export async function pinBtrfsImage(path: string, epoch: number): Promise<void> 
       pinTreeBlock(block, uuids, epoch);
       writeChecksum(block);
       uuids.assertGone(block);
-      for (const range of physicalRanges(chunks, { start: logical, length: nodesize }, path))
+      for (const range of physicalRanges(chunks, { start: logical, length: nodesize }, unpinnable))
         await file.write(block, 0, nodesize, range.start);
     }
     // Read before anything was zeroed, which never touches a superblock (they are kept).
@@ -188,47 +163,17 @@ async function readSuperblock(file: FileHandle, offset: number, path: string): P
 
 /** The chunks: the superblock's system chunks lead to the chunk tree, which lists them all. */
 async function readChunks(file: FileHandle, superblock: Buffer, nodesize: number, path: string): Promise<Chunk[]> {
-  const systemChunks = [...sysChunkArray(superblock)].map(({ chunk, logical }) =>
-    parseChunk(superblock, chunk, logical, path),
+  const systemChunks = [...sysChunkArray(superblock, unpinnable)].map(({ chunk, logical }) =>
+    parseChunk(superblock, chunk, logical, unpinnable),
   );
   const chunks: Chunk[] = [];
   await walkTree(file, systemChunks, nodesize, Number(superblock.readBigUInt64LE(SUPER.chunkRoot)), path, (block) => {
-    for (const { type, key, data } of leafItems(block)) {
+    for (const { type, key, data } of leafItems(block, unpinnable)) {
       if (type === ITEM_TYPE.chunk)
-        chunks.push(parseChunk(block, data, Number(block.readBigUInt64LE(key + KEY.offset)), path));
+        chunks.push(parseChunk(block, data, Number(block.readBigUInt64LE(key + KEY.offset)), unpinnable));
     }
   });
   return chunks;
-}
-
-/** The superblock's copy of the system chunk items: each a key (whose offset is the logical start) and a chunk. */
-function* sysChunkArray(superblock: Buffer): Generator<{ chunk: number; logical: number }> {
-  const end = SUPER.sysChunkArray + superblock.readUInt32LE(SUPER.sysChunkArraySize);
-  for (let key = SUPER.sysChunkArray; key < end; ) {
-    const chunk = key + KEY.size;
-    yield { chunk, logical: Number(superblock.readBigUInt64LE(key + KEY.offset)) };
-    key = chunk + CHUNK.size + superblock.readUInt16LE(chunk + CHUNK.numStripes) * CHUNK.stripeSize;
-  }
-}
-
-function parseChunk(buffer: Buffer, offset: number, logical: number, path: string): Chunk {
-  if ((buffer.readBigUInt64LE(offset + CHUNK.type) & ~KNOWN_BLOCK_GROUP_BITS) !== 0n) {
-    throw toolError(`${path}: only single and DUP btrfs profiles can be pinned`);
-  }
-  const stripeOffsets = Array.from({ length: buffer.readUInt16LE(offset + CHUNK.numStripes) }, (_, index) =>
-    Number(buffer.readBigUInt64LE(offset + CHUNK.size + index * CHUNK.stripeSize + CHUNK.stripeOffset)),
-  );
-  return { logical, length: Number(buffer.readBigUInt64LE(offset)), stripeOffsets };
-}
-
-/** Where a logical range lies on the device: once per stripe (twice for DUP). */
-function physicalRanges(chunks: Chunk[], range: Range, path: string): Range[] {
-  const chunk = chunks.find(
-    (candidate) =>
-      range.start >= candidate.logical && range.start + range.length <= candidate.logical + candidate.length,
-  );
-  if (!chunk) throw toolError(`${path}: btrfs extent at ${range.start} lies outside every chunk`);
-  return chunk.stripeOffsets.map((stripe) => ({ start: stripe + range.start - chunk.logical, length: range.length }));
 }
 
 /** The root tree, the trees its root items name, and the data extents the extent tree lists. */
@@ -242,7 +187,7 @@ async function readLiveTrees(
   const live: LiveTrees = { blocks: new Map(), dataExtents: [] };
   const collect = (block: Buffer, logical: number) => {
     live.blocks.set(logical, block);
-    for (const { type, key } of leafItems(block)) {
+    for (const { type, key } of leafItems(block, unpinnable)) {
       if (type === ITEM_TYPE.extent) {
         live.dataExtents.push({
           start: Number(block.readBigUInt64LE(key + KEY.objectid)),
@@ -254,7 +199,7 @@ async function readLiveTrees(
   const treeRoots: number[] = [];
   await walkTree(file, chunks, nodesize, Number(superblock.readBigUInt64LE(SUPER.root)), path, (block, logical) => {
     collect(block, logical);
-    for (const { type, data } of leafItems(block))
+    for (const { type, data } of leafItems(block, unpinnable))
       if (type === ITEM_TYPE.root) treeRoots.push(Number(block.readBigUInt64LE(data + ROOT_ITEM.bytenr)));
   });
   treeRoots.push(Number(superblock.readBigUInt64LE(SUPER.chunkRoot)));
@@ -272,16 +217,18 @@ async function walkTree(
   visit: (block: Buffer, logical: number) => void,
 ): Promise<void> {
   const block = Buffer.alloc(nodesize);
-  await file.read(block, 0, nodesize, physicalRanges(chunks, { start: logical, length: nodesize }, path)[0]!.start);
+  await file.read(
+    block,
+    0,
+    nodesize,
+    physicalRanges(chunks, { start: logical, length: nodesize }, unpinnable)[0]!.start,
+  );
   if (block.readBigUInt64LE(HEADER.bytenr) !== BigInt(logical) || block.readUInt32LE(0) !== checksum(block)) {
     throw toolError(`${path}: btrfs tree block ${logical} is damaged`);
   }
   visit(block, logical);
-  if (block[HEADER.level] === 0) return;
-  for (let index = 0; index < block.readUInt32LE(HEADER.nritems); index++) {
-    const pointer = HEADER.size + index * KEY_POINTER.size;
-    await walkTree(file, chunks, nodesize, Number(block.readBigUInt64LE(pointer + KEY_POINTER.blockptr)), path, visit);
-  }
+  for (const { blockptr } of keyPointers(block, unpinnable))
+    await walkTree(file, chunks, nodesize, blockptr, path, visit);
 }
 
 /** Writes zeros over every page of the file outside `kept` that is not zero already (holes stay holes). */
@@ -307,27 +254,14 @@ async function zeroAllBut(file: FileHandle, kept: Range[], size: number): Promis
   await zeroUpTo(size);
 }
 
-function checksum(buffer: Buffer): number {
-  return CRC32C.buf(buffer.subarray(CHECKSUMMED_FROM)) >>> 0;
-}
-
 function writeChecksum(buffer: Buffer): void {
   buffer.fill(0, 0, CHECKSUMMED_FROM);
   buffer.writeUInt32LE(checksum(buffer), 0);
 }
 
-/** A leaf's items: type, where the key is, where the data is. Internal nodes have none. */
-function* leafItems(block: Buffer): Generator<{ type: number; key: number; data: number }> {
-  if (block[HEADER.level] !== 0) return;
-  for (let index = 0; index < block.readUInt32LE(HEADER.nritems); index++) {
-    const key = HEADER.size + index * ITEM.size;
-    yield { type: block[key + KEY.type]!, key, data: HEADER.size + block.readUInt32LE(key + ITEM.dataOffset) };
-  }
-}
-
 function collectUuids(block: Buffer, uuids: UuidPins): void {
   uuids.collect(uuidAt(block, HEADER.chunkTreeUuid));
-  for (const { type, data } of leafItems(block)) {
+  for (const { type, data } of leafItems(block, unpinnable)) {
     if (type !== ITEM_TYPE.root) continue;
     for (const field of ROOT_ITEM.uuids) uuids.collect(uuidAt(block, data + field));
   }
@@ -342,7 +276,7 @@ function pinTreeBlock(block: Buffer, uuids: UuidPins, epoch: number): void {
       if (isUuidKey(block[key + KEY.type]!)) uuids.pinSplitKey(block, key);
     }
   }
-  for (const { type, key, data } of leafItems(block)) {
+  for (const { type, key, data } of leafItems(block, unpinnable)) {
     if (isUuidKey(type)) uuids.pinSplitKey(block, key);
     if (type === ITEM_TYPE.inode) pinTimes(block, data, INODE_TIMES, epoch, 'all');
     if (type === ITEM_TYPE.root) {
@@ -370,7 +304,7 @@ function zeroUnusedTail(block: Buffer): void {
     return;
   }
   let dataStart = block.length;
-  for (const { data } of leafItems(block)) dataStart = Math.min(dataStart, data);
+  for (const { data } of leafItems(block, unpinnable)) dataStart = Math.min(dataStart, data);
   block.fill(0, HEADER.size + count * ITEM.size, dataStart);
 }
 
@@ -418,6 +352,6 @@ function pinSuperblock(superblock: Buffer, uuids: UuidPins): void {
     SUPER.sysChunkArray + SYS_CHUNK_ARRAY_CAPACITY,
   );
   uuids.pin(superblock, SUPER.devItem + DEV_ITEM_UUID);
-  for (const { chunk } of sysChunkArray(superblock)) pinChunkStripes(superblock, chunk, uuids);
+  for (const { chunk } of sysChunkArray(superblock, unpinnable)) pinChunkStripes(superblock, chunk, uuids);
   writeChecksum(superblock);
 }

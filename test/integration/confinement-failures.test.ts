@@ -1,7 +1,8 @@
 /**
  * Issue 20 item 8: failures that must be clean. A symlink at the output path is an existing output,
  * found before any work (exit 8) and never followed; a cache too full for the base image's copy costs a
- * warning, not the bake; a user without root or passwordless sudo is told so before any download.
+ * warning, not the bake; a user without root or passwordless sudo who asks for the SDK vendor route (the
+ * one step that still needs root) is told so before any download.
  */
 
 import assert from 'node:assert/strict';
@@ -80,38 +81,55 @@ test('failures that must be clean', {
     await canary.assertUntouched();
   });
 
-  await t.test('a user without root or passwordless sudo is told so before any download', async (t) => {
-    await execa('userdel', ['--remove', USER], { reject: false });
-    await execa('useradd', ['--create-home', '--shell', '/bin/sh', USER]);
-    t.after(() => execa('userdel', ['--remove', USER], { reject: false }));
-    const { stdout: uid } = await execa('id', ['-u', USER]);
-    const canary = await withCanary(t);
-    const ws = await fresh(t);
-    for (const path of [ws.dir, ws.out, ws.tmp, join(ws.dir, 'hello.raw')]) await chown(path, Number(uid), Number(uid));
-    await chmod(ws.dir, 0o755);
-    const before = { entries: await entriesOf(ws.dir), requests: fx.mirror.requests.length };
-    const env = { ...ws.env, HOME: `/home/${USER}`, PATH: process.env.PATH ?? '' };
-    const result = await execa(
-      'runuser',
-      ['-u', USER, '--', process.execPath, CLI, '--output', 'out', 'hello:hello.raw'],
-      {
-        cwd: ws.dir,
-        env,
-        extendEnv: false,
-        reject: false,
-        stdin: 'ignore',
-        timeout: 180_000,
-      },
-    );
-    const run = { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
-    assertOneLineError(
-      run,
-      /bake needs root or passwordless sudo \(sudo said: .*\): run bake as root, or allow this user passwordless sudo/,
-    );
-    assert.equal(run.exitCode, 4);
-    assert.equal(fx.mirror.requests.length, before.requests, 'nothing was downloaded');
-    assert.deepEqual(await entriesOf(ws.dir), before.entries, 'nothing created (not even the cache)');
-    await assertNothingLeft(ws);
-    await canary.assertUntouched();
-  });
+  await t.test(
+    'a user without root or passwordless sudo who asks for the SDK route is told so before any download',
+    async (t) => {
+      await execa('userdel', ['--remove', USER], { reject: false });
+      await execa('useradd', ['--create-home', '--shell', '/bin/sh', USER]);
+      t.after(() => execa('userdel', ['--remove', USER], { reject: false }));
+      const { stdout: uid } = await execa('id', ['-u', USER]);
+      const canary = await withCanary(t);
+      const ws = await fresh(t);
+      for (const path of [ws.dir, ws.out, ws.tmp, join(ws.dir, 'hello.raw')])
+        await chown(path, Number(uid), Number(uid));
+      await chmod(ws.dir, 0o755);
+      const before = { entries: await entriesOf(ws.dir), requests: fx.mirror.requests.length };
+      const env = { ...ws.env, HOME: `/home/${USER}`, PATH: process.env.PATH ?? '' };
+      const result = await execa(
+        'runuser',
+        [
+          '-u',
+          USER,
+          '--',
+          process.execPath,
+          CLI,
+          '--output',
+          'out',
+          '--vendor',
+          'qemu_uefi',
+          '--vendor-route',
+          'sdk',
+          'hello:hello.raw',
+        ],
+        {
+          cwd: ws.dir,
+          env,
+          extendEnv: false,
+          reject: false,
+          stdin: 'ignore',
+          timeout: 180_000,
+        },
+      );
+      const run = { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+      assertOneLineError(
+        run,
+        /the SDK vendor route \(qemu_uefi\) needs root or passwordless sudo \(sudo said: .*\): run bake as root, or allow this user passwordless sudo/,
+      );
+      assert.equal(run.exitCode, 4);
+      assert.equal(fx.mirror.requests.length, before.requests, 'nothing was downloaded');
+      assert.deepEqual(await entriesOf(ws.dir), before.entries, 'nothing created (not even the cache)');
+      await assertNothingLeft(ws);
+      await canary.assertUntouched();
+    },
+  );
 });

@@ -75,7 +75,11 @@ export async function throwAwayUser(t: TestContext, name: string): Promise<Throw
   };
 }
 
-const CONTAINER_IMAGE = 'localhost/bake-unprivileged-test:1';
+/**
+ * One tag per test file's process: the suite runs files side by side, and one file removing a shared tag
+ * when it is done would pull the image from under another's container.
+ */
+const CONTAINER_IMAGE = `localhost/bake-unprivileged-test:${process.pid}`;
 /** Not root inside either: the container runs as this uid, which owns the workspace. */
 export const CONTAINER_UID = 4242;
 

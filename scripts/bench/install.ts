@@ -1,0 +1,68 @@
+/**
+ * Benchmark: the install stage putting a 90 MiB sysext into ROOT, offline (debugfs at ROOT's offset,
+ * then the e2fsck -fn it runs after), against a plain `cp` of the same file on the same disk. Issue 21
+ * allows the offline route at most 1.5× the copy.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { createContext } from '../../bake/context.ts';
+import { memoryLogger } from '../../bake/core/log.ts';
+import { placeSysext } from '../../bake/image/placement.ts';
+import { installIntoImage } from '../../bake/pipeline/install.ts';
+import { makeFlatcarDisk } from '../../test/support/fixtures/disk-image.ts';
+import type { BenchRow } from '../bench.ts';
+import { median, timed } from '../measure.ts';
+
+const RUNS = 3;
+const SYSEXT_BYTES = 90 * 1024 * 1024;
+/** Room for the sysext without growing ROOT: growth is the bake benchmark's business, not this one's. */
+const ROOT_MIB = 256;
+const TARGET_RATIO = 1.5;
+
+export async function run(): Promise<BenchRow[]> {
+  const work = await mkdtemp(join(tmpdir(), 'bench-install-'));
+  try {
+    const base = join(work, 'base.bin');
+    await makeFlatcarDisk(base, { sizes: { ROOT: ROOT_MIB } });
+    // Random bytes: what a compressed sysext looks like to the filesystem (install never looks inside).
+    const sysext = join(work, 'big.raw');
+    await writeFile(sysext, randomBytes(SYSEXT_BYTES));
+    const item = {
+      spec: { name: 'big' },
+      bytes: SYSEXT_BYTES,
+      image: sysext,
+      placement: placeSysext('big', 'big.raw', { partition: 'root', dir: '/opt/extensions' }),
+    };
+    const installs: number[] = [];
+    const copies: number[] = [];
+    for (let round = 0; round < RUNS; round++) {
+      const image = join(work, `image-${round}.bin`);
+      await execa('cp', ['--sparse=always', base, image]);
+      const ctx = createContext({ log: memoryLogger() });
+      installs.push(await timed(() => installIntoImage(ctx, image, [item], () => undefined)));
+      copies.push(await timed(() => execa('cp', [sysext, join(work, `copy-${round}.raw`)])));
+      await rm(image);
+      await rm(join(work, `copy-${round}.raw`));
+    }
+    const [install, copy] = [median(installs), median(copies)];
+    const ratio = install / copy;
+    return [
+      { name: 'install a 90 MiB sysext into ROOT (offline, with e2fsck)', value: round3(install), unit: 's' },
+      { name: 'cp of the same file on the same disk', value: round3(copy), unit: 's' },
+      {
+        name: 'install / cp',
+        value: round3(ratio),
+        unit: 'x',
+        target: `<= ${TARGET_RATIO}`,
+        pass: ratio <= TARGET_RATIO,
+      },
+    ];
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+const round3 = (value: number) => Math.round(value * 1000) / 1000;
