@@ -64,6 +64,7 @@ export const HOST_TOOLS: Readonly<Record<string, HostTool>> = {
   git: { package: 'git', needed: 'check the flatcar/scripts tarball against its pinned tree (SDK vendor route)' },
   unshare: { package: 'util-linux', needed: 'rebuild OEM offline with root ownership as an ordinary user' },
   'dump.erofs': { package: 'erofs-utils', needed: 'read owners in erofs sysexts without root' },
+  openssl: { package: 'openssl', needed: 'verify the signatures of signed DDI sysexts' },
 };
 
 export interface RunOptions {

@@ -38,12 +38,13 @@ export function checkExtensionName(name: string): void {
   }
 }
 
-export async function detectFormat(path: string): Promise<SysextFormat | undefined> {
+/** The filesystem at `offset` of the file (a DDI's payload partition, or 0 for a bare image). */
+export async function detectFormat(path: string, offset = 0): Promise<SysextFormat | undefined> {
   const file = await open(path, 'r');
   try {
     for (const magic of MAGICS) {
       const found = Buffer.alloc(magic.bytes.length);
-      const { bytesRead } = await file.read(found, 0, found.length, magic.offset);
+      const { bytesRead } = await file.read(found, 0, found.length, offset + magic.offset);
       if (bytesRead === found.length && found.equals(magic.bytes)) return magic.format;
     }
     return undefined;

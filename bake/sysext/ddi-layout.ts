@@ -48,3 +48,16 @@ export function verityPartitionUuids(rootHash: string): { data: string; hash: st
     `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
   return { data: asUuid(rootHash.slice(0, 32)), hash: asUuid(rootHash.slice(-32)) };
 }
+
+/** systemd refuses a signature partition larger than this (dissect-image.c): no signature needs more. */
+export const DDI_SIGNATURE_PARTITION_MAX_BYTES = 4 * 1024 * 1024;
+
+/** The architecture and role a partition type GUID stands for in a sysext DDI; undefined for any other type. */
+export function ddiPartitionRole(typeGuid: string): { arch: Arch; role: DdiPartitionRole } | undefined {
+  for (const [arch, roles] of Object.entries(DDI_PARTITION_TYPES) as Array<[Arch, Record<DdiPartitionRole, string>]>) {
+    for (const [role, guid] of Object.entries(roles) as Array<[DdiPartitionRole, string]>) {
+      if (guid === typeGuid.toLowerCase()) return { arch, role };
+    }
+  }
+  return undefined;
+}
