@@ -8,18 +8,25 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, open, truncate } from 'node:fs/promises';
+import { copyFile, mkdir, open, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { after, before, type TestContext, test } from 'node:test';
 import { createContext } from '../../bake/context.ts';
+import { sha256File } from '../../bake/core/checksums.ts';
 import { type TempDir, tempDir } from '../../bake/core/cleanup.ts';
 import { isBakeError } from '../../bake/core/errors.ts';
 import { isRootUser } from '../../bake/core/exec.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { readGpt } from '../../bake/image/gpt.ts';
+import { matchesPattern } from '../../bake/image/placement.ts';
 import { inspectSysext } from '../../bake/image/sysext-file.ts';
+import { type BuildRequest, type BuiltImage, buildRepository } from '../../bake/repo/build.ts';
+import { startRepoServer } from '../../bake/repo/serve.ts';
+import { parseBuildList } from '../../bake/repo/versions-file.ts';
 import { DDI_PARTITION_TYPES } from '../../bake/sysext/ddi-layout.ts';
+import { parseSysupdateConf, sysupdateConfs } from '../../bake/sysext/sysupdate.ts';
 import { assertNothingLeft, assertOneLineError, runBake, type Workspace, workspace } from '../support/bake-cli.ts';
+import { createSigningKey } from '../support/fixtures/gpg.ts';
 import {
   guidBytes,
   makeRepartDdi,
@@ -27,7 +34,9 @@ import {
   rewriteGptEntries,
   type TestCert,
 } from '../support/fixtures/repart-ddi.ts';
+import { fixtureRunner } from '../support/fixtures/run.ts';
 import { type SysupdateClient, sysupdateClient } from '../support/fixtures/trixie-sysupdate.ts';
+import { stubUpstream } from '../support/repo-fixture.ts';
 import { TSX_LOADER, throwAwayUser } from '../support/unprivileged.ts';
 
 const skip = !isRootUser() && 'needs root for the Debian 13 root (overlay mounts in a private namespace)';
@@ -242,36 +251,15 @@ test('hostile signature partitions are refused (exit 3 malformed, 6 inconsistent
     3,
     /data after the NUL padding/,
   );
-  // A well-formed JSON for another root hash: the payload does not match what was signed.
-  await assertRefused(
-    t,
-    async (image) => {
-      const { offset, size } = await sig(image);
-      const file = await open(image, 'r');
-      const bytes = Buffer.alloc(size);
-      await file.read(bytes, 0, size, offset);
-      await file.close();
-      const parsed = JSON.parse(bytes.subarray(0, bytes.indexOf(0)).toString()) as Record<string, string>;
-      await json(image, JSON.stringify({ ...parsed, rootHash: 'f'.repeat(64) }));
-    },
-    6,
-    /its signature is for f{64}/,
-  );
-  // A signature that verifies, with a certificateFingerprint naming someone else.
-  await assertRefused(
-    t,
-    async (image) => {
-      const { offset, size } = await sig(image);
-      const file = await open(image, 'r');
-      const bytes = Buffer.alloc(size);
-      await file.read(bytes, 0, size, offset);
-      await file.close();
-      const parsed = JSON.parse(bytes.subarray(0, bytes.indexOf(0)).toString()) as Record<string, string>;
-      await json(image, JSON.stringify({ ...parsed, certificateFingerprint: 'a'.repeat(64) }));
-    },
-    6,
-    /names certificate a{64}/,
-  );
+  // Well-formed JSON, with the signed root hash or the certificate's fingerprint replaced.
+  const edited = (field: string, value: string) => async (image: string) => {
+    const { offset, size } = await sig(image);
+    const bytes = await readFile(image).then((all) => all.subarray(offset, offset + size));
+    const parsed = JSON.parse(bytes.subarray(0, bytes.indexOf(0)).toString()) as Record<string, string>;
+    await json(image, JSON.stringify({ ...parsed, [field]: value }));
+  };
+  await assertRefused(t, edited('rootHash', 'f'.repeat(64)), 6, /its signature is for f{64}/);
+  await assertRefused(t, edited('certificateFingerprint', 'a'.repeat(64)), 6, /names certificate a{64}/);
 });
 
 test('hostile partition tables are refused (exit 3)', { skip }, async (t) => {
@@ -339,3 +327,64 @@ test('lint and the pre-bake inspection verify DDIs as an ordinary user', { skip 
   const refused = await user.node(['--import', TSX_LOADER, INSPECT, image, 'hello', 'x86-64', wrong]);
   assert.equal(refused.exitCode, 6, refused.stderr);
 });
+
+test('bake repo build and sign publish a DDI like any image, and systemd-sysupdate installs it by its conf', {
+  skip,
+}, async () => {
+  const repoDir = join(work.path, 'repo');
+  const server = await startRepoServer({ repoDir });
+  const key = await createSigningKey(join(work.path, 'gpg'));
+  try {
+    const summary = await buildRepository(createContext({ log: memoryLogger() }), {
+      repoDir,
+      entries: parseBuildList('hello 1\n'),
+      arches: ['x86-64'],
+      upstream: stubUpstream({}),
+      builder: ddiBuilder,
+      bakeryUrl: server.url,
+      verify: true,
+      signingKey: { key: key.fingerprint, homedir: key.gnupgHome },
+    });
+    assert.deepEqual([summary.built, summary.failed], [['hello-1'], []]);
+    assert.ok(summary.signed.includes('hello/SHA256SUMS.gpg'), summary.signed.join(', '));
+    const published = join(repoDir, 'hello-1', 'hello-1-x86-64.raw');
+    const sums = await readFile(join(repoDir, 'hello', 'SHA256SUMS'), 'utf8');
+    assert.equal(sums, `${await sha256File(published)}  hello-1-x86-64.raw\n`);
+    const target = parseSysupdateConf(await readFile(join(repoDir, 'hello', 'hello.conf'), 'utf8'), 'hello.conf');
+    assert.ok(target.matchPatterns.every((pattern) => matchesPattern('hello-1-x86-64.raw', pattern, 'x86-64')));
+
+    await mkdir(join(client.upper, 'etc/systemd'), { recursive: true });
+    await fixtureRunner().run('gpg', [
+      ...['--batch', '--homedir', key.gnupgHome, '--output', join(client.upper, 'etc/systemd/import-pubring.gpg')],
+      ...['--export', key.fingerprint],
+    ]);
+    await mkdir(join(client.upper, 'etc/sysupdate.d'), { recursive: true });
+    await mkdir(join(client.upper, 'etc/extensions'), { recursive: true });
+    await copyFile(join(repoDir, 'hello', 'hello.conf'), join(client.upper, 'etc/sysupdate.d/hello.conf'));
+    const update = await client.sysupdate(['update'], { timeoutMs: 60_000 });
+    assert.equal(update.exitCode, 0, `${update.stdout}\n${update.stderr}`);
+    const installed = join(client.upper, 'opt/extensions/hello/hello-1-x86-64.raw');
+    assert.equal(await sha256File(installed), await sha256File(ddi.erofs));
+    // What the client installed is the signed DDI, whole: bake's inspection still verifies it.
+    assert.equal((await inspect(installed, [signer.cert])).ddi?.signedBy?.cert, signer.cert);
+  } finally {
+    await server.close();
+    await key.close();
+  }
+});
+
+/** The repository's builder, handing out the signed DDI under the name the repository asks for. */
+async function ddiBuilder(request: BuildRequest): Promise<BuiltImage> {
+  await copyFile(ddi.erofs, request.outputFile);
+  const confs = [];
+  for (const conf of sysupdateConfs({
+    ...request.sysupdate,
+    name: request.name,
+    version: request.version,
+    patchLevel: false,
+  })) {
+    await writeFile(join(request.outputDir, conf.fileName), conf.text);
+    confs.push(join(request.outputDir, conf.fileName));
+  }
+  return { image: request.outputFile, confs };
+}
