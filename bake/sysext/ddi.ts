@@ -14,6 +14,7 @@ import { inputError, verifyError } from '../core/errors.ts';
 import { type GptPartition, readGpt, SECTOR } from '../image/gpt.ts';
 import { detectFormat, type SysextFormat } from '../image/sysext-file.ts';
 import {
+  DDI_PARTITION_TYPES,
   DDI_SIGNATURE_PARTITION_MAX_BYTES,
   type DdiPartitionRole,
   type DdiSignature,
@@ -79,7 +80,7 @@ export async function inspectDdi(image: string): Promise<DdiInfo> {
     if (!known)
       throw malformed(
         image,
-        `partition ${partition.number} has type ${partition.typeGuid}, not a root, root-verity or root-verity-sig type of ${'x86-64 or arm64'}`,
+        `partition ${partition.number} has type ${partition.typeGuid}, not a root, root-verity or root-verity-sig type of ${Object.keys(DDI_PARTITION_TYPES).join(' or ')}`,
       );
     if (byRole.has(known.role)) throw malformed(image, `it has more than one ${known.role} partition`);
     checkBounds(image, partition, table.firstUsableLba, table.lastUsableLba, fileBytes);
@@ -168,6 +169,7 @@ function signatureFields(image: string, json: unknown): DdiSignature {
     (typeof certificateFingerprint !== 'string' || !HEX_HASH.test(certificateFingerprint))
   )
     throw malformed(image, 'its signature JSON has a certificateFingerprint that is not 64 lowercase hex digits');
+  // systemd does not read certificateFingerprint, so a DDI may lack it; '' then checks nothing.
   return { rootHash, signature, certificateFingerprint: certificateFingerprint ?? '' };
 }
 

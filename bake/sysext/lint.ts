@@ -98,7 +98,7 @@ function unsignedFinding(image: string): LintFinding {
   return {
     rule: 'signature',
     path: basename(image),
-    message: 'no root-verity-sig partition, so no signature to check against --cert',
+    message: 'it carries no signature (only a DDI with a root-verity-sig partition does) for --cert to check',
   };
 }
 
