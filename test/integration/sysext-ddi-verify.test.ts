@@ -35,6 +35,7 @@ import {
   type TestCert,
 } from '../support/fixtures/repart-ddi.ts';
 import { fixtureRunner } from '../support/fixtures/run.ts';
+import { makeSysextImage } from '../support/fixtures/sysext.ts';
 import { type SysupdateClient, sysupdateClient } from '../support/fixtures/trixie-sysupdate.ts';
 import { stubUpstream } from '../support/repo-fixture.ts';
 import { TSX_LOADER, throwAwayUser } from '../support/unprivileged.ts';
@@ -198,6 +199,11 @@ test('a DDI without a signature partition is a finding when --cert is given, and
   );
   const info = await inspect(image, [signer.cert]);
   assert.deepEqual([info.ddi?.signed, info.ddi?.signedBy], [false, undefined]);
+  // A bare filesystem image carries no signature either.
+  const bare = await makeSysextImage(join(ws.dir, 'bare', 'hello.raw'), { name: 'hello', arch: 'x86-64' });
+  const bareRun = await lint(ws, bare.path, '--cert', signer.cert);
+  assert.equal(bareRun.exitCode, 3, bareRun.stderr);
+  assert.match(bareRun.stdout, /carries no signature .*\[signature\]/);
 });
 
 test('a DDI for the other architecture is a lint finding and refused before a bake (exit 3)', { skip }, async (t) => {
