@@ -339,17 +339,23 @@ function packCommand(): Command {
 function lintCommand(): Command {
   const command = new Command('lint')
     .description(
-      'check a sysext image or tree (usr/opt only, no usr/sbin, extension-release, drop-ins, ELF arch, unit paths, ownership)',
+      'check a sysext image, DDI or tree (usr/opt only, no usr/sbin, extension-release, drop-ins, ELF arch, unit paths, ownership; for a DDI also its partitions, hash tree and signature)',
     )
     .argument('<image-or-dir>', 'a .raw image or a directory')
     .option('--name <name>', 'expected extension name (default: the image file name)')
-    .option('--arch <arch>', 'expected architecture (default: from extension-release)');
+    .option('--arch <arch>', 'expected architecture (default: from extension-release)')
+    .option(
+      '--cert <pem>',
+      "a DDI's signature must verify against this PEM certificate (repeatable: any one)",
+      collect,
+    );
   addCommonOptions(command, { dryRun: false, endpoints: [] });
-  command.action(async (target: string, flags: CommonOptions & { name?: string; arch?: string }) => {
+  command.action(async (target: string, flags: CommonOptions & { name?: string; arch?: string; cert?: string[] }) => {
     const ctx = contextFromOptions(flags);
     const findings = await lintSysext(ctx, target, {
       ...(flags.name ? { name: flags.name } : {}),
       ...(flags.arch ? { arch: parseArch(flags.arch) } : {}),
+      ...(flags.cert ? { certs: flags.cert } : {}),
     });
     const failure =
       findings.length > 0

@@ -70,7 +70,7 @@ export const HOST_TOOLS: Readonly<Record<string, HostTool>> = {
   'dump.erofs': { package: 'erofs-utils', needed: 'read owners in erofs sysexts without root' },
   veritysetup: { package: 'cryptsetup-bin', needed: 'build verity sysexts (sysext create/pack --verity, --sign)' },
   sgdisk: { package: 'gdisk', needed: 'write the partition table of verity sysexts' },
-  openssl: { package: 'openssl', needed: 'sign verity sysexts (--sign)' },
+  openssl: { package: 'openssl', needed: 'sign verity sysexts (--sign) and verify their signatures' },
 };
 
 export interface RunOptions {

@@ -3,6 +3,7 @@
  * (this CI host has none), no root. Enough to find Flatcar's partitions by number and check their labels.
  */
 import { open } from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
 import { inputError } from '../core/errors.ts';
 
 export const SECTOR = 512;
@@ -22,6 +23,8 @@ export interface GptPartition {
 export interface GptTable {
   diskGuid: string;
   partitions: GptPartition[];
+  /** The first LBA a partition may use (the primary GPT sits before it). */
+  firstUsableLba: bigint;
   /** The last LBA a partition may use (the backup GPT sits after it). */
   lastUsableLba: bigint;
 }
@@ -33,6 +36,16 @@ export function formatGuid(bytes: Buffer): string {
   return `${le(0, 4)}-${le(4, 2)}-${le(6, 2)}-${hex(bytes.subarray(8, 10))}-${hex(bytes.subarray(10, 16))}`;
 }
 
+/** The most partition-entry bytes a header may claim: 128 entries of 128 bytes is the norm, this is 64 times that. */
+const MAX_ENTRY_BYTES = 1 << 20;
+/** 512 TiB: beyond any image bake reads, and within the integers a file offset can be. */
+const MAX_LBA = 1n << 40n;
+
+/**
+ * The primary GPT. Its header and entry array are checked as systemd and libblkid check them (signature,
+ * sizes, both CRC32s, the array inside the file) before anything in them is used, so a hostile image gets
+ * a one-line refusal instead of a huge allocation or partitions read from the wrong bytes.
+ */
 export async function readGpt(imagePath: string): Promise<GptTable> {
   const file = await open(imagePath, 'r');
   try {
@@ -41,11 +54,11 @@ export async function readGpt(imagePath: string): Promise<GptTable> {
     if (header.toString('latin1', 0, 8) !== 'EFI PART') {
       throw inputError(`${imagePath} has no GPT partition table`, 'is this a Flatcar disk image?');
     }
-    const entriesLba = header.readBigUInt64LE(72);
-    const entryCount = header.readUInt32LE(80);
-    const entrySize = header.readUInt32LE(84);
+    const { entriesLba, entryCount, entrySize } = checkHeader(header, imagePath);
     const entries = Buffer.alloc(entryCount * entrySize);
-    await file.read(entries, 0, entries.length, Number(entriesLba) * SECTOR);
+    const { bytesRead } = await file.read(entries, 0, entries.length, Number(entriesLba) * SECTOR);
+    if (bytesRead !== entries.length || crc32(entries) !== header.readUInt32LE(88))
+      throw badGpt(imagePath, 'its partition entries are cut short or fail their CRC32');
     const partitions: GptPartition[] = [];
     for (let index = 0; index < entryCount; index++) {
       const entry = entries.subarray(index * entrySize, (index + 1) * entrySize);
@@ -65,10 +78,38 @@ export async function readGpt(imagePath: string): Promise<GptTable> {
         sizeBytes: Number(lastLba - firstLba + 1n) * SECTOR,
       });
     }
-    return { diskGuid: formatGuid(header.subarray(56, 72)), partitions, lastUsableLba: header.readBigUInt64LE(48) };
+    return {
+      diskGuid: formatGuid(header.subarray(56, 72)),
+      partitions,
+      firstUsableLba: header.readBigUInt64LE(40),
+      lastUsableLba: header.readBigUInt64LE(48),
+    };
   } finally {
     await file.close();
   }
+}
+
+const badGpt = (imagePath: string, what: string) =>
+  inputError(`${imagePath} has a damaged GPT: ${what}`, 'rebuild the image, or check that it was copied whole');
+
+function checkHeader(header: Buffer, imagePath: string): { entriesLba: bigint; entryCount: number; entrySize: number } {
+  const headerSize = header.readUInt32LE(12);
+  if (headerSize < 92 || headerSize > SECTOR) throw badGpt(imagePath, `its header claims ${headerSize} bytes`);
+  const sealed = Buffer.from(header.subarray(0, headerSize));
+  sealed.writeUInt32LE(0, 16);
+  if (crc32(sealed) !== header.readUInt32LE(16)) throw badGpt(imagePath, 'its header fails its CRC32');
+  const entriesLba = header.readBigUInt64LE(72);
+  const entryCount = header.readUInt32LE(80);
+  const entrySize = header.readUInt32LE(84);
+  if (
+    entrySize < 128 ||
+    entrySize % 8 !== 0 ||
+    entryCount * entrySize > MAX_ENTRY_BYTES ||
+    entriesLba < 2n ||
+    entriesLba > MAX_LBA
+  )
+    throw badGpt(imagePath, `${entryCount} entries of ${entrySize} bytes at sector ${entriesLba}`);
+  return { entriesLba, entryCount, entrySize };
 }
 
 /**

@@ -10,6 +10,7 @@ import type { Context } from '../context.ts';
 import type { Arch } from '../core/arch.ts';
 import { CleanupStack } from '../core/cleanup.ts';
 import { inputError, isBakeError, usageError } from '../core/errors.ts';
+import type { SignedBy } from '../sysext/ddi-signature.ts';
 import { readableWithoutRoot, withExtractedImage } from '../sysext/extract.ts';
 import { mountImageReadOnly } from './disk.ts';
 import { mountedTree, type PartitionRules, readInRoot, resolveInRoot } from './in-root.ts';
@@ -38,12 +39,13 @@ export function checkExtensionName(name: string): void {
   }
 }
 
-export async function detectFormat(path: string): Promise<SysextFormat | undefined> {
+/** The filesystem at `offset` of the file (a DDI's payload partition, or 0 for a bare image). */
+export async function detectFormat(path: string, offset = 0): Promise<SysextFormat | undefined> {
   const file = await open(path, 'r');
   try {
     for (const magic of MAGICS) {
       const found = Buffer.alloc(magic.bytes.length);
-      const { bytesRead } = await file.read(found, 0, found.length, magic.offset);
+      const { bytesRead } = await file.read(found, 0, found.length, offset + magic.offset);
       if (bytesRead === found.length && found.equals(magic.bytes)) return magic.format;
     }
     return undefined;
@@ -76,8 +78,11 @@ export async function requireSysextFormat(image: string): Promise<SysextFormat> 
 }
 
 export interface SysextInfo {
+  /** The filesystem (a DDI's: its payload's). */
   format: SysextFormat;
   release: Record<string, string>;
+  /** What bake checked of a DDI: its root hash and, given trusted certificates, the one that signed it. */
+  ddi?: { arch: Arch; rootHash: string; signed: boolean; signedBy?: SignedBy };
 }
 
 export interface SysextExpectations {
@@ -85,11 +90,43 @@ export interface SysextExpectations {
   arch: Arch;
   /** The Flatcar version being baked, for images pinned with ID=flatcar and VERSION_ID. */
   osVersion?: string;
+  /** PEM certificates a signed DDI's signature must verify against (one of them); unsigned images pass. */
+  trustedCerts?: readonly string[];
 }
 
+/**
+ * A bare filesystem image, or a DDI: its layout and hash tree always checked, its signature against
+ * `trustedCerts` when given, and then its payload (the verified bytes, copied out) like a bare image.
+ */
 export async function inspectSysext(ctx: Context, image: string, expect: SysextExpectations): Promise<SysextInfo> {
-  const format = await requireSysextFormat(image);
-  const release = await withReleaseDir(ctx, image, format, async (root) => {
+  const { isDdi, inspectDdi, withVerifiedPayload } = await import('../sysext/ddi.ts');
+  if (!(await isDdi(image))) return inspectFilesystem(ctx, image, image, expect);
+  const ddi = await inspectDdi(image);
+  if (ddi.arch !== expect.arch)
+    throw inputError(
+      `${image} is a DDI for ${ddi.arch}, not ${expect.arch}`,
+      `use a ${expect.arch} build or pass --arch ${ddi.arch}`,
+    );
+  return withVerifiedPayload(ctx, ddi, expect.trustedCerts ?? [], async (payload, verdict) => ({
+    ...(await inspectFilesystem(ctx, payload, image, expect)),
+    ddi: {
+      arch: ddi.arch,
+      rootHash: verdict.rootHash,
+      signed: ddi.signature !== undefined,
+      ...(verdict.signedBy ? { signedBy: verdict.signedBy } : {}),
+    },
+  }));
+}
+
+/** `file` is read; `image` is what messages call it (the DDI, when `file` is its payload's copy). */
+async function inspectFilesystem(
+  ctx: Context,
+  file: string,
+  image: string,
+  expect: SysextExpectations,
+): Promise<SysextInfo> {
+  const format = await requireSysextFormat(file);
+  const release = await withReleaseDir(ctx, file, format, async (root) => {
     // The image's own links resolve inside it, never on this host.
     const dir = await resolveInRoot(mountedTree(root), SYSEXT_RULES, `/${RELEASE_DIR}`, { followLast: true });
     const names = await readdir(join(root, dir)).catch(() => [] as string[]);

@@ -55,3 +55,16 @@ export function verityPartitionUuids(rootHash: string): { data: string; hash: st
  */
 export const DDI_READ_ONLY_ROLES: readonly DdiPartitionRole[] = ['root', 'root-verity'];
 export const GPT_READ_ONLY_BIT = 60;
+
+/** systemd refuses a signature partition larger than this (dissect-image.c): no signature needs more. */
+export const DDI_SIGNATURE_PARTITION_MAX_BYTES = 4 * 1024 * 1024;
+
+/** The architecture and role a partition type GUID stands for in a sysext DDI; undefined for any other type. */
+export function ddiPartitionRole(typeGuid: string): { arch: Arch; role: DdiPartitionRole } | undefined {
+  for (const [arch, roles] of Object.entries(DDI_PARTITION_TYPES) as Array<[Arch, Record<DdiPartitionRole, string>]>) {
+    for (const [role, guid] of Object.entries(roles) as Array<[DdiPartitionRole, string]>) {
+      if (guid === typeGuid.toLowerCase()) return { arch, role };
+    }
+  }
+  return undefined;
+}

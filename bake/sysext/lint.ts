@@ -13,13 +13,23 @@ import { parseKeyValueFile } from '../core/key-value.ts';
 import { mountImageReadOnly } from '../image/disk.ts';
 import { mountedTree, readInRoot, resolveInRoot } from '../image/in-root.ts';
 import { requireSysextFormat, SYSEXT_RULES } from '../image/sysext-file.ts';
+import { inspectDdi, isDdi, withVerifiedPayload } from './ddi.ts';
 import { imageOwners, readableWithoutRoot, withExtractedImage } from './extract.ts';
 import { FLATCAR_USR_COMMANDS } from './flatcar-usr.ts';
 import { EXTENSION_RELEASE_DIR, extensionReleasePath } from './release.ts';
 import { type TreeEntry, walkTree } from './tree.ts';
 
 export interface LintFinding {
-  rule: 'top-level' | 'usr-sbin' | 'extension-release' | 'drop-in-suffix' | 'elf-arch' | 'exec-path' | 'owner';
+  rule:
+    | 'top-level'
+    | 'usr-sbin'
+    | 'extension-release'
+    | 'drop-in-suffix'
+    | 'elf-arch'
+    | 'exec-path'
+    | 'owner'
+    | 'ddi-arch'
+    | 'signature';
   path: string;
   message: string;
 }
@@ -27,6 +37,8 @@ export interface LintFinding {
 export interface LintExpectation {
   name?: string;
   arch?: Arch;
+  /** PEM certificates the image must be signed with (one of them): only a DDI's signature partition can be. */
+  certs?: readonly string[];
 }
 
 const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
@@ -37,7 +49,8 @@ const EXEC_KEYS = /^(ExecStart|ExecStartPre|ExecStartPost|ExecStop|ExecStopPost|
 
 /**
  * Lints a directory as is, or an image: copied out without root (ownership from the image's listing),
- * or for btrfs mounted read-only for the duration.
+ * or for btrfs mounted read-only for the duration. A DDI's layout, hash tree and (given `certs`)
+ * signature are checked first, then its payload like a bare image.
  */
 export async function lintSysext(
   ctx: Context,
@@ -46,16 +59,47 @@ export async function lintSysext(
 ): Promise<LintFinding[]> {
   const info = await stat(imageOrDir).catch(() => undefined);
   if (!info) throw inputError(`${imageOrDir} does not exist`, 'name a sysext image (.raw) or a directory tree');
-  if (info.isDirectory()) return lintTree(imageOrDir, expect);
-  const format = await requireSysextFormat(imageOrDir);
+  const unsigned = expect.certs?.length ? [unsignedFinding(imageOrDir)] : [];
+  if (info.isDirectory()) return [...unsigned, ...(await lintTree(imageOrDir, expect))];
   const named = { ...expect, name: expect.name ?? basename(imageOrDir).replace(/\.raw$/, '') };
+  if (await isDdi(imageOrDir)) return lintDdi(ctx, imageOrDir, named);
+  return [...unsigned, ...(await lintImage(ctx, imageOrDir, named))];
+}
+
+async function lintImage(ctx: Context, image: string, expect: LintExpectation): Promise<LintFinding[]> {
+  const format = await requireSysextFormat(image);
   if (readableWithoutRoot(format)) {
-    return withExtractedImage(ctx, imageOrDir, format, '', async (tree) =>
-      lintTree(tree, named, { from: 'listing', uids: await imageOwners(ctx, imageOrDir, format, tree) }),
+    return withExtractedImage(ctx, image, format, '', async (tree) =>
+      lintTree(tree, expect, { from: 'listing', uids: await imageOwners(ctx, image, format, tree) }),
     );
   }
   await using stack = new CleanupStack(ctx.log);
-  return await lintTree(await mountImageReadOnly(ctx, stack, imageOrDir, 'look inside sysext images'), named);
+  return await lintTree(await mountImageReadOnly(ctx, stack, image, 'look inside sysext images'), expect);
+}
+
+/** Malformed layouts (exit 3), a payload off its hash tree or a bad signature (exit 6) throw; the rest are findings. */
+async function lintDdi(ctx: Context, image: string, expect: LintExpectation): Promise<LintFinding[]> {
+  const ddi = await inspectDdi(image);
+  const findings: LintFinding[] = [];
+  if (expect.arch && ddi.arch !== expect.arch)
+    findings.push({
+      rule: 'ddi-arch',
+      path: basename(image),
+      message: `partitions for ${ddi.arch}, expected ${expect.arch}`,
+    });
+  if (expect.certs?.length && !ddi.signature) findings.push(unsignedFinding(image));
+  return withVerifiedPayload(ctx, ddi, expect.certs ?? [], async (payload) => [
+    ...findings,
+    ...(await lintImage(ctx, payload, { ...expect, arch: expect.arch ?? ddi.arch })),
+  ]);
+}
+
+function unsignedFinding(image: string): LintFinding {
+  return {
+    rule: 'signature',
+    path: basename(image),
+    message: 'it carries no signature (only a DDI with a root-verity-sig partition does) for --cert to check',
+  };
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * bake's pre-bake sysext inspection on its own, reporting as the CLI does (one line, exit code by error
  * kind): for tests that run it as another user, since `bake` asks for root before it inspects anything.
- * Usage: node --import tsx/esm inspect-sysext.ts <image> <name> <arch>
+ * Usage: node --import tsx/esm inspect-sysext.ts <image> <name> <arch> [trusted-cert.pem ...]
  */
 import { createContext } from '../../bake/context.ts';
 import { parseArch } from '../../bake/core/arch.ts';
@@ -9,9 +9,13 @@ import { exitCodeFor, oneLine } from '../../bake/core/errors.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { inspectSysext } from '../../bake/image/sysext-file.ts';
 
-const [image = '', name = '', arch = ''] = process.argv.slice(2);
+const [image = '', name = '', arch = '', ...trustedCerts] = process.argv.slice(2);
 try {
-  const info = await inspectSysext(createContext({ log: memoryLogger() }), image, { name, arch: parseArch(arch) });
+  const info = await inspectSysext(createContext({ log: memoryLogger() }), image, {
+    name,
+    arch: parseArch(arch),
+    ...(trustedCerts.length ? { trustedCerts } : {}),
+  });
   process.stdout.write(`${info.format}\n`);
 } catch (error) {
   process.stderr.write(`${oneLine(error)}\n`);
