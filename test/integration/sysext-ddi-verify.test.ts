@@ -27,14 +27,9 @@ import { DDI_PARTITION_TYPES } from '../../bake/sysext/ddi-layout.ts';
 import { parseSysupdateConf, sysupdateConfs } from '../../bake/sysext/sysupdate.ts';
 import { assertNothingLeft, assertOneLineError, runBake, type Workspace, workspace } from '../support/bake-cli.ts';
 import { createSigningKey } from '../support/fixtures/gpg.ts';
-import {
-  guidBytes,
-  makeRepartDdi,
-  makeTestCert,
-  rewriteGptEntries,
-  type TestCert,
-} from '../support/fixtures/repart-ddi.ts';
+import { guidBytes, makeRepartDdi, rewriteGptEntries } from '../support/fixtures/repart-ddi.ts';
 import { fixtureRunner } from '../support/fixtures/run.ts';
+import { type KeyAndCert, signingCerts } from '../support/fixtures/signing-cert.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
 import { type SysupdateClient, sysupdateClient } from '../support/fixtures/trixie-sysupdate.ts';
 import { stubUpstream } from '../support/repo-fixture.ts';
@@ -45,9 +40,10 @@ const INSPECT = resolve(import.meta.dirname, '../support/inspect-sysext.ts');
 
 let work: TempDir;
 let client: SysupdateClient;
-let signer: TestCert;
-let stranger: TestCert;
-let expired: TestCert;
+let signer: KeyAndCert;
+let stranger: KeyAndCert;
+let expired: KeyAndCert;
+let reissued: KeyAndCert;
 /** The DDIs every test copies from, all named for the extension `hello`. */
 const ddi = { erofs: '', squashfs: '', unsigned: '', arm64: '', expired: '' };
 
@@ -55,12 +51,7 @@ before(async () => {
   if (skip) return;
   work = await tempDir('bake-ddi-verify');
   client = await sysupdateClient();
-  const certs = join(work.path, 'certs');
-  [signer, stranger, expired] = await Promise.all([
-    makeTestCert(certs, 'signer'),
-    makeTestCert(certs, 'stranger'),
-    makeTestCert(certs, 'expired', { expired: true }),
-  ]);
+  ({ valid: signer, stranger, expired, reissued } = await signingCerts(join(work.path, 'certs')));
   const make = async (key: keyof typeof ddi, options: Omit<Parameters<typeof makeRepartDdi>[2], 'name'>) => {
     ddi[key] = join(work.path, key, 'hello.raw');
     await makeRepartDdi(client, ddi[key], { name: 'hello', ...options });
@@ -137,7 +128,6 @@ test('signed erofs and squashfs DDIs lint clean with their certificate', { skip 
   const both = await lint(ws, image, '--cert', stranger.cert, '--cert', signer.cert);
   assert.equal(both.exitCode, 0, both.stderr);
   // PKCS7_verify finds the signer by issuer and serial number: another certificate for the same key is not it.
-  const reissued = await makeTestCert(join(work.path, 'certs'), 'reissued', { key: signer.key });
   assert.equal((await lint(ws, image, '--cert', reissued.cert)).exitCode, 6);
 });
 
