@@ -31,6 +31,12 @@ interface FormatSpec {
   reproducible: boolean;
   /** Whether the filesystem is created at a size first (then shrunk), so --ext-fs-size applies. */
   sized: boolean;
+  /**
+   * Built through a mount (btrfs: see buildBtrfs), so it needs root or passwordless sudo. mkfs.btrfs
+   * --rootdir from an unprivileged copy of the tree would take the host's inode numbers and directory
+   * order, and the image would no longer be reproducible.
+   */
+  needsRoot: boolean;
   build(ctx: Context, job: ImageJob): Promise<void>;
 }
 
@@ -39,19 +45,21 @@ const FIXED_UUID = '00000000-0000-0000-0000-000000000000';
 const FIXED_HASH_SEED = '00000000-0000-0000-0000-000000000001';
 
 export const IMAGE_FORMATS: Record<ImageFormat, FormatSpec> = {
-  squashfs: { tools: ['mksquashfs'], reproducible: true, sized: false, build: buildSquashfs },
-  erofs: { tools: ['mkfs.erofs'], reproducible: true, sized: false, build: buildErofs },
-  btrfs: { tools: ['mksquashfs', 'mkfs.btrfs'], reproducible: true, sized: true, build: buildBtrfs },
+  squashfs: { tools: ['mksquashfs'], reproducible: true, sized: false, needsRoot: false, build: buildSquashfs },
+  erofs: { tools: ['mkfs.erofs'], reproducible: true, sized: false, needsRoot: false, build: buildErofs },
+  btrfs: { tools: ['mksquashfs', 'mkfs.btrfs'], reproducible: true, sized: true, needsRoot: true, build: buildBtrfs },
   ext4: {
     tools: ['mkfs.ext4', 'resize2fs', 'debugfs'],
     reproducible: true,
     sized: true,
+    needsRoot: false,
     build: (ctx, job) => buildExt(ctx, job, 'ext4'),
   },
   ext2: {
     tools: ['mkfs.ext2', 'resize2fs', 'debugfs'],
     reproducible: true,
     sized: true,
+    needsRoot: false,
     build: (ctx, job) => buildExt(ctx, job, 'ext2'),
   },
 };
