@@ -8,10 +8,11 @@
  */
 
 import assert from 'node:assert/strict';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { after, type TestContext, test } from 'node:test';
 import { execa } from 'execa';
+import type { BootReport } from '../../bake/boot/check.ts';
 import { createContext } from '../../bake/context.ts';
 import { CleanupStack } from '../../bake/core/cleanup.ts';
 import { isRootUser } from '../../bake/core/exec.ts';
@@ -24,6 +25,10 @@ import { walkTree } from '../../bake/sysext/tree.ts';
 import { layoutTarget } from '../../bake/vendor/layout.ts';
 import { vendorFormat } from '../../vendors/formats.ts';
 import { mountImage } from '../support/bake-cli.ts';
+import { bootableDiskOptions } from '../support/fixtures/bootable.ts';
+import { makeFlatcarDisk } from '../support/fixtures/disk-image.ts';
+import { makeSysextImage } from '../support/fixtures/sysext.ts';
+import { withTempDir } from '../support/fixtures.ts';
 import { assertChecksPass, describeTree } from '../support/rootless-judge.ts';
 import type { RootlessVendorRequest } from '../support/rootless-vendor.ts';
 import { type ThrowAwayUser, TSX_LOADER, throwAwayUser } from '../support/unprivileged.ts';
@@ -31,7 +36,10 @@ import { type VendorFixture, vendorFixture } from '../support/vendor-fixture.ts'
 import { qemuCheck, toRaw } from '../support/vendor-judge.ts';
 
 const VERSION = '4790.0.0';
+/** A release without qemu firmware in its directory: the route converts the host's, which can boot. */
+const HOST_FIRMWARE_VERSION = '4791.0.0';
 const USER = 'bake-rootless-vnd';
+const VM_SECONDS = 300;
 const DRIVER = resolve(import.meta.dirname, '../support/rootless-vendor.ts');
 const skip = !isRootUser() && 'needs root to create the test user and to run the mounted route for comparison';
 
@@ -43,6 +51,7 @@ after(async () => {
 function shared(): Promise<VendorFixture> {
   fixture ??= vendorFixture({ after: (fn) => releaseFixture.push(fn) }, [
     { version: VERSION, channel: 'alpha', sdkVersion: VERSION, oems: ['qemu', 'azure'], firmware: true },
+    { version: HOST_FIRMWARE_VERSION, channel: 'alpha', sdkVersion: HOST_FIRMWARE_VERSION, oems: ['qemu'] },
   ]);
   return fixture;
 }
@@ -54,12 +63,20 @@ interface UserVendorRun {
   stderr: string;
 }
 
+interface UserVendorJob {
+  vendor: string;
+  version?: string;
+  /** Makes the generic image in `dir` (default: the fixture's small disk). */
+  disk?: (dir: string) => Promise<string>;
+}
+
 /** The vendor step as the user, on a fresh generic image in the user's workspace. */
-async function vendorAsUser(fx: VendorFixture, user: ThrowAwayUser, vendor: string): Promise<UserVendorRun> {
+async function vendorAsUser(fx: VendorFixture, user: ThrowAwayUser, job: UserVendorJob): Promise<UserVendorRun> {
+  const { vendor, version = VERSION } = job;
   const dir = join(user.dir, vendor);
   const out = join(dir, 'out');
   await mkdir(out, { recursive: true });
-  const image = await fx.disk(dir, VERSION);
+  const image = await (job.disk ?? ((at) => fx.disk(at, version)))(dir);
   const original = join(user.dir, `${vendor}-original.bin`);
   await execa('cp', ['--sparse=always', image, original]);
   const endpoints = fx.context().endpoints;
@@ -70,12 +87,12 @@ async function vendorAsUser(fx: VendorFixture, user: ThrowAwayUser, vendor: stri
     job: {
       vendor,
       route: 'native',
-      release: fx.releases.get(VERSION)!,
+      release: fx.releases.get(version)!,
       image,
       workDir: dir,
       outputDir: out,
       compression: ['none'],
-      scripts: fx.scriptsTrust('native', VERSION),
+      scripts: fx.scriptsTrust('native', version),
     },
     cacheDir: join(user.dir, 'cache'),
     endpoints: { ...endpoints, signingKey },
@@ -160,7 +177,7 @@ test('qemu_uefi on the native route as a user without sudo: qcow2 as the mounted
 }, async (t) => {
   const fx = await shared();
   const user = await throwAwayUser(t, USER);
-  const run = await vendorAsUser(fx, user, 'qemu_uefi');
+  const run = await vendorAsUser(fx, user, { vendor: 'qemu_uefi' });
   assertNoPrivilegedCommand(run.stderr);
   assert.match(run.output, /flatcar_production_qemu_uefi_image\.img$/);
   await qemuCheck(run.output, 'qcow2');
@@ -174,10 +191,62 @@ test('azure on the native route as a user without sudo: a fixed VHD on the 30 GB
 }, async (t) => {
   const fx = await shared();
   const user = await throwAwayUser(t, USER);
-  const run = await vendorAsUser(fx, user, 'azure');
+  const run = await vendorAsUser(fx, user, { vendor: 'azure' });
   assertNoPrivilegedCommand(run.stderr);
   assert.match(run.output, /flatcar_production_azure_image\.vhd$/);
   const raw = join(user.dir, 'azure-back.raw');
   await toRaw(run.output, 'vpc', raw);
   await compareWithMountedRoute(t, raw, run, 'azure');
+});
+
+test('the smoke-test path as a user without sudo: the qemu_uefi image boots under TCG with its extension merged', {
+  skip,
+  timeout: 15 * 60_000,
+}, async (t) => {
+  const fx = await shared();
+  const user = await throwAwayUser(t, USER);
+  const hello = await makeSysextImage(join(user.dir, 'hello.raw'), {
+    name: 'hello',
+    arch: 'x86-64',
+    id: 'flatcar',
+    files: { 'usr/share/hello/mark': 'merged\n' },
+  });
+  const staging = await withTempDir(t, 'bake-rootless-boot');
+  const run = await vendorAsUser(fx, user, {
+    vendor: 'qemu_uefi',
+    version: HOST_FIRMWARE_VERSION,
+    disk: async (dir) => {
+      const image = join(dir, 'flatcar_production_image.bin');
+      const rootFiles = {
+        'opt/extensions/hello/hello.raw': { copyFrom: hello.path },
+        'etc/extensions/hello.raw': { symlink: '/opt/extensions/hello/hello.raw' },
+      };
+      await makeFlatcarDisk(image, await bootableDiskOptions(staging, { version: HOST_FIRMWARE_VERSION, rootFiles }));
+      return image;
+    },
+  });
+  assertNoPrivilegedCommand(run.stderr);
+  const boot = await user.bake(
+    [
+      'boot',
+      '--check',
+      '--json',
+      '--timeout',
+      String(VM_SECONDS),
+      '--memory',
+      '1024',
+      '--extension',
+      'hello',
+      run.output,
+    ],
+    { timeoutMs: (VM_SECONDS + 60) * 1000 },
+  );
+  const { report } = JSON.parse(boot.stdout) as { report: BootReport };
+  assert.equal(boot.exitCode, 0, `${boot.stderr}\n${JSON.stringify(report, null, 2)}`);
+  assert.equal(report.accel, 'tcg');
+  assert.equal(report.extensions.find((extension) => extension.name === 'hello')?.merged, true);
+  assert.doesNotMatch(boot.stderr, /^\+ (sudo|losetup|mount|umount) /m, 'no loop device, mount or sudo');
+  // tsx, which runs the vendor driver, keeps its compile cache there.
+  const left = (await readdir(join(user.dir, 'tmp'))).filter((name) => !name.startsWith('tsx-'));
+  assert.deepEqual(left, [], 'the VM left nothing in TMPDIR');
 });
