@@ -41,8 +41,10 @@ export const HOST_TOOLS: Readonly<Record<string, HostTool>> = {
   unsquashfs: { package: 'squashfs-tools', needed: 'read and lint squashfs sysexts' },
   'mkfs.erofs': { package: 'erofs-utils', needed: 'build erofs sysexts' },
   'fsck.erofs': { package: 'erofs-utils', needed: 'read and lint erofs sysexts' },
-  'qemu-img': { package: 'qemu-utils', needed: 'vendor images and bake boot' },
-  'systemd-dissect': { package: 'systemd-container', needed: 'read OEM sysexts for vendor images' },
+  'qemu-img': {
+    package: 'qemu-utils',
+    needed: 'copy partitions out and back (growing ROOT, sysexts on OEM), vendor images and bake boot',
+  },
   zstd: {
     package: 'zstd',
     needed: "read USR's zstd-compressed os-release (every bake) and --compression zst",

@@ -1,9 +1,14 @@
 /**
  * OEM's btrfs, edited without a mount: btrfs-progs have no offline writer, so OEM is copied out of the
- * image, its tree read out with `btrfs restore` (links, owners, modes, times, xattrs), the install is
- * applied to that private tree (resolved inside it, as on a mounted OEM), and the partition is rebuilt
- * with `mkfs.btrfs --rootdir` under the old label, UUID, sector and node size, checksum and features,
- * checked, and copied back into its byte range.
+ * image, its tree read out with `btrfs restore` (links, owners, modes, times, xattrs), the install (or
+ * the native vendor route's OEM files) is applied to that private tree (resolved inside it, as on a
+ * mounted OEM), and the partition is rebuilt with `mkfs.btrfs --rootdir` under the old label, UUID,
+ * sector and node size, checksum and features, checked, and copied back into its byte range.
+ *
+ * Not kept: the `compression` property Flatcar sets on OEM's top directory (an xattr, `btrfs.compression`,
+ * that new files inherit). restore cannot write a btrfs.* xattr onto the host's tree, and mkfs.btrfs
+ * (6.2) has no option to set one, so files written later to /oem are stored uncompressed; every file
+ * reads the same.
  *
  * restore and mkfs run in a user namespace that maps the user to root (`unshare -r`): restore can then
  * give the tree root's ownership, and mkfs records what it sees, so OEM stays root:root without root.

@@ -1,10 +1,11 @@
 /**
- * Loop devices and mounts for Flatcar's OEM (p6) and ROOT (p9) partitions. Each partition gets its own
+ * Loop devices and mounts, for what is not yet done offline (the install and the native vendor route
+ * never mount: image/ext4-offline.ts, image/btrfs-offline.ts). Each partition gets its own
  * loop device with offset and size limit, so nothing depends on the kernel's partition-table parser (this
  * CI host has none) or on partition nodes appearing in /dev. Every device and mount is registered on the
  * caller's CleanupStack and released in reverse order on success, error and Ctrl-C.
  */
-import { access, mkdtemp, readFile, rmdir, statfs } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -123,9 +124,4 @@ async function waitForLoopRelease(ctx: Context, device: string): Promise<void> {
   ctx.log.warn(
     `${device} is still attached ${LOOP_RELEASE_TIMEOUT_MS / 1000} s after detaching it; see losetup --list`,
   );
-}
-
-export async function freeBytes(path: string): Promise<number> {
-  const stats = await statfs(path);
-  return stats.bavail * stats.bsize;
 }

@@ -1,12 +1,22 @@
 /**
  * A partition's byte range copied out of the image into a file of its own and back, for the tools that
- * cannot work at an offset inside an image (resize2fs, btrfs-progs). Both copies keep holes; the range
- * is punched to zeros before the copy back, so that the blocks the sparse copy skips are zeros too.
+ * cannot work at an offset inside an image (resize2fs, btrfs-progs). qemu-img does the copies: it sees
+ * the range as a raw disk of its own (offset and size), reads only the data the file has (a vendor
+ * layout's ROOT is tens of GiB of holes, which dd would read as zeros) and writes zeros as holes, so the
+ * range ends up exactly the copy's content.
  */
-import { stat, truncate } from 'node:fs/promises';
+
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { Context } from '../context.ts';
 import { toolError } from '../core/errors.ts';
 import type { GptPartition } from './gpt.ts';
+
+/** qemu-img's options for the partition's range of `image` (a comma in an option value is doubled). */
+function rangeOf(image: string, { offsetBytes, sizeBytes }: GptPartition): string {
+  const file = resolve(image).replaceAll(',', ',,');
+  return `driver=raw,offset=${offsetBytes},size=${sizeBytes},file.driver=file,file.filename=${file}`;
+}
 
 export async function copyPartitionOut(
   ctx: Context,
@@ -15,22 +25,9 @@ export async function copyPartitionOut(
   to: string,
   why: string,
 ): Promise<void> {
-  const { offsetBytes, sizeBytes } = partition;
-  await ctx.run.run(
-    'dd',
-    [
-      `if=${image}`,
-      `of=${to}`,
-      'bs=1M',
-      'iflag=skip_bytes,count_bytes',
-      `skip=${offsetBytes}`,
-      `count=${sizeBytes}`,
-      'conv=sparse',
-      'status=none',
-    ],
-    { why },
-  );
-  await truncate(to, sizeBytes); // a trailing hole still needs the file length
+  await ctx.run.run('qemu-img', ['convert', '--image-opts', rangeOf(image, partition), '-O', 'raw', resolve(to)], {
+    why,
+  });
 }
 
 /** Refuses a file that is not exactly the partition's size: a longer one would overwrite the next partition. */
@@ -41,31 +38,15 @@ export async function copyPartitionBack(
   partition: GptPartition,
   why: string,
 ): Promise<void> {
-  const { offsetBytes, sizeBytes } = partition;
   const { size } = await stat(from);
-  if (size !== sizeBytes)
+  if (size !== partition.sizeBytes)
     throw toolError(
-      `${why}: the rebuilt partition is ${size} bytes, not ${sizeBytes}`,
+      `${why}: the rebuilt partition is ${size} bytes, not ${partition.sizeBytes}`,
       'nothing was written into the image; report this',
     );
   await ctx.run.run(
-    'fallocate',
-    ['--punch-hole', '--offset', String(offsetBytes), '--length', String(sizeBytes), image],
-    { why },
-  );
-  await ctx.run.run(
-    'dd',
-    [
-      `if=${from}`,
-      `of=${image}`,
-      'bs=1M',
-      'iflag=count_bytes',
-      `count=${sizeBytes}`,
-      'oflag=seek_bytes',
-      `seek=${offsetBytes}`,
-      'conv=notrunc,sparse',
-      'status=none',
-    ],
+    'qemu-img',
+    ['convert', '-n', '-f', 'raw', resolve(from), '--target-image-opts', rangeOf(image, partition)],
     { why },
   );
 }

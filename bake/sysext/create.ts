@@ -9,8 +9,8 @@ import type { Context } from '../context.ts';
 import { ARCHES, type Arch } from '../core/arch.ts';
 import { sha256File, sha256sumLine } from '../core/checksums.ts';
 import { tempDir } from '../core/cleanup.ts';
-import { BakeError, inputError, notFoundUrl, toolError, usageError } from '../core/errors.ts';
-import { findTool } from '../core/exec.ts';
+import { BakeError, inputError, isBakeError, notFoundUrl, toolError, usageError } from '../core/errors.ts';
+import { findTool, requirePrivileges } from '../core/exec.ts';
 import { checkExtensionName } from '../image/sysext-file.ts';
 import { getRecipe, recipeDir } from './catalog.ts';
 import { folderInside } from './confine.ts';
@@ -111,7 +111,7 @@ export async function createFromRecipe(ctx: Context, recipe: Recipe, request: Cr
     );
   }
   const options = checkOptions(recipe, request.options ?? {});
-  const format = await checkFormat(request.format ?? 'squashfs', request.fsSize);
+  const format = await checkFormat(ctx, request.format ?? 'squashfs', request.fsSize);
   const ddi = request.ddi && { ddi: await checkDdi(request.ddi, format) };
   const version = request.version === 'latest' ? (await recipeLatest(ctx, recipe))[0]! : request.version;
   await using scratch = await tempDir('bake-sysext');
@@ -160,7 +160,7 @@ export async function packSysext(ctx: Context, request: PackRequest): Promise<Cr
   if (!info?.isDirectory())
     throw inputError(`${request.dir} is not a directory`, 'name a directory holding usr/ and/or opt/');
   checkExtensionName(request.name);
-  const format = await checkFormat(request.format ?? 'squashfs', request.fsSize);
+  const format = await checkFormat(ctx, request.format ?? 'squashfs', request.fsSize);
   const ddi = request.ddi && { ddi: await checkDdi(request.ddi, format) };
   const image = join(request.outputDir, outputFileName(request.name, request.outputFile));
   if (!request.force && (await lstat(image).catch(() => undefined))) {
@@ -308,8 +308,11 @@ function checkOptions(recipe: Recipe, given: Record<string, string | boolean>): 
   return given;
 }
 
-/** Unknown formats, a size for a format without one, and missing mkfs tools fail before anything is downloaded. */
-async function checkFormat(format: ImageFormat, fsSize?: number): Promise<ImageFormat> {
+/**
+ * Unknown formats, a size for a format without one, missing mkfs tools and missing root for a format
+ * that needs it fail before anything is downloaded.
+ */
+async function checkFormat(ctx: Context, format: ImageFormat, fsSize?: number): Promise<ImageFormat> {
   const spec = IMAGE_FORMATS[format];
   if (!spec)
     throw usageError(
@@ -326,7 +329,22 @@ async function checkFormat(format: ImageFormat, fsSize?: number): Promise<ImageF
     if (!(await findTool(tool)))
       throw toolError(`${tool} not found (needed to build ${format} images)`, 'install it, or choose another --format');
   }
+  if (spec.needsRoot) await requireRootFor(ctx, format);
   return format;
+}
+
+async function requireRootFor(ctx: Context, format: ImageFormat): Promise<void> {
+  const rootless = Object.entries(IMAGE_FORMATS)
+    .filter(([, row]) => !row.needsRoot)
+    .map(([name]) => name);
+  await requirePrivileges(ctx.run, `building ${format} sysext images`).catch((error: unknown) => {
+    if (isBakeError(error) && error.kind === 'tool')
+      throw toolError(
+        `${format} sysext images need root or passwordless sudo (they are built through a mount)`,
+        `run as root, or choose --format ${rootless.join(', ')}`,
+      );
+    throw error;
+  });
 }
 
 /** A 404 while fetching upstream artefacts almost always means the version or arch does not exist there. */

@@ -33,6 +33,12 @@ interface FormatSpec {
   sized: boolean;
   /** Read-only, so a verity DDI can carry it (--verity, --sign): systemd mounts it from a dm-verity device. */
   ddiPayload: boolean;
+  /**
+   * Built through a mount (btrfs: see buildBtrfs), so it needs root or passwordless sudo. mkfs.btrfs
+   * --rootdir from an unprivileged copy of the tree would take the host's inode numbers and directory
+   * order, and the image would no longer be reproducible.
+   */
+  needsRoot: boolean;
   build(ctx: Context, job: ImageJob): Promise<void>;
 }
 
@@ -41,14 +47,36 @@ const FIXED_UUID = '00000000-0000-0000-0000-000000000000';
 const FIXED_HASH_SEED = '00000000-0000-0000-0000-000000000001';
 
 export const IMAGE_FORMATS: Record<ImageFormat, FormatSpec> = {
-  squashfs: { tools: ['mksquashfs'], reproducible: true, sized: false, ddiPayload: true, build: buildSquashfs },
-  erofs: { tools: ['mkfs.erofs'], reproducible: true, sized: false, ddiPayload: true, build: buildErofs },
-  btrfs: { tools: ['mksquashfs', 'mkfs.btrfs'], reproducible: true, sized: true, ddiPayload: false, build: buildBtrfs },
+  squashfs: {
+    tools: ['mksquashfs'],
+    reproducible: true,
+    sized: false,
+    ddiPayload: true,
+    needsRoot: false,
+    build: buildSquashfs,
+  },
+  erofs: {
+    tools: ['mkfs.erofs'],
+    reproducible: true,
+    sized: false,
+    ddiPayload: true,
+    needsRoot: false,
+    build: buildErofs,
+  },
+  btrfs: {
+    tools: ['mksquashfs', 'mkfs.btrfs'],
+    reproducible: true,
+    sized: true,
+    ddiPayload: false,
+    needsRoot: true,
+    build: buildBtrfs,
+  },
   ext4: {
     tools: ['mkfs.ext4', 'resize2fs', 'debugfs'],
     reproducible: true,
     sized: true,
     ddiPayload: false,
+    needsRoot: false,
     build: (ctx, job) => buildExt(ctx, job, 'ext4'),
   },
   ext2: {
@@ -56,6 +84,7 @@ export const IMAGE_FORMATS: Record<ImageFormat, FormatSpec> = {
     reproducible: true,
     sized: true,
     ddiPayload: false,
+    needsRoot: false,
     build: (ctx, job) => buildExt(ctx, job, 'ext2'),
   },
 };

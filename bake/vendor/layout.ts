@@ -1,16 +1,16 @@
 /**
  * Grows the generic image to a vendor layout, as `disk_util --disk_layout=<layout> update` does: ROOT (p9)
  * gets the layout's size (never shrinks; bake may have grown it already), the disk ends at ROOT's end plus
- * the backup GPT aligned up to disk_alignment, and ROOT's ext4 is resized to fill the partition.
+ * the backup GPT aligned up to disk_alignment, and ROOT's ext4 is resized to fill the partition, offline
+ * as the install stage grows it (image/ext4-offline.ts): no loop device, no mount, no root.
  */
 import { stat } from 'node:fs/promises';
 import { releaseQuirks } from '../../vendors/eras.ts';
 import { diskBlocksFor, type LayoutName, rootBlocksFor } from '../../vendors/layouts.ts';
 import type { Context } from '../context.ts';
-import type { CleanupStack } from '../core/cleanup.ts';
+import { growExt4 } from '../image/ext4-offline.ts';
 import { FLATCAR_PARTITIONS, findPartition, readGpt, SECTOR } from '../image/gpt.ts';
 import { resizeLastPartition } from '../image/gpt-resize.ts';
-import { attachAndResizeRoot } from '../image/grow.ts';
 
 export interface LayoutTarget {
   rootBlocks: number;
@@ -30,7 +30,6 @@ export function layoutTarget(
 
 export async function applyLayout(
   ctx: Context,
-  stack: CleanupStack,
   image: string,
   layout: LayoutName,
   version: string,
@@ -42,8 +41,6 @@ export async function applyLayout(
   if (target.rootBlocks === currentBlocks && target.diskBytes === size) return target;
   ctx.log.info(`growing the image to the '${layout}' layout (${Math.round(target.diskBytes / 2 ** 20)} MiB)`);
   await resizeLastPartition(image, FLATCAR_PARTITIONS.root.number, target.rootBlocks, target.diskBytes);
-  const grown = findPartition(await readGpt(image), 'root', image);
-  const attached = await attachAndResizeRoot(ctx, stack, image, grown);
-  await attached.detach();
+  await growExt4(ctx, { image, partition: findPartition(await readGpt(image), 'root', image), label: 'ROOT' });
   return target;
 }

@@ -84,7 +84,7 @@ async function fetchTemplates(ctx: Context, job: NativeJob): Promise<Record<stri
 async function fetchReleaseInputs(ctx: Context, job: NativeJob, payload: OemPayload | undefined, stage: string) {
   const oemRaw = payload?.sysext ? await fetchReleaseFile(ctx, job.release, `oem-${payload.spec.id}.raw`) : undefined;
   const [oemSysext, firmware] = await allFinished([
-    oemRaw ? readOemSysext(ctx, oemRaw) : undefined,
+    oemRaw ? readOemSysext(ctx, oemRaw, job.release) : undefined,
     job.format.extras.includes('qemu_uefi') ? prepareFirmware(ctx, job, stage) : undefined,
   ]);
   return { oemSysext, firmware };
@@ -102,7 +102,7 @@ export async function produceNative(ctx: Context, job: NativeJob): Promise<strin
   const [{ oemSysext, firmware }, templates] = await allFinished([
     fetchReleaseInputs(ctx, job, payload, stage),
     fetchTemplates(ctx, job),
-    applyLayout(ctx, stack, job.image, job.layout, release.version),
+    applyLayout(ctx, job.image, job.layout, release.version),
   ]);
   if (payload) await writeOemPartition(ctx, stack, job.image, payload, release.version, oemSysext);
   ctx.log.info(`writing ${diskFileName(format)} (${format.disk}, ${ARCHES[release.arch].board})`);

@@ -4,24 +4,37 @@
  * flag that activates it, oem-release (from the sysext's SYSEXT_* fields, as Era C does) and grub.cfg.
  */
 
+import { basename } from 'node:path';
 import type { OemPayload } from '../../vendors/formats.ts';
 import { grubConfig, type OemSpec } from '../../vendors/oems.ts';
 import type { Context } from '../context.ts';
+import type { Arch } from '../core/arch.ts';
 import type { CleanupStack } from '../core/cleanup.ts';
-import { attachPartition, mountDevice } from '../image/disk.ts';
-import { FLATCAR_PARTITIONS, findPartition, readGpt } from '../image/gpt.ts';
-import { PartitionWriter } from '../image/in-root.ts';
+import { openBtrfsOffline } from '../image/btrfs-offline.ts';
+import { findPartition, readGpt } from '../image/gpt.ts';
+import { InRootWriter } from '../image/in-root.ts';
 import { PARTITION_RULES } from '../image/placement.ts';
+import { inspectSysext } from '../image/sysext-file.ts';
 
-/** `systemd-dissect --json=short` → sysextRelease (extensionRelease before systemd 254). */
-export async function extensionReleaseOf(ctx: Context, raw: string): Promise<string[]> {
-  const { stdout } = await ctx.run.run('systemd-dissect', ['--json=short', raw], {
-    readOnly: true,
-    privileged: true,
-    why: 'read the OEM sysext release',
+/** What the OEM sysext must fit. */
+export interface OemRelease {
+  version: string;
+  arch: Arch;
+}
+
+/**
+ * The OEM sysext's extension-release as `KEY=value` lines, as `systemd-dissect --json=short` reports it
+ * (sysextRelease), read without a loop device by the inspection every sysext gets before baking: it must
+ * be an extension named after its file (`oem-azure.raw` → extension-release.oem-azure) that systemd
+ * would merge on this release and architecture.
+ */
+export async function extensionReleaseOf(ctx: Context, raw: string, release: OemRelease): Promise<string[]> {
+  const { release: fields } = await inspectSysext(ctx, raw, {
+    name: basename(raw, '.raw'),
+    arch: release.arch,
+    osVersion: release.version,
   });
-  const parsed = JSON.parse(stdout) as { sysextRelease?: string[]; extensionRelease?: string[] };
-  return parsed.sysextRelease ?? parsed.extensionRelease ?? [];
+  return Object.entries(fields).map(([key, value]) => `${key}=${value}`);
 }
 
 /**
@@ -43,9 +56,9 @@ export interface OemSysext {
   extensionRelease: string[];
 }
 
-/** The verified OEM sysext with its extension-release, read before the disk is mounted (it does not need it). */
-export async function readOemSysext(ctx: Context, path: string): Promise<OemSysext> {
-  return { path, extensionRelease: await extensionReleaseOf(ctx, path) };
+/** The verified OEM sysext with its extension-release, read while the layout grows the disk (it does not need it). */
+export async function readOemSysext(ctx: Context, path: string, release: OemRelease): Promise<OemSysext> {
+  return { path, extensionRelease: await extensionReleaseOf(ctx, path, release) };
 }
 
 export interface OemFiles {
@@ -55,8 +68,9 @@ export interface OemFiles {
 }
 
 /**
- * Mounts OEM, writes the files, unmounts. Returns what it wrote, for logs and tests. The base image's
- * OEM is input from outside: every path is resolved inside it and written without following links.
+ * Writes the files into OEM without mounting it: OEM is read out, written and rebuilt as the install
+ * stage does (image/btrfs-offline.ts). Returns what it wrote, for logs and tests. The base image's OEM
+ * is input from outside: every path is resolved inside it and written without following links.
  */
 export async function writeOemPartition(
   ctx: Context,
@@ -69,9 +83,8 @@ export async function writeOemPartition(
   const { spec } = payload;
   const files: OemFiles = { grubCfg: grubConfig(spec), oemRelease: oemRelease(spec, sysext?.extensionRelease ?? []) };
   const partition = findPartition(await readGpt(image), 'oem', image);
-  const attached = await attachPartition(ctx, stack, image, partition);
-  const mounted = await mountDevice(ctx, stack, attached.device, FLATCAR_PARTITIONS.oem.fstype, 'OEM');
-  const oem = new PartitionWriter(ctx, mounted.path, PARTITION_RULES.oem);
+  const offline = await openBtrfsOffline(ctx, stack, { image, partition, label: 'OEM' });
+  const oem = new InRootWriter(offline.store, PARTITION_RULES.oem);
   if (sysext) {
     files.sysextName = `oem-${spec.id}-${version}.raw`;
     await oem.installFile(sysext.path, `/sysext/${files.sysextName}`, { preserveTimes: true });
@@ -79,7 +92,6 @@ export async function writeOemPartition(
   }
   await oem.writeText('/oem-release', files.oemRelease);
   await oem.writeText('/grub.cfg', files.grubCfg);
-  await mounted.unmount();
-  await attached.detach();
+  await offline.finish();
   return files;
 }

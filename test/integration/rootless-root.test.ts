@@ -6,11 +6,9 @@
  */
 
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { copyFile, lstat, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { execa } from 'execa';
 import { createContext } from '../../bake/context.ts';
 import { CleanupStack } from '../../bake/core/cleanup.ts';
 import { isRootUser } from '../../bake/core/exec.ts';
@@ -23,6 +21,7 @@ import { mountImage } from '../support/bake-cli.ts';
 import { makeFlatcarDisk } from '../support/fixtures/disk-image.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
 import type { RootlessInstallRequest } from '../support/rootless-install.ts';
+import { assertChecksPass, describeTree } from '../support/rootless-judge.ts';
 import { type ThrowAwayUser, TSX_LOADER, throwAwayUser } from '../support/unprivileged.ts';
 
 const USER = 'bake-rootless-img';
@@ -63,47 +62,6 @@ async function installMounted(t: TestContext, image: string, request: RootlessIn
     });
   }
   t.diagnostic('mounted install done');
-}
-
-/** Every entry of a mounted tree: type, owner, mode, and the link target or content hash (not times). */
-async function describeTree(root: string): Promise<Record<string, string>> {
-  const entries: Record<string, string> = {};
-  const walk = async (relative: string): Promise<void> => {
-    for (const name of (await readdir(join(root, relative))).sort()) {
-      const path = join(relative, name);
-      const info = await lstat(join(root, path));
-      const what = info.isSymbolicLink()
-        ? `-> ${await readlink(join(root, path))}`
-        : info.isFile()
-          ? createHash('sha256')
-              .update(await readFile(join(root, path)))
-              .digest('hex')
-          : 'dir';
-      entries[`/${path}`] = `${info.uid}:${info.gid} ${info.mode.toString(8)} ${what}`;
-      if (info.isDirectory()) await walk(path);
-    }
-  };
-  await walk('');
-  return entries;
-}
-
-async function assertChecksPass(image: string): Promise<void> {
-  const table = await readGpt(image);
-  await execa('e2fsck', ['-fn', `${image}?offset=${findPartition(table, 'root', image).offsetBytes}`]);
-  const oem = findPartition(table, 'oem', image);
-  const oemCopy = `${image}.oem`;
-  await execa('dd', [
-    `if=${image}`,
-    `of=${oemCopy}`,
-    'bs=1M',
-    'iflag=skip_bytes,count_bytes',
-    `skip=${oem.offsetBytes}`,
-    `count=${oem.sizeBytes}`,
-    'status=none',
-  ]);
-  await execa('btrfs', ['check', '--readonly', oemCopy]);
-  await rm(oemCopy);
-  await execa('sgdisk', ['--verify', image]);
 }
 
 function assertNoPrivilegedCommand(stderr: string): void {

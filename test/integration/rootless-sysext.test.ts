@@ -73,6 +73,19 @@ test('bake sysext pack works without root for squashfs, erofs and ext4, and the 
   }
 });
 
+test('bake sysext pack --format btrfs without root or sudo is refused up front, before anything is built', {
+  skip,
+}, async (t) => {
+  const ws = await userWorkspace(t);
+  await userTree(ws);
+  const run = await ws.bake(['sysext', 'pack', 'tree', 'hello', '--format', 'btrfs', '--output-dir', 'btrfs']);
+  assert.equal(run.exitCode, 4, run.stderr);
+  assert.match(run.stderr, /btrfs sysext images need root or passwordless sudo/);
+  assert.match(run.stderr, /--format squashfs, erofs, ext4/, 'names the formats that work');
+  assert.doesNotMatch(run.stderr, /^\+ (mksquashfs|mkfs\.btrfs) /m, 'nothing was built');
+  assert.deepEqual(await readdir(join(ws.dir, 'btrfs')).catch(() => []), [], 'nothing was written');
+});
+
 /** An image of `tree` as the image tools make it by default: owners kept, links stored as they are. */
 async function rawImage(tree: string, image: string, format: (typeof ROOTLESS_FORMATS)[number]): Promise<string> {
   const build: Record<typeof format, [string, string[]]> = {

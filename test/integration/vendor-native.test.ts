@@ -1,7 +1,8 @@
 /**
  * The native vendor route on real tools: a small Flatcar disk goes through layout growth, the OEM
- * partition, qemu-img and the compressors, and every output is judged by qemu-img info/check/compare,
- * the compressors' integrity tests, tar, and a loop mount of the image converted back to raw.
+ * partition (both offline: no loop device, no mount), qemu-img and the compressors, and every output is
+ * judged by qemu-img info/check/compare, the compressors' integrity tests, tar, and a loop mount of the
+ * image converted back to raw.
  */
 
 import assert from 'node:assert/strict';
@@ -87,6 +88,8 @@ async function runNative(
     [],
     'the stage is gone',
   );
+  const privileged = ctx.lines.filter((line) => /^\+ (sudo|losetup|mount|umount|systemd-dissect) /.test(line));
+  assert.deepEqual(privileged, [], 'no loop device, mount or sudo: the route works offline');
   return { outputs, names: outputs.map((o) => basename(o)), image, dir, out, lines: ctx.lines };
 }
 
