@@ -48,8 +48,8 @@ export async function run(options: BenchOptions = { sizeMiB: 2048, randomMiB: 30
       randomDataMiB: options.randomMiB,
     });
     const rows: BenchRow[] = [];
-    for (const vendor of ['azure', 'qemu_uefi']) {
-      const format = vendorFormat(vendor)!;
+    for (const vendor of ['azure', 'qemu_uefi'] as const) {
+      const format = vendorFormat(vendor);
       const dir = join(work, vendor);
       const context = fx.context();
       const routeOnce = async (run: string) => {

@@ -92,10 +92,10 @@ test('auto picks native only where the image is the same; SDK downloads follow t
 
 test('native on a format it cannot make is an input error with a hint; unknown format a usage error', () => {
   assert.throws(
-    () => chooseRoute(vendorFormat('vagrant')!, '4790.0.0', 'native'),
+    () => chooseRoute(vendorFormat('vagrant'), '4790.0.0', 'native'),
     (e: unknown) => isBakeError(e) && e.kind === 'input' && e.hint === 'use --vendor-route sdk',
   );
-  assert.throws(() => chooseRoute(vendorFormat('cloudsigma')!, '4593.2.5', 'native'), /SDK-built package/);
+  assert.throws(() => chooseRoute(vendorFormat('cloudsigma'), '4593.2.5', 'native'), /SDK-built package/);
   assert.throws(
     () => vendorPlan({ vendor: 'am', route: 'auto', release: release('4790.0.0'), outputDir: '/o' }, ENDPOINTS),
     (e: unknown) => isBakeError(e) && e.kind === 'usage',
@@ -103,7 +103,7 @@ test('native on a format it cannot make is an input error with a hint; unknown f
 });
 
 test('compression: default from the table, comma lists, duplicates folded, unknown rejected', () => {
-  const openstack = vendorFormat('openstack')!;
+  const openstack = vendorFormat('openstack');
   assert.deepEqual(parseCompression(undefined, openstack), ['gz', 'bz2', 'none']);
   assert.deepEqual(parseCompression(['bz2,zst', 'zst'], openstack), ['bz2', 'zst']);
   assert.throws(
@@ -134,7 +134,7 @@ test('the SDK container command line equals the golden file the podman test reco
 });
 
 test('image_to_vm arguments: the bakery call plus compression, only-compressed without none, disk layout', () => {
-  const common = { format: vendorFormat('azure')!, release: release('4790.0.0') };
+  const common = { format: vendorFormat('azure'), release: release('4790.0.0') };
   assert.deepEqual(imageToVmArgs({ ...common, compression: ['bz2', 'none'] }), [
     './image_to_vm.sh',
     '--from=./',
@@ -159,9 +159,9 @@ test('oem-release from the sysext (Era C sed) or the common-oem-files fallback',
     'SYSEXT_NAME=Microsoft Azure',
     'SYSEXT_VERSION_ID=2.10',
   ];
-  assert.equal(oemRelease(OEMS.azure!, release), 'ID=azure\nNAME=Microsoft Azure\nVERSION_ID=2.10\n');
+  assert.equal(oemRelease(OEMS.azure, release), 'ID=azure\nNAME=Microsoft Azure\nVERSION_ID=2.10\n');
   assert.equal(
-    oemRelease(OEMS.ami!, ['ID=flatcar']),
+    oemRelease(OEMS.ami, ['ID=flatcar']),
     'ID=ami\nNAME="Amazon EC2"\nBUG_REPORT_URL="https://issues.flatcar.org"\n',
   );
 });
@@ -224,7 +224,7 @@ test('launcher variables are set as image_to_vm sed does; VM name is hostname-sa
   });
   assert.equal(script, "#!/bin/sh\nVM_NAME='n'\nVM_IMAGE='i.img'\nVM_IMAGE_X=keep\n");
   assert.equal(
-    vmName(vendorFormat('qemu_uefi')!, '4799.0.0+nightly-20260821-2100'),
+    vmName(vendorFormat('qemu_uefi'), '4799.0.0+nightly-20260821-2100'),
     'flatcar_production_qemu_uefi-4799-0-0-nightly-20260821-2100',
   );
 });
