@@ -16,11 +16,11 @@ import { isBakeError } from '../../bake/core/errors.ts';
 import { quoteForLog } from '../../bake/core/exec.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { setShellVariables, vmName } from '../../bake/vendor/extras.ts';
-import { vendorPlan } from '../../bake/vendor/index.ts';
 import { layoutTarget } from '../../bake/vendor/layout.ts';
 import { oemRelease } from '../../bake/vendor/oem.ts';
 import { chooseRoute, parseCompression, type VendorRelease } from '../../bake/vendor/plan.ts';
 import { imageToVmArgs, sdkContainerSpec } from '../../bake/vendor/sdk.ts';
+import { vendorPlans } from '../../bake/vendor/several.ts';
 import { fixedVhdFooter } from '../../bake/vendor/vhd.ts';
 import { DISK_FORMATS, formatsFor, vendorFormat } from '../../vendors/formats.ts';
 import { OEMS } from '../../vendors/oems.ts';
@@ -38,6 +38,9 @@ const release = (
 });
 /** The real defaults, as a bake without endpoint flags or variables has them. */
 const ENDPOINTS = resolveEndpoints({}, {});
+/** The plan a bake makes for one vendor: vendorPlans, as --dry-run prints it. */
+const planOf = (job: Omit<Parameters<typeof vendorPlans>[0], 'vendors'> & { vendor: string }) =>
+  vendorPlans({ ...job, vendors: [job.vendor] }, ENDPOINTS)[0]!;
 const GOLDEN = resolve(import.meta.dirname, '../fixtures/golden');
 
 test('every format of every release plans without error, outputs under the output dir', () => {
@@ -49,10 +52,12 @@ test('every format of every release plans without error, outputs under the outpu
   ] as const) {
     for (const arch of ['x86-64', 'arm64'] as const) {
       for (const format of formatsFor(version, arch)) {
-        const plan = vendorPlan(
-          { vendor: format.name, route: 'auto', release: release(version, channel, arch), outputDir: '/out' },
-          ENDPOINTS,
-        );
+        const plan = planOf({
+          vendor: format.name,
+          route: 'auto',
+          release: release(version, channel, arch),
+          outputDir: '/out',
+        });
         assert.ok(
           plan.outputs.length > 0 && plan.outputs.every((o) => o.startsWith('/out/flatcar_production_')),
           `${format.name} ${version}`,
@@ -65,7 +70,7 @@ test('every format of every release plans without error, outputs under the outpu
 
 test('auto picks native only where the image is the same; SDK downloads follow the era', () => {
   const era = (version: string, channel: VendorRelease['channel'], vendor: string) =>
-    vendorPlan({ vendor, route: 'auto', release: release(version, channel), outputDir: '/o' }, ENDPOINTS);
+    planOf({ vendor, route: 'auto', release: release(version, channel), outputDir: '/o' });
   const azureC = era('4790.0.0', 'alpha', 'azure');
   assert.equal(azureC.route, 'native');
   assert.deepEqual(azureC.downloads, ['https://alpha.release.flatcar-linux.net/amd64-usr/4790.0.0/oem-azure.raw']);
@@ -82,10 +87,7 @@ test('auto picks native only where the image is the same; SDK downloads follow t
   );
   assert.equal(era('4790.0.0', 'alpha', 'qemu_uefi').route, 'sdk', 'no Secure Boot variant natively');
   assert.equal(era('4790.0.0', 'alpha', 'pxe').route, 'sdk');
-  const native = vendorPlan(
-    { vendor: 'qemu_uefi', route: 'native', release: release('4790.0.0'), outputDir: '/o' },
-    ENDPOINTS,
-  );
+  const native = planOf({ vendor: 'qemu_uefi', route: 'native', release: release('4790.0.0'), outputDir: '/o' });
   assert.ok(native.downloads.some((d) => d.endsWith('/flatcar_production_qemu_uefi_efi_code.qcow2')));
   assert.ok(native.downloads.some((d) => d.includes('build_library/qemu_template.sh')));
 });
@@ -97,7 +99,7 @@ test('native on a format it cannot make is an input error with a hint; unknown f
   );
   assert.throws(() => chooseRoute(vendorFormat('cloudsigma'), '4593.2.5', 'native'), /SDK-built package/);
   assert.throws(
-    () => vendorPlan({ vendor: 'am', route: 'auto', release: release('4790.0.0'), outputDir: '/o' }, ENDPOINTS),
+    () => planOf({ vendor: 'am', route: 'auto', release: release('4790.0.0'), outputDir: '/o' }),
     (e: unknown) => isBakeError(e) && e.kind === 'usage',
   );
 });
@@ -197,10 +199,7 @@ test("every native disk writer has what it needs; azure's plan appends the foote
     ['subformat=fixed', 'force_size'],
     'the conversion the footer stands for',
   );
-  const azure = vendorPlan(
-    { vendor: 'azure', route: 'native', release: release('4790.0.0'), outputDir: '/o' },
-    ENDPOINTS,
-  );
+  const azure = planOf({ vendor: 'azure', route: 'native', release: release('4790.0.0'), outputDir: '/o' });
   assert.ok(
     azure.steps.includes(
       'append the fixed-VHD footer that qemu-img convert -O vpc -o subformat=fixed,force_size writes',
