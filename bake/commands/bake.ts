@@ -18,6 +18,7 @@ import { type BakeResult, bake } from '../pipeline/bake.ts';
 import {
   type BakePlan,
   type BakeRequest,
+  checkRecipeSpecs,
   imageFileName,
   parseBakeRequest,
   planBake,
@@ -26,7 +27,6 @@ import {
 import { ensureOutputFree } from '../pipeline/publish.ts';
 import { checkLocalSysexts, prepareSysext } from '../pipeline/sources.ts';
 import { type Report, StageRunner } from '../pipeline/stages.ts';
-import { planRecipeBuild } from '../sysext/plan-build.ts';
 import { formatPlan, formatSummary, planJson, resultJson } from './bake-output.ts';
 import { commandsHelp } from './index.ts';
 
@@ -89,6 +89,7 @@ export function command(): Command {
         ? { installTo: flags.installTo, installToFlag: '--install-to' }
         : { installTo: flags.install_to, installToFlag: '--install_to' };
     const request = parseBakeRequest(sysexts, { ...flags, ...installTo });
+    await checkRecipeSpecs(request);
     await checkLocalSysexts(request.sysexts);
     if (ctx.dryRun) return printDryRun(ctx, await resolvePlan(ctx, request));
     // What needs no network first: an output in the way, and the privileges a bake needs.
@@ -126,6 +127,7 @@ async function printDryRun(ctx: Context, plan: BakePlan): Promise<void> {
       });
       planned.placement = prepared.placement;
     } else if (spec.source === 'recipe') {
+      const { planRecipeBuild } = await import('../sysext/plan-build.ts');
       const { version, fetches } = await planRecipeBuild(ctx, {
         name: spec.name,
         version: spec.version,
