@@ -4,7 +4,7 @@
  * the flatcar/scripts tags). A fix backported to one channel is one entry, not a new threshold rule.
  * Everything else asks these questions; nobody compares versions.
  */
-import type { Channel } from '../bake/flatcar/release.ts';
+import { CHANNELS, type Channel, channelOfMinor } from '../bake/flatcar/channels.ts';
 
 /**
  * The first release of each channel with a property. A channel left out never has it. Versions are
@@ -24,11 +24,9 @@ export function parseVersion(version: string): ParsedVersion | undefined {
   return { major: Number(match[1]), minor: Number(match[2]), patch: Number(match[3]) };
 }
 
-/** The minor number names the channel (flatcar.md §4 "Version numbers"); nightlies of main are x.0.0. */
-const CHANNEL_BY_MINOR: readonly Channel[] = ['alpha', 'beta', 'stable', 'lts'];
-
+/** The channel whose entry of a Since applies to `version`; a minor number that names none counts as alpha. */
 export function channelOfVersion(version: string): Channel {
-  return CHANNEL_BY_MINOR[parseVersion(version)?.minor ?? 0] ?? 'alpha';
+  return channelOfMinor(version) ?? 'alpha';
 }
 
 function compareParsed(a: ParsedVersion, b: ParsedVersion): number {
@@ -61,8 +59,8 @@ export const NEVER: Since = {};
 
 /** Human form of a Since, e.g. "alpha 4372.0.1, beta 4344.1.1, stable 4230.2.1, lts 4230.3.0". */
 export function describeSince(since: Since): string {
-  if (CHANNEL_BY_MINOR.every((channel) => parseVersion(since[channel] ?? '')?.major === 0)) return 'always';
-  const entries = CHANNEL_BY_MINOR.filter((channel) => since[channel] !== undefined).map(
+  if (CHANNELS.every((channel) => parseVersion(since[channel] ?? '')?.major === 0)) return 'always';
+  const entries = CHANNELS.filter((channel) => since[channel] !== undefined).map(
     (channel) => `${channel} ${since[channel]}`,
   );
   return entries.length > 0 ? entries.join(', ') : 'never';

@@ -16,8 +16,9 @@ import {
   releaseQuirks,
   type Since,
 } from './eras.ts';
+import { keysOf, mapRows } from './keyed.ts';
 import type { LayoutName } from './layouts.ts';
-import { OEMS, type OemSpec, oemIsSysext } from './oems.ts';
+import { OEMS, type OemId, type OemSpec, oemIsSysext } from './oems.ts';
 
 export type DiskFormat =
   | 'raw'
@@ -122,16 +123,18 @@ export const NATIVE_EXTRAS: Partial<Record<Extra, { differs?: string }>> = {
   qemu_uefi: { differs: 'no Secure Boot variant (needs virt-fw-vars and the SDK keys)' },
 };
 
-export interface VendorFormat {
-  name: string;
+/** One row of the vendor table, keyed by the format's name. */
+interface FormatRow {
   disk: DiskFormat;
   layout: LayoutName;
-  /** OEM id (key of OEMS); absent for formats without an OEM partition payload. */
-  oem?: string;
-  extras: readonly Extra[];
+  /** Absent for formats without an OEM partition payload. */
+  oem?: OemId;
+  /** None by default. */
+  extras?: readonly Extra[];
   /** Compressions Flatcar's CI publishes (ci-automation/vms.sh); the default for --compression. */
   compression: readonly Compression[];
-  available: Availability;
+  /** Every release by default. */
+  available?: Availability;
   /** Only for formats without an OEM; otherwise the OEM's arches apply. */
   arches?: readonly Arch[];
   /** IMG_<fmt>_DISK_EXTENSION overrides. */
@@ -140,6 +143,12 @@ export interface VendorFormat {
   oemSysextTypo?: boolean;
   /** How the row read before each change; formatIn applies them for a release. */
   changes?: readonly FormatChange[];
+}
+
+export interface VendorFormat extends FormatRow {
+  name: VendorId;
+  extras: readonly Extra[];
+  available: Availability;
 }
 
 /** From `since` on the row is as the table says; before, `before`'s fields replace the row's. */
@@ -162,89 +171,126 @@ const BEFORE_ERA_C: Availability = { since: ALWAYS, until: QUIRK_SINCE.allOemsAr
 const BOTH: readonly Arch[] = ['x86-64', 'arm64'];
 const AMD64: readonly Arch[] = ['x86-64'];
 
-function row(
-  name: string,
-  disk: DiskFormat,
-  layout: LayoutName,
-  oem: string | undefined,
-  compression: readonly Compression[],
-  more: Partial<VendorFormat> = {},
-): VendorFormat {
-  return {
-    name,
-    disk,
-    layout,
-    ...(oem ? { oem } : {}),
-    extras: [],
-    compression,
-    available: { since: ALWAYS },
-    ...more,
-  };
-}
-
-export const VENDOR_TABLE: readonly VendorFormat[] = [
-  row('akamai', 'raw', 'vm', 'akamai', ['gz'], { changes: [BASE_LAYOUT_BEFORE] }),
-  row('ami', 'raw', 'vm', 'ami', ['bz2'], { changes: [BASE_LAYOUT_BEFORE] }),
-  row('ami_vmdk', 'vmdk_stream', 'vm', 'ami', ['bz2'], { changes: [BASE_LAYOUT_BEFORE, AMI_VMDK_TYPO_BEFORE] }),
-  row('azure', 'vhd_fixed', 'azure', 'azure', ['bz2']),
-  row('cloudsigma', 'qcow2', 'base', 'cloudsigma', ['bz2']),
-  row('cloudstack', 'raw', 'base', 'cloudstack', ['bz2']),
-  row('cloudstack_vhd', 'vhd', 'base', 'cloudstack', ['bz2']),
-  row('digitalocean', 'raw', 'base', 'digitalocean', ['gz', 'bz2']),
-  row('exoscale', 'exoscale', 'base', 'exoscale', ['none'], { changes: [EXOSCALE_QCOW2_BEFORE] }),
-  row('gce', 'raw', 'vm', 'gce', ['none'], { extras: ['gce'] }),
-  row('hetzner', 'raw', 'vm', 'hetzner', ['bz2']),
-  row('hyperv', 'vhd', 'base', 'hyperv', ['zip']),
-  row('hyperv_vhdx', 'vhdx', 'base', 'hyperv', ['zip']),
-  row('iso', 'iso', 'base', undefined, ['bz2'], { extras: ['iso'], arches: AMD64 }),
-  row('kubevirt', 'qcow2', 'vm', 'kubevirt', ['none'], { extension: 'qcow2' }),
-  row('nutanix', 'qcow2', 'vm', 'nutanix', ['bz2'], {
+const FORMAT_ROWS = {
+  akamai: { disk: 'raw', layout: 'vm', oem: 'akamai', compression: ['gz'], changes: [BASE_LAYOUT_BEFORE] },
+  ami: { disk: 'raw', layout: 'vm', oem: 'ami', compression: ['bz2'], changes: [BASE_LAYOUT_BEFORE] },
+  ami_vmdk: {
+    disk: 'vmdk_stream',
+    layout: 'vm',
+    oem: 'ami',
+    compression: ['bz2'],
+    changes: [BASE_LAYOUT_BEFORE, AMI_VMDK_TYPO_BEFORE],
+  },
+  azure: { disk: 'vhd_fixed', layout: 'azure', oem: 'azure', compression: ['bz2'] },
+  cloudsigma: { disk: 'qcow2', layout: 'base', oem: 'cloudsigma', compression: ['bz2'] },
+  cloudstack: { disk: 'raw', layout: 'base', oem: 'cloudstack', compression: ['bz2'] },
+  cloudstack_vhd: { disk: 'vhd', layout: 'base', oem: 'cloudstack', compression: ['bz2'] },
+  digitalocean: { disk: 'raw', layout: 'base', oem: 'digitalocean', compression: ['gz', 'bz2'] },
+  exoscale: {
+    disk: 'exoscale',
+    layout: 'base',
+    oem: 'exoscale',
+    compression: ['none'],
+    changes: [EXOSCALE_QCOW2_BEFORE],
+  },
+  gce: { disk: 'raw', layout: 'vm', oem: 'gce', compression: ['none'], extras: ['gce'] },
+  hetzner: { disk: 'raw', layout: 'vm', oem: 'hetzner', compression: ['bz2'] },
+  hyperv: { disk: 'vhd', layout: 'base', oem: 'hyperv', compression: ['zip'] },
+  hyperv_vhdx: { disk: 'vhdx', layout: 'base', oem: 'hyperv', compression: ['zip'] },
+  iso: { disk: 'iso', layout: 'base', compression: ['bz2'], extras: ['iso'], arches: AMD64 },
+  kubevirt: { disk: 'qcow2', layout: 'vm', oem: 'kubevirt', compression: ['none'], extension: 'qcow2' },
+  nutanix: {
+    disk: 'qcow2',
+    layout: 'vm',
+    oem: 'nutanix',
+    compression: ['bz2'],
     available: { since: perChannel('4515.0.0', '4459.1.1', '4459.2.0') },
-  }),
-  row('openstack', 'qcow2', 'vm', 'openstack', ['gz', 'bz2', 'none']),
-  row('openstack_mini', 'qcow2', 'base', 'openstack', ['gz', 'bz2']),
-  row('oraclecloud', 'qcow2', 'vm', 'oraclecloud', ['none'], { available: ERA_C }),
-  row('packet', 'raw', 'base', 'packet', ['bz2'], { available: BEFORE_ERA_C }),
-  row('parallels', 'hdd', 'vm', undefined, ['none'], { extras: ['pvm_tgz'], arches: AMD64 }),
-  row('proxmoxve', 'qcow2', 'vm', 'proxmoxve', ['none'], { available: { since: fromMajor(4152) } }),
-  row('pxe', 'cpio', 'base', undefined, ['bz2'], { extras: ['pxe'], arches: BOTH }),
-  row('qemu_uefi', 'qcow2', 'vm', 'qemu', ['bz2', 'none'], { extras: ['qemu_uefi'] }),
-  row('rackspace', 'raw', 'base', 'rackspace', ['bz2'], { available: BEFORE_ERA_C }),
-  row('rackspace_onmetal', 'qcow2', 'onmetal', 'rackspace-onmetal', ['bz2'], { available: BEFORE_ERA_C }),
-  row('rackspace_vhd', 'vhd', 'base', 'rackspace', ['bz2'], { available: BEFORE_ERA_C }),
-  row('scaleway', 'qcow2', 'vm', 'scaleway', ['none'], { extension: 'qcow2' }),
-  row('stackit', 'qcow2', 'vm', 'stackit', ['none'], {
+  },
+  openstack: { disk: 'qcow2', layout: 'vm', oem: 'openstack', compression: ['gz', 'bz2', 'none'] },
+  openstack_mini: { disk: 'qcow2', layout: 'base', oem: 'openstack', compression: ['gz', 'bz2'] },
+  oraclecloud: { disk: 'qcow2', layout: 'vm', oem: 'oraclecloud', compression: ['none'], available: ERA_C },
+  packet: { disk: 'raw', layout: 'base', oem: 'packet', compression: ['bz2'], available: BEFORE_ERA_C },
+  parallels: { disk: 'hdd', layout: 'vm', compression: ['none'], extras: ['pvm_tgz'], arches: AMD64 },
+  proxmoxve: {
+    disk: 'qcow2',
+    layout: 'vm',
+    oem: 'proxmoxve',
+    compression: ['none'],
+    available: { since: fromMajor(4152) },
+  },
+  pxe: { disk: 'cpio', layout: 'base', compression: ['bz2'], extras: ['pxe'], arches: BOTH },
+  qemu_uefi: { disk: 'qcow2', layout: 'vm', oem: 'qemu', compression: ['bz2', 'none'], extras: ['qemu_uefi'] },
+  rackspace: { disk: 'raw', layout: 'base', oem: 'rackspace', compression: ['bz2'], available: BEFORE_ERA_C },
+  rackspace_onmetal: {
+    disk: 'qcow2',
+    layout: 'onmetal',
+    oem: 'rackspace-onmetal',
+    compression: ['bz2'],
+    available: BEFORE_ERA_C,
+  },
+  rackspace_vhd: { disk: 'vhd', layout: 'base', oem: 'rackspace', compression: ['bz2'], available: BEFORE_ERA_C },
+  scaleway: { disk: 'qcow2', layout: 'vm', oem: 'scaleway', compression: ['none'], extension: 'qcow2' },
+  stackit: {
+    disk: 'qcow2',
+    layout: 'vm',
+    oem: 'stackit',
+    compression: ['none'],
     available: { since: perChannel('4372.0.1', '4344.1.1', '4230.2.1') },
-  }),
-  row('vagrant', 'vmdk_ide', 'vagrant', 'vagrant', ['none'], { extras: ['box'] }),
-  row('vagrant_parallels', 'hdd', 'vagrant', 'vagrant', ['none'], { extras: ['box'] }),
-  row('vagrant_virtualbox', 'vmdk_ide', 'vagrant', 'vagrant-virtualbox', ['none'], {
+  },
+  vagrant: { disk: 'vmdk_ide', layout: 'vagrant', oem: 'vagrant', compression: ['none'], extras: ['box'] },
+  vagrant_parallels: { disk: 'hdd', layout: 'vagrant', oem: 'vagrant', compression: ['none'], extras: ['box'] },
+  vagrant_virtualbox: {
+    disk: 'vmdk_ide',
+    layout: 'vagrant',
+    oem: 'vagrant-virtualbox',
+    compression: ['none'],
     extras: ['box'],
     available: BEFORE_ERA_C,
-  }),
-  row('vagrant_vmware_fusion', 'vmdk_scsi', 'vagrant', 'vagrant', ['none'], {
+  },
+  vagrant_vmware_fusion: {
+    disk: 'vmdk_scsi',
+    layout: 'vagrant',
+    oem: 'vagrant',
+    compression: ['none'],
     extras: ['box'],
     available: BEFORE_ERA_C,
-  }),
-  row('virtualbox', 'vmdk_ide', 'vm', 'virtualbox', ['bz2'], { extras: ['ovf_virtualbox'] }),
-  row('vmware', 'vmdk_scsi', 'vm', 'vmware', ['bz2'], { extras: ['vmx'] }),
-  row('vmware_insecure', 'vmdk_scsi', 'vm', 'vagrant-key', ['bz2'], {
+  },
+  virtualbox: { disk: 'vmdk_ide', layout: 'vm', oem: 'virtualbox', compression: ['bz2'], extras: ['ovf_virtualbox'] },
+  vmware: { disk: 'vmdk_scsi', layout: 'vm', oem: 'vmware', compression: ['bz2'], extras: ['vmx'] },
+  vmware_insecure: {
+    disk: 'vmdk_scsi',
+    layout: 'vm',
+    oem: 'vagrant-key',
+    compression: ['bz2'],
     extras: ['vmware_zip'],
     available: BEFORE_ERA_C,
-  }),
-  row('vmware_ova', 'vmdk_stream', 'vm', 'vmware', ['bz2'], { extras: ['ova'] }),
-  row('vmware_raw', 'raw', 'base', 'vmware', ['bz2']),
-  row('xen', 'raw', 'base', undefined, ['bz2'], { extras: ['xl'], arches: AMD64 }),
-];
+  },
+  vmware_ova: { disk: 'vmdk_stream', layout: 'vm', oem: 'vmware', compression: ['bz2'], extras: ['ova'] },
+  vmware_raw: { disk: 'raw', layout: 'base', oem: 'vmware', compression: ['bz2'] },
+  xen: { disk: 'raw', layout: 'base', compression: ['bz2'], extras: ['xl'], arches: AMD64 },
+} satisfies Record<string, FormatRow>;
+
+/** A vendor format name: a key of the table, so a misspelt name anywhere does not compile. */
+export type VendorId = keyof typeof FORMAT_ROWS;
+
+/** Every row as the table reads today (formatIn gives a release's view of it). */
+export const FORMATS: Readonly<Record<VendorId, VendorFormat>> = mapRows(
+  FORMAT_ROWS,
+  (name, row): VendorFormat => ({ name, extras: [], available: { since: ALWAYS }, ...row }),
+);
+
+export const VENDOR_TABLE: readonly VendorFormat[] = Object.values(FORMATS);
 
 /** Every name image_to_vm has known in some release. */
-export const VENDOR_FORMATS: readonly string[] = VENDOR_TABLE.map((format) => format.name);
+export const VENDOR_FORMATS: readonly VendorId[] = keysOf(FORMAT_ROWS);
 
-const BY_NAME = new Map(VENDOR_TABLE.map((format) => [format.name, format]));
+/** Exact-name check of a name from outside (the original's substring match accepted `am` for `ami`). */
+export function isVendorId(name: string): name is VendorId {
+  return Object.hasOwn(FORMATS, name);
+}
 
-/** Exact-name check (the original's substring match accepted `am` for `ami`). */
 export function isKnownVendor(name: string): boolean {
-  return name === 'generic' || BY_NAME.has(name);
+  return name === 'generic' || isVendorId(name);
 }
 
 /** The row as it reads in release `version`: every change that release does not have yet is undone. */
@@ -256,9 +302,8 @@ export function formatIn(format: VendorFormat, version: string): VendorFormat {
 }
 
 /** The row of `name` (as of `version` when given, else as the table reads today). */
-export function vendorFormat(name: string, version?: string): VendorFormat | undefined {
-  const format = BY_NAME.get(name);
-  return format && version ? formatIn(format, version) : format;
+export function vendorFormat(name: VendorId, version?: string): VendorFormat {
+  return version ? formatIn(FORMATS[name], version) : FORMATS[name];
 }
 
 /** Why the format is not in VALID_IMG_TYPES of `version`, from the availability data; undefined when it is. */
@@ -277,15 +322,15 @@ export function existsIn(format: VendorFormat, version: string): boolean {
 }
 
 export function formatArches(format: VendorFormat): readonly Arch[] {
-  if (format.oem) return OEMS[format.oem]?.arches ?? AMD64;
+  if (format.oem) return OEMS[format.oem].arches;
   return format.arches ?? AMD64;
 }
 
 /** Why `name` is not a format of release `version` on `arch`, in one line; undefined when it is one. */
 export function vendorProblem(name: string, version: string, arch: Arch): string | undefined {
   if (name === 'generic') return undefined;
-  const format = BY_NAME.get(name);
-  if (!format) return `'${name}' is not a vendor format image_to_vm.sh knows`;
+  if (!isVendorId(name)) return `'${name}' is not a vendor format image_to_vm.sh knows`;
+  const format = FORMATS[name];
   if (!parseVersion(version)) return `'${version}' is not a Flatcar version (MMMM.m.p)`;
   const missing = availabilityProblem(format, version);
   if (missing) return `vendor format '${name}' does not exist in Flatcar ${version}: ${missing}`;
@@ -309,8 +354,8 @@ export interface OemPayload {
 
 /** What the format puts on the OEM partition in this release. */
 export function oemPayload(format: VendorFormat, version: string): OemPayload | undefined {
-  const spec = format.oem ? OEMS[format.oem] : undefined;
-  if (!spec) return undefined;
+  if (!format.oem) return undefined;
+  const spec = OEMS[format.oem];
   const typo = formatIn(format, version).oemSysextTypo === true;
   return { spec, sysext: oemIsSysext(spec, version) && !typo };
 }

@@ -6,18 +6,23 @@
  */
 import type { Arch } from '../bake/core/arch.ts';
 import { ALWAYS, fromMajor, holdsIn, NEVER, QUIRK_SINCE, type Since } from './eras.ts';
+import { mapRows } from './keyed.ts';
 
-export interface OemSpec {
-  id: string;
-  /** The kernel command line's `flatcar.oem.id` (Ignition/Afterburn platform); differs for ami and stackit. */
-  grubOemId: string;
-  /** Lines after `set oem_id=...` in /oem/grub.cfg. */
-  grubSettings: string;
-  arches: readonly Arch[];
+/** One row of the OEM table, keyed by its id. */
+interface OemRow {
   /** OEM_NAME of the coreos-base/oem-<id> ebuild, for oem-release when the sysext does not carry it. */
   name: string;
+  arches: readonly Arch[];
   /** The releases in which the OEM ships as a sysext (`oem-<id>.raw`) rather than as an `oem-<id>` package. */
   sysextSince: Since;
+  /** Lines after `set oem_id=...` in /oem/grub.cfg; none by default. */
+  grubSettings?: string;
+  /** The kernel command line's `flatcar.oem.id` (Ignition/Afterburn platform) when it is not the OEM id. */
+  grubOemId?: string;
+}
+
+export interface OemSpec extends Required<OemRow> {
+  id: OemId;
 }
 
 const BOTH: readonly Arch[] = ['x86-64', 'arm64'];
@@ -64,51 +69,47 @@ terminal_output serial_com0
 /** Era C turned the remaining package OEMs into sysexts. */
 const ERA_C = QUIRK_SINCE.allOemsAreSysexts;
 
-function oem(
-  id: string,
-  name: string,
-  arches: readonly Arch[],
-  sysextSince: Since,
-  grubSettings = '',
-  grubOemId = id,
-): OemSpec {
-  return { id, grubOemId, grubSettings, arches, name, sysextSince };
-}
+const OEM_ROWS = {
+  akamai: { name: 'Akamai', arches: BOTH, sysextSince: ALWAYS },
+  ami: { name: 'Amazon EC2', arches: BOTH, sysextSince: ALWAYS, grubSettings: AMI_GRUB, grubOemId: 'ec2' },
+  azure: { name: 'Microsoft Azure', arches: BOTH, sysextSince: ALWAYS, grubSettings: AZURE_GRUB },
+  cloudsigma: { name: 'CloudSigma', arches: AMD64, sysextSince: ERA_C },
+  cloudstack: { name: 'CloudStack', arches: AMD64, sysextSince: ERA_C },
+  digitalocean: { name: 'DigitalOcean', arches: AMD64, sysextSince: ALWAYS },
+  exoscale: { name: 'Exoscale', arches: AMD64, sysextSince: ERA_C },
+  gce: { name: 'Google Compute Engine', arches: AMD64, sysextSince: ALWAYS, grubSettings: GCE_GRUB },
+  hetzner: { name: 'Hetzner', arches: BOTH, sysextSince: ALWAYS },
+  hyperv: { name: 'Microsoft Hyper-V', arches: AMD64, sysextSince: fromMajor(4459) },
+  kubevirt: { name: 'KubeVirt', arches: BOTH, sysextSince: ALWAYS },
+  nutanix: { name: 'Nutanix AHV', arches: AMD64, sysextSince: ALWAYS },
+  openstack: { name: 'OpenStack', arches: BOTH, sysextSince: ALWAYS, grubSettings: AUTOLOGIN },
+  oraclecloud: { name: 'Oracle Cloud Infrastructure', arches: BOTH, sysextSince: ALWAYS },
+  packet: { name: 'Equinix Metal', arches: BOTH, sysextSince: ALWAYS, grubSettings: AUTOLOGIN },
+  proxmoxve: { name: 'Proxmox VE', arches: BOTH, sysextSince: ALWAYS, grubSettings: AUTOLOGIN },
+  qemu: { name: 'QEMU', arches: BOTH, sysextSince: ALWAYS, grubSettings: AUTOLOGIN },
+  rackspace: { name: 'Rackspace', arches: AMD64, sysextSince: NEVER },
+  'rackspace-onmetal': { name: 'Rackspace OnMetal', arches: AMD64, sysextSince: NEVER },
+  scaleway: {
+    name: 'Scaleway',
+    arches: BOTH,
+    sysextSince: ALWAYS,
+    grubSettings: 'set linux_console="console=ttyS0,115200n8 earlycon=ttyS0,115200"\n',
+  },
+  stackit: { name: 'STACKIT', arches: BOTH, sysextSince: ALWAYS, grubOemId: 'openstack' },
+  vagrant: { name: 'Vagrant', arches: AMD64, sysextSince: ERA_C },
+  'vagrant-key': { name: 'Vagrant (insecure key)', arches: AMD64, sysextSince: NEVER },
+  'vagrant-virtualbox': { name: 'Vagrant VirtualBox', arches: AMD64, sysextSince: NEVER },
+  virtualbox: { name: 'VirtualBox', arches: AMD64, sysextSince: ERA_C },
+  vmware: { name: 'VMware', arches: AMD64, sysextSince: ALWAYS, grubSettings: AUTOLOGIN },
+} satisfies Record<string, OemRow>;
 
-export const OEMS: Record<string, OemSpec> = {
-  akamai: oem('akamai', 'Akamai', BOTH, ALWAYS),
-  ami: oem('ami', 'Amazon EC2', BOTH, ALWAYS, AMI_GRUB, 'ec2'),
-  azure: oem('azure', 'Microsoft Azure', BOTH, ALWAYS, AZURE_GRUB),
-  cloudsigma: oem('cloudsigma', 'CloudSigma', AMD64, ERA_C),
-  cloudstack: oem('cloudstack', 'CloudStack', AMD64, ERA_C),
-  digitalocean: oem('digitalocean', 'DigitalOcean', AMD64, ALWAYS),
-  exoscale: oem('exoscale', 'Exoscale', AMD64, ERA_C),
-  gce: oem('gce', 'Google Compute Engine', AMD64, ALWAYS, GCE_GRUB),
-  hetzner: oem('hetzner', 'Hetzner', BOTH, ALWAYS),
-  hyperv: oem('hyperv', 'Microsoft Hyper-V', AMD64, fromMajor(4459)),
-  kubevirt: oem('kubevirt', 'KubeVirt', BOTH, ALWAYS),
-  nutanix: oem('nutanix', 'Nutanix AHV', AMD64, ALWAYS),
-  openstack: oem('openstack', 'OpenStack', BOTH, ALWAYS, AUTOLOGIN),
-  oraclecloud: oem('oraclecloud', 'Oracle Cloud Infrastructure', BOTH, ALWAYS),
-  packet: oem('packet', 'Equinix Metal', BOTH, ALWAYS, AUTOLOGIN),
-  proxmoxve: oem('proxmoxve', 'Proxmox VE', BOTH, ALWAYS, AUTOLOGIN),
-  qemu: oem('qemu', 'QEMU', BOTH, ALWAYS, AUTOLOGIN),
-  rackspace: oem('rackspace', 'Rackspace', AMD64, NEVER),
-  'rackspace-onmetal': oem('rackspace-onmetal', 'Rackspace OnMetal', AMD64, NEVER),
-  scaleway: oem(
-    'scaleway',
-    'Scaleway',
-    BOTH,
-    ALWAYS,
-    'set linux_console="console=ttyS0,115200n8 earlycon=ttyS0,115200"\n',
-  ),
-  stackit: oem('stackit', 'STACKIT', BOTH, ALWAYS, '', 'openstack'),
-  vagrant: oem('vagrant', 'Vagrant', AMD64, ERA_C),
-  'vagrant-key': oem('vagrant-key', 'Vagrant (insecure key)', AMD64, NEVER),
-  'vagrant-virtualbox': oem('vagrant-virtualbox', 'Vagrant VirtualBox', AMD64, NEVER),
-  virtualbox: oem('virtualbox', 'VirtualBox', AMD64, ERA_C),
-  vmware: oem('vmware', 'VMware', AMD64, ALWAYS, AUTOLOGIN),
-};
+/** An OEM id: a key of the table, so a misspelt id anywhere does not compile. */
+export type OemId = keyof typeof OEM_ROWS;
+
+export const OEMS: Readonly<Record<OemId, OemSpec>> = mapRows(
+  OEM_ROWS,
+  (id, row): OemSpec => ({ id, grubOemId: id, grubSettings: '', ...row }),
+);
 
 /** Whether the OEM is installed from `oem-<id>.raw` in release `version`. */
 export function oemIsSysext(spec: OemSpec, version: string): boolean {

@@ -4,7 +4,7 @@
  */
 import type { Arch } from '../bake/core/arch.ts';
 import { releaseQuirks } from './eras.ts';
-import { type Compression, diskExtension, type VendorFormat } from './formats.ts';
+import { type Compression, diskExtension, type Extra, type VendorFormat } from './formats.ts';
 
 /** release_util.sh compresses only these (VM_GENERATED_FILES matching this pattern). */
 export const COMPRESSIBLE = /\.(img|bin|vdi|vhd|vhdx|vmdk|qcow2?)$/;
@@ -23,30 +23,47 @@ export function qemuFirmwareNames(format: VendorFormat, version: string): { code
   return { code: `${baseName(format)}_efi_code.${ext}`, vars: `${baseName(format)}_efi_vars.${ext}` };
 }
 
+interface OutputNames {
+  base: string;
+  disk: string;
+  format: VendorFormat;
+  version: string;
+  arch: Arch;
+}
+
+function qemuUefiFiles({ base, disk, format, version, arch }: OutputNames): VendorFile[] {
+  const firmware = qemuFirmwareNames(format, version);
+  const files: VendorFile[] = [
+    { name: disk },
+    { name: `${base}.sh` },
+    { name: `${base}.README` },
+    { name: firmware.code },
+    { name: firmware.vars },
+  ];
+  // The legacy `qemu` names point at the UEFI image on amd64 only.
+  if (arch === 'x86-64')
+    files.push(
+      { name: 'flatcar_production_qemu_image.img', linkTo: disk },
+      { name: 'flatcar_production_qemu.sh', linkTo: `${base}.sh` },
+    );
+  return files;
+}
+
+/**
+ * The files of the extras that change what a format generates; a format whose extras are not here
+ * generates its disk alone (the SDK-only extras' other files are image_to_vm's to list).
+ */
+const EXTRA_FILES: Partial<Record<Extra, (names: OutputNames) => VendorFile[]>> = {
+  gce: ({ base }) => [{ name: `${base}.tar.gz` }],
+  ova: ({ base, disk }) => [{ name: `${base}.ovf` }, { name: `${base}.ova` }, { name: disk }],
+  qemu_uefi: qemuUefiFiles,
+};
+
 /** The uncompressed files a format generates (VM_GENERATED_FILES), in image_to_vm's order. */
 export function generatedFiles(format: VendorFormat, version: string, arch: Arch): VendorFile[] {
-  const base = baseName(format);
-  const disk = diskFileName(format);
-  if (format.extras.includes('gce')) return [{ name: `${base}.tar.gz` }];
-  if (format.extras.includes('ova')) return [{ name: `${base}.ovf` }, { name: `${base}.ova` }, { name: disk }];
-  if (format.extras.includes('qemu_uefi')) {
-    const firmware = qemuFirmwareNames(format, version);
-    const files: VendorFile[] = [
-      { name: disk },
-      { name: `${base}.sh` },
-      { name: `${base}.README` },
-      { name: firmware.code },
-      { name: firmware.vars },
-    ];
-    // The legacy `qemu` names point at the UEFI image on amd64 only.
-    if (arch === 'x86-64')
-      files.push(
-        { name: 'flatcar_production_qemu_image.img', linkTo: disk },
-        { name: 'flatcar_production_qemu.sh', linkTo: `${base}.sh` },
-      );
-    return files;
-  }
-  return [{ name: disk }];
+  const names: OutputNames = { base: baseName(format), disk: diskFileName(format), format, version, arch };
+  const files = format.extras.map((extra) => EXTRA_FILES[extra]).find((make) => make !== undefined);
+  return files ? files(names) : [{ name: names.disk }];
 }
 
 /** Final names after compression: `<file>.<fmt>` for compressible files; the plain file only with `none`. */

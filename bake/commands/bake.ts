@@ -19,6 +19,7 @@ import { type BakeResult, bake } from '../pipeline/bake.ts';
 import {
   type BakePlan,
   type BakeRequest,
+  checkRecipeSpecs,
   imageFileName,
   parseBakeRequest,
   planBake,
@@ -28,7 +29,6 @@ import { ensureOutputFree } from '../pipeline/publish.ts';
 import { checkLocalSysexts, prepareSysext } from '../pipeline/sources.ts';
 import { type Report, StageRunner } from '../pipeline/stages.ts';
 import { checkDdi } from '../sysext/ddi-signing.ts';
-import { planRecipeBuild } from '../sysext/plan-build.ts';
 import { formatPlan, formatSummary, planJson, resultJson } from './bake-output.ts';
 import { commandsHelp } from './index.ts';
 
@@ -95,6 +95,7 @@ export function command(): Command {
         ? { installTo: flags.installTo, installToFlag: '--install-to' }
         : { installTo: flags.install_to, installToFlag: '--install_to' };
     const request = parseBakeRequest(sysexts, { ...flags, ...installTo });
+    await checkRecipeSpecs(request);
     await checkLocalSysexts(request.sysexts);
     // Recipes build squashfs payloads; a bad key or certificate is refused before any download.
     if (request.ddi) await checkDdi(request.ddi, 'squashfs');
@@ -161,6 +162,7 @@ async function printDryRun(ctx: Context, plan: BakePlan): Promise<void> {
       });
       planned.placement = prepared.placement;
     } else if (spec.source === 'recipe') {
+      const { planRecipeBuild } = await import('../sysext/plan-build.ts');
       const { version, fetches } = await planRecipeBuild(ctx, {
         name: spec.name,
         version: spec.version,

@@ -7,7 +7,7 @@ import { Command } from 'commander';
 import { VENDOR_FORMATS } from '../../vendors/formats.ts';
 import { ARCHES } from '../core/arch.ts';
 import { usageError } from '../core/errors.ts';
-import { CHANNELS } from '../flatcar/release.ts';
+import { CHANNELS } from '../flatcar/channels.ts';
 import { recipeNames } from '../sysext/catalog.ts';
 import { COMMAND_NAMES, COMMANDS } from './index.ts';
 

@@ -4,9 +4,16 @@
  */
 import { basename } from 'node:path';
 import { Command } from 'commander';
-import { addCommonOptions, type CommonOptions, contextFromOptions, interruption } from '../cli-context.ts';
+import {
+  addCommonOptions,
+  addRecipeEndpointOptions,
+  type CommonOptions,
+  contextFromOptions,
+  interruption,
+} from '../cli-context.ts';
 import type { Context } from '../context.ts';
 import { ARCHES, type Arch, parseArch } from '../core/arch.ts';
+import type { RecipeEndpoint } from '../core/endpoints.ts';
 import { buildRepository, type RepoBuildSummary, type SysextBuilder } from '../repo/build.ts';
 import { loadCatalog } from '../repo/catalog.ts';
 import { readRepository } from '../repo/layout.ts';
@@ -61,8 +68,15 @@ function write(ctx: Context, json: object, lines: string[]): void {
   );
 }
 
+/** The recipes' endpoints, for the subcommands that run recipes: the catalogue is loaded only for those. */
+async function recipeEndpointList(): Promise<RecipeEndpoint[]> {
+  return (await import('../sysext/catalog.ts')).recipeEndpoints();
+}
+
+const RUNS_RECIPES = new Set(['build', 'outdated']);
+
 async function build(dir: string, flags: RepoFlags): Promise<void> {
-  const ctx = contextFromOptions(flags);
+  const ctx = contextFromOptions(flags, await recipeEndpointList());
   const { builder, upstream } = await catalogueBuilder(ctx);
   const summary = await buildRepository(ctx, {
     repoDir: dir,
@@ -100,7 +114,7 @@ function buildLines(ctx: Context, summary: RepoBuildSummary): string[] {
 }
 
 async function outdated(dir: string, flags: RepoFlags): Promise<void> {
-  const ctx = contextFromOptions(flags);
+  const ctx = contextFromOptions(flags, await recipeEndpointList());
   const { upstream } = await catalogueBuilder(ctx);
   const resolution = await resolveBuildList(await readBuildList(flags.config), upstream);
   const plan = planBuilds(resolution.wanted, await readRepository(dir), parseArches(flags.arch));
@@ -156,6 +170,9 @@ export function command(): Command {
     'Build, sign, serve and list a sysext repository (the bakery layout).',
   );
   const arches = Object.keys(ARCHES).join(',');
+  program.hook('preSubcommand', async (_repo, subcommand) => {
+    if (RUNS_RECIPES.has(subcommand.name())) addRecipeEndpointOptions(subcommand, await recipeEndpointList());
+  });
   const sub = (name: string, description: string, options?: { dryRun?: boolean }) =>
     addCommonOptions(program.command(name).description(description), { endpoints: ['bakeryUrl'], ...options });
   sub(

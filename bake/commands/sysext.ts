@@ -12,7 +12,7 @@ import { parseArch } from '../core/arch.ts';
 import type { EndpointName } from '../core/endpoints.ts';
 import { inputError, usageError } from '../core/errors.ts';
 import { parseSize } from '../core/size.ts';
-import { getRecipe, recipeDir, recipeNames } from '../sysext/catalog.ts';
+import { getRecipe, recipeDir, recipeEndpoints, recipeNames } from '../sysext/catalog.ts';
 import { type CreateResult, createFromRecipe, createSysext, packSysext } from '../sysext/create.ts';
 import { type DdiFlags, ddiFromFlags } from '../sysext/ddi-signing.ts';
 import { IMAGE_FORMATS, parseFormat } from '../sysext/image.ts';
@@ -23,27 +23,23 @@ import { adHocWrapRecipe } from '../sysext/wrap.ts';
 import { printJson } from './json-output.ts';
 import { formatTable } from './table.ts';
 
+/** The engine endpoints recipes fetch from; each recipe's own are added from the catalogue. */
 const ENDPOINTS: EndpointName[] = [
   'githubUrl',
   'githubApiUrl',
   'gitlabUrl',
-  'gitlabNicUrl',
-  'hashicorpApiUrl',
-  'k8sScheduleUrl',
-  'k8sDownloadUrl',
-  'dockerDownloadUrl',
-  'crioDownloadUrl',
-  'falcoDownloadUrl',
-  'tailscaleDownloadUrl',
-  'githubRawUrl',
-  'hashicorpDownloadUrl',
-  'hashicorpKey',
-  'haproxyUrl',
   'alpineUrl',
   'debianUrl',
   'debianKeyring',
   'bakeryUrl',
 ];
+
+/** Every sysext subcommand accepts the recipes' endpoint flags; `versions` and `create` show them. */
+function addSysextOptions(command: Command, endpoints: EndpointName[], showRecipeEndpoints = false): void {
+  addCommonOptions(command, { dryRun: false, endpoints, recipeEndpoints: recipeEndpoints(), showRecipeEndpoints });
+}
+
+const sysextContext = (flags: CommonOptions): Context => contextFromOptions(flags, recipeEndpoints());
 
 interface ImageFlags extends CommonOptions, DdiFlags {
   arch: string;
@@ -137,9 +133,9 @@ function listCommand(): Command {
   const command = new Command('list').description(
     'every recipe: version source, checksums, static files, arches, options',
   );
-  addCommonOptions(command, { dryRun: false, endpoints: [] });
+  addSysextOptions(command, []);
   command.action((flags: CommonOptions) => {
-    const ctx = contextFromOptions(flags);
+    const ctx = sysextContext(flags);
     const summaries = recipeNames().map((name) => recipeSummary(getRecipe(name)));
     const rows = summaries.map((s) => [
       s.name,
@@ -160,9 +156,9 @@ function versionsCommand(): Command {
     .description('upstream versions, newest first')
     .argument('<name>', 'extension name (see `bake sysext list`)')
     .option('--latest', "the recipe's latest set (k8s family: the newest patch of each supported minor)");
-  addCommonOptions(command, { dryRun: false, endpoints: ENDPOINTS });
+  addSysextOptions(command, ENDPOINTS, true);
   command.action(async (name: string, flags: CommonOptions & { latest?: boolean }) => {
-    const ctx = contextFromOptions(flags);
+    const ctx = sysextContext(flags);
     const versions = flags.latest ? await latestVersions(ctx, name) : await listVersions(ctx, name);
     print(ctx, { name, versions }, versions.map((v) => `${v}\n`).join(''));
   });
@@ -250,9 +246,9 @@ function createCommand(): Command {
       )
       .allowUnknownOption(),
   );
-  addCommonOptions(command, { dryRun: false, endpoints: ENDPOINTS });
+  addSysextOptions(command, ENDPOINTS, true);
   command.action(async (name: string, version: string, extra: string[], flags: CreateFlags) => {
-    const ctx = contextFromOptions(flags);
+    const ctx = sysextContext(flags);
     const options = parseRecipeOptions(getRecipe(name), extra);
     const result = await createSysext(ctx, { name, version, ...createRequest(flags), options });
     print(ctx, { ...result }, resultText(result));
@@ -296,9 +292,9 @@ function wrapCommand(): Command {
       .option('--verify', 'Verify=yes in the sysupdate config (publish SHA256SUMS.gpg)')
       .option('--name <name>', 'extension name (default: the first package)'),
   );
-  addCommonOptions(command, { dryRun: false, endpoints: ['alpineUrl', 'debianUrl', 'debianKeyring', 'bakeryUrl'] });
+  addSysextOptions(command, ['alpineUrl', 'debianUrl', 'debianKeyring', 'bakeryUrl']);
   command.action(async (packages: string[], flags: WrapFlags & { version: string }) => {
-    const ctx = contextFromOptions(flags);
+    const ctx = sysextContext(flags);
     if (Boolean(flags.apk) === Boolean(flags.deb))
       throw usageError('say where the packages come from', 'give exactly one of --apk or --deb');
     const recipe = adHocWrapRecipe({
@@ -327,9 +323,9 @@ function packCommand(): Command {
       .argument('<dir>', 'the tree')
       .argument('<name>', 'extension name'),
   ).option('--force', 'replace an existing image');
-  addCommonOptions(command, { dryRun: false, endpoints: [] });
+  addSysextOptions(command, []);
   command.action(async (dir: string, name: string, flags: ImageFlags & { force?: boolean }) => {
-    const ctx = contextFromOptions(flags);
+    const ctx = sysextContext(flags);
     const result = await packSysext(ctx, { dir, name, ...imageRequest(flags), force: flags.force ?? false });
     print(ctx, { ...result }, resultText(result));
   });
@@ -349,9 +345,9 @@ function lintCommand(): Command {
       "a DDI's signature must verify against this PEM certificate (repeatable: any one)",
       collect,
     );
-  addCommonOptions(command, { dryRun: false, endpoints: [] });
+  addSysextOptions(command, []);
   command.action(async (target: string, flags: CommonOptions & { name?: string; arch?: string; cert?: string[] }) => {
-    const ctx = contextFromOptions(flags);
+    const ctx = sysextContext(flags);
     const findings = await lintSysext(ctx, target, {
       ...(flags.name ? { name: flags.name } : {}),
       ...(flags.arch ? { arch: parseArch(flags.arch) } : {}),

@@ -1,13 +1,29 @@
 /**
  * Every remote endpoint bake talks to, as data: its flag, its environment variable and its real default.
- * Tests and air-gapped users point them at a mirror. Commands add their rows here; the CLI builds the
- * flags from this table.
+ * Tests and air-gapped users point them at a mirror. The engine's endpoints are this table; an upstream
+ * only one sysext recipe (or one sysexts/ helper) uses is declared there, as a RecipeEndpoint. The CLI
+ * builds the flags from both.
  */
 export interface EndpointSpec {
   flag: string;
   env: string;
   default: string;
   description: string;
+}
+
+/** Whose key a key endpoint names, and its primary fingerprint, pinned while the endpoint has its real default. */
+export interface PinnedKey {
+  owner: string;
+  fingerprint?: string;
+}
+
+/**
+ * An endpoint a recipe declares. `name` is the camelCase of the flag (`--k8s-download-url` →
+ * `k8sDownloadUrl`): the key of its value in Context.endpoints. `pinnedKey` makes it a key endpoint.
+ */
+export interface RecipeEndpoint extends EndpointSpec {
+  name: string;
+  pinnedKey?: PinnedKey;
 }
 
 export const ENDPOINTS = {
@@ -60,7 +76,7 @@ export const ENDPOINTS = {
     default: 'ghcr.io/flatcar/flatcar-sdk-all:{sdkVersion}',
     description: 'Flatcar SDK container image ({sdkVersion} = FLATCAR_SDK_VERSION, + as -)',
   },
-  // Upstreams of the sysext recipes (bake sysext); tests point them at a local mirror.
+  // The upstreams many sysext recipes share; one recipe's own upstream is declared by that recipe.
   githubUrl: {
     flag: '--github-url',
     env: 'BAKE_GITHUB_URL',
@@ -78,79 +94,6 @@ export const ENDPOINTS = {
     env: 'BAKE_GITLAB_URL',
     default: 'https://gitlab.com',
     description: 'GitLab (tag lists)',
-  },
-  gitlabNicUrl: {
-    flag: '--gitlab-nic-url',
-    env: 'BAKE_GITLAB_NIC_URL',
-    default: 'https://gitlab.nic.cz',
-    description: 'CZ.NIC GitLab (BIRD tags and source archives)',
-  },
-  hashicorpApiUrl: {
-    flag: '--hashicorp-api-url',
-    env: 'BAKE_HASHICORP_API_URL',
-    default: 'https://api.releases.hashicorp.com',
-    description: 'HashiCorp releases API',
-  },
-  k8sScheduleUrl: {
-    flag: '--k8s-schedule-url',
-    env: 'BAKE_K8S_SCHEDULE_URL',
-    default: 'https://raw.githubusercontent.com/kubernetes/website/main/data/releases/schedule.yaml',
-    description: 'Kubernetes release schedule (supported minors and their patches)',
-  },
-  k8sDownloadUrl: {
-    flag: '--k8s-download-url',
-    env: 'BAKE_K8S_DOWNLOAD_URL',
-    default: 'https://dl.k8s.io',
-    description: 'Kubernetes binaries',
-  },
-  dockerDownloadUrl: {
-    flag: '--docker-download-url',
-    env: 'BAKE_DOCKER_DOWNLOAD_URL',
-    default: 'https://download.docker.com',
-    description: 'Docker static binaries',
-  },
-  crioDownloadUrl: {
-    flag: '--crio-download-url',
-    env: 'BAKE_CRIO_DOWNLOAD_URL',
-    default: 'https://storage.googleapis.com/cri-o',
-    description: 'CRI-O release bundles',
-  },
-  falcoDownloadUrl: {
-    flag: '--falco-download-url',
-    env: 'BAKE_FALCO_DOWNLOAD_URL',
-    default: 'https://download.falco.org',
-    description: 'Falco packages',
-  },
-  tailscaleDownloadUrl: {
-    flag: '--tailscale-download-url',
-    env: 'BAKE_TAILSCALE_DOWNLOAD_URL',
-    default: 'https://pkgs.tailscale.com',
-    description: 'Tailscale packages',
-  },
-  githubRawUrl: {
-    flag: '--github-raw-url',
-    env: 'BAKE_GITHUB_RAW_URL',
-    default: 'https://raw.githubusercontent.com',
-    description: "files in GitHub repositories at a tag (containerd's runc pin)",
-  },
-  // HashiCorp zips (consul, nomad, vault): SHA256SUMS per release, signed with HashiCorp's key.
-  hashicorpDownloadUrl: {
-    flag: '--hashicorp-download-url',
-    env: 'BAKE_HASHICORP_DOWNLOAD_URL',
-    default: 'https://releases.hashicorp.com',
-    description: 'HashiCorp release zips and their signed SHA256SUMS',
-  },
-  hashicorpKey: {
-    flag: '--hashicorp-key',
-    env: 'BAKE_HASHICORP_KEY',
-    default: 'https://www.hashicorp.com/.well-known/pgp-key.txt',
-    description: "HashiCorp's release signing key (URL or file); a key you name is trusted as given",
-  },
-  haproxyUrl: {
-    flag: '--haproxy-url',
-    env: 'BAKE_HAPROXY_URL',
-    default: 'https://www.haproxy.org',
-    description: 'HAProxy source releases and their listings',
   },
   // bake names no package mirror: Alpine's is yours to name; Debian's defaults to the one this host's apt uses.
   alpineUrl: {
@@ -175,38 +118,50 @@ export const ENDPOINTS = {
 } satisfies Record<string, EndpointSpec>;
 
 export type EndpointName = keyof typeof ENDPOINTS;
-export type Endpoints = Record<EndpointName, string>;
-
-/** The endpoints that name an OpenPGP key. */
-export type KeyEndpoint = 'signingKey' | 'hashicorpKey' | 'bakeryKey';
-
+/** An engine endpoint by name, or a recipe's by its declaration. */
+export type Endpoint = EndpointName | RecipeEndpoint;
 /**
- * Whose key each key endpoint names, and its primary fingerprint, pinned while the endpoint has its real
- * default: a key at the default URL that is not this one is refused.
+ * The engine's endpoints, resolved; beside them, the values given (by flag, or by a test) for recipe
+ * endpoints, by name. endpointValue resolves either.
  */
-export const PINNED_KEYS: Record<KeyEndpoint, { owner: string; fingerprint?: string }> = {
+export type Endpoints = Record<EndpointName, string> & { [recipeEndpoint: string]: string | undefined };
+
+/** The engine endpoints that name an OpenPGP key; a recipe's key endpoint carries its pinnedKey. */
+export type KeyEndpoint = 'signingKey' | 'bakeryKey' | (RecipeEndpoint & { pinnedKey: PinnedKey });
+
+/** A key at the default URL that is not the pinned one is refused. */
+export const PINNED_KEYS: Record<'signingKey' | 'bakeryKey', PinnedKey> = {
   signingKey: { owner: 'the Flatcar image signing key', fingerprint: 'F88CFEDEFF29A5B4D9523864E25D9AED0593B34A' },
-  hashicorpKey: { owner: "HashiCorp's release signing key", fingerprint: 'C874011F0AB405110D02105534365D9472D7468F' },
   // The bakery publishes no key yet: --bakery-key names one, trusted as given.
   bakeryKey: { owner: "the bakery's signing key" },
 };
 
+export function endpointSpec(endpoint: Endpoint): EndpointSpec {
+  return typeof endpoint === 'string' ? ENDPOINTS[endpoint] : endpoint;
+}
+
+/** An endpoint's value: the engine's as resolved; a recipe's as given, else its variable, else its default. */
+export function endpointValue(endpoints: Endpoints, endpoint: Endpoint, env = process.env): string {
+  if (typeof endpoint === 'string') return endpoints[endpoint];
+  return endpoints[endpoint.name] ?? env[endpoint.env] ?? endpoint.default;
+}
+
 /** How to point bake elsewhere for one endpoint, for hints: `--releases-json URL (or BAKE_RELEASES_JSON)`. */
-export function endpointHint(name: EndpointName): string {
-  const { flag, env } = ENDPOINTS[name];
+export function endpointHint(endpoint: Endpoint): string {
+  const { flag, env } = endpointSpec(endpoint);
   return `${flag} URL (or ${env})`;
 }
 
-/** Flag value, else environment variable, else the real default. */
-export function resolveEndpoints(
-  flags: Partial<Record<EndpointName, string | undefined>>,
-  env = process.env,
-): Endpoints {
+/**
+ * The engine's endpoints: flag value, else environment variable, else the real default. Values given for
+ * recipe endpoints are kept as given (endpointValue resolves those when a recipe uses them).
+ */
+export function resolveEndpoints(given: Partial<Endpoints>, env = process.env): Endpoints {
   const entries = Object.entries(ENDPOINTS).map(([name, spec]) => {
-    const value = flags[name as EndpointName] ?? env[spec.env] ?? spec.default;
+    const value = given[name] ?? env[spec.env] ?? spec.default;
     return [name, value];
   });
-  return Object.fromEntries(entries) as Endpoints;
+  return { ...given, ...Object.fromEntries(entries) } as Endpoints;
 }
 
 export function defaultCacheDir(env = process.env): string {

@@ -8,13 +8,8 @@ import type { Context } from '../context.ts';
 import { ARCHES, type Arch } from '../core/arch.ts';
 import { endpointHint } from '../core/endpoints.ts';
 import { BakeError, inputError, isBakeError, usageError } from '../core/errors.ts';
+import { CHANNELS, type Channel, channelOfMinor, isChannel } from './channels.ts';
 import { VERSION_TXT } from './release-files.ts';
-
-export const CHANNELS = ['alpha', 'beta', 'stable', 'lts'] as const;
-export type Channel = (typeof CHANNELS)[number];
-
-/** Modern Flatcar versions encode the channel in the minor number (docs/flatcar-facts.md §4). */
-const CHANNEL_BY_MINOR: Record<string, Channel> = { '0': 'alpha', '1': 'beta', '2': 'stable', '3': 'lts' };
 
 const VERSION_PATTERN = /^\d+\.\d+\.\d+$/;
 
@@ -37,16 +32,12 @@ export interface ResolvedRelease {
 }
 
 export function parseReleaseRequest(value: string): ReleaseRequest {
-  if ((CHANNELS as readonly string[]).includes(value)) return { channel: value as Channel };
+  if (isChannel(value)) return { channel: value };
   if (VERSION_PATTERN.test(value)) return { version: value };
   throw usageError(
     `'${value}' is neither a channel nor a version`,
     `use ${CHANNELS.join('|')} or MMMM.m.p, e.g. 4593.2.5`,
   );
-}
-
-function isChannel(value: string): value is Channel {
-  return (CHANNELS as readonly string[]).includes(value);
 }
 
 function hasArch(entry: ReleaseEntry, arch: Arch): boolean {
@@ -86,8 +77,7 @@ export function pickRelease(
       );
     return { version: request.version, channel: entry.channel };
   }
-  const minor = request.version.split('.')[1]!;
-  const channel = CHANNEL_BY_MINOR[minor];
+  const channel = channelOfMinor(request.version);
   if (!channel)
     throw inputError(
       `release ${request.version} is not in releases.json and its minor number names no channel`,

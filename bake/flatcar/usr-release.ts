@@ -15,7 +15,7 @@ import { openBtrfs } from '../image/btrfs-read.ts';
 import { type GptPartition, readGpt } from '../image/gpt.ts';
 import type { ResolvedRelease } from './release.ts';
 
-/** Where the running system finds os-release (flatcar.md §5); USR is mounted at /usr. */
+/** Where the running system finds os-release (docs/flatcar-facts.md §5); USR is mounted at /usr. */
 const OS_RELEASE = '/usr/lib/os-release';
 const USR_MOUNT = '/usr';
 const USR_A = { number: 3, label: 'USR-A' };

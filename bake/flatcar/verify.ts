@@ -8,7 +8,7 @@ import { basename, isAbsolute, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Context } from '../context.ts';
 import { tempDir } from '../core/cleanup.ts';
-import { ENDPOINTS, type KeyEndpoint, PINNED_KEYS } from '../core/endpoints.ts';
+import { ENDPOINTS, endpointSpec, endpointValue, type KeyEndpoint, PINNED_KEYS } from '../core/endpoints.ts';
 import { BakeError, hasReason, verifyError } from '../core/errors.ts';
 import type { RunResult } from '../core/exec.ts';
 import { LIMITS } from '../net/limits.ts';
@@ -28,10 +28,11 @@ export interface SigningKey {
  * to its owner's fingerprint when it is the real default). `refresh` fetches it again (a rotated subkey).
  */
 export async function endpointKey(ctx: Context, endpoint: KeyEndpoint, refresh = false): Promise<SigningKey> {
-  const location = ctx.endpoints[endpoint];
-  const { owner, fingerprint } = PINNED_KEYS[endpoint];
-  const named = { owner, flag: ENDPOINTS[endpoint].flag };
-  const pinned = fingerprint && location === ENDPOINTS[endpoint].default ? { pinnedFingerprint: fingerprint } : {};
+  const location = endpointValue(ctx.endpoints, endpoint);
+  const { owner, fingerprint } = typeof endpoint === 'string' ? PINNED_KEYS[endpoint] : endpoint.pinnedKey;
+  const spec = endpointSpec(endpoint);
+  const named = { owner, flag: spec.flag };
+  const pinned = fingerprint && location === spec.default ? { pinnedFingerprint: fingerprint } : {};
   if (isAbsolute(location)) return { path: location, ...named, ...pinned };
   const name = location.replace(/^[a-z]+:\/\//, '').replace(/[^\w.-]+/g, '_');
   const path = join(ctx.cacheDir, 'keys', name);
@@ -168,7 +169,7 @@ export async function verifyWithEndpointKey(
   try {
     await verifySignature(ctx, await endpointKey(ctx, endpoint), file, sig);
   } catch (error) {
-    if (!hasReason(error, 'unknown-signer') || isAbsolute(ctx.endpoints[endpoint])) throw error;
+    if (!hasReason(error, 'unknown-signer') || isAbsolute(endpointValue(ctx.endpoints, endpoint))) throw error;
     await verifySignature(ctx, await endpointKey(ctx, endpoint, true), file, sig);
   }
 }

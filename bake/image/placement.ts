@@ -24,8 +24,9 @@ const DEFAULT_DIRS: Record<PartitionName, string> = { root: '/opt/extensions', o
 /** Where each partition is mounted in the booted OS. */
 const OS_MOUNTS: Record<PartitionName, string> = { root: '/', oem: '/oem' };
 /**
- * Other partitions mounted over ROOT in the booted OS (flatcar.md: ROOT keeps only these mount points and
- * /oem). Whatever bake wrote below them on ROOT would be hidden, and USR is read-only and signed.
+ * Other partitions mounted over ROOT in the booted OS (docs/flatcar-facts.md §1: ROOT keeps only these
+ * mount points and /oem). Whatever bake wrote below them on ROOT would be hidden, and USR is read-only and
+ * signed.
  */
 const FOREIGN_MOUNTS: Record<string, string> = {
   '/usr': 'USR, read-only on Flatcar',

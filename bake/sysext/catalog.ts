@@ -5,6 +5,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { RecipeEndpoint } from '../core/endpoints.ts';
 import { usageError } from '../core/errors.ts';
 import { MODULE_EXTENSION, MODULE_ROOT, PROJECT_ROOT } from '../core/project.ts';
 import { suggestion } from '../core/suggest.ts';
@@ -33,6 +34,22 @@ async function loadRecipes(): Promise<Map<string, Recipe>> {
 }
 
 const RECIPES = await loadRecipes();
+
+/**
+ * Every endpoint the recipes declare, once each, in recipe order (a sysexts/ helper's endpoints are
+ * declared by each recipe made with it, as one object).
+ */
+export function recipeEndpoints(): RecipeEndpoint[] {
+  const byName = new Map<string, RecipeEndpoint>();
+  for (const recipe of RECIPES.values())
+    for (const endpoint of recipe.endpoints ?? []) {
+      const known = byName.get(endpoint.name);
+      if (known && known !== endpoint)
+        throw new Error(`sysexts/${recipe.name} declares ${endpoint.flag} differently from another recipe`);
+      byName.set(endpoint.name, endpoint);
+    }
+  return [...byName.values()];
+}
 
 export function recipeNames(): string[] {
   return [...RECIPES.keys()];

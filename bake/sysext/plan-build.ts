@@ -10,6 +10,7 @@ import { basename, join } from 'node:path';
 import type { Context } from '../context.ts';
 import { allFinished } from '../core/all-finished.ts';
 import { ARCHES, type Arch } from '../core/arch.ts';
+import { endpointSpec } from '../core/endpoints.ts';
 import { compareVersions } from '../core/version-order.ts';
 import { getRecipe } from './catalog.ts';
 import type { BuildApi, Verification } from './recipe.ts';
@@ -36,7 +37,7 @@ function evidenceFetches(ctx: Context, verification: Verification): PlannedFetch
   if ('checksumUrl' in verification) {
     const { checksumUrl, signature } = verification;
     const signed = signature
-      ? [{ url: signature.url, checkedBy: `a signature by the --${kebab(signature.key)} key` }]
+      ? [{ url: signature.url, checkedBy: `a signature by the ${endpointSpec(signature.key).flag} key` }]
       : [];
     return [
       {
@@ -65,8 +66,6 @@ function checkedBy(verification: Verification, url: string): string {
   return `nothing: ${verification.unverified} (${basename(new URL(url).pathname)})`;
 }
 
-const kebab = (name: string) => name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
-
 /** Runs the recipe's build in plan mode and returns every upstream file it would fetch. */
 export async function planRecipeBuild(
   ctx: Context,
@@ -85,7 +84,7 @@ export async function planRecipeBuild(
     arch: request.arch,
     names: ARCHES[request.arch],
     options: {},
-    url: (endpoint, path) => endpointUrl(ctx, endpoint, path),
+    url: (endpoint, path) => endpointUrl(ctx, recipe, endpoint, path),
     async fetch(url, verification) {
       for (const evidence of evidenceFetches(ctx, verification)) record(evidence);
       record({ url, checkedBy: checkedBy(verification, url) });

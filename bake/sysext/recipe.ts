@@ -4,32 +4,33 @@
  * cannot reach into the engine; everything with side effects goes through the BuildApi.
  */
 import type { Arch, ArchNames } from '../core/arch.ts';
-import type { EndpointName, KeyEndpoint } from '../core/endpoints.ts';
+import type { Endpoint, KeyEndpoint, RecipeEndpoint } from '../core/endpoints.ts';
 
 /** Where a recipe's upstream versions come from. `match` filters tag names; `stripV` drops a leading v. */
 export type VersionSource =
   | { kind: 'github-releases'; repo: string; match?: RegExp; stripV?: boolean }
   | { kind: 'github-tags'; repo: string; match?: RegExp; stripV?: boolean }
   /** `endpoint`: the GitLab instance (default gitlabUrl, gitlab.com). */
-  | { kind: 'gitlab-tags'; project: number; endpoint?: EndpointName; match?: RegExp; stripV?: boolean }
+  | { kind: 'gitlab-tags'; project: number; endpoint?: Endpoint; match?: RegExp; stripV?: boolean }
   /** Versions scraped from an HTML directory listing: capture group 1 of `pattern` on every href. */
-  | { kind: 'html-listing'; endpoint: EndpointName; path: string; pattern: RegExp }
+  | { kind: 'html-listing'; endpoint: Endpoint; path: string; pattern: RegExp }
   /**
    * A listing of release branches (capture group 1 of `branch`, from `minimumBranch` on), each with a
    * listing of its own at `branchPath` (`{branch}` replaced) scraped like html-listing (haproxy.org).
    */
   | {
       kind: 'html-branch-listings';
-      endpoint: EndpointName;
+      endpoint: Endpoint;
       path: string;
       branch: RegExp;
       minimumBranch: string;
       branchPath: string;
       pattern: RegExp;
     }
-  | { kind: 'hashicorp'; product: string }
-  /** kubernetes/website data/releases/schedule.yaml: released patches of the supported minors. */
-  | { kind: 'kubernetes-schedule' }
+  /** The HashiCorp releases API at `endpoint` (its /v1/releases/<product>). */
+  | { kind: 'hashicorp'; product: string; endpoint: Endpoint }
+  /** kubernetes/website data/releases/schedule.yaml at `endpoint`: released patches of the supported minors. */
+  | { kind: 'kubernetes-schedule'; endpoint: Endpoint }
   /** The version a distribution's package index holds for `package` (for the default arch). */
   | { kind: 'package-index'; repository: PackageRepository; package: string };
 
@@ -104,8 +105,8 @@ export interface BuildApi {
   /** goarch / machine / elfMachine of the target arch. */
   readonly names: ArchNames;
   readonly options: Readonly<Record<string, string | boolean>>;
-  /** An upstream URL: the endpoint's configured base plus `path`. */
-  url(endpoint: EndpointName, path: string): string;
+  /** An upstream URL: the endpoint's configured base plus `path`. A recipe endpoint must be in the recipe's `endpoints`. */
+  url(endpoint: Endpoint, path: string): string;
   /** Downloads into the cache (once) and verifies; returns the local path. Fails closed on mismatch. */
   fetch(url: string, verification: Verification): Promise<string>;
   /**
@@ -166,6 +167,11 @@ export interface Recipe {
   /** Also write `<name>-vX.Y.conf` sysupdate configs that follow patch releases only. */
   patchLevelSysupdate?: boolean;
   options?: readonly RecipeOption[];
+  /**
+   * The upstreams this recipe alone (or with the users of one sysexts/ helper) fetches from, beyond the
+   * engine's (GitHub, GitLab, package mirrors): each becomes a flag and an environment variable.
+   */
+  endpoints?: readonly RecipeEndpoint[];
   /** Lays the upstream artefacts out below the root; static `files/` are already there. */
   build(api: BuildApi): Promise<void>;
 }

@@ -14,7 +14,7 @@ import { allFinishedLimited } from '../core/all-finished.ts';
 import { ARCHES, type Arch } from '../core/arch.ts';
 import { downloadVerified } from '../core/cache.ts';
 import { findChecksum } from '../core/checksums.ts';
-import type { EndpointName } from '../core/endpoints.ts';
+import { type Endpoint, endpointValue } from '../core/endpoints.ts';
 import { BakeError, inputError, networkError, verifyError } from '../core/errors.ts';
 import { compareVersions } from '../core/version-order.ts';
 import { recipeDir } from './catalog.ts';
@@ -53,7 +53,7 @@ export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
     arch: setup.arch,
     names: ARCHES[setup.arch],
     options: setup.options,
-    url: (endpoint, path) => endpointUrl(ctx, endpoint, path),
+    url: (endpoint, path) => endpointUrl(ctx, recipe, endpoint, path),
     async fetch(url, verification) {
       const { path, sha256 } = await fetchVerified(ctx, url, verification);
       if (sha256) verified.set(path, sha256);
@@ -121,9 +121,14 @@ export function createBuildApi(ctx: Context, setup: BuildSetup): BuildApi {
   };
 }
 
-/** An upstream URL: the endpoint's configured base plus `path`. */
-export function endpointUrl(ctx: Context, endpoint: EndpointName, path: string): string {
-  return `${ctx.endpoints[endpoint].replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
+/**
+ * An upstream URL: the endpoint's configured base plus `path`. A recipe endpoint the recipe does not
+ * declare would have no flag or variable to point it at a mirror, so it is a bug in the recipe.
+ */
+export function endpointUrl(ctx: Context, recipe: Recipe, endpoint: Endpoint, path: string): string {
+  if (typeof endpoint !== 'string' && !recipe.endpoints?.includes(endpoint))
+    throw new Error(`sysexts/${recipe.name} uses ${endpoint.flag} without declaring it in its endpoints`);
+  return `${endpointValue(ctx.endpoints, endpoint).replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
 }
 
 /** A version pin read from upstream, refused unless it matches `pattern` (it goes into the next URL). */

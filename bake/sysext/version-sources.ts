@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import type { Context } from '../context.ts';
 import { httpTuning } from '../context.ts';
 import { tempDir } from '../core/cleanup.ts';
+import { endpointValue } from '../core/endpoints.ts';
 import { inputError } from '../core/errors.ts';
 import { compareVersions } from '../core/version-order.ts';
 import { createHttp, type HttpClient } from '../net/http.ts';
@@ -95,18 +96,21 @@ export async function fetchSourceVersions(ctx: Context, source: VersionSource): 
     case 'gitlab-tags':
       return pageThrough(
         ctx.http,
-        `${endpoints[source.endpoint ?? 'gitlabUrl']}/api/v4/projects/${source.project}/repository/tags`,
+        `${endpointValue(endpoints, source.endpoint ?? 'gitlabUrl')}/api/v4/projects/${source.project}/repository/tags`,
         GITHUB_PAGE_SIZE,
         parseTagNames,
       );
     case 'html-listing':
-      return parseHtmlListing(await ctx.http.getText(`${endpoints[source.endpoint]}${source.path}`), source.pattern);
+      return parseHtmlListing(
+        await ctx.http.getText(`${endpointValue(endpoints, source.endpoint)}${source.path}`),
+        source.pattern,
+      );
     case 'html-branch-listings':
-      return branchListings(ctx.http, endpoints[source.endpoint], source);
+      return branchListings(ctx.http, endpointValue(endpoints, source.endpoint), source);
     case 'hashicorp':
-      return hashicorpVersions(ctx.http, `${endpoints.hashicorpApiUrl}/v1/releases/${source.product}`);
+      return hashicorpVersions(ctx.http, `${endpointValue(endpoints, source.endpoint)}/v1/releases/${source.product}`);
     case 'kubernetes-schedule':
-      return parseKubernetesSchedule(await ctx.http.getText(endpoints.k8sScheduleUrl));
+      return parseKubernetesSchedule(await ctx.http.getText(endpointValue(endpoints, source.endpoint)));
     case 'package-index': {
       await using scratch = await tempDir('bake-index');
       return await indexedVersion(ctx, source.repository, source.package, scratch.path);

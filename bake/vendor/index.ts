@@ -1,14 +1,14 @@
 /**
  * The vendor stage: turns the baked generic image into a vendor image, by the SDK route (image_to_vm.sh
- * in the Flatcar SDK container) or the native route (qemu-img, no SDK). several.ts calls
- * produceVendorImage for each vendor of a bake; `--dry-run` calls vendorPlan.
+ * in the Flatcar SDK container) or the native route (qemu-img, no SDK). several.ts plans every vendor of
+ * a bake (vendorPlans, what `--dry-run` prints) and calls produceVendorImage with each plan.
  */
 
 import type { LayoutName } from '../../vendors/layouts.ts';
 import type { Context } from '../context.ts';
 import type { RuntimeChoice } from '../core/container.ts';
 import { produceNative } from './native.ts';
-import { planVendor, type RouteChoice, requireFormat, type VendorPlan, type VendorRelease } from './plan.ts';
+import { type RouteChoice, requireFormat, type VendorPlan, type VendorRelease } from './plan.ts';
 import { PINNED_ONLY, type ScriptsTrust } from './scripts-trust.ts';
 import { produceSdk } from './sdk.ts';
 
@@ -31,14 +31,10 @@ export interface VendorJob {
 }
 
 /**
- * Final output paths, each written atomically (stage + rename). A bake passes the plan its --dry-run
- * prints, so the run follows exactly that plan; other callers let it be planned here.
+ * Final output paths, each written atomically (stage + rename). `plan` is the job's plan as --dry-run
+ * prints it (vendorPlans), so the run follows exactly that plan.
  */
-export async function produceVendorImage(
-  ctx: Context,
-  job: VendorJob,
-  plan: VendorPlan = planVendor(job, ctx.endpoints),
-): Promise<string[]> {
+export async function produceVendorImage(ctx: Context, job: VendorJob, plan: VendorPlan): Promise<string[]> {
   const format = requireFormat(job.vendor, job.release);
   const { compression } = plan;
   ctx.log.info(`vendor ${job.vendor}: ${plan.route} route (${plan.reason})`);
@@ -60,4 +56,3 @@ export async function produceVendorImage(
 }
 
 export type { RouteChoice, VendorPlan, VendorRelease };
-export { planVendor as vendorPlan };

@@ -9,6 +9,7 @@ import {
   type Compression,
   DISK_FORMATS,
   type DiskFormatSpec,
+  isVendorId,
   type NativeWriter,
   nativeSupport,
   nativeWriter,
@@ -60,13 +61,12 @@ export interface VendorPlan {
 /** The format row, or a usage error naming why the format is not in this release/arch. */
 export function requireFormat(vendor: string, release: ResolvedRelease): VendorFormat {
   const problem = vendorProblem(vendor, release.version, release.arch);
-  const format = vendorFormat(vendor, release.version);
-  if (problem || !format)
+  if (problem || !isVendorId(vendor))
     throw usageError(
       problem ?? `'${vendor}' is not a vendor format`,
       'run `bake vendors --release <version>` for the formats of a release',
     );
-  return format;
+  return vendorFormat(vendor, release.version);
 }
 
 export function parseCompression(values: readonly string[] | undefined, format: VendorFormat): Compression[] {
@@ -134,8 +134,9 @@ export function releaseFilesFor(format: VendorFormat, release: ResolvedRelease, 
 
 /** Release files the native route can do without: the qemu_uefi firmware, for which the host's OVMF stands in. */
 export function filesWithFallback(vendor: string, release: ResolvedRelease): string[] {
+  if (!isVendorId(vendor)) return [];
   const format = vendorFormat(vendor, release.version);
-  return format?.extras.includes('qemu_uefi') ? Object.values(qemuFirmwareNames(format, release.version)) : [];
+  return format.extras.includes('qemu_uefi') ? Object.values(qemuFirmwareNames(format, release.version)) : [];
 }
 
 export function templatesFor(format: VendorFormat): string[] {

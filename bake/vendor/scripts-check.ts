@@ -101,7 +101,9 @@ const FIELDS: ReadonlyArray<keyof ScriptsFormat> = ['disk', 'layout', 'extension
 /** Every difference between the table for `version` and the parsed vm_image_util.sh, one line each. */
 export function compareWithScripts(scripts: ReadonlyMap<string, ScriptsFormat>, version: string): string[] {
   const differences: string[] = [];
-  const table = new Map(VENDOR_TABLE.filter((row) => existsIn(row, version)).map((row) => [row.name, row]));
+  const table = new Map<string, VendorFormat>(
+    VENDOR_TABLE.filter((row) => existsIn(row, version)).map((row) => [row.name, row]),
+  );
   for (const name of scripts.keys())
     if (!table.has(name)) differences.push(`${name}: in VALID_IMG_TYPES, not in the table for ${version}`);
   for (const [name, row] of table) {

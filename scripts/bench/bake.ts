@@ -24,7 +24,7 @@ import { createSigningKey, signDetached } from '../../test/support/fixtures/gpg.
 import { bakeEnv, buildReleaseMirror, releaseFor } from '../../test/support/fixtures/release-tree.ts';
 import { makeSysextImage } from '../../test/support/fixtures/sysext.ts';
 import { startMirror } from '../../test/support/mirror.ts';
-import { vendorFormat } from '../../vendors/formats.ts';
+import { type VendorId, vendorFormat } from '../../vendors/formats.ts';
 import type { BenchOptions, BenchRow } from '../bench.ts';
 import { median, timed, timedWithSteal } from '../measure.ts';
 
@@ -34,7 +34,7 @@ const MIB = 1024 * 1024;
 const RUNS = 7;
 const SINGLE_THREAD_RUNS = 3;
 /** Native vendors whose disks qemu-img converts (fixed VHD, compressed qcow2, VHDX); their OEMs are sysexts in 4593. */
-const SEVERAL_VENDORS = ['azure', 'kubevirt', 'hyperv_vhdx'];
+const SEVERAL_VENDORS: readonly VendorId[] = ['azure', 'kubevirt', 'hyperv_vhdx'];
 const SEVERAL_RUNS = 3;
 const SEVERAL_TARGET = 1.2;
 
@@ -73,9 +73,9 @@ async function bakeOnce(args: string[], env: Record<string, string>, output: str
 async function addOemSysexts(
   key: Parameters<typeof signDetached>[0],
   releaseDir: string,
-  vendors: readonly string[],
+  vendors: readonly VendorId[],
 ): Promise<void> {
-  for (const oem of new Set(vendors.map((vendor) => vendorFormat(vendor)!.oem!))) {
+  for (const oem of new Set(vendors.map((vendor) => vendorFormat(vendor).oem!))) {
     const image = await makeSysextImage(join(releaseDir, `oem-${oem}.raw`), {
       name: `oem-${oem}`,
       arch: 'x86-64',
@@ -91,7 +91,7 @@ async function conversionsAlone(image: string, scratch: string): Promise<number>
   let seconds = 0;
   for (const vendor of SEVERAL_VENDORS) {
     const out = join(scratch, `${vendor}.out`);
-    seconds += await timed(() => execa('qemu-img', convertArgs(vendorFormat(vendor)!.disk, image, out)!));
+    seconds += await timed(() => execa('qemu-img', convertArgs(vendorFormat(vendor).disk, image, out)!));
     await rm(out, { force: true });
   }
   return seconds;

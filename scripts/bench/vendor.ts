@@ -15,9 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { convertArgs } from '../../bake/vendor/convert.ts';
-import { produceVendorImage } from '../../bake/vendor/index.ts';
 import { makeFlatcarDisk } from '../../test/support/fixtures/disk-image.ts';
-import { vendorFixture } from '../../test/support/vendor-fixture.ts';
+import { produceAsPlanned, vendorFixture } from '../../test/support/vendor-fixture.ts';
 import { vendorFormat } from '../../vendors/formats.ts';
 import type { BenchOptions, BenchRow } from '../bench.ts';
 import { median, timed } from '../measure.ts';
@@ -48,8 +47,8 @@ export async function run(options: BenchOptions = { sizeMiB: 2048, randomMiB: 30
       randomDataMiB: options.randomMiB,
     });
     const rows: BenchRow[] = [];
-    for (const vendor of ['azure', 'qemu_uefi']) {
-      const format = vendorFormat(vendor)!;
+    for (const vendor of ['azure', 'qemu_uefi'] as const) {
+      const format = vendorFormat(vendor);
       const dir = join(work, vendor);
       const context = fx.context();
       const routeOnce = async (run: string) => {
@@ -57,7 +56,7 @@ export async function run(options: BenchOptions = { sizeMiB: 2048, randomMiB: 30
         const outputDir = join(dir, `out-${run}`);
         await mkdir(outputDir, { recursive: true });
         const seconds = await timed(() =>
-          produceVendorImage(context, {
+          produceAsPlanned(context, {
             vendor,
             route: 'native',
             release: fx.releases.get(VERSION)!,

@@ -4,6 +4,7 @@
  * version 3, 1.x reads version 2 (the bakery shipped version 3 to both). `latest` is the newest patch of
  * each of the five newest minors, as the bakery releases it.
  */
+import type { RecipeEndpoint } from '../../bake/core/endpoints.ts';
 import type { BuildApi, Recipe } from '../../bake/sysext/recipe.ts';
 
 /** The runc CRI options block per config version: systemd cgroups, or cgroupfs in the alternative file. */
@@ -11,6 +12,14 @@ const CRI_RUNC_OPTIONS = {
   3: "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]",
   2: '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]',
 } as const;
+
+const GITHUB_RAW: RecipeEndpoint = {
+  name: 'githubRawUrl',
+  flag: '--github-raw-url',
+  env: 'BAKE_GITHUB_RAW_URL',
+  default: 'https://raw.githubusercontent.com',
+  description: "files in GitHub repositories at a tag (containerd's runc pin)",
+};
 
 const recipe: Recipe = {
   name: 'containerd',
@@ -20,6 +29,7 @@ const recipe: Recipe = {
   arches: ['x86-64', 'arm64'],
   reload: true,
   verifiesChecksums: true,
+  endpoints: [GITHUB_RAW],
   async build(api) {
     await api.concurrently([() => installContainerd(api), () => installRunc(api), () => writeConfigs(api)]);
   },
@@ -37,7 +47,7 @@ async function installContainerd(api: BuildApi): Promise<void> {
 }
 
 async function installRunc(api: BuildApi): Promise<void> {
-  const pinUrl = api.url('githubRawUrl', `containerd/containerd/refs/tags/v${api.version}/script/setup/runc-version`);
+  const pinUrl = api.url(GITHUB_RAW, `containerd/containerd/refs/tags/v${api.version}/script/setup/runc-version`);
   const runc = await api.readVersionPin(pinUrl, /^v\d+\.\d+\.\d+(-rc\.\d+)?$/);
   const base = `opencontainers/runc/releases/download/${runc}`;
   const binary = await api.fetch(api.url('githubUrl', `${base}/runc.${api.names.goarch}`), {

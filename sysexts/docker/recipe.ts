@@ -3,6 +3,7 @@
  * `--without containerd` ships docker running against Flatcar's own containerd. (The bakery removed
  * config-cgroups.toml, a file that does not exist; the list below names what the files/ tree ships.)
  */
+import type { RecipeEndpoint } from '../../bake/core/endpoints.ts';
 import type { Recipe } from '../../bake/sysext/recipe.ts';
 
 const PARTS = {
@@ -28,18 +29,27 @@ const PARTS = {
 
 type Part = keyof typeof PARTS;
 
+const DOCKER_DOWNLOAD: RecipeEndpoint = {
+  name: 'dockerDownloadUrl',
+  flag: '--docker-download-url',
+  env: 'BAKE_DOCKER_DOWNLOAD_URL',
+  default: 'https://download.docker.com',
+  description: 'Docker static binaries',
+};
+
 const recipe: Recipe = {
   name: 'docker',
   description: 'Docker engine and containerd (static binaries)',
   versions: {
     kind: 'html-listing',
-    endpoint: 'dockerDownloadUrl',
+    endpoint: DOCKER_DOWNLOAD,
     path: '/linux/static/stable/x86_64/',
     pattern: /^docker-(\d+\.\d+\.\d+)\.tgz$/,
   },
   arches: ['x86-64', 'arm64'],
   reload: true,
   verifiesChecksums: false,
+  endpoints: [DOCKER_DOWNLOAD],
   options: [
     {
       name: 'without',
@@ -49,7 +59,7 @@ const recipe: Recipe = {
     },
   ],
   async build(api) {
-    const url = api.url('dockerDownloadUrl', `linux/static/stable/${api.names.machine}/docker-${api.version}.tgz`);
+    const url = api.url(DOCKER_DOWNLOAD, `linux/static/stable/${api.names.machine}/docker-${api.version}.tgz`);
     const tree = await api.extract(
       await api.fetch(url, { unverified: 'download.docker.com publishes no checksums for static binaries' }),
       { strip: 1 },

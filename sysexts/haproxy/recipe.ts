@@ -4,16 +4,25 @@
  * 3.0 branch on (development releases are left out by the pattern). The default configuration is
  * copied to /etc/haproxy on first boot (tmpfiles) and the service runs as the haproxy user (sysusers).
  */
+import type { RecipeEndpoint } from '../../bake/core/endpoints.ts';
 import type { Recipe } from '../../bake/sysext/recipe.ts';
 
 const BUILD_IMAGES = { amd64: 'docker.io/amd64/alpine:3.21', arm64: 'docker.io/arm64v8/alpine:3.21' };
+
+const HAPROXY: RecipeEndpoint = {
+  name: 'haproxyUrl',
+  flag: '--haproxy-url',
+  env: 'BAKE_HAPROXY_URL',
+  default: 'https://www.haproxy.org',
+  description: 'HAProxy source releases and their listings',
+};
 
 const recipe: Recipe = {
   name: 'haproxy',
   description: 'HAProxy load balancer (built from source)',
   versions: {
     kind: 'html-branch-listings',
-    endpoint: 'haproxyUrl',
+    endpoint: HAPROXY,
     path: '/download/',
     branch: /^(\d+\.\d+)$/,
     minimumBranch: '3.0',
@@ -23,6 +32,7 @@ const recipe: Recipe = {
   arches: ['x86-64', 'arm64'],
   reload: true,
   verifiesChecksums: true,
+  endpoints: [HAPROXY],
   options: [
     {
       name: 'build-image',
@@ -32,7 +42,7 @@ const recipe: Recipe = {
   ],
   async build(api) {
     const branch = /^\d+\.\d+/.exec(api.version)?.[0] ?? api.version;
-    const url = api.url('haproxyUrl', `download/${branch}/src/haproxy-${api.version}.tar.gz`);
+    const url = api.url(HAPROXY, `download/${branch}/src/haproxy-${api.version}.tar.gz`);
     const source = await api.extract(await api.fetch(url, { checksumUrl: `${url}.sha256` }), { strip: 1 });
     const image = String(api.options['build-image'] ?? BUILD_IMAGES[api.names.goarch]);
     const out = await api.buildInContainer({ image, script: 'build.sh', source, env: { VERSION: api.version } });

@@ -2,7 +2,16 @@
  * Tailscale from pkgs.tailscale.com, checked against its .sha256. We ship our own unit (upstream's starts
  * /usr/sbin/tailscaled, a path Flatcar sysexts must not use) and keep upstream's defaults file.
  */
+import type { RecipeEndpoint } from '../../bake/core/endpoints.ts';
 import type { Recipe } from '../../bake/sysext/recipe.ts';
+
+const TAILSCALE_DOWNLOAD: RecipeEndpoint = {
+  name: 'tailscaleDownloadUrl',
+  flag: '--tailscale-download-url',
+  env: 'BAKE_TAILSCALE_DOWNLOAD_URL',
+  default: 'https://pkgs.tailscale.com',
+  description: 'Tailscale packages',
+};
 
 const recipe: Recipe = {
   name: 'tailscale',
@@ -11,9 +20,10 @@ const recipe: Recipe = {
   arches: ['x86-64', 'arm64'],
   reload: true,
   verifiesChecksums: true,
+  endpoints: [TAILSCALE_DOWNLOAD],
   async build(api) {
     const url = api.url(
-      'tailscaleDownloadUrl',
+      TAILSCALE_DOWNLOAD,
       `stable/tailscale_${api.version.replace(/^v/, '')}_${api.names.goarch}.tgz`,
     );
     const tree = await api.extract(await api.fetch(url, { checksumUrl: `${url}.sha256` }), { strip: 1 });

@@ -28,7 +28,7 @@ async function cachedFiles(cacheDir: string): Promise<string[]> {
   return readdir(join(cacheDir, 'releases', RELEASE_DIR)).catch(() => []);
 }
 
-/** A `.DIGESTS` as Flatcar writes it (flatcar.md §4), with the given SHA-512 lines, signed. */
+/** A `.DIGESTS` as Flatcar writes it (docs/flatcar-facts.md §4), with the given SHA-512 lines, signed. */
 async function writeSignedDigests(
   key: Parameters<typeof signDetached>[0],
   path: string,

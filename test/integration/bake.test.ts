@@ -10,7 +10,6 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { execa } from 'execa';
-import { ENDPOINTS, type EndpointName } from '../../bake/core/endpoints.ts';
 import { readGpt } from '../../bake/image/gpt.ts';
 import { assertNothingLeft, mountImage, runBake, workspace } from '../support/bake-cli.ts';
 import { signDetached } from '../support/fixtures/gpg.ts';
@@ -313,9 +312,7 @@ test('bake', async (t) => {
   await t.test('name@version builds recipes on the spot and bakes them with their sysupdate confs', async (t) => {
     const upstream = await startUpstream(['x86-64'], { only: ['docker', 'kubernetes', 'cni'] });
     t.after(() => upstream.close());
-    const upstreamEnv = Object.fromEntries(
-      Object.entries(upstream.endpoints).map(([name, url]) => [ENDPOINTS[name as EndpointName].env, url!]),
-    );
+    const upstreamEnv = upstream.env;
     const ws = await workspace(t, { ...fx.env, ...upstreamEnv });
     const run = await runBake(ws, ['--json', '--output', 'out', 'docker@27.3.1', 'kubernetes@latest']);
     assert.equal(run.exitCode, 0, run.stderr);

@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import { execa } from 'execa';
-import { ENDPOINTS } from '../../bake/core/endpoints.ts';
 import type { BakeError } from '../../bake/core/errors.ts';
 import { createSysext } from '../../bake/sysext/create.ts';
 import type { Recipe } from '../../bake/sysext/recipe.ts';
@@ -119,9 +118,7 @@ test('a member linking to a host file is refused, not copied into the sysext', a
 test('the CLI exits with the input code (3) and one line naming the archive and the member', async () => {
   const cliTemp = join(work, 'cli-tmp');
   await mkdir(cliTemp);
-  const env: Record<string, string> = { BAKE_CACHE_DIR: join(work, 'cache'), TMPDIR: cliTemp };
-  for (const [name, url] of Object.entries(upstream.endpoints))
-    env[ENDPOINTS[name as keyof typeof ENDPOINTS].env] = url!;
+  const env: Record<string, string> = { BAKE_CACHE_DIR: join(work, 'cache'), TMPDIR: cliTemp, ...upstream.env };
   const outputDir = join(work, 'out-cli');
   await writeRawTar(
     join(upstream.dir, 'www'),

@@ -126,7 +126,7 @@ test('the native vendor route writes OEM files inside OEM, through the links the
   const ctx = createContext({ log: memoryLogger(), cacheDir: await withTempDir(t, 'bake-cache') });
   {
     await using stack = new CleanupStack(ctx.log);
-    await writeOemPartition(ctx, stack, disk.path, { spec: OEMS.qemu!, sysext: true }, '4790.0.0', {
+    await writeOemPartition(ctx, stack, disk.path, { spec: OEMS.qemu, sysext: true }, '4790.0.0', {
       path: oemRaw,
       extensionRelease: [],
     });

@@ -15,10 +15,10 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { execa } from 'execa';
 import type { Arch } from '../../bake/core/arch.ts';
-import { ENDPOINTS } from '../../bake/core/endpoints.ts';
 import { BakeError } from '../../bake/core/errors.ts';
 import { createSysext } from '../../bake/sysext/create.ts';
 import { latestVersions } from '../../bake/sysext/versions.ts';
+import { HASHICORP_KEY } from '../../sysexts/hashicorp.ts';
 import { createSigningKey } from '../support/fixtures/gpg.ts';
 import { STANDIN_VERSIONS } from '../support/fixtures/upstream.ts';
 import { CONTAINERD_1X, KATA_WITHOUT_DIGEST, UPSTREAM_ARTEFACTS_A } from '../support/fixtures/upstream-recipes-a.ts';
@@ -143,11 +143,11 @@ test('HashiCorp: SHA256SUMS signed by another key than the configured one is ref
 test("HashiCorp: at the default key URL, a key that is not HashiCorp's pinned key is refused", async () => {
   const cacheDir = join(work, 'cache', 'pinned');
   const ctx = upstream.context({ cacheDir });
-  ctx.endpoints.hashicorpKey = ENDPOINTS.hashicorpKey.default;
+  ctx.endpoints.hashicorpKey = HASHICORP_KEY.default;
   // The stand-in key where the download of the default URL is cached: nothing goes to the real host.
   await cacheKey(
     cacheDir,
-    ENDPOINTS.hashicorpKey.default,
+    HASHICORP_KEY.default,
     join(upstream.dir, 'www', 'www.hashicorp.com/.well-known/pgp-key.txt'),
   );
   await assert.rejects(
@@ -167,7 +167,7 @@ test('HashiCorp: a cached key that does not know the signer (a rotated subkey) i
   const stale = await createSigningKey(join(work, 'stale-key'), { name: 'HashiCorp before the rotation' });
   t.after(() => stale.close());
   const ctx = upstream.context({ cacheDir });
-  await cacheKey(cacheDir, ctx.endpoints.hashicorpKey, stale.publicKeyPath);
+  await cacheKey(cacheDir, ctx.endpoints.hashicorpKey!, stale.publicKeyPath);
   const result = await createSysext(ctx, {
     name: 'nomad',
     version: STANDIN_VERSIONS.nomad!,

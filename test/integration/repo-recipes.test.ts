@@ -9,7 +9,6 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseSums } from '../../bake/core/checksums.ts';
-import { ENDPOINTS, type EndpointName } from '../../bake/core/endpoints.ts';
 import { assertNothingLeft, runBake, runServe, workspace } from '../support/bake-cli.ts';
 import { withReleaseMirror } from '../support/fixtures.ts';
 import { startUpstream } from '../support/upstream.ts';
@@ -17,9 +16,7 @@ import { startUpstream } from '../support/upstream.ts';
 test('repo build builds recipes from upstream, and bake --fetch bakes from the repository', async (t) => {
   const upstream = await startUpstream(['x86-64', 'arm64'], { only: ['docker', 'wasmtime'] });
   t.after(() => upstream.close());
-  const upstreamEnv = Object.fromEntries(
-    Object.entries(upstream.endpoints).map(([name, url]) => [ENDPOINTS[name as EndpointName].env, url!]),
-  );
+  const upstreamEnv = upstream.env;
   const ws = await workspace(t, upstreamEnv);
   const repo = join(ws.dir, 'repo');
   await writeFile(join(ws.dir, 'versions.txt'), '# what this fleet runs\ndocker 27.3.1\nwasmtime latest\n');

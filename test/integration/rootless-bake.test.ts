@@ -185,21 +185,17 @@ test('bake as a user without root or sudo', { skip }, async (t) => {
     assert.doesNotMatch(run.stderr, PRIVILEGED);
   });
 
-  await t.test(
-    '--vendor qemu_uefi --vendor-route native',
-    { todo: 'passes once the native vendor route is rootless (vendor/oem.ts, vendor/layout.ts)' },
-    async () => {
-      const native = await qemuUefiNative(fx);
-      const run = await user.bake(['--release', RELEASE, ...native.args, '--output', 'vendor-out', 'hello:hello.raw'], {
-        env: { ...env, ...native.env },
-      });
-      assertBaked(run, 'native vendor route');
-      const qcow2 = join(user.dir, 'vendor-out/flatcar_production_qemu_uefi_image.img');
-      const raw = join(scratch, 'qemu.bin');
-      await execa('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', qcow2, raw]);
-      await checkImage(raw, scratch);
-    },
-  );
+  await t.test('--vendor qemu_uefi --vendor-route native', async () => {
+    const native = await qemuUefiNative(fx);
+    const run = await user.bake(['--release', RELEASE, ...native.args, '--output', 'vendor-out', 'hello:hello.raw'], {
+      env: { ...env, ...native.env },
+    });
+    assertBaked(run, 'native vendor route');
+    const qcow2 = join(user.dir, 'vendor-out/flatcar_production_qemu_uefi_image.img');
+    const raw = join(scratch, 'qemu.bin');
+    await execa('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', qcow2, raw]);
+    await checkImage(raw, scratch);
+  });
 });
 
 /** The release's signed oem-qemu.raw and the qemu_template.sh stand-in the native qemu_uefi route takes. */
@@ -227,7 +223,6 @@ async function qemuUefiNative(fx: ReleaseMirrorFixture): Promise<{ args: string[
 test('bake --vendor qemu_uefi --smoke-test as a user without root or sudo', {
   skip,
   timeout: 20 * 60_000,
-  todo: 'passes once the native vendor route is rootless (vendor/oem.ts, vendor/layout.ts)',
 }, async (t) => {
   const disk = await bootableDiskOptions(await withTempDir(t, 'rootless-boot-fixture'));
   const fx = await withReleaseMirror(t, {

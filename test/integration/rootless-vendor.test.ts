@@ -23,7 +23,7 @@ import { PartitionWriter } from '../../bake/image/in-root.ts';
 import { PARTITION_RULES } from '../../bake/image/placement.ts';
 import { walkTree } from '../../bake/sysext/tree.ts';
 import { layoutTarget } from '../../bake/vendor/layout.ts';
-import { vendorFormat } from '../../vendors/formats.ts';
+import { type VendorId, vendorFormat } from '../../vendors/formats.ts';
 import { mountImage } from '../support/bake-cli.ts';
 import { bootableDiskOptions } from '../support/fixtures/bootable.ts';
 import { makeFlatcarDisk } from '../support/fixtures/disk-image.ts';
@@ -64,7 +64,7 @@ interface UserVendorRun {
 }
 
 interface UserVendorJob {
-  vendor: string;
+  vendor: VendorId;
   version?: string;
   /** Makes the generic image in `dir` (default: the fixture's small disk). */
   disk?: (dir: string) => Promise<string>;
@@ -110,7 +110,7 @@ function assertNoPrivilegedCommand(stderr: string): void {
 }
 
 /** What the mounted route did to the same generic image: ROOT grown on a loop device, OEM written through a mount. */
-async function mountedRoute(image: string, vendor: string, oemFiles: string): Promise<void> {
+async function mountedRoute(image: string, vendor: VendorId, oemFiles: string): Promise<void> {
   const ctx = createContext();
   await using stack = new CleanupStack();
   const root = findPartition(await readGpt(image), 'root', image);
@@ -157,7 +157,7 @@ async function rootBlockCount(image: string): Promise<string> {
 }
 
 /** The user's output (as raw) against the mounted route on the untouched generic image. */
-async function compareWithMountedRoute(t: TestContext, raw: string, run: UserVendorRun, vendor: string) {
+async function compareWithMountedRoute(t: TestContext, raw: string, run: UserVendorRun, vendor: VendorId) {
   await assertChecksPass(raw);
   const offline = await mountImage(t, raw);
   await mountedRoute(run.original, vendor, offline.oem);

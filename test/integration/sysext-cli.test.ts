@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { execa } from 'execa';
-import { ENDPOINTS } from '../../bake/core/endpoints.ts';
 import { assertJsonOutput } from '../support/json-schemas.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
 
@@ -17,9 +16,11 @@ let env: Record<string, string>;
 before(async () => {
   upstream = await startUpstream(['x86-64']);
   work = await mkdtemp(join(tmpdir(), 'sysext-cli-'));
-  env = { BAKE_CACHE_DIR: join(work, 'cache'), BAKE_BAKERY_URL: 'https://bakery.example.test/extensions' };
-  for (const [name, url] of Object.entries(upstream.endpoints))
-    env[ENDPOINTS[name as keyof typeof ENDPOINTS].env] = url!;
+  env = {
+    BAKE_CACHE_DIR: join(work, 'cache'),
+    BAKE_BAKERY_URL: 'https://bakery.example.test/extensions',
+    ...upstream.env,
+  };
 });
 
 after(async () => {

@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { execa } from 'execa';
-import { ENDPOINTS } from '../../bake/core/endpoints.ts';
 import { BakeError } from '../../bake/core/errors.ts';
 import { createSysext } from '../../bake/sysext/create.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
@@ -20,9 +19,7 @@ let env: Record<string, string>;
 before(async () => {
   upstream = await startUpstream(['x86-64'], { only: ['wasmtime'] });
   work = await mkdtemp(join(tmpdir(), 'sysext-options-'));
-  env = { BAKE_CACHE_DIR: join(work, 'cache') };
-  for (const [name, url] of Object.entries(upstream.endpoints))
-    env[ENDPOINTS[name as keyof typeof ENDPOINTS].env] = url!;
+  env = { BAKE_CACHE_DIR: join(work, 'cache'), ...upstream.env };
 });
 
 after(async () => {

@@ -14,7 +14,6 @@ import { after, before, test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import type { Arch } from '../../bake/core/arch.ts';
-import { ENDPOINTS } from '../../bake/core/endpoints.ts';
 import { BakeError } from '../../bake/core/errors.ts';
 import { gzipMembers } from '../../bake/sysext/apk-package.ts';
 import { createSysext } from '../../bake/sysext/create.ts';
@@ -161,9 +160,7 @@ test('merging a tree into a symlink is refused instead of writing through it', a
 });
 
 test('bake sysext wrap --deb bundles named packages under another name, through the CLI', async () => {
-  const env: Record<string, string> = { BAKE_CACHE_DIR: join(work, 'cache-cli') };
-  for (const [name, url] of Object.entries(upstream.endpoints))
-    env[ENDPOINTS[name as keyof typeof ENDPOINTS].env] = url!;
+  const env: Record<string, string> = { BAKE_CACHE_DIR: join(work, 'cache-cli'), ...upstream.env };
   const outputDir = join(work, 'wrap-cli');
   const args = [
     '--import',

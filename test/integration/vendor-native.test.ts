@@ -14,10 +14,10 @@ import { execa } from 'execa';
 import { isBakeError } from '../../bake/core/errors.ts';
 import { readGpt } from '../../bake/image/gpt.ts';
 import { convertArgs } from '../../bake/vendor/convert.ts';
-import { produceVendorImage, type VendorJob } from '../../bake/vendor/index.ts';
+import type { VendorJob } from '../../bake/vendor/index.ts';
 import { layoutTarget } from '../../bake/vendor/layout.ts';
 import { appendFixedVhdFooter } from '../../bake/vendor/vhd.ts';
-import { type VendorFixture, vendorFixture } from '../support/vendor-fixture.ts';
+import { produceAsPlanned, type VendorFixture, vendorFixture } from '../support/vendor-fixture.ts';
 import {
   qemuCheck,
   qemuCompare,
@@ -72,7 +72,7 @@ async function runNative(
   await execa('mkdir', [out]);
   const image = await fx.disk(dir, VERSION);
   const ctx = fx.context();
-  const outputs = await produceVendorImage(ctx, {
+  const outputs = await produceAsPlanned(ctx, {
     vendor,
     route: 'native',
     release: fx.releases.get(VERSION)!,
@@ -317,7 +317,7 @@ test('an OEM sysext missing on the server: a network error naming it, no loop de
   const image = await fx.disk(dir, VERSION);
   const ctx = fx.context();
   await assert.rejects(
-    produceVendorImage(ctx, {
+    produceAsPlanned(ctx, {
       vendor: 'hetzner',
       route: 'native',
       release: fx.releases.get(VERSION)!,

@@ -12,13 +12,17 @@ import { join } from 'node:path';
 import { after, before, type TestContext, test } from 'node:test';
 import { sha256File } from '../../bake/core/checksums.ts';
 import { type ErrorKind, isBakeError } from '../../bake/core/errors.ts';
-import { produceVendorImage } from '../../bake/vendor/index.ts';
 import { fetchScriptsCheckout } from '../../bake/vendor/scripts-source.ts';
 import { type ScriptsTrust, sha256Text } from '../../bake/vendor/scripts-trust.ts';
 import { SCRIPTS_TAG_TREES } from '../../vendors/scripts-pins.ts';
 import { fixtureRunner } from '../support/fixtures/run.ts';
 import { buildScriptsStandinTarball } from '../support/fixtures/sdk-standin.ts';
-import { QEMU_TEMPLATE_STANDIN, type VendorFixture, vendorFixture } from '../support/vendor-fixture.ts';
+import {
+  produceAsPlanned,
+  QEMU_TEMPLATE_STANDIN,
+  type VendorFixture,
+  vendorFixture,
+} from '../support/vendor-fixture.ts';
 
 const RELEASE = {
   version: '4790.0.0',
@@ -264,7 +268,7 @@ test('SDK route with a hostile tarball: verify error, no container created, noth
   await serveHostile(t, tarballPath, () => copyFile(hostileTarball, tarballPath));
   const { dir, job } = await vendorJob(t, 'azure', 'sdk', genuine());
   const ctx = fx.context();
-  await assert.rejects(produceVendorImage(ctx, job), isKind('verify'));
+  await assert.rejects(produceAsPlanned(ctx, job), isKind('verify'));
   assert.ok(!ctx.lines.some((line) => line.startsWith('+ podman create')));
   assert.deepEqual((await readdir(dir)).sort(), ['flatcar_production_image.bin', 'out']);
   assert.deepEqual(await readdir(join(dir, 'out')), []);
@@ -276,14 +280,14 @@ test('native qemu_uefi with a launcher no digest vouches for: verify error, no l
     sha256: sha256Text(QEMU_TEMPLATE_STANDIN),
     insecure: true,
   });
-  await assert.rejects(produceVendorImage(fx.context(), job), isKind('verify'));
+  await assert.rejects(produceAsPlanned(fx.context(), job), isKind('verify'));
   assert.deepEqual(await readdir(join(dir, 'out')), []);
 });
 
 test('native qemu_uefi over plain HTTP without --insecure-scripts: usage error, no launcher fetched', async (t) => {
   const { dir, job } = await vendorJob(t, 'qemu_uefi', 'native', { insecure: false });
   const before = fx.mirror.requests.filter((r) => r.path.endsWith('qemu_template.sh')).length;
-  await assert.rejects(produceVendorImage(fx.context(), job), isKind('usage'));
+  await assert.rejects(produceAsPlanned(fx.context(), job), isKind('usage'));
   assert.equal(fx.mirror.requests.filter((r) => r.path.endsWith('qemu_template.sh')).length, before);
   assert.deepEqual(await readdir(join(dir, 'out')), []);
 });

@@ -10,9 +10,9 @@ import { basename, join, resolve } from 'node:path';
 import { after, before, type TestContext, test } from 'node:test';
 import { execa } from 'execa';
 import { isBakeError } from '../../bake/core/errors.ts';
-import { produceVendorImage, type VendorJob } from '../../bake/vendor/index.ts';
+import type { VendorJob } from '../../bake/vendor/index.ts';
 import { buildSdkStandinImage, removeSdkStandinImage } from '../support/fixtures/sdk-standin.ts';
-import { type VendorFixture, vendorFixture } from '../support/vendor-fixture.ts';
+import { produceAsPlanned, type VendorFixture, vendorFixture } from '../support/vendor-fixture.ts';
 
 const GOLDEN = resolve(import.meta.dirname, '../fixtures/golden');
 const ERA_C = { version: '4790.0.0', channel: 'alpha' as const, sdkVersion: '4790.0.0', oems: ['azure', 'qemu'] };
@@ -98,7 +98,7 @@ async function assertGolden(name: string, actual: string): Promise<void> {
 test('Era C azure: run_sdk_container command lines, oem-azure.raw fetched, outputs published, container removed', async (t) => {
   const j = await job(t, ERA_C.version, 'azure', { compression: ['bz2', 'none'] });
   const ctx = fx.context();
-  const outputs = await produceVendorImage(ctx, j);
+  const outputs = await produceAsPlanned(ctx, j);
   assert.deepEqual(
     outputs.map((o) => basename(o)),
     ['flatcar_production_azure_image.vhd', 'flatcar_production_azure_image.vhd.bz2'],
@@ -127,7 +127,7 @@ test('Era A: no oem-<id>.raw download, no --tmpfs, only the compressed file with
   const j = await job(t, ERA_A.version, 'azure', { compression: ['bz2'] });
   const ctx = fx.context();
   const before = fx.mirror.requests.length;
-  const outputs = await produceVendorImage(ctx, j);
+  const outputs = await produceAsPlanned(ctx, j);
   assert.deepEqual(
     outputs.map((o) => basename(o)),
     ['flatcar_production_azure_image.vhd.bz2'],
@@ -143,7 +143,7 @@ test('Era A: no oem-<id>.raw download, no --tmpfs, only the compressed file with
 test('image_to_vm failing in the container: one-line tool error, container removed, nothing left', async (t) => {
   const j = await job(t, FAILING.version, 'azure');
   const ctx = fx.context();
-  await assert.rejects(produceVendorImage(ctx, j), (error: unknown) => {
+  await assert.rejects(produceAsPlanned(ctx, j), (error: unknown) => {
     assert.ok(isBakeError(error) && error.kind === 'tool', String(error));
     assert.match(
       error.message,
@@ -163,7 +163,7 @@ test('no container runtime on PATH: a tool error before anything is downloaded o
   process.env.PATH = '/nonexistent';
   try {
     await assert.rejects(
-      produceVendorImage(ctx, j),
+      produceAsPlanned(ctx, j),
       (error: unknown) =>
         isBakeError(error) &&
         error.kind === 'tool' &&
@@ -179,7 +179,7 @@ test('an OEM sysext missing on the server (Era C): network error, no container c
   const j = await job(t, ERA_C.version, 'hetzner');
   const ctx = fx.context();
   await assert.rejects(
-    produceVendorImage(ctx, j),
+    produceAsPlanned(ctx, j),
     (error: unknown) => isBakeError(error) && error.kind === 'network' && /oem-hetzner\.raw/.test(error.message),
   );
   assert.ok(!ctx.lines.some((line) => line.startsWith('+ podman create')));
@@ -190,7 +190,7 @@ test('an OEM sysext missing on the server (Era C): network error, no container c
 test('a format that does not exist in the release: usage error naming why', async (t) => {
   const j = await job(t, ERA_A.version, 'oraclecloud');
   await assert.rejects(
-    produceVendorImage(fx.context(), j),
+    produceAsPlanned(fx.context(), j),
     (error: unknown) =>
       isBakeError(error) && error.kind === 'usage' && /does not exist in Flatcar 4593\.2\.5/.test(error.message),
   );
@@ -200,7 +200,7 @@ test('Ctrl-C while image_to_vm runs: interrupted, the container is removed and n
   const j = await job(t, SLOW.version, 'azure');
   const controller = new AbortController();
   const ctx = fx.context(controller.signal);
-  const running = produceVendorImage(ctx, j);
+  const running = produceAsPlanned(ctx, j);
   const deadline = Date.now() + 30_000;
   while (!ctx.lines.some((line) => line.startsWith('+ podman exec -i')) && Date.now() < deadline)
     await new Promise((r) => setTimeout(r, 100));

@@ -24,7 +24,7 @@ export interface CleanupHost {
   after(fn: () => unknown): void;
 }
 
-/** The variables that point bake at the mirror (see bake/endpoints.ts), plus a private cache. */
+/** The variables that point bake at the mirror (see bake/core/endpoints.ts), plus a private cache. */
 export interface FixtureEnv {
   BAKE_RELEASE_URL: string;
   BAKE_RELEASES_JSON: string;

@@ -5,7 +5,8 @@
  */
 import { createContext } from '../../bake/context.ts';
 import type { Endpoints } from '../../bake/core/endpoints.ts';
-import { produceVendorImage, type VendorJob } from '../../bake/vendor/index.ts';
+import type { VendorJob } from '../../bake/vendor/index.ts';
+import { produceAsPlanned } from './vendor-fixture.ts';
 
 export interface RootlessVendorRequest {
   job: VendorJob;
@@ -15,4 +16,4 @@ export interface RootlessVendorRequest {
 
 const request = JSON.parse(process.argv[2]!) as RootlessVendorRequest;
 const ctx = createContext({ verbose: true, cacheDir: request.cacheDir, endpoints: request.endpoints });
-process.stdout.write(JSON.stringify(await produceVendorImage(ctx, request.job)));
+process.stdout.write(JSON.stringify(await produceAsPlanned(ctx, request.job)));

@@ -8,8 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Context, createContext } from '../../bake/context.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
+import { produceVendorImage, type VendorJob } from '../../bake/vendor/index.ts';
 import type { VendorRelease } from '../../bake/vendor/plan.ts';
 import { type ScriptsTrust, sha256Text } from '../../bake/vendor/scripts-trust.ts';
+import { vendorPlans } from '../../bake/vendor/several.ts';
 import { makeFlatcarDisk } from './fixtures/disk-image.ts';
 import { createSigningKey, type SigningKey, signDetached } from './fixtures/gpg.ts';
 import { fixtureRunner } from './fixtures/run.ts';
@@ -185,4 +187,10 @@ export async function vendorFixture(t: CleanupHost, specs: VendorReleaseSpec[]):
       return path;
     },
   };
+}
+
+/** One vendor image made as a bake makes it: planned by vendorPlans (what --dry-run prints), then made by that plan. */
+export async function produceAsPlanned(ctx: Context, job: VendorJob): Promise<string[]> {
+  const [plan] = vendorPlans({ ...job, vendors: [job.vendor] }, ctx.endpoints);
+  return produceVendorImage(ctx, job, plan!);
 }

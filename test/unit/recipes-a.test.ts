@@ -8,12 +8,13 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ENDPOINTS, PINNED_KEYS, resolveEndpoints } from '../../bake/core/endpoints.ts';
+import { endpointValue, resolveEndpoints } from '../../bake/core/endpoints.ts';
 import { BakeError } from '../../bake/core/errors.ts';
 import { getRecipe, recipeDir } from '../../bake/sysext/catalog.ts';
 import { parseAssetDigest } from '../../bake/sysext/evidence.ts';
 import { parseGithubReleases, parseHashicorpReleases } from '../../bake/sysext/version-sources.ts';
 import { pickLatest, selectVersions } from '../../bake/sysext/versions.ts';
+import { HASHICORP_API, HASHICORP_KEY } from '../../sysexts/hashicorp.ts';
 
 const json = (name: string): unknown =>
   JSON.parse(readFileSync(new URL(`../fixtures/recorded/${name}`, import.meta.url), 'utf8'));
@@ -78,7 +79,7 @@ test('HashiCorp API: enterprise, FIPS and prerelease builds are not versions of 
   assert.deepEqual(parseHashicorpReleases(json('hashicorp-releases-nomad.json')), ['1.9.4', '1.9.3', '1.8.8']);
   assert.deepEqual(parseHashicorpReleases(json('hashicorp-releases-vault.json')), ['1.18.3', '1.17.9']);
   for (const product of ['consul', 'nomad', 'vault'])
-    assert.deepEqual(getRecipe(product).versions, { kind: 'hashicorp', product });
+    assert.deepEqual(getRecipe(product).versions, { kind: 'hashicorp', product, endpoint: HASHICORP_API });
 });
 
 test('GitHub asset digests: the named asset, lower-cased without the sha256: prefix', () => {
@@ -106,12 +107,14 @@ test('GitHub asset digests: an older asset has none (null); a missing asset or o
 });
 
 test("HashiCorp's key is an endpoint with a pinned default, overridable like the others", () => {
-  assert.equal(PINNED_KEYS.hashicorpKey.fingerprint, 'C874011F0AB405110D02105534365D9472D7468F');
-  assert.equal(resolveEndpoints({}, {}).hashicorpKey, ENDPOINTS.hashicorpKey.default);
+  assert.equal(HASHICORP_KEY.pinnedKey.fingerprint, 'C874011F0AB405110D02105534365D9472D7468F');
+  const endpoints = resolveEndpoints({}, {});
+  assert.equal(endpointValue(endpoints, HASHICORP_KEY, {}), HASHICORP_KEY.default);
   assert.equal(
-    resolveEndpoints({}, { BAKE_HASHICORP_KEY: '/srv/keys/hashicorp.asc' }).hashicorpKey,
+    endpointValue(endpoints, HASHICORP_KEY, { BAKE_HASHICORP_KEY: '/srv/keys/hashicorp.asc' }),
     '/srv/keys/hashicorp.asc',
   );
+  assert.equal(endpointValue({ ...endpoints, hashicorpKey: '/given.asc' }, HASHICORP_KEY, {}), '/given.asc');
 });
 
 /** Unit files a recipe ships in files/ (what needs EXTENSION_RELOAD_MANAGER=1 to be seen on merge). */

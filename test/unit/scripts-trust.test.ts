@@ -10,13 +10,13 @@ import { resolveEndpoints } from '../../bake/core/endpoints.ts';
 import { type ErrorKind, isBakeError } from '../../bake/core/errors.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { parseBakeRequest } from '../../bake/pipeline/plan.ts';
-import { vendorPlan } from '../../bake/vendor/index.ts';
 import {
   expectedDigests,
   judgeDigest,
   requireSecureSource,
   type ScriptsTrust,
 } from '../../bake/vendor/scripts-trust.ts';
+import { vendorPlans } from '../../bake/vendor/several.ts';
 import { QEMU_TEMPLATE_SHA256, SCRIPTS_TAG_TREES } from '../../vendors/scripts-pins.ts';
 
 const STABLE_4593_TEMPLATE = '9625bc60a188fe412470feb7a849f113a5c0f2d9507e3d7722c44ba714fae287';
@@ -63,16 +63,16 @@ test('the SDK plan says what the scripts tarball must match', () => {
     baseUrl: 'https://alpha.example.invalid/4790.0.0',
   };
   const fetchStep = (scripts?: ScriptsTrust, version = release.version) =>
-    vendorPlan(
+    vendorPlans(
       {
-        vendor: 'azure',
+        vendors: ['azure'],
         route: 'sdk',
         release: { ...release, version },
         outputDir: '/out',
         ...(scripts ? { scripts } : {}),
       },
       resolveEndpoints({}, {}),
-    ).steps[0] ?? '';
+    )[0]!.steps[0] ?? '';
   assert.match(fetchStep(), /alpha-4790\.0\.0, holding git tree 35eff7820d2f0bd7f2c08691508e5d288657c41a \(pinned\)$/);
   assert.match(
     fetchStep(undefined, '9999.0.0'),

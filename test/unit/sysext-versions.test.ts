@@ -60,7 +60,7 @@ test('HashiCorp API: open-source, non-prerelease versions only', () => {
 
 test('Kubernetes schedule: released patches with a v prefix; latest = newest patch of each supported minor', () => {
   const versions = selectVersions(
-    { kind: 'kubernetes-schedule' },
+    getRecipe('kubernetes').versions,
     parseKubernetesSchedule(recorded('kubernetes-schedule.yaml')),
   );
   assert.deepEqual(versions, ['v1.32.1', 'v1.32.0', 'v1.31.5', 'v1.31.4', 'v1.30.9']);

@@ -5,6 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { VENDOR_ALIASES } from '../../vendors/aliases.ts';
 import { eraName, releaseQuirks } from '../../vendors/eras.ts';
 import {
   formatsFor,
@@ -12,9 +13,12 @@ import {
   oemPayload,
   VENDOR_FORMATS,
   VENDOR_TABLE,
+  type VendorFormat,
+  type VendorId,
   vendorFormat,
   vendorProblem,
 } from '../../vendors/formats.ts';
+import { keysOf } from '../../vendors/keyed.ts';
 import { diskBlocksFor, rootBlocksFor } from '../../vendors/layouts.ts';
 import { grubConfig, OEMS } from '../../vendors/oems.ts';
 import { vendorOutputNames } from '../../vendors/outputs.ts';
@@ -80,7 +84,7 @@ test('arm64 gets the formats of the OEMs built for arm64', () => {
 });
 
 test('every row: disk, layout and OEM as vm_image_util.sh sets them', () => {
-  const expected: Record<string, [string, string, string | undefined]> = {
+  const expected = {
     qemu_uefi: ['qcow2', 'vm', 'qemu'],
     azure: ['vhd_fixed', 'azure', 'azure'],
     ami: ['raw', 'vm', 'ami'],
@@ -111,19 +115,33 @@ test('every row: disk, layout and OEM as vm_image_util.sh sets them', () => {
     pxe: ['cpio', 'base', undefined],
     iso: ['iso', 'base', undefined],
     parallels: ['hdd', 'vm', undefined],
-  };
-  for (const [name, [disk, layout, oem]] of Object.entries(expected)) {
-    const format = vendorFormat(name)!;
+  } satisfies Partial<Record<VendorId, [string, string, string | undefined]>>;
+  for (const name of keysOf(expected)) {
+    const [disk, layout, oem] = expected[name];
+    const format = vendorFormat(name);
     assert.deepEqual([format.disk, format.layout, format.oem], [disk, layout, oem], name);
   }
-  for (const format of VENDOR_TABLE)
-    if (format.oem) assert.ok(OEMS[format.oem], `${format.name}: OEM ${format.oem} is in the OEM table`);
   assert.equal(new Set(VENDOR_FORMATS).size, VENDOR_FORMATS.length);
 });
 
+test('a misspelt vendor or OEM name does not compile (tsc checks these lines; they never run)', () => {
+  const misspelt = () => {
+    // @ts-expect-error: 'azur' is not a vendor format
+    vendorFormat('azur');
+    // @ts-expect-error: 'qemux' is not an OEM id
+    void OEMS.qemux;
+    // @ts-expect-error: a vendor row's OEM is an OEM id
+    const oem: VendorFormat['oem'] = 'amii';
+    // @ts-expect-error: an alias names a vendor format
+    const alias: (typeof VENDOR_ALIASES)[string] = 'ec2';
+    return [oem, alias];
+  };
+  assert.equal(typeof misspelt, 'function');
+});
+
 test('output names with the CI compressions (docs/flatcar-facts.md §2.2)', () => {
-  const names = (vendor: string, arch: 'x86-64' | 'arm64' = 'x86-64') =>
-    vendorOutputNames(vendorFormat(vendor)!, '4790.0.0', arch, vendorFormat(vendor)!.compression);
+  const names = (vendor: VendorId, arch: 'x86-64' | 'arm64' = 'x86-64') =>
+    vendorOutputNames(vendorFormat(vendor), '4790.0.0', arch, vendorFormat(vendor).compression);
   assert.deepEqual(names('azure'), ['flatcar_production_azure_image.vhd.bz2']);
   assert.deepEqual(names('hyperv_vhdx'), ['flatcar_production_hyperv_vhdx_image.vhdx.zip']);
   assert.deepEqual(names('gce'), ['flatcar_production_gce.tar.gz']);
@@ -149,30 +167,30 @@ test('output names with the CI compressions (docs/flatcar-facts.md §2.2)', () =
     'arm64 has no legacy qemu names',
   );
   assert.ok(
-    vendorOutputNames(vendorFormat('qemu_uefi')!, '4081.3.10', 'x86-64', ['none']).includes(
+    vendorOutputNames(vendorFormat('qemu_uefi'), '4081.3.10', 'x86-64', ['none']).includes(
       'flatcar_production_qemu_uefi_efi_code.fd',
     ),
   );
 });
 
 test('grub.cfg: oem_id ec2 for ami, openstack for stackit; the OEM id itself elsewhere', () => {
-  assert.match(grubConfig(OEMS.ami!), /^# Flatcar GRUB settings\n\nset oem_id="ec2"\n\n# Blacklist/);
-  assert.match(grubConfig(OEMS.ami!), /nvme_core\.io_timeout=4294967295/);
-  assert.equal(grubConfig(OEMS.stackit!), '# Flatcar GRUB settings\n\nset oem_id="openstack"\n');
-  assert.equal(grubConfig(OEMS.hetzner!), '# Flatcar GRUB settings\n\nset oem_id="hetzner"\n');
-  assert.match(grubConfig(OEMS.azure!), /set linux_append="flatcar\.autologin"\n\n# Azure only has a serial console\./);
-  assert.match(grubConfig(OEMS.gce!), /set oem_id="gce"\n# GCE only has a serial console\./);
+  assert.match(grubConfig(OEMS.ami), /^# Flatcar GRUB settings\n\nset oem_id="ec2"\n\n# Blacklist/);
+  assert.match(grubConfig(OEMS.ami), /nvme_core\.io_timeout=4294967295/);
+  assert.equal(grubConfig(OEMS.stackit), '# Flatcar GRUB settings\n\nset oem_id="openstack"\n');
+  assert.equal(grubConfig(OEMS.hetzner), '# Flatcar GRUB settings\n\nset oem_id="hetzner"\n');
+  assert.match(grubConfig(OEMS.azure), /set linux_append="flatcar\.autologin"\n\n# Azure only has a serial console\./);
+  assert.match(grubConfig(OEMS.gce), /set oem_id="gce"\n# GCE only has a serial console\./);
   for (const spec of Object.values(OEMS)) assert.ok(grubConfig(spec).endsWith('\n'), spec.id);
 });
 
 test('OEM payload per era: ami_vmdk lacks its sysext before 4722, package OEMs are not sysexts', () => {
-  assert.equal(oemPayload(vendorFormat('ami_vmdk')!, '4593.2.5')!.sysext, false);
-  assert.equal(oemPayload(vendorFormat('ami_vmdk')!, '4790.0.0')!.sysext, true);
-  assert.equal(oemPayload(vendorFormat('cloudsigma')!, '4593.2.5')!.sysext, false);
-  assert.equal(oemPayload(vendorFormat('cloudsigma')!, '4790.0.0')!.sysext, true);
-  assert.equal(oemPayload(vendorFormat('hyperv')!, '4081.3.10')!.sysext, false);
-  assert.equal(oemPayload(vendorFormat('hyperv')!, '4593.2.5')!.sysext, true);
-  assert.equal(oemPayload(vendorFormat('xen')!, '4790.0.0'), undefined);
+  assert.equal(oemPayload(vendorFormat('ami_vmdk'), '4593.2.5')!.sysext, false);
+  assert.equal(oemPayload(vendorFormat('ami_vmdk'), '4790.0.0')!.sysext, true);
+  assert.equal(oemPayload(vendorFormat('cloudsigma'), '4593.2.5')!.sysext, false);
+  assert.equal(oemPayload(vendorFormat('cloudsigma'), '4790.0.0')!.sysext, true);
+  assert.equal(oemPayload(vendorFormat('hyperv'), '4081.3.10')!.sysext, false);
+  assert.equal(oemPayload(vendorFormat('hyperv'), '4593.2.5')!.sysext, true);
+  assert.equal(oemPayload(vendorFormat('xen'), '4790.0.0'), undefined);
 });
 
 test('era predicates and eras (docs/flatcar-facts.md: A ≤ 4593/LTS, B 4628–4694, C ≥ 4722)', () => {

@@ -13,7 +13,7 @@ import { quoteForLog } from '../../bake/core/exec.ts';
 import { planVendor, type VendorRelease } from '../../bake/vendor/plan.ts';
 import { sdkContainerSpec, sdkTmpOf } from '../../bake/vendor/sdk.ts';
 import { channelOfVersion, eraName, releaseQuirks } from '../../vendors/eras.ts';
-import { oemPayload, VENDOR_TABLE, vendorFormat, vendorProblem } from '../../vendors/formats.ts';
+import { oemPayload, VENDOR_TABLE, type VendorId, vendorFormat, vendorProblem } from '../../vendors/formats.ts';
 import { assertGolden } from '../support/golden.ts';
 
 const RELEASES = [
@@ -62,10 +62,10 @@ function nativeSteps(name: string, target: VendorRelease): string[] | string {
 }
 
 /** One format in one release and arch: its row as that release has it, the auto plan, the native steps. */
-function formatPlan(name: string, target: VendorRelease): object {
+function formatPlan(name: VendorId, target: VendorRelease): object {
   const problem = vendorProblem(name, target.version, target.arch);
   if (problem) return { problem };
-  const row = vendorFormat(name, target.version)!;
+  const row = vendorFormat(name, target.version);
   const payload = oemPayload(row, target.version);
   const plan = planVendor({ vendor: name, route: 'auto', release: target, outputDir: '/out' }, ENDPOINTS);
   return {

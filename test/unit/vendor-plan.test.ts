@@ -16,11 +16,11 @@ import { isBakeError } from '../../bake/core/errors.ts';
 import { quoteForLog } from '../../bake/core/exec.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { setShellVariables, vmName } from '../../bake/vendor/extras.ts';
-import { vendorPlan } from '../../bake/vendor/index.ts';
 import { layoutTarget } from '../../bake/vendor/layout.ts';
 import { oemRelease } from '../../bake/vendor/oem.ts';
 import { chooseRoute, parseCompression, type VendorRelease } from '../../bake/vendor/plan.ts';
 import { imageToVmArgs, sdkContainerSpec } from '../../bake/vendor/sdk.ts';
+import { vendorPlans } from '../../bake/vendor/several.ts';
 import { fixedVhdFooter } from '../../bake/vendor/vhd.ts';
 import { DISK_FORMATS, formatsFor, vendorFormat } from '../../vendors/formats.ts';
 import { OEMS } from '../../vendors/oems.ts';
@@ -38,6 +38,9 @@ const release = (
 });
 /** The real defaults, as a bake without endpoint flags or variables has them. */
 const ENDPOINTS = resolveEndpoints({}, {});
+/** The plan a bake makes for one vendor: vendorPlans, as --dry-run prints it. */
+const planOf = (job: Omit<Parameters<typeof vendorPlans>[0], 'vendors'> & { vendor: string }) =>
+  vendorPlans({ ...job, vendors: [job.vendor] }, ENDPOINTS)[0]!;
 const GOLDEN = resolve(import.meta.dirname, '../fixtures/golden');
 
 test('every format of every release plans without error, outputs under the output dir', () => {
@@ -49,10 +52,12 @@ test('every format of every release plans without error, outputs under the outpu
   ] as const) {
     for (const arch of ['x86-64', 'arm64'] as const) {
       for (const format of formatsFor(version, arch)) {
-        const plan = vendorPlan(
-          { vendor: format.name, route: 'auto', release: release(version, channel, arch), outputDir: '/out' },
-          ENDPOINTS,
-        );
+        const plan = planOf({
+          vendor: format.name,
+          route: 'auto',
+          release: release(version, channel, arch),
+          outputDir: '/out',
+        });
         assert.ok(
           plan.outputs.length > 0 && plan.outputs.every((o) => o.startsWith('/out/flatcar_production_')),
           `${format.name} ${version}`,
@@ -65,7 +70,7 @@ test('every format of every release plans without error, outputs under the outpu
 
 test('auto picks native only where the image is the same; SDK downloads follow the era', () => {
   const era = (version: string, channel: VendorRelease['channel'], vendor: string) =>
-    vendorPlan({ vendor, route: 'auto', release: release(version, channel), outputDir: '/o' }, ENDPOINTS);
+    planOf({ vendor, route: 'auto', release: release(version, channel), outputDir: '/o' });
   const azureC = era('4790.0.0', 'alpha', 'azure');
   assert.equal(azureC.route, 'native');
   assert.deepEqual(azureC.downloads, ['https://alpha.release.flatcar-linux.net/amd64-usr/4790.0.0/oem-azure.raw']);
@@ -82,28 +87,25 @@ test('auto picks native only where the image is the same; SDK downloads follow t
   );
   assert.equal(era('4790.0.0', 'alpha', 'qemu_uefi').route, 'sdk', 'no Secure Boot variant natively');
   assert.equal(era('4790.0.0', 'alpha', 'pxe').route, 'sdk');
-  const native = vendorPlan(
-    { vendor: 'qemu_uefi', route: 'native', release: release('4790.0.0'), outputDir: '/o' },
-    ENDPOINTS,
-  );
+  const native = planOf({ vendor: 'qemu_uefi', route: 'native', release: release('4790.0.0'), outputDir: '/o' });
   assert.ok(native.downloads.some((d) => d.endsWith('/flatcar_production_qemu_uefi_efi_code.qcow2')));
   assert.ok(native.downloads.some((d) => d.includes('build_library/qemu_template.sh')));
 });
 
 test('native on a format it cannot make is an input error with a hint; unknown format a usage error', () => {
   assert.throws(
-    () => chooseRoute(vendorFormat('vagrant')!, '4790.0.0', 'native'),
+    () => chooseRoute(vendorFormat('vagrant'), '4790.0.0', 'native'),
     (e: unknown) => isBakeError(e) && e.kind === 'input' && e.hint === 'use --vendor-route sdk',
   );
-  assert.throws(() => chooseRoute(vendorFormat('cloudsigma')!, '4593.2.5', 'native'), /SDK-built package/);
+  assert.throws(() => chooseRoute(vendorFormat('cloudsigma'), '4593.2.5', 'native'), /SDK-built package/);
   assert.throws(
-    () => vendorPlan({ vendor: 'am', route: 'auto', release: release('4790.0.0'), outputDir: '/o' }, ENDPOINTS),
+    () => planOf({ vendor: 'am', route: 'auto', release: release('4790.0.0'), outputDir: '/o' }),
     (e: unknown) => isBakeError(e) && e.kind === 'usage',
   );
 });
 
 test('compression: default from the table, comma lists, duplicates folded, unknown rejected', () => {
-  const openstack = vendorFormat('openstack')!;
+  const openstack = vendorFormat('openstack');
   assert.deepEqual(parseCompression(undefined, openstack), ['gz', 'bz2', 'none']);
   assert.deepEqual(parseCompression(['bz2,zst', 'zst'], openstack), ['bz2', 'zst']);
   assert.throws(
@@ -134,7 +136,7 @@ test('the SDK container command line equals the golden file the podman test reco
 });
 
 test('image_to_vm arguments: the bakery call plus compression, only-compressed without none, disk layout', () => {
-  const common = { format: vendorFormat('azure')!, release: release('4790.0.0') };
+  const common = { format: vendorFormat('azure'), release: release('4790.0.0') };
   assert.deepEqual(imageToVmArgs({ ...common, compression: ['bz2', 'none'] }), [
     './image_to_vm.sh',
     '--from=./',
@@ -159,9 +161,9 @@ test('oem-release from the sysext (Era C sed) or the common-oem-files fallback',
     'SYSEXT_NAME=Microsoft Azure',
     'SYSEXT_VERSION_ID=2.10',
   ];
-  assert.equal(oemRelease(OEMS.azure!, release), 'ID=azure\nNAME=Microsoft Azure\nVERSION_ID=2.10\n');
+  assert.equal(oemRelease(OEMS.azure, release), 'ID=azure\nNAME=Microsoft Azure\nVERSION_ID=2.10\n');
   assert.equal(
-    oemRelease(OEMS.ami!, ['ID=flatcar']),
+    oemRelease(OEMS.ami, ['ID=flatcar']),
     'ID=ami\nNAME="Amazon EC2"\nBUG_REPORT_URL="https://issues.flatcar.org"\n',
   );
 });
@@ -197,10 +199,7 @@ test("every native disk writer has what it needs; azure's plan appends the foote
     ['subformat=fixed', 'force_size'],
     'the conversion the footer stands for',
   );
-  const azure = vendorPlan(
-    { vendor: 'azure', route: 'native', release: release('4790.0.0'), outputDir: '/o' },
-    ENDPOINTS,
-  );
+  const azure = planOf({ vendor: 'azure', route: 'native', release: release('4790.0.0'), outputDir: '/o' });
   assert.ok(
     azure.steps.includes(
       'append the fixed-VHD footer that qemu-img convert -O vpc -o subformat=fixed,force_size writes',
@@ -224,7 +223,7 @@ test('launcher variables are set as image_to_vm sed does; VM name is hostname-sa
   });
   assert.equal(script, "#!/bin/sh\nVM_NAME='n'\nVM_IMAGE='i.img'\nVM_IMAGE_X=keep\n");
   assert.equal(
-    vmName(vendorFormat('qemu_uefi')!, '4799.0.0+nightly-20260821-2100'),
+    vmName(vendorFormat('qemu_uefi'), '4799.0.0+nightly-20260821-2100'),
     'flatcar_production_qemu_uefi-4799-0-0-nightly-20260821-2100',
   );
 });
