@@ -56,7 +56,9 @@ async function main(argv: string[]): Promise<void> {
   const name = args[0];
   const entry = name !== undefined ? COMMANDS[name] : undefined;
   if (!entry && name !== undefined) rejectNearMissCommand(name);
-  const program = entry ? subcommandProgram(await entry.load()) : (await import('./commands/bake.ts')).command();
+  const program = entry
+    ? subcommandProgram(await entry.load())
+    : await (await import('./commands/bake.ts')).command(args);
   overrideExits(program, wantsJson(argv));
   await program.parseAsync(args, { from: 'user' });
 }

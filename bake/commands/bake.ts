@@ -41,7 +41,23 @@ interface BakeFlags extends CommonOptions, RawBakeOptions {
   install_to?: string;
 }
 
-export function command(): Command {
+/**
+ * Loaded only when a recipe is planned. At module scope on purpose: tsc does not rewrite the `.ts` of a
+ * dynamic import inside a function that uses `await using`, and the built CLI would not find the module.
+ */
+const recipePlanner = () => import('../sysext/plan-build.ts');
+
+/** `name@version` (never a flag, never `name:file`): the request builds a recipe. */
+const RECIPE_SPEC = /^[^-:][^:]*@/;
+
+/**
+ * The bake command. Its recipes' endpoint flags (`--k8s-download-url`, …) are accepted only when `args`
+ * name a recipe to build: loading the catalogue costs 80–280 ms, which a plain bake must not pay.
+ */
+export async function command(args: readonly string[] = []): Promise<Command> {
+  const recipeEndpoints = args.some((arg) => RECIPE_SPEC.test(arg))
+    ? (await import('../sysext/catalog.ts')).recipeEndpoints()
+    : [];
   const program = new Command('bake')
     .description('Bake sysexts into a Flatcar Container Linux image, verified and cached.')
     .usage('[options] <name:file|name@version...>')
@@ -86,10 +102,10 @@ export function command(): Command {
     .option('--force', 'replace an existing output')
     .version(packageVersion(), '-V, --version')
     .addHelpText('after', commandsHelp());
-  addCommonOptions(program, { endpoints: ['releaseUrl', 'releasesJson', 'signingKey', 'bakeryUrl'] });
+  addCommonOptions(program, { endpoints: ['releaseUrl', 'releasesJson', 'signingKey', 'bakeryUrl'], recipeEndpoints });
   program.action(async (sysexts: string[], flags: BakeFlags) => {
     const started = Date.now();
-    const ctx = contextFromOptions(flags);
+    const ctx = contextFromOptions(flags, recipeEndpoints);
     const installTo =
       flags.install_to === undefined
         ? { installTo: flags.installTo, installToFlag: '--install-to' }
@@ -162,8 +178,7 @@ async function printDryRun(ctx: Context, plan: BakePlan): Promise<void> {
       });
       planned.placement = prepared.placement;
     } else if (spec.source === 'recipe') {
-      const { planRecipeBuild } = await import('../sysext/plan-build.ts');
-      const { version, fetches } = await planRecipeBuild(ctx, {
+      const { version, fetches } = await (await recipePlanner()).planRecipeBuild(ctx, {
         name: spec.name,
         version: spec.version,
         arch: request.arch,

@@ -37,7 +37,7 @@ function walk(command: Command, path: string[], nodes: CompletionNode[]): void {
 
 async function completionNodes(): Promise<CompletionNode[]> {
   const nodes: CompletionNode[] = [];
-  const bake = (await import('./bake.ts')).command();
+  const bake = await (await import('./bake.ts')).command();
   walk(bake, [], nodes);
   nodes[0]!.subcommands.push(...COMMAND_NAMES, 'help');
   for (const name of COMMAND_NAMES) walk((await COMMANDS[name]!.load()).command(), [name], nodes);

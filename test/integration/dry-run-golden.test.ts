@@ -45,7 +45,7 @@ test('--dry-run --json plans match the reviewed golden files', async (t) => {
   for (const [name, args] of Object.entries(CASES)) {
     await t.test(name, async () => {
       const run = await runBake(ws, ['--dry-run', '--json', ...args]);
-      assert.equal(run.exitCode, 0, run.stderr);
+      assert.equal(run.exitCode, 0, run.stderr + run.stdout);
       const plan = normalise(run.stdout, replacements);
       const file = join(GOLDEN, `${name}.json`);
       if (process.env.UPDATE_GOLDEN) await writeFile(file, `${JSON.stringify(plan, null, 2)}\n`);
@@ -67,5 +67,15 @@ test('--dry-run --json plans match the reviewed golden files', async (t) => {
       plan.vendors[0]?.downloads.includes('http://127.0.0.1:9/scripts/stable-4593.2.5.tar.gz'),
       plan.vendors[0]?.downloads.join('\n'),
     );
+  });
+
+  await t.test("a recipe's endpoint flag is taken by bake name@version, as by bake sysext create", async () => {
+    const docker = 'http://127.0.0.1:9/docker';
+    const run = await runBake(ws, ['--dry-run', '--json', '--docker-download-url', docker, ...CASES.built!]);
+    assert.equal(run.exitCode, 0, run.stderr);
+    const plan = JSON.parse(run.stdout) as { sysexts: Array<{ downloads: string[] }> };
+    assert.deepEqual(plan.sysexts[0]?.downloads, [`${docker}/linux/static/stable/x86_64/docker-27.3.1.tgz`]);
+    const plain = await runBake(ws, ['--dry-run', '--docker-download-url', docker, 'hello:hello.raw']);
+    assert.equal(plain.exitCode, 2, 'a bake that builds no recipe has no recipe flags');
   });
 });
