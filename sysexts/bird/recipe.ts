@@ -5,9 +5,7 @@
  */
 import type { RecipeEndpoint } from '../../bake/core/endpoints.ts';
 import type { Recipe } from '../../bake/sysext/recipe.ts';
-
-/** Per-arch official images, so an arm64 build needs binfmt but no --platform support in the runtime. */
-const BUILD_IMAGES = { amd64: 'docker.io/amd64/alpine:3.21', arm64: 'docker.io/arm64v8/alpine:3.21' };
+import { ALPINE_IMAGES, buildImageOption, buildInImage, unpackTagArchive } from '../_shared/source-build.ts';
 
 const GITLAB_NIC: RecipeEndpoint = {
   name: 'gitlabNicUrl',
@@ -25,21 +23,11 @@ const recipe: Recipe = {
   reload: true,
   verifiesChecksums: false,
   endpoints: [GITLAB_NIC],
-  options: [
-    {
-      name: 'build-image',
-      value: '<image>',
-      description: 'container image to build in (default: Alpine 3.21 for the arch)',
-    },
-  ],
+  options: [buildImageOption('Alpine 3.21 for the arch')],
   async build(api) {
     const url = api.url(GITLAB_NIC, `labs/bird/-/archive/v${api.version}/bird-v${api.version}.tar.gz`);
-    const source = await api.extract(
-      await api.fetch(url, { unverified: 'GitLab source archives have no published checksum' }),
-      { strip: 1 },
-    );
-    const image = String(api.options['build-image'] ?? BUILD_IMAGES[api.names.goarch]);
-    const out = await api.buildInContainer({ image, script: 'build.sh', source, env: { VERSION: api.version } });
+    const source = await unpackTagArchive(api, url, 'GitLab');
+    const out = await buildInImage(api, source, ALPINE_IMAGES);
     for (const tool of ['bird', 'birdc', 'birdcl'])
       await api.install(`${out}/usr/bin/${tool}`, `usr/bin/${tool}`, 0o755);
   },

@@ -6,8 +6,7 @@
  */
 import type { RecipeEndpoint } from '../../bake/core/endpoints.ts';
 import type { Recipe } from '../../bake/sysext/recipe.ts';
-
-const BUILD_IMAGES = { amd64: 'docker.io/amd64/alpine:3.21', arm64: 'docker.io/arm64v8/alpine:3.21' };
+import { ALPINE_IMAGES, buildImageOption, buildInImage } from '../_shared/source-build.ts';
 
 const HAPROXY: RecipeEndpoint = {
   name: 'haproxyUrl',
@@ -33,19 +32,12 @@ const recipe: Recipe = {
   reload: true,
   verifiesChecksums: true,
   endpoints: [HAPROXY],
-  options: [
-    {
-      name: 'build-image',
-      value: '<image>',
-      description: 'container image to build in (default: Alpine 3.21 for the arch)',
-    },
-  ],
+  options: [buildImageOption('Alpine 3.21 for the arch')],
   async build(api) {
     const branch = /^\d+\.\d+/.exec(api.version)?.[0] ?? api.version;
     const url = api.url(HAPROXY, `download/${branch}/src/haproxy-${api.version}.tar.gz`);
     const source = await api.extract(await api.fetch(url, { checksumUrl: `${url}.sha256` }), { strip: 1 });
-    const image = String(api.options['build-image'] ?? BUILD_IMAGES[api.names.goarch]);
-    const out = await api.buildInContainer({ image, script: 'build.sh', source, env: { VERSION: api.version } });
+    const out = await buildInImage(api, source, ALPINE_IMAGES);
     await api.install(`${out}/usr/bin/haproxy`, 'usr/bin/haproxy', 0o755);
   },
 };

@@ -5,8 +5,7 @@
  * asks for a reload so they apply on merge.
  */
 import type { Recipe } from '../../bake/sysext/recipe.ts';
-
-const BUILD_IMAGES = { amd64: 'docker.io/amd64/golang:1.23-bookworm', arm64: 'docker.io/arm64v8/golang:1.23-bookworm' };
+import { buildImageOption, buildInImage, GOLANG_IMAGES } from '../_shared/source-build.ts';
 
 const recipe: Recipe = {
   name: 'nvidia-runtime',
@@ -15,21 +14,14 @@ const recipe: Recipe = {
   arches: ['x86-64', 'arm64'],
   reload: true,
   verifiesChecksums: false,
-  options: [
-    {
-      name: 'build-image',
-      value: '<image>',
-      description: 'container image to build in (default: golang 1.23 for the arch)',
-    },
-  ],
+  options: [buildImageOption('golang 1.23 for the arch')],
   async build(api) {
     const unverified = { unverified: 'GitHub source archives have no published checksum' };
     const toolkit = api.url('githubUrl', `NVIDIA/nvidia-container-toolkit/archive/refs/tags/${api.version}.tar.gz`);
     const library = api.url('githubUrl', `NVIDIA/libnvidia-container/archive/refs/tags/${api.version}.tar.gz`);
     const source = await api.extract(await api.fetch(toolkit, unverified), { strip: 1 });
     await api.extract(await api.fetch(library, unverified), { strip: 1, into: `${source}/libnvidia-container` });
-    const image = String(api.options['build-image'] ?? BUILD_IMAGES[api.names.goarch]);
-    const out = await api.buildInContainer({ image, script: 'build.sh', source, env: { VERSION: api.version } });
+    const out = await buildInImage(api, source, GOLANG_IMAGES);
     await api.installTree(`${out}/usr/bin`, 'usr/bin');
     await api.installTree(`${out}/usr/lib`, 'usr/lib64');
   },

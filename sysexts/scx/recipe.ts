@@ -4,8 +4,8 @@
  * (usr/share/scx/scx; /etc/default/scx overrides it on the host).
  */
 import type { Recipe } from '../../bake/sysext/recipe.ts';
+import { ALPINE_IMAGES, buildImageOption, buildInImage, unpackTagArchive } from '../_shared/source-build.ts';
 
-const BUILD_IMAGES = { amd64: 'docker.io/amd64/alpine:3.21', arm64: 'docker.io/arm64v8/alpine:3.21' };
 const SCHEDULERS = ['scx_bpfland', 'scx_flash', 'scx_lavd', 'scx_layered', 'scx_p2dq', 'scx_rustland', 'scx_rusty'];
 
 const recipe: Recipe = {
@@ -22,20 +22,12 @@ const recipe: Recipe = {
       choices: SCHEDULERS,
       description: 'the scheduler scx.service starts (default: scx_rusty)',
     },
-    {
-      name: 'build-image',
-      value: '<image>',
-      description: 'container image to build in (default: Alpine 3.21 for the arch)',
-    },
+    buildImageOption('Alpine 3.21 for the arch'),
   ],
   async build(api) {
     const url = api.url('githubUrl', `sched-ext/scx/archive/refs/tags/${api.version}.tar.gz`);
-    const source = await api.extract(
-      await api.fetch(url, { unverified: 'GitHub source archives have no published checksum' }),
-      { strip: 1 },
-    );
-    const image = String(api.options['build-image'] ?? BUILD_IMAGES[api.names.goarch]);
-    const out = await api.buildInContainer({ image, script: 'build.sh', source, env: { VERSION: api.version } });
+    const source = await unpackTagArchive(api, url, 'GitHub');
+    const out = await buildInImage(api, source, ALPINE_IMAGES);
     const scheduler = String(api.options.scheduler ?? 'scx_rusty');
     // Installed by name first: a scheduler this release does not build fails here, not at boot.
     await api.install(`${out}/usr/bin/${scheduler}`, `usr/bin/${scheduler}`, 0o755);
