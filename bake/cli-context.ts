@@ -11,6 +11,7 @@ import {
   type Endpoints,
   type RecipeEndpoint,
 } from './core/endpoints.ts';
+import { usageError } from './core/errors.ts';
 import { resolveJobs } from './core/jobs.ts';
 
 export interface CommonOptions {
@@ -67,6 +68,16 @@ export function addRecipeEndpointOptions(command: Command, endpoints: readonly R
 function endpointOption(spec: EndpointSpec, shown: boolean): Option {
   const option = new Option(`${spec.flag} <url>`, `${spec.description} (env ${spec.env})`);
   return shown ? option : option.hideHelp();
+}
+
+/** A parser for a whole-number option between `min` and `max`; anything else is a usage error naming `flag`. */
+export function wholeNumber(flag: string, min: number, max: number): (value: string) => number {
+  return (value) => {
+    const number = Number(value);
+    if (!Number.isInteger(number) || number < min || number > max)
+      throw usageError(`${flag} must be a whole number from ${min} to ${max}`);
+    return number;
+  };
 }
 
 /** A repeatable option's values, in the order given (commander's parser for `--opt a --opt b`). */

@@ -16,12 +16,13 @@ import { bootIgnition, type ServedExtension, servedProvisioning } from './igniti
 import { qemuArgs } from './qemu.ts';
 import { detectBootFailure, plainSerial } from './serial-failures.ts';
 import { serveFiles } from './server.ts';
+import { DEFAULT_CHECK_TIMEOUT_SECONDS } from './timeouts.ts';
 import { prepareVm, runHeadless } from './vm.ts';
 
 export interface BootCheckOptions {
   image: string;
   extensions: string[];
-  timeoutSeconds?: number;
+  timeoutSeconds?: number | undefined;
   memoryMiB?: number;
   firmwareDir?: string;
   accel?: Accel;
@@ -53,7 +54,6 @@ export interface BootReport {
   serialTail: string[];
 }
 
-export const DEFAULT_CHECK_TIMEOUT_SECONDS = 600;
 const DONE_MARKER = 'BAKE-CHECK end';
 
 function tail(serial: string, lines: number): string[] {

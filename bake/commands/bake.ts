@@ -6,7 +6,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { addCommonOptions, type CommonOptions, collect, contextFromOptions } from '../cli-context.ts';
+import { DEFAULT_CHECK_TIMEOUT_SECONDS } from '../boot/timeouts.ts';
+import { addCommonOptions, type CommonOptions, collect, contextFromOptions, wholeNumber } from '../cli-context.ts';
 import type { Context } from '../context.ts';
 import { tempDir } from '../core/cleanup.ts';
 import { requirePrivileges } from '../core/exec.ts';
@@ -93,6 +94,11 @@ export async function command(args: readonly string[] = []): Promise<Command> {
     .option(
       '--smoke-test',
       'boot the result in QEMU (the qemu_uefi image with --vendor qemu_uefi) and check every sysext merged; publish only if it did',
+    )
+    .option(
+      '--smoke-timeout <seconds>',
+      `with --smoke-test: the longest the boot may take (default: ${DEFAULT_CHECK_TIMEOUT_SECONDS})`,
+      wholeNumber('--smoke-timeout', 10, 86400),
     )
     .option('--verity', 'build the name@version sysexts as dm-verity protected DDIs')
     .option('--sign', 'build the name@version sysexts as signed verity DDIs, with --key and --cert (implies --verity)')

@@ -5,11 +5,12 @@
 import { access } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { type Accel, parseAccel } from '../boot/accel.ts';
-import { bootCheck, DEFAULT_CHECK_TIMEOUT_SECONDS, failures, formatReport } from '../boot/check.ts';
+import { bootCheck, failures, formatReport } from '../boot/check.ts';
 import { parseServe, readUserIgnition } from '../boot/ignition-input.ts';
 import { bootInteractive } from '../boot/interactive.ts';
 import { type PortForward, parseForward } from '../boot/qemu.ts';
-import { addCommonOptions, type CommonOptions, collect, contextFromOptions } from '../cli-context.ts';
+import { DEFAULT_CHECK_TIMEOUT_SECONDS } from '../boot/timeouts.ts';
+import { addCommonOptions, type CommonOptions, collect, contextFromOptions, wholeNumber } from '../cli-context.ts';
 import { bootError, exitCodeFor, usageError } from '../core/errors.ts';
 import { printJson } from './json-output.ts';
 
@@ -32,15 +33,6 @@ interface BootFlags extends CommonOptions {
 /** What a qemu_uefi bake leaves in the output directory, then the generic image. */
 const DEFAULT_IMAGES = ['flatcar_production_qemu_uefi_image.img', 'flatcar_production_image.bin'];
 
-function integer(name: string, min: number, max: number) {
-  return (value: string) => {
-    const number = Number(value);
-    if (!Number.isInteger(number) || number < min || number > max)
-      throw usageError(`${name} must be a whole number from ${min} to ${max}`);
-    return number;
-  };
-}
-
 function forward(value: string, previous: PortForward[] = []): PortForward[] {
   try {
     return [...previous, parseForward(value)];
@@ -61,8 +53,8 @@ export function command(): Command {
     .option('--butane <file>', 'Butane config, turned into Ignition by the butane tool')
     .option('--serve <name:file>', 'serve a sysext to the guest and provision it (repeatable)', collect)
     .option('-f, --forward <host:guest>', 'forward a TCP port from 127.0.0.1 (repeatable)', forward)
-    .option('--ssh-port <port>', "host port forwarded to the guest's SSH", integer('--ssh-port', 1, 65535), 2222)
-    .option('--memory <MiB>', 'guest memory', integer('--memory', 256, 1 << 20), 2048)
+    .option('--ssh-port <port>', "host port forwarded to the guest's SSH", wholeNumber('--ssh-port', 1, 65535), 2222)
+    .option('--memory <MiB>', 'guest memory', wholeNumber('--memory', 256, 1 << 20), 2048)
     .addOption(new Option('--accel <accel>', 'kvm or tcg (default: kvm when it works)').argParser(parseAccel))
     .option('--persist', 'write to the image instead of a throwaway overlay')
     .option('--check', 'boot headless, report per extension whether it merged and its units ran, power off')
@@ -74,7 +66,7 @@ export function command(): Command {
     .option(
       '--timeout <seconds>',
       'with --check: the longest the boot may take',
-      integer('--timeout', 10, 86400),
+      wholeNumber('--timeout', 10, 86400),
       DEFAULT_CHECK_TIMEOUT_SECONDS,
     )
     .option('--firmware-dir <dir>', 'UEFI firmware (*_efi_code / *_efi_vars or OVMF_CODE/OVMF_VARS) to use')

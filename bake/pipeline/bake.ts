@@ -85,7 +85,7 @@ export async function bake(ctx: Context, plan: BakePlan, stages: StageRunner): P
   const vendorFiles = vendors.flatMap((outcome) => outcome.files ?? []);
   const smokeReport = plan.request.smokeTest
     ? await stages.run('smoke', 'Boot and check the extensions (smoke test)', (report) =>
-        smokeTest(ctx, sysexts, workImage, vendorFiles, report),
+        smokeTest(ctx, sysexts, workImage, vendorFiles, plan.request.smokeTimeoutSeconds, report),
       )
     : await stages.skip('Boot and check the extensions (smoke test)', 'no --smoke-test');
   const outputs = await stages.run('publish', 'Move result into place', () => publish(plan, workImage, vendorFiles));
@@ -255,6 +255,7 @@ async function smokeTest(
   sysexts: readonly PreparedSysext[],
   workImage: string,
   vendorFiles: readonly string[],
+  timeoutSeconds: number | undefined,
   report: Report,
 ): Promise<BootReport> {
   const qemuImage = vendorFiles.find((file) => file.endsWith('_qemu_uefi_image.img'));
@@ -264,6 +265,7 @@ async function smokeTest(
   const bootReport = await bootCheck(ctx, {
     image,
     extensions: sysexts.map((s) => s.spec.name),
+    timeoutSeconds,
     ...(qemuImage ? { firmwareDir: dirname(qemuImage) } : {}),
   });
   if (!bootReport.pass) {

@@ -46,8 +46,9 @@ export interface BakeRequest {
   /** Vendor formats to make beside the generic image (none: the generic image only). */
   vendors: string[];
   vendorOptions: VendorRequest;
-  /** Boot the result in QEMU and check that every sysext merged (bake --smoke-test). */
+  /** Boot the result in QEMU and check that every sysext merged (bake --smoke-test), within this many seconds. */
   smokeTest: boolean;
+  smokeTimeoutSeconds?: number;
   outputDir: string;
   force: boolean;
   /** The sysexts built from recipes (name@version) become verity DDIs, signed when it names key and cert. */
@@ -71,6 +72,7 @@ export interface RawBakeOptions extends DdiFlags {
   output?: string;
   force?: boolean;
   smokeTest?: boolean;
+  smokeTimeout?: number;
 }
 
 export function parseSysextSpec(argument: string, fetch: boolean): SysextSpec {
@@ -132,6 +134,7 @@ export function parseBakeRequest(sysextArgs: string[], options: RawBakeOptions, 
     outputDir: resolve(cwd, options.output ?? '.'),
     force: options.force ?? false,
     smokeTest: options.smokeTest ?? false,
+    ...(options.smokeTimeout === undefined ? {} : { smokeTimeoutSeconds: options.smokeTimeout }),
   };
 }
 

@@ -48,6 +48,7 @@ test('bake faults', async (t) => {
       [['--release', 'edge', 'hello:hello.raw'], /'edge' is neither a channel nor a version/],
       [['--release', '4593.2', 'hello:hello.raw'], /neither a channel nor a version/],
       [['hello:hello.raw', 'hello:hello.raw'], /named twice/],
+      [['--smoke-test', '--smoke-timeout', '5', 'hello:hello.raw'], /--smoke-timeout must be a whole number from 10/],
     ];
     for (const [args, pattern] of cases) {
       const run = await runBake(ws, ['--output', 'out', ...args]);

@@ -60,6 +60,8 @@ test('defaults follow bake_flatcar_image.sh', () => {
   assert.deepEqual(request.installTo, { partition: 'root', dir: '/opt/extensions' });
   assert.deepEqual(request.vendors, [], 'the generic image only');
   assert.equal(request.outputDir, '/work');
+  assert.equal(request.smokeTimeoutSeconds, undefined, "the boot check's own default");
+  assert.equal(parseBakeRequest(['a:a.raw'], { smokeTest: true, smokeTimeout: 900 }).smokeTimeoutSeconds, 900);
 });
 
 test('vendors are checked by exact name (the original accepted "am" for "ami")', () => {
