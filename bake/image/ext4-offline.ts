@@ -3,157 +3,213 @@
  * (`image?offset=N`): no loop device, no mount, no root. The host kernel never parses the base
  * image's filesystem, and bake runs as whoever owns the image.
  *
- * debugfs is the reader (TreeView, so in-root.ts resolves every path inside the image) and the writer
- * (PartitionStore). It is given only resolved, link-free paths: its own lookup follows links in
- * parent components, which the resolver has already ruled out. debugfs exits 0 when a command fails,
- * so anything it says on stderr other than its banner fails the step.
+ * debugfs is the reader (Ext4Tree, so in-root.ts resolves every path inside the image) and the writer
+ * (ext4Store). It is given only resolved, link-free paths: its own lookup follows links in parent
+ * components, which the resolver has already ruled out. Reads and writes are batched, a few debugfs
+ * processes per install however many files it writes (e2fsprogs.ts): the tree keeps what it has read
+ * and what the store has queued, which is what the partition holds once the queue is applied.
  */
-import { readFile, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { dirname, join, posix, resolve } from 'node:path';
 import type { Context } from '../context.ts';
 import { tempDir } from '../core/cleanup.ts';
 import { inputError, spaceError, toolError } from '../core/errors.ts';
-import type { RunOptions } from '../core/exec.ts';
-import type { GptPartition } from './gpt.ts';
+import { debugfsQuote, debugfsSession, type Ext4AtOffset, e2fsprogs, type InodeStat, parseStat } from './e2fsprogs.ts';
 import type { EntryKind, PartitionStore, TreeView, WriteOptions } from './in-root.ts';
 import { copyPartitionBack, copyPartitionOut } from './partition-file.ts';
 
-/** An ext4 filesystem inside an image file, at a byte offset. */
-export interface Ext4AtOffset {
-  image: string;
-  partition: GptPartition;
-  /** For messages: ROOT. */
-  label: string;
-}
+export type { Ext4AtOffset } from './e2fsprogs.ts';
 
-/** debugfs's stat types that matter to the resolver; the rest are 'other'. */
-const KINDS: Record<string, EntryKind> = { regular: 'file', directory: 'dir', symlink: 'link' };
-const BANNER = /^(debugfs|e2fsck|resize2fs|dumpe2fs) \d/;
+/** An entry as the tree knows it; null: nothing is there. */
+type Entry = { kind: EntryKind; target?: string } | null;
 
-/**
- * How e2fsprogs name the filesystem: the image by its base name (run in its directory, so a `?` in a
- * parent directory cannot be taken for the option separator) and the partition's offset.
- */
-function device(fs: Ext4AtOffset): { name: string; cwd: string } {
-  const name = basename(fs.image);
-  if (name.includes('?'))
-    throw inputError(`the image name ${name} contains '?', which e2fsprogs read as an option`, 'rename it');
-  return { name: `./${name}?offset=${fs.partition.offsetBytes}`, cwd: dirname(fs.image) };
-}
+/** Lookup failures that mean "nothing there" for a path asked below a directory, or "not below one". */
+const LOOKUP_MISSES =
+  /: (File not found by ext2_lookup|Ext2 inode is not a directory|Too many symbolic links encountered)$/;
+/** The kernel's PATH_MAX: no longer link target can be followed, so none is read. */
+const MAX_TARGET_BYTES = 4095;
 
 /**
- * One argument of a debugfs command line, in double quotes (a quote inside is doubled, as debugfs's
- * parser reads it). A line ends a command, so names with line breaks cannot be said and are refused.
+ * ROOT's tree as debugfs reads it, a batch of paths per debugfs process. It keeps only entries whose
+ * parents it knows as directories: debugfs would have followed a link in a parent, the resolver never does.
  */
-export function debugfsQuote(fs: Ext4AtOffset, path: string): string {
-  if (/[\0\n\r]/.test(path))
-    throw inputError(
-      `${fs.label}:${JSON.stringify(path)} contains a line break, which debugfs cannot write`,
-      'use another path',
-    );
-  return `"${path.replaceAll('"', '""')}"`;
-}
-
-async function e2fsprogs(ctx: Context, fs: Ext4AtOffset, tool: string, args: string[], options: RunOptions = {}) {
-  const { name, cwd } = device(fs);
-  return ctx.run.run(tool, [...args, name], { cwd, ...options });
-}
-
-/** The first thing debugfs complained about, if anything. */
-function complaint(stderr: string): string | undefined {
-  return stderr
-    .split('\n')
-    .map((line) => line.trim())
-    .find((line) => line !== '' && !BANNER.test(line));
-}
-
-/** Runs one debugfs request (reads only) and returns its output. */
-async function request(ctx: Context, fs: Ext4AtOffset, command: string, options: RunOptions = {}) {
-  return e2fsprogs(ctx, fs, 'debugfs', ['-R', command], {
-    readOnly: true,
-    why: `read ${fs.label} without mounting it`,
-    ...options,
-  });
-}
-
-/** ROOT's tree as debugfs reads it. */
-export function ext4Tree(ctx: Context, fs: Ext4AtOffset): TreeView {
-  return {
-    async kind(path) {
-      const { stdout, stderr } = await request(ctx, fs, `stat ${debugfsQuote(fs, path)}`);
-      const type = /^Inode: \d+\s+Type: (\S+)/m.exec(stdout)?.[1];
-      if (type !== undefined) return KINDS[type] ?? 'other';
-      if (/File not found/.test(stderr)) return undefined;
-      throw toolError(`debugfs could not read ${fs.label}:${path}: ${complaint(stderr) ?? 'no answer'}`);
-    },
-    async readlink(path) {
-      // The target's bytes exactly (a fast link's are in `stat`, a slow one's in its data block): via a file, not a decoded pipe.
-      await using scratch = await tempDir('bake-readlink');
-      const out = join(scratch.path, 'out');
-      await request(ctx, fs, `stat ${debugfsQuote(fs, path)}`, { stdoutFile: out });
-      const stat = await readFile(out);
-      const size = Number(/Size: (\d+)/.exec(stat.toString('latin1'))?.[1] ?? NaN);
-      const marker = stat.indexOf('Fast link dest: "');
-      if (marker >= 0)
-        return stat
-          .subarray(marker + 'Fast link dest: "'.length)
-          .subarray(0, size)
-          .toString('utf8');
-      await request(ctx, fs, `cat ${debugfsQuote(fs, path)}`, { stdoutFile: out });
-      return (await readFile(out)).subarray(0, size).toString('utf8');
-    },
+export class Ext4Tree implements TreeView {
+  private readonly known = new Map<string, Entry>([['/', { kind: 'dir' }]]);
+  /** Directories the store made: empty but for what it recorded in them. */
+  private readonly made = new Set<string>();
+  readonly batch = {
+    load: (paths: readonly string[]) => this.load(paths),
+    loaded: (path: string) => this.known.has(path),
   };
+
+  constructor(
+    private readonly ctx: Context,
+    private readonly fs: Ext4AtOffset,
+  ) {}
+
+  async kind(path: string): Promise<EntryKind | undefined> {
+    return (await this.entry(path))?.kind;
+  }
+
+  async readlink(path: string): Promise<string> {
+    const target = (await this.entry(path))?.target;
+    if (target === undefined) throw new Error(`internal: readlink of ${this.fs.label}:${path}, which is not a link`);
+    return target;
+  }
+
+  /** What the store has queued at `path`: the partition holds it once the queue is applied. */
+  record(path: string, entry: Entry): void {
+    this.known.set(path, entry);
+    if (entry?.kind === 'dir') this.made.add(path);
+  }
+
+  private async entry(path: string): Promise<Entry> {
+    if (!this.known.has(path) && this.made.has(posix.dirname(path))) return null;
+    if (!this.known.has(path)) await this.load([path]);
+    const entry = this.known.get(path);
+    if (entry === undefined) throw new Error(`internal: ${this.fs.label}:${path} asked below a non-directory`);
+    return entry;
+  }
+
+  /** Reads the entries at `paths` and their parents in one debugfs process (two with slow symlinks). */
+  private async load(paths: readonly string[]): Promise<void> {
+    const wanted = [...new Set(paths.flatMap(withParents))].filter((path) => !this.known.has(path)).sort(byDepth);
+    if (wanted.length === 0) return;
+    const session = await debugfsSession(
+      this.ctx,
+      this.fs,
+      wanted.map((path) => `stat ${debugfsQuote(this.fs, path)}`),
+      { write: false },
+    );
+    const problem = session.complaints.find((line) => !LOOKUP_MISSES.test(line));
+    if (problem) throw toolError(`debugfs could not read ${this.fs.label}: ${problem}`);
+    const found = new Map<string, InodeStat | undefined>();
+    for (const [index, path] of wanted.entries()) {
+      const parent = this.known.get(posix.dirname(path)) ?? found.get(posix.dirname(path));
+      if (parent?.kind === 'dir') found.set(path, parseStat(this.fs, path, session.outputs[index]!));
+    }
+    const targets = await this.slowTargets(found);
+    for (const [path, info] of found) {
+      if (!info) this.known.set(path, null);
+      else if (info.kind !== 'link') this.known.set(path, { kind: info.kind });
+      else this.known.set(path, { kind: 'link', target: (info.fastLink ?? targets.get(path)!).toString('utf8') });
+    }
+  }
+
+  /** The targets of slow symlinks (longer than fit in the inode), read from their data block. */
+  private async slowTargets(found: Map<string, InodeStat | undefined>): Promise<Map<string, Buffer>> {
+    const slow = [...found].filter(([, info]) => info?.kind === 'link' && !info.fastLink);
+    const targets = new Map<string, Buffer>();
+    if (slow.length === 0) return targets;
+    for (const [path, info] of slow)
+      if (info!.size > MAX_TARGET_BYTES)
+        throw inputError(`${this.fs.label}:${path} is a symlink longer than any path`, 'check the base image');
+    const commands = slow.map(([path]) => `cat ${debugfsQuote(this.fs, path)}`);
+    const session = await debugfsSession(this.ctx, this.fs, commands, { write: false });
+    if (session.complaints.length > 0)
+      throw toolError(`debugfs could not read ${this.fs.label}: ${session.complaints[0]}`);
+    for (const [index, [path, info]] of slow.entries()) {
+      const target = session.outputs[index]!;
+      if (target.length !== info!.size || target.includes(0))
+        throw toolError(`debugfs read the link ${this.fs.label}:${path} short`);
+      targets.set(path, target);
+    }
+    return targets;
+  }
+}
+
+/** `/a/b/c` → `/a`, `/a/b`, `/a/b/c`. */
+function withParents(path: string): string[] {
+  const parts = path.split('/').filter(Boolean);
+  return parts.map((_, depth) => `/${parts.slice(0, depth + 1).join('/')}`);
+}
+
+const byDepth = (a: string, b: string) => a.split('/').length - b.split('/').length;
+
+/** What the store wrote at a path, checked by a stat once debugfs has run. */
+interface Expected {
+  kind: EntryKind;
+  mode: number;
+  size?: number;
+  target?: string;
 }
 
 /**
- * Writes into ROOT with `debugfs -w`, one command file per change: the tree the resolver reads next is
- * then always the tree on disk. What debugfs creates gets root:root and the mode a mounted install
- * gives, set explicitly (debugfs copies the host file's mode); its times are debugfs's "now".
+ * Writes into ROOT with `debugfs -w`, queued until flush: then one debugfs process applies the queue
+ * and stats everything it wrote, since debugfs does not fail when a command does. What debugfs creates
+ * gets root:root and the mode a mounted install gives, set explicitly (debugfs copies the host file's
+ * mode); its times are debugfs's "now". The host files must stay until flush.
  */
 export function ext4Store(ctx: Context, fs: Ext4AtOffset): PartitionStore {
-  const tree = ext4Tree(ctx, fs);
+  const tree = new Ext4Tree(ctx, fs);
   const q = (path: string) => debugfsQuote(fs, path);
-  const owned = (path: string, mode: string) => [
-    `sif ${q(path)} mode ${mode}`,
-    `sif ${q(path)} uid 0`,
-    `sif ${q(path)} gid 0`,
-  ];
-  const apply = async (commands: string[]) => {
-    await using scratch = await tempDir('bake-debugfs');
-    const file = join(scratch.path, 'commands');
-    await writeCommands(file, commands);
-    const { stderr } = await e2fsprogs(ctx, fs, 'debugfs', ['-w', '-f', file], {
-      why: `write into ${fs.label} without mounting it`,
-    });
-    const problem = complaint(stderr);
-    if (problem) throw toolError(`debugfs could not write into ${fs.label}: ${problem}`);
+  const owner = (path: string) => [`sif ${q(path)} uid 0`, `sif ${q(path)} gid 0`];
+  let queue: string[] = [];
+  const expected = new Map<string, Expected>();
+  const make = (path: string, entry: Expected, commands: string[]) => {
+    queue.push(...commands);
+    tree.record(path, entry.target === undefined ? { kind: entry.kind } : { kind: 'link', target: entry.target });
+    expected.set(path, entry);
   };
   /** Removes a file or link at `path` first: debugfs creates, it does not replace. */
   const clear = async (path: string) => ((await tree.kind(path)) === undefined ? [] : [`rm ${q(path)}`]);
   return {
     tree,
-    mkdir: (path) => apply([`mkdir ${q(path)}`, ...owned(path, '040755')]),
+    mkdir: async (path) =>
+      make(path, { kind: 'dir', mode: 0o755 }, [`mkdir ${q(path)}`, `sif ${q(path)} mode 040755`, ...owner(path)]),
     async putFile(from, path, options: WriteOptions) {
-      const times = options.preserveTimes ? await preservedTimes(q(path), from) : [];
-      await apply([...(await clear(path)), `write ${q(from)} ${q(path)}`, ...owned(path, '0100644'), ...times]);
+      const info = await stat(from);
+      const times = options.preserveTimes ? preservedTimes(q(path), info) : [];
+      const write = [`write ${q(resolve(from))} ${q(path)}`, `sif ${q(path)} mode 0100644`, ...owner(path), ...times];
+      make(path, { kind: 'file', mode: 0o644, size: info.size }, [...(await clear(path)), ...write]);
     },
-    putSymlink: async (target, path) =>
-      apply([
-        ...(await clear(path)),
-        `symlink ${q(path)} ${q(target)}`,
-        `sif ${q(path)} uid 0`,
-        `sif ${q(path)} gid 0`,
-      ]),
+    async putSymlink(target, path) {
+      const link = [`symlink ${q(path)} ${q(target)}`, ...owner(path)];
+      make(path, { kind: 'link', mode: 0o777, target }, [...(await clear(path)), ...link]);
+    },
+    async flush() {
+      if (queue.length === 0) return;
+      const [commands, checks] = [queue, [...expected]];
+      queue = [];
+      expected.clear();
+      const stats = checks.map(([path]) => `stat ${q(path)}`);
+      const session = await debugfsSession(ctx, fs, [...commands, ...stats], { write: true });
+      if (session.complaints.length > 0)
+        throw toolError(`debugfs could not write into ${fs.label}: ${session.complaints[0]}`);
+      for (const [index, [path, want]] of checks.entries())
+        checkWritten(fs, path, want, parseStat(fs, path, session.outputs[commands.length + index]!));
+    },
   };
 }
 
-async function writeCommands(file: string, commands: readonly string[]): Promise<void> {
-  await writeFile(file, `${commands.join('\n')}\n`, { mode: 0o600 });
+function checkWritten(fs: Ext4AtOffset, path: string, want: Expected, got: InodeStat | undefined): void {
+  const problem = !got
+    ? 'it is missing'
+    : got.kind !== want.kind
+      ? `it is a ${got.kind}`
+      : got.uid !== 0 || got.gid !== 0
+        ? `it is owned by ${got.uid}:${got.gid}`
+        : got.mode !== want.mode
+          ? `its mode is ${got.mode.toString(8)}`
+          : want.size !== undefined && got.size !== want.size
+            ? `it has ${got.size} bytes, not ${want.size}`
+            : want.target !== undefined && !sameTarget(got, want.target)
+              ? 'its target differs'
+              : undefined;
+  if (problem)
+    throw toolError(
+      `debugfs did not write ${fs.label}:${path} as asked: ${problem}`,
+      'is there room on the partition?',
+    );
+}
+
+/** A fast link's target is in its stat; a slow one's size is, which is enough to catch a failed write. */
+function sameTarget(got: InodeStat, target: string): boolean {
+  return got.fastLink ? got.fastLink.equals(Buffer.from(target)) : got.size === Buffer.byteLength(target);
 }
 
 /** install -p keeps the source's modification and access times. */
-async function preservedTimes(quotedPath: string, from: string): Promise<string[]> {
-  const info = await stat(from);
+function preservedTimes(quotedPath: string, info: { mtime: Date; atime: Date }): string[] {
   const seconds = (date: Date) => `@${Math.floor(date.getTime() / 1000)}`;
   return [`sif ${quotedPath} mtime ${seconds(info.mtime)}`, `sif ${quotedPath} atime ${seconds(info.atime)}`];
 }

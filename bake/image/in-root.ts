@@ -8,7 +8,8 @@
  * The resolver reads the tree through TreeView (lstat and readlink by in-root path), so it works on a
  * mounted partition and on an offline filesystem editor alike (ext4-offline.ts). The writers then only
  * ever name resolved, link-free parents and create the last component without following it, through a
- * PartitionStore: a mounted one here, debugfs on an unmounted ext4 in ext4-offline.ts.
+ * PartitionStore: a mounted one here, debugfs on an unmounted ext4 in ext4-offline.ts (which queues its
+ * writes until flush and reads in batches, so preload before and flush after).
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
@@ -25,6 +26,15 @@ export interface TreeView {
   /** What is at `path` without following it; undefined when nothing is. */
   kind(path: string): Promise<EntryKind | undefined>;
   readlink(path: string): Promise<string>;
+  /** A tree that pays per read (a debugfs process) reads many paths at once, then answers from memory. */
+  readonly batch?: TreeBatch;
+}
+
+export interface TreeBatch {
+  /** Reads the entries at `paths` (and their parents), kinds and link targets, in one go. */
+  load(paths: readonly string[]): Promise<void>;
+  /** Whether kind and readlink of `path` are answered without another read. */
+  loaded(path: string): boolean;
 }
 
 export interface PartitionRules {
@@ -68,7 +78,7 @@ export async function resolveInRoot(
     const candidate = `/${[...done, part].join('/')}`;
     const foreign = rules.foreign.find((dir) => candidate === dir || candidate.startsWith(`${dir}/`));
     if (foreign) throw refuse(`it leads to ${candidate}, where another partition is mounted in the booted OS`);
-    const kind: EntryKind | undefined = missing ? undefined : await tree.kind(candidate);
+    const kind: EntryKind | undefined = missing ? undefined : await lookup(tree, candidate, todo);
     if (kind === 'link' && (todo.length > 0 || options.followLast)) {
       if (++links > MAX_LINKS) throw refuse(`more than ${MAX_LINKS} symlinks (a loop?)`);
       const target = await tree.readlink(candidate);
@@ -82,6 +92,61 @@ export async function resolveInRoot(
     done.push(part);
   }
   return `/${done.join('/')}`;
+}
+
+/** Thrown by preloadResolution's view at the first path its tree has not read yet. */
+class NotLoaded {
+  /** The components resolution would look at next, as far as they are plain names. */
+  next: string[] = [];
+  constructor(readonly path: string) {}
+
+  /** The path not read yet, and the plain path below it that resolution is heading for. */
+  paths(): string[] {
+    const end = this.next.findIndex((part) => part === '.' || part === '..' || /[\0\n\r]/.test(part));
+    const below = end < 0 ? this.next : this.next.slice(0, end);
+    return [this.path, posix.join(this.path, ...below)];
+  }
+}
+
+/** tree.kind; a preload's NotLoaded learns what would be looked at next, to read it in the same batch. */
+async function lookup(tree: TreeView, path: string, todo: readonly string[]): Promise<EntryKind | undefined> {
+  try {
+    return await tree.kind(path);
+  } catch (error) {
+    if (error instanceof NotLoaded) error.next = [...todo];
+    throw error;
+  }
+}
+
+/**
+ * Reads into a batching tree everything that resolving `paths` (to create them) looks at, a batch per
+ * round: first every path and its parents as written, then where the links found lead, until every
+ * resolution runs from memory. The rounds depend on how deep links lead, not on how many paths there are.
+ * Resolutions refused here are left to the write, which refuses them again.
+ */
+export async function preloadResolution(tree: TreeView, rules: PartitionRules, paths: readonly string[]) {
+  const { batch } = tree;
+  if (!batch) return;
+  const fromMemory: TreeView = {
+    kind: async (path) => (batch.loaded(path) ? tree.kind(path) : Promise.reject(new NotLoaded(path))),
+    readlink: async (path) => (batch.loaded(path) ? tree.readlink(path) : Promise.reject(new NotLoaded(path))),
+  };
+  const asked = new Set<string>();
+  let wanted = [...paths];
+  while (wanted.length > 0) {
+    for (const path of wanted) asked.add(path);
+    await batch.load(wanted);
+    const misses = await Promise.all(
+      paths.map((path) =>
+        resolveInRoot(fromMemory, rules, path, { followLast: false }).then(
+          (): string[] => [],
+          (error: unknown) => (error instanceof NotLoaded ? error.paths() : []),
+        ),
+      ),
+    );
+    // A path read once and still missing is not below a directory: the write will say so.
+    wanted = misses.flat().filter((path) => !asked.has(path));
+  }
 }
 
 function refusal(rules: PartitionRules, path: string, problem: string): BakeError {
@@ -144,6 +209,8 @@ export interface PartitionStore {
   putFile(from: string, path: string, options: WriteOptions): Promise<void>;
   /** Makes `path` a symlink to `target` (stored as given), replacing a file or link there. */
   putSymlink(target: string, path: string): Promise<void>;
+  /** Applies what the store queued (a store may defer its writes, and the reads of `from`, until then). */
+  flush(): Promise<void>;
 }
 
 /**
@@ -156,18 +223,29 @@ export class InRootWriter {
     private readonly rules: PartitionRules,
   ) {}
 
+  /** Reads at once what writing `paths` will look at, for a store whose tree reads in batches. */
+  preload(paths: readonly string[]): Promise<void> {
+    return preloadResolution(this.store.tree, this.rules, paths);
+  }
+
+  /** Applies every queued write: call it before anything else reads the partition. */
+  flush(): Promise<void> {
+    return this.store.flush();
+  }
+
   /** Copies a host file to `path`, root-owned 0644. */
   async installFile(from: string, path: string, options: WriteOptions = {}): Promise<void> {
     const final = await this.entryPath(path);
     await this.store.putFile(from, final, options);
   }
 
-  /** Writes `text` to `path`, root-owned 0644 (staged in a host temp file, which every store can copy). */
+  /** Writes `text` to `path`, root-owned 0644 (staged in a host temp file, flushed before it goes). */
   async writeText(path: string, text: string): Promise<void> {
     await using scratch = await tempDir('bake-text');
     const source = posix.join(scratch.path, posix.basename(path));
     await writeFile(source, text);
     await this.installFile(source, path);
+    await this.flush();
   }
 
   /** Makes `path` a symlink to `target` (an OS path, stored as given), replacing what was there. */
@@ -234,6 +312,7 @@ export function hostTreeStore(
         run('install', ['-m', '0644', ...owner, ...(options.preserveTimes ? ['-p'] : []), '-T', from, temporary]),
       ),
     putSymlink: (target, path) => put(path, (temporary) => run('ln', ['-sn', target, temporary])),
+    flush: async () => undefined,
   };
 }
 

@@ -38,14 +38,22 @@ export async function installSysext(writerFor: WriterFor, source: InstallSource)
   }
 }
 
-/** The partitions the placements write to: the images, and links or confs a sysupdate conf put elsewhere. */
-export function partitionsTouched(placements: readonly Placement[]): Set<PartitionName> {
+/** Every path the placements write (images, links, confs), by partition. */
+export function pathsWritten(placements: readonly Placement[]): Array<{ partition: PartitionName; path: string }> {
   const paths = placements.flatMap((placement) => [
     placement.osPath,
     ...placement.symlinks,
     ...(placement.confPath ? [placement.confPath] : []),
   ]);
-  return new Set(paths.map((path) => partitionOf(path).partition));
+  return paths.map((path) => {
+    const { partition, pathInPartition } = partitionOf(path);
+    return { partition, path: pathInPartition };
+  });
+}
+
+/** The partitions the placements write to: the images, and links or confs a sysupdate conf put elsewhere. */
+export function partitionsTouched(placements: readonly Placement[]): Set<PartitionName> {
+  return new Set(pathsWritten(placements).map(({ partition }) => partition));
 }
 
 /** Bytes each partition needs: file sizes rounded up to 4 KiB blocks plus per-file metadata, and 1 MiB slack. */

@@ -13,7 +13,7 @@ import { checkExt4, type Ext4AtOffset, ext4FreeBytes, ext4Store, growExt4 } from
 import { findPartition, type GptTable, readGpt } from '../image/gpt.ts';
 import { growRootPartition } from '../image/grow.ts';
 import { InRootWriter } from '../image/in-root.ts';
-import { bytesNeeded, type InstallSource, installSysext, partitionsTouched } from '../image/install.ts';
+import { bytesNeeded, type InstallSource, installSysext, partitionsTouched, pathsWritten } from '../image/install.ts';
 import { PARTITION_RULES, type PartitionName } from '../image/placement.ts';
 import { pausePoint, type Report } from './stages.ts';
 
@@ -51,10 +51,16 @@ export async function installIntoImage(
     oem: oem?.writer,
   };
   const writerFor = (partition: PartitionName) => writers[partition] ?? unexpected(partition);
+  // ROOT's writer reads in batches and queues its writes: all reads first, all writes at the flush.
+  const paths = pathsWritten(sysexts.map((sysext) => sysext.placement));
+  for (const partition of new Set(paths.map((entry) => entry.partition)))
+    await writerFor(partition).preload(paths.filter((entry) => entry.partition === partition).map(({ path }) => path));
   for (const sysext of sysexts) {
     report(`${sysext.spec.name} → ${sysext.placement.osPath}`);
     await installSysext(writerFor, sysext);
   }
+  await writers.root?.flush();
+  await oem?.writer.flush();
   await oem?.finish();
   await checkExt4(ctx, root);
   return { grownBy };

@@ -1,0 +1,86 @@
+/**
+ * The offline ROOT writer (bake/image/ext4-offline.ts) reads and writes in batches: an install runs as
+ * many debugfs processes for six sysexts as for one, with links in ROOT (relative, and a slow one whose
+ * target lives in a data block) that send the writes elsewhere inside ROOT. debugfs does not fail when a
+ * command does: a write that cannot be done still fails the flush.
+ */
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { createContext } from '../../bake/context.ts';
+import { BakeError } from '../../bake/core/errors.ts';
+import { memoryLogger } from '../../bake/core/log.ts';
+import { Ext4Tree, ext4Store } from '../../bake/image/ext4-offline.ts';
+import { findPartition, readGpt } from '../../bake/image/gpt.ts';
+import { InRootWriter } from '../../bake/image/in-root.ts';
+import { PARTITION_RULES, placeSysext } from '../../bake/image/placement.ts';
+import { type InstallItem, installIntoImage } from '../../bake/pipeline/install.ts';
+import { makeFlatcarDisk } from '../support/fixtures/disk-image.ts';
+import { type CleanupHost, withTempDir } from '../support/fixtures.ts';
+
+/** Longer than the 60 bytes an inode holds, so debugfs keeps it in a data block. */
+const SLOW_DIR = `/etc/${'x'.repeat(80)}`;
+
+/** ROOT with /opt/extensions → ../var/ext and /etc/extensions → SLOW_DIR. */
+async function rootWithLinks(t: CleanupHost): Promise<string> {
+  const tree = await withTempDir(t, 'bake-ext4-tree');
+  for (const dir of ['opt', 'var/ext', SLOW_DIR.slice(1)]) await mkdir(join(tree, dir), { recursive: true });
+  await symlink('../var/ext', join(tree, 'opt/extensions'));
+  await symlink(SLOW_DIR, join(tree, 'etc/extensions'));
+  return tree;
+}
+
+/** Installs `count` small sysexts, each with a sysupdate conf; returns the image and its debugfs runs. */
+async function install(t: CleanupHost, rootTree: string, count: number) {
+  const dir = await withTempDir(t, 'bake-ext4-batch');
+  const image = join(dir, 'disk.bin');
+  await makeFlatcarDisk(image, { rootTree });
+  const items: InstallItem[] = [];
+  for (let index = 0; index < count; index++) {
+    const name = `s${index}`;
+    const [file, conf] = [join(dir, `${name}.raw`), join(dir, `${name}.conf`)];
+    await writeFile(file, randomBytes(8192 + index));
+    await writeFile(conf, '[Transfer]\nVerify=false\n');
+    const placement = placeSysext(name, `${name}.raw`, { partition: 'root', dir: '/opt/extensions' }, undefined, true);
+    items.push({ spec: { name }, image: file, conf, bytes: 8192 + index, placement });
+  }
+  const log = memoryLogger();
+  await installIntoImage(createContext({ log, verbose: true }), image, items, () => undefined);
+  return { image, debugfsRuns: log.lines.filter((line) => line.startsWith('+ debugfs ')).length };
+}
+
+test('an install runs as many debugfs processes for six sysexts as for one', async (t) => {
+  const rootTree = await rootWithLinks(t);
+  const one = await install(t, rootTree, 1);
+  const six = await install(t, rootTree, 6);
+  assert.equal(six.debugfsRuns, one.debugfsRuns, 'debugfs processes do not grow with the files written');
+  // Reads: the paths as written, where the links lead, the slow link's data block; then one write.
+  assert.ok(six.debugfsRuns <= 4, `${six.debugfsRuns} debugfs processes`);
+
+  const table = await readGpt(six.image);
+  const tree = new Ext4Tree(createContext(), {
+    image: six.image,
+    partition: findPartition(table, 'root', six.image),
+    label: 'ROOT',
+  });
+  for (let index = 0; index < 6; index++) {
+    assert.equal(await tree.kind(`/var/ext/s${index}/s${index}.raw`), 'file', 'written where the relative link leads');
+    assert.equal(await tree.readlink(`${SLOW_DIR}/s${index}.raw`), `/opt/extensions/s${index}/s${index}.raw`);
+    assert.equal(await tree.kind(`/etc/sysupdate.s${index}.d/s${index}.conf`), 'file');
+  }
+});
+
+test('a write debugfs cannot do fails the flush', async (t) => {
+  const dir = await withTempDir(t, 'bake-ext4-full');
+  const image = join(dir, 'disk.bin');
+  await makeFlatcarDisk(image, { sizes: { ROOT: 16 } });
+  const big = join(dir, 'big.raw');
+  await writeFile(big, randomBytes(24 * 1024 * 1024));
+  const fs = { image, partition: findPartition(await readGpt(image), 'root', image), label: 'ROOT' };
+  const writer = new InRootWriter(ext4Store(createContext(), fs), PARTITION_RULES.root);
+  await writer.installFile(big, '/opt/big.raw');
+  await assert.rejects(writer.flush(), (error) => error instanceof BakeError && error.kind === 'tool');
+});
