@@ -59,9 +59,14 @@ export async function e2fsprogs(
  * parser reads it). A line ends a command, so names with line breaks cannot be said and are refused.
  */
 export function debugfsQuote(fs: Ext4AtOffset, path: string): string {
+  return debugfsArgument(path, fs.label);
+}
+
+/** debugfsQuote for a path of any ext image; `where` names it in the error. */
+export function debugfsArgument(path: string, where: string): string {
   if (/[\0\n\r]/.test(path))
     throw inputError(
-      `${fs.label}:${JSON.stringify(path)} contains a line break, which debugfs cannot write`,
+      `${where}:${JSON.stringify(path)} contains a line break, which debugfs cannot say`,
       'use another path',
     );
   return `"${path.replaceAll('"', '""')}"`;

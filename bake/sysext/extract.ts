@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import type { Context } from '../context.ts';
 import { tempDir } from '../core/cleanup.ts';
 import { inputError } from '../core/errors.ts';
+import { debugfsArgument } from '../image/e2fsprogs.ts';
 import type { SysextFormat } from '../image/sysext-file.ts';
 import { walkTree } from './tree.ts';
 
@@ -30,7 +31,6 @@ interface Reader {
 }
 
 /** debugfs reads its request with its own quoting: inside double quotes, "" is one quote. */
-const debugfsQuote = (path: string) => `"${path.replaceAll('"', '""')}"`;
 
 const READERS: Record<UserspaceFormat, Reader> = {
   squashfs: {
@@ -61,12 +61,12 @@ const READERS: Record<UserspaceFormat, Reader> = {
     // rdump of a folder lands as <dest>/<its name>; of '/' its entries land in <dest> itself.
     extract: (image, tree, folder) => [
       '-R',
-      `rdump /${folder ? debugfsQuote(folder) : ''} ${debugfsQuote(join(tree, dirname(folder)))}`,
+      `rdump /${folder ? debugfsArgument(folder, image) : ''} ${debugfsArgument(join(tree, dirname(folder)), tree)}`,
       image,
     ],
     okCodes: [0],
     owners: (ctx, image, paths) =>
-      ownersOneByOne(ctx, 'debugfs', paths, (path) => ['-R', `stat ${debugfsQuote(`/${path}`)}`, image]),
+      ownersOneByOne(ctx, 'debugfs', paths, (path) => ['-R', `stat ${debugfsArgument(`/${path}`, image)}`, image]),
   },
 };
 
