@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { execa } from 'execa';
 import { sha256File } from '../../bake/core/checksums.ts';
-import { ENDPOINTS } from '../../bake/core/endpoints.ts';
 import { isRootUser } from '../../bake/core/exec.ts';
 import { type GptPartition, readGpt } from '../../bake/image/gpt.ts';
 import { assertNothingLeft, assertOneLineError, runBake, type Workspace, workspace } from '../support/bake-cli.ts';
@@ -220,10 +219,7 @@ test('pack --sign runs as an ordinary user: no root, no loop device, no mount', 
 test('create NAME VERSION --sign signs any recipe through the generic build', async (t) => {
   const upstream = await startUpstream(['x86-64']);
   t.after(() => upstream.close());
-  const env: Record<string, string> = {};
-  for (const [name, url] of Object.entries(upstream.endpoints))
-    env[ENDPOINTS[name as keyof typeof ENDPOINTS].env] = url!;
-  const ws = await workspace(t, { ...env, BAKE_CACHE_DIR: join(work, 'create-cache') });
+  const ws = await workspace(t, { ...upstream.env, BAKE_CACHE_DIR: join(work, 'create-cache') });
   const run = await runBake(ws, ['sysext', 'create', 'docker-buildx', '0.19.3', '--output-dir', ws.out, ...sign()]);
   assert.equal(run.exitCode, 0, run.stderr);
   const { files, json } = await dissect(join(ws.out, 'docker-buildx.raw'), join(ws.dir, 'parts'));
