@@ -32,6 +32,8 @@ interface UsrReader {
   /** `fsPath` is relative to USR's own root (`/lib/os-release` for the system's `/usr/lib/os-release`). */
   lookup(fsPath: string): Promise<UsrEntry>;
   read(fsPath: string): Promise<string>;
+  /** The names in the directory `fsPath` (its own path is not followed through links); none when it is missing. */
+  list(fsPath: string): Promise<string[]>;
 }
 
 const refuse = (problem: string) => verifyError(`the image's ${OS_RELEASE} ${problem}`, HINT);
@@ -105,14 +107,36 @@ async function usrFilesystem(image: string, usr: GptPartition) {
   throw verifyError("the image's USR partition holds neither btrfs nor ext2", HINT);
 }
 
-/** The fields of USR's os-release, read offline. */
-async function readUsrOsRelease(ctx: Context, image: string): Promise<Record<string, string>> {
+/** USR's reader, open until `stack` is disposed. */
+async function openUsr(ctx: Context, stack: CleanupStack, image: string): Promise<UsrReader> {
   const usr = (await readGpt(image)).partitions.find((p) => p.number === USR_A.number && p.label === USR_A.label);
   if (!usr) throw verifyError(`the image has no partition ${USR_A.number} labelled ${USR_A.label}`, HINT);
   const fs = await usrFilesystem(image, usr);
+  return fs.reader(ctx, stack, image, usr);
+}
+
+/** The fields of USR's os-release, read offline. */
+async function readUsrOsRelease(ctx: Context, image: string): Promise<Record<string, string>> {
   await using stack = new CleanupStack(ctx.log);
-  const reader = await fs.reader(ctx, stack, image, usr);
+  const reader = await openUsr(ctx, stack, image);
   return parseKeyValueFile(await reader.read(await resolveInUsr(OS_RELEASE, (path) => reader.lookup(path))));
+}
+
+/** The names in each of USR's directories `fsPaths` (relative to USR's root, like `/lib/systemd`), read offline. */
+export async function listUsrDirectories(
+  ctx: Context,
+  image: string,
+  fsPaths: readonly string[],
+): Promise<Map<string, string[]>> {
+  await using stack = new CleanupStack(ctx.log);
+  const reader = await openUsr(ctx, stack, image);
+  const listings = new Map<string, string[]>();
+  for (const path of fsPaths)
+    listings.set(
+      path,
+      (await reader.list(path)).filter((name) => PLAIN_NAME.test(name)),
+    );
+  return listings;
 }
 
 /**
@@ -154,29 +178,37 @@ async function btrfsReader(ctx: Context, stack: CleanupStack, image: string, usr
     });
     await work[Symbol.asyncDispose]();
   });
-  const restore = async (fsPath: string): Promise<string> => {
+  const restore = async (fsPath: string, options: { listOnly?: boolean } = {}) => {
     const out = await mkdtemp(join(work.path, 'r-'));
     const names = fsPath
       .split('/')
       .filter(Boolean)
       .map((name) => name.replace(/[.+]/g, '\\$&'));
-    await ctx.run.run('btrfs', ['restore', '-S', '-i', '--path-regex', nestedRegex(names), device, out], {
-      privileged: true,
-      readOnly: true,
-      why: "read the image's os-release",
-    });
-    return join(out, fsPath);
+    // A dry run (-D) restores nothing and, at -vv, names each entry it would restore: a listing.
+    const listing = options.listOnly ? ['-D', '-vv'] : [];
+    const regex = nestedRegex(options.listOnly ? [...names, '[^/]+'] : names);
+    const { stdout } = await ctx.run.run(
+      'btrfs',
+      ['restore', ...listing, '-S', '-i', '--path-regex', regex, device, out],
+      { privileged: true, readOnly: true, why: "read the image's USR" },
+    );
+    return { path: join(out, fsPath), stdout };
   };
   return {
     async lookup(fsPath) {
-      const restored = await restore(fsPath);
+      const restored = (await restore(fsPath)).path;
       const stats = await lstat(restored).catch(() => undefined);
       if (!stats) return { kind: 'missing' };
       if (stats.isSymbolicLink()) return { kind: 'link', target: await readlink(restored) };
       return { kind: stats.isFile() ? 'file' : stats.isDirectory() ? 'dir' : 'other' };
     },
     async read(fsPath) {
-      return readSmallFile(await restore(fsPath));
+      return readSmallFile((await restore(fsPath)).path);
+    },
+    async list(fsPath) {
+      const { path, stdout } = await restore(fsPath, { listOnly: true });
+      const entries = stdout.split('\n').map((line) => /^(?:Restoring |SYMLINK: ')(.*?)(?:' => .*)?$/.exec(line)?.[1]);
+      return entries.flatMap((entry) => (entry?.startsWith(`${path}/`) ? [entry.slice(path.length + 1)] : []));
     },
   };
 }
@@ -225,6 +257,11 @@ async function debugfsReader(ctx: Context, _stack: CleanupStack, image: string, 
       const size = Number(/Size: (\d+)/.exec(await debugfs(`stat ${fsPath}`))?.[1] ?? Infinity);
       if (size > MAX_OS_RELEASE_BYTES) throw refuse(`is larger than ${MAX_OS_RELEASE_BYTES} bytes`);
       return debugfs(`cat ${fsPath}`);
+    },
+    async list(fsPath) {
+      // `ls -p` prints `/inode/mode/uid/gid/name/size/` per entry; a missing directory prints none.
+      const names = (await debugfs(`ls -p ${fsPath}`)).split('\n').map((line) => line.split('/')[5] ?? '');
+      return names.filter((name) => name !== '' && name !== '.' && name !== '..');
     },
   };
 }
