@@ -26,6 +26,7 @@ import {
 import { ensureOutputFree } from '../pipeline/publish.ts';
 import { checkLocalSysexts, prepareSysext } from '../pipeline/sources.ts';
 import { type Report, StageRunner } from '../pipeline/stages.ts';
+import { loadTrust, type TrustPlan } from '../pipeline/trust.ts';
 import { planRecipeBuild } from '../sysext/plan-build.ts';
 import { formatPlan, formatSummary, planJson, resultJson } from './bake-output.ts';
 import { commandsHelp } from './index.ts';
@@ -76,6 +77,15 @@ export function command(): Command {
       '--smoke-test',
       'boot the result in QEMU (the qemu_uefi image with --vendor qemu_uefi) and check every sysext merged; publish only if it did',
     )
+    .option(
+      '--trust-cert <cert.pem>',
+      'a PEM certificate the booted system trusts for signed sysexts (/etc/verity.d); repeatable',
+      collect,
+    )
+    .option(
+      '--require-signed-sysexts',
+      'write the image policy that makes systemd-sysext refuse unsigned sysexts (needs --trust-cert)',
+    )
     .option('--output <dir>', 'where the image goes', '.')
     .option('--force', 'replace an existing output')
     .version(packageVersion(), '-V, --version')
@@ -90,22 +100,28 @@ export function command(): Command {
         : { installTo: flags.install_to, installToFlag: '--install_to' };
     const request = parseBakeRequest(sysexts, { ...flags, ...installTo });
     await checkLocalSysexts(request.sysexts);
-    if (ctx.dryRun) return printDryRun(ctx, await resolvePlan(ctx, request));
+    const trust = await loadTrust(request.trust);
+    if (ctx.dryRun) return printDryRun(ctx, await resolvePlan(ctx, request, trust));
     // What needs no network first: an output in the way, and the privileges a bake needs.
     await ensureOutputFree(join(request.outputDir, IMAGE_BIN), request.force);
     await requirePrivileges(ctx.run);
     const stages = new StageRunner(ctx, { verbose: flags.verbose ?? false, quiet: flags.quiet ?? false });
-    const plan = await stages.run('resolve', 'Resolve release', (report) => resolvePlan(ctx, request, report));
+    const plan = await stages.run('resolve', 'Resolve release', (report) => resolvePlan(ctx, request, trust, report));
     await printResult(ctx, await bake(ctx, plan, stages), started);
   });
   return program;
 }
 
 /** The release the request names, and the plan the run follows and --dry-run prints. */
-async function resolvePlan(ctx: Context, request: BakeRequest, report?: Report): Promise<BakePlan> {
+async function resolvePlan(
+  ctx: Context,
+  request: BakeRequest,
+  trust: TrustPlan | undefined,
+  report?: Report,
+): Promise<BakePlan> {
   const release = await resolveRelease(ctx, request.release, request.arch);
   report?.(`${release.channel} ${release.version} (${release.board})`);
-  return planBake(request, release, ctx);
+  return planBake(request, release, ctx, trust);
 }
 
 /**

@@ -19,6 +19,7 @@ import { getRecipe, recipeNames } from '../sysext/catalog.ts';
 import type { RouteChoice } from '../vendor/index.ts';
 import { parseScriptsTrust, type ScriptsTrust } from '../vendor/scripts-trust.ts';
 import { type SeveralVendorsPlan, vendorList, vendorPlans } from '../vendor/several.ts';
+import { parseTrustRequest, type TrustPlan, type TrustRequest } from './trust.ts';
 
 /**
  * Where a sysext comes from: a local file, a bakery file (--fetch name:file), a bakery version resolved
@@ -50,6 +51,8 @@ export interface BakeRequest {
   smokeTest: boolean;
   outputDir: string;
   force: boolean;
+  /** --trust-cert and --require-signed-sysexts. */
+  trust: TrustRequest;
 }
 
 export interface RawBakeOptions {
@@ -69,6 +72,9 @@ export interface RawBakeOptions {
   output?: string;
   force?: boolean;
   smokeTest?: boolean;
+  /** --trust-cert, repeated. */
+  trustCert?: string[];
+  requireSignedSysexts?: boolean;
 }
 
 export function parseSysextSpec(argument: string, fetch: boolean): SysextSpec {
@@ -124,6 +130,7 @@ export function parseBakeRequest(sysextArgs: string[], options: RawBakeOptions, 
     outputDir: resolve(cwd, options.output ?? '.'),
     force: options.force ?? false,
     smokeTest: options.smokeTest ?? false,
+    trust: parseTrustRequest(options, cwd),
   };
 }
 
@@ -206,6 +213,8 @@ export interface BakePlan {
   output: string;
   /** Each vendor's route, downloads and outputs (none without --vendor). */
   vendors: SeveralVendorsPlan;
+  /** The certificates and policy installed on ROOT (none without --trust-cert). */
+  trust?: TrustPlan;
 }
 
 /** The file name a spec puts inside the image. */
@@ -248,6 +257,7 @@ export function planBake(
   request: BakeRequest,
   release: ResolvedRelease,
   context: { endpoints: Endpoints; cacheDir: string },
+  trust?: TrustPlan,
 ): BakePlan {
   const cache = releaseCacheDir(context.cacheDir, release);
   // The image's signed checksum list vouches for it (its own .sig only where a mirror has no list).
@@ -277,5 +287,6 @@ export function planBake(
       { vendors: request.vendors, release, outputDir: request.outputDir, ...request.vendorOptions },
       context.endpoints,
     ),
+    ...(trust ? { trust } : {}),
   };
 }
