@@ -20,10 +20,17 @@ import {
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
 import { derOf, makeVerityCert } from '../support/fixtures/verity-cert.ts';
 import { withReleaseMirror, withTempDir } from '../support/fixtures.ts';
+import { assertJsonOutput } from '../support/json-schemas.ts';
 
 const IMAGE = 'flatcar_production_image.bin';
 const POLICY = 'root=signed+absent:usr=signed+absent';
 const DROP_IN = '/etc/systemd/system/systemd-sysext.service.d/50-bake-require-signed.conf';
+/** The plan's `trust`, as far as the test reads it. */
+interface TrustJson {
+  certificates: Array<{ path: string; from: string; fingerprint: string }>;
+  requireSigned: boolean;
+  policy: { policy: string };
+}
 const SYSEXT_CONF = '/etc/systemd/sysext.conf.d/50-bake-require-signed.conf';
 
 /** A USR tree for a release: its own sysexts and, when they are signed, their certificate. */
@@ -84,16 +91,25 @@ test('bake --trust-cert / --require-signed-sysexts', async (t) => {
       const args = ['--release', '4593.2.5', '--trust-cert', good.cert, '--require-signed-sysexts'];
       const plan = await runBake(ws, [...args, '--dry-run', '--json', 'hello:hello.raw']);
       assert.equal(plan.exitCode, 0, plan.stderr);
-      const planned = JSON.parse(plan.stdout).trust;
+      const planned = assertJsonOutput('bake-plan', plan.stdout).trust as TrustJson;
       assert.deepEqual(
         [planned.certificates[0].path, planned.certificates[0].from, planned.requireSigned, planned.policy.policy],
         ['/etc/verity.d/fleet.crt', good.cert, true, POLICY],
       );
       assert.match(planned.certificates[0].fingerprint, /^[0-9a-f]{64}$/);
+      const text = await runBake(ws, [...args, '--dry-run', 'hello:hello.raw']);
+      assert.match(text.stdout, /ROOT\s+\/etc\/verity\.d\/fleet\.crt\s+\S*fleet\.pem/);
+      assert.match(
+        text.stdout,
+        /ROOT\s+\S+systemd-sysext\.service\.d\S+ \(systemd < 259\) or \S+sysext\.conf\.d\S+\s+image policy root=signed\+absent:usr=signed\+absent/,
+      );
 
       const run = await runBake(ws, [...args, '--json', '--output', 'out', 'hello:hello.raw']);
       assert.equal(run.exitCode, 0, run.stderr);
-      assert.deepEqual(JSON.parse(run.stdout).trust, { systemd: 257, files: ['/etc/verity.d/fleet.crt', DROP_IN] });
+      assert.deepEqual(assertJsonOutput('bake', run.stdout).trust, {
+        systemd: 257,
+        files: ['/etc/verity.d/fleet.crt', DROP_IN],
+      });
       await assertNothingLeft(ws, [IMAGE]);
       const { root } = await mountImage(t, join(ws.out, IMAGE));
       const installed = join(root, 'etc/verity.d/fleet.crt');
