@@ -32,6 +32,21 @@ units_of() {
   done
   cat "$dir"/*.d/*.conf 2>/dev/null | sed -n -E 's/^(Wants|Requires|Upholds)=//p' | tr ' ' '\\n'
 }
+# A filesystem image mounts as it is; a DDI (GPT) through a partition-scanned loop device, whose payload
+# partition is the one that mounts. Only to list units: merging, with verity, is systemd-sysext's job.
+mount_image() {
+  mount -o ro,loop "$1" "$2" 2>/dev/null && return 0
+  dev=$(losetup --find --show --read-only --partscan "$1" 2>/dev/null) || return 1
+  for part in "$dev"p*; do
+    if mount -o ro "$part" "$2" 2>/dev/null; then echo "$dev" > "$2.loop"; return 0; fi
+  done
+  losetup -d "$dev"
+  return 1
+}
+unmount_image() {
+  umount "$1"
+  if [ -f "$1.loop" ]; then losetup -d "$(cat "$1.loop")"; rm -f "$1.loop"; fi
+}
 # No names given: every extension the image links from /etc/extensions.
 if [ $# -eq 0 ]; then
   for image in /etc/extensions/*.raw; do [ -e "$image" ] || [ -L "$image" ] && set -- "$@" "$(basename "$image" .raw)"; done
@@ -41,11 +56,11 @@ for name in "$@"; do
   if [ -e "/usr/lib/extension-release.d/extension-release.$name" ]; then merged=yes; else merged=no; fi
   say "extension $name merged=$merged image=$(readlink -f "$link" 2>/dev/null)"
   mnt=$(mktemp -d)
-  if [ -e "$link" ] && mount -o ro,loop "$link" "$mnt" 2>/dev/null; then
+  if [ -e "$link" ] && mount_image "$link" "$mnt"; then
     for unit in $(units_of "$mnt" | grep . | sort -u); do
       say "unit $name $unit $(systemctl show -p ActiveState -p SubState -p Result -p InactiveExitTimestampMonotonic "$unit" | tr '\\n' ' ')"
     done
-    umount "$mnt"
+    unmount_image "$mnt"
   else
     say "unreadable $name"
   fi
@@ -56,8 +71,13 @@ say "sysext-service $(systemctl show -p ActiveState -p Result systemd-sysext.ser
 # systemd-sysext's own complaint is picked by the identifier it sends, not by unit: journald learns the unit
 # from /proc, and on a slow boot it reads the message after the process is gone, so \`-u\` can miss it. It
 # can also trail the unit's failure, and without it the report only says "exit-code": give it time to arrive.
-# One query for both the wait and the report, so that the wait looks for exactly what is reported.
-sysext_log() { journalctl -b -t systemd-sysext -o cat --no-pager 2>/dev/null; }
+# The images are dissected and mounted in a child that logs as (sd-merge): its errors (a refused signature or
+# policy, a verity failure) come last, as the reason. One query for both the wait and the report, so that the
+# wait looks for exactly what is reported.
+sysext_log() {
+  journalctl -b -t systemd-sysext -o cat --no-pager 2>/dev/null
+  journalctl -b -t '(sd-merge)' -p err -o cat --no-pager 2>/dev/null
+}
 if [ "$(systemctl show -p ActiveState --value systemd-sysext.service)" = failed ]; then
   for try in 1 2 3 4 5 6 7 8 9 10; do
     journalctl --sync 2>/dev/null

@@ -3,6 +3,7 @@
 import { humanBytes, humanDuration } from '../core/units.ts';
 import type { BakeResult } from '../pipeline/bake.ts';
 import type { BakePlan } from '../pipeline/plan.ts';
+import { policyPreview, type TrustPlan } from '../pipeline/trust.ts';
 import { formatTable } from './table.ts';
 
 export function planJson(plan: BakePlan) {
@@ -29,7 +30,32 @@ export function planJson(plan: BakePlan) {
       checks,
       ...placement,
     })),
+    ...(plan.trust ? { trust: trustJson(plan.trust) } : {}),
   };
+}
+
+/** The certificates (never their text) and, with --require-signed-sysexts, the policy and where it may go. */
+function trustJson(trust: TrustPlan) {
+  return {
+    certificates: trust.certificates.map(({ from, path, fingerprint, notAfter }) => ({
+      from,
+      path,
+      fingerprint,
+      notAfter,
+    })),
+    requireSigned: trust.requireSigned,
+    ...(trust.requireSigned ? { policy: policyPreview() } : {}),
+  };
+}
+
+/** Rows of the plan's "writes in the image" table for the trust flags. */
+function trustRows(trust: TrustPlan | undefined): string[][] {
+  if (!trust) return [];
+  const certs = trust.certificates.map(({ from, path }) => ['ROOT', path, from]);
+  if (!trust.requireSigned) return certs;
+  const { policy, files, confSince } = policyPreview();
+  // Which file depends on the release's systemd, read from its USR during the run.
+  return [...certs, ['ROOT', `${files[0]} (systemd < ${confSince}) or ${files[1]}`, `image policy ${policy}`]];
 }
 
 export function formatPlan(plan: BakePlan): string {
@@ -62,6 +88,7 @@ export function formatPlan(plan: BakePlan): string {
         ...placement.symlinks.map((link) => ['ROOT', link, `→ ${placement.osPath}`]),
         ...(placement.confPath ? [['ROOT', placement.confPath, `${spec.name}.conf`]] : []),
       ]),
+      ...trustRows(plan.trust),
     ]).replace(/^/gm, '  '),
   ];
   return `${lines.join('\n')}\n`;
@@ -80,6 +107,7 @@ export function resultJson(result: BakeResult, facts: RunFacts) {
     },
     ...(result.grownBy ? { rootGrownBytes: result.grownBy } : {}),
     ...(result.smokeReport ? { smokeTest: result.smokeReport } : {}),
+    ...(result.trust ? { trust: result.trust } : {}),
     installed: result.sysexts.map(({ spec, placement, info, checks }) => ({
       name: spec.name,
       source: spec.source,

@@ -29,6 +29,7 @@ import {
 import { ensureOutputFree } from '../pipeline/publish.ts';
 import { checkLocalSysexts, prepareSysext } from '../pipeline/sources.ts';
 import { type Report, StageRunner } from '../pipeline/stages.ts';
+import { loadTrust, type TrustPlan } from '../pipeline/trust.ts';
 import { checkDdi } from '../sysext/ddi-signing.ts';
 import { formatPlan, formatSummary, planJson, resultJson } from './bake-output.ts';
 import { commandsHelp } from './index.ts';
@@ -104,6 +105,15 @@ export async function command(args: readonly string[] = []): Promise<Command> {
     .option('--sign', 'build the name@version sysexts as signed verity DDIs, with --key and --cert (implies --verity)')
     .option('--key <file>', 'PEM private key that signs the built sysexts (with --sign)')
     .option('--cert <file>', 'PEM certificate of --key (with --sign)')
+    .option(
+      '--trust-cert <cert.pem>',
+      'a PEM certificate the booted system trusts for signed sysexts (/etc/verity.d); repeatable',
+      collect,
+    )
+    .option(
+      '--require-signed-sysexts',
+      'write the image policy that makes systemd-sysext refuse unsigned sysexts (needs --trust-cert)',
+    )
     .option('--output <dir>', 'where the image goes', '.')
     .option('--force', 'replace an existing output')
     .version(packageVersion(), '-V, --version')
@@ -121,12 +131,13 @@ export async function command(args: readonly string[] = []): Promise<Command> {
     await checkLocalSysexts(request.sysexts);
     // Recipes build squashfs payloads; a bad key or certificate is refused before any download.
     if (request.ddi) await checkDdi(request.ddi, 'squashfs');
-    if (ctx.dryRun) return printDryRun(ctx, await resolvePlan(ctx, request));
+    const trust = await loadTrust(request.trust);
+    if (ctx.dryRun) return printDryRun(ctx, await resolvePlan(ctx, request, trust));
     // What needs no network first: an output in the way, and root for the steps the request says need it.
     await ensureOutputFree(join(request.outputDir, IMAGE_BIN), request.force);
     await requireRootFor(ctx, await stepsNeedingRoot(request));
     const stages = new StageRunner(ctx, { verbose: flags.verbose ?? false, quiet: flags.quiet ?? false });
-    const plan = await stages.run('resolve', 'Resolve release', (report) => resolvePlan(ctx, request, report));
+    const plan = await stages.run('resolve', 'Resolve release', (report) => resolvePlan(ctx, request, trust, report));
     // `--vendor-route auto` picks its route by release: known now, still before the image is downloaded.
     if (request.vendorOptions.route === 'auto') await requireRootFor(ctx, autoSdkRoute(plan));
     await printResult(ctx, await bake(ctx, plan, stages), started);
@@ -160,10 +171,15 @@ async function requireRootFor(ctx: Context, steps: string[]): Promise<void> {
 }
 
 /** The release the request names, and the plan the run follows and --dry-run prints. */
-async function resolvePlan(ctx: Context, request: BakeRequest, report?: Report): Promise<BakePlan> {
+async function resolvePlan(
+  ctx: Context,
+  request: BakeRequest,
+  trust: TrustPlan | undefined,
+  report?: Report,
+): Promise<BakePlan> {
   const release = await resolveRelease(ctx, request.release, request.arch);
   report?.(`${release.channel} ${release.version} (${release.board})`);
-  return planBake(request, release, ctx);
+  return planBake(request, release, ctx, trust);
 }
 
 /**
@@ -181,6 +197,7 @@ async function printDryRun(ctx: Context, plan: BakePlan): Promise<void> {
         installTo: request.installTo,
         workDir: work.path,
         osVersion: release.version,
+        trust: plan.trust,
       });
       planned.placement = prepared.placement;
     } else if (spec.source === 'recipe') {

@@ -32,7 +32,7 @@ interface UsrReader {
   /** `fsPath` is relative to USR's own root (`/lib/os-release` for the system's `/usr/lib/os-release`). */
   lookup(fsPath: string): Promise<UsrEntry>;
   read(fsPath: string): Promise<string>;
-  /** The names in a directory (without `.` and `..`). */
+  /** The names in the directory `fsPath` (its own path is not followed through links); none when it is missing. */
   list(fsPath: string): Promise<string[]>;
 }
 
@@ -107,14 +107,36 @@ async function usrFilesystem(image: string, usr: GptPartition) {
   throw verifyError("the image's USR partition holds neither btrfs nor ext2", HINT);
 }
 
-/** The fields of USR's os-release, read offline. */
-async function readUsrOsRelease(ctx: Context, image: string): Promise<Record<string, string>> {
+/** USR's reader, open until `stack` is disposed. */
+async function openUsr(ctx: Context, stack: CleanupStack, image: string): Promise<UsrReader> {
   const usr = (await readGpt(image)).partitions.find((p) => p.number === USR_A.number && p.label === USR_A.label);
   if (!usr) throw verifyError(`the image has no partition ${USR_A.number} labelled ${USR_A.label}`, HINT);
   const fs = await usrFilesystem(image, usr);
+  return fs.reader(ctx, stack, image, usr);
+}
+
+/** The fields of USR's os-release, read offline. */
+async function readUsrOsRelease(ctx: Context, image: string): Promise<Record<string, string>> {
   await using stack = new CleanupStack(ctx.log);
-  const reader = await fs.reader(ctx, stack, image, usr);
+  const reader = await openUsr(ctx, stack, image);
   return parseKeyValueFile(await reader.read(await resolveInUsr(OS_RELEASE, (path) => reader.lookup(path))));
+}
+
+/** The names in each of USR's directories `fsPaths` (relative to USR's root, like `/lib/systemd`), read offline. */
+export async function listUsrDirectories(
+  ctx: Context,
+  image: string,
+  fsPaths: readonly string[],
+): Promise<Map<string, string[]>> {
+  await using stack = new CleanupStack(ctx.log);
+  const reader = await openUsr(ctx, stack, image);
+  const listings = new Map<string, string[]>();
+  for (const path of fsPaths)
+    listings.set(
+      path,
+      (await reader.list(path)).filter((name) => PLAIN_NAME.test(name)),
+    );
+  return listings;
 }
 
 /**
@@ -159,7 +181,7 @@ async function btrfsReader(ctx: Context, stack: CleanupStack, image: string, usr
   });
   return {
     lookup: (fsPath) => reader.lookup(fsPath),
-    list: (fsPath) => reader.list(fsPath),
+    list: async (fsPath) => ((await reader.lookup(fsPath)).kind === 'dir' ? reader.list(fsPath) : []),
     read: async (fsPath) => (await reader.read(fsPath, MAX_OS_RELEASE_BYTES)).toString('utf8'),
   };
 }
@@ -191,9 +213,9 @@ async function debugfsReader(ctx: Context, _stack: CleanupStack, image: string, 
       return debugfs(`cat ${fsPath}`);
     },
     async list(fsPath) {
-      // `ls -p` prints one /inode/mode/uid/gid/name/size/ line per entry.
-      const lines = (await debugfs(`ls -p ${fsPath}`)).split('\n').filter((line) => line.startsWith('/'));
-      return lines.map((line) => line.split('/')[5] ?? '').filter((name) => name !== '.' && name !== '..');
+      // `ls -p` prints `/inode/mode/uid/gid/name/size/` per entry; a missing directory prints none.
+      const names = (await debugfs(`ls -p ${fsPath}`)).split('\n').map((line) => line.split('/')[5] ?? '');
+      return names.filter((name) => name !== '' && name !== '.' && name !== '..');
     },
   };
 }

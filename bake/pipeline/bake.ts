@@ -43,6 +43,7 @@ import { decodeLine, downloadProgress } from './progress.ts';
 import { ensureOutputsFree, publish } from './publish.ts';
 import { type PreparedSysext, prepareSysext } from './sources.ts';
 import type { Report, StageRunner } from './stages.ts';
+import type { TrustInstalled } from './trust.ts';
 
 export interface BakeResult {
   plan: BakePlan;
@@ -50,6 +51,8 @@ export interface BakeResult {
   outputs: string[];
   grownBy?: number;
   smokeReport?: BootReport;
+  /** What --trust-cert and --require-signed-sysexts wrote. */
+  trust?: TrustInstalled;
 }
 
 /** Runs the plan. The work directory sits beside the output so the final renames are atomic. */
@@ -73,8 +76,8 @@ export async function bake(ctx: Context, plan: BakePlan, stages: StageRunner): P
   );
   if (base.cached) await stages.run('copy', 'Copy image', () => copyImage(ctx, base.path, workImage));
   else await stages.skip('Copy image', 'decompressed in place');
-  const { grownBy } = await stages.run('install', 'Install sysexts', (report) =>
-    installIntoImage(ctx, workImage, sysexts, report),
+  const { grownBy, trust } = await stages.run('install', 'Install sysexts', (report) =>
+    installIntoImage(ctx, workImage, sysexts, report, plan.trust),
   );
   const vendors =
     plan.vendors.length > 0
@@ -93,7 +96,14 @@ export async function bake(ctx: Context, plan: BakePlan, stages: StageRunner): P
   const failedVendors = vendorsFailedError(vendors, outputs);
   if (failedVendors) throw failedVendors;
   outputDir.keep();
-  return { plan, sysexts, outputs, ...(grownBy ? { grownBy } : {}), ...(smokeReport ? { smokeReport } : {}) };
+  return {
+    plan,
+    sysexts,
+    outputs,
+    ...(grownBy ? { grownBy } : {}),
+    ...(smokeReport ? { smokeReport } : {}),
+    ...(trust ? { trust } : {}),
+  };
 }
 
 /**
@@ -147,6 +157,7 @@ async function prepareSysexts(
         workDir,
         osVersion: release.version,
         ...(request.ddi ? { ddi: request.ddi } : {}),
+        trust: plan.trust,
       }),
     );
   }

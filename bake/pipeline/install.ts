@@ -16,6 +16,7 @@ import { InRootWriter } from '../image/in-root.ts';
 import { bytesNeeded, type InstallSource, installSysext, partitionsTouched, pathsWritten } from '../image/install.ts';
 import { PARTITION_RULES, type PartitionName } from '../image/placement.ts';
 import { pausePoint, type Report } from './stages.ts';
+import { type TrustInstalled, type TrustPlan, trustFiles } from './trust.ts';
 
 const MIB = 1024 * 1024;
 
@@ -25,14 +26,20 @@ export interface InstallItem extends InstallSource {
   bytes: number;
 }
 
-/** Installs the sysexts into `image`; returns by how many bytes ROOT grew (0 when they fitted). */
+/**
+ * Installs the sysexts (and what --trust-cert asks for) into `image`; returns by how many bytes ROOT grew
+ * (0 when they fitted) and what the trust flags wrote.
+ */
 export async function installIntoImage(
   ctx: Context,
   image: string,
   sysexts: readonly InstallItem[],
   report: Report,
-): Promise<{ grownBy: number }> {
+  trust?: TrustPlan,
+): Promise<{ grownBy: number; trust?: TrustInstalled }> {
   await using stack = new CleanupStack(ctx.log);
+  // Whether the release's systemd can honour the trust flags is known before anything is written.
+  const trusted = trust ? await trustFiles(ctx, image, trust) : undefined;
   const table = await readGpt(image);
   const needed = bytesNeeded(sysexts);
   const oem = partitionsTouched(sysexts.map((sysext) => sysext.placement)).has('oem')
@@ -59,11 +66,17 @@ export async function installIntoImage(
     report(`${sysext.spec.name} → ${sysext.placement.osPath}`);
     await installSysext(writerFor, sysext);
   }
+  for (const file of trusted?.files ?? []) {
+    report(`ROOT:${file.path}`);
+    await writerFor('root').writeText(file.path, file.text);
+  }
   await writers.root?.flush();
   await oem?.writer.flush();
   await oem?.finish();
   await checkExt4(ctx, root);
-  return { grownBy };
+  return trusted
+    ? { grownBy, trust: { systemd: trusted.systemd, files: trusted.files.map(({ path }) => path) } }
+    : { grownBy };
 }
 
 /** ROOT, grown (GPT, then the ext4 offline) when the sysexts do not fit in its free space. */

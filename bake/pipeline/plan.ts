@@ -19,6 +19,7 @@ import { type DdiFlags, type DdiRequest, ddiFromFlags } from '../sysext/ddi-sign
 import type { RouteChoice } from '../vendor/index.ts';
 import { parseScriptsTrust, type ScriptsTrust } from '../vendor/scripts-trust.ts';
 import { type SeveralVendorsPlan, vendorList, vendorPlans } from '../vendor/several.ts';
+import { parseTrustRequest, type TrustPlan, type TrustRequest } from './trust.ts';
 
 /**
  * Where a sysext comes from: a local file, a bakery file (--fetch name:file), a bakery version resolved
@@ -53,6 +54,8 @@ export interface BakeRequest {
   force: boolean;
   /** The sysexts built from recipes (name@version) become verity DDIs, signed when it names key and cert. */
   ddi?: DdiRequest;
+  /** --trust-cert and --require-signed-sysexts. */
+  trust: TrustRequest;
 }
 
 export interface RawBakeOptions extends DdiFlags {
@@ -73,6 +76,9 @@ export interface RawBakeOptions extends DdiFlags {
   force?: boolean;
   smokeTest?: boolean;
   smokeTimeout?: number;
+  /** --trust-cert, repeated. */
+  trustCert?: string[];
+  requireSignedSysexts?: boolean;
 }
 
 export function parseSysextSpec(argument: string, fetch: boolean): SysextSpec {
@@ -135,6 +141,7 @@ export function parseBakeRequest(sysextArgs: string[], options: RawBakeOptions, 
     force: options.force ?? false,
     smokeTest: options.smokeTest ?? false,
     ...(options.smokeTimeout === undefined ? {} : { smokeTimeoutSeconds: options.smokeTimeout }),
+    trust: parseTrustRequest(options, cwd),
   };
 }
 
@@ -229,6 +236,8 @@ export interface BakePlan {
   output: string;
   /** Each vendor's route, downloads and outputs (none without --vendor). */
   vendors: SeveralVendorsPlan;
+  /** The certificates and policy installed on ROOT (none without --trust-cert). */
+  trust?: TrustPlan;
 }
 
 /** The file name a spec puts inside the image. */
@@ -271,6 +280,7 @@ export function planBake(
   request: BakeRequest,
   release: ResolvedRelease,
   context: { endpoints: Endpoints; cacheDir: string },
+  trust?: TrustPlan,
 ): BakePlan {
   const cache = releaseCacheDir(context.cacheDir, release);
   // The image's signed checksum list vouches for it (its own .sig only where a mirror has no list).
@@ -300,5 +310,6 @@ export function planBake(
       { vendors: request.vendors, release, outputDir: request.outputDir, ...request.vendorOptions },
       context.endpoints,
     ),
+    ...(trust ? { trust } : {}),
   };
 }

@@ -19,6 +19,7 @@ import { LIMITS } from '../net/limits.ts';
 import type { DdiRequest } from '../sysext/ddi-signing.ts';
 import { parseSysupdateConf } from '../sysext/sysupdate.ts';
 import { bakeryUrls, type FetchCheck, imageFileName, type SysextSpec } from './plan.ts';
+import type { TrustPlan } from './trust.ts';
 
 export interface PreparedSysext {
   spec: SysextSpec;
@@ -205,7 +206,15 @@ export async function fetchSysext(
 export async function prepareSysext(
   ctx: Context,
   spec: SysextSpec,
-  options: { arch: Arch; installTo: InstallTarget; workDir: string; osVersion?: string; ddi?: DdiRequest },
+  options: {
+    arch: Arch;
+    installTo: InstallTarget;
+    workDir: string;
+    osVersion?: string;
+    ddi?: DdiRequest;
+    /** --trust-cert and --require-signed-sysexts: signed DDIs must verify against these, and unsigned are refused. */
+    trust?: TrustPlan | undefined;
+  },
 ): Promise<PreparedSysext> {
   const fetched = await fetchSysext(ctx, spec, options.arch, options.workDir, options.ddi);
   for (const { url, checkedBy } of fetched.checks ?? []) ctx.log.debug(`checked ${url}: ${checkedBy}`);
@@ -213,7 +222,13 @@ export async function prepareSysext(
     name: spec.name,
     arch: options.arch,
     ...(options.osVersion ? { osVersion: options.osVersion } : {}),
+    trustedCerts: options.trust?.certificates.map((cert) => cert.from) ?? [],
   });
+  if (options.trust?.requireSigned && !info.ddi?.signedBy)
+    throw inputError(
+      `${spec.name}: --require-signed-sysexts is set, but ${fetched.file ?? spec.name} is not a DDI signed by a --trust-cert certificate; the booted system would refuse it`,
+      'sign it (bake sysext create|pack --sign, or name@version --sign), or drop --require-signed-sysexts',
+    );
   const file = fetched.file ?? imageFileName(spec, options.arch);
   const target = fetched.conf
     ? parseSysupdateConf(await readFile(fetched.conf, 'utf8'), fetched.confOrigin ?? fetched.conf)

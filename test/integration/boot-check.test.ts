@@ -10,10 +10,10 @@ import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { execa } from 'execa';
 import type { BootReport } from '../../bake/boot/check.ts';
 import { sha256Text } from '../../bake/vendor/scripts-trust.ts';
-import { assertNothingLeft, runBake, type Workspace, workspace } from '../support/bake-cli.ts';
+import { assertNothingLeft, runBake, workspace } from '../support/bake-cli.ts';
+import { bootCheck, qemuLeft, serviceFiles, VM_SECONDS } from '../support/boot-cli.ts';
 import { bootableDiskOptions } from '../support/fixtures/bootable.ts';
 import { makeFlatcarDisk } from '../support/fixtures/disk-image.ts';
 import { signDetached } from '../support/fixtures/gpg.ts';
@@ -22,39 +22,6 @@ import { withReleaseMirror, withTempDir } from '../support/fixtures.ts';
 import { QEMU_TEMPLATE_STANDIN } from '../support/vendor-fixture.ts';
 
 const IMAGE = 'flatcar_production_image.bin';
-const VM_SECONDS = 240;
-
-/** A oneshot that leaves a mark, started the bakery way: an Upholds= drop-in for multi-user.target. */
-function serviceFiles(name: string, exec: string): Record<string, string> {
-  return {
-    [`usr/lib/systemd/system/${name}.service`]: `[Unit]\nDescription=${name} from a sysext\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=${exec}\n`,
-    [`usr/lib/systemd/system/multi-user.target.d/10-${name}.conf`]: `[Unit]\nUpholds=${name}.service\n`,
-  };
-}
-
-async function bootCheck(
-  ws: Workspace,
-  image: string,
-  extra: string[] = [],
-): Promise<{ exitCode: number; report: BootReport; stderr: string }> {
-  const run = await runBake(
-    ws,
-    ['boot', '--check', '--json', '--timeout', String(VM_SECONDS), '--memory', '1024', ...extra, image],
-    {},
-    (VM_SECONDS + 60) * 1000,
-  );
-  const output = JSON.parse(run.stdout) as { ok: boolean; report: BootReport };
-  assert.equal(output.ok, output.report.pass);
-  return { exitCode: run.exitCode, report: output.report, stderr: run.stderr };
-}
-
-async function qemuLeft(): Promise<string> {
-  const { stdout } = await execa('ps', ['-eo', 'args'], { reject: false });
-  return stdout
-    .split('\n')
-    .filter((line) => line.includes('qemu-system') && line.includes('bake-boot-check'))
-    .join('\n');
-}
 
 // Three bakes and boots, ~11 min on a host three times slower than usual, at most ~20 with every bound reached.
 test('bake boot --check', { timeout: 30 * 60_000 }, async (t) => {
