@@ -224,12 +224,12 @@ export async function prepareSysext(
     ...(options.osVersion ? { osVersion: options.osVersion } : {}),
     trustedCerts: options.trust?.certificates.map((cert) => cert.from) ?? [],
   });
+  const file = fetched.file ?? imageFileName(spec, options.arch);
   if (options.trust?.requireSigned && !info.ddi?.signedBy)
     throw inputError(
-      `${spec.name}: --require-signed-sysexts is set, but ${fetched.file ?? spec.name} is not a DDI signed by a --trust-cert certificate; the booted system would refuse it`,
+      `${spec.name}: --require-signed-sysexts is set, but ${file} is not a DDI signed by a --trust-cert certificate; the booted system would refuse it`,
       'sign it (bake sysext create|pack --sign, or name@version --sign), or drop --require-signed-sysexts',
     );
-  const file = fetched.file ?? imageFileName(spec, options.arch);
   const target = fetched.conf
     ? parseSysupdateConf(await readFile(fetched.conf, 'utf8'), fetched.confOrigin ?? fetched.conf)
     : undefined;

@@ -6,7 +6,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
@@ -17,10 +17,11 @@ import {
   type Workspace,
   workspace,
 } from '../support/bake-cli.ts';
+import { certNamed, derOf, signingCerts } from '../support/fixtures/signing-cert.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
-import { derOf, makeVerityCert } from '../support/fixtures/verity-cert.ts';
 import { withReleaseMirror, withTempDir } from '../support/fixtures.ts';
 import { assertJsonOutput } from '../support/json-schemas.ts';
+import { startUpstream } from '../support/upstream.ts';
 
 const IMAGE = 'flatcar_production_image.bin';
 const POLICY = 'root=signed+absent:usr=signed+absent';
@@ -76,11 +77,19 @@ test('bake --trust-cert / --require-signed-sysexts', async (t) => {
     bakery: [],
   });
   const certs = await withTempDir(t, 'bake-trust-certs');
-  const good = await makeVerityCert(certs, 'fleet');
+  const pairs = await signingCerts(certs);
+  const good = await certNamed(pairs.valid, certs, 'fleet');
+  // The sysext every bake here installs: signed by `good`, as --require-signed-sysexts demands.
+  const packer = await workspace(t, fx.env);
+  await mkdir(join(packer.dir, 'tree/usr/share/hello'), { recursive: true });
+  await writeFile(join(packer.dir, 'tree/usr/share/hello/mark'), 'hello\n');
+  const pack = ['sysext', 'pack', 'tree', 'hello', '--sign', '--key', good.key, '--cert', good.cert];
+  const packed = await runBake(packer, [...pack, '--output-dir', packer.dir]);
+  assert.equal(packed.exitCode, 0, packed.stderr);
 
   const prepared = async (t: Parameters<typeof workspace>[0]): Promise<Workspace> => {
     const ws = await workspace(t, fx.env);
-    await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64' });
+    await copyFile(join(packer.dir, 'hello.raw'), join(ws.dir, 'hello.raw'));
     return ws;
   };
 
@@ -158,12 +167,57 @@ test('bake --trust-cert / --require-signed-sysexts', async (t) => {
     return run;
   };
 
+  await t.test(
+    'refuses an unsigned sysext under --require-signed-sysexts, before the release is downloaded',
+    async (t) => {
+      const ws = await workspace(t, fx.env);
+      await makeSysextImage(join(ws.dir, 'plain.raw'), { name: 'plain', arch: 'x86-64' });
+      const run = await runBake(ws, [
+        '--trust-cert',
+        good.cert,
+        '--require-signed-sysexts',
+        '--output',
+        'out',
+        'plain:plain.raw',
+      ]);
+      assert.equal(run.exitCode, 3, run.stderr);
+      assertOneLineError(
+        run,
+        /plain: --require-signed-sysexts is set, but plain\.raw is not a DDI signed by a --trust-cert/,
+      );
+      assert.doesNotMatch(run.stderr, /flatcar_production_image\.bin\.bz2/, 'refused before the image download');
+      await assertNothingLeft(ws);
+    },
+  );
+
+  await t.test('bake name@version --sign builds, signs and bakes a DDI the trusted certificate verifies', async (t) => {
+    const upstream = await startUpstream(['x86-64']);
+    t.after(() => upstream.close());
+    const ws = await workspace(t, { ...fx.env, ...upstream.env });
+    const sign = ['--sign', '--key', good.key, '--cert', good.cert];
+    const trust = ['--trust-cert', good.cert, '--require-signed-sysexts'];
+    const run = await runBake(ws, ['docker-buildx@0.19.3', ...sign, ...trust, '--output', 'out']);
+    assert.equal(run.exitCode, 0, run.stderr);
+    const { root } = await mountImage(t, join(ws.out, IMAGE));
+    const ddi = join(root, 'opt/extensions/docker-buildx/docker-buildx-0.19.3-x86-64.raw');
+    const lint = await runBake(ws, ['sysext', 'lint', ddi, '--name', 'docker-buildx', '--cert', good.cert]);
+    assert.equal(lint.exitCode, 0, `${lint.stdout}\n${lint.stderr}`);
+  });
+
+  await t.test('refuses a signed DDI the trusted certificate does not verify (exit 6)', async (t) => {
+    const ws = await prepared(t);
+    const stranger = await certNamed(pairs.stranger, certs, 'stranger');
+    const run = await runBake(ws, ['--trust-cert', stranger.cert, '--output', 'out', 'hello:hello.raw']);
+    assert.equal(run.exitCode, 6, run.stderr);
+    await assertNothingLeft(ws);
+  });
+
   await t.test('refuses a DER certificate, which systemd would ignore', async (t) => {
     await refused(t, ['--trust-cert', await derOf(good.cert)], 3, /is a DER certificate, which systemd ignores/);
   });
 
   await t.test('refuses an expired certificate', async (t) => {
-    const expired = await makeVerityCert(certs, 'old', -1);
+    const expired = await certNamed(pairs.expired, certs, 'old');
     await refused(t, ['--trust-cert', expired.cert], 3, /--trust-cert .*old\.pem expired on/);
   });
 
@@ -200,7 +254,7 @@ test('bake --trust-cert / --require-signed-sysexts', async (t) => {
   });
 
   await t.test("refuses a certificate name that would hide the release's own", async (t) => {
-    const named = await makeVerityCert(certs, 'sysexts');
+    const named = await certNamed(pairs.valid, certs, 'sysexts');
     await refused(
       t,
       ['--release', '4757.1.0', '--trust-cert', named.cert],

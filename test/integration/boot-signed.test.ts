@@ -1,19 +1,20 @@
 /**
- * Signed sysexts in a booted guest: the real `bake --trust-cert --require-signed-sysexts` bakes the
- * certificate and the signed-only policy into the bootable fixture (Debian 13's systemd 257 as in stable
- * 4593, the host's kernel with dm-verity, no key enrolled, so systemd checks the signature in userspace
- * against /etc/verity.d), and `bake boot --check` reports, with systemd's reason, that
- * - an unsigned sysext is refused by the policy,
+ * Signed sysexts in a booted guest: a DDI signed by `bake sysext pack --sign`, baked by the real
+ * `bake --trust-cert --require-signed-sysexts` with the certificate and the signed-only policy into the
+ * bootable fixture (Debian 13's systemd 257 as in stable 4593, the host's kernel with dm-verity, no key
+ * enrolled, so systemd checks the signature in userspace against /etc/verity.d), and `bake boot --check`
+ * reports, with systemd's reason, that
  * - the signed DDI is merged and its unit runs,
- * - a copy of that DDI with one payload byte changed is refused (verity), never merged.
+ * - an unsigned sysext is refused by the policy,
+ * - a copy of the DDI with one payload byte changed is refused (verity), never merged.
+ * bake refuses to bake the last two, so they replace the baked sysext in copies of the baked image, written
+ * with bake's own offline ROOT writer: what the booted system does with them is the point.
  * systemd 257 gives up the whole merge on one refused image, so each case boots on its own (three boots).
- * Until bake installs DDIs itself, the DDIs replace the baked sysext in copies of the baked image, written
- * with bake's own offline ROOT writer.
  */
 
 import assert from 'node:assert/strict';
-import { copyFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { createContext } from '../../bake/context.ts';
 import { ext4Store } from '../../bake/image/ext4-offline.ts';
@@ -23,9 +24,9 @@ import { PARTITION_RULES } from '../../bake/image/placement.ts';
 import { runBake, type Workspace, workspace } from '../support/bake-cli.ts';
 import { bootCheck, qemuLeft, serviceFiles } from '../support/boot-cli.ts';
 import { bootableDiskOptions } from '../support/fixtures/bootable.ts';
-import { makeSignedDdi, tamperedCopy } from '../support/fixtures/signed-ddi.ts';
+import { tamperedCopy } from '../support/fixtures/repart-ddi.ts';
+import { signingCerts } from '../support/fixtures/signing-cert.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
-import { makeVerityCert } from '../support/fixtures/verity-cert.ts';
 import { withReleaseMirror, withTempDir } from '../support/fixtures.ts';
 
 const IMAGE = 'flatcar_production_image.bin';
@@ -52,21 +53,31 @@ test('signed sysexts under --require-signed-sysexts in a booted guest', { timeou
     releases: [{ version: '4593.2.5', channel: 'stable', arches: ['amd64'], disk: await bootableDiskOptions(staging) }],
     bakery: [],
   });
-  const cert = await makeVerityCert(staging, 'fleet');
-  const signed = join(staging, 'hello-signed.raw');
-  await makeSignedDdi(signed, { name: 'hello', files: FILES, cert });
+  const { valid: cert } = await signingCerts(join(staging, 'certs'));
+  const ws = await workspace(t, fx.env);
+  for (const [path, text] of Object.entries(FILES)) {
+    await mkdir(dirname(join(ws.dir, 'tree', path)), { recursive: true });
+    await writeFile(join(ws.dir, 'tree', path), text, { mode: 0o755 });
+  }
+  const pack = ['sysext', 'pack', 'tree', 'hello', '--os', 'flatcar', '--sign', '--key', cert.key, '--cert', cert.cert];
+  const packed = await runBake(ws, [...pack, '--output-dir', 'signed']);
+  assert.equal(packed.exitCode, 0, packed.stderr);
+  const signed = join(ws.dir, 'signed/hello.raw');
   const tampered = join(staging, 'hello-tampered.raw');
   await tamperedCopy(signed, tampered);
+  const unsigned = join(staging, 'hello-unsigned.raw');
+  await makeSysextImage(unsigned, { name: 'hello', arch: 'x86-64', id: 'flatcar', files: FILES });
 
-  const ws = await workspace(t, fx.env);
-  await makeSysextImage(join(ws.dir, 'hello.raw'), { name: 'hello', arch: 'x86-64', id: 'flatcar', files: FILES });
   const bakeArgs = ['--release', '4593.2.5', '--trust-cert', cert.cert, '--require-signed-sysexts'];
-  const baked = await runBake(ws, [...bakeArgs, '--output', 'out', 'hello:hello.raw']);
+  const baked = await runBake(ws, [...bakeArgs, '--output', 'out', `hello:${signed}`]);
   assert.equal(baked.exitCode, 0, baked.stderr);
   const bakedImage = join(ws.out, IMAGE);
+  const refused = await runBake(ws, [...bakeArgs, '--output', 'refused', `hello:${tampered}`]);
+  assert.equal(refused.exitCode, 6, `bake itself refuses the tampered DDI: ${refused.stderr}`);
 
   await t.test('the unsigned sysext is refused by the image policy', async (t) => {
-    const { exitCode, report } = await bootCheck(ws, bakedImage, ['--extension', 'hello']);
+    const image = await withHelloReplaced(ws, bakedImage, unsigned, 'unsigned.bin');
+    const { exitCode, report } = await bootCheck(ws, image, ['--extension', 'hello']);
     assert.equal(exitCode, 9, JSON.stringify(report, null, 2));
     assert.equal(report.problem, undefined, 'the guest reported');
     const hello = report.extensions.find((extension) => extension.name === 'hello');
@@ -80,8 +91,7 @@ test('signed sysexts under --require-signed-sysexts in a booted guest', { timeou
   });
 
   await t.test('the signed DDI is merged and its unit runs', async () => {
-    const image = await withHelloReplaced(ws, bakedImage, signed, 'signed.bin');
-    const { exitCode, report, stderr } = await bootCheck(ws, image, ['--extension', 'hello']);
+    const { exitCode, report, stderr } = await bootCheck(ws, bakedImage, ['--extension', 'hello']);
     assert.equal(exitCode, 0, `${stderr}\n${JSON.stringify(report, null, 2)}`);
     const hello = report.extensions.find((extension) => extension.name === 'hello');
     assert.deepEqual(
