@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import type { BootReport } from '../../bake/boot/check.ts';
 import { sha256Text } from '../../bake/vendor/scripts-trust.ts';
 import { assertNothingLeft, runBake, workspace } from '../support/bake-cli.ts';
-import { bootCheck, qemuLeft, serviceFiles, VM_SECONDS } from '../support/boot-cli.ts';
+import { bootCheck, HELLO_FILES, qemuLeft, serviceFiles, VM_SECONDS } from '../support/boot-cli.ts';
 import { bootableDiskOptions } from '../support/fixtures/bootable.ts';
 import { makeFlatcarDisk } from '../support/fixtures/disk-image.ts';
 import { signDetached } from '../support/fixtures/gpg.ts';
@@ -38,10 +38,7 @@ test('bake boot --check', { timeout: 30 * 60_000 }, async (t) => {
       name: 'hello',
       arch: 'x86-64',
       id: 'flatcar',
-      files: {
-        'usr/bin/hello-mark': '#!/bin/sh\necho hello > /run/hello-mark\n',
-        ...serviceFiles('hello', '/usr/bin/hello-mark'),
-      },
+      files: HELLO_FILES,
     });
     const baked = await runBake(ws, ['--release', '4593.2.5', '--output', 'out', 'hello:hello.raw']);
     assert.equal(baked.exitCode, 0, baked.stderr);
@@ -129,10 +126,7 @@ test('bake boot --check', { timeout: 30 * 60_000 }, async (t) => {
         name: 'hello',
         arch: 'x86-64',
         id: 'flatcar',
-        files: {
-          'usr/bin/hello-mark': '#!/bin/sh\necho hello > /run/hello-mark\n',
-          ...serviceFiles('hello', '/usr/bin/hello-mark'),
-        },
+        files: HELLO_FILES,
       });
       // The boot gets the same VM_SECONDS as the checks above (--smoke-timeout); the bake and the
       // conversion up to three more minutes on a slow host.

@@ -22,7 +22,7 @@ import { findPartition, readGpt } from '../../bake/image/gpt.ts';
 import { InRootWriter } from '../../bake/image/in-root.ts';
 import { PARTITION_RULES } from '../../bake/image/placement.ts';
 import { runBake, type Workspace, workspace } from '../support/bake-cli.ts';
-import { bootCheck, qemuLeft, serviceFiles } from '../support/boot-cli.ts';
+import { bootCheck, HELLO_FILES, qemuLeft } from '../support/boot-cli.ts';
 import { bootableDiskOptions } from '../support/fixtures/bootable.ts';
 import { tamperedCopy } from '../support/fixtures/repart-ddi.ts';
 import { signingCerts } from '../support/fixtures/signing-cert.ts';
@@ -31,10 +31,6 @@ import { withReleaseMirror, withTempDir } from '../support/fixtures.ts';
 
 const IMAGE = 'flatcar_production_image.bin';
 const HELLO = '/opt/extensions/hello/hello.raw';
-const FILES = {
-  'usr/bin/hello-mark': '#!/bin/sh\necho hello > /run/hello-mark\n',
-  ...serviceFiles('hello', '/usr/bin/hello-mark'),
-};
 
 /** A copy of the baked image whose `hello` sysext is `ddi` instead. */
 async function withHelloReplaced(ws: Workspace, baked: string, ddi: string, name: string): Promise<string> {
@@ -55,7 +51,7 @@ test('signed sysexts under --require-signed-sysexts in a booted guest', { timeou
   });
   const { valid: cert } = await signingCerts(join(staging, 'certs'));
   const ws = await workspace(t, fx.env);
-  for (const [path, text] of Object.entries(FILES)) {
+  for (const [path, text] of Object.entries(HELLO_FILES)) {
     await mkdir(dirname(join(ws.dir, 'tree', path)), { recursive: true });
     await writeFile(join(ws.dir, 'tree', path), text, { mode: 0o755 });
   }
@@ -66,7 +62,7 @@ test('signed sysexts under --require-signed-sysexts in a booted guest', { timeou
   const tampered = join(staging, 'hello-tampered.raw');
   await tamperedCopy(signed, tampered);
   const unsigned = join(staging, 'hello-unsigned.raw');
-  await makeSysextImage(unsigned, { name: 'hello', arch: 'x86-64', id: 'flatcar', files: FILES });
+  await makeSysextImage(unsigned, { name: 'hello', arch: 'x86-64', id: 'flatcar', files: HELLO_FILES });
 
   const bakeArgs = ['--release', '4593.2.5', '--trust-cert', cert.cert, '--require-signed-sysexts'];
   const baked = await runBake(ws, [...bakeArgs, '--output', 'out', `hello:${signed}`]);

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { after, type TestContext, test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { execa } from 'execa';
 import type { BootReport } from '../../bake/boot/check.ts';
 import { createContext } from '../../bake/context.ts';
@@ -32,7 +32,7 @@ import { withTempDir } from '../support/fixtures.ts';
 import { assertChecksPass, describeTree } from '../support/rootless-judge.ts';
 import type { RootlessVendorRequest } from '../support/rootless-vendor.ts';
 import { type ThrowAwayUser, TSX_LOADER, throwAwayUser } from '../support/unprivileged.ts';
-import { type VendorFixture, vendorFixture } from '../support/vendor-fixture.ts';
+import { type VendorFixture, vendorFixtureForFile } from '../support/vendor-fixture.ts';
 import { qemuCheck, toRaw } from '../support/vendor-judge.ts';
 
 const VERSION = '4790.0.0';
@@ -43,18 +43,11 @@ const VM_SECONDS = 300;
 const DRIVER = resolve(import.meta.dirname, '../support/rootless-vendor.ts');
 const skip = !isRootUser() && 'needs root to create the test user and to run the mounted route for comparison';
 
-let fixture: Promise<VendorFixture> | undefined;
-const releaseFixture: Array<() => unknown> = [];
-after(async () => {
-  for (const release of releaseFixture) await release();
-});
-function shared(): Promise<VendorFixture> {
-  fixture ??= vendorFixture({ after: (fn) => releaseFixture.push(fn) }, [
-    { version: VERSION, channel: 'alpha', sdkVersion: VERSION, oems: ['qemu', 'azure'], firmware: true },
-    { version: HOST_FIRMWARE_VERSION, channel: 'alpha', sdkVersion: HOST_FIRMWARE_VERSION, oems: ['qemu'] },
-  ]);
-  return fixture;
-}
+/** One mirror for the whole file, released after the last test. */
+const shared = vendorFixtureForFile([
+  { version: VERSION, channel: 'alpha', sdkVersion: VERSION, oems: ['qemu', 'azure'], firmware: true },
+  { version: HOST_FIRMWARE_VERSION, channel: 'alpha', sdkVersion: HOST_FIRMWARE_VERSION, oems: ['qemu'] },
+]);
 
 interface UserVendorRun {
   output: string;

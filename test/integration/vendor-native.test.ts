@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { lstat, mkdtemp, open, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { execa } from 'execa';
 import { isBakeError } from '../../bake/core/errors.ts';
 import { readGpt } from '../../bake/image/gpt.ts';
@@ -17,7 +17,7 @@ import { convertArgs } from '../../bake/vendor/convert.ts';
 import type { VendorJob } from '../../bake/vendor/index.ts';
 import { layoutTarget } from '../../bake/vendor/layout.ts';
 import { appendFixedVhdFooter } from '../../bake/vendor/vhd.ts';
-import { produceAsPlanned, type VendorFixture, vendorFixture } from '../support/vendor-fixture.ts';
+import { produceAsPlanned, type VendorFixture, vendorFixtureForFile } from '../support/vendor-fixture.ts';
 import {
   qemuCheck,
   qemuCompare,
@@ -31,24 +31,16 @@ import {
 const VERSION = '4790.0.0';
 const MIB = 2 ** 20;
 
-/** One mirror for the whole file, released after the last test (registered at top level). */
-let fixture: Promise<VendorFixture> | undefined;
-const releaseFixture: Array<() => unknown> = [];
-after(async () => {
-  for (const release of releaseFixture) await release();
-});
-function shared(): Promise<VendorFixture> {
-  fixture ??= vendorFixture({ after: (fn) => releaseFixture.push(fn) }, [
-    {
-      version: VERSION,
-      channel: 'alpha',
-      sdkVersion: VERSION,
-      oems: ['qemu', 'azure', 'hyperv', 'openstack', 'exoscale', 'vmware', 'gce'],
-      firmware: true,
-    },
-  ]);
-  return fixture;
-}
+/** One mirror for the whole file, released after the last test. */
+const shared = vendorFixtureForFile([
+  {
+    version: VERSION,
+    channel: 'alpha',
+    sdkVersion: VERSION,
+    oems: ['qemu', 'azure', 'hyperv', 'openstack', 'exoscale', 'vmware', 'gce'],
+    firmware: true,
+  },
+]);
 
 interface Run {
   outputs: string[];

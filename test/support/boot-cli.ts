@@ -15,6 +15,12 @@ export function serviceFiles(name: string, exec: string): Record<string, string>
   };
 }
 
+/** The files of the `hello` sysext the boot tests bake: a oneshot that writes /run/hello-mark. */
+export const HELLO_FILES: Readonly<Record<string, string>> = {
+  'usr/bin/hello-mark': '#!/bin/sh\necho hello > /run/hello-mark\n',
+  ...serviceFiles('hello', '/usr/bin/hello-mark'),
+};
+
 /** `bake boot --check --json` on `image`, bounded by VM_SECONDS; its exit code, report and stderr. */
 export async function bootCheck(
   ws: Workspace,

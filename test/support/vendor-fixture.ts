@@ -6,6 +6,7 @@
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import { type Context, createContext } from '../../bake/context.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { produceVendorImage, type VendorJob } from '../../bake/vendor/index.ts';
@@ -115,6 +116,22 @@ async function buildRelease(
   await writeFile(join(raw, 'qemu_template.sh'), QEMU_TEMPLATE_STANDIN);
   await writeFile(join(raw, 'template_vmware.ovf'), OVF_TEMPLATE_STANDIN);
   return tree;
+}
+
+/**
+ * One fixture for a whole test file, built on first use and released after its last test. Call at the
+ * file's top level (it registers the file's `after` hook).
+ */
+export function vendorFixtureForFile(specs: VendorReleaseSpec[]): () => Promise<VendorFixture> {
+  let fixture: Promise<VendorFixture> | undefined;
+  const releases: Array<() => unknown> = [];
+  after(async () => {
+    for (const release of releases) await release();
+  });
+  return () => {
+    fixture ??= vendorFixture({ after: (fn) => releases.push(fn) }, specs);
+    return fixture;
+  };
 }
 
 export async function vendorFixture(t: CleanupHost, specs: VendorReleaseSpec[]): Promise<VendorFixture> {
