@@ -236,16 +236,26 @@ test('bake --vendor qemu_uefi --smoke-test as a user without root or sudo', {
     id: 'flatcar',
     files: { 'usr/share/hello/mark': 'hello\n' },
   });
+  // Placed on OEM by its sysupdate conf, so the guest merges one sysext from each partition.
+  await makeSysextImage(join(user.dir, 'world.raw'), {
+    name: 'world',
+    arch: 'x86-64',
+    id: 'flatcar',
+    files: { 'usr/share/world/mark': 'world\n' },
+  });
+  await writeFile(join(user.dir, 'world.conf'), '[Transfer]\nVerify=false\n[Target]\nPath=/oem/extensions/world\n');
   await user.give(user.dir);
   const native = await qemuUefiNative(fx);
+  const sysexts = ['hello:hello.raw', 'world:world.raw'];
   const run = await user.bake(
-    ['--release', RELEASE, ...native.args, '--smoke-test', '--json', '--output', 'out', 'hello:hello.raw'],
+    ['--release', RELEASE, ...native.args, '--smoke-test', '--json', '--output', 'out', ...sysexts],
     { env: { ...fx.env, BAKE_CACHE_DIR: join(user.dir, 'cache'), ...native.env }, timeoutMs: 15 * 60_000 },
   );
   assertBaked(run, 'smoke test');
   const result = JSON.parse(run.stdout) as { smokeTest: BootReport };
   assert.equal(result.smokeTest.pass, true);
-  assert.equal(result.smokeTest.extensions.find((extension) => extension.name === 'hello')?.merged, true);
+  const merged = (name: string) => result.smokeTest.extensions.find((extension) => extension.name === name)?.merged;
+  assert.deepEqual([merged('hello'), merged('world')], [true, true], 'one sysext on ROOT, one on OEM');
 });
 
 test('bake in an unprivileged podman container', { skip }, async (t) => {
