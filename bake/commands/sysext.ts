@@ -9,7 +9,7 @@ import { Command, Option } from 'commander';
 import { addCommonOptions, type CommonOptions, collect, contextFromOptions } from '../cli-context.ts';
 import type { Context } from '../context.ts';
 import { parseArch } from '../core/arch.ts';
-import type { EndpointName } from '../core/endpoints.ts';
+import type { Endpoint, EndpointName } from '../core/endpoints.ts';
 import { inputError, usageError } from '../core/errors.ts';
 import { parseSize } from '../core/size.ts';
 import { getRecipe, recipeDir, recipeEndpoints, recipeNames } from '../sysext/catalog.ts';
@@ -72,6 +72,9 @@ function print(ctx: Context, json: object, text: string): void {
   else process.stdout.write(text);
 }
 
+/** An engine endpoint is named by its key; a recipe's own carries its name. */
+const endpointName = (endpoint: Endpoint) => (typeof endpoint === 'string' ? endpoint : endpoint.name);
+
 function describeSource(source: VersionSource): string {
   switch (source.kind) {
     case 'github-releases':
@@ -79,7 +82,7 @@ function describeSource(source: VersionSource): string {
     case 'github-tags':
       return `GitHub tags ${source.repo}`;
     case 'gitlab-tags':
-      return `GitLab tags project ${source.project}${source.endpoint ? ` (${source.endpoint})` : ''}`;
+      return `GitLab tags project ${source.project}${source.endpoint ? ` (${endpointName(source.endpoint)})` : ''}`;
     case 'html-listing':
       return `listing ${source.path}`;
     case 'html-branch-listings':

@@ -14,7 +14,6 @@ import { dirname, join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { execa } from 'execa';
 import type { BootReport } from '../../bake/boot/check.ts';
-import { ENDPOINTS, type EndpointName } from '../../bake/core/endpoints.ts';
 import { isRootUser } from '../../bake/core/exec.ts';
 import { readGpt } from '../../bake/image/gpt.ts';
 import { sha256Text } from '../../bake/vendor/scripts-trust.ts';
@@ -75,9 +74,7 @@ function assertBaked(run: UserRun, what: string): void {
 async function recipeUpstream(t: TestContext): Promise<Record<string, string>> {
   const upstream = await startUpstream(['x86-64'], { only: ['docker'] });
   t.after(() => upstream.close());
-  return Object.fromEntries(
-    Object.entries(upstream.endpoints).map(([name, url]) => [ENDPOINTS[name as EndpointName].env, url!]),
-  );
+  return upstream.env;
 }
 
 /** A sysext too big for the fixture's ROOT (random bytes barely compress), so the bake must grow it. */

@@ -38,11 +38,14 @@ export async function bootCheck(
   return { exitCode: run.exitCode, report: output.report, stderr: run.stderr };
 }
 
-/** QEMU processes a boot check left running (none expected). */
+/**
+ * bake's VMs that outlived their bake: orphans (reparented to PID 1). Another test's VM, still running under
+ * its own bake, is not a leftover, and the boot tests run beside each other.
+ */
 export async function qemuLeft(): Promise<string> {
-  const { stdout } = await execa('ps', ['-eo', 'args'], { reject: false });
+  const { stdout } = await execa('ps', ['-eo', 'ppid=,args='], { reject: false });
   return stdout
     .split('\n')
-    .filter((line) => line.includes('qemu-system') && line.includes('bake-boot-check'))
+    .filter((line) => /^\s*1\s/.test(line) && line.includes('qemu-system') && line.includes('bake-boot-check'))
     .join('\n');
 }
