@@ -12,9 +12,20 @@
 import { stat } from 'node:fs/promises';
 import { dirname, join, posix, resolve } from 'node:path';
 import type { Context } from '../context.ts';
+import { allFinished } from '../core/all-finished.ts';
 import { tempDir } from '../core/cleanup.ts';
 import { inputError, spaceError, toolError } from '../core/errors.ts';
 import { debugfsQuote, debugfsSession, type Ext4AtOffset, e2fsprogs, type InodeStat, parseStat } from './e2fsprogs.ts';
+import {
+  allocateCommands,
+  copyIntoExtents,
+  type Ext4Geometry,
+  type Extent,
+  type FileToFill,
+  listExtentsCommands,
+  markWrittenCommands,
+  parseExtents,
+} from './ext4-extents.ts';
 import type { EntryKind, PartitionStore, TreeView, WriteOptions } from './in-root.ts';
 import { copyPartitionBack, copyPartitionOut } from './partition-file.ts';
 
@@ -135,24 +146,37 @@ interface Expected {
 }
 
 /**
- * Writes into ROOT with `debugfs -w`, queued until flush: then one debugfs process applies the queue
- * and stats everything it wrote, since debugfs does not fail when a command does. What debugfs creates
- * gets root:root and the mode a mounted install gives, set explicitly (debugfs copies the host file's
- * mode); its times are debugfs's "now". The host files must stay until flush.
+ * Writes into ROOT with `debugfs -w`, queued until flush. Then one debugfs process applies the queue,
+ * creating each file empty with its blocks allocated; a second marks those blocks written and stats
+ * everything written, since debugfs does not fail when a command does; then bake copies the files' bytes
+ * into their blocks itself (ext4-extents.ts). What debugfs creates gets root:root and the mode a mounted
+ * install gives, set explicitly; its times are debugfs's "now". The host files must stay until flush.
  */
-export function ext4Store(ctx: Context, fs: Ext4AtOffset): PartitionStore {
+export function ext4Store(ctx: Context, fs: Ext4AtOffset, geometry: Ext4Geometry): PartitionStore {
   const tree = new Ext4Tree(ctx, fs);
   const q = (path: string) => debugfsQuote(fs, path);
   const owner = (path: string) => [`sif ${q(path)} uid 0`, `sif ${q(path)} gid 0`];
   let queue: string[] = [];
   const expected = new Map<string, Expected>();
+  /** The files whose bytes bake copies at flush, by path: a later write of a path replaces the earlier. */
+  const toFill = new Map<string, FileToFill>();
   const make = (path: string, entry: Expected, commands: string[]) => {
     queue.push(...commands);
     tree.record(path, entry.target === undefined ? { kind: entry.kind } : { kind: 'link', target: entry.target });
     expected.set(path, entry);
   };
   /** Removes a file or link at `path` first: debugfs creates, it does not replace. */
-  const clear = async (path: string) => ((await tree.kind(path)) === undefined ? [] : [`rm ${q(path)}`]);
+  const clear = async (path: string) => {
+    toFill.delete(path);
+    return (await tree.kind(path)) === undefined ? [] : [`rm ${q(path)}`];
+  };
+  /** debugfs copies the bytes itself only where the filesystem cannot take a file allocated. */
+  const create = (from: string, path: string, size: number) => {
+    if (!geometry.allocatable) return [`write ${q(resolve(from))} ${q(path)}`];
+    const file = { from: resolve(from), path, size, geometry };
+    toFill.set(path, file);
+    return allocateCommands(q(path), file);
+  };
   return {
     tree,
     mkdir: async (path) =>
@@ -160,8 +184,9 @@ export function ext4Store(ctx: Context, fs: Ext4AtOffset): PartitionStore {
     async putFile(from, path, options: WriteOptions) {
       const info = await stat(from);
       const times = options.preserveTimes ? preservedTimes(q(path), info) : [];
-      const write = [`write ${q(resolve(from))} ${q(path)}`, `sif ${q(path)} mode 0100644`, ...owner(path), ...times];
-      make(path, { kind: 'file', mode: 0o644, size: info.size }, [...(await clear(path)), ...write]);
+      const cleared = await clear(path);
+      const write = [...create(from, path, info.size), `sif ${q(path)} mode 0100644`, ...owner(path), ...times];
+      make(path, { kind: 'file', mode: 0o644, size: info.size }, [...cleared, ...write]);
     },
     async putSymlink(target, path) {
       const link = [`symlink ${q(path)} ${q(target)}`, ...owner(path)];
@@ -169,17 +194,59 @@ export function ext4Store(ctx: Context, fs: Ext4AtOffset): PartitionStore {
     },
     async flush() {
       if (queue.length === 0) return;
-      const [commands, checks] = [queue, [...expected]];
+      const [commands, checks, files] = [queue, [...expected], [...toFill.values()].filter((file) => file.size > 0)];
       queue = [];
       expected.clear();
-      const stats = checks.map(([path]) => `stat ${q(path)}`);
-      const session = await debugfsSession(ctx, fs, [...commands, ...stats], { write: true });
-      if (session.complaints.length > 0)
-        throw toolError(`debugfs could not write into ${fs.label}: ${session.complaints[0]}`);
-      for (const [index, [path, want]] of checks.entries())
-        checkWritten(fs, path, want, parseStat(fs, path, session.outputs[commands.length + index]!));
+      toFill.clear();
+      const extents = await allocate(ctx, fs, commands, files);
+      // The copy writes only the files' data blocks, the second debugfs only metadata: they run side by side.
+      const copies = async () => {
+        for (const [index, file] of files.entries()) await copyIntoExtents(ctx, fs, file, extents[index]!);
+      };
+      await allFinished([markWrittenAndCheck(ctx, fs, files, extents, checks), copies()]);
     },
   };
+}
+
+/** Applies the queued commands in one debugfs process and lists the extents allocated for each file. */
+async function allocate(
+  ctx: Context,
+  fs: Ext4AtOffset,
+  commands: readonly string[],
+  files: readonly FileToFill[],
+): Promise<Extent[][]> {
+  const listings = files.flatMap((file) => listExtentsCommands(debugfsQuote(fs, file.path)));
+  const session = await writeSession(ctx, fs, [...commands, ...listings]);
+  const listed = session.outputs.slice(commands.length);
+  return files.map((file, index) => parseExtents(fs, file, listed[index * 3 + 1]!, { written: false }));
+}
+
+/** Marks the files' extents written and checks, in a second debugfs process, all that the first wrote. */
+async function markWrittenAndCheck(
+  ctx: Context,
+  fs: Ext4AtOffset,
+  files: readonly FileToFill[],
+  extents: readonly Extent[][],
+  checks: ReadonlyArray<[string, Expected]>,
+): Promise<void> {
+  const q = (path: string) => debugfsQuote(fs, path);
+  const marks = files.flatMap((file, index) => markWrittenCommands(q(file.path), extents[index]!));
+  const listings = files.flatMap((file) => listExtentsCommands(q(file.path)));
+  const stats = checks.map(([path]) => `stat ${q(path)}`);
+  const session = await writeSession(ctx, fs, [...marks, ...listings, ...stats]);
+  const listed = session.outputs.slice(marks.length, marks.length + listings.length);
+  for (const [index, file] of files.entries()) parseExtents(fs, file, listed[index * 3 + 1]!, { written: true });
+  const statted = session.outputs.slice(marks.length + listings.length);
+  for (const [index, [path, want]] of checks.entries())
+    checkWritten(fs, path, want, parseStat(fs, path, statted[index]!));
+}
+
+/** A debugfs -w session that fails on the first complaint (debugfs itself exits 0 when a command fails). */
+async function writeSession(ctx: Context, fs: Ext4AtOffset, commands: readonly string[]) {
+  const session = await debugfsSession(ctx, fs, commands, { write: true });
+  if (session.complaints.length > 0)
+    throw toolError(`debugfs could not write into ${fs.label}: ${session.complaints[0]}`);
+  return session;
 }
 
 function checkWritten(fs: Ext4AtOffset, path: string, want: Expected, got: InodeStat | undefined): void {
@@ -214,19 +281,30 @@ function preservedTimes(quotedPath: string, info: { mtime: Date; atime: Date }):
   return [`sif ${quotedPath} mtime ${seconds(info.mtime)}`, `sif ${quotedPath} atime ${seconds(info.atime)}`];
 }
 
-/** Free bytes for new files: free blocks less the blocks reserved for root (what statfs's bavail reports). */
-export async function ext4FreeBytes(ctx: Context, fs: Ext4AtOffset): Promise<number> {
-  const { stdout } = await e2fsprogs(ctx, fs, 'dumpe2fs', ['-h'], {
-    readOnly: true,
-    why: `measure the free space on ${fs.label}`,
-  });
-  const field = (name: string) => {
-    const value = new RegExp(`^${name}:\\s+(\\d+)$`, 'm').exec(stdout)?.[1];
-    if (value === undefined)
-      throw toolError(`dumpe2fs reported no "${name}" for ${fs.label}`, 'is this an ext4 filesystem?');
-    return Number(value);
+/** ROOT's layout and free space, from its superblock. */
+export async function ext4Geometry(ctx: Context, fs: Ext4AtOffset): Promise<Ext4Geometry & { freeBytes: number }> {
+  const superblock = await readSuperblock(ctx, fs, `read ${fs.label}'s layout and free space`);
+  const number = (name: string) => Number(superblock(name, /^\d+$/));
+  const features = superblock('Filesystem features', /^[\w ]+$/).split(' ');
+  const blockSize = number('Block size');
+  return {
+    blockSize,
+    blocksCount: number('Block count'),
+    allocatable: features.includes('extent') && !features.includes('inline_data'),
+    // What statfs's bavail reports: free blocks less the blocks reserved for root.
+    freeBytes: Math.max(0, number('Free blocks') - number('Reserved block count')) * blockSize,
   };
-  return Math.max(0, field('Free blocks') - field('Reserved block count')) * field('Block size');
+}
+
+/** dumpe2fs -h's superblock fields, each checked against the form it must have. */
+async function readSuperblock(ctx: Context, fs: Ext4AtOffset, why: string) {
+  const { stdout } = await e2fsprogs(ctx, fs, 'dumpe2fs', ['-h'], { readOnly: true, why });
+  return (name: string, form: RegExp): string => {
+    const value = new RegExp(`^${name}:[ \t]+(.*)$`, 'm').exec(stdout)?.[1]?.trim();
+    if (value === undefined || !form.test(value))
+      throw toolError(`dumpe2fs reported no "${name}" for ${fs.label}`, 'is this an ext4 filesystem?');
+    return value;
+  };
 }
 
 /**

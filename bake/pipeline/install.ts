@@ -9,7 +9,7 @@ import { CleanupStack } from '../core/cleanup.ts';
 import { spaceError } from '../core/errors.ts';
 import { humanBytes } from '../core/units.ts';
 import { openBtrfsOffline } from '../image/btrfs-offline.ts';
-import { checkExt4, type Ext4AtOffset, ext4FreeBytes, ext4Store, growExt4 } from '../image/ext4-offline.ts';
+import { checkExt4, type Ext4AtOffset, ext4Geometry, ext4Store, growExt4 } from '../image/ext4-offline.ts';
 import { findPartition, type GptTable, readGpt } from '../image/gpt.ts';
 import { growRootPartition } from '../image/grow.ts';
 import { InRootWriter } from '../image/in-root.ts';
@@ -47,14 +47,14 @@ export async function installIntoImage(
     : undefined;
   // The id predates the offline route: the point where the partitions are open for writing.
   await pausePoint(ctx, 'mounted');
-  const { root, grownBy } = await makeRoomOnRoot(
+  const { root, geometry, grownBy } = await makeRoomOnRoot(
     ctx,
     { image, partition: findPartition(table, 'root', image), label: 'ROOT' },
     needed.root,
     report,
   );
   const writers: Record<PartitionName, InRootWriter | undefined> = {
-    root: new InRootWriter(ext4Store(ctx, root), PARTITION_RULES.root),
+    root: new InRootWriter(ext4Store(ctx, root, geometry), PARTITION_RULES.root),
     oem: oem?.writer,
   };
   const writerFor = (partition: PartitionName) => writers[partition] ?? unexpected(partition);
@@ -79,20 +79,15 @@ export async function installIntoImage(
     : { grownBy };
 }
 
-/** ROOT, grown (GPT, then the ext4 offline) when the sysexts do not fit in its free space. */
-async function makeRoomOnRoot(
-  ctx: Context,
-  root: Ext4AtOffset,
-  needed: number,
-  report: Report,
-): Promise<{ root: Ext4AtOffset; grownBy: number }> {
-  const free = await ext4FreeBytes(ctx, root);
-  if (needed <= free) return { root, grownBy: 0 };
-  const grownBy = needed - free + 64 * MIB;
+/** ROOT, grown (GPT, then the ext4 offline) when the sysexts do not fit in its free space, and its layout. */
+async function makeRoomOnRoot(ctx: Context, root: Ext4AtOffset, needed: number, report: Report) {
+  const geometry = await ext4Geometry(ctx, root);
+  if (needed <= geometry.freeBytes) return { root, geometry, grownBy: 0 };
+  const grownBy = needed - geometry.freeBytes + 64 * MIB;
   report(`growing ROOT by ${humanBytes(grownBy)}`);
   const grown = { ...root, partition: await growRootPartition(root.image, grownBy) };
   await growExt4(ctx, grown);
-  return { root: grown, grownBy };
+  return { root: grown, geometry: await ext4Geometry(ctx, grown), grownBy };
 }
 
 /** OEM read out for an offline rebuild (image/btrfs-offline.ts), refused when the sysexts do not fit. */

@@ -17,7 +17,7 @@ import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { createContext } from '../../bake/context.ts';
-import { ext4Store } from '../../bake/image/ext4-offline.ts';
+import { ext4Geometry, ext4Store } from '../../bake/image/ext4-offline.ts';
 import { findPartition, readGpt } from '../../bake/image/gpt.ts';
 import { InRootWriter } from '../../bake/image/in-root.ts';
 import { PARTITION_RULES } from '../../bake/image/placement.ts';
@@ -38,7 +38,7 @@ async function withHelloReplaced(ws: Workspace, baked: string, ddi: string, name
   await copyFile(baked, image);
   const ctx = createContext({});
   const root = { image, partition: findPartition(await readGpt(image), 'root', image), label: 'ROOT' };
-  const writer = new InRootWriter(ext4Store(ctx, root), PARTITION_RULES.root);
+  const writer = new InRootWriter(ext4Store(ctx, root, await ext4Geometry(ctx, root)), PARTITION_RULES.root);
   await writer.installFile(ddi, HELLO);
   await writer.flush();
   return image;

@@ -7,13 +7,14 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
+import { execa } from 'execa';
 import { createContext } from '../../bake/context.ts';
 import { BakeError } from '../../bake/core/errors.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
-import { Ext4Tree, ext4Store } from '../../bake/image/ext4-offline.ts';
+import { Ext4Tree, ext4Geometry, ext4Store } from '../../bake/image/ext4-offline.ts';
 import { findPartition, readGpt } from '../../bake/image/gpt.ts';
 import { InRootWriter } from '../../bake/image/in-root.ts';
 import { PARTITION_RULES, placeSysext } from '../../bake/image/placement.ts';
@@ -49,7 +50,7 @@ async function install(t: CleanupHost, rootTree: string, count: number) {
   }
   const log = memoryLogger();
   await installIntoImage(createContext({ log, verbose: true }), image, items, () => undefined);
-  return { image, debugfsRuns: log.lines.filter((line) => line.startsWith('+ debugfs ')).length };
+  return { image, items, debugfsRuns: log.lines.filter((line) => line.startsWith('+ debugfs ')).length };
 }
 
 test('an install runs as many debugfs processes for six sysexts as for one', async (t) => {
@@ -57,8 +58,9 @@ test('an install runs as many debugfs processes for six sysexts as for one', asy
   const one = await install(t, rootTree, 1);
   const six = await install(t, rootTree, 6);
   assert.equal(six.debugfsRuns, one.debugfsRuns, 'debugfs processes do not grow with the files written');
-  // Reads: the paths as written, where the links lead, the slow link's data block; then one write.
-  assert.ok(six.debugfsRuns <= 4, `${six.debugfsRuns} debugfs processes`);
+  // Reads: the paths as written, where the links lead, the slow link's data block; then two writes (the
+  // queue with the files' blocks allocated; then those blocks marked written, and the stat check).
+  assert.ok(six.debugfsRuns <= 5, `${six.debugfsRuns} debugfs processes`);
 
   const table = await readGpt(six.image);
   const tree = new Ext4Tree(createContext(), {
@@ -71,6 +73,25 @@ test('an install runs as many debugfs processes for six sysexts as for one', asy
     assert.equal(await tree.readlink(`${SLOW_DIR}/s${index}.raw`), `/opt/extensions/s${index}/s${index}.raw`);
     assert.equal(await tree.kind(`/etc/sysupdate.s${index}.d/s${index}.conf`), 'file');
   }
+  // The bytes as debugfs reads them back: bake copied them into the blocks debugfs allocated.
+  const root = findPartition(table, 'root', six.image);
+  for (const [index, item] of six.items.entries()) {
+    const copy = join(dirname(six.image), `read-back-${index}`);
+    await execa('debugfs', [
+      '-R',
+      `dump /var/ext/s${index}/s${index}.raw ${copy}`,
+      `${six.image}?offset=${root.offsetBytes}`,
+    ]);
+    assert.deepEqual(await readFile(copy), await readFile(item.image), `s${index}.raw reads back as written`);
+    const conf = join(dirname(six.image), `conf-${index}`);
+    await execa('debugfs', [
+      '-R',
+      `dump /etc/sysupdate.s${index}.d/s${index}.conf ${conf}`,
+      `${six.image}?offset=${root.offsetBytes}`,
+    ]);
+    assert.equal(await readFile(conf, 'utf8'), '[Transfer]\nVerify=false\n');
+  }
+  await execa('e2fsck', ['-fn', `${six.image}?offset=${root.offsetBytes}`]);
 });
 
 test('a write debugfs cannot do fails the flush', async (t) => {
@@ -80,7 +101,37 @@ test('a write debugfs cannot do fails the flush', async (t) => {
   const big = join(dir, 'big.raw');
   await writeFile(big, randomBytes(24 * 1024 * 1024));
   const fs = { image, partition: findPartition(await readGpt(image), 'root', image), label: 'ROOT' };
-  const writer = new InRootWriter(ext4Store(createContext(), fs), PARTITION_RULES.root);
+  const writer = new InRootWriter(
+    ext4Store(createContext(), fs, await ext4Geometry(createContext(), fs)),
+    PARTITION_RULES.root,
+  );
   await writer.installFile(big, '/opt/big.raw');
   await assert.rejects(writer.flush(), (error) => error instanceof BakeError && error.kind === 'tool');
+});
+
+test('a filesystem with inline data, where blocks cannot be allocated ahead, gets debugfs copies', async (t) => {
+  const dir = await withTempDir(t, 'bake-ext4-inline');
+  const image = join(dir, 'root.img');
+  await execa('truncate', ['-s', '64M', image]);
+  await execa('mkfs.ext4', ['-q', '-F', '-b', '4096', '-O', 'inline_data', image]);
+  const sizeBytes = 64 * 1024 * 1024;
+  const partition = { number: 1, label: 'ROOT', typeGuid: '', partGuid: '', firstLba: 0n, lastLba: 0n, attributes: 0n };
+  const fs = { image, partition: { ...partition, offsetBytes: 0, sizeBytes }, label: 'ROOT' };
+  const files = { '/opt/big.raw': randomBytes(300 * 1024), '/opt/small.conf': randomBytes(5000) };
+  const writer = new InRootWriter(
+    ext4Store(createContext(), fs, await ext4Geometry(createContext(), fs)),
+    PARTITION_RULES.root,
+  );
+  for (const [path, bytes] of Object.entries(files)) {
+    const source = join(dir, `source-${Object.keys(files).indexOf(path)}`);
+    await writeFile(source, bytes);
+    await writer.installFile(source, path);
+  }
+  await writer.flush();
+  for (const [path, bytes] of Object.entries(files)) {
+    const copy = join(dir, 'read-back');
+    await execa('debugfs', ['-R', `dump ${path} ${copy}`, image]);
+    assert.deepEqual(await readFile(copy), bytes, `${path} reads back as written`);
+  }
+  await execa('e2fsck', ['-fn', image]);
 });
