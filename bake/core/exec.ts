@@ -5,8 +5,8 @@
  */
 import { access, constants, open } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import type { Readable } from 'node:stream';
-import { type ExecaError, execa, type Options } from 'execa';
+import type { Readable, Writable } from 'node:stream';
+import { ExecaError, execa, type Options } from 'execa';
 import { withoutUndefined } from './defined.ts';
 import { BakeError, interruptedError, toolError } from './errors.ts';
 import type { Logger } from './log.ts';
@@ -103,8 +103,23 @@ export interface RunResult {
   exitCode: number;
 }
 
+/** A command bake talks to while it runs (Runner.start). */
+export interface RunningCommand {
+  stdin: Writable;
+  stdout: Readable;
+  stderr: Readable;
+  /** Settles when the command has exited; rejects as `run` would have thrown. */
+  exited: Promise<void>;
+}
+
 export interface Runner {
   run(file: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
+  /**
+   * Starts a command with its stdin, stdout and stderr as streams (for a tool that takes commands one
+   * batch at a time). Only `why`, `readOnly`, `cwd`, `env`, `privileged` and `allowFailure` apply; it
+   * never runs under --dry-run unless it only reads.
+   */
+  start(file: string, args: readonly string[], options?: RunOptions): RunningCommand;
 }
 
 export interface RunnerOptions {
@@ -175,14 +190,44 @@ export function createRunner(options: RunnerOptions): Runner {
         await stdoutHandle?.close();
       }
     },
+    start(file, args, runOptions = {}) {
+      const argv = commandLine(file, args, runOptions.privileged ?? false, isRoot);
+      if (options.dryRun && !runOptions.readOnly) throw new Error(`internal: ${file} started under --dry-run`);
+      if (options.signal?.aborted) throw interruptedError(options.signal, `running ${file}`);
+      options.log.debug(quoteForLog(argv));
+      const child = execa(argv[0]!, argv.slice(1), {
+        ...withoutUndefined({ cancelSignal: options.signal, env: runOptions.env, cwd: runOptions.cwd }),
+        stdin: 'pipe',
+        stdout: 'pipe',
+        stderr: 'pipe',
+        buffer: false,
+        reject: false,
+      });
+      // A command that could not start, or exited early, fails through `exited`, not through its stdin.
+      child.stdin.on('error', () => undefined);
+      // With reject: false, a failed command's result is its ExecaError.
+      const exited = child.then((result) => {
+        const accepted = runOptions.allowFailure && result.exitCode !== undefined && !result.isCanceled;
+        if (result instanceof ExecaError && !accepted)
+          throw describeFailure(argv[0]!, file, runOptions.why, result, options.signal);
+      });
+      return { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, exited };
+    },
   };
 }
+
+/** What describeFailure reads of a failed execa result, however its options typed it. */
+type Failure = Pick<ExecaError, 'isCanceled' | 'timedOut' | 'exitCode' | 'signal'> & {
+  code?: string | undefined;
+  stdout?: unknown;
+  stderr?: unknown;
+};
 
 function describeFailure(
   spawned: string,
   tool: string,
   why: string | undefined,
-  error: ExecaError,
+  error: Failure,
   signal?: AbortSignal,
 ): BakeError {
   if (error.isCanceled || signal?.aborted) return interruptedError(signal, `running ${tool}`);
