@@ -8,12 +8,10 @@
  * so it cannot fake where one command's output ends and the next one's begins.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname } from 'node:path';
 import type { Context } from '../context.ts';
-import { tempDir } from '../core/cleanup.ts';
-import { inputError, toolError } from '../core/errors.ts';
-import type { RunOptions } from '../core/exec.ts';
+import { inputError, interruptedError, toolError } from '../core/errors.ts';
+import type { RunningCommand, RunOptions } from '../core/exec.ts';
 import type { GptPartition } from './gpt.ts';
 import type { EntryKind } from './in-root.ts';
 
@@ -86,30 +84,113 @@ export interface DebugfsSession {
   complaints: string[];
 }
 
-/** Runs `commands` in one debugfs process (`-w`: read-write); debugfs exits 0 when a command fails. */
-export async function debugfsSession(
-  ctx: Context,
-  fs: Ext4AtOffset,
-  commands: readonly string[],
-  { write }: { write: boolean },
-): Promise<DebugfsSession> {
-  for (const command of commands)
-    if (Buffer.byteLength(command) > MAX_COMMAND_BYTES)
-      throw inputError(
-        `${fs.label}: a path in '${command.slice(0, 80)}…' is too long for debugfs`,
-        'use a shorter path',
-      );
-  const marker = markers();
-  const script = `${commands.map((command, index) => `${marker(index)}${command}\n`).join('')}${marker(commands.length)}`;
-  await using scratch = await tempDir('bake-debugfs');
-  const out = join(scratch.path, 'stdout');
-  const { stderr } = await e2fsprogs(ctx, fs, 'debugfs', [...(write ? ['-w'] : []), '-f', '-'], {
-    input: script,
-    stdoutFile: out,
-    readOnly: !write,
-    why: `${write ? 'write into' : 'read'} ${fs.label} without mounting it`,
-  });
-  return { outputs: splitOutputs(await readFile(out), commands, marker), complaints: complaints(stderr) };
+/**
+ * One debugfs process that takes batches of commands on its stdin (`-f -`), for as long as it is open:
+ * a process per batch cost more than the work in it. In `-f` mode debugfs writes stdout and stderr
+ * unbuffered, in the order it runs the commands. A batch is over when the marker after its last command
+ * is on stdout and, on stderr, debugfs's complaint about a final command that does not exist, named with
+ * a random nonce (the image cannot know it): then all it said about the batch has arrived on both. Closing it (stdin ends) is when debugfs writes its
+ * bitmaps and superblock and syncs the image.
+ */
+export class Debugfs implements AsyncDisposable {
+  private stdout: Buffer[] = [];
+  private stderr: Buffer[] = [];
+  private wake: () => void = () => undefined;
+  private exit: { error?: unknown } | undefined;
+  private busy: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly child: RunningCommand,
+    private readonly fs: Ext4AtOffset,
+    private readonly signal: AbortSignal,
+  ) {
+    signal.addEventListener('abort', () => this.wake(), { once: true });
+    child.stdout.on('data', (chunk: Buffer) => this.arrived(this.stdout, chunk));
+    child.stderr.on('data', (chunk: Buffer) => this.arrived(this.stderr, chunk));
+    child.exited.then(
+      () => this.exited({}),
+      (error: unknown) => this.exited({ error }),
+    );
+  }
+
+  /** debugfs on `fs`, read-only unless `write`. */
+  static open(ctx: Context, fs: Ext4AtOffset, { write }: { write: boolean }): Debugfs {
+    const { name, cwd } = device(fs);
+    // debugfs exits with the number of lines it did not know as commands: each batch's sentinel.
+    const child = ctx.run.start('debugfs', [...(write ? ['-w'] : []), '-f', '-', name], {
+      cwd,
+      readOnly: !write,
+      allowFailure: true,
+      why: `${write ? 'write into' : 'read'} ${fs.label} without mounting it`,
+    });
+    return new Debugfs(child, fs, ctx.signal);
+  }
+
+  /** Runs `commands` in order (debugfs goes on past a failed one: its complaint is in `complaints`). */
+  session(commands: readonly string[]): Promise<DebugfsSession> {
+    const turn = this.busy.then(() => this.batch(commands));
+    this.busy = turn.catch(() => undefined);
+    return turn;
+  }
+
+  /** Ends the commands and waits for debugfs to close the filesystem. */
+  async close(): Promise<void> {
+    this.child.stdin.end();
+    await this.child.exited;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close().catch(() => undefined);
+  }
+
+  private async batch(commands: readonly string[]): Promise<DebugfsSession> {
+    for (const command of commands)
+      if (Buffer.byteLength(command) > MAX_COMMAND_BYTES)
+        throw inputError(
+          `${this.fs.label}: a path in '${command.slice(0, 80)}…' is too long for debugfs`,
+          'use a shorter path',
+        );
+    const marker = markers();
+    const sentinel = `bake-${randomBytes(16).toString('hex')}`;
+    const script = commands.map((command, index) => `${marker(index)}${command}\n`).join('');
+    this.child.stdin.write(`${script}${marker(commands.length)}${sentinel}\n`);
+    const last = Buffer.from(marker(commands.length));
+    await this.until(() => joined(this.stdout).includes(last) && joined(this.stderr).includes(sentinel));
+    const [stdout, stderr] = [joined(this.stdout), joined(this.stderr).toString('utf8')];
+    this.stdout = [];
+    this.stderr = [];
+    const said = complaints(stderr).filter((line) => !line.includes(sentinel));
+    return { outputs: splitOutputs(stdout, commands, marker), complaints: said };
+  }
+
+  private arrived(stream: Buffer[], chunk: Buffer): void {
+    stream.push(chunk);
+    this.wake();
+  }
+
+  private exited(how: { error?: unknown }): void {
+    this.exit = how;
+    this.wake();
+  }
+
+  /** Resolves when `done` holds; rejects when debugfs exits first, or on Ctrl-C. */
+  private until(done: () => boolean): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.wake = () => {
+        if (this.signal.aborted) reject(interruptedError(this.signal, `running debugfs on ${this.fs.label}`));
+        else if (done()) resolve();
+        else if (this.exit)
+          reject(this.exit.error ?? toolError(`debugfs exited before it ran every command on ${this.fs.label}`));
+      };
+      this.wake();
+    });
+  }
+}
+
+/** The chunks of a stream so far, as one buffer (kept as one, so the next join copies nothing). */
+function joined(chunks: Buffer[]): Buffer {
+  if (chunks.length > 1) chunks.splice(0, chunks.length, Buffer.concat(chunks));
+  return chunks[0] ?? Buffer.alloc(0);
 }
 
 /** The comment line before command `index`; debugfs echoes comments verbatim. */

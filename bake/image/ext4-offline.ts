@@ -5,27 +5,26 @@
  *
  * debugfs is the reader (Ext4Tree, so in-root.ts resolves every path inside the image) and the writer
  * (ext4Store). It is given only resolved, link-free paths: its own lookup follows links in parent
- * components, which the resolver has already ruled out. Reads and writes are batched, a few debugfs
- * processes per install however many files it writes (e2fsprogs.ts): the tree keeps what it has read
- * and what the store has queued, which is what the partition holds once the queue is applied.
+ * components, which the resolver has already ruled out. Reads and writes are batched, through one
+ * debugfs process per install however many files it writes (ext4-session.ts): the tree keeps what it has
+ * read and what the store has queued, which is what the partition holds once the queue is applied.
  */
 import { stat } from 'node:fs/promises';
 import { dirname, join, posix, resolve } from 'node:path';
 import type { Context } from '../context.ts';
-import { allFinished } from '../core/all-finished.ts';
 import { tempDir } from '../core/cleanup.ts';
 import { inputError, spaceError, toolError } from '../core/errors.ts';
-import { debugfsQuote, debugfsSession, type Ext4AtOffset, e2fsprogs, type InodeStat, parseStat } from './e2fsprogs.ts';
+import { debugfsQuote, type Ext4AtOffset, e2fsprogs, type InodeStat, parseStat } from './e2fsprogs.ts';
 import {
   allocateCommands,
   copyIntoExtents,
-  type Ext4Geometry,
   type Extent,
   type FileToFill,
   listExtentsCommands,
   markWrittenCommands,
   parseExtents,
 } from './ext4-extents.ts';
+import type { Ext4Session } from './ext4-session.ts';
 import type { EntryKind, PartitionStore, TreeView, WriteOptions } from './in-root.ts';
 import { copyPartitionBack, copyPartitionOut } from './partition-file.ts';
 
@@ -41,7 +40,7 @@ const LOOKUP_MISSES =
 const MAX_TARGET_BYTES = 4095;
 
 /**
- * ROOT's tree as debugfs reads it, a batch of paths per debugfs process. It keeps only entries whose
+ * ROOT's tree as debugfs reads it, a batch of paths per debugfs session. It keeps only entries whose
  * parents it knows as directories: debugfs would have followed a link in a parent, the resolver never does.
  */
 export class Ext4Tree implements TreeView {
@@ -53,10 +52,11 @@ export class Ext4Tree implements TreeView {
     loaded: (path: string) => this.known.has(path),
   };
 
-  constructor(
-    private readonly ctx: Context,
-    private readonly fs: Ext4AtOffset,
-  ) {}
+  constructor(private readonly session: Ext4Session) {}
+
+  private get fs(): Ext4AtOffset {
+    return this.session.fs;
+  }
 
   async kind(path: string): Promise<EntryKind | undefined> {
     return (await this.entry(path))?.kind;
@@ -82,16 +82,11 @@ export class Ext4Tree implements TreeView {
     return entry;
   }
 
-  /** Reads the entries at `paths` and their parents in one debugfs process (two with slow symlinks). */
+  /** Reads the entries at `paths` and their parents in one debugfs batch (two with slow symlinks). */
   private async load(paths: readonly string[]): Promise<void> {
     const wanted = [...new Set(paths.flatMap(withParents))].filter((path) => !this.known.has(path)).sort(byDepth);
     if (wanted.length === 0) return;
-    const session = await debugfsSession(
-      this.ctx,
-      this.fs,
-      wanted.map((path) => `stat ${debugfsQuote(this.fs, path)}`),
-      { write: false },
-    );
+    const session = await this.session.run(wanted.map((path) => `stat ${debugfsQuote(this.fs, path)}`));
     const problem = session.complaints.find((line) => !LOOKUP_MISSES.test(line));
     if (problem) throw toolError(`debugfs could not read ${this.fs.label}: ${problem}`);
     const found = new Map<string, InodeStat | undefined>();
@@ -116,7 +111,7 @@ export class Ext4Tree implements TreeView {
       if (info!.size > MAX_TARGET_BYTES)
         throw inputError(`${this.fs.label}:${path} is a symlink longer than any path`, 'check the base image');
     const commands = slow.map(([path]) => `cat ${debugfsQuote(this.fs, path)}`);
-    const session = await debugfsSession(this.ctx, this.fs, commands, { write: false });
+    const session = await this.session.run(commands);
     if (session.complaints.length > 0)
       throw toolError(`debugfs could not read ${this.fs.label}: ${session.complaints[0]}`);
     for (const [index, [path, info]] of slow.entries()) {
@@ -146,15 +141,16 @@ interface Expected {
 }
 
 /**
- * Writes into ROOT with `debugfs -w`, queued until flush. Then one debugfs process applies the queue,
- * creating each file empty with its blocks allocated; a second marks those blocks written and stats
- * everything written, since debugfs does not fail when a command does; then bake copies the files' bytes
- * into their blocks itself (ext4-extents.ts). What debugfs creates gets root:root and the mode a mounted
- * install gives, set explicitly; its times are debugfs's "now". The host files must stay until flush.
+ * Writes into ROOT through `session` (debugfs -w), queued until flush. Then debugfs applies the queue,
+ * creating each file empty with its blocks allocated, marks those blocks written and stats everything
+ * written (debugfs does not fail when a command does); then it ends, and bake copies the files' bytes into
+ * their blocks itself (ext4-extents.ts), so that debugfs's sync at its end does not wait for them. What
+ * debugfs creates gets root:root and the mode a mounted install gives, set explicitly; its times are
+ * debugfs's "now". The host files must stay until flush.
  */
-export function ext4Store(ctx: Context, fs: Ext4AtOffset, geometry: Ext4Geometry): PartitionStore {
-  const tree = new Ext4Tree(ctx, fs);
-  const q = (path: string) => debugfsQuote(fs, path);
+export function ext4Store(ctx: Context, session: Ext4Session): PartitionStore {
+  const tree = new Ext4Tree(session);
+  const q = (path: string) => debugfsQuote(session.fs, path);
   const owner = (path: string) => [`sif ${q(path)} uid 0`, `sif ${q(path)} gid 0`];
   let queue: string[] = [];
   const expected = new Map<string, Expected>();
@@ -171,7 +167,8 @@ export function ext4Store(ctx: Context, fs: Ext4AtOffset, geometry: Ext4Geometry
     return (await tree.kind(path)) === undefined ? [] : [`rm ${q(path)}`];
   };
   /** debugfs copies the bytes itself only where the filesystem cannot take a file allocated. */
-  const create = (from: string, path: string, size: number) => {
+  const create = async (from: string, path: string, size: number) => {
+    const geometry = await session.geometry();
     if (!geometry.allocatable) return [`write ${q(resolve(from))} ${q(path)}`];
     const file = { from: resolve(from), path, size, geometry };
     toFill.set(path, file);
@@ -185,7 +182,8 @@ export function ext4Store(ctx: Context, fs: Ext4AtOffset, geometry: Ext4Geometry
       const info = await stat(from);
       const times = options.preserveTimes ? preservedTimes(q(path), info) : [];
       const cleared = await clear(path);
-      const write = [...create(from, path, info.size), `sif ${q(path)} mode 0100644`, ...owner(path), ...times];
+      const written = await create(from, path, info.size);
+      const write = [...written, `sif ${q(path)} mode 0100644`, ...owner(path), ...times];
       make(path, { kind: 'file', mode: 0o644, size: info.size }, [...cleared, ...write]);
     },
     async putSymlink(target, path) {
@@ -198,55 +196,67 @@ export function ext4Store(ctx: Context, fs: Ext4AtOffset, geometry: Ext4Geometry
       queue = [];
       expected.clear();
       toFill.clear();
-      const extents = await allocate(ctx, fs, commands, files);
-      // The copy writes only the files' data blocks, the second debugfs only metadata: they run side by side.
-      const copies = async () => {
-        for (const [index, file] of files.entries()) await copyIntoExtents(ctx, fs, file, extents[index]!);
-      };
-      await allFinished([markWrittenAndCheck(ctx, fs, files, extents, checks), copies()]);
+      const extents = await applyQueue(session, commands, files, checks);
+      for (const [index, file] of files.entries()) await copyIntoExtents(ctx, session.fs, file, extents[index]!);
     },
   };
 }
 
-/** Applies the queued commands in one debugfs process and lists the extents allocated for each file. */
-async function allocate(
-  ctx: Context,
-  fs: Ext4AtOffset,
+/**
+ * Applies the queue, marks the files' extents written, checks it all and ends debugfs; returns each
+ * file's extents. A failure ends debugfs too.
+ */
+async function applyQueue(
+  session: Ext4Session,
   commands: readonly string[],
   files: readonly FileToFill[],
+  checks: ReadonlyArray<[string, Expected]>,
 ): Promise<Extent[][]> {
-  const listings = files.flatMap((file) => listExtentsCommands(debugfsQuote(fs, file.path)));
-  const session = await writeSession(ctx, fs, [...commands, ...listings]);
-  const listed = session.outputs.slice(commands.length);
-  return files.map((file, index) => parseExtents(fs, file, listed[index * 3 + 1]!, { written: false }));
+  try {
+    const extents = await allocate(session, commands, files);
+    await markWrittenAndCheck(session, files, extents, checks);
+    await session.end();
+    return extents;
+  } catch (error) {
+    await session[Symbol.asyncDispose]();
+    throw error;
+  }
 }
 
-/** Marks the files' extents written and checks, in a second debugfs process, all that the first wrote. */
+/** Applies the queued commands and lists the extents allocated for each file. */
+async function allocate(session: Ext4Session, commands: readonly string[], files: readonly FileToFill[]) {
+  const listings = files.flatMap((file) => listExtentsCommands(debugfsQuote(session.fs, file.path)));
+  const said = await applied(session, [...commands, ...listings]);
+  const listed = said.outputs.slice(commands.length);
+  return files.map((file, index) => parseExtents(session.fs, file, listed[index * 3 + 1]!, { written: false }));
+}
+
+/** Marks the files' extents written and checks all that the queue wrote. */
 async function markWrittenAndCheck(
-  ctx: Context,
-  fs: Ext4AtOffset,
+  session: Ext4Session,
   files: readonly FileToFill[],
   extents: readonly Extent[][],
   checks: ReadonlyArray<[string, Expected]>,
 ): Promise<void> {
+  const { fs } = session;
   const q = (path: string) => debugfsQuote(fs, path);
   const marks = files.flatMap((file, index) => markWrittenCommands(q(file.path), extents[index]!));
   const listings = files.flatMap((file) => listExtentsCommands(q(file.path)));
   const stats = checks.map(([path]) => `stat ${q(path)}`);
-  const session = await writeSession(ctx, fs, [...marks, ...listings, ...stats]);
-  const listed = session.outputs.slice(marks.length, marks.length + listings.length);
+  const said = await applied(session, [...marks, ...listings, ...stats]);
+  const listed = said.outputs.slice(marks.length, marks.length + listings.length);
   for (const [index, file] of files.entries()) parseExtents(fs, file, listed[index * 3 + 1]!, { written: true });
-  const statted = session.outputs.slice(marks.length + listings.length);
+  const statted = said.outputs.slice(marks.length + listings.length);
   for (const [index, [path, want]] of checks.entries())
     checkWritten(fs, path, want, parseStat(fs, path, statted[index]!));
 }
 
-/** A debugfs -w session that fails on the first complaint (debugfs itself exits 0 when a command fails). */
-async function writeSession(ctx: Context, fs: Ext4AtOffset, commands: readonly string[]) {
-  const session = await debugfsSession(ctx, fs, commands, { write: true });
-  if (session.complaints.length > 0)
-    throw toolError(`debugfs could not write into ${fs.label}: ${session.complaints[0]}`);
-  return session;
+/** Runs commands that write, failing on the first complaint (debugfs goes on when a command fails). */
+async function applied(session: Ext4Session, commands: readonly string[]) {
+  const said = await session.run(commands);
+  if (said.complaints.length > 0)
+    throw toolError(`debugfs could not write into ${session.fs.label}: ${said.complaints[0]}`);
+  return said;
 }
 
 function checkWritten(fs: Ext4AtOffset, path: string, want: Expected, got: InodeStat | undefined): void {
@@ -279,32 +289,6 @@ function sameTarget(got: InodeStat, target: string): boolean {
 function preservedTimes(quotedPath: string, info: { mtime: Date; atime: Date }): string[] {
   const seconds = (date: Date) => `@${Math.floor(date.getTime() / 1000)}`;
   return [`sif ${quotedPath} mtime ${seconds(info.mtime)}`, `sif ${quotedPath} atime ${seconds(info.atime)}`];
-}
-
-/** ROOT's layout and free space, from its superblock. */
-export async function ext4Geometry(ctx: Context, fs: Ext4AtOffset): Promise<Ext4Geometry & { freeBytes: number }> {
-  const superblock = await readSuperblock(ctx, fs, `read ${fs.label}'s layout and free space`);
-  const number = (name: string) => Number(superblock(name, /^\d+$/));
-  const features = superblock('Filesystem features', /^[\w ]+$/).split(' ');
-  const blockSize = number('Block size');
-  return {
-    blockSize,
-    blocksCount: number('Block count'),
-    allocatable: features.includes('extent') && !features.includes('inline_data'),
-    // What statfs's bavail reports: free blocks less the blocks reserved for root.
-    freeBytes: Math.max(0, number('Free blocks') - number('Reserved block count')) * blockSize,
-  };
-}
-
-/** dumpe2fs -h's superblock fields, each checked against the form it must have. */
-async function readSuperblock(ctx: Context, fs: Ext4AtOffset, why: string) {
-  const { stdout } = await e2fsprogs(ctx, fs, 'dumpe2fs', ['-h'], { readOnly: true, why });
-  return (name: string, form: RegExp): string => {
-    const value = new RegExp(`^${name}:[ \t]+(.*)$`, 'm').exec(stdout)?.[1]?.trim();
-    if (value === undefined || !form.test(value))
-      throw toolError(`dumpe2fs reported no "${name}" for ${fs.label}`, 'is this an ext4 filesystem?');
-    return value;
-  };
 }
 
 /**

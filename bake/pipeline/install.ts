@@ -9,7 +9,8 @@ import { CleanupStack } from '../core/cleanup.ts';
 import { spaceError } from '../core/errors.ts';
 import { humanBytes } from '../core/units.ts';
 import { openBtrfsOffline } from '../image/btrfs-offline.ts';
-import { checkExt4, type Ext4AtOffset, ext4Geometry, ext4Store, growExt4 } from '../image/ext4-offline.ts';
+import { checkExt4, ext4Store, growExt4 } from '../image/ext4-offline.ts';
+import { Ext4Session } from '../image/ext4-session.ts';
 import { findPartition, type GptTable, readGpt } from '../image/gpt.ts';
 import { growRootPartition } from '../image/grow.ts';
 import { InRootWriter } from '../image/in-root.ts';
@@ -47,14 +48,15 @@ export async function installIntoImage(
     : undefined;
   // The id predates the offline route: the point where the partitions are open for writing.
   await pausePoint(ctx, 'mounted');
-  const { root, geometry, grownBy } = await makeRoomOnRoot(
+  const root = new Ext4Session(
     ctx,
     { image, partition: findPartition(table, 'root', image), label: 'ROOT' },
-    needed.root,
-    report,
+    { write: true },
   );
+  stack.defer('end debugfs on ROOT', async () => await root[Symbol.asyncDispose]());
+  const grownBy = await makeRoomOnRoot(ctx, root, needed.root, report);
   const writers: Record<PartitionName, InRootWriter | undefined> = {
-    root: new InRootWriter(ext4Store(ctx, root, geometry), PARTITION_RULES.root),
+    root: new InRootWriter(ext4Store(ctx, root), PARTITION_RULES.root),
     oem: oem?.writer,
   };
   const writerFor = (partition: PartitionName) => writers[partition] ?? unexpected(partition);
@@ -73,21 +75,23 @@ export async function installIntoImage(
   await writers.root?.flush();
   await oem?.writer.flush();
   await oem?.finish();
-  await checkExt4(ctx, root);
+  await checkExt4(ctx, root.fs);
   return trusted
     ? { grownBy, trust: { systemd: trusted.systemd, files: trusted.files.map(({ path }) => path) } }
     : { grownBy };
 }
 
-/** ROOT, grown (GPT, then the ext4 offline) when the sysexts do not fit in its free space, and its layout. */
-async function makeRoomOnRoot(ctx: Context, root: Ext4AtOffset, needed: number, report: Report) {
-  const geometry = await ext4Geometry(ctx, root);
-  if (needed <= geometry.freeBytes) return { root, geometry, grownBy: 0 };
-  const grownBy = needed - geometry.freeBytes + 64 * MIB;
+/** Grows ROOT (GPT, then the ext4 offline) when the sysexts do not fit in its free space; by how much. */
+async function makeRoomOnRoot(ctx: Context, root: Ext4Session, needed: number, report: Report): Promise<number> {
+  const { freeBytes } = await root.geometry();
+  if (needed <= freeBytes) return 0;
+  const grownBy = needed - freeBytes + 64 * MIB;
   report(`growing ROOT by ${humanBytes(grownBy)}`);
-  const grown = { ...root, partition: await growRootPartition(root.image, grownBy) };
+  await root.end();
+  const grown = { ...root.fs, partition: await growRootPartition(root.fs.image, grownBy) };
   await growExt4(ctx, grown);
-  return { root: grown, geometry: await ext4Geometry(ctx, grown), grownBy };
+  root.grown(grown);
+  return grownBy;
 }
 
 /** OEM read out for an offline rebuild (image/btrfs-offline.ts), refused when the sysexts do not fit. */

@@ -8,13 +8,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { execa } from 'execa';
 import { createContext } from '../../bake/context.ts';
-import { BakeError } from '../../bake/core/errors.ts';
+import { BakeError, isBakeError } from '../../bake/core/errors.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
-import { Ext4Tree, ext4Geometry, ext4Store } from '../../bake/image/ext4-offline.ts';
+import { Ext4Tree, ext4Store } from '../../bake/image/ext4-offline.ts';
+import { Ext4Session } from '../../bake/image/ext4-session.ts';
 import { findPartition, readGpt } from '../../bake/image/gpt.ts';
 import { InRootWriter } from '../../bake/image/in-root.ts';
 import { PARTITION_RULES, placeSysext } from '../../bake/image/placement.ts';
@@ -63,18 +64,16 @@ test('an install runs as many debugfs processes for six sysexts as for one', asy
   assert.ok(six.debugfsRuns <= 5, `${six.debugfsRuns} debugfs processes`);
 
   const table = await readGpt(six.image);
-  const tree = new Ext4Tree(createContext(), {
-    image: six.image,
-    partition: findPartition(table, 'root', six.image),
-    label: 'ROOT',
-  });
+  const fs = { image: six.image, partition: findPartition(table, 'root', six.image), label: 'ROOT' };
+  await using session = new Ext4Session(createContext(), fs, { write: false });
+  const tree = new Ext4Tree(session);
   for (let index = 0; index < 6; index++) {
     assert.equal(await tree.kind(`/var/ext/s${index}/s${index}.raw`), 'file', 'written where the relative link leads');
     assert.equal(await tree.readlink(`${SLOW_DIR}/s${index}.raw`), `/opt/extensions/s${index}/s${index}.raw`);
     assert.equal(await tree.kind(`/etc/sysupdate.s${index}.d/s${index}.conf`), 'file');
   }
   // The bytes as debugfs reads them back: bake copied them into the blocks debugfs allocated.
-  const root = findPartition(table, 'root', six.image);
+  const root = fs.partition;
   for (const [index, item] of six.items.entries()) {
     const copy = join(dirname(six.image), `read-back-${index}`);
     await execa('debugfs', [
@@ -101,10 +100,8 @@ test('a write debugfs cannot do fails the flush', async (t) => {
   const big = join(dir, 'big.raw');
   await writeFile(big, randomBytes(24 * 1024 * 1024));
   const fs = { image, partition: findPartition(await readGpt(image), 'root', image), label: 'ROOT' };
-  const writer = new InRootWriter(
-    ext4Store(createContext(), fs, await ext4Geometry(createContext(), fs)),
-    PARTITION_RULES.root,
-  );
+  await using session = new Ext4Session(createContext(), fs, { write: true });
+  const writer = new InRootWriter(ext4Store(createContext(), session), PARTITION_RULES.root);
   await writer.installFile(big, '/opt/big.raw');
   await assert.rejects(writer.flush(), (error) => error instanceof BakeError && error.kind === 'tool');
 });
@@ -118,10 +115,8 @@ test('a filesystem with inline data, where blocks cannot be allocated ahead, get
   const partition = { number: 1, label: 'ROOT', typeGuid: '', partGuid: '', firstLba: 0n, lastLba: 0n, attributes: 0n };
   const fs = { image, partition: { ...partition, offsetBytes: 0, sizeBytes }, label: 'ROOT' };
   const files = { '/opt/big.raw': randomBytes(300 * 1024), '/opt/small.conf': randomBytes(5000) };
-  const writer = new InRootWriter(
-    ext4Store(createContext(), fs, await ext4Geometry(createContext(), fs)),
-    PARTITION_RULES.root,
-  );
+  await using session = new Ext4Session(createContext(), fs, { write: true });
+  const writer = new InRootWriter(ext4Store(createContext(), session), PARTITION_RULES.root);
   for (const [path, bytes] of Object.entries(files)) {
     const source = join(dir, `source-${Object.keys(files).indexOf(path)}`);
     await writeFile(source, bytes);
@@ -134,4 +129,21 @@ test('a filesystem with inline data, where blocks cannot be allocated ahead, get
     assert.deepEqual(await readFile(copy), bytes, `${path} reads back as written`);
   }
   await execa('e2fsck', ['-fn', image]);
+});
+
+test('Ctrl-C during a debugfs batch ends it as interrupted, with no debugfs left behind', async (t) => {
+  const dir = await withTempDir(t, 'bake-ext4-interrupt');
+  const image = join(dir, `disk-${randomBytes(6).toString('hex')}.bin`);
+  await makeFlatcarDisk(image);
+  const fs = { image, partition: findPartition(await readGpt(image), 'root', image), label: 'ROOT' };
+  const interrupt = new AbortController();
+  {
+    await using session = new Ext4Session(createContext({ signal: interrupt.signal }), fs, { write: true });
+    assert.equal((await session.geometry()).blockSize, 4096);
+    const batch = session.run(['stat /']);
+    interrupt.abort();
+    await assert.rejects(batch, (error) => isBakeError(error) && error.kind === 'interrupted');
+  }
+  const left = await execa('pgrep', ['-f', basename(image)], { reject: false });
+  assert.equal(left.stdout, '', 'no debugfs is left on the image');
 });
