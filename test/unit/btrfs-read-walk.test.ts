@@ -2,17 +2,34 @@
  * What the offline btrfs reader gives a sysext extraction (issue 21): each inode's permission bits and
  * owner, and a walk of every entry below a folder with its bytes, read from an image file that starts
  * at offset 0 as a sysext's does, made the way `bake sysext create --format btrfs` makes one (mkfs.btrfs
- * --rootdir --shrink, DUP metadata). Then hostile inodes and names: every refusal is a verify error.
+ * --rootdir --shrink, DUP metadata), and the copy sysext/extract.ts makes of it with them. Then hostile
+ * inodes and names: every refusal is a verify error from the reader, an input error from the extraction.
  */
 import assert from 'node:assert/strict';
-import { chmod, chown, mkdir, open, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  readlink,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { createContext } from '../../bake/context.ts';
 import { tempDir } from '../../bake/core/cleanup.ts';
 import { type BakeError, isBakeError, verifyError } from '../../bake/core/errors.ts';
 import { isRootUser } from '../../bake/core/exec.ts';
+import { memoryLogger } from '../../bake/core/log.ts';
 import { checksum, DIR_ENTRY, HEADER, ITEM_TYPE, KEY, leafItems, SUPER } from '../../bake/image/btrfs-format.ts';
 import { type BtrfsReader, type BtrfsTreeEntry, openBtrfs } from '../../bake/image/btrfs-read.ts';
+import { imageOwners, withExtractedImage } from '../../bake/sysext/extract.ts';
+import { lintSysext } from '../../bake/sysext/lint.ts';
 import { sparseFile } from '../support/fixtures/files.ts';
 import { fixtureRunner } from '../support/fixtures/run.ts';
 
@@ -25,6 +42,8 @@ const MARKED_UID = 4321;
 const fail = (problem: string) => verifyError(`the sysext ${problem}`, 'test');
 const run = fixtureRunner();
 const isVerify = (error: unknown) => isBakeError(error) && (error as BakeError).kind === 'verify';
+const isInput = (error: unknown) => isBakeError(error) && (error as BakeError).kind === 'input';
+const context = () => createContext({ log: memoryLogger() });
 const skip = !isRootUser() && 'needs root to give files other owners';
 
 /** Files, folders and links with modes and owners of their own; `usr/bin/tool` marked by its uid. */
@@ -180,6 +199,29 @@ test('an inode with bits above its mode, or owned by uid 4294967295, is refused'
   }
 });
 
+test('extraction copies files, folders and links without following any, and takes owners from the inodes', {
+  skip,
+}, async () => {
+  await using dir = await tempDir('btrfs-walk');
+  const { tree, image } = await sysextImage(dir.path);
+  await withExtractedImage(context(), image, 'btrfs', '', async (copy) => {
+    assert.ok((await readFile(join(copy, 'usr/share/big'))).equals(await readFile(join(tree, 'usr/share/big'))));
+    assert.equal(await readlink(join(copy, 'usr/share/out')), '/etc/passwd');
+    assert.equal(await readlink(join(copy, 'usr/share/release')), '../lib/extension-release.d');
+    assert.ok((await lstat(join(copy, 'usr/share/private'))).isDirectory());
+    assert.equal((await stat(join(copy, 'usr/bin/tool'))).mode & 0o7777, 0o750, 'no set-ID bit reaches the host');
+    assert.deepEqual((await readdir(join(copy, 'usr/share'))).sort(), ['big', 'out', 'private', 'release']);
+    const owners = await imageOwners(context(), image, 'btrfs', copy);
+    assert.equal(owners.get('usr/bin/tool'), MARKED_UID);
+    assert.equal(owners.get('usr/share/private'), 1000);
+    assert.equal(owners.get('usr/share/big'), 0);
+  });
+  await withExtractedImage(context(), image, 'btrfs', 'usr/lib/extension-release.d', async (copy) => {
+    assert.deepEqual(await readdir(join(copy, 'usr/lib/extension-release.d')), ['extension-release.hello']);
+    assert.deepEqual(await readdir(join(copy, 'usr')), ['lib'], 'only the folder asked for');
+  });
+});
+
 test('a walk refuses an entry named .. rather than writing it anywhere', { skip }, async () => {
   await using dir = await tempDir('btrfs-walk');
   const tree = join(dir.path, 'tree');
@@ -197,6 +239,7 @@ test('a walk refuses an entry named .. rather than writing it anywhere', { skip 
       isVerify,
     );
   });
+  await assert.rejects(lintSysext(context(), image, { name: 'dotdot' }), isInput, 'bake sysext lint refuses it');
 });
 
 /**
