@@ -131,8 +131,8 @@ const PLACE: Record<
     }
   },
   // Device nodes, FIFOs and sockets are left out, as unsquashfs leaves out what a user cannot create.
-  other: async (ctx, path) => {
-    ctx.log.debug(`left out ${path}: not a file, folder or link`);
+  other: async (ctx, _path, entry) => {
+    ctx.log.debug(`left out /${entry.path}: not a file, folder or link`);
   },
 };
 
