@@ -15,7 +15,6 @@ import { PROJECT_ROOT } from '../core/project.ts';
 import { resolveRelease } from '../flatcar/release.ts';
 import { IMAGE_BIN } from '../flatcar/release-files.ts';
 import { placeSysext } from '../image/placement.ts';
-import { detectFormat } from '../image/sysext-file.ts';
 import { type BakeResult, bake } from '../pipeline/bake.ts';
 import {
   type BakePlan,
@@ -135,7 +134,7 @@ export async function command(args: readonly string[] = []): Promise<Command> {
     if (ctx.dryRun) return printDryRun(ctx, await resolvePlan(ctx, request, trust));
     // What needs no network first: an output in the way, and root for the steps the request says need it.
     await ensureOutputFree(join(request.outputDir, IMAGE_BIN), request.force);
-    await requireRootFor(ctx, await stepsNeedingRoot(request));
+    await requireRootFor(ctx, stepsNeedingRoot(request));
     const stages = new StageRunner(ctx, { verbose: flags.verbose ?? false, quiet: flags.quiet ?? false });
     const plan = await stages.run('resolve', 'Resolve release', (report) => resolvePlan(ctx, request, trust, report));
     // `--vendor-route auto` picks its route by release: known now, still before the image is downloaded.
@@ -146,18 +145,11 @@ export async function command(args: readonly string[] = []): Promise<Command> {
 }
 
 /**
- * What a bake still needs root for: the SDK vendor route (Flatcar's own privileged container) and local
- * btrfs sysexts (read through a read-only mount). Everything else is done offline as the user.
+ * What a bake still needs root for: the SDK vendor route (Flatcar's own privileged container). Everything
+ * else, local sysexts of every format included, is done offline as the user.
  */
-async function stepsNeedingRoot(request: BakeRequest): Promise<string[]> {
-  const btrfs: string[] = [];
-  for (const spec of request.sysexts)
-    if (spec.source === 'local' && (await detectFormat(spec.file)) === 'btrfs') btrfs.push(spec.file);
-  return [
-    ...(request.vendorOptions.route === 'sdk' ? sdkRoute(request.vendors) : []),
-    ...(btrfs.length > 0 ? [`reading the btrfs sysext ${btrfs.join(', ')}`] : []),
-  ];
-}
+const stepsNeedingRoot = (request: BakeRequest) =>
+  request.vendorOptions.route === 'sdk' ? sdkRoute(request.vendors) : [];
 
 /** The vendors `--vendor-route auto` sent to the SDK route (it picks by release). */
 const autoSdkRoute = (plan: BakePlan) =>

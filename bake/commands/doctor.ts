@@ -50,9 +50,9 @@ async function toolFindings(path: string): Promise<Finding[]> {
   );
 }
 
-/** Root is no longer needed for a bake: only the SDK vendor route and btrfs sysexts ask for it. */
+/** Root is no longer needed for a bake: only the SDK vendor route and building btrfs sysexts ask for it. */
 async function privilegeFinding(runner: Runner): Promise<Finding> {
-  const needs = 'the SDK vendor route and btrfs sysexts';
+  const needs = 'the SDK vendor route or build btrfs sysexts';
   const base = { area: 'privileges', name: 'root or passwordless sudo', everyBake: false };
   if (isRootUser()) return { ...base, status: 'ok', detail: 'running as root' };
   try {

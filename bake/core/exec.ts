@@ -28,8 +28,8 @@ export const HOST_TOOLS: Readonly<Record<string, HostTool>> = {
   pbzip2: { package: 'pbzip2', needed: 'decompress release images', anyOf: 'bzip2', everyBake: true },
   bzip2: { package: 'bzip2', needed: 'decompress release images', anyOf: 'bzip2', everyBake: true },
   gpg: { package: 'gnupg', needed: 'verify release signatures (every bake) and sign repositories', everyBake: true },
-  losetup: { package: 'mount', needed: 'attach btrfs sysexts to loop devices (as root)' },
-  mount: { package: 'mount', needed: 'mount btrfs sysexts read-only (as root)' },
+  losetup: { package: 'mount', needed: 'build btrfs sysexts (a loop device, as root)' },
+  mount: { package: 'mount', needed: 'build btrfs sysexts (a read-only mount, as root)' },
   umount: { package: 'mount', needed: 'unmount what bake mounted' },
   resize2fs: { package: 'e2fsprogs', needed: 'grow ROOT and build ext4 sysexts' },
   e2fsck: { package: 'e2fsprogs', needed: 'check filesystems after a bake', everyBake: true },
@@ -54,7 +54,7 @@ export const HOST_TOOLS: Readonly<Record<string, HostTool>> = {
   tar: { package: 'tar', needed: 'unpack upstream archives (sysext create) and the vendor scripts' },
   mkfifo: { package: 'coreutils', needed: 'decompress while downloading', everyBake: true },
   cp: { package: 'coreutils', needed: 'copy cached images (reflinks where possible)', everyBake: true },
-  sudo: { package: 'sudo', needed: 'run the SDK vendor route and btrfs sysexts as a non-root user' },
+  sudo: { package: 'sudo', needed: 'run the SDK vendor route and build btrfs sysexts as a non-root user' },
   podman: {
     package: 'podman',
     needed: 'the Flatcar SDK (--vendor-route sdk) and source-built recipes',
@@ -257,7 +257,7 @@ function lastMeaningfulLine(text: string): string {
 
 /**
  * Checked up front, before anything large is downloaded, by the few steps that still need root (the
- * SDK vendor route runs Flatcar's privileged container; btrfs sysexts are mounted to be read): root, or
+ * SDK vendor route runs Flatcar's privileged container; btrfs sysexts are built through a mount): root, or
  * sudo that asks no password (a prompt would stall a bake in the middle, or in CI, forever). `needs`
  * names them, for the message.
  */

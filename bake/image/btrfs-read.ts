@@ -1,80 +1,84 @@
 /**
- * Reads a btrfs filesystem inside an image file, at its partition's offset, with no loop device, no
- * mount and no root: btrfs-progs take no offset, and copying a 1 GiB partition out to read one small file
- * would cost more than the rest of the check. It answers what bake asks of a partition: what a path is,
- * the names in a directory, a small file's bytes.
+ * Reads a btrfs filesystem inside an image file, at its partition's offset (0 for a sysext image file),
+ * with no loop device, no mount and no root: btrfs-progs take no offset, and copying a 1 GiB partition
+ * out to read one small file would cost more than the rest of the check. It answers what bake asks of a
+ * partition: what a path is, the names in a directory, a small file's bytes; and of a sysext image: every
+ * entry below a folder with its permissions, owner and (streamed) bytes, in one pass over the file tree.
  *
  * Everything it reads is hostile: every tree block must carry its own address and checksum and sit one
- * level below its parent (so a tree cannot loop), every read stays inside the partition, counts and sizes
- * are capped, and what it does not read (LZO, multi-device profiles, checksums other than crc32c,
- * encrypted extents) is refused, never guessed.
+ * level below its parent (so a tree cannot loop, btrfs-volume.ts), every read stays inside the partition,
+ * counts and sizes are capped, names are single path components, and what it does not read (LZO,
+ * multi-device profiles, checksums other than crc32c, encrypted extents) is refused, never guessed.
  */
 import { inflateSync } from 'node:zlib';
 import CRC32C from 'crc-32/crc32c.js';
 import type { Runner } from '../core/exec.ts';
+import { DIR_ENTRY, ITEM_TYPE, readU64, within } from './btrfs-format.ts';
 import {
-  type Chunk,
-  CSUM_TYPE_CRC32C,
-  checksum,
-  DIR_ENTRY,
-  type Fail,
-  HEADER,
-  ITEM_TYPE,
-  KEY,
-  keyPointers,
-  leafItems,
-  MAGIC,
-  parseChunk,
-  physicalRanges,
-  ROOT_ITEM,
-  readU64,
-  SUPER,
-  SUPERBLOCK_OFFSETS,
-  SUPERBLOCK_SIZE,
-  safeNumber,
-  sysChunkArray,
-  within,
-} from './btrfs-format.ts';
+  type BtrfsSource as BlockSource,
+  type Key,
+  keyAt,
+  keysOf,
+  LAST_KEY_OFFSET,
+  type Tree,
+  Volume,
+} from './btrfs-volume.ts';
 import { decompressZstdFrame } from './zstd-frame.ts';
 
 /** What a path is, as lstat would say. */
 export type BtrfsEntry = { kind: 'file' | 'dir' | 'missing' | 'other' } | { kind: 'link'; target: string };
 
+/** An inode as lstat would give it: its type, permission bits (mode & 07777), owner and size. */
+export interface BtrfsStat {
+  kind: 'file' | 'dir' | 'link' | 'other';
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+}
+
+/** An entry found by `walk`: its path from the top (no leading slash), its inode, a link's target. */
+export type BtrfsTreeEntry = BtrfsStat & { path: string; target?: string };
+
+/** Receives a file's bytes that start at `position`; holes are never written. */
+export type BtrfsWrite = (bytes: Buffer, position: number) => Promise<void>;
+
+/** Called for each entry; `copy` streams a regular file's bytes (anything else has none). */
+export type BtrfsVisit = (entry: BtrfsTreeEntry, copy: (write: BtrfsWrite) => Promise<void>) => Promise<void>;
+
 export interface BtrfsReader {
   lookup(path: string): Promise<BtrfsEntry>;
+  /** What is at `path` (not followed), or undefined when nothing is. */
+  stat(path: string): Promise<BtrfsStat | undefined>;
   /** The names in a directory, in the order they were made. */
   list(path: string): Promise<string[]>;
   /** A regular file's bytes; refused when it is larger than `maxBytes`. */
   read(path: string, maxBytes: number): Promise<Buffer>;
+  /**
+   * Every entry below the directory `folder` ('' for all), parents before children, none followed; a
+   * folder the filesystem lacks (or that is not a directory) has none.
+   */
+  walk(folder: string, visit: BtrfsVisit): Promise<void>;
 }
 
-export interface BtrfsSource {
-  /** The image file, open for reading. */
-  file: { read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> };
-  /** Where the filesystem starts in the file, and how many bytes of it it may use. */
-  offset: number;
-  size: number;
-  fail: Fail;
+export interface BtrfsSource extends BlockSource {
   /** For zstd extents (node has no zstd of its own): the runner and a directory for the tool's output. */
   run: Runner;
   scratch: string;
 }
 
-/** The subvolume the kernel mounts when none is named (Flatcar names none). */
-const FS_TREE = 5n;
-const CHUNK_ITEMS = 256n;
-const LAST_KEY_OFFSET = 0xffff_ffff_ffff_ffffn;
-const MAX_LEVEL = 7;
-/** Far more tree blocks than any lookup in a 2 GiB USR needs: a hostile tree stops here. */
-const MAX_TREE_BLOCKS = 100_000;
 const MAX_DIR_ENTRIES = 100_000;
-const MAX_CHUNKS = 10_000;
 const MAX_NAME = 255;
-/** A file bake reads is small: a few hundred extents at most, so a file split into millions is refused. */
+/** A file bake looks up is small: a few hundred extents at most, so a file split into millions is refused. */
 const MAX_EXTENTS = 10_000;
+/** What one walk keeps of the tree in memory (names and extent items): far more than any sysext holds. */
+const MAX_WALK_BYTES = 256 * 1024 * 1024;
 /** btrfs compresses at most 128 KiB of a file into one extent; a symlink holds at most PATH_MAX - 1 bytes. */
 const MAX_COMPRESSED_EXTENT = 128 * 1024;
 const MAX_LINK_TARGET = 4095;
+const MAX_PATH = 4095;
+/** Uncompressed extents (up to 128 MiB each) are read and handed on in pieces of this size. */
+const READ_PIECE = 1024 * 1024;
 const COMPRESSION = { none: 0, zlib: 1, zstd: 3 };
 const EXTENT = {
   ramBytes: 8,
@@ -90,29 +94,31 @@ const EXTENT = {
   size: 53,
 };
 const EXTENT_TYPE = { inline: 0, regular: 1 };
-const INODE = { size: 16, mode: 52, itemSize: 160 };
+const INODE = { size: 16, uid: 44, gid: 48, mode: 52, itemSize: 160 };
 const S_IFMT = 0o170000;
+const PERMISSIONS = 0o7777;
+/** (uid_t)-1: chown's "leave it", never anyone's id. */
+const NO_ID = 0xffff_ffff;
 const KINDS: ReadonlyMap<number, Inode['kind']> = new Map([
   [0o100000, 'file'],
   [0o040000, 'dir'],
   [0o120000, 'link'],
 ]);
 
-interface Key {
-  objectid: bigint;
-  type: number;
-  offset: bigint;
-}
-
-interface Tree {
-  logical: number;
-  level: number;
-}
-
-interface Inode {
+interface Inode extends BtrfsStat {
   ino: bigint;
-  kind: 'file' | 'dir' | 'link' | 'other';
-  size: number;
+}
+
+interface Item {
+  key: Key;
+  data: Buffer;
+}
+
+/** The file tree read in one pass: inodes, each directory's entries in creation order, each file's extents. */
+interface Snapshot {
+  inodes: Map<bigint, Inode>;
+  children: Map<bigint, Array<{ name: Buffer; location: Key }>>;
+  extents: Map<bigint, Item[]>;
 }
 
 export async function openBtrfs(source: BtrfsSource): Promise<BtrfsReader> {
@@ -123,8 +129,11 @@ export async function openBtrfs(source: BtrfsSource): Promise<BtrfsReader> {
       const inode = await files.walk(path);
       if (!inode) return { kind: 'missing' };
       if (inode.kind !== 'link') return { kind: inode.kind };
-      if (inode.size > MAX_LINK_TARGET) throw source.fail(`has a symlink of ${inode.size} bytes at ${path}`);
-      return { kind: 'link', target: (await files.contents(inode)).toString('utf8') };
+      return { kind: 'link', target: await files.linkTarget(inode, path) };
+    },
+    async stat(path) {
+      const inode = await files.walk(path);
+      return inode && stat(inode);
     },
     async list(path) {
       const inode = await files.walk(path);
@@ -137,120 +146,19 @@ export async function openBtrfs(source: BtrfsSource): Promise<BtrfsReader> {
       if (inode.size > maxBytes) throw source.fail(`has ${path} larger than ${maxBytes} bytes`);
       return files.contents(inode);
     },
-  };
-}
-
-/** The keys of one object's items of one type: all offsets. */
-const keysOf = (objectid: bigint, type: number): [Key, Key] => [
-  { objectid, type, offset: 0n },
-  { objectid, type, offset: LAST_KEY_OFFSET },
-];
-
-const order = (a: bigint, b: bigint) => (a === b ? 0 : a < b ? -1 : 1);
-const compareKeys = (a: Key, b: Key) => order(a.objectid, b.objectid) || a.type - b.type || order(a.offset, b.offset);
-
-function keyAt(buffer: Buffer, at: number): Key {
-  return {
-    objectid: buffer.readBigUInt64LE(at + KEY.objectid),
-    type: buffer[at + KEY.type]!,
-    offset: buffer.readBigUInt64LE(at + KEY.offset),
+    walk: (folder, visit) => new TreeWalk(files, source, folder).run(visit),
   };
 }
 
 /** The kernel's btrfs_name_hash: crc32c seeded with ~1 and not inverted at the end (crc-32 inverts both). */
 const nameHash = (name: Buffer) => BigInt(~CRC32C.buf(name, 1) >>> 0);
 
-/** The partition's block device, as far as bake needs it: bounded reads and logical-to-physical mapping. */
-class Volume {
-  private blocksRead = 0;
-
-  private constructor(
-    private readonly source: BtrfsSource,
-    private readonly nodesize: number,
-    private readonly chunks: Chunk[],
-  ) {}
-
-  static async open(source: BtrfsSource): Promise<{ volume: Volume; fsTree: Tree; topDir: bigint }> {
-    const { fail } = source;
-    const superblock = await readPartition(source, SUPERBLOCK_OFFSETS[0]!, SUPERBLOCK_SIZE);
-    if (!superblock.subarray(SUPER.magic, SUPER.magic + MAGIC.length).equals(MAGIC)) throw fail('has no superblock');
-    if (superblock.readUInt16LE(SUPER.csumType) !== CSUM_TYPE_CRC32C) throw fail('uses checksums other than crc32c');
-    if (superblock.readUInt32LE(0) !== checksum(superblock)) throw fail('has a damaged superblock');
-    const nodesize = superblock.readUInt32LE(SUPER.nodesize);
-    if (nodesize < 4096 || nodesize > 65536 || (nodesize & (nodesize - 1)) !== 0)
-      throw fail(`has a node size of ${nodesize} bytes`);
-    const system = [...sysChunkArray(superblock, fail)].map(({ chunk, logical }) =>
-      parseChunk(superblock, chunk, logical, fail),
-    );
-    const chunks: Chunk[] = [];
-    const chunkTree = treeAt(superblock, SUPER.chunkRoot, SUPER.chunkRootLevel, fail);
-    for await (const { key, data } of new Volume(source, nodesize, system).items(
-      chunkTree,
-      ...keysOf(CHUNK_ITEMS, ITEM_TYPE.chunk),
-    )) {
-      if (chunks.length === MAX_CHUNKS) throw fail(`has more than ${MAX_CHUNKS} chunks`);
-      chunks.push(parseChunk(data, 0, safeNumber(key.offset, fail), fail));
-    }
-    const volume = new Volume(source, nodesize, chunks);
-    const rootTree = treeAt(superblock, SUPER.root, SUPER.rootLevel, fail);
-    const root = await volume.first(rootTree, ...keysOf(FS_TREE, ITEM_TYPE.root));
-    if (!root) throw fail('has no top subvolume');
-    within(root.data, ROOT_ITEM.level, 1, fail);
-    const fsTree = { logical: readU64(root.data, ROOT_ITEM.bytenr, fail), level: root.data[ROOT_ITEM.level]! };
-    return { volume, fsTree, topDir: BigInt(readU64(root.data, ROOT_ITEM.rootDirid, fail)) };
-  }
-
-  /** The items of `tree` whose keys lie in [min, max], in key order; only the subtrees that can hold them are read. */
-  async *items(tree: Tree, min: Key, max: Key): AsyncGenerator<{ key: Key; data: Buffer }> {
-    const { fail } = this.source;
-    const block = await this.treeBlock(tree);
-    for (const { key, data, size } of leafItems(block, fail)) {
-      const found = keyAt(block, key);
-      if (compareKeys(found, min) >= 0 && compareKeys(found, max) <= 0)
-        yield { key: found, data: block.subarray(data, data + size) };
-    }
-    const children = [...keyPointers(block, fail)];
-    for (const [index, child] of children.entries()) {
-      const next = children[index + 1];
-      // Child i holds the keys from its own key up to (not including) the next child's.
-      if (next && compareKeys(keyAt(block, next.key), min) <= 0) continue;
-      if (index > 0 && compareKeys(keyAt(block, child.key), max) > 0) break;
-      yield* this.items({ logical: child.blockptr, level: tree.level - 1 }, min, max);
-    }
-  }
-
-  async first(tree: Tree, min: Key, max: Key): Promise<{ key: Key; data: Buffer } | undefined> {
-    for await (const item of this.items(tree, min, max)) return item;
-    return undefined;
-  }
-
-  /** `length` bytes at a logical address, all in one chunk and inside the partition. */
-  async read(logical: number, length: number): Promise<Buffer> {
-    const [first] = physicalRanges(this.chunks, { start: logical, length }, this.source.fail);
-    return readPartition(this.source, first!.start, length);
-  }
-
-  private async treeBlock({ logical, level }: Tree): Promise<Buffer> {
-    const { fail } = this.source;
-    if (++this.blocksRead > MAX_TREE_BLOCKS) throw fail(`needs more than ${MAX_TREE_BLOCKS} tree blocks read`);
-    if (level < 0 || level > MAX_LEVEL) throw fail(`has a tree of level ${level}`);
-    const block = await this.read(logical, this.nodesize);
-    if (
-      block.readUInt32LE(0) !== checksum(block) ||
-      block.readBigUInt64LE(HEADER.bytenr) !== BigInt(logical) ||
-      block[HEADER.level] !== level
-    )
-      throw fail(`has a damaged tree block at ${logical}`);
-    return block;
-  }
-}
-
 /** The files of one subvolume, looked up by name from its top directory. */
 class FileTree {
   constructor(
-    private readonly volume: Volume,
-    private readonly tree: Tree,
-    private readonly topDir: bigint,
+    readonly volume: Volume,
+    readonly tree: Tree,
+    readonly topDir: bigint,
     private readonly source: BtrfsSource,
   ) {}
 
@@ -275,26 +183,54 @@ class FileTree {
     return names;
   }
 
-  /** A file's bytes: inline, regular or compressed extents laid at their offsets; holes stay zero. */
-  async contents(inode: Inode): Promise<Buffer> {
+  /** A file's bytes, from its extent items (looked up in the tree unless given); holes stay zero. */
+  async contents(inode: Inode, extents?: Iterable<Item>): Promise<Buffer> {
     const out = Buffer.alloc(inode.size);
-    let extents = 0;
-    for await (const { key, data } of this.volume.items(this.tree, ...keysOf(inode.ino, ITEM_TYPE.extentData))) {
-      if (key.offset >= BigInt(out.length)) break;
-      if (++extents > MAX_EXTENTS) throw this.source.fail(`has a file in more than ${MAX_EXTENTS} extents`);
-      const at = Number(key.offset);
-      (await this.extent(data, out.length - at)).copy(out, at);
-    }
+    const items = extents ?? this.volume.items(this.tree, ...keysOf(inode.ino, ITEM_TYPE.extentData));
+    await this.stream(inode, items, MAX_EXTENTS, async (bytes, at) => {
+      bytes.copy(out, at);
+    });
     return out;
   }
 
-  private async inode(ino: bigint): Promise<Inode | undefined> {
+  async linkTarget(inode: Inode, path: string, extents?: Iterable<Item>): Promise<string> {
+    if (inode.size > MAX_LINK_TARGET) throw this.source.fail(`has a symlink of ${inode.size} bytes at ${path}`);
+    return (await this.contents(inode, extents)).toString('utf8');
+  }
+
+  /** Hands each extent's bytes (at most `maxExtents` extents) to `write` at their offsets in the file. */
+  async stream(
+    inode: Inode,
+    extents: AsyncIterable<Item> | Iterable<Item>,
+    maxExtents: number,
+    write: BtrfsWrite,
+  ): Promise<void> {
+    let count = 0;
+    for await (const { key, data } of extents) {
+      if (key.offset >= BigInt(inode.size)) break;
+      if (++count > maxExtents) throw this.source.fail(`has a file in more than ${maxExtents} extents`);
+      const at = Number(key.offset);
+      for await (const piece of this.extent(data, inode.size - at)) await write(piece.bytes, at + piece.at);
+    }
+  }
+
+  async inode(ino: bigint): Promise<Inode | undefined> {
     const item = await this.volume.first(this.tree, ...keysOf(ino, ITEM_TYPE.inode));
-    if (!item) return undefined;
+    return item && this.parseInode(ino, item.data);
+  }
+
+  /** An INODE_ITEM: only what an lstat needs, each field checked. */
+  parseInode(ino: bigint, data: Buffer): Inode {
     const { fail } = this.source;
-    within(item.data, 0, INODE.itemSize, fail);
-    const kind = KINDS.get(item.data.readUInt32LE(INODE.mode) & S_IFMT) ?? 'other';
-    return { ino, kind, size: readU64(item.data, INODE.size, fail) };
+    within(data, 0, INODE.itemSize, fail);
+    const mode = data.readUInt32LE(INODE.mode);
+    // A mode is a type and permission bits (0177777): anything above is damage, not a kind of file.
+    if (mode > (S_IFMT | PERMISSIONS)) throw fail(`has inode ${ino} with mode 0${mode.toString(8)}`);
+    const uid = data.readUInt32LE(INODE.uid);
+    const gid = data.readUInt32LE(INODE.gid);
+    if (uid === NO_ID || gid === NO_ID) throw fail(`has inode ${ino} owned by uid or gid ${NO_ID}`);
+    const kind = KINDS.get(mode & S_IFMT) ?? 'other';
+    return { ino, kind, mode: mode & PERMISSIONS, uid, gid, size: readU64(data, INODE.size, fail) };
   }
 
   /** A directory's entry `name`, found by its hash (entries whose hashes collide share one item). */
@@ -303,12 +239,11 @@ class FileTree {
     const item = await this.volume.first(this.tree, key, key);
     const entry = item && [...this.entries(item.data)].find((candidate) => candidate.name.equals(name));
     if (!entry) return undefined;
-    // A subvolume (its location is a root item) is left alone: Flatcar's partitions have none.
-    if (entry.location.type !== ITEM_TYPE.inode) return { ino: entry.location.objectid, kind: 'other', size: 0 };
+    if (entry.location.type !== ITEM_TYPE.inode) return subvolume(entry.location);
     return this.inode(entry.location.objectid);
   }
 
-  private *entries(data: Buffer): Generator<{ name: Buffer; location: Key }> {
+  *entries(data: Buffer): Generator<{ name: Buffer; location: Key }> {
     const { fail } = this.source;
     for (let at = 0; at < data.length; ) {
       within(data, at, DIR_ENTRY.size, fail);
@@ -323,7 +258,7 @@ class FileTree {
   }
 
   /** An extent's bytes for the file, at most `room` of them (what is left of the file from its offset). */
-  private async extent(data: Buffer, room: number): Promise<Buffer> {
+  private async *extent(data: Buffer, room: number): AsyncGenerator<{ at: number; bytes: Buffer }> {
     const { fail } = this.source;
     within(data, 0, EXTENT.inline, fail);
     if (data[EXTENT.encryption] !== 0 || data.readUInt16LE(EXTENT.otherEncoding) !== 0)
@@ -331,19 +266,25 @@ class FileTree {
     const compression = data[EXTENT.compression]!;
     if (data[EXTENT.type] === EXTENT_TYPE.inline) {
       const stored = data.subarray(EXTENT.inline);
-      return compression === COMPRESSION.none ? stored : this.decompress(stored, compression, data);
+      const plain = compression === COMPRESSION.none ? stored : await this.decompress(stored, compression, data);
+      yield { at: 0, bytes: plain.subarray(0, room) };
+      return;
     }
     within(data, 0, EXTENT.size, fail);
     const diskBytenr = readU64(data, EXTENT.diskBytenr, fail);
     // A hole (no disk address) and preallocated space read as zeros, which the file already holds.
-    if (diskBytenr === 0 || data[EXTENT.type] !== EXTENT_TYPE.regular) return Buffer.alloc(0);
+    if (diskBytenr === 0 || data[EXTENT.type] !== EXTENT_TYPE.regular) return;
     const offset = readU64(data, EXTENT.offset, fail);
     const length = Math.min(readU64(data, EXTENT.bytes, fail), room);
-    if (compression === COMPRESSION.none) return this.volume.read(diskBytenr + offset, length);
+    if (compression === COMPRESSION.none) {
+      for (let at = 0; at < length; at += READ_PIECE)
+        yield { at, bytes: await this.volume.read(diskBytenr + offset + at, Math.min(READ_PIECE, length - at)) };
+      return;
+    }
     const diskBytes = readU64(data, EXTENT.diskBytes, fail);
     if (diskBytes > MAX_COMPRESSED_EXTENT) throw fail(`has a compressed extent of ${diskBytes} bytes`);
     const plain = await this.decompress(await this.volume.read(diskBytenr, diskBytes), compression, data);
-    return plain.subarray(offset, offset + length);
+    yield { at: 0, bytes: plain.subarray(offset, offset + length) };
   }
 
   private async decompress(stored: Buffer, compression: number, extent: Buffer): Promise<Buffer> {
@@ -361,16 +302,107 @@ class FileTree {
   }
 }
 
-function treeAt(superblock: Buffer, root: number, level: number, fail: Fail): Tree {
-  return { logical: readU64(superblock, root, fail), level: superblock[level]! };
+/** A subvolume (its location is a root item) is left alone: Flatcar's partitions and sysexts have none. */
+const subvolume = (location: Key): Inode => ({
+  ino: location.objectid,
+  kind: 'other',
+  mode: 0,
+  uid: 0,
+  gid: 0,
+  size: 0,
+});
+
+/**
+ * Every entry below one folder, from one pass over the file tree (each tree block read once, however many
+ * files there are), then depth first. A directory reached twice, two entries of one name, a name that is
+ * not one UTF-8 path component: all refused, so every path handed on is a plain path inside the image.
+ */
+class TreeWalk {
+  private readonly visited = new Set<bigint>();
+
+  constructor(
+    private readonly files: FileTree,
+    private readonly source: BtrfsSource,
+    private readonly folder: string,
+  ) {}
+
+  async run(visit: BtrfsVisit): Promise<void> {
+    const snapshot = await this.snapshot();
+    let dir = snapshot.inodes.get(this.files.topDir);
+    const path: string[] = [];
+    for (const name of this.folder.split('/').filter(Boolean)) {
+      if (dir?.kind !== 'dir') return;
+      const entry = snapshot.children.get(dir.ino)?.find((child) => child.name.equals(Buffer.from(name)));
+      dir = entry && this.located(snapshot, entry.location);
+      path.push(name);
+    }
+    if (dir?.kind === 'dir') await this.directory(snapshot, dir, path.join('/'), visit);
+  }
+
+  private async snapshot(): Promise<Snapshot> {
+    const { fail } = this.source;
+    const snapshot: Snapshot = { inodes: new Map(), children: new Map(), extents: new Map() };
+    let kept = 0;
+    const keep = (data: Buffer) => {
+      kept += data.length;
+      if (kept > MAX_WALK_BYTES) throw fail(`has more than ${MAX_WALK_BYTES} bytes of names and extent items`);
+      return Buffer.from(data);
+    };
+    const first = { objectid: 0n, type: 0, offset: 0n };
+    const last = { objectid: LAST_KEY_OFFSET, type: 0xff, offset: LAST_KEY_OFFSET };
+    for await (const { key, data } of this.files.volume.items(this.files.tree, first, last)) {
+      if (key.type === ITEM_TYPE.inode) snapshot.inodes.set(key.objectid, this.files.parseInode(key.objectid, data));
+      if (key.type === ITEM_TYPE.dirIndex) {
+        const children = listOf(snapshot.children, key.objectid);
+        if (children.length === MAX_DIR_ENTRIES) throw fail(`has more than ${MAX_DIR_ENTRIES} names in a directory`);
+        for (const { name, location } of this.files.entries(data)) children.push({ name: keep(name), location });
+      }
+      if (key.type === ITEM_TYPE.extentData) listOf(snapshot.extents, key.objectid).push({ key, data: keep(data) });
+    }
+    return snapshot;
+  }
+
+  private async directory(snapshot: Snapshot, dir: Inode, path: string, visit: BtrfsVisit): Promise<void> {
+    if (this.visited.has(dir.ino)) throw this.source.fail(`has the directory /${path} linked twice`);
+    this.visited.add(dir.ino);
+    const names = new Set<string>();
+    for (const { name, location } of snapshot.children.get(dir.ino) ?? []) {
+      const text = this.component(name, path);
+      if (names.has(text)) throw this.source.fail(`has two entries named ${text} in /${path}`);
+      names.add(text);
+      const inode = this.located(snapshot, location);
+      const childPath = path ? `${path}/${text}` : text;
+      if (childPath.length > MAX_PATH) throw this.source.fail(`has a path longer than ${MAX_PATH} bytes`);
+      const extents = snapshot.extents.get(inode.ino) ?? [];
+      const target = inode.kind === 'link' ? await this.files.linkTarget(inode, childPath, extents) : undefined;
+      await visit({ ...stat(inode), path: childPath, ...(target === undefined ? {} : { target }) }, (write) =>
+        inode.kind === 'file' ? this.files.stream(inode, extents, Number.POSITIVE_INFINITY, write) : Promise.resolve(),
+      );
+      if (inode.kind === 'dir') await this.directory(snapshot, inode, childPath, visit);
+    }
+  }
+
+  /** The inode an entry names: a subvolume is left alone, an inode the tree lacks is damage. */
+  private located(snapshot: Snapshot, location: Key): Inode {
+    if (location.type !== ITEM_TYPE.inode) return subvolume(location);
+    const inode = snapshot.inodes.get(location.objectid);
+    if (!inode) throw this.source.fail(`has an entry for inode ${location.objectid}, which it lacks`);
+    return inode;
+  }
+
+  /** A name as a path component: valid UTF-8, no slash or NUL, not . or .. */
+  private component(name: Buffer, path: string): string {
+    const text = name.toString('utf8');
+    if (!Buffer.from(text).equals(name) || /[/\0]/.test(text) || text === '.' || text === '..')
+      throw this.source.fail(`has an entry named ${JSON.stringify(text)} in /${path}`);
+    return text;
+  }
 }
 
-/** `length` bytes at `position` in the partition; refused when they leave it. */
-async function readPartition(source: BtrfsSource, position: number, length: number): Promise<Buffer> {
-  if (position < 0 || length < 0 || position + length > source.size)
-    throw source.fail(`points outside its partition (${length} bytes at ${position})`);
-  const buffer = Buffer.alloc(length);
-  const { bytesRead } = await source.file.read(buffer, 0, length, source.offset + position);
-  if (bytesRead < length) throw source.fail('is cut short by the end of the image');
-  return buffer;
+const stat = ({ kind, mode, uid, gid, size }: Inode): BtrfsStat => ({ kind, mode, uid, gid, size });
+
+function listOf<K, V>(map: Map<K, V[]>, key: K): V[] {
+  const list = map.get(key) ?? [];
+  map.set(key, list);
+  return list;
 }

@@ -8,11 +8,9 @@ import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Context } from '../context.ts';
 import type { Arch } from '../core/arch.ts';
-import { CleanupStack } from '../core/cleanup.ts';
 import { inputError, isBakeError, usageError } from '../core/errors.ts';
 import type { SignedBy } from '../sysext/ddi-signature.ts';
-import { readableWithoutRoot, withExtractedImage } from '../sysext/extract.ts';
-import { mountImageReadOnly } from './disk.ts';
+import { withExtractedImage } from '../sysext/extract.ts';
 import { mountedTree, type PartitionRules, readInRoot, resolveInRoot } from './in-root.ts';
 
 /** A sysext's links resolve inside the sysext, as they do once merged. */
@@ -52,21 +50,6 @@ export async function detectFormat(path: string, offset = 0): Promise<SysextForm
   } finally {
     await file.close();
   }
-}
-
-/**
- * Passes `use` a tree holding the image's extension-release directory: copied out with the format's
- * userspace tool (no root, no loop device), or for btrfs from the image mounted read-only.
- */
-async function withReleaseDir<T>(
-  ctx: Context,
-  image: string,
-  format: SysextFormat,
-  use: (dir: string) => Promise<T>,
-): Promise<T> {
-  if (readableWithoutRoot(format)) return withExtractedImage(ctx, image, format, RELEASE_DIR, use);
-  await using stack = new CleanupStack(ctx.log);
-  return await use(await mountImageReadOnly(ctx, stack, image, 'read the sysext metadata'));
 }
 
 /** The image's filesystem, or the one verdict `bake` and `bake sysext lint` give for anything else. */
@@ -126,7 +109,8 @@ async function inspectFilesystem(
   expect: SysextExpectations,
 ): Promise<SysextInfo> {
   const format = await requireSysextFormat(file);
-  const release = await withReleaseDir(ctx, file, format, async (root) => {
+  // The release directory copied out by the format's reader: no root, no loop device.
+  const release = await withExtractedImage(ctx, file, format, RELEASE_DIR, async (root) => {
     // The image's own links resolve inside it, never on this host.
     const dir = await resolveInRoot(mountedTree(root), SYSEXT_RULES, `/${RELEASE_DIR}`, { followLast: true });
     const names = await readdir(join(root, dir)).catch(() => [] as string[]);

@@ -1,74 +1,157 @@
 /**
- * Reading a sysext image without root: no loop device, no mount. Each format's userspace tool copies the
- * image (or one folder of it) into a private temp dir, and ownership is read from the image's own
+ * Reading a sysext image without root: no loop device, no mount. Each format's userspace reader copies
+ * the image (or one folder of it) into a private temp dir, and ownership is read from the image's own
  * metadata, since the copy belongs to whoever made it. The copy is as hostile as the image: callers
  * resolve paths in it with the in-root helpers, and nothing in it is run or trusted for ownership.
- * btrfs is still mounted, as root: `btrfs restore -S` copies an image file without root too, but its
- * owners would have to be read from `btrfs inspect-internal dump-tree`, which is not wired up yet.
+ * squashfs, erofs and ext4 are copied by their tools; btrfs, whose tools cannot copy an image with its
+ * owners without root, by bake's own read-only reader (image/btrfs-read.ts), the image file read from
+ * offset 0 (a sysext has no partition table).
  */
-import { chmod, mkdir, readdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chmod, mkdir, open, readdir, symlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Context } from '../context.ts';
 import { tempDir } from '../core/cleanup.ts';
 import { inputError } from '../core/errors.ts';
+import { type BtrfsReader, type BtrfsStat, type BtrfsVisit, openBtrfs } from '../image/btrfs-read.ts';
 import { debugfsArgument } from '../image/e2fsprogs.ts';
 import type { SysextFormat } from '../image/sysext-file.ts';
+import { folderInside } from './confine.ts';
 import { walkTree } from './tree.ts';
 
-export type UserspaceFormat = Exclude<SysextFormat, 'btrfs'>;
-
-export function readableWithoutRoot(format: SysextFormat): format is UserspaceFormat {
-  return format !== 'btrfs';
-}
+const WHY = 'read sysext images without root';
 
 interface Reader {
-  tool: string;
-  /** argv that copies `folder` (relative, no leading slash; '' for all) of `image` into `tree`, which exists. */
-  extract(image: string, tree: string, folder: string): string[];
-  /** Exit codes that still mean the copy is there (unsquashfs: 2 for what a user cannot create, like device nodes). */
-  okCodes: readonly number[];
+  /** Copies `folder` (relative, no leading slash; '' for all) of `image` into `tree`, which exists. */
+  extract(ctx: Context, image: string, tree: string, folder: string): Promise<void>;
   owners(ctx: Context, image: string, paths: readonly string[]): Promise<Map<string, number>>;
 }
 
-/** debugfs reads its request with its own quoting: inside double quotes, "" is one quote. */
+/**
+ * A reader whose tool copies the image: `argv` makes the copy, and `okCodes` are the exit codes that
+ * still mean it is there (unsquashfs: 2 for what a user cannot create, like device nodes).
+ */
+function toolExtract(
+  format: SysextFormat,
+  tool: string,
+  argv: (image: string, tree: string, folder: string) => string[],
+  okCodes: readonly number[] = [0],
+): Reader['extract'] {
+  return async (ctx, image, tree, folder) => {
+    const result = await ctx.run.run(tool, argv(image, tree, folder), { readOnly: true, allowFailure: true, why: WHY });
+    if (!okCodes.includes(result.exitCode)) {
+      throw inputError(
+        `${image} cannot be read as a ${format} image (${tool} exit ${result.exitCode})`,
+        'rebuild it, or check that it was copied whole',
+      );
+    }
+  };
+}
 
-const READERS: Record<UserspaceFormat, Reader> = {
+const READERS: Record<SysextFormat, Reader> = {
   squashfs: {
-    tool: 'unsquashfs',
     // -f: the tree exists; -no-xattrs: nothing from the image's xattrs lands on this host.
-    extract: (image, tree, folder) => [
-      '-no-xattrs',
-      '-quiet',
-      '-no-progress',
-      '-f',
-      '-d',
-      tree,
-      image,
-      ...(folder ? [folder] : []),
-    ],
-    okCodes: [0, 2],
+    extract: toolExtract(
+      'squashfs',
+      'unsquashfs',
+      (image, tree, folder) => [
+        '-no-xattrs',
+        '-quiet',
+        '-no-progress',
+        '-f',
+        '-d',
+        tree,
+        image,
+        ...(folder ? [folder] : []),
+      ],
+      [0, 2],
+    ),
     owners: squashfsOwners,
   },
   erofs: {
-    tool: 'fsck.erofs',
     // erofs-utils 1.5 extracts the whole image; --no-preserve: our own owner and umask, never the image's.
-    extract: (image, tree) => [`--extract=${tree}`, '--no-preserve', '--overwrite', image],
-    okCodes: [0],
+    extract: toolExtract('erofs', 'fsck.erofs', (image, tree) => [
+      `--extract=${tree}`,
+      '--no-preserve',
+      '--overwrite',
+      image,
+    ]),
     owners: (ctx, image, paths) => ownersOneByOne(ctx, 'dump.erofs', paths, (path) => [`--path=/${path}`, image]),
   },
   ext4: {
-    tool: 'debugfs',
     // rdump of a folder lands as <dest>/<its name>; of '/' its entries land in <dest> itself.
-    extract: (image, tree, folder) => [
+    extract: toolExtract('ext4', 'debugfs', (image, tree, folder) => [
       '-R',
       `rdump /${folder ? debugfsArgument(folder, image) : ''} ${debugfsArgument(join(tree, dirname(folder)), tree)}`,
       image,
-    ],
-    okCodes: [0],
+    ]),
     owners: (ctx, image, paths) =>
       ownersOneByOne(ctx, 'debugfs', paths, (path) => ['-R', `stat ${debugfsArgument(`/${path}`, image)}`, image]),
   },
+  btrfs: {
+    extract: (ctx, image, tree, folder) =>
+      withBtrfsImage(ctx, image, (reader) =>
+        reader.walk(folder, async (entry, copy) => {
+          // The reader hands on plain component paths; each parent is checked to be a real folder too.
+          const parent = await folderInside(tree, dirname(entry.path), image);
+          await PLACE[entry.kind](ctx, join(parent, basename(entry.path)), entry, copy);
+        }),
+      ),
+    owners: (ctx, image) =>
+      withBtrfsImage(ctx, image, async (reader) => {
+        const owners = new Map<string, number>();
+        await reader.walk('', async (entry) => {
+          owners.set(entry.path, entry.uid);
+        });
+        return owners;
+      }),
+  },
 };
+
+/** How each kind of btrfs entry lands in the copy: created anew at `path`, never through what is there. */
+const PLACE: Record<
+  BtrfsStat['kind'],
+  (ctx: Context, path: string, ...visit: Parameters<BtrfsVisit>) => Promise<void>
+> = {
+  dir: async (_ctx, path) => {
+    await mkdir(path, { mode: 0o700 });
+  },
+  link: async (_ctx, path, entry) => {
+    await symlink(entry.target ?? '', path);
+  },
+  // Set-ID bits stay in the image; the copy is ours to read.
+  file: async (_ctx, path, entry, copy) => {
+    const file = await open(path, 'wx', (entry.mode & 0o777) | 0o600);
+    try {
+      await copy(async (bytes, position) => {
+        await file.write(bytes, 0, bytes.length, position);
+      });
+      await file.truncate(entry.size);
+    } finally {
+      await file.close();
+    }
+  },
+  // Device nodes, FIFOs and sockets are left out, as unsquashfs leaves out what a user cannot create.
+  other: async (ctx, _path, entry) => {
+    ctx.log.debug(`left out /${entry.path}: not a file, folder or link`);
+  },
+};
+
+/** The image as a btrfs filesystem from its first byte, read by bake's reader; refusals are input errors. */
+async function withBtrfsImage<T>(ctx: Context, image: string, use: (reader: BtrfsReader) => Promise<T>): Promise<T> {
+  await using scratch = await tempDir('bake-btrfs');
+  const file = await open(image, 'r');
+  try {
+    const { size } = await file.stat();
+    const fail = (problem: string) =>
+      inputError(
+        `${image} cannot be read as a btrfs image: it ${problem}`,
+        'rebuild it, or check that it was copied whole',
+      );
+    return await use(await openBtrfs({ file, offset: 0, size, fail, run: ctx.run, scratch: scratch.path }));
+  } finally {
+    await file.close();
+  }
+}
 
 /**
  * Copies `folder` of the image ('' for all of it) into a private temp dir and passes the copy's root to
@@ -77,25 +160,14 @@ const READERS: Record<UserspaceFormat, Reader> = {
 export async function withExtractedImage<T>(
   ctx: Context,
   image: string,
-  format: UserspaceFormat,
+  format: SysextFormat,
   folder: string,
   use: (tree: string) => Promise<T>,
 ): Promise<T> {
   await using work = await tempDir('bake-extract');
   const tree = join(work.path, 'tree');
   await mkdir(join(tree, dirname(folder)), { recursive: true });
-  const reader = READERS[format];
-  const result = await ctx.run.run(reader.tool, reader.extract(image, tree, folder), {
-    readOnly: true,
-    allowFailure: true,
-    why: 'read sysext images without root',
-  });
-  if (!reader.okCodes.includes(result.exitCode)) {
-    throw inputError(
-      `${image} cannot be read as a ${format} image (${reader.tool} exit ${result.exitCode})`,
-      'rebuild it, or check that it was copied whole',
-    );
-  }
+  await READERS[format].extract(ctx, image, tree, folder);
   await openFolders(tree);
   return await use(tree);
 }
@@ -104,7 +176,7 @@ export async function withExtractedImage<T>(
 export async function imageOwners(
   ctx: Context,
   image: string,
-  format: UserspaceFormat,
+  format: SysextFormat,
   tree: string,
 ): Promise<Map<string, number>> {
   const paths = (await walkTree(tree)).map((entry) => entry.path);
@@ -115,7 +187,7 @@ export async function imageOwners(
 async function squashfsOwners(ctx: Context, image: string): Promise<Map<string, number>> {
   const { stdout } = await ctx.run.run('unsquashfs', ['-lln', '-no-xattrs', '-d', '', image], {
     readOnly: true,
-    why: 'read sysext images without root',
+    why: WHY,
   });
   const owners = new Map<string, number>();
   for (const line of stdout.split('\n')) {
@@ -137,7 +209,7 @@ async function ownersOneByOne(
 ): Promise<Map<string, number>> {
   const owners = new Map<string, number>();
   for (const path of paths) {
-    const { stdout } = await ctx.run.run(tool, argv(path), { readOnly: true, why: 'read sysext images without root' });
+    const { stdout } = await ctx.run.run(tool, argv(path), { readOnly: true, why: WHY });
     const uid = /^(?:Uid|User):\s+(\d+)/m.exec(stdout);
     if (!uid) throw inputError(`${tool} could not tell who owns /${path}`, 'rebuild the image');
     owners.set(path, Number(uid[1]));

@@ -7,14 +7,12 @@ import { open, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Context } from '../context.ts';
 import { ARCHES, type Arch } from '../core/arch.ts';
-import { CleanupStack } from '../core/cleanup.ts';
 import { inputError, isBakeError } from '../core/errors.ts';
 import { parseKeyValueFile } from '../core/key-value.ts';
-import { mountImageReadOnly } from '../image/disk.ts';
 import { mountedTree, readInRoot, resolveInRoot } from '../image/in-root.ts';
 import { requireSysextFormat, SYSEXT_RULES } from '../image/sysext-file.ts';
 import { inspectDdi, isDdi, withVerifiedPayload } from './ddi.ts';
-import { imageOwners, readableWithoutRoot, withExtractedImage } from './extract.ts';
+import { imageOwners, withExtractedImage } from './extract.ts';
 import { FLATCAR_USR_COMMANDS } from './flatcar-usr.ts';
 import { EXTENSION_RELEASE_DIR, extensionReleasePath } from './release.ts';
 import { type TreeEntry, walkTree } from './tree.ts';
@@ -48,8 +46,8 @@ const UNIT_DIRS = ['usr/lib/systemd/system', 'usr/local/lib/systemd/system'];
 const EXEC_KEYS = /^(ExecStart|ExecStartPre|ExecStartPost|ExecStop|ExecStopPost|ExecReload|ExecCondition)=(.*)$/;
 
 /**
- * Lints a directory as is, or an image: copied out without root (ownership from the image's listing),
- * or for btrfs mounted read-only for the duration. A DDI's layout, hash tree and (given `certs`)
+ * Lints a directory as is, or an image: copied out without root (ownership from the image's listing).
+ * A DDI's layout, hash tree and (given `certs`)
  * signature are checked first, then its payload like a bare image.
  */
 export async function lintSysext(
@@ -68,13 +66,9 @@ export async function lintSysext(
 
 async function lintImage(ctx: Context, image: string, expect: LintExpectation): Promise<LintFinding[]> {
   const format = await requireSysextFormat(image);
-  if (readableWithoutRoot(format)) {
-    return withExtractedImage(ctx, image, format, '', async (tree) =>
-      lintTree(tree, expect, { from: 'listing', uids: await imageOwners(ctx, image, format, tree) }),
-    );
-  }
-  await using stack = new CleanupStack(ctx.log);
-  return await lintTree(await mountImageReadOnly(ctx, stack, image, 'look inside sysext images'), expect);
+  return withExtractedImage(ctx, image, format, '', async (tree) =>
+    lintTree(tree, expect, { from: 'listing', uids: await imageOwners(ctx, image, format, tree) }),
+  );
 }
 
 /** Malformed layouts (exit 3), a payload off its hash tree or a bad signature (exit 6) throw; the rest are findings. */

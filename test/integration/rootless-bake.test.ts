@@ -1,7 +1,7 @@
 /**
  * Issue 21's proof for `bake` itself: the CLI as a throw-away user without sudo, against the 127.0.0.1
- * mirror, bakes local sysexts on ROOT and on OEM, fetched and recipe-built ones, grows ROOT, and lints;
- * once more inside an unprivileged podman container. Any step that needed a loop device, a mount or
+ * mirror, bakes local sysexts (squashfs, erofs, btrfs) on ROOT and on OEM, fetched and recipe-built
+ * ones, grows ROOT, and lints; once more inside an unprivileged podman container. Any step that needed a loop device, a mount or
  * sudo would fail (the user has none), and the verbose log must name none. The images must pass the
  * filesystems' own checks and hold what a mounted install would (read back here as root, in the test only).
  */
@@ -105,17 +105,22 @@ test('bake as a user without root or sudo', { skip }, async (t) => {
     assert.equal(findings.find((f) => f.name === 'root or passwordless sudo')?.everyBake, false);
   });
 
-  await t.test('ROOT: a local sysext with its conf, a recipe built on the spot, ROOT grown', async () => {
+  await t.test('ROOT: local sysexts (one btrfs) with a conf, a recipe built on the spot, ROOT grown', async () => {
     const big = await bigSysext(user);
     await makeSysextImage(join(user.dir, 'hello.raw'), {
       name: 'hello',
       arch: 'x86-64',
       files: { 'usr/bin/hello': '#!/bin/sh\necho hello\n' },
     });
+    // Inspected by bake's own btrfs reader: no mount, so no root.
+    await makeSysextImage(join(user.dir, 'tree.raw'), { name: 'tree', arch: 'x86-64', format: 'btrfs' });
     await writeFile(join(user.dir, 'hello.conf'), '[Target]\nPath=/opt/extensions/hello\n');
     await user.give(user.dir);
     const run = await user.bake(
-      ['--json', '--release', RELEASE, '--output', 'root-out', 'big:big.raw', 'hello:hello.raw', 'docker@27.3.1'],
+      [
+        ...['--json', '--release', RELEASE, '--output', 'root-out'],
+        ...['big:big.raw', 'hello:hello.raw', 'tree:tree.raw', 'docker@27.3.1'],
+      ],
       { env },
     );
     assertBaked(run, 'bake to ROOT');
@@ -127,6 +132,7 @@ test('bake as a user without root or sudo', { skip }, async (t) => {
     for (const [name, file] of [
       ['big', 'big.raw'],
       ['hello', 'hello.raw'],
+      ['tree', 'tree.raw'],
     ] as const) {
       const installed = join(root, 'opt/extensions', name, file);
       assert.ok((await readFile(installed)).equals(await readFile(join(user.dir, file))), `${name} installed`);

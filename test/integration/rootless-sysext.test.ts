@@ -17,6 +17,7 @@ import { createContext } from '../../bake/context.ts';
 import { isRootUser } from '../../bake/core/exec.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { lintSysext } from '../../bake/sysext/lint.ts';
+import { sparseFile } from '../support/fixtures/files.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
 import { standInElf } from '../support/fixtures/upstream-elf.ts';
 import {
@@ -30,7 +31,13 @@ import {
 
 const USER = 'bake-rootless-test';
 const INSPECT = resolve(import.meta.dirname, '../support/inspect-sysext.ts');
+/** The formats bake builds without root; btrfs is built through a mount. */
 const ROOTLESS_FORMATS = ['squashfs', 'erofs', 'ext4'] as const;
+/** The formats bake reads without root: all of them (btrfs with bake's own reader). */
+const READABLE_FORMATS = [...ROOTLESS_FORMATS, 'btrfs'] as const;
+type ReadableFormat = (typeof READABLE_FORMATS)[number];
+/** What needs root, as the runner logs it (`+ argv`): none of it may appear. */
+const PRIVILEGED = /^\+ (sudo|losetup|mount|umount)\b/m;
 
 interface UserWorkspace extends ThrowAwayUser {
   /** Runs bake's pre-bake inspection alone (see test/support/inspect-sysext.ts) as the user. */
@@ -87,20 +94,23 @@ test('bake sysext pack --format btrfs without root or sudo is refused up front, 
 });
 
 /** An image of `tree` as the image tools make it by default: owners kept, links stored as they are. */
-async function rawImage(tree: string, image: string, format: (typeof ROOTLESS_FORMATS)[number]): Promise<string> {
+async function rawImage(tree: string, image: string, format: ReadableFormat): Promise<string> {
   const build: Record<typeof format, [string, string[]]> = {
     squashfs: ['mksquashfs', [tree, image, '-quiet', '-noappend']],
     erofs: ['mkfs.erofs', ['--quiet', image, tree]],
     ext4: ['mkfs.ext4', ['-q', '-F', '-d', tree, image, '8M']],
+    btrfs: ['mkfs.btrfs', ['-q', '-f', '--rootdir', tree, '--shrink', image]],
   };
   const [tool, args] = build[format];
+  // mkfs.btrfs formats a file that is there, at least its minimum size; --shrink trims it to the tree.
+  if (format === 'btrfs') await sparseFile(image, 256 * 1024 * 1024);
   await execa(tool, args);
   await chmod(image, 0o644);
   return image;
 }
 
 /** An image whose usr/bin/hello-hello belongs to uid 4321. */
-async function imageWithForeignOwner(dir: string, format: (typeof ROOTLESS_FORMATS)[number]): Promise<string> {
+async function imageWithForeignOwner(dir: string, format: ReadableFormat): Promise<string> {
   const tree = join(dir, `${format}-tree`);
   await mkdir(join(tree, 'usr/lib/extension-release.d'), { recursive: true });
   await mkdir(join(tree, 'usr/bin'));
@@ -110,16 +120,16 @@ async function imageWithForeignOwner(dir: string, format: (typeof ROOTLESS_FORMA
   return rawImage(tree, join(dir, `${format}-owned.raw`), format);
 }
 
-test('bake sysext lint and the pre-bake inspection read squashfs, erofs and ext4 images without root', {
+test('bake sysext lint and the pre-bake inspection read squashfs, erofs, ext4 and btrfs images without root', {
   skip,
 }, async (t) => {
   const ws = await userWorkspace(t);
   await writeFile(join(ws.dir, 'junk.raw'), randomBytes(128 * 1024));
-  for (const format of ROOTLESS_FORMATS) {
+  for (const format of READABLE_FORMATS) {
     const good = await makeSysextImage(join(ws.dir, `${format}/hello.raw`), { name: 'hello', arch: 'x86-64', format });
     const lint = await ws.bake(['sysext', 'lint', good.path]);
     assert.equal(lint.exitCode, 0, `${format}: ${lint.stderr}`);
-    assert.doesNotMatch(lint.stderr, /\+ sudo /, `${format}: nothing through sudo`);
+    assert.doesNotMatch(lint.stderr, PRIVILEGED, `${format}: no sudo, loop device or mount`);
     const inspected = await ws.inspect(good.path, 'hello');
     assert.equal(inspected.exitCode, 0, `${format}: ${inspected.stderr}`);
     assert.equal(inspected.stdout.trim(), format);
@@ -147,22 +157,30 @@ test('bake sysext lint and the pre-bake inspection read squashfs, erofs and ext4
   assert.deepEqual(left, [], 'no extracted copy left behind');
 });
 
-test('pack, lint and the pre-bake inspection work in an unprivileged podman container', { skip }, async (t) => {
+test('pack, lint and the pre-bake inspection (btrfs: lint and inspection) work in an unprivileged podman container', {
+  skip,
+}, async (t) => {
   const container = await unprivilegedContainer(t);
   const ws = await mkdtemp(join(tmpdir(), 'rootless-podman-'));
   t.after(() => rm(ws, { recursive: true, force: true }));
   await mkdir(join(ws, 'tree/usr/bin'), { recursive: true });
   await writeFile(join(ws, 'tree/usr/bin/hello'), standInElf('x86-64', 'hello'), { mode: 0o755 });
-  const script = ROOTLESS_FORMATS.map((format) =>
-    [
+  // btrfs is built out here (that needs root) and only read inside.
+  await makeSysextImage(join(ws, 'btrfs/hello.raw'), { name: 'hello', arch: 'x86-64', format: 'btrfs' });
+  const read = (format: ReadableFormat) => [
+    `node ${BAKE_CLI} sysext lint ${format}/hello.raw`,
+    `node --import ${TSX_LOADER} ${INSPECT} ${format}/hello.raw hello x86-64`,
+  ];
+  const script = [
+    ...ROOTLESS_FORMATS.flatMap((format) => [
       `node ${BAKE_CLI} sysext pack tree hello --format ${format} --output-dir ${format}`,
-      `node ${BAKE_CLI} sysext lint ${format}/hello.raw`,
-      `node --import ${TSX_LOADER} ${INSPECT} ${format}/hello.raw hello x86-64`,
-    ].join(' && '),
-  ).join(' && ');
+      ...read(format),
+    ]),
+    ...read('btrfs'),
+  ].join(' && ');
   const run = await container.run(ws, script);
   assert.equal(run.exitCode, 0, run.stderr);
-  for (const format of ROOTLESS_FORMATS) {
+  for (const format of READABLE_FORMATS) {
     assert.match(run.stdout, new RegExp(`^${format}/hello\\.raw: ok$`, 'm'), `${format} linted clean inside`);
     assert.match(run.stdout, new RegExp(`^${format}$`, 'm'), `${format} inspected inside`);
     const image = join(ws, format, 'hello.raw');
@@ -184,7 +202,7 @@ test('read without root, an extension-release that links to a host file is refus
   const tree = join(ws.dir, 'hostile-tree');
   await mkdir(join(tree, 'usr/lib/extension-release.d'), { recursive: true });
   await execa('ln', ['-s', hostFile, join(tree, 'usr/lib/extension-release.d/extension-release.hello')]);
-  for (const format of ROOTLESS_FORMATS) {
+  for (const format of READABLE_FORMATS) {
     const image = await rawImage(tree, join(ws.dir, `${format}-hostile.raw`), format);
     const inspected = await ws.inspect(image, 'hello');
     assert.equal(inspected.exitCode, 3, `${format}: ${inspected.stderr}`);
