@@ -179,6 +179,7 @@ export function ext4Store(ctx: Context, fs: Ext4AtOffset): PartitionStore {
       for (const [index, [path, want]] of checks.entries())
         checkWritten(fs, path, want, parseStat(fs, path, session.outputs[commands.length + index]!));
     },
+    pending: () => queue.length > 0,
   };
 }
 

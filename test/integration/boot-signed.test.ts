@@ -38,7 +38,7 @@ async function withHelloReplaced(ws: Workspace, baked: string, ddi: string, name
   await copyFile(baked, image);
   const ctx = createContext({});
   const root = { image, partition: findPartition(await readGpt(image), 'root', image), label: 'ROOT' };
-  const writer = new InRootWriter(ext4Store(ctx, root), PARTITION_RULES.root);
+  await using writer = new InRootWriter(ext4Store(ctx, root), PARTITION_RULES.root);
   await writer.installFile(ddi, HELLO);
   await writer.flush();
   return image;
