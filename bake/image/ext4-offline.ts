@@ -199,6 +199,7 @@ export function ext4Store(ctx: Context, session: Ext4Session): PartitionStore {
       const extents = await applyQueue(session, commands, files, checks);
       for (const [index, file] of files.entries()) await copyIntoExtents(ctx, session.fs, file, extents[index]!);
     },
+    pending: () => queue.length > 0,
   };
 }
 

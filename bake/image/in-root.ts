@@ -9,7 +9,8 @@
  * mounted partition and on an offline filesystem editor alike (ext4-offline.ts). The writers then only
  * ever name resolved, link-free parents and create the last component without following it, through a
  * PartitionStore: a mounted one here, debugfs on an unmounted ext4 in ext4-offline.ts (which queues its
- * writes until flush and reads in batches, so preload before and flush after).
+ * writes until flush and reads in batches, so preload before and flush after). A writer is held with
+ * `await using`: one left with queued writes fails loudly instead of losing them (see InRootWriter).
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
@@ -211,13 +212,24 @@ export interface PartitionStore {
   putSymlink(target: string, path: string): Promise<void>;
   /** Applies what the store queued (a store may defer its writes, and the reads of `from`, until then). */
   flush(): Promise<void>;
+  /** Whether writes are queued that only flush applies. */
+  pending(): boolean;
 }
 
 /**
  * Writes into one partition through a PartitionStore: every path is resolved inside it first, missing
  * directories are created one at a time, and each file or link is put at the resolved, link-free path.
+ *
+ * Held with `await using`. A store may queue its writes until flush, so a writer disposed with writes
+ * still queued throws an internal error: a forgotten flush would lose them without a word. A disposer
+ * cannot see whether an error is unwinding its scope, so the writer remembers its own failures and a
+ * caller whose write phase failed elsewhere says so with `abandon()`: on those paths the queued writes are
+ * dropped and the run's own error comes out, not this one.
  */
-export class InRootWriter {
+export class InRootWriter implements AsyncDisposable {
+  /** A write failed, or the caller gave up: disposal then leaves what is queued unapplied, without a word. */
+  private abandoned = false;
+
   constructor(
     private readonly store: PartitionStore,
     private readonly rules: PartitionRules,
@@ -225,18 +237,27 @@ export class InRootWriter {
 
   /** Reads at once what writing `paths` will look at, for a store whose tree reads in batches. */
   preload(paths: readonly string[]): Promise<void> {
-    return preloadResolution(this.store.tree, this.rules, paths);
+    return this.watched(() => preloadResolution(this.store.tree, this.rules, paths));
   }
 
   /** Applies every queued write: call it before anything else reads the partition. */
   flush(): Promise<void> {
-    return this.store.flush();
+    return this.watched(() => this.store.flush());
+  }
+
+  /** The write phase failed outside this writer: its queued writes are to be dropped, not reported. */
+  abandon(): void {
+    this.abandoned = true;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.abandoned || !this.store.pending()) return;
+    throw new Error(`internal: ${this.rules.label}'s writer was disposed with writes queued; flush it first`);
   }
 
   /** Copies a host file to `path`, root-owned 0644. */
-  async installFile(from: string, path: string, options: WriteOptions = {}): Promise<void> {
-    const final = await this.entryPath(path);
-    await this.store.putFile(from, final, options);
+  installFile(from: string, path: string, options: WriteOptions = {}): Promise<void> {
+    return this.watched(async () => this.store.putFile(from, await this.entryPath(path), options));
   }
 
   /** Writes `text` to `path`, root-owned 0644 (staged in a host temp file, flushed before it goes). */
@@ -249,8 +270,18 @@ export class InRootWriter {
   }
 
   /** Makes `path` a symlink to `target` (an OS path, stored as given), replacing what was there. */
-  async symlink(target: string, path: string): Promise<void> {
-    await this.store.putSymlink(target, await this.entryPath(path));
+  symlink(target: string, path: string): Promise<void> {
+    return this.watched(async () => this.store.putSymlink(target, await this.entryPath(path)));
+  }
+
+  /** Runs one write; if it fails, the run is unwinding and the queue is abandoned. */
+  private async watched<T>(write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (error) {
+      this.abandon();
+      throw error;
+    }
   }
 
   /** The resolved path of the entry `path` names, its parent created; never an existing directory. */
@@ -313,6 +344,7 @@ export function hostTreeStore(
       ),
     putSymlink: (target, path) => put(path, (temporary) => run('ln', ['-sn', target, temporary])),
     flush: async () => undefined,
+    pending: () => false,
   };
 }
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Context } from '../context.ts';
 import type { Arch } from '../core/arch.ts';
 import { inputError, isBakeError, usageError } from '../core/errors.ts';
-import type { SignedBy } from '../sysext/ddi-signature.ts';
+import type { SignedBy, VerifyingCert } from '../sysext/ddi-signature.ts';
 import { withExtractedImage } from '../sysext/extract.ts';
 import { mountedTree, type PartitionRules, readInRoot, resolveInRoot } from './in-root.ts';
 
@@ -73,8 +73,8 @@ export interface SysextExpectations {
   arch: Arch;
   /** The Flatcar version being baked, for images pinned with ID=flatcar and VERSION_ID. */
   osVersion?: string;
-  /** PEM certificates a signed DDI's signature must verify against (one of them); unsigned images pass. */
-  trustedCerts?: readonly string[];
+  /** Certificates (as read once) a signed DDI's signature must verify against (one of them); unsigned images pass. */
+  trustedCerts?: readonly VerifyingCert[];
 }
 
 /**

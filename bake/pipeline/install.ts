@@ -8,6 +8,7 @@ import type { Context } from '../context.ts';
 import { CleanupStack } from '../core/cleanup.ts';
 import { spaceError } from '../core/errors.ts';
 import { humanBytes } from '../core/units.ts';
+import type { PolicyFile } from '../flatcar/usr-systemd.ts';
 import { openBtrfsOffline } from '../image/btrfs-offline.ts';
 import { checkExt4, ext4Store, growExt4 } from '../image/ext4-offline.ts';
 import { Ext4Session } from '../image/ext4-session.ts';
@@ -55,10 +56,32 @@ export async function installIntoImage(
   );
   stack.defer('end debugfs on ROOT', async () => await root[Symbol.asyncDispose]());
   const grownBy = await makeRoomOnRoot(ctx, root, needed.root, report);
-  const writers: Record<PartitionName, InRootWriter | undefined> = {
-    root: new InRootWriter(ext4Store(ctx, root), PARTITION_RULES.root),
-    oem: oem?.writer,
-  };
+  await using rootWriter = new InRootWriter(ext4Store(ctx, root), PARTITION_RULES.root);
+  await using oemWriter = oem?.writer;
+  const writers: Record<PartitionName, InRootWriter | undefined> = { root: rootWriter, oem: oemWriter };
+  try {
+    await writeAll(writers, sysexts, trusted?.files ?? [], report);
+  } catch (error) {
+    // Also when OEM's writer failed: ROOT's queued writes are dropped with the image, and this is the error.
+    rootWriter.abandon();
+    throw error;
+  }
+  await rootWriter.flush();
+  await oemWriter?.flush();
+  await oem?.finish();
+  await checkExt4(ctx, root.fs);
+  return trusted
+    ? { grownBy, trust: { systemd: trusted.systemd, files: trusted.files.map(({ path }) => path) } }
+    : { grownBy };
+}
+
+/** Every sysext and trust file, through the partitions' writers; ROOT's are queued until its flush. */
+async function writeAll(
+  writers: Record<PartitionName, InRootWriter | undefined>,
+  sysexts: readonly InstallItem[],
+  files: readonly PolicyFile[],
+  report: Report,
+): Promise<void> {
   const writerFor = (partition: PartitionName) => writers[partition] ?? unexpected(partition);
   // ROOT's writer reads in batches and queues its writes: all reads first, all writes at the flush.
   const paths = pathsWritten(sysexts.map((sysext) => sysext.placement));
@@ -68,17 +91,10 @@ export async function installIntoImage(
     report(`${sysext.spec.name} → ${sysext.placement.osPath}`);
     await installSysext(writerFor, sysext);
   }
-  for (const file of trusted?.files ?? []) {
+  for (const file of files) {
     report(`ROOT:${file.path}`);
     await writerFor('root').writeText(file.path, file.text);
   }
-  await writers.root?.flush();
-  await oem?.writer.flush();
-  await oem?.finish();
-  await checkExt4(ctx, root.fs);
-  return trusted
-    ? { grownBy, trust: { systemd: trusted.systemd, files: trusted.files.map(({ path }) => path) } }
-    : { grownBy };
 }
 
 /** Grows ROOT (GPT, then the ext4 offline) when the sysexts do not fit in its free space; by how much. */

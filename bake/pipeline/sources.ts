@@ -19,7 +19,7 @@ import { LIMITS } from '../net/limits.ts';
 import type { DdiRequest } from '../sysext/ddi-signing.ts';
 import { parseSysupdateConf } from '../sysext/sysupdate.ts';
 import { bakeryUrls, type FetchCheck, imageFileName, type SysextSpec } from './plan.ts';
-import type { TrustPlan } from './trust.ts';
+import { type TrustPlan, verifyingCerts } from './trust.ts';
 
 export interface PreparedSysext {
   spec: SysextSpec;
@@ -222,7 +222,7 @@ export async function prepareSysext(
     name: spec.name,
     arch: options.arch,
     ...(options.osVersion ? { osVersion: options.osVersion } : {}),
-    trustedCerts: options.trust?.certificates.map((cert) => cert.from) ?? [],
+    trustedCerts: verifyingCerts(options.trust),
   });
   const file = fetched.file ?? imageFileName(spec, options.arch);
   if (options.trust?.requireSigned && !info.ddi?.signedBy)

@@ -21,6 +21,7 @@ import {
   trustProblem,
   USR_VERITY_DIR,
 } from '../flatcar/usr-systemd.ts';
+import type { VerifyingCert } from '../sysext/ddi-signature.ts';
 
 /** Where systemd looks first for verity certificates (an earlier directory's file of the same name wins). */
 export const VERITY_CERT_DIR = '/etc/verity.d';
@@ -155,6 +156,19 @@ function parseCertificate(file: string, pem: string): X509Certificate {
       'check that it is the signing certificate',
     );
   }
+}
+
+/**
+ * The certificates as the pre-bake check of signed DDIs takes them: the text validated here and installed
+ * on ROOT, so a --trust-cert file replaced after it was read cannot make a sysext verify against other bytes.
+ */
+export function verifyingCerts(trust: TrustPlan | undefined): VerifyingCert[] {
+  return (trust?.certificates ?? []).map(({ from, fingerprint, pem, notAfter }) => ({
+    cert: from,
+    fingerprint,
+    pem,
+    validTo: new Date(notAfter),
+  }));
 }
 
 /** The policy as --dry-run shows it: its text and the two places it may go. */

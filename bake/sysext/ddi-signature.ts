@@ -19,12 +19,18 @@ export interface SignedBy {
   fingerprint: string;
 }
 
-interface TrustedCert extends SignedBy {
+/**
+ * A certificate read and parsed once: the signature is checked against this text, never against its file
+ * again, so a file replaced after it was checked cannot change what verifies.
+ */
+export interface VerifyingCert extends SignedBy {
+  /** The certificate alone, PEM. */
+  pem: string;
   validTo: Date;
 }
 
 /** systemd reads PEM only and ignores anything else without a word, so a DER or junk file is refused here. */
-export async function loadCert(path: string): Promise<TrustedCert> {
+export async function loadCert(path: string): Promise<VerifyingCert> {
   const text = await readFile(path, 'latin1').catch(() => {
     throw inputError(`cannot read the certificate ${path}`, 'name a PEM certificate file');
   });
@@ -38,6 +44,7 @@ export async function loadCert(path: string): Promise<TrustedCert> {
     return {
       cert: path,
       fingerprint: cert.fingerprint256.replaceAll(':', '').toLowerCase(),
+      pem: cert.toString(),
       validTo: new Date(cert.validTo),
     };
   } catch {
@@ -50,15 +57,16 @@ export async function verifyRootHashSignature(
   ctx: Context,
   image: string,
   signature: DdiSignature,
-  certs: readonly string[],
+  certs: readonly VerifyingCert[],
 ): Promise<SignedBy> {
-  const trusted = await Promise.all(certs.map(loadCert));
   await using work = await tempDir('bake-ddi-signature');
   const content = join(work.path, 'roothash');
   const der = join(work.path, 'signature.p7s');
+  const trusted = join(work.path, 'trusted.pem');
   await writeFile(content, signature.rootHash);
   await writeFile(der, Buffer.from(signature.signature, 'base64'));
-  for (const cert of trusted) {
+  for (const cert of certs) {
+    await writeFile(trusted, cert.pem);
     const result = await ctx.run.run(
       'openssl',
       [
@@ -72,7 +80,7 @@ export async function verifyRootHashSignature(
         '-content',
         content,
         '-certfile',
-        cert.cert,
+        trusted,
         '-nointern',
         '-noverify',
         '-out',
@@ -91,7 +99,7 @@ export async function verifyRootHashSignature(
     return { cert: cert.cert, fingerprint: cert.fingerprint };
   }
   throw verifyError(
-    `${image}: its signature does not verify against ${certs.join(', ')}`,
+    `${image}: its signature does not verify against ${certs.map((cert) => cert.cert).join(', ')}`,
     'it was signed with another key, or changed after signing: pass the right --cert, or get the image again',
   );
 }

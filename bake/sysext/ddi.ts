@@ -21,7 +21,7 @@ import {
   ddiPartitionRole,
   verityPartitionUuids,
 } from './ddi-layout.ts';
-import { type SignedBy, verifyRootHashSignature } from './ddi-signature.ts';
+import { type SignedBy, type VerifyingCert, verifyRootHashSignature } from './ddi-signature.ts';
 import {
   computeVerifiedRootHash,
   type FileRange,
@@ -181,7 +181,7 @@ function signatureFields(image: string, json: unknown): DdiSignature {
 export async function verifyDdi(
   ctx: Context,
   info: DdiInfo,
-  options: { certs: readonly string[]; copyPayloadTo?: string },
+  options: { certs: readonly VerifyingCert[]; copyPayloadTo?: string },
 ): Promise<DdiVerdict> {
   const file = await open(info.image, 'r');
   const copy = options.copyPayloadTo ? await open(options.copyPayloadTo, 'wx', 0o600) : undefined;
@@ -221,7 +221,7 @@ function checkRootHash(info: DdiInfo, rootHash: string): void {
 export async function withVerifiedPayload<T>(
   ctx: Context,
   info: DdiInfo,
-  certs: readonly string[],
+  certs: readonly VerifyingCert[],
   use: (payload: string, verdict: DdiVerdict) => Promise<T>,
 ): Promise<T> {
   await using work = await tempDir('bake-ddi');

@@ -12,6 +12,7 @@ import { parseKeyValueFile } from '../core/key-value.ts';
 import { mountedTree, readInRoot, resolveInRoot } from '../image/in-root.ts';
 import { requireSysextFormat, SYSEXT_RULES } from '../image/sysext-file.ts';
 import { inspectDdi, isDdi, withVerifiedPayload } from './ddi.ts';
+import { loadCert } from './ddi-signature.ts';
 import { imageOwners, withExtractedImage } from './extract.ts';
 import { FLATCAR_USR_COMMANDS } from './flatcar-usr.ts';
 import { EXTENSION_RELEASE_DIR, extensionReleasePath } from './release.ts';
@@ -82,7 +83,9 @@ async function lintDdi(ctx: Context, image: string, expect: LintExpectation): Pr
       message: `partitions for ${ddi.arch}, expected ${expect.arch}`,
     });
   if (expect.certs?.length && !ddi.signature) findings.push(unsignedFinding(image));
-  return withVerifiedPayload(ctx, ddi, expect.certs ?? [], async (payload) => [
+  // Read only when there is a signature to check them against, as before: an unsigned DDI is a finding.
+  const certs = ddi.signature ? await Promise.all((expect.certs ?? []).map(loadCert)) : [];
+  return withVerifiedPayload(ctx, ddi, certs, async (payload) => [
     ...findings,
     ...(await lintImage(ctx, payload, { ...expect, arch: expect.arch ?? ddi.arch })),
   ]);

@@ -84,7 +84,7 @@ export async function writeOemPartition(
   const files: OemFiles = { grubCfg: grubConfig(spec), oemRelease: oemRelease(spec, sysext?.extensionRelease ?? []) };
   const partition = findPartition(await readGpt(image), 'oem', image);
   const offline = await openBtrfsOffline(ctx, stack, { image, partition, label: 'OEM' });
-  const oem = new InRootWriter(offline.store, PARTITION_RULES.oem);
+  await using oem = new InRootWriter(offline.store, PARTITION_RULES.oem);
   if (sysext) {
     files.sysextName = `oem-${spec.id}-${version}.raw`;
     await oem.installFile(sysext.path, `/sysext/${files.sysextName}`, { preserveTimes: true });

@@ -40,7 +40,7 @@ async function withHelloReplaced(ws: Workspace, baked: string, ddi: string, name
   const ctx = createContext({});
   const root = { image, partition: findPartition(await readGpt(image), 'root', image), label: 'ROOT' };
   await using session = new Ext4Session(ctx, root, { write: true });
-  const writer = new InRootWriter(ext4Store(ctx, session), PARTITION_RULES.root);
+  await using writer = new InRootWriter(ext4Store(ctx, session), PARTITION_RULES.root);
   await writer.installFile(ddi, HELLO);
   await writer.flush();
   return image;

@@ -2,7 +2,8 @@
  * The offline ROOT writer (bake/image/ext4-offline.ts) reads and writes in batches: an install runs as
  * many debugfs processes for six sysexts as for one, with links in ROOT (relative, and a slow one whose
  * target lives in a data block) that send the writes elsewhere inside ROOT. debugfs does not fail when a
- * command does: a write that cannot be done still fails the flush.
+ * command does: a write that cannot be done still fails the flush. A writer disposed with writes still
+ * queued (a forgotten flush) fails loudly, unless the run is already failing, whose error then comes out.
  */
 
 import assert from 'node:assert/strict';
@@ -12,7 +13,7 @@ import { basename, dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { execa } from 'execa';
 import { createContext } from '../../bake/context.ts';
-import { BakeError, isBakeError } from '../../bake/core/errors.ts';
+import { BakeError, exitCodeFor, isBakeError } from '../../bake/core/errors.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { Ext4Tree, ext4Store } from '../../bake/image/ext4-offline.ts';
 import { Ext4Session } from '../../bake/image/ext4-session.ts';
@@ -101,7 +102,7 @@ test('a write debugfs cannot do fails the flush', async (t) => {
   await writeFile(big, randomBytes(24 * 1024 * 1024));
   const fs = { image, partition: findPartition(await readGpt(image), 'root', image), label: 'ROOT' };
   await using session = new Ext4Session(createContext(), fs, { write: true });
-  const writer = new InRootWriter(ext4Store(createContext(), session), PARTITION_RULES.root);
+  await using writer = new InRootWriter(ext4Store(createContext(), session), PARTITION_RULES.root);
   await writer.installFile(big, '/opt/big.raw');
   await assert.rejects(writer.flush(), (error) => error instanceof BakeError && error.kind === 'tool');
 });
@@ -146,4 +147,70 @@ test('Ctrl-C during a debugfs batch ends it as interrupted, with no debugfs left
   }
   const left = await execa('pgrep', ['-f', basename(image)], { reject: false });
   assert.equal(left.stdout, '', 'no debugfs is left on the image');
+});
+
+/** A small disk (ROOT with /opt and /etc/extensions), a host file to install, and what ROOT holds. */
+async function smallDisk(t: CleanupHost, oemTree?: string) {
+  const dir = await withTempDir(t, 'bake-ext4-dispose');
+  const rootTree = join(dir, 'root');
+  for (const path of ['opt', 'etc/extensions']) await mkdir(join(rootTree, path), { recursive: true });
+  const image = join(dir, 'disk.bin');
+  await makeFlatcarDisk(image, { rootTree, ...(oemTree ? { oemTree } : {}) });
+  const file = join(dir, 'mark');
+  await writeFile(file, 'mark\n');
+  const fs = { image, partition: findPartition(await readGpt(image), 'root', image), label: 'ROOT' };
+  const rootHolds = async (path: string) => {
+    await using session = new Ext4Session(createContext(), fs, { write: false });
+    return new Ext4Tree(session).kind(path);
+  };
+  return { dir, image, file, fs, rootHolds };
+}
+
+test('a writer disposed with a write still queued fails with an internal error; flushed, it does not', async (t) => {
+  const disk = await smallDisk(t);
+  const forgotten = async () => {
+    await using session = new Ext4Session(createContext(), disk.fs, { write: true });
+    await using writer = new InRootWriter(ext4Store(createContext(), session), PARTITION_RULES.root);
+    await writer.installFile(disk.file, '/opt/forgotten');
+  };
+  await assert.rejects(forgotten(), (error) => !isBakeError(error) && exitCodeFor(error) === 70);
+  assert.equal(await disk.rootHolds('/opt/forgotten'), undefined, 'the queued write was not applied');
+  {
+    await using session = new Ext4Session(createContext(), disk.fs, { write: true });
+    await using writer = new InRootWriter(ext4Store(createContext(), session), PARTITION_RULES.root);
+    await writer.installFile(disk.file, '/opt/flushed');
+    await writer.flush();
+  }
+  assert.equal(await disk.rootHolds('/opt/flushed'), 'file');
+});
+
+test('a write that fails with others queued: its own error comes out, and the queue is dropped', async (t) => {
+  const disk = await smallDisk(t);
+  const failing = async () => {
+    await using session = new Ext4Session(createContext(), disk.fs, { write: true });
+    await using writer = new InRootWriter(ext4Store(createContext(), session), PARTITION_RULES.root);
+    await writer.installFile(disk.file, '/opt/queued');
+    await writer.installFile(disk.file, '/usr/lib/refused');
+  };
+  await assert.rejects(failing(), (error) => isBakeError(error) && error.kind === 'input');
+  assert.equal(await disk.rootHolds('/opt/queued'), undefined);
+});
+
+test('an install failing on OEM with ROOT writes queued reports the OEM error, not the queue', async (t) => {
+  const oemTree = await withTempDir(t, 'bake-ext4-oem');
+  await mkdir(join(oemTree, 'extensions'));
+  // s1's directory on OEM is a link to itself: refused (input) after s0's link on ROOT was queued.
+  await symlink('s1', join(oemTree, 'extensions/s1'));
+  const disk = await smallDisk(t, oemTree);
+  const items: InstallItem[] = ['s0', 's1'].map((name) => ({
+    spec: { name },
+    image: disk.file,
+    bytes: 5,
+    placement: placeSysext(name, `${name}.raw`, { partition: 'oem', dir: '/extensions' }, undefined, false),
+  }));
+  await assert.rejects(
+    installIntoImage(createContext(), disk.image, items, () => undefined),
+    (error) => isBakeError(error) && error.kind === 'input',
+  );
+  assert.equal(await disk.rootHolds('/etc/extensions/s0.raw'), undefined);
 });

@@ -38,15 +38,14 @@ async function installMounted(t: TestContext, image: string, request: RootlessIn
   const ctx = createContext();
   await using stack = new CleanupStack();
   const table = await readGpt(image);
-  const writers: Partial<Record<PartitionName, PartitionWriter>> = {};
-  for (const [partition, fstype] of [
-    ['root', 'ext4'],
-    ['oem', 'btrfs'],
-  ] as const) {
+  const mountedWriter = async (partition: PartitionName, fstype: 'ext4' | 'btrfs') => {
     const device = await attachPartition(ctx, stack, image, findPartition(table, partition, image));
     const mounted = await mountDevice(ctx, stack, device.device, fstype, partition);
-    writers[partition] = new PartitionWriter(ctx, mounted.path, PARTITION_RULES[partition]);
-  }
+    return new PartitionWriter(ctx, mounted.path, PARTITION_RULES[partition]);
+  };
+  await using root = await mountedWriter('root', 'ext4');
+  await using oem = await mountedWriter('oem', 'btrfs');
+  const writers: Record<PartitionName, PartitionWriter> = { root, oem };
   for (const item of request.items) {
     const placement = placeSysext(
       item.name,
@@ -55,7 +54,7 @@ async function installMounted(t: TestContext, image: string, request: RootlessIn
       undefined,
       item.conf !== undefined,
     );
-    await installSysext((partition) => writers[partition]!, {
+    await installSysext((partition) => writers[partition], {
       placement,
       image: item.image,
       ...(item.conf ? { conf: item.conf } : {}),

@@ -116,7 +116,7 @@ async function mountedRoute(image: string, vendor: VendorId, oemFiles: string): 
   await grown.detach();
   const oem = await attachPartition(ctx, stack, image, findPartition(await readGpt(image), 'oem', image));
   const mounted = await mountDevice(ctx, stack, oem.device, 'btrfs', 'OEM');
-  const writer = new PartitionWriter(ctx, mounted.path, PARTITION_RULES.oem);
+  await using writer = new PartitionWriter(ctx, mounted.path, PARTITION_RULES.oem);
   for (const entry of await walkTree(oemFiles)) {
     if (entry.kind !== 'file') continue;
     await writer.installFile(join(oemFiles, entry.path), `/${entry.path}`, { preserveTimes: true });

@@ -24,6 +24,7 @@ import { type BuildRequest, type BuiltImage, buildRepository } from '../../bake/
 import { startRepoServer } from '../../bake/repo/serve.ts';
 import { parseBuildList } from '../../bake/repo/versions-file.ts';
 import { DDI_PARTITION_TYPES } from '../../bake/sysext/ddi-layout.ts';
+import { loadCert } from '../../bake/sysext/ddi-signature.ts';
 import { parseSysupdateConf, sysupdateConfs } from '../../bake/sysext/sysupdate.ts';
 import { assertNothingLeft, assertOneLineError, runBake, type Workspace, workspace } from '../support/bake-cli.ts';
 import { createSigningKey } from '../support/fixtures/gpg.ts';
@@ -89,11 +90,11 @@ async function writeAt(image: string, offset: number, bytes: Buffer): Promise<vo
 }
 
 const lint = (ws: Workspace, image: string, ...args: string[]) => runBake(ws, ['sysext', 'lint', image, ...args]);
-const inspect = (image: string, trustedCerts?: string[]) =>
+const inspect = async (image: string, certFiles?: string[]) =>
   inspectSysext(createContext({ log: memoryLogger() }), image, {
     name: 'hello',
     arch: 'x86-64',
-    ...(trustedCerts ? { trustedCerts } : {}),
+    ...(certFiles ? { trustedCerts: await Promise.all(certFiles.map(loadCert)) } : {}),
   });
 const X86 = DDI_PARTITION_TYPES['x86-64'];
 

@@ -8,9 +8,11 @@ import { parseArch } from '../../bake/core/arch.ts';
 import { exitCodeFor, oneLine } from '../../bake/core/errors.ts';
 import { memoryLogger } from '../../bake/core/log.ts';
 import { inspectSysext } from '../../bake/image/sysext-file.ts';
+import { loadCert } from '../../bake/sysext/ddi-signature.ts';
 
-const [image = '', name = '', arch = '', ...trustedCerts] = process.argv.slice(2);
+const [image = '', name = '', arch = '', ...certFiles] = process.argv.slice(2);
 try {
+  const trustedCerts = await Promise.all(certFiles.map(loadCert));
   const info = await inspectSysext(createContext({ log: memoryLogger() }), image, {
     name,
     arch: parseArch(arch),
