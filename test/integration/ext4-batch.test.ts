@@ -161,7 +161,7 @@ async function smallDisk(t: CleanupHost, oemTree?: string) {
   const fs = { image, partition: findPartition(await readGpt(image), 'root', image), label: 'ROOT' };
   const rootHolds = async (path: string) => {
     await using session = new Ext4Session(createContext(), fs, { write: false });
-    return new Ext4Tree(session).kind(path);
+    return await new Ext4Tree(session).kind(path);
   };
   return { dir, image, file, fs, rootHolds };
 }
