@@ -12,6 +12,7 @@ import { CleanupStack, tempDir } from '../core/cleanup.ts';
 import { verifyError } from '../core/errors.ts';
 import { parseKeyValueFile } from '../core/key-value.ts';
 import { openBtrfs } from '../image/btrfs-read.ts';
+import { Debugfs, debugfsQuote, parseStat } from '../image/e2fsprogs.ts';
 import { type GptPartition, readGpt } from '../image/gpt.ts';
 import type { ResolvedRelease } from './release.ts';
 
@@ -23,6 +24,8 @@ const USR_A = { number: 3, label: 'USR-A' };
 const MAX_LINKS = 40;
 /** os-release is a few hundred bytes; anything this big is not one. */
 const MAX_OS_RELEASE_BYTES = 64 * 1024;
+/** PATH_MAX less its NUL: no longer symlink target can be followed. */
+const MAX_LINK_BYTES = 4095;
 const HINT = "the mirror serves another release (or board) under this release's name; check --release-url";
 
 /** What a path inside USR is, as lstat would say. */
@@ -186,35 +189,36 @@ async function btrfsReader(ctx: Context, stack: CleanupStack, image: string, usr
   };
 }
 
-/** debugfs reads ext2 in the image file itself (`image?offset=N`), unprivileged and without a loop device. */
-async function debugfsReader(ctx: Context, _stack: CleanupStack, image: string, usr: GptPartition): Promise<UsrReader> {
-  const source = `${image}?offset=${usr.offsetBytes}`;
-  const debugfs = async (request: string) =>
-    (
-      await ctx.run.run('debugfs', ['-c', '-R', request, source], {
-        readOnly: true,
-        allowFailure: true,
-        why: "read the image's os-release",
-      })
-    ).stdout;
+/**
+ * debugfs reads ext2 in the image file itself (`image?offset=N`), unprivileged and without a loop device:
+ * one process for the whole check, paths quoted as debugfs reads them, its stat parsed as the install
+ * parses it (e2fsprogs.ts).
+ */
+async function debugfsReader(ctx: Context, stack: CleanupStack, image: string, usr: GptPartition): Promise<UsrReader> {
+  const fs = { image, partition: usr, label: 'USR' };
+  const debugfs = Debugfs.open(ctx, fs, { write: false });
+  stack.defer('end debugfs on USR', () => debugfs[Symbol.asyncDispose]());
+  const output = async (command: string, path: string) =>
+    (await debugfs.session([`${command} ${debugfsQuote(fs, path)}`])).outputs[0]!;
+  const stat = async (path: string) => parseStat(fs, path, await output('stat', path));
   return {
     async lookup(fsPath) {
-      const stat = await debugfs(`stat ${fsPath}`);
-      const type = /Type: (\w+)/.exec(stat)?.[1];
-      if (type === undefined) return { kind: 'missing' };
-      if (type === 'symlink')
-        return { kind: 'link', target: /Fast link dest: "(.*)"$/m.exec(stat)?.[1] ?? (await debugfs(`cat ${fsPath}`)) };
-      return { kind: type === 'regular' ? 'file' : type === 'directory' ? 'dir' : 'other' };
+      const entry = await stat(fsPath);
+      if (!entry) return { kind: 'missing' };
+      if (entry.kind !== 'link') return { kind: entry.kind };
+      if (entry.size > MAX_LINK_BYTES) throw refuse(`has a symlink of ${entry.size} bytes at ${fsPath}`);
+      return { kind: 'link', target: (entry.fastLink ?? (await output('cat', fsPath))).toString('utf8') };
     },
     async read(fsPath) {
       // debugfs prints the whole file: its size first, so a huge one is never read into memory.
-      const size = Number(/Size: (\d+)/.exec(await debugfs(`stat ${fsPath}`))?.[1] ?? Infinity);
+      const size = (await stat(fsPath))?.size ?? Number.POSITIVE_INFINITY;
       if (size > MAX_OS_RELEASE_BYTES) throw refuse(`is larger than ${MAX_OS_RELEASE_BYTES} bytes`);
-      return debugfs(`cat ${fsPath}`);
+      return (await output('cat', fsPath)).toString('utf8');
     },
     async list(fsPath) {
       // `ls -p` prints `/inode/mode/uid/gid/name/size/` per entry; a missing directory prints none.
-      const names = (await debugfs(`ls -p ${fsPath}`)).split('\n').map((line) => line.split('/')[5] ?? '');
+      const listing = (await output('ls -p', fsPath)).toString('utf8');
+      const names = listing.split('\n').map((line) => line.split('/')[5] ?? '');
       return names.filter((name) => name !== '' && name !== '.' && name !== '..');
     },
   };
