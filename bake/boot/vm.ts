@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from '../context.ts';
 import { ARCHES } from '../core/arch.ts';
-import { BakeError } from '../core/errors.ts';
+import { BakeError, interruptedError } from '../core/errors.ts';
 import { createRunner } from '../core/exec.ts';
 import { type Accel, type AccelChoice, chooseAccel } from './accel.ts';
 import { prepareDisk, type VmDisk } from './disk.ts';
@@ -44,7 +44,7 @@ export async function prepareVm(ctx: Context, options: VmBaseOptions): Promise<V
 export async function runInteractive(ctx: Context, args: readonly string[]): Promise<number> {
   const result = await ctx.run.run(QEMU, args, { why: 'boot the image', inherit: true, allowFailure: true });
   // A stopped qemu is not a failed one to execa; Ctrl-C must still end bake as interrupted.
-  if (ctx.signal.aborted) throw ctx.signal.reason;
+  if (ctx.signal.aborted) throw interruptedError(ctx.signal, 'running qemu');
   return result.exitCode;
 }
 
@@ -109,6 +109,6 @@ export async function runHeadless(
   } catch (error) {
     if (!stop.signal.aborted || ctx.signal.aborted) throw error;
   }
-  if (ctx.signal.aborted) throw ctx.signal.reason;
+  if (ctx.signal.aborted) throw interruptedError(ctx.signal, 'booting the image');
   return { ending, seconds: Math.round((Date.now() - started) / 1000), serial: await readLog(options.serialLog) };
 }
