@@ -347,10 +347,3 @@ export function hostTreeStore(
     pending: () => false,
   };
 }
-
-/** Writes into one mounted partition (see hostTreeStore). */
-export class PartitionWriter extends InRootWriter {
-  constructor(ctx: Context, hostRoot: string, rules: PartitionRules) {
-    super(hostTreeStore(ctx, hostRoot, rules.label, { privileged: true }), rules);
-  }
-}

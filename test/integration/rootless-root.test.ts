@@ -14,14 +14,14 @@ import { CleanupStack } from '../../bake/core/cleanup.ts';
 import { isRootUser } from '../../bake/core/exec.ts';
 import { attachPartition, mountDevice } from '../../bake/image/disk.ts';
 import { findPartition, readGpt } from '../../bake/image/gpt.ts';
-import { PartitionWriter } from '../../bake/image/in-root.ts';
+import type { InRootWriter } from '../../bake/image/in-root.ts';
 import { installSysext } from '../../bake/image/install.ts';
 import { PARTITION_RULES, type PartitionName, parseInstallTarget, placeSysext } from '../../bake/image/placement.ts';
 import { mountImage } from '../support/bake-cli.ts';
 import { makeFlatcarDisk } from '../support/fixtures/disk-image.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
 import type { RootlessInstallRequest } from '../support/rootless-install.ts';
-import { assertChecksPass, describeTree } from '../support/rootless-judge.ts';
+import { assertChecksPass, describeTree, mountedWriter } from '../support/rootless-judge.ts';
 import { type ThrowAwayUser, TSX_LOADER, throwAwayUser } from '../support/unprivileged.ts';
 
 const USER = 'bake-rootless-img';
@@ -38,14 +38,14 @@ async function installMounted(t: TestContext, image: string, request: RootlessIn
   const ctx = createContext();
   await using stack = new CleanupStack();
   const table = await readGpt(image);
-  const mountedWriter = async (partition: PartitionName, fstype: 'ext4' | 'btrfs') => {
+  const mounted = async (partition: PartitionName, fstype: 'ext4' | 'btrfs') => {
     const device = await attachPartition(ctx, stack, image, findPartition(table, partition, image));
-    const mounted = await mountDevice(ctx, stack, device.device, fstype, partition);
-    return new PartitionWriter(ctx, mounted.path, PARTITION_RULES[partition]);
+    const mount = await mountDevice(ctx, stack, device.device, fstype, partition);
+    return mountedWriter(ctx, mount.path, PARTITION_RULES[partition]);
   };
-  await using root = await mountedWriter('root', 'ext4');
-  await using oem = await mountedWriter('oem', 'btrfs');
-  const writers: Record<PartitionName, PartitionWriter> = { root, oem };
+  await using root = await mounted('root', 'ext4');
+  await using oem = await mounted('oem', 'btrfs');
+  const writers: Record<PartitionName, InRootWriter> = { root, oem };
   for (const item of request.items) {
     const placement = placeSysext(
       item.name,

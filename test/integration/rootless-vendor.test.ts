@@ -19,7 +19,6 @@ import { isRootUser } from '../../bake/core/exec.ts';
 import { attachPartition, mountDevice } from '../../bake/image/disk.ts';
 import { FLATCAR_PARTITIONS, findPartition, readGpt } from '../../bake/image/gpt.ts';
 import { resizeLastPartition } from '../../bake/image/gpt-resize.ts';
-import { PartitionWriter } from '../../bake/image/in-root.ts';
 import { PARTITION_RULES } from '../../bake/image/placement.ts';
 import { walkTree } from '../../bake/sysext/tree.ts';
 import { layoutTarget } from '../../bake/vendor/layout.ts';
@@ -29,7 +28,7 @@ import { bootableDiskOptions } from '../support/fixtures/bootable.ts';
 import { makeFlatcarDisk } from '../support/fixtures/disk-image.ts';
 import { makeSysextImage } from '../support/fixtures/sysext.ts';
 import { withTempDir } from '../support/fixtures.ts';
-import { assertChecksPass, describeTree } from '../support/rootless-judge.ts';
+import { assertChecksPass, describeTree, mountedWriter } from '../support/rootless-judge.ts';
 import type { RootlessVendorRequest } from '../support/rootless-vendor.ts';
 import { type ThrowAwayUser, TSX_LOADER, throwAwayUser } from '../support/unprivileged.ts';
 import { type VendorFixture, vendorFixtureForFile } from '../support/vendor-fixture.ts';
@@ -116,7 +115,7 @@ async function mountedRoute(image: string, vendor: VendorId, oemFiles: string): 
   await grown.detach();
   const oem = await attachPartition(ctx, stack, image, findPartition(await readGpt(image), 'oem', image));
   const mounted = await mountDevice(ctx, stack, oem.device, 'btrfs', 'OEM');
-  await using writer = new PartitionWriter(ctx, mounted.path, PARTITION_RULES.oem);
+  await using writer = mountedWriter(ctx, mounted.path, PARTITION_RULES.oem);
   for (const entry of await walkTree(oemFiles)) {
     if (entry.kind !== 'file') continue;
     await writer.installFile(join(oemFiles, entry.path), `/${entry.path}`, { preserveTimes: true });

@@ -1,13 +1,21 @@
 /**
  * How the rootless tests judge an image: the filesystems' and the partition table's own checks, and a
- * mounted tree described for comparison with a mounted install (as root, in the test only).
+ * mounted tree described for comparison with a mounted install (as root, in the test only), which
+ * `mountedWriter` makes.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { lstat, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import type { Context } from '../../bake/context.ts';
 import { findPartition, readGpt } from '../../bake/image/gpt.ts';
+import { hostTreeStore, InRootWriter, type PartitionRules } from '../../bake/image/in-root.ts';
+
+/** Writes into a partition mounted at `hostRoot`, as root, as bake's install once did. */
+export function mountedWriter(ctx: Context, hostRoot: string, rules: PartitionRules): InRootWriter {
+  return new InRootWriter(hostTreeStore(ctx, hostRoot, rules.label, { privileged: true }), rules);
+}
 
 /** Every entry of a mounted tree: type, owner, mode, and the link target or content hash (not times). */
 export async function describeTree(root: string): Promise<Record<string, string>> {
