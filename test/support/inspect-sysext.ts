@@ -1,6 +1,6 @@
 /**
  * bake's pre-bake sysext inspection on its own, reporting as the CLI does (one line, exit code by error
- * kind): for tests that run it as another user, since `bake` asks for root before it inspects anything.
+ * kind): for tests that run it alone as another user, without a release to bake around it.
  * Usage: node --import tsx/esm inspect-sysext.ts <image> <name> <arch> [trusted-cert.pem ...]
  */
 import { createContext } from '../../bake/context.ts';
