@@ -126,6 +126,10 @@ const PLACE: Record<
         await file.write(bytes, 0, bytes.length, position);
       });
       await file.truncate(entry.size);
+    } catch (error) {
+      // A size no file here can have is the image's claim, not a failure of bake's.
+      if ((error as NodeJS.ErrnoException).code !== 'EFBIG') throw error;
+      throw inputError(`/${entry.path} in the image claims ${entry.size} bytes, more than any file here can hold`);
     } finally {
       await file.close();
     }

@@ -35,6 +35,7 @@ import { fixtureRunner } from '../support/fixtures/run.ts';
 
 const MIB = 1024 * 1024;
 const SUPERBLOCK = 0x1_0000;
+const INODE_SIZE = 16;
 const INODE_UID = 44;
 const INODE_MODE = 52;
 /** A uid no file of the host or the fixture has, so its inode item is found by it. */
@@ -220,6 +221,22 @@ test('extraction copies files, folders and links without following any, and take
     assert.deepEqual(await readdir(join(copy, 'usr/lib/extension-release.d')), ['extension-release.hello']);
     assert.deepEqual(await readdir(join(copy, 'usr')), ['lib'], 'only the folder asked for');
   });
+});
+
+test('a file claiming more bytes than any host file can hold is refused as the fault of the image', {
+  skip,
+}, async () => {
+  await using dir = await tempDir('btrfs-walk');
+  const { image } = await sysextImage(dir.path);
+  // 1 PiB: a safe integer, beyond the 16 TiB an ext4 file can have.
+  const claimed = (data: Buffer) => data.writeBigUInt64LE(2n ** 50n, INODE_SIZE);
+  assert.ok(
+    (await rewriteItems(image, ITEM_TYPE.inode, (data) => data.readUInt32LE(INODE_UID) === MARKED_UID, claimed)) > 0,
+  );
+  await assert.rejects(
+    withExtractedImage(context(), image, 'btrfs', '', async () => {}),
+    isInput,
+  );
 });
 
 test('a walk refuses an entry named .. rather than writing it anywhere', { skip }, async () => {
