@@ -12,13 +12,13 @@ import { basename, dirname } from 'node:path';
 import type { Context } from '../context.ts';
 import { inputError, interruptedError, toolError } from '../core/errors.ts';
 import type { RunningCommand, RunOptions } from '../core/exec.ts';
-import type { GptPartition } from './gpt.ts';
+import type { ByteRange } from './gpt.ts';
 import type { EntryKind } from './in-root.ts';
 
-/** An ext4 filesystem inside an image file, at a byte offset. */
+/** An ext4 filesystem inside a file, at a byte offset: a disk image's partition, or a whole image at 0. */
 export interface Ext4AtOffset {
   image: string;
-  partition: GptPartition;
+  partition: ByteRange;
   /** For messages: ROOT. */
   label: string;
 }
@@ -89,8 +89,8 @@ export interface DebugfsSession {
  * a process per batch cost more than the work in it. In `-f` mode debugfs writes stdout and stderr
  * unbuffered, in the order it runs the commands. A batch is over when the marker after its last command
  * is on stdout and, on stderr, debugfs's complaint about a final command that does not exist, named with
- * a random nonce (the image cannot know it): then all it said about the batch has arrived on both. Closing it (stdin ends) is when debugfs writes its
- * bitmaps and superblock and syncs the image.
+ * a random nonce (the image cannot know it): then all it said about the batch has arrived on both.
+ * Closing it (stdin ends) is when debugfs writes its bitmaps and superblock and syncs the image.
  */
 export class Debugfs implements AsyncDisposable {
   private stdout: Buffer[] = [];

@@ -8,6 +8,9 @@ import { inputError } from '../core/errors.ts';
 
 export const SECTOR = 512;
 
+/** Where a filesystem lies in its file. */
+export type ByteRange = Pick<GptPartition, 'offsetBytes' | 'sizeBytes'>;
+
 export interface GptPartition {
   number: number;
   label: string;

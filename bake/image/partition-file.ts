@@ -10,10 +10,10 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Context } from '../context.ts';
 import { toolError } from '../core/errors.ts';
-import type { GptPartition } from './gpt.ts';
+import type { ByteRange } from './gpt.ts';
 
 /** qemu-img's options for the partition's range of `image` (a comma in an option value is doubled). */
-function rangeOf(image: string, { offsetBytes, sizeBytes }: GptPartition): string {
+function rangeOf(image: string, { offsetBytes, sizeBytes }: ByteRange): string {
   const file = resolve(image).replaceAll(',', ',,');
   return `driver=raw,offset=${offsetBytes},size=${sizeBytes},file.driver=file,file.filename=${file}`;
 }
@@ -21,7 +21,7 @@ function rangeOf(image: string, { offsetBytes, sizeBytes }: GptPartition): strin
 export async function copyPartitionOut(
   ctx: Context,
   image: string,
-  partition: GptPartition,
+  partition: ByteRange,
   to: string,
   why: string,
 ): Promise<void> {
@@ -35,7 +35,7 @@ export async function copyPartitionBack(
   ctx: Context,
   from: string,
   image: string,
-  partition: GptPartition,
+  partition: ByteRange,
   why: string,
 ): Promise<void> {
   const { size } = await stat(from);

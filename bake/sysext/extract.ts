@@ -7,13 +7,13 @@
  * owners without root, by bake's own read-only reader (image/btrfs-read.ts), the image file read from
  * offset 0 (a sysext has no partition table).
  */
-import { chmod, mkdir, open, readdir, symlink } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, stat, symlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Context } from '../context.ts';
 import { tempDir } from '../core/cleanup.ts';
 import { inputError } from '../core/errors.ts';
 import { type BtrfsReader, type BtrfsStat, type BtrfsVisit, openBtrfs } from '../image/btrfs-read.ts';
-import { debugfsArgument } from '../image/e2fsprogs.ts';
+import { Debugfs, debugfsArgument, debugfsQuote, parseStat } from '../image/e2fsprogs.ts';
 import type { SysextFormat } from '../image/sysext-file.ts';
 import { folderInside } from './confine.ts';
 import { walkTree } from './tree.ts';
@@ -84,8 +84,7 @@ const READERS: Record<SysextFormat, Reader> = {
       `rdump /${folder ? debugfsArgument(folder, image) : ''} ${debugfsArgument(join(tree, dirname(folder)), tree)}`,
       image,
     ]),
-    owners: (ctx, image, paths) =>
-      ownersOneByOne(ctx, 'debugfs', paths, (path) => ['-R', `stat ${debugfsArgument(`/${path}`, image)}`, image]),
+    owners: ext4Owners,
   },
   btrfs: {
     extract: (ctx, image, tree, folder) =>
@@ -200,6 +199,21 @@ async function squashfsOwners(ctx: Context, image: string): Promise<Map<string, 
     if (!match) continue;
     const path = match[1] === 'l' ? match[3]!.replace(/ -> .*$/, '') : match[3]!;
     owners.set(path, Number(match[2]));
+  }
+  return owners;
+}
+
+/** debugfs stats every entry in one process, parsed as the install parses it. */
+async function ext4Owners(ctx: Context, image: string, paths: readonly string[]): Promise<Map<string, number>> {
+  const { size } = await stat(image);
+  const fs = { image, partition: { offsetBytes: 0, sizeBytes: size }, label: image };
+  await using debugfs = Debugfs.open(ctx, fs, { write: false });
+  const { outputs } = await debugfs.session(paths.map((path) => `stat ${debugfsQuote(fs, `/${path}`)}`));
+  const owners = new Map<string, number>();
+  for (const [index, path] of paths.entries()) {
+    const inode = parseStat(fs, `/${path}`, outputs[index]!);
+    if (!inode) throw inputError(`debugfs could not tell who owns /${path}`, 'rebuild the image');
+    owners.set(path, inode.uid);
   }
   return owners;
 }
