@@ -6,7 +6,7 @@
  * something else changed. The next read or write starts another.
  */
 import type { Context } from '../context.ts';
-import { toolError } from '../core/errors.ts';
+import { inputError, toolError } from '../core/errors.ts';
 import { Debugfs, type DebugfsSession, type Ext4AtOffset } from './e2fsprogs.ts';
 import type { Ext4Geometry } from './ext4-extents.ts';
 
@@ -77,9 +77,17 @@ function parseSuperblock(fs: Ext4AtOffset, text: string): Ext4Layout {
   const number = (name: string) => Number(field(name, /^\d+$/));
   const features = field('Filesystem features', /^[\w ]+$/).split(' ');
   const blockSize = number('Block size');
+  const blocksCount = number('Block count');
+  // Everything debugfs allocates, and every extent bake fills, lies below the block count: it must end
+  // inside the partition, or writes would land in whatever follows it in the image.
+  if (blocksCount * blockSize > fs.partition.sizeBytes)
+    throw inputError(
+      `${fs.label}'s filesystem claims ${blocksCount * blockSize} bytes, more than its ${fs.partition.sizeBytes}-byte partition`,
+      'the base image is damaged; clear the cache and retry',
+    );
   return {
     blockSize,
-    blocksCount: number('Block count'),
+    blocksCount,
     allocatable: features.includes('extent') && !features.includes('inline_data'),
     // What statfs's bavail reports: free blocks less the blocks reserved for root.
     freeBytes: Math.max(0, number('Free blocks') - number('Reserved block count')) * blockSize,

@@ -214,3 +214,13 @@ test('an install failing on OEM with ROOT writes queued reports the OEM error, n
   );
   assert.equal(await disk.rootHolds('/etc/extensions/s0.raw'), undefined);
 });
+
+test('a filesystem that claims more blocks than its partition holds is refused before anything is written', async (t) => {
+  const dir = await withTempDir(t, 'bake-ext4-oversized');
+  const image = join(dir, 'root.img');
+  await execa('truncate', ['-s', '64M', image]);
+  await execa('mkfs.ext4', ['-q', '-F', '-b', '4096', image]);
+  const fs = { image, partition: { offsetBytes: 0, sizeBytes: 32 * 1024 * 1024 }, label: 'ROOT' };
+  await using session = new Ext4Session(createContext(), fs, { write: true });
+  await assert.rejects(session.geometry(), (error) => isBakeError(error) && error.kind === 'input');
+});
