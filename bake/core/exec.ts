@@ -176,9 +176,7 @@ export function createRunner(options: RunnerOptions): Runner {
           stripFinalNewline: true,
           reject: false,
         });
-        // allowFailure accepts a non-zero exit, never a missing tool, a timeout, a signal or Ctrl-C.
-        const exitedNonZero = result.exitCode !== undefined && result.exitCode !== 0;
-        if (result.failed && !(runOptions.allowFailure && exitedNonZero)) throw result;
+        if (refused(result, runOptions.allowFailure)) throw result;
         return {
           stdout: String(result.stdout ?? ''),
           stderr: String(result.stderr ?? ''),
@@ -207,13 +205,24 @@ export function createRunner(options: RunnerOptions): Runner {
       child.stdin.on('error', () => undefined);
       // With reject: false, a failed command's result is its ExecaError.
       const exited = child.then((result) => {
-        const accepted = runOptions.allowFailure && result.exitCode !== undefined && !result.isCanceled;
-        if (result instanceof ExecaError && !accepted)
+        if (result instanceof ExecaError && refused(result, runOptions.allowFailure))
           throw describeFailure(argv[0]!, file, runOptions.why, result, options.signal);
       });
       return { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, exited };
     },
   };
+}
+
+/**
+ * Whether a result is a failure: allowFailure accepts a non-zero exit, never a missing tool, a timeout,
+ * a signal or Ctrl-C.
+ */
+function refused(
+  result: { failed: boolean; exitCode?: number | undefined },
+  allowFailure: boolean | undefined,
+): boolean {
+  const exitedNonZero = result.exitCode !== undefined && result.exitCode !== 0;
+  return result.failed && !(allowFailure && exitedNonZero);
 }
 
 /** What describeFailure reads of a failed execa result, however its options typed it. */
